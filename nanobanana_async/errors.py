@@ -1,0 +1,162 @@
+"""The typed errors of nanobanana-async, classified once.
+
+Every answer from the service (and every transport failure) is turned into one of these
+types at the edge where it arrives (:mod:`nanobanana_async.protocol`); everything after that
+matches on the type, never on a message string. The tree says what the engine does next::
+
+    NanoBananaError
+    ├── ConfigError             bad config or usage: exit 2, nothing sent
+    ├── RunLockedError          another live run owns the same progress file: exit 2
+    └── ApiError                an answer (or a failure to get one) from the service
+        ├── FatalApiError       retrying cannot help any slide: stop the whole run
+        │   ├── InvalidApiKey        400 API_KEY_INVALID
+        │   ├── PermissionDenied     403 (no key, leaked key, service blocked)
+        │   ├── ModelNotFound        404 (names the replacement of a retired id)
+        │   └── QuotaExhausted       429 per-day quota, or ``limit: 0`` (free tier)
+        ├── RateLimited         429 per-minute quota: wait ``retry_delay``, then retry
+        ├── TransientError      408/500/502/503/504, dropped connection, timeout,
+        │                       malformed body: retry with backoff
+        └── SlideError          this slide cannot succeed as asked: record it, go on
+            ├── PromptBlocked        ``promptFeedback.blockReason``
+            ├── ImageRefused         finishReason SAFETY, IMAGE_SAFETY, ...
+            ├── BadRequest           any other 400: the request for this slide is wrong
+            └── NoImageReturned      NO_IMAGE or no image part: worth exactly one more try
+
+Messages never contain the API key: the client never puts it in a URL, and
+:func:`redact` scrubs anything that came back from the service before it is stored.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "ConfigError",
+    "FatalApiError",
+    "ImageRefused",
+    "InvalidApiKey",
+    "ModelNotFound",
+    "NanoBananaError",
+    "NoImageReturned",
+    "PermissionDenied",
+    "PromptBlocked",
+    "QuotaExhausted",
+    "RateLimited",
+    "RunLockedError",
+    "SlideError",
+    "TransientError",
+    "redact",
+]
+
+# Google API keys: "AIza" + 35 URL-safe characters. Anything shaped like one is scrubbed
+# from text we keep, on top of scrubbing the configured key itself.
+_KEY_SHAPE = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Return ``text`` with every given secret and anything key-shaped replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _KEY_SHAPE.sub("***", text)
+
+
+class NanoBananaError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(NanoBananaError):
+    """The config or the command line is wrong; ``str()`` is one line naming field and fix."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}" if field else problem)
+
+
+class RunLockedError(NanoBananaError):
+    """Another live run already writes the same progress file."""
+
+
+class ApiError(NanoBananaError):
+    """An answer from the service, or the failure to get one.
+
+    Attributes:
+        status: the HTTP status, or ``None`` when no answer arrived (network, timeout).
+        reason: a short machine-readable cause (``API_KEY_INVALID``, ``IMAGE_SAFETY``, ...).
+        message: the service's own message, redacted; safe to store and print.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, reason: str = "") -> None:
+        self.status = status
+        self.reason = reason
+        self.message = message
+        super().__init__(message)
+
+
+class FatalApiError(ApiError):
+    """Retrying cannot help any slide of this run: stop and report every unsent slide."""
+
+
+class InvalidApiKey(FatalApiError):
+    """400 with ``ErrorInfo.reason == API_KEY_INVALID``."""
+
+
+class PermissionDenied(FatalApiError):
+    """403: no key, a leaked or blocked key, or the service is not enabled for it."""
+
+
+class ModelNotFound(FatalApiError):
+    """404: the model id is unknown or retired.
+
+    Attributes:
+        replacement: the GA model that replaced a retired ``-preview`` id, if known.
+    """
+
+    def __init__(self, message: str, *, status: int | None = 404, replacement: str | None = None):
+        super().__init__(message, status=status, reason="MODEL_NOT_FOUND")
+        self.replacement = replacement
+
+
+class QuotaExhausted(FatalApiError):
+    """429 for a quota that will not clear during this run (per-day, or ``limit: 0``)."""
+
+    def __init__(self, message: str, *, quota_id: str = "", retry_delay: float | None = None):
+        super().__init__(message, status=429, reason="QUOTA_EXHAUSTED")
+        self.quota_id = quota_id
+        self.retry_delay = retry_delay
+
+
+class RateLimited(ApiError):
+    """429 for a short-window quota; ``retry_delay`` is the server's ``RetryInfo``, in seconds."""
+
+    def __init__(self, message: str, *, retry_delay: float | None, quota_id: str = ""):
+        super().__init__(message, status=429, reason="RATE_LIMITED")
+        self.retry_delay = retry_delay
+        self.quota_id = quota_id
+
+
+class TransientError(ApiError):
+    """A failure that another attempt may not repeat: 5xx, 408, network, timeout, bad body."""
+
+
+class SlideError(ApiError):
+    """This slide cannot succeed as asked; the rest of the run goes on."""
+
+
+class PromptBlocked(SlideError):
+    """The prompt itself was blocked (``promptFeedback.blockReason``); retrying cannot help."""
+
+
+class ImageRefused(SlideError):
+    """The model stopped for a safety or policy reason (``finishReason``)."""
+
+
+class BadRequest(SlideError):
+    """A 400 about this request (a bad value), other than an invalid key."""
+
+
+class NoImageReturned(SlideError):
+    """A success with no image part (``NO_IMAGE``, or text only): one more try may help."""

@@ -1,0 +1,34 @@
+"""What the client needs to know about model ids, and nothing more.
+
+The client does not refuse model ids locally: a proxy behind a custom base URL may still
+serve an id the public service retired. It only needs the default, the replacements of
+retired ids (to turn the service's 404 into a message that names the fix), and which models
+reject ``imageSize``. The emulator keeps its own, fuller catalogue on purpose, so the two are
+independent statements of the same facts and a test can catch either being wrong.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS_WITHOUT_IMAGE_SIZE",
+    "RETIRED_MODELS",
+    "replacement_for",
+]
+
+DEFAULT_MODEL = "gemini-3-pro-image"
+
+# Shut down on 2026-06-25; the GA ids replaced them.
+RETIRED_MODELS: dict[str, str] = {
+    "gemini-3-pro-image-preview": "gemini-3-pro-image",
+    "gemini-3.1-flash-image-preview": "gemini-3.1-flash-image",
+    "gemini-2.5-flash-image-preview": "gemini-2.5-flash-image",
+}
+
+MODELS_WITHOUT_IMAGE_SIZE = frozenset({"gemini-2.5-flash-image"})
+
+
+def replacement_for(model: str) -> str | None:
+    """The GA id that replaced a retired ``model``, or ``None``."""
+    name = model.removeprefix("models/")
+    return RETIRED_MODELS.get(name)

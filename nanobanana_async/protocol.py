@@ -1,0 +1,264 @@
+"""The Gemini ``generateContent`` wire format: request bodies out, typed outcomes in.
+
+This is the one place that knows the JSON shapes of the service (see
+``shared/gemini-protocol.md``). The client sends what :func:`build_request` makes and hands
+every answer to :func:`parse_success` or :func:`classify_error`; tests feed the recorded real
+responses and the emulator's own answers through the same two functions, so the emulator
+cannot drift from what the client understands.
+
+Classification happens here, once. The decisions that matter:
+
+* 400 with ``ErrorInfo.reason == API_KEY_INVALID`` is a bad key (fatal), any other 400 is
+  about this slide's request.
+* 429 is fatal when the quota cannot clear during the run: a per-day ``quotaId``, or a
+  message saying ``limit: 0`` (the free tier has no image quota). Otherwise it is a
+  :class:`RateLimited` carrying ``RetryInfo.retryDelay``: the real service sends no
+  ``Retry-After`` header, so the body is the only place the delay lives.
+* A success can still hold no image: a blocked prompt has no candidates at all, a refused
+  image has a safety ``finishReason``, and ``NO_IMAGE`` or a text-only answer is worth one
+  more try.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .errors import (
+    ApiError,
+    BadRequest,
+    ImageRefused,
+    InvalidApiKey,
+    ModelNotFound,
+    NoImageReturned,
+    PermissionDenied,
+    PromptBlocked,
+    QuotaExhausted,
+    RateLimited,
+    TransientError,
+)
+from .models import MODELS_WITHOUT_IMAGE_SIZE, replacement_for
+
+__all__ = [
+    "GeneratedImage",
+    "build_request",
+    "classify_error",
+    "parse_duration",
+    "parse_success",
+]
+
+_RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
+# finishReason values that mean "no image, and asking again the same way will not help".
+_REFUSAL_REASONS = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    }
+)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
+_RETRY_IN = re.compile(r"Please retry in (\d+(?:\.\d+)?)(ms|s)\b")
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    """The image kept from a successful answer, and what came with it.
+
+    Attributes:
+        data: the decoded image bytes, exactly as the service sent them.
+        mime_type: the MIME type the service declared (``image/jpeg`` or ``image/png``).
+        text: the text parts that came with it, joined (often empty).
+        finish_reason: the candidate's ``finishReason``.
+        model_version: ``modelVersion`` of the answer.
+        response_id: ``responseId`` of the answer.
+        usage: ``usageMetadata`` as sent.
+    """
+
+    data: bytes
+    mime_type: str
+    text: str = ""
+    finish_reason: str = ""
+    model_version: str = ""
+    response_id: str = ""
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+def build_request(
+    prompt: str,
+    *,
+    model: str,
+    aspect_ratio: str | None = None,
+    image_size: str | None = None,
+    temperature: float | None = None,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """Make the ``generateContent`` body for one slide.
+
+    ``imageSize`` is left out for models that reject it (``gemini-2.5-flash-image`` has one
+    size only), so one deck config works across models.
+    """
+    image_config: dict[str, Any] = {}
+    if aspect_ratio:
+        image_config["aspectRatio"] = aspect_ratio
+    if image_size and model not in MODELS_WITHOUT_IMAGE_SIZE:
+        image_config["imageSize"] = image_size
+    generation_config: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
+    if image_config:
+        generation_config["imageConfig"] = image_config
+    if temperature is not None:
+        generation_config["temperature"] = temperature
+    if seed is not None:
+        generation_config["seed"] = seed
+    return {
+        "contents": [{"role": "user", "parts": [{"text": prompt}]}],
+        "generationConfig": generation_config,
+    }
+
+
+def parse_duration(value: object) -> float | None:
+    """Parse a protobuf ``Duration`` as JSON sends it (``"34.4s"``) into seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    match = _DURATION.match(value)
+    return float(match.group(1)) if match else None
+
+
+def _load(body: bytes | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(body, dict):
+        return body
+    try:
+        loaded = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise TransientError(
+            f"malformed response body ({len(body)} bytes, not JSON: {exc})", reason="BAD_BODY"
+        ) from None
+    if not isinstance(loaded, dict):
+        raise TransientError("malformed response body (not a JSON object)", reason="BAD_BODY")
+    return loaded
+
+
+def parse_success(body: bytes | dict[str, Any]) -> GeneratedImage:
+    """Turn a 200 answer into the image to keep, or raise the :class:`SlideError` it means.
+
+    The image kept is the *last* image part that is not a thought: Gemini 3 models may send
+    up to two interim thought images first, and reading ``parts[0]`` keeps the wrong one.
+    """
+    data = _load(body)
+    candidates = data.get("candidates")
+    if not candidates:
+        feedback = data.get("promptFeedback") or {}
+        block = feedback.get("blockReason") if isinstance(feedback, dict) else None
+        if block:
+            raise PromptBlocked(f"prompt blocked ({block})", status=200, reason=str(block))
+        raise NoImageReturned("answer had no candidates", status=200, reason="NO_CANDIDATES")
+    candidate = candidates[0] if isinstance(candidates, list) else {}
+    if not isinstance(candidate, dict):
+        raise TransientError("malformed response body (bad candidate)", reason="BAD_BODY")
+    finish = str(candidate.get("finishReason") or "")
+    content = candidate.get("content") or {}
+    parts = content.get("parts") or [] if isinstance(content, dict) else []
+    texts: list[str] = []
+    image: dict[str, Any] | None = None
+    for part in parts:
+        if not isinstance(part, dict) or part.get("thought"):
+            continue
+        if isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        inline = part.get("inlineData") or part.get("inline_data")
+        if isinstance(inline, dict) and inline.get("data"):
+            image = inline
+    if image is None:
+        if finish in _REFUSAL_REASONS:
+            raise ImageRefused(f"image refused ({finish})", status=200, reason=finish)
+        why = finish if finish and finish != "STOP" else "text only, no image part"
+        raise NoImageReturned(f"no image returned ({why})", status=200, reason=finish or "NO_IMAGE")
+    try:
+        raw = base64.b64decode(image["data"], validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise TransientError("malformed image data (bad base64)", reason="BAD_BODY") from None
+    return GeneratedImage(
+        data=raw,
+        mime_type=str(image.get("mimeType") or image.get("mime_type") or ""),
+        text="".join(texts),
+        finish_reason=finish,
+        model_version=str(data.get("modelVersion") or ""),
+        response_id=str(data.get("responseId") or ""),
+        usage=data.get("usageMetadata") or {},
+    )
+
+
+def _details(error: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    suffix = f"google.rpc.{kind}"
+    return [
+        d
+        for d in error.get("details") or []
+        if isinstance(d, dict) and str(d.get("@type", "")).endswith(suffix)
+    ]
+
+
+def _retry_delay(error: dict[str, Any], message: str) -> float | None:
+    for info in _details(error, "RetryInfo"):
+        delay = parse_duration(info.get("retryDelay"))
+        if delay is not None:
+            return delay
+    match = _RETRY_IN.search(message)
+    if match:
+        value = float(match.group(1))
+        return value / 1000 if match.group(2) == "ms" else value
+    return None
+
+
+def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = "") -> ApiError:
+    """Turn a non-200 answer into the one typed error that decides what happens next."""
+    try:
+        data = _load(body)
+    except TransientError:
+        data = {}
+    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    assert isinstance(error, dict)
+    message = str(error.get("message") or f"HTTP {status}")
+    state = str(error.get("status") or "")
+    reasons = {str(d.get("reason", "")) for d in _details(error, "ErrorInfo")}
+
+    if status == 400:
+        if "API_KEY_INVALID" in reasons or "API key not valid" in message:
+            return InvalidApiKey(message, status=400, reason="API_KEY_INVALID")
+        return BadRequest(message, status=400, reason=state or "INVALID_ARGUMENT")
+    if status == 401 or status == 403:
+        reason = next(iter(sorted(r for r in reasons if r)), state or "PERMISSION_DENIED")
+        return PermissionDenied(message, status=status, reason=reason)
+    if status == 404:
+        replacement = replacement_for(model)
+        if replacement:
+            message = f"{message} ({model} is retired: use {replacement})"
+        return ModelNotFound(message, status=404, replacement=replacement)
+    if status == 429:
+        quota_ids = [
+            str(v.get("quotaId", ""))
+            for q in _details(error, "QuotaFailure")
+            for v in q.get("violations") or []
+            if isinstance(v, dict)
+        ]
+        delay = _retry_delay(error, message)
+        quota_id = quota_ids[0] if quota_ids else ""
+        per_day = any("PerDay" in q for q in quota_ids)
+        if per_day or "limit: 0" in message:
+            return QuotaExhausted(message, quota_id=quota_id, retry_delay=delay)
+        return RateLimited(message, retry_delay=delay, quota_id=quota_id)
+    if status in _RETRYABLE_STATUSES:
+        return TransientError(message, status=status, reason=state or f"HTTP_{status}")
+    if 400 <= status < 500:
+        return BadRequest(message, status=status, reason=state or f"HTTP_{status}")
+    return TransientError(message, status=status, reason=state or f"HTTP_{status}")
