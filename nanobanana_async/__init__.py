@@ -1,7 +1,76 @@
-"""nanobanana-async: a deck of slide prompts in, finished images out, as fast as the quota allows."""
+"""nanobanana-async: a deck of slide prompts in, finished images out, as fast as the quota allows.
+
+The public surface is small::
+
+    result = await nanobanana_async.generate_batch("slides.json")
+
+Names are imported lazily (PEP 562), so ``import nanobanana_async`` and the ``nanobanana``
+command start without loading the HTTP stack or Pillow until they are needed.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "ApiError",
+    "BatchConfig",
+    "BatchResult",
+    "ConfigError",
+    "EngineSettings",
+    "FatalApiError",
+    "NanoBananaError",
+    "Progress",
+    "RetryPolicy",
+    "SlideError",
+    "SlideFailure",
+    "SlideOutput",
+    "SlideSpec",
+    "__version__",
+    "config_schema",
+    "generate_batch",
+    "load_config",
+]
+
+_HOMES = {
+    "ApiError": "errors",
+    "BatchConfig": "config",
+    "BatchResult": "results",
+    "ConfigError": "errors",
+    "EngineSettings": "engine",
+    "FatalApiError": "errors",
+    "NanoBananaError": "errors",
+    "Progress": "progress",
+    "RetryPolicy": "retry",
+    "SlideError": "errors",
+    "SlideFailure": "results",
+    "SlideOutput": "results",
+    "SlideSpec": "config",
+    "config_schema": "config",
+    "generate_batch": "engine",
+    "load_config": "config",
+}
+
+if TYPE_CHECKING:
+    from .config import BatchConfig, SlideSpec, config_schema, load_config
+    from .engine import EngineSettings, generate_batch
+    from .errors import ApiError, ConfigError, FatalApiError, NanoBananaError, SlideError
+    from .progress import Progress
+    from .results import BatchResult, SlideFailure, SlideOutput
+    from .retry import RetryPolicy
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'nanobanana_async' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,16 +1,19 @@
 """The ``nanobanana`` command: argument parsing and exit codes, nothing else.
 
 Each subcommand's work lives in the module that owns it and is imported only when that
-subcommand runs, so ``nanobanana --help`` and ``nanobanana status`` start fast.
+subcommand runs, so ``nanobanana --help`` starts fast.
 
-Exit codes: 0 success, 1 nothing succeeded, 2 usage or config error, 130 interrupted.
+Exit codes: 0 at least one slide succeeded, 1 none did, 2 usage or config error,
+130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from . import __version__
 
@@ -18,13 +21,82 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+SUBCOMMANDS = ("run", "status", "wait", "emulate", "schema")
+DEFAULT_PROGRESS_FILE = Path(tempfile.gettempdir()) / "nano-banana-progress.json"
+DEFAULT_RESULTS_FILE = Path(tempfile.gettempdir()) / "nano-banana-results.json"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line and exit 2 (argparse's own code too)."""
+    """argparse, but usage errors are one line and exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 64, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _add_run_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--config", required=True, type=Path, help="the deck's config JSON")
+    run.add_argument(
+        "--concurrency", type=_positive_int, help="requests in flight (default: derived)"
+    )
+    run.add_argument("--rpm", type=_positive_float, help="your quota's requests per minute")
+    run.add_argument(
+        "--timeout", type=_positive_float, help="read timeout per request, seconds (default 300)"
+    )
+    run.add_argument(
+        "--progress-file",
+        type=Path,
+        default=DEFAULT_PROGRESS_FILE,
+        help=f"progress JSON (default {DEFAULT_PROGRESS_FILE})",
+    )
+    run.add_argument(
+        "--results-file",
+        type=Path,
+        default=DEFAULT_RESULTS_FILE,
+        help=f"results JSON (default {DEFAULT_RESULTS_FILE})",
+    )
+    run.add_argument(
+        "--resume", action="store_true", help="keep images already complete; generate the rest"
+    )
+    run.add_argument(
+        "--emulator",
+        action="store_true",
+        help="dry run against the built-in emulator: no key, no cost, placeholder images",
+    )
+    run.add_argument(
+        "--emulator-time-scale",
+        type=_positive_float,
+        default=0.05,
+        help="with --emulator: shrink its latencies by this factor (default 0.05)",
+    )
+    run.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        default=1.0,
+        help="against an emulator started with --time-scale X, pass the same X",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bar, even in a terminal")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,19 +104,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="nanobanana",
-        description="Generate slide images with Gemini image models, concurrently and within quota.",
+        description="Generate slide images with Gemini image models, concurrently and within "
+        "quota. `nanobanana --config FILE` is short for `nanobanana run --config FILE`.",
     )
     parser.add_argument("--version", action="version", version=f"nanobanana {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    emulate = sub.add_parser(
-        "emulate", help="serve the Gemini API emulator on loopback (no key, no cost)"
+    _add_run_arguments(sub.add_parser("run", help="generate a deck (the main job)"))
+    sub.add_parser("schema", help="print the config's JSON Schema")
+    add_emulate_arguments(
+        sub.add_parser("emulate", help="serve the Gemini API emulator (no key, no cost)")
     )
-    add_emulate_arguments(emulate)
     return parser
 
 
+def _normalise(argv: Sequence[str]) -> list[str]:
+    """The seed's spelling, ``nanobanana --config FILE``, means ``run --config FILE``."""
+    args = list(argv)
+    if (
+        args
+        and args[0] not in SUBCOMMANDS
+        and any(a == "--config" or a.startswith("--config=") for a in args)
+    ):
+        return ["run", *args]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_normalise(sys.argv[1:] if argv is None else argv))
+    if args.command == "run":
+        from .runner import run_command
+
+        return run_command(args)
+    if args.command == "schema":
+        import orjson
+
+        from .config import config_schema
+
+        sys.stdout.buffer.write(orjson.dumps(config_schema(), option=orjson.OPT_INDENT_2) + b"\n")
+        return EXIT_OK
     if args.command == "emulate":
         from .emulator.server import run_emulate
 

@@ -1,0 +1,141 @@
+"""Write a file so that a reader sees the old content or the new, never a piece of either.
+
+The progress file is polled by another process while the run rewrites it a few times a
+second, and an image under its final name must always be whole (a resumed run trusts it).
+Both go through :func:`write_atomic`: the bytes go to a fresh temporary file in the same
+directory (same filesystem, so the rename is atomic), are flushed to disk with ``fsync``,
+and only then renamed over the destination. A crash at any point leaves either the previous
+file or the new one, plus at worst a stray ``.<name>.<random>.tmp`` that
+:func:`cleanup_temp_files` removes.
+
+The temporary file is created with ``O_EXCL | O_NOFOLLOW`` and its final permissions, so in
+a shared directory such as ``/tmp`` nobody can pre-plant it, point it elsewhere through a
+symlink, or read it during the short window before a ``chmod`` (the seed design's concern
+that prompts in ``/tmp`` would be world-readable). ``os.replace`` swaps the directory entry
+itself, so a symlink planted at the destination is replaced, never followed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import stat
+import time
+from pathlib import Path
+
+__all__ = ["TEMP_SUFFIX", "cleanup_temp_files", "write_atomic"]
+
+TEMP_SUFFIX = ".tmp"
+
+# 8 random bytes as hex: collisions between concurrent writers are out of reach, and the
+# fixed width lets cleanup recognise our files and nothing else.
+_RANDOM_BYTES = 8
+_TEMP_NAME = re.compile(rf"^\..+\.[0-9a-f]{{{2 * _RANDOM_BYTES}}}{re.escape(TEMP_SUFFIX)}$")
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_EXCL makes a name clash an error rather than a shared file; a few fresh names are
+# plenty, since a clash needs someone to guess 64 random bits.
+_NAME_ATTEMPTS = 4
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``data`` in one step, durably.
+
+    Blocking (``fsync``): call it from a worker thread when on the event loop.
+
+    Args:
+        path: the destination. Its directory must exist. A symlink already at ``path`` is
+            replaced by the new file; its target is left untouched.
+        data: the complete new content.
+        mode: the permission bits of the new file, exact whatever the umask (``0o600`` for
+            files that may hold prompts, ``0o644`` for images meant to be shared).
+
+    Raises:
+        OSError: the file could not be written (the destination is then unchanged and no
+            temporary file is left behind).
+    """
+    fd, temp = _create_temp(path, mode)
+    try:
+        try:
+            # The umask only ever removes bits, but an explicit fchmod also adds back the
+            # ones a caller asked for (0o644 under umask 077) and survives odd filesystems.
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        # BaseException: a cancelled or interrupted write must not leave its temp behind.
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    _fsync_directory(path.parent)
+
+
+def cleanup_temp_files(directory: Path, stem_prefix: str = ".", *, min_age: float = 0.0) -> int:
+    """Remove temporary files that an interrupted :func:`write_atomic` left in ``directory``.
+
+    Only names of the exact shape ``.<name>.<16 hex digits>.tmp`` are touched, and only
+    regular files (a symlink or directory with such a name is not ours).
+
+    Args:
+        directory: where to look (not recursive). A missing directory has nothing to clean.
+        stem_prefix: only names starting with this are removed, e.g.
+            ``".nano-banana-progress.json."`` to clean after one file and leave the temps of
+            other writers sharing the directory alone. The default matches every temp.
+        min_age: skip files modified less than this many seconds ago. A temp is normally
+            renamed within milliseconds, so a small age spares a concurrent writer's file
+            in flight; the default (0) removes everything that matches.
+
+    Returns:
+        How many files were removed.
+    """
+    removed = 0
+    now = time.time()
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if not (entry.name.startswith(stem_prefix) and _TEMP_NAME.match(entry.name)):
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < min_age:
+                continue
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue  # renamed or removed by its writer meanwhile: not ours to count
+        removed += 1
+    return removed
+
+
+def _create_temp(path: Path, mode: int) -> tuple[int, Path]:
+    for attempt in range(_NAME_ATTEMPTS):
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(_RANDOM_BYTES)}{TEMP_SUFFIX}")
+        try:
+            return os.open(temp, _OPEN_FLAGS, mode), temp
+        except FileExistsError:
+            if attempt == _NAME_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename itself durable. Best effort: some filesystems (and platforms)
+    # refuse to open or fsync a directory, and the data is already safe by then.
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

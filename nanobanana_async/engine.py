@@ -1,0 +1,433 @@
+"""The batch engine: a plan of jobs in, images, progress and results out.
+
+Data flows one way::
+
+    config -> plan_jobs -> one task per slide -> gate -> pacer -> client -> save_image
+                                       |                                       |
+                                       +--------- events ---> ProgressWriter <-+
+                                                                 |
+                                                     progress file / callback
+    ... and when every slide task has ended: BatchResult -> results file (+ copy in output_dir)
+
+Each slide is a task. It holds a gate slot only while its request is being paced and on
+the wire; backoff, decoding and saving happen outside the gate, and saving runs in a worker
+thread (Pillow), never on the event loop.
+
+A :class:`~nanobanana_async.errors.FatalApiError` (bad key, 403, unknown model, a quota that
+will not clear) stops the run at once: no further request leaves, slides still waiting are
+failed with that one cause, and requests already on the wire are left to finish, because
+the service has accepted them and their images are paid for.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectSendStream
+import httpx2
+
+from .atomic import cleanup_temp_files, write_atomic
+from .client import GeminiClient
+from .config import BatchConfig, load_config
+from .errors import (
+    ApiError,
+    ConfigError,
+    FatalApiError,
+    RateLimited,
+    TransientError,
+    redact,
+)
+from .events import (
+    Event,
+    RateLimitWait,
+    RunFinished,
+    SlideDone,
+    SlideFailed,
+    SlideRetrying,
+    SlideReused,
+    SlideStarted,
+)
+from .gate import ConcurrencyGate
+from .images import ImageDecodeError, image_is_complete, save_image
+from .lock import RunLock
+from .plan import Job, plan_jobs
+from .progress import ProgressCallback, ProgressTracker, ProgressWriter
+from .ratelimit import Pacer
+from .results import BatchResult, SlideFailure, SlideOutput, utc_iso
+from .retry import RetryPolicy, slide_retrying
+
+__all__ = ["EngineSettings", "generate_batch"]
+
+RESULTS_COPY_NAME = "nano-banana-results.json"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """How the engine runs; the config says *what* to generate.
+
+    Attributes:
+        concurrency: requests in flight at most; ``None`` sizes it by Little's law.
+        rpm: the quota's requests per minute, if known (overrides the config's).
+        timeout: read timeout per request in seconds (overrides the config's).
+        time_scale: multiplies every engine-side duration (quota window, backoff, default
+            pause, assumed latency), to match an emulator run with the same ``--time-scale``.
+        retry: the retry policy.
+        progress_interval: the least time between two progress-file writes, in seconds.
+        seed: seeds backoff jitter, for reproducible runs.
+        clock: monotonic time in seconds.
+        sleep: awaitable sleep.
+    """
+
+    concurrency: int | None = None
+    rpm: float | None = None
+    timeout: float | None = None
+    time_scale: float = 1.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    progress_interval: float = 0.25
+    seed: int | None = None
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+
+
+class _Run:
+    """The state of one run, shared by its slide tasks."""
+
+    def __init__(
+        self,
+        config: BatchConfig,
+        settings: EngineSettings,
+        client: GeminiClient,
+        send: MemoryObjectSendStream[Event],
+    ) -> None:
+        scale = settings.time_scale
+        self.config = config
+        self.settings = settings
+        self.client = client
+        self.send = send
+        self.clock = settings.clock
+        rpm = settings.rpm if settings.rpm is not None else config.rpm
+        concurrency = (
+            settings.concurrency if settings.concurrency is not None else config.concurrency
+        )
+        self.pacer = Pacer(
+            rpm=rpm,
+            period=60.0 * scale,
+            default_pause=5.0 * scale,
+            clock=settings.clock,
+            sleep=settings.sleep,
+        )
+        self.gate = ConcurrencyGate(fixed=concurrency, typical_latency=20.0 * scale)
+        self.gate.retune(self.pacer.rate_per_second)
+        self.policy = settings.retry.scaled(scale) if scale != 1.0 else settings.retry
+        self.rng = random.Random(settings.seed)
+        self.stop_error: FatalApiError | None = None
+        self.waiting: set[anyio.CancelScope] = set()
+        self.outputs: dict[int, SlideOutput] = {}
+        self.failures: dict[int, SlideFailure] = {}
+        self.retries = 0
+
+    def emit(self, event: Event) -> None:
+        self.send.send_nowait(event)
+
+    def stop(self, error: FatalApiError) -> None:
+        """Stop sending: wake everyone waiting for a slot or a token so they fail at once."""
+        if self.stop_error is None:
+            self.stop_error = error
+            for scope in self.waiting:
+                scope.cancel()
+            self.gate.open_all()
+
+    def fail(self, job: Job, error: ApiError | str, kind: str = "") -> None:
+        if isinstance(error, ApiError):
+            kind = kind or type(error).__name__
+            message = error.message
+        else:
+            message = error
+        message = redact(message, self.config.api_key)
+        self.failures[job.slide] = SlideFailure(job.slide, message, utc_iso(), kind)
+        self.emit(SlideFailed(job.slide, message, kind, self.clock()))
+
+    def fail_unsent(self, job: Job) -> None:
+        assert self.stop_error is not None
+        error = self.stop_error
+        self.fail(job, f"not sent: the run stopped: {error.message}", type(error).__name__)
+
+    async def run_slide(self, job: Job) -> None:
+        if self.stop_error is not None:
+            self.fail_unsent(job)
+            return
+        retrying = slide_retrying(
+            self.policy,
+            on_retry=lambda e: self._on_retry(job, e),
+            sleep=self.settings.sleep,
+            rng=self.rng,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._attempt(job)
+        except FatalApiError as error:
+            self.stop(error)
+            if job.slide not in self.failures:
+                self.fail(job, error)
+        except _NotSent:
+            self.fail_unsent(job)
+        except ApiError as error:
+            self.fail(job, error)
+        except OSError as error:
+            self.fail(job, f"cannot write {job.dest}: {error.strerror or error}", "OSError")
+
+    def _on_retry(self, job: Job, error: ApiError) -> None:
+        self.retries += 1
+        self.emit(
+            SlideRetrying(job.slide, redact(error.message, self.config.api_key), self.clock())
+        )
+
+    async def _attempt(self, job: Job) -> None:
+        async with self.gate:
+            if self.stop_error is not None:
+                raise _NotSent
+            with anyio.CancelScope() as waiting:
+                self.waiting.add(waiting)
+                try:
+                    await self.pacer.acquire()
+                finally:
+                    self.waiting.discard(waiting)
+            if self.stop_error is not None:
+                raise _NotSent
+            started = self.clock()
+            self.emit(SlideStarted(job.slide, started))
+            try:
+                image = await self.client.generate(self.config.model, job.body)
+            except RateLimited as error:
+                pause = self.pacer.on_rate_limited(error.retry_delay)
+                self.emit(RateLimitWait(pause, self.clock()))
+                self.gate.retune(self.pacer.rate_per_second)
+                raise
+            except ApiError as error:
+                if not isinstance(error, (TransientError, FatalApiError)):
+                    self.pacer.on_success()  # the quota accepted it; the slide was the problem
+                raise
+            self.pacer.on_success()
+            self.gate.observe(
+                self.clock() - started, rate_per_second=self.pacer.rate_per_second, success=True
+            )
+        try:
+            saved = await anyio.to_thread.run_sync(
+                lambda: save_image(
+                    image.data, job.dest, fmt=job.fmt, quality=job.quality, lossless=job.lossless
+                )
+            )
+        except ImageDecodeError as error:
+            raise TransientError(f"the image did not decode: {error}", reason="BAD_IMAGE") from None
+        self.outputs[job.slide] = SlideOutput(job.slide, saved.path, saved.size_bytes // 1024)
+        self.emit(SlideDone(job.slide, saved.path, saved.size_bytes, self.clock()))
+
+
+async def _shielded(function: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """Run to the end even when the run is cancelled: the progress writer must record it."""
+    with anyio.CancelScope(shield=True):
+        await function(*args)
+
+
+class _NotSent(Exception):
+    """A slide reached the front of the queue after the run was stopped."""
+
+
+def _resolve(
+    config: str | os.PathLike[str] | Mapping[str, Any] | BatchConfig,
+    env: Mapping[str, str] | None,
+) -> BatchConfig:
+    return load_config(config, env=env)
+
+
+async def generate_batch(
+    config: str | os.PathLike[str] | Mapping[str, Any] | BatchConfig,
+    *,
+    progress: ProgressCallback | None = None,
+    progress_file: Path | None = None,
+    results_file: Path | None = None,
+    resume: bool = False,
+    settings: EngineSettings | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    env: Mapping[str, str] | None = None,
+) -> BatchResult:
+    """Generate every slide of ``config`` and return what happened.
+
+    Args:
+        config: a path to a config JSON, a dict of one, or a :class:`BatchConfig`.
+        progress: called with each progress snapshot the writer publishes.
+        progress_file: where to keep the progress JSON (``None``: no file). The CLI passes
+            the seed's default location.
+        results_file: where to write the results JSON (``None``: only the copy in
+            ``output_dir``).
+        resume: keep slides whose image is already complete on disk; generate the rest.
+        settings: engine settings (concurrency, rate, timeouts, time scale).
+        transport: an httpx2 transport instead of the network (e.g. the emulator's ASGI app).
+        env: the environment for fallbacks and ``${VAR}`` (default ``os.environ``).
+
+    Raises:
+        ConfigError: the config is invalid or nothing can be written; nothing was sent.
+        RunLockedError: another live run owns ``progress_file``.
+    """
+    settings = settings or EngineSettings()
+    cfg = _resolve(config, env)
+    if not cfg.api_key:
+        raise ConfigError(
+            "api_key",
+            "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or put "
+            '"api_key": "${YOUR_VAR}" in the config',
+        )
+    try:
+        cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("output_dir", f"cannot create {cfg.output_dir}: {exc.strerror}") from None
+    jobs = plan_jobs(cfg)
+    lock = RunLock(progress_file) if progress_file is not None else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        return await _execute(
+            cfg, jobs, settings, progress, progress_file, results_file, resume, transport
+        )
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+async def _execute(
+    cfg: BatchConfig,
+    jobs: list[Job],
+    settings: EngineSettings,
+    callback: ProgressCallback | None,
+    progress_file: Path | None,
+    results_file: Path | None,
+    resume: bool,
+    transport: httpx2.AsyncBaseTransport | None,
+) -> BatchResult:
+    clock = settings.clock
+    started_at = utc_iso()
+    started_mono = clock()
+    # Only stale leftovers: a live run sharing this folder may be mid-write.
+    cleanup_temp_files(cfg.output_dir, min_age=60.0)
+    tracker = ProgressTracker(
+        total=len(jobs),
+        output_dir=cfg.output_dir,
+        started_at=started_at,
+        started_mono=started_mono,
+        pid=os.getpid(),
+    )
+    writer = ProgressWriter(
+        tracker,
+        progress_file,
+        callback=callback,
+        min_interval=settings.progress_interval,
+        clock=clock,
+        sleep=settings.sleep,
+    )
+    writer.write_initial()
+    send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
+    timeout = settings.timeout if settings.timeout is not None else cfg.timeout
+    assert cfg.api_key is not None
+    client = GeminiClient(
+        api_key=cfg.api_key,
+        base_url=cfg.base_url,
+        timeout=timeout,
+        transport=transport,
+        max_connections=settings.concurrency or cfg.concurrency or 32,
+    )
+    run = _Run(cfg, settings, client, send)
+    state: str = "done"
+    reused: dict[int, SlideOutput] = {}
+    try:
+        async with client, anyio.create_task_group() as outer:
+            outer.start_soon(_shielded, writer.run, receive)
+            try:
+                async with anyio.create_task_group() as slides:
+                    for job in jobs:
+                        if resume and await anyio.to_thread.run_sync(image_is_complete, job.dest):
+                            size = job.dest.stat().st_size
+                            reused[job.slide] = SlideOutput(
+                                job.slide, job.dest, size // 1024, reused=True
+                            )
+                            run.emit(SlideReused(job.slide, job.dest, size, clock()))
+                            continue
+                        slides.start_soon(run.run_slide, job)
+            except BaseException:
+                state = "cancelled"
+                raise
+            finally:
+                with anyio.CancelScope(shield=True):
+                    if state != "cancelled" and run.stop_error is not None:
+                        state = "failed"
+                    run.emit(RunFinished(state, clock()))  # type: ignore[arg-type]
+                    await send.aclose()
+    finally:
+        with anyio.CancelScope(shield=True):
+            result = _result(cfg, jobs, run, reused, state, started_at, started_mono, clock())
+            await _write_results(result, cfg.output_dir, results_file)
+    return result
+
+
+def _result(
+    cfg: BatchConfig,
+    jobs: list[Job],
+    run: _Run,
+    reused: dict[int, SlideOutput],
+    state: str,
+    started_at: str,
+    started_mono: float,
+    now_mono: float,
+) -> BatchResult:
+    outputs: list[SlideOutput] = []
+    errors: list[SlideFailure] = []
+    for job in jobs:
+        done = run.outputs.get(job.slide) or reused.get(job.slide)
+        if done is not None:
+            outputs.append(done)
+        elif job.slide in run.failures:
+            errors.append(run.failures[job.slide])
+        else:
+            errors.append(
+                SlideFailure(
+                    job.slide, "not generated: the run was cancelled", utc_iso(), "Cancelled"
+                )
+            )
+    return BatchResult(
+        outputs=tuple(outputs),
+        errors=tuple(errors),
+        total=len(jobs),
+        started_at=started_at,
+        completed_at=utc_iso(),
+        duration_seconds=max(0, round(now_mono - started_mono)),
+        state=state,  # type: ignore[arg-type]
+        output_dir=cfg.output_dir,
+        model=cfg.model,
+        requests=run.client.requests_sent,
+        retries=run.retries,
+        rate_limit_waits=run.pacer.rate_limit_waits,
+    )
+
+
+async def _write_results(result: BatchResult, output_dir: Path, results_file: Path | None) -> None:
+    data = result.to_json()
+    targets = [output_dir / RESULTS_COPY_NAME]
+    if results_file is not None:
+        targets.insert(0, results_file)
+    for target in targets:
+        try:
+            await anyio.to_thread.run_sync(functools.partial(write_atomic, target, data, mode=0o600))
+        except OSError:
+            # The copy in output_dir is a convenience; the results file is the contract.
+            if target == results_file:
+                raise

@@ -1,0 +1,124 @@
+"""The concurrency gate: how many requests may be in flight at once.
+
+A fixed ``concurrency`` is honoured as given. Without one, the gate sizes itself by
+Little's law: to keep a quota of λ requests per second busy when each request takes W
+seconds, L = λ·W requests must be in flight. λ comes from the pacer (the configured or
+learned rate), W from the latencies observed so far (an exponentially weighted mean, seeded
+with a typical image latency until the first answer arrives). The result gets 25% headroom
+for latency jitter and stays within ``bounds``: below that the quota idles, above it
+requests would only queue in the pacer or earn 429s.
+
+With no rate known at all there is nothing to divide by, so the gate starts at
+``initial`` and opens by one slot per success until the first 429 teaches a rate.
+
+A slot is held only while a request is on the wire, not while a slide backs off, so a slide
+waiting out a retry delay never starves the others.
+"""
+
+from __future__ import annotations
+
+import math
+
+import anyio
+
+__all__ = ["ConcurrencyGate"]
+
+_HEADROOM = 1.25
+_EWMA = 0.3
+
+
+class ConcurrencyGate:
+    """An async context manager admitting at most :attr:`limit` holders.
+
+    Args:
+        fixed: a limit the user chose; disables self-sizing.
+        bounds: the smallest and largest self-sized limit.
+        initial: the limit before anything is known.
+        typical_latency: the latency assumed before the first observation, in seconds.
+    """
+
+    __slots__ = (
+        "_bounds",
+        "_changed",
+        "_fixed",
+        "_latency",
+        "_limit",
+        "_typical",
+        "in_use",
+        "peak",
+    )
+
+    def __init__(
+        self,
+        *,
+        fixed: int | None = None,
+        bounds: tuple[int, int] = (1, 32),
+        initial: int = 4,
+        typical_latency: float = 20.0,
+    ) -> None:
+        self._fixed = fixed
+        self._bounds = bounds
+        self._limit = fixed if fixed is not None else self._clamp(initial)
+        self._latency: float | None = None
+        self._changed = anyio.Event()
+        self.in_use = 0
+        self.peak = 0
+        self._typical = typical_latency
+
+    def __repr__(self) -> str:
+        mode = "fixed" if self._fixed is not None else "little"
+        return f"<ConcurrencyGate {mode} limit={self._limit} in_use={self.in_use} peak={self.peak}>"
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def _clamp(self, value: float) -> int:
+        low, high = self._bounds
+        return max(low, min(high, math.ceil(value)))
+
+    def open_all(self) -> None:
+        """Admit every waiter now and from now on: the run is stopping and nobody will send."""
+        self._fixed = self._limit = 1 << 30
+        self._wake()
+
+    def _set_limit(self, value: int) -> None:
+        if value != self._limit:
+            grew = value > self._limit
+            self._limit = value
+            if grew:
+                self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def observe(self, latency: float, *, rate_per_second: float | None, success: bool) -> None:
+        """Feed one finished request's latency and the pacer's current rate; resize."""
+        if self._fixed is not None:
+            return
+        self._latency = (
+            latency if self._latency is None else _EWMA * latency + (1 - _EWMA) * self._latency
+        )
+        self.retune(rate_per_second, grow=success)
+
+    def retune(self, rate_per_second: float | None, *, grow: bool = False) -> None:
+        """Resize from the current rate (Little's law), or grow by one when no rate is known."""
+        if self._fixed is not None:
+            return
+        if rate_per_second is None:
+            if grow:
+                self._set_limit(self._clamp(self._limit + 1))
+            return
+        latency = self._latency if self._latency is not None else self._typical
+        self._set_limit(self._clamp(rate_per_second * latency * _HEADROOM))
+
+    async def __aenter__(self) -> None:
+        while self.in_use >= self._limit:
+            await self._changed.wait()
+        self.in_use += 1
+        self.peak = max(self.peak, self.in_use)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.in_use -= 1
+        self._wake()

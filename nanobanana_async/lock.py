@@ -1,0 +1,133 @@
+"""One run per progress file: an advisory lock held for the life of the run.
+
+Two runs writing the same progress file would interleave their snapshots and a poller would
+see slide counts jump between decks. The default progress path is shared (the seed's
+``/tmp/nano-banana-progress.json``), so the second run is refused with a message that says
+how to run both.
+
+The lock is ``flock`` on ``<progress file>.lock``, not a pid file: the kernel drops it the
+moment its holder dies, however it dies, so a crashed run never blocks the next one and no
+"is that pid still alive (or reused)?" guess is needed. The holder's pid is written into the
+file only to name it in the message. The lock file is never deleted: unlinking a flock'd
+file lets a waiter lock the orphaned inode while a newcomer locks a fresh one, and then two
+runs both hold "the" lock.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from .errors import RunLockedError
+
+__all__ = ["LOCK_SUFFIX", "RunLock"]
+
+LOCK_SUFFIX = ".lock"
+_HOW_TO_RUN_BOTH = "give this run its own files: --progress-file FILE --results-file FILE"
+
+
+class RunLock:
+    """An exclusive lock on ``{progress_file}.lock``, as a (synchronous) context manager.
+
+    Args:
+        progress_file: the progress file the run will write. The lock file sits next to it,
+            created with mode 0600 and without following a symlink.
+
+    Raises:
+        RunLockedError: from :meth:`acquire` (and ``__enter__``) when another live process,
+            or another run in this one, holds the lock; also when the lock file cannot be
+            opened (a symlink, or another user's file in a shared ``/tmp``), since the cure
+            is the same: separate files for this run.
+    """
+
+    __slots__ = ("_fd", "lock_path", "progress_file")
+
+    def __init__(self, progress_file: Path) -> None:
+        self.progress_file = progress_file
+        self.lock_path = progress_file.with_name(progress_file.name + LOCK_SUFFIX)
+        self._fd: int | None = None
+
+    def __repr__(self) -> str:
+        state = "held" if self._fd is not None else "free"
+        return f"<RunLock {self.lock_path} {state}>"
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock now."""
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Take the lock without waiting, or raise :class:`.RunLockedError`."""
+        if self._fd is not None:
+            raise RuntimeError(f"{self.lock_path} is already held by this RunLock")
+        fd = self._open()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_pid(fd)
+            os.close(fd)
+            who = f"another nanobanana run (pid {holder})" if holder else "another nanobanana run"
+            raise RunLockedError(
+                f"{who} is writing {self.progress_file}; wait for it (nanobanana wait) "
+                f"or {_HOW_TO_RUN_BOTH}"
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        # Only informative, for the message above: a stale pid here is harmless, the lock
+        # is the truth.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Let the lock go (idempotent). The file stays, emptied; see the module docstring."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass  # the pid left behind is only a hint
+        finally:
+            os.close(fd)  # closing the last descriptor releases the flock
+
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def _open(self) -> int:
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            return os.open(self.lock_path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                problem = "is a symlink; refusing to follow it"
+            elif exc.errno in (errno.EACCES, errno.EPERM):
+                problem = "cannot be opened (another user's run?)"
+            else:
+                raise
+            raise RunLockedError(
+                f"the lock file {self.lock_path} {problem}; {_HOW_TO_RUN_BOTH}"
+            ) from None
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    # Empty while the holder is between its flock and its write; garbage is ignored.
+    return int(text) if text.isdigit() else None

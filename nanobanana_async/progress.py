@@ -1,0 +1,493 @@
+"""Who writes the progress file: events in, a coalesced stream of JSON snapshots out.
+
+Three pieces, so each can be tested alone:
+
+* :class:`Progress`, a frozen snapshot with every field of the seed design's "Output:
+  Progress JSON" (same names, same meaning) plus ours;
+* :class:`ProgressTracker`, pure state: it folds :mod:`~nanobanana_async.events` into counts
+  and makes snapshots, with no I/O and no clock but the wall-clock ``updated_at``;
+* :class:`ProgressWriter`, the one task that owns the file. Workers never touch it: they
+  send events into a memory stream and go on, so a slow disk never holds up a request.
+
+The writer coalesces: when events come faster than ``min_interval`` it sleeps out the rest
+of the interval, then drains everything queued and writes once. The first event is written
+at once (a poller sees the run start), and the state after the stream closes is always
+written, so the file ends on the final snapshot. Writes go through
+:func:`~nanobanana_async.atomic.write_atomic` in a worker thread, with mode 0600 (the file
+names slides and paths that may be private). Failing to write (full disk, a vanished
+directory) is counted, not raised: losing the progress display is no reason to lose the run.
+
+Create the event stream with an unbounded buffer
+(``anyio.create_memory_object_stream[Event](math.inf)``) so that a worker's ``send`` never
+waits for the writer's sleep or disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+import orjson
+
+from . import events
+from .atomic import write_atomic
+from .results import utc_iso
+
+__all__ = ["Progress", "ProgressCallback", "ProgressState", "ProgressTracker", "ProgressWriter"]
+
+ProgressState = Literal["running", "done", "failed", "cancelled"]
+ProgressCallback = Callable[["Progress"], Awaitable[None] | None]
+
+# The ETA uses the pace of the last few finished slides: recent enough to follow a rate
+# limit that tightens or relaxes, long enough to smooth the bursts concurrency produces.
+_ETA_WINDOW = 10
+# Past this many slide numbers the status line says "and N more" (concurrency can be 64).
+_STATUS_MAX_SLIDES = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One snapshot of a run, as written to the progress file.
+
+    The first seven fields are the seed's, with its meaning; the rest are extras.
+
+    Attributes:
+        current: finished slides, succeeded or failed, so ``current == total`` means done.
+        total: slides in the config.
+        status: one human line: ``"3/10 done, generating slides 4, 5, 6"``, or the summary.
+        completed: paths of the saved images, in slide order.
+        failed: numbers of the failed slides, in order.
+        started_at: when the run started, UTC ISO 8601.
+        updated_at: when this snapshot was taken, UTC ISO 8601.
+        state: ``running``, then ``done``, ``failed`` (stopped by an error retrying cannot
+            fix) or ``cancelled``.
+        in_flight: slides with a request under way, in order.
+        succeeded: slides with an image (``len(completed)``), reused ones included.
+        failed_count: ``len(failed)``; ``succeeded + failed_count == current``.
+        reused: slides a resumed run found already on disk (a subset of ``succeeded``).
+        retries: attempts after the first, over all slides.
+        rate_limit_waits: times a 429 paused every worker.
+        eta_seconds: estimated seconds to the end from the recent pace, or ``None`` before
+            the first slide finishes and once the run is over.
+        output_dir: where the images go.
+        pid: the process writing the file (to wait for it, or stop it).
+        errors: slide number -> short reason, for failed slides only.
+    """
+
+    current: int
+    total: int
+    status: str
+    completed: tuple[str, ...]
+    failed: tuple[int, ...]
+    started_at: str
+    updated_at: str
+    state: ProgressState
+    in_flight: tuple[int, ...]
+    succeeded: int
+    failed_count: int
+    reused: int
+    retries: int
+    rate_limit_waits: int
+    eta_seconds: int | None
+    output_dir: Path
+    pid: int
+    errors: Mapping[int, str] = field(default_factory=dict, hash=False)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run is over (any final state)."""
+        return self.state != "running"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object, with the seed's field names first and JSON types only."""
+        return {
+            "current": self.current,
+            "total": self.total,
+            "status": self.status,
+            "completed": list(self.completed),
+            "failed": list(self.failed),
+            "started_at": self.started_at,
+            "updated_at": self.updated_at,
+            "state": self.state,
+            "in_flight": list(self.in_flight),
+            "succeeded": self.succeeded,
+            "failed_count": self.failed_count,
+            "reused": self.reused,
+            "retries": self.retries,
+            "rate_limit_waits": self.rate_limit_waits,
+            "eta_seconds": self.eta_seconds,
+            "output_dir": str(self.output_dir),
+            "pid": self.pid,
+            # JSON keys are strings; sorted numerically, not as text ("10" after "9").
+            "errors": {str(slide): self.errors[slide] for slide in sorted(self.errors)},
+        }
+
+    def to_json(self) -> bytes:
+        """The file's content: compact JSON and a final newline (``cat`` and ``jq`` friendly)."""
+        return orjson.dumps(self.to_dict()) + b"\n"
+
+
+class ProgressTracker:
+    """Folds engine events into the state a snapshot shows. Pure: no I/O, no clock reads.
+
+    Event times (``at``) and ``now_mono`` must come from the same monotonic clock, the
+    engine's injectable one; only ``updated_at`` reads the wall clock, via ``utc_iso()``.
+
+    Args:
+        total: slides in the config.
+        output_dir: where the images go.
+        started_at: the run's start, UTC ISO 8601.
+        started_mono: the run's start on the monotonic clock (the ETA's origin).
+        pid: the process running the batch.
+    """
+
+    __slots__ = (
+        "_completed",
+        "_errors",
+        "_finish_times",
+        "_in_flight",
+        "_last_error",
+        "_paused_until",
+        "_retrying",
+        "_reused",
+        "_started_at",
+        "_started_mono",
+        "_state",
+        "output_dir",
+        "pid",
+        "rate_limit_waits",
+        "retries",
+        "total",
+    )
+
+    def __init__(
+        self, *, total: int, output_dir: Path, started_at: str, started_mono: float, pid: int
+    ) -> None:
+        self.total = total
+        self.output_dir = output_dir
+        self.pid = pid
+        self.retries = 0
+        self.rate_limit_waits = 0
+        self._started_at = started_at
+        self._started_mono = started_mono
+        self._state: ProgressState = "running"
+        self._completed: dict[int, str] = {}
+        self._reused: set[int] = set()
+        self._errors: dict[int, str] = {}
+        self._in_flight: set[int] = set()
+        self._retrying: set[int] = set()
+        # Slides that were sent at least once, so only work done counts towards the pace
+        # (unsent slides failed all at once by a fatal error or reused ones do not).
+        self._finish_times: list[float] = []
+        self._paused_until = -math.inf
+        self._last_error = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"<ProgressTracker {self._state} {len(self._completed) + len(self._errors)}"
+            f"/{self.total} in_flight={sorted(self._in_flight)}>"
+        )
+
+    @property
+    def current(self) -> int:
+        """Finished slides, succeeded or failed."""
+        return len(self._completed) + len(self._errors)
+
+    def apply(self, event: events.Event) -> None:
+        """Update the state with one event. Repeated or late events are harmless."""
+        match event:
+            case events.SlideStarted(slide=slide):
+                self._retrying.discard(slide)
+                self._in_flight.add(slide)
+            case events.SlideRetrying(slide=slide):
+                self.retries += 1
+                self._in_flight.discard(slide)
+                self._retrying.add(slide)
+            case events.RateLimitWait(seconds=seconds, at=at):
+                self.rate_limit_waits += 1
+                self._paused_until = max(self._paused_until, at + seconds)
+            case events.SlideDone(slide=slide, path=path, at=at):
+                self._finish(slide, at, worked=True)
+                self._completed[slide] = str(path)
+            case events.SlideReused(slide=slide, path=path):
+                self._finish(slide, 0.0, worked=False)
+                self._completed[slide] = str(path)
+                self._reused.add(slide)
+            case events.SlideFailed(slide=slide, error=error, at=at):
+                self._finish(slide, at, worked=slide in self._in_flight or slide in self._retrying)
+                self._errors[slide] = error
+                self._last_error = error
+            case events.RunFinished(state=state):
+                self._state = state
+                self._in_flight.clear()
+                self._retrying.clear()
+
+    def snapshot(self, now_mono: float) -> Progress:
+        """The state now, as a frozen :class:`Progress` that shares nothing mutable."""
+        current = self.current
+        in_flight = tuple(sorted(self._in_flight))
+        return Progress(
+            current=current,
+            total=self.total,
+            status=self._status(now_mono, in_flight),
+            completed=tuple(self._completed[s] for s in sorted(self._completed)),
+            failed=tuple(sorted(self._errors)),
+            started_at=self._started_at,
+            updated_at=utc_iso(),
+            state=self._state,
+            in_flight=in_flight,
+            succeeded=len(self._completed),
+            failed_count=len(self._errors),
+            reused=len(self._reused),
+            retries=self.retries,
+            rate_limit_waits=self.rate_limit_waits,
+            eta_seconds=self._eta(now_mono, current),
+            output_dir=self.output_dir,
+            pid=self.pid,
+            errors=MappingProxyType(dict(self._errors)),
+        )
+
+    def _finish(self, slide: int, at: float, *, worked: bool) -> None:
+        # Last word wins, so a slide is never counted twice in ``current``.
+        self._in_flight.discard(slide)
+        self._retrying.discard(slide)
+        self._completed.pop(slide, None)
+        self._reused.discard(slide)
+        self._errors.pop(slide, None)
+        if worked:
+            self._finish_times.append(at)
+
+    def _eta(self, now: float, current: int) -> int | None:
+        """Remaining slides at the pace of the last ``_ETA_WINDOW`` finishes.
+
+        The pace is measured up to ``now`` rather than the last finish, so a stall (a long
+        rate-limit pause) lengthens the estimate instead of leaving it frozen.
+        """
+        remaining = self.total - current
+        if self._state != "running" or not self._finish_times:
+            return None
+        if remaining <= 0:
+            return 0
+        window = self._finish_times[-_ETA_WINDOW:]
+        before = len(self._finish_times) - len(window)
+        origin = self._finish_times[before - 1] if before else self._started_mono
+        elapsed = max(now, window[-1]) - origin
+        if elapsed <= 0:
+            return None
+        return math.ceil(remaining * elapsed / len(window))
+
+    def _status(self, now: float, in_flight: tuple[int, ...]) -> str:
+        done, failed, total = self.current, len(self._errors), self.total
+        saved = len(self._completed)
+        if self._state == "done":
+            line = f"done: {saved} of {total} slides saved"
+            return f"{line}, {failed} failed ({_slides(sorted(self._errors))})" if failed else line
+        if self._state == "failed":
+            return f"stopped: {self._last_error or 'unrecoverable error'}; {saved} of {total} saved"
+        if self._state == "cancelled":
+            return f"cancelled: {saved} of {total} saved"
+        head = f"{done}/{total} done" + (f" ({failed} failed)" if failed else "")
+        parts = []
+        if in_flight:
+            noun = "slides" if len(in_flight) > 1 else "slide"
+            parts.append(f"generating {noun} {_slides(in_flight)}")
+        if self._retrying:
+            parts.append(f"retrying {_slides(sorted(self._retrying))}")
+        if now < self._paused_until:
+            parts.append(f"rate limited, resuming in {math.ceil(self._paused_until - now)} s")
+        if not parts:
+            parts.append("starting" if done == 0 else "waiting")
+        return f"{head}, {'; '.join(parts)}"
+
+
+def _slides(slides: Iterable[int]) -> str:
+    numbers = list(slides)
+    shown = ", ".join(str(n) for n in numbers[:_STATUS_MAX_SLIDES])
+    more = len(numbers) - _STATUS_MAX_SLIDES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+class ProgressWriter:
+    """The one task that writes the progress file (and feeds the progress callback).
+
+    Args:
+        tracker: the state to fold events into; the writer is its only user during a run.
+        path: the progress file, or ``None`` to write no file (library use: the callback
+            still gets every snapshot).
+        callback: called on the event loop with each snapshot written, sync or async. An
+            exception it raises propagates and ends the run: it is the caller's code.
+        min_interval: seconds between two writes at most once; bursts in between coalesce.
+        clock: the monotonic clock the events' ``at`` come from (injectable for tests).
+        sleep: how to wait out the interval (injectable: tests never sleep for real).
+
+    Attributes:
+        writes: snapshots emitted (written, or attempted when the disk refused).
+        write_errors: failed file writes.
+        first_write_error: the first failure, one line (usually the most telling).
+        last_write_error: the latest failure, one line.
+        last: the latest snapshot emitted.
+    """
+
+    __slots__ = (
+        "_callback",
+        "_clock",
+        "_min_interval",
+        "_path",
+        "_sleep",
+        "_tracker",
+        "_unreported",
+        "first_write_error",
+        "last",
+        "last_write_error",
+        "write_errors",
+        "writes",
+    )
+
+    def __init__(
+        self,
+        tracker: ProgressTracker,
+        path: Path | None,
+        *,
+        callback: ProgressCallback | None = None,
+        min_interval: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self._tracker = tracker
+        self._path = path
+        self._callback = callback
+        self._min_interval = min_interval
+        self._clock = clock
+        self._sleep = sleep
+        self._unreported: Progress | None = None
+        self.writes = 0
+        self.write_errors = 0
+        self.first_write_error: str | None = None
+        self.last_write_error: str | None = None
+        self.last: Progress | None = None
+
+    def __repr__(self) -> str:
+        return f"<ProgressWriter {self._path} writes={self.writes} errors={self.write_errors}>"
+
+    def write_initial(self) -> None:
+        """Write the first snapshot (running, nothing done) before any request is sent.
+
+        Synchronous, so the caller can do it before starting the event loop's work: a
+        poller that reads right after launch then finds a valid file, never a missing one
+        or the previous run's final state. A failure is counted like any other (check
+        ``write_errors`` to refuse the run instead). The callback gets this snapshot when
+        :meth:`run` starts, since it may be async.
+        """
+        snapshot = self._tracker.snapshot(self._clock())
+        self._record(snapshot)
+        if self._path is not None:
+            try:
+                write_atomic(self._path, snapshot.to_json(), mode=0o600)
+            except OSError as exc:
+                self._failed(exc)
+        self._unreported = snapshot
+
+    async def run(self, receive: anyio.abc.ObjectReceiveStream[events.Event]) -> None:
+        """Apply events until ``receive`` is closed by every sender, writing as they come.
+
+        If the task is cancelled, the events already queued are applied and the latest state
+        is still written (shielded) before the cancellation goes on, so the file does not lag
+        behind what happened. Events sent after that are lost, so an engine that wants the
+        file to end on its ``RunFinished`` should let this task end by closing the stream
+        (run it shielded) rather than cancel it.
+        """
+        last_write = -math.inf
+        dirty = False
+        async with receive:
+            if self._unreported is not None:
+                await self._notify(self._unreported)
+                self._unreported = None
+            try:
+                while True:
+                    try:
+                        event = await receive.receive()
+                    except anyio.EndOfStream:
+                        break
+                    self._tracker.apply(event)
+                    dirty = True
+                    _, closed = self._drain(receive)
+                    wait = last_write + self._min_interval - self._clock()
+                    if wait > 0 and not closed:
+                        await self._sleep(wait)
+                        _, closed = self._drain(receive)
+                    dirty = False  # before the write: a failing callback must not rerun
+                    await self._emit()
+                    last_write = self._clock()
+                    if closed:
+                        break
+            except BaseException:
+                # Cancelled (or the callback failed): fold in what is already queued (often
+                # the engine's RunFinished) and write it, file only: a user callback could
+                # block for ever under a shield.
+                applied, _ = self._drain(receive)
+                if dirty or applied:
+                    with anyio.CancelScope(shield=True):
+                        await self._emit(notify=False)
+                raise
+        if dirty or self.writes == 0:
+            await self._emit()
+
+    def _drain(self, receive: anyio.abc.ObjectReceiveStream[events.Event]) -> tuple[int, bool]:
+        """Apply every event already queued; return how many, and whether the stream ended.
+
+        Only memory streams can be read without waiting; any other stream is simply read
+        one event per write, still at most one write per interval.
+        """
+        receive_nowait = getattr(receive, "receive_nowait", None)
+        applied = 0
+        if receive_nowait is None:
+            return applied, False
+        while True:
+            try:
+                event = receive_nowait()
+            except anyio.WouldBlock:
+                return applied, False
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                return applied, True
+            self._tracker.apply(event)
+            applied += 1
+
+    async def _emit(self, *, notify: bool = True) -> None:
+        snapshot = self._tracker.snapshot(self._clock())
+        self._record(snapshot)
+        if self._path is not None:
+            write = functools.partial(write_atomic, self._path, snapshot.to_json(), mode=0o600)
+            try:
+                await anyio.to_thread.run_sync(write)
+            except OSError as exc:
+                self._failed(exc)
+        if notify:
+            await self._notify(snapshot)
+
+    def _record(self, snapshot: Progress) -> None:
+        self.writes += 1
+        self.last = snapshot
+
+    async def _notify(self, snapshot: Progress) -> None:
+        if self._callback is None:
+            return
+        result = self._callback(snapshot)
+        if inspect.isawaitable(result):
+            await result
+
+    def _failed(self, exc: OSError) -> None:
+        self.write_errors += 1
+        message = f"cannot write progress file {self._path}: {exc.strerror or exc}"
+        self.last_write_error = message
+        if self.first_write_error is None:
+            self.first_write_error = message

@@ -1,0 +1,152 @@
+"""The results of a run: the typed value ``generate_batch`` returns and the results file.
+
+The file keeps every field of the seed design's "Output: Results JSON" with the meaning it
+gives them (``completed`` and ``failed`` are counts, ``outputs`` and ``errors`` lists);
+fields after those are ours. One function, :meth:`BatchResult.to_json`, makes the bytes
+for both the results file and its copy in ``output_dir``, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+__all__ = ["BatchResult", "SlideFailure", "SlideOutput", "utc_iso"]
+
+RunState = Literal["done", "failed", "cancelled"]
+
+
+def utc_iso(moment: datetime | None = None) -> str:
+    """``2026-01-16T10:30:00Z``: UTC, whole seconds, a real ``Z`` (not ``+00:00Z``)."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class SlideOutput:
+    """One saved image.
+
+    Attributes:
+        slide: the slide number from the config.
+        path: absolute path of the image.
+        size_kb: its size in KiB, rounded down (the seed's field).
+        reused: True when a resumed run kept an image already on disk.
+    """
+
+    slide: int
+    path: Path
+    size_kb: int
+    reused: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "slide": self.slide,
+            "path": str(self.path),
+            "size_kb": self.size_kb,
+        }
+        if self.reused:
+            data["reused"] = True
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class SlideFailure:
+    """One slide that was not generated.
+
+    Attributes:
+        slide: the slide number from the config.
+        error: what went wrong, in one redacted line.
+        timestamp: when, as UTC ISO 8601.
+        kind: the error type (``PromptBlocked``, ``InvalidApiKey``, ...), for scripts.
+    """
+
+    slide: int
+    error: str
+    timestamp: str
+    kind: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "slide": self.slide,
+            "error": self.error,
+            "timestamp": self.timestamp,
+        }
+        if self.kind:
+            data["kind"] = self.kind
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What a run produced; the same content as the results file.
+
+    Attributes:
+        outputs: saved images, in slide order.
+        errors: failed slides, in slide order.
+        total: slides in the config.
+        started_at: UTC ISO 8601.
+        completed_at: UTC ISO 8601.
+        duration_seconds: whole seconds, as the seed has it.
+        state: ``done`` (every slide handled), ``failed`` (the run was stopped by an error
+            retrying cannot fix) or ``cancelled`` (interrupted).
+        output_dir: where the images are.
+        model: the model asked.
+        requests: HTTP requests sent, retries included.
+        retries: attempts after the first, over all slides.
+        rate_limit_waits: times a 429 paused the workers.
+    """
+
+    outputs: tuple[SlideOutput, ...]
+    errors: tuple[SlideFailure, ...]
+    total: int
+    started_at: str
+    completed_at: str
+    duration_seconds: int
+    state: RunState = "done"
+    output_dir: Path = field(default_factory=Path)
+    model: str = ""
+    requests: int = 0
+    retries: int = 0
+    rate_limit_waits: int = 0
+
+    @property
+    def completed(self) -> int:
+        """Slides with an image (the seed's ``completed`` count)."""
+        return len(self.outputs)
+
+    @property
+    def failed(self) -> int:
+        """Slides without one (the seed's ``failed`` count)."""
+        return len(self.errors)
+
+    @property
+    def exit_code(self) -> int:
+        """The seed's rule: 0 if any slide succeeded, 1 if none did; 130 when cancelled."""
+        if self.state == "cancelled":
+            return 130
+        return 0 if self.outputs else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "completed": self.completed,
+            "failed": self.failed,
+            "total": self.total,
+            "outputs": [o.to_dict() for o in self.outputs],
+            "errors": [e.to_dict() for e in self.errors],
+            "started_at": self.started_at,
+            "completed_at": self.completed_at,
+            "duration_seconds": self.duration_seconds,
+            "state": self.state,
+            "output_dir": str(self.output_dir),
+            "model": self.model,
+            "requests": self.requests,
+            "retries": self.retries,
+            "rate_limit_waits": self.rate_limit_waits,
+        }
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"

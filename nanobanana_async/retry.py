@@ -1,0 +1,122 @@
+"""What counts as retryable, how often, and how long to back off (built on tenacity).
+
+The decision is made on the error's *type* (classified once, in the protocol module):
+
+==========================  =============================================  ================
+error                       retry?                                         wait (own)
+==========================  =============================================  ================
+``TransientError``          up to ``max_transient_retries`` times          backoff below
+``RateLimited``             up to ``max_rate_limit_retries`` times         none: the pacer
+                                                                           pauses everyone
+``NoImageReturned``         ``no_image_retries`` times (one more try)      none
+``SlideError`` (others)     never: blocked prompt, refusal, bad request    -
+``FatalApiError``           never: the engine stops the run                -
+==========================  =============================================  ================
+
+Backoff for the n-th transient retry (n = 1, 2, ...), "equal jitter"::
+
+    delay(n) = min(backoff_max, backoff_initial * 2 ** (n - 1)) * uniform(0.5, 1.0)
+
+so delays grow 0.5-1 s, 1-2 s, 2-4 s ... and never exceed ``backoff_max``; the random half
+keeps workers that failed together from retrying together. A 429's wait is not here: the
+server said how long (``RetryInfo``), and :class:`~nanobanana_async.ratelimit.Pacer` holds
+every worker until then, which a per-slide wait could not do.
+
+Sleeping goes through the injected ``sleep``; with :meth:`RetryPolicy.instant` tests
+retry at once and never wait for real.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+
+import anyio
+import tenacity
+
+from .errors import ApiError, NoImageReturned, RateLimited, TransientError
+
+__all__ = ["RetryPolicy", "slide_retrying"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard one slide tries. Times are seconds."""
+
+    max_transient_retries: int = 5
+    max_rate_limit_retries: int = 30
+    no_image_retries: int = 1
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+
+    def backoff(self, retry_number: int, unit: float) -> float:
+        """The wait before transient retry ``retry_number`` (1-based); ``unit`` in [0, 1)."""
+        base = min(self.backoff_max, self.backoff_initial * 2.0 ** (retry_number - 1))
+        return base * (0.5 + 0.5 * unit)
+
+    def scaled(self, factor: float) -> RetryPolicy:
+        """The same policy with every wait multiplied by ``factor`` (emulated time)."""
+        return replace(
+            self,
+            backoff_initial=self.backoff_initial * factor,
+            backoff_max=self.backoff_max * factor,
+        )
+
+    @classmethod
+    def instant(cls) -> RetryPolicy:
+        """No waiting at all: for tests."""
+        return cls(backoff_initial=0.0, backoff_max=0.0)
+
+    def attempts_allowed(self) -> int:
+        """The most requests one slide can send under this policy."""
+        return 1 + self.max_transient_retries + self.max_rate_limit_retries + self.no_image_retries
+
+
+def slide_retrying(
+    policy: RetryPolicy,
+    *,
+    on_retry: Callable[[ApiError], None],
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    rng: random.Random | None = None,
+) -> tenacity.AsyncRetrying:
+    """A fresh tenacity loop for one slide; its counters are this slide's own."""
+    counts: dict[type[ApiError], int] = {TransientError: 0, RateLimited: 0, NoImageReturned: 0}
+    limits: dict[type[ApiError], int] = {
+        TransientError: policy.max_transient_retries,
+        RateLimited: policy.max_rate_limit_retries,
+        NoImageReturned: policy.no_image_retries,
+    }
+    draw = (rng or random.Random()).random
+
+    def kind_of(error: BaseException) -> type[ApiError] | None:
+        for kind in counts:
+            if isinstance(error, kind):
+                return kind
+        return None
+
+    def should_retry(error: BaseException) -> bool:
+        kind = kind_of(error)
+        if kind is None or counts[kind] >= limits[kind]:
+            return False
+        counts[kind] += 1
+        return True
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, TransientError):
+            return policy.backoff(counts[TransientError], draw())
+        return 0.0
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, ApiError):
+            on_retry(error)
+
+    return tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception(should_retry),
+        wait=wait,
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )

@@ -1,0 +1,157 @@
+"""``nanobanana run``: the engine under a terminal or in the background, with signals.
+
+In a terminal it draws a one-line progress bar on stderr; in the background (the skill's
+case) it prints nothing but errors and, at the end, one summary line on stdout. SIGINT and
+SIGTERM cancel the run: in-flight requests are dropped, the progress and results files are
+written with state ``cancelled``, and the exit code is 130 or 143.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from typing import Any
+
+import anyio
+import httpx2
+import orjson
+
+from .cli import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
+from .config import BatchConfig, load_config
+from .engine import EngineSettings, generate_batch
+from .errors import ConfigError, NanoBananaError, RunLockedError
+from .progress import Progress
+from .results import BatchResult
+from .summary import progress_line, result_line
+
+__all__ = ["run_command"]
+
+_EMULATOR_KEY = "emulator-dry-run"
+
+
+class _Bar:
+    """A progress bar redrawn in place on a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.drawn = False
+
+    def __call__(self, progress: Progress) -> None:
+        if not self.enabled:
+            return
+        data = progress.to_dict()
+        total = max(1, int(data["total"]))
+        done = int(data["current"])
+        width = 24
+        filled = width * done // total
+        bar = "#" * filled + "-" * (width - filled)
+        sys.stderr.write(f"\r[{bar}] {progress_line(data)}\x1b[K")
+        sys.stderr.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _leaf(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
+async def _run(
+    config: BatchConfig,
+    args: argparse.Namespace,
+    settings: EngineSettings,
+    bar: _Bar,
+    transport: httpx2.AsyncBaseTransport | None,
+) -> tuple[BatchResult | None, int | None]:
+    box: dict[str, Any] = {}
+    async with anyio.create_task_group() as group:
+
+        async def watch_signals() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+                async for signum in received:
+                    box["signal"] = signum
+                    group.cancel_scope.cancel()
+                    return
+
+        async def engine() -> None:
+            box["result"] = await generate_batch(
+                config,
+                progress=bar,
+                progress_file=args.progress_file,
+                results_file=args.results_file,
+                resume=args.resume,
+                settings=settings,
+                transport=transport,
+            )
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch_signals)
+        group.start_soon(engine)
+    return box.get("result"), box.get("signal")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    transport: httpx2.AsyncBaseTransport | None = None
+    time_scale = args.time_scale
+    if args.emulator:
+        from .emulator import Emulator, EmulatorSettings
+
+        time_scale = args.emulator_time_scale
+        transport = httpx2.ASGITransport(app=Emulator(EmulatorSettings(time_scale=time_scale)))
+        if not (env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY")):
+            env["GEMINI_API_KEY"] = _EMULATOR_KEY
+        env["GOOGLE_GEMINI_BASE_URL"] = "http://emulator"
+    bar = _Bar(enabled=sys.stderr.isatty() and not args.quiet)
+    try:
+        config = load_config(args.config, env=env)
+        if args.emulator:
+            config = _for_emulator(config)
+        settings = EngineSettings(
+            concurrency=args.concurrency, rpm=args.rpm, timeout=args.timeout, time_scale=time_scale
+        )
+        result, signum = anyio.run(_run, config, args, settings, bar, transport)
+    except KeyboardInterrupt:
+        bar.close()
+        return EXIT_INTERRUPTED
+    except BaseException as raised:
+        bar.close()
+        error = _leaf(raised)
+        if isinstance(error, (ConfigError, RunLockedError)):
+            print(f"nanobanana: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        if isinstance(error, NanoBananaError):
+            print(f"nanobanana: error: {error}", file=sys.stderr)
+            return 1
+        if isinstance(error, OSError):
+            print(f"nanobanana: error: {error.strerror or error}", file=sys.stderr)
+            return 1
+        raise
+    bar.close()
+    if signum is not None:
+        _print_saved_summary(args)
+        return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_TERMINATED
+    assert result is not None
+    print(result_line(result.to_dict()))
+    return result.exit_code
+
+
+def _for_emulator(config: BatchConfig) -> BatchConfig:
+    """A dry run never touches the real service, whatever the config's base_url says."""
+    from dataclasses import replace
+
+    return replace(config, base_url="http://emulator", api_key=_EMULATOR_KEY)
+
+
+def _print_saved_summary(args: argparse.Namespace) -> None:
+    try:
+        print(result_line(orjson.loads(args.results_file.read_bytes())))
+    except (OSError, orjson.JSONDecodeError):
+        print("cancelled; rerun with --resume to finish")

@@ -1,0 +1,309 @@
+"""The config file's vocabulary, written once, and the JSON Schema built from it.
+
+The accepted values and ranges live here as constants; :mod:`nanobanana_async.config`
+validates with these very constants, so the validator and the schema cannot disagree on an
+enum or a range. The field *names* are stated twice on purpose, once by the validator (the
+fields it parses) and once by the schema (the properties it describes), and a test holds
+the two equal: a field added to one and forgotten in the other fails the build.
+
+What JSON Schema cannot say is checked by the validator only, and the descriptions say it:
+names that escape ``output_dir``, files that must exist, duplicate slide numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from .models import DEFAULT_MODEL
+from .styles import PRESETS
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "CONCURRENCY_RANGE",
+    "DEFAULT_ASPECT_RATIO",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_FORMAT",
+    "DEFAULT_IMAGE_SIZE",
+    "DEFAULT_QUALITY",
+    "DEFAULT_TIMEOUT",
+    "FORMAT_SPELLINGS",
+    "IMAGE_EXTENSIONS",
+    "IMAGE_SIZE_SPELLINGS",
+    "MAX_FILENAME_BYTES",
+    "MAX_PROMPT_CHARS",
+    "MODEL_PATTERN",
+    "NUMBER_RANGE",
+    "QUALITY_RANGE",
+    "REFERENCE_EXTENSIONS",
+    "SEED_RANGE",
+    "TEMPERATURE_RANGE",
+    "config_schema",
+]
+
+ASPECT_RATIOS = (
+    "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9",
+    "1:4", "4:1", "1:8", "8:1",
+)  # fmt: skip
+"""Every ratio the service knows; the last four only some models serve (the service says so)."""
+
+# Accepted spelling -> the value used. The service rejects a lower-case "k"; users write it
+# anyway, so it is fixed for them rather than refused.
+IMAGE_SIZE_SPELLINGS: Mapping[str, str] = MappingProxyType(
+    {"512": "512", "1K": "1K", "2K": "2K", "4K": "4K", "1k": "1K", "2k": "2K", "4k": "4K"}
+)
+# Formats match case-insensitively; these are the lower-case spellings. "jpeg" is the
+# upstream skill's and PIL's name for jpg.
+FORMAT_SPELLINGS: Mapping[str, str] = MappingProxyType(
+    {"webp": "webp", "png": "png", "jpg": "jpg", "jpeg": "jpg"}
+)
+# Extensions an output_filename may carry (compared lower-case), and the format each means.
+IMAGE_EXTENSIONS: Mapping[str, str] = MappingProxyType(
+    {".webp": "webp", ".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}
+)
+REFERENCE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+
+QUALITY_RANGE = (1, 100)
+CONCURRENCY_RANGE = (1, 64)
+TEMPERATURE_RANGE = (0.0, 2.0)
+SEED_RANGE = (-(2**31), 2**31 - 1)  # the service's seed is an int32
+NUMBER_RANGE = (0, 999_999)
+MAX_PROMPT_CHARS = 30_000
+MAX_FILENAME_BYTES = 200
+# An id as the service spells it, optionally with the REST "models/" prefix. Nothing that
+# could change the request URL (no "/", "?", "#", ":", spaces) gets through.
+MODEL_PATTERN = r"^(models/)?[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+DEFAULT_ASPECT_RATIO = "16:9"
+DEFAULT_IMAGE_SIZE = "2K"
+DEFAULT_FORMAT = "webp"
+DEFAULT_QUALITY = 90
+DEFAULT_TIMEOUT = 300.0
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+
+_STRING = {"type": "string"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` that also accepts ``null``, which the validator reads as "not set"."""
+    out = dict(schema)
+    kind = out["type"]
+    out["type"] = [*kind, "null"] if isinstance(kind, list) else [kind, "null"]
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
+def _format(description: str) -> dict[str, Any]:
+    spellings = list(FORMAT_SPELLINGS)
+    return {
+        "type": "string",
+        "enum": spellings + [s.upper() for s in spellings],
+        "description": description + " Case-insensitive; jpeg means jpg.",
+    }
+
+
+def _shared(level: str) -> dict[str, dict[str, Any]]:
+    """The image settings a slide may set for itself or inherit from the top level."""
+    if level == "config":
+        inherit = " A slide may override it."
+        fmt_default = f"NANO_BANANA_FORMAT, else {DEFAULT_FORMAT}"
+        quality_default = f"NANO_BANANA_QUALITY, else {DEFAULT_QUALITY}"
+        ratio_default, size_default = DEFAULT_ASPECT_RATIO, DEFAULT_IMAGE_SIZE
+        temperature_default = seed_default = "none (the model's own)"
+    else:
+        inherit = ""
+        fmt_default = "the output_filename's extension, else the top-level format"
+        quality_default = ratio_default = size_default = "the top-level value"
+        temperature_default = seed_default = "the top-level value"
+    return {
+        "format": {
+            "type": "string",
+            "enum": [*FORMAT_SPELLINGS, *(s.upper() for s in FORMAT_SPELLINGS)],
+            "description": (
+                f"Image file format, case-insensitive (jpeg means jpg). "
+                f"Default: {fmt_default}.{inherit}"
+            ),
+        },
+        "quality": {
+            "type": "integer",
+            "minimum": QUALITY_RANGE[0],
+            "maximum": QUALITY_RANGE[1],
+            "description": f"Encoder quality. Default: {quality_default}.{inherit}",
+        },
+        "aspect_ratio": {
+            "type": "string",
+            "enum": list(ASPECT_RATIOS),
+            "description": f"Image aspect ratio. Default: {ratio_default}.{inherit}",
+        },
+        "image_size": {
+            "type": "string",
+            "enum": list(IMAGE_SIZE_SPELLINGS),
+            "description": (
+                "Image resolution; lower-case k is upper-cased, 512 only on some models. "
+                f"Default: {size_default}.{inherit}"
+            ),
+        },
+        "temperature": {
+            "type": "number",
+            "minimum": TEMPERATURE_RANGE[0],
+            "maximum": TEMPERATURE_RANGE[1],
+            "description": f"Sampling temperature. Default: {temperature_default}.{inherit}",
+        },
+        "seed": {
+            "type": "integer",
+            "minimum": SEED_RANGE[0],
+            "maximum": SEED_RANGE[1],
+            "description": f"Sampling seed (32-bit). Default: {seed_default}.{inherit}",
+        },
+    }
+
+
+def _slide_schema() -> dict[str, Any]:
+    presets = ", ".join(PRESETS)
+    optional: dict[str, dict[str, Any]] = {
+        "style": {
+            **_STRING,
+            "description": (
+                f"Presets ({presets}) wrap the prompt in a fixed phrase; any other text is "
+                "accepted and leaves the prompt unchanged. Default: none."
+            ),
+        },
+        "layout": {
+            **_STRING,
+            "description": "Upstream skill's layout hint (featured, content); carried only.",
+        },
+        "output_filename": {
+            **_STRING,
+            "minLength": 1,
+            "maxLength": MAX_FILENAME_BYTES,
+            "pattern": r"^[^./\\:\u0000-\u001f\u007f][^/\\:\u0000-\u001f\u007f]*$",
+            "description": (
+                "Plain file name inside output_dir, at most 200 bytes of UTF-8, not hidden, "
+                "no separators. A .webp/.png/.jpg/.jpeg extension sets this slide's format; "
+                "without one the format's is appended. Default: slide-NN.<format>. "
+                "Unique per config, compared case-insensitively."
+            ),
+        },
+        "lossless": {
+            "type": "boolean",
+            "description": (
+                "Lossless encoding. Default: true for preset styles saved as webp, "
+                "else false. Not possible with jpg."
+            ),
+        },
+        "reference_image": {
+            **_STRING,
+            "minLength": 1,
+            "description": (
+                "An existing .png/.jpg/.jpeg/.webp image sent with the prompt; "
+                "relative paths start at the working directory."
+            ),
+        },
+        **_shared("slide"),
+    }
+    return {
+        "type": "object",
+        "required": ["number", "prompt"],
+        "additionalProperties": False,
+        "properties": {
+            "number": {
+                "type": "integer",
+                "minimum": NUMBER_RANGE[0],
+                "maximum": NUMBER_RANGE[1],
+                "description": "Slide number, unique in the config; names the default file.",
+            },
+            "prompt": {
+                **_STRING,
+                "minLength": 1,
+                "maxLength": MAX_PROMPT_CHARS,
+                "pattern": r"\S",
+                "description": (
+                    f"What the slide shows. Not blank, at most {MAX_PROMPT_CHARS:,} characters."
+                ),
+            },
+            **{name: _nullable(schema) for name, schema in optional.items()},
+        },
+    }
+
+
+def _config_schema() -> dict[str, Any]:
+    optional: dict[str, dict[str, Any]] = {
+        "model": {
+            **_STRING,
+            "pattern": MODEL_PATTERN,
+            "description": f"Model id. Default: NANO_BANANA_MODEL, else {DEFAULT_MODEL}.",
+        },
+        "api_key": {
+            **_STRING,
+            "description": (
+                "API key; ${VAR} references are expanded from the environment (prefer "
+                '"${GEMINI_API_KEY}" to a key in the file). Default: GEMINI_API_KEY, '
+                "else GOOGLE_API_KEY."
+            ),
+        },
+        "base_url": {
+            **_STRING,
+            "description": (
+                "http(s) URL of the service or a proxy; ${VAR} references are expanded. "
+                f"Default: GOOGLE_GEMINI_BASE_URL, else {DEFAULT_BASE_URL}."
+            ),
+        },
+        "concurrency": {
+            "type": "integer",
+            "minimum": CONCURRENCY_RANGE[0],
+            "maximum": CONCURRENCY_RANGE[1],
+            "description": "Requests in flight at once. Default: derived from rpm and latency.",
+        },
+        "rpm": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "description": "Requests per minute the quota allows. Default: unknown (adaptive).",
+        },
+        "timeout": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "description": f"Read timeout per request, seconds. Default: {DEFAULT_TIMEOUT:g}.",
+        },
+        **_shared("config"),
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "nanobanana-async batch config",
+        "description": (
+            "A deck of slide prompts to turn into images. Unknown fields are refused; "
+            "null means not set."
+        ),
+        "type": "object",
+        "required": ["slides", "output_dir"],
+        "additionalProperties": False,
+        "properties": {
+            "slides": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"$ref": "#/$defs/slide"},
+                "description": "The slides; numbers and output files must be unique.",
+            },
+            "output_dir": {
+                **_STRING,
+                "minLength": 1,
+                "pattern": r"^(?!.*\$\{)[^\u0000]+$",
+                "description": (
+                    "Folder for the images, created if missing; relative paths start at the "
+                    "working directory, ~ is the home directory, ${VAR} is not expanded."
+                ),
+            },
+            **{name: _nullable(schema) for name, schema in optional.items()},
+        },
+        "$defs": {"slide": _slide_schema()},
+    }
+
+
+_SCHEMA = _config_schema()
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the config file; a fresh copy the caller may change."""
+    return copy.deepcopy(_SCHEMA)

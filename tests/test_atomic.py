@@ -1,0 +1,181 @@
+"""Atomic writes: exact permissions, symlinks replaced not followed, no temp left behind."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nanobanana_async.atomic import TEMP_SUFFIX, cleanup_temp_files, write_atomic
+
+IS_ROOT = os.geteuid() == 0
+
+
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    old = os.umask(0o000)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(TEMP_SUFFIX))
+
+
+def test_writes_content_and_replaces_existing(tmp_path: Path) -> None:
+    target = tmp_path / "progress.json"
+    write_atomic(target, b"first")
+    write_atomic(target, b"second")
+    assert target.read_bytes() == b"second"
+    assert _leftovers(tmp_path) == []
+
+
+def test_large_payload_written_whole(tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    target = tmp_path / "image.webp"
+    write_atomic(target, data, mode=0o644)
+    assert target.read_bytes() == data
+
+
+@pytest.mark.usefixtures("permissive_umask")
+@pytest.mark.parametrize("mode", [0o600, 0o644])
+def test_mode_is_exact_whatever_the_umask(tmp_path: Path, mode: int) -> None:
+    target = tmp_path / "out.json"
+    target.write_bytes(b"old")
+    target.chmod(0o666)  # the old file's bits must not survive the replacement
+    write_atomic(target, b"{}", mode=mode)
+    assert _mode(target) == mode
+
+
+def test_mode_adds_bits_a_strict_umask_removes(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        write_atomic(tmp_path / "img.png", b"x", mode=0o644)
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "img.png") == 0o644
+
+
+def test_symlink_at_destination_is_replaced_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"precious")
+    link = tmp_path / "nano-banana-progress.json"
+    link.symlink_to(victim)
+
+    write_atomic(link, b"{}")
+
+    assert not link.is_symlink()
+    assert link.read_bytes() == b"{}"
+    assert victim.read_bytes() == b"precious"
+
+
+def test_failure_mid_write_removes_temp_and_keeps_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "progress.json"
+    target.write_bytes(b"old")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_atomic(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root ignores directory permissions")
+def test_read_only_directory_raises_and_leaves_nothing(tmp_path: Path) -> None:
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError):
+            write_atomic(locked / "progress.json", b"{}")
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)
+
+
+def test_missing_directory_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        write_atomic(tmp_path / "nope" / "progress.json", b"{}")
+
+
+def test_temp_name_shape_is_what_cleanup_matches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def spy(src: str | Path, dst: str | Path) -> None:
+        seen.append(Path(src).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    write_atomic(tmp_path / "slide-01.webp", b"x")
+    [name] = seen
+    assert name.startswith(".slide-01.webp.")
+    assert name.endswith(TEMP_SUFFIX)
+    monkeypatch.undo()
+    (tmp_path / name).write_bytes(b"leftover")
+    assert cleanup_temp_files(tmp_path) == 1
+
+
+def test_cleanup_removes_only_our_pattern(tmp_path: Path) -> None:
+    ours = [".slide-01.webp.0123456789abcdef.tmp", ".progress.json.fedcba9876543210.tmp"]
+    others = [
+        "slide-01.webp",
+        ".slide-01.webp.tmp",  # no random part
+        "slide-01.webp.0123456789abcdef.tmp",  # not hidden
+        ".slide-01.webp.0123456789ABCDEF.tmp",  # upper-case hex: not ours
+        ".slide-01.webp.0123456789abcde.tmp",  # 15 digits
+        ".slide-01.webp.0123456789abcdef.tmp.bak",
+        "notes.tmp",
+    ]
+    for name in ours + others:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / ".dir.0123456789abcdef.tmp").mkdir()  # not a regular file
+    target = tmp_path / "keep.txt"
+    target.write_bytes(b"keep")
+    (tmp_path / ".link.0123456789abcdef.tmp").symlink_to(target)
+
+    assert cleanup_temp_files(tmp_path) == 2
+
+    remaining = {p.name for p in tmp_path.iterdir()}
+    assert not remaining & set(ours)
+    assert set(others) <= remaining
+    assert {".dir.0123456789abcdef.tmp", ".link.0123456789abcdef.tmp"} <= remaining
+    assert target.read_bytes() == b"keep"
+
+
+def test_cleanup_prefix_limits_to_one_file(tmp_path: Path) -> None:
+    (tmp_path / ".progress.json.0123456789abcdef.tmp").write_bytes(b"x")
+    (tmp_path / ".slide-01.webp.0123456789abcdef.tmp").write_bytes(b"x")
+    assert cleanup_temp_files(tmp_path, ".progress.json.") == 1
+    assert _leftovers(tmp_path) == [".slide-01.webp.0123456789abcdef.tmp"]
+
+
+def test_cleanup_min_age_spares_fresh_temps(tmp_path: Path) -> None:
+    fresh = tmp_path / ".a.png.0123456789abcdef.tmp"
+    stale = tmp_path / ".b.png.0123456789abcdef.tmp"
+    fresh.write_bytes(b"x")
+    stale.write_bytes(b"x")
+    os.utime(stale, (1_000_000, 1_000_000))
+    assert cleanup_temp_files(tmp_path, min_age=3600) == 1
+    assert fresh.exists()
+    assert not stale.exists()
+
+
+def test_cleanup_missing_directory_is_zero(tmp_path: Path) -> None:
+    assert cleanup_temp_files(tmp_path / "absent") == 0

@@ -1,0 +1,173 @@
+"""Saving images: the right format and pixels, sources kept as-is when they already fit."""
+
+from __future__ import annotations
+
+import stat
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops, ImageDraw
+
+from nanobanana_async.atomic import TEMP_SUFFIX
+from nanobanana_async.images import (
+    ImageDecodeError,
+    SavedImage,
+    image_is_complete,
+    save_image,
+)
+
+WIDTH, HEIGHT = 96, 54
+
+
+def _picture(mode: str = "RGB") -> Image.Image:
+    image = Image.new(mode, (WIDTH, HEIGHT), "white" if mode != "RGBA" else (255, 255, 255, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((10, 10, 50, 40), fill=(200, 30, 30) + ((255,) if mode == "RGBA" else ()))
+    draw.line((0, 53, 95, 0), fill=(20, 20, 160) + ((255,) if mode == "RGBA" else ()), width=3)
+    return image
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    buffer = BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def _open(path: Path) -> Image.Image:
+    image = Image.open(path)
+    image.load()
+    return image
+
+
+def test_png_to_lossless_webp_is_pixel_exact(tmp_path: Path) -> None:
+    source = _picture()
+    dest = tmp_path / "slide-01.webp"
+    saved = save_image(_encode(source, "PNG"), dest, fmt="webp", quality=90, lossless=True)
+
+    assert saved == SavedImage(dest, dest.stat().st_size, WIDTH, HEIGHT)
+    with _open(dest) as result:
+        assert result.format == "WEBP"
+        assert result.size == (WIDTH, HEIGHT)
+        assert ImageChops.difference(result.convert("RGB"), source).getbbox() is None
+
+
+def test_jpeg_to_lossy_webp(tmp_path: Path) -> None:
+    dest = tmp_path / "slide-02.webp"
+    saved = save_image(_encode(_picture(), "JPEG"), dest, fmt="webp", quality=80, lossless=False)
+    with _open(dest) as result:
+        assert result.format == "WEBP"
+        assert result.mode == "RGB"
+        assert (saved.width, saved.height) == result.size == (WIDTH, HEIGHT)
+    assert saved.size_bytes == dest.stat().st_size
+
+
+def test_jpeg_passthrough_is_byte_identical(tmp_path: Path) -> None:
+    data = _encode(_picture(), "JPEG")
+    dest = tmp_path / "slide-03.jpg"
+    saved = save_image(data, dest, fmt="jpg", quality=20, lossless=False)
+    assert dest.read_bytes() == data
+    assert saved.size_bytes == len(data)
+
+
+def test_png_passthrough_is_byte_identical(tmp_path: Path) -> None:
+    data = _encode(_picture(), "PNG")
+    dest = tmp_path / "slide-04.png"
+    save_image(data, dest, fmt="png", quality=90, lossless=False)
+    assert dest.read_bytes() == data
+
+
+def test_rgba_png_to_jpg_flattens_on_white(tmp_path: Path) -> None:
+    dest = tmp_path / "slide-05.jpg"
+    save_image(_encode(_picture("RGBA"), "PNG"), dest, fmt="jpg", quality=90, lossless=False)
+    with _open(dest) as result:
+        assert result.format == "JPEG"
+        assert result.mode == "RGB"
+        red, green, blue = result.getpixel((80, 5))  # type: ignore[misc]
+        assert min(red, green, blue) > 240  # transparent corner became white, not black
+
+
+def test_palette_png_to_jpg(tmp_path: Path) -> None:
+    dest = tmp_path / "slide-06.jpg"
+    palette = _picture().convert("P", palette=Image.Palette.ADAPTIVE)
+    save_image(_encode(palette, "PNG"), dest, fmt="jpg", quality=90, lossless=False)
+    with _open(dest) as result:
+        assert (result.format, result.mode) == ("JPEG", "RGB")
+
+
+def test_jpeg_to_png(tmp_path: Path) -> None:
+    dest = tmp_path / "slide-07.png"
+    save_image(_encode(_picture(), "JPEG"), dest, fmt="png", quality=90, lossless=False)
+    with _open(dest) as result:
+        assert (result.format, result.size) == ("PNG", (WIDTH, HEIGHT))
+
+
+def test_rgba_keeps_alpha_in_webp(tmp_path: Path) -> None:
+    dest = tmp_path / "slide-08.webp"
+    save_image(_encode(_picture("RGBA"), "PNG"), dest, fmt="webp", quality=90, lossless=True)
+    with _open(dest) as result:
+        assert result.mode == "RGBA"
+
+
+def test_saved_image_is_world_readable_and_no_temp_left(tmp_path: Path) -> None:
+    dest = tmp_path / "slide-09.webp"
+    save_image(_encode(_picture(), "PNG"), dest, fmt="webp", quality=90, lossless=False)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["slide-09.webp"]
+
+
+@pytest.mark.parametrize("body", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n" + b"\0" * 40])
+def test_undecodable_body_raises_one_line(tmp_path: Path, body: bytes) -> None:
+    dest = tmp_path / "slide-10.webp"
+    with pytest.raises(ImageDecodeError) as caught:
+        save_image(body, dest, fmt="webp", quality=90, lossless=False)
+    assert isinstance(caught.value, ValueError)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "0x" not in message  # no "<_io.BytesIO object at 0x...>" from Pillow
+    assert not dest.exists()
+
+
+def test_truncated_jpeg_is_a_decode_error(tmp_path: Path) -> None:
+    data = _encode(_picture(), "JPEG")
+    with pytest.raises(ImageDecodeError, match="does not decode"):
+        save_image(
+            data[: len(data) // 2], tmp_path / "x.jpg", fmt="jpg", quality=90, lossless=False
+        )
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_image_is_complete_accepts_whole_images(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"slide.{fmt.lower()}"
+    path.write_bytes(_encode(_picture(), fmt))
+    assert image_is_complete(path)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+@pytest.mark.parametrize("keep", [0.5, 0.99])
+def test_image_is_complete_rejects_truncated(tmp_path: Path, fmt: str, keep: float) -> None:
+    data = _encode(_picture(), fmt)
+    path = tmp_path / f"slide.{fmt.lower()}"
+    path.write_bytes(data[: int(len(data) * keep)])
+    assert not image_is_complete(path)
+
+
+def test_image_is_complete_rejects_png_cut_after_pixels(tmp_path: Path) -> None:
+    data = _encode(_picture(), "PNG")
+    path = tmp_path / "slide.png"
+    path.write_bytes(data[:-1])  # Pillow alone would load this
+    assert not image_is_complete(path)
+
+
+def test_image_is_complete_rejects_non_files(tmp_path: Path) -> None:
+    real = tmp_path / "real.png"
+    real.write_bytes(_encode(_picture(), "PNG"))
+    link = tmp_path / "link.png"
+    link.symlink_to(real)
+    (tmp_path / "dir.png").mkdir()
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert not image_is_complete(link)
+    assert not image_is_complete(tmp_path / "dir.png")
+    assert not image_is_complete(tmp_path / "empty.png")
+    assert not image_is_complete(tmp_path / "missing.png")
+    assert not any(p.name.endswith(TEMP_SUFFIX) for p in tmp_path.iterdir())

@@ -1,0 +1,251 @@
+"""The wire format, against the real recorded responses in ``shared/fixtures/gemini-recorded``."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from PIL import Image
+
+from nanobanana_async import protocol
+from nanobanana_async.errors import (
+    ApiError,
+    BadRequest,
+    ImageRefused,
+    InvalidApiKey,
+    ModelNotFound,
+    NoImageReturned,
+    PermissionDenied,
+    PromptBlocked,
+    QuotaExhausted,
+    RateLimited,
+    TransientError,
+)
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "gemini-recorded"
+
+
+def _fixture(name: str) -> dict[str, Any]:
+    path = FIXTURES / name
+    if not path.exists():
+        pytest.skip(f"recorded fixtures not found at {FIXTURES}")
+    loaded: dict[str, Any] = orjson.loads(path.read_bytes())
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("name", "mime", "size"),
+    [
+        ("gemini-3-pro-image--image-jpeg.json", "image/jpeg", (1408, 768)),
+        ("gemini-3-pro-image-preview--text-and-image.json", "image/jpeg", None),
+        ("gemini-2.5-flash-image--text-and-image-png.json", "image/png", (1024, 1024)),
+        ("vertex-gemini-2.5-flash-image--image-jpeg.json", "image/jpeg", None),
+    ],
+)
+def test_recorded_success_bodies_yield_the_image(
+    name: str, mime: str, size: tuple[int, int] | None
+) -> None:
+    response = _fixture(name)["response"]
+    raw = orjson.dumps(response["body"])
+    image = protocol.parse_success(raw)
+    assert image.mime_type == mime
+    with Image.open(io.BytesIO(image.data)) as decoded:
+        decoded.load()
+        assert Image.MIME[decoded.format or ""] == mime
+        if size:
+            assert decoded.size == size
+    assert image.model_version == response["body"]["modelVersion"]
+    assert image.response_id == response["body"]["responseId"]
+
+
+def test_text_before_image_is_kept_as_text() -> None:
+    body = _fixture("gemini-3-pro-image-preview--text-and-image.json")["response"]["body"]
+    image = protocol.parse_success(body)
+    assert "axolotl" in image.text
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "reason"),
+    [
+        ("gemini-2.5-flash-image--text-only-no-image.json", NoImageReturned, "STOP"),
+        ("gemini-3.1-flash-image-preview--no-image.json", NoImageReturned, "NO_IMAGE"),
+        (
+            "gemini-3.1-flash-image-preview--prompt-blocked.json",
+            PromptBlocked,
+            "PROHIBITED_CONTENT",
+        ),
+    ],
+)
+def test_recorded_answers_without_an_image(name: str, error: type[ApiError], reason: str) -> None:
+    body = _fixture(name)["response"]["body"]
+    with pytest.raises(error) as caught:
+        protocol.parse_success(orjson.dumps(body))
+    assert caught.value.reason == reason
+
+
+def test_recorded_429_is_rate_limited_with_the_body_delay() -> None:
+    response = _fixture("error-429-resource-exhausted-retry-info.json")["response"]
+    error = protocol.classify_error(response["status"], orjson.dumps(response["body"]))
+    assert isinstance(error, RateLimited)
+    assert error.retry_delay == pytest.approx(34.4)
+
+
+def test_recorded_400_is_about_the_slide() -> None:
+    response = _fixture("error-400-invalid-argument.json")["response"]
+    error = protocol.classify_error(response["status"], orjson.dumps(response["body"]))
+    assert type(error) is BadRequest
+
+
+def _png(color: str) -> str:
+    import base64
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), color).save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_the_last_non_thought_image_is_kept() -> None:
+    body = {
+        "candidates": [
+            {
+                "content": {
+                    "parts": [
+                        {
+                            "inlineData": {"mimeType": "image/png", "data": _png("red")},
+                            "thought": True,
+                        },
+                        {"inlineData": {"mimeType": "image/png", "data": _png("green")}},
+                        {
+                            "inlineData": {"mimeType": "image/png", "data": _png("blue")},
+                            "thought": True,
+                        },
+                        {"text": "here you go"},
+                        {"inlineData": {"mimeType": "image/png", "data": _png("white")}},
+                    ]
+                },
+                "finishReason": "STOP",
+            }
+        ]
+    }
+    image = protocol.parse_success(body)
+    with Image.open(io.BytesIO(image.data)) as decoded:
+        assert decoded.convert("RGB").getpixel((0, 0)) == (255, 255, 255)
+    assert image.text == "here you go"
+
+
+@pytest.mark.parametrize("reason", ["IMAGE_SAFETY", "SAFETY", "PROHIBITED_CONTENT"])
+def test_refusals_are_not_retried_as_no_image(reason: str) -> None:
+    body = {"candidates": [{"content": {}, "finishReason": reason}]}
+    with pytest.raises(ImageRefused):
+        protocol.parse_success(body)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"{", b'{"candidates": [{"content": {"parts": [{"inlineData": {"data": "@@"}}]}}]}'],
+)
+def test_malformed_bodies_are_transient(raw: bytes) -> None:
+    with pytest.raises(TransientError):
+        protocol.parse_success(raw)
+
+
+def _error(code: int, status: str, message: str, *details: dict[str, Any]) -> bytes:
+    return orjson.dumps(
+        {"error": {"code": code, "message": message, "status": status, "details": list(details)}}
+    )
+
+
+_BAD_KEY = _error(
+    400,
+    "INVALID_ARGUMENT",
+    "API key not valid. Please pass a valid API key.",
+    {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"},
+)
+_PER_DAY = _error(
+    429,
+    "RESOURCE_EXHAUSTED",
+    "You exceeded your current quota. Please retry in 3600s.",
+    {
+        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+        "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-PaidTier1"}],
+    },
+    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "3600s"},
+)
+_FREE_TIER = _error(
+    429,
+    "RESOURCE_EXHAUSTED",
+    "Quota exceeded for metric: x, limit: 0, model: gemini-3-pro-image\n"
+    "Please retry in 49.125626837s.",
+)
+_PER_MINUTE_MESSAGE_ONLY = _error(
+    429, "RESOURCE_EXHAUSTED", "Quota exceeded. Please retry in 1500ms."
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (400, _BAD_KEY, InvalidApiKey),
+        (400, _error(400, "INVALID_ARGUMENT", "bad aspect ratio"), BadRequest),
+        (403, _error(403, "PERMISSION_DENIED", "unregistered callers"), PermissionDenied),
+        (404, _error(404, "NOT_FOUND", "models/x is not found"), ModelNotFound),
+        (429, _PER_DAY, QuotaExhausted),
+        (429, _FREE_TIER, QuotaExhausted),
+        (429, _PER_MINUTE_MESSAGE_ONLY, RateLimited),
+        (408, b"", TransientError),
+        (500, _error(500, "INTERNAL", "An internal error has occurred."), TransientError),
+        (502, b"<html>bad gateway</html>", TransientError),
+        (503, _error(503, "UNAVAILABLE", "The model is overloaded."), TransientError),
+        (504, _error(504, "DEADLINE_EXCEEDED", "Deadline expired."), TransientError),
+        (409, _error(409, "ABORTED", "conflict"), BadRequest),
+    ],
+)
+def test_classification_table(status: int, body: bytes, expected: type[ApiError]) -> None:
+    error = protocol.classify_error(status, body)
+    assert type(error) is expected
+    assert error.status == status
+
+
+def test_retry_delay_falls_back_to_the_message() -> None:
+    error = protocol.classify_error(429, _PER_MINUTE_MESSAGE_ONLY)
+    assert isinstance(error, RateLimited)
+    assert error.retry_delay == pytest.approx(1.5)
+
+
+def test_retired_model_404_names_the_replacement() -> None:
+    error = protocol.classify_error(
+        404, _error(404, "NOT_FOUND", "models/x is not found"), model="gemini-3-pro-image-preview"
+    )
+    assert isinstance(error, ModelNotFound)
+    assert error.replacement == "gemini-3-pro-image"
+    assert "use gemini-3-pro-image" in error.message
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("34.4s", 34.4), ("0s", 0.0), ("49.125626837s", 49.125626837), ("x", None)],
+)
+def test_parse_duration(value: str, seconds: float | None) -> None:
+    assert protocol.parse_duration(value) == (pytest.approx(seconds) if seconds else seconds)
+
+
+def test_build_request_leaves_image_size_out_for_flash_25() -> None:
+    body = protocol.build_request(
+        "p", model="gemini-2.5-flash-image", aspect_ratio="1:1", image_size="2K"
+    )
+    assert body["generationConfig"]["imageConfig"] == {"aspectRatio": "1:1"}
+    body = protocol.build_request(
+        "p",
+        model="gemini-3-pro-image",
+        aspect_ratio="16:9",
+        image_size="4K",
+        temperature=0.5,
+        seed=7,
+    )
+    config = body["generationConfig"]
+    assert config["imageConfig"] == {"aspectRatio": "16:9", "imageSize": "4K"}
+    assert (config["temperature"], config["seed"]) == (0.5, 7)
+    assert body["contents"][0]["parts"] == [{"text": "p"}]

@@ -1,0 +1,85 @@
+"""The pacer: shared 429 pause and AIMD, on a fake clock (no real sleeping)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nanobanana_async.ratelimit import Pacer
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def _pacer(time: FakeTime, rpm: float | None) -> Pacer:
+    return Pacer(rpm=rpm, period=60.0, clock=time.clock, sleep=time.sleep, default_pause=5.0)
+
+
+async def test_unlimited_until_the_first_429() -> None:
+    time = FakeTime()
+    pacer = _pacer(time, None)
+    for _ in range(10):
+        await pacer.acquire()
+    assert time.slept == []
+    assert pacer.rate is None
+
+
+async def test_a_429_pauses_every_caller_until_the_delay_is_over() -> None:
+    time = FakeTime()
+    pacer = _pacer(time, None)
+    for _ in range(20):
+        await pacer.acquire()
+    waited = pacer.on_rate_limited(12.5)
+    assert waited == pytest.approx(12.5)
+    assert pacer.rate_limit_waits == 1
+    # The rate is learned from what was sent in the window: 90% of 20.
+    assert pacer.rate == pytest.approx(18.0)
+    start = time.now
+    pacer._limiter = None  # look at the pause alone; aiolimiter keeps the loop's own clock
+    await pacer.acquire()
+    assert time.now - start >= 12.5
+
+
+async def test_a_storm_of_429s_is_one_wait_and_one_decrease() -> None:
+    time = FakeTime()
+    pacer = _pacer(time, 20)
+    for delay in (10.0, 9.9, 10.0, 9.8):
+        pacer.on_rate_limited(delay)
+    assert pacer.rate_limit_waits == 1
+    assert pacer.rate == pytest.approx(20 * 0.75)
+    # After the pause, a new 429 is a new signal.
+    time.now += 11
+    pacer.on_rate_limited(3.0)
+    assert pacer.rate_limit_waits == 2
+    assert pacer.rate == pytest.approx(20 * 0.75 * 0.75)
+
+
+def test_a_429_without_delay_uses_the_default_pause() -> None:
+    time = FakeTime()
+    pacer = _pacer(time, 10)
+    assert pacer.on_rate_limited(None) == pytest.approx(5.0)
+
+
+def test_clean_traffic_climbs_back_to_the_ceiling_and_no_further() -> None:
+    time = FakeTime()
+    pacer = _pacer(time, 20)
+    pacer.on_rate_limited(1.0)
+    assert pacer.rate == pytest.approx(15.0)
+    for _ in range(500):
+        pacer.on_success()
+    assert pacer.rate == pytest.approx(20.0)
+
+
+def test_repr_shows_live_state() -> None:
+    time = FakeTime()
+    pacer = _pacer(time, 30)
+    assert "30.00/60s" in repr(pacer)
