@@ -33,8 +33,8 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from anyio.streams.memory import MemoryObjectSendStream
 import httpx2
+from anyio.streams.memory import MemoryObjectSendStream
 
 from .atomic import cleanup_temp_files, write_atomic
 from .client import GeminiClient
@@ -426,7 +426,9 @@ async def _write_results(result: BatchResult, output_dir: Path, results_file: Pa
         targets.insert(0, results_file)
     for target in targets:
         try:
-            await anyio.to_thread.run_sync(functools.partial(write_atomic, target, data, mode=0o600))
+            await anyio.to_thread.run_sync(
+                functools.partial(write_atomic, target, data, mode=0o600)
+            )
         except OSError:
             # The copy in output_dir is a convenience; the results file is the contract.
             if target == results_file:

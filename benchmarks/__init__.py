@@ -1,0 +1,1 @@
+"""Benchmarks of nanobanana-async (and of its emulator's own cost)."""

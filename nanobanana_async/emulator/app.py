@@ -1,0 +1,346 @@
+"""The emulator: an ASGI app that answers ``generateContent`` as the real service does.
+
+One request goes through these steps, in the order the real front end applies them::
+
+    key present? (403)  ->  key known? (400 API_KEY_INVALID)  ->  model known? (404)
+    ->  body valid? (400)  ->  free tier? (429 limit: 0)  ->  scripted fault?
+    ->  quota free? (429 with honest RetryInfo)  ->  fault by rate?
+    ->  admitted: wait the model's latency  ->  answer (image, or the fault)
+
+Everything random (latency jitter, fault draws, ids) is drawn from one ``random.Random``
+while the request is admitted, under a lock, in arrival order, so a run is reproducible
+from its seed. The slow part, rendering and encoding an answer, runs in a worker thread
+while the latency runs, so the event loop keeps accepting requests (and stamping honest
+arrival times) and the answer is ready when it is due.
+
+Waits watch the client: a request whose client disconnects stops waiting (and is counted
+with status 499), and :meth:`Emulator.shutdown` ends every wait at once so a server can
+stop without hanging on a 30-second generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from . import error_bodies
+from .asgi import (
+    ConnectionDropped,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+    send_answer,
+    until_disconnect,
+)
+from .compression import gzip_join
+from .faults import FaultPlan
+from .generation import Plan, Refusal, build_answer, check_request, decide
+from .quotas import QuotaBook
+from .render import SlideRenderer
+from .settings import EmulatorSettings
+from .stats import CLIENT_GONE, Stats, fingerprint
+
+__all__ = ["Emulator", "RequestLog"]
+
+_GENERATE = re.compile(r"^/(v1|v1beta)/models/([^/]+):generateContent$")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLog:
+    """One answered request, as handed to the ``on_request`` hook (never holds the key).
+
+    Attributes:
+        method: the HTTP method.
+        path: the path without the query string (which may hold a key).
+        status: the status sent (499: the client left first).
+        model: the model id for ``generateContent`` requests, else ``"-"``.
+        ms: milliseconds from arrival to the end of the answer, by the settings' clock.
+        fault: the fault injected, if any.
+    """
+
+    method: str
+    path: str
+    status: int
+    model: str
+    ms: float
+    fault: str | None = None
+
+    def line(self) -> str:
+        """The one-line form the ``emulate`` command prints."""
+        fault = f" fault={self.fault}" if self.fault else ""
+        return f"{self.method} {self.path} {self.status} {self.model} {self.ms:.0f}ms{fault}"
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class Emulator:
+    """The Gemini image API emulator, an ASGI 3 application.
+
+    Args:
+        settings: how it behaves; defaults to :class:`EmulatorSettings` ().
+        on_request: called once per answered request (for logging).
+    """
+
+    def __init__(
+        self,
+        settings: EmulatorSettings | None = None,
+        *,
+        on_request: Callable[[RequestLog], None] | None = None,
+    ) -> None:
+        self.settings = settings or EmulatorSettings()
+        self._on_request = on_request
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.settings.seed)
+        self._stats = Stats()
+        self._quotas = QuotaBook(
+            rpm=self.settings.rpm,
+            rpd=self.settings.rpd,
+            max_concurrent=self.settings.max_concurrent,
+            time_scale=self.settings.time_scale,
+        )
+        self._faults = FaultPlan(self.settings.fail_rate, self.settings.fail_kinds)
+        self._renderer = SlideRenderer()
+        self._started = self.settings.clock()
+        self._waiters: set[asyncio.Future[None]] = set()
+        self._draining = False
+
+    def __repr__(self) -> str:
+        return f"<Emulator {self._stats!r} {self._quotas!r} {self._faults!r}>"
+
+    # -- control -------------------------------------------------------------------------
+
+    def script(self, script: dict[int, str] | dict[str, str]) -> None:
+        """Replace the per-request fault script: 1-based ordinals to fault kinds.
+
+        Raises:
+            ValueError: an ordinal or kind is invalid (the old script is kept).
+        """
+        with self._lock:
+            self._faults.set_script(script)
+
+    def stats(self) -> dict[str, Any]:
+        """What the emulator saw; the same JSON as ``GET /_emulator/stats``."""
+        snapshot = self._stats.snapshot()
+        with self._lock:
+            snapshot["script"] = {str(k): v for k, v in sorted(self._faults.script.items())}
+        return snapshot
+
+    def reset(self) -> None:
+        """Clear stats, quotas and script, and re-seed the random generator."""
+        with self._lock:
+            self._stats.reset()
+            self._quotas.clear()
+            self._faults.clear_script()
+            self._rng.seed(self.settings.seed)
+
+    def shutdown(self) -> None:
+        """End every wait now, and make new ones end at once (safe from any thread).
+
+        Requests cut short this way are answered 503, as an overloaded service would.
+        """
+        with self._lock:
+            self._draining = True
+            waiters = list(self._waiters)
+        for future in waiters:
+            with contextlib.suppress(RuntimeError):  # its loop is already closed
+                future.get_loop().call_soon_threadsafe(_wake, future)
+
+    def resume(self) -> None:
+        """Undo :meth:`shutdown`, for an emulator that will be served again."""
+        with self._lock:
+            self._draining = False
+
+    # -- ASGI ----------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = self.settings.clock()
+        method: str = scope["method"]
+        path: str = scope["path"]
+        model, fault, status = "-", None, CLIENT_GONE
+        try:
+            match = _GENERATE.match(path)
+            if path.startswith("/_emulator/"):
+                status = await self._control(method, path, receive, send)
+            elif match and method == "POST":
+                model = match.group(2)
+                status, fault = await self._generate(scope, receive, send, *match.groups())
+            else:
+                self._stats.other()
+                status = await self._error(send, error_bodies.method_not_found(), scope, started)
+        finally:
+            if self._on_request is not None:
+                elapsed = (self.settings.clock() - started) * 1000
+                self._on_request(RequestLog(method, path, status, model, elapsed, fault))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _accepts_gzip(self, scope: Scope) -> bool:
+        return "gzip" in (header(scope, b"accept-encoding") or "").lower()
+
+    def _ms(self, started: float) -> int:
+        return max(0, round((self.settings.clock() - started) * 1000))
+
+    async def _error(self, send: Send, body: dict[str, Any], scope: Scope, started: float) -> int:
+        status: int = body["error"]["code"]
+        raw = orjson.dumps(body, option=orjson.OPT_INDENT_2)
+        gzip = self._accepts_gzip(scope)
+        await send_answer(
+            send,
+            status,
+            gzip_join([raw]) if gzip else raw,
+            gzip=gzip,
+            duration_ms=self._ms(started),
+        )
+        return status
+
+    async def _control(self, method: str, path: str, receive: Receive, send: Send) -> int:
+        """``/_emulator/stats`` (GET), ``/_emulator/script`` and ``/_emulator/reset`` (POST)."""
+        body = await read_body(receive)
+        status, answer = 200, None
+        if path == "/_emulator/stats" and method == "GET":
+            answer = self.stats()
+        elif path == "/_emulator/reset" and method == "POST":
+            self.reset()
+            answer = {"reset": True}
+        elif path == "/_emulator/script" and method == "POST":
+            try:
+                self.script(orjson.loads(body or b"{}"))
+                answer = {"script": self.stats()["script"]}
+            except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
+                status, answer = 400, error_bodies.invalid_argument(f"bad script: {exc}")
+        else:
+            status, answer = 404, error_bodies.method_not_found()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": orjson.dumps(answer)})
+        return status
+
+    # -- generateContent -----------------------------------------------------------------
+
+    def _key(self, scope: Scope) -> str | None:
+        key = header(scope, b"x-goog-api-key")
+        if not key:
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            key = (query.get("key") or [None])[-1]
+        return key or None
+
+    async def _generate(
+        self, scope: Scope, receive: Receive, send: Send, version: str, model: str
+    ) -> tuple[int, str | None]:
+        settings = self.settings
+        started = settings.clock()
+        key = self._key(scope)
+        arrival = self._stats.arrive(started - self._started, model, fingerprint(key))
+        status = CLIENT_GONE
+        try:
+            body = await read_body(receive)
+            if body is None:
+                return status, None
+            checked = check_request(settings, key=key, model=model, version=version, body=body)
+            if isinstance(checked, Refusal):
+                outcome: Plan | Refusal = checked
+            else:
+                with self._lock:
+                    outcome = decide(
+                        settings,
+                        *checked,
+                        rng=self._rng,
+                        quotas=self._quotas,
+                        faults=self._faults,
+                        stats=self._stats,
+                        arrival=arrival,
+                        key=fingerprint(key),
+                        now=settings.clock(),
+                    )
+            if isinstance(outcome, Refusal):
+                status = await self._error(send, outcome.body, scope, started)
+                return status, arrival.fault
+            try:
+                status = await self._carry_out(outcome, scope, receive, send, started)
+            except ConnectionDropped:
+                status = 200  # what the client was told before the connection went
+                raise
+            finally:
+                with self._lock:
+                    self._quotas.release(outcome.admission)
+            return status, arrival.fault
+        finally:
+            self._stats.finish(arrival, status)
+
+    async def _pause(self, seconds: float, receive: Receive) -> bool:
+        """Wait ``seconds``; ``False`` if the client left or the emulator shut down first."""
+        stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            if self._draining:
+                return False
+            self._waiters.add(stop)
+        sleeper = asyncio.ensure_future(self.settings.sleep(seconds))
+        watcher = asyncio.ensure_future(until_disconnect(receive))
+        try:
+            await asyncio.wait({sleeper, watcher, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, watcher, stop):
+                task.cancel()
+            await asyncio.gather(sleeper, watcher, return_exceptions=True)
+            with self._lock:
+                self._waiters.discard(stop)
+        return sleeper.done() and not sleeper.cancelled() and sleeper.exception() is None
+
+    async def _carry_out(
+        self, plan: Plan, scope: Scope, receive: Receive, send: Send, started: float
+    ) -> int:
+        gzip = self._accepts_gzip(scope)
+        # The answer is built while the latency runs, so it is ready when it is due.
+        building = None
+        if plan.error is None:
+            building = asyncio.ensure_future(
+                asyncio.to_thread(build_answer, plan, self._renderer, self.settings, gzip=gzip)
+            )
+        try:
+            if plan.wait > 0 and not await self._pause(plan.wait, receive):
+                if not self._draining:
+                    return CLIENT_GONE
+                return await self._error(send, error_bodies.unavailable(0), scope, started)
+            if building is None:
+                assert plan.error is not None
+                return await self._error(send, plan.error, scope, started)
+            body = await building
+        finally:
+            if building is not None and not building.done():
+                building.cancel()
+                await asyncio.gather(building, return_exceptions=True)
+        cut = max(1, len(body) // 3) if plan.kind == "drop" else None
+        await send_answer(send, 200, body, gzip=gzip, duration_ms=self._ms(started), cut_after=cut)
+        return 200

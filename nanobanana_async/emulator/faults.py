@@ -1,0 +1,146 @@
+"""The failures the emulator can inject, by name, by script or at a rate.
+
+Kinds, as used by ``script``, ``--fail-kinds`` and the stats:
+
+=================  ===========================================================================
+``500``            500 INTERNAL
+``503``            503 UNAVAILABLE, one of the three real messages
+``504``            504 DEADLINE_EXCEEDED, after the model's usual latency
+``429``            a per-minute quota 429 with an honest-looking ``RetryInfo``
+``429-day``        a per-day quota 429 (the client must stop, not retry)
+``invalid-key``    the 400 ``API_KEY_INVALID`` body, as for a key revoked mid-run
+``drop``           the connection is dropped after the response has started
+``slow``           no answer for ``600 s * time_scale``, unless the client gives up first
+``truncated``      a 200 whose JSON body is cut short
+``no-image``       ``finishReason: NO_IMAGE`` with ``content: {}``
+``image-safety``   ``finishReason: IMAGE_SAFETY`` and no image
+``blocked``        no candidates, ``promptFeedback.blockReason``
+=================  ===========================================================================
+
+A script names the fault of the n-th ``generateContent`` request (1-based, counted since
+start or reset) and wins over the rate for its ordinals. The three *rejection* kinds
+(``429``, ``429-day``, ``invalid-key``) are answered at once and consume no quota, as real
+rejections do; every other kind happens to an admitted request.
+
+The rate's default kinds leave out ``invalid-key`` and ``429-day``: either one ends a whole
+client run, which is a scenario to script, not noise to sprinkle.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+
+__all__ = [
+    "DEFAULT_FAIL_KINDS",
+    "FAULT_KINDS",
+    "REJECTION_KINDS",
+    "FaultPlan",
+    "parse_kinds",
+    "parse_script",
+]
+
+FAULT_KINDS: tuple[str, ...] = (
+    "500",
+    "503",
+    "504",
+    "429",
+    "429-day",
+    "invalid-key",
+    "drop",
+    "slow",
+    "truncated",
+    "no-image",
+    "image-safety",
+    "blocked",
+)
+REJECTION_KINDS = frozenset({"429", "429-day", "invalid-key"})
+DEFAULT_FAIL_KINDS: tuple[str, ...] = tuple(
+    kind for kind in FAULT_KINDS if kind not in {"429-day", "invalid-key"}
+)
+
+
+def parse_kinds(kinds: Iterable[str] | str) -> tuple[str, ...]:
+    """Validate fault kind names (a comma-separated string or an iterable).
+
+    Raises:
+        ValueError: a name is not a known kind, or none is given.
+    """
+    names = [k.strip() for k in kinds.split(",")] if isinstance(kinds, str) else list(kinds)
+    names = [name for name in names if name]
+    unknown = sorted(set(names) - set(FAULT_KINDS))
+    if unknown:
+        raise ValueError(
+            f"unknown fault kind(s) {', '.join(unknown)}; known: {', '.join(FAULT_KINDS)}"
+        )
+    if not names:
+        raise ValueError("no fault kind given")
+    return tuple(dict.fromkeys(names))
+
+
+def parse_script(script: Mapping[int, str] | Mapping[str, str]) -> dict[int, str]:
+    """Validate a script: 1-based request ordinals (ints or digit strings) to fault kinds.
+
+    Raises:
+        ValueError: an ordinal is not a positive integer, or a kind is unknown.
+    """
+    parsed: dict[int, str] = {}
+    for ordinal, kind in script.items():
+        try:
+            number = int(ordinal)
+        except (TypeError, ValueError):
+            raise ValueError(f"script ordinal {ordinal!r} is not an integer") from None
+        if number < 1:
+            raise ValueError(f"script ordinal {number} must be 1 or more")
+        if not isinstance(kind, str) or kind not in FAULT_KINDS:
+            raise ValueError(f"script kind {kind!r} is not one of {', '.join(FAULT_KINDS)}")
+        parsed[number] = kind
+    return parsed
+
+
+class FaultPlan:
+    """Which fault, if any, each request gets.
+
+    Attributes:
+        fail_rate: probability that an admitted, unscripted request fails.
+        kinds: the kinds a rate failure picks from, uniformly.
+    """
+
+    __slots__ = ("_script", "fail_rate", "kinds")
+
+    def __init__(self, fail_rate: float, kinds: Iterable[str]) -> None:
+        self.fail_rate = fail_rate
+        self.kinds = parse_kinds(kinds)
+        self._script: dict[int, str] = {}
+
+    def __repr__(self) -> str:
+        return f"<FaultPlan rate={self.fail_rate} kinds={self.kinds} script={self._script}>"
+
+    def set_script(self, script: Mapping[int, str] | Mapping[str, str]) -> None:
+        """Replace the script (validated first, so a bad one changes nothing)."""
+        self._script = parse_script(script)
+
+    def clear_script(self) -> None:
+        """Forget the script."""
+        self._script = {}
+
+    @property
+    def script(self) -> dict[int, str]:
+        """A copy of the current script."""
+        return dict(self._script)
+
+    def scripted(self, ordinal: int) -> str | None:
+        """The fault scripted for the ``ordinal``-th request, if any."""
+        return self._script.get(ordinal)
+
+    def by_rate(self, rng: random.Random) -> str | None:
+        """Draw whether an admitted request fails, and how.
+
+        No draw is made when the rate is zero, so turning failures off does not shift the
+        random sequence of anything else.
+        """
+        if self.fail_rate <= 0.0:
+            return None
+        if rng.random() >= self.fail_rate:
+            return None
+        return rng.choice(self.kinds)

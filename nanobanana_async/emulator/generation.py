@@ -1,0 +1,279 @@
+"""Deciding what one ``generateContent`` request gets, and building that answer.
+
+:func:`check_request` is what the front end refuses before any state is touched (no key,
+unknown key, unknown model, bad body). :func:`decide` runs under the emulator's lock, in
+arrival order: free tier, script, quota, fault rate, then admission, drawing every random
+number the request will need so a seed reproduces a run. :func:`build_answer` runs in a
+worker thread and turns the plan into the bytes of a 200.
+
+The waits chosen per fault kind: ``500``, ``503`` and ``blocked`` come back quickly
+(0.3-2 s, scaled), as front-end refusals do; ``504``, ``no-image``, ``image-safety``,
+``truncated`` and ``drop`` after the model's usual latency, since the generation ran;
+``slow`` after ``600 s * time_scale`` whatever ``latency`` says.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from . import error_bodies
+from .catalog import MODELS, ModelSpec
+from .compression import gzip_join, plain_join
+from .faults import REJECTION_KINDS, FaultPlan
+from .quotas import Admission, QuotaBook
+from .render import SlideRenderer
+from .settings import EmulatorSettings
+from .stats import Arrival, Stats
+from .success_bodies import blocked, image_answer, no_image, signature
+from .validation import ImageRequest, Rejected, parse_request
+
+__all__ = [
+    "Plan",
+    "Refusal",
+    "build_answer",
+    "check_request",
+    "decide",
+    "response_id",
+]
+
+_PAID = "generativelanguage.googleapis.com/generate_content_paid_tier_requests"
+_FREE = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+_FREE_TOKENS = "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count"
+# No concurrency quota of the real service is documented; these names are the emulator's.
+_CONCURRENT = "generativelanguage.googleapis.com/generate_content_paid_tier_concurrent_requests"
+_QUOTA_IDS = {
+    "minute": (_PAID, "GenerateRequestsPerMinutePerProjectPerModel-PaidTier1"),
+    "day": (_PAID, "GenerateRequestsPerDayPerProjectPerModel-PaidTier1"),
+    "concurrent": (_CONCURRENT, "GenerateContentConcurrentRequestsPerProjectPerModel-PaidTier1"),
+}
+_FREE_TIER = [
+    (_FREE, "GenerateRequestsPerDayPerProjectPerModel-FreeTier", 0),
+    (_FREE, "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", 0),
+    (_FREE_TOKENS, "GenerateContentInputTokensPerModelPerMinute-FreeTier", 0),
+]
+_QUICK_FAILURES = frozenset({"500", "503", "blocked"})
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Answer at once with this error body; nothing was admitted."""
+
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """An admitted request: what to wait, and what to answer after.
+
+    Attributes:
+        spec: the model.
+        request: the validated request.
+        kind: the fault injected, or ``None`` for a normal answer.
+        wait: seconds to wait before answering (already scaled).
+        admission: the quota slot to release once answered.
+        error: the error body to send after the wait (500, 503, 504, slow), if any.
+        response_id: the ``responseId`` to send.
+        thoughts_tokens: ``thoughtsTokenCount`` (0 for models that do not think).
+        drafts: number of interim thought images.
+        cut_at: for ``truncated``, the fraction of the body that is sent.
+    """
+
+    spec: ModelSpec
+    request: ImageRequest
+    kind: str | None
+    wait: float
+    admission: Admission
+    error: dict[str, Any] | None
+    response_id: str
+    thoughts_tokens: int
+    drafts: int
+    cut_at: float
+
+
+def response_id(rng: random.Random) -> str:
+    """A 23-character id shaped like the recorded ``responseId`` values."""
+    return base64.urlsafe_b64encode(rng.randbytes(17)).decode()[:23]
+
+
+def check_request(
+    settings: EmulatorSettings, *, key: str | None, model: str, version: str, body: bytes
+) -> tuple[ModelSpec, ImageRequest] | Refusal:
+    """The refusals that need no state: key (403, 400), model (404), body (400)."""
+    if not key:
+        return Refusal(error_bodies.permission_denied())
+    if settings.keys is not None and key not in settings.keys:
+        return Refusal(error_bodies.api_key_invalid())
+    spec = MODELS.get(model)
+    if spec is None:
+        return Refusal(error_bodies.model_not_found(model, version))
+    try:
+        return spec, parse_request(body, spec)
+    except Rejected as rejected:
+        return Refusal(rejected.body)
+
+
+def _rejection(
+    kind: str, spec: ModelSpec, settings: EmulatorSettings, rng: random.Random
+) -> Refusal:
+    """The body of a scripted (or rate-drawn) rejection kind."""
+    scale = settings.time_scale
+    if kind == "invalid-key":
+        return Refusal(error_bodies.api_key_invalid())
+    if kind == "429-day":
+        metric, quota_id = _QUOTA_IDS["day"]
+        limit, delay = settings.rpd or spec.tier1_rpd, rng.uniform(3600.0, 86_400.0) * scale
+    else:
+        metric, quota_id = _QUOTA_IDS["minute"]
+        limit, delay = settings.rpm or spec.tier1_rpm, rng.uniform(1.0, 60.0) * scale
+    return Refusal(
+        error_bodies.quota_exceeded(
+            model=spec.name, violations=[(metric, quota_id, limit)], delay=delay
+        )
+    )
+
+
+def _wait(
+    settings: EmulatorSettings,
+    rng: random.Random,
+    plan_kind: str | None,
+    spec: ModelSpec,
+    request: ImageRequest,
+) -> float:
+    if plan_kind == "slow":
+        return 600.0 * settings.time_scale
+    if not settings.latency:
+        return 0.0
+    if plan_kind in _QUICK_FAILURES:
+        low, high = 0.3, 2.0
+    else:
+        low, high = spec.latency_range(request.image_size)
+    return rng.uniform(low, high) * settings.time_scale
+
+
+def decide(
+    settings: EmulatorSettings,
+    spec: ModelSpec,
+    request: ImageRequest,
+    *,
+    rng: random.Random,
+    quotas: QuotaBook,
+    faults: FaultPlan,
+    stats: Stats,
+    arrival: Arrival,
+    key: str,
+    now: float,
+) -> Plan | Refusal:
+    """Refuse (free tier, scripted rejection, quota) or admit, drawing all randomness.
+
+    Must run under the emulator's lock: it reads and changes quota, fault and RNG state.
+    """
+    if settings.free_tier:
+        stats.quota("free-tier")
+        delay = rng.uniform(5.0, 60.0) * settings.time_scale
+        body = error_bodies.quota_exceeded(model=spec.name, violations=_FREE_TIER, delay=delay)
+        return Refusal(body)
+    kind = faults.scripted(arrival.n)
+    if kind is None:
+        breach = quotas.check(key, spec.name, now)
+        if breach is not None:
+            stats.quota(breach.window)
+            arrival.retry_delay = breach.delay
+            metric, quota_id = _QUOTA_IDS[breach.window]
+            return Refusal(
+                error_bodies.quota_exceeded(
+                    model=spec.name,
+                    violations=[(metric, quota_id, breach.limit)],
+                    delay=breach.delay,
+                )
+            )
+        kind = faults.by_rate(rng)
+    if kind is not None:
+        stats.fault(arrival, kind)
+        if kind in REJECTION_KINDS:
+            return _rejection(kind, spec, settings, rng)
+    wait = _wait(settings, rng, kind, spec, request)
+    error: dict[str, Any] | None = None
+    if kind == "500":
+        error = error_bodies.internal()
+    elif kind == "503":
+        error = error_bodies.unavailable(rng.randrange(len(error_bodies.UNAVAILABLE_MESSAGES)))
+    elif kind in ("504", "slow"):
+        error = error_bodies.deadline_exceeded()
+    return Plan(
+        spec=spec,
+        request=request,
+        kind=kind,
+        wait=wait,
+        admission=quotas.admit(key, spec.name, now, now + wait),
+        error=error,
+        response_id=response_id(rng),
+        thoughts_tokens=rng.randint(120, 260) if spec.thinks else 0,
+        drafts=rng.randint(1, 2) if settings.thought_images and spec.thinks else 0,
+        cut_at=rng.uniform(0.2, 0.9) if kind == "truncated" else 1.0,
+    )
+
+
+def _reply_text(prompt: str) -> str:
+    first = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
+    if len(first) > 80:
+        first = first[:79].rsplit(" ", 1)[0] + "…"
+    return f"Here is the slide: {first}" if first else "Here is the slide."
+
+
+def build_answer(
+    plan: Plan, renderer: SlideRenderer, settings: EmulatorSettings, *, gzip: bool
+) -> bytes:
+    """The body of a 200 for ``plan`` (blocking: run it in a worker thread)."""
+    spec, request = plan.spec, plan.request
+    prompt_tokens = request.prompt_tokens
+    if plan.kind in ("no-image", "image-safety"):
+        reason = "NO_IMAGE" if plan.kind == "no-image" else "IMAGE_SAFETY"
+        answer = no_image(
+            spec=spec, reason=reason, prompt_tokens=prompt_tokens, response_id=plan.response_id
+        )
+    elif plan.kind == "blocked":
+        answer = blocked(
+            spec=spec,
+            reason="PROHIBITED_CONTENT",
+            prompt_tokens=prompt_tokens,
+            response_id=plan.response_id,
+        )
+    else:
+        width, height = spec.pixel_size(request.aspect_ratio, request.image_size)
+        image, drafts = None, []
+        if request.wants_image:
+            image = renderer.image(
+                model=spec.name,
+                width=width,
+                height=height,
+                mime_type=spec.mime_type,
+                prompt=request.prompt,
+            )
+            if plan.drafts:
+                draft = renderer.draft(
+                    model=spec.name, width=width, height=height, mime_type=spec.mime_type
+                )
+                drafts = [draft] * plan.drafts
+        chars = settings.signature_bytes
+        if chars is None:
+            chars = spec.signature_chars
+        answer = image_answer(
+            spec=spec,
+            prompt_tokens=prompt_tokens,
+            image=image,
+            image_tokens=spec.tokens(request.image_size),
+            drafts=drafts,
+            text=_reply_text(request.prompt) if settings.text_part and request.wants_text else None,
+            signature_part=signature(chars) if spec.thinks and chars > 0 else None,
+            thoughts_tokens=plan.thoughts_tokens,
+            response_id=plan.response_id,
+        )
+    parts = answer.parts()
+    if plan.kind == "truncated":
+        whole = plain_join(parts)
+        cut = whole[: max(1, int(len(whole) * plan.cut_at))]
+        return gzip_join([cut]) if gzip else cut
+    return gzip_join(parts) if gzip else plain_join(parts)

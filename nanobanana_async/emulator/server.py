@@ -1,0 +1,239 @@
+"""Serving the emulator over real HTTP: in a background thread, or as ``nanobanana emulate``.
+
+Both bind the listening socket themselves before uvicorn starts, so port 0 works and the
+base URL is known (and printed) before the first request can arrive. uvicorn runs with the
+pure-Python h11 protocol and asyncio loop (no compiled extras needed), its access log off
+(it would print query strings, and ``?key=`` puts a key there) and its own log at warning
+level; the command prints one line per request instead, without the query string.
+
+Stopping: Ctrl-C (or leaving :func:`serve_in_thread`) first tells the emulator to end every
+wait, so in-flight requests answer 503 at once instead of holding the shutdown for a
+30-second generation; then uvicorn closes its connections. The ``drop`` fault aborts a
+connection by raising :class:`~.asgi.ConnectionDropped`; uvicorn would log that with a
+traceback, which a filter here silences, since it is the emulator doing its job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+import orjson
+import uvicorn
+
+from .app import Emulator, RequestLog
+from .asgi import ConnectionDropped
+from .faults import DEFAULT_FAIL_KINDS, FAULT_KINDS, parse_script
+from .settings import EmulatorSettings
+
+__all__ = [
+    "add_emulate_arguments",
+    "run_emulate",
+    "serve_in_thread",
+]
+
+_EXIT_OK = 0
+_EXIT_FAILED = 1
+_EXIT_USAGE = 2
+
+
+def _not_a_deliberate_drop(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and isinstance(record.exc_info[1], ConnectionDropped))
+
+
+def _quiet_drops() -> None:
+    """Install the drop filter on uvicorn's error logger, once."""
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if _not_a_deliberate_drop not in uvicorn_log.filters:
+        uvicorn_log.addFilter(_not_a_deliberate_drop)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _base_url(host: str, sock: socket.socket) -> str:
+    port = sock.getsockname()[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _config(emulator: Emulator, host: str, *, log_config: Any) -> uvicorn.Config:
+    _quiet_drops()
+    return uvicorn.Config(
+        emulator,
+        host=host,
+        loop="asyncio",
+        http="h11",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        log_config=log_config,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which also ends the emulator's waits when told to exit."""
+
+    def __init__(self, config: uvicorn.Config, emulator: Emulator) -> None:
+        super().__init__(config)
+        self.emulator = emulator
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # A signal handler may interrupt the loop while it holds the emulator's lock:
+        # hand the shutdown to the loop instead of taking the lock here.
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.emulator.shutdown)
+        super().handle_exit(sig, frame)
+
+
+@contextmanager
+def serve_in_thread(
+    target: Emulator | EmulatorSettings | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> Iterator[str]:
+    """Serve an emulator over real HTTP from a background thread.
+
+    Args:
+        target: the emulator to serve, or the settings of a new one.
+        host: the loopback address to listen on.
+        port: the port; 0 picks a free one.
+
+    Yields:
+        The base URL, e.g. ``http://127.0.0.1:54321``.
+    """
+    emulator = target if isinstance(target, Emulator) else Emulator(target)
+    sock = _bind(host, port)
+    server = _Server(_config(emulator, host, log_config=None), emulator)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="nanobanana-emulator", daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the emulator's server did not start")
+            time.sleep(0.005)
+        yield _base_url(host, sock)
+    finally:
+        emulator.shutdown()
+        server.should_exit = True
+        thread.join(timeout=15)
+        emulator.resume()
+        sock.close()
+
+
+def add_emulate_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``nanobanana emulate`` options."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
+    parser.add_argument("--keys", help="comma-separated keys to accept (default: any key)")
+    parser.add_argument("--rpm", type=int, help="requests per minute per key and model")
+    parser.add_argument("--rpd", type=int, help="requests per day per key and model")
+    parser.add_argument("--max-concurrent", type=int, help="generations in progress per key")
+    parser.add_argument(
+        "--free-tier", action="store_true", help="answer every request with the free tier's 429"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply every latency, quota window and retry delay (0.01: 100x faster)",
+    )
+    parser.add_argument("--no-latency", action="store_true", help="answer at once")
+    parser.add_argument(
+        "--fail-rate", type=float, default=0.0, help="probability of a fault per request"
+    )
+    parser.add_argument(
+        "--fail-kinds",
+        default=",".join(DEFAULT_FAIL_KINDS),
+        help=f"fault kinds the rate picks from, among: {', '.join(FAULT_KINDS)}",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of jitter, faults and ids")
+    parser.add_argument("--script", help='faults per request ordinal, as JSON: \'{"3": "503"}\'')
+    parser.add_argument(
+        "--thought-images", action="store_true", help="send interim thought images (Gemini 3)"
+    )
+    parser.add_argument("--no-text", action="store_true", help="never add a text part")
+    parser.add_argument(
+        "--signature-bytes", type=int, help="thoughtSignature length (default: per model)"
+    )
+
+
+def _settings(args: argparse.Namespace) -> EmulatorSettings:
+    keys = frozenset(k.strip() for k in args.keys.split(",") if k.strip()) if args.keys else None
+    return EmulatorSettings(
+        rpm=args.rpm,
+        rpd=args.rpd,
+        max_concurrent=args.max_concurrent,
+        keys=keys,
+        free_tier=args.free_tier,
+        time_scale=args.time_scale,
+        latency=not args.no_latency,
+        fail_rate=args.fail_rate,
+        fail_kinds=tuple(args.fail_kinds.split(",")),
+        seed=args.seed,
+        thought_images=args.thought_images,
+        text_part=not args.no_text,
+        signature_bytes=args.signature_bytes,
+    )
+
+
+def _print_line(record: RequestLog) -> None:
+    print(record.line(), file=sys.stderr, flush=True)
+
+
+def run_emulate(args: argparse.Namespace) -> int:
+    """Run the emulator in the foreground until Ctrl-C; 0 on a clean stop."""
+    try:
+        settings = _settings(args)
+        script = parse_script(orjson.loads(args.script)) if args.script else {}
+    except (ValueError, TypeError, AttributeError) as exc:
+        print(f"nanobanana emulate: error: {exc}", file=sys.stderr)
+        return _EXIT_USAGE
+    emulator = Emulator(settings, on_request=_print_line)
+    emulator.script(script)
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as exc:
+        where = f"{args.host}:{args.port}"
+        print(f"nanobanana emulate: cannot listen on {where}: {exc}", file=sys.stderr)
+        return _EXIT_FAILED
+    log_config = uvicorn.config.LOGGING_CONFIG
+    server = _Server(_config(emulator, args.host, log_config=log_config), emulator)
+    url = _base_url(args.host, sock)
+    print(f"emulator listening on {url} (GOOGLE_GEMINI_BASE_URL)", flush=True)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    print("emulator stopped", file=sys.stderr, flush=True)
+    return _EXIT_OK

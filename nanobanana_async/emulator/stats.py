@@ -1,0 +1,167 @@
+"""What the emulator saw, for tests and benchmarks to judge a client by.
+
+Only ``generateContent`` requests are counted (other paths go to ``other_requests``), so
+``requests`` equals the sum of ``by_status`` once nothing is in flight. ``arrivals`` lists
+every one of them in order, with the time it arrived, so a test can check that no request
+came while a ``retryDelay`` it had been told was still running. Keys appear only as the
+first 8 hex digits of their SHA-256: enough to tell keys apart, useless to anyone reading
+a log.
+
+Status 499 (nginx's "client closed request") marks a request whose client went away before
+the answer was sent.
+
+Every method takes the lock: the server runs in one thread while a test reads the stats
+from another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter
+from typing import Any
+
+__all__ = [
+    "CLIENT_GONE",
+    "Arrival",
+    "Stats",
+    "fingerprint",
+]
+
+CLIENT_GONE = 499
+
+
+def fingerprint(key: str | None) -> str:
+    """A short, non-reversible name for an API key (``"none"`` when there is none)."""
+    if not key:
+        return "none"
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+class Arrival:
+    """One ``generateContent`` request, filled in as it is answered."""
+
+    __slots__ = ("epoch", "fault", "key", "model", "n", "retry_delay", "status", "t")
+
+    def __init__(self, n: int, t: float, model: str, key: str, epoch: int = 0) -> None:
+        self.epoch = epoch
+        self.n = n
+        self.t = t
+        self.model = model
+        self.key = key
+        self.status: int | None = None
+        self.fault: str | None = None
+        # The delay a quota 429 announced to this request (RetryInfo), in seconds.
+        self.retry_delay: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<Arrival n={self.n} t={self.t:.3f} {self.model} status={self.status}>"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "t": self.t,
+            "model": self.model,
+            "status": self.status,
+            "key": self.key,
+            "fault": self.fault,
+            "retry_delay": self.retry_delay,
+        }
+
+
+class Stats:
+    """Counters and the arrival log of one emulator."""
+
+    __slots__ = (
+        "_arrivals",
+        "_by_fault",
+        "_by_key",
+        "_by_model",
+        "_by_quota",
+        "_by_status",
+        "_epoch",
+        "_lock",
+        "_other",
+        "_peak",
+        "in_flight",
+    )
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self._epoch = 0
+        self._clear()
+
+    def __repr__(self) -> str:
+        return f"<Stats requests={len(self._arrivals)} in_flight={self.in_flight}>"
+
+    def _clear(self) -> None:
+        self._arrivals: list[Arrival] = []
+        self._by_status: Counter[str] = Counter()
+        self._by_model: Counter[str] = Counter()
+        self._by_key: Counter[str] = Counter()
+        self._by_fault: Counter[str] = Counter()
+        self._by_quota: Counter[str] = Counter()
+        self._other = 0
+        self._peak = self.in_flight
+
+    def reset(self) -> None:
+        """Forget everything but the requests still in flight.
+
+        Requests in flight across a reset are not counted again when they finish.
+        """
+        with self._lock:
+            self._epoch += 1
+            self._clear()
+
+    def arrive(self, t: float, model: str, key: str) -> Arrival:
+        """Count a new ``generateContent`` request; its ordinal is ``Arrival.n``."""
+        with self._lock:
+            arrival = Arrival(len(self._arrivals) + 1, t, model, key, self._epoch)
+            self._arrivals.append(arrival)
+            self._by_model[model] += 1
+            self._by_key[key] += 1
+            self.in_flight += 1
+            self._peak = max(self._peak, self.in_flight)
+            return arrival
+
+    def finish(self, arrival: Arrival, status: int) -> None:
+        """Record how a request counted by :meth:`arrive` was answered."""
+        with self._lock:
+            arrival.status = status
+            self.in_flight -= 1
+            if arrival.epoch == self._epoch:
+                self._by_status[str(status)] += 1
+
+    def fault(self, arrival: Arrival, kind: str) -> None:
+        """Record that ``kind`` was injected into this request."""
+        with self._lock:
+            arrival.fault = kind
+            if arrival.epoch == self._epoch:
+                self._by_fault[kind] += 1
+
+    def quota(self, window: str) -> None:
+        """Record a 429 the emulator's own quotas issued (``minute``, ``day``, ...)."""
+        with self._lock:
+            self._by_quota[window] += 1
+
+    def other(self) -> None:
+        """Count a request to any other path."""
+        with self._lock:
+            self._other += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything, as plain JSON-ready data."""
+        with self._lock:
+            return {
+                "requests": len(self._arrivals),
+                "by_status": dict(sorted(self._by_status.items())),
+                "by_model": dict(sorted(self._by_model.items())),
+                "by_key": dict(sorted(self._by_key.items())),
+                "by_fault": dict(sorted(self._by_fault.items())),
+                "by_quota": dict(sorted(self._by_quota.items())),
+                "in_flight": self.in_flight,
+                "peak_concurrency": self._peak,
+                "other_requests": self._other,
+                "arrivals": [a.as_dict() for a in self._arrivals],
+            }

@@ -1,0 +1,220 @@
+"""Reading a ``generateContent`` body the way the real service does, or refusing it.
+
+The real front end parses proto JSON: it accepts each field under its camelCase JSON name
+or its snake_case proto name (the SDK sends camelCase, hand-written clients often snake), and
+refuses any name it does not know with a 400. Only ``generationConfig`` and ``imageConfig``
+(and the request's top level) are checked for unknown names here: those are where a
+Vertex-only option (``outputMimeType``, ``personGeneration``) or a typo lands, and being
+strict about message types the client never fills would only risk refusing what the real
+service accepts.
+
+Then the model checks values: ``aspectRatio`` and ``imageSize`` against the model's enums
+(``imageSize`` is case-sensitive, and ``gemini-2.5-flash-image`` takes none), and
+``candidateCount`` above 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from . import error_bodies
+from .catalog import ModelSpec
+
+__all__ = [
+    "ImageRequest",
+    "Rejected",
+    "parse_request",
+]
+
+_TOP_LEVEL = {
+    "model": "model",
+    "contents": "contents",
+    "tools": "tools",
+    "toolConfig": "tool_config",
+    "safetySettings": "safety_settings",
+    "systemInstruction": "system_instruction",
+    "generationConfig": "generation_config",
+    "cachedContent": "cached_content",
+    "serviceTier": "service_tier",
+}
+_GENERATION_CONFIG = {
+    "stopSequences": "stop_sequences",
+    "responseMimeType": "response_mime_type",
+    "responseSchema": "response_schema",
+    "responseJsonSchema": "response_json_schema",
+    "responseModalities": "response_modalities",
+    "candidateCount": "candidate_count",
+    "maxOutputTokens": "max_output_tokens",
+    "temperature": "temperature",
+    "topP": "top_p",
+    "topK": "top_k",
+    "seed": "seed",
+    "presencePenalty": "presence_penalty",
+    "frequencyPenalty": "frequency_penalty",
+    "responseLogprobs": "response_logprobs",
+    "logprobs": "logprobs",
+    "enableEnhancedCivicAnswers": "enable_enhanced_civic_answers",
+    "speechConfig": "speech_config",
+    "thinkingConfig": "thinking_config",
+    "imageConfig": "image_config",
+    "mediaResolution": "media_resolution",
+}
+_IMAGE_CONFIG = {"aspectRatio": "aspect_ratio", "imageSize": "image_size"}
+_MODALITIES = frozenset({"TEXT", "IMAGE", "AUDIO", "MODALITY_UNSPECIFIED"})
+# What one input image costs in prompt tokens (the documented figure for 2.5 flash).
+_TOKENS_PER_INPUT_IMAGE = 258
+_ENUM_PREFIX = "* GenerateContentRequest.generation_config.image_config."
+
+
+class Rejected(Exception):
+    """The request is refused with a 400; ``body`` is the error body to send."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__(body["error"]["message"])
+        self.body = body
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRequest:
+    """What the emulator needs from a valid request.
+
+    Attributes:
+        prompt: the text parts of the contents, joined by newlines.
+        aspect_ratio: as asked, or ``None``.
+        image_size: as asked, or ``None`` (the model's default applies).
+        wants_text: whether the answer may hold a text part.
+        wants_image: whether the answer may hold an image.
+        prompt_tokens: a plausible ``promptTokenCount``.
+    """
+
+    prompt: str
+    aspect_ratio: str | None
+    image_size: str | None
+    wants_text: bool
+    wants_image: bool
+    prompt_tokens: int
+
+
+def _bad(message: str, *details: dict[str, Any]) -> Rejected:
+    return Rejected(error_bodies.invalid_argument(message, *details))
+
+
+def _fields(obj: dict[str, Any], known: dict[str, str], at: str) -> dict[str, Any]:
+    """``obj`` keyed by camelCase names, refusing any name the message does not have."""
+    snake_to_camel = {snake: camel for camel, snake in known.items()}
+    out: dict[str, Any] = {}
+    for name, value in obj.items():
+        camel = name if name in known else snake_to_camel.get(name)
+        if camel is None:
+            raise Rejected(error_bodies.unknown_field(name, at))
+        out[camel] = value
+    return out
+
+
+def _object(value: Any, path: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _bad(
+            f"Invalid value at '{path}' (type.googleapis.com/google.protobuf.Struct), "
+            f"{orjson.dumps(value).decode()}"
+        )
+    return value
+
+
+def _enum_message(field: str, allowed: tuple[str, ...]) -> str:
+    quoted = [f"'{value}'" for value in allowed]
+    listed = ", ".join(quoted[:-1]) + f", or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+    return f"{_ENUM_PREFIX}{field}: {field} must be one of {listed}.\n"
+
+
+def _prompt(contents: Any) -> tuple[str, int]:
+    """The joined text of all parts, and the number of inline input images."""
+    if not contents:
+        raise _bad("* GenerateContentRequest.contents: contents is not specified\n")
+    if not isinstance(contents, list):
+        contents = [contents]
+    texts: list[str] = []
+    images = 0
+    for index, content in enumerate(contents):
+        parts = content.get("parts") if isinstance(content, dict) else None
+        if not parts or not isinstance(parts, list):
+            raise _bad(
+                f"* GenerateContentRequest.contents[{index}].parts: contents.parts must not "
+                "be empty.\n"
+            )
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            if isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            if part.get("inlineData") or part.get("inline_data"):
+                images += 1
+    return "\n".join(texts), images
+
+
+def parse_request(raw: bytes, spec: ModelSpec) -> ImageRequest:
+    """Validate a ``generateContent`` body for ``spec``, or raise :class:`Rejected`."""
+    try:
+        data = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError:
+        message = "Invalid JSON payload received. Unexpected token."
+        raise _bad(
+            message,
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [{"description": message}],
+            },
+        ) from None
+    if not isinstance(data, dict):
+        raise _bad("Invalid JSON payload received. Root element must be a message.")
+    request = _fields(data, _TOP_LEVEL, "")
+    config = _fields(
+        _object(request.get("generationConfig"), "generation_config"),
+        _GENERATION_CONFIG,
+        "generation_config",
+    )
+    image_config = _fields(
+        _object(config.get("imageConfig"), "generation_config.image_config"),
+        _IMAGE_CONFIG,
+        "generation_config.image_config",
+    )
+    prompt, input_images = _prompt(request.get("contents"))
+
+    candidates = config.get("candidateCount")
+    if isinstance(candidates, int) and candidates > 1:
+        raise _bad(f"Multiple candidates is not enabled for models/{spec.name}")
+    modalities = config.get("responseModalities") or []
+    if not isinstance(modalities, list):
+        modalities = [modalities]
+    for index, modality in enumerate(modalities):
+        if modality not in _MODALITIES:
+            raise _bad(
+                f"Invalid value at 'generation_config.response_modalities[{index}]' "
+                "(type.googleapis.com/google.ai.generativelanguage.v1beta.GenerationConfig"
+                f".Modality), {orjson.dumps(modality).decode()}"
+            )
+
+    aspect = image_config.get("aspectRatio")
+    if aspect is not None and aspect not in spec.aspect_ratios:
+        raise _bad(_enum_message("aspect_ratio", spec.aspect_ratios))
+    size = image_config.get("imageSize")
+    if size is not None and not spec.image_sizes:
+        raise _bad(
+            f"{_ENUM_PREFIX}image_size: image_size is not supported for models/{spec.name}.\n"
+        )
+    if size is not None and size not in spec.image_sizes:
+        raise _bad(_enum_message("image_size", spec.image_sizes))
+
+    wanted = {m for m in modalities if m != "MODALITY_UNSPECIFIED"}
+    return ImageRequest(
+        prompt=prompt,
+        aspect_ratio=aspect or None,
+        image_size=size or None,
+        wants_text=not wanted or "TEXT" in wanted,
+        wants_image=not wanted or "IMAGE" in wanted,
+        prompt_tokens=max(1, round(len(prompt) / 4)) + _TOKENS_PER_INPUT_IMAGE * input_images,
+    )

@@ -1,0 +1,130 @@
+"""Helpers shared by the emulator's tests: a fake clock, a gated sleep, a client, requests.
+
+Tests talk to the emulator over HTTP (in-process through ``httpx2.ASGITransport``, or over
+loopback with ``serve_in_thread``) and read its answers with the client's own parser,
+:mod:`nanobanana_async.protocol`, so the emulator cannot drift from what the client reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import orjson
+import pytest
+
+from nanobanana_async import protocol
+from nanobanana_async.emulator import Emulator
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "gemini-recorded"
+KEY = "AIzaTEST-key-for-the-emulator-000000000"
+PRO = "gemini-3-pro-image"
+FLASH31 = "gemini-3.1-flash-image"
+FLASH25 = "gemini-2.5-flash-image"
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class GatedSleep:
+    """An injectable ``sleep`` that records each wait and returns only when opened."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self._gate: asyncio.Event | None = None
+        self._arrived: asyncio.Event | None = None
+
+    def _events(self) -> tuple[asyncio.Event, asyncio.Event]:
+        if self._gate is None or self._arrived is None:
+            self._gate, self._arrived = asyncio.Event(), asyncio.Event()
+        return self._gate, self._arrived
+
+    async def __call__(self, seconds: float) -> None:
+        gate, arrived = self._events()
+        self.waits.append(seconds)
+        arrived.set()
+        await gate.wait()
+
+    async def sleepers(self, count: int) -> list[float]:
+        """Wait until ``count`` sleeps have started; their durations."""
+        _, arrived = self._events()
+        while len(self.waits) < count:
+            arrived.clear()
+            await arrived.wait()
+        return self.waits
+
+    def open(self) -> None:
+        self._events()[0].set()
+
+
+async def no_sleep(seconds: float) -> None:
+    """An injectable ``sleep`` that only yields to the loop."""
+    await asyncio.sleep(0)
+
+
+def client_for(emulator: Emulator) -> httpx2.AsyncClient:
+    """An HTTP client talking to ``emulator`` in-process."""
+    return httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=emulator), base_url="http://emulator", timeout=None
+    )
+
+
+def request_body(
+    prompt: str = "Slide 1: The plan. Three steps to ship the product.",
+    *,
+    model: str = PRO,
+    aspect_ratio: str | None = None,
+    image_size: str | None = None,
+) -> dict[str, Any]:
+    """A request body as the client builds it."""
+    return protocol.build_request(
+        prompt, model=model, aspect_ratio=aspect_ratio, image_size=image_size
+    )
+
+
+async def generate(
+    client: httpx2.AsyncClient,
+    body: dict[str, Any] | bytes | None = None,
+    *,
+    model: str = PRO,
+    key: str | None = KEY,
+    version: str = "v1beta",
+    **request: Any,
+) -> httpx2.Response:
+    """POST one ``generateContent`` request (``request`` feeds :func:`request_body`)."""
+    if body is None:
+        body = request_body(model=model, **request)
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    headers = {"content-type": "application/json"}
+    if key is not None:
+        headers["x-goog-api-key"] = key
+    return await client.post(
+        f"/{version}/models/{model}:generateContent", content=content, headers=headers
+    )
+
+
+def fixture(name: str) -> dict[str, Any]:
+    """A recorded real answer, or skip when the shared fixtures are not beside the repo."""
+    path = FIXTURES / name
+    if not path.exists():
+        pytest.skip(f"recorded fixtures not found at {FIXTURES}")
+    loaded: dict[str, Any] = orjson.loads(path.read_bytes())
+    return loaded
+
+
+def error_of(response: httpx2.Response) -> dict[str, Any]:
+    """The ``error`` object of an error answer."""
+    error: dict[str, Any] = response.json()["error"]
+    return error

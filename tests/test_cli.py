@@ -1,0 +1,202 @@
+"""The ``nanobanana`` command as a subprocess, against the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
+
+KEY = "cli-test-key-abcdef"
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with serve_in_thread(EmulatorSettings(latency=False)) as url:
+        yield url
+
+
+def nanobanana(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nanobanana_async", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+def environment(base_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI", "GOOGLE", "NANO"))}
+    env.update({"GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": base_url}, **extra)
+    return env
+
+
+def write_config(tmp_path: Path, count: int = 3, **extra: Any) -> Path:
+    config: dict[str, Any] = {
+        "slides": [{"number": n, "prompt": f"Slide {n}"} for n in range(1, count + 1)],
+        "output_dir": str(tmp_path / "deck"),
+        "image_size": "1K",
+    }
+    config.update(extra)
+    path = tmp_path / "slides.json"
+    path.write_bytes(orjson.dumps(config))
+    return path
+
+
+def files_args(tmp_path: Path) -> list[str]:
+    return [
+        "--progress-file",
+        str(tmp_path / "progress.json"),
+        "--results-file",
+        str(tmp_path / "results.json"),
+    ]
+
+
+def test_the_seed_spelling_runs_a_deck(tmp_path: Path, base_url: str) -> None:
+    config = write_config(tmp_path)
+    done = nanobanana("--config", str(config), *files_args(tmp_path), env=environment(base_url))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("done 3/3")
+    assert str(tmp_path / "deck") in lines[0]
+    results = orjson.loads((tmp_path / "results.json").read_bytes())
+    assert results["completed"] == 3
+    assert sorted(p.name for p in (tmp_path / "deck").glob("slide-*")) == [
+        "slide-01.webp",
+        "slide-02.webp",
+        "slide-03.webp",
+    ]
+    assert KEY not in done.stdout + done.stderr
+
+
+def test_all_failed_exits_1(tmp_path: Path) -> None:
+    with serve_in_thread(EmulatorSettings(latency=False, keys=frozenset({"other"}))) as url:
+        config = write_config(tmp_path)
+        done = nanobanana(
+            "run", "--config", str(config), *files_args(tmp_path), env=environment(url)
+        )
+    assert done.returncode == 1
+    assert "API key not valid" in done.stdout
+    assert KEY not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        ({"slides": []}, "slides"),
+        ({"quality": 101}, "quality"),
+        ({"format": "gif"}, "format"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_config_is_one_line_and_exit_2(
+    tmp_path: Path, base_url: str, mutate: dict[str, Any], field: str
+) -> None:
+    config = write_config(tmp_path, **mutate)
+    done = nanobanana(
+        "run", "--config", str(config), *files_args(tmp_path), env=environment(base_url)
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert field in lines[0]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "deck").exists()
+    assert not (tmp_path / "progress.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run"],
+        ["run", "--config", "x.json", "--concurrency", "0"],
+        ["run", "--config", "x", "--rpm", "-1"],
+    ],
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    done = nanobanana(*args)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_config_file(tmp_path: Path, base_url: str) -> None:
+    done = nanobanana("run", "--config", str(tmp_path / "nope.json"), env=environment(base_url))
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_schema_is_json() -> None:
+    done = nanobanana("schema")
+    assert done.returncode == 0
+    schema = orjson.loads(done.stdout)
+    assert "slides" in schema["properties"]
+    assert "slides" in schema["required"]
+
+
+def test_dry_run_needs_no_key(tmp_path: Path) -> None:
+    config = write_config(tmp_path, 2)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI", "GOOGLE"))}
+    done = nanobanana(
+        "run",
+        "--config",
+        str(config),
+        "--emulator",
+        "--emulator-time-scale",
+        "0.001",
+        *files_args(tmp_path),
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("done 2/2")
+
+
+def test_sigint_cancels_and_writes_both_files(tmp_path: Path) -> None:
+    with serve_in_thread(EmulatorSettings(time_scale=0.2)) as url:
+        config = write_config(tmp_path, 6, concurrency=2)
+        progress = tmp_path / "progress.json"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nanobanana_async",
+                "run",
+                "--config",
+                str(config),
+                *files_args(tmp_path),
+            ],
+            env=environment(url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if progress.exists() and orjson.loads(progress.read_bytes()).get("in_flight"):
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert orjson.loads(progress.read_bytes())["state"] == "cancelled"
+    results = orjson.loads((tmp_path / "results.json").read_bytes())
+    assert results["state"] == "cancelled"
+    assert results["completed"] + results["failed"] == 6
+    assert "cancelled" in out

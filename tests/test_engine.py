@@ -1,0 +1,314 @@
+"""The batch engine against the emulator, in process (httpx2's ASGI transport).
+
+The emulator speaks the real wire format, quotas and failures, so these tests exercise the
+engine's real HTTP client, retry policy, pacer and writers; nothing of ours is mocked.
+Latencies are off or shrunk by the emulator's time scale, and the engine's matching
+``time_scale`` shrinks its own windows and backoff, so no test waits for long.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import orjson
+import pytest
+from PIL import Image
+
+from nanobanana_async.emulator import Emulator, EmulatorSettings
+from nanobanana_async.engine import EngineSettings, generate_batch
+from nanobanana_async.errors import ConfigError, RunLockedError
+from nanobanana_async.lock import RunLock
+from nanobanana_async.progress import Progress
+from nanobanana_async.results import BatchResult
+from nanobanana_async.retry import RetryPolicy
+
+KEY = "test-key-0123456789"
+ENV = {"GEMINI_API_KEY": KEY}
+FAST = EngineSettings(retry=RetryPolicy.instant(), progress_interval=0.0)
+
+
+def deck(tmp_path: Path, count: int, **extra: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "slides": [{"number": n, "prompt": f"Slide {n}: topic {n}"} for n in range(1, count + 1)],
+        "output_dir": str(tmp_path / "deck"),
+        "image_size": "1K",
+    }
+    config.update(extra)
+    return config
+
+
+async def run(
+    emulator: Emulator,
+    config: dict[str, Any],
+    settings: EngineSettings = FAST,
+    **kwargs: Any,
+) -> BatchResult:
+    return await generate_batch(
+        config,
+        settings=settings,
+        transport=httpx2.ASGITransport(app=emulator),
+        env=ENV,
+        **kwargs,
+    )
+
+
+def emulator(**settings: Any) -> Emulator:
+    settings.setdefault("latency", False)
+    return Emulator(EmulatorSettings(**settings))
+
+
+def arrivals(emu: Emulator) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = emu.stats()["arrivals"]
+    return found
+
+
+async def test_a_deck_comes_out_complete(tmp_path: Path) -> None:
+    emu = emulator()
+    results_file = tmp_path / "results.json"
+    progress_file = tmp_path / "progress.json"
+    result = await run(
+        emu, deck(tmp_path, 5), results_file=results_file, progress_file=progress_file
+    )
+    assert (result.completed, result.failed, result.total) == (5, 0, 5)
+    assert result.exit_code == 0
+    for n, output in enumerate(result.outputs, start=1):
+        assert output.slide == n
+        assert output.path == tmp_path / "deck" / f"slide-{n:02d}.webp"
+        with Image.open(output.path) as image:
+            assert image.format == "WEBP"
+            assert image.size == (1376, 768)  # gemini-3-pro-image, 16:9, 1K
+        assert output.size_kb == output.path.stat().st_size // 1024
+    on_disk = orjson.loads(results_file.read_bytes())
+    assert on_disk == result.to_dict()
+    assert orjson.loads((tmp_path / "deck" / "nano-banana-results.json").read_bytes()) == on_disk
+    assert results_file.stat().st_mode & 0o777 == 0o600
+    progress = orjson.loads(progress_file.read_bytes())
+    assert progress["current"] == progress["total"] == 5
+    assert progress["state"] == "done"
+    assert progress["completed"] == [str(o.path) for o in result.outputs]
+    assert progress["failed"] == []
+    for stamp in (result.started_at, result.completed_at, progress["updated_at"]):
+        assert stamp.endswith("Z")
+        assert "+" not in stamp
+    assert emu.stats()["requests"] == 5
+
+
+@pytest.mark.parametrize(("fmt", "pil_format"), [("png", "PNG"), ("jpg", "JPEG"), ("webp", "WEBP")])
+async def test_formats(tmp_path: Path, fmt: str, pil_format: str) -> None:
+    result = await run(emulator(), deck(tmp_path, 1, format=fmt))
+    path = result.outputs[0].path
+    assert path.suffix == f".{fmt}"
+    with Image.open(path) as image:
+        assert image.format == pil_format
+
+
+async def test_preset_styles_are_lossless_webp(tmp_path: Path) -> None:
+    config = deck(tmp_path, 1)
+    config["slides"][0]["style"] = "professional"
+    config["format"] = "webp"
+    emu = emulator()
+    result = await run(emu, config)
+    with Image.open(result.outputs[0].path) as image:
+        assert image.info.get("lossless") is True or _is_lossless_webp(result.outputs[0].path)
+
+
+def _is_lossless_webp(path: Path) -> bool:
+    return b"VP8L" in path.read_bytes()[:64]
+
+
+async def test_transient_failures_are_retried(tmp_path: Path) -> None:
+    emu = emulator()
+    emu.script({1: "500", 2: "503", 3: "504", 4: "truncated"})
+    result = await run(emu, deck(tmp_path, 3, concurrency=1))
+    assert result.completed == 3
+    assert result.retries == 4
+    assert emu.stats()["requests"] == 7
+
+
+async def test_per_slide_failures_do_not_stop_the_run(tmp_path: Path) -> None:
+    emu = emulator()
+    emu.script({1: "blocked", 2: "image-safety"})
+    result = await run(emu, deck(tmp_path, 4, concurrency=1))
+    assert result.completed == 2
+    assert [(e.slide, e.kind) for e in result.errors] == [(1, "PromptBlocked"), (2, "ImageRefused")]
+    assert emu.stats()["requests"] == 4  # neither refusal was retried
+    assert result.exit_code == 0
+
+
+async def test_no_image_gets_exactly_one_more_try(tmp_path: Path) -> None:
+    emu = emulator()
+    emu.script({1: "no-image", 2: "no-image", 3: "no-image"})
+    result = await run(emu, deck(tmp_path, 2, concurrency=1))
+    # slide 1: no-image, no-image -> failed; slide 2: no-image, then an image.
+    assert [e.slide for e in result.errors] == [1]
+    assert result.errors[0].kind == "NoImageReturned"
+    assert [o.slide for o in result.outputs] == [2]
+    assert emu.stats()["requests"] == 4
+
+
+async def test_a_bad_key_stops_the_run_within_concurrency_requests(tmp_path: Path) -> None:
+    emu = emulator(keys=frozenset({"the-right-key"}))
+    result = await run(emu, deck(tmp_path, 12, concurrency=3))
+    assert emu.stats()["requests"] <= 3
+    assert result.completed == 0
+    assert result.failed == 12
+    assert {e.kind for e in result.errors} == {"InvalidApiKey"}
+    assert result.state == "failed"
+    assert result.exit_code == 1
+    assert KEY not in result.to_json().decode()
+
+
+async def test_a_retired_model_names_its_replacement(tmp_path: Path) -> None:
+    emu = emulator()
+    result = await run(emu, deck(tmp_path, 4, concurrency=2, model="gemini-3-pro-image-preview"))
+    assert emu.stats()["requests"] <= 2
+    assert all("use gemini-3-pro-image" in e.error for e in result.errors)
+    assert {e.kind for e in result.errors} == {"ModelNotFound"}
+
+
+async def test_the_free_tier_stops_at_once(tmp_path: Path) -> None:
+    emu = emulator(free_tier=True)
+    result = await run(emu, deck(tmp_path, 10, concurrency=2))
+    assert emu.stats()["requests"] <= 2
+    assert {e.kind for e in result.errors} == {"QuotaExhausted"}
+
+
+async def test_a_per_day_quota_mid_run_stops_the_rest(tmp_path: Path) -> None:
+    emu = emulator(rpd=3)
+    result = await run(emu, deck(tmp_path, 8, concurrency=1))
+    assert result.completed == 3
+    assert result.failed == 5
+    assert {e.kind for e in result.errors} == {"QuotaExhausted"}
+    assert emu.stats()["requests"] == 4
+    assert result.state == "failed"
+    assert result.exit_code == 0  # some slides succeeded
+
+
+async def test_a_key_that_turns_invalid_mid_run(tmp_path: Path) -> None:
+    emu = emulator()
+    emu.script({3: "invalid-key"})
+    result = await run(emu, deck(tmp_path, 6, concurrency=1))
+    assert result.completed == 2
+    assert {e.kind for e in result.errors} == {"InvalidApiKey"}
+    assert emu.stats()["requests"] == 3
+
+
+async def test_the_quota_is_never_exceeded_when_rpm_matches(tmp_path: Path) -> None:
+    scale = 0.01  # a 60 s window becomes 0.6 s
+    emu = emulator(rpm=10, time_scale=scale)
+    settings = EngineSettings(rpm=10, time_scale=scale, progress_interval=0.0)
+    result = await run(emu, deck(tmp_path, 14), settings)
+    assert result.completed == 14
+    stats = emu.stats()
+    assert stats["by_status"].get("429", 0) == 0
+    assert stats["requests"] == 14
+
+
+async def test_no_request_is_sent_during_an_announced_retry_delay(tmp_path: Path) -> None:
+    scale = 0.002
+    emu = emulator(rpm=4, time_scale=scale)
+    # No rpm given: the engine starts unlimited, meets a storm of 429s, and must wait.
+    settings = EngineSettings(concurrency=6, time_scale=scale, progress_interval=0.0)
+    result = await run(emu, deck(tmp_path, 10), settings)
+    assert result.completed == 10
+    log = arrivals(emu)
+    assert any(a["status"] == 429 and a["retry_delay"] is not None for a in log)
+    for index, arrival in enumerate(log):
+        delay = arrival.get("retry_delay")
+        if arrival["status"] != 429 or delay is None:
+            continue
+        quiet_until = arrival["t"] + delay
+        later = [a for a in log[index + 1 :] if a["t"] < quiet_until - 1e-3]
+        # Requests already on the wire when the 429 left may land inside the window;
+        # nothing sent after the client saw it may. With concurrency 6 that is at most 5.
+        assert len(later) <= 5
+    assert result.rate_limit_waits >= 1
+
+
+async def test_progress_callback_and_file_are_always_valid(tmp_path: Path) -> None:
+    progress_file = tmp_path / "progress.json"
+    seen: list[Progress] = []
+
+    def callback(snapshot: Progress) -> None:
+        seen.append(snapshot)
+        data = orjson.loads(progress_file.read_bytes())
+        for field in (
+            "current",
+            "total",
+            "status",
+            "completed",
+            "failed",
+            "started_at",
+            "updated_at",
+        ):
+            assert field in data
+
+    await run(
+        emulator(), deck(tmp_path, 6, concurrency=2), progress=callback, progress_file=progress_file
+    )
+    assert seen
+    assert seen[-1].to_dict()["current"] == 6
+    currents = [s.to_dict()["current"] for s in seen]
+    assert currents == sorted(currents)
+
+
+async def test_a_second_run_on_the_same_progress_file_is_refused(tmp_path: Path) -> None:
+    progress_file = tmp_path / "progress.json"
+    with RunLock(progress_file), pytest.raises(RunLockedError, match="--progress-file"):
+        await run(emulator(), deck(tmp_path, 1), progress_file=progress_file)
+
+
+async def test_no_key_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="GEMINI_API_KEY"):
+        await generate_batch(
+            deck(tmp_path, 1), env={}, transport=httpx2.ASGITransport(app=emulator())
+        )
+
+
+async def test_the_key_from_the_config_reference_is_used_and_never_written(tmp_path: Path) -> None:
+    emu = emulator(keys=frozenset({"secret-from-var"}))
+    config = deck(tmp_path, 2, api_key="${MY_KEY}")
+    progress_file = tmp_path / "p.json"
+    results_file = tmp_path / "r.json"
+    result = await generate_batch(
+        config,
+        settings=FAST,
+        transport=httpx2.ASGITransport(app=emu),
+        env={"MY_KEY": "secret-from-var"},
+        progress_file=progress_file,
+        results_file=results_file,
+    )
+    assert result.completed == 2
+    for path in (progress_file, results_file, *(tmp_path / "deck").iterdir()):
+        assert b"secret-from-var" not in path.read_bytes()
+
+
+async def test_the_final_non_thought_image_is_kept(tmp_path: Path) -> None:
+    emu = emulator(thought_images=True)
+    result = await run(emu, deck(tmp_path, 1, format="png"))
+    with Image.open(result.outputs[0].path) as image:
+        assert image.size == (1376, 768)
+
+
+async def test_resume_keeps_complete_images(tmp_path: Path) -> None:
+    emu = emulator()
+    config = deck(tmp_path, 4, concurrency=1)
+    first = await run(emu, config)
+    assert first.completed == 4
+    victim = first.outputs[1].path
+    victim.write_bytes(victim.read_bytes()[:100])  # a truncated image is not complete
+    (tmp_path / "deck" / "slide-04.webp").unlink()
+    emu.reset()
+    second = await run(emu, config, resume=True)
+    assert second.completed == 4
+    assert emu.stats()["requests"] == 2
+    assert sorted(o.slide for o in second.outputs if o.reused) == [1, 3]
+    with Image.open(victim) as image:
+        image.load()
+
+
+def _decode(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
