@@ -37,5 +37,16 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run
 
+SKILL_DIR := $(HOME)/.claude/skills/nano-banana
+
+# Copies the skill and points its launcher at this checkout's engine (set up by `make install`).
+install-skill: $(STAMP)
+	rm -rf "$(SKILL_DIR)"
+	mkdir -p "$(dir $(SKILL_DIR))"
+	cp -R skill/nano-banana "$(SKILL_DIR)"
+	sed 's|@NANOBANANA@|$(abspath $(BIN))/nanobanana|' skill/nano-banana/scripts/nanobanana > "$(SKILL_DIR)/scripts/nanobanana"
+	chmod 755 "$(SKILL_DIR)/scripts/nanobanana"
+	@echo "installed the nano-banana skill in $(SKILL_DIR)"
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output

@@ -97,6 +97,20 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         help="against an emulator started with --time-scale X, pass the same X",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar, even in a terminal")
+    run.add_argument(
+        "--detach",
+        action="store_true",
+        help="start in the background; return once the run is going (one line)",
+    )
+
+
+def _add_progress_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress-file",
+        type=Path,
+        default=DEFAULT_PROGRESS_FILE,
+        help=f"the run's progress JSON (default {DEFAULT_PROGRESS_FILE})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nanobanana {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_run_arguments(sub.add_parser("run", help="generate a deck (the main job)"))
+    status = sub.add_parser("status", help="one line: how the run is going, or how it ended")
+    _add_progress_file(status)
+    wait = sub.add_parser("wait", help="block until the run ends (or --timeout), then one line")
+    _add_progress_file(wait)
+    wait.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=100.0,
+        help="seconds to wait at most (default 100, under an agent's tool time limit)",
+    )
     sub.add_parser("schema", help="print the config's JSON Schema")
     add_emulate_arguments(
         sub.add_parser("emulate", help="serve the Gemini API emulator (no key, no cost)")
@@ -130,11 +154,22 @@ def _normalise(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(_normalise(sys.argv[1:] if argv is None else argv))
+    argv = _normalise(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
     if args.command == "run":
+        if args.detach:
+            from .detach import detach_command
+
+            return detach_command(argv, args.progress_file)
         from .runner import run_command
 
         return run_command(args)
+    if args.command in ("status", "wait"):
+        from .status import status_command, wait_command
+
+        if args.command == "status":
+            return status_command(args.progress_file)
+        return wait_command(args.progress_file, args.timeout)
     if args.command == "schema":
         import orjson
 

@@ -160,7 +160,8 @@ class _Run:
     def fail_unsent(self, job: Job) -> None:
         assert self.stop_error is not None
         error = self.stop_error
-        self.fail(job, f"not sent: the run stopped: {error.message}", type(error).__name__)
+        # One cause for every slide the stop left unsent, word for word, so they group.
+        self.fail(job, error.message, type(error).__name__)
 
     async def run_slide(self, job: Job) -> None:
         if self.stop_error is not None:

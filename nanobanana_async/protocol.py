@@ -242,7 +242,9 @@ def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = ""
     if status == 404:
         replacement = replacement_for(model)
         if replacement:
-            message = f"{message} ({model} is retired: use {replacement})"
+            message = f"model {model} is retired: use {replacement} (404 NOT_FOUND)"
+        else:
+            message = f"model {model or '?'} not found (404): {message}"
         return ModelNotFound(message, status=404, replacement=replacement)
     if status == 429:
         quota_ids = [
@@ -254,8 +256,12 @@ def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = ""
         delay = _retry_delay(error, message)
         quota_id = quota_ids[0] if quota_ids else ""
         per_day = any("PerDay" in q for q in quota_ids)
-        if per_day or "limit: 0" in message:
-            return QuotaExhausted(message, quota_id=quota_id, retry_delay=delay)
+        if "limit: 0" in message:
+            why = f"no image quota on this key's tier (limit: 0, {quota_id or 'free tier'})"
+            return QuotaExhausted(why, quota_id=quota_id, retry_delay=delay)
+        if per_day:
+            why = f"daily quota reached ({quota_id}); it resets tomorrow"
+            return QuotaExhausted(why, quota_id=quota_id, retry_delay=delay)
         return RateLimited(message, retry_delay=delay, quota_id=quota_id)
     if status in _RETRYABLE_STATUSES:
         return TransientError(message, status=status, reason=state or f"HTTP_{status}")

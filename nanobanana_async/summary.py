@@ -1,14 +1,16 @@
 """One-line views of a run, for people and for agents who pay for every byte they read.
 
-Both functions take the JSON form (the dicts of the progress and results files), so the CLI,
-``status`` and ``wait`` print the same line whether the run is in this process or another.
-The final line names the output folder once and lists only what failed, grouping slides
-that failed for the same reason, never every path.
+Both functions take the JSON form (the dicts of the progress and results files), so
+``run``, ``status`` and ``wait`` print the same line whether the run is in this process or
+another. The final line names the output folder once and lists only what failed, grouping
+slides that failed for the same reason, never every path: it grows with failures, not with
+the size of the deck.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 __all__ = ["progress_line", "result_line"]
@@ -27,37 +29,72 @@ def _short(text: str) -> str:
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
 
 
-def _failures(errors: list[Mapping[str, Any]]) -> str:
-    groups: dict[str, list[int]] = {}
-    for error in errors:
-        reason = _short(str(error.get("error", "")))
-        groups.setdefault(reason, []).append(int(error.get("slide", 0)))
-    return "; ".join(f"{_slides(nums)}: {reason}" for reason, nums in groups.items())
-
-
-def result_line(results: Mapping[str, Any]) -> str:
-    """The final summary: ``done 9/10 in 41s -> /deck; failed slide 3: prompt blocked``."""
-    state = str(results.get("state", "done"))
-    completed = int(results.get("completed", 0))
-    total = int(results.get("total", 0))
-    reused = sum(1 for o in results.get("outputs", []) if o.get("reused"))
-    line = f"{state} {completed}/{total} in {int(results.get('duration_seconds', 0))}s"
+def _final(
+    *,
+    state: str,
+    completed: int,
+    total: int,
+    seconds: int,
+    output_dir: str,
+    reused: int,
+    failures: Iterable[tuple[int, str]],
+) -> str:
+    line = f"{state} {completed}/{total} in {seconds}s"
     if reused:
         line += f" ({reused} reused)"
-    line += f" -> {results.get('output_dir', '')}"
-    errors = list(results.get("errors", []))
-    if errors:
-        line += f"; failed {_failures(errors)}"
-    if state == "cancelled" or (errors and state != "done"):
+    line += f" -> {output_dir}"
+    groups: dict[str, list[int]] = {}
+    for slide, reason in failures:
+        groups.setdefault(_short(reason), []).append(slide)
+    if groups:
+        line += "; failed " + "; ".join(f"{_slides(n)}: {r}" for r, n in groups.items())
+    if state != "done":
         line += "; rerun with --resume to finish"
     return line
 
 
+def result_line(results: Mapping[str, Any]) -> str:
+    """The final summary: ``done 9/10 in 41s -> /deck; failed slide 3: prompt blocked``."""
+    return _final(
+        state=str(results.get("state", "done")),
+        completed=int(results.get("completed", 0)),
+        total=int(results.get("total", 0)),
+        seconds=int(results.get("duration_seconds", 0)),
+        output_dir=str(results.get("output_dir", "")),
+        reused=sum(1 for o in results.get("outputs", []) if o.get("reused")),
+        failures=(
+            (int(e.get("slide", 0)), str(e.get("error", ""))) for e in results.get("errors", [])
+        ),
+    )
+
+
+def _seconds_between(start: object, end: object) -> int:
+    try:
+        began = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        ended = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+    except ValueError:
+        return 0
+    return max(0, round((ended - began).total_seconds()))
+
+
 def progress_line(progress: Mapping[str, Any]) -> str:
-    """While running: ``running 4/10, 1 failed, 3 in flight, 2 rate-limit waits, ETA 30s``."""
+    """``running 4/10, 1 failed, 3 in flight, 2 rate-limit waits, ETA 30s`` or the final line."""
     state = str(progress.get("state", "running"))
-    parts = [f"{state} {int(progress.get('current', 0))}/{int(progress.get('total', 0))}"]
-    failed = progress.get("failed") or []
+    current = int(progress.get("current", 0))
+    total = int(progress.get("total", 0))
+    failed = list(progress.get("failed") or [])
+    if state != "running":
+        errors = progress.get("errors") or {}
+        return _final(
+            state=state,
+            completed=int(progress.get("succeeded", current - len(failed))),
+            total=total,
+            seconds=_seconds_between(progress.get("started_at"), progress.get("updated_at")),
+            output_dir=str(progress.get("output_dir", "")),
+            reused=int(progress.get("reused") or 0),
+            failures=((int(s), str(errors.get(str(s), "failed"))) for s in failed),
+        )
+    parts = [f"{state} {current}/{total}"]
     if failed:
         parts.append(f"{len(failed)} failed")
     in_flight = progress.get("in_flight") or []
@@ -67,6 +104,6 @@ def progress_line(progress: Mapping[str, Any]) -> str:
     if waits:
         parts.append(f"{waits} rate-limit wait{'s' if waits != 1 else ''}")
     eta = progress.get("eta_seconds")
-    if eta is not None and state == "running":
+    if eta is not None:
         parts.append(f"ETA {int(eta)}s")
     return ", ".join(parts)

@@ -1,0 +1,72 @@
+"""``nanobanana run --detach``: start a run in the background and return once it is going.
+
+The skill's agent could start ``run`` with its own background facility, but then a config
+error would only show in a log it has to go and read, and a ``wait`` issued right after the
+launch could find the *previous* run's finished progress file. Detaching here closes both
+gaps: the parent starts the run in a new session, waits until the child has either written
+its first progress snapshot (its pid is in the file) or exited, and reports that in one
+line. Config errors keep their exit code 2 and their one-line message.
+
+The child's own stdout and stderr go to ``<progress file>.log`` (0600), for troubleshooting.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .status import read_progress
+
+__all__ = ["default_progress_file", "detach_command"]
+
+_START_TIMEOUT = 60.0
+_POLL_SECONDS = 0.05
+
+
+def default_progress_file() -> Path:
+    from .cli import DEFAULT_PROGRESS_FILE
+
+    return DEFAULT_PROGRESS_FILE
+
+
+def _child_args(argv: Sequence[str]) -> list[str]:
+    args = [a for a in argv if a != "--detach"]
+    if args and args[0] != "run":
+        args = ["run", *args]
+    return [*args, "--quiet"]
+
+
+def detach_command(argv: Sequence[str], progress_file: Path) -> int:
+    """Start ``run`` with ``argv`` (minus ``--detach``) in the background; print one line."""
+    log_path = progress_file.with_name(progress_file.name + ".log")
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "nanobanana_async", *_child_args(argv)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + _START_TIMEOUT
+    while time.monotonic() < deadline:
+        code = child.poll()
+        progress = read_progress(progress_file)
+        if progress is not None and progress.get("pid") == child.pid:
+            total = progress.get("total", "?")
+            follow = "nanobanana wait"
+            if progress_file != default_progress_file():
+                follow += f" --progress-file {progress_file}"
+            print(f"started {total} slides (pid {child.pid}); follow: {follow}")
+            return 0
+        if code is not None:
+            output = log_path.read_text(errors="replace").strip().splitlines()
+            print(output[-1] if output else f"run exited with code {code}", file=sys.stderr)
+            return code
+        time.sleep(_POLL_SECONDS)
+    print(f"started (pid {child.pid}), no progress yet; see {log_path}", file=sys.stderr)
+    return 0
