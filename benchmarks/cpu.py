@@ -1,0 +1,220 @@
+"""Scenario 2, CPU-bound: no latency, no quota; 2K JPEG answers saved as WebP quality 90.
+
+Once the network costs nothing, a run is as fast as the decode-and-encode work allows. The
+ceiling is that work alone, measured in the same process on the same bytes: a plain
+:class:`~concurrent.futures.ThreadPoolExecutor` calling
+:func:`~nanobanana_async.images.save_image` on every image, with as many threads as the
+engine is allowed requests in flight, and no HTTP at all.
+
+The emulator (``--no-latency``, a subprocess) is warmed first with every request of the
+deck: its rendered images are cached, so the measured runs pay the emulator's HTTP and
+gzip work but not its drawing, and the bytes the ceiling encodes are exactly the bytes the
+engine receives.
+
+The machine may be shared, so the two are measured in alternation, ``ROUNDS`` times. Every
+run records how much of the machine's CPU *other* processes used meanwhile (``/proc/stat``,
+steal time included, minus this process and the emulator); the ratio reported is that of
+the round whose two runs were least disturbed, since a share of a few percent or more
+moves wall-clock figures by as much. CPU time per
+image is recorded too (this process, all threads; and the emulator's), since it hardly
+depends on what else the machine is doing: it shows what the engine spends on top of the
+encode (receiving, un-gzipping and parsing the answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import orjson
+
+from nanobanana_async import EngineSettings, generate_batch, load_config
+from nanobanana_async.images import save_image
+from nanobanana_async.plan import Job, plan_jobs
+from nanobanana_async.protocol import parse_success
+
+from .deck import MODEL, deck_config
+from .emulator_process import EmulatorProcess, cpu_seconds
+
+__all__ = ["CpuResult", "run_cpu_scenario"]
+
+IMAGES = 24
+THREADS = 4
+ROUNDS = 3
+IMAGE_SIZE = "2K"
+QUALITY = 90
+_KEY = "bench-cpu"
+_TICKS = os.sysconf("SC_CLK_TCK")
+_RUN_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class CpuResult:
+    """Scenario 2's figures.
+
+    Attributes:
+        images: images per measured run.
+        threads: the engine's concurrency and the pool's thread count.
+        engine_images_per_s: the engine's run in the least disturbed round.
+        pool_images_per_s: the thread pool's run in that round.
+        ratio: engine / pool images per second in the least disturbed round.
+        others_cpu_share: the share of the machine's CPU other processes used during that
+            round (the larger of its two runs; 0.05 = 5%).
+        engine_runs: images per second of every engine run.
+        pool_runs: images per second of every pool run.
+        round_ratios: engine / pool of every round.
+        round_others_share: other processes' CPU share of every round.
+        engine_cpu_ms: CPU milliseconds per image of this process during the engine runs.
+        emulator_cpu_ms: the emulator's CPU milliseconds per image during those runs.
+        pool_cpu_ms: CPU milliseconds per image during the pool runs.
+    """
+
+    images: int
+    threads: int
+    engine_images_per_s: float
+    pool_images_per_s: float
+    ratio: float
+    others_cpu_share: float
+    engine_runs: list[float]
+    pool_runs: list[float]
+    round_ratios: list[float]
+    round_others_share: list[float]
+    engine_cpu_ms: float
+    emulator_cpu_ms: float
+    pool_cpu_ms: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _warm(base_url: str, jobs: list[Job]) -> list[bytes]:
+    """Send every request once; return the images the answers carry."""
+    headers = {"x-goog-api-key": _KEY, "content-type": "application/json"}
+    url = f"{base_url}/v1beta/models/{MODEL}:generateContent"
+    images = []
+    with httpx2.Client(headers=headers, timeout=60) as client:
+        for job in jobs:
+            response = client.post(url, content=orjson.dumps(job.body))
+            response.raise_for_status()
+            images.append(parse_success(response.content).data)
+    return images
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (all CPUs, steal included)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / _TICKS
+
+
+@dataclass(frozen=True, slots=True)
+class _Sample:
+    images_per_s: float
+    own_cpu: float
+    emulator_cpu: float
+    others_share: float
+
+
+def _measured(run: Callable[[], float], emulator_pid: int) -> _Sample:
+    own, emulator, busy = _own_cpu(), cpu_seconds(emulator_pid), _machine_busy()
+    started = time.perf_counter()
+    images_per_s = run()
+    wall = time.perf_counter() - started
+    own = _own_cpu() - own
+    emulator = cpu_seconds(emulator_pid) - emulator
+    others = _machine_busy() - busy - own - emulator
+    share = max(0.0, others) / (wall * len(os.sched_getaffinity(0)))
+    return _Sample(images_per_s, own, emulator, share)
+
+
+def _pool(jobs: list[Job], images: list[bytes], folder: Path) -> float:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as pool:
+        futures = [
+            pool.submit(
+                save_image,
+                data,
+                folder / job.dest.name,
+                fmt=job.fmt,
+                quality=job.quality,
+                lossless=job.lossless,
+            )
+            for job, data in zip(jobs, images, strict=True)
+        ]
+        for future in futures:
+            future.result()
+    return len(jobs) / (time.perf_counter() - started)
+
+
+def _engine(config: dict[str, Any], env: dict[str, str]) -> float:
+    settings = EngineSettings(concurrency=THREADS)
+    started = time.perf_counter()
+    run = generate_batch(config, settings=settings, env=env)
+    result = asyncio.run(asyncio.wait_for(run, _RUN_TIMEOUT))
+    elapsed = time.perf_counter() - started
+    if result.completed != IMAGES:
+        raise RuntimeError(f"the engine saved {result.completed} of {IMAGES} images")
+    return IMAGES / elapsed
+
+
+def run_cpu_scenario(log: Any = print) -> CpuResult:
+    """Warm the emulator, then alternate pool and engine runs; report the quietest round."""
+    pools: list[_Sample] = []
+    engines: list[_Sample] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="nanobanana-bench-") as tmp,
+        EmulatorProcess(latency=False) as emulator,
+    ):
+        env = {"GEMINI_API_KEY": _KEY, "GOOGLE_GEMINI_BASE_URL": emulator.base_url}
+        base = Path(tmp)
+        config = deck_config(IMAGES, base / "warm", image_size=IMAGE_SIZE, fmt="webp")
+        jobs = plan_jobs(load_config(config, env=env))
+        images = _warm(emulator.base_url, jobs)
+        for n in range(ROUNDS):
+            folder = base / f"pool-{n}"
+            folder.mkdir()
+            pool_run = functools.partial(_pool, jobs, images, folder)
+            pools.append(_measured(pool_run, emulator.pid))
+            config["output_dir"] = str(base / f"engine-{n}")
+            engines.append(_measured(functools.partial(_engine, config, env), emulator.pid))
+            pool, engine = pools[-1], engines[-1]
+            log(
+                f"  round {n + 1}: pool {pool.images_per_s:.2f}/s, "
+                f"engine {engine.images_per_s:.2f}/s; other processes used "
+                f"{pool.others_share:.0%} and {engine.others_share:.0%} of the CPU"
+            )
+    per_image_ms = 1000 / (IMAGES * ROUNDS)
+    ratios = [e.images_per_s / p.images_per_s for e, p in zip(engines, pools, strict=True)]
+    disturbance = [max(e.others_share, p.others_share) for e, p in zip(engines, pools, strict=True)]
+    quietest = disturbance.index(min(disturbance))
+    return CpuResult(
+        images=IMAGES,
+        threads=THREADS,
+        engine_images_per_s=engines[quietest].images_per_s,
+        pool_images_per_s=pools[quietest].images_per_s,
+        ratio=ratios[quietest],
+        others_cpu_share=disturbance[quietest],
+        engine_runs=[s.images_per_s for s in engines],
+        pool_runs=[s.images_per_s for s in pools],
+        round_ratios=ratios,
+        round_others_share=disturbance,
+        engine_cpu_ms=sum(s.own_cpu for s in engines) * per_image_ms,
+        emulator_cpu_ms=sum(s.emulator_cpu for s in engines) * per_image_ms,
+        pool_cpu_ms=sum(s.own_cpu for s in pools) * per_image_ms,
+    )

@@ -1,0 +1,381 @@
+"""Everything the benchmarks print or write: the tables, the targets, the JSON and the chart.
+
+``latest.json`` (schema 1, keys documented in ``benchmarks/README.md``) and ``latest.png``
+go to ``benchmarks/results/``, which git ignores.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .cpu import CpuResult
+from .memory import MemoryResult
+from .quota import RPM, SDK_CONCURRENCY, SLIDES, TIME_SCALE, WINDOW, QuotaRun, ideal_starts
+from .startup import StartupResult
+
+__all__ = [
+    "RESULTS_DIR",
+    "Target",
+    "chart",
+    "machine",
+    "tables",
+    "targets",
+    "write_json",
+]
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SCHEMA = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One target of the issue, with what was measured.
+
+    Attributes:
+        key: stable name.
+        wanted: the target, in words.
+        measured: the figure, in words.
+        met: whether the figure meets the target.
+    """
+
+    key: str
+    wanted: str
+    measured: str
+    met: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "wanted": self.wanted, "measured": self.measured, "met": self.met}
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _speedups(runs: Sequence[QuotaRun]) -> dict[str, dict[str, float]]:
+    """Each concurrent run's speed-up over the sequential one, and the ceiling's."""
+    base = runs[0]
+    return {
+        run.key: {
+            "speedup": run.images_per_min / base.images_per_min,
+            "allowed": run.ceiling_per_min / base.ceiling_per_min,
+            "ratio": run.efficiency / base.efficiency,
+        }
+        for run in runs[1:]
+    }
+
+
+def targets(runs: Sequence[QuotaRun], cpu: CpuResult, memory: MemoryResult) -> list[Target]:
+    """The issue's targets, judged on this run's figures."""
+    by_key = {run.key: run for run in runs}
+    sdk = by_key["google_genai"]
+    true_rpm = by_key["engine_true_rpm"]
+    share_429 = true_rpm.http_429 / max(1, true_rpm.requests)
+    speedup = _speedups(runs)["engine_true_rpm"]
+    found = [
+        Target(
+            "true_rpm_efficiency",
+            "true rpm: efficiency >= 0.95",
+            f"{true_rpm.efficiency:.3f}",
+            true_rpm.efficiency >= 0.95,
+        ),
+        Target(
+            "true_rpm_429s",
+            "true rpm: 429s <= 1% of requests",
+            f"{true_rpm.http_429}/{true_rpm.requests} ({share_429:.1%})",
+            share_429 <= 0.01,
+        ),
+        Target("true_rpm_lost", "true rpm: no slide lost", str(true_rpm.lost), true_rpm.lost == 0),
+    ]
+    for key, name in (("engine_no_rpm", "no rpm"), ("engine_double_rpm", "2x rpm")):
+        run = by_key[key]
+        found += [
+            Target(
+                f"{key}_efficiency",
+                f"{name}: efficiency >= 0.85",
+                f"{run.efficiency:.3f}",
+                run.efficiency >= 0.85,
+            ),
+            Target(f"{key}_lost", f"{name}: no slide lost", str(run.lost), run.lost == 0),
+            Target(
+                f"{key}_vs_sdk",
+                f"{name}: images/min and slides lost no worse than google-genai",
+                f"{run.images_per_min:.2f} vs {sdk.images_per_min:.2f} images/min, "
+                f"{run.lost} vs {sdk.lost} lost",
+                run.images_per_min >= sdk.images_per_min and run.lost <= sdk.lost,
+            ),
+        ]
+    found += [
+        Target(
+            "speedup",
+            "speed-up (true rpm over sequential) >= 0.95 of the ceiling's",
+            f"{speedup['speedup']:.2f}x of {speedup['allowed']:.2f}x ({speedup['ratio']:.3f})",
+            speedup["ratio"] >= 0.95,
+        ),
+        Target(
+            "cpu_ratio",
+            "CPU-bound: >= 0.90 of the thread-pool ceiling",
+            f"{cpu.ratio:.3f} (others used {cpu.others_cpu_share:.0%} of the CPU)",
+            cpu.ratio >= 0.90,
+        ),
+        Target(
+            "memory_ratio",
+            f"memory: {memory.large_slides}-slide peak <= 1.15 x {memory.small_slides}-slide peak"
+            " (medians)",
+            f"{memory.ratio:.3f}",
+            memory.ratio <= 1.15,
+        ),
+    ]
+    return found
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    rows = [list(header), *(list(r) for r in rows)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        first = row[0].ljust(widths[0])
+        rest = (cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True))
+        return "  ".join([first, *rest])
+
+    return "\n".join([line(rows[0]), "  ".join("-" * w for w in widths), *map(line, rows[1:])])
+
+
+def tables(
+    runs: Sequence[QuotaRun],
+    cpu: CpuResult,
+    memory: MemoryResult,
+    startup: StartupResult,
+    found: Sequence[Target],
+) -> str:
+    """The text printed on stdout: one table per scenario, one row per run, then targets."""
+    speedups = _speedups(runs)
+    quota_rows = []
+    for run in runs:
+        speed = speedups.get(run.key)
+        quota_rows.append(
+            [
+                run.label,
+                f"{run.wall_s:.0f}",
+                f"{run.images_per_min:.2f}",
+                str(run.requests),
+                str(run.http_429),
+                str(run.lost),
+                f"{run.ceiling_per_min:.2f}",
+                f"{run.efficiency:.3f}",
+                f"{run.deck_efficiency:.3f}",
+                f"{speed['speedup']:.2f}/{speed['allowed']:.2f}" if speed else "1.00/1.00",
+                str(run.peak_in_flight),
+            ]
+        )
+    quota = _table(
+        [
+            f"1. quota-bound ({SLIDES} slides, {RPM} rpm, time x{TIME_SCALE:g})",
+            "wall s",
+            "img/min",
+            "requests",
+            "429s",
+            "lost",
+            "ceiling",
+            "effic.",
+            "deck eff.",
+            "speed-up/allowed",
+            "peak",
+        ],
+        quota_rows,
+    )
+    cpu_table = _table(
+        [
+            f"2. CPU-bound ({cpu.images} x 2K JPEG -> WebP q90)",
+            "threads",
+            "img/s",
+            "CPU ms/img",
+            "ratio",
+        ],
+        [
+            [
+                "nanobanana-async engine (+ emulator CPU)",
+                str(cpu.threads),
+                f"{cpu.engine_images_per_s:.2f}",
+                f"{cpu.engine_cpu_ms:.0f} (+{cpu.emulator_cpu_ms:.0f})",
+                "",
+            ],
+            [
+                "thread pool, no HTTP",
+                str(cpu.threads),
+                f"{cpu.pool_images_per_s:.2f}",
+                f"{cpu.pool_cpu_ms:.0f}",
+                "",
+            ],
+            [
+                f"engine / pool (quietest of {len(cpu.round_ratios)} rounds: others used "
+                f"{cpu.others_cpu_share:.0%} of the CPU)",
+                "",
+                "",
+                "",
+                f"{cpu.ratio:.3f}",
+            ],
+        ],
+    )
+    memory_table = _table(
+        [
+            f"3. memory (CLI, {memory.image_size}, --concurrency {memory.concurrency})",
+            "median peak MiB",
+            "each run",
+            "wall s",
+            "ratio",
+        ],
+        [
+            [
+                f"{slides} slides",
+                f"{peak:.0f}",
+                " ".join(f"{p:.0f}" for p in peaks),
+                f"{wall:.1f}",
+                ratio,
+            ]
+            for slides, peak, peaks, wall, ratio in (
+                (
+                    memory.small_slides,
+                    memory.small_peak_mib,
+                    memory.small_peaks_mib,
+                    memory.small_wall_s,
+                    "",
+                ),
+                (
+                    memory.large_slides,
+                    memory.large_peak_mib,
+                    memory.large_peaks_mib,
+                    memory.large_wall_s,
+                    f"{memory.ratio:.3f}",
+                ),
+            )
+        ],
+    )
+    startup_table = _table(
+        [f"4. start-up (median of {startup.runs})", "ms"],
+        [
+            ["nanobanana --help", f"{startup.help_s * 1000:.0f}"],
+            ['python -c "import nanobanana_async"', f"{startup.import_s * 1000:.0f}"],
+            ["python -c pass (interpreter alone)", f"{startup.python_s * 1000:.0f}"],
+        ],
+    )
+    target_table = _table(
+        ["targets", "measured", "met"],
+        [[t.wanted, t.measured, "yes" if t.met else "MISSED"] for t in found],
+    )
+    notes = (
+        "img/min: steady-state images per emulated minute, (saved - 1) / (first arrival ->\n"
+        "last accepted arrival); effic. = img/min / min(quota, concurrency / mean latency);\n"
+        "deck eff. = img/min / the best rate this deck allows under the sliding quota window;\n"
+        f"peak = most requests in flight at the emulator. google-genai ran under a semaphore\n"
+        f"of {SDK_CONCURRENCY}. Definitions: benchmarks/README.md."
+    )
+    return "\n\n".join([quota, notes, cpu_table, memory_table, startup_table, target_table])
+
+
+def write_json(
+    path: Path,
+    *,
+    runs: Sequence[QuotaRun],
+    settings: dict[str, Any],
+    cpu: CpuResult,
+    memory: MemoryResult,
+    startup: StartupResult,
+    found: Sequence[Target],
+    duration_s: float,
+) -> None:
+    """Write ``latest.json``."""
+    data = {
+        "schema": SCHEMA,
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "duration_s": round(duration_s, 1),
+        "quota": {
+            "settings": settings,
+            "runs": {run.key: run.to_json() for run in runs},
+            "speedup": _speedups(runs),
+        },
+        "cpu": cpu.to_json(),
+        "memory": memory.to_json(),
+        "startup": startup.to_json(),
+        "targets": [t.to_json() for t in found],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def chart(path: Path, runs: Sequence[QuotaRun]) -> None:
+    """Slides completed over emulated time, one line per scenario-1 run (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (full, zoom) = plt.subplots(1, 2, figsize=(13, 5))
+    latency = sum(run.mean_latency_s for run in runs) / len(runs)
+    best = [
+        start + latency
+        for start in ideal_starts(
+            SLIDES, limit=RPM, window=WINDOW, concurrency=None, latency=latency
+        )
+    ]
+    for axes in (full, zoom):
+        for run in runs:
+            times = [0.0, *(t for t, _ in run.timeline)]
+            counts = [0, *(n for _, n in run.timeline)]
+            axes.step(times, counts, where="post", label=run.label)
+        axes.plot(
+            [latency, latency + (SLIDES - 1) / RPM * WINDOW],
+            [1, SLIDES],
+            linestyle="--",
+            color="grey",
+            label=f"quota rate ({RPM}/min) after one mean latency",
+        )
+        axes.step(
+            [0.0, *best],
+            range(SLIDES + 1),
+            where="post",
+            linestyle=":",
+            color="black",
+            label="best schedule the sliding window allows",
+        )
+        axes.set_xlabel("emulated time (s)")
+        axes.set_ylabel("slides completed")
+        axes.grid(alpha=0.3)
+    concurrent_end = max(run.wall_s for run in runs[1:])
+    zoom.set_xlim(0, concurrent_end * 1.05)
+    zoom.set_title("concurrent runs")
+    full.set_title(f"all runs ({SLIDES} slides, {RPM} rpm quota)")
+    full.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def log(message: str) -> None:
+    """Progress lines go to stderr, so stdout carries the tables alone."""
+    print(message, file=sys.stderr, flush=True)

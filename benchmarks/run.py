@@ -1,0 +1,72 @@
+"""``make bench``: every scenario of issue 4, then the tables, ``latest.json`` and the chart.
+
+Run: ``.venv/bin/python -m benchmarks.run``. Everything talks to emulators on loopback
+(``127.0.0.1``, free ports) started as subprocesses; nothing leaves the machine. Progress
+goes to stderr, the tables to stdout. The exit code is 0 when every scenario ran, whether
+or not its targets were met: targets are figures to read, not assertions.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .cpu import run_cpu_scenario
+from .memory import run_memory_scenario
+from .quota import (
+    FORMAT,
+    IMAGE_SIZE,
+    RPM,
+    SDK_CONCURRENCY,
+    SEED,
+    SLIDES,
+    TIME_SCALE,
+    run_quota_scenario,
+)
+from .report import RESULTS_DIR, chart, log, tables, targets, write_json
+from .startup import run_startup_scenario
+
+__all__ = ["main"]
+
+
+def main() -> int:
+    started = time.perf_counter()
+    log("4. start-up")
+    startup = run_startup_scenario(log)
+    log("2. CPU-bound")
+    cpu = run_cpu_scenario(log)
+    log("3. memory")
+    memory = run_memory_scenario(log)
+    log(f"1. quota-bound ({SLIDES} slides, {RPM} rpm, time x{TIME_SCALE:g})")
+    runs = run_quota_scenario(log)
+    found = targets(runs, cpu, memory)
+    settings = {
+        "model": "gemini-3-pro-image",
+        "image_size": IMAGE_SIZE,
+        "format": FORMAT,
+        "rpm": RPM,
+        "slides": SLIDES,
+        "time_scale": TIME_SCALE,
+        "sdk_concurrency": SDK_CONCURRENCY,
+        "seed": SEED,
+    }
+    json_path = RESULTS_DIR / "latest.json"
+    chart_path = RESULTS_DIR / "latest.png"
+    chart(chart_path, runs)
+    duration = time.perf_counter() - started
+    write_json(
+        json_path,
+        runs=runs,
+        settings=settings,
+        cpu=cpu,
+        memory=memory,
+        startup=startup,
+        found=found,
+        duration_s=duration,
+    )
+    print(tables(runs, cpu, memory, startup, found))
+    print(f"\n{json_path}\n{chart_path}\n({duration:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
