@@ -18,6 +18,7 @@ itself, so a symlink planted at the destination is replaced, never followed.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -25,7 +26,7 @@ import stat
 import time
 from pathlib import Path
 
-__all__ = ["TEMP_SUFFIX", "cleanup_temp_files", "write_atomic"]
+__all__ = ["TEMP_SUFFIX", "check_writable", "cleanup_temp_files", "write_atomic"]
 
 TEMP_SUFFIX = ".tmp"
 
@@ -77,7 +78,32 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     _fsync_directory(path.parent)
 
 
-def cleanup_temp_files(directory: Path, stem_prefix: str = ".", *, min_age: float = 0.0) -> int:
+def check_writable(path: Path) -> None:
+    """Check that :func:`write_atomic` could write ``path`` now, and leave nothing behind.
+
+    A run checks its files before it sends anything, so a missing folder, a read-only
+    mount or a directory in the way is reported before the first image is paid for. The
+    check creates and removes a temporary file next to ``path``, exactly as a write would:
+    permission bits can lie (root ignores them; an immutable flag or a read-only mount does
+    not show in them), a real attempt cannot.
+
+    Raises:
+        IsADirectoryError: ``path`` is a directory (a symlink there is fine: it is replaced).
+        OSError: the directory of ``path`` does not take new files.
+    """
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    except FileNotFoundError:
+        pass
+    fd, temp = _create_temp(path, 0o600)
+    os.close(fd)
+    os.unlink(temp)
+
+
+def cleanup_temp_files(
+    directory: Path, stem_prefix: str | tuple[str, ...] = ".", *, min_age: float = 0.0
+) -> int:
     """Remove temporary files that an interrupted :func:`write_atomic` left in ``directory``.
 
     Only names of the exact shape ``.<name>.<16 hex digits>.tmp`` are touched, and only
@@ -85,9 +111,10 @@ def cleanup_temp_files(directory: Path, stem_prefix: str = ".", *, min_age: floa
 
     Args:
         directory: where to look (not recursive). A missing directory has nothing to clean.
-        stem_prefix: only names starting with this are removed, e.g.
-            ``".nano-banana-progress.json."`` to clean after one file and leave the temps of
-            other writers sharing the directory alone. The default matches every temp.
+        stem_prefix: only names starting with this (or with one of these) are removed,
+            e.g. ``".nano-banana-progress.json."`` to clean after one file and leave the
+            temps of other writers sharing the directory alone. The default matches every
+            temp.
         min_age: skip files modified less than this many seconds ago. A temp is normally
             renamed within milliseconds, so a small age spares a concurrent writer's file
             in flight; the default (0) removes everything that matches.

@@ -381,8 +381,10 @@ def _check_fields(raw: Mapping[Any, Any], known: frozenset[str], where: str) -> 
         if name not in known:
             close = difflib.get_close_matches(name.lower(), sorted(known), n=1, cutoff=0.6)
             hint = f", did you mean {close[0]!r}?" if close else ""
+            # Control characters would break the one-line message: show those escaped.
+            shown = _cut(name) if name.isprintable() else _quote(name)
             raise ConfigError(
-                f"{where}.{_cut(name)}" if where else _cut(name),
+                f"{where}.{shown}" if where else shown,
                 f"unknown field{hint} (known: {', '.join(sorted(known))})",
             )
 

@@ -13,6 +13,11 @@ Each slide is a task. It holds a gate slot only while its request is being paced
 the wire; backoff, decoding and saving happen outside the gate, and saving runs in a worker
 thread (Pillow), never on the event loop.
 
+A received image is paid for, so it is staged on disk as received before the slow
+conversion, which runs in a thread the run can walk away from (see
+:func:`~nanobanana_async.images.save_received`): SIGINT in the middle of a seconds-long 4K
+encode ends the run at once, and ``--resume`` converts the staged bytes without asking again.
+
 A :class:`~nanobanana_async.errors.FatalApiError` (bad key, 403, unknown model, a quota that
 will not clear) stops the run at once: no further request leaves, slides still waiting are
 failed with that one cause, and requests already on the wire are left to finish, because
@@ -36,7 +41,7 @@ import anyio.to_thread
 import httpx2
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .atomic import cleanup_temp_files, write_atomic
+from .atomic import check_writable, cleanup_temp_files, write_atomic
 from .client import GeminiClient
 from .config import BatchConfig, load_config
 from .errors import (
@@ -58,7 +63,16 @@ from .events import (
     SlideStarted,
 )
 from .gate import ConcurrencyGate
-from .images import ImageDecodeError, image_is_complete, save_image
+from .images import (
+    ImageDecodeError,
+    SavedImage,
+    discard_staged,
+    image_is_complete,
+    read_staged,
+    save_received,
+    stage_received,
+    staged_path,
+)
 from .lock import RunLock
 from .plan import Job, plan_jobs
 from .progress import ProgressCallback, ProgressTracker, ProgressWriter
@@ -108,6 +122,8 @@ class _Run:
         settings: EngineSettings,
         client: GeminiClient,
         send: MemoryObjectSendStream[Event],
+        *,
+        resume: bool = False,
     ) -> None:
         scale = settings.time_scale
         self.config = config
@@ -135,6 +151,11 @@ class _Run:
         self.outputs: dict[int, SlideOutput] = {}
         self.failures: dict[int, SlideFailure] = {}
         self.retries = 0
+        self.resume = resume
+        # Received and staged, not yet saved under the final name.
+        self.staged: set[int] = set()
+        # Conversions share the bound anyio's worker threads have (CPU and memory).
+        self.savers = anyio.to_thread.current_default_thread_limiter()
 
     def emit(self, event: Event) -> None:
         self.send.send_nowait(event)
@@ -174,6 +195,8 @@ class _Run:
             rng=self.rng,
         )
         try:
+            if self.resume and await self._save_staged(job):
+                return
             async for attempt in retrying:
                 with attempt:
                     await self._attempt(job)
@@ -186,7 +209,10 @@ class _Run:
         except ApiError as error:
             self.fail(job, error)
         except OSError as error:
-            self.fail(job, f"cannot write {job.dest}: {error.strerror or error}", "OSError")
+            message = f"cannot write {job.dest}: {error.strerror or error}"
+            if job.slide in self.staged:
+                message += "; the image received is kept: --resume saves it without asking again"
+            self.fail(job, message, "OSError")
 
     def _on_retry(self, job: Job, error: ApiError) -> None:
         self.retries += 1
@@ -223,16 +249,39 @@ class _Run:
             self.gate.observe(
                 self.clock() - started, rate_per_second=self.pacer.rate_per_second, success=True
             )
+        await anyio.to_thread.run_sync(stage_received, image.data, job.dest)
+        self.staged.add(job.slide)
         try:
-            saved = await anyio.to_thread.run_sync(
-                lambda: save_image(
-                    image.data, job.dest, fmt=job.fmt, quality=job.quality, lossless=job.lossless
-                )
-            )
+            saved = await self._save(job, image.data)
         except ImageDecodeError as error:
+            await anyio.to_thread.run_sync(discard_staged, job.dest)
+            self.staged.discard(job.slide)
             raise TransientError(f"the image did not decode: {error}", reason="BAD_IMAGE") from None
+        self.staged.discard(job.slide)
         self.outputs[job.slide] = SlideOutput(job.slide, saved.path, saved.size_bytes // 1024)
         self.emit(SlideDone(job.slide, saved.path, saved.size_bytes, self.clock()))
+
+    async def _save_staged(self, job: Job) -> bool:
+        """Resume: save the image a previous run received but did not get to save."""
+        data = await anyio.to_thread.run_sync(read_staged, job.dest)
+        if data is None:
+            return False
+        try:
+            saved = await self._save(job, data)
+        except ImageDecodeError:  # read_staged decoded it; a hostile file could still fail
+            await anyio.to_thread.run_sync(discard_staged, job.dest)
+            return False
+        self.outputs[job.slide] = SlideOutput(
+            job.slide, saved.path, saved.size_bytes // 1024, reused=True
+        )
+        self.emit(SlideReused(job.slide, saved.path, saved.size_bytes, self.clock()))
+        return True
+
+    async def _save(self, job: Job, data: bytes) -> SavedImage:
+        async with self.savers:
+            return await save_received(
+                data, job.dest, fmt=job.fmt, quality=job.quality, lossless=job.lossless
+            )
 
 
 async def _shielded(function: Callable[..., Awaitable[None]], *args: Any) -> None:
@@ -289,15 +338,13 @@ async def generate_batch(
             "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or put "
             '"api_key": "${YOUR_VAR}" in the config',
         )
-    try:
-        cfg.output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError("output_dir", f"cannot create {cfg.output_dir}: {exc.strerror}") from None
     jobs = plan_jobs(cfg)
+    _check_files(progress_file, results_file)
     lock = RunLock(progress_file) if progress_file is not None else None
     if lock is not None:
         lock.acquire()
     try:
+        _check_output_dir(cfg.output_dir)  # after the lock: a refused run creates nothing
         return await _execute(
             cfg, jobs, settings, progress, progress_file, results_file, resume, transport
         )
@@ -319,8 +366,7 @@ async def _execute(
     clock = settings.clock
     started_at = utc_iso()
     started_mono = clock()
-    # Only stale leftovers: a live run sharing this folder may be mid-write.
-    cleanup_temp_files(cfg.output_dir, min_age=60.0)
+    _clean_leftovers(cfg.output_dir, jobs, resume=resume)
     tracker = ProgressTracker(
         total=len(jobs),
         output_dir=cfg.output_dir,
@@ -337,6 +383,10 @@ async def _execute(
         sleep=settings.sleep,
     )
     writer.write_initial()
+    if writer.first_write_error is not None:
+        # Checked writable a moment ago, yet the first snapshot did not fit (a full disk
+        # takes an empty file, not a full one): a poller would be blind, so stop here.
+        raise ConfigError("", writer.first_write_error)
     send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
     timeout = settings.timeout if settings.timeout is not None else cfg.timeout
     assert cfg.api_key is not None
@@ -347,7 +397,7 @@ async def _execute(
         transport=transport,
         max_connections=settings.concurrency or cfg.concurrency or 32,
     )
-    run = _Run(cfg, settings, client, send)
+    run = _Run(cfg, settings, client, send, resume=resume)
     state: str = "done"
     reused: dict[int, SlideOutput] = {}
     try:
@@ -362,6 +412,7 @@ async def _execute(
                                 job.slide, job.dest, size // 1024, reused=True
                             )
                             run.emit(SlideReused(job.slide, job.dest, size, clock()))
+                            await anyio.to_thread.run_sync(discard_staged, job.dest)
                             continue
                         slides.start_soon(run.run_slide, job)
             except BaseException:
@@ -378,6 +429,62 @@ async def _execute(
             result = _result(cfg, jobs, run, reused, state, started_at, started_mono, clock())
             await _write_results(result, cfg.output_dir, results_file)
     return result
+
+
+def _check_files(progress_file: Path | None, results_file: Path | None) -> None:
+    """Refuse a run that could not write its files, before anything is paid for.
+
+    Without this, a results file that cannot be written would be found out only after
+    every image had been generated (and billed), and a progress file that cannot be
+    written would leave a poller blind for the whole run.
+    """
+    for name, path in (("progress_file", progress_file), ("results_file", results_file)):
+        if path is not None:
+            try:
+                check_writable(path)
+            except OSError as exc:
+                raise ConfigError(name, f"cannot write {path}: {_reason(exc)}") from None
+
+
+def _check_output_dir(output_dir: Path) -> None:
+    """Create ``output_dir`` and make sure it takes new files, before anything is paid for."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("output_dir", f"cannot create {output_dir}: {_reason(exc)}") from None
+    try:
+        check_writable(output_dir / RESULTS_COPY_NAME)
+    except OSError as exc:
+        raise ConfigError("output_dir", f"cannot write in {output_dir}: {_reason(exc)}") from None
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _clean_leftovers(output_dir: Path, jobs: list[Job], *, resume: bool) -> None:
+    """Remove the temporary files an interrupted run left in ``output_dir``.
+
+    A fresh run removes only stale ones (a minute old): another live run may share the
+    folder and be mid-write, and the lock guards the progress file, not the folder. A
+    resumed run says the run it finishes is over, so the temps named after this deck's own
+    files are leftovers whatever their age (a run killed a second ago left them); temps of
+    other names still get the age rule.
+    """
+    if resume:
+        owned = {job.dest.name for job in jobs} | {RESULTS_COPY_NAME}
+        owned |= {staged_path(job.dest).name for job in jobs}
+        cleanup_temp_files(output_dir, tuple(f".{name}." for name in sorted(owned)))
+    cleanup_temp_files(output_dir, min_age=60.0)
+
+
+def _saved_as_cancelled(dest: Path) -> bool:
+    """Whether a conversion the run walked away from had already saved ``dest``.
+
+    The staged copy is removed only after the final file is renamed into place, so "final
+    there, staged gone" means the image is whole; two ``stat`` calls, no decoding.
+    """
+    return dest.is_file() and not staged_path(dest).exists()
 
 
 def _result(
@@ -398,6 +505,19 @@ def _result(
             outputs.append(done)
         elif job.slide in run.failures:
             errors.append(run.failures[job.slide])
+        elif job.slide in run.staged and _saved_as_cancelled(job.dest):
+            size = job.dest.stat().st_size
+            outputs.append(SlideOutput(job.slide, job.dest, size // 1024))
+        elif job.slide in run.staged:
+            errors.append(
+                SlideFailure(
+                    job.slide,
+                    "cancelled while saving: the image was received and kept; "
+                    "--resume saves it without asking again",
+                    utc_iso(),
+                    "Cancelled",
+                )
+            )
         else:
             errors.append(
                 SlideFailure(
@@ -422,15 +542,17 @@ def _result(
 
 async def _write_results(result: BatchResult, output_dir: Path, results_file: Path | None) -> None:
     data = result.to_json()
-    targets = [output_dir / RESULTS_COPY_NAME]
-    if results_file is not None:
-        targets.insert(0, results_file)
-    for target in targets:
+    failure: OSError | None = None
+    for target in (results_file, output_dir / RESULTS_COPY_NAME):
+        if target is None:
+            continue
         try:
             await anyio.to_thread.run_sync(
                 functools.partial(write_atomic, target, data, mode=0o600)
             )
-        except OSError:
+        except OSError as exc:
             # The copy in output_dir is a convenience; the results file is the contract.
             if target == results_file:
-                raise
+                failure = OSError(exc.errno, f"cannot write {target}: {_reason(exc)}")
+    if failure is not None:
+        raise failure

@@ -7,9 +7,16 @@ result is written with :func:`~nanobanana_async.atomic.write_atomic`, so a file 
 final name is always a whole image (which is what :func:`image_is_complete` checks when a
 run resumes).
 
+Before the slow conversion, the bytes as received are *staged*: written (atomically, in a
+few milliseconds) to a hidden ``.<final name>.received`` next to the final file. Encoding a
+4K image losslessly takes seconds; a run killed or interrupted meanwhile leaves the staged
+bytes behind, and a resumed run converts them instead of paying for the image again. The
+staged file is removed once the final one is written.
+
 Everything here is blocking and CPU-bound (decoding a 4K image takes tens of milliseconds,
-encoding lossless WebP several hundred): the engine calls it through
-``anyio.to_thread.run_sync``, never on the event loop.
+encoding lossless WebP seconds) and runs in worker threads, never on the event loop; the
+one coroutine, :func:`save_received`, runs the conversion in a thread the caller can walk
+away from, so a run told to stop does not wait seconds for an encoder.
 """
 
 from __future__ import annotations
@@ -17,17 +24,35 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
 from PIL import Image, UnidentifiedImageError
 
 from .atomic import write_atomic
 
-__all__ = ["ImageDecodeError", "ImageFormat", "SavedImage", "image_is_complete", "save_image"]
+__all__ = [
+    "IMAGE_MODE",
+    "EncodedImage",
+    "ImageDecodeError",
+    "ImageFormat",
+    "SavedImage",
+    "discard_staged",
+    "encode_image",
+    "image_is_complete",
+    "read_staged",
+    "save_image",
+    "save_received",
+    "stage_received",
+    "staged_path",
+]
 
 ImageFormat = Literal["webp", "png", "jpg"]
 
@@ -45,6 +70,11 @@ _PNG_COMPRESS_LEVEL = 6
 # have light backgrounds, and black (what a plain RGBA->RGB conversion gives) rarely fits.
 _MATTE = (255, 255, 255)
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+_STAGED_SUFFIX = ".received"
+_T = TypeVar("_T")
+
+IMAGE_MODE = 0o644
+"""Permissions of a saved image: the deliverable, meant to be opened and shared."""
 
 
 class ImageDecodeError(ValueError):
@@ -66,6 +96,73 @@ class SavedImage:
     size_bytes: int
     width: int
     height: int
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedImage:
+    """An image converted in memory, ready to be written.
+
+    Attributes:
+        data: the bytes of the file.
+        width: in pixels.
+        height: in pixels.
+    """
+
+    data: bytes
+    width: int
+    height: int
+
+
+def encode_image(data: bytes, *, fmt: ImageFormat, quality: int, lossless: bool) -> EncodedImage:
+    """Decode ``data`` and convert it to ``fmt`` in memory (the slow part of saving).
+
+    A source already in ``fmt`` is kept byte for byte. Arguments as :func:`save_image`.
+
+    Raises:
+        ImageDecodeError: ``data`` does not decode as an image.
+    """
+    with _decode(data) as image:
+        width, height = image.size
+        if _same_format(image.format, fmt):
+            return EncodedImage(data, width, height)
+        return EncodedImage(_encode(image, fmt, quality=quality, lossless=lossless), width, height)
+
+
+def staged_path(dest: Path) -> Path:
+    """Where the bytes received for ``dest`` wait while they are converted."""
+    return dest.with_name(f".{dest.name}{_STAGED_SUFFIX}")
+
+
+def stage_received(data: bytes, dest: Path) -> None:
+    """Keep the bytes received for ``dest`` on disk until :func:`discard_staged`.
+
+    Raises:
+        OSError: they could not be written.
+    """
+    write_atomic(staged_path(dest), data, mode=0o600)
+
+
+def read_staged(dest: Path) -> bytes | None:
+    """The bytes staged for ``dest`` if they are a whole image, else ``None``. Never raises."""
+    try:
+        fd = os.open(staged_path(dest), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                return None
+            data = file.read()
+        with _decode(data):
+            return data
+    except (OSError, ImageDecodeError):
+        return None
+
+
+def discard_staged(dest: Path) -> None:
+    """Remove the bytes staged for ``dest``, if any."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(staged_path(dest))
 
 
 def save_image(
@@ -92,14 +189,71 @@ def save_image(
         ImageDecodeError: ``data`` does not decode as an image.
         OSError: the file could not be written.
     """
-    with _decode(data) as image:
-        width, height = image.size
-        if _same_format(image.format, fmt):
-            encoded = data
-        else:
-            encoded = _encode(image, fmt, quality=quality, lossless=lossless)
-    write_atomic(dest, encoded, mode=0o644)
-    return SavedImage(path=dest, size_bytes=len(encoded), width=width, height=height)
+    encoded = encode_image(data, fmt=fmt, quality=quality, lossless=lossless)
+    write_atomic(dest, encoded.data, mode=IMAGE_MODE)
+    return SavedImage(
+        path=dest, size_bytes=len(encoded.data), width=encoded.width, height=encoded.height
+    )
+
+
+async def save_received(
+    data: bytes, dest: Path, *, fmt: ImageFormat, quality: int, lossless: bool
+) -> SavedImage:
+    """:func:`save_image` for bytes already staged, in a thread; then drop the staged copy.
+
+    If the awaiting task is cancelled, this returns (raises) at once; the conversion goes on
+    in its thread but writes nothing, so the staged bytes stay for a resumed run.
+
+    Raises:
+        ImageDecodeError: ``data`` does not decode as an image.
+        OSError: the file could not be written.
+    """
+
+    def save(abandoned: threading.Event) -> SavedImage | None:
+        encoded = encode_image(data, fmt=fmt, quality=quality, lossless=lossless)
+        if abandoned.is_set():
+            return None  # the run ended meanwhile: the staged bytes wait for --resume
+        write_atomic(dest, encoded.data, mode=IMAGE_MODE)
+        discard_staged(dest)
+        return SavedImage(dest, len(encoded.data), encoded.width, encoded.height)
+
+    saved = await _in_daemon_thread(save)
+    assert saved is not None  # None only once abandoned, and then nobody is waiting
+    return saved
+
+
+async def _in_daemon_thread(function: Callable[[threading.Event], _T]) -> _T:
+    """Run ``function`` in a daemon thread; when cancelled, stop waiting and tell it so.
+
+    Not ``anyio.to_thread.run_sync``: cancelling that waits for the thread to finish, and
+    its threads are joined when the interpreter exits, so a run interrupted during a
+    seconds-long 4K encode would overrun its promise to stop within two seconds. A daemon
+    thread is left behind (and dropped at exit); the event it is given says it was
+    abandoned, so it skips whatever it had still to do. Callers bound how many run at once.
+    """
+    token = anyio.lowlevel.current_token()
+    finished = anyio.Event()
+    abandoned = threading.Event()
+    outcome: list[tuple[_T | None, BaseException | None]] = []
+
+    def target() -> None:
+        try:
+            outcome.append((function(abandoned), None))
+        except BaseException as exc:  # handed over to the waiting task
+            outcome.append((None, exc))
+        with contextlib.suppress(Exception):  # the run is over: nobody to tell
+            anyio.from_thread.run_sync(finished.set, token=token)
+
+    threading.Thread(target=target, name="nanobanana-save", daemon=True).start()
+    try:
+        await finished.wait()
+    except BaseException:
+        abandoned.set()
+        raise
+    result, error = outcome[0]
+    if error is not None:
+        raise error
+    return cast(_T, result)
 
 
 def image_is_complete(path: Path) -> bool:

@@ -53,7 +53,7 @@ class _Bar:
 
     def close(self) -> None:
         if self.drawn:
-            sys.stderr.write("\n")
+            sys.stderr.write("\r\x1b[K")  # the summary line takes its place
             sys.stderr.flush()
 
 
