@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
+from .schema import RPM_RANGE, TIMEOUT_RANGE
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -55,14 +56,26 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _bounded(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = _positive_float(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low:g} to {high:g}, got {text}")
+        return value
+
+    return parse
+
+
 def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--config", required=True, type=Path, help="the deck's config JSON")
     run.add_argument(
         "--concurrency", type=_positive_int, help="requests in flight (default: derived)"
     )
-    run.add_argument("--rpm", type=_positive_float, help="your quota's requests per minute")
+    run.add_argument("--rpm", type=_bounded(*RPM_RANGE), help="your quota's requests per minute")
     run.add_argument(
-        "--timeout", type=_positive_float, help="read timeout per request, seconds (default 300)"
+        "--timeout",
+        type=_bounded(*TIMEOUT_RANGE),
+        help="read timeout per request, seconds (default 300)",
     )
     run.add_argument(
         "--progress-file",

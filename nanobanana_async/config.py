@@ -52,8 +52,10 @@ from .schema import (
     NUMBER_RANGE,
     QUALITY_RANGE,
     REFERENCE_EXTENSIONS,
+    RPM_RANGE,
     SEED_RANGE,
     TEMPERATURE_RANGE,
+    TIMEOUT_RANGE,
     config_schema,
 )
 from .styles import apply_style, preset_name
@@ -284,8 +286,8 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
     api_key = _api_key(raw.get("api_key"), env)
     base_url = _base_url(raw.get("base_url"), env)
     concurrency = _field(raw, "concurrency", "", _concurrency, None)
-    rpm = _field(raw, "rpm", "", _positive, None)
-    timeout = _field(raw, "timeout", "", _positive, DEFAULT_TIMEOUT)
+    rpm = _field(raw, "rpm", "", _rpm, None)
+    timeout = _field(raw, "timeout", "", _timeout, DEFAULT_TIMEOUT)
 
     slides: list[SlideSpec] = []
     numbers: dict[int, int] = {}
@@ -695,6 +697,21 @@ def _positive(value: object, where: str) -> float:
     if number <= 0:
         raise ConfigError(where, f"must be a number greater than 0, got {number:g}")
     return number
+
+
+def _between(value: object, where: str, low: float, high: float, unit: str) -> float:
+    number = _positive(value, where)
+    if not low <= number <= high:
+        raise ConfigError(where, f"must be {low:g} to {high:g} {unit}, got {number:g}")
+    return number
+
+
+def _rpm(value: object, where: str) -> float:
+    return _between(value, where, *RPM_RANGE, "requests per minute")
+
+
+def _timeout(value: object, where: str) -> float:
+    return _between(value, where, *TIMEOUT_RANGE, "seconds")
 
 
 def _int(value: object, where: str, low: int, high: int) -> int:

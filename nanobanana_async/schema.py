@@ -38,8 +38,10 @@ __all__ = [
     "NUMBER_RANGE",
     "QUALITY_RANGE",
     "REFERENCE_EXTENSIONS",
+    "RPM_RANGE",
     "SEED_RANGE",
     "TEMPERATURE_RANGE",
+    "TIMEOUT_RANGE",
     "config_schema",
 ]
 
@@ -67,6 +69,10 @@ REFERENCE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 
 QUALITY_RANGE = (1, 100)
 CONCURRENCY_RANGE = (1, 64)
+# Outside these a run would hang (a rate of one request a century) or fail every request
+# (a timeout shorter than any answer): refuse them as config errors instead.
+RPM_RANGE = (0.1, 100_000.0)
+TIMEOUT_RANGE = (1.0, 3_600.0)
 TEMPERATURE_RANGE = (0.0, 2.0)
 SEED_RANGE = (-(2**31), 2**31 - 1)  # the service's seed is an int32
 NUMBER_RANGE = (0, 999_999)
@@ -259,12 +265,14 @@ def _config_schema() -> dict[str, Any]:
         },
         "rpm": {
             "type": "number",
-            "exclusiveMinimum": 0,
+            "minimum": RPM_RANGE[0],
+            "maximum": RPM_RANGE[1],
             "description": "Requests per minute the quota allows. Default: unknown (adaptive).",
         },
         "timeout": {
             "type": "number",
-            "exclusiveMinimum": 0,
+            "minimum": TIMEOUT_RANGE[0],
+            "maximum": TIMEOUT_RANGE[1],
             "description": f"Read timeout per request, seconds. Default: {DEFAULT_TIMEOUT:g}.",
         },
         **_shared("config"),

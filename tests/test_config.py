@@ -806,3 +806,14 @@ def test_non_string_field_names_are_refused(base: Path) -> None:
     raw: dict[Any, Any] = deck()
     raw["slides"][0][1] = "x"
     assert refusal(raw, base).field == "slides[0]"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("rpm", 1e-300), ("rpm", 1e9), ("timeout", 1e-300), ("timeout", 1e6)]
+)
+def test_engine_settings_that_would_hang_or_fail_every_request_are_refused(
+    field: str, value: float, tmp_path: Path
+) -> None:
+    raw = {"slides": [{"number": 1, "prompt": "p"}], "output_dir": str(tmp_path), field: value}
+    with pytest.raises(ConfigError, match=f"^{field}: must be"):
+        load_config(raw, env={}, base_dir=tmp_path)
