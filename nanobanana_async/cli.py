@@ -126,9 +126,12 @@ def _add_progress_file(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .emulator.server import add_emulate_arguments
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; ``emulate``'s own options only when ``command`` is ``emulate``.
 
+    Those come from the emulator package, whose import (uvicorn, the renderer) costs a
+    quarter of a second that ``--help``, ``run`` and the agent's ``wait`` need not pay.
+    """
     parser = _Parser(
         prog="nanobanana",
         description="Generate slide images with Gemini image models, concurrently and within "
@@ -148,9 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait at most (default 100, under an agent's tool time limit)",
     )
     sub.add_parser("schema", help="print the config's JSON Schema")
-    add_emulate_arguments(
-        sub.add_parser("emulate", help="serve the Gemini API emulator (no key, no cost)")
-    )
+    emulate = sub.add_parser("emulate", help="serve the Gemini API emulator (no key, no cost)")
+    if command == "emulate":
+        from .emulator.server import add_emulate_arguments
+
+        add_emulate_arguments(emulate)
     return parser
 
 
@@ -168,7 +173,7 @@ def _normalise(argv: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _normalise(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     if args.command == "run":
         if args.detach:
             from .detach import detach_command
