@@ -2,12 +2,15 @@
 
 Every attempt, retries included, calls :meth:`Pacer.acquire` right before it is sent.
 
-* **Token bucket.** With a known rate the bucket (aiolimiter) has a capacity of one token,
-  refilled every ``period / rate`` seconds. A bucket that allows bursts cannot respect the
-  service's *sliding* per-minute window (a burst of N then one token every 60/N seconds puts
-  N+1 requests in one window), so requests are spread evenly instead; over a deck that is
-  the same throughput, and it sends no request the quota will refuse. The rate is shaded
-  by ``margin`` so arrival jitter on the wire cannot push two requests into one slot.
+* **Token bucket and window.** With a known rate, a token bucket (aiolimiter) holds one
+  quota window's worth of tokens, refilled over the window, and a log of our own sends
+  admits a request only while fewer than ``rate`` of them fall in the trailing window. The
+  service's per-minute quota is a *sliding* window: it takes a whole window's worth at once
+  and no more until the first of them is a window old. A bucket alone would allow a burst
+  and then one token every 60/N seconds, putting N+1 requests in one window; spacing every
+  request 60/N apart from the start wastes the first window, which on a short deck is half
+  the run. The log makes the burst safe, the bucket keeps the long-run rate. The window is
+  stretched by ``margin`` so arrival jitter on the wire cannot push N+1 into one window.
 * **Shared pause.** A 429 says when the quota frees (``RetryInfo.retryDelay``). Instead of
   each worker waiting out its own copy, the pause is global: no request leaves until it is
   over, so a 429 storm is followed by silence, not by every worker hammering the server.
@@ -110,26 +113,42 @@ class Pacer:
     def paused_until(self) -> float:
         return self._pause_until
 
+    @property
+    def _window(self) -> float:
+        return self._period * (1.0 + self._margin)
+
+    def _allowance(self) -> int:
+        return max(1, math.floor((self._rate or 1.0) + 1e-9))
+
     def _set_rate(self, rate: float) -> None:
         self._rate = rate
-        effective = rate * (1.0 - self._margin)
-        self._limiter = AsyncLimiter(1, self._period / effective)
+        self._limiter = AsyncLimiter(self._allowance(), self._window)
+
+    def _window_wait(self, now: float) -> float:
+        """How long until the trailing window has room for one more send (0: it has)."""
+        if self._rate is None:
+            return 0.0
+        self._forget_before(now - self._window)
+        excess = len(self._sends) - self._allowance()
+        if excess < 0:
+            return 0.0
+        return max(1e-6, self._sends[excess] + self._window - now)
 
     async def acquire(self) -> None:
-        """Wait until a request may be sent: the pause is over and a token is free."""
+        """Wait until a request may be sent: no pause, room in the window, a free token."""
         while True:
-            wait = self._pause_until - self._clock()
+            now = self._clock()
+            wait = max(self._pause_until - now, self._window_wait(now))
             if wait > 0:
                 await self._sleep(wait)
                 continue
             if self._limiter is not None:
                 await self._limiter.acquire()
-            # A 429 may have arrived while this worker waited for its token.
-            if self._pause_until - self._clock() > 0:
-                continue
+            # A 429, or other workers' sends, may have come while this one waited for a token.
             now = self._clock()
+            if self._pause_until > now or self._window_wait(now) > 0:
+                continue
             self._sends.append(now)
-            self._forget_before(now - self._period)
             return
 
     def _forget_before(self, horizon: float) -> None:
@@ -153,7 +172,7 @@ class Pacer:
         # Many in-flight requests hit by the same exhausted window are one signal, not many.
         if now >= self._last_signal_end:
             self._last_signal_end = self._pause_until
-            self._forget_before(now - self._period)
+            self._forget_before(now - self._window)
             sent = len(self._sends)
             learned = sent * _LEARNED_SHARE if sent >= 2 else None
             if self._rate is None:

@@ -83,3 +83,16 @@ def test_repr_shows_live_state() -> None:
     time = FakeTime()
     pacer = _pacer(time, 30)
     assert "30.00/60s" in repr(pacer)
+
+
+async def test_a_known_rate_takes_a_whole_window_at_once_then_waits_for_it() -> None:
+    time = FakeTime()
+    pacer = _pacer(time, 5)
+    for _ in range(5):
+        await pacer.acquire()
+    assert time.slept == []  # the sliding window admits five at once: no spacing
+    first = time.now
+    pacer._limiter = None  # the window alone (aiolimiter keeps the loop's own clock)
+    await pacer.acquire()
+    # The sixth waits until the first is a (margin-stretched) window old.
+    assert time.now - first == pytest.approx(60.0 * 1.02)
