@@ -296,13 +296,6 @@ class _NotSent(Exception):
     """A slide reached the front of the queue after the run was stopped."""
 
 
-def _resolve(
-    config: str | os.PathLike[str] | Mapping[str, Any] | BatchConfig,
-    env: Mapping[str, str] | None,
-) -> BatchConfig:
-    return load_config(config, env=env)
-
-
 async def generate_batch(
     config: str | os.PathLike[str] | Mapping[str, Any] | BatchConfig,
     *,
@@ -333,7 +326,7 @@ async def generate_batch(
         RunLockedError: another live run owns ``progress_file``.
     """
     settings = settings or EngineSettings()
-    cfg = _resolve(config, env)
+    cfg = load_config(config, env=env)
     if not cfg.api_key:
         raise ConfigError(
             "api_key",

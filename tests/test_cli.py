@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import engine_testing
 import orjson
 import pytest
+from engine_testing import files_args
 
 from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
 
@@ -40,9 +42,7 @@ def nanobanana(
 
 
 def environment(base_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI", "GOOGLE", "NANO"))}
-    env.update({"GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": base_url}, **extra)
-    return env
+    return engine_testing.environment(base_url, KEY, **extra)
 
 
 def write_config(tmp_path: Path, count: int = 3, **extra: Any) -> Path:
@@ -55,15 +55,6 @@ def write_config(tmp_path: Path, count: int = 3, **extra: Any) -> Path:
     path = tmp_path / "slides.json"
     path.write_bytes(orjson.dumps(config))
     return path
-
-
-def files_args(tmp_path: Path) -> list[str]:
-    return [
-        "--progress-file",
-        str(tmp_path / "progress.json"),
-        "--results-file",
-        str(tmp_path / "results.json"),
-    ]
 
 
 def test_the_seed_spelling_runs_a_deck(tmp_path: Path, base_url: str) -> None:
