@@ -143,7 +143,7 @@ class _Run:
             sleep=settings.sleep,
         )
         self.gate = ConcurrencyGate(fixed=concurrency, typical_latency=20.0 * scale)
-        self.gate.retune(self.pacer.rate_per_second)
+        self.gate.retune(self.pacer.rate_per_second, self.pacer.burst)
         self.policy = settings.retry.scaled(scale) if scale != 1.0 else settings.retry
         self.rng = random.Random(settings.seed)
         self.stop_error: FatalApiError | None = None
@@ -229,7 +229,7 @@ class _Run:
             with anyio.CancelScope() as waiting:
                 self.waiting.add(waiting)
                 try:
-                    await self.pacer.acquire()
+                    sent_at = await self.pacer.acquire()
                 finally:
                     self.waiting.discard(waiting)
             if self.stop_error is not None:
@@ -239,9 +239,14 @@ class _Run:
             try:
                 image = await self.client.generate(self.config.model, job.body)
             except RateLimited as error:
-                pause = self.pacer.on_rate_limited(error.retry_delay)
+                pause = self.pacer.on_rate_limited(
+                    error.retry_delay,
+                    sent_at=sent_at,
+                    per_minute_requests=error.per_minute_requests,
+                    limit=error.limit,
+                )
                 self.emit(RateLimitWait(pause, self.clock()))
-                self.gate.retune(self.pacer.rate_per_second)
+                self.gate.retune(self.pacer.rate_per_second, self.pacer.burst)
                 raise
             except ApiError as error:
                 if not isinstance(error, (TransientError, FatalApiError)):
@@ -249,7 +254,10 @@ class _Run:
                 raise
             self.pacer.on_success()
             self.gate.observe(
-                self.clock() - started, rate_per_second=self.pacer.rate_per_second, success=True
+                self.clock() - started,
+                rate_per_second=self.pacer.rate_per_second,
+                burst=self.pacer.burst,
+                success=True,
             )
         await anyio.to_thread.run_sync(stage_received, image.data, job.dest)
         self.staged.add(job.slide)

@@ -130,12 +130,30 @@ class QuotaExhausted(FatalApiError):
 
 
 class RateLimited(ApiError):
-    """429 for a short-window quota; ``retry_delay`` is the server's ``RetryInfo``, in seconds."""
+    """429 for a short-window quota; retrying after ``retry_delay`` seconds may succeed.
 
-    def __init__(self, message: str, *, retry_delay: float | None, quota_id: str = ""):
+    Attributes:
+        retry_delay: the server's ``RetryInfo`` delay in seconds, if it gave one.
+        quota_id: the first violated quota's ``quotaId``, or ``""``.
+        per_minute_requests: the violated quota counts requests per minute, so the requests
+            it admitted tell the client its rate (token or concurrency quotas do not).
+        limit: that quota's ``quotaValue``, requests per minute, when the service stated it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_delay: float | None,
+        quota_id: str = "",
+        per_minute_requests: bool = False,
+        limit: float | None = None,
+    ):
         super().__init__(message, status=429, reason="RATE_LIMITED")
         self.retry_delay = retry_delay
         self.quota_id = quota_id
+        self.per_minute_requests = per_minute_requests
+        self.limit = limit
 
 
 class TransientError(ApiError):

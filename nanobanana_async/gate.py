@@ -5,11 +5,17 @@ Little's law: to keep a quota of λ requests per second busy when each request t
 seconds, L = λ·W requests must be in flight. λ comes from the pacer (the configured or
 learned rate), W from the latencies observed so far (an exponentially weighted mean, seeded
 with a typical image latency until the first answer arrives). The result gets 25% headroom
-for latency jitter and stays within ``bounds``: below that the quota idles, above it
-requests would only queue in the pacer or earn 429s.
+for latency jitter. It is never below the pacer's ``burst``, the requests its window admits
+at once: a sliding per-minute quota takes a whole window's worth together, and an image
+takes well under a minute, so λ·W alone (9 for 20 per minute at 23 s) would send the first
+window in three waves and finish a two-window deck a latency late. All within ``bounds``:
+beyond them requests would only queue in the pacer or earn 429s.
 
 With no rate known at all there is nothing to divide by, so the gate starts at
-``initial`` and opens by one slot per success until the first 429 teaches a rate.
+``initial`` and opens by one slot per success (doubling every latency, like TCP's slow
+start) until the first 429 teaches a rate. ``initial`` is half of a tier-1 image quota
+(20 per minute): the first 429 then comes within the first latency or two, and a refused
+request costs nothing.
 
 A slot is held only while a request is on the wire, not while a slide backs off, so a slide
 waiting out a retry delay never starves the others.
@@ -53,7 +59,7 @@ class ConcurrencyGate:
         *,
         fixed: int | None = None,
         bounds: tuple[int, int] = (1, 32),
-        initial: int = 4,
+        initial: int = 10,
         typical_latency: float = 20.0,
     ) -> None:
         self._fixed = fixed
@@ -93,17 +99,26 @@ class ConcurrencyGate:
         self._changed.set()
         self._changed = anyio.Event()
 
-    def observe(self, latency: float, *, rate_per_second: float | None, success: bool) -> None:
+    def observe(
+        self,
+        latency: float,
+        *,
+        rate_per_second: float | None,
+        burst: int | None = None,
+        success: bool,
+    ) -> None:
         """Feed one finished request's latency and the pacer's current rate; resize."""
         if self._fixed is not None:
             return
         self._latency = (
             latency if self._latency is None else _EWMA * latency + (1 - _EWMA) * self._latency
         )
-        self.retune(rate_per_second, grow=success)
+        self.retune(rate_per_second, burst, grow=success)
 
-    def retune(self, rate_per_second: float | None, *, grow: bool = False) -> None:
-        """Resize from the current rate (Little's law), or grow by one when no rate is known."""
+    def retune(
+        self, rate_per_second: float | None, burst: int | None = None, *, grow: bool = False
+    ) -> None:
+        """Resize from the current rate and burst, or grow by one when no rate is known."""
         if self._fixed is not None:
             return
         if rate_per_second is None:
@@ -111,7 +126,7 @@ class ConcurrencyGate:
                 self._set_limit(self._clamp(self._limit + 1))
             return
         latency = self._latency if self._latency is not None else self._typical
-        self._set_limit(self._clamp(rate_per_second * latency * _HEADROOM))
+        self._set_limit(self._clamp(max(rate_per_second * latency * _HEADROOM, burst or 0)))
 
     async def __aenter__(self) -> None:
         while self.in_use >= self._limit:

@@ -13,7 +13,9 @@ Classification happens here, once. The decisions that matter:
 * 429 is fatal when the quota cannot clear during the run: a per-day ``quotaId``, or a
   message saying ``limit: 0`` (the free tier has no image quota). Otherwise it is a
   :class:`RateLimited` carrying ``RetryInfo.retryDelay``: the real service sends no
-  ``Retry-After`` header, so the body is the only place the delay lives.
+  ``Retry-After`` header, so the body is the only place the delay lives. It also says
+  whether the quota counts requests per minute, and its ``quotaValue`` when stated: the
+  pacer learns the rate from those.
 * A success can still hold no image: a blocked prompt has no candidates at all, a refused
   image has a safety ``finishReason``, and ``NO_IMAGE`` or a text-only answer is worth one
   more try.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -220,6 +223,22 @@ def _retry_delay(error: dict[str, Any], message: str) -> float | None:
     return None
 
 
+def _is_requests_per_minute(quota_id: object) -> bool:
+    """``GenerateRequestsPerMinute...``, not ``...InputTokens...PerMinute`` or ``...PerDay...``."""
+    return isinstance(quota_id, str) and "Requests" in quota_id and "PerMinute" in quota_id
+
+
+def _quota_value(value: object) -> float | None:
+    """A ``quotaValue`` (a decimal string on the wire) as a positive number, else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if 0 < number < math.inf else None
+
+
 def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = "") -> ApiError:
     """Turn a non-200 answer into the one typed error that decides what happens next."""
     try:
@@ -247,12 +266,13 @@ def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = ""
             message = f"model {model or '?'} not found (404): {message}"
         return ModelNotFound(message, status=404, replacement=replacement)
     if status == 429:
-        quota_ids = [
-            str(v.get("quotaId", ""))
+        violations = [
+            v
             for q in _details(error, "QuotaFailure")
             for v in q.get("violations") or []
             if isinstance(v, dict)
         ]
+        quota_ids = [str(v.get("quotaId", "")) for v in violations]
         delay = _retry_delay(error, message)
         quota_id = quota_ids[0] if quota_ids else ""
         per_day = any("PerDay" in q for q in quota_ids)
@@ -262,7 +282,15 @@ def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = ""
         if per_day:
             why = f"daily quota reached ({quota_id}); it resets tomorrow"
             return QuotaExhausted(why, quota_id=quota_id, retry_delay=delay)
-        return RateLimited(message, retry_delay=delay, quota_id=quota_id)
+        per_minute = [v for v in violations if _is_requests_per_minute(v.get("quotaId"))]
+        limits = [x for v in per_minute if (x := _quota_value(v.get("quotaValue"))) is not None]
+        return RateLimited(
+            message,
+            retry_delay=delay,
+            quota_id=quota_id,
+            per_minute_requests=bool(per_minute),
+            limit=min(limits) if limits else None,
+        )
     if status in _RETRYABLE_STATUSES:
         return TransientError(message, status=status, reason=state or f"HTTP_{status}")
     if 400 <= status < 500:

@@ -1,6 +1,7 @@
-"""Request pacing: a token bucket, one shared 429 pause, and a rate that adapts (AIMD).
+"""Request pacing: a token bucket, one shared 429 pause, and a rate learned from 429s.
 
-Every attempt, retries included, calls :meth:`Pacer.acquire` right before it is sent.
+Every attempt, retries included, calls :meth:`Pacer.acquire` right before it is sent, and
+reports a 429 back with the send time :meth:`~Pacer.acquire` returned.
 
 * **Token bucket and window.** With a known rate, a token bucket (aiolimiter) holds one
   quota window's worth of tokens, refilled over the window, and a log of our own sends
@@ -14,11 +15,18 @@ Every attempt, retries included, calls :meth:`Pacer.acquire` right before it is 
 * **Shared pause.** A 429 says when the quota frees (``RetryInfo.retryDelay``). Instead of
   each worker waiting out its own copy, the pause is global: no request leaves until it is
   over, so a 429 storm is followed by silence, not by every worker hammering the server.
-* **AIMD.** Each distinct 429 (one per pause window, however many requests it hit) lowers
-  the rate: to 90% of what was actually sent in the last ``period`` when that is known
-  (that count is what the quota allowed), else by a quarter. A full ``period`` of clean
-  traffic raises it by 5%, up to the configured rate. With no rate configured the pacer
-  starts unlimited and learns one from the first 429.
+* **Learning the quota.** A refused request does not count against the quota, so a 429
+  takes its own send out of the log. When the 429 names a per-minute *request* quota, what
+  is left in the log's last ``period`` is exactly what the quota admitted from us, and that
+  count (capped by the limit the service states in ``quotaValue``, when it does) becomes
+  the rate; the stated limit also becomes the ceiling, so the rate never climbs back into
+  it. Every 429 of a storm refines the count (a burst's refusals come back one by one).
+  Other 429s (no quota named, a token or concurrency quota) say nothing countable: the rate
+  drops by a quarter, once per storm (one storm: every 429 until the pause it set is over).
+* **Climbing back.** A full ``period`` of clean traffic raises the rate by 5%, up to the
+  ceiling (the configured rate, or the stated limit); with neither, without bound, so a
+  rate learned from another client's share of the quota recovers once that client stops.
+  With no rate configured the pacer starts unlimited and learns one from the first 429.
 
 Time is read through the injected ``clock`` and waited through ``sleep`` (aiolimiter keeps
 the loop's own clock, so tests give the pacer a small ``period`` rather than fake time).
@@ -37,7 +45,6 @@ from aiolimiter import AsyncLimiter
 __all__ = ["Pacer"]
 
 _DECREASE = 0.75
-_LEARNED_SHARE = 0.9
 _INCREASE = 1.05
 
 
@@ -66,6 +73,7 @@ class Pacer:
         "_rate",
         "_sends",
         "_sleep",
+        "_storm_base",
         "rate_limit_waits",
     )
 
@@ -91,6 +99,7 @@ class Pacer:
         self._last_signal_end = -math.inf
         self._sends: deque[float] = deque()
         self._clean = 0
+        self._storm_base: float | None = None
         self.rate_limit_waits = 0
         if rpm is not None:
             self._set_rate(rpm)
@@ -108,6 +117,16 @@ class Pacer:
     @property
     def rate_per_second(self) -> float | None:
         return None if self._rate is None else self._rate / self._period
+
+    @property
+    def burst(self) -> int | None:
+        """Requests the window admits at once, ``None`` when unlimited."""
+        return None if self._rate is None else self._allowance()
+
+    @property
+    def ceiling(self) -> float | None:
+        """The rate the pacer never goes above: configured, or stated by the service."""
+        return self._ceiling
 
     @property
     def paused_until(self) -> float:
@@ -134,8 +153,12 @@ class Pacer:
             return 0.0
         return max(1e-6, self._sends[excess] + self._window - now)
 
-    async def acquire(self) -> None:
-        """Wait until a request may be sent: no pause, room in the window, a free token."""
+    async def acquire(self) -> float:
+        """Wait until a request may be sent: no pause, room in the window, a free token.
+
+        Returns:
+            The send time, to hand back to :meth:`on_rate_limited` if the request is refused.
+        """
         while True:
             now = self._clock()
             wait = max(self._pause_until - now, self._window_wait(now))
@@ -149,39 +172,64 @@ class Pacer:
             if self._pause_until > now or self._window_wait(now) > 0:
                 continue
             self._sends.append(now)
-            return
+            return now
 
     def _forget_before(self, horizon: float) -> None:
         while self._sends and self._sends[0] <= horizon:
             self._sends.popleft()
 
-    def on_rate_limited(self, retry_delay: float | None) -> float:
-        """Record a 429: pause everyone until the quota frees; lower the rate once per storm.
+    def on_rate_limited(
+        self,
+        retry_delay: float | None,
+        *,
+        sent_at: float | None = None,
+        per_minute_requests: bool = False,
+        limit: float | None = None,
+    ) -> float:
+        """Record a 429: pause everyone until the quota frees; learn or lower the rate.
+
+        Args:
+            retry_delay: the server's ``RetryInfo`` delay, if it gave one.
+            sent_at: what :meth:`acquire` returned for the refused request, so it stops
+                counting against the window (the quota did not count it).
+            per_minute_requests: the 429 names a requests-per-minute quota, so our own
+                admitted sends in the last ``period`` measure it.
+            limit: requests per ``period`` that quota allows, as the service stated it.
 
         Returns:
             How long from now no request will be sent, in seconds.
         """
         now = self._clock()
+        if sent_at is not None and sent_at in self._sends:  # else already out of the window
+            self._sends.remove(sent_at)
         delay = self._default_pause if retry_delay is None else max(0.0, retry_delay)
         until = now + delay
-        if until > self._pause_until:
-            if self._pause_until <= now:
-                self.rate_limit_waits += 1
-            self._pause_until = until
-        self._clean = 0
-        # Many in-flight requests hit by the same exhausted window are one signal, not many.
+        # Many requests hit by the same exhausted window are one storm, not many: the rate
+        # starts from where it was when the storm began, and each 429 refines the estimate.
         if now >= self._last_signal_end:
-            self._last_signal_end = self._pause_until
-            self._forget_before(now - self._window)
-            sent = len(self._sends)
-            learned = sent * _LEARNED_SHARE if sent >= 2 else None
-            if self._rate is None:
-                new = learned if learned is not None else 1.0
-            else:
-                new = self._rate * _DECREASE
-                if learned is not None:
-                    new = max(new, min(learned, self._rate))
-            self._set_rate(max(1.0, new))
+            self.rate_limit_waits += 1
+            self._storm_base = self._rate
+        if until > self._pause_until:
+            self._pause_until = until
+        self._last_signal_end = self._pause_until
+        self._clean = 0
+        if limit is not None and limit > 0:
+            self._ceiling = limit if self._ceiling is None else min(self._ceiling, limit)
+        base = self._storm_base
+        self._forget_before(now - self._window)
+        admitted = sum(1 for sent in self._sends if sent > now - self._period)
+        if per_minute_requests and admitted > 0:
+            new = float(admitted)
+        elif base is not None:
+            new = base * _DECREASE
+        else:
+            new = admitted * _DECREASE if admitted > 0 else 1.0
+        for cap in (base, self._ceiling):
+            if cap is not None:
+                new = min(new, cap)
+        new = max(1.0, new)
+        if new != self._rate:
+            self._set_rate(new)
         return max(0.0, self._pause_until - now)
 
     def on_success(self) -> None:

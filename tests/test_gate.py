@@ -46,6 +46,14 @@ def test_littles_law(rate_per_second: float, latency: float, expected: int) -> N
     assert gate.limit == expected
 
 
+def test_a_sliding_window_opens_the_gate_to_a_whole_window() -> None:
+    gate = ConcurrencyGate(typical_latency=23.0)
+    gate.retune(20 / 60, burst=20)
+    assert gate.limit == 20  # not Little's 10: the quota admits twenty at once
+    gate.retune(100.0, burst=500)
+    assert gate.limit == 32  # still within the bounds
+
+
 def test_observed_latency_replaces_the_assumption() -> None:
     gate = ConcurrencyGate(typical_latency=20.0)
     gate.observe(2.0, rate_per_second=1.0, success=True)

@@ -91,6 +91,85 @@ def test_recorded_429_is_rate_limited_with_the_body_delay() -> None:
     error = protocol.classify_error(response["status"], orjson.dumps(response["body"]))
     assert isinstance(error, RateLimited)
     assert error.retry_delay == pytest.approx(34.4)
+    # A requests-per-minute quota, its value not given: the pacer counts what it admitted.
+    assert (error.per_minute_requests, error.limit) == (True, None)
+
+
+def _quota_429(*violations: dict[str, object]) -> bytes:
+    return _error(
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota.",
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": list(violations)},
+    )
+
+
+@pytest.mark.parametrize(
+    ("violations", "per_minute", "limit"),
+    [
+        (
+            [
+                {
+                    "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-PaidTier1",
+                    "quotaValue": "20",
+                }
+            ],
+            True,
+            20.0,
+        ),
+        (
+            [
+                {
+                    "quotaId": "GenerateContentInputTokensPerModelPerMinute-PaidTier1",
+                    "quotaValue": "9",
+                },
+                {
+                    "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-PaidTier1",
+                    "quotaValue": "10",
+                },
+            ],
+            True,
+            10.0,
+        ),
+        (
+            [
+                {
+                    "quotaId": "GenerateContentInputTokensPerModelPerMinute-PaidTier1",
+                    "quotaValue": "9",
+                }
+            ],
+            False,
+            None,
+        ),
+        (
+            [{"quotaId": "GenerateContentConcurrentRequestsPerProjectPerModel", "quotaValue": "4"}],
+            False,
+            None,
+        ),
+        (
+            [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel", "quotaValue": "lots"}],
+            True,
+            None,
+        ),
+        (
+            [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel", "quotaValue": True}],
+            True,
+            None,
+        ),
+        (
+            [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel", "quotaValue": "-3"}],
+            True,
+            None,
+        ),
+        ([], False, None),
+    ],
+)
+def test_a_429_says_whether_its_quota_counts_requests_per_minute(
+    violations: list[dict[str, object]], per_minute: bool, limit: float | None
+) -> None:
+    error = protocol.classify_error(429, _quota_429(*violations))
+    assert isinstance(error, RateLimited)
+    assert (error.per_minute_requests, error.limit) == (per_minute, limit)
 
 
 def test_recorded_400_is_about_the_slide() -> None:
