@@ -427,6 +427,7 @@ async def _execute(
                         state = "failed"
                     run.emit(RunFinished(state, clock()))  # type: ignore[arg-type]
                     await send.aclose()
+                    writer.finish()  # the final snapshot now, not after the interval
     finally:
         with anyio.CancelScope(shield=True):
             result = _result(cfg, jobs, run, reused, state, started_at, started_mono, clock())

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import orjson
 import pytest
@@ -244,6 +245,26 @@ async def test_the_first_429_teaches_the_quota_and_no_other_follows(tmp_path: Pa
     window = 60 * scale
     assert max(sum(t <= u < t + window for u in after) for t in after) == 5
     assert sum(a["status"] == 429 for a in log) <= 10
+
+
+async def test_the_run_ends_without_sleeping_out_the_progress_interval(tmp_path: Path) -> None:
+    sleeps: list[float] = []
+    slept_out: list[float] = []
+
+    async def long_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        await anyio.sleep(10)  # the interval, as far as the writer knows, is an hour
+        slept_out.append(seconds)
+
+    # Events come faster than one write per hour, so the writer coalesces; the end of the
+    # run must cut its wait short instead of sleeping it out.
+    settings = EngineSettings(concurrency=4, sleep=long_sleep, progress_interval=3600.0)
+    progress_file = tmp_path / "progress.json"
+    result = await run(emulator(), deck(tmp_path, 6), settings, progress_file=progress_file)
+    assert result.completed == 6
+    assert sleeps  # it did coalesce
+    assert slept_out == []
+    assert orjson.loads(progress_file.read_bytes())["state"] == "done"
 
 
 async def test_progress_callback_and_file_are_always_valid(tmp_path: Path) -> None:

@@ -461,3 +461,81 @@ async def test_callback_error_propagates_once(tmp_path: Path) -> None:
         await _run_with(writer, _script())
     assert caught.group_contains(RuntimeError, match="bad callback")
     assert len(calls) == 1
+
+
+# --- finish(): the end of a run is not held up by the coalescing interval ------------------
+
+
+class StuckSleep:
+    """A sleep that records its calls and never ends by itself: only a cancel ends it."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+        self.entered = anyio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        self.entered.set()
+        await anyio.Event().wait()
+
+
+async def test_finish_ends_a_pending_interval_wait(tmp_path: Path) -> None:
+    path = tmp_path / "progress.json"
+    sleep = StuckSleep()
+    writer = ProgressWriter(_tracker(1), path, clock=lambda: 0.0, sleep=sleep)
+    send, receive = anyio.create_memory_object_stream[Event](math.inf)
+    # A guard, not a measurement: without finish() the writer would wait for ever.
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(writer.run, receive)
+            await send.send(SlideStarted(1, 0.0))  # written at once
+            await anyio.lowlevel.checkpoint()
+            await send.send(SlideDone(1, _path(1), 1, 0.0))  # inside the interval: waits
+            await sleep.entered.wait()
+            await send.send(RunFinished("done", 0.0))
+            await send.aclose()
+            writer.finish()  # as the engine does, after closing the stream
+    assert sleep.calls == [0.25]
+    data = _read(path)
+    assert (data["state"], data["current"], data["completed"]) == ("done", 1, [str(_path(1))])
+    assert writer.last is not None
+    assert writer.last.state == "done"
+
+
+async def test_without_finish_the_interval_is_waited_out(tmp_path: Path) -> None:
+    sleep = StuckSleep()
+    writer = ProgressWriter(_tracker(1), tmp_path / "p.json", clock=lambda: 0.0, sleep=sleep)
+    send, receive = anyio.create_memory_object_stream[Event](math.inf)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(writer.run, receive)
+        await send.send(SlideStarted(1, 0.0))
+        await anyio.lowlevel.checkpoint()
+        await send.send(SlideDone(1, _path(1), 1, 0.0))
+        await sleep.entered.wait()
+        await send.send(RunFinished("done", 0.0))
+        await send.aclose()
+        for _ in range(20):
+            await anyio.lowlevel.checkpoint()
+        running = writer.last is not None and writer.last.state == "running"
+        tg.cancel_scope.cancel()
+    assert running  # still asleep: the final snapshot waited for the interval
+    assert sleep.calls == [0.25]
+
+
+def test_finish_before_run_and_outside_a_loop_means_no_sleeps() -> None:
+    # No file: a write in a worker thread would let the whole script queue up meanwhile,
+    # and a closed stream is never waited for, with or without finish().
+    control = FakeTime()
+    anyio.run(_run_with, _writer(None, control), _script())
+    assert control.sleeps  # the same script coalesces without finish()
+
+    fake = FakeTime()
+    seen: list[Progress] = []
+    writer = _writer(None, fake, callback=seen.append)
+    writer.finish()  # no event loop is running here
+    writer.finish()  # and twice is harmless
+    assert "finishing" in repr(writer)
+    anyio.run(_run_with, writer, _script())
+    assert fake.sleeps == []
+    assert seen[-1].state == "done"
+    assert seen[-1].current == 4
