@@ -2,14 +2,25 @@
 
 It knows URLs, headers and timeouts, and nothing about slides, files or retries. Every
 failure leaves here already classified (:mod:`nanobanana_async.protocol` for answers, this
-module for transport failures), so callers match on types.
+module for transport failures and bodies that cannot be decoded), so callers match on types.
 
 The key travels only in the ``x-goog-api-key`` header. The service also accepts ``?key=``,
 but URLs end up in logs, proxies and exception messages, so it is never used here.
+
+Answers are read raw and inflated here, not by httpx2. A Gemini 3 answer is about 1.7 MB
+of gzip (mostly ``thoughtSignature``: random base64 that gzip barely shrinks), and inflating
+it costs about 10 ms of CPU. httpx2 would do that on the event loop, 64 KB at a time,
+holding the GIL while every other request waits; in a worker thread it runs beside the loop,
+since zlib releases the GIL while it inflates. So the client asks for exactly the codings it
+decodes (``gzip``, ``deflate``), whatever optional decoders httpx2 may find installed, and a
+body it cannot decode (a coding not asked for, a stream cut short or corrupt) is a malformed
+body like any other: a :class:`~nanobanana_async.errors.TransientError`, retried.
 """
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -21,12 +32,21 @@ from . import __version__
 from .errors import TransientError, redact
 from .protocol import GeneratedImage, classify_error, parse_success
 
-__all__ = ["DEFAULT_BASE_URL", "GeminiClient"]
+__all__ = ["ACCEPT_ENCODING", "DEFAULT_BASE_URL", "GeminiClient"]
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
-# Bodies above this are parsed in a worker thread: a Gemini 3 answer carries megabytes of
-# base64 (image and thoughtSignature) and decoding it on the loop would stall every worker.
+# The content codings _decode understands; sent as Accept-Encoding on every request. Not
+# "identity": that would halve our CPU per answer (no inflating), but a real answer is a
+# third bigger unzipped (about 1 MB more for a gemini-3-pro-image one), which on a real
+# network costs more time than the 10 ms of CPU it saves.
+ACCEPT_ENCODING = "gzip, deflate"
+# Bodies above this (as received) are decoded and parsed in a worker thread: a Gemini 3
+# answer carries megabytes of base64 (image and thoughtSignature) and inflating or decoding
+# it on the loop would stall every worker.
 _THREAD_PARSE_BYTES = 64 * 1024
+_GZIP_WBITS = zlib.MAX_WBITS | 16
+_ZLIB_WBITS = zlib.MAX_WBITS
+_RAW_DEFLATE_WBITS = -zlib.MAX_WBITS
 
 
 class GeminiClient:
@@ -63,6 +83,7 @@ class GeminiClient:
             headers={
                 "x-goog-api-key": api_key,
                 "content-type": "application/json",
+                "accept-encoding": ACCEPT_ENCODING,
                 "user-agent": f"nanobanana-async/{__version__}",
             },
             timeout=httpx2.Timeout(connect=15.0, read=timeout, write=60.0, pool=None),
@@ -85,8 +106,9 @@ class GeminiClient:
         url = f"{self._base}/models/{model}:generateContent"
         self.requests_sent += 1
         try:
-            response = await self._http.post(url, content=orjson.dumps(body))
-            raw = response.content
+            async with self._http.stream("POST", url, content=orjson.dumps(body)) as response:
+                # Raw: the body is inflated below, off the loop when it is big.
+                chunks = [chunk async for chunk in response.aiter_raw()]
         except httpx2.TimeoutException as exc:
             raise TransientError(
                 f"no answer within the timeout ({type(exc).__name__})", reason="TIMEOUT"
@@ -94,14 +116,19 @@ class GeminiClient:
         except httpx2.TransportError as exc:
             detail = redact(str(exc) or type(exc).__name__, self._api_key)
             raise TransientError(f"connection failed: {detail}", reason="CONNECTION") from None
+        codings = response.headers.get_list("content-encoding", split_commas=True)
         if response.status_code != 200:
+            try:
+                raw = _decode(chunks, codings)
+            except TransientError:
+                raw = b""  # the status alone still says what happened
             error = classify_error(response.status_code, raw, model=model)
             error.message = redact(error.message, self._api_key)
             error.args = (error.message,)
             raise error
-        if len(raw) > _THREAD_PARSE_BYTES:
-            return await anyio.to_thread.run_sync(parse_success, raw)
-        return parse_success(raw)
+        if sum(map(len, chunks)) > _THREAD_PARSE_BYTES:
+            return await anyio.to_thread.run_sync(_decode_and_parse, chunks, codings)
+        return _decode_and_parse(chunks, codings)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -116,3 +143,69 @@ class GeminiClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _decode_and_parse(chunks: Sequence[bytes], codings: Sequence[str]) -> GeneratedImage:
+    return parse_success(_decode(chunks, codings))
+
+
+def _decode(chunks: Sequence[bytes], codings: Sequence[str]) -> bytes:
+    """The body as sent, with its ``Content-Encoding`` codings undone (last applied first).
+
+    Raises:
+        TransientError: a coding we did not ask for, or a stream that is cut short,
+            corrupt, or followed by bytes that are not another gzip member.
+    """
+    data = b"".join(chunks)
+    for coding in reversed([c.strip().lower() for c in codings]):
+        if coding in ("", "identity"):
+            continue
+        if coding in ("gzip", "x-gzip"):
+            data = _inflate(data, _GZIP_WBITS, coding)
+        elif coding == "deflate":
+            # RFC 9110 says zlib-wrapped; some servers send raw deflate (as httpx2 allows).
+            wbits = _ZLIB_WBITS if _has_zlib_header(data) else _RAW_DEFLATE_WBITS
+            data = _inflate(data, wbits, coding)
+        else:
+            raise TransientError(
+                f"malformed response body (content-encoding {coding!r} not asked for)",
+                reason="BAD_BODY",
+            )
+    return data
+
+
+def _has_zlib_header(data: bytes) -> bool:
+    """RFC 1950: method 8 (deflate) in the low nibble, and the two bytes a multiple of 31."""
+    return len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+
+
+def _inflate(data: bytes, wbits: int, coding: str) -> bytes:
+    """Inflate a whole body in one call (zlib releases the GIL meanwhile).
+
+    gzip may hold several members back to back (RFC 1952); each is inflated in turn.
+    """
+    out: list[bytes] = []
+    rest = data
+    try:
+        while True:
+            inflater = zlib.decompressobj(wbits)
+            out.append(inflater.decompress(rest))
+            if not inflater.eof:
+                raise TransientError(
+                    f"malformed response body ({coding} stream cut short, "
+                    f"{len(data)} bytes received)",
+                    reason="BAD_BODY",
+                )
+            rest = inflater.unused_data
+            if not rest or wbits != _GZIP_WBITS:
+                break
+    except zlib.error as exc:
+        raise TransientError(
+            f"malformed response body (corrupt {coding} stream: {exc})", reason="BAD_BODY"
+        ) from None
+    if rest:
+        raise TransientError(
+            f"malformed response body ({len(rest)} bytes after the {coding} stream)",
+            reason="BAD_BODY",
+        )
+    return b"".join(out) if len(out) > 1 else out[0]
