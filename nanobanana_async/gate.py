@@ -13,9 +13,10 @@ beyond them requests would only queue in the pacer or earn 429s.
 
 With no rate known at all there is nothing to divide by, so the gate starts at
 ``initial`` and opens by one slot per success (doubling every latency, like TCP's slow
-start) until the first 429 teaches a rate. ``initial`` is half of a tier-1 image quota
-(20 per minute): the first 429 then comes within the first latency or two, and a refused
-request costs nothing.
+start) until the first 429 teaches a rate. ``initial`` is a whole tier-1 window of
+``gemini-3-pro-image`` (20 requests per minute): on that quota the first window is used in
+full before anything is known, and a smaller quota answers the excess at once with 429s
+that state its value and cost nothing.
 
 A slot is held only while a request is on the wire, not while a slide backs off, so a slide
 waiting out a retry delay never starves the others.
@@ -59,7 +60,7 @@ class ConcurrencyGate:
         *,
         fixed: int | None = None,
         bounds: tuple[int, int] = (1, 32),
-        initial: int = 10,
+        initial: int = 20,
         typical_latency: float = 20.0,
     ) -> None:
         self._fixed = fixed
