@@ -20,7 +20,7 @@ import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -268,27 +268,27 @@ def test_a_full_disk_fails_slides_with_one_clear_line(
         subprocess.run(["umount", str(disk)], check=True)
 
 
-def _limit_file_size() -> None:
-    # Big enough for the progress and results files, too small for any image. Ignoring
-    # SIGXFSZ turns the kernel's "kill" into the EFBIG error a program can handle.
-    resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    """A ``preexec_fn`` capping the size of every file the child writes at ``limit`` bytes."""
+
+    def apply() -> None:
+        # Ignoring SIGXFSZ turns the kernel's "kill" into the EFBIG error a program handles.
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    return apply
 
 
 def test_a_file_size_limit_fails_every_slide_with_one_clear_line(
     tmp_path: Path, service: tuple[RecordingEmulator, str]
 ) -> None:
     deck = tmp_path / "deck"
-    done, _ = run(tmp_path, service, deck_config(deck, 3), preexec=_limit_file_size)
+    # Big enough for the progress and results files, too small for any image.
+    done, _ = run(tmp_path, service, deck_config(deck, 3), preexec=_file_size_limit(8192))
     check_disk_trouble(tmp_path, deck, done, 3, "File too large")
     assert done.returncode == 1
     assert read_json(tmp_path / "results.json")["failed"] == 3
     assert read_json(tmp_path / "progress.json")["state"] == "done"
-
-
-def _limit_file_size_to_100_bytes() -> None:
-    resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 def test_a_progress_file_that_cannot_take_its_first_snapshot_is_refused(
@@ -296,7 +296,7 @@ def test_a_progress_file_that_cannot_take_its_first_snapshot_is_refused(
 ) -> None:
     # An empty file fits (the writability check passes), the first snapshot does not.
     deck = tmp_path / "deck"
-    done, sent = run(tmp_path, service, deck_config(deck, 2), preexec=_limit_file_size_to_100_bytes)
+    done, sent = run(tmp_path, service, deck_config(deck, 2), preexec=_file_size_limit(100))
     assert done.returncode == 2
     line = one_clear_line(done.stderr)
     assert line == (
