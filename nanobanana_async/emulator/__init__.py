@@ -16,10 +16,25 @@ or serve it on loopback::
     with serve_in_thread(EmulatorSettings(rpm=20, time_scale=0.01)) as base_url:
         ...
 
-Modules: :mod:`.catalog` (models), :mod:`.validation` (requests), :mod:`.quotas`,
-:mod:`.faults`, :mod:`.generation` (deciding and building answers), :mod:`.render`
-(slide images), :mod:`.success_bodies` and :mod:`.error_bodies` (JSON shapes),
-:mod:`.compression` (gzip), :mod:`.stats`, :mod:`.asgi`, :mod:`.app`, :mod:`.server`.
+Quotas come in the shapes a real project may meet (sliding and fixed windows, token
+buckets, of any length), optionally shared with another client, with 429s that state
+less than they could, and overload 429s that are about no quota::
+
+    EmulatorSettings(
+        quotas=(RateQuota("fixed", 20, 60.0, phase=15.0), RateQuota("bucket", 20, burst=5)),
+        other_client=OtherClient(8, 60.0),
+        quota_value=False,
+        overload_rate=0.05,
+    )
+
+:func:`ideal_starts` gives the fastest schedule those quotas allow, for benchmarks.
+
+Modules: :mod:`.catalog` (models), :mod:`.validation` (requests), :mod:`.rates` (quota
+specs), :mod:`.windows` (how each shape counts), :mod:`.other_client`, :mod:`.quotas`,
+:mod:`.schedule`, :mod:`.faults`, :mod:`.generation` (deciding and building answers),
+:mod:`.render` (slide images), :mod:`.success_bodies` and :mod:`.error_bodies` (JSON
+shapes), :mod:`.compression` (gzip), :mod:`.stats`, :mod:`.asgi`, :mod:`.app`,
+:mod:`.server`.
 """
 
 from __future__ import annotations
@@ -28,6 +43,9 @@ from .app import Emulator, RequestLog
 from .asgi import ConnectionDropped
 from .catalog import MODELS, ModelSpec
 from .faults import DEFAULT_FAIL_KINDS, FAULT_KINDS
+from .other_client import OtherClient
+from .rates import RateQuota
+from .schedule import ideal_starts
 from .server import serve_in_thread
 from .settings import EmulatorSettings
 
@@ -39,6 +57,9 @@ __all__ = [
     "Emulator",
     "EmulatorSettings",
     "ModelSpec",
+    "OtherClient",
+    "RateQuota",
     "RequestLog",
+    "ideal_starts",
     "serve_in_thread",
 ]

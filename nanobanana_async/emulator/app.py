@@ -4,6 +4,7 @@ One request goes through these steps, in the order the real front end applies th
 
     key present? (403)  ->  key known? (400 API_KEY_INVALID)  ->  model known? (404)
     ->  body valid? (400)  ->  free tier? (429 limit: 0)  ->  scripted fault?
+    ->  overloaded? (429 without QuotaFailure)
     ->  quota free? (429 with honest RetryInfo)  ->  fault by rate?
     ->  admitted: wait the model's latency  ->  answer (image, or the fault)
 
@@ -106,15 +107,10 @@ class Emulator:
         self._lock = threading.Lock()
         self._rng = random.Random(self.settings.seed)
         self._stats = Stats()
-        self._quotas = QuotaBook(
-            rpm=self.settings.rpm,
-            rpd=self.settings.rpd,
-            max_concurrent=self.settings.max_concurrent,
-            time_scale=self.settings.time_scale,
-        )
+        self._started = self.settings.clock()
+        self._quotas = QuotaBook.for_settings(self.settings, origin=self._started)
         self._faults = FaultPlan(self.settings.fail_rate, self.settings.fail_kinds)
         self._renderer = SlideRenderer()
-        self._started = self.settings.clock()
         self._waiters: set[asyncio.Future[None]] = set()
         self._draining = False
 
@@ -133,10 +129,16 @@ class Emulator:
             self._faults.set_script(script)
 
     def stats(self) -> dict[str, Any]:
-        """What the emulator saw; the same JSON as ``GET /_emulator/stats``."""
+        """What the emulator saw; the same JSON as ``GET /_emulator/stats``.
+
+        Besides :meth:`Stats.snapshot`: ``script``, and ``other_client``, the other
+        client's tries admitted and refused up to now (it is not in ``requests``).
+        """
         snapshot = self._stats.snapshot()
         with self._lock:
             snapshot["script"] = {str(k): v for k, v in sorted(self._faults.script.items())}
+            self._quotas.catch_up(self.settings.clock())
+            snapshot["other_client"] = self._quotas.other_client_counts()
         return snapshot
 
     def reset(self) -> None:
@@ -297,7 +299,7 @@ class Emulator:
                     self._quotas.release(outcome.admission)
             return status, arrival.fault
         finally:
-            self._stats.finish(arrival, status)
+            self._stats.finish(arrival, status, settings.clock() - self._started)
 
     async def _pause(self, seconds: float, receive: Receive) -> bool:
         """Wait ``seconds``; ``False`` if the client left or the emulator shut down first."""

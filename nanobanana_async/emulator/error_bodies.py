@@ -3,12 +3,11 @@
 Every error is ``{"error": {"code", "message", "status", "details"?}}``. Messages quoted
 from real answers (``shared/gemini-protocol.md`` and public reports): no key (403), bad key
 (400 ``API_KEY_INVALID``), unknown model (404), unknown field, the aspect-ratio enum, multiple
-candidates, quota (429), 500, the three 503 messages. Worded by the emulator because no
-verbatim body is known: the ``imageSize`` enum and "not supported" messages (modelled on the
-aspect-ratio one), an unparsable body, unknown paths, and the 504. The client never matches
-on message text (it classifies by status, ``reason`` and ``quotaId``), so these only need to
-read like the real thing.
-"""
+candidates, quota (429), overload (429 "Resource has been exhausted"), 500, the three 503
+messages. Worded by the emulator because no verbatim body is known: the ``imageSize`` enum
+and "not supported" messages (modelled on the aspect-ratio one), an unparsable body,
+unknown paths, and the 504. The client never matches on message text (it classifies by
+status, ``reason`` and ``quotaId``), so these only need to read like the real thing."""
 
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ __all__ = [
     "invalid_argument",
     "method_not_found",
     "model_not_found",
+    "overloaded",
     "permission_denied",
     "quota_exceeded",
     "unavailable",
@@ -150,7 +150,8 @@ def quota_exceeded(
     *,
     model: str,
     violations: list[tuple[str, str, int]],
-    delay: float,
+    delay: float | None,
+    show_limit: bool = True,
 ) -> dict[str, Any]:
     """429 ``RESOURCE_EXHAUSTED`` in the paid- or free-tier shape.
 
@@ -158,23 +159,23 @@ def quota_exceeded(
         model: the model id, as in the message and in ``quotaDimensions``.
         violations: (quota metric, quota id, limit) per quota breached, first one first.
         delay: seconds until the quota frees; sent in ``RetryInfo`` and in the message,
-            never as a ``Retry-After`` header (the real service sends none).
+            never as a ``Retry-After`` header (the real service sends none). ``None``
+            sends neither, as nothing promises the real service always does.
+        show_limit: state each limit (``quotaValue`` and ``limit: N`` in the message).
     """
-    duration = format_delay(delay)
     lines = "".join(
-        f"\n* Quota exceeded for metric: {metric}, limit: {limit}, model: {model}"
+        f"\n* Quota exceeded for metric: {metric}, "
+        + (f"limit: {limit}, " if show_limit else "")
+        + f"model: {model}"
         for metric, _, limit in violations
     )
     message = (
         "You exceeded your current quota, please check your plan and billing details. "
         f"For more information on this error, head to: {QUOTA_HELP_URL}. "
         "To monitor your current usage, head to: https://ai.dev/rate-limit. "
-        f"{lines}\nPlease retry in {duration}."
+        f"{lines}"
     )
-    return error(
-        429,
-        "RESOURCE_EXHAUSTED",
-        message,
+    details: list[dict[str, Any]] = [
         {
             "@type": _TYPE + "Help",
             "links": [{"description": "Learn more about Gemini API quotas", "url": QUOTA_HELP_URL}],
@@ -186,10 +187,28 @@ def quota_exceeded(
                     "quotaMetric": metric,
                     "quotaId": quota_id,
                     "quotaDimensions": {"location": "global", "model": model},
-                    "quotaValue": str(limit),
                 }
+                | ({"quotaValue": str(limit)} if show_limit else {})
                 for metric, quota_id, limit in violations
             ],
         },
-        {"@type": _TYPE + "RetryInfo", "retryDelay": duration},
-    )
+    ]
+    if delay is not None:
+        duration = format_delay(delay)
+        message += f"\nPlease retry in {duration}."
+        details.append({"@type": _TYPE + "RetryInfo", "retryDelay": duration})
+    return error(429, "RESOURCE_EXHAUSTED", message, *details)
+
+
+def overloaded(delay: float | None) -> dict[str, Any]:
+    """429 ``RESOURCE_EXHAUSTED`` about no quota: the service is short of capacity.
+
+    The message is the one users report from overloaded Google endpoints; there is no
+    ``QuotaFailure``, so nothing in it tells a rate to learn. ``delay`` (if any) goes
+    in a ``RetryInfo``.
+    """
+    message = "Resource has been exhausted (e.g. check quota)."
+    if delay is None:
+        return error(429, "RESOURCE_EXHAUSTED", message)
+    retry = {"@type": _TYPE + "RetryInfo", "retryDelay": format_delay(delay)}
+    return error(429, "RESOURCE_EXHAUSTED", message, retry)

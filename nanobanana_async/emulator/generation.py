@@ -2,9 +2,14 @@
 
 :func:`check_request` is what the front end refuses before any state is touched (no key,
 unknown key, unknown model, bad body). :func:`decide` runs under the emulator's lock, in
-arrival order: free tier, script, quota, fault rate, then admission, drawing every random
-number the request will need so a seed reproduces a run. :func:`build_answer` runs in a
-worker thread and turns the plan into the bytes of a 200.
+arrival order: free tier, script, overload, quota, fault rate, then admission, drawing
+every random number the request will need so a seed reproduces a run.
+
+Every 429 records on its arrival the delay it announced (none when ``retry_info`` is off),
+so the stats can tell a client that waited from one that did not. A quota 429 is labelled
+per minute or per day whatever its window really is (see :mod:`.rates`).
+
+:func:`build_answer` runs in a worker thread and turns the plan into the bytes of a 200.
 
 The waits chosen per fault kind: ``500``, ``503`` and ``blocked`` come back quickly
 (0.3-2 s, scaled), as front-end refusals do; ``504``, ``no-image``, ``image-safety``,
@@ -23,7 +28,7 @@ from . import error_bodies
 from .catalog import MODELS, ModelSpec
 from .compression import gzip_join, plain_join
 from .faults import REJECTION_KINDS, FaultPlan
-from .quotas import Admission, QuotaBook
+from .quotas import Admission, Label, QuotaBook
 from .render import SlideRenderer
 from .settings import EmulatorSettings
 from .stats import Arrival, Stats
@@ -44,7 +49,7 @@ _FREE = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
 _FREE_TOKENS = "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count"
 # No concurrency quota of the real service is documented; these names are the emulator's.
 _CONCURRENT = "generativelanguage.googleapis.com/generate_content_paid_tier_concurrent_requests"
-_QUOTA_IDS = {
+_QUOTA_IDS: dict[Label, tuple[str, str]] = {
     "minute": (_PAID, "GenerateRequestsPerMinutePerProjectPerModel-PaidTier1"),
     "day": (_PAID, "GenerateRequestsPerDayPerProjectPerModel-PaidTier1"),
     "concurrent": (_CONCURRENT, "GenerateContentConcurrentRequestsPerProjectPerModel-PaidTier1"),
@@ -115,24 +120,52 @@ def check_request(
         return Refusal(rejected.body)
 
 
+def _quota_refusal(
+    settings: EmulatorSettings,
+    spec: ModelSpec,
+    arrival: Arrival,
+    label: Label,
+    limit: int,
+    delay: float,
+) -> Refusal:
+    """A paid-tier quota 429, stating as much as the settings let it."""
+    metric, quota_id = _QUOTA_IDS[label]
+    announced = delay if settings.retry_info else None
+    arrival.retry_delay = announced
+    body = error_bodies.quota_exceeded(
+        model=spec.name,
+        violations=[(metric, quota_id, limit)],
+        delay=announced,
+        show_limit=settings.quota_value,
+    )
+    return Refusal(body)
+
+
+def _overload(settings: EmulatorSettings, rng: random.Random, arrival: Arrival) -> Refusal:
+    low, high = settings.overload_delay
+    # Drawn even when not sent, so hiding RetryInfo does not shift the random sequence.
+    delay = rng.uniform(low, high) * settings.time_scale
+    announced = delay if settings.retry_info else None
+    arrival.retry_delay = announced
+    return Refusal(error_bodies.overloaded(announced))
+
+
 def _rejection(
-    kind: str, spec: ModelSpec, settings: EmulatorSettings, rng: random.Random
+    kind: str, spec: ModelSpec, settings: EmulatorSettings, rng: random.Random, arrival: Arrival
 ) -> Refusal:
     """The body of a scripted (or rate-drawn) rejection kind."""
     scale = settings.time_scale
     if kind == "invalid-key":
         return Refusal(error_bodies.api_key_invalid())
-    if kind == "429-day":
-        metric, quota_id = _QUOTA_IDS["day"]
-        limit, delay = settings.rpd or spec.tier1_rpd, rng.uniform(3600.0, 86_400.0) * scale
+    if kind == "429-overload":
+        return _overload(settings, rng, arrival)
+    per_day = kind == "429-day"
+    stated = (q.limit for q in settings.rate_quotas if q.per_day == per_day)
+    if per_day:
+        limit, delay = next(stated, spec.tier1_rpd), rng.uniform(3600.0, 86_400.0) * scale
     else:
-        metric, quota_id = _QUOTA_IDS["minute"]
-        limit, delay = settings.rpm or spec.tier1_rpm, rng.uniform(1.0, 60.0) * scale
-    return Refusal(
-        error_bodies.quota_exceeded(
-            model=spec.name, violations=[(metric, quota_id, limit)], delay=delay
-        )
-    )
+        limit, delay = next(stated, spec.tier1_rpm), rng.uniform(1.0, 60.0) * scale
+    return _quota_refusal(settings, spec, arrival, "day" if per_day else "minute", limit, delay)
 
 
 def _wait(
@@ -173,27 +206,24 @@ def decide(
     if settings.free_tier:
         stats.quota("free-tier")
         delay = rng.uniform(5.0, 60.0) * settings.time_scale
+        arrival.retry_delay = delay
         body = error_bodies.quota_exceeded(model=spec.name, violations=_FREE_TIER, delay=delay)
         return Refusal(body)
     kind = faults.scripted(arrival.n)
     if kind is None:
+        # No draw when the rate is zero, so turning overload off shifts no other draw.
+        if settings.overload_rate > 0 and rng.random() < settings.overload_rate:
+            stats.quota("overload")
+            return _overload(settings, rng, arrival)
         breach = quotas.check(key, spec.name, now)
         if breach is not None:
-            stats.quota(breach.window)
-            arrival.retry_delay = breach.delay
-            metric, quota_id = _QUOTA_IDS[breach.window]
-            return Refusal(
-                error_bodies.quota_exceeded(
-                    model=spec.name,
-                    violations=[(metric, quota_id, breach.limit)],
-                    delay=breach.delay,
-                )
-            )
+            stats.quota(breach.label)
+            return _quota_refusal(settings, spec, arrival, breach.label, breach.limit, breach.delay)
         kind = faults.by_rate(rng)
     if kind is not None:
         stats.fault(arrival, kind)
         if kind in REJECTION_KINDS:
-            return _rejection(kind, spec, settings, rng)
+            return _rejection(kind, spec, settings, rng, arrival)
     wait = _wait(settings, rng, kind, spec, request)
     error: dict[str, Any] | None = None
     if kind == "500":

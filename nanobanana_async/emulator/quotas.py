@@ -1,37 +1,51 @@
 """Per-key quotas, and the honest delay a breach announces.
 
 Each (key, model) pair is one "project and model" of the real service (whose quota ids say
-``PerProjectPerModel``). Three optional limits apply to it:
+``PerProjectPerModel``), so two runs on one key share one quota, as they would at Google.
+Limits on each pair:
 
-* requests per minute and per day: sliding windows of ``60 * time_scale`` and
-  ``86400 * time_scale`` seconds over the arrival times of *admitted* requests;
-* concurrent requests: admitted requests whose generation is not yet due to end.
+* any number of rate quotas (:mod:`.rates`, counted by :mod:`.windows`), checked day-long
+  ones first: when a day is full too, that is what the client must hear about, since
+  waiting a minute will not help; the first breached one names itself in the 429;
+* concurrent requests: admitted requests whose generation is not yet due to end;
+* and, optionally, the share another client takes (:mod:`.other_client`).
 
-A refused request consumes nothing. The delay a breach announces is exact, not a guess:
-for a window holding ``n`` admissions with limit ``L``, the ``n - L + 1`` oldest must leave
-it, so the delay is ``times[n - L] + window - now``; for concurrency it is the time until
-enough in-flight generations are due to end. A request sent once that delay has passed is
-admitted, which the tests check with a fake clock.
+A refused request consumes nothing, so every limit only frees up while nothing is
+admitted. The delay announced is therefore the latest "free at" among the limits
+breached, not just the first one's: a request sent once it has passed is admitted (absent
+other traffic), which the tests check with a fake clock. For concurrency it is the time
+until enough in-flight generations are due to end.
 
 Concurrency is counted by *due time* (``admitted_at + latency``), not by when the answer
 has finished sending, so the announced delay stays honest even while an answer is still
 being encoded. The cost: with latency off, a request is due at once and never counts.
+
+Every method takes ``now`` from its caller and never reads a clock, so the same book
+serves the emulator and a simulated schedule (:mod:`.schedule`).
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Iterable
 from contextlib import suppress
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from .other_client import OtherClient, Phantom
+from .rates import RateQuota
+from .windows import Window, until, window_for
+
+if TYPE_CHECKING:
+    from .settings import EmulatorSettings
 
 __all__ = [
     "Admission",
     "Breach",
+    "Label",
     "QuotaBook",
 ]
 
-Window = Literal["minute", "day", "concurrent"]
+Label = Literal["minute", "day", "concurrent"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,112 +53,188 @@ class Breach:
     """A request refused for quota.
 
     Attributes:
-        window: which limit was hit.
-        limit: that limit's value.
+        label: how the 429 names the limit hit: ``day`` for a rate quota of a day or
+            more, ``minute`` for any shorter one (whatever its real window), or
+            ``concurrent``.
+        limit: that limit's value, the ``quotaValue`` a 429 states.
         delay: seconds (already time-scaled) until the same request would be admitted.
+        quota: the rate quota hit, or ``None`` for concurrency.
     """
 
-    window: Window
+    label: Label
     limit: int
     delay: float
+    quota: RateQuota | None = None
 
 
 @dataclass(slots=True, eq=False)
 class Admission:
-    """One admitted request, kept until :meth:`QuotaBook.release`."""
+    """One admitted request, kept until :meth:`QuotaBook.release` or its due time."""
 
-    bucket: tuple[str, str]
+    owner: tuple[str, str]
     due: float
 
 
-@dataclass(slots=True)
-class _Bucket:
-    minute: deque[float] = field(default_factory=deque)
-    day: deque[float] = field(default_factory=deque)
-    in_flight: list[Admission] = field(default_factory=list)
+class _Pair:
+    """What one (key, model) has used: its rate windows, its generations, its neighbour."""
+
+    __slots__ = ("in_flight", "other", "windows")
+
+    def __init__(self, windows: list[Window], other: Phantom | None) -> None:
+        self.windows = windows
+        self.in_flight: list[Admission] = []
+        self.other = other
+
+    def __repr__(self) -> str:
+        windows = " ".join(repr(w) for w in self.windows)
+        return f"<_Pair {windows} in_flight={len(self.in_flight)} other={self.other!r}>"
 
 
 class QuotaBook:
-    """The quota state of every (key, model) seen, with the limits it enforces."""
+    """The quota state of every (key, model) seen, with the limits it enforces.
 
-    __slots__ = ("_buckets", "_day", "_minute", "max_concurrent", "rpd", "rpm")
+    Args:
+        quotas: the rate quotas of every pair.
+        max_concurrent: generations in progress allowed per pair (``None``: no limit).
+        other_client: another client taking its share on every pair, if any.
+        time_scale: multiplies every window and the other client's interval and latency.
+        origin: the time fixed windows count from (the emulator's start).
+    """
+
+    __slots__ = (
+        "_origin",
+        "_other_hold",
+        "_other_interval",
+        "_pairs",
+        "_scale",
+        "max_concurrent",
+        "other_client",
+        "quotas",
+    )
 
     def __init__(
         self,
+        quotas: Iterable[RateQuota] = (),
         *,
-        rpm: int | None,
-        rpd: int | None,
-        max_concurrent: int | None,
-        time_scale: float,
+        max_concurrent: int | None = None,
+        other_client: OtherClient | None = None,
+        time_scale: float = 1.0,
+        origin: float = 0.0,
     ) -> None:
-        self.rpm = rpm
-        self.rpd = rpd
+        self.quotas = tuple(sorted(quotas, key=lambda q: not q.per_day))
         self.max_concurrent = max_concurrent
-        self._minute = 60.0 * time_scale
-        self._day = 86_400.0 * time_scale
-        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self.other_client = other_client
+        self._scale = time_scale
+        self._origin = origin
+        self._other_interval = self._other_hold = 0.0
+        if other_client is not None:
+            self._other_interval = other_client.window * time_scale / other_client.rate
+            self._other_hold = other_client.latency * time_scale
+        self._pairs: dict[tuple[str, str], _Pair] = {}
+
+    @classmethod
+    def for_settings(cls, settings: EmulatorSettings, *, origin: float) -> QuotaBook:
+        """The book an emulator with ``settings``, started at ``origin``, keeps."""
+        return cls(
+            settings.rate_quotas,
+            max_concurrent=settings.max_concurrent,
+            other_client=settings.other_client,
+            time_scale=settings.time_scale,
+            origin=origin,
+        )
 
     def __repr__(self) -> str:
+        quotas = " ".join(str(q) for q in self.quotas) or "none"
+        other = f" other_client={self.other_client}" if self.other_client else ""
         return (
-            f"<QuotaBook rpm={self.rpm} rpd={self.rpd} max_concurrent={self.max_concurrent} "
-            f"buckets={len(self._buckets)}>"
+            f"<QuotaBook quotas={quotas} max_concurrent={self.max_concurrent}{other} "
+            f"pairs={len(self._pairs)}>"
         )
 
     def clear(self) -> None:
         """Forget every admission (in-flight requests release into nothing)."""
-        self._buckets.clear()
+        self._pairs.clear()
 
-    def _bucket(self, key: str, model: str) -> _Bucket:
-        bucket = self._buckets.get((key, model))
-        if bucket is None:
-            bucket = self._buckets[(key, model)] = _Bucket()
-        return bucket
+    def _pair(self, key: str, model: str, now: float) -> _Pair:
+        pair = self._pairs.get((key, model))
+        if pair is None:
+            windows = [
+                window_for(q, time_scale=self._scale, origin=self._origin, now=now)
+                for q in self.quotas
+            ]
+            other = Phantom(self._other_interval, now) if self.other_client else None
+            pair = self._pairs[(key, model)] = _Pair(windows, other)
+        return pair
 
-    @staticmethod
-    def _window_delay(times: deque[float], span: float, limit: int, now: float) -> float | None:
-        while times and times[0] + span <= now:
-            times.popleft()
-        if len(times) < limit:
+    def _breach(self, pair: _Pair, now: float) -> Breach | None:
+        named: tuple[Label, int, RateQuota | None] | None = None
+        latest = now
+        for window in pair.windows:
+            free = window.free_at(now)
+            if free is not None:
+                hit = window.quota
+                named = named or ("day" if hit.per_day else "minute", hit.limit, hit)
+                latest = max(latest, free)
+        pair.in_flight = [a for a in pair.in_flight if a.due > now]
+        cap = self.max_concurrent
+        if cap is not None and len(pair.in_flight) >= cap:
+            dues = sorted(a.due for a in pair.in_flight)
+            named = named or ("concurrent", cap, None)
+            latest = max(latest, dues[len(dues) - cap])
+        if named is None:
             return None
-        return times[len(times) - limit] + span - now
+        label, limit, quota = named
+        return Breach(label, limit, until(latest, now), quota)
+
+    def _admit(self, pair: _Pair, owner: tuple[str, str], now: float, due: float) -> Admission:
+        for window in pair.windows:
+            window.admit(now)
+        admission = Admission(owner, due)
+        pair.in_flight.append(admission)
+        return admission
+
+    def _play_other(self, pair: _Pair, owner: tuple[str, str], now: float) -> None:
+        """Play the other client's tries due by ``now``, in time order (ties go first)."""
+        other = pair.other
+        if other is None:
+            return
+        while other.next_try <= now:
+            at = other.next_try
+            breach = self._breach(pair, at)
+            if breach is None:
+                self._admit(pair, owner, at, at + self._other_hold)
+                other.on_admitted(at)
+            else:
+                other.on_refused(at, breach.delay)
 
     def check(self, key: str, model: str, now: float) -> Breach | None:
-        """The breach a request arriving ``now`` would cause, or ``None`` if it may go.
-
-        The per-day window is checked first: when both are full, the day is what the
-        client must hear about, since waiting a minute will not help.
-        """
-        bucket = self._bucket(key, model)
-        if self.rpd is not None:
-            delay = self._window_delay(bucket.day, self._day, self.rpd, now)
-            if delay is not None:
-                return Breach("day", self.rpd, delay)
-        if self.rpm is not None:
-            delay = self._window_delay(bucket.minute, self._minute, self.rpm, now)
-            if delay is not None:
-                return Breach("minute", self.rpm, delay)
-        if self.max_concurrent is not None:
-            dues = sorted(a.due for a in bucket.in_flight if a.due > now)
-            if len(dues) >= self.max_concurrent:
-                return Breach(
-                    "concurrent",
-                    self.max_concurrent,
-                    dues[len(dues) - self.max_concurrent] - now,
-                )
-        return None
+        """The breach a request arriving ``now`` would cause, or ``None`` if it may go."""
+        pair = self._pair(key, model, now)
+        self._play_other(pair, (key, model), now)
+        return self._breach(pair, now)
 
     def admit(self, key: str, model: str, now: float, due: float) -> Admission:
         """Count a request arriving ``now`` whose generation ends at ``due``."""
-        bucket = self._bucket(key, model)
-        bucket.minute.append(now)
-        bucket.day.append(now)
-        admission = Admission((key, model), due)
-        bucket.in_flight.append(admission)
-        return admission
+        pair = self._pair(key, model, now)
+        self._play_other(pair, (key, model), now)
+        return self._admit(pair, (key, model), now, due)
 
     def release(self, admission: Admission) -> None:
         """The request has been answered (or abandoned)."""
-        bucket = self._buckets.get(admission.bucket)
-        if bucket is not None:
+        pair = self._pairs.get(admission.owner)
+        if pair is not None:
             with suppress(ValueError):
-                bucket.in_flight.remove(admission)
+                pair.in_flight.remove(admission)
+
+    def catch_up(self, now: float) -> None:
+        """Play the other client's tries due by ``now`` on every pair (before reading stats)."""
+        for owner, pair in self._pairs.items():
+            self._play_other(pair, owner, now)
+
+    def other_client_counts(self) -> dict[str, int]:
+        """The other client's tries so far, summed over every pair: admitted and refused."""
+        pairs = [p.other for p in self._pairs.values() if p.other is not None]
+        return {
+            "admitted": sum(p.admitted for p in pairs),
+            "refused": sum(p.refused for p in pairs),
+        }

@@ -22,10 +22,10 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import uvicorn
@@ -33,6 +33,8 @@ import uvicorn
 from .app import Emulator, RequestLog
 from .asgi import ConnectionDropped
 from .faults import DEFAULT_FAIL_KINDS, FAULT_KINDS, parse_script
+from .other_client import parse_other_client
+from .rates import QUOTA_SPEC, parse_quota
 from .settings import EmulatorSettings
 
 __all__ = [
@@ -40,6 +42,8 @@ __all__ = [
     "run_emulate",
     "serve_in_thread",
 ]
+
+T = TypeVar("T")
 
 _EXIT_OK = 0
 _EXIT_FAILED = 1
@@ -154,9 +158,48 @@ def add_emulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
     parser.add_argument("--keys", help="comma-separated keys to accept (default: any key)")
-    parser.add_argument("--rpm", type=int, help="requests per minute per key and model")
-    parser.add_argument("--rpd", type=int, help="requests per day per key and model")
+    parser.epilog = (
+        "Quotas apply per key and model; several may be given, and each is checked. "
+        f"--quota SPEC is {QUOTA_SPEC}. sliding: at most LIMIT in any trailing WINDOW; "
+        "fixed: at most LIMIT per window counted from start (+PHASE: the first window "
+        "closes PHASE after start); bucket: a token bucket of N tokens (default LIMIT) "
+        "refilled at LIMIT per WINDOW. A window of a day or more is named PerDay in its "
+        "429s, any other PerMinute, whatever its length."
+    )
+    parser.add_argument(
+        "--rpm", type=int, help="requests per minute per key and model (sliding:N/60s)"
+    )
+    parser.add_argument("--rpd", type=int, help="requests per day per key and model (sliding:N/1d)")
+    parser.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a rate quota, repeatable: sliding:10/60s, fixed:20/60s+15s, bucket:20/60s,burst=5",
+    )
     parser.add_argument("--max-concurrent", type=int, help="generations in progress per key")
+    parser.add_argument(
+        "--other-client",
+        metavar="RATE/WINDOW",
+        help="another client on every key, taking its share: e.g. 8/60s",
+    )
+    parser.add_argument(
+        "--hide-quota-value",
+        action="store_true",
+        help="quota 429s do not state their limit (no quotaValue, no 'limit: N')",
+    )
+    parser.add_argument(
+        "--hide-retry-info",
+        action="store_true",
+        help="429s do not state their delay (no RetryInfo, no 'Please retry in')",
+    )
+    parser.add_argument(
+        "--overload-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="probability of an overload 429 (no QuotaFailure, no quota used) per request",
+    )
     parser.add_argument(
         "--free-tier", action="store_true", help="answer every request with the free tier's 429"
     )
@@ -186,12 +229,27 @@ def add_emulate_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _parsed(option: str, value: str, parse: Callable[[str], T]) -> T:
+    """``parse(value)``, its error naming the option and the value."""
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{option} {value!r}: {exc}") from None
+
+
 def _settings(args: argparse.Namespace) -> EmulatorSettings:
     keys = frozenset(k.strip() for k in args.keys.split(",") if k.strip()) if args.keys else None
+    quotas = tuple(_parsed("--quota", spec, parse_quota) for spec in args.quota)
+    other = args.other_client
     return EmulatorSettings(
         rpm=args.rpm,
         rpd=args.rpd,
+        quotas=quotas,
         max_concurrent=args.max_concurrent,
+        other_client=_parsed("--other-client", other, parse_other_client) if other else None,
+        quota_value=not args.hide_quota_value,
+        retry_info=not args.hide_retry_info,
+        overload_rate=args.overload_rate,
         keys=keys,
         free_tier=args.free_tier,
         time_scale=args.time_scale,

@@ -1,9 +1,15 @@
 """How one emulator behaves: quotas, latency, failures, answer shape, and its clock.
 
 Every delay the emulator applies goes through the injected ``clock`` and ``sleep``, and is
-multiplied by ``time_scale``: latency, the quota windows (60 s and 86400 s) and therefore
-the retry delays they announce. A test sets ``latency=False`` and a fake clock and never
-waits; a demo sets ``time_scale=0.01`` and plays a realistic run in seconds.
+multiplied by ``time_scale``: latency, every quota window, the other client's pace, and
+therefore the retry delays they announce. A test sets ``latency=False`` and a fake clock
+and never waits; a demo sets ``time_scale=0.01`` and plays a realistic run in seconds.
+
+The quota knobs exist because the real service promises less than the emulator could:
+it documents neither how it counts a window nor that every 429 states its limit and
+delay. A client should be tried against each shape (:mod:`.rates`), against 429s that say
+less (``quota_value``, ``retry_info``), against overload 429s that are about no quota at
+all, and against another client spending the same key's quota.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from .faults import DEFAULT_FAIL_KINDS, parse_kinds
+from .other_client import OtherClient
+from .rates import DAY, RateQuota
 
 __all__ = ["EmulatorSettings"]
 
@@ -23,9 +31,23 @@ class EmulatorSettings:
     """Settings of one :class:`~nanobanana_async.emulator.Emulator`.
 
     Attributes:
-        rpm: requests per minute allowed per key and model (``None``: no limit).
-        rpd: requests per day allowed per key and model.
+        rpm: requests per minute allowed per key and model (``None``: no limit); short
+            for ``RateQuota("sliding", rpm, 60.0)``.
+        rpd: requests per day allowed per key and model; short for a sliding quota of
+            86400 s, which a 429 names ``PerDay``.
+        quotas: more rate quotas per key and model, of any shape and window; each is
+            checked, and the first breached names itself in the 429.
         max_concurrent: generations in progress allowed per key and model.
+        other_client: another client on every key, taking its share of every quota.
+        quota_value: quota 429s state their limit (``quotaValue``, ``limit: N``).
+        retry_info: quota and overload 429s state their delay (``RetryInfo``, "Please
+            retry in ..."). Neither switch touches ``free_tier``, whose ``limit: 0`` is
+            what tells a client it has no quota at all.
+        overload_rate: probability that a request which passed the key, model and body
+            checks gets an overload 429 instead: ``RESOURCE_EXHAUSTED`` without any
+            ``QuotaFailure``, consuming no quota.
+        overload_delay: (low, high) seconds, unscaled, of the ``RetryInfo`` an overload
+            429 carries (drawn uniformly; sent only with ``retry_info``).
         keys: the only keys accepted; any other gets 400 ``API_KEY_INVALID``.
             ``None`` accepts any non-empty key.
         free_tier: answer every request with the free tier's ``limit: 0`` 429, which no
@@ -45,7 +67,13 @@ class EmulatorSettings:
 
     rpm: int | None = None
     rpd: int | None = None
+    quotas: tuple[RateQuota, ...] = ()
     max_concurrent: int | None = None
+    other_client: OtherClient | None = None
+    quota_value: bool = True
+    retry_info: bool = True
+    overload_rate: float = 0.0
+    overload_delay: tuple[float, float] = (1.0, 3.0)
     keys: frozenset[str] | None = None
     free_tier: bool = False
     time_scale: float = 1.0
@@ -68,9 +96,29 @@ class EmulatorSettings:
             raise ValueError(f"time_scale must be positive, not {self.time_scale!r}")
         if not 0.0 <= self.fail_rate <= 1.0:
             raise ValueError(f"fail_rate must be between 0 and 1, not {self.fail_rate!r}")
+        if not 0.0 <= self.overload_rate <= 1.0:
+            raise ValueError(f"overload_rate must be between 0 and 1, not {self.overload_rate!r}")
+        low, high = self.overload_delay
+        if not 0.0 <= low <= high < float("inf"):
+            raise ValueError(f"overload_delay must be 0 <= low <= high, not {(low, high)!r}")
+        object.__setattr__(self, "overload_delay", (float(low), float(high)))
+        quotas: Iterable[RateQuota] = self.quotas
+        object.__setattr__(self, "quotas", tuple(quotas))
+        if not all(isinstance(q, RateQuota) for q in self.quotas):
+            raise ValueError("quotas must be RateQuota values")
         if self.signature_bytes is not None and self.signature_bytes < 0:
             raise ValueError("signature_bytes must be 0 or more")
         object.__setattr__(self, "fail_kinds", parse_kinds(self.fail_kinds))
         if self.keys is not None:
             keys: Iterable[str] = self.keys
             object.__setattr__(self, "keys", frozenset(k for k in keys if k))
+
+    @property
+    def rate_quotas(self) -> tuple[RateQuota, ...]:
+        """Every rate quota per key and model: ``rpd``, ``rpm``, then ``quotas``."""
+        shortcuts = []
+        if self.rpd is not None:
+            shortcuts.append(RateQuota("sliding", self.rpd, DAY))
+        if self.rpm is not None:
+            shortcuts.append(RateQuota("sliding", self.rpm, 60.0))
+        return (*shortcuts, *self.quotas)

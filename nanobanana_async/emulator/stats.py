@@ -2,10 +2,15 @@
 
 Only ``generateContent`` requests are counted (other paths go to ``other_requests``), so
 ``requests`` equals the sum of ``by_status`` once nothing is in flight. ``arrivals`` lists
-every one of them in order, with the time it arrived, so a test can check that no request
-came while a ``retryDelay`` it had been told was still running. Keys appear only as the
-first 8 hex digits of their SHA-256: enough to tell keys apart, useless to anyone reading
-a log.
+every one of them in order, with the time it arrived and was answered and the delay any
+429 announced. Keys appear only as the first 8 hex digits of their SHA-256: enough to
+tell keys apart, useless to anyone reading a log.
+
+``inside_announced_delay`` is the verdict tests and benchmarks judge a client by: the
+arrivals of a key that came after a 429 to that key had been answered and before the
+delay it announced had run out, counted from the answer, with 1 ms of slack either side
+(:data:`SLACK`). A client that waits out every delay scores 0; requests already on the
+wire when a 429 left cannot be held against it, since they arrived before the answer.
 
 Status 499 (nginx's "client closed request") marks a request whose client went away before
 the answer was sent.
@@ -16,19 +21,23 @@ from another.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
     "CLIENT_GONE",
+    "SLACK",
     "Arrival",
     "Stats",
     "fingerprint",
 ]
 
 CLIENT_GONE = 499
+SLACK = 1e-3
 
 
 def fingerprint(key: str | None) -> str:
@@ -41,7 +50,7 @@ def fingerprint(key: str | None) -> str:
 class Arrival:
     """One ``generateContent`` request, filled in as it is answered."""
 
-    __slots__ = ("epoch", "fault", "key", "model", "n", "retry_delay", "status", "t")
+    __slots__ = ("answered", "epoch", "fault", "key", "model", "n", "retry_delay", "status", "t")
 
     def __init__(self, n: int, t: float, model: str, key: str, epoch: int = 0) -> None:
         self.epoch = epoch
@@ -51,7 +60,9 @@ class Arrival:
         self.key = key
         self.status: int | None = None
         self.fault: str | None = None
-        # The delay a quota 429 announced to this request (RetryInfo), in seconds.
+        # When the answer was sent, on the same clock as ``t``.
+        self.answered: float | None = None
+        # The delay a 429 announced to this request (RetryInfo), in seconds.
         self.retry_delay: float | None = None
 
     def __repr__(self) -> str:
@@ -61,6 +72,7 @@ class Arrival:
         return {
             "n": self.n,
             "t": self.t,
+            "answered": self.answered,
             "model": self.model,
             "status": self.status,
             "key": self.key,
@@ -125,10 +137,11 @@ class Stats:
             self._peak = max(self._peak, self.in_flight)
             return arrival
 
-    def finish(self, arrival: Arrival, status: int) -> None:
-        """Record how a request counted by :meth:`arrive` was answered."""
+    def finish(self, arrival: Arrival, status: int, answered: float | None = None) -> None:
+        """Record how a request counted by :meth:`arrive` was answered, and when."""
         with self._lock:
             arrival.status = status
+            arrival.answered = answered
             self.in_flight -= 1
             if arrival.epoch == self._epoch:
                 self._by_status[str(status)] += 1
@@ -140,10 +153,10 @@ class Stats:
             if arrival.epoch == self._epoch:
                 self._by_fault[kind] += 1
 
-    def quota(self, window: str) -> None:
-        """Record a 429 the emulator's own quotas issued (``minute``, ``day``, ...)."""
+    def quota(self, label: str) -> None:
+        """Record a 429 the emulator issued (``minute``, ``day``, ``overload``, ...)."""
         with self._lock:
-            self._by_quota[window] += 1
+            self._by_quota[label] += 1
 
     def other(self) -> None:
         """Count a request to any other path."""
@@ -163,5 +176,36 @@ class Stats:
                 "in_flight": self.in_flight,
                 "peak_concurrency": self._peak,
                 "other_requests": self._other,
+                "inside_announced_delay": inside_announced_delay(self._arrivals),
                 "arrivals": [a.as_dict() for a in self._arrivals],
             }
+
+
+def inside_announced_delay(arrivals: Iterable[Arrival], slack: float = SLACK) -> int:
+    """How many arrivals came while a delay announced to their key was still running."""
+    quiet: dict[str, list[tuple[float, float]]] = {}
+    listed = list(arrivals)
+    for a in listed:
+        if a.status == 429 and a.retry_delay is not None and a.answered is not None:
+            start, end = a.answered + slack, a.answered + a.retry_delay - slack
+            if start < end:
+                quiet.setdefault(a.key, []).append((start, end))
+    # Merged into disjoint spans per key, so each arrival is one bisection.
+    spans: dict[str, tuple[list[float], list[float]]] = {}
+    for key, windows in quiet.items():
+        starts: list[float] = []
+        ends: list[float] = []
+        for start, end in sorted(windows):
+            if ends and start < ends[-1]:
+                ends[-1] = max(ends[-1], end)
+            else:
+                starts.append(start)
+                ends.append(end)
+        spans[key] = (starts, ends)
+    count = 0
+    for a in listed:
+        if a.key in spans:
+            starts, ends = spans[a.key]
+            i = bisect.bisect_left(starts, a.t) - 1
+            count += i >= 0 and a.t < ends[i]
+    return count

@@ -34,8 +34,8 @@ async def test_stats_count_by_status_model_key_and_quota() -> None:
     assert [a["t"] for a in arrivals] == [1.5, 3.0, 4.5, 6.0, 6.0]
     assert [a["status"] for a in arrivals] == [200, 200, 429, 200, 403]
     assert arrivals[0] == {
-        "n": 1, "t": 1.5, "model": PRO, "status": 200, "key": fingerprint, "fault": None,
-        "retry_delay": None,
+        "n": 1, "t": 1.5, "answered": 1.5, "model": PRO, "status": 200, "key": fingerprint,
+        "fault": None, "retry_delay": None,
     }  # fmt: skip
     assert arrivals[2]["retry_delay"] > 0
     assert KEY not in orjson.dumps(stats).decode()

@@ -1,0 +1,65 @@
+"""The best any client could do against a given set of quotas: the yardstick of benchmarks.
+
+A benchmark that reports "the run took 130 s" says little until it is set beside the
+fastest run the quotas allowed. :func:`ideal_starts` computes that run by driving a
+:class:`~.quotas.QuotaBook` on a simulated clock, the same code the emulator answers with,
+so the two cannot disagree::
+
+    now = start
+    repeat n times:
+        while the book refuses a request at now:  now += the delay it announces
+        admit it at now, due at now + latency;  it starts at now
+
+The client it models is omniscient and unbounded: every request is sent the moment the
+quotas first admit it, with no limit of its own on concurrency (the emulator's cap still
+applies, through due times). The other client, if any, takes its share exactly as it
+does in the emulator. Times are on the emulator's clock, already scaled, counted from its
+start (where fixed windows count from), like the ``t`` of the stats' arrivals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .quotas import QuotaBook
+from .rates import RateQuota
+from .settings import EmulatorSettings
+
+__all__ = ["ideal_starts"]
+
+_KEY, _MODEL = "ideal", "ideal"
+
+
+def ideal_starts(
+    n: int,
+    limits: EmulatorSettings | Iterable[RateQuota],
+    *,
+    latency: float = 0.0,
+    start: float = 0.0,
+) -> list[float]:
+    """The start times of ``n`` identical requests sent as early as the quotas allow.
+
+    Args:
+        n: how many requests.
+        limits: an emulator's settings (its rate quotas, ``rpm``/``rpd``, concurrency cap,
+            other client and time scale), or just rate quotas (unscaled, no cap, alone).
+        latency: seconds (scaled) each request holds a concurrency slot.
+        start: when the first request may go, in seconds since the emulator started.
+
+    Returns:
+        ``n`` times, in order, each one when that request would be admitted.
+    """
+    if isinstance(limits, EmulatorSettings):
+        book = QuotaBook.for_settings(limits, origin=0.0)
+    else:
+        book = QuotaBook(limits)
+    starts: list[float] = []
+    now = start
+    while len(starts) < n:
+        breach = book.check(_KEY, _MODEL, now)
+        if breach is not None:
+            now += breach.delay
+            continue
+        book.admit(_KEY, _MODEL, now, now + latency)
+        starts.append(now)
+    return starts
