@@ -73,10 +73,11 @@ from .images import (
     stage_received,
     staged_path,
 )
+from .ledger import QuotaLedger, entry_name
 from .lock import RunLock
 from .plan import Job, plan_jobs
 from .progress import ProgressCallback, ProgressTracker, ProgressWriter
-from .ratelimit import Pacer
+from .ratelimit import Pacer, StateStore
 from .results import BatchResult, SlideFailure, SlideOutput, utc_iso
 from .retry import RetryPolicy, slide_retrying
 
@@ -98,6 +99,9 @@ class EngineSettings:
         retry: the retry policy.
         progress_interval: the least time between two progress-file writes, in seconds.
         seed: seeds backoff jitter, for reproducible runs.
+        quota_ledger: the file through which runs on one machine share the quota's pacing
+            state (:mod:`~nanobanana_async.ledger`); ``None`` paces this run on its own.
+            The CLI passes :func:`~nanobanana_async.ledger.default_ledger_path`.
         clock: monotonic time in seconds.
         sleep: awaitable sleep.
     """
@@ -109,6 +113,7 @@ class EngineSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     progress_interval: float = 0.25
     seed: int | None = None
+    quota_ledger: Path | None = None
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
 
@@ -124,6 +129,7 @@ class _Run:
         send: MemoryObjectSendStream[Event],
         *,
         resume: bool = False,
+        store: StateStore | None = None,
     ) -> None:
         scale = settings.time_scale
         self.config = config
@@ -135,13 +141,19 @@ class _Run:
         concurrency = (
             settings.concurrency if settings.concurrency is not None else config.concurrency
         )
+        self.send = send
         self.pacer = Pacer(
             rpm=rpm,
             period=60.0 * scale,
-            default_pause=5.0 * scale,
+            first_pause=2.0 * scale,
+            probe_grace=1.0 * scale,
+            history=3600.0 * scale,
+            store=store,
+            on_wait=self._waiting_on_another_run,
             clock=settings.clock,
             sleep=settings.sleep,
         )
+        self.rate_limited = 0
         self.gate = ConcurrencyGate(fixed=concurrency, typical_latency=20.0 * scale)
         self.gate.retune(self.pacer.rate_per_second, self.pacer.burst)
         self.policy = settings.retry.scaled(scale) if scale != 1.0 else settings.retry
@@ -161,6 +173,10 @@ class _Run:
 
     def emit(self, event: Event) -> None:
         self.send.send_nowait(event)
+
+    def _waiting_on_another_run(self, seconds: float) -> None:
+        """Another run on this quota was told to wait: this run waits too, and says so."""
+        self.emit(RateLimitWait(seconds, self.clock(), True, answered=False))
 
     def stop(self, error: FatalApiError) -> None:
         """Stop sending: wake everyone waiting for a slot or a token so they fail at once."""
@@ -239,20 +255,16 @@ class _Run:
             try:
                 image = await self.client.generate(self.config.model, job.body)
             except RateLimited as error:
-                pause = self.pacer.on_rate_limited(
+                note = self.pacer.on_rate_limited(
                     error.retry_delay,
                     sent_at=sent_at,
-                    per_minute_requests=error.per_minute_requests,
+                    overload=error.overload,
                     limit=error.limit,
                 )
-                self.emit(RateLimitWait(pause, self.clock()))
+                self.rate_limited += 1
+                self.emit(RateLimitWait(note.pause, self.clock(), note.new_wait))
                 self.gate.retune(self.pacer.rate_per_second, self.pacer.burst)
                 raise
-            except ApiError as error:
-                if not isinstance(error, (TransientError, FatalApiError)):
-                    self.pacer.on_success()  # the quota accepted it; the slide was the problem
-                raise
-            self.pacer.on_success()
             self.gate.observe(
                 self.clock() - started,
                 rate_per_second=self.pacer.rate_per_second,
@@ -400,7 +412,11 @@ async def _execute(
         transport=transport,
         max_connections=settings.concurrency or cfg.concurrency or 32,
     )
-    run = _Run(cfg, settings, client, send, resume=resume)
+    store = None
+    if settings.quota_ledger is not None:
+        entry = entry_name(cfg.base_url, cfg.api_key, cfg.model)
+        store = QuotaLedger(settings.quota_ledger, entry, clock=clock)
+    run = _Run(cfg, settings, client, send, resume=resume, store=store)
     state: str = "done"
     reused: dict[int, SlideOutput] = {}
     try:
@@ -541,6 +557,7 @@ def _result(
         requests=run.client.requests_sent,
         retries=run.retries,
         rate_limit_waits=run.pacer.rate_limit_waits,
+        rate_limited=run.rate_limited,
     )
 
 

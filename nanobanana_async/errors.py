@@ -135,9 +135,11 @@ class RateLimited(ApiError):
     Attributes:
         retry_delay: the server's ``RetryInfo`` delay in seconds, if it gave one.
         quota_id: the first violated quota's ``quotaId``, or ``""``.
-        per_minute_requests: the violated quota counts requests per minute, so the requests
-            it admitted tell the client its rate (token or concurrency quotas do not).
-        limit: that quota's ``quotaValue``, requests per minute, when the service stated it.
+        overload: the 429 names no quota at all (no ``QuotaFailure`` violation): the
+            service is busy, the client's quota is not the cause, and nothing is learned.
+        limit: the smallest ``quotaValue`` of a violated request quota, when stated: the
+            most requests its window admits (the window's length is not trusted from the
+            label; the pacer measures it).
     """
 
     def __init__(
@@ -146,13 +148,13 @@ class RateLimited(ApiError):
         *,
         retry_delay: float | None,
         quota_id: str = "",
-        per_minute_requests: bool = False,
+        overload: bool = False,
         limit: float | None = None,
     ):
         super().__init__(message, status=429, reason="RATE_LIMITED")
         self.retry_delay = retry_delay
         self.quota_id = quota_id
-        self.per_minute_requests = per_minute_requests
+        self.overload = overload
         self.limit = limit
 
 

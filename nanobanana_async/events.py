@@ -46,10 +46,24 @@ class SlideRetrying:
 
 @dataclass(frozen=True, slots=True)
 class RateLimitWait:
-    """A 429 paused every worker for ``seconds``."""
+    """A 429 answer; the engine sends one per 429, however many share a pause.
+
+    Attributes:
+        seconds: how long from ``at`` no request will be sent: the shared pause ends at
+            ``at + seconds``, on the engine's monotonic clock.
+        at: when the 429 arrived.
+        new_wait: True when this 429 started a new wait on the quota, False when it came
+            while a pause was running (or only extended it). The pacer decides, so counting
+            the True ones gives its ``rate_limit_waits``: a storm of ten 429s that set one
+            shared pause is ten events and one wait.
+        answered: False when no 429 came to this run: another run on the same quota was
+            told to wait (through the shared ledger) and this run waits with it.
+    """
 
     seconds: float
     at: float
+    new_wait: bool
+    answered: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ class ConcurrencyGate:
         "_bounds",
         "_changed",
         "_fixed",
+        "_initial",
         "_latency",
         "_limit",
         "_typical",
@@ -65,6 +66,7 @@ class ConcurrencyGate:
     ) -> None:
         self._fixed = fixed
         self._bounds = bounds
+        self._initial = initial
         self._limit = fixed if fixed is not None else self._clamp(initial)
         self._latency: float | None = None
         self._changed = anyio.Event()
@@ -119,12 +121,14 @@ class ConcurrencyGate:
     def retune(
         self, rate_per_second: float | None, burst: int | None = None, *, grow: bool = False
     ) -> None:
-        """Resize from the current rate and burst, or grow by one when no rate is known."""
+        """Resize from the current rate and burst; with none known, from ``initial`` up."""
         if self._fixed is not None:
             return
         if rate_per_second is None:
-            if grow:
-                self._set_limit(self._clamp(self._limit + 1))
+            # Nothing limits the rate (again: a storm can end knowing nothing): at least the
+            # starting width, and one more per success.
+            floor = self._clamp(self._initial)
+            self._set_limit(self._clamp(max(self._limit + (1 if grow else 0), floor)))
             return
         latency = self._latency if self._latency is not None else self._typical
         self._set_limit(self._clamp(max(rate_per_second * latency * _HEADROOM, burst or 0)))

@@ -5,14 +5,27 @@ Three pieces, so each can be tested alone:
 * :class:`Progress`, a frozen snapshot with every field of the seed design's "Output:
   Progress JSON" (same names, same meaning) plus ours;
 * :class:`ProgressTracker`, pure state: it folds :mod:`~nanobanana_async.events` into counts
-  and makes snapshots, with no I/O and no clock but the wall-clock ``updated_at``;
+  and makes snapshots, with no I/O and no clock but the wall clock of ``updated_at`` (and
+  ``waiting_until``, taken from the same reading);
 * :class:`ProgressWriter`, the one task that owns the file. Workers never touch it: they
   send events into a memory stream and go on, so a slow disk never holds up a request.
+
+Two counts of the quota's refusals: ``rate_limited`` is every 429 answer, and
+``rate_limit_waits`` the waits they caused (events with ``new_wait``, as the pacer counts
+them, so the progress file and the results file agree): ten 429s that set one shared pause
+are 10 and 1. While a pause runs, ``waiting_until`` says until when, in wall-clock time, so
+a poller in another process can tell how long is left, or that the wait is over.
 
 The writer coalesces: when events come faster than ``min_interval`` it sleeps out the rest
 of the interval, then drains everything queued and writes once. The first event is written
 at once (a poller sees the run start), and the state after the stream closes is always
 written, so the file ends on the final snapshot.
+
+A pause on the quota can last minutes without a single event, yet the wait and the ETA
+count down meanwhile. So while one runs the writer does not block on the stream: it wakes
+every ``_PAUSE_REFRESH`` seconds and at the pause's end, applies what came and writes (the
+terminal bar is redrawn from these snapshots too), and the file stops claiming the wait as
+soon as it is over.
 
 The engine calls :meth:`ProgressWriter.finish` once it has sent ``RunFinished`` and closed
 the stream. Without it the writer, usually asleep after the last slide's event, would see
@@ -38,6 +51,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -61,6 +75,12 @@ ProgressCallback = Callable[["Progress"], Awaitable[None] | None]
 _ETA_WINDOW = 10
 # Past this many slide numbers the status line says "and N more" (concurrency can be 64).
 _STATUS_MAX_SLIDES = 6
+# While a pause runs, seconds between two snapshots: the countdown's resolution.
+_PAUSE_REFRESH = 1.0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +104,15 @@ class Progress:
         failed_count: ``len(failed)``; ``succeeded + failed_count == current``.
         reused: slides a resumed run found already on disk (a subset of ``succeeded``).
         retries: attempts after the first, over all slides.
-        rate_limit_waits: times a 429 paused every worker.
-        eta_seconds: estimated seconds to the end from the recent pace, or ``None`` before
-            the first slide finishes and once the run is over.
+        rate_limit_waits: waits on the quota: pauses of every worker, each started by a 429
+            (more 429s during a pause, or extending it, are the same wait).
+        rate_limited: 429 answers, however many waits they caused.
+        waiting_until: while every worker is paused on the quota, when the pause ends, UTC
+            ISO 8601 rounded up to the second (no request goes out before); ``None`` when
+            not waiting. Compare it with the wall clock: the file may be older than the wait.
+        eta_seconds: estimated seconds to the end: what remains of a pause plus the
+            remaining slides at the recent pace, or ``None`` before the first slide
+            finishes and once the run is over.
         output_dir: where the images go.
         pid: the process writing the file (to wait for it, or stop it).
         errors: slide number -> short reason, for failed slides only.
@@ -106,6 +132,8 @@ class Progress:
     reused: int
     retries: int
     rate_limit_waits: int
+    rate_limited: int
+    waiting_until: str | None
     eta_seconds: int | None
     output_dir: Path
     pid: int
@@ -133,6 +161,8 @@ class Progress:
             "reused": self.reused,
             "retries": self.retries,
             "rate_limit_waits": self.rate_limit_waits,
+            "rate_limited": self.rate_limited,
+            "waiting_until": self.waiting_until,
             "eta_seconds": self.eta_seconds,
             "output_dir": str(self.output_dir),
             "pid": self.pid,
@@ -149,7 +179,9 @@ class ProgressTracker:
     """Folds engine events into the state a snapshot shows. Pure: no I/O, no clock reads.
 
     Event times (``at``) and ``now_mono`` must come from the same monotonic clock, the
-    engine's injectable one; only ``updated_at`` reads the wall clock, via ``utc_iso()``.
+    engine's injectable one. Only the snapshot reads the wall clock, once: ``updated_at`` is
+    that reading, and ``waiting_until`` is that reading plus what remains of the pause on
+    the monotonic clock, the one mapping between the two clocks that needs no drift model.
 
     Args:
         total: slides in the config.
@@ -157,6 +189,7 @@ class ProgressTracker:
         started_at: the run's start, UTC ISO 8601.
         started_mono: the run's start on the monotonic clock (the ETA's origin).
         pid: the process running the batch.
+        wall_clock: the current UTC time, aware (injectable for tests).
     """
 
     __slots__ = (
@@ -165,27 +198,38 @@ class ProgressTracker:
         "_finish_times",
         "_in_flight",
         "_last_error",
-        "_paused_until",
+        "_pauses",
         "_retrying",
         "_reused",
         "_started_at",
         "_started_mono",
         "_state",
+        "_wall_clock",
         "output_dir",
         "pid",
         "rate_limit_waits",
+        "rate_limited",
         "retries",
         "total",
     )
 
     def __init__(
-        self, *, total: int, output_dir: Path, started_at: str, started_mono: float, pid: int
+        self,
+        *,
+        total: int,
+        output_dir: Path,
+        started_at: str,
+        started_mono: float,
+        pid: int,
+        wall_clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.total = total
         self.output_dir = output_dir
         self.pid = pid
         self.retries = 0
         self.rate_limit_waits = 0
+        self.rate_limited = 0
+        self._wall_clock = wall_clock
         self._started_at = started_at
         self._started_mono = started_mono
         self._state: ProgressState = "running"
@@ -197,7 +241,9 @@ class ProgressTracker:
         # Slides that were sent at least once, so only work done counts towards the pace
         # (unsent slides failed all at once by a fatal error or reused ones do not).
         self._finish_times: list[float] = []
-        self._paused_until = -math.inf
+        # The pauses as (start, end) on the monotonic clock, overlapping ones merged, in
+        # time order: the ETA leaves this time out of the pace.
+        self._pauses: list[tuple[float, float]] = []
         self._last_error = ""
 
     def __repr__(self) -> str:
@@ -211,6 +257,14 @@ class ProgressTracker:
         """Finished slides, succeeded or failed."""
         return len(self._completed) + len(self._errors)
 
+    @property
+    def paused_until(self) -> float:
+        """When the latest pause ends on the monotonic clock (``-inf`` before any, or once
+        the run is over: a finished run waits for nothing)."""
+        if self._state != "running" or not self._pauses:
+            return -math.inf
+        return self._pauses[-1][1]
+
     def apply(self, event: events.Event) -> None:
         """Update the state with one event. Repeated or late events are harmless."""
         match event:
@@ -221,9 +275,10 @@ class ProgressTracker:
                 self.retries += 1
                 self._in_flight.discard(slide)
                 self._retrying.add(slide)
-            case events.RateLimitWait(seconds=seconds, at=at):
-                self.rate_limit_waits += 1
-                self._paused_until = max(self._paused_until, at + seconds)
+            case events.RateLimitWait(seconds=seconds, at=at, new_wait=new_wait, answered=answered):
+                self.rate_limited += answered
+                self.rate_limit_waits += new_wait
+                self._pause(at, at + seconds)
             case events.SlideDone(slide=slide, path=path, at=at):
                 self._finish(slide, at, worked=True)
                 self._completed[slide] = str(path)
@@ -244,6 +299,9 @@ class ProgressTracker:
         """The state now, as a frozen :class:`Progress` that shares nothing mutable."""
         current = self.current
         in_flight = tuple(sorted(self._in_flight))
+        wall = self._wall_clock()
+        pause_left = self.paused_until - now_mono
+        waiting_until = _ceil_iso(wall + timedelta(seconds=pause_left)) if pause_left > 0 else None
         return Progress(
             current=current,
             total=self.total,
@@ -251,7 +309,7 @@ class ProgressTracker:
             completed=tuple(self._completed[s] for s in sorted(self._completed)),
             failed=tuple(sorted(self._errors)),
             started_at=self._started_at,
-            updated_at=utc_iso(),
+            updated_at=utc_iso(wall),
             state=self._state,
             in_flight=in_flight,
             succeeded=len(self._completed),
@@ -259,6 +317,8 @@ class ProgressTracker:
             reused=len(self._reused),
             retries=self.retries,
             rate_limit_waits=self.rate_limit_waits,
+            rate_limited=self.rate_limited,
+            waiting_until=waiting_until,
             eta_seconds=self._eta(now_mono, current),
             output_dir=self.output_dir,
             pid=self.pid,
@@ -275,11 +335,30 @@ class ProgressTracker:
         if worked:
             self._finish_times.append(at)
 
-    def _eta(self, now: float, current: int) -> int | None:
-        """Remaining slides at the pace of the last ``_ETA_WINDOW`` finishes.
+    def _pause(self, start: float, end: float) -> None:
+        if end <= start:
+            return
+        if self._pauses and start <= self._pauses[-1][1]:
+            first, last = self._pauses[-1]
+            self._pauses[-1] = (min(first, start), max(last, end))
+        else:
+            self._pauses.append((start, end))
 
-        The pace is measured up to ``now`` rather than the last finish, so a stall (a long
-        rate-limit pause) lengthens the estimate instead of leaving it frozen.
+    def _paused_between(self, start: float, end: float) -> float:
+        return sum(max(0.0, min(b, end) - max(a, start)) for a, b in self._pauses)
+
+    def _eta(self, now: float, current: int) -> int | None:
+        """What remains of the pause, plus the remaining slides at the recent working pace.
+
+        ``eta = pause_left + remaining * (elapsed - paused) / n``, where ``n`` is the last
+        ``_ETA_WINDOW`` finishes and ``elapsed`` runs from the finish before them (or the
+        run's start) to ``now``; ``paused`` is the time in it that every worker was paused.
+
+        Measured up to ``now`` rather than the last finish, so a stall of slow answers
+        lengthens the estimate instead of freezing it. A pause is counted once, as what
+        remains of it, not also in the pace: during a pause the pace holds still and the
+        estimate counts down second for second, with no jump when the pause ends. Pauses
+        still to come are not foreseen: under a tight quota the estimate is low by them.
         """
         remaining = self.total - current
         if self._state != "running" or not self._finish_times:
@@ -289,10 +368,12 @@ class ProgressTracker:
         window = self._finish_times[-_ETA_WINDOW:]
         before = len(self._finish_times) - len(window)
         origin = self._finish_times[before - 1] if before else self._started_mono
-        elapsed = max(now, window[-1]) - origin
-        if elapsed <= 0:
+        end = max(now, window[-1])
+        working = end - origin - self._paused_between(origin, end)
+        if working <= 0:
             return None
-        return math.ceil(remaining * elapsed / len(window))
+        pause_left = max(0.0, self.paused_until - now)
+        return math.ceil(pause_left + remaining * working / len(window))
 
     def _status(self, now: float, in_flight: tuple[int, ...]) -> str:
         done, failed, total = self.current, len(self._errors), self.total
@@ -311,11 +392,17 @@ class ProgressTracker:
             parts.append(f"generating {noun} {_slides(in_flight)}")
         if self._retrying:
             parts.append(f"retrying {_slides(sorted(self._retrying))}")
-        if now < self._paused_until:
-            parts.append(f"rate limited, resuming in {math.ceil(self._paused_until - now)} s")
+        if now < self.paused_until:
+            parts.append(f"waiting on quota {math.ceil(self.paused_until - now)}s")
         if not parts:
             parts.append("starting" if done == 0 else "waiting")
         return f"{head}, {'; '.join(parts)}"
+
+
+def _ceil_iso(moment: datetime) -> str:
+    """:func:`utc_iso` rounded up: a poller is never told a pause ended before it did."""
+    whole = moment.replace(microsecond=0)
+    return utc_iso(whole + timedelta(seconds=1) if whole < moment else whole)
 
 
 def _slides(slides: Iterable[int]) -> str:
@@ -336,8 +423,9 @@ class ProgressWriter:
             exception it raises propagates and ends the run: it is the caller's code.
         min_interval: seconds between two writes at most once; bursts in between coalesce.
         clock: the monotonic clock the events' ``at`` come from (injectable for tests).
-        sleep: how to wait out the interval (injectable: tests never sleep for real). It is
-            cancelled when :meth:`finish` cuts the interval short.
+        sleep: how to wait out the interval and, during a pause, the time to the next
+            refresh (injectable: tests never sleep for real). It is cancelled when
+            :meth:`finish` cuts the wait short.
 
     Attributes:
         writes: snapshots emitted (written, or attempted when the disk refused).
@@ -437,6 +525,11 @@ class ProgressWriter:
         file to end on its ``RunFinished`` should let this task end by closing the stream
         (run it shielded) rather than cancel it, then call :meth:`finish` so that the end
         is not held up by a wait for the interval.
+
+        While the workers are paused on the quota, the writer polls instead of waiting for
+        an event: it writes every ``_PAUSE_REFRESH`` seconds (never more often than
+        ``min_interval``) and once the pause is over, so the countdown and the ETA move and
+        ``waiting_until`` is cleared without an event to trigger it.
         """
         last_write = -math.inf
         dirty = False
@@ -449,17 +542,27 @@ class ProgressWriter:
                 self._unreported = None
             try:
                 while True:
-                    try:
-                        event = await receive.receive()
-                    except anyio.EndOfStream:
-                        break
-                    self._tracker.apply(event)
-                    dirty = True
-                    _, closed = self._drain(receive)
-                    wait = last_write + self._min_interval - self._clock()
-                    if wait > 0 and not closed and not self._finishing:
-                        await self._wait_out(wait)
+                    pause_left = self._pause_left()
+                    if pause_left > 0:
+                        # No event may come for the whole pause, yet its countdown runs:
+                        # wake to refresh, since a receive cannot be raced (_wait_out).
+                        refresh = min(pause_left, _PAUSE_REFRESH)
+                        await self._wait_out(
+                            max(refresh, last_write + self._min_interval - self._clock())
+                        )
                         _, closed = self._drain(receive)
+                    else:
+                        try:
+                            event = await receive.receive()
+                        except anyio.EndOfStream:
+                            break
+                        self._tracker.apply(event)
+                        dirty = True
+                        _, closed = self._drain(receive)
+                        wait = last_write + self._min_interval - self._clock()
+                        if wait > 0 and not closed and not self._finishing:
+                            await self._wait_out(wait)
+                            _, closed = self._drain(receive)
                     dirty = False  # before the write: a failing callback must not rerun
                     await self._emit()
                     last_write = self._clock()
@@ -476,6 +579,12 @@ class ProgressWriter:
                 raise
         if dirty or self.writes == 0:
             await self._emit()
+
+    def _pause_left(self) -> float:
+        """Seconds until the workers resume, or 0 when not paused (or when finishing)."""
+        if self._finishing:
+            return 0.0
+        return max(0.0, self._tracker.paused_until - self._clock())
 
     async def _wait_out(self, seconds: float) -> None:
         """Sleep ``seconds``, or less if :meth:`finish` is called meanwhile.

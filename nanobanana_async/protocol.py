@@ -14,8 +14,10 @@ Classification happens here, once. The decisions that matter:
   message saying ``limit: 0`` (the free tier has no image quota). Otherwise it is a
   :class:`RateLimited` carrying ``RetryInfo.retryDelay``: the real service sends no
   ``Retry-After`` header, so the body is the only place the delay lives. It also says
-  whether the quota counts requests per minute, and its ``quotaValue`` when stated: the
-  pacer learns the rate from those.
+  whether the 429 names a quota at all (a busy service answers 429 with none, and that
+  says nothing about the client's quota), and a request quota's ``quotaValue`` when
+  stated. Window lengths are not read from the ``quotaId``: a label that says
+  ``PerMinute`` is not trusted to mean 60 seconds.
 * A success can still hold no image: a blocked prompt has no candidates at all, a refused
   image has a safety ``finishReason``, and ``NO_IMAGE`` or a text-only answer is worth one
   more try.
@@ -223,9 +225,9 @@ def _retry_delay(error: dict[str, Any], message: str) -> float | None:
     return None
 
 
-def _is_requests_per_minute(quota_id: object) -> bool:
-    """``GenerateRequestsPerMinute...``, not ``...InputTokens...PerMinute`` or ``...PerDay...``."""
-    return isinstance(quota_id, str) and "Requests" in quota_id and "PerMinute" in quota_id
+def _counts_requests(quota_id: object) -> bool:
+    """``Generate...Requests...``, not ``...InputTokens...`` (whose value is in tokens)."""
+    return isinstance(quota_id, str) and "Requests" in quota_id
 
 
 def _quota_value(value: object) -> float | None:
@@ -282,13 +284,13 @@ def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = ""
         if per_day:
             why = f"daily quota reached ({quota_id}); it resets tomorrow"
             return QuotaExhausted(why, quota_id=quota_id, retry_delay=delay)
-        per_minute = [v for v in violations if _is_requests_per_minute(v.get("quotaId"))]
-        limits = [x for v in per_minute if (x := _quota_value(v.get("quotaValue"))) is not None]
+        requests = [v for v in violations if _counts_requests(v.get("quotaId"))]
+        limits = [x for v in requests if (x := _quota_value(v.get("quotaValue"))) is not None]
         return RateLimited(
             message,
             retry_delay=delay,
             quota_id=quota_id,
-            per_minute_requests=bool(per_minute),
+            overload=not violations,
             limit=min(limits) if limits else None,
         )
     if status in _RETRYABLE_STATUSES:

@@ -1,79 +1,172 @@
-"""Request pacing: a token bucket, one shared 429 pause, and a rate learned from 429s.
+"""Request pacing under a quota nobody states: wait as the service says, learn from our sends.
 
-Every attempt, retries included, calls :meth:`Pacer.acquire` right before it is sent, and
-reports a 429 back with the send time :meth:`~Pacer.acquire` returned.
+Every attempt, retries included, calls :meth:`Pacer.acquire` right before it is sent and
+reports a 429 back with the send time that :meth:`~Pacer.acquire` returned. The rule:
 
-* **Token bucket and window.** With a known rate, a token bucket (aiolimiter) holds one
-  quota window's worth of tokens, refilled over the window, and a log of our own sends
-  admits a request only while fewer than ``rate`` of them fall in the trailing window. The
-  service's per-minute quota is a *sliding* window: it takes a whole window's worth at once
-  and no more until the first of them is a window old. A bucket alone would allow a burst
-  and then one token every 60/N seconds, putting N+1 requests in one window; spacing every
-  request 60/N apart from the start wastes the first window, which on a short deck is half
-  the run. The log makes the burst safe, the bucket keeps the long-run rate. The window is
-  stretched by ``margin`` so arrival jitter on the wire cannot push N+1 into one window.
-* **Shared pause.** A 429 says when the quota frees (``RetryInfo.retryDelay``). Instead of
-  each worker waiting out its own copy, the pause is global: no request leaves until it is
-  over, so a 429 storm is followed by silence, not by every worker hammering the server.
-* **Learning the quota.** A refused request does not count against the quota, so a 429
-  takes its own send out of the log. When the 429 names a per-minute *request* quota, what
-  is left in the log's last ``period`` is exactly what the quota admitted from us, and that
-  count (capped by the limit the service states in ``quotaValue``, when it does) becomes
-  the rate; the stated limit also becomes the ceiling, so the rate never climbs back into
-  it. Every 429 of a storm refines the count (a burst's refusals come back one by one).
-  Other 429s (no quota named, a token or concurrency quota) say nothing countable: the rate
-  drops by a quarter, once per storm (one storm: every 429 until the pause it set is over).
-* **Climbing back.** A full ``period`` of clean traffic raises the rate by 5%, up to the
-  ceiling (the configured rate, or the stated limit); with neither, without bound, so a
-  rate learned from another client's share of the quota recovers once that client stops.
-  With no rate configured the pacer starts unlimited and learns one from the first 429.
+1. **The service's delay is the truth.** A 429 says when its quota frees
+   (``RetryInfo``); no request leaves before then, for any worker (or any run sharing the
+   :class:`QuotaState`). A refused request did not count against the quota, so it leaves
+   the log of our sends.
+2. **The quota is modelled as "at most B of our sends in any T seconds"**, checked against
+   that log. A quota 429 at ``t`` that frees at ``F`` sets ``T = F - a`` and ``B`` = our
+   sends in ``[a, t]``, where ``a`` is the first send after a quiet gap at least as long as
+   the delay ``F - t``: the window that frees at ``F`` is the one that send opened. That is
+   exact for a sliding window of any length, and right one window later for a fixed window
+   or a token bucket. Nothing is taken from the ``quotaId``'s name (a "per-minute" quota
+   may free after 1.5 s); a stated ``quotaValue`` only caps ``B``.
+3. **Only evidence lowers the model.** A 429 that names no quota (a busy service) pauses
+   and teaches nothing; a quota 429 that finds none of our sends in the window (another
+   client used it) leaves the model alone.
+4. **Probing raises it.** After ``T`` seconds in which the model held a request back
+   without any 429, ``B`` grows by half; a grown ``B`` that the next 429 does not confirm
+   makes the next probe wait twice as many windows (up to 16), so a right model costs few
+   429s and a model learned from someone else's burst recovers in a few of its windows.
 
-Time is read through the injected ``clock`` and waited through ``sleep`` (aiolimiter keeps
-the loop's own clock, so tests give the pacer a small ``period`` rather than fake time).
+A 429 without ``RetryInfo`` gives no ``F``: the pause grows by a quarter per refusal, from
+``first_pause`` (or a sixteenth of ``T``), and after it one request goes alone; when no 429
+has come back ``probe_grace`` later, it was admitted, and its send time stands in for ``F``.
+A configured ``rpm`` is a ceiling: never more than ``rpm`` sends in any ``period``.
+
+Time is read through the injected ``clock`` and waited through ``sleep``, so every rule
+above is tested on a fake clock. The state lives in a :class:`QuotaState` held by a
+:class:`StateStore`: in memory, or in the ledger file that the runs of one machine share
+(:mod:`~nanobanana_async.ledger`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import anyio
-from aiolimiter import AsyncLimiter
 
-__all__ = ["Pacer"]
+__all__ = ["MemoryStore", "Pacer", "QuotaState", "StateStore"]
 
-_DECREASE = 0.75
-_INCREASE = 1.05
+_GROWTH = 1.5
+_MAX_PROBE_WAIT = 16
+_UNANNOUNCED_GROWTH = 1.25
+# Sends older than this many windows (or than ``history``) say nothing about the quota.
+_MAX_SENDS = 4096
+
+
+@dataclass(slots=True)
+class QuotaState:
+    """What is known about one key's quota for one model; plain data, so it can be shared.
+
+    Attributes:
+        sends: send times of requests the quota did not refuse (in flight or answered),
+            oldest first.
+        pause_until: no request leaves before this time.
+        burst: the model's ``B``: our sends any window of ``span`` admits (``None``: none
+            learned).
+        span: the model's ``T`` in seconds.
+        limit: the smallest ``quotaValue`` the service stated.
+        grow_at: when the model may grow, if it is still holding requests back.
+        probe_wait: windows to wait between two growths.
+        grown_from: ``B`` before the last growth, until a window confirms or refutes it.
+        unannounced: consecutive quota 429s that named no delay.
+        probe_next: the next send goes alone (after a pause that named no delay).
+        probe_until: while a lone probe is out, nobody else sends before this.
+        probe_sent: when the lone probe left.
+        refused_at: when the last 429 without a delay came (awaiting the probe's verdict).
+        announced_until: the latest free time a quota 429 announced.
+        freed_at: the latest announced free time that has passed: our sends before it
+            were in a window that has freed, so no later observation counts them.
+        before: the model as it was when the running pause began; every 429 of one storm
+            refines one observation from there, so the storm's last word is what counts.
+    """
+
+    sends: list[float] = field(default_factory=list)
+    pause_until: float = -math.inf
+    burst: int | None = None
+    span: float | None = None
+    limit: float | None = None
+    grow_at: float = math.inf
+    probe_wait: int = 1
+    grown_from: int | None = None
+    unannounced: int = 0
+    probe_next: bool = False
+    probe_until: float = -math.inf
+    probe_sent: float = -math.inf
+    refused_at: float | None = None
+    announced_until: float = -math.inf
+    freed_at: float = -math.inf
+    before: tuple[int | None, float | None, float, int, int | None] | None = None
+
+
+class StateStore(Protocol):
+    """Where a :class:`Pacer` keeps its :class:`QuotaState`.
+
+    ``open()`` hands out the state for one decision and keeps it (a file store writes it
+    back and releases its lock when the block ends); nothing awaits inside the block.
+    """
+
+    def open(self) -> AbstractContextManager[QuotaState]: ...
+
+
+class MemoryStore:
+    """One process's state, unshared."""
+
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state = QuotaState()
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore {self.state!r}>"
+
+    @contextmanager
+    def open(self) -> Iterator[QuotaState]:
+        yield self.state
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitNote:
+    """What :meth:`Pacer.on_rate_limited` decided.
+
+    Attributes:
+        pause: seconds from now before any request leaves.
+        new_wait: this 429 began a new wait (no pause was running).
+    """
+
+    pause: float
+    new_wait: bool
 
 
 class Pacer:
     """Decides when the next request may leave.
 
     Args:
-        rpm: requests per ``period`` the quota allows, if known; ``None`` starts unlimited.
-        period: the quota window in seconds (60 for a per-minute quota; tests shrink it).
-        margin: fraction of the rate left unused, as a guard against arrival jitter.
-        default_pause: pause after a 429 that gave no delay, in seconds.
+        rpm: requests per ``period`` the user says the quota allows (a ceiling), if known.
+        period: the length of a minute in this run's time (60, or scaled for an emulator).
+        margin: fraction added to every window length, against arrival jitter.
+        first_pause: the first pause after a 429 that named no delay, in seconds.
+        probe_grace: how long a lone probe must go unrefused to count as admitted.
+        history: how long sends are remembered, in seconds.
+        store: where the state lives (default: in memory).
+        on_wait: called with the seconds left when this run begins waiting on a pause that
+            another run's 429 began (this run's own 429s are reported by
+            :meth:`on_rate_limited`).
         clock: monotonic time in seconds.
         sleep: awaitable sleep.
     """
 
     __slots__ = (
         "_ceiling",
-        "_clean",
         "_clock",
-        "_default_pause",
-        "_last_signal_end",
-        "_limiter",
+        "_first_pause",
+        "_history",
         "_margin",
-        "_pause_until",
+        "_on_wait",
         "_period",
-        "_rate",
-        "_sends",
+        "_probe_grace",
+        "_seen_pause",
         "_sleep",
-        "_storm_base",
+        "_store",
         "rate_limit_waits",
     )
 
@@ -82,165 +175,267 @@ class Pacer:
         *,
         rpm: float | None,
         period: float = 60.0,
-        margin: float = 0.02,
-        default_pause: float = 5.0,
+        margin: float = 0.01,
+        first_pause: float = 2.0,
+        probe_grace: float = 1.0,
+        history: float = 3600.0,
+        store: StateStore | None = None,
+        on_wait: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
+        self._ceiling = None if rpm is None else max(1, math.floor(rpm + 1e-9))
         self._period = period
         self._margin = margin
-        self._default_pause = default_pause
+        self._first_pause = first_pause
+        self._probe_grace = probe_grace
+        self._history = history
+        self._store: StateStore = store if store is not None else MemoryStore()
         self._clock = clock
         self._sleep = sleep
-        self._ceiling = rpm
-        self._rate: float | None = None
-        self._limiter: AsyncLimiter | None = None
-        self._pause_until = -math.inf
-        self._last_signal_end = -math.inf
-        self._sends: deque[float] = deque()
-        self._clean = 0
-        self._storm_base: float | None = None
+        self._on_wait = on_wait
+        self._seen_pause = -math.inf
         self.rate_limit_waits = 0
-        if rpm is not None:
-            self._set_rate(rpm)
 
     def __repr__(self) -> str:
-        rate = "unlimited" if self._rate is None else f"{self._rate:.2f}/{self._period:g}s"
-        pause = max(0.0, self._pause_until - self._clock())
-        return f"<Pacer rate={rate} paused_for={pause:.2f}s waits={self.rate_limit_waits}>"
+        with self._store.open() as state:
+            model = "unknown" if state.burst is None else f"{state.burst}/{state.span:.3g}s"
+            pause = max(0.0, state.pause_until - self._clock())
+            sends = len(state.sends)
+        return (
+            f"<Pacer model={model} ceiling={self._ceiling} paused_for={pause:.2f}s "
+            f"sends={sends} waits={self.rate_limit_waits}>"
+        )
+
+    # -- what the gate and the display read ---------------------------------------------
 
     @property
-    def rate(self) -> float | None:
-        """Requests per ``period`` currently allowed, ``None`` when unlimited."""
-        return self._rate
-
-    @property
-    def rate_per_second(self) -> float | None:
-        return None if self._rate is None else self._rate / self._period
+    def model(self) -> tuple[int, float] | None:
+        """The learned ``(B, T)``, or ``None`` before any quota 429."""
+        with self._store.open() as state:
+            if state.burst is None or state.span is None:
+                return None
+            return state.burst, state.span
 
     @property
     def burst(self) -> int | None:
-        """Requests the window admits at once, ``None`` when unlimited."""
-        return None if self._rate is None else self._allowance()
+        """Requests one window admits at once, ``None`` when nothing limits them."""
+        model = self.model
+        bursts = [b for b in (model[0] if model else None, self._ceiling) if b is not None]
+        return min(bursts) if bursts else None
 
     @property
-    def ceiling(self) -> float | None:
-        """The rate the pacer never goes above: configured, or stated by the service."""
-        return self._ceiling
+    def rate_per_second(self) -> float | None:
+        """The long-run rate the pacer allows, ``None`` when nothing limits it."""
+        model = self.model
+        rates = []
+        if model is not None:
+            rates.append(model[0] / model[1])
+        if self._ceiling is not None:
+            rates.append(self._ceiling / self._period)
+        return min(rates) if rates else None
 
-    @property
-    def paused_until(self) -> float:
-        return self._pause_until
+    def paused_for(self) -> float:
+        """Seconds until the current pause ends (0 when none is running)."""
+        with self._store.open() as state:
+            return max(0.0, state.pause_until - self._clock())
 
-    @property
-    def _window(self) -> float:
-        return self._period * (1.0 + self._margin)
-
-    def _allowance(self) -> int:
-        return max(1, math.floor((self._rate or 1.0) + 1e-9))
-
-    def _set_rate(self, rate: float) -> None:
-        self._rate = rate
-        self._limiter = AsyncLimiter(self._allowance(), self._window)
-
-    def _window_wait(self, now: float) -> float:
-        """How long until the trailing window has room for one more send (0: it has)."""
-        if self._rate is None:
-            return 0.0
-        self._forget_before(now - self._window)
-        excess = len(self._sends) - self._allowance()
-        if excess < 0:
-            return 0.0
-        return max(1e-6, self._sends[excess] + self._window - now)
+    # -- sending --------------------------------------------------------------------------
 
     async def acquire(self) -> float:
-        """Wait until a request may be sent: no pause, room in the window, a free token.
+        """Wait until a request may be sent, and count it as sent.
 
         Returns:
             The send time, to hand back to :meth:`on_rate_limited` if the request is refused.
         """
         while True:
             now = self._clock()
-            wait = max(self._pause_until - now, self._window_wait(now))
-            if wait > 0:
-                await self._sleep(wait)
-                continue
-            if self._limiter is not None:
-                await self._limiter.acquire()
-            # A 429, or other workers' sends, may have come while this one waited for a token.
-            now = self._clock()
-            if self._pause_until > now or self._window_wait(now) > 0:
-                continue
-            self._sends.append(now)
-            return now
+            with self._store.open() as state:
+                wait = self._wait(state, now)
+                if wait <= 0:
+                    if state.probe_next:
+                        state.probe_next = False
+                        state.probe_sent = now
+                        state.probe_until = now + self._probe_grace
+                    state.sends.append(now)
+                    return now
+                waited = self._note_pause(state, now)
+            if waited is not None and self._on_wait is not None:
+                self._on_wait(waited)
+            await self._sleep(wait)
 
-    def _forget_before(self, horizon: float) -> None:
-        while self._sends and self._sends[0] <= horizon:
-            self._sends.popleft()
+    def _note_pause(self, state: QuotaState, now: float) -> float | None:
+        """Count the running pause as one of this run's waits, once.
+
+        A pause seen while the last one this run saw is still running extends that wait; any
+        other is a new one, whether this run's 429 or another run's began it.
+
+        Returns:
+            The pause's remaining seconds if it is a new wait, else ``None``.
+        """
+        if state.pause_until <= now or state.pause_until <= self._seen_pause:
+            return None
+        new = now >= self._seen_pause
+        self._seen_pause = state.pause_until
+        if not new:
+            return None
+        self.rate_limit_waits += 1
+        return state.pause_until - now
+
+    def _wait(self, state: QuotaState, now: float) -> float:
+        """Seconds until one more send is allowed (0 or less: now)."""
+        self._forget(state, now)
+        wait = state.pause_until - now
+        if state.probe_until > now:
+            wait = max(wait, state.probe_until - now)
+        elif state.refused_at is not None and now >= state.probe_until > -math.inf:
+            # The lone probe was not refused in time: it was admitted, so the quota had
+            # freed by the time it left.
+            self._observe(state, state.refused_at, state.probe_sent)
+            state.freed_at = max(state.freed_at, state.probe_sent)
+            state.refused_at = None
+            state.unannounced = 0
+        if state.burst is not None and state.span is not None:
+            held = self._window_wait(state.sends, state.burst, state.span, now)
+            if held > 0 and wait <= 0 and now >= state.grow_at:
+                self._grow(state, now)
+                held = self._window_wait(state.sends, state.burst, state.span, now)
+            wait = max(wait, held)
+        if self._ceiling is not None:
+            wait = max(wait, self._window_wait(state.sends, self._ceiling, self._period, now))
+        return wait
+
+    def _window_wait(self, sends: list[float], burst: int, span: float, now: float) -> float:
+        """Until fewer than ``burst`` sends fall in the trailing ``span`` (stretched)."""
+        window = span * (1.0 + self._margin)
+        if len(sends) < burst:
+            return 0.0
+        oldest = sends[len(sends) - burst]
+        return oldest + window - now if oldest > now - window else 0.0
+
+    def _forget(self, state: QuotaState, now: float) -> None:
+        horizon = now - max(self._history, 2 * (state.span or 0.0), 2 * self._period)
+        sends = state.sends
+        drop = 0
+        while drop < len(sends) and (sends[drop] <= horizon or len(sends) - drop > _MAX_SENDS):
+            drop += 1
+        if drop:
+            del sends[:drop]
+
+    def _grow(self, state: QuotaState, now: float) -> None:
+        assert state.burst is not None
+        assert state.span is not None
+        cap = self._cap(state)
+        if cap is not None and state.burst >= cap:
+            state.grow_at = math.inf
+            return
+        if state.grown_from is not None:
+            state.probe_wait = 1  # the last growth held for a whole window: keep climbing
+        state.grown_from = state.burst
+        grown = max(state.burst + 1, math.ceil(state.burst * _GROWTH))
+        state.burst = grown if cap is None else min(cap, grown)
+        state.grow_at = now + state.span * state.probe_wait
+
+    def _cap(self, state: QuotaState) -> int | None:
+        caps = [c for c in (self._ceiling, state.limit) if c is not None]
+        return max(1, math.floor(min(caps) + 1e-9)) if caps else None
+
+    # -- what the service answered --------------------------------------------------------
 
     def on_rate_limited(
         self,
         retry_delay: float | None,
         *,
         sent_at: float | None = None,
-        per_minute_requests: bool = False,
+        overload: bool = False,
         limit: float | None = None,
-    ) -> float:
-        """Record a 429: pause everyone until the quota frees; learn or lower the rate.
+    ) -> RateLimitNote:
+        """Record a 429: pause every sender until the quota frees; learn from it.
 
         Args:
             retry_delay: the server's ``RetryInfo`` delay, if it gave one.
-            sent_at: what :meth:`acquire` returned for the refused request, so it stops
-                counting against the window (the quota did not count it).
-            per_minute_requests: the 429 names a requests-per-minute quota, so our own
-                admitted sends in the last ``period`` measure it.
-            limit: requests per ``period`` that quota allows, as the service stated it.
-
-        Returns:
-            How long from now no request will be sent, in seconds.
+            sent_at: what :meth:`acquire` returned for the refused request.
+            overload: the 429 named no quota (a busy service): pause, learn nothing.
+            limit: the request quota's ``quotaValue``, when stated.
         """
         now = self._clock()
-        if sent_at is not None and sent_at in self._sends:  # else already out of the window
-            self._sends.remove(sent_at)
-        delay = self._default_pause if retry_delay is None else max(0.0, retry_delay)
-        until = now + delay
-        # Many requests hit by the same exhausted window are one storm, not many: the rate
-        # starts from where it was when the storm began, and each 429 refines the estimate.
-        if now >= self._last_signal_end:
-            self.rate_limit_waits += 1
-            self._storm_base = self._rate
-        if until > self._pause_until:
-            self._pause_until = until
-        self._last_signal_end = self._pause_until
-        self._clean = 0
-        if limit is not None and limit > 0:
-            self._ceiling = limit if self._ceiling is None else min(self._ceiling, limit)
-        base = self._storm_base
-        self._forget_before(now - self._window)
-        admitted = sum(1 for sent in self._sends if sent > now - self._period)
-        if per_minute_requests and admitted > 0:
-            new = float(admitted)
-        elif base is not None:
-            new = base * _DECREASE
-        else:
-            new = admitted * _DECREASE if admitted > 0 else 1.0
-        for cap in (base, self._ceiling):
-            if cap is not None:
-                new = min(new, cap)
-        new = max(1.0, new)
-        if new != self._rate:
-            self._set_rate(new)
-        return max(0.0, self._pause_until - now)
+        with self._store.open() as state:
+            if sent_at is not None:
+                _remove(state.sends, sent_at)
+            if now >= state.pause_until:  # a new storm: its 429s all refine one observation
+                state.before = (
+                    state.burst,
+                    state.span,
+                    state.grow_at,
+                    state.probe_wait,
+                    state.grown_from,
+                )
+            if limit is not None and limit > 0:
+                state.limit = limit if state.limit is None else min(state.limit, limit)
+            if retry_delay is not None:
+                until = now + max(0.0, retry_delay)
+            else:
+                until = now + self._unannounced_pause(state, overload)
+            state.pause_until = max(state.pause_until, until)
+            if not overload:
+                if retry_delay is not None:
+                    state.unannounced = 0
+                    state.refused_at = None
+                    if state.announced_until <= now:
+                        state.freed_at = max(state.freed_at, state.announced_until)
+                    state.announced_until = max(state.announced_until, until)
+                    self._observe(state, now, until)
+                else:
+                    state.refused_at = now
+                    state.probe_next = True
+                    state.probe_until = -math.inf
+            cap = self._cap(state)
+            if cap is not None and state.burst is not None and state.burst > cap:
+                state.burst = cap
+            new = self._note_pause(state, now) is not None
+            return RateLimitNote(max(0.0, state.pause_until - now), new)
 
-    def on_success(self) -> None:
-        """Record a request the quota accepted; a clean ``period`` of them raises the rate."""
-        self._clean += 1
-        rate = self._rate
-        if rate is None or self._clean < max(1.0, rate):
+    def _unannounced_pause(self, state: QuotaState, overload: bool) -> float:
+        base = self._first_pause
+        if state.span is not None:
+            base = max(base, state.span / 16)
+        if overload:
+            return base
+        state.unannounced += 1
+        pause = base * _UNANNOUNCED_GROWTH ** (state.unannounced - 1)
+        return min(pause, max(base, state.span or self._period))
+
+    def _observe(self, state: QuotaState, refused_at: float, frees_at: float) -> None:
+        """Set the model from a quota 429 at ``refused_at`` whose window frees at ``frees_at``."""
+        if state.before is not None:
+            (state.burst, state.span, state.grow_at, state.probe_wait, state.grown_from) = (
+                state.before
+            )
+        sends = [s for s in state.sends if state.freed_at <= s <= refused_at]
+        if not sends:
+            return  # nothing of ours is in the window: someone else filled it
+        gap = frees_at - refused_at
+        first = len(sends) - 1
+        while first > 0 and sends[first] - sends[first - 1] < gap:
+            first -= 1
+        burst = len(sends) - first
+        span = max(frees_at - sends[first], 1e-3)
+        cap = self._cap(state)
+        if cap is not None:
+            burst = min(burst, cap)
+        if state.grown_from is not None and burst <= state.grown_from:
+            state.probe_wait = min(_MAX_PROBE_WAIT, state.probe_wait * 2)  # the probe found nothing
+        elif state.grown_from is not None:
+            state.probe_wait = 1
+        state.grown_from = None
+        state.burst = burst
+        state.span = span
+        state.grow_at = frees_at + span * state.probe_wait
+
+
+def _remove(sends: list[float], sent_at: float) -> None:
+    """Take one send out of the log (it may already have aged out)."""
+    for i in range(len(sends) - 1, -1, -1):
+        if sends[i] == sent_at:
+            del sends[i]
             return
-        self._clean = 0
-        ceiling = self._ceiling
-        if ceiling is not None and rate >= ceiling:
-            return
-        raised = rate * _INCREASE
-        self._set_rate(min(raised, ceiling) if ceiling is not None else raised)

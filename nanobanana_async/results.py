@@ -97,7 +97,10 @@ class BatchResult:
         model: the model asked.
         requests: HTTP requests sent, retries included.
         retries: attempts after the first, over all slides.
-        rate_limit_waits: times a 429 paused the workers.
+        rate_limit_waits: waits on the quota: pauses of every worker, each started by a 429
+            (more 429s during a pause, or extending it, are the same wait), as the pacer
+            counts them; the progress file counts the same.
+        rate_limited: 429 answers, however many waits they caused.
     """
 
     outputs: tuple[SlideOutput, ...]
@@ -112,6 +115,7 @@ class BatchResult:
     requests: int = 0
     retries: int = 0
     rate_limit_waits: int = 0
+    rate_limited: int = 0
 
     @property
     def completed(self) -> int:
@@ -146,6 +150,7 @@ class BatchResult:
             "requests": self.requests,
             "retries": self.retries,
             "rate_limit_waits": self.rate_limit_waits,
+            "rate_limited": self.rate_limited,
         }
 
     def to_json(self) -> bytes:

@@ -23,6 +23,7 @@ from .cli import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from .config import BatchConfig, load_config
 from .engine import EngineSettings, generate_batch
 from .errors import ConfigError, NanoBananaError, RunLockedError
+from .ledger import default_ledger_path
 from .progress import Progress
 from .results import BatchResult
 from .summary import progress_line, result_line
@@ -118,7 +119,12 @@ def run_command(args: argparse.Namespace) -> int:
         if args.emulator:
             config = _for_emulator(config)
         settings = EngineSettings(
-            concurrency=args.concurrency, rpm=args.rpm, timeout=args.timeout, time_scale=time_scale
+            concurrency=args.concurrency,
+            rpm=args.rpm,
+            timeout=args.timeout,
+            time_scale=time_scale,
+            # An embedded emulator's quota is this process's own: nothing to share.
+            quota_ledger=None if args.emulator else default_ledger_path(env),
         )
         result, signum = anyio.run(_run, config, args, settings, bar, transport)
     except KeyboardInterrupt:

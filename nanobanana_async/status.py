@@ -13,6 +13,11 @@ snapshots that the writer renamed into place whole.
 A run whose process is gone while its file still says ``running`` was killed: the line says
 so, rather than letting an agent wait for a run that will never finish.
 
+While the run waits on the quota the line says so, ``running 4/10, waiting on quota 42s, 3
+rate-limit waits, ETA 1m30s``, from the file's ``waiting_until`` against the wall clock
+(injectable, as ``wall_clock``), so a wait that is over is not reported even if the file
+has not been rewritten since.
+
 Exit codes: 0 finished with at least one image, 1 finished with none (or no run found, or
 it died), 130 cancelled, 124 ``wait`` timed out with the run still going.
 """
@@ -21,6 +26,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,12 @@ __all__ = ["read_progress", "status_command", "wait_command"]
 
 EXIT_TIMED_OUT = 124
 _POLL_SECONDS = 0.25
+
+WallClock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _alive(pid: object) -> bool:
@@ -55,16 +68,16 @@ def read_progress(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _view(path: Path) -> tuple[str, int | None]:
+def _view(path: Path, now: datetime) -> tuple[str, int | None]:
     """The line to print and the exit code, or ``None`` while the run goes on."""
     data = read_progress(path)
     if data is None:
         return f"no run found at {path}", 1
     state = data.get("state", "running")
     if state == "running" and not _alive(data.get("pid")):
-        line = progress_line(data)
+        line = progress_line({**data, "waiting_until": None}, now)  # it waits for nothing
         return f"died {line.removeprefix('running ')}; rerun with --resume to finish", 1
-    line = progress_line(data)
+    line = progress_line(data, now)
     if state == "running":
         return line, None
     if state == "cancelled":
@@ -72,16 +85,16 @@ def _view(path: Path) -> tuple[str, int | None]:
     return line, 0 if int(data.get("succeeded") or 0) > 0 else 1
 
 
-def status_command(progress_file: Path) -> int:
-    line, code = _view(progress_file)
+def status_command(progress_file: Path, *, wall_clock: WallClock = _utc_now) -> int:
+    line, code = _view(progress_file, wall_clock())
     print(line)
     return 0 if code is None else code
 
 
-def wait_command(progress_file: Path, timeout: float) -> int:
+def wait_command(progress_file: Path, timeout: float, *, wall_clock: WallClock = _utc_now) -> int:
     deadline = time.monotonic() + timeout
     while True:
-        line, code = _view(progress_file)
+        line, code = _view(progress_file, wall_clock())
         if code is not None and not line.startswith("no run found"):
             print(line)
             return code

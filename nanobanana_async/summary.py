@@ -5,12 +5,16 @@ Both functions take the JSON form (the dicts of the progress and results files),
 another. The final line names the output folder once and lists only what failed, grouping
 slides that failed for the same reason, never every path: it grows with failures, not with
 the size of the deck.
+
+While the run waits on the quota, the line says for how long: ``waiting on quota 42s``. The
+file says until when (``waiting_until``), so the line compares it with the wall clock now,
+not with the file's age: a wait that is over is never reported, however old the file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 __all__ = ["progress_line", "result_line"]
@@ -68,17 +72,39 @@ def result_line(results: Mapping[str, Any]) -> str:
     )
 
 
-def _seconds_between(start: object, end: object) -> int:
+def _duration(seconds: int) -> str:
+    """``42s``, ``1m30s``, ``2h05m``."""
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _utc(text: object) -> datetime | None:
+    """A timestamp of the files (UTC ISO 8601, ``Z``), aware; ``None`` if it is not one."""
     try:
-        began = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
-        ended = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _seconds_between(start: object, end: object) -> int:
+    began, ended = _utc(start), _utc(end)
+    if began is None or ended is None:
         return 0
     return max(0, round((ended - began).total_seconds()))
 
 
-def progress_line(progress: Mapping[str, Any]) -> str:
-    """``running 4/10, 1 failed, 3 in flight, 2 rate-limit waits, ETA 30s`` or the final line."""
+def progress_line(progress: Mapping[str, Any], now: datetime | None = None) -> str:
+    """``running 4/10, 3 in flight, waiting on quota 42s, 2 rate-limit waits, ETA 1m30s``.
+
+    Or the final line once the run is over. ``now`` is the current time, timezone-aware
+    (default: the wall clock); the wait is shown only while at least a second of it is left.
+    """
     state = str(progress.get("state", "running"))
     current = int(progress.get("current", 0))
     total = int(progress.get("total", 0))
@@ -100,10 +126,15 @@ def progress_line(progress: Mapping[str, Any]) -> str:
     in_flight = progress.get("in_flight") or []
     if in_flight:
         parts.append(f"{len(in_flight)} in flight")
+    until = _utc(progress.get("waiting_until"))
+    if until is not None:
+        left = (until - (now or datetime.now(UTC))).total_seconds()
+        if left >= 1:
+            parts.append(f"waiting on quota {_duration(int(left))}")
     waits = int(progress.get("rate_limit_waits") or 0)
     if waits:
         parts.append(f"{waits} rate-limit wait{'s' if waits != 1 else ''}")
     eta = progress.get("eta_seconds")
     if eta is not None:
-        parts.append(f"ETA {int(eta)}s")
+        parts.append(f"ETA {_duration(int(eta))}")
     return ", ".join(parts)

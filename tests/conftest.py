@@ -8,7 +8,19 @@ counts are set per test, small enough to keep the whole suite fast.
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
+
 from hypothesis import settings
 
 settings.register_profile("nanobanana", deadline=None, derandomize=True, database=None)
 settings.load_profile("nanobanana")
+
+# The CLI shares its pacing through a ledger under $XDG_RUNTIME_DIR (else $TMPDIR). Every
+# CLI run a test starts inherits this environment, so point it at a folder of the suite's
+# own: the tests never read or write the user's real ledger.
+_RUNTIME = tempfile.mkdtemp(prefix="nanobanana-tests-runtime-")
+os.environ["XDG_RUNTIME_DIR"] = _RUNTIME
+atexit.register(shutil.rmtree, _RUNTIME, True)

@@ -8,6 +8,7 @@ import math
 import stat
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from nanobanana_async.progress import Progress, ProgressTracker, ProgressWriter
 SEED_FIELDS = {"current", "total", "status", "completed", "failed", "started_at", "updated_at"}
 OUT = Path("/decks/demo")
 STARTED_AT = "2026-01-16T10:30:00Z"
+STARTED = datetime(2026, 1, 16, 10, 30, tzinfo=UTC)
 
 
 class FakeTime:
@@ -60,10 +62,20 @@ class FakeTime:
             await anyio.lowlevel.checkpoint()
 
 
-def _tracker(total: int = 4) -> ProgressTracker:
+def _tracker(total: int = 4, wall: Callable[[], datetime] | None = None) -> ProgressTracker:
     return ProgressTracker(
-        total=total, output_dir=OUT, started_at=STARTED_AT, started_mono=0.0, pid=4242
+        total=total,
+        output_dir=OUT,
+        started_at=STARTED_AT,
+        started_mono=0.0,
+        pid=4242,
+        wall_clock=wall or (lambda: STARTED),
     )
+
+
+def _wall(mono: Callable[[], float]) -> Callable[[], datetime]:
+    """A wall clock that moves with the monotonic one: ``STARTED`` at monotonic 0."""
+    return lambda: STARTED + timedelta(seconds=mono())
 
 
 def _path(slide: int) -> Path:
@@ -128,11 +140,54 @@ def test_status_while_generating_and_rate_limited() -> None:
     tracker = _tracker(total=10)
     _feed(tracker, *(SlideStarted(n, 0.5) for n in (6, 4, 5)))
     assert tracker.snapshot(1.0).status == "0/10 done, generating slides 4, 5, 6"
-    _feed(tracker, RateLimitWait(12.0, 2.0))
+    _feed(tracker, RateLimitWait(12.0, 2.0, True))
     snapshot = tracker.snapshot(2.5)
-    assert snapshot.status.endswith("rate limited, resuming in 12 s")
+    assert snapshot.status == "0/10 done, generating slides 4, 5, 6; waiting on quota 12s"
     assert snapshot.rate_limit_waits == 1
     assert tracker.snapshot(20.0).status == "0/10 done, generating slides 4, 5, 6"
+
+
+def test_a_storm_of_429s_is_one_wait() -> None:
+    tracker = _tracker(total=10)
+    # Ten 429s answer the requests in flight; the first sets the shared pause (to 30 s),
+    # the later ones arrive during it, one of them extending it a little.
+    storm = [RateLimitWait(28.0 - 0.1 * n, 2.0 + 0.1 * n, n == 0) for n in range(9)]
+    _feed(tracker, *storm, RateLimitWait(29.0, 3.0, False))
+    data = tracker.snapshot(3.0).to_dict()
+    assert (data["rate_limit_waits"], data["rate_limited"]) == (1, 10)
+    assert data["status"] == "0/10 done, waiting on quota 29s"
+    # The pause is over; a new 429 starts a second wait.
+    _feed(tracker, RateLimitWait(5.0, 40.0, True))
+    assert (tracker.rate_limit_waits, tracker.rate_limited) == (2, 11)
+
+
+def test_waiting_until_is_set_during_the_pause_only() -> None:
+    tracker = _tracker(total=4, wall=lambda: STARTED + timedelta(seconds=2.5))
+    assert tracker.snapshot(0.0).waiting_until is None
+    _feed(tracker, SlideStarted(1, 0.0), RateLimitWait(11.2, 2.0, True))  # ends at 13.2
+    during = tracker.snapshot(2.5).to_dict()
+    # The wall clock read at monotonic 2.5, plus the 10.7 s left, rounded up: never early.
+    assert during["waiting_until"] == "2026-01-16T10:30:14Z"
+    assert during["updated_at"] == "2026-01-16T10:30:02Z"
+    assert tracker.snapshot(13.2).waiting_until is None
+    assert tracker.snapshot(13.2).to_dict()["waiting_until"] is None  # JSON null
+    _feed(tracker, RateLimitWait(60.0, 14.0, True), RunFinished("cancelled", 15.0))
+    assert tracker.snapshot(15.0).waiting_until is None  # a finished run waits for nothing
+
+
+def test_eta_counts_the_pause_down_and_then_resumes_the_pace() -> None:
+    tracker = _tracker(total=10)
+    _feed(tracker, SlideStarted(1, 0.0), SlideStarted(2, 0.0))
+    _feed(tracker, SlideDone(1, _path(1), 1, 10.0), SlideDone(2, _path(2), 1, 20.0))
+    _feed(tracker, RateLimitWait(30.0, 20.0, True))  # paused from 20 to 50
+    # 30 s of pause, then 8 slides at 10 s each; the pace holds still while paused.
+    etas = [tracker.snapshot(now).eta_seconds for now in (20.0, 30.0, 49.5, 50.0)]
+    assert etas == [110, 100, 81, 80]  # no jump when the pause ends
+    assert tracker.snapshot(60.0).eta_seconds == 120  # a stall that is not a pause still counts
+    # A slide that finishes during a later pause: its paused time is left out of the pace.
+    _feed(tracker, RateLimitWait(20.0, 60.0, True), SlideDone(3, _path(3), 1, 70.0))
+    # 10 s of pause left, then 7 slides at (70 s - 40 s paused) / 3 finishes.
+    assert tracker.snapshot(70.0).eta_seconds == 80
 
 
 def test_status_lists_at_most_a_few_slides() -> None:
@@ -461,6 +516,44 @@ async def test_callback_error_propagates_once(tmp_path: Path) -> None:
         await _run_with(writer, _script())
     assert caught.group_contains(RuntimeError, match="bad callback")
     assert len(calls) == 1
+
+
+async def test_writer_refreshes_during_a_pause_and_clears_it_when_over() -> None:
+    fake = FakeTime()  # the writer's sleeps move the clock: no event comes during the pause
+    fake.now = 10.0
+    seen: list[tuple[float, Progress]] = []
+    over = anyio.Event()
+
+    def callback(snapshot: Progress) -> None:
+        seen.append((fake.now, snapshot))
+        if snapshot.rate_limited and snapshot.waiting_until is None:
+            over.set()
+
+    tracker = _tracker(total=10, wall=_wall(fake.clock))
+    writer = ProgressWriter(tracker, None, callback=callback, clock=fake.clock, sleep=fake.sleep)
+    send, receive = anyio.create_memory_object_stream[Event](math.inf)
+    with anyio.fail_after(10):  # a guard, not a measurement
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(writer.run, receive)
+            async with send:
+                await send.send(SlideStarted(1, 0.0))
+                await send.send(SlideDone(1, _path(1), 1, 10.0))
+                await send.send(RateLimitWait(3.5, 10.0, True))  # paused until 13.5
+                await over.wait()
+
+    paused = [(at, s) for at, s in seen if s.waiting_until is not None]
+    assert {s.waiting_until for _, s in paused} == {"2026-01-16T10:30:14Z"}
+    assert len(paused) >= 3  # refreshed during 3.5 s without an event
+    times = [at for at, _ in paused]
+    assert all(0.25 - 1e-9 <= b - a <= 1.0 + 1e-9 for a, b in itertools.pairwise(times))
+    etas = [s.eta_seconds or 0 for _, s in paused]
+    assert all(a > b for a, b in itertools.pairwise(etas))  # counting down, one a refresh
+    assert etas[-1] > 90
+    after = next(s for at, s in seen if at >= 13.5)
+    assert after.waiting_until is None  # written when the pause ended, not at the next event
+    assert after.eta_seconds == 90  # 9 slides at 10 s each
+    assert "waiting on quota" not in after.status
+    assert seen[-1][1].waiting_until is None
 
 
 # --- finish(): the end of a run is not held up by the coalescing interval ------------------

@@ -91,8 +91,8 @@ def test_recorded_429_is_rate_limited_with_the_body_delay() -> None:
     error = protocol.classify_error(response["status"], orjson.dumps(response["body"]))
     assert isinstance(error, RateLimited)
     assert error.retry_delay == pytest.approx(34.4)
-    # A requests-per-minute quota, its value not given: the pacer counts what it admitted.
-    assert (error.per_minute_requests, error.limit) == (True, None)
+    # A quota is named, its value not given: the pacer counts what it admitted.
+    assert (error.overload, error.limit) == (False, None)
 
 
 def _quota_429(*violations: dict[str, object]) -> bytes:
@@ -105,7 +105,7 @@ def _quota_429(*violations: dict[str, object]) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("violations", "per_minute", "limit"),
+    ("violations", "overload", "limit"),
     [
         (
             [
@@ -114,7 +114,7 @@ def _quota_429(*violations: dict[str, object]) -> bytes:
                     "quotaValue": "20",
                 }
             ],
-            True,
+            False,
             20.0,
         ),
         (
@@ -128,7 +128,7 @@ def _quota_429(*violations: dict[str, object]) -> bytes:
                     "quotaValue": "10",
                 },
             ],
-            True,
+            False,
             10.0,
         ),
         (
@@ -144,32 +144,32 @@ def _quota_429(*violations: dict[str, object]) -> bytes:
         (
             [{"quotaId": "GenerateContentConcurrentRequestsPerProjectPerModel", "quotaValue": "4"}],
             False,
-            None,
+            4.0,
         ),
         (
             [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel", "quotaValue": "lots"}],
-            True,
+            False,
             None,
         ),
         (
             [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel", "quotaValue": True}],
-            True,
+            False,
             None,
         ),
         (
             [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel", "quotaValue": "-3"}],
-            True,
+            False,
             None,
         ),
-        ([], False, None),
+        ([], True, None),
     ],
 )
-def test_a_429_says_whether_its_quota_counts_requests_per_minute(
-    violations: list[dict[str, object]], per_minute: bool, limit: float | None
+def test_a_429_says_whether_it_names_a_quota_and_the_request_limit(
+    violations: list[dict[str, object]], overload: bool, limit: float | None
 ) -> None:
     error = protocol.classify_error(429, _quota_429(*violations))
     assert isinstance(error, RateLimited)
-    assert (error.per_minute_requests, error.limit) == (per_minute, limit)
+    assert (error.overload, error.limit) == (overload, limit)
 
 
 def test_recorded_400_is_about_the_slide() -> None:

@@ -1,10 +1,12 @@
-"""The pacer: shared 429 pause, learning the quota, AIMD, on a fake clock (no real sleeping)."""
+"""The pacer on a fake clock: 429 bodies and send histories in, decisions out (no sleeping)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from nanobanana_async.ratelimit import Pacer
+from nanobanana_async.ratelimit import MemoryStore, Pacer
 
 
 class FakeTime:
@@ -20,138 +22,211 @@ class FakeTime:
         self.now += seconds
 
 
-def _pacer(time: FakeTime, rpm: float | None) -> Pacer:
-    return Pacer(rpm=rpm, period=60.0, clock=time.clock, sleep=time.sleep, default_pause=5.0)
+def _pacer(time: FakeTime, rpm: float | None = None, **kwargs: object) -> Pacer:
+    options: dict[str, object] = {
+        "period": 60.0,
+        "margin": 0.0,
+        "first_pause": 2.0,
+        "probe_grace": 1.0,
+    }
+    options.update(kwargs)
+    return Pacer(rpm=rpm, clock=time.clock, sleep=time.sleep, **options)  # type: ignore[arg-type]
+
+
+def _model(pacer: Pacer) -> tuple[int, float] | None:
+    model = pacer.model
+    return None if model is None else (model[0], round(model[1], 6))
+
+
+async def _send(pacer: Pacer, n: int) -> list[float]:
+    return [await pacer.acquire() for _ in range(n)]
 
 
 async def test_unlimited_until_the_first_429() -> None:
     time = FakeTime()
-    pacer = _pacer(time, None)
-    for _ in range(10):
-        await pacer.acquire()
+    pacer = _pacer(time)
+    await _send(pacer, 30)
     assert time.slept == []
-    assert pacer.rate is None
+    assert (pacer.model, pacer.rate_per_second, pacer.burst) == (None, None, None)
 
 
-async def test_a_429_pauses_every_caller_until_the_delay_is_over() -> None:
+async def test_nothing_leaves_inside_the_announced_delay() -> None:
     time = FakeTime()
-    pacer = _pacer(time, None)
-    for _ in range(20):
-        await pacer.acquire()
-    waited = pacer.on_rate_limited(12.5)
-    assert waited == pytest.approx(12.5)
-    assert pacer.rate_limit_waits == 1
-    # A 429 naming no quota says nothing countable: a quarter below what was sent.
-    assert pacer.rate == pytest.approx(15.0)
-    start = time.now
-    pacer._limiter = None  # look at the pause alone; aiolimiter keeps the loop's own clock
-    await pacer.acquire()
-    assert time.now - start >= 12.5
+    pacer = _pacer(time)
+    sends = await _send(pacer, 5)
+    time.now += 0.2
+    note = pacer.on_rate_limited(12.5, sent_at=sends[-1])
+    assert note.pause == pytest.approx(12.5)
+    assert note.new_wait
+    sent = await pacer.acquire()
+    assert sent >= 100.2 + 12.5
 
 
-async def test_a_storm_of_429s_is_one_wait_and_one_decrease() -> None:
+@pytest.mark.parametrize(
+    ("name", "sent", "refused", "delay", "model"),
+    [
+        # A sliding minute: 20 went together, 10 were refused, the window frees a minute on.
+        ("sliding minute", 20, 10, 59.9, (10, 60.0)),
+        # A "per-minute" quota that frees again after 1.5 s: the evidence, not the label.
+        ("short window", 6, 2, 1.4, (4, 1.5)),
+        # A fixed window met 20 s before its end: right for now, corrected a window later.
+        ("fixed window", 12, 2, 19.9, (10, 20.0)),
+        # A single transient 429 among 20 that were admitted: it costs its delay, and the
+        # model it leaves lets all 19 go again at once.
+        ("one transient 429", 20, 1, 1.9, (19, 2.0)),
+    ],
+)
+async def test_a_quota_429_teaches_the_window_it_reveals(
+    name: str, sent: int, refused: int, delay: float, model: tuple[int, float]
+) -> None:
     time = FakeTime()
-    pacer = _pacer(time, 20)
-    for delay in (10.0, 9.9, 10.0, 9.8):
-        pacer.on_rate_limited(delay)
+    pacer = _pacer(time)
+    sends = await _send(pacer, sent)
+    time.now += 0.1
+    notes = [pacer.on_rate_limited(delay, sent_at=s) for s in sends[-refused:]]
+    assert [n.new_wait for n in notes] == [True] + [False] * (refused - 1), name
     assert pacer.rate_limit_waits == 1
-    assert pacer.rate == pytest.approx(20 * 0.75)
-    # After the pause, a new 429 is a new signal.
-    time.now += 11
+    learned = pacer.model
+    assert learned is not None
+    assert learned[0] == model[0]
+    assert learned[1] == pytest.approx(model[1])
+
+
+async def test_a_fixed_window_is_right_one_window_later() -> None:
+    time = FakeTime()
+    pacer = _pacer(time)
+    sends = await _send(pacer, 12)  # at 100, 40 s into a fixed 60 s window of 10
+    time.now += 0.1
+    for sent in sends[-2:]:
+        pacer.on_rate_limited(19.9, sent_at=sent)
+    assert _model(pacer) == (10, 20.0)
+    wave = await _send(pacer, 10)  # the window reset at 120: all 10 admitted
+    assert wave[0] == pytest.approx(120.0)
+    # The model now says 140; the window really frees at 180.
+    early = await pacer.acquire()
+    assert early == pytest.approx(140.0)
+    time.now += 0.1
+    pacer.on_rate_limited(39.9, sent_at=early)
+    assert _model(pacer) == (10, 60.0)
+
+
+async def test_a_burst_of_other_clients_teaches_nothing() -> None:
+    time = FakeTime()
+    pacer = _pacer(time)
+    sends = await _send(pacer, 3)
+    for sent in sends:  # every one refused: the window was full before we came
+        pacer.on_rate_limited(30.0, sent_at=sent)
+    assert pacer.model is None
+    assert pacer.paused_for() == pytest.approx(30.0)
+
+
+async def test_an_overload_429_pauses_and_teaches_nothing() -> None:
+    time = FakeTime()
+    pacer = _pacer(time)
+    sends = await _send(pacer, 8)
+    note = pacer.on_rate_limited(None, sent_at=sends[-1], overload=True)
+    assert note.pause == pytest.approx(2.0)
+    assert pacer.model is None
+    sent = await pacer.acquire()
+    assert sent == pytest.approx(102.0)
+
+
+async def test_the_stated_limit_caps_the_model() -> None:
+    time = FakeTime()
+    pacer = _pacer(time)
+    sends = await _send(pacer, 20)
+    pacer.on_rate_limited(60.0, sent_at=sends[-1], limit=12)
+    assert _model(pacer) == (12, 60.0)
+    assert pacer.burst == 12
+
+
+async def test_a_configured_rpm_is_a_ceiling_over_every_minute() -> None:
+    time = FakeTime()
+    pacer = _pacer(time, rpm=5)
+    sends = await _send(pacer, 11)
+    assert sends[:5] == [100.0] * 5
+    assert sends[5:10] == [pytest.approx(160.0)] * 5
+    assert sends[10] == pytest.approx(220.0)
+    assert pacer.burst == 5
+    assert pacer.rate_per_second == pytest.approx(5 / 60)
+
+
+async def test_the_model_grows_when_it_held_requests_back_for_a_whole_window() -> None:
+    time = FakeTime()
+    pacer = _pacer(time)
+    sends = await _send(pacer, 5)
+    time.now += 0.1
+    pacer.on_rate_limited(9.9, sent_at=sends[-1])  # 4 per 10 s
+    assert _model(pacer) == (4, 10.0)
+    sent = await _send(pacer, 4)  # at 110, held back by nothing but the pause
+    assert sent[0] == pytest.approx(110.0)
+    # Held back past the window again with no 429 in between: the model grows by half.
+    await _send(pacer, 6)
+    model = pacer.model
+    assert model is not None
+    assert model[0] == 6
+
+
+async def test_a_growth_the_service_refutes_makes_the_next_probe_wait_longer() -> None:
+    time = FakeTime()
+    pacer = _pacer(time)
+    sends = await _send(pacer, 5)
+    time.now += 0.1
+    pacer.on_rate_limited(9.9, sent_at=sends[-1])
+    await _send(pacer, 4)  # wave at 110
+    grown = await _send(pacer, 6)  # at 120, after the growth to 6
+    assert _model(pacer) == (6, 10.0)
+    time.now += 0.1
+    for sent in grown[-2:]:  # the service admits 4, as before
+        pacer.on_rate_limited(9.9, sent_at=sent)
+    assert _model(pacer) == (4, 10.0)
+    with pacer._store.open() as state:  # the store is the pacer's memory
+        assert state.probe_wait == 2
+        assert state.grow_at == pytest.approx(130.0 + 2 * 10.0)
+
+
+async def test_a_429_without_a_delay_pauses_longer_each_time_then_probes_alone() -> None:
+    time = FakeTime()
+    pacer = _pacer(time)
+    sends = await _send(pacer, 10)
+    assert pacer.on_rate_limited(None, sent_at=sends[-1]).pause == pytest.approx(2.0)
+    probe = await pacer.acquire()
+    assert probe == pytest.approx(102.0)
+    assert pacer.on_rate_limited(None, sent_at=probe).pause == pytest.approx(2.5)
+    probe = await pacer.acquire()
+    assert probe == pytest.approx(104.5)
+    # Nobody else goes until the lone probe has gone unrefused for the grace period...
+    follower = await pacer.acquire()
+    assert follower == pytest.approx(105.5)
+    # ...and then the probe's send time stands in for when the window freed.
+    model = pacer.model
+    assert model is not None
+    assert model[0] == 9
+    assert model[1] == pytest.approx(104.5 - 100.0)
+
+
+async def test_runs_sharing_a_store_share_the_pause_and_the_model() -> None:
+    time = FakeTime()
+    store = MemoryStore()
+    told: list[float] = []
+    first = _pacer(time, store=store)
+    second = _pacer(time, store=store, on_wait=told.append)
+    sends = await _send(first, 5) + await _send(second, 5)
+    time.now += 0.1
+    first.on_rate_limited(59.9, sent_at=sends[-1])
+    assert _model(second) == (9, 60.0)  # both runs' sends were in the window
+    sent = await second.acquire()
+    assert sent >= 160.0
+    assert told == [pytest.approx(59.9)]
+    assert (first.rate_limit_waits, second.rate_limit_waits) == (1, 1)
+
+
+def test_repr_shows_the_live_state() -> None:
+    time = FakeTime()
+    pacer = _pacer(time, rpm=20)
     pacer.on_rate_limited(3.0)
-    assert pacer.rate_limit_waits == 2
-    assert pacer.rate == pytest.approx(20 * 0.75 * 0.75)
-
-
-def test_a_429_without_delay_uses_the_default_pause() -> None:
-    time = FakeTime()
-    pacer = _pacer(time, 10)
-    assert pacer.on_rate_limited(None) == pytest.approx(5.0)
-
-
-def test_clean_traffic_climbs_back_to_the_ceiling_and_no_further() -> None:
-    time = FakeTime()
-    pacer = _pacer(time, 20)
-    pacer.on_rate_limited(1.0)
-    assert pacer.rate == pytest.approx(15.0)
-    for _ in range(500):
-        pacer.on_success()
-    assert pacer.rate == pytest.approx(20.0)
-
-
-def test_repr_shows_live_state() -> None:
-    time = FakeTime()
-    pacer = _pacer(time, 30)
-    assert "30.00/60s" in repr(pacer)
-
-
-async def test_a_known_rate_takes_a_whole_window_at_once_then_waits_for_it() -> None:
-    time = FakeTime()
-    pacer = _pacer(time, 5)
-    for _ in range(5):
-        await pacer.acquire()
-    assert time.slept == []  # the sliding window admits five at once: no spacing
-    first = time.now
-    pacer._limiter = None  # the window alone (aiolimiter keeps the loop's own clock)
-    await pacer.acquire()
-    # The sixth waits until the first is a (margin-stretched) window old.
-    assert time.now - first == pytest.approx(60.0 * 1.02)
-
-
-async def test_a_per_minute_429_teaches_what_the_quota_admitted() -> None:
-    time = FakeTime()
-    pacer = _pacer(time, None)
-    sends = [await pacer.acquire() for _ in range(32)]
-    # A quota of 20: the last twelve come back refused, one by one, each refining the rate.
-    seen = []
-    for sent_at in sends[20:]:
-        pacer.on_rate_limited(30.0, sent_at=sent_at, per_minute_requests=True)
-        seen.append(pacer.rate)
-    assert seen[0] == 31.0
-    assert seen[-1] == 20.0  # exactly what was admitted, not what was sent
-    assert pacer.rate_limit_waits == 1
-    assert pacer.burst == 20
-
-
-async def test_the_limit_the_service_states_caps_the_rate_for_good() -> None:
-    time = FakeTime()
-    pacer = _pacer(time, 40)  # told twice the real quota
-    sends = [await pacer.acquire() for _ in range(32)]
-    pacer.on_rate_limited(30.0, sent_at=sends[-1], per_minute_requests=True, limit=20)
-    assert pacer.rate == 20.0  # the first 429 already knows, before the others come back
-    assert pacer.ceiling == 20.0
-    for _ in range(500):
-        pacer.on_success()
-    assert pacer.rate == 20.0  # never climbs back into the quota
-
-
-async def test_a_lower_share_than_the_stated_limit_is_what_counts() -> None:
-    time = FakeTime()
-    pacer = _pacer(time, None)
-    sends = [await pacer.acquire() for _ in range(12)]
-    # Another client used 8 of the 20: only 12 of ours were admitted, and one refused.
-    pacer.on_rate_limited(5.0, sent_at=sends[-1], per_minute_requests=True, limit=20)
-    assert pacer.rate == 11.0
-    assert pacer.ceiling == 20.0
-
-
-async def test_a_refused_request_frees_its_place_in_the_window() -> None:
-    time = FakeTime()
-    pacer = _pacer(time, 5)
-    sends = [await pacer.acquire() for _ in range(5)]
-    # The quota was shared after all: the fifth was refused, so it does not count.
-    pacer.on_rate_limited(2.0, sent_at=sends[-1], per_minute_requests=True)
-    assert pacer.rate == 4.0
-    pacer._limiter = None  # the window alone (aiolimiter keeps the loop's own clock)
-    start = time.now
-    await pacer.acquire()
-    # Four admitted in the window, room for none more until the first is a window old.
-    assert time.now - start == pytest.approx(60.0 * 1.02)
-
-
-async def test_other_quotas_lower_the_rate_by_a_quarter_without_counting() -> None:
-    time = FakeTime()
-    pacer = _pacer(time, 20)
-    sends = [await pacer.acquire() for _ in range(3)]
-    pacer.on_rate_limited(1.0, sent_at=sends[-1], per_minute_requests=False, limit=None)
-    assert pacer.rate == pytest.approx(15.0)  # not the 2 admitted: a concurrency quota, say
+    text = repr(pacer)
+    assert "ceiling=20" in text
+    assert "paused_for=3.00s" in text
+    assert "waits=1" in text
+    assert math.isinf(time.slept[0] if time.slept else math.inf)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -67,3 +68,17 @@ def test_long_reasons_are_cut() -> None:
 )  # fmt: skip
 def test_progress_line(progress: dict[str, Any], line: str) -> None:
     assert progress_line(progress) == line
+
+
+def test_progress_line_while_waiting_on_the_quota() -> None:
+    progress = {"state": "running", "current": 4, "total": 10, "failed": [2], "in_flight": [5],
+                "waiting_until": "2026-01-16T10:32:05Z", "rate_limit_waits": 1,
+                "rate_limited": 10, "eta_seconds": 3725}  # fmt: skip
+    now = datetime(2026, 1, 16, 10, 30, tzinfo=UTC)
+    assert progress_line(progress, now) == (
+        "running 4/10, 1 failed, 1 in flight, waiting on quota 2m05s, 1 rate-limit wait, ETA 1h02m"
+    )
+    later = datetime(2026, 1, 16, 10, 32, 5, tzinfo=UTC)
+    assert "quota" not in progress_line(progress, later)
+    assert "quota" not in progress_line({**progress, "waiting_until": None}, now)
+    assert "quota" not in progress_line({**progress, "waiting_until": "garbage"}, now)

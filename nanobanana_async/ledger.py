@@ -1,0 +1,225 @@
+"""The quota ledger: one file through which the runs of one machine share what they know.
+
+Quotas belong to the key (Google counts them per project), not to a run. Two decks started
+side by side, or one right after another, would each learn the quota on their own, the
+second meeting a window the first had filled and taking the first's sends for someone
+else's. So the :class:`~nanobanana_async.ratelimit.Pacer` of every run on this machine keeps
+its :class:`~nanobanana_async.ratelimit.QuotaState` here, one entry per endpoint, key and
+model: the log of sends, the pause the service announced, the model learned. Each decision
+reads and writes the entry under an exclusive ``flock`` and nothing awaits while it is
+held, so decisions of several runs interleave whole.
+
+The entry's name is a digest of the endpoint, key and model; the key itself is never
+written. Times are the pacer's monotonic clock, which on Linux is one clock for every
+process of one boot; the file records the boot id and forgets everything after a reboot.
+The ledger is only evidence, never a promise: an unreadable or corrupt file is started
+afresh, and one that cannot be opened leaves the run pacing on its own.
+
+It does not reach other machines: runs elsewhere on the same key are, to this run, the
+"other clients" whose 429s it learns around.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import math
+import os
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .ratelimit import QuotaState
+
+__all__ = ["LEDGER_NAME", "QuotaLedger", "default_ledger_path", "entry_name"]
+
+LEDGER_NAME = "quota-ledger.json"
+_VERSION = 1
+# Entries nobody has touched for a day say nothing about today's quota.
+_STALE = 86_400.0
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+_OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+_FIELDS = {f.name: f for f in dataclasses.fields(QuotaState)}
+
+
+def entry_name(base_url: str, api_key: str, model: str) -> str:
+    """The ledger's name for one quota: a digest, so the key is never written."""
+    digest = hashlib.sha256(f"{base_url}\0{api_key}\0{model}".encode()).hexdigest()
+    return digest[:24]
+
+
+def _private_dir(path: Path) -> bool:
+    """A real directory of ours that nobody else can write into."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
+
+
+def default_ledger_path(env: Mapping[str, str] | None = None) -> Path | None:
+    """``$XDG_RUNTIME_DIR/nano-banana/``, else ``$TMPDIR/nano-banana-<uid>/``; ``None`` if unsafe.
+
+    The folder is created private (0700); one that exists but belongs to someone else or
+    is writable by others is not used, since whoever can write the ledger can stall runs.
+    """
+    env = os.environ if env is None else env
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime and _private_dir(Path(runtime)):
+        folder = Path(runtime) / "nano-banana"
+    else:
+        temp = env.get("TMPDIR") or tempfile.gettempdir()
+        folder = Path(temp) / f"nano-banana-{os.getuid()}"
+    with contextlib.suppress(OSError):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / LEDGER_NAME if _private_dir(folder) else None
+
+
+def _boot_id() -> str:
+    try:
+        return _BOOT_ID.read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
+
+
+def _dump(state: QuotaState) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for name in _FIELDS:
+        value = getattr(state, name)
+        if isinstance(value, float) and math.isinf(value):
+            value = None  # JSON has no infinity; the field's default stands in for it
+        elif isinstance(value, tuple):
+            value = [None if isinstance(v, float) and math.isinf(v) else v for v in value]
+        data[name] = value
+    return data
+
+
+def _load(data: object) -> QuotaState:
+    state = QuotaState()
+    if not isinstance(data, dict):
+        return state
+    for name, spec in _FIELDS.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        if name == "before":
+            before = list(value) if isinstance(value, list) else []
+            if len(before) == 5:
+                grow_at = math.inf if before[2] is None else float(before[2])
+                state.before = (before[0], before[1], grow_at, int(before[3]), before[4])
+            continue
+        if name == "sends":
+            state.sends = [float(v) for v in value if isinstance(v, int | float)]
+            continue
+        setattr(state, name, float(value) if isinstance(spec.default, float) else value)
+    return state
+
+
+class QuotaLedger:
+    """A :class:`~nanobanana_async.ratelimit.StateStore` in a file shared by this machine's runs.
+
+    Args:
+        path: the ledger file (see :func:`default_ledger_path`).
+        entry: this quota's name in it (see :func:`entry_name`).
+        clock: the pacer's clock, to age out stale entries.
+    """
+
+    __slots__ = ("_broken", "_clock", "_entry", "_fallback", "path")
+
+    def __init__(
+        self, path: Path, entry: str, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.path = path
+        self._entry = entry
+        self._clock = clock
+        self._fallback = QuotaState()
+        self._broken: str | None = None
+
+    def __repr__(self) -> str:
+        where = f"broken: {self._broken}" if self._broken else str(self.path)
+        return f"<QuotaLedger {where} entry={self._entry[:8]}>"
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[QuotaState]:
+        """This quota's state, locked against every other run until the block ends."""
+        if self._broken is not None:
+            yield self._fallback
+            return
+        try:
+            fd = os.open(self.path, _OPEN_FLAGS, 0o600)
+        except OSError as exc:
+            self._give_up(exc)
+            yield self._fallback
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = _read_all(fd)
+            document = self._document(raw)
+            entries: dict[str, Any] = document["entries"]
+            state = _load(entries.get(self._entry))
+            yield state
+            self._fallback = state
+            entry = _dump(state)
+            entry["seen"] = self._clock()
+            entries[self._entry] = entry
+            now = self._clock()
+            for name in [n for n, e in entries.items() if _stale(e, now)]:
+                del entries[name]
+            data = orjson.dumps(document)
+            if data != raw:
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, data)
+                os.ftruncate(fd, len(data))
+        except OSError as exc:
+            self._give_up(exc)
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _document(self, raw: bytes) -> dict[str, Any]:
+        boot = _boot_id()
+        try:
+            document = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            document = {}
+        if (
+            not isinstance(document, dict)
+            or document.get("version") != _VERSION
+            or document.get("boot") != boot
+            or not isinstance(document.get("entries"), dict)
+        ):
+            document = {"version": _VERSION, "boot": boot, "entries": {}}
+        return document
+
+    def _give_up(self, exc: OSError) -> None:
+        """Pace alone from now on; say so once, on stderr (the run itself goes on)."""
+        self._broken = exc.strerror or type(exc).__name__
+        print(
+            f"nanobanana: quota ledger {self.path} unusable ({self._broken}); "
+            "pacing this run on its own",
+            file=sys.stderr,
+        )
+
+
+def _stale(entry: object, now: float) -> bool:
+    seen = entry.get("seen") if isinstance(entry, dict) else None
+    return not isinstance(seen, int | float) or not now - _STALE <= seen <= now + 1.0
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    os.lseek(fd, 0, os.SEEK_SET)
+    while chunk := os.read(fd, 1 << 16):
+        chunks.append(chunk)
+    return b"".join(chunks)
