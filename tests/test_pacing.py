@@ -54,6 +54,8 @@ SHAPES: dict[str, dict[str, Any]] = {
     "another client on the key": {"rpm": 8, "other_client": OtherClient(3, 60.0)},
     "no RetryInfo, no quotaValue": {"rpm": 5, "retry_info": False, "quota_value": False},
     "overload 429s": {"rpm": 6, "overload_rate": 0.2},
+    # A cap on generations in progress counts by due time, so it needs the latency on.
+    "concurrency cap": {"max_concurrent": 3, "latency": True},
 }
 
 
@@ -61,7 +63,9 @@ SHAPES: dict[str, dict[str, Any]] = {
 async def test_every_shape_completes_without_sending_inside_a_delay(
     tmp_path: Path, shape: str
 ) -> None:
-    emu = Emulator(EmulatorSettings(latency=False, time_scale=SCALE, seed=3, **SHAPES[shape]))
+    settings: dict[str, Any] = {"latency": False, "time_scale": SCALE, "seed": 3}
+    settings.update(SHAPES[shape])
+    emu = Emulator(EmulatorSettings(**settings))
     result = await _run(emu, tmp_path / "deck")
     stats = emu.stats()
     assert result.completed == SLIDES, result.errors
