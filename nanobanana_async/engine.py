@@ -142,11 +142,12 @@ class _Run:
             settings.concurrency if settings.concurrency is not None else config.concurrency
         )
         self.send = send
+        self.grace = 1.0 * scale  # longer than a 429's round trip, shorter than any image
         self.pacer = Pacer(
             rpm=rpm,
             period=60.0 * scale,
             first_pause=2.0 * scale,
-            probe_grace=1.0 * scale,
+            probe_grace=self.grace,
             history=3600.0 * scale,
             store=store,
             on_wait=self._waiting_on_another_run,
@@ -154,6 +155,9 @@ class _Run:
             sleep=settings.sleep,
         )
         self.rate_limited = 0
+        # When each request now on the wire was sent; what is older than ``grace`` was
+        # admitted (a 429 takes a round trip, a generation seconds).
+        self.on_wire: dict[int, float] = {}
         self.gate = ConcurrencyGate(fixed=concurrency, typical_latency=20.0 * scale)
         self.gate.retune(self.pacer.rate_per_second, self.pacer.burst)
         self.policy = settings.retry.scaled(scale) if scale != 1.0 else settings.retry
@@ -173,6 +177,11 @@ class _Run:
 
     def emit(self, event: Event) -> None:
         self.send.send_nowait(event)
+
+    def _generating(self, now: float) -> int:
+        """Our requests on the wire long enough to be generating: a refusal comes back fast."""
+        admitted_after = now - self.grace
+        return sum(1 for sent in self.on_wire.values() if sent <= admitted_after)
 
     def _waiting_on_another_run(self, seconds: float) -> None:
         """Another run on this quota was told to wait: this run waits too, and says so."""
@@ -252,6 +261,7 @@ class _Run:
                 raise _NotSent
             started = self.clock()
             self.emit(SlideStarted(job.slide, started))
+            self.on_wire[job.slide] = started
             try:
                 image = await self.client.generate(self.config.model, job.body)
             except RateLimited as error:
@@ -262,9 +272,14 @@ class _Run:
                     limit=error.limit,
                 )
                 self.rate_limited += 1
-                self.emit(RateLimitWait(note.pause, self.clock(), note.new_wait))
+                now = self.clock()
+                self.emit(RateLimitWait(note.pause, now, note.new_wait))
+                if note.new_wait and not error.overload:
+                    self.gate.on_quota_refused(self._generating(now))
                 self.gate.retune(self.pacer.rate_per_second, self.pacer.burst)
                 raise
+            finally:
+                del self.on_wire[job.slide]
             self.gate.observe(
                 self.clock() - started,
                 rate_per_second=self.pacer.rate_per_second,

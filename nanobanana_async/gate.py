@@ -18,6 +18,11 @@ start) until the first 429 teaches a rate. ``initial`` is a whole tier-1 window 
 full before anything is known, and a smaller quota answers the excess at once with 429s
 that state its value and cost nothing.
 
+A quota may cap requests *in progress* rather than their rate; the service does not say
+which (nor does it document such a quota). Its signature is that it refuses at the same
+number in progress every time, so three storms of 429s that begin with the same number of
+our requests generating make that number a cap (see :meth:`ConcurrencyGate.on_quota_refused`).
+
 A slot is held only while a request is on the wire, not while a slide backs off, so a slide
 waiting out a retry delay never starves the others.
 """
@@ -25,6 +30,7 @@ waiting out a retry delay never starves the others.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import anyio
 
@@ -32,6 +38,9 @@ __all__ = ["ConcurrencyGate"]
 
 _HEADROOM = 1.25
 _EWMA = 0.3
+# Storms that must begin with the same number of our requests in progress before that
+# number is taken for a cap on requests in progress.
+_CAP_EVIDENCE = 3
 
 
 class ConcurrencyGate:
@@ -46,11 +55,14 @@ class ConcurrencyGate:
 
     __slots__ = (
         "_bounds",
+        "_cap",
+        "_cap_credit",
         "_changed",
         "_fixed",
         "_initial",
         "_latency",
         "_limit",
+        "_refusals",
         "_typical",
         "in_use",
         "peak",
@@ -67,6 +79,9 @@ class ConcurrencyGate:
         self._fixed = fixed
         self._bounds = bounds
         self._initial = initial
+        self._cap: int | None = None
+        self._cap_credit = 0
+        self._refusals: deque[int] = deque(maxlen=_CAP_EVIDENCE)
         self._limit = fixed if fixed is not None else self._clamp(initial)
         self._latency: float | None = None
         self._changed = anyio.Event()
@@ -91,7 +106,37 @@ class ConcurrencyGate:
         self._fixed = self._limit = 1 << 30
         self._wake()
 
+    @property
+    def cap(self) -> int | None:
+        """The cap on requests in progress learned from 429s, if any."""
+        return self._cap
+
+    def on_quota_refused(self, admitted_in_flight: int) -> None:
+        """A storm of quota 429s began while ``admitted_in_flight`` of ours were generating.
+
+        A quota on requests in progress refuses at the same count every time, whatever it
+        is called; a rate quota refuses at whatever count its window happens to meet. So
+        when three storms in a row begin at one count, that count becomes a cap: the gate
+        holds there instead of earning a 429 per answer. It reopens by one after a cap's
+        worth of successes (a probe per generation), and a storm that begins at another
+        count (or with nothing of ours in progress) drops it: it was a coincidence.
+        """
+        if self._fixed is not None:
+            return
+        self._refusals.append(admitted_in_flight)
+        if admitted_in_flight > 0 and self._refusals.count(admitted_in_flight) == _CAP_EVIDENCE:
+            self._cap = admitted_in_flight
+            self._cap_credit = 0
+            if self._limit > self._cap:
+                self._set_limit(self._cap)
+        elif self._cap is not None:
+            # A refusal at another count: the quota is not (only) a cap on requests in
+            # progress, and the cap was a coincidence.
+            self._cap = None  # the caller retunes next
+
     def _set_limit(self, value: int) -> None:
+        if self._cap is not None and value > self._cap:
+            value = self._cap
         if value != self._limit:
             grew = value > self._limit
             self._limit = value
@@ -116,6 +161,11 @@ class ConcurrencyGate:
         self._latency = (
             latency if self._latency is None else _EWMA * latency + (1 - _EWMA) * self._latency
         )
+        if success and self._cap is not None:
+            self._cap_credit += 1
+            if self._cap_credit >= self._cap:
+                self._cap += 1
+                self._cap_credit = 0
         self.retune(rate_per_second, burst, grow=success)
 
     def retune(

@@ -92,3 +92,42 @@ async def test_open_all_admits_every_waiter() -> None:
         await anyio.wait_all_tasks_blocked()
         assert entered == 5
         group.cancel_scope.cancel()
+
+
+def test_three_storms_at_one_count_in_progress_cap_the_gate() -> None:
+    gate = ConcurrencyGate(initial=20)
+    for _ in range(2):
+        gate.on_quota_refused(6)
+    assert (gate.cap, gate.limit) == (None, 20)  # two could be a coincidence
+    gate.on_quota_refused(6)
+    assert (gate.cap, gate.limit) == (6, 6)
+    gate.retune(None)
+    assert gate.limit == 6  # nothing reopens it but successes...
+    for _ in range(6):
+        gate.observe(1.0, rate_per_second=None, success=True)
+    assert gate.cap == 7  # ...a cap's worth of them, one slot at a time
+
+
+def test_a_refusal_at_another_count_drops_the_cap() -> None:
+    gate = ConcurrencyGate(initial=20)
+    for _ in range(3):
+        gate.on_quota_refused(4)
+    assert gate.cap == 4
+    gate.on_quota_refused(9)  # a rate quota refuses at whatever count it meets
+    assert gate.cap is None
+    gate.retune(None)
+    assert gate.limit == 20
+
+
+def test_refusals_with_nothing_in_progress_are_no_cap() -> None:
+    gate = ConcurrencyGate(initial=20)
+    for _ in range(5):
+        gate.on_quota_refused(0)
+    assert (gate.cap, gate.limit) == (None, 20)
+
+
+def test_a_fixed_concurrency_learns_no_cap() -> None:
+    gate = ConcurrencyGate(fixed=8)
+    for _ in range(3):
+        gate.on_quota_refused(3)
+    assert (gate.cap, gate.limit) == (None, 8)
