@@ -8,9 +8,12 @@ tell keys apart, useless to anyone reading a log.
 
 ``inside_announced_delay`` is the verdict tests and benchmarks judge a client by: the
 arrivals of a key that came after a 429 to that key had been answered and before the
-delay it announced had run out, counted from the answer, with 1 ms of slack either side
-(:data:`SLACK`). A client that waits out every delay scores 0; requests already on the
-wire when a 429 left cannot be held against it, since they arrived before the answer.
+delay it announced had run out, counted from the answer. A client needs the answer before it
+can hold back, and requests it sent a moment before (a burst leaves over a few ms) are
+already on the wire, so arrivals within :data:`REACTION` (10 ms, real time, longer than
+a loopback round trip and a busy event loop's turn) of the answer are not held against
+it; 1 ms of :data:`SLACK` at the end covers rounding. A client that waits out every delay
+scores 0.
 
 Status 499 (nginx's "client closed request") marks a request whose client went away before
 the answer was sent.
@@ -30,6 +33,7 @@ from typing import Any
 
 __all__ = [
     "CLIENT_GONE",
+    "REACTION",
     "SLACK",
     "Arrival",
     "Stats",
@@ -38,6 +42,7 @@ __all__ = [
 
 CLIENT_GONE = 499
 SLACK = 1e-3
+REACTION = 1e-2
 
 
 def fingerprint(key: str | None) -> str:
@@ -181,13 +186,15 @@ class Stats:
             }
 
 
-def inside_announced_delay(arrivals: Iterable[Arrival], slack: float = SLACK) -> int:
+def inside_announced_delay(
+    arrivals: Iterable[Arrival], slack: float = SLACK, reaction: float = REACTION
+) -> int:
     """How many arrivals came while a delay announced to their key was still running."""
     quiet: dict[str, list[tuple[float, float]]] = {}
     listed = list(arrivals)
     for a in listed:
         if a.status == 429 and a.retry_delay is not None and a.answered is not None:
-            start, end = a.answered + slack, a.answered + a.retry_delay - slack
+            start, end = a.answered + reaction, a.answered + a.retry_delay - slack
             if start < end:
                 quiet.setdefault(a.key, []).append((start, end))
     # Merged into disjoint spans per key, so each arrival is one bisection.

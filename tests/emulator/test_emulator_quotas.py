@@ -311,6 +311,20 @@ async def test_inside_announced_delay_counts_a_client_that_did_not_wait() -> Non
     assert [a["answered"] for a in stats["arrivals"]] == [a["t"] for a in stats["arrivals"]]
 
 
+async def test_requests_already_on_the_wire_when_a_429_left_are_not_held_against_it() -> None:
+    clock = FakeClock()
+    emulator = Emulator(EmulatorSettings(latency=False, rpm=1, clock=clock))
+    async with client_for(emulator) as client:
+        assert (await generate(client)).status_code == 200
+        assert (await generate(client)).status_code == 429
+        clock.advance(0.005)  # sent before the client could have read that 429
+        assert (await generate(client)).status_code == 429
+        assert emulator.stats()["inside_announced_delay"] == 0
+        clock.advance(0.02)  # sent by a client that had been told to wait
+        assert (await generate(client)).status_code == 429
+        assert emulator.stats()["inside_announced_delay"] == 1
+
+
 async def test_a_client_that_waits_out_every_delay_scores_zero() -> None:
     clock = FakeClock()
     quotas = (RateQuota("bucket", 2, 6.0, burst=2),)
