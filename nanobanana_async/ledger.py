@@ -124,6 +124,10 @@ def _load(data: object) -> QuotaState:
             state.sends = [float(v) for v in value if isinstance(v, int | float)]
             continue
         setattr(state, name, float(value) if isinstance(spec.default, float) else value)
+    if not isinstance(state.wanting, dict):
+        state.wanting = {}
+    if not isinstance(state.owners, list) or len(state.owners) != len(state.sends):
+        state.owners = ["?"] * len(state.sends)  # a send of nobody now running
     return state
 
 

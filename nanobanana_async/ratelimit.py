@@ -25,7 +25,9 @@ reports a 429 back with the send time that :meth:`~Pacer.acquire` returned. The 
 A 429 without ``RetryInfo`` gives no ``F``: the pause grows by a quarter per refusal, from
 ``first_pause`` (or a sixteenth of ``T``), and after it one request goes alone; when no 429
 has come back ``probe_grace`` later, it was admitted, and its send time stands in for ``F``.
-A configured ``rpm`` is a ceiling: never more than ``rpm`` sends in any ``period``.
+A configured ``rpm`` is a ceiling: never more than ``rpm`` sends in any ``period``. Runs
+sharing one state (the ledger) that all want to send split each window between them, so
+two decks started together finish together instead of one after the other.
 
 Time is read through the injected ``clock`` and waited through ``sleep``, so every rule
 above is tested on a fake clock. The state lives in a :class:`QuotaState` held by a
@@ -36,6 +38,7 @@ above is tested on a fake clock. The state lives in a :class:`QuotaState` held b
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -60,6 +63,9 @@ class QuotaState:
     Attributes:
         sends: send times of requests the quota did not refuse (in flight or answered),
             oldest first.
+        owners: the run that made each send, in the same order.
+        wanting: per run, until when it is known to want to send (it is waiting to, or
+            just did); the runs wanting now split each window between them.
         pause_until: no request leaves before this time.
         burst: the model's ``B``: our sends any window of ``span`` admits (``None``: none
             learned).
@@ -81,6 +87,8 @@ class QuotaState:
     """
 
     sends: list[float] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)
+    wanting: dict[str, float] = field(default_factory=dict)
     pause_until: float = -math.inf
     burst: int | None = None
     span: float | None = None
@@ -164,6 +172,7 @@ class Pacer:
         "_on_wait",
         "_period",
         "_probe_grace",
+        "_run",
         "_seen_pause",
         "_sleep",
         "_store",
@@ -194,6 +203,7 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self._on_wait = on_wait
+        self._run = secrets.token_hex(4)
         self._seen_pause = -math.inf
         self.rate_limit_waits = 0
 
@@ -249,8 +259,8 @@ class Pacer:
             The send time, to hand back to :meth:`on_rate_limited` if the request is refused.
         """
         while True:
-            now = self._clock()
             with self._store.open() as state:
+                now = self._clock()  # under the lock: sends from every run stay in order
                 wait = self._wait(state, now)
                 if wait <= 0:
                     if state.probe_next:
@@ -258,7 +268,10 @@ class Pacer:
                         state.probe_sent = now
                         state.probe_until = now + self._probe_grace
                     state.sends.append(now)
+                    state.owners.append(self._run)
+                    state.wanting[self._run] = now
                     return now
+                state.wanting[self._run] = now + wait
                 waited = self._note_pause(state, now)
             if waited is not None and self._on_wait is not None:
                 self._on_wait(waited)
@@ -300,10 +313,29 @@ class Pacer:
             if held > 0 and wait <= 0 and now >= state.grow_at:
                 self._grow(state, now)
                 held = self._window_wait(state.sends, state.burst, state.span, now)
-            wait = max(wait, held)
+            wait = max(wait, held, self._share_wait(state, now))
         if self._ceiling is not None:
             wait = max(wait, self._window_wait(state.sends, self._ceiling, self._period, now))
         return wait
+
+    def _share_wait(self, state: QuotaState, now: float) -> float:
+        """Until this run is within its share of the window, while other runs want it too.
+
+        Each run wanting to send gets ``B / runs`` of every window; a run that stops
+        wanting (its deck is sent) stops counting a moment later, so no share goes unused
+        for long.
+        """
+        assert state.burst is not None
+        assert state.span is not None
+        recent = now - self._probe_grace
+        for run in [r for r, until in state.wanting.items() if until < recent - state.span]:
+            del state.wanting[run]  # long gone: forget it
+        runs = sum(1 for r, until in state.wanting.items() if r == self._run or until >= recent)
+        if runs <= 1:
+            return 0.0
+        share = max(1, state.burst // runs)
+        mine = [t for t, owner in zip(state.sends, state.owners, strict=True) if owner == self._run]
+        return self._window_wait(mine, share, state.span, now)
 
     def _window_wait(self, sends: list[float], burst: int, span: float, now: float) -> float:
         """Until fewer than ``burst`` sends fall in the trailing ``span`` (stretched)."""
@@ -321,6 +353,7 @@ class Pacer:
             drop += 1
         if drop:
             del sends[:drop]
+            del state.owners[:drop]
 
     def _grow(self, state: QuotaState, now: float) -> None:
         assert state.burst is not None
@@ -361,7 +394,7 @@ class Pacer:
         now = self._clock()
         with self._store.open() as state:
             if sent_at is not None:
-                _remove(state.sends, sent_at)
+                _remove(state, sent_at, self._run)
             if now >= state.pause_until:  # a new storm: its 429s all refine one observation
                 state.before = (
                     state.burst,
@@ -433,9 +466,10 @@ class Pacer:
         state.grow_at = frees_at + span * state.probe_wait
 
 
-def _remove(sends: list[float], sent_at: float) -> None:
-    """Take one send out of the log (it may already have aged out)."""
-    for i in range(len(sends) - 1, -1, -1):
-        if sends[i] == sent_at:
-            del sends[i]
+def _remove(state: QuotaState, sent_at: float, run: str) -> None:
+    """Take one of ``run``'s sends out of the log (it may already have aged out)."""
+    for i in range(len(state.sends) - 1, -1, -1):
+        if state.sends[i] == sent_at and state.owners[i] == run:
+            del state.sends[i]
+            del state.owners[i]
             return

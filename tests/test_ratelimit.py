@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from virtual_time import VirtualTime
 
 from nanobanana_async.ratelimit import MemoryStore, Pacer
 
@@ -211,7 +212,8 @@ async def test_runs_sharing_a_store_share_the_pause_and_the_model() -> None:
     told: list[float] = []
     first = _pacer(time, store=store)
     second = _pacer(time, store=store, on_wait=told.append)
-    sends = await _send(first, 5) + await _send(second, 5)
+    sends = await _send(first, 5)
+    await _send(second, 5)
     time.now += 0.1
     first.on_rate_limited(59.9, sent_at=sends[-1])
     assert _model(second) == (9, 60.0)  # both runs' sends were in the window
@@ -219,6 +221,30 @@ async def test_runs_sharing_a_store_share_the_pause_and_the_model() -> None:
     assert sent >= 160.0
     assert told == [pytest.approx(59.9)]
     assert (first.rate_limit_waits, second.rate_limit_waits) == (1, 1)
+
+
+async def test_runs_that_both_want_to_send_split_each_window() -> None:
+    time = VirtualTime()
+    store = MemoryStore()
+    first = Pacer(rpm=None, margin=0.0, store=store, clock=time.clock, sleep=time.sleep)
+    second = Pacer(rpm=None, margin=0.0, store=store, clock=time.clock, sleep=time.sleep)
+    sends = [await first.acquire() for _ in range(11)]
+    first.on_rate_limited(60.0, sent_at=sends[-1])  # 10 per minute
+    log: list[tuple[float, str]] = []
+
+    async def take(pacer: Pacer, name: str) -> None:
+        for _ in range(10):
+            log.append((await pacer.acquire(), name))
+
+    await time.run(take(first, "first"), take(second, "second"))
+    # Each window is split five and five, not taken whole by whoever woke first.
+    windows = {round(at) for at, _ in log}
+    assert windows == {160, 220}
+    for window in windows:
+        assert (
+            sorted(name for at, name in log if round(at) == window)
+            == ["first"] * 5 + ["second"] * 5
+        )
 
 
 def test_repr_shows_the_live_state() -> None:
