@@ -10,9 +10,10 @@ reports a 429 back with the send time that :meth:`~Pacer.acquire` returned. The 
 2. **The quota is modelled as "at most B of our sends in any T seconds"**, checked against
    that log. A quota 429 at ``t`` that frees at ``F`` sets ``T = F - a`` and ``B`` = our
    sends in ``[a, t]``, where ``a`` is the first send after a quiet gap at least as long as
-   the delay ``F - t``: the window that frees at ``F`` is the one that send opened. That is
-   exact for a sliding window of any length, and right one window later for a fixed window
-   or a token bucket. Nothing is taken from the ``quotaId``'s name (a "per-minute" quota
+   the delay ``F - t`` and not before the last announced free time (what was sent before
+   it belongs to a window that has freed): the window that frees at ``F`` is the one that
+   send opened. That is exact for a sliding window of any length, and right one window
+   later for a fixed window or a token bucket. Nothing is taken from the ``quotaId``'s name (a "per-minute" quota
    may free after 1.5 s); a stated ``quotaValue`` only caps ``B``.
 3. **Only evidence lowers the model.** A 429 that names no quota (a busy service) pauses
    and teaches nothing; a quota 429 that finds none of our sends in the window (another
@@ -52,7 +53,7 @@ __all__ = ["MemoryStore", "Pacer", "QuotaState", "StateStore"]
 _GROWTH = 1.5
 _MAX_PROBE_WAIT = 16
 _UNANNOUNCED_GROWTH = 1.25
-# Sends older than this many windows (or than ``history``) say nothing about the quota.
+# The most sends remembered (besides the ``history`` horizon), so a ledger stays small.
 _MAX_SENDS = 4096
 
 
