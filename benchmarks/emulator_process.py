@@ -10,7 +10,14 @@ catalogue's nominal range). Counts, 429s and arrival times come from
 
 Between runs, :meth:`EmulatorProcess.reset` clears stats and quotas and re-seeds the
 emulator's random generator, so every run draws the same latency for its k-th admitted
-request: the runs of a scenario are compared on identical luck.
+request: the runs of a scenario are compared on identical luck. The emulator's reset also
+forgets its fault script, so a script given here is sent again after every reset.
+
+The emulator stamps arrivals in seconds since its own start (where fixed quota windows
+count from too; a reset does not move that origin). On entry, one request to an unknown
+model (a 404, answered at once, forgotten by the reset that follows) places that origin
+on this process's monotonic clock, which on Linux is the emulator's clock too:
+:meth:`EmulatorProcess.now` is then the emulator's time, to a millisecond or two.
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import IO, Any, Self
 
 import httpx2
+import orjson
 
 __all__ = ["EmulatorProcess", "cpu_seconds"]
 
@@ -48,9 +57,22 @@ class EmulatorProcess:
         time_scale: the emulator's ``--time-scale``; the client must be told the same.
         latency: ``False`` answers at once (``--no-latency``).
         seed: seeds the emulator's latency jitter and ids.
+        extra: more ``nanobanana emulate`` arguments, as given on its command line
+            (e.g. ``["--quota", "fixed:20/60s+30s"]``).
+        script: a fault script (request ordinal to fault kind), given as ``--script``
+            and sent again after every :meth:`reset`.
     """
 
-    __slots__ = ("_answers", "_args", "_lock", "_process", "_reader", "base_url")
+    __slots__ = (
+        "_answers",
+        "_args",
+        "_lock",
+        "_origin",
+        "_process",
+        "_reader",
+        "_script",
+        "base_url",
+    )
 
     def __init__(
         self,
@@ -59,6 +81,8 @@ class EmulatorProcess:
         time_scale: float = 1.0,
         latency: bool = True,
         seed: int = 0,
+        extra: Sequence[str] = (),
+        script: Mapping[str, str] | None = None,
     ) -> None:
         args = ["--host", "127.0.0.1", "--port", "0", "--time-scale", repr(time_scale)]
         args += ["--seed", str(seed)]
@@ -66,11 +90,16 @@ class EmulatorProcess:
             args += ["--rpm", str(rpm)]
         if not latency:
             args.append("--no-latency")
+        args += list(extra)
+        self._script = dict(script) if script else None
+        if self._script:
+            args += ["--script", orjson.dumps(self._script).decode()]
         self._args = args
         self._lock = threading.Lock()
         self._answers: list[tuple[int, float]] = []
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
+        self._origin = 0.0
         self.base_url = ""
 
     def __repr__(self) -> str:
@@ -100,6 +129,12 @@ class EmulatorProcess:
             target=self._read, args=(process.stderr,), name="emulator-log", daemon=True
         )
         self._reader.start()
+        try:
+            self._locate_origin()
+            self.reset()
+        except BaseException:
+            self._stop()
+            raise
         return self
 
     def __exit__(
@@ -128,16 +163,36 @@ class EmulatorProcess:
                 with self._lock:
                     self._answers.append((int(match.group(1)), int(match.group(2)) / 1000))
 
-    def _request(self, method: str, path: str) -> dict[str, Any]:
-        response = httpx2.request(method, self.base_url + path, timeout=30)
+    def _request(self, method: str, path: str, body: bytes | None = None) -> dict[str, Any]:
+        response = httpx2.request(method, self.base_url + path, content=body, timeout=30)
         response.raise_for_status()
         answer: dict[str, Any] = response.json()
         return answer
 
+    def _locate_origin(self) -> None:
+        """Place the emulator's time origin on our monotonic clock (see the module doc)."""
+        path = "/v1beta/models/bench-clock:generateContent"
+        sent = time.monotonic()
+        httpx2.post(
+            self.base_url + path,
+            headers={"x-goog-api-key": "bench-clock"},
+            content=b"{}",
+            timeout=30,
+        )
+        back = time.monotonic()
+        stamped = self.settle()["arrivals"][-1]["t"]
+        self._origin = (sent + back) / 2 - stamped
+
+    def now(self) -> float:
+        """The emulator's clock: seconds (scaled, real) since it started."""
+        return time.monotonic() - self._origin
+
     def reset(self) -> None:
-        """Forget stats, quotas and the request log; re-seed the emulator."""
+        """Forget stats, quotas and the request log; re-seed the emulator; re-send the script."""
         self.settle()
         self._request("POST", "/_emulator/reset")
+        if self._script:
+            self._request("POST", "/_emulator/script", orjson.dumps(self._script))
         with self._lock:
             self._answers.clear()
 

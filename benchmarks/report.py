@@ -1,7 +1,8 @@
 """Everything the benchmarks print or write: the tables, the targets, the JSON and the chart.
 
 ``latest.json`` (schema 1, keys documented in ``benchmarks/README.md``) and ``latest.png``
-go to ``benchmarks/results/``, which git ignores.
+go to ``benchmarks/results/``, which git ignores. ``python -m benchmarks.shapes`` alone
+updates the ``shapes`` key (and the shape targets) of an existing ``latest.json``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import orjson
 from .cpu import CpuResult
 from .memory import MemoryResult
 from .quota import RPM, SDK_CONCURRENCY, SLIDES, TIME_SCALE, WINDOW, QuotaRun, ideal_starts
+from .shapes import RUN_TIMEOUT, ShapeRun, ShapesResult, SharedDeck
 from .startup import StartupResult
 
 __all__ = [
@@ -27,8 +29,11 @@ __all__ = [
     "Target",
     "chart",
     "machine",
+    "shapes_tables",
+    "shapes_targets",
     "tables",
     "targets",
+    "update_json",
     "write_json",
 ]
 
@@ -88,8 +93,13 @@ def _speedups(runs: Sequence[QuotaRun]) -> dict[str, dict[str, float]]:
     }
 
 
-def targets(runs: Sequence[QuotaRun], cpu: CpuResult, memory: MemoryResult) -> list[Target]:
-    """The issue's targets, judged on this run's figures."""
+def targets(
+    runs: Sequence[QuotaRun],
+    cpu: CpuResult,
+    memory: MemoryResult,
+    shapes: ShapesResult | None = None,
+) -> list[Target]:
+    """The issues' targets, judged on this run's figures (issue 4's, then issue 10's)."""
     by_key = {run.key: run for run in runs}
     sdk = by_key["google_genai"]
     true_rpm = by_key["engine_true_rpm"]
@@ -149,6 +159,139 @@ def targets(runs: Sequence[QuotaRun], cpu: CpuResult, memory: MemoryResult) -> l
             memory.ratio <= 1.15,
         ),
     ]
+    if shapes is not None:
+        found += shapes_targets(shapes, runs)
+    return found
+
+
+_NO_RPM_EFFICIENCY = 0.85
+_TRUE_RPM_EFFICIENCY = 0.95
+_SLOWER_AT_MOST = 1.5
+
+
+def _wall(run: ShapeRun) -> str:
+    return "timeout" if run.outcome == "timeout" else f"{run.wall_s or 0:.0f} s"
+
+
+def _not_below(engine: ShapeRun, sdk: ShapeRun) -> bool:
+    """Fewer slides lost than the SDK, or as few and a wall no longer (a timeout loses)."""
+    if engine.outcome != "ok" or engine.lost is None or engine.wall_s is None:
+        return False
+    if sdk.outcome != "ok" or sdk.lost is None or sdk.wall_s is None:
+        return True
+    return (engine.lost, engine.wall_s) <= (sdk.lost, sdk.wall_s)
+
+
+def shapes_targets(
+    result: ShapesResult, scenario1: Sequence[QuotaRun] | None = None
+) -> list[Target]:
+    """Issue 10's targets on scenario 5 (and scenario 1's true-rpm run, when given)."""
+    found: list[Target] = []
+    lost: list[str] = []
+    inside: list[str] = []
+    for shape in result.shapes:
+        key, name = shape.shape.key, shape.shape.label
+        no_rpm, sdk = shape.run("engine_no_rpm"), shape.run("google_genai")
+        efficiency = no_rpm.deck_efficiency
+        found.append(
+            Target(
+                f"shapes_{key}_efficiency",
+                f"{name}: no rpm deck efficiency >= {_NO_RPM_EFFICIENCY}",
+                "timeout" if efficiency is None else f"{efficiency:.3f}",
+                efficiency is not None and efficiency >= _NO_RPM_EFFICIENCY,
+            )
+        )
+        engines = [r for r in shape.runs if r.client == "nanobanana-async" and r.outcome != "n/a"]
+        found.append(
+            Target(
+                f"shapes_{key}_vs_sdk",
+                f"{name}: never below google-genai (lost, then wall)",
+                " ".join(f"{_wall(r)}/{r.lost}" for r in engines)
+                + f" vs {_wall(sdk)}/{sdk.lost} lost",
+                all(_not_below(r, sdk) for r in engines),
+            )
+        )
+        for run in engines:
+            where = key if run.key == "engine_no_rpm" else f"{key} (rpm)"
+            if run.lost:
+                lost.append(f"{where} {run.lost}")
+            if run.inside_announced_delay:
+                inside.append(f"{where} {run.inside_announced_delay}")
+    for shared in result.shared:
+        where = shared.key.replace("_", " ") + ("" if shared.ledger else " (no ledger)")
+        decks: list[SharedDeck] = [*shared.decks]
+        if sum(d.lost for d in decks):
+            lost.append(f"{where} {sum(d.lost for d in decks)}")
+        rows = [shared.together] if shared.together else decks
+        count = sum(d.inside_announced_delay or 0 for d in rows)
+        if count:
+            inside.append(f"{where} {count}")
+    found += [
+        Target(
+            "shapes_lost",
+            "shapes, back to back, two at once: no slide lost (engine)",
+            "; ".join(lost) or "0",
+            not lost,
+        ),
+        Target(
+            "shapes_inside_delay",
+            "shapes, back to back, two at once: no request inside an announced delay (engine)",
+            "; ".join(inside) or "0",
+            not inside,
+        ),
+    ]
+    for shared in result.shared:
+        if not shared.ledger:
+            continue
+        if shared.key == "back_to_back":
+            second = shared.decks[1]
+            found.append(
+                Target(
+                    "back_to_back_efficiency",
+                    f"back to back (ledger): deck 2 efficiency >= {_NO_RPM_EFFICIENCY}",
+                    "-" if second.efficiency is None else f"{second.efficiency:.3f}",
+                    second.efficiency is not None and second.efficiency >= _NO_RPM_EFFICIENCY,
+                )
+            )
+        elif shared.together is not None:
+            use = shared.together.efficiency
+            found += [
+                Target(
+                    "two_at_once_quota_use",
+                    f"two at once (ledger): together >= {_NO_RPM_EFFICIENCY} of the quota",
+                    "-" if use is None else f"{use:.3f}",
+                    use is not None and use >= _NO_RPM_EFFICIENCY,
+                ),
+                Target(
+                    "two_at_once_fairness",
+                    f"two at once (ledger): slower / faster <= {_SLOWER_AT_MOST}",
+                    "-" if shared.ratio is None else f"{shared.ratio:.2f}",
+                    shared.ratio is not None and shared.ratio <= _SLOWER_AT_MOST,
+                ),
+            ]
+    if scenario1:
+        true_rpm = next(r for r in scenario1 if r.key == "engine_true_rpm")
+        found.append(
+            Target(
+                "true_rpm_deck_efficiency",
+                f"scenario 1, true rpm: deck efficiency >= {_TRUE_RPM_EFFICIENCY}",
+                f"{true_rpm.deck_efficiency:.3f}",
+                true_rpm.deck_efficiency >= _TRUE_RPM_EFFICIENCY,
+            )
+        )
+    else:
+        sliding = next((s for s in result.shapes if s.shape.key == "sliding"), None)
+        if sliding is not None:
+            efficiency = sliding.run("engine_true_rpm").steady_efficiency
+            found.append(
+                Target(
+                    "true_rpm_deck_efficiency",
+                    f"scenario 1's deck eff. (here: shape 1, true rpm, steady eff.) >= "
+                    f"{_TRUE_RPM_EFFICIENCY}",
+                    "timeout" if efficiency is None else f"{efficiency:.3f}",
+                    efficiency is not None and efficiency >= _TRUE_RPM_EFFICIENCY,
+                )
+            )
     return found
 
 
@@ -170,6 +313,7 @@ def tables(
     memory: MemoryResult,
     startup: StartupResult,
     found: Sequence[Target],
+    shapes: ShapesResult | None = None,
 ) -> str:
     """The text printed on stdout: one table per scenario, one row per run, then targets."""
     speedups = _speedups(runs)
@@ -293,7 +437,121 @@ def tables(
         f"peak = most requests in flight at the emulator. google-genai ran under a semaphore\n"
         f"of {SDK_CONCURRENCY}. Definitions: benchmarks/README.md."
     )
-    return "\n\n".join([quota, notes, cpu_table, memory_table, startup_table, target_table])
+    parts = [quota, notes]
+    if shapes is not None:
+        parts += _shapes_parts(shapes)
+    parts += [cpu_table, memory_table, startup_table, target_table]
+    return "\n\n".join(parts)
+
+
+def _cell(value: float | int | None, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _shapes_parts(result: ShapesResult) -> list[str]:
+    """Scenario 5's two tables and their notes."""
+    parts: list[str] = []
+    if result.shapes:
+        rows: list[list[str]] = []
+        for shape in result.shapes:
+            rows.append([f"{shape.shape.label}  ({' '.join(shape.shape.args)})", *[""] * 8])
+            for run in shape.runs:
+                if run.outcome == "n/a":
+                    rows.append([f"   {run.label}", "n/a", *[""] * 7])
+                    continue
+                measured = run.client != "ideal"
+                rows.append(
+                    [
+                        f"   {run.label}",
+                        "timeout" if run.outcome == "timeout" else _cell(run.wall_s, ".0f"),
+                        _cell(run.saved),
+                        _cell(run.lost),
+                        _cell(run.requests) if measured else "",
+                        _cell(run.http_429) if measured else "",
+                        _cell(run.inside_announced_delay) if measured else "",
+                        _cell(run.deck_efficiency, ".3f") if measured else "",
+                        _cell(run.steady_efficiency, ".3f") if measured else "",
+                    ]
+                )
+        parts.append(
+            _table(
+                [
+                    f"5. quota shapes ({SLIDES} slides, 2K, time x{TIME_SCALE:g})",
+                    "wall s",
+                    "saved",
+                    "lost",
+                    "requests",
+                    "429s",
+                    "in delay",
+                    "deck eff.",
+                    "steady eff.",
+                ],
+                rows,
+            )
+        )
+    if result.shared:
+        rows = []
+        for shared in result.shared:
+            name = "10 back to back" if shared.key == "back_to_back" else "11 two at once"
+            decks = [*shared.decks, *([shared.together] if shared.together else [])]
+            for deck in decks:
+                ratio = shared.ratio if deck is shared.together else None
+                rows.append(
+                    [
+                        f"{name}: {deck.label}",
+                        "yes" if shared.ledger else "no",
+                        "timeout"
+                        if shared.outcome == "timeout" and deck.wall_s is None
+                        else _cell(deck.wall_s, ".0f"),
+                        _cell(deck.best_wall_s, ".0f"),
+                        str(deck.saved),
+                        str(deck.lost),
+                        _cell(deck.requests),
+                        _cell(deck.http_429),
+                        _cell(deck.inside_announced_delay),
+                        _cell(deck.efficiency, ".3f"),
+                        _cell(ratio, ".2f"),
+                    ]
+                )
+        parts.append(
+            _table(
+                [
+                    f"5. one key, two decks ({RPM} rpm sliding)",
+                    "ledger",
+                    "wall s",
+                    "best s",
+                    "saved",
+                    "lost",
+                    "requests",
+                    "429s",
+                    "in delay",
+                    "effic.",
+                    "slower/faster",
+                ],
+                rows,
+            )
+        )
+    parts.append(
+        "wall s (emulated): shapes, our first arrival -> our last 200 answer; shared key, the\n"
+        "deck's start -> its last 200 answer (one deck of two at once: its client's wall).\n"
+        "best: the fastest schedule the quota allows (emulator.ideal_starts, mean latency).\n"
+        "deck eff. = best / wall x saved / slides (together: best for 40 / wall of both x\n"
+        "saved / 40). steady eff.: scenario 1's deck efficiency, (saved - 1) / (first arrival\n"
+        "-> last arrival answered 200) over the best schedule's (40 - 1) / its send span (no\n"
+        "fill, no drain, so no latency jitter). in delay: requests that arrived more than\n"
+        "10 ms after a 429 was answered, before the delay it announced ran out. A run over\n"
+        f"{RUN_TIMEOUT:g} s of real time is stopped (timeout). Definitions: benchmarks/README.md."
+    )
+    return parts
+
+
+def shapes_tables(result: ShapesResult, found: Sequence[Target]) -> str:
+    """What ``python -m benchmarks.shapes`` prints: scenario 5's tables, then its targets."""
+    target_table = _table(
+        ["targets (issue 10)", "measured", "met"],
+        [[t.wanted, t.measured, "yes" if t.met else "MISSED"] for t in found],
+    )
+    return "\n\n".join([*_shapes_parts(result), target_table])
 
 
 def write_json(
@@ -306,6 +564,7 @@ def write_json(
     startup: StartupResult,
     found: Sequence[Target],
     duration_s: float,
+    shapes: ShapesResult | None = None,
 ) -> None:
     """Write ``latest.json``."""
     data = {
@@ -323,6 +582,32 @@ def write_json(
         "startup": startup.to_json(),
         "targets": [t.to_json() for t in found],
     }
+    if shapes is not None:
+        data["shapes"] = shapes.to_json()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def update_json(path: Path, shapes: ShapesResult, found: Sequence[Target]) -> None:
+    """Put scenario 5 (and its targets) into ``latest.json``, keeping everything else.
+
+    For ``python -m benchmarks.shapes`` alone: the other scenarios' keys stay as the last
+    full run wrote them; a missing or unreadable file is started afresh.
+    """
+    data: dict[str, Any] = {}
+    try:
+        loaded = orjson.loads(path.read_bytes())
+        if isinstance(loaded, dict) and loaded.get("schema") == SCHEMA:
+            data = loaded
+    except (OSError, orjson.JSONDecodeError):
+        pass
+    data.setdefault("schema", SCHEMA)
+    data["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    data["machine"] = machine()
+    data["shapes"] = shapes.to_json()
+    names = {t.key for t in found}
+    kept = [t for t in data.get("targets", []) if t.get("key") not in names]
+    data["targets"] = [*kept, *(t.to_json() for t in found)]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
 

@@ -1,4 +1,4 @@
-"""``make bench``: every scenario of issue 4, then the tables, ``latest.json`` and the chart.
+"""``make bench``: every scenario (issues 4 and 10), then the tables, ``latest.json``, the chart.
 
 Run: ``.venv/bin/python -m benchmarks.run``. Everything talks to emulators on loopback
 (``127.0.0.1``, free ports) started as subprocesses; nothing leaves the machine. Progress
@@ -23,6 +23,7 @@ from .quota import (
     run_quota_scenario,
 )
 from .report import RESULTS_DIR, chart, log, tables, targets, write_json
+from .shapes import run_shapes_scenario
 from .startup import run_startup_scenario
 
 __all__ = ["main"]
@@ -38,7 +39,8 @@ def main() -> int:
     memory = run_memory_scenario(log)
     log(f"1. quota-bound ({SLIDES} slides, {RPM} rpm, time x{TIME_SCALE:g})")
     runs = run_quota_scenario(log)
-    found = targets(runs, cpu, memory)
+    shapes = run_shapes_scenario(log=log)
+    found = targets(runs, cpu, memory, shapes)
     settings = {
         "model": "gemini-3-pro-image",
         "image_size": IMAGE_SIZE,
@@ -62,8 +64,9 @@ def main() -> int:
         startup=startup,
         found=found,
         duration_s=duration,
+        shapes=shapes,
     )
-    print(tables(runs, cpu, memory, startup, found))
+    print(tables(runs, cpu, memory, startup, found, shapes))
     print(f"\n{json_path}\n{chart_path}\n({duration:.0f} s)")
     return 0
 
