@@ -148,6 +148,7 @@ class _Run:
             period=60.0 * scale,
             first_pause=2.0 * scale,
             probe_grace=self.grace,
+            probe_first=store is not None,
             history=3600.0 * scale,
             store=store,
             on_wait=self._waiting_on_another_run,
@@ -158,6 +159,7 @@ class _Run:
         # When each request now on the wire was sent; what is older than ``grace`` was
         # admitted (a 429 takes a round trip, a generation seconds).
         self.on_wire: dict[int, float] = {}
+        self.capped_storm = False  # the gate's cap explains the running storm of 429s
         self.gate = ConcurrencyGate(fixed=concurrency, typical_latency=20.0 * scale)
         self.gate.retune(self.pacer.rate_per_second, self.pacer.burst)
         self.policy = settings.retry.scaled(scale) if scale != 1.0 else settings.retry
@@ -265,17 +267,21 @@ class _Run:
             try:
                 image = await self.client.generate(self.config.model, job.body)
             except RateLimited as error:
+                now = self.clock()
+                if not error.overload and self.pacer.paused_for() <= 0:  # a storm begins
+                    capped = self.gate.cap is not None
+                    self.capped_storm = self.gate.on_quota_refused(self._generating(now))
+                    if self.gate.cap is not None and not capped:
+                        self.pacer.forget_model()  # learned from the cap's refusals
                 note = self.pacer.on_rate_limited(
                     error.retry_delay,
                     sent_at=sent_at,
                     overload=error.overload,
                     limit=error.limit,
+                    learn=not self.capped_storm,
                 )
                 self.rate_limited += 1
-                now = self.clock()
                 self.emit(RateLimitWait(note.pause, now, note.new_wait))
-                if note.new_wait and not error.overload:
-                    self.gate.on_quota_refused(self._generating(now))
                 self.gate.retune(self.pacer.rate_per_second, self.pacer.burst)
                 raise
             finally:

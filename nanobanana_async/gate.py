@@ -41,6 +41,7 @@ _EWMA = 0.3
 # Storms that must begin with the same number of our requests in progress before that
 # number is taken for a cap on requests in progress.
 _CAP_EVIDENCE = 3
+_CAP_TOLERANCE = 1
 
 
 class ConcurrencyGate:
@@ -111,28 +112,38 @@ class ConcurrencyGate:
         """The cap on requests in progress learned from 429s, if any."""
         return self._cap
 
-    def on_quota_refused(self, admitted_in_flight: int) -> None:
+    def on_quota_refused(self, admitted_in_flight: int) -> bool:
         """A storm of quota 429s began while ``admitted_in_flight`` of ours were generating.
 
         A quota on requests in progress refuses at the same count every time, whatever it
         is called; a rate quota refuses at whatever count its window happens to meet. So
-        when three storms in a row begin at one count, that count becomes a cap: the gate
-        holds there instead of earning a 429 per answer. It reopens by one after a cap's
-        worth of successes (a probe per generation), and a storm that begins at another
-        count (or with nothing of ours in progress) drops it: it was a coincidence.
+        when three storms in a row begin at one count (give or take the answer finishing
+        as the 429 leaves), the highest of them becomes a cap: the gate holds there instead
+        of earning a 429 per answer. It reopens by one after a cap's worth of successes (a
+        probe per generation), and a storm that begins well below it drops it: the cap was
+        a coincidence.
+
+        Returns:
+            Whether the cap explains this refusal (the pacer should not learn a rate from it).
         """
         if self._fixed is not None:
-            return
+            return False
         self._refusals.append(admitted_in_flight)
-        if admitted_in_flight > 0 and self._refusals.count(admitted_in_flight) == _CAP_EVIDENCE:
-            self._cap = admitted_in_flight
+        counts = self._refusals
+        if self._cap is not None and admitted_in_flight >= self._cap - 1:
+            return True
+        if (
+            admitted_in_flight > 0
+            and len(counts) == _CAP_EVIDENCE
+            and max(counts) - min(counts) <= _CAP_TOLERANCE
+        ):
+            self._cap = max(counts)
             self._cap_credit = 0
             if self._limit > self._cap:
                 self._set_limit(self._cap)
-        elif self._cap is not None:
-            # A refusal at another count: the quota is not (only) a cap on requests in
-            # progress, and the cap was a coincidence.
-            self._cap = None  # the caller retunes next
+            return True
+        self._cap = None  # the caller retunes next
+        return False
 
     def _set_limit(self, value: int) -> None:
         if self._cap is not None and value > self._cap:

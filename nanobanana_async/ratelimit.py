@@ -10,11 +10,13 @@ reports a 429 back with the send time that :meth:`~Pacer.acquire` returned. The 
 2. **The quota is modelled as "at most B of our sends in any T seconds"**, checked against
    that log. A quota 429 at ``t`` that frees at ``F`` sets ``T = F - a`` and ``B`` = our
    sends in ``[a, t]``, where ``a`` is the first send after a quiet gap at least as long as
-   the delay ``F - t`` and not before the last announced free time (what was sent before
-   it belongs to a window that has freed): the window that frees at ``F`` is the one that
-   send opened. That is exact for a sliding window of any length, and right one window
-   later for a fixed window or a token bucket. Nothing is taken from the ``quotaId``'s name (a "per-minute" quota
-   may free after 1.5 s); a stated ``quotaValue`` only caps ``B``.
+   the delay ``F - t``: the window that frees at ``F`` is the one that send opened. (Read
+   again from the last announced free time only, as a fixed window that reset then would
+   have it, and the faster of the two readings kept: a model too fast is corrected by the
+   next 429, one too slow would never be.) That is exact for a sliding window of any
+   length, and right one window later for a fixed window or a token bucket. Nothing is
+   taken from the ``quotaId``'s name (a "per-minute" quota may free after 1.5 s); a stated
+   ``quotaValue`` only caps ``B``.
 3. **Only evidence lowers the model.** A 429 that names no quota (a busy service) pauses
    and teaches nothing; a quota 429 that finds none of our sends in the window (another
    client used it) leaves the model alone.
@@ -23,8 +25,8 @@ reports a 429 back with the send time that :meth:`~Pacer.acquire` returned. The 
    makes the next probe wait twice as many windows (up to 16), so a right model costs few
    429s and a model learned from someone else's burst recovers in a few of its windows.
 
-A 429 without ``RetryInfo`` gives no ``F``: the pause grows by a quarter per refusal, from
-``first_pause`` (or a sixteenth of ``T``), and after it one request goes alone; when no 429
+A 429 without ``RetryInfo`` gives no ``F``: the pause is a tenth of how long the window
+has been open (at least ``first_pause``), and after it one request goes alone; when no 429
 has come back ``probe_grace`` later, it was admitted, and its send time stands in for ``F``.
 A configured ``rpm`` is a ceiling: never more than ``rpm`` sends in any ``period``. Runs
 sharing one state (the ledger) that all want to send split each window between them, so
@@ -52,7 +54,7 @@ __all__ = ["MemoryStore", "Pacer", "QuotaState", "StateStore"]
 
 _GROWTH = 1.5
 _MAX_PROBE_WAIT = 16
-_UNANNOUNCED_GROWTH = 1.25
+_UNANNOUNCED_FRACTION = 0.1
 # The most sends remembered (besides the ``history`` horizon), so a ledger stays small.
 _MAX_SENDS = 4096
 
@@ -155,6 +157,10 @@ class Pacer:
         margin: fraction added to every window length, against arrival jitter.
         first_pause: the first pause after a 429 that named no delay, in seconds.
         probe_grace: how long a lone probe must go unrefused to count as admitted.
+        presumed_burst: the window assumed before any is learned, for splitting a first
+            burst between runs (the gate's starting width).
+        probe_first: send a lone probe before anything else when nothing is known, for a
+            state shared with other runs (one run alone has nothing to learn from it).
         history: how long sends are remembered, in seconds.
         store: where the state lives (default: in memory).
         on_wait: called with the seconds left when this run begins waiting on a pause that
@@ -172,6 +178,8 @@ class Pacer:
         "_margin",
         "_on_wait",
         "_period",
+        "_presumed_burst",
+        "_probe_first",
         "_probe_grace",
         "_run",
         "_seen_pause",
@@ -188,6 +196,8 @@ class Pacer:
         margin: float = 0.01,
         first_pause: float = 2.0,
         probe_grace: float = 1.0,
+        presumed_burst: int = 20,
+        probe_first: bool = False,
         history: float = 3600.0,
         store: StateStore | None = None,
         on_wait: Callable[[float], None] | None = None,
@@ -199,6 +209,8 @@ class Pacer:
         self._margin = margin
         self._first_pause = first_pause
         self._probe_grace = probe_grace
+        self._presumed_burst = presumed_burst
+        self._probe_first = probe_first
         self._history = history
         self._store: StateStore = store if store is not None else MemoryStore()
         self._clock = clock
@@ -246,6 +258,13 @@ class Pacer:
             rates.append(self._ceiling / self._period)
         return min(rates) if rates else None
 
+    def forget_model(self) -> None:
+        """Drop the learned window: the refusals it was learned from had another cause."""
+        with self._store.open() as state:
+            state.burst = state.span = state.grown_from = state.before = None
+            state.grow_at = math.inf
+            state.probe_wait = 1
+
     def paused_for(self) -> float:
         """Seconds until the current pause ends (0 when none is running)."""
         with self._store.open() as state:
@@ -264,6 +283,11 @@ class Pacer:
                 now = self._clock()  # under the lock: sends from every run stay in order
                 wait = self._wait(state, now)
                 if wait <= 0:
+                    if self._probe_first and state.burst is None and not state.sends:
+                        # Nothing known, nothing sent by any run: the first request goes
+                        # alone, so a window another run or deck has filled costs one 429,
+                        # not a burst, and runs started together split the first burst.
+                        state.probe_next = True
                     if state.probe_next:
                         state.probe_next = False
                         state.probe_sent = now
@@ -314,7 +338,8 @@ class Pacer:
             if held > 0 and wait <= 0 and now >= state.grow_at:
                 self._grow(state, now)
                 held = self._window_wait(state.sends, state.burst, state.span, now)
-            wait = max(wait, held, self._share_wait(state, now))
+            wait = max(wait, held)
+        wait = max(wait, self._share_wait(state, now))
         if self._ceiling is not None:
             wait = max(wait, self._window_wait(state.sends, self._ceiling, self._period, now))
         return wait
@@ -324,19 +349,23 @@ class Pacer:
 
         Each run wanting to send gets ``B / runs`` of every window; a run that stops
         wanting (its deck is sent) stops counting a moment later, so no share goes unused
-        for long.
+        for long. Before any window is known, the first burst is what is split: each run
+        sends ``presumed_burst / runs`` per ``probe_grace``, so runs started together
+        reach the service interleaved and the first window is shared too.
         """
-        assert state.burst is not None
-        assert state.span is not None
         recent = now - self._probe_grace
-        for run in [r for r, until in state.wanting.items() if until < recent - state.span]:
+        horizon = recent - (state.span or self._period)
+        for run in [r for r, until in state.wanting.items() if until < horizon]:
             del state.wanting[run]  # long gone: forget it
         runs = sum(1 for r, until in state.wanting.items() if r == self._run or until >= recent)
         if runs <= 1:
             return 0.0
-        share = max(1, state.burst // runs)
+        if state.burst is not None and state.span is not None:
+            share, span = max(1, state.burst // runs), state.span
+        else:
+            share, span = max(1, self._presumed_burst // runs), self._probe_grace
         mine = [t for t, owner in zip(state.sends, state.owners, strict=True) if owner == self._run]
-        return self._window_wait(mine, share, state.span, now)
+        return self._window_wait(mine, share, span, now)
 
     def _window_wait(self, sends: list[float], burst: int, span: float, now: float) -> float:
         """Until fewer than ``burst`` sends fall in the trailing ``span`` (stretched)."""
@@ -383,6 +412,7 @@ class Pacer:
         sent_at: float | None = None,
         overload: bool = False,
         limit: float | None = None,
+        learn: bool = True,
     ) -> RateLimitNote:
         """Record a 429: pause every sender until the quota frees; learn from it.
 
@@ -391,6 +421,8 @@ class Pacer:
             sent_at: what :meth:`acquire` returned for the refused request.
             overload: the 429 named no quota (a busy service): pause, learn nothing.
             limit: the request quota's ``quotaValue``, when stated.
+            learn: ``False`` when something else explains the refusal (the gate's cap on
+                requests in progress): pause as told, keep the model.
         """
         now = self._clock()
         with self._store.open() as state:
@@ -409,7 +441,7 @@ class Pacer:
             if retry_delay is not None:
                 until = now + max(0.0, retry_delay)
             else:
-                until = now + self._unannounced_pause(state, overload)
+                until = now + self._unannounced_pause(state, overload, now)
             state.pause_until = max(state.pause_until, until)
             if not overload:
                 if retry_delay is not None:
@@ -418,9 +450,10 @@ class Pacer:
                     if state.announced_until <= now:
                         state.freed_at = max(state.freed_at, state.announced_until)
                     state.announced_until = max(state.announced_until, until)
-                    self._observe(state, now, until)
+                    if learn:
+                        self._observe(state, now, until)
                 else:
-                    state.refused_at = now
+                    state.refused_at = now if learn else None
                     state.probe_next = True
                     state.probe_until = -math.inf
             cap = self._cap(state)
@@ -429,15 +462,19 @@ class Pacer:
             new = self._note_pause(state, now) is not None
             return RateLimitNote(max(0.0, state.pause_until - now), new)
 
-    def _unannounced_pause(self, state: QuotaState, overload: bool) -> float:
-        base = self._first_pause
-        if state.span is not None:
-            base = max(base, state.span / 16)
+    def _unannounced_pause(self, state: QuotaState, overload: bool, now: float) -> float:
+        """A pause the service did not announce: a tenth of how long the window has run.
+
+        Probing at a fixed fraction of the window's age finds its end at most that
+        fraction late, with a dozen lone probes for a window ten times the first pause.
+        """
         if overload:
-            return base
+            return self._first_pause
         state.unannounced += 1
-        pause = base * _UNANNOUNCED_GROWTH ** (state.unannounced - 1)
-        return min(pause, max(base, state.span or self._period))
+        horizon = 2 * (state.span or self._period)
+        opened = max([state.freed_at, now - horizon, *state.sends[:1]])
+        age = max(0.0, now - opened)
+        return min(max(self._first_pause, age * _UNANNOUNCED_FRACTION), horizon / 8)
 
     def _observe(self, state: QuotaState, refused_at: float, frees_at: float) -> None:
         """Set the model from a quota 429 at ``refused_at`` whose window frees at ``frees_at``."""
@@ -445,15 +482,18 @@ class Pacer:
             (state.burst, state.span, state.grow_at, state.probe_wait, state.grown_from) = (
                 state.before
             )
-        sends = [s for s in state.sends if state.freed_at <= s <= refused_at]
-        if not sends:
+        # Two readings of the same evidence: the window reaches back to the quiet gap, or
+        # only to the last announced free time (a fixed window reset then). The faster one
+        # is kept: if it is wrong, the next window refuses the excess and says so; the
+        # slower one, wrong, would crawl (a transient 429 is an announced free time too).
+        windows = [
+            w
+            for since in (-math.inf, state.freed_at)
+            if (w := _window(state.sends, since, refused_at, frees_at)) is not None
+        ]
+        if not windows:
             return  # nothing of ours is in the window: someone else filled it
-        gap = frees_at - refused_at
-        first = len(sends) - 1
-        while first > 0 and sends[first] - sends[first - 1] < gap:
-            first -= 1
-        burst = len(sends) - first
-        span = max(frees_at - sends[first], 1e-3)
+        burst, span = max(windows, key=lambda w: w[0] / w[1])
         cap = self._cap(state)
         if cap is not None:
             burst = min(burst, cap)
@@ -465,6 +505,20 @@ class Pacer:
         state.burst = burst
         state.span = span
         state.grow_at = frees_at + span * state.probe_wait
+
+
+def _window(
+    sends: list[float], since: float, refused_at: float, frees_at: float
+) -> tuple[int, float] | None:
+    """``(B, T)``: the sends since the last quiet gap as long as the delay, and their span."""
+    inside = [s for s in sends if since <= s <= refused_at]
+    if not inside:
+        return None
+    gap = frees_at - refused_at
+    first = len(inside) - 1
+    while first > 0 and inside[first] - inside[first - 1] < gap:
+        first -= 1
+    return len(inside) - first, max(frees_at - inside[first], 1e-3)
 
 
 def _remove(state: QuotaState, sent_at: float, run: str) -> None:

@@ -108,12 +108,21 @@ def test_three_storms_at_one_count_in_progress_cap_the_gate() -> None:
     assert gate.cap == 7  # ...a cap's worth of them, one slot at a time
 
 
-def test_a_refusal_at_another_count_drops_the_cap() -> None:
+def test_counts_one_apart_are_one_cap_and_explain_its_refusals() -> None:
+    gate = ConcurrencyGate(initial=20)
+    explained = [gate.on_quota_refused(n) for n in (6, 5, 6)]  # an answer was leaving
+    assert explained == [False, False, True]
+    assert gate.cap == 6
+    assert gate.on_quota_refused(6)
+    assert gate.on_quota_refused(5)
+
+
+def test_a_refusal_well_below_the_cap_drops_it() -> None:
     gate = ConcurrencyGate(initial=20)
     for _ in range(3):
-        gate.on_quota_refused(4)
-    assert gate.cap == 4
-    gate.on_quota_refused(9)  # a rate quota refuses at whatever count it meets
+        gate.on_quota_refused(8)
+    assert gate.cap == 8
+    assert not gate.on_quota_refused(3)  # a rate quota refuses at whatever count it meets
     assert gate.cap is None
     gate.retune(None)
     assert gate.limit == 20

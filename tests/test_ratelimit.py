@@ -75,6 +75,9 @@ async def test_nothing_leaves_inside_the_announced_delay() -> None:
         # A single transient 429 among 20 that were admitted: it costs its delay, and the
         # model it leaves lets all 19 go again at once.
         ("one transient 429", 20, 1, 1.9, (19, 2.0)),
+        # The same when it comes back before most of the burst has left: the handful sent
+        # so far is no quota (2 per 2 s would be) as long as nothing slower is proven.
+        ("an early transient 429", 3, 1, 1.9, (2, 2.0)),
     ],
 )
 async def test_a_quota_429_teaches_the_window_it_reveals(
@@ -108,7 +111,33 @@ async def test_a_fixed_window_is_right_one_window_later() -> None:
     assert early == pytest.approx(140.0)
     time.now += 0.1
     pacer.on_rate_limited(39.9, sent_at=early)
-    assert _model(pacer) == (10, 60.0)
+    # Read as sliding, the window holds both waves: 20 in 80 s, too fast, and kept, since a
+    # model too fast is corrected by the next 429 and one too slow would crawl.
+    assert _model(pacer) == (20, 80.0)
+    wave = await _send(pacer, 10)
+    assert wave[0] == pytest.approx(180.0)  # the reset at 180 admits them
+    early = await pacer.acquire()
+    assert early == pytest.approx(200.0)
+    time.now += 0.1
+    pacer.on_rate_limited(39.9, sent_at=early)
+    assert _model(pacer) == (10, 60.0)  # one window later, the fixed window itself
+
+
+async def test_a_transient_429_does_not_shrink_the_window_that_follows() -> None:
+    """A 429 with a short delay early in a burst, then the real per-minute quota."""
+    time = FakeTime()
+    pacer = _pacer(time)
+    early = await _send(pacer, 3)
+    pacer.on_rate_limited(6.0, sent_at=early[-1])  # transient: frees in 6 s
+    burst = await _send(pacer, 18)  # the rest of the burst, after the pause: admitted
+    assert burst[0] == pytest.approx(106.0)
+    late = await _send(pacer, 2)
+    time.now += 0.1
+    for sent in late:  # the per-minute quota, full: it frees when the first sends age out
+        pacer.on_rate_limited(53.9 - (time.now - 106.1), sent_at=sent)
+    model = _model(pacer)
+    assert model is not None
+    assert model[0] == 20  # not the one send since the transient pause ended
 
 
 async def test_a_burst_of_other_clients_teaches_nothing() -> None:
@@ -186,24 +215,25 @@ async def test_a_growth_the_service_refutes_makes_the_next_probe_wait_longer() -
         assert state.grow_at == pytest.approx(130.0 + 2 * 10.0)
 
 
-async def test_a_429_without_a_delay_pauses_longer_each_time_then_probes_alone() -> None:
+async def test_a_429_without_a_delay_probes_at_a_tenth_of_the_windows_age() -> None:
     time = FakeTime()
     pacer = _pacer(time)
     sends = await _send(pacer, 10)
     assert pacer.on_rate_limited(None, sent_at=sends[-1]).pause == pytest.approx(2.0)
     probe = await pacer.acquire()
-    assert probe == pytest.approx(102.0)
-    assert pacer.on_rate_limited(None, sent_at=probe).pause == pytest.approx(2.5)
+    assert probe == pytest.approx(102.0)  # at least the first pause
+    time.now = 130.0
+    assert pacer.on_rate_limited(None, sent_at=probe).pause == pytest.approx(3.0)
     probe = await pacer.acquire()
-    assert probe == pytest.approx(104.5)
+    assert probe == pytest.approx(133.0)
+    assert pacer.on_rate_limited(None, sent_at=probe).pause == pytest.approx(3.3)
+    probe = await pacer.acquire()
+    assert probe == pytest.approx(136.3)
     # Nobody else goes until the lone probe has gone unrefused for the grace period...
     follower = await pacer.acquire()
-    assert follower == pytest.approx(105.5)
+    assert follower == pytest.approx(137.3)
     # ...and then the probe's send time stands in for when the window freed.
-    model = pacer.model
-    assert model is not None
-    assert model[0] == 9
-    assert model[1] == pytest.approx(104.5 - 100.0)
+    assert _model(pacer) == (9, 36.3)
 
 
 async def test_runs_sharing_a_store_share_the_pause_and_the_model() -> None:
