@@ -377,7 +377,7 @@ def _align(emulator: EmulatorProcess, settings: EmulatorSettings) -> None:
 
 
 def _arrival(data: dict[str, Any]) -> Arrival:
-    arrival = Arrival(data["n"], data["t"], data["model"], data["key"])
+    arrival = Arrival(data["n"], data["t"], data["model"], data["key"], conn=data.get("conn", ""))
     arrival.status = data["status"]
     arrival.answered = data["answered"]
     arrival.retry_delay = data["retry_delay"]
@@ -394,10 +394,11 @@ def _inside_after(arrivals: Sequence[dict[str, Any]]) -> list[float]:
     """For each request counted by :func:`_inside`: real ms since the 429 answer it ignored.
 
     The latest answered 429 of its key whose announced delay it arrived in, as the
-    emulator's verdict counts them (after ``REACTION``, before the delay's end).
+    emulator's verdict counts them (on the 429's own connection from its answer, on another
+    after ``REACTION``; before the delay's end).
     """
     quiet = [
-        (a["key"], a["answered"], a["answered"] + a["retry_delay"])
+        (a["key"], a.get("conn", ""), a["answered"], a["answered"] + a["retry_delay"])
         for a in arrivals
         if a["status"] == 429 and a["retry_delay"] is not None and a["answered"] is not None
     ]
@@ -405,8 +406,9 @@ def _inside_after(arrivals: Sequence[dict[str, Any]]) -> list[float]:
     for a in arrivals:
         answers = [
             start
-            for key, start, end in quiet
-            if key == a["key"] and start + REACTION <= a["t"] < end - SLACK
+            for key, conn, start, end in quiet
+            if key == a["key"]
+            and start + (SLACK if conn == a.get("conn", "") else REACTION) <= a["t"] < end - SLACK
         ]
         if answers:
             lags.append(round((a["t"] - max(answers)) * 1000, 1))

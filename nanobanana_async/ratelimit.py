@@ -22,7 +22,7 @@ reports a 429 back with the send time that :meth:`~Pacer.acquire` returned. The 
    client used it) leaves the model alone.
 4. **Probing raises it.** After ``T`` seconds in which the model held a request back
    without any 429, ``B`` grows by half; a grown ``B`` that the next 429 does not confirm
-   makes the next probe wait twice as many windows (up to 16), so a right model costs few
+   makes the next probe wait twice as many windows (up to 4), so a right model costs few
    429s and a model learned from someone else's burst recovers in a few of its windows.
 
 A 429 without ``RetryInfo`` gives no ``F``: the pause is a tenth of how long the window
@@ -53,7 +53,9 @@ import anyio
 __all__ = ["MemoryStore", "Pacer", "QuotaState", "StateStore"]
 
 _GROWTH = 1.5
-_MAX_PROBE_WAIT = 16
+_MAX_PROBE_WAIT = 4
+# How far from ``T`` a window the model knew may have moved and still be that window.
+_KNOWN_SLACK = 0.1
 _UNANNOUNCED_FRACTION = 0.1
 # The most sends remembered (besides the ``history`` horizon), so a ledger stays small.
 _MAX_SENDS = 4096
@@ -154,7 +156,9 @@ class Pacer:
     Args:
         rpm: requests per ``period`` the user says the quota allows (a ceiling), if known.
         period: the length of a minute in this run's time (60, or scaled for an emulator).
-        margin: fraction added to every window length, against arrival jitter.
+        margin: fraction added to every window length: the service starts counting a
+            request when it admits it, a round trip and some queueing after we send it
+            (under a burst, tens of milliseconds).
         first_pause: the first pause after a 429 that named no delay, in seconds.
         probe_grace: how long a lone probe must go unrefused to count as admitted.
         presumed_burst: the window assumed before any is learned, for splitting a first
@@ -193,7 +197,7 @@ class Pacer:
         *,
         rpm: float | None,
         period: float = 60.0,
-        margin: float = 0.01,
+        margin: float = 0.025,
         first_pause: float = 2.0,
         probe_grace: float = 1.0,
         presumed_burst: int = 20,
@@ -365,7 +369,8 @@ class Pacer:
         else:
             share, span = max(1, self._presumed_burst // runs), self._probe_grace
         mine = [t for t, owner in zip(state.sends, state.owners, strict=True) if owner == self._run]
-        return self._window_wait(mine, share, span, now)
+        # Looked at again soon: the other runs may stop wanting long before this frees.
+        return min(self._window_wait(mine, share, span, now), self._probe_grace)
 
     def _window_wait(self, sends: list[float], burst: int, span: float, now: float) -> float:
         """Until fewer than ``burst`` sends fall in the trailing ``span`` (stretched)."""
@@ -482,18 +487,24 @@ class Pacer:
             (state.burst, state.span, state.grow_at, state.probe_wait, state.grown_from) = (
                 state.before
             )
-        # Two readings of the same evidence: the window reaches back to the quiet gap, or
-        # only to the last announced free time (a fixed window reset then). The faster one
-        # is kept: if it is wrong, the next window refuses the excess and says so; the
-        # slower one, wrong, would crawl (a transient 429 is an announced free time too).
+        # Readings of the same evidence: the window reaches back to the quiet gap, or only
+        # to the last announced free time (a fixed window reset then), or it is the window
+        # the model already knew, opened by the send about ``T`` before ``F`` (a window the
+        # service started a little later than we sent). The widest is kept, then the
+        # fastest: a model too generous is corrected by the next window's 429s at no cost
+        # in time; one too narrow or too slow would make every later window crawl.
         windows = [
             w
             for since in (-math.inf, state.freed_at)
             if (w := _window(state.sends, since, refused_at, frees_at)) is not None
         ]
+        if state.span is not None:
+            known = _known_window(state.sends, state.span, refused_at, frees_at)
+            if known is not None:
+                windows.append(known)
         if not windows:
             return  # nothing of ours is in the window: someone else filled it
-        burst, span = max(windows, key=lambda w: w[0] / w[1])
+        burst, span = max(windows, key=lambda w: (w[0], w[0] / w[1]))
         cap = self._cap(state)
         if cap is not None:
             burst = min(burst, cap)
@@ -518,6 +529,20 @@ def _window(
     first = len(inside) - 1
     while first > 0 and inside[first] - inside[first - 1] < gap:
         first -= 1
+    return len(inside) - first, max(frees_at - inside[first], 1e-3)
+
+
+def _known_window(
+    sends: list[float], span: float, refused_at: float, frees_at: float
+) -> tuple[int, float] | None:
+    """``(B, T)`` if a send about ``span`` before ``frees_at`` opened the window that frees."""
+    opened = frees_at - span
+    inside = [s for s in sends if s <= refused_at]
+    if not inside:
+        return None
+    first = min(range(len(inside)), key=lambda i: abs(inside[i] - opened))
+    if abs(inside[first] - opened) > _KNOWN_SLACK * span:
+        return None
     return len(inside) - first, max(frees_at - inside[first], 1e-3)
 
 

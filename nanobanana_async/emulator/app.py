@@ -264,7 +264,9 @@ class Emulator:
         settings = self.settings
         started = settings.clock()
         key = self._key(scope)
-        arrival = self._stats.arrive(started - self._started, model, fingerprint(key))
+        client = scope.get("client") or ("", 0)
+        conn = f"{client[0]}:{client[1]}"
+        arrival = self._stats.arrive(started - self._started, model, fingerprint(key), conn)
         status = CLIENT_GONE
         try:
             body = await read_body(receive)

@@ -8,12 +8,13 @@ tell keys apart, useless to anyone reading a log.
 
 ``inside_announced_delay`` is the verdict tests and benchmarks judge a client by: the
 arrivals of a key that came after a 429 to that key had been answered and before the
-delay it announced had run out, counted from the answer. A client needs the answer before it
-can hold back, and requests it sent a moment before (a burst leaves over a few ms) are
-already on the wire, so arrivals within :data:`REACTION` (10 ms, real time, longer than
-a loopback round trip and a busy event loop's turn) of the answer are not held against
-it; 1 ms of :data:`SLACK` at the end covers rounding. A client that waits out every delay
-scores 0.
+delay it announced had run out, counted from the answer. On the connection the 429 went
+out on, every later arrival counts: HTTP/1.1 sends the next request only after reading the
+answer. On another connection, a request may have been on its way when the 429 left (a
+burst of new connections reaches the app over tens of milliseconds, since the server
+accepts and parses them one at a time), so it counts only from :data:`REACTION` (100 ms,
+real time) after the answer. 1 ms of :data:`SLACK` covers rounding. A client that waits
+out every delay scores 0.
 
 Status 499 (nginx's "client closed request") marks a request whose client went away before
 the answer was sent.
@@ -42,7 +43,7 @@ __all__ = [
 
 CLIENT_GONE = 499
 SLACK = 1e-3
-REACTION = 1e-2
+REACTION = 0.1
 
 
 def fingerprint(key: str | None) -> str:
@@ -55,10 +56,25 @@ def fingerprint(key: str | None) -> str:
 class Arrival:
     """One ``generateContent`` request, filled in as it is answered."""
 
-    __slots__ = ("answered", "epoch", "fault", "key", "model", "n", "retry_delay", "status", "t")
+    __slots__ = (
+        "answered",
+        "conn",
+        "epoch",
+        "fault",
+        "key",
+        "model",
+        "n",
+        "retry_delay",
+        "status",
+        "t",
+    )
 
-    def __init__(self, n: int, t: float, model: str, key: str, epoch: int = 0) -> None:
+    def __init__(
+        self, n: int, t: float, model: str, key: str, epoch: int = 0, conn: str = ""
+    ) -> None:
         self.epoch = epoch
+        # The client's address and port: which connection the request came on.
+        self.conn = conn
         self.n = n
         self.t = t
         self.model = model
@@ -83,6 +99,7 @@ class Arrival:
             "key": self.key,
             "fault": self.fault,
             "retry_delay": self.retry_delay,
+            "conn": self.conn,
         }
 
 
@@ -131,10 +148,10 @@ class Stats:
             self._epoch += 1
             self._clear()
 
-    def arrive(self, t: float, model: str, key: str) -> Arrival:
+    def arrive(self, t: float, model: str, key: str, conn: str = "") -> Arrival:
         """Count a new ``generateContent`` request; its ordinal is ``Arrival.n``."""
         with self._lock:
-            arrival = Arrival(len(self._arrivals) + 1, t, model, key, self._epoch)
+            arrival = Arrival(len(self._arrivals) + 1, t, model, key, self._epoch, conn)
             self._arrivals.append(arrival)
             self._by_model[model] += 1
             self._by_key[key] += 1
@@ -189,30 +206,43 @@ class Stats:
 def inside_announced_delay(
     arrivals: Iterable[Arrival], slack: float = SLACK, reaction: float = REACTION
 ) -> int:
-    """How many arrivals came while a delay announced to their key was still running."""
-    quiet: dict[str, list[tuple[float, float]]] = {}
+    """How many arrivals came while a delay announced to their key was still running.
+
+    On the connection the 429 went out on, any later arrival inside the delay counts (HTTP/1.1
+    sends the next request only once it has read the answer). On another connection it
+    counts only from ``reaction`` after the answer: before that it may have been on its way.
+    """
+    quiet: dict[tuple[str, str], list[tuple[float, float]]] = {}
     listed = list(arrivals)
     for a in listed:
         if a.status == 429 and a.retry_delay is not None and a.answered is not None:
-            start, end = a.answered + reaction, a.answered + a.retry_delay - slack
-            if start < end:
-                quiet.setdefault(a.key, []).append((start, end))
-    # Merged into disjoint spans per key, so each arrival is one bisection.
-    spans: dict[str, tuple[list[float], list[float]]] = {}
-    for key, windows in quiet.items():
-        starts: list[float] = []
-        ends: list[float] = []
-        for start, end in sorted(windows):
-            if ends and start < ends[-1]:
-                ends[-1] = max(ends[-1], end)
-            else:
-                starts.append(start)
-                ends.append(end)
-        spans[key] = (starts, ends)
+            end = a.answered + a.retry_delay - slack
+            for where, allowance in (((a.key, a.conn), slack), ((a.key, ""), reaction)):
+                if a.answered + allowance < end:
+                    quiet.setdefault(where, []).append((a.answered + allowance, end))
+    spans = {where: _merged(windows) for where, windows in quiet.items()}
     count = 0
     for a in listed:
-        if a.key in spans:
-            starts, ends = spans[a.key]
-            i = bisect.bisect_left(starts, a.t) - 1
-            count += i >= 0 and a.t < ends[i]
+        count += any(_inside(spans.get(where), a.t) for where in ((a.key, a.conn), (a.key, "")))
     return count
+
+
+def _merged(windows: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """Disjoint spans, so each arrival is one bisection."""
+    starts: list[float] = []
+    ends: list[float] = []
+    for start, end in sorted(windows):
+        if ends and start < ends[-1]:
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    return starts, ends
+
+
+def _inside(spans: tuple[list[float], list[float]] | None, t: float) -> bool:
+    if spans is None:
+        return False
+    starts, ends = spans
+    i = bisect.bisect_left(starts, t) - 1
+    return i >= 0 and t < ends[i]

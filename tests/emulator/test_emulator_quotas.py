@@ -314,15 +314,23 @@ async def test_inside_announced_delay_counts_a_client_that_did_not_wait() -> Non
 async def test_requests_already_on_the_wire_when_a_429_left_are_not_held_against_it() -> None:
     clock = FakeClock()
     emulator = Emulator(EmulatorSettings(latency=False, rpm=1, clock=clock))
-    async with client_for(emulator) as client:
-        assert (await generate(client)).status_code == 200
-        assert (await generate(client)).status_code == 429
-        clock.advance(0.005)  # sent before the client could have read that 429
-        assert (await generate(client)).status_code == 429
+
+    def connection(port: int) -> httpx2.AsyncClient:
+        transport = httpx2.ASGITransport(app=emulator, client=("127.0.0.1", port))
+        return httpx2.AsyncClient(transport=transport, base_url="http://emulator")
+
+    async with connection(1001) as first, connection(1002) as second:
+        assert (await generate(first)).status_code == 200
+        assert (await generate(first)).status_code == 429
+        clock.advance(0.05)  # on another connection, maybe sent before that 429 was read
+        assert (await generate(second)).status_code == 429
         assert emulator.stats()["inside_announced_delay"] == 0
-        clock.advance(0.02)  # sent by a client that had been told to wait
-        assert (await generate(client)).status_code == 429
+        # On the 429's own connection the client had read it before sending again.
+        assert (await generate(first)).status_code == 429
         assert emulator.stats()["inside_announced_delay"] == 1
+        clock.advance(0.1)  # long after: whatever the connection, it had been told
+        assert (await generate(second)).status_code == 429
+        assert emulator.stats()["inside_announced_delay"] == 2
 
 
 async def test_a_client_that_waits_out_every_delay_scores_zero() -> None:
