@@ -55,7 +55,7 @@ __all__ = ["MemoryStore", "Pacer", "QuotaState", "StateStore"]
 _GROWTH = 1.5
 _MAX_PROBE_WAIT = 4
 # How far from ``T`` a window the model knew may have moved and still be that window.
-_KNOWN_SLACK = 0.1
+_KNOWN_SLACK = 0.05
 _UNANNOUNCED_FRACTION = 0.1
 # The most sends remembered (besides the ``history`` horizon), so a ledger stays small.
 _MAX_SENDS = 4096
@@ -489,8 +489,8 @@ class Pacer:
             )
         # Readings of the same evidence: the window reaches back to the quiet gap, or only
         # to the last announced free time (a fixed window reset then), or it is the window
-        # the model already knew, opened by the send about ``T`` before ``F`` (a window the
-        # service started a little later than we sent). The widest is kept, then the
+        # the model already knew, opened by the send about ``T`` before ``F`` and counted by
+        # the service a little later than we sent it. The widest is kept, then the
         # fastest: a model too generous is corrected by the next window's 429s at no cost
         # in time; one too narrow or too slow would make every later window crawl.
         windows = [
@@ -498,10 +498,11 @@ class Pacer:
             for since in (-math.inf, state.freed_at)
             if (w := _window(state.sends, since, refused_at, frees_at)) is not None
         ]
-        if state.span is not None:
-            known = _known_window(state.sends, state.span, refused_at, frees_at)
-            if known is not None:
-                windows.append(known)
+        if state.burst is not None and state.span is not None:
+            opened = _known_opening(state.sends, state.span, refused_at, frees_at)
+            if opened is not None:  # the known window, started later than we sent
+                known = state.grown_from or state.burst  # a growth is still on trial
+                windows.append((known, max(frees_at - opened, 1e-3)))
         if not windows:
             return  # nothing of ours is in the window: someone else filled it
         burst, span = max(windows, key=lambda w: (w[0], w[0] / w[1]))
@@ -532,18 +533,19 @@ def _window(
     return len(inside) - first, max(frees_at - inside[first], 1e-3)
 
 
-def _known_window(
+def _known_opening(
     sends: list[float], span: float, refused_at: float, frees_at: float
-) -> tuple[int, float] | None:
-    """``(B, T)`` if a send about ``span`` before ``frees_at`` opened the window that frees."""
-    opened = frees_at - span
-    inside = [s for s in sends if s <= refused_at]
+) -> float | None:
+    """The send about ``span`` before ``frees_at``, if there is one: it opened the window.
+
+    Only a send well before the refusal can be that: a window opened by the wave just sent
+    is the wave's own evidence (a bucket refusing its second half), not the known window.
+    """
+    inside = [s for s in sends if s <= refused_at - span / 2]
     if not inside:
         return None
-    first = min(range(len(inside)), key=lambda i: abs(inside[i] - opened))
-    if abs(inside[first] - opened) > _KNOWN_SLACK * span:
-        return None
-    return len(inside) - first, max(frees_at - inside[first], 1e-3)
+    opened = min(inside, key=lambda s: abs(s - (frees_at - span)))
+    return opened if abs(opened - (frees_at - span)) <= _KNOWN_SLACK * span else None
 
 
 def _remove(state: QuotaState, sent_at: float, run: str) -> None:

@@ -140,6 +140,23 @@ async def test_a_transient_429_does_not_shrink_the_window_that_follows() -> None
     assert model[0] == 20  # not the one send since the transient pause ended
 
 
+async def test_a_window_the_service_counted_late_refines_the_model() -> None:
+    """A refusal just before our log says the window frees: the known window, not a tiny one."""
+    time = FakeTime()
+    pacer = _pacer(time)
+    sends = await _send(pacer, 11)
+    time.now += 0.1
+    pacer.on_rate_limited(59.9, sent_at=sends[-1])
+    assert _model(pacer) == (10, 60.0)
+    wave = await _send(pacer, 9)
+    assert wave[0] == pytest.approx(160.0)
+    # The service admitted our first wave a little after we sent it: one more second.
+    time.now += 0.2
+    refused = await pacer.acquire()
+    pacer.on_rate_limited(0.8, sent_at=refused)
+    assert _model(pacer) == (10, 61.0)  # not "9 in a second" from the nine just sent
+
+
 async def test_a_burst_of_other_clients_teaches_nothing() -> None:
     time = FakeTime()
     pacer = _pacer(time)
