@@ -538,8 +538,9 @@ def _shapes_parts(result: ShapesResult) -> list[str]:
         "deck eff. = best / wall x saved / slides (together: best for 40 / wall of both x\n"
         "saved / 40). steady eff.: scenario 1's deck efficiency, (saved - 1) / (first arrival\n"
         "-> last arrival answered 200) over the best schedule's (40 - 1) / its send span (no\n"
-        "fill, no drain, so no latency jitter). in delay: requests that arrived more than\n"
-        "10 ms after a 429 was answered, before the delay it announced ran out. A run over\n"
+        "fill, no drain, so no latency jitter). in delay: requests that arrived before the\n"
+        "delay a 429 announced ran out, after it was answered (on its own connection) or\n"
+        "100 ms after (on another: it may have been on its way). A run over\n"
         f"{RUN_TIMEOUT:g} s of real time is stopped (timeout). Definitions: benchmarks/README.md."
     )
     return parts
