@@ -55,7 +55,6 @@ from typing import Any, TypeVar
 
 from nanobanana_async import EngineSettings, generate_batch, load_config
 from nanobanana_async.emulator import EmulatorSettings, ideal_starts
-from nanobanana_async.emulator.quotas import QuotaBook
 from nanobanana_async.emulator.server import _settings as emulate_settings
 from nanobanana_async.emulator.server import add_emulate_arguments
 from nanobanana_async.emulator.stats import REACTION, SLACK, Arrival, inside_announced_delay
@@ -88,7 +87,6 @@ T = TypeVar("T")
 RUN_TIMEOUT = 45.0
 SHARED_RPM = 20
 SMALL_DECK = 20
-_IDEAL = "ideal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,18 +345,7 @@ def _best_from(
     ``admitted`` (arrival, due) pairs of earlier requests on the same key go into the
     quota book first; then :func:`ideal_starts`'s loop runs on that book.
     """
-    book = QuotaBook.for_settings(settings, origin=0.0)
-    for at, due in sorted(admitted):
-        book.admit(_IDEAL, _IDEAL, at, due)
-    starts: list[float] = []
-    now = start
-    while len(starts) < n:
-        breach = book.check(_IDEAL, _IDEAL, now)
-        if breach is not None:
-            now += breach.delay
-            continue
-        book.admit(_IDEAL, _IDEAL, now, now + latency)
-        starts.append(now)
+    starts = ideal_starts(n, settings, latency=latency, start=start, admitted=admitted)
     return starts[-1] - start + latency
 
 

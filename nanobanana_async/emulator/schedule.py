@@ -36,6 +36,7 @@ def ideal_starts(
     *,
     latency: float = 0.0,
     start: float = 0.0,
+    admitted: Iterable[tuple[float, float]] = (),
 ) -> list[float]:
     """The start times of ``n`` identical requests sent as early as the quotas allow.
 
@@ -45,6 +46,8 @@ def ideal_starts(
             other client and time scale), or just rate quotas (unscaled, no cap, alone).
         latency: seconds (scaled) each request holds a concurrency slot.
         start: when the first request may go, in seconds since the emulator started.
+        admitted: (arrival, due) of requests admitted before, on the same key: an earlier
+            deck whose sends are still in the window.
 
     Returns:
         ``n`` times, in order, each one when that request would be admitted.
@@ -53,6 +56,8 @@ def ideal_starts(
         book = QuotaBook.for_settings(limits, origin=0.0)
     else:
         book = QuotaBook(limits)
+    for at, due in sorted(admitted):
+        book.admit(_KEY, _MODEL, at, due)
     starts: list[float] = []
     now = start
     while len(starts) < n:

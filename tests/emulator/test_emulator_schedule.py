@@ -85,3 +85,10 @@ async def test_the_emulator_admits_exactly_that_schedule() -> None:
     ideal = ideal_starts(7, settings)
     assert admitted == pytest.approx(ideal, abs=1e-5)
     assert emulator.stats()["inside_announced_delay"] == 0
+
+
+def test_earlier_admissions_on_the_key_delay_the_best_schedule() -> None:
+    quotas = [RateQuota("sliding", 10, 60.0)]
+    earlier = [(0.0, 20.0)] * 6  # an earlier deck's six, still in the window
+    starts = ideal_starts(8, quotas, start=30.0, admitted=earlier)
+    assert starts == [30.0] * 4 + [60.0] * 4
