@@ -31,7 +31,7 @@ emulate: $(STAMP)
 	$(BIN)/nanobanana emulate --host 127.0.0.1 --port $(PORT)
 
 demo: $(STAMP)
-	$(BIN)/python -m nanobanana_async.demo
+	$(BIN)/python -m nanobanana_async.cli.demo
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

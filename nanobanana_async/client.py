@@ -28,7 +28,7 @@ import anyio.to_thread
 import httpx2
 import orjson
 
-from . import __version__
+from ._version import VERSION
 from .errors import TransientError, redact
 from .protocol import GeneratedImage, classify_error, parse_success
 
@@ -84,7 +84,7 @@ class GeminiClient:
                 "x-goog-api-key": api_key,
                 "content-type": "application/json",
                 "accept-encoding": ACCEPT_ENCODING,
-                "user-agent": f"nanobanana-async/{__version__}",
+                "user-agent": f"nanobanana-async/{VERSION}",
             },
             timeout=httpx2.Timeout(connect=15.0, read=timeout, write=60.0, pool=None),
             limits=httpx2.Limits(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from nanobanana_async.allocator import MMAP_THRESHOLD, pin_mmap_threshold
+from nanobanana_async.cli.allocator import MMAP_THRESHOLD, pin_mmap_threshold
 
 
 def _on_glibc() -> bool:
@@ -25,7 +25,7 @@ glibc_only = pytest.mark.skipif(not _on_glibc(), reason="needs Linux with glibc"
 # chunk header's IS_MMAPPED bit: did the block get its own mapping?
 _PROBE = """
 import ctypes, sys
-from nanobanana_async.allocator import pin_mmap_threshold
+from nanobanana_async.cli.allocator import pin_mmap_threshold
 pinned = pin_mmap_threshold() if sys.argv[1] == "pin" else False
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from nanobanana_async.cli.run import _Bar
 from nanobanana_async.events import RateLimitWait, SlideDone, SlideStarted
 from nanobanana_async.progress import ProgressTracker
-from nanobanana_async.runner import _Bar
 
 
 def test_the_bar_says_the_quota_wait(capsys: pytest.CaptureFixture[str]) -> None:

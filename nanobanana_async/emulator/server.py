@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import orjson
 import uvicorn
 
+from ..cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from .app import Emulator, RequestLog
 from .asgi import ConnectionDropped
 from .faults import DEFAULT_FAIL_KINDS, FAULT_KINDS, parse_script
@@ -44,10 +45,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-_EXIT_OK = 0
-_EXIT_FAILED = 1
-_EXIT_USAGE = 2
 
 
 def _not_a_deliberate_drop(record: logging.LogRecord) -> bool:
@@ -274,7 +271,7 @@ def run_emulate(args: argparse.Namespace) -> int:
         script = parse_script(orjson.loads(args.script)) if args.script else {}
     except (ValueError, TypeError, AttributeError) as exc:
         print(f"nanobanana emulate: error: {exc}", file=sys.stderr)
-        return _EXIT_USAGE
+        return EXIT_USAGE
     emulator = Emulator(settings, on_request=_print_line)
     emulator.script(script)
     try:
@@ -282,7 +279,7 @@ def run_emulate(args: argparse.Namespace) -> int:
     except OSError as exc:
         where = f"{args.host}:{args.port}"
         print(f"nanobanana emulate: cannot listen on {where}: {exc}", file=sys.stderr)
-        return _EXIT_FAILED
+        return EXIT_FAILED
     log_config = uvicorn.config.LOGGING_CONFIG
     server = _Server(_config(emulator, args.host, log_config=log_config), emulator)
     url = _base_url(args.host, sock)
@@ -294,4 +291,4 @@ def run_emulate(args: argparse.Namespace) -> int:
     finally:
         sock.close()
     print("emulator stopped", file=sys.stderr, flush=True)
-    return _EXIT_OK
+    return EXIT_OK

@@ -19,18 +19,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from .exits import DEFAULT_PROGRESS_FILE
 from .status import read_progress
 
-__all__ = ["default_progress_file", "detach_command"]
+__all__ = ["detach_command"]
 
 _START_TIMEOUT = 60.0
 _POLL_SECONDS = 0.05
-
-
-def default_progress_file() -> Path:
-    from .cli import DEFAULT_PROGRESS_FILE
-
-    return DEFAULT_PROGRESS_FILE
 
 
 def _child_args(argv: Sequence[str]) -> list[str]:
@@ -59,7 +54,7 @@ def detach_command(argv: Sequence[str], progress_file: Path) -> int:
         if progress is not None and progress.get("pid") == child.pid:
             total = progress.get("total", "?")
             follow = "nanobanana wait"
-            if progress_file != default_progress_file():
+            if progress_file != DEFAULT_PROGRESS_FILE:
                 follow += f" --progress-file {progress_file}"
             print(f"started {total} slides (pid {child.pid}); follow: {follow}")
             return 0

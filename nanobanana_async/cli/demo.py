@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from .emulator import EmulatorSettings, serve_in_thread
+from ..emulator import EmulatorSettings, serve_in_thread
 
 TIME_SCALE = 0.1
 RPM = 12

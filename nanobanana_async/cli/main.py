@@ -1,32 +1,21 @@
-"""The ``nanobanana`` command: argument parsing and exit codes, nothing else.
+"""The ``nanobanana`` command: argument parsing and dispatch, nothing else.
 
 Each subcommand's work lives in the module that owns it and is imported only when that
-subcommand runs, so ``nanobanana --help`` starts fast.
-
-Exit codes: 0 at least one slide succeeded, 1 none did, 2 usage or config error,
-130 interrupted (SIGINT), 143 terminated (SIGTERM).
+subcommand runs, so ``nanobanana --help`` starts fast. Exit codes: :mod:`.exits`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import __version__
-from .schema import RPM_RANGE, TIMEOUT_RANGE
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
+from .._version import VERSION
+from ..schema import RPM_RANGE, TIMEOUT_RANGE
+from .exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
 
 SUBCOMMANDS = ("run", "status", "wait", "emulate", "schema")
-DEFAULT_PROGRESS_FILE = Path(tempfile.gettempdir()) / "nano-banana-progress.json"
-DEFAULT_RESULTS_FILE = Path(tempfile.gettempdir()) / "nano-banana-results.json"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -137,7 +126,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Generate slide images with Gemini image models, concurrently and within "
         "quota. `nanobanana --config FILE` is short for `nanobanana run --config FILE`.",
     )
-    parser.add_argument("--version", action="version", version=f"nanobanana {__version__}")
+    parser.add_argument("--version", action="version", version=f"nanobanana {VERSION}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_run_arguments(sub.add_parser("run", help="generate a deck (the main job)"))
     status = sub.add_parser("status", help="one line: how the run is going, or how it ended")
@@ -153,7 +142,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the config's JSON Schema")
     emulate = sub.add_parser("emulate", help="serve the Gemini API emulator (no key, no cost)")
     if command == "emulate":
-        from .emulator.server import add_emulate_arguments
+        from ..emulator.server import add_emulate_arguments
 
         add_emulate_arguments(emulate)
     return parser
@@ -179,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .detach import detach_command
 
             return detach_command(argv, args.progress_file)
-        from .runner import run_command
+        from .run import run_command
 
         return run_command(args)
     if args.command in ("status", "wait"):
@@ -191,12 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "schema":
         import orjson
 
-        from .config import config_schema
+        from ..config import config_schema
 
         sys.stdout.buffer.write(orjson.dumps(config_schema(), option=orjson.OPT_INDENT_2) + b"\n")
         return EXIT_OK
     if args.command == "emulate":
-        from .emulator.server import run_emulate
+        from ..emulator.server import run_emulate
 
         return run_emulate(args)
     build_parser().print_help(sys.stderr)

@@ -33,11 +33,11 @@ from typing import Any
 
 import orjson
 
+from .exits import EXIT_TIMED_OUT
 from .summary import progress_line
 
 __all__ = ["read_progress", "status_command", "wait_command"]
 
-EXIT_TIMED_OUT = 124
 _POLL_SECONDS = 0.25
 
 WallClock = Callable[[], datetime]

@@ -18,14 +18,14 @@ import anyio
 import httpx2
 import orjson
 
+from ..config import BatchConfig, load_config
+from ..engine import EngineSettings, generate_batch
+from ..errors import ConfigError, NanoBananaError, RunLockedError
+from ..ledger import default_ledger_path
+from ..progress import Progress
+from ..results import BatchResult
 from .allocator import pin_mmap_threshold
-from .cli import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
-from .config import BatchConfig, load_config
-from .engine import EngineSettings, generate_batch
-from .errors import ConfigError, NanoBananaError, RunLockedError
-from .ledger import default_ledger_path
-from .progress import Progress
-from .results import BatchResult
+from .exits import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from .summary import progress_line, result_line
 
 __all__ = ["run_command"]
@@ -106,7 +106,7 @@ def run_command(args: argparse.Namespace) -> int:
     transport: httpx2.AsyncBaseTransport | None = None
     time_scale = args.time_scale
     if args.emulator:
-        from .emulator import Emulator, EmulatorSettings
+        from ..emulator import Emulator, EmulatorSettings
 
         time_scale = args.emulator_time_scale
         transport = httpx2.ASGITransport(app=Emulator(EmulatorSettings(time_scale=time_scale)))
