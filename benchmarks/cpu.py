@@ -39,8 +39,8 @@ import httpx2
 import orjson
 
 from nanobanana_async import EngineSettings, generate_batch, load_config
+from nanobanana_async.engine.plan import Job, plan_jobs
 from nanobanana_async.images import save_image
-from nanobanana_async.plan import Job, plan_jobs
 from nanobanana_async.protocol import parse_success
 
 from .deck import MODEL, deck_config

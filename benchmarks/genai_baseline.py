@@ -22,8 +22,8 @@ from typing import Any
 from google import genai
 from google.genai import errors, types
 
+from nanobanana_async.engine.plan import Job
 from nanobanana_async.images import ImageDecodeError, save_image
-from nanobanana_async.plan import Job
 
 __all__ = ["SDK_ATTEMPTS", "run_sdk"]
 

@@ -55,8 +55,8 @@ from pathlib import Path
 from typing import Any
 
 from nanobanana_async import EngineSettings, generate_batch, load_config
-from nanobanana_async.plan import plan_jobs
-from nanobanana_async.progress import Progress
+from nanobanana_async.engine.plan import plan_jobs
+from nanobanana_async.engine.progress import Progress
 
 from .deck import MODEL, deck_config
 from .emulator_process import EmulatorProcess

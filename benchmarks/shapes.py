@@ -58,7 +58,7 @@ from nanobanana_async.emulator import EmulatorSettings, ideal_starts
 from nanobanana_async.emulator.server import _settings as emulate_settings
 from nanobanana_async.emulator.server import add_emulate_arguments
 from nanobanana_async.emulator.stats import REACTION, SLACK, Arrival, inside_announced_delay
-from nanobanana_async.plan import plan_jobs
+from nanobanana_async.engine.plan import plan_jobs
 
 from .deck import MODEL, deck_config
 from .emulator_process import EmulatorProcess

@@ -43,8 +43,8 @@ _HOMES = {
     "EngineSettings": "engine",
     "FatalApiError": "errors",
     "NanoBananaError": "errors",
-    "Progress": "progress",
-    "RetryPolicy": "retry",
+    "Progress": "engine.progress",
+    "RetryPolicy": "engine.retry",
     "SlideError": "errors",
     "SlideFailure": "results",
     "SlideOutput": "results",
@@ -56,11 +56,11 @@ _HOMES = {
 
 if TYPE_CHECKING:
     from .config import BatchConfig, SlideSpec, config_schema, load_config
-    from .engine import EngineSettings, generate_batch
+    from .engine.progress import Progress
+    from .engine.retry import RetryPolicy
+    from .engine.run import EngineSettings, generate_batch
     from .errors import ApiError, ConfigError, FatalApiError, NanoBananaError, SlideError
-    from .progress import Progress
     from .results import BatchResult, SlideFailure, SlideOutput
-    from .retry import RetryPolicy
 
 
 def __getattr__(name: str) -> Any:

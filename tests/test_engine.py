@@ -18,12 +18,12 @@ import pytest
 from PIL import Image
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings
-from nanobanana_async.engine import EngineSettings, generate_batch
+from nanobanana_async.engine.progress import Progress
+from nanobanana_async.engine.retry import RetryPolicy
+from nanobanana_async.engine.run import EngineSettings, generate_batch
 from nanobanana_async.errors import ConfigError, RunLockedError
 from nanobanana_async.lock import RunLock
-from nanobanana_async.progress import Progress
 from nanobanana_async.results import BatchResult
-from nanobanana_async.retry import RetryPolicy
 
 KEY = "test-key-0123456789"
 ENV = {"GEMINI_API_KEY": KEY}

@@ -34,9 +34,9 @@ from engine_testing import (
 )
 
 from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
-from nanobanana_async.engine import EngineSettings, generate_batch
+from nanobanana_async.engine.retry import RetryPolicy
+from nanobanana_async.engine.run import EngineSettings, generate_batch
 from nanobanana_async.results import BatchResult
-from nanobanana_async.retry import RetryPolicy
 
 POLICY = RetryPolicy.instant()
 

@@ -6,7 +6,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from nanobanana_async.gate import ConcurrencyGate
+from nanobanana_async.engine.gate import ConcurrencyGate
 
 
 async def test_fixed_limit_is_never_exceeded() -> None:

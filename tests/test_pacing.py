@@ -18,7 +18,7 @@ import httpx2
 import pytest
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, OtherClient, RateQuota
-from nanobanana_async.engine import EngineSettings, generate_batch
+from nanobanana_async.engine.run import EngineSettings, generate_batch
 from nanobanana_async.results import BatchResult
 
 SCALE = 0.01  # a minute lasts 0.6 s

@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from nanobanana_async.atomic import write_atomic
-from nanobanana_async.events import (
+from nanobanana_async.engine.events import (
     Event,
     RateLimitWait,
     RunFinished,
@@ -28,7 +28,7 @@ from nanobanana_async.events import (
     SlideReused,
     SlideStarted,
 )
-from nanobanana_async.progress import Progress, ProgressTracker, ProgressWriter
+from nanobanana_async.engine.progress import Progress, ProgressTracker, ProgressWriter
 
 SEED_FIELDS = {"current", "total", "status", "completed", "failed", "started_at", "updated_at"}
 OUT = Path("/decks/demo")
@@ -394,7 +394,7 @@ async def test_bursts_coalesce_file_writes(tmp_path: Path, monkeypatch: pytest.M
         written.append(data)
         write_atomic(path, data, mode=mode)
 
-    monkeypatch.setattr("nanobanana_async.progress.write_atomic", counting)
+    monkeypatch.setattr("nanobanana_async.engine.progress.write_atomic", counting)
     fake = FakeTime(driven=True)
     path = tmp_path / "progress.json"
     writer = ProgressWriter(_tracker(100), path, clock=fake.clock, sleep=fake.sleep)

@@ -31,9 +31,9 @@ from engine_testing import (
 from PIL import Image
 
 from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
-from nanobanana_async.engine import EngineSettings, generate_batch
+from nanobanana_async.engine.retry import RetryPolicy
+from nanobanana_async.engine.run import EngineSettings, generate_batch
 from nanobanana_async.results import BatchResult
-from nanobanana_async.retry import RetryPolicy
 
 FAST = EngineSettings(retry=RetryPolicy.instant(), progress_interval=0.0)
 

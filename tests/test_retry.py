@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from nanobanana_async.engine.retry import RetryPolicy, slide_retrying
 from nanobanana_async.errors import (
     ApiError,
     BadRequest,
@@ -19,7 +20,6 @@ from nanobanana_async.errors import (
     RateLimited,
     TransientError,
 )
-from nanobanana_async.retry import RetryPolicy, slide_retrying
 
 POLICY = RetryPolicy(max_transient_retries=3, max_rate_limit_retries=4, no_image_retries=1)
 

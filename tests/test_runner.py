@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from nanobanana_async.cli.run import _Bar
-from nanobanana_async.events import RateLimitWait, SlideDone, SlideStarted
-from nanobanana_async.progress import ProgressTracker
+from nanobanana_async.engine.events import RateLimitWait, SlideDone, SlideStarted
+from nanobanana_async.engine.progress import ProgressTracker
 
 
 def test_the_bar_says_the_quota_wait(capsys: pytest.CaptureFixture[str]) -> None:

@@ -37,10 +37,10 @@ from engine_testing import (
 from nanobanana_async.config import load_config
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
 from nanobanana_async.emulator.asgi import header, read_body
-from nanobanana_async.engine import EngineSettings, generate_batch
+from nanobanana_async.engine.progress import Progress
+from nanobanana_async.engine.retry import RetryPolicy
+from nanobanana_async.engine.run import EngineSettings, generate_batch
 from nanobanana_async.errors import ConfigError
-from nanobanana_async.progress import Progress
-from nanobanana_async.retry import RetryPolicy
 
 KEYS = pytest.mark.parametrize("key", [SHAPED_KEY, PLAIN_KEY], ids=["AIza-shaped", "plain"])
 # The subprocess runs use the key of no known shape: nothing but scrubbing that exact key

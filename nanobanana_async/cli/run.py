@@ -19,10 +19,10 @@ import httpx2
 import orjson
 
 from ..config import BatchConfig, load_config
-from ..engine import EngineSettings, generate_batch
+from ..engine.ledger import default_ledger_path
+from ..engine.progress import Progress
+from ..engine.run import EngineSettings, generate_batch
 from ..errors import ConfigError, NanoBananaError, RunLockedError
-from ..ledger import default_ledger_path
-from ..progress import Progress
 from ..results import BatchResult
 from .allocator import pin_mmap_threshold
 from .exits import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE

@@ -4,7 +4,7 @@ Three pieces, so each can be tested alone:
 
 * :class:`Progress`, a frozen snapshot with every field of the seed design's "Output:
   Progress JSON" (same names, same meaning) plus ours;
-* :class:`ProgressTracker`, pure state: it folds :mod:`~nanobanana_async.events` into counts
+* :class:`ProgressTracker`, pure state: it folds :mod:`~nanobanana_async.engine.events` into counts
   and makes snapshots, with no I/O and no clock but the wall clock of ``updated_at`` (and
   ``waiting_until``, taken from the same reading);
 * :class:`ProgressWriter`, the one task that owns the file. Workers never touch it: they
@@ -61,9 +61,9 @@ import anyio.abc
 import anyio.to_thread
 import orjson
 
+from ..atomic import write_atomic
+from ..results import utc_iso
 from . import events
-from .atomic import write_atomic
-from .results import utc_iso
 
 __all__ = ["Progress", "ProgressCallback", "ProgressState", "ProgressTracker", "ProgressWriter"]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import BatchConfig, SlideSpec
-from .errors import ConfigError
-from .protocol import build_request
+from ..config import BatchConfig, SlideSpec
+from ..errors import ConfigError
+from ..protocol import build_request
 
 __all__ = ["Job", "plan_jobs"]
 

@@ -41,10 +41,10 @@ import anyio.to_thread
 import httpx2
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .atomic import check_writable, cleanup_temp_files, write_atomic
-from .client import GeminiClient
-from .config import BatchConfig, load_config
-from .errors import (
+from ..atomic import check_writable, cleanup_temp_files, write_atomic
+from ..client import GeminiClient
+from ..config import BatchConfig, load_config
+from ..errors import (
     ApiError,
     ConfigError,
     FatalApiError,
@@ -52,6 +52,18 @@ from .errors import (
     TransientError,
     redact,
 )
+from ..images import (
+    ImageDecodeError,
+    SavedImage,
+    discard_staged,
+    image_is_complete,
+    read_staged,
+    save_received,
+    stage_received,
+    staged_path,
+)
+from ..lock import RunLock
+from ..results import BatchResult, SlideFailure, SlideOutput, utc_iso
 from .events import (
     Event,
     RateLimitWait,
@@ -63,22 +75,10 @@ from .events import (
     SlideStarted,
 )
 from .gate import ConcurrencyGate
-from .images import (
-    ImageDecodeError,
-    SavedImage,
-    discard_staged,
-    image_is_complete,
-    read_staged,
-    save_received,
-    stage_received,
-    staged_path,
-)
 from .ledger import QuotaLedger, entry_name
-from .lock import RunLock
+from .pacer import Pacer, StateStore
 from .plan import Job, plan_jobs
 from .progress import ProgressCallback, ProgressTracker, ProgressWriter
-from .ratelimit import Pacer, StateStore
-from .results import BatchResult, SlideFailure, SlideOutput, utc_iso
 from .retry import RetryPolicy, slide_retrying
 
 __all__ = ["EngineSettings", "generate_batch"]
@@ -100,8 +100,8 @@ class EngineSettings:
         progress_interval: the least time between two progress-file writes, in seconds.
         seed: seeds backoff jitter, for reproducible runs.
         quota_ledger: the file through which runs on one machine share the quota's pacing
-            state (:mod:`~nanobanana_async.ledger`); ``None`` paces this run on its own.
-            The CLI passes :func:`~nanobanana_async.ledger.default_ledger_path`.
+            state (:mod:`~nanobanana_async.engine.ledger`); ``None`` paces this run on its own.
+            The CLI passes :func:`~nanobanana_async.engine.ledger.default_ledger_path`.
         clock: monotonic time in seconds.
         sleep: awaitable sleep.
     """

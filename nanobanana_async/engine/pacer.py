@@ -35,7 +35,7 @@ two decks started together finish together instead of one after the other.
 Time is read through the injected ``clock`` and waited through ``sleep``, so every rule
 above is tested on a fake clock. The state lives in a :class:`QuotaState` held by a
 :class:`StateStore`: in memory, or in the ledger file that the runs of one machine share
-(:mod:`~nanobanana_async.ledger`).
+(:mod:`~nanobanana_async.engine.ledger`).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ Backoff for the n-th transient retry (n = 1, 2, ...), "equal jitter"::
 
 so delays grow 0.5-1 s, 1-2 s, 2-4 s ... and never exceed ``backoff_max``; the random half
 keeps workers that failed together from retrying together. A 429's wait is not here: the
-server said how long (``RetryInfo``), and :class:`~nanobanana_async.ratelimit.Pacer` holds
+server said how long (``RetryInfo``), and :class:`~nanobanana_async.engine.pacer.Pacer` holds
 every worker until then, which a per-slide wait could not do.
 
 Sleeping goes through the injected ``sleep``; with :meth:`RetryPolicy.instant` tests
@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 import anyio
 import tenacity
 
-from .errors import ApiError, NoImageReturned, RateLimited, TransientError
+from ..errors import ApiError, NoImageReturned, RateLimited, TransientError
 
 __all__ = ["RetryPolicy", "slide_retrying"]
 

@@ -7,7 +7,7 @@ import math
 import pytest
 from virtual_time import VirtualTime
 
-from nanobanana_async.ratelimit import MemoryStore, Pacer
+from nanobanana_async.engine.pacer import MemoryStore, Pacer
 
 
 class FakeTime:

@@ -1,0 +1,15 @@
+"""The engine: a plan of jobs in, images, progress and results out.
+
+:mod:`.run` owns a run's lifecycle and each slide's attempt; beside it, what it is made
+of: the concurrency gate (:mod:`.gate`), the pacer and its quota model (:mod:`.pacer`),
+the ledger runs of one machine share it through (:mod:`.ledger`), the retry policy
+(:mod:`.retry`), the events it emits (:mod:`.events`), the progress writer that folds
+them into the progress file (:mod:`.progress`) and the plan of jobs (:mod:`.plan`). It
+never imports the command line.
+"""
+
+from __future__ import annotations
+
+from .run import EngineSettings, generate_batch
+
+__all__ = ["EngineSettings", "generate_batch"]
