@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nanobanana_async.atomic import TEMP_SUFFIX, cleanup_temp_files, write_atomic
+from nanobanana_async.files.atomic import TEMP_SUFFIX, cleanup_temp_files, write_atomic
 
 IS_ROOT = os.geteuid() == 0
 

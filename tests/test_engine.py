@@ -22,7 +22,7 @@ from nanobanana_async.engine.progress import Progress
 from nanobanana_async.engine.retry import RetryPolicy
 from nanobanana_async.engine.run import EngineSettings, generate_batch
 from nanobanana_async.errors import ConfigError, RunLockedError
-from nanobanana_async.lock import RunLock
+from nanobanana_async.files.lock import RunLock
 from nanobanana_async.results import BatchResult
 
 KEY = "test-key-0123456789"

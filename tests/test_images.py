@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageDraw
 
-from nanobanana_async.atomic import TEMP_SUFFIX
-from nanobanana_async.images import (
+from nanobanana_async.files.atomic import TEMP_SUFFIX
+from nanobanana_async.files.images import (
     ImageDecodeError,
     SavedImage,
     image_is_complete,

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from nanobanana_async.errors import RunLockedError
-from nanobanana_async.lock import RunLock
+from nanobanana_async.files.lock import RunLock
 
 # The second process tries the same lock and reports: "ok" or the refusal message.
 _TRY = """
 import sys
 from pathlib import Path
 from nanobanana_async.errors import RunLockedError
-from nanobanana_async.lock import RunLock
+from nanobanana_async.files.lock import RunLock
 try:
     with RunLock(Path(sys.argv[1])):
         print("ok")

@@ -17,7 +17,6 @@ import anyio.lowlevel
 import orjson
 import pytest
 
-from nanobanana_async.atomic import write_atomic
 from nanobanana_async.engine.events import (
     Event,
     RateLimitWait,
@@ -29,6 +28,7 @@ from nanobanana_async.engine.events import (
     SlideStarted,
 )
 from nanobanana_async.engine.progress import Progress, ProgressTracker, ProgressWriter
+from nanobanana_async.files.atomic import write_atomic
 
 SEED_FIELDS = {"current", "total", "status", "completed", "failed", "started_at", "updated_at"}
 OUT = Path("/decks/demo")

@@ -33,7 +33,7 @@ the end only when its interval ran out, and since the run waits for the writer, 
 ended up to ``min_interval`` late (282 ms instead of 150 ms on a 4-slide deck, up to 8% of a
 3 s benchmark run). ``finish`` ends a pending wait at once and stops all later ones.
 
-Writes go through :func:`~nanobanana_async.atomic.write_atomic` in a worker thread, with
+Writes go through :func:`~nanobanana_async.files.atomic.write_atomic` in a worker thread, with
 mode 0600 (the file names slides and paths that may be private). Failing to write (full
 disk, a vanished directory) is counted, not raised: losing the progress display is no
 reason to lose the run.
@@ -61,7 +61,7 @@ import anyio.abc
 import anyio.to_thread
 import orjson
 
-from ..atomic import write_atomic
+from ..files.atomic import write_atomic
 from ..results import utc_iso
 from . import events
 

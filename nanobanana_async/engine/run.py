@@ -15,7 +15,7 @@ thread (Pillow), never on the event loop.
 
 A received image is paid for, so it is staged on disk as received before the slow
 conversion, which runs in a thread the run can walk away from (see
-:func:`~nanobanana_async.images.save_received`): SIGINT in the middle of a seconds-long 4K
+:func:`~nanobanana_async.files.images.save_received`): SIGINT in the middle of a seconds-long 4K
 encode ends the run at once, and ``--resume`` converts the staged bytes without asking again.
 
 A :class:`~nanobanana_async.errors.FatalApiError` (bad key, 403, unknown model, a quota that
@@ -41,7 +41,6 @@ import anyio.to_thread
 import httpx2
 from anyio.streams.memory import MemoryObjectSendStream
 
-from ..atomic import check_writable, cleanup_temp_files, write_atomic
 from ..client import GeminiClient
 from ..config import BatchConfig, load_config
 from ..errors import (
@@ -52,7 +51,8 @@ from ..errors import (
     TransientError,
     redact,
 )
-from ..images import (
+from ..files.atomic import check_writable, cleanup_temp_files, write_atomic
+from ..files.images import (
     ImageDecodeError,
     SavedImage,
     discard_staged,
@@ -62,7 +62,7 @@ from ..images import (
     stage_received,
     staged_path,
 )
-from ..lock import RunLock
+from ..files.lock import RunLock
 from ..results import BatchResult, SlideFailure, SlideOutput, utc_iso
 from .events import (
     Event,

@@ -3,7 +3,7 @@
 The service answers with PNG or JPEG; the config asks for WebP, PNG or JPEG. When the two
 already agree the original bytes are kept as they are: re-encoding a JPEG as JPEG only loses
 quality and costs CPU. Otherwise Pillow decodes, converts and encodes in memory, and the
-result is written with :func:`~nanobanana_async.atomic.write_atomic`, so a file under its
+result is written with :func:`~nanobanana_async.files.atomic.write_atomic`, so a file under its
 final name is always a whole image (which is what :func:`image_is_complete` checks when a
 run resumes).
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from .errors import RunLockedError
+from ..errors import RunLockedError
 
 __all__ = ["LOCK_SUFFIX", "RunLock"]
 
