@@ -55,7 +55,7 @@ _HOMES = {
 }
 
 if TYPE_CHECKING:
-    from .config import BatchConfig, SlideSpec, config_schema, load_config
+    from .config.loading import BatchConfig, SlideSpec, config_schema, load_config
     from .engine.progress import Progress
     from .engine.retry import RetryPolicy
     from .engine.run import EngineSettings, generate_batch

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from nanobanana_async.config import (
+from nanobanana_async.config.loading import (
     MAX_CONFIG_BYTES,
     SLIDE_FIELDS,
     BatchConfig,

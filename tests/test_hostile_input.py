@@ -24,9 +24,14 @@ from engine_testing import environment, run_cli
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from nanobanana_async.config import CONFIG_FIELDS, MAX_CONFIG_BYTES, SLIDE_FIELDS, load_config
+from nanobanana_async.config.loading import (
+    CONFIG_FIELDS,
+    MAX_CONFIG_BYTES,
+    SLIDE_FIELDS,
+    load_config,
+)
+from nanobanana_async.config.schema import MAX_FILENAME_BYTES, MAX_PROMPT_CHARS
 from nanobanana_async.errors import ConfigError
-from nanobanana_async.schema import MAX_FILENAME_BYTES, MAX_PROMPT_CHARS
 
 ENV = {"GEMINI_API_KEY": "hostile-input-key"}
 # Where relative paths start, and what the symlink tricks point at: made once per module,

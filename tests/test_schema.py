@@ -16,14 +16,14 @@ from typing import Any
 import orjson
 import pytest
 
-from nanobanana_async.config import CONFIG_FIELDS, SLIDE_FIELDS, load_config
-from nanobanana_async.errors import ConfigError
-from nanobanana_async.schema import (
+from nanobanana_async.config.loading import CONFIG_FIELDS, SLIDE_FIELDS, load_config
+from nanobanana_async.config.schema import (
     ASPECT_RATIOS,
     FORMAT_SPELLINGS,
     IMAGE_SIZE_SPELLINGS,
     config_schema,
 )
+from nanobanana_async.errors import ConfigError
 
 SCHEMA = config_schema()
 SLIDE = SCHEMA["$defs"]["slide"]

@@ -34,7 +34,7 @@ from engine_testing import (
     write_json,
 )
 
-from nanobanana_async.config import load_config
+from nanobanana_async.config.loading import load_config
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
 from nanobanana_async.emulator.asgi import header, read_body
 from nanobanana_async.engine.progress import Progress

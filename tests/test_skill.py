@@ -21,7 +21,7 @@ import orjson
 import pytest
 from skills_ref import validate
 
-from nanobanana_async.config import load_config
+from nanobanana_async.config.loading import load_config
 from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .._version import VERSION
-from ..schema import RPM_RANGE, TIMEOUT_RANGE
+from ..config.schema import RPM_RANGE, TIMEOUT_RANGE
 from .exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
 
 SUBCOMMANDS = ("run", "status", "wait", "emulate", "schema")
@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "schema":
         import orjson
 
-        from ..config import config_schema
+        from ..config.loading import config_schema
 
         sys.stdout.buffer.write(orjson.dumps(config_schema(), option=orjson.OPT_INDENT_2) + b"\n")
         return EXIT_OK

@@ -18,7 +18,7 @@ import anyio
 import httpx2
 import orjson
 
-from ..config import BatchConfig, load_config
+from ..config.loading import BatchConfig, load_config
 from ..engine.ledger import default_ledger_path
 from ..engine.progress import Progress
 from ..engine.run import EngineSettings, generate_batch

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import BatchConfig, SlideSpec
+from ..config.loading import BatchConfig, SlideSpec
 from ..errors import ConfigError
 from ..protocol import build_request
 

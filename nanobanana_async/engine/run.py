@@ -42,7 +42,7 @@ import httpx2
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ..client import GeminiClient
-from ..config import BatchConfig, load_config
+from ..config.loading import BatchConfig, load_config
 from ..errors import (
     ApiError,
     ConfigError,

@@ -32,8 +32,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from .errors import ConfigError
-from .models import DEFAULT_MODEL
+from ..errors import ConfigError
+from ..models import DEFAULT_MODEL
 from .schema import (
     ASPECT_RATIOS,
     CONCURRENCY_RANGE,

@@ -1,6 +1,6 @@
 """The config file's vocabulary, written once, and the JSON Schema built from it.
 
-The accepted values and ranges live here as constants; :mod:`nanobanana_async.config`
+The accepted values and ranges live here as constants; :mod:`nanobanana_async.config.loading`
 validates with these very constants, so the validator and the schema cannot disagree on an
 enum or a range. The field *names* are stated twice on purpose, once by the validator (the
 fields it parses) and once by the schema (the properties it describes), and a test holds
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .models import DEFAULT_MODEL
+from ..models import DEFAULT_MODEL
 from .styles import PRESETS
 
 __all__ = [

@@ -1,0 +1,14 @@
+"""The config: what a deck says, checked before anything is sent.
+
+:mod:`.loading` holds the data model (:class:`BatchConfig`, :class:`SlideSpec`) and turns
+a file, a dict or the environment into it, refusing bad input with one line that names the
+field; :mod:`.schema` holds every field's type, range and default (and the JSON Schema of
+``nanobanana schema``); :mod:`.styles` the preset styles.
+"""
+
+from __future__ import annotations
+
+from .loading import BatchConfig, SlideSpec, load_config
+from .schema import config_schema
+
+__all__ = ["BatchConfig", "SlideSpec", "config_schema", "load_config"]
