@@ -70,9 +70,10 @@ async def test_every_shape_completes_without_sending_inside_a_delay(
     stats = emu.stats()
     assert result.completed == SLIDES, result.errors
     assert stats["inside_announced_delay"] == 0
-    # 429s cost nothing, but a storm per window is noise: a couple per slide at most (a
-    # quota that announces no delay is found by lone probes, a dozen per window).
-    assert stats["by_status"].get("429", 0) <= 2 * SLIDES
+    # 429s cost nothing, but a storm per window is noise: a few per slide at most (a quota
+    # that announces no delay is found by lone probes, a dozen per window; a storm of the
+    # gate's width per probe would be hundreds).
+    assert stats["by_status"].get("429", 0) <= 3 * SLIDES
     assert result.rate_limited == stats["by_status"].get("429", 0)
     assert result.rate_limit_waits <= result.rate_limited
 
