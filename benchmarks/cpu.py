@@ -41,7 +41,7 @@ import orjson
 from nanobanana_async import EngineSettings, generate_batch, load_config
 from nanobanana_async.engine.plan import Job, plan_jobs
 from nanobanana_async.files.images import save_image
-from nanobanana_async.protocol import parse_success
+from nanobanana_async.service.protocol import parse_success
 
 from .deck import MODEL, deck_config
 from .emulator_process import EmulatorProcess, cpu_seconds

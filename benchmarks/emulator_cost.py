@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import httpx2
 import orjson
 
-from nanobanana_async import protocol
+from nanobanana_async.service import protocol
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 

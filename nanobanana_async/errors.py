@@ -1,7 +1,7 @@
 """The typed errors of nanobanana-async, classified once.
 
 Every answer from the service (and every transport failure) is turned into one of these
-types at the edge where it arrives (:mod:`nanobanana_async.protocol`); everything after that
+types at the edge where it arrives (:mod:`nanobanana_async.service.protocol`); everything after that
 matches on the type, never on a message string. The tree says what the engine does next::
 
     NanoBananaError

@@ -3,7 +3,7 @@
 :class:`RecordingEmulator` is the real emulator with a tap on its ASGI interface: for every
 ``generateContent`` exchange it keeps the prompt that was asked for, when the request
 arrived, and what the client was told, judged with the client's own parser
-(:mod:`nanobanana_async.protocol`). Each slide of a test deck has its own prompt, so a test
+(:mod:`nanobanana_async.service.protocol`). Each slide of a test deck has its own prompt, so a test
 can say which slides were requested, how often, and how many images were actually delivered
 for each: "none generated twice" means at most one delivered image per prompt.
 
@@ -31,7 +31,7 @@ from PIL import Image
 
 from nanobanana_async.emulator import Emulator
 from nanobanana_async.errors import ApiError, QuotaExhausted, RateLimited
-from nanobanana_async.protocol import classify_error, parse_success
+from nanobanana_async.service.protocol import classify_error, parse_success
 
 # A realistic key (the "AIza" shape the redactor also knows) and one of no known shape, so
 # the tests catch a leak whether or not the shape-based scrubbing would have hidden it.

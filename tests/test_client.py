@@ -20,7 +20,6 @@ import httpx2
 import orjson
 import pytest
 
-from nanobanana_async.client import ACCEPT_ENCODING, GeminiClient
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
 from nanobanana_async.errors import (
     InvalidApiKey,
@@ -28,7 +27,8 @@ from nanobanana_async.errors import (
     RateLimited,
     TransientError,
 )
-from nanobanana_async.protocol import GeneratedImage, build_request, parse_success
+from nanobanana_async.service.client import ACCEPT_ENCODING, GeminiClient
+from nanobanana_async.service.protocol import GeneratedImage, build_request, parse_success
 
 KEY = "plain-secret-for-client-tests-7c1d"
 MODEL = "gemini-3-pro-image"

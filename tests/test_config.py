@@ -23,7 +23,7 @@ from nanobanana_async.config.loading import (
     load_config,
 )
 from nanobanana_async.errors import ConfigError
-from nanobanana_async.models import DEFAULT_MODEL
+from nanobanana_async.service.model_ids import DEFAULT_MODEL
 
 KEY = "AIzaSyD-test-key-not-real-0123456789abc"
 DROP = object()

@@ -10,7 +10,6 @@ import orjson
 import pytest
 from PIL import Image
 
-from nanobanana_async import protocol
 from nanobanana_async.errors import (
     ApiError,
     BadRequest,
@@ -24,6 +23,7 @@ from nanobanana_async.errors import (
     RateLimited,
     TransientError,
 )
+from nanobanana_async.service import protocol
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "gemini-recorded"
 

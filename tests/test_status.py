@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from nanobanana_async.cli.exits import EXIT_TIMED_OUT
 from nanobanana_async.cli.status import status_command, wait_command
+from nanobanana_async.exits import EXIT_TIMED_OUT
 
 
 def write(path: Path, **fields: Any) -> None:

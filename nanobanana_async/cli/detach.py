@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .exits import DEFAULT_PROGRESS_FILE
+from ..exits import DEFAULT_PROGRESS_FILE
 from .status import read_progress
 
 __all__ = ["detach_command"]

@@ -1,7 +1,7 @@
 """The ``nanobanana`` command: argument parsing and dispatch, nothing else.
 
 Each subcommand's work lives in the module that owns it and is imported only when that
-subcommand runs, so ``nanobanana --help`` starts fast. Exit codes: :mod:`.exits`.
+subcommand runs, so ``nanobanana --help`` starts fast. Exit codes: :mod:`nanobanana_async.exits`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .._version import VERSION
 from ..config.schema import RPM_RANGE, TIMEOUT_RANGE
-from .exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
+from ..exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
 
 SUBCOMMANDS = ("run", "status", "wait", "emulate", "schema")
 

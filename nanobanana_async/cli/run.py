@@ -23,9 +23,9 @@ from ..engine.ledger import default_ledger_path
 from ..engine.progress import Progress
 from ..engine.run import EngineSettings, generate_batch
 from ..errors import ConfigError, NanoBananaError, RunLockedError
+from ..exits import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ..results import BatchResult
 from .allocator import pin_mmap_threshold
-from .exits import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from .summary import progress_line, result_line
 
 __all__ = ["run_command"]

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from .exits import EXIT_TIMED_OUT
+from ..exits import EXIT_TIMED_OUT
 from .summary import progress_line
 
 __all__ = ["read_progress", "status_command", "wait_command"]

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from ..errors import ConfigError
-from ..models import DEFAULT_MODEL
+from ..service.model_ids import DEFAULT_MODEL
 from .schema import (
     ASPECT_RATIOS,
     CONCURRENCY_RANGE,

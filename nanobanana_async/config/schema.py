@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ..models import DEFAULT_MODEL
+from ..service.model_ids import DEFAULT_MODEL
 from .styles import PRESETS
 
 __all__ = [

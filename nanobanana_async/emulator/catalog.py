@@ -1,6 +1,6 @@
 """What the emulator knows about each image model: enums, pixel sizes, tokens, latency.
 
-This catalogue is deliberately independent of :mod:`nanobanana_async.models`: the client
+This catalogue is deliberately independent of :mod:`nanobanana_async.service.model_ids`: the client
 and the emulator state the same facts twice, from ``shared/gemini-protocol.md``, so a test
 that runs one against the other catches either being wrong.
 

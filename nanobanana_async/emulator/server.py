@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import orjson
 import uvicorn
 
-from ..cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from ..exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from .app import Emulator, RequestLog
 from .asgi import ConnectionDropped
 from .faults import DEFAULT_FAIL_KINDS, FAULT_KINDS, parse_script

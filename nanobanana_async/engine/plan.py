@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from ..config.loading import BatchConfig, SlideSpec
 from ..errors import ConfigError
-from ..protocol import build_request
+from ..service.protocol import build_request
 
 __all__ = ["Job", "plan_jobs"]
 

@@ -41,7 +41,6 @@ import anyio.to_thread
 import httpx2
 from anyio.streams.memory import MemoryObjectSendStream
 
-from ..client import GeminiClient
 from ..config.loading import BatchConfig, load_config
 from ..errors import (
     ApiError,
@@ -64,6 +63,7 @@ from ..files.images import (
 )
 from ..files.lock import RunLock
 from ..results import BatchResult, SlideFailure, SlideOutput, utc_iso
+from ..service.client import GeminiClient
 from .events import (
     Event,
     RateLimitWait,

@@ -2,7 +2,7 @@
 
 Tests talk to the emulator over HTTP (in-process through ``httpx2.ASGITransport``, or over
 loopback with ``serve_in_thread``) and read its answers with the client's own parser,
-:mod:`nanobanana_async.protocol`, so the emulator cannot drift from what the client reads.
+:mod:`nanobanana_async.service.protocol`, so the emulator cannot drift from what the client reads.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import httpx2
 import orjson
 import pytest
 
-from nanobanana_async import protocol
 from nanobanana_async.emulator import Emulator
+from nanobanana_async.service import protocol
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "gemini-recorded"
 KEY = "AIzaTEST-key-for-the-emulator-000000000"

@@ -15,7 +15,6 @@ from emulator_testing import (
     request_body,
 )
 
-from nanobanana_async import protocol
 from nanobanana_async.emulator import Emulator, EmulatorSettings
 from nanobanana_async.emulator.error_bodies import UNAVAILABLE_MESSAGES
 from nanobanana_async.errors import (
@@ -28,6 +27,7 @@ from nanobanana_async.errors import (
     RateLimited,
     TransientError,
 )
+from nanobanana_async.service import protocol
 
 _RPC = "type.googleapis.com/google.rpc."
 

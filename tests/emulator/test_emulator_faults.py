@@ -8,7 +8,6 @@ import httpx2
 import pytest
 from emulator_testing import GatedSleep, client_for, generate, request_body
 
-from nanobanana_async import protocol
 from nanobanana_async.emulator import FAULT_KINDS, ConnectionDropped, Emulator, EmulatorSettings
 from nanobanana_async.errors import (
     ApiError,
@@ -19,6 +18,7 @@ from nanobanana_async.errors import (
     RateLimited,
     TransientError,
 )
+from nanobanana_async.service import protocol
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ import orjson
 import pytest
 from emulator_testing import FLASH25, FLASH31, PRO, client_for, fixture, generate
 
-from nanobanana_async import protocol
 from nanobanana_async.emulator import Emulator, EmulatorSettings
 from nanobanana_async.errors import ApiError, NoImageReturned, PromptBlocked, RateLimited
+from nanobanana_async.service import protocol
 
 _SUCCESS = [
     "gemini-3-pro-image--image-jpeg.json",

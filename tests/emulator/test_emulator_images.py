@@ -10,8 +10,8 @@ import pytest
 from emulator_testing import FLASH25, FLASH31, PRO, client_for, generate, request_body
 from PIL import Image, ImageStat
 
-from nanobanana_async import protocol
 from nanobanana_async.emulator import Emulator, EmulatorSettings
+from nanobanana_async.service import protocol
 
 _SIZES = [
     # (model, aspect ratio, image size, pixels, MIME type) from the protocol notes.

@@ -9,11 +9,11 @@ import httpx2
 import pytest
 from emulator_testing import FLASH25, PRO, FakeClock, GatedSleep, client_for, error_of, generate
 
-from nanobanana_async import protocol
 from nanobanana_async.emulator import Emulator, EmulatorSettings, RateQuota
 from nanobanana_async.emulator.error_bodies import format_delay
 from nanobanana_async.emulator.quotas import QuotaBook
 from nanobanana_async.errors import QuotaExhausted, RateLimited
+from nanobanana_async.service import protocol
 
 
 def _delay(response: httpx2.Response) -> float:

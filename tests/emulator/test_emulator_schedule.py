@@ -8,7 +8,6 @@ from collections import Counter
 import pytest
 from emulator_testing import FakeClock, client_for, generate
 
-from nanobanana_async import protocol
 from nanobanana_async.emulator import (
     Emulator,
     EmulatorSettings,
@@ -17,6 +16,7 @@ from nanobanana_async.emulator import (
     ideal_starts,
 )
 from nanobanana_async.errors import RateLimited
+from nanobanana_async.service import protocol
 
 
 def _bunches(starts: list[float]) -> dict[float, int]:

@@ -10,9 +10,9 @@ import httpx2
 import pytest
 from emulator_testing import KEY, client_for, generate
 
-from nanobanana_async import protocol
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
 from nanobanana_async.errors import TransientError
+from nanobanana_async.service import protocol
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from emulator_testing import FLASH25, FLASH31, PRO, client_for, error_of, generate, request_body
 
-from nanobanana_async import protocol
 from nanobanana_async.emulator import Emulator, EmulatorSettings
 from nanobanana_async.errors import BadRequest
+from nanobanana_async.service import protocol
 
 _IMAGE_CONFIG = "* GenerateContentRequest.generation_config.image_config."
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from .errors import (
+from ..errors import (
     ApiError,
     BadRequest,
     ImageRefused,
@@ -47,7 +47,7 @@ from .errors import (
     RateLimited,
     TransientError,
 )
-from .models import MODELS_WITHOUT_IMAGE_SIZE, replacement_for
+from .model_ids import MODELS_WITHOUT_IMAGE_SIZE, replacement_for
 
 __all__ = [
     "GeneratedImage",

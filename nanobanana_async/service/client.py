@@ -1,7 +1,7 @@
 """The HTTP client: one ``generateContent`` call in, one typed outcome out.
 
 It knows URLs, headers and timeouts, and nothing about slides, files or retries. Every
-failure leaves here already classified (:mod:`nanobanana_async.protocol` for answers, this
+failure leaves here already classified (:mod:`nanobanana_async.service.protocol` for answers, this
 module for transport failures and bodies that cannot be decoded), so callers match on types.
 
 The key travels only in the ``x-goog-api-key`` header. The service also accepts ``?key=``,
@@ -28,8 +28,8 @@ import anyio.to_thread
 import httpx2
 import orjson
 
-from ._version import VERSION
-from .errors import TransientError, redact
+from .._version import VERSION
+from ..errors import TransientError, redact
 from .protocol import GeneratedImage, classify_error, parse_success
 
 __all__ = ["ACCEPT_ENCODING", "DEFAULT_BASE_URL", "GeminiClient"]
