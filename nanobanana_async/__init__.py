@@ -13,8 +13,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import VERSION as __version__
-
 __all__ = [
     "ApiError",
     "BatchConfig",
@@ -64,6 +62,10 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from ._version import version
+
+        return version()
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'nanobanana_async' has no attribute {name!r}")

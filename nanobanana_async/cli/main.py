@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .._version import VERSION
-from ..config.schema import RPM_RANGE, TIMEOUT_RANGE
+from .._version import version
+from ..config.schema import CONCURRENCY_RANGE, RPM_RANGE, TIMEOUT_RANGE
 from ..exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
 
 SUBCOMMANDS = ("run", "status", "wait", "emulate", "schema")
@@ -25,13 +25,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class _Version(argparse.Action):
+    """``--version``, reading the version only when asked (see :mod:`nanobanana_async._version`)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(f"nanobanana {version()}")
+        parser.exit()
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 64, got {value}")
+    low, high = CONCURRENCY_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
     return value
 
 
@@ -126,7 +135,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Generate slide images with Gemini image models, concurrently and within "
         "quota. `nanobanana --config FILE` is short for `nanobanana run --config FILE`.",
     )
-    parser.add_argument("--version", action="version", version=f"nanobanana {VERSION}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_run_arguments(sub.add_parser("run", help="generate a deck (the main job)"))
     status = sub.add_parser("status", help="one line: how the run is going, or how it ended")

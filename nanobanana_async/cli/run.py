@@ -23,7 +23,7 @@ from ..engine.ledger import default_ledger_path
 from ..engine.progress import Progress
 from ..engine.run import EngineSettings, generate_batch
 from ..errors import ConfigError, NanoBananaError, RunLockedError
-from ..exits import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
+from ..exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ..results import BatchResult
 from .allocator import pin_mmap_threshold
 from .summary import progress_line, result_line
@@ -138,10 +138,10 @@ def run_command(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         if isinstance(error, NanoBananaError):
             print(f"nanobanana: error: {error}", file=sys.stderr)
-            return 1
+            return EXIT_FAILED
         if isinstance(error, OSError):
             print(f"nanobanana: error: {error.strerror or error}", file=sys.stderr)
-            return 1
+            return EXIT_FAILED
         raise
     bar.close()
     if signum is not None:

@@ -27,7 +27,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -56,6 +56,7 @@ from .schema import (
     SEED_RANGE,
     TEMPERATURE_RANGE,
     TIMEOUT_RANGE,
+    ImageFormat,
     config_schema,
 )
 from .styles import apply_style, preset_name
@@ -71,7 +72,6 @@ __all__ = [
     "load_config",
 ]
 
-ImageFormat = Literal["webp", "png", "jpg"]
 
 CONFIG_FIELDS = frozenset(
     {

@@ -15,8 +15,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
+from ..service.endpoint import DEFAULT_BASE_URL
 from ..service.model_ids import DEFAULT_MODEL
 from .styles import PRESETS
 
@@ -42,6 +43,7 @@ __all__ = [
     "SEED_RANGE",
     "TEMPERATURE_RANGE",
     "TIMEOUT_RANGE",
+    "ImageFormat",
     "config_schema",
 ]
 
@@ -58,6 +60,8 @@ IMAGE_SIZE_SPELLINGS: Mapping[str, str] = MappingProxyType(
 )
 # Formats match case-insensitively; these are the lower-case spellings. "jpeg" is the
 # upstream skill's and PIL's name for jpg.
+ImageFormat = Literal["webp", "png", "jpg"]
+
 FORMAT_SPELLINGS: Mapping[str, str] = MappingProxyType(
     {"webp": "webp", "png": "png", "jpg": "jpg", "jpeg": "jpg"}
 )
@@ -87,7 +91,6 @@ DEFAULT_IMAGE_SIZE = "2K"
 DEFAULT_FORMAT = "webp"
 DEFAULT_QUALITY = 90
 DEFAULT_TIMEOUT = 300.0
-DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 
 _STRING = {"type": "string"}
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+
+from ..results import RunState
 
 __all__ = [
     "Event",
@@ -23,8 +24,6 @@ __all__ = [
     "SlideReused",
     "SlideStarted",
 ]
-
-RunState = Literal["done", "failed", "cancelled"]
 
 
 @dataclass(frozen=True, slots=True)

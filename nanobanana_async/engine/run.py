@@ -62,7 +62,7 @@ from ..files.images import (
     staged_path,
 )
 from ..files.lock import RunLock
-from ..results import BatchResult, SlideFailure, SlideOutput, utc_iso
+from ..results import BatchResult, RunState, SlideFailure, SlideOutput, utc_iso
 from ..service.client import GeminiClient
 from .events import (
     Event,
@@ -438,7 +438,7 @@ async def _execute(
         entry = entry_name(cfg.base_url, cfg.api_key, cfg.model)
         store = QuotaLedger(settings.quota_ledger, entry, clock=clock)
     run = _Run(cfg, settings, client, send, resume=resume, store=store)
-    state: str = "done"
+    state: RunState = "done"
     reused: dict[int, SlideOutput] = {}
     try:
         async with client, anyio.create_task_group() as outer:
@@ -462,7 +462,7 @@ async def _execute(
                 with anyio.CancelScope(shield=True):
                     if state != "cancelled" and run.stop_error is not None:
                         state = "failed"
-                    run.emit(RunFinished(state, clock()))  # type: ignore[arg-type]
+                    run.emit(RunFinished(state, clock()))
                     await send.aclose()
                     writer.finish()  # the final snapshot now, not after the interval
     finally:
@@ -533,7 +533,7 @@ def _result(
     jobs: list[Job],
     run: _Run,
     reused: dict[int, SlideOutput],
-    state: str,
+    state: RunState,
     started_at: str,
     started_mono: float,
     now_mono: float,
@@ -572,7 +572,7 @@ def _result(
         started_at=started_at,
         completed_at=utc_iso(),
         duration_seconds=max(0, round(now_mono - started_mono)),
-        state=state,  # type: ignore[arg-type]
+        state=state,
         output_dir=cfg.output_dir,
         model=cfg.model,
         requests=run.client.requests_sent,

@@ -29,13 +29,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
 from PIL import Image, UnidentifiedImageError
 
+from ..config.schema import ImageFormat
 from .atomic import write_atomic
 
 __all__ = [
@@ -54,7 +55,6 @@ __all__ = [
     "staged_path",
 ]
 
-ImageFormat = Literal["webp", "png", "jpg"]
 
 # Pillow's name for the format of each config value.
 _PIL_FORMAT: dict[str, str] = {"webp": "WEBP", "png": "PNG", "jpg": "JPEG"}

@@ -28,13 +28,13 @@ import anyio.to_thread
 import httpx2
 import orjson
 
-from .._version import VERSION
+from .._version import version
 from ..errors import TransientError, redact
+from .endpoint import DEFAULT_BASE_URL
 from .protocol import GeneratedImage, classify_error, parse_success
 
 __all__ = ["ACCEPT_ENCODING", "DEFAULT_BASE_URL", "GeminiClient"]
 
-DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 # The content codings _decode understands; sent as Accept-Encoding on every request. Not
 # "identity": that would halve our CPU per answer (no inflating), but a real answer is a
 # third bigger unzipped (about 1 MB more for a gemini-3-pro-image one), which on a real
@@ -84,7 +84,7 @@ class GeminiClient:
                 "x-goog-api-key": api_key,
                 "content-type": "application/json",
                 "accept-encoding": ACCEPT_ENCODING,
-                "user-agent": f"nanobanana-async/{VERSION}",
+                "user-agent": f"nanobanana-async/{version()}",
             },
             timeout=httpx2.Timeout(connect=15.0, read=timeout, write=60.0, pool=None),
             limits=httpx2.Limits(
