@@ -23,6 +23,7 @@ __all__ = [
     "NanoBananaError",
     "Progress",
     "RetryPolicy",
+    "RunLockedError",
     "SlideError",
     "SlideFailure",
     "SlideOutput",
@@ -33,6 +34,8 @@ __all__ = [
     "load_config",
 ]
 
+# Where each public name lives; ``tests/test_exported_members.py`` keeps this table, the
+# list above and the ``TYPE_CHECKING`` imports below in step.
 _HOMES = {
     "ApiError": "errors",
     "BatchConfig": "config",
@@ -43,6 +46,7 @@ _HOMES = {
     "NanoBananaError": "errors",
     "Progress": "engine.progress",
     "RetryPolicy": "engine.retry",
+    "RunLockedError": "errors",
     "SlideError": "errors",
     "SlideFailure": "results",
     "SlideOutput": "results",
@@ -57,7 +61,14 @@ if TYPE_CHECKING:
     from .engine.progress import Progress
     from .engine.retry import RetryPolicy
     from .engine.run import EngineSettings, generate_batch
-    from .errors import ApiError, ConfigError, FatalApiError, NanoBananaError, SlideError
+    from .errors import (
+        ApiError,
+        ConfigError,
+        FatalApiError,
+        NanoBananaError,
+        RunLockedError,
+        SlideError,
+    )
     from .results import BatchResult, SlideFailure, SlideOutput
 
 
