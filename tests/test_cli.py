@@ -114,17 +114,22 @@ def test_bad_config_is_one_line_and_exit_2(
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "named"),
     [
-        ["run"],
-        ["run", "--config", "x.json", "--concurrency", "0"],
-        ["run", "--config", "x", "--rpm", "-1"],
+        (["run"], "--config"),
+        (["run", "--config", "{config}", "--concurrency", "0"], "--concurrency"),
+        (["run", "--config", "{config}", "--rpm", "-1"], "--rpm"),
     ],
 )
-def test_usage_errors_exit_2(args: list[str]) -> None:
-    done = nanobanana(*args)
+def test_usage_errors_exit_2(tmp_path: Path, args: list[str], named: str) -> None:
+    # A config that would run, so only the option can be what is refused.
+    config = write_config(tmp_path, 1)
+    keyless = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI", "GOOGLE"))}
+    done = nanobanana(*(a.format(config=config) for a in args), env=keyless)
     assert done.returncode == 2
+    assert named in done.stderr
     assert "Traceback" not in done.stderr
+    assert not (tmp_path / "deck").exists()
 
 
 def test_missing_config_file(tmp_path: Path, base_url: str) -> None:
