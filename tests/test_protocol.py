@@ -215,6 +215,29 @@ def test_the_last_non_thought_image_is_kept() -> None:
     assert image.text == "here you go"
 
 
+def test_a_thought_image_after_the_final_one_is_not_taken() -> None:
+    """The last image is not the answer when it is a thought: the flag decides, not order."""
+    body = {
+        "candidates": [
+            {
+                "content": {
+                    "parts": [
+                        {"inlineData": {"mimeType": "image/png", "data": _png("green")}},
+                        {
+                            "inlineData": {"mimeType": "image/png", "data": _png("blue")},
+                            "thought": True,
+                        },
+                    ]
+                },
+                "finishReason": "STOP",
+            }
+        ]
+    }
+    image = protocol.parse_success(body)
+    with Image.open(io.BytesIO(image.data)) as decoded:
+        assert decoded.convert("RGB").getpixel((0, 0)) == (0, 128, 0)
+
+
 @pytest.mark.parametrize("reason", ["IMAGE_SAFETY", "SAFETY", "PROHIBITED_CONTENT"])
 def test_refusals_are_not_retried_as_no_image(reason: str) -> None:
     body = {"candidates": [{"content": {}, "finishReason": reason}]}
