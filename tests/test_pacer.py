@@ -51,16 +51,19 @@ async def test_unlimited_until_the_first_429() -> None:
     assert (pacer.model, pacer.rate_per_second, pacer.burst) == (None, None, None)
 
 
-async def test_nothing_leaves_inside_the_announced_delay() -> None:
+@pytest.mark.parametrize("overload", [False, True])
+async def test_nothing_leaves_inside_the_announced_delay(overload: bool) -> None:
+    """The pause alone holds it: an overload 429 teaches no window that could hide it."""
     time = FakeTime()
     pacer = _pacer(time)
     sends = await _send(pacer, 5)
     time.now += 0.2
-    note = pacer.on_rate_limited(12.5, sent_at=sends[-1])
+    note = pacer.on_rate_limited(12.5, sent_at=sends[-1], overload=overload)
     assert note.pause == pytest.approx(12.5)
     assert note.new_wait
+    assert (pacer.model is None) == overload
     sent = await pacer.acquire()
-    assert sent >= 100.2 + 12.5
+    assert sent == pytest.approx(100.2 + 12.5)
 
 
 @pytest.mark.parametrize(
