@@ -1,0 +1,265 @@
+"""One run's shared state and each slide's attempts: gate, pacer, request, staging, saving.
+
+Each slide is a task. It holds a gate slot only while its request is being paced and on
+the wire; backoff, decoding and saving happen outside the gate, and saving runs in a worker
+thread (Pillow), never on the event loop. A received image is staged on disk before the
+slow conversion, so an interrupted run keeps what it paid for. A fatal error stops the
+run: slides still waiting fail with that one cause, requests on the wire finish.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import anyio
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectSendStream
+
+from ..config.loading import BatchConfig
+from ..errors import (
+    ApiError,
+    FatalApiError,
+    RateLimited,
+    TransientError,
+    redact,
+)
+from ..files.images import (
+    ImageDecodeError,
+    SavedImage,
+    discard_staged,
+    read_staged,
+    save_received,
+    stage_received,
+)
+from ..results import SlideFailure, SlideOutput, utc_iso
+from ..service.client import GeminiClient
+from .events import (
+    Event,
+    RateLimitWait,
+    SlideDone,
+    SlideFailed,
+    SlideRetrying,
+    SlideReused,
+    SlideStarted,
+)
+from .gate import ConcurrencyGate
+from .pacer import Pacer, StateStore
+from .plan import Job
+from .retry import slide_retrying
+from .settings import EngineSettings
+
+__all__ = ["Run"]
+
+
+class Run:
+    """The state of one run, shared by its slide tasks."""
+
+    def __init__(
+        self,
+        config: BatchConfig,
+        settings: EngineSettings,
+        client: GeminiClient,
+        send: MemoryObjectSendStream[Event],
+        *,
+        resume: bool = False,
+        store: StateStore | None = None,
+    ) -> None:
+        scale = settings.time_scale
+        self.config = config
+        self.settings = settings
+        self.client = client
+        self.send = send
+        self.clock = settings.clock
+        rpm = settings.rpm if settings.rpm is not None else config.rpm
+        concurrency = (
+            settings.concurrency if settings.concurrency is not None else config.concurrency
+        )
+        self.send = send
+        self.grace = 1.0 * scale  # longer than a 429's round trip, shorter than any image
+        self.pacer = Pacer(
+            rpm=rpm,
+            period=60.0 * scale,
+            first_pause=2.0 * scale,
+            probe_grace=self.grace,
+            probe_first=store is not None,
+            history=3600.0 * scale,
+            store=store,
+            on_wait=self._waiting_on_another_run,
+            clock=settings.clock,
+            sleep=settings.sleep,
+        )
+        self.rate_limited = 0
+        # When each request now on the wire was sent; what is older than ``grace`` was
+        # admitted (a 429 takes a round trip, a generation seconds).
+        self.on_wire: dict[int, float] = {}
+        self.capped_storm = False  # the gate's cap explains the running storm of 429s
+        self.gate = ConcurrencyGate(fixed=concurrency, typical_latency=20.0 * scale)
+        self.gate.retune(self.pacer.rate_per_second, self.pacer.burst)
+        self.policy = settings.retry.scaled(scale) if scale != 1.0 else settings.retry
+        self.rng = random.Random(settings.seed)
+        self.stop_error: FatalApiError | None = None
+        self.waiting: set[anyio.CancelScope] = set()
+        self.outputs: dict[int, SlideOutput] = {}
+        self.failures: dict[int, SlideFailure] = {}
+        self.retries = 0
+        self.resume = resume
+        # Received and staged, not yet saved under the final name.
+        self.staged: set[int] = set()
+        # Pillow releases the GIL while it encodes, so one conversion per core keeps every
+        # core busy; more only interleave the same work and hold more decoded images
+        # (about 68 MB each at 4K) in memory at once.
+        self.savers = anyio.CapacityLimiter(os.cpu_count() or 1)
+
+    def emit(self, event: Event) -> None:
+        self.send.send_nowait(event)
+
+    def _generating(self, now: float) -> int:
+        """Our requests on the wire long enough to be generating: a refusal comes back fast."""
+        admitted_after = now - self.grace
+        return sum(1 for sent in self.on_wire.values() if sent <= admitted_after)
+
+    def _waiting_on_another_run(self, seconds: float) -> None:
+        """Another run on this quota was told to wait: this run waits too, and says so."""
+        self.emit(RateLimitWait(seconds, self.clock(), True, answered=False))
+
+    def stop(self, error: FatalApiError) -> None:
+        """Stop sending: wake everyone waiting for a slot or a token so they fail at once."""
+        if self.stop_error is None:
+            self.stop_error = error
+            for scope in self.waiting:
+                scope.cancel()
+            self.gate.open_all()
+
+    def fail(self, job: Job, error: ApiError | str, kind: str = "") -> None:
+        if isinstance(error, ApiError):
+            kind = kind or type(error).__name__
+            message = error.message
+        else:
+            message = error
+        message = redact(message, self.config.api_key)
+        self.failures[job.slide] = SlideFailure(job.slide, message, utc_iso(), kind)
+        self.emit(SlideFailed(job.slide, message, kind, self.clock()))
+
+    def fail_unsent(self, job: Job) -> None:
+        assert self.stop_error is not None
+        error = self.stop_error
+        # One cause for every slide the stop left unsent, word for word, so they group.
+        self.fail(job, error.message, type(error).__name__)
+
+    async def run_slide(self, job: Job) -> None:
+        if self.stop_error is not None:
+            self.fail_unsent(job)
+            return
+        retrying = slide_retrying(
+            self.policy,
+            on_retry=lambda e: self._on_retry(job, e),
+            sleep=self.settings.sleep,
+            rng=self.rng,
+        )
+        try:
+            if self.resume and await self._save_staged(job):
+                return
+            async for attempt in retrying:
+                with attempt:
+                    await self._attempt(job)
+        except FatalApiError as error:
+            self.stop(error)
+            if job.slide not in self.failures:
+                self.fail(job, error)
+        except _NotSent:
+            self.fail_unsent(job)
+        except ApiError as error:
+            self.fail(job, error)
+        except OSError as error:
+            message = f"cannot write {job.dest}: {error.strerror or error}"
+            if job.slide in self.staged:
+                message += "; the image received is kept: --resume saves it without asking again"
+            self.fail(job, message, "OSError")
+
+    def _on_retry(self, job: Job, error: ApiError) -> None:
+        self.retries += 1
+        self.emit(
+            SlideRetrying(job.slide, redact(error.message, self.config.api_key), self.clock())
+        )
+
+    async def _attempt(self, job: Job) -> None:
+        async with self.gate:
+            if self.stop_error is not None:
+                raise _NotSent
+            with anyio.CancelScope() as waiting:
+                self.waiting.add(waiting)
+                try:
+                    sent_at = await self.pacer.acquire()
+                finally:
+                    self.waiting.discard(waiting)
+            if self.stop_error is not None:
+                raise _NotSent
+            started = self.clock()
+            self.emit(SlideStarted(job.slide, started))
+            self.on_wire[job.slide] = started
+            try:
+                image = await self.client.generate(self.config.model, job.body)
+            except RateLimited as error:
+                now = self.clock()
+                if not error.overload and self.pacer.paused_for() <= 0:  # a storm begins
+                    capped = self.gate.cap is not None
+                    self.capped_storm = self.gate.on_quota_refused(self._generating(now))
+                    if self.gate.cap is not None and not capped:
+                        self.pacer.forget_model()  # learned from the cap's refusals
+                note = self.pacer.on_rate_limited(
+                    error.retry_delay,
+                    sent_at=sent_at,
+                    overload=error.overload,
+                    limit=error.limit,
+                    learn=not self.capped_storm,
+                )
+                self.rate_limited += 1
+                self.emit(RateLimitWait(note.pause, now, note.new_wait))
+                self.gate.retune(self.pacer.rate_per_second, self.pacer.burst)
+                raise
+            finally:
+                del self.on_wire[job.slide]
+            self.gate.observe(
+                self.clock() - started,
+                rate_per_second=self.pacer.rate_per_second,
+                burst=self.pacer.burst,
+                success=True,
+            )
+        await anyio.to_thread.run_sync(stage_received, image.data, job.dest)
+        self.staged.add(job.slide)
+        try:
+            saved = await self._save(job, image.data)
+        except ImageDecodeError as error:
+            await anyio.to_thread.run_sync(discard_staged, job.dest)
+            self.staged.discard(job.slide)
+            raise TransientError(f"the image did not decode: {error}", reason="BAD_IMAGE") from None
+        self.staged.discard(job.slide)
+        self.outputs[job.slide] = SlideOutput(job.slide, saved.path, saved.size_bytes // 1024)
+        self.emit(SlideDone(job.slide, saved.path, saved.size_bytes, self.clock()))
+
+    async def _save_staged(self, job: Job) -> bool:
+        """Resume: save the image a previous run received but did not get to save."""
+        data = await anyio.to_thread.run_sync(read_staged, job.dest)
+        if data is None:
+            return False
+        try:
+            saved = await self._save(job, data)
+        except ImageDecodeError:  # read_staged decoded it; a hostile file could still fail
+            await anyio.to_thread.run_sync(discard_staged, job.dest)
+            return False
+        self.outputs[job.slide] = SlideOutput(
+            job.slide, saved.path, saved.size_bytes // 1024, reused=True
+        )
+        self.emit(SlideReused(job.slide, saved.path, saved.size_bytes, self.clock()))
+        return True
+
+    async def _save(self, job: Job, data: bytes) -> SavedImage:
+        async with self.savers:
+            return await save_received(
+                data, job.dest, fmt=job.fmt, quality=job.quality, lossless=job.lossless
+            )
+
+
+class _NotSent(Exception):
+    """A slide reached the front of the queue after the run was stopped."""

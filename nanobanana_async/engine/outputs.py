@@ -1,0 +1,110 @@
+"""What a run checks on disk before it sends anything, and writes when it ends.
+
+A results file that cannot be written would be found out only after every image had
+been paid for, so it is checked first; leftovers of an interrupted run are cleaned; the
+results go to the results file and a copy in ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from ..errors import (
+    ConfigError,
+)
+from ..files.atomic import check_writable, cleanup_temp_files, write_atomic
+from ..files.images import (
+    staged_path,
+)
+from ..results import BatchResult
+from .plan import Job
+
+__all__ = [
+    "RESULTS_COPY_NAME",
+    "check_files",
+    "check_output_dir",
+    "clean_leftovers",
+    "reason",
+    "saved_as_cancelled",
+    "write_results",
+]
+
+RESULTS_COPY_NAME = "nano-banana-results.json"
+
+
+def check_files(progress_file: Path | None, results_file: Path | None) -> None:
+    """Refuse a run that could not write its files, before anything is paid for.
+
+    Without this, a results file that cannot be written would be found out only after
+    every image had been generated (and billed), and a progress file that cannot be
+    written would leave a poller blind for the whole run.
+    """
+    for name, path in (("progress_file", progress_file), ("results_file", results_file)):
+        if path is not None:
+            try:
+                check_writable(path)
+            except OSError as exc:
+                raise ConfigError(name, f"cannot write {path}: {reason(exc)}") from None
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """Create ``output_dir`` and make sure it takes new files, before anything is paid for."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("output_dir", f"cannot create {output_dir}: {reason(exc)}") from None
+    try:
+        check_writable(output_dir / RESULTS_COPY_NAME)
+    except OSError as exc:
+        raise ConfigError("output_dir", f"cannot write in {output_dir}: {reason(exc)}") from None
+
+
+def reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def clean_leftovers(output_dir: Path, jobs: list[Job], *, resume: bool) -> None:
+    """Remove the temporary files an interrupted run left in ``output_dir``.
+
+    A fresh run removes only stale ones (a minute old): another live run may share the
+    folder and be mid-write, and the lock guards the progress file, not the folder. A
+    resumed run says the run it finishes is over, so the temps named after this deck's own
+    files are leftovers whatever their age (a run killed a second ago left them); temps of
+    other names still get the age rule.
+    """
+    if resume:
+        owned = {job.dest.name for job in jobs} | {RESULTS_COPY_NAME}
+        owned |= {staged_path(job.dest).name for job in jobs}
+        cleanup_temp_files(output_dir, tuple(f".{name}." for name in sorted(owned)))
+    cleanup_temp_files(output_dir, min_age=60.0)
+
+
+def saved_as_cancelled(dest: Path) -> bool:
+    """Whether a conversion the run walked away from had already saved ``dest``.
+
+    The staged copy is removed only after the final file is renamed into place, so "final
+    there, staged gone" means the image is whole; two ``stat`` calls, no decoding.
+    """
+    return dest.is_file() and not staged_path(dest).exists()
+
+
+async def write_results(result: BatchResult, output_dir: Path, results_file: Path | None) -> None:
+    data = result.to_json()
+    failure: OSError | None = None
+    for target in (results_file, output_dir / RESULTS_COPY_NAME):
+        if target is None:
+            continue
+        try:
+            await anyio.to_thread.run_sync(
+                functools.partial(write_atomic, target, data, mode=0o600)
+            )
+        except OSError as exc:
+            # The copy in output_dir is a convenience; the results file is the contract.
+            if target == results_file:
+                failure = OSError(exc.errno, f"cannot write {target}: {reason(exc)}")
+    if failure is not None:
+        raise failure

@@ -1,0 +1,46 @@
+"""How the engine runs, as opposed to what it generates (the config)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+from .retry import RetryPolicy
+
+__all__ = ["EngineSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """How the engine runs; the config says *what* to generate.
+
+    Attributes:
+        concurrency: requests in flight at most; ``None`` sizes it by Little's law.
+        rpm: the quota's requests per minute, if known (overrides the config's).
+        timeout: read timeout per request in seconds (overrides the config's).
+        time_scale: multiplies every engine-side duration (quota window, backoff, default
+            pause, assumed latency), to match an emulator run with the same ``--time-scale``.
+        retry: the retry policy.
+        progress_interval: the least time between two progress-file writes, in seconds.
+        seed: seeds backoff jitter, for reproducible runs.
+        quota_ledger: the file through which runs on one machine share the quota's pacing
+            state (:mod:`~nanobanana_async.engine.ledger`); ``None`` paces this run on its own.
+            The CLI passes :func:`~nanobanana_async.engine.ledger.default_ledger_path`.
+        clock: monotonic time in seconds.
+        sleep: awaitable sleep.
+    """
+
+    concurrency: int | None = None
+    rpm: float | None = None
+    timeout: float | None = None
+    time_scale: float = 1.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    progress_interval: float = 0.25
+    seed: int | None = None
+    quota_ledger: Path | None = None
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
