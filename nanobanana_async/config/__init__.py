@@ -2,8 +2,10 @@
 
 :mod:`.loading` holds the data model (:class:`BatchConfig`, :class:`SlideSpec`) and turns
 a file, a dict or the environment into it, refusing bad input with one line that names the
-field; :mod:`.schema` holds every field's type, range and default (and the JSON Schema of
-``nanobanana schema``); :mod:`.styles` the preset styles.
+field. Beside it: the checks of single values (:mod:`.fields`), the environment and secrets
+(:mod:`.environment`), paths and file names (:mod:`.paths`), every field's type, range and
+default with the JSON Schema of ``nanobanana schema`` (:mod:`.schema`), the preset styles
+(:mod:`.styles`).
 """
 
 from __future__ import annotations

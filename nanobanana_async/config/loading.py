@@ -9,7 +9,9 @@ and the fix named where there is one.
 
 Resolution happens here too, once: per-slide values over top-level ones over environment
 variables over defaults, style presets applied to prompts, default file names chosen. What
-comes out is plain frozen data; nothing downstream reads the environment again.
+comes out is plain frozen data; nothing downstream reads the environment again. The checks
+of single values are :mod:`.fields`', the environment and secrets :mod:`.environment`',
+paths and file names :mod:`.paths`'.
 
 Secrets: messages never quote the API key, the base URL, or any ``${VAR}`` expansion, and
 ``repr(BatchConfig)`` hides the key. Whatever else is quoted from the config is cut to
@@ -18,44 +20,51 @@ about 40 characters, so a pasted 20,000-character prompt does not flood the term
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
-import re
 import stat
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import orjson
 
 from ..errors import ConfigError
-from ..service.model_ids import DEFAULT_MODEL
+from .environment import (
+    _api_key,
+    _base_url,
+    _model,
+    _top_format,
+    _top_quality,
+)
+from .fields import (
+    _aspect_ratio,
+    _bool,
+    _check_fields,
+    _concurrency,
+    _field,
+    _format,
+    _image_size,
+    _int,
+    _kind,
+    _prompt,
+    _quality,
+    _quote,
+    _rpm,
+    _seed,
+    _str,
+    _temperature,
+    _timeout,
+)
+from .paths import _output_dir, _output_filename, _reference_image
 from .schema import (
-    ASPECT_RATIOS,
-    CONCURRENCY_RANGE,
     DEFAULT_ASPECT_RATIO,
     DEFAULT_BASE_URL,
-    DEFAULT_FORMAT,
     DEFAULT_IMAGE_SIZE,
-    DEFAULT_QUALITY,
     DEFAULT_TIMEOUT,
-    FORMAT_SPELLINGS,
-    IMAGE_EXTENSIONS,
-    IMAGE_SIZE_SPELLINGS,
-    MAX_FILENAME_BYTES,
-    MAX_PROMPT_CHARS,
-    MODEL_PATTERN,
     NUMBER_RANGE,
-    QUALITY_RANGE,
-    REFERENCE_EXTENSIONS,
-    RPM_RANGE,
-    SEED_RANGE,
-    TEMPERATURE_RANGE,
-    TIMEOUT_RANGE,
     ImageFormat,
     config_schema,
 )
@@ -91,16 +100,7 @@ SLIDE_FIELDS = frozenset(
 MAX_CONFIG_BYTES = 10 * 1024 * 1024
 """A config larger than this is refused unread: it is not a deck, it is the wrong file."""
 
-_KEY_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
-_BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"
-_VAR_REF = re.compile(r"\$\{([^}]*)\}")
-_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_KEY_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space: every real key
-_MODEL = re.compile(MODEL_PATTERN)
-_QUOTE_CHARS = 40
 _TOO_BIG = "configs over 10 MB are refused (is this the right file?)"
-_T = TypeVar("_T")
-_D = TypeVar("_D")
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,383 +375,4 @@ def _slide(raw: object, where: str, defaults: _Defaults, base_dir: Path) -> Slid
 # --- fields ---------------------------------------------------------------------------
 
 
-def _check_fields(raw: Mapping[Any, Any], known: frozenset[str], where: str) -> None:
-    """Refuse the first unknown field, suggesting the known one it most likely means."""
-    for name in raw:
-        if not isinstance(name, str):
-            raise ConfigError(where or "config", f"field names must be strings, got {name!r:.40}")
-        if name not in known:
-            close = difflib.get_close_matches(name.lower(), sorted(known), n=1, cutoff=0.6)
-            hint = f", did you mean {close[0]!r}?" if close else ""
-            # Control characters would break the one-line message: show those escaped.
-            shown = _cut(name) if name.isprintable() else _quote(name)
-            raise ConfigError(
-                f"{where}.{shown}" if where else shown,
-                f"unknown field{hint} (known: {', '.join(sorted(known))})",
-            )
-
-
-def _prompt(value: object, where: str) -> str:
-    if value is None:
-        raise ConfigError(where, "required: what the slide should show")
-    text = _str(value, where)
-    if not text.strip():
-        raise ConfigError(where, "must not be empty")
-    if len(text) > MAX_PROMPT_CHARS:
-        raise ConfigError(
-            where, f"is {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,}, shorten it"
-        )
-    return text
-
-
-def _output_dir(value: object, base_dir: Path) -> Path:
-    """Absolute and usable: it or its first existing ancestor must be a directory."""
-    text = _str(value, "output_dir")
-    if not text.strip():
-        raise ConfigError("output_dir", "must not be empty; give the folder for the images")
-    if "\x00" in text:
-        raise ConfigError("output_dir", "must not contain a NUL character")
-    if "${" in text:
-        raise ConfigError("output_dir", "${VAR} is not expanded here; write the path itself")
-    path = _absolute(text, base_dir, "output_dir")
-    # The engine creates what is missing; what exists on the way must be directories.
-    for existing in (path, *path.parents):
-        try:
-            info = existing.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError as exc:
-            raise ConfigError("output_dir", f"cannot use {existing}: {exc.strerror}") from None
-        if stat.S_ISDIR(info.st_mode):
-            break
-        if existing == path:
-            raise ConfigError("output_dir", f"{path} is a file, not a directory")
-        raise ConfigError("output_dir", f"{path} cannot be created: {existing} is a file")
-    return path
-
-
-def _reference_image(value: object, where: str, base_dir: Path) -> Path:
-    """An image we can read now, rather than a failure in the middle of a paid run."""
-    text = _str(value, where)
-    if not text.strip() or "\x00" in text:
-        raise ConfigError(where, "must be the path of an image file")
-    if not text.lower().endswith(REFERENCE_EXTENSIONS):
-        raise ConfigError(where, f"must be a {', '.join(REFERENCE_EXTENSIONS)} image")
-    path = _absolute(text, base_dir, where)
-    if not path.exists():
-        raise ConfigError(where, f"file not found: {path}")
-    if not path.is_file():
-        raise ConfigError(where, f"{path} is not a file")
-    try:
-        path.open("rb").close()
-    except OSError as exc:
-        raise ConfigError(where, f"cannot read {path}: {exc.strerror or exc}") from None
-    return path
-
-
-def _absolute(text: str, base_dir: Path, where: str) -> Path:
-    try:
-        return (base_dir / Path(text).expanduser()).resolve()
-    except (OSError, RuntimeError) as exc:  # symlink loop, unknown ~user
-        raise ConfigError(where, f"cannot resolve path {_quote(text)}: {exc}") from None
-
-
-def _output_filename(
-    value: object, where: str, number: int, fmt: ImageFormat, *, explicit_format: bool
-) -> tuple[str, ImageFormat]:
-    """The file name and the format it implies; the checks keep it inside ``output_dir``."""
-    if value is None:
-        return f"slide-{number:02d}.{fmt}", fmt
-    name = _str(value, where)
-    _check_plain_name(name, where)
-    _, dot, ext = name.rpartition(".")
-    if not dot:
-        name = f"{name}.{fmt}"
-    else:
-        implied = IMAGE_EXTENSIONS.get(f".{ext.lower()}")
-        if implied is None:
-            raise ConfigError(
-                where,
-                f"extension {_quote('.' + ext)} is not an image's; end it in .webp, .png, .jpg "
-                "or .jpeg, or leave the extension off",
-            )
-        if explicit_format and implied != fmt:
-            raise ConfigError(
-                where, f"extension .{ext} contradicts this slide's format {fmt!r}; change one"
-            )
-        fmt = cast(ImageFormat, implied)
-    size = len(name.encode("utf-8", "surrogatepass"))
-    if size > MAX_FILENAME_BYTES:
-        raise ConfigError(
-            where, f"is {size} bytes in UTF-8; the limit is {MAX_FILENAME_BYTES}, shorten it"
-        )
-    return name, fmt
-
-
-def _check_plain_name(name: str, where: str) -> None:
-    """Refuse anything but one plain, visible name: the file must land in ``output_dir``.
-
-    Refusing by shape, not by resolving and comparing prefixes, leaves no symlink or
-    ``..`` trick to reason about, and keeps the rule the same on every platform.
-    """
-    if not name:
-        raise ConfigError(where, "must not be empty; leave it out for slide-NN.<format>")
-    if any(unicodedata.category(char) == "Cc" for char in name):
-        raise ConfigError(where, "must not contain control characters")
-    if name in {".", ".."} or "/" in name or "\\" in name:
-        raise ConfigError(
-            where, f"{_quote(name)} is not a plain file name; no '/', '\\' or '..', "
-            "the file goes straight into output_dir"
-        )  # fmt: skip
-    if ":" in name:
-        raise ConfigError(where, "must not contain ':' (a drive or stream separator on Windows)")
-    if name.startswith("."):
-        raise ConfigError(where, "must not start with '.' (hidden files and our temporary files)")
-    if name != name.strip() or name.endswith("."):
-        raise ConfigError(where, "must not start or end with a space or end with '.'")
-
-
-def _model(value: object, env: Mapping[str, str]) -> str:
-    """The config's model, else ``NANO_BANANA_MODEL``, else the default; URL-safe."""
-    where = "model"
-    if value is not None:
-        text = _str(value, where)
-    elif env.get("NANO_BANANA_MODEL", "").strip():
-        where = "NANO_BANANA_MODEL"
-        text = env[where].strip()
-    else:
-        return DEFAULT_MODEL
-    if not _MODEL.fullmatch(text):
-        raise ConfigError(where, f"must be a model id like {DEFAULT_MODEL!r}, got {_quote(text)}")
-    return text.removeprefix("models/")
-
-
-def _top_format(value: object, env: Mapping[str, str]) -> ImageFormat:
-    """The config's format, else ``NANO_BANANA_FORMAT``, else webp."""
-    if value is not None:
-        return _format(value, "format")
-    return _format(
-        env.get("NANO_BANANA_FORMAT", "").strip() or DEFAULT_FORMAT, "NANO_BANANA_FORMAT"
-    )
-
-
-def _format(value: object, where: str) -> ImageFormat:
-    text = _str(value, where)
-    try:
-        return cast(ImageFormat, FORMAT_SPELLINGS[text.lower()])
-    except KeyError:
-        raise ConfigError(
-            where, f"must be one of webp, png, jpg (or jpeg), got {_quote(text)}"
-        ) from None
-
-
-def _top_quality(value: object, env: Mapping[str, str]) -> int:
-    """The config's quality, else ``NANO_BANANA_QUALITY``, else 90."""
-    if value is not None:
-        return _quality(value, "quality")
-    text = env.get("NANO_BANANA_QUALITY", "").strip()
-    if not text:
-        return DEFAULT_QUALITY
-    if re.fullmatch(r"[+-]?\d{1,6}", text) and QUALITY_RANGE[0] <= int(text) <= QUALITY_RANGE[1]:
-        return int(text)
-    raise ConfigError("NANO_BANANA_QUALITY", f"must be an integer 1-100, got {_quote(text)}")
-
-
-def _quality(value: object, where: str) -> int:
-    return _int(value, where, *QUALITY_RANGE)
-
-
-def _concurrency(value: object, where: str) -> int:
-    return _int(value, where, *CONCURRENCY_RANGE)
-
-
-def _seed(value: object, where: str) -> int:
-    return _int(value, where, *SEED_RANGE)
-
-
-def _aspect_ratio(value: object, where: str) -> str:
-    text = _str(value, where)
-    if text not in ASPECT_RATIOS:
-        raise ConfigError(where, f"must be one of {' '.join(ASPECT_RATIOS)}, got {_quote(text)}")
-    return text
-
-
-def _image_size(value: object, where: str) -> str:
-    text = _str(value, where)
-    if text not in IMAGE_SIZE_SPELLINGS:
-        raise ConfigError(where, f"must be one of 512 1K 2K 4K, got {_quote(text)}")
-    return IMAGE_SIZE_SPELLINGS[text]
-
-
-def _temperature(value: object, where: str) -> float:
-    number = _number(value, where)
-    low, high = TEMPERATURE_RANGE
-    if not low <= number <= high:
-        raise ConfigError(where, f"must be a number from {low:g} to {high:g}, got {number:g}")
-    return number
-
-
-def _api_key(value: object, env: Mapping[str, str]) -> str | None:
-    """The config's key (``${VAR}`` expanded), else ``GEMINI_API_KEY``, else ``GOOGLE_API_KEY``.
-
-    ``None`` when there is none: the engine decides whether that matters (the emulator
-    needs no key). Surrounding whitespace is dropped, as ``$(cat keyfile)`` leaves a newline.
-    """
-    if value is not None:
-        where = "api_key"
-        key = _expand(_str(value, where), where, env, "to read GEMINI_API_KEY").strip()
-        if not key:
-            raise ConfigError(where, 'is empty; remove it, or write "${GEMINI_API_KEY}"')
-    else:
-        found = [(name, env[name].strip()) for name in _KEY_ENV if env.get(name, "").strip()]
-        if not found:
-            return None
-        where, key = found[0]
-    if not _KEY_CHARS.fullmatch(key):
-        # Nothing of the value is shown: a key with a typo is still mostly a key.
-        raise ConfigError(where, "has spaces, control or non-ASCII characters; no API key does")
-    return key
-
-
-def _base_url(value: object, env: Mapping[str, str]) -> str:
-    """The config's URL (``${VAR}`` expanded), else ``GOOGLE_GEMINI_BASE_URL``, else Google's."""
-    if value is not None:
-        where = "base_url"
-        url = _expand(_str(value, where), where, env, "to use the default").strip()
-    else:
-        where = _BASE_URL_ENV
-        url = env.get(where, "").strip()
-        if not url:
-            return DEFAULT_BASE_URL
-    # The value is never quoted: a proxy URL may carry credentials.
-    problem = f"must be an http(s) URL with a host, like {DEFAULT_BASE_URL}"
-    if any(char <= " " or char == "\x7f" for char in url):
-        raise ConfigError(where, problem + " (it contains spaces or control characters)")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - parses the port, raising ValueError when it is bad
-    except ValueError:
-        raise ConfigError(where, problem) from None
-    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
-        raise ConfigError(where, problem)
-    if "?" in url or "#" in url:
-        raise ConfigError(where, problem + ", without ?query or #fragment")
-    return url.rstrip("/")
-
-
-def _expand(text: str, where: str, env: Mapping[str, str], fallback: str) -> str:
-    """Replace each ``${NAME}`` in ``text`` by the variable's value; unset is an error."""
-
-    def value_of(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if not _VAR_NAME.fullmatch(name):
-            raise ConfigError(where, "has a malformed ${...}; write ${NAME}, letters, digits, _")
-        if not env.get(name):
-            raise ConfigError(
-                where,
-                f"environment variable {name} is not set; set it, or remove {where} {fallback}",
-            )
-        return env[name]
-
-    if "${" in _VAR_REF.sub("", text):
-        raise ConfigError(where, "has an unclosed ${; write ${NAME}")
-    return _VAR_REF.sub(value_of, text)
-
-
 # --- types ----------------------------------------------------------------------------
-
-
-def _field(
-    raw: Mapping[str, Any], name: str, prefix: str, parse: Callable[[object, str], _T], default: _D
-) -> _T | _D:
-    """``raw[name]`` parsed, or ``default`` when left out or ``null`` (null means "not set")."""
-    value = raw.get(name)
-    return default if value is None else parse(value, prefix + name)
-
-
-def _str(value: object, where: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(where, f"must be a string, got {_kind(value)}")
-    return value
-
-
-def _bool(value: object, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(where, f"must be true or false, got {_kind(value)}")
-    return value
-
-
-def _number(value: object, where: str) -> float:
-    # bool is an int subclass: true is not 1 here.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(where, f"must be a number, got {_kind(value)}")
-    if isinstance(value, int) and value.bit_length() > 64:
-        raise ConfigError(where, "is too large a number")
-    if not math.isfinite(value):
-        raise ConfigError(where, f"must be a finite number, got {value}")
-    return float(value)
-
-
-def _positive(value: object, where: str) -> float:
-    number = _number(value, where)
-    if number <= 0:
-        raise ConfigError(where, f"must be a number greater than 0, got {number:g}")
-    return number
-
-
-def _between(value: object, where: str, low: float, high: float, unit: str) -> float:
-    number = _positive(value, where)
-    if not low <= number <= high:
-        raise ConfigError(where, f"must be {low:g} to {high:g} {unit}, got {number:g}")
-    return number
-
-
-def _rpm(value: object, where: str) -> float:
-    return _between(value, where, *RPM_RANGE, "requests per minute")
-
-
-def _timeout(value: object, where: str) -> float:
-    return _between(value, where, *TIMEOUT_RANGE, "seconds")
-
-
-def _int(value: object, where: str, low: int, high: int) -> int:
-    """An integer in ``low..high``; ``2.0`` counts, as in JSON Schema, ``true`` does not."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(where, f"must be an integer, got {_kind(value)}")
-    span = f"{low}-{high}" if low >= 0 else f"from {low} to {high}"
-    if isinstance(value, float):
-        if not math.isfinite(value) or not value.is_integer():
-            raise ConfigError(where, f"must be an integer {span}, got {_cut(repr(value))}")
-        value = int(value)
-    if not low <= value <= high:
-        shown = _cut(str(value)) if value.bit_length() <= 64 else "a number beyond 64 bits"
-        raise ConfigError(where, f"must be an integer {span}, got {shown}")
-    return value
-
-
-def _kind(value: object) -> str:
-    """The JSON name of ``value``'s type, for "must be X, got Y"."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= _QUOTE_CHARS else text[: _QUOTE_CHARS - 1] + "…"
-
-
-def _quote(text: str) -> str:
-    """``text`` quoted for a message, cut short: messages stay one readable line."""
-    return repr(_cut(text))

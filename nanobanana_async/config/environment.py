@@ -1,0 +1,148 @@
+"""What comes from the environment: defaults (``NANO_BANANA_*``), the key, ``${VAR}``.
+
+The key is looked up here and nowhere else, and a ``${VAR}`` that is not set is an
+error that names the variable, never a value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError
+from ..service.model_ids import DEFAULT_MODEL
+from .fields import (
+    _MODEL,
+    _format,
+    _quality,
+    _quote,
+    _str,
+)
+from .schema import (
+    DEFAULT_BASE_URL,
+    DEFAULT_FORMAT,
+    DEFAULT_QUALITY,
+    QUALITY_RANGE,
+    ImageFormat,
+)
+
+__all__: list[str] = []  # private to the config package
+
+
+_KEY_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+
+
+_BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"
+
+
+_VAR_REF = re.compile(r"\$\{([^}]*)\}")
+
+
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+_KEY_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space: every real key
+
+
+def _model(value: object, env: Mapping[str, str]) -> str:
+    """The config's model, else ``NANO_BANANA_MODEL``, else the default; URL-safe."""
+    where = "model"
+    if value is not None:
+        text = _str(value, where)
+    elif env.get("NANO_BANANA_MODEL", "").strip():
+        where = "NANO_BANANA_MODEL"
+        text = env[where].strip()
+    else:
+        return DEFAULT_MODEL
+    if not _MODEL.fullmatch(text):
+        raise ConfigError(where, f"must be a model id like {DEFAULT_MODEL!r}, got {_quote(text)}")
+    return text.removeprefix("models/")
+
+
+def _top_format(value: object, env: Mapping[str, str]) -> ImageFormat:
+    """The config's format, else ``NANO_BANANA_FORMAT``, else webp."""
+    if value is not None:
+        return _format(value, "format")
+    return _format(
+        env.get("NANO_BANANA_FORMAT", "").strip() or DEFAULT_FORMAT, "NANO_BANANA_FORMAT"
+    )
+
+
+def _top_quality(value: object, env: Mapping[str, str]) -> int:
+    """The config's quality, else ``NANO_BANANA_QUALITY``, else 90."""
+    if value is not None:
+        return _quality(value, "quality")
+    text = env.get("NANO_BANANA_QUALITY", "").strip()
+    if not text:
+        return DEFAULT_QUALITY
+    if re.fullmatch(r"[+-]?\d{1,6}", text) and QUALITY_RANGE[0] <= int(text) <= QUALITY_RANGE[1]:
+        return int(text)
+    raise ConfigError("NANO_BANANA_QUALITY", f"must be an integer 1-100, got {_quote(text)}")
+
+
+def _api_key(value: object, env: Mapping[str, str]) -> str | None:
+    """The config's key (``${VAR}`` expanded), else ``GEMINI_API_KEY``, else ``GOOGLE_API_KEY``.
+
+    ``None`` when there is none: the engine decides whether that matters (the emulator
+    needs no key). Surrounding whitespace is dropped, as ``$(cat keyfile)`` leaves a newline.
+    """
+    if value is not None:
+        where = "api_key"
+        key = _expand(_str(value, where), where, env, "to read GEMINI_API_KEY").strip()
+        if not key:
+            raise ConfigError(where, 'is empty; remove it, or write "${GEMINI_API_KEY}"')
+    else:
+        found = [(name, env[name].strip()) for name in _KEY_ENV if env.get(name, "").strip()]
+        if not found:
+            return None
+        where, key = found[0]
+    if not _KEY_CHARS.fullmatch(key):
+        # Nothing of the value is shown: a key with a typo is still mostly a key.
+        raise ConfigError(where, "has spaces, control or non-ASCII characters; no API key does")
+    return key
+
+
+def _base_url(value: object, env: Mapping[str, str]) -> str:
+    """The config's URL (``${VAR}`` expanded), else ``GOOGLE_GEMINI_BASE_URL``, else Google's."""
+    if value is not None:
+        where = "base_url"
+        url = _expand(_str(value, where), where, env, "to use the default").strip()
+    else:
+        where = _BASE_URL_ENV
+        url = env.get(where, "").strip()
+        if not url:
+            return DEFAULT_BASE_URL
+    # The value is never quoted: a proxy URL may carry credentials.
+    problem = f"must be an http(s) URL with a host, like {DEFAULT_BASE_URL}"
+    if any(char <= " " or char == "\x7f" for char in url):
+        raise ConfigError(where, problem + " (it contains spaces or control characters)")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parses the port, raising ValueError when it is bad
+    except ValueError:
+        raise ConfigError(where, problem) from None
+    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(where, problem)
+    if "?" in url or "#" in url:
+        raise ConfigError(where, problem + ", without ?query or #fragment")
+    return url.rstrip("/")
+
+
+def _expand(text: str, where: str, env: Mapping[str, str], fallback: str) -> str:
+    """Replace each ``${NAME}`` in ``text`` by the variable's value; unset is an error."""
+
+    def value_of(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if not _VAR_NAME.fullmatch(name):
+            raise ConfigError(where, "has a malformed ${...}; write ${NAME}, letters, digits, _")
+        if not env.get(name):
+            raise ConfigError(
+                where,
+                f"environment variable {name} is not set; set it, or remove {where} {fallback}",
+            )
+        return env[name]
+
+    if "${" in _VAR_REF.sub("", text):
+        raise ConfigError(where, "has an unclosed ${; write ${NAME}")
+    return _VAR_REF.sub(value_of, text)

@@ -1,0 +1,212 @@
+"""The checks of single values: type, range, and the one line that names the field.
+
+Private to the config package: :mod:`.loading` and its neighbours call these while
+they read a deck; nothing outside the package should.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
+
+from ..errors import ConfigError
+from .schema import (
+    ASPECT_RATIOS,
+    CONCURRENCY_RANGE,
+    FORMAT_SPELLINGS,
+    IMAGE_SIZE_SPELLINGS,
+    MAX_PROMPT_CHARS,
+    MODEL_PATTERN,
+    QUALITY_RANGE,
+    RPM_RANGE,
+    SEED_RANGE,
+    TEMPERATURE_RANGE,
+    TIMEOUT_RANGE,
+    ImageFormat,
+)
+
+__all__: list[str] = []  # private to the config package
+
+
+_MODEL = re.compile(MODEL_PATTERN)
+
+
+_QUOTE_CHARS = 40
+
+
+_T = TypeVar("_T")
+
+
+_D = TypeVar("_D")
+
+
+def _check_fields(raw: Mapping[Any, Any], known: frozenset[str], where: str) -> None:
+    """Refuse the first unknown field, suggesting the known one it most likely means."""
+    for name in raw:
+        if not isinstance(name, str):
+            raise ConfigError(where or "config", f"field names must be strings, got {name!r:.40}")
+        if name not in known:
+            close = difflib.get_close_matches(name.lower(), sorted(known), n=1, cutoff=0.6)
+            hint = f", did you mean {close[0]!r}?" if close else ""
+            # Control characters would break the one-line message: show those escaped.
+            shown = _cut(name) if name.isprintable() else _quote(name)
+            raise ConfigError(
+                f"{where}.{shown}" if where else shown,
+                f"unknown field{hint} (known: {', '.join(sorted(known))})",
+            )
+
+
+def _prompt(value: object, where: str) -> str:
+    if value is None:
+        raise ConfigError(where, "required: what the slide should show")
+    text = _str(value, where)
+    if not text.strip():
+        raise ConfigError(where, "must not be empty")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise ConfigError(
+            where, f"is {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,}, shorten it"
+        )
+    return text
+
+
+def _format(value: object, where: str) -> ImageFormat:
+    text = _str(value, where)
+    try:
+        return cast(ImageFormat, FORMAT_SPELLINGS[text.lower()])
+    except KeyError:
+        raise ConfigError(
+            where, f"must be one of webp, png, jpg (or jpeg), got {_quote(text)}"
+        ) from None
+
+
+def _quality(value: object, where: str) -> int:
+    return _int(value, where, *QUALITY_RANGE)
+
+
+def _concurrency(value: object, where: str) -> int:
+    return _int(value, where, *CONCURRENCY_RANGE)
+
+
+def _seed(value: object, where: str) -> int:
+    return _int(value, where, *SEED_RANGE)
+
+
+def _aspect_ratio(value: object, where: str) -> str:
+    text = _str(value, where)
+    if text not in ASPECT_RATIOS:
+        raise ConfigError(where, f"must be one of {' '.join(ASPECT_RATIOS)}, got {_quote(text)}")
+    return text
+
+
+def _image_size(value: object, where: str) -> str:
+    text = _str(value, where)
+    if text not in IMAGE_SIZE_SPELLINGS:
+        raise ConfigError(where, f"must be one of 512 1K 2K 4K, got {_quote(text)}")
+    return IMAGE_SIZE_SPELLINGS[text]
+
+
+def _temperature(value: object, where: str) -> float:
+    number = _number(value, where)
+    low, high = TEMPERATURE_RANGE
+    if not low <= number <= high:
+        raise ConfigError(where, f"must be a number from {low:g} to {high:g}, got {number:g}")
+    return number
+
+
+def _field(
+    raw: Mapping[str, Any], name: str, prefix: str, parse: Callable[[object, str], _T], default: _D
+) -> _T | _D:
+    """``raw[name]`` parsed, or ``default`` when left out or ``null`` (null means "not set")."""
+    value = raw.get(name)
+    return default if value is None else parse(value, prefix + name)
+
+
+def _str(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(where, f"must be a string, got {_kind(value)}")
+    return value
+
+
+def _bool(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(where, f"must be true or false, got {_kind(value)}")
+    return value
+
+
+def _number(value: object, where: str) -> float:
+    # bool is an int subclass: true is not 1 here.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(where, f"must be a number, got {_kind(value)}")
+    if isinstance(value, int) and value.bit_length() > 64:
+        raise ConfigError(where, "is too large a number")
+    if not math.isfinite(value):
+        raise ConfigError(where, f"must be a finite number, got {value}")
+    return float(value)
+
+
+def _positive(value: object, where: str) -> float:
+    number = _number(value, where)
+    if number <= 0:
+        raise ConfigError(where, f"must be a number greater than 0, got {number:g}")
+    return number
+
+
+def _between(value: object, where: str, low: float, high: float, unit: str) -> float:
+    number = _positive(value, where)
+    if not low <= number <= high:
+        raise ConfigError(where, f"must be {low:g} to {high:g} {unit}, got {number:g}")
+    return number
+
+
+def _rpm(value: object, where: str) -> float:
+    return _between(value, where, *RPM_RANGE, "requests per minute")
+
+
+def _timeout(value: object, where: str) -> float:
+    return _between(value, where, *TIMEOUT_RANGE, "seconds")
+
+
+def _int(value: object, where: str, low: int, high: int) -> int:
+    """An integer in ``low..high``; ``2.0`` counts, as in JSON Schema, ``true`` does not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(where, f"must be an integer, got {_kind(value)}")
+    span = f"{low}-{high}" if low >= 0 else f"from {low} to {high}"
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise ConfigError(where, f"must be an integer {span}, got {_cut(repr(value))}")
+        value = int(value)
+    if not low <= value <= high:
+        shown = _cut(str(value)) if value.bit_length() <= 64 else "a number beyond 64 bits"
+        raise ConfigError(where, f"must be an integer {span}, got {shown}")
+    return value
+
+
+def _kind(value: object) -> str:
+    """The JSON name of ``value``'s type, for "must be X, got Y"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return type(value).__name__
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _QUOTE_CHARS else text[: _QUOTE_CHARS - 1] + "…"
+
+
+def _quote(text: str) -> str:
+    """``text`` quoted for a message, cut short: messages stay one readable line."""
+    return repr(_cut(text))
