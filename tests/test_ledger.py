@@ -132,3 +132,18 @@ def test_a_folder_others_can_write_is_not_used(tmp_path: Path) -> None:
     planted.mkdir()
     planted.chmod(0o777)
     assert default_ledger_path({"TMPDIR": str(temp)}) is None
+
+
+async def test_a_decision_that_changes_nothing_writes_nothing(tmp_path: Path) -> None:
+    time = FakeTime()
+    path = tmp_path / "ledger.json"
+    pacer = _pacer(_ledger(path, time), time)
+    sent = await pacer.acquire()
+    pacer.on_rate_limited(30.0, sent_at=sent)
+    written = path.read_bytes()
+    time.now += 1.0
+    for _ in range(3):  # what the gate and the display read after every answer
+        assert pacer.model is None
+        assert pacer.paused_for() > 0
+        assert pacer.rate_per_second is None
+    assert path.read_bytes() == written

@@ -7,7 +7,8 @@ else's. So the :class:`~nanobanana_async.engine.pacer.Pacer` of every run on thi
 its :class:`~nanobanana_async.engine.pacer.QuotaState` here, one entry per endpoint, key and
 model: the log of sends, the pause the service announced, the model learned. Each decision
 reads and writes the entry under an exclusive ``flock`` and nothing awaits while it is
-held, so decisions of several runs interleave whole.
+held, so decisions of several runs interleave whole; one that changed nothing (a property
+read, a wait that is not over) leaves the file as it was.
 
 The entry's name is a digest of the endpoint, key and model; the key itself is never
 written. Times are the pacer's monotonic clock, which on Linux is one clock for every
@@ -172,10 +173,15 @@ class QuotaLedger:
             raw = _read_all(fd)
             document = self._document(raw)
             entries: dict[str, Any] = document["entries"]
-            state = _load(entries.get(self._entry))
+            stored = entries.get(self._entry)
+            state = _load(stored)
+            # As bytes: the dump shares the state's lists, which the decision may change.
+            before = orjson.dumps(_dump(state)) if stored is not None else None
             yield state
             self._fallback = state
             entry = _dump(state)
+            if orjson.dumps(entry) == before:
+                return  # a decision that changed nothing (a read, a wait) writes nothing
             entry["seen"] = self._clock()
             entries[self._entry] = entry
             now = self._clock()

@@ -79,7 +79,6 @@ class QuotaState:
         grow_at: when the model may grow, if it is still holding requests back.
         probe_wait: windows to wait between two growths.
         grown_from: ``B`` before the last growth, until a window confirms or refutes it.
-        unannounced: consecutive quota 429s that named no delay.
         probe_next: the next send goes alone (after a pause that named no delay).
         probe_until: while a lone probe is out, nobody else sends before this.
         probe_sent: when the lone probe left.
@@ -101,7 +100,6 @@ class QuotaState:
     grow_at: float = math.inf
     probe_wait: int = 1
     grown_from: int | None = None
-    unannounced: int = 0
     probe_next: bool = False
     probe_until: float = -math.inf
     probe_sent: float = -math.inf
@@ -336,7 +334,6 @@ class Pacer:
             self._observe(state, state.refused_at, state.probe_sent)
             state.freed_at = max(state.freed_at, state.probe_sent)
             state.refused_at = None
-            state.unannounced = 0
         if state.burst is not None and state.span is not None:
             held = self._window_wait(state.sends, state.burst, state.span, now)
             if held > 0 and wait <= 0 and now >= state.grow_at:
@@ -450,7 +447,6 @@ class Pacer:
             state.pause_until = max(state.pause_until, until)
             if not overload:
                 if retry_delay is not None:
-                    state.unannounced = 0
                     state.refused_at = None
                     if state.announced_until <= now:
                         state.freed_at = max(state.freed_at, state.announced_until)
@@ -475,7 +471,6 @@ class Pacer:
         """
         if overload:
             return self._first_pause
-        state.unannounced += 1
         horizon = 2 * (state.span or self._period)
         opened = max([state.freed_at, now - horizon, *state.sends[:1]])
         age = max(0.0, now - opened)
