@@ -52,8 +52,9 @@ from .outputs import (
     write_results,
 )
 from .plan import Job, plan_jobs
-from .progress import ProgressCallback, ProgressTracker, ProgressWriter
+from .progress import ProgressCallback, ProgressTracker
 from .settings import EngineSettings
+from .writer import ProgressWriter
 
 __all__ = ["EngineSettings", "generate_batch"]
 

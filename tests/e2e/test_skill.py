@@ -24,7 +24,7 @@ from skills_ref import validate
 from nanobanana_async.config.loading import load_config
 from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SKILL = REPO / "skill" / "nano-banana"
 LAUNCHER = SKILL / "scripts" / "nanobanana"
 REFERENCE = SKILL / "references" / "batch-generation.md"

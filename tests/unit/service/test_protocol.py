@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from emulator_testing import fixture
 from PIL import Image
 
 from nanobanana_async.errors import (
@@ -25,16 +25,6 @@ from nanobanana_async.errors import (
 )
 from nanobanana_async.service import protocol
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "gemini-recorded"
-
-
-def _fixture(name: str) -> dict[str, Any]:
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"recorded fixtures not found at {FIXTURES}")
-    loaded: dict[str, Any] = orjson.loads(path.read_bytes())
-    return loaded
-
 
 @pytest.mark.parametrize(
     ("name", "mime", "size"),
@@ -48,7 +38,7 @@ def _fixture(name: str) -> dict[str, Any]:
 def test_recorded_success_bodies_yield_the_image(
     name: str, mime: str, size: tuple[int, int] | None
 ) -> None:
-    response = _fixture(name)["response"]
+    response = fixture(name)["response"]
     raw = orjson.dumps(response["body"])
     image = protocol.parse_success(raw)
     assert image.mime_type == mime
@@ -62,7 +52,7 @@ def test_recorded_success_bodies_yield_the_image(
 
 
 def test_text_before_image_is_kept_as_text() -> None:
-    body = _fixture("gemini-3-pro-image-preview--text-and-image.json")["response"]["body"]
+    body = fixture("gemini-3-pro-image-preview--text-and-image.json")["response"]["body"]
     image = protocol.parse_success(body)
     assert "axolotl" in image.text
 
@@ -80,14 +70,14 @@ def test_text_before_image_is_kept_as_text() -> None:
     ],
 )
 def test_recorded_answers_without_an_image(name: str, error: type[ApiError], reason: str) -> None:
-    body = _fixture(name)["response"]["body"]
+    body = fixture(name)["response"]["body"]
     with pytest.raises(error) as caught:
         protocol.parse_success(orjson.dumps(body))
     assert caught.value.reason == reason
 
 
 def test_recorded_429_is_rate_limited_with_the_body_delay() -> None:
-    response = _fixture("error-429-resource-exhausted-retry-info.json")["response"]
+    response = fixture("error-429-resource-exhausted-retry-info.json")["response"]
     error = protocol.classify_error(response["status"], orjson.dumps(response["body"]))
     assert isinstance(error, RateLimited)
     assert error.retry_delay == pytest.approx(34.4)
@@ -173,7 +163,7 @@ def test_a_429_says_whether_it_names_a_quota_and_the_request_limit(
 
 
 def test_recorded_400_is_about_the_slide() -> None:
-    response = _fixture("error-400-invalid-argument.json")["response"]
+    response = fixture("error-400-invalid-argument.json")["response"]
     error = protocol.classify_error(response["status"], orjson.dumps(response["body"]))
     assert type(error) is BadRequest
 

@@ -18,7 +18,7 @@ import pytest
 from nanobanana_async.emulator import Emulator
 from nanobanana_async.service import protocol
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "gemini-recorded"
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "gemini-recorded"
 KEY = "AIzaTEST-key-for-the-emulator-000000000"
 PRO = "gemini-3-pro-image"
 FLASH31 = "gemini-3.1-flash-image"
