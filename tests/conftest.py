@@ -12,7 +12,9 @@ import atexit
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("nanobanana", deadline=None, derandomize=True, database=None)
@@ -24,3 +26,13 @@ settings.load_profile("nanobanana")
 _RUNTIME = tempfile.mkdtemp(prefix="nanobanana-tests-runtime-")
 os.environ["XDG_RUNTIME_DIR"] = _RUNTIME
 atexit.register(shutil.rmtree, _RUNTIME, True)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A shared, empty base directory for config tests that only read the file system.
+
+    Every config test passes ``env=`` and ``base_dir=`` explicitly: nothing reads or changes
+    the real environment or working directory.
+    """
+    return tmp_path_factory.mktemp("base")

@@ -224,11 +224,6 @@ AGREEMENT: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("base")
-
-
 @pytest.mark.parametrize("raw", AGREEMENT)
 def test_schema_and_validator_agree(raw: dict[str, Any], base: Path) -> None:
     assert _schema_accepts(SCHEMA, raw) is _validator_accepts(raw, base)

@@ -1,0 +1,182 @@
+"""What comes from the environment (environment.py): NANO_BANANA_* defaults, the model id,
+the API key, base_url, ${VAR} expansion, and messages that never show a secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from config_testing import KEY, deck, load, one, refusal
+
+from nanobanana_async.service.model_ids import DEFAULT_MODEL
+
+REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
+    # (id, top-level overrides, first-slide overrides, field, part of the problem)
+    ("model shape", {"model": "../v1/x"}, {}, "model", "must be a model id like"),
+    ("model query", {"model": "gemini?alt=x"}, {}, "model", "must be a model id"),
+    ("model number", {"model": 3}, {}, "model", "must be a string, got integer"),
+    ("api_key number", {"api_key": 12}, {}, "api_key", "must be a string"),
+    ("api_key blank", {"api_key": " "}, {}, "api_key", "is empty"),
+    ("api_key spaced", {"api_key": "AIza abc"}, {}, "api_key", "spaces"),
+    ("base_url ftp", {"base_url": "ftp://host"}, {}, "base_url", "http(s) URL with a host"),
+    ("base_url no host", {"base_url": "https://"}, {}, "base_url", "with a host"),
+    ("base_url bare", {"base_url": "localhost:8080"}, {}, "base_url", "with a host"),
+    ("base_url port", {"base_url": "http://h:99999"}, {}, "base_url", "with a host"),
+    ("base_url query", {"base_url": "https://h/?key=1"}, {}, "base_url", "without ?query"),
+]
+
+
+@pytest.mark.parametrize(
+    ("top", "slide", "where", "problem"),
+    [case[1:] for case in REFUSED],
+    ids=[case[0] for case in REFUSED],
+)
+def test_refused_with_field_and_reason(
+    base: Path, top: dict[str, Any], slide: dict[str, Any], where: str, problem: str
+) -> None:
+    error = refusal(deck(slide, **top), base)
+    assert error.field == where
+    assert problem in error.problem
+    assert str(error) == f"{where}: {error.problem}"
+    assert "\n" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("top", "env", "model"),
+    [
+        ({}, {}, DEFAULT_MODEL),
+        ({}, {"NANO_BANANA_MODEL": "gemini-3.1-flash-image"}, "gemini-3.1-flash-image"),
+        ({}, {"NANO_BANANA_MODEL": "  "}, DEFAULT_MODEL),
+        ({"model": "gemini-2.5-flash-image"}, {"NANO_BANANA_MODEL": "x"}, "gemini-2.5-flash-image"),
+    ],
+)
+def test_model_fallbacks(base: Path, top: dict[str, Any], env: dict[str, str], model: str) -> None:
+    assert load(deck(**top), base, env).model == model
+
+
+def test_model_keeps_retired_ids_and_drops_the_rest_prefix(base: Path) -> None:
+    # The engine names the replacement when the service answers 404; a proxy may still
+    # serve the old id, so it is not refused here.
+    assert load(deck(model="gemini-3-pro-image-preview"), base).model == (
+        "gemini-3-pro-image-preview"
+    )
+    assert load(deck(model="models/gemini-2.5-flash-image"), base).model == (
+        "gemini-2.5-flash-image"
+    )
+
+
+@pytest.mark.parametrize(
+    ("top", "env", "fmt", "quality"),
+    [
+        ({}, {}, "webp", 90),
+        ({}, {"NANO_BANANA_FORMAT": "PNG", "NANO_BANANA_QUALITY": " 75 "}, "png", 75),
+        ({}, {"NANO_BANANA_FORMAT": "", "NANO_BANANA_QUALITY": ""}, "webp", 90),
+        ({"format": "jpg", "quality": 60}, {"NANO_BANANA_FORMAT": "png"}, "jpg", 60),
+        ({"format": "jpg", "quality": 60}, {"NANO_BANANA_QUALITY": "75"}, "jpg", 60),
+    ],
+)
+def test_format_and_quality_fallbacks(
+    base: Path, top: dict[str, Any], env: dict[str, str], fmt: str, quality: int
+) -> None:
+    slide = one(deck(**top), base, env)
+    assert (slide.format, slide.quality) == (fmt, quality)
+
+
+@pytest.mark.parametrize(
+    ("env", "where", "problem"),
+    [
+        ({"NANO_BANANA_MODEL": "a/b"}, "NANO_BANANA_MODEL", "must be a model id"),
+        ({"NANO_BANANA_FORMAT": "gif"}, "NANO_BANANA_FORMAT", "got 'gif'"),
+        ({"NANO_BANANA_QUALITY": "0"}, "NANO_BANANA_QUALITY", "1-100, got '0'"),
+        ({"NANO_BANANA_QUALITY": "9.5"}, "NANO_BANANA_QUALITY", "1-100, got '9.5'"),
+        ({"GEMINI_API_KEY": "AIza\x00x"}, "GEMINI_API_KEY", "control"),
+        ({"GOOGLE_API_KEY": "AIza x"}, "GOOGLE_API_KEY", "spaces"),
+        ({"GOOGLE_GEMINI_BASE_URL": "gopher://h"}, "GOOGLE_GEMINI_BASE_URL", "http(s) URL"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(
+    base: Path, env: dict[str, str], where: str, problem: str
+) -> None:
+    error = refusal(deck(), base, env)
+    assert error.field == where
+    assert problem in error.problem
+
+
+@pytest.mark.parametrize(
+    ("top", "env", "key"),
+    [
+        ({}, {}, None),
+        ({}, {"GEMINI_API_KEY": KEY, "GOOGLE_API_KEY": "other"}, KEY),
+        ({}, {"GEMINI_API_KEY": "", "GOOGLE_API_KEY": KEY}, KEY),
+        ({}, {"GOOGLE_API_KEY": f" {KEY}\n"}, KEY),
+        ({"api_key": KEY}, {"GEMINI_API_KEY": "other"}, KEY),
+        ({"api_key": "${MY_KEY}"}, {"MY_KEY": KEY, "GEMINI_API_KEY": "other"}, KEY),
+        ({"api_key": "${A}${B}"}, {"A": KEY[:10], "B": KEY[10:]}, KEY),
+        ({"api_key": "${A}"}, {"A": "${B}", "B": "x"}, "${B}"),  # expanded once, not again
+    ],
+)
+def test_api_key_resolution(
+    base: Path, top: dict[str, Any], env: dict[str, str], key: str | None
+) -> None:
+    assert load(deck(**top), base, env).api_key == key
+
+
+@pytest.mark.parametrize(
+    ("top", "env", "url"),
+    [
+        ({}, {}, "https://generativelanguage.googleapis.com"),
+        ({}, {"GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:8000/"}, "http://127.0.0.1:8000"),
+        ({"base_url": "https://proxy.example/gemini//"}, {}, "https://proxy.example/gemini"),
+        ({"base_url": "${U}"}, {"U": "https://x.example", "GOOGLE_GEMINI_BASE_URL": "http://y"}, "https://x.example"),
+        ({"base_url": "http://${HOST}:8080/"}, {"HOST": "localhost"}, "http://localhost:8080"),
+        ({"base_url": "HTTPS://[::1]:9/"}, {}, "HTTPS://[::1]:9"),
+    ],
+)  # fmt: skip
+def test_base_url_resolution(
+    base: Path, top: dict[str, Any], env: dict[str, str], url: str
+) -> None:
+    assert load(deck(**top), base, env).base_url == url
+
+
+@pytest.mark.parametrize(
+    ("top", "env", "where", "problem"),
+    [
+        ({"api_key": "${MY_KEY}"}, {}, "api_key", "environment variable MY_KEY is not set"),
+        ({"api_key": "${MY_KEY}"}, {"MY_KEY": ""}, "api_key", "MY_KEY is not set"),
+        ({"api_key": "${1KEY}"}, {}, "api_key", "malformed"),
+        ({"api_key": "${}"}, {}, "api_key", "malformed"),
+        ({"api_key": "${MY_KEY"}, {"MY_KEY": KEY}, "api_key", "unclosed"),
+        ({"base_url": "${GOOGLE_GEMINI_BASE_URL}"}, {}, "base_url", "remove base_url to use"),
+        ({"base_url": "https://${HOST}/"}, {}, "base_url", "HOST is not set"),
+        ({"base_url": "${U}"}, {"U": "not a url"}, "base_url", "http(s) URL"),
+    ],
+)
+def test_variable_references_that_cannot_expand(
+    base: Path, top: dict[str, Any], env: dict[str, str], where: str, problem: str
+) -> None:
+    error = refusal(deck(**top), base, env)
+    assert error.field == where
+    assert problem in error.problem
+
+
+SECRET = "s3cr3t-value-AIzaSyD"
+
+
+@pytest.mark.parametrize(
+    ("top", "env"),
+    [
+        ({"api_key": f"{SECRET} x"}, {}),
+        ({"api_key": "${K}"}, {"K": f"{SECRET}\x01"}),
+        ({}, {"GEMINI_API_KEY": f"{SECRET} x"}),
+        ({}, {"GOOGLE_API_KEY": f"é{SECRET}"}),
+        ({"base_url": "${U}"}, {"U": f"ftp://{SECRET}"}),
+        ({"base_url": "${U}"}, {"U": f"https://h/?{SECRET}"}),
+        ({"base_url": f"https://u:{SECRET}@h:nope"}, {}),
+        ({}, {"GOOGLE_GEMINI_BASE_URL": f"{SECRET} http://h"}),
+        ({"api_key": "${K}x${MISSING}"}, {"K": SECRET}),
+        ({"api_key": "${K}", "quality": 0}, {"K": SECRET}),
+    ],
+)
+def test_no_message_shows_a_secret(base: Path, top: dict[str, Any], env: dict[str, str]) -> None:
+    assert SECRET not in str(refusal(deck(**top), base, env))
