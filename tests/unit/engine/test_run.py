@@ -2,8 +2,8 @@
 
 The emulator speaks the real wire format, quotas and failures, so these tests exercise the
 engine's real HTTP client, retry policy, pacer and writers; nothing of ours is mocked.
-Latencies are off or shrunk by the emulator's time scale, and the engine's matching
-``time_scale`` shrinks its own windows and backoff, so no test waits for long.
+Latencies are off and backoff is instant; the tests of quota windows run engine and
+emulator on one virtual clock (:func:`on_virtual_time`), so no test waits for real.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import httpx2
 import orjson
 import pytest
 from PIL import Image
+from virtual_time import VirtualTime
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings
 from nanobanana_async.engine.progress import Progress
@@ -196,11 +197,28 @@ async def test_a_key_that_turns_invalid_mid_run(tmp_path: Path) -> None:
     assert emu.stats()["requests"] == 3
 
 
+async def on_virtual_time(
+    tmp_path: Path, count: int, *, quota_rpm: float, **settings: Any
+) -> tuple[Emulator, BatchResult]:
+    """A deck through a ``quota_rpm`` quota with real one-minute windows, on virtual time.
+
+    Engine and emulator share one clock that jumps when every task waits: no real waiting,
+    and no margin for a slow machine to eat (real 0.6 s windows once made a flake).
+    """
+    time = VirtualTime()
+    emu = emulator(rpm=quota_rpm, clock=time.clock, sleep=time.sleep)
+    engine = EngineSettings(progress_interval=0.0, clock=time.clock, sleep=time.sleep, **settings)
+    done: list[BatchResult] = []
+
+    async def batch() -> None:
+        done.append(await run(emu, deck(tmp_path, count), engine))
+
+    await time.run(batch())
+    return emu, done[0]
+
+
 async def test_the_quota_is_never_exceeded_when_rpm_matches(tmp_path: Path) -> None:
-    scale = 0.01  # a 60 s window becomes 0.6 s
-    emu = emulator(rpm=10, time_scale=scale)
-    settings = EngineSettings(rpm=10, time_scale=scale, progress_interval=0.0)
-    result = await run(emu, deck(tmp_path, 14), settings)
+    emu, result = await on_virtual_time(tmp_path, 14, quota_rpm=10, rpm=10)
     assert result.completed == 14
     stats = emu.stats()
     assert stats["by_status"].get("429", 0) == 0
@@ -208,11 +226,8 @@ async def test_the_quota_is_never_exceeded_when_rpm_matches(tmp_path: Path) -> N
 
 
 async def test_no_request_is_sent_during_an_announced_retry_delay(tmp_path: Path) -> None:
-    scale = 0.002
-    emu = emulator(rpm=4, time_scale=scale)
     # No rpm given: the engine starts unlimited, meets a storm of 429s, and must wait.
-    settings = EngineSettings(concurrency=6, time_scale=scale, progress_interval=0.0)
-    result = await run(emu, deck(tmp_path, 10), settings)
+    emu, result = await on_virtual_time(tmp_path, 10, quota_rpm=4, concurrency=6)
     assert result.completed == 10
     log = arrivals(emu)
     assert any(a["status"] == 429 and a["retry_delay"] is not None for a in log)
@@ -221,7 +236,7 @@ async def test_no_request_is_sent_during_an_announced_retry_delay(tmp_path: Path
         if arrival["status"] != 429 or delay is None:
             continue
         quiet_until = arrival["t"] + delay
-        later = [a for a in log[index + 1 :] if a["t"] < quiet_until - 1e-3]
+        later = [a for a in log[index + 1 :] if a["t"] < quiet_until]
         # Requests already on the wire when the 429 left may land inside the window;
         # nothing sent after the client saw it may. With concurrency 6 that is at most 5.
         assert len(later) <= 5
@@ -229,12 +244,9 @@ async def test_no_request_is_sent_during_an_announced_retry_delay(tmp_path: Path
 
 
 async def test_the_first_429_teaches_the_quota_and_no_other_follows(tmp_path: Path) -> None:
-    scale = 0.01  # a 60 s window becomes 0.6 s
-    emu = emulator(rpm=5, time_scale=scale)
     # No rpm, no concurrency: the engine opens 20 at once, meets the quota's 429s (which
     # state its value, 5), and from then on must send exactly what the window admits.
-    settings = EngineSettings(time_scale=scale, progress_interval=0.0)
-    result = await run(emu, deck(tmp_path, 11), settings)
+    emu, result = await on_virtual_time(tmp_path, 11, quota_rpm=5)
     assert result.completed == 11
     log = arrivals(emu)
     first = next(a for a in log if a["status"] == 429)
@@ -242,8 +254,7 @@ async def test_the_first_429_teaches_the_quota_and_no_other_follows(tmp_path: Pa
     assert [a for a in log if a["status"] == 429 and a["t"] >= storm_over] == []
     # The whole quota is used once learned: five in some window, not a cautious three.
     after = [a["t"] for a in log if a["status"] == 200 and a["t"] >= storm_over]
-    window = 60 * scale
-    assert max(sum(t <= u < t + window for u in after) for t in after) == 5
+    assert max(sum(t <= u < t + 60 for u in after) for t in after) == 5
     assert sum(a["status"] == 429 for a in log) <= 20
 
 
