@@ -3,7 +3,7 @@
 Once the network costs nothing, a run is as fast as the decode-and-encode work allows. The
 ceiling is that work alone, measured in the same process on the same bytes: a plain
 :class:`~concurrent.futures.ThreadPoolExecutor` calling
-:func:`~nanobanana_async.files.images.save_image` on every image, with as many threads as the
+:func:`~benchmarks.deck.save_image` on every image, with as many threads as the
 engine is allowed requests in flight, and no HTTP at all.
 
 The emulator (``--no-latency``, a subprocess) is warmed first with every request of the
@@ -40,10 +40,9 @@ import orjson
 
 from nanobanana_async import EngineSettings, generate_batch, load_config
 from nanobanana_async.engine.plan import Job, plan_jobs
-from nanobanana_async.files.images import save_image
 from nanobanana_async.service.protocol import parse_success
 
-from .deck import MODEL, deck_config
+from .deck import MODEL, deck_config, save_image
 from .emulator_process import EmulatorProcess, cpu_seconds
 
 __all__ = ["CpuResult", "run_cpu_scenario"]

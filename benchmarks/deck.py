@@ -1,11 +1,16 @@
-"""The decks the benchmarks generate: distinct, realistic slide prompts and their configs."""
+"""The decks the benchmarks generate: distinct, realistic slide prompts, their configs, and
+how a slide's image is saved outside the engine."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MODEL", "deck_config", "prompts"]
+from nanobanana_async.config.schema import ImageFormat
+from nanobanana_async.files.atomic import write_atomic
+from nanobanana_async.files.images import IMAGE_MODE, encode_image
+
+__all__ = ["MODEL", "deck_config", "prompts", "save_image"]
 
 MODEL = "gemini-3-pro-image"
 
@@ -56,3 +61,12 @@ def deck_config(
         "quality": quality,
         "image_size": image_size,
     }
+
+
+def save_image(data: bytes, dest: Path, *, fmt: ImageFormat, quality: int, lossless: bool) -> None:
+    """What the engine's save does, synchronously: convert (the slow part), then write.
+
+    For the baselines and the CPU ceiling, which convert in threads of their own.
+    """
+    encoded = encode_image(data, fmt=fmt, quality=quality, lossless=lossless)
+    write_atomic(dest, encoded.data, mode=IMAGE_MODE)

@@ -6,7 +6,7 @@ every slide started at once with :func:`asyncio.gather` and held to ``concurrenc
 requests in flight by an :class:`asyncio.Semaphore`. It is given the same benefits as our
 engine, so the comparison is about scheduling alone: the same prompts and image settings,
 the last non-thought image part kept (not ``parts[0]``), and the image saved by the same
-:func:`~nanobanana_async.files.images.save_image` in a worker thread, outside the semaphore.
+:func:`~benchmarks.deck.save_image` in a worker thread, outside the semaphore.
 
 The SDK's delays are in seconds of real time; against an emulator whose clock runs
 ``time_scale`` times faster they are multiplied by the same factor (initial delay, maximum
@@ -23,7 +23,9 @@ from google import genai
 from google.genai import errors, types
 
 from nanobanana_async.engine.plan import Job
-from nanobanana_async.files.images import ImageDecodeError, save_image
+from nanobanana_async.files.images import ImageDecodeError
+
+from .deck import save_image
 
 __all__ = ["SDK_ATTEMPTS", "run_sdk"]
 

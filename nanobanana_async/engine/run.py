@@ -2,7 +2,7 @@
 
 Data flows one way::
 
-    config -> plan_jobs -> one task per slide -> gate -> pacer -> client -> save_image
+    config -> plan_jobs -> one task per slide -> gate -> pacer -> client -> save_received
                                        |                                       |
                                        +--------- events ---> ProgressWriter <-+
                                                                  |

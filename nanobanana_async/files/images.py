@@ -49,7 +49,6 @@ __all__ = [
     "encode_image",
     "image_is_complete",
     "read_staged",
-    "save_image",
     "save_received",
     "stage_received",
     "staged_path",
@@ -116,7 +115,7 @@ class EncodedImage:
 def encode_image(data: bytes, *, fmt: ImageFormat, quality: int, lossless: bool) -> EncodedImage:
     """Decode ``data`` and convert it to ``fmt`` in memory (the slow part of saving).
 
-    A source already in ``fmt`` is kept byte for byte. Arguments as :func:`save_image`.
+    A source already in ``fmt`` is kept byte for byte. Arguments as :func:`save_received`.
 
     Raises:
         ImageDecodeError: ``data`` does not decode as an image.
@@ -165,13 +164,13 @@ def discard_staged(dest: Path) -> None:
         os.unlink(staged_path(dest))
 
 
-def save_image(
+async def save_received(
     data: bytes, dest: Path, *, fmt: ImageFormat, quality: int, lossless: bool
 ) -> SavedImage:
-    """Decode ``data``, convert it to ``fmt`` if needed, and write it atomically to ``dest``.
+    """Convert ``data`` to ``fmt`` in a thread, write it to ``dest``, drop the staged copy.
 
-    Synchronous and CPU-bound: the engine runs it in a worker thread
-    (``anyio.to_thread.run_sync``) so the event loop keeps serving other slides.
+    If the awaiting task is cancelled, this returns (raises) at once; the conversion goes on
+    in its thread but writes nothing, so the staged bytes stay for a resumed run.
 
     Args:
         data: the image bytes from the response (PNG or JPEG, usually).
@@ -184,25 +183,6 @@ def save_image(
 
     Returns:
         The path, final size and dimensions.
-
-    Raises:
-        ImageDecodeError: ``data`` does not decode as an image.
-        OSError: the file could not be written.
-    """
-    encoded = encode_image(data, fmt=fmt, quality=quality, lossless=lossless)
-    write_atomic(dest, encoded.data, mode=IMAGE_MODE)
-    return SavedImage(
-        path=dest, size_bytes=len(encoded.data), width=encoded.width, height=encoded.height
-    )
-
-
-async def save_received(
-    data: bytes, dest: Path, *, fmt: ImageFormat, quality: int, lossless: bool
-) -> SavedImage:
-    """:func:`save_image` for bytes already staged, in a thread; then drop the staged copy.
-
-    If the awaiting task is cancelled, this returns (raises) at once; the conversion goes on
-    in its thread but writes nothing, so the staged bytes stay for a resumed run.
 
     Raises:
         ImageDecodeError: ``data`` does not decode as an image.

@@ -1,7 +1,9 @@
-"""Saving images: the right format and pixels, sources kept as-is when they already fit."""
+"""Saving images as the engine does (:func:`save_received`): the right format and pixels,
+sources kept as-is when they already fit."""
 
 from __future__ import annotations
 
+import os
 import stat
 from io import BytesIO
 from pathlib import Path
@@ -14,7 +16,7 @@ from nanobanana_async.files.images import (
     ImageDecodeError,
     SavedImage,
     image_is_complete,
-    save_image,
+    save_received,
 )
 
 WIDTH, HEIGHT = 96, 54
@@ -40,10 +42,10 @@ def _open(path: Path) -> Image.Image:
     return image
 
 
-def test_png_to_lossless_webp_is_pixel_exact(tmp_path: Path) -> None:
+async def test_png_to_lossless_webp_is_pixel_exact(tmp_path: Path) -> None:
     source = _picture()
     dest = tmp_path / "slide-01.webp"
-    saved = save_image(_encode(source, "PNG"), dest, fmt="webp", quality=90, lossless=True)
+    saved = await save_received(_encode(source, "PNG"), dest, fmt="webp", quality=90, lossless=True)
 
     assert saved == SavedImage(dest, dest.stat().st_size, WIDTH, HEIGHT)
     with _open(dest) as result:
@@ -52,9 +54,11 @@ def test_png_to_lossless_webp_is_pixel_exact(tmp_path: Path) -> None:
         assert ImageChops.difference(result.convert("RGB"), source).getbbox() is None
 
 
-def test_jpeg_to_lossy_webp(tmp_path: Path) -> None:
+async def test_jpeg_to_lossy_webp(tmp_path: Path) -> None:
     dest = tmp_path / "slide-02.webp"
-    saved = save_image(_encode(_picture(), "JPEG"), dest, fmt="webp", quality=80, lossless=False)
+    saved = await save_received(
+        _encode(_picture(), "JPEG"), dest, fmt="webp", quality=80, lossless=False
+    )
     with _open(dest) as result:
         assert result.format == "WEBP"
         assert result.mode == "RGB"
@@ -62,24 +66,26 @@ def test_jpeg_to_lossy_webp(tmp_path: Path) -> None:
     assert saved.size_bytes == dest.stat().st_size
 
 
-def test_jpeg_passthrough_is_byte_identical(tmp_path: Path) -> None:
+async def test_jpeg_passthrough_is_byte_identical(tmp_path: Path) -> None:
     data = _encode(_picture(), "JPEG")
     dest = tmp_path / "slide-03.jpg"
-    saved = save_image(data, dest, fmt="jpg", quality=20, lossless=False)
+    saved = await save_received(data, dest, fmt="jpg", quality=20, lossless=False)
     assert dest.read_bytes() == data
     assert saved.size_bytes == len(data)
 
 
-def test_png_passthrough_is_byte_identical(tmp_path: Path) -> None:
+async def test_png_passthrough_is_byte_identical(tmp_path: Path) -> None:
     data = _encode(_picture(), "PNG")
     dest = tmp_path / "slide-04.png"
-    save_image(data, dest, fmt="png", quality=90, lossless=False)
+    await save_received(data, dest, fmt="png", quality=90, lossless=False)
     assert dest.read_bytes() == data
 
 
-def test_rgba_png_to_jpg_flattens_on_white(tmp_path: Path) -> None:
+async def test_rgba_png_to_jpg_flattens_on_white(tmp_path: Path) -> None:
     dest = tmp_path / "slide-05.jpg"
-    save_image(_encode(_picture("RGBA"), "PNG"), dest, fmt="jpg", quality=90, lossless=False)
+    await save_received(
+        _encode(_picture("RGBA"), "PNG"), dest, fmt="jpg", quality=90, lossless=False
+    )
     with _open(dest) as result:
         assert result.format == "JPEG"
         assert result.mode == "RGB"
@@ -87,40 +93,42 @@ def test_rgba_png_to_jpg_flattens_on_white(tmp_path: Path) -> None:
         assert min(red, green, blue) > 240  # transparent corner became white, not black
 
 
-def test_palette_png_to_jpg(tmp_path: Path) -> None:
+async def test_palette_png_to_jpg(tmp_path: Path) -> None:
     dest = tmp_path / "slide-06.jpg"
     palette = _picture().convert("P", palette=Image.Palette.ADAPTIVE)
-    save_image(_encode(palette, "PNG"), dest, fmt="jpg", quality=90, lossless=False)
+    await save_received(_encode(palette, "PNG"), dest, fmt="jpg", quality=90, lossless=False)
     with _open(dest) as result:
         assert (result.format, result.mode) == ("JPEG", "RGB")
 
 
-def test_jpeg_to_png(tmp_path: Path) -> None:
+async def test_jpeg_to_png(tmp_path: Path) -> None:
     dest = tmp_path / "slide-07.png"
-    save_image(_encode(_picture(), "JPEG"), dest, fmt="png", quality=90, lossless=False)
+    await save_received(_encode(_picture(), "JPEG"), dest, fmt="png", quality=90, lossless=False)
     with _open(dest) as result:
         assert (result.format, result.size) == ("PNG", (WIDTH, HEIGHT))
 
 
-def test_rgba_keeps_alpha_in_webp(tmp_path: Path) -> None:
+async def test_rgba_keeps_alpha_in_webp(tmp_path: Path) -> None:
     dest = tmp_path / "slide-08.webp"
-    save_image(_encode(_picture("RGBA"), "PNG"), dest, fmt="webp", quality=90, lossless=True)
+    await save_received(
+        _encode(_picture("RGBA"), "PNG"), dest, fmt="webp", quality=90, lossless=True
+    )
     with _open(dest) as result:
         assert result.mode == "RGBA"
 
 
-def test_saved_image_is_world_readable_and_no_temp_left(tmp_path: Path) -> None:
+async def test_saved_image_is_world_readable_and_no_temp_left(tmp_path: Path) -> None:
     dest = tmp_path / "slide-09.webp"
-    save_image(_encode(_picture(), "PNG"), dest, fmt="webp", quality=90, lossless=False)
+    await save_received(_encode(_picture(), "PNG"), dest, fmt="webp", quality=90, lossless=False)
     assert stat.S_IMODE(dest.stat().st_mode) == 0o644
-    assert [p.name for p in tmp_path.iterdir()] == ["slide-09.webp"]
+    assert os.listdir(tmp_path) == ["slide-09.webp"]
 
 
 @pytest.mark.parametrize("body", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n" + b"\0" * 40])
-def test_undecodable_body_raises_one_line(tmp_path: Path, body: bytes) -> None:
+async def test_undecodable_body_raises_one_line(tmp_path: Path, body: bytes) -> None:
     dest = tmp_path / "slide-10.webp"
     with pytest.raises(ImageDecodeError) as caught:
-        save_image(body, dest, fmt="webp", quality=90, lossless=False)
+        await save_received(body, dest, fmt="webp", quality=90, lossless=False)
     assert isinstance(caught.value, ValueError)
     message = str(caught.value)
     assert "\n" not in message
@@ -128,10 +136,10 @@ def test_undecodable_body_raises_one_line(tmp_path: Path, body: bytes) -> None:
     assert not dest.exists()
 
 
-def test_truncated_jpeg_is_a_decode_error(tmp_path: Path) -> None:
+async def test_truncated_jpeg_is_a_decode_error(tmp_path: Path) -> None:
     data = _encode(_picture(), "JPEG")
     with pytest.raises(ImageDecodeError, match="does not decode"):
-        save_image(
+        await save_received(
             data[: len(data) // 2], tmp_path / "x.jpg", fmt="jpg", quality=90, lossless=False
         )
 
