@@ -44,8 +44,9 @@ from .events import (
     SlideStarted,
 )
 from .gate import ConcurrencyGate
-from .pacer import Pacer, StateStore
+from .pacer import Pacer
 from .plan import Job
+from .quota import StateStore
 from .retry import slide_retrying
 from .settings import EngineSettings
 

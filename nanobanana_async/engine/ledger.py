@@ -4,7 +4,7 @@ Quotas belong to the key (Google counts them per project), not to a run. Two dec
 side by side, or one right after another, would each learn the quota on their own, the
 second meeting a window the first had filled and taking the first's sends for someone
 else's. So the :class:`~nanobanana_async.engine.pacer.Pacer` of every run on this machine keeps
-its :class:`~nanobanana_async.engine.pacer.QuotaState` here, one entry per endpoint, key and
+its :class:`~nanobanana_async.engine.quota.QuotaState` here, one entry per endpoint, key and
 model: the log of sends, the pause the service announced, the model learned. Each decision
 reads and writes the entry under an exclusive ``flock`` and nothing awaits while it is
 held, so decisions of several runs interleave whole; one that changed nothing (a property
@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from .pacer import QuotaState
+from .quota import QuotaState
 
 __all__ = ["LEDGER_NAME", "QuotaLedger", "default_ledger_path", "entry_name"]
 
@@ -133,7 +133,7 @@ def _load(data: object) -> QuotaState:
 
 
 class QuotaLedger:
-    """A :class:`~nanobanana_async.engine.pacer.StateStore` in a file shared by this machine's runs.
+    """A :class:`~nanobanana_async.engine.quota.StateStore` in a file shared by this machine's runs.
 
     Args:
         path: the ledger file (see :func:`default_ledger_path`).

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from virtual_time import VirtualTime
 
-from nanobanana_async.engine.pacer import MemoryStore, Pacer
+from nanobanana_async.engine.pacer import Pacer
+from nanobanana_async.engine.quota import MemoryStore
 
 
 class FakeTime:
