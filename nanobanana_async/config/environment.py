@@ -12,13 +12,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from ..service.model_ids import DEFAULT_MODEL
-from .fields import (
-    _MODEL,
-    _format,
-    _quality,
-    _quote,
-    _str,
-)
+from . import fields
 from .schema import (
     DEFAULT_BASE_URL,
     DEFAULT_FORMAT,
@@ -45,43 +39,45 @@ _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KEY_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space: every real key
 
 
-def _model(value: object, env: Mapping[str, str]) -> str:
+def model(value: object, env: Mapping[str, str]) -> str:
     """The config's model, else ``NANO_BANANA_MODEL``, else the default; URL-safe."""
     where = "model"
     if value is not None:
-        text = _str(value, where)
+        text = fields.string(value, where)
     elif env.get("NANO_BANANA_MODEL", "").strip():
         where = "NANO_BANANA_MODEL"
         text = env[where].strip()
     else:
         return DEFAULT_MODEL
-    if not _MODEL.fullmatch(text):
-        raise ConfigError(where, f"must be a model id like {DEFAULT_MODEL!r}, got {_quote(text)}")
+    if not fields.MODEL_ID.fullmatch(text):
+        raise ConfigError(
+            where, f"must be a model id like {DEFAULT_MODEL!r}, got {fields.quote(text)}"
+        )
     return text.removeprefix("models/")
 
 
-def _top_format(value: object, env: Mapping[str, str]) -> ImageFormat:
+def top_format(value: object, env: Mapping[str, str]) -> ImageFormat:
     """The config's format, else ``NANO_BANANA_FORMAT``, else webp."""
     if value is not None:
-        return _format(value, "format")
-    return _format(
+        return fields.image_format(value, "format")
+    return fields.image_format(
         env.get("NANO_BANANA_FORMAT", "").strip() or DEFAULT_FORMAT, "NANO_BANANA_FORMAT"
     )
 
 
-def _top_quality(value: object, env: Mapping[str, str]) -> int:
+def top_quality(value: object, env: Mapping[str, str]) -> int:
     """The config's quality, else ``NANO_BANANA_QUALITY``, else 90."""
     if value is not None:
-        return _quality(value, "quality")
+        return fields.quality(value, "quality")
     text = env.get("NANO_BANANA_QUALITY", "").strip()
     if not text:
         return DEFAULT_QUALITY
     if re.fullmatch(r"[+-]?\d{1,6}", text) and QUALITY_RANGE[0] <= int(text) <= QUALITY_RANGE[1]:
         return int(text)
-    raise ConfigError("NANO_BANANA_QUALITY", f"must be an integer 1-100, got {_quote(text)}")
+    raise ConfigError("NANO_BANANA_QUALITY", f"must be an integer 1-100, got {fields.quote(text)}")
 
 
-def _api_key(value: object, env: Mapping[str, str]) -> str | None:
+def api_key(value: object, env: Mapping[str, str]) -> str | None:
     """The config's key (``${VAR}`` expanded), else ``GEMINI_API_KEY``, else ``GOOGLE_API_KEY``.
 
     ``None`` when there is none: the engine decides whether that matters (the emulator
@@ -89,7 +85,7 @@ def _api_key(value: object, env: Mapping[str, str]) -> str | None:
     """
     if value is not None:
         where = "api_key"
-        key = _expand(_str(value, where), where, env, "to read GEMINI_API_KEY").strip()
+        key = _expand(fields.string(value, where), where, env, "to read GEMINI_API_KEY").strip()
         if not key:
             raise ConfigError(where, 'is empty; remove it, or write "${GEMINI_API_KEY}"')
     else:
@@ -103,11 +99,11 @@ def _api_key(value: object, env: Mapping[str, str]) -> str | None:
     return key
 
 
-def _base_url(value: object, env: Mapping[str, str]) -> str:
+def base_url(value: object, env: Mapping[str, str]) -> str:
     """The config's URL (``${VAR}`` expanded), else ``GOOGLE_GEMINI_BASE_URL``, else Google's."""
     if value is not None:
         where = "base_url"
-        url = _expand(_str(value, where), where, env, "to use the default").strip()
+        url = _expand(fields.string(value, where), where, env, "to use the default").strip()
     else:
         where = _BASE_URL_ENV
         url = env.get(where, "").strip()

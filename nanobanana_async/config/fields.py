@@ -31,7 +31,7 @@ from .schema import (
 __all__: list[str] = []  # private to the config package
 
 
-_MODEL = re.compile(MODEL_PATTERN)
+MODEL_ID = re.compile(MODEL_PATTERN)
 
 
 _QUOTE_CHARS = 40
@@ -43,7 +43,7 @@ _T = TypeVar("_T")
 _D = TypeVar("_D")
 
 
-def _check_fields(raw: Mapping[Any, Any], known: frozenset[str], where: str) -> None:
+def check_known(raw: Mapping[Any, Any], known: frozenset[str], where: str) -> None:
     """Refuse the first unknown field, suggesting the known one it most likely means."""
     for name in raw:
         if not isinstance(name, str):
@@ -52,17 +52,17 @@ def _check_fields(raw: Mapping[Any, Any], known: frozenset[str], where: str) -> 
             close = difflib.get_close_matches(name.lower(), sorted(known), n=1, cutoff=0.6)
             hint = f", did you mean {close[0]!r}?" if close else ""
             # Control characters would break the one-line message: show those escaped.
-            shown = _cut(name) if name.isprintable() else _quote(name)
+            shown = _cut(name) if name.isprintable() else quote(name)
             raise ConfigError(
                 f"{where}.{shown}" if where else shown,
                 f"unknown field{hint} (known: {', '.join(sorted(known))})",
             )
 
 
-def _prompt(value: object, where: str) -> str:
+def prompt(value: object, where: str) -> str:
     if value is None:
         raise ConfigError(where, "required: what the slide should show")
-    text = _str(value, where)
+    text = string(value, where)
     if not text.strip():
         raise ConfigError(where, "must not be empty")
     if len(text) > MAX_PROMPT_CHARS:
@@ -72,43 +72,43 @@ def _prompt(value: object, where: str) -> str:
     return text
 
 
-def _format(value: object, where: str) -> ImageFormat:
-    text = _str(value, where)
+def image_format(value: object, where: str) -> ImageFormat:
+    text = string(value, where)
     try:
         return cast(ImageFormat, FORMAT_SPELLINGS[text.lower()])
     except KeyError:
         raise ConfigError(
-            where, f"must be one of webp, png, jpg (or jpeg), got {_quote(text)}"
+            where, f"must be one of webp, png, jpg (or jpeg), got {quote(text)}"
         ) from None
 
 
-def _quality(value: object, where: str) -> int:
-    return _int(value, where, *QUALITY_RANGE)
+def quality(value: object, where: str) -> int:
+    return integer(value, where, *QUALITY_RANGE)
 
 
-def _concurrency(value: object, where: str) -> int:
-    return _int(value, where, *CONCURRENCY_RANGE)
+def concurrency(value: object, where: str) -> int:
+    return integer(value, where, *CONCURRENCY_RANGE)
 
 
-def _seed(value: object, where: str) -> int:
-    return _int(value, where, *SEED_RANGE)
+def seed(value: object, where: str) -> int:
+    return integer(value, where, *SEED_RANGE)
 
 
-def _aspect_ratio(value: object, where: str) -> str:
-    text = _str(value, where)
+def aspect_ratio(value: object, where: str) -> str:
+    text = string(value, where)
     if text not in ASPECT_RATIOS:
-        raise ConfigError(where, f"must be one of {' '.join(ASPECT_RATIOS)}, got {_quote(text)}")
+        raise ConfigError(where, f"must be one of {' '.join(ASPECT_RATIOS)}, got {quote(text)}")
     return text
 
 
-def _image_size(value: object, where: str) -> str:
-    text = _str(value, where)
+def image_size(value: object, where: str) -> str:
+    text = string(value, where)
     if text not in IMAGE_SIZE_SPELLINGS:
-        raise ConfigError(where, f"must be one of 512 1K 2K 4K, got {_quote(text)}")
+        raise ConfigError(where, f"must be one of 512 1K 2K 4K, got {quote(text)}")
     return IMAGE_SIZE_SPELLINGS[text]
 
 
-def _temperature(value: object, where: str) -> float:
+def temperature(value: object, where: str) -> float:
     number = _number(value, where)
     low, high = TEMPERATURE_RANGE
     if not low <= number <= high:
@@ -116,7 +116,7 @@ def _temperature(value: object, where: str) -> float:
     return number
 
 
-def _field(
+def optional(
     raw: Mapping[str, Any], name: str, prefix: str, parse: Callable[[object, str], _T], default: _D
 ) -> _T | _D:
     """``raw[name]`` parsed, or ``default`` when left out or ``null`` (null means "not set")."""
@@ -124,22 +124,22 @@ def _field(
     return default if value is None else parse(value, prefix + name)
 
 
-def _str(value: object, where: str) -> str:
+def string(value: object, where: str) -> str:
     if not isinstance(value, str):
-        raise ConfigError(where, f"must be a string, got {_kind(value)}")
+        raise ConfigError(where, f"must be a string, got {json_kind(value)}")
     return value
 
 
-def _bool(value: object, where: str) -> bool:
+def boolean(value: object, where: str) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(where, f"must be true or false, got {_kind(value)}")
+        raise ConfigError(where, f"must be true or false, got {json_kind(value)}")
     return value
 
 
 def _number(value: object, where: str) -> float:
     # bool is an int subclass: true is not 1 here.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(where, f"must be a number, got {_kind(value)}")
+        raise ConfigError(where, f"must be a number, got {json_kind(value)}")
     if isinstance(value, int) and value.bit_length() > 64:
         raise ConfigError(where, "is too large a number")
     if not math.isfinite(value):
@@ -161,18 +161,18 @@ def _between(value: object, where: str, low: float, high: float, unit: str) -> f
     return number
 
 
-def _rpm(value: object, where: str) -> float:
+def rpm(value: object, where: str) -> float:
     return _between(value, where, *RPM_RANGE, "requests per minute")
 
 
-def _timeout(value: object, where: str) -> float:
+def timeout(value: object, where: str) -> float:
     return _between(value, where, *TIMEOUT_RANGE, "seconds")
 
 
-def _int(value: object, where: str, low: int, high: int) -> int:
+def integer(value: object, where: str, low: int, high: int) -> int:
     """An integer in ``low..high``; ``2.0`` counts, as in JSON Schema, ``true`` does not."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(where, f"must be an integer, got {_kind(value)}")
+        raise ConfigError(where, f"must be an integer, got {json_kind(value)}")
     span = f"{low}-{high}" if low >= 0 else f"from {low} to {high}"
     if isinstance(value, float):
         if not math.isfinite(value) or not value.is_integer():
@@ -184,7 +184,7 @@ def _int(value: object, where: str, low: int, high: int) -> int:
     return value
 
 
-def _kind(value: object) -> str:
+def json_kind(value: object) -> str:
     """The JSON name of ``value``'s type, for "must be X, got Y"."""
     if value is None:
         return "null"
@@ -207,6 +207,6 @@ def _cut(text: str) -> str:
     return text if len(text) <= _QUOTE_CHARS else text[: _QUOTE_CHARS - 1] + "…"
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
     """``text`` quoted for a message, cut short: messages stay one readable line."""
     return repr(_cut(text))

@@ -32,33 +32,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from ..errors import ConfigError
-from .environment import (
-    _api_key,
-    _base_url,
-    _model,
-    _top_format,
-    _top_quality,
-)
-from .fields import (
-    _aspect_ratio,
-    _bool,
-    _check_fields,
-    _concurrency,
-    _field,
-    _format,
-    _image_size,
-    _int,
-    _kind,
-    _prompt,
-    _quality,
-    _quote,
-    _rpm,
-    _seed,
-    _str,
-    _temperature,
-    _timeout,
-)
-from .paths import _output_dir, _output_filename, _reference_image
+from . import environment, fields, paths
 from .schema import (
     DEFAULT_ASPECT_RATIO,
     DEFAULT_BASE_URL,
@@ -241,7 +215,8 @@ def _read_json(path: Path) -> Mapping[str, Any]:
         ) from None
     if not isinstance(parsed, dict):
         raise ConfigError(
-            where, f'must hold a JSON object {{"slides": ...}} at the top, got {_kind(parsed)}'
+            where,
+            f'must hold a JSON object {{"slides": ...}} at the top, got {fields.json_kind(parsed)}',
         )
     return parsed
 
@@ -263,31 +238,33 @@ class _Defaults(NamedTuple):
 
 def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> BatchConfig:
     """Check the top level, then each slide in order, so the first problem is the one shown."""
-    _check_fields(raw, CONFIG_FIELDS, "")
+    fields.check_known(raw, CONFIG_FIELDS, "")
     slides_raw = raw.get("slides")
     if slides_raw is None:
         raise ConfigError("slides", 'required: a list like [{"number": 1, "prompt": "..."}]')
     if not isinstance(slides_raw, list | tuple):
-        raise ConfigError("slides", f"must be an array, got {_kind(slides_raw)}")
+        raise ConfigError("slides", f"must be an array, got {fields.json_kind(slides_raw)}")
     if not slides_raw:
         raise ConfigError("slides", "must not be empty; add at least one slide")
     if raw.get("output_dir") is None:
         raise ConfigError("output_dir", "required: the folder to write the images to")
-    output_dir = _output_dir(raw["output_dir"], base_dir)
-    model = _model(raw.get("model"), env)
+    output_dir = paths.output_dir(raw["output_dir"], base_dir)
+    model = environment.model(raw.get("model"), env)
     defaults = _Defaults(
-        format=_top_format(raw.get("format"), env),
-        quality=_top_quality(raw.get("quality"), env),
-        aspect_ratio=_field(raw, "aspect_ratio", "", _aspect_ratio, DEFAULT_ASPECT_RATIO),
-        image_size=_field(raw, "image_size", "", _image_size, DEFAULT_IMAGE_SIZE),
-        temperature=_field(raw, "temperature", "", _temperature, None),
-        seed=_field(raw, "seed", "", _seed, None),
+        format=environment.top_format(raw.get("format"), env),
+        quality=environment.top_quality(raw.get("quality"), env),
+        aspect_ratio=fields.optional(
+            raw, "aspect_ratio", "", fields.aspect_ratio, DEFAULT_ASPECT_RATIO
+        ),
+        image_size=fields.optional(raw, "image_size", "", fields.image_size, DEFAULT_IMAGE_SIZE),
+        temperature=fields.optional(raw, "temperature", "", fields.temperature, None),
+        seed=fields.optional(raw, "seed", "", fields.seed, None),
     )
-    api_key = _api_key(raw.get("api_key"), env)
-    base_url = _base_url(raw.get("base_url"), env)
-    concurrency = _field(raw, "concurrency", "", _concurrency, None)
-    rpm = _field(raw, "rpm", "", _rpm, None)
-    timeout = _field(raw, "timeout", "", _timeout, DEFAULT_TIMEOUT)
+    api_key = environment.api_key(raw.get("api_key"), env)
+    base_url = environment.base_url(raw.get("base_url"), env)
+    concurrency = fields.optional(raw, "concurrency", "", fields.concurrency, None)
+    rpm = fields.optional(raw, "rpm", "", fields.rpm, None)
+    timeout = fields.optional(raw, "timeout", "", fields.timeout, DEFAULT_TIMEOUT)
 
     slides: list[SlideSpec] = []
     numbers: dict[int, int] = {}
@@ -307,7 +284,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
             other = names[key]
             raise ConfigError(
                 f"slides[{index}].output_filename",
-                f"{_quote(slide.output_filename)} is also the file of slides[{other}] "
+                f"{fields.quote(slide.output_filename)} is also the file of slides[{other}] "
                 f"(slide {slides[other].number}); give each slide its own output_filename",
             )
         names[key] = index
@@ -328,25 +305,26 @@ def _slide(raw: object, where: str, defaults: _Defaults, base_dir: Path) -> Slid
     """One slide: its own values over the top level's, the style applied, its file named."""
     if not isinstance(raw, Mapping):
         raise ConfigError(
-            where, f'must be an object like {{"number": 1, "prompt": "..."}}, got {_kind(raw)}'
+            where,
+            f'must be an object like {{"number": 1, "prompt": "..."}}, got {fields.json_kind(raw)}',
         )
-    _check_fields(raw, SLIDE_FIELDS, where)
+    fields.check_known(raw, SLIDE_FIELDS, where)
     at = f"{where}."
     if raw.get("number") is None:
         raise ConfigError(f"{at}number", "required: the slide's number, like 1")
-    number = _int(raw["number"], f"{at}number", *NUMBER_RANGE)
-    prompt = _prompt(raw.get("prompt"), f"{at}prompt")
-    style = _field(raw, "style", at, _str, None)
+    number = fields.integer(raw["number"], f"{at}number", *NUMBER_RANGE)
+    prompt = fields.prompt(raw.get("prompt"), f"{at}prompt")
+    style = fields.optional(raw, "style", at, fields.string, None)
     preset = preset_name(style)
-    own_format = _field(raw, "format", at, _format, None)
-    filename, fmt = _output_filename(
+    own_format = fields.optional(raw, "format", at, fields.image_format, None)
+    filename, fmt = paths.output_filename(
         raw.get("output_filename"),
         f"{at}output_filename",
         number,
         own_format or defaults.format,
         explicit_format=own_format is not None,
     )
-    lossless = _field(raw, "lossless", at, _bool, None)
+    lossless = fields.optional(raw, "lossless", at, fields.boolean, None)
     if lossless is None:
         # Presets are flat colour and text: lossless WebP is sharper and often smaller.
         lossless = preset is not None and fmt == "webp"
@@ -357,17 +335,21 @@ def _slide(raw: object, where: str, defaults: _Defaults, base_dir: Path) -> Slid
         prompt=prompt,
         full_prompt=apply_style(prompt, style),
         style=preset or style,
-        layout=_field(raw, "layout", at, _str, None),
+        layout=fields.optional(raw, "layout", at, fields.string, None),
         output_filename=filename,
         format=fmt,
-        quality=_field(raw, "quality", at, _quality, defaults.quality),
+        quality=fields.optional(raw, "quality", at, fields.quality, defaults.quality),
         lossless=lossless,
-        aspect_ratio=_field(raw, "aspect_ratio", at, _aspect_ratio, defaults.aspect_ratio),
-        image_size=_field(raw, "image_size", at, _image_size, defaults.image_size),
-        temperature=_field(raw, "temperature", at, _temperature, defaults.temperature),
-        seed=_field(raw, "seed", at, _seed, defaults.seed),
-        reference_image=_field(
-            raw, "reference_image", at, lambda v, w: _reference_image(v, w, base_dir), None
+        aspect_ratio=fields.optional(
+            raw, "aspect_ratio", at, fields.aspect_ratio, defaults.aspect_ratio
+        ),
+        image_size=fields.optional(raw, "image_size", at, fields.image_size, defaults.image_size),
+        temperature=fields.optional(
+            raw, "temperature", at, fields.temperature, defaults.temperature
+        ),
+        seed=fields.optional(raw, "seed", at, fields.seed, defaults.seed),
+        reference_image=fields.optional(
+            raw, "reference_image", at, lambda v, w: paths.reference_image(v, w, base_dir), None
         ),
     )
 

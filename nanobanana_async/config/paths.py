@@ -12,10 +12,7 @@ from pathlib import Path
 from typing import cast
 
 from ..errors import ConfigError
-from .fields import (
-    _quote,
-    _str,
-)
+from . import fields
 from .schema import (
     IMAGE_EXTENSIONS,
     MAX_FILENAME_BYTES,
@@ -26,9 +23,9 @@ from .schema import (
 __all__: list[str] = []  # private to the config package
 
 
-def _output_dir(value: object, base_dir: Path) -> Path:
+def output_dir(value: object, base_dir: Path) -> Path:
     """Absolute and usable: it or its first existing ancestor must be a directory."""
-    text = _str(value, "output_dir")
+    text = fields.string(value, "output_dir")
     if not text.strip():
         raise ConfigError("output_dir", "must not be empty; give the folder for the images")
     if "\x00" in text:
@@ -52,9 +49,9 @@ def _output_dir(value: object, base_dir: Path) -> Path:
     return path
 
 
-def _reference_image(value: object, where: str, base_dir: Path) -> Path:
+def reference_image(value: object, where: str, base_dir: Path) -> Path:
     """An image we can read now, rather than a failure in the middle of a paid run."""
-    text = _str(value, where)
+    text = fields.string(value, where)
     if not text.strip() or "\x00" in text:
         raise ConfigError(where, "must be the path of an image file")
     if not text.lower().endswith(REFERENCE_EXTENSIONS):
@@ -75,16 +72,16 @@ def _absolute(text: str, base_dir: Path, where: str) -> Path:
     try:
         return (base_dir / Path(text).expanduser()).resolve()
     except (OSError, RuntimeError) as exc:  # symlink loop, unknown ~user
-        raise ConfigError(where, f"cannot resolve path {_quote(text)}: {exc}") from None
+        raise ConfigError(where, f"cannot resolve path {fields.quote(text)}: {exc}") from None
 
 
-def _output_filename(
+def output_filename(
     value: object, where: str, number: int, fmt: ImageFormat, *, explicit_format: bool
 ) -> tuple[str, ImageFormat]:
     """The file name and the format it implies; the checks keep it inside ``output_dir``."""
     if value is None:
         return f"slide-{number:02d}.{fmt}", fmt
-    name = _str(value, where)
+    name = fields.string(value, where)
     _check_plain_name(name, where)
     _, dot, ext = name.rpartition(".")
     if not dot:
@@ -94,8 +91,8 @@ def _output_filename(
         if implied is None:
             raise ConfigError(
                 where,
-                f"extension {_quote('.' + ext)} is not an image's; end it in .webp, .png, .jpg "
-                "or .jpeg, or leave the extension off",
+                f"extension {fields.quote('.' + ext)} is not an image's; end it in .webp, .png, "
+                ".jpg or .jpeg, or leave the extension off",
             )
         if explicit_format and implied != fmt:
             raise ConfigError(
@@ -122,7 +119,7 @@ def _check_plain_name(name: str, where: str) -> None:
         raise ConfigError(where, "must not contain control characters")
     if name in {".", ".."} or "/" in name or "\\" in name:
         raise ConfigError(
-            where, f"{_quote(name)} is not a plain file name; no '/', '\\' or '..', "
+            where, f"{fields.quote(name)} is not a plain file name; no '/', '\\' or '..', "
             "the file goes straight into output_dir"
         )  # fmt: skip
     if ":" in name:
