@@ -39,14 +39,11 @@ bench: $(STAMP)
 
 SKILL_DIR := $(HOME)/.claude/skills/nano-banana
 
-# Copies the skill and points its launcher at this checkout's engine (set up by `make install`).
+# Installs the skill and points its launcher at this checkout's engine (set up by `make install`).
+# Updates only the files the skill ships; the user's own files there are kept, and a shipped file
+# the user edited is moved to a dated backup folder first (skill/install.py; the last line says).
 install-skill: $(STAMP)
-	rm -rf "$(SKILL_DIR)"
-	mkdir -p "$(dir $(SKILL_DIR))"
-	cp -R skill/nano-banana "$(SKILL_DIR)"
-	sed 's|@NANOBANANA@|$(abspath $(BIN))/nanobanana|' skill/nano-banana/scripts/nanobanana > "$(SKILL_DIR)/scripts/nanobanana"
-	chmod 755 "$(SKILL_DIR)/scripts/nanobanana"
-	@echo "installed the nano-banana skill in $(SKILL_DIR)"
+	$(BIN)/python skill/install.py --into "$(SKILL_DIR)" --engine "$(abspath $(BIN))/nanobanana"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output

@@ -20,12 +20,20 @@ from hypothesis import settings
 settings.register_profile("nanobanana", deadline=None, derandomize=True, database=None)
 settings.load_profile("nanobanana")
 
-# The CLI shares its pacing through a ledger under $XDG_RUNTIME_DIR (else $TMPDIR). Every
-# CLI run a test starts inherits this environment, so point it at a folder of the suite's
-# own: the tests never read or write the user's real ledger.
-_RUNTIME = tempfile.mkdtemp(prefix="nanobanana-tests-runtime-")
+# The default run files ($TMPDIR/nano-banana-progress.json, its lock and log, the results)
+# and the quota ledger ($XDG_RUNTIME_DIR, else $TMPDIR) are the user's: a real run may be
+# using them right now. Before anything of ours is imported (the defaults are computed at
+# import), point both at folders of the suite's own; every CLI run a test starts inherits
+# them, so no test reads or writes the user's real files.
+_ROOT = tempfile.mkdtemp(prefix="nanobanana-tests-")
+_TMP = os.path.join(_ROOT, "tmp")
+_RUNTIME = os.path.join(_ROOT, "runtime")
+os.mkdir(_TMP)
+os.mkdir(_RUNTIME, 0o700)
+os.environ["TMPDIR"] = _TMP
 os.environ["XDG_RUNTIME_DIR"] = _RUNTIME
-atexit.register(shutil.rmtree, _RUNTIME, True)
+tempfile.tempdir = None  # forget the temp dir already looked up
+atexit.register(shutil.rmtree, _ROOT, True)
 
 
 @pytest.fixture(scope="module")

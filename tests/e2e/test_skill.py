@@ -205,3 +205,40 @@ def test_install_skill_points_the_launcher_at_this_engine(tmp_path: Path) -> Non
     )
     assert version.returncode == 0
     assert version.stdout.startswith("nanobanana ")
+
+
+def test_install_skill_keeps_the_users_files_and_backs_up_their_edits(tmp_path: Path) -> None:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    env = {**os.environ, "HOME": str(tmp_path)}
+    installed = tmp_path / ".claude" / "skills" / "nano-banana"
+    (installed / "notes").mkdir(parents=True)
+    (installed / "notes" / "mine.md").write_text("my notes")
+    (installed / "SKILL.md").write_text("a SKILL.md from before any install of ours")
+
+    def install() -> str:
+        done = subprocess.run(
+            [make, "-s", "-C", str(REPO), "install-skill"], env=env, capture_output=True,
+            text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+    first = install()
+    assert (installed / "notes" / "mine.md").read_text() == "my notes"
+    assert "kept 1 file of yours: notes/mine.md" in first
+    backups = list(installed.glob(".backup-*/SKILL.md"))
+    assert [b.read_text() for b in backups] == ["a SKILL.md from before any install of ours"]
+    assert "your edited SKILL.md moved to" in first
+    shipped = (REPO / "skill" / "nano-banana" / "SKILL.md").read_text()
+    assert (installed / "SKILL.md").read_text() == shipped
+
+    # Reinstalling over untouched files backs nothing up; an edit since is backed up.
+    assert "moved to" not in install()
+    reference = installed / "references" / "batch-generation.md"
+    reference.write_text(reference.read_text() + "\nmy addition\n")
+    third = install()
+    assert "your edited references/batch-generation.md moved to" in third
+    assert any("my addition" in b.read_text() for b in installed.glob(".backup-*/references/*"))
+    assert (installed / "notes" / "mine.md").read_text() == "my notes"
