@@ -1,7 +1,7 @@
 """The package's version, read once from its installed metadata, when first asked for.
 
-``importlib.metadata`` takes about 20 ms to import, a third of ``nanobanana --help``, so
-nothing reads the version until something prints or sends it.
+Importing ``importlib.metadata`` is a noticeable share of ``nanobanana --help``'s start-up
+(benchmarks/README.md), so nothing reads the version until something prints or sends it.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Exit codes and default file locations of the ``nanobanana`` command, in one place.
 
-The seed design's contract: 0 when at least one slide was made, 1 when none was, 2 for a
-usage or config error, 130 and 143 for SIGINT and SIGTERM; ``wait`` adds 124 (still
-running when its timeout ran out), as ``timeout(1)`` does. The default progress and
-results files sit in the temp dir under the names agents and scripts poll. Every command
-(``nanobanana emulate`` too) reads them from here, and this module imports nothing of ours.
+0 when at least one slide was made, 1 when none was, 2 for a usage or config error, 130 and
+143 for SIGINT and SIGTERM; ``wait`` adds 124 (still running when its timeout ran out), as
+``timeout(1)`` does (docs/design.md, Contracts). The default progress and results files sit
+in the temp dir under the names agents and scripts poll. Every command (``nanobanana
+emulate`` too) reads them from here, and this module imports nothing of ours.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The results of a run: the typed value ``generate_batch`` returns and the results file.
 
-The file keeps every field of the seed design's "Output: Results JSON" with the meaning it
-gives them (``completed`` and ``failed`` are counts, ``outputs`` and ``errors`` lists);
+The file's first fields are the original results file's, with their meaning (``completed``
+and ``failed`` are counts, ``outputs`` and ``errors`` lists: docs/design.md, Contracts);
 fields after those are ours. One function, :meth:`BatchResult.to_json`, makes the bytes
 for both the results file and its copy in ``output_dir``, so the two cannot disagree.
 """
@@ -33,7 +33,7 @@ class SlideOutput:
     Attributes:
         slide: the slide number from the config.
         path: absolute path of the image.
-        size_kb: its size in KiB, rounded down (the seed's field).
+        size_kb: its size in KiB, rounded down (an original field).
         reused: True when a resumed run kept an image already on disk.
     """
 
@@ -90,7 +90,7 @@ class BatchResult:
         total: slides in the config.
         started_at: UTC ISO 8601.
         completed_at: UTC ISO 8601.
-        duration_seconds: whole seconds, as the seed has it.
+        duration_seconds: whole seconds, as the original field has it.
         state: ``done`` (every slide handled), ``failed`` (the run was stopped by an error
             retrying cannot fix) or ``cancelled`` (interrupted).
         output_dir: where the images are.
@@ -119,17 +119,17 @@ class BatchResult:
 
     @property
     def completed(self) -> int:
-        """Slides with an image (the seed's ``completed`` count)."""
+        """Slides with an image (the file's ``completed`` count)."""
         return len(self.outputs)
 
     @property
     def failed(self) -> int:
-        """Slides without one (the seed's ``failed`` count)."""
+        """Slides without one (the file's ``failed`` count)."""
         return len(self.errors)
 
     @property
     def exit_code(self) -> int:
-        """The seed's rule: 0 if any slide succeeded, 1 if none did; 130 when cancelled."""
+        """The exit-code rule: 0 if any slide succeeded, 1 if none did; 130 when cancelled."""
         if self.state == "cancelled":
             return 130
         return 0 if self.outputs else 1

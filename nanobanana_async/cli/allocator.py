@@ -1,20 +1,11 @@
 """Who tunes the C allocator for a CLI run: glibc's mmap threshold, pinned at 1 MiB.
 
-Why: a run holds many large, short-lived buffers (the decoded 4K images Pillow works on and
-the encoded ``bytes`` of each answer, 2 to 68 MB). glibc serves a block above its mmap
-threshold with its own ``mmap`` and returns it to the system on ``free``, but the threshold
-is dynamic: after the first large block is freed it rises to that block's size (up to
-32 MiB on 64-bit), and later buffers then come from the per-thread arena heaps, which seldom
-give freed memory back. So peak RSS wandered: a 100-slide deck of 4K images against a
-10-slide one measured anywhere from 1.00x to 1.40x, from run to run. With
-the threshold pinned at 1 MiB (``MALLOC_MMAP_THRESHOLD_=1048576``, which also turns the
-dynamic adjustment off) the ratio was a steady 1.13.
-
-Only ``nanobanana run`` calls :func:`pin_mmap_threshold`, at its start: importing
-``nanobanana_async`` changes nothing, since a library must not change its host's
-allocator. A threshold the user chose (``MALLOC_MMAP_THRESHOLD_`` or
-``glibc.malloc.mmap_threshold`` in ``GLIBC_TUNABLES``) is left alone; glibc has already
-applied it. Elsewhere (macOS, Windows, musl) it does nothing.
+A run frees many large, short-lived buffers (decoded images, encoded answers); under glibc's
+dynamic threshold they come to live in arena heaps that seldom give memory back, and peak
+memory wandered from run to run. Only ``nanobanana run`` calls :func:`pin_mmap_threshold`
+(a library must not change its host's allocator), never over a threshold the user set
+(``MALLOC_MMAP_THRESHOLD_``, ``GLIBC_TUNABLES``); off glibc it does nothing.
+Why: docs/design.md, "Memory".
 """
 
 from __future__ import annotations

@@ -1,13 +1,10 @@
 """``nanobanana run --detach``: start a run in the background and return once it is going.
 
-The skill's agent could start ``run`` with its own background facility, but then a config
-error would only show in a log it has to go and read, and a ``wait`` issued right after the
-launch could find the *previous* run's finished progress file. Detaching here closes both
-gaps: the parent starts the run in a new session, waits until the child has either written
-its first progress snapshot (its pid is in the file) or exited, and reports that in one
-line. Config errors keep their exit code 2 and their one-line message.
-
-The child's own stdout and stderr go to ``<progress file>.log`` (0600), for troubleshooting.
+The parent starts the run in a new session, waits until the child has written its first
+progress snapshot (its pid is in the file) or exited, and says which in one line: a config
+error keeps its exit code 2 and its message, and a ``wait`` issued right after cannot read
+the previous run's file. The child's stdout and stderr go to ``<progress file>.log``
+(0600). Why not the agent's own background facility: docs/design.md, "What an agent reads".
 """
 
 from __future__ import annotations

@@ -158,7 +158,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _normalise(argv: Sequence[str]) -> list[str]:
-    """The seed's spelling, ``nanobanana --config FILE``, means ``run --config FILE``."""
+    """The original spelling, ``nanobanana --config FILE``, means ``run --config FILE``."""
     args = list(argv)
     if (
         args

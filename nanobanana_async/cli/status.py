@@ -1,25 +1,11 @@
 """``nanobanana status`` and ``nanobanana wait``: a run, seen from outside, in one line.
 
-An agent following a background run pays for every byte it reads. Reading the progress
-JSON every few seconds costs the whole file each time, and the seed's file grows with every
-saved path. These commands read the file for the agent and print one line instead:
-``running 4/10, 3 in flight, ETA 30s`` while it runs, the final summary when it is over.
-
-``wait`` blocks until the run is over or ``--timeout`` seconds pass, so the agent makes one
-call per tool time-limit instead of a sleep-and-read loop. It polls the file (a few reads a
-second of a small local file; no extra dependency for inotify) and only ever reads
-snapshots that the writer renamed into place whole.
-
-A run whose process is gone while its file still says ``running`` was killed: the line says
-so, rather than letting an agent wait for a run that will never finish.
-
-While the run waits on the quota the line says so, ``running 4/10, waiting on quota 42s, 3
-rate-limit waits, ETA 1m30s``, from the file's ``waiting_until`` against the wall clock
-(injectable, as ``wall_clock``), so a wait that is over is not reported even if the file
-has not been rewritten since.
-
-Exit codes: 0 finished with at least one image, 1 finished with none (or no run found, or
-it died), 130 cancelled, 124 ``wait`` timed out with the run still going.
+They read the progress file for the agent and print one line: ``running 4/10, 3 in flight,
+ETA 30s``, or the final summary. ``wait`` polls until the run is over or ``--timeout``
+passes, reading only snapshots renamed into place whole. A run whose process is gone while
+its file says ``running`` is reported dead; a quota wait is judged by ``waiting_until``
+against the wall clock (injectable). Exit codes: 0 done with an image, 1 none (or no run,
+or it died), 130 cancelled, 124 ``wait`` timed out. Why: docs/design.md, "What an agent reads".
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """One-line views of a run, for people and for agents who pay for every byte they read.
 
-Both functions take the JSON form (the dicts of the progress and results files), so
-``run``, ``status`` and ``wait`` print the same line whether the run is in this process or
-another. The final line names the output folder once and lists only what failed, grouping
-slides that failed for the same reason, never every path: it grows with failures, not with
-the size of the deck.
-
-While the run waits on the quota, the line says for how long: ``waiting on quota 42s``. The
-file says until when (``waiting_until``), so the line compares it with the wall clock now,
-not with the file's age: a wait that is over is never reported, however old the file.
+Both functions take the JSON form of the progress and results files, so ``run``, ``status``
+and ``wait`` print the same line wherever the run is. The final line names the output
+folder once and lists only what failed, grouped by reason: it grows with failures, not with
+the deck. A quota wait is shown from ``waiting_until`` against the wall clock now, not the
+file's age, so a wait that is over is never reported, however old the file.
 """
 
 from __future__ import annotations

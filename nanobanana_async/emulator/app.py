@@ -1,22 +1,11 @@
 """The emulator: an ASGI app that answers ``generateContent`` as the real service does.
 
-One request goes through these steps, in the order the real front end applies them::
-
-    key present? (403)  ->  key known? (400 API_KEY_INVALID)  ->  model known? (404)
-    ->  body valid? (400)  ->  free tier? (429 limit: 0)  ->  scripted fault?
-    ->  overloaded? (429 without QuotaFailure)
-    ->  quota free? (429 with honest RetryInfo)  ->  fault by rate?
-    ->  admitted: wait the model's latency  ->  answer (image, or the fault)
-
-Everything random (latency jitter, fault draws, ids) is drawn from one ``random.Random``
-while the request is admitted, under a lock, in arrival order, so a run is reproducible
-from its seed. The slow part, rendering and encoding an answer, runs in a worker thread
-while the latency runs, so the event loop keeps accepting requests (and stamping honest
-arrival times) and the answer is ready when it is due.
-
-Waits watch the client: a request whose client disconnects stops waiting (and is counted
-with status 499), and :meth:`Emulator.shutdown` ends every wait at once so a server can
-stop without hanging on a 30-second generation.
+It takes a request through the real front end's checks in their order (the steps:
+:class:`Emulator`), waits the model's latency while a worker thread renders the answer, so
+the event loop keeps accepting requests and stamping honest arrival times, and sends it.
+Everything random is drawn under one lock in arrival order, so a run is reproducible from
+its seed. A wait ends when its client disconnects (counted as 499) or at
+:meth:`Emulator.shutdown`, so a server can stop without hanging on a generation.
 """
 
 from __future__ import annotations
@@ -90,6 +79,14 @@ def _wake(future: asyncio.Future[None]) -> None:
 
 class Emulator:
     """The Gemini image API emulator, an ASGI 3 application.
+
+    One request goes through these steps, in the order the real front end applies them::
+
+        key present? (403)  ->  key known? (400 API_KEY_INVALID)  ->  model known? (404)
+        ->  body valid? (400)  ->  free tier? (429 limit: 0)  ->  scripted fault?
+        ->  overloaded? (429 without QuotaFailure)
+        ->  quota free? (429 with honest RetryInfo)  ->  fault by rate?
+        ->  admitted: wait the model's latency  ->  answer (image, or the fault)
 
     Args:
         settings: how it behaves; defaults to :class:`EmulatorSettings` ().

@@ -1,20 +1,10 @@
 """What the emulator knows about each image model: enums, pixel sizes, tokens, latency.
 
-This catalogue is deliberately independent of :mod:`nanobanana_async.service.model_ids`: the client
-and the emulator state the same facts twice, from ``shared/gemini-protocol.md``, so a test
-that runs one against the other catches either being wrong.
-
-Where the notes give no figure, the choice made here is marked *emulator default*:
-
-* No ``aspectRatio`` asked: ``gemini-3-pro-image`` answers 1408x768 (recorded), and so does
-  ``gemini-3.1-flash-image`` (it follows the pro table); ``gemini-2.5-flash-image`` answers
-  1024x1024 (recorded).
-* ``imageSize`` ``512`` on 3.1 flash is half the 1K size; 2K is x2, 4K is x4.
-* Latency ranges at 2K and 4K for pro, and at 512 and 2K for 3.1 flash, are interpolated.
-* Tier 1 limits other than pro's (about 20 RPM, 250 RPD) are guesses, used only to word a
-  scripted 429 when no ``--rpm``/``--rpd`` is set.
-* Thought signature sizes: pro about 1.1 MB of base64 per signed part (as recorded), 3.1
-  flash 0.4 MB (a guess), none for 2.5 flash.
+This catalogue is deliberately independent of :mod:`nanobanana_async.service.model_ids`:
+the client and the emulator state the same facts twice, from recorded real answers and the
+service's documentation, so a test that runs one against the other catches either being
+wrong. Where those give no figure, the choice made here is an *emulator default*, listed
+beside :data:`MODELS`.
 """
 
 from __future__ import annotations
@@ -124,6 +114,15 @@ def _ordered(*groups: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(ratios, key=lambda r: tuple(int(x) for x in r.split(":"))))
 
 
+# Emulator defaults, where recorded answers and the documentation give no figure:
+# - no ``aspectRatio`` asked: gemini-3-pro-image answers 1408x768 (recorded), and so does
+#   gemini-3.1-flash-image (it follows the pro table); gemini-2.5-flash-image answers
+#   1024x1024 (recorded);
+# - ``imageSize`` 512 on 3.1 flash is half the 1K size; 2K is x2, 4K is x4;
+# - latency ranges at 2K and 4K for pro, and at 512 and 2K for 3.1 flash, are interpolated;
+# - tier 1 limits other than pro's are guesses, used only to word a scripted 429 when no
+#   ``--rpm``/``--rpd`` is set;
+# - thought signature sizes: pro's as recorded, 3.1 flash's a guess, none for 2.5 flash.
 MODELS: Mapping[str, ModelSpec] = MappingProxyType(
     {
         "gemini-3-pro-image": ModelSpec(

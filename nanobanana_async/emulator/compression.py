@@ -1,17 +1,10 @@
 """Gzip bodies assembled from pieces compressed once and reused.
 
-A Gemini 3 answer is mostly a ``thoughtSignature`` (about a megabyte of base64, the same
-bytes in every answer of the emulator) and an image (the same bytes when a prompt repeats).
-Gzipping a whole answer costs about 35 ms of CPU per megabyte even at level 1, which would
-make benchmarks measure the emulator instead of the client.
-
-So a body is a sequence of parts: small JSON glue compressed per answer, and
-:class:`Segment` values compressed once. Each piece is a raw deflate stream ended with a
-sync flush, so it stops on a byte boundary without the "last block" bit; deflate streams
-are a plain sequence of blocks, so the pieces concatenate into one valid stream, closed by
-an empty final block. Back-references never cross pieces, which costs a little ratio and
-nothing else. The gzip trailer needs the CRC-32 of the whole body; ``zlib.crc32`` runs at
-about a gigabyte per second, so it is computed per answer.
+A Gemini 3 answer is mostly a ``thoughtSignature`` (the same bytes in every answer of the
+emulator) and an image (the same bytes when a prompt repeats), and gzipping whole answers
+would make benchmarks measure the emulator instead of the client (its cost:
+benchmarks/README.md). So a body is small JSON glue compressed per answer plus
+:class:`Segment` values compressed once; :func:`gzip_join` says why the pieces concatenate.
 """
 
 from __future__ import annotations
@@ -73,7 +66,14 @@ def plain_join(parts: Iterable[bytes | Segment]) -> bytes:
 
 
 def gzip_join(parts: Iterable[bytes | Segment]) -> bytes:
-    """The body gzip-encoded, reusing each :class:`Segment`'s deflated bytes."""
+    """The body gzip-encoded, reusing each :class:`Segment`'s deflated bytes.
+
+    Each piece is a raw deflate stream ended with a sync flush, so it stops on a byte
+    boundary without the "last block" bit; deflate streams are a plain sequence of blocks,
+    so the pieces concatenate into one valid stream, closed by an empty final block.
+    Back-references never cross pieces, which costs a little ratio and nothing else. The
+    trailer's CRC-32 covers the whole body; it is cheap enough to compute per answer.
+    """
     chunks = [_HEADER]
     crc = 0
     size = 0

@@ -1,13 +1,12 @@
 """The service's error bodies, word for word where a real one was recorded.
 
-Every error is ``{"error": {"code", "message", "status", "details"?}}``. Messages quoted
-from real answers (``shared/gemini-protocol.md`` and public reports): no key (403), bad key
-(400 ``API_KEY_INVALID``), unknown model (404), unknown field, the aspect-ratio enum, multiple
-candidates, quota (429), overload (429 "Resource has been exhausted"), 500, the three 503
-messages. Worded by the emulator because no verbatim body is known: the ``imageSize`` enum
-and "not supported" messages (modelled on the aspect-ratio one), an unparsable body,
-unknown paths, and the 504. The client never matches on message text (it classifies by
-status, ``reason`` and ``quotaId``), so these only need to read like the real thing."""
+Every error is ``{"error": {"code", "message", "status", "details"?}}``. Quoted from real
+answers and public reports: no key (403), bad key (400 ``API_KEY_INVALID``), unknown model
+(404), unknown field, the aspect-ratio enum, multiple candidates, quota and overload (429),
+500, the three 503 messages. Worded by the emulator: the ``imageSize`` enum and "not
+supported" (modelled on the aspect-ratio one), an unparsable body, unknown paths, the 504.
+The client never matches on message text, so these only need to read like the real thing.
+"""
 
 from __future__ import annotations
 

@@ -1,32 +1,10 @@
 """The failures the emulator can inject, by name, by script or at a rate.
 
-Kinds, as used by ``script``, ``--fail-kinds`` and the stats:
-
-=================  ===========================================================================
-``500``            500 INTERNAL
-``503``            503 UNAVAILABLE, one of the three real messages
-``504``            504 DEADLINE_EXCEEDED, after the model's usual latency
-``429``            a per-minute quota 429 with an honest-looking ``RetryInfo``
-``429-day``        a per-day quota 429 (the client must stop, not retry)
-``429-overload``   a 429 about no quota (no ``QuotaFailure``), as from an overloaded service
-``invalid-key``    the 400 ``API_KEY_INVALID`` body, as for a key revoked mid-run
-``drop``           the connection is dropped after the response has started
-``slow``           no answer for ``600 s * time_scale``, unless the client gives up first
-``truncated``      a 200 whose JSON body is cut short
-``no-image``       ``finishReason: NO_IMAGE`` with ``content: {}``
-``image-safety``   ``finishReason: IMAGE_SAFETY`` and no image
-``blocked``        no candidates, ``promptFeedback.blockReason``
-=================  ===========================================================================
-
-A script names the fault of the n-th ``generateContent`` request (1-based, counted since
-start or reset) and wins over the rate for its ordinals. The four *rejection* kinds
-(``429``, ``429-day``, ``429-overload``, ``invalid-key``) are answered at once and consume
-no quota, as real rejections do; every other kind happens to an admitted request.
-
-The rate's default kinds leave out ``invalid-key`` and ``429-day``: either one ends a whole
-client run, which is a scenario to script, not noise to sprinkle. They leave out
-``429-overload`` too, which has its own rate (``overload_rate``), so that a seed replays
-the same run it did before that kind existed.
+:data:`FAULT_KINDS` names them, as ``script``, ``--fail-kinds`` and the stats do. A script
+names the fault of the n-th ``generateContent`` request (1-based, counted since start or
+reset) and wins over the rate for its ordinals. The *rejection* kinds are answered at once
+and consume no quota, as real rejections do; every other kind happens to an admitted
+request.
 """
 
 from __future__ import annotations
@@ -43,6 +21,19 @@ __all__ = [
     "parse_script",
 ]
 
+# ``500``            500 INTERNAL
+# ``503``            503 UNAVAILABLE, one of the three real messages
+# ``504``            504 DEADLINE_EXCEEDED, after the model's usual latency
+# ``429``            a per-minute quota 429 with an honest-looking ``RetryInfo``
+# ``429-day``        a per-day quota 429 (the client must stop, not retry)
+# ``429-overload``   a 429 about no quota (no ``QuotaFailure``), as from an overloaded service
+# ``invalid-key``    the 400 ``API_KEY_INVALID`` body, as for a key revoked mid-run
+# ``drop``           the connection is dropped after the response has started
+# ``slow``           no answer for ``600 s * time_scale``, unless the client gives up first
+# ``truncated``      a 200 whose JSON body is cut short
+# ``no-image``       ``finishReason: NO_IMAGE`` with ``content: {}``
+# ``image-safety``   ``finishReason: IMAGE_SAFETY`` and no image
+# ``blocked``        no candidates, ``promptFeedback.blockReason``
 FAULT_KINDS: tuple[str, ...] = (
     "500",
     "503",
@@ -58,7 +49,12 @@ FAULT_KINDS: tuple[str, ...] = (
     "image-safety",
     "blocked",
 )
+# Answered at once, consuming no quota, as real rejections are.
 REJECTION_KINDS = frozenset({"429", "429-day", "429-overload", "invalid-key"})
+# The rate's default kinds leave out ``invalid-key`` and ``429-day``: either one ends a whole
+# client run, which is a scenario to script, not noise to sprinkle. They leave out
+# ``429-overload`` too, which has its own rate (``overload_rate``), so that a seed replays
+# the same run it did before that kind existed.
 DEFAULT_FAIL_KINDS: tuple[str, ...] = tuple(
     kind for kind in FAULT_KINDS if kind not in {"429-day", "429-overload", "invalid-key"}
 )

@@ -3,18 +3,9 @@
 :func:`check_request` is what the front end refuses before any state is touched (no key,
 unknown key, unknown model, bad body). :func:`decide` runs under the emulator's lock, in
 arrival order: free tier, script, overload, quota, fault rate, then admission, drawing
-every random number the request will need so a seed reproduces a run.
-
-Every 429 records on its arrival the delay it announced (none when ``retry_info`` is off),
-so the stats can tell a client that waited from one that did not. A quota 429 is labelled
-per minute or per day whatever its window really is (see :mod:`.rates`).
-
+every random number the request will need so a seed reproduces a run. Every 429 records
+the delay it announced, so the stats can tell a client that waited from one that did not.
 :func:`build_answer` runs in a worker thread and turns the plan into the bytes of a 200.
-
-The waits chosen per fault kind: ``500``, ``503`` and ``blocked`` come back quickly
-(0.3-2 s, scaled), as front-end refusals do; ``504``, ``no-image``, ``image-safety``,
-``truncated`` and ``drop`` after the model's usual latency, since the generation ran;
-``slow`` after ``600 s * time_scale`` whatever ``latency`` says.
 """
 
 from __future__ import annotations
@@ -128,7 +119,10 @@ def _quota_refusal(
     limit: int,
     delay: float,
 ) -> Refusal:
-    """A paid-tier quota 429, stating as much as the settings let it."""
+    """A paid-tier quota 429, stating as much as the settings let it.
+
+    It is labelled per minute or per day whatever its window really is (see :mod:`.rates`).
+    """
     metric, quota_id = _QUOTA_IDS[label]
     announced = delay if settings.retry_info else None
     arrival.retry_delay = announced
@@ -175,6 +169,13 @@ def _wait(
     spec: ModelSpec,
     request: ImageRequest,
 ) -> float:
+    """Seconds (scaled) before answering an admitted request.
+
+    ``500``, ``503`` and ``blocked`` come back quickly, as front-end refusals do; ``504``,
+    ``no-image``, ``image-safety``, ``truncated`` and ``drop`` after the model's usual
+    latency, since the generation ran; ``slow`` after ``600 s * time_scale`` whatever
+    ``latency`` says.
+    """
     if plan_kind == "slow":
         return 600.0 * settings.time_scale
     if not settings.latency:

@@ -1,21 +1,11 @@
 """Another client on the same key, taking its own share of the quota.
 
-A real project rarely has its quota to itself: a second script, a colleague or a cron job
-uses the same key, and a client that learned "10 per minute" finds fewer free, at times
-it cannot see. The emulator plays that other client, one per (key, model) in use: it
-tries to send at evenly spaced steady times, the first half an interval after the pair's
-first request, then one every ``window / rate`` seconds (scaled).
-
-Each try goes through the same quota check as a real request. A refused try is retried at
-the free time its 429 announced, as a well-behaved greedy client would; steady times that
-pass meanwhile are dropped rather than queued, so it never has more than one try pending.
-An admitted try counts against every quota of its pair and holds a concurrency slot for
-``latency`` seconds (scaled).
-
-Nothing runs in the background: :class:`~.quotas.QuotaBook` plays the tries that are due,
-in time order, whenever it checks a real request (or is asked to catch up), so a test on
-a fake clock sees the same thing every time. The cost is one step per try since the pair
-was last checked.
+A real project rarely has its quota to itself (a second script, a colleague, a cron job), so
+the emulator plays one other client per (key, model) in use: it tries at evenly spaced
+steady times, retries a refused try at the free time its 429 announced, and drops steady
+times that pass meanwhile, so it never has more than one try pending. Nothing runs in the
+background: :class:`~.quotas.QuotaBook` plays the tries that are due whenever it checks a
+real request, so a test on a fake clock sees the same thing every time.
 """
 
 from __future__ import annotations
@@ -71,6 +61,10 @@ def parse_other_client(spec: str) -> OtherClient:
 
 class Phantom:
     """When the other client tries next on one (key, model), and how it fared.
+
+    Its steady times are half an interval (``window / rate``, scaled) after the pair's first
+    request, then one every interval. An admitted try counts against every quota of its
+    pair and holds a concurrency slot for ``latency`` seconds (scaled).
 
     Attributes:
         next_try: the time of its one pending try.

@@ -1,27 +1,11 @@
 """Per-key quotas, and the honest delay a breach announces.
 
-Each (key, model) pair is one "project and model" of the real service (whose quota ids say
-``PerProjectPerModel``), so two runs on one key share one quota, as they would at Google.
-Limits on each pair:
-
-* any number of rate quotas (:mod:`.rates`, counted by :mod:`.windows`), checked day-long
-  ones first: when a day is full too, that is what the client must hear about, since
-  waiting a minute will not help; the first breached one names itself in the 429;
-* concurrent requests: admitted requests whose generation is not yet due to end;
-* and, optionally, the share another client takes (:mod:`.other_client`).
-
-A refused request consumes nothing, so every limit only frees up while nothing is
-admitted. The delay announced is therefore the latest "free at" among the limits
-breached, not just the first one's: a request sent once it has passed is admitted (absent
-other traffic), which the tests check with a fake clock. For concurrency it is the time
-until enough in-flight generations are due to end.
-
-Concurrency is counted by *due time* (``admitted_at + latency``), not by when the answer
-has finished sending, so the announced delay stays honest even while an answer is still
-being encoded. The cost: with latency off, a request is due at once and never counts.
-
-Every method takes ``now`` from its caller and never reads a clock, so the same book
-serves the emulator and a simulated schedule (:mod:`.schedule`).
+Each (key, model) pair is one "project and model" of the real service (its quota ids say
+``PerProjectPerModel``), so two runs on one key share one quota. A pair has any number of
+rate quotas (:mod:`.rates`, counted by :mod:`.windows`), a cap on generations in progress,
+and optionally another client's share (:mod:`.other_client`). Every method takes ``now``
+from its caller and never reads a clock, so the same book serves the emulator and a
+simulated schedule (:mod:`.schedule`). Why the delay is honest: docs/design.md.
 """
 
 from __future__ import annotations
@@ -167,6 +151,18 @@ class QuotaBook:
         return pair
 
     def _breach(self, pair: _Pair, now: float) -> Breach | None:
+        """The breach a request arriving ``now`` would cause, if any.
+
+        Rate quotas are checked day-long ones first: when a day is full too, that is what
+        the client must hear about, since waiting a minute will not help; the first one
+        breached names itself in the 429. A refused request consumes nothing, so every
+        limit only frees up while nothing is admitted, and the delay is the latest "free
+        at" among the limits breached, not the first one's. For concurrency it is the time
+        until enough in-flight generations are due to end: they count by *due time*
+        (``admitted_at + latency``), not by when the answer has finished sending, so the
+        delay stays honest while an answer is still being encoded. The cost: with latency
+        off, a request is due at once and never counts.
+        """
         named: tuple[Label, int, RateQuota | None] | None = None
         latest = now
         for window in pair.windows:

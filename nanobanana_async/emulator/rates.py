@@ -1,20 +1,11 @@
 """What a rate quota is, and how one is written on the command line.
 
-The real service documents its limits ("10 requests per minute") but not how it counts
-them: over a sliding window, per fixed clock window, or as a token bucket that allows a
-burst. A client that is right for one shape can be wrong for another (a fixed window
-admits ``2 L`` requests across a boundary; a bucket refuses the second half of a burst
-that a window would take), so the emulator offers all three and lets a test pick.
-
-A spec is ``KIND:LIMIT/WINDOW[+PHASE][,burst=N]``: ``sliding:10/60s``, ``fixed:20/60s``,
+The real service documents its limits, not how it counts them, so the emulator offers a
+sliding window, fixed clock windows and a token bucket (why: docs/design.md, "The
+emulator"). A spec is ``KIND:LIMIT/WINDOW[+PHASE][,burst=N]``: ``sliding:10/60s``,
 ``fixed:20/60s+15s`` (the first fixed window closes 15 s after start),
-``bucket:20/60s,burst=5``, ``fixed:1000/1d``. Durations take ``ms``, ``s``, ``m``, ``h``
-or ``d``. Every length is unscaled; the emulator multiplies it by ``time_scale``.
-
-The label a quota goes by in a 429 does not follow its length: a window of a day or more
-says ``PerDay`` (a client must stop), anything shorter says ``PerMinute``, as the real
-service words its quotas. A client must learn the real window from the delays, not from
-the name.
+``bucket:20/60s,burst=5``, ``fixed:1000/1d``; durations take ``ms``, ``s``, ``m``, ``h`` or
+``d``, unscaled. A 429 names a window of a day or more ``PerDay``, any shorter ``PerMinute``.
 """
 
 from __future__ import annotations

@@ -2,20 +2,10 @@
 
 A person looking at demo output must see which slide is which, so the first sentence (or
 line) of the prompt is the title and the rest is wrapped below it, in Pillow's built-in
-FreeType font scaled to the image. Each slide gets an accent colour derived from its text.
-
-The CPU per answer is kept small because benchmarks should measure the client:
-
-* encoded images are kept in an LRU keyed by (model, size, MIME type, prompt), as base64
-  :class:`~.compression.Segment` values whose deflated form is also reused;
-* canvases are pooled per (model, size) with the page furniture already drawn, and only
-  the rectangle the text touched is wiped before reuse, so no 17 MB image is allocated and
-  filled per 2K answer (the pool is capped at 48 megapixels in all);
-* JPEG at quality 85 and PNG at compression level 1 (about 10 ms and 20 ms at 2K and 1K).
-
-Rendering runs in a worker thread (the app calls it through ``asyncio.to_thread``); Pillow
-releases the GIL while encoding. Text drawing goes through one lock because a FreeType face
-is not safe to use from two threads at once.
+FreeType font scaled to the image, with an accent colour derived from the text. It is kept
+cheap (:class:`SlideRenderer`) so that benchmarks measure the client. Rendering runs in a
+worker thread; text drawing takes one lock, since a FreeType face is not safe to use from
+two threads at once.
 """
 
 from __future__ import annotations
@@ -53,6 +43,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _POOL_PER_SIZE = 4
 # Pooled canvases cost 4 bytes a pixel: cap them at 48 Mpx (about 190 MB) in all.
 _POOL_PIXELS = 48_000_000
+# Fast encoder settings (their cost: benchmarks/README.md): the emulator's CPU is not what
+# a benchmark should measure.
 _FORMATS = {"image/jpeg": ("JPEG", {"quality": 85}), "image/png": ("PNG", {"compress_level": 1})}
 _TEXT_LOCK = threading.Lock()
 
@@ -195,6 +187,12 @@ class _Canvas:
 
 class SlideRenderer:
     """Renders and caches slide images as base64 segments ready for a JSON body.
+
+    Encoded images are kept in an LRU keyed by (model, size, MIME type, prompt), as
+    :class:`~.compression.Segment` values whose deflated form is reused too. Canvases are
+    pooled per (model, size) with the page furniture already drawn, and only the rectangle
+    the text touched is wiped before reuse, so no full page is allocated and filled per
+    answer.
 
     Args:
         max_cache_bytes: upper bound on the base64 bytes the image LRU keeps.

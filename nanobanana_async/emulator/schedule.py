@@ -1,20 +1,11 @@
 """The best any client could do against a given set of quotas: the yardstick of benchmarks.
 
-A benchmark that reports "the run took 130 s" says little until it is set beside the
-fastest run the quotas allowed. :func:`ideal_starts` computes that run by driving a
-:class:`~.quotas.QuotaBook` on a simulated clock, the same code the emulator answers with,
-so the two cannot disagree::
-
-    now = start
-    repeat n times:
-        while the book refuses a request at now:  now += the delay it announces
-        admit it at now, due at now + latency;  it starts at now
-
-The client it models is omniscient and unbounded: every request is sent the moment the
-quotas first admit it, with no limit of its own on concurrency (the emulator's cap still
-applies, through due times). The other client, if any, takes its share exactly as it
-does in the emulator. Times are on the emulator's clock, already scaled, counted from its
-start (where fixed windows count from), like the ``t`` of the stats' arrivals.
+A run's wall time says little until it is set beside the fastest run the quotas allowed.
+:func:`ideal_starts` computes that run by driving a :class:`~.quotas.QuotaBook` on a
+simulated clock, the same code the emulator answers with, so the two cannot disagree: each
+request starts the moment the book first admits it, with no concurrency limit of its own
+(the emulator's cap still applies, through due times), and the other client, if any, takes
+its share as in the emulator. Times are on the emulator's clock, counted from its start.
 """
 
 from __future__ import annotations

@@ -1,16 +1,11 @@
 """Serving the emulator over real HTTP: in a background thread, or as ``nanobanana emulate``.
 
-Both bind the listening socket themselves before uvicorn starts, so port 0 works and the
-base URL is known (and printed) before the first request can arrive. uvicorn runs with the
-pure-Python h11 protocol and asyncio loop (no compiled extras needed), its access log off
-(it would print query strings, and ``?key=`` puts a key there) and its own log at warning
-level; the command prints one line per request instead, without the query string.
-
-Stopping: Ctrl-C (or leaving :func:`serve_in_thread`) first tells the emulator to end every
-wait, so in-flight requests answer 503 at once instead of holding the shutdown for a
-30-second generation; then uvicorn closes its connections. The ``drop`` fault aborts a
-connection by raising :class:`~.asgi.ConnectionDropped`; uvicorn would log that with a
-traceback, which a filter here silences, since it is the emulator doing its job.
+Both bind the listening socket before uvicorn starts, so port 0 works and the base URL is
+known (and printed) before the first request. uvicorn runs with the pure-Python h11 protocol
+and asyncio loop (no compiled extras), its access log off (``?key=`` would put a key in it);
+the command prints one line per request instead, without the query string. Stopping first
+ends every wait (in-flight requests answer 503 at once), then closes the connections; a
+filter keeps the ``drop`` fault's :class:`~.asgi.ConnectionDropped` out of uvicorn's log.
 """
 
 from __future__ import annotations

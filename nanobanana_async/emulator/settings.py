@@ -1,15 +1,11 @@
 """How one emulator behaves: quotas, latency, failures, answer shape, and its clock.
 
-Every delay the emulator applies goes through the injected ``clock`` and ``sleep``, and is
-multiplied by ``time_scale``: latency, every quota window, the other client's pace, and
-therefore the retry delays they announce. A test sets ``latency=False`` and a fake clock
-and never waits; a demo sets ``time_scale=0.01`` and plays a realistic run in seconds.
-
-The quota knobs exist because the real service promises less than the emulator could:
-it documents neither how it counts a window nor that every 429 states its limit and
-delay. A client should be tried against each shape (:mod:`.rates`), against 429s that say
-less (``quota_value``, ``retry_info``), against overload 429s that are about no quota at
-all, and against another client spending the same key's quota.
+Every delay it applies goes through the injected ``clock`` and ``sleep`` and is multiplied
+by ``time_scale`` (latency, quota windows, the other client's pace, and so the delays 429s
+announce): a test sets ``latency=False`` and a fake clock and never waits; a demo shrinks
+time and plays a realistic run in seconds. The quota knobs exist because the real service
+documents neither how it counts a window nor that every 429 states its limit and delay, so
+a client should be tried against each shape and each silence (docs/design.md).
 """
 
 from __future__ import annotations

@@ -1,26 +1,11 @@
 """What the emulator saw, for tests and benchmarks to judge a client by.
 
 Only ``generateContent`` requests are counted (other paths go to ``other_requests``), so
-``requests`` equals the sum of ``by_status`` once nothing is in flight. ``arrivals`` lists
-every one of them in order, with the time it arrived and was answered and the delay any
-429 announced. Keys appear only as the first 8 hex digits of their SHA-256: enough to
-tell keys apart, useless to anyone reading a log.
-
-``inside_announced_delay`` is the verdict tests and benchmarks judge a client by: the
-arrivals of a key that came after a 429 to that key had been answered and before the
-delay it announced had run out, counted from the answer. On the connection the 429 went
-out on, every later arrival counts: HTTP/1.1 sends the next request only after reading the
-answer. On another connection, a request may have been on its way when the 429 left (a
-burst of new connections reaches the app over tens of milliseconds, since the server
-accepts and parses them one at a time), so it counts only from :data:`REACTION` (100 ms,
-real time) after the answer. 1 ms of :data:`SLACK` covers rounding. A client that waits
-out every delay scores 0.
-
-Status 499 (nginx's "client closed request") marks a request whose client went away before
-the answer was sent.
-
-Every method takes the lock: the server runs in one thread while a test reads the stats
-from another.
+``requests`` equals the sum of ``by_status`` once nothing is in flight; ``arrivals`` lists
+each one, with when it arrived and was answered and the delay any 429 announced. Keys appear
+only as the first 8 hex digits of their SHA-256. :func:`inside_announced_delay` is the
+verdict (why it is built so: docs/design.md, "The emulator"); status 499 marks a request
+whose client went away first. Every method takes the lock: tests read from another thread.
 """
 
 from __future__ import annotations
@@ -41,8 +26,13 @@ __all__ = [
     "fingerprint",
 ]
 
+# nginx's "client closed request": the client went away before the answer was sent.
 CLIENT_GONE = 499
+# Seconds of rounding allowed on every announced delay.
 SLACK = 1e-3
+# Real seconds after a 429's answer from which a request on another connection counts as
+# inside its delay: before that it may have been on its way (a burst of new connections
+# reaches the app over a while, since the server accepts and parses them one at a time).
 REACTION = 0.1
 
 

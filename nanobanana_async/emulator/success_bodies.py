@@ -1,16 +1,11 @@
 """The 200 answers, in the shape and key order the real service sends.
 
-Shapes follow the recorded answers in ``shared/fixtures/gemini-recorded``: parts with
+Shapes follow the recorded real answers (see ``tests/emulator_testing.py``): parts with
 ``inlineData`` (``mimeType`` then ``data``) and a ``thoughtSignature`` on every non-thought
-part of a Gemini 3 answer; ``finishReason`` and ``index`` on the candidate;
-``usageMetadata`` with ``candidatesTokensDetails`` listing only the IMAGE modality, and
-``thoughtsTokenCount`` and ``serviceTier`` only for the Gemini 3 models; then
-``modelVersion`` and ``responseId``. A refused image has ``content: {}``; a blocked prompt
-has no candidates at all, only ``promptFeedback``.
-
-Large strings (the image, the signature) go into the JSON as placeholders and come out as
-:class:`~.compression.Segment` parts, so serialising never copies them into an
-intermediate string and gzip can reuse their compressed form.
+part of a Gemini 3 answer; ``usageMetadata`` listing only the IMAGE modality, with
+``thoughtsTokenCount`` and ``serviceTier`` for the Gemini 3 models only. Large strings (the
+image, the signature) go in as placeholders and come out as :class:`~.compression.Segment`
+parts, so serialising never copies them and gzip reuses their compressed form.
 """
 
 from __future__ import annotations

@@ -1,21 +1,10 @@
 """How each shape of rate quota counts admissions, and when it next has room.
 
-Every shape answers one question, :meth:`Window.free_at`: ``None`` if one more request
-fits ``now``, else the earliest time it will. The delay a 429 announces is that time minus
-``now``; it is exact, not an estimate, and :func:`until` makes it survive floating point,
-so a request sent once it has passed is admitted. Times are whatever clock the caller
-uses: the emulator's, or a simulated one (:mod:`.schedule`).
-
-* sliding: keep the last ``L`` admission times; with ``n >= L`` in the window, the
-  ``n - L + 1`` oldest must leave it, so room comes at ``times[n - L] + W``;
-* fixed: count admissions in the current ``[origin + k W, origin + (k+1) W)``; room comes
-  at the next boundary, where the count starts again;
-* bucket: kept as the time ``base`` at which it would be empty, so that tokens at ``t``
-  are ``(t - base) / per_token``, capped at the capacity. One whole token is there at
-  ``base + per_token``; admitting moves ``base`` one token later. Comparing times rather
-  than fractional levels keeps "free at" and "admitted at" the same float.
-
-Refused requests never touch a window: only :meth:`Window.admit` does.
+Every shape answers one question, :meth:`Window.free_at`: ``None`` if one more request fits
+``now``, else the earliest time it will. The delay a 429 announces is that time minus
+``now``, exact, and :func:`until` makes it survive floating point, so a request sent once it
+has passed is admitted. Times are the caller's clock (the emulator's, or :mod:`.schedule`'s
+simulated one). Refused requests never touch a window: only :meth:`Window.admit` does.
 """
 
 from __future__ import annotations
@@ -58,7 +47,11 @@ class Window(Protocol):
 
 
 class Sliding:
-    """At most ``limit`` admissions in any trailing ``span`` seconds."""
+    """At most ``limit`` admissions in any trailing ``span`` seconds.
+
+    It keeps the last admission times; with ``n >= L`` in the window, the ``n - L + 1``
+    oldest must leave it, so room comes at ``times[n - L] + W``.
+    """
 
     __slots__ = ("_span", "_times", "quota")
 
@@ -83,7 +76,10 @@ class Sliding:
 
 
 class Fixed:
-    """At most ``limit`` admissions per window ``[origin + k span, origin + (k+1) span)``."""
+    """At most ``limit`` admissions per window ``[origin + k span, origin + (k+1) span)``.
+
+    Room comes at the next boundary, where the count starts again.
+    """
 
     __slots__ = ("_count", "_end", "_origin", "_span", "quota")
 
@@ -123,7 +119,13 @@ class Fixed:
 
 
 class TokenBucket:
-    """``capacity`` tokens, refilled at ``limit`` per ``span``, full when created."""
+    """``capacity`` tokens, refilled at ``limit`` per ``span``, full when created.
+
+    Kept as the time ``base`` at which it would be empty, so that tokens at ``t`` are
+    ``(t - base) / per_token``, capped at the capacity. One whole token is there at
+    ``base + per_token``; admitting moves ``base`` one token later. Comparing times rather
+    than fractional levels keeps "free at" and "admitted at" the same float.
+    """
 
     __slots__ = ("_base", "_full", "_per_token", "quota")
 

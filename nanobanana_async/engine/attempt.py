@@ -108,8 +108,8 @@ class Run:
         # Received and staged, not yet saved under the final name.
         self.staged: set[int] = set()
         # Pillow releases the GIL while it encodes, so one conversion per core keeps every
-        # core busy; more only interleave the same work and hold more decoded images
-        # (about 68 MB each at 4K) in memory at once.
+        # core busy; more only interleave the same work and hold more large decoded
+        # images in memory at once.
         self.savers = anyio.CapacityLimiter(os.cpu_count() or 1)
 
     def emit(self, event: Event) -> None:

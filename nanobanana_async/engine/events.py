@@ -1,10 +1,9 @@
 """What the engine tells the progress writer, as frozen dataclasses.
 
 Data flows one way: the scheduler emits these events and never reads progress state back;
-:mod:`nanobanana_async.progress` folds them into a snapshot and is the only code that touches
-the progress file. Each event carries the monotonic time it happened at (``at``, from the
-engine's injectable clock), so ETAs and rates can be computed without the writer reading a
-clock of its own.
+:mod:`.progress` folds them into snapshots and :mod:`.writer` alone writes the file. Each
+event carries the monotonic time it happened at (``at``, from the engine's injectable
+clock), so ETAs and rates can be computed without the writer reading a clock of its own.
 """
 
 from __future__ import annotations

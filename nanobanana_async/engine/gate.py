@@ -1,30 +1,11 @@
 """The concurrency gate: how many requests may be in flight at once.
 
-A fixed ``concurrency`` is honoured as given. Without one, the gate sizes itself by
-Little's law: to keep a quota of λ requests per second busy when each request takes W
-seconds, L = λ·W requests must be in flight. λ comes from the pacer (the configured or
-learned rate), W from the latencies observed so far (an exponentially weighted mean, seeded
-with a typical image latency until the first answer arrives). The result gets 25% headroom
-for latency jitter. It is never below the pacer's ``burst``, the requests its window admits
-at once: a sliding per-minute quota takes a whole window's worth together, and an image
-takes well under a minute, so λ·W alone (9 for 20 per minute at 23 s) would send the first
-window in three waves and finish a two-window deck a latency late. All within ``bounds``:
-beyond them requests would only queue in the pacer or earn 429s.
-
-With no rate known at all there is nothing to divide by, so the gate starts at
-``initial`` and opens by one slot per success (doubling every latency, like TCP's slow
-start) until the first 429 teaches a rate. ``initial`` is a whole tier-1 window of
-``gemini-3-pro-image`` (20 requests per minute): on that quota the first window is used in
-full before anything is known, and a smaller quota answers the excess at once with 429s
-that state its value and cost nothing.
-
-A quota may cap requests *in progress* rather than their rate; the service does not say
-which (nor does it document such a quota). Its signature is that it refuses at the same
-number in progress every time, so three storms of 429s that begin with the same number of
-our requests generating make that number a cap (see :meth:`ConcurrencyGate.on_quota_refused`).
-
-A slot is held only while a request is on the wire, not while a slide backs off, so a slide
-waiting out a retry delay never starves the others.
+A fixed ``concurrency`` is honoured as given. Otherwise the gate sizes itself by Little's
+law from the pacer's rate and the latencies seen, never below the burst the pacer's window
+admits; while no rate is known it starts at a whole tier-1 window and opens by one slot per
+success; and it learns a cap on requests in progress from storms of 429s that begin at one
+count (:meth:`ConcurrencyGate.on_quota_refused`). A slot is held only while a request is
+paced and on the wire. Why each rule: docs/design.md, "The gate".
 """
 
 from __future__ import annotations

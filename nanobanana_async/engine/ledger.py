@@ -1,23 +1,11 @@
 """The quota ledger: one file through which the runs of one machine share what they know.
 
-Quotas belong to the key (Google counts them per project), not to a run. Two decks started
-side by side, or one right after another, would each learn the quota on their own, the
-second meeting a window the first had filled and taking the first's sends for someone
-else's. So the :class:`~nanobanana_async.engine.pacer.Pacer` of every run on this machine keeps
-its :class:`~nanobanana_async.engine.quota.QuotaState` here, one entry per endpoint, key and
-model: the log of sends, the pause the service announced, the model learned. Each decision
-reads and writes the entry under an exclusive ``flock`` and nothing awaits while it is
-held, so decisions of several runs interleave whole; one that changed nothing (a property
-read, a wait that is not over) leaves the file as it was.
-
-The entry's name is a digest of the endpoint, key and model; the key itself is never
-written. Times are the pacer's monotonic clock, which on Linux is one clock for every
-process of one boot; the file records the boot id and forgets everything after a reboot.
-The ledger is only evidence, never a promise: an unreadable or corrupt file is started
-afresh, and one that cannot be opened leaves the run pacing on its own.
-
-It does not reach other machines: runs elsewhere on the same key are, to this run, the
-"other clients" whose 429s it learns around.
+Every run's pacer keeps its :class:`~nanobanana_async.engine.quota.QuotaState` here, one
+entry per endpoint, key and model (named by a digest: the key is never written), read and
+written under an exclusive ``flock`` that nothing awaits while holding, so decisions of
+several runs interleave whole. Times are the monotonic clock, one per boot, so the file
+records the boot id. It is evidence, never a promise: a corrupt file starts afresh, one that
+cannot be opened leaves the run pacing alone. Why: docs/design.md, "The ledger".
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
 """What the progress file says: events folded into counts, and frozen snapshots of them.
 
-:class:`Progress` is one snapshot, with every field of the seed design's progress JSON
-(same names, same meaning) plus ours; :class:`ProgressTracker` folds
-:mod:`~nanobanana_async.engine.events` into it, with no I/O and no clock but the wall clock
-of ``updated_at``. :mod:`.writer` is the one task that writes them. Why the file is built
-so, and what its fields promise: ``docs/design.md``.
+:class:`Progress` is one snapshot, its fields the progress file's (docs/design.md,
+Contracts); :class:`ProgressTracker` folds :mod:`~nanobanana_async.engine.events` into it,
+with no I/O and no clock but the wall clock of ``updated_at``. :mod:`.writer` is the one
+task that writes them; why the file is built so: docs/design.md, "One progress writer".
 """
 
 from __future__ import annotations
@@ -42,7 +41,8 @@ def _utc_now() -> datetime:
 class Progress:
     """One snapshot of a run, as written to the progress file.
 
-    The first seven fields are the seed's, with its meaning; the rest are extras.
+    The first seven fields are the file's original ones, in order and with their meaning
+    (docs/design.md, Contracts); the rest are ours.
 
     Attributes:
         current: finished slides, succeeded or failed, so ``current == total`` means done.
@@ -100,7 +100,7 @@ class Progress:
         return self.state != "running"
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object, with the seed's field names first and JSON types only."""
+        """The JSON object, with the original seven fields first and JSON types only."""
         return {
             "current": self.current,
             "total": self.total,

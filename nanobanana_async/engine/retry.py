@@ -1,29 +1,10 @@
 """What counts as retryable, how often, and how long to back off (built on tenacity).
 
-The decision is made on the error's *type* (classified once, in the protocol module):
-
-==========================  =============================================  ================
-error                       retry?                                         wait (own)
-==========================  =============================================  ================
-``TransientError``          up to ``max_transient_retries`` times          backoff below
-``RateLimited``             up to ``max_rate_limit_retries`` times         none: the pacer
-                                                                           pauses everyone
-``NoImageReturned``         ``no_image_retries`` times (one more try)      none
-``SlideError`` (others)     never: blocked prompt, refusal, bad request    -
-``FatalApiError``           never: the engine stops the run                -
-==========================  =============================================  ================
-
-Backoff for the n-th transient retry (n = 1, 2, ...), "equal jitter"::
-
-    delay(n) = min(backoff_max, backoff_initial * 2 ** (n - 1)) * uniform(0.5, 1.0)
-
-so delays grow 0.5-1 s, 1-2 s, 2-4 s ... and never exceed ``backoff_max``; the random half
-keeps workers that failed together from retrying together. A 429's wait is not here: the
-server said how long (``RetryInfo``), and :class:`~nanobanana_async.engine.pacer.Pacer` holds
-every worker until then, which a per-slide wait could not do.
-
-Sleeping goes through the injected ``sleep``; with :meth:`RetryPolicy.instant` tests
-retry at once and never wait for real.
+The decision is made on the error's *type* (classified once, in the protocol module); the
+table of types and the backoff formula are :class:`RetryPolicy`'s. A 429 gets no wait of
+its own here: :class:`~nanobanana_async.engine.pacer.Pacer` holds every worker until the
+time the service gave, which a per-slide wait could not do. Sleeping goes through the
+injected ``sleep``; with :meth:`RetryPolicy.instant` tests retry at once, never waiting.
 """
 
 from __future__ import annotations
@@ -42,7 +23,26 @@ __all__ = ["RetryPolicy", "slide_retrying"]
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How hard one slide tries. Times are seconds."""
+    """How hard one slide tries. Times are seconds.
+
+    ==========================  =============================================  ================
+    error                       retry?                                         wait (own)
+    ==========================  =============================================  ================
+    ``TransientError``          up to ``max_transient_retries`` times          backoff below
+    ``RateLimited``             up to ``max_rate_limit_retries`` times         none: the pacer
+                                                                               pauses everyone
+    ``NoImageReturned``         ``no_image_retries`` times (one more try)      none
+    ``SlideError`` (others)     never: blocked prompt, refusal, bad request    -
+    ``FatalApiError``           never: the engine stops the run                -
+    ==========================  =============================================  ================
+
+    Backoff for the n-th transient retry (n = 1, 2, ...), "equal jitter"::
+
+        delay(n) = min(backoff_max, backoff_initial * 2 ** (n - 1)) * uniform(0.5, 1.0)
+
+    so delays grow 0.5-1 s, 1-2 s, 2-4 s ... and never exceed ``backoff_max``; the random
+    half keeps workers that failed together from retrying together.
+    """
 
     max_transient_retries: int = 5
     max_rate_limit_retries: int = 30

@@ -1,17 +1,10 @@
 """The batch engine: a plan of jobs in, images, progress and results out.
 
-Data flows one way::
-
-    config -> plan_jobs -> one task per slide -> gate -> pacer -> client -> save_received
-                                       |                                       |
-                                       +--------- events ---> ProgressWriter <-+
-                                                                 |
-                                                     progress file / callback
-    ... and when every slide task has ended: BatchResult -> results file (+ copy in output_dir)
-
-Each slide's attempts, and the state the slides share, are :mod:`.attempt`'s; the checks
-before anything is sent and the results written at the end are :mod:`.outputs`'; how the
-engine runs (rate, concurrency, clocks) is :mod:`.settings`'.
+:func:`generate_batch` plans one job per slide, runs one task per slide through gate, pacer
+and client, sends events to the one progress writer on the way, and writes the results
+once every task has ended (the picture: docs/design.md). Each slide's attempts, and the
+state the slides share, are :mod:`.attempt`'s; the checks before anything is sent and the
+results written at the end are :mod:`.outputs`'; how the engine runs is :mod:`.settings`'.
 """
 
 from __future__ import annotations
@@ -82,7 +75,7 @@ async def generate_batch(
         config: a path to a config JSON, a dict of one, or a :class:`BatchConfig`.
         progress: called with each progress snapshot the writer publishes.
         progress_file: where to keep the progress JSON (``None``: no file). The CLI passes
-            the seed's default location.
+            the default location (``exits.DEFAULT_PROGRESS_FILE``).
         results_file: where to write the results JSON (``None``: only the copy in
             ``output_dir``).
         resume: keep slides whose image is already complete on disk; generate the rest.

@@ -1,18 +1,11 @@
 """Write a file so that a reader sees the old content or the new, never a piece of either.
 
-The progress file is polled by another process while the run rewrites it a few times a
-second, and an image under its final name must always be whole (a resumed run trusts it).
-Both go through :func:`write_atomic`: the bytes go to a fresh temporary file in the same
-directory (same filesystem, so the rename is atomic), are flushed to disk with ``fsync``,
-and only then renamed over the destination. A crash at any point leaves either the previous
-file or the new one, plus at worst a stray ``.<name>.<random>.tmp`` that
-:func:`cleanup_temp_files` removes.
-
-The temporary file is created with ``O_EXCL | O_NOFOLLOW`` and its final permissions, so in
-a shared directory such as ``/tmp`` nobody can pre-plant it, point it elsewhere through a
-symlink, or read it during the short window before a ``chmod`` (the seed design's concern
-that prompts in ``/tmp`` would be world-readable). ``os.replace`` swaps the directory entry
-itself, so a symlink planted at the destination is replaced, never followed.
+The progress file is polled while it is rewritten, and an image under its final name must be
+whole (a resumed run trusts it); both go through :func:`write_atomic`: a fresh temporary file
+in the same directory, created ``O_EXCL | O_NOFOLLOW`` with its final permissions, flushed
+with ``fsync``, then renamed over the destination. A crash leaves the old file or the new,
+plus at worst a stray ``.<name>.<random>.tmp`` that :func:`cleanup_temp_files` removes.
+Why each step (a shared ``/tmp`` above all): docs/design.md, "Atomic files".
 """
 
 from __future__ import annotations

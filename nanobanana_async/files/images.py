@@ -1,22 +1,11 @@
 """Turn the bytes the model returned into the file the user asked for.
 
-The service answers with PNG or JPEG; the config asks for WebP, PNG or JPEG. When the two
-already agree the original bytes are kept as they are: re-encoding a JPEG as JPEG only loses
-quality and costs CPU. Otherwise Pillow decodes, converts and encodes in memory, and the
-result is written with :func:`~nanobanana_async.files.atomic.write_atomic`, so a file under its
-final name is always a whole image (which is what :func:`image_is_complete` checks when a
-run resumes).
-
-Before the slow conversion, the bytes as received are *staged*: written (atomically, in a
-few milliseconds) to a hidden ``.<final name>.received`` next to the final file. Encoding a
-4K image losslessly takes seconds; a run killed or interrupted meanwhile leaves the staged
-bytes behind, and a resumed run converts them instead of paying for the image again. The
-staged file is removed once the final one is written.
-
-Everything here is blocking and CPU-bound (decoding a 4K image takes tens of milliseconds,
-encoding lossless WebP seconds) and runs in worker threads, never on the event loop; the
-one coroutine, :func:`save_received`, runs the conversion in a thread the caller can walk
-away from, so a run told to stop does not wait seconds for an encoder.
+A source already in the asked format is kept byte for byte (re-encoding only loses quality
+and costs CPU); otherwise Pillow converts it in memory and :func:`~.atomic.write_atomic`
+writes it, so a file under its final name is a whole image (:func:`image_is_complete`
+checks that on resume). Before the slow conversion the received bytes are staged as a hidden
+``.<final name>.received``, which a resumed run converts instead of paying again. All of it
+blocks and runs in worker threads. Why: docs/design.md, "Saving images".
 """
 
 from __future__ import annotations
@@ -58,12 +47,12 @@ __all__ = [
 # Pillow's name for the format of each config value.
 _PIL_FORMAT: dict[str, str] = {"webp": "WEBP", "png": "PNG", "jpg": "JPEG"}
 # libwebp's effort knob (0-6). 4 is libwebp's own default and where file size levels off:
-# on a 2K slide, methods 0-2 gave lossy files 7-25% larger, while 5-6 were no smaller and
-# took 10-50% longer (lossless: 5-6 took 50% longer for 1%). Encoding is the CPU-bound step
-# of a run, so the extra effort would slow the deck for nothing.
+# lower methods give larger files, higher ones files no smaller for more time (figures:
+# benchmarks/README.md). Encoding is the CPU-bound step of a run, so the extra effort
+# would slow the deck for nothing.
 _WEBP_METHOD = 4
-# zlib level 6 is the usual balance; ``optimize`` tries several filters and levels and is
-# several times slower for a few percent.
+# zlib level 6 is the usual balance; ``optimize`` tries several filters and levels, which
+# is much slower for files hardly smaller.
 _PNG_COMPRESS_LEVEL = 6
 # Transparent areas land on white when a format without alpha (JPEG) is asked for: slides
 # have light backgrounds, and black (what a plain RGBA->RGB conversion gives) rarely fits.

@@ -1,16 +1,11 @@
 """One run per progress file: an advisory lock held for the life of the run.
 
-Two runs writing the same progress file would interleave their snapshots and a poller would
-see slide counts jump between decks. The default progress path is shared (the seed's
-``/tmp/nano-banana-progress.json``), so the second run is refused with a message that says
-how to run both.
-
-The lock is ``flock`` on ``<progress file>.lock``, not a pid file: the kernel drops it the
-moment its holder dies, however it dies, so a crashed run never blocks the next one and no
-"is that pid still alive (or reused)?" guess is needed. The holder's pid is written into the
-file only to name it in the message. The lock file is never deleted: unlinking a flock'd
-file lets a waiter lock the orphaned inode while a newcomer locks a fresh one, and then two
-runs both hold "the" lock.
+Two runs writing one progress file would interleave their snapshots, and the default path is
+shared (``nano-banana-progress.json`` in the temp dir), so the second run is refused with a
+message saying how to run both. The lock is ``flock`` on ``<progress file>.lock``, not a pid
+file: the kernel drops it when its holder dies, however it dies. The file is never deleted:
+unlinking a flock'd file lets a waiter lock the orphaned inode while a newcomer locks a fresh
+one, and then two runs both hold "the" lock.
 """
 
 from __future__ import annotations

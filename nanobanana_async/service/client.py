@@ -1,20 +1,11 @@
 """The HTTP client: one ``generateContent`` call in, one typed outcome out.
 
-It knows URLs, headers and timeouts, and nothing about slides, files or retries. Every
-failure leaves here already classified (:mod:`nanobanana_async.service.protocol` for answers, this
-module for transport failures and bodies that cannot be decoded), so callers match on types.
-
-The key travels only in the ``x-goog-api-key`` header. The service also accepts ``?key=``,
-but URLs end up in logs, proxies and exception messages, so it is never used here.
-
-Answers are read raw and inflated here, not by httpx2. A Gemini 3 answer is about 1.7 MB
-of gzip (mostly ``thoughtSignature``: random base64 that gzip barely shrinks), and inflating
-it costs about 10 ms of CPU. httpx2 would do that on the event loop, 64 KB at a time,
-holding the GIL while every other request waits; in a worker thread it runs beside the loop,
-since zlib releases the GIL while it inflates. So the client asks for exactly the codings it
-decodes (``gzip``, ``deflate``), whatever optional decoders httpx2 may find installed, and a
-body it cannot decode (a coding not asked for, a stream cut short or corrupt) is a malformed
-body like any other: a :class:`~nanobanana_async.errors.TransientError`, retried.
+It knows URLs, headers and timeouts, nothing of slides, files or retries; every failure
+leaves here already classified (:mod:`.protocol` for answers, this module for transport
+failures and undecodable bodies). The key travels only in the ``x-goog-api-key`` header,
+never in a URL. Answers are read raw and inflated in a worker thread, not by httpx2 on the
+event loop; a body that cannot be decoded is a :class:`~nanobanana_async.errors.TransientError`,
+retried. Why: docs/design.md, "The client".
 """
 
 from __future__ import annotations
@@ -36,9 +27,9 @@ from .protocol import GeneratedImage, classify_error, parse_success
 __all__ = ["ACCEPT_ENCODING", "DEFAULT_BASE_URL", "GeminiClient"]
 
 # The content codings _decode understands; sent as Accept-Encoding on every request. Not
-# "identity": that would halve our CPU per answer (no inflating), but a real answer is a
-# third bigger unzipped (about 1 MB more for a gemini-3-pro-image one), which on a real
-# network costs more time than the 10 ms of CPU it saves.
+# "identity": that would spare the CPU of inflating, but a real answer is much bigger
+# unzipped, which on a real network costs more time than the CPU it saves (figures:
+# benchmarks/README.md).
 ACCEPT_ENCODING = "gzip, deflate"
 # Bodies above this (as received) are decoded and parsed in a worker thread: a Gemini 3
 # answer carries megabytes of base64 (image and thoughtSignature) and inflating or decoding

@@ -1,26 +1,11 @@
 """The Gemini ``generateContent`` wire format: request bodies out, typed outcomes in.
 
-This is the one place that knows the JSON shapes of the service (see
-``shared/gemini-protocol.md``). The client sends what :func:`build_request` makes and hands
-every answer to :func:`parse_success` or :func:`classify_error`; tests feed the recorded real
-responses and the emulator's own answers through the same two functions, so the emulator
-cannot drift from what the client understands.
-
-Classification happens here, once. The decisions that matter:
-
-* 400 with ``ErrorInfo.reason == API_KEY_INVALID`` is a bad key (fatal), any other 400 is
-  about this slide's request.
-* 429 is fatal when the quota cannot clear during the run: a per-day ``quotaId``, or a
-  message saying ``limit: 0`` (the free tier has no image quota). Otherwise it is a
-  :class:`RateLimited` carrying ``RetryInfo.retryDelay``: the real service sends no
-  ``Retry-After`` header, so the body is the only place the delay lives. It also says
-  whether the 429 names a quota at all (a busy service answers 429 with none, and that
-  says nothing about the client's quota), and a request quota's ``quotaValue`` when
-  stated. Window lengths are not read from the ``quotaId``: a label that says
-  ``PerMinute`` is not trusted to mean 60 seconds.
-* A success can still hold no image: a blocked prompt has no candidates at all, a refused
-  image has a safety ``finishReason``, and ``NO_IMAGE`` or a text-only answer is worth one
-  more try.
+The one place that knows the service's JSON shapes. The client sends what
+:func:`build_request` makes and hands every answer to :func:`parse_success` or
+:func:`classify_error`, whose docstrings state the decisions that matter; tests feed the
+recorded real answers and the emulator's through the same two functions, so the emulator
+cannot drift from what the client understands. Why errors are classified once, here:
+docs/design.md.
 """
 
 from __future__ import annotations
@@ -157,8 +142,11 @@ def _load(body: bytes | dict[str, Any]) -> dict[str, Any]:
 def parse_success(body: bytes | dict[str, Any]) -> GeneratedImage:
     """Turn a 200 answer into the image to keep, or raise the :class:`SlideError` it means.
 
-    The image kept is the *last* image part that is not a thought: Gemini 3 models may send
-    up to two interim thought images first, and reading ``parts[0]`` keeps the wrong one.
+    A success can still hold no image: a blocked prompt has no candidates at all, a refused
+    image has a safety ``finishReason``, and ``NO_IMAGE`` or a text-only answer is worth one
+    more try. The image kept is the *last* image part that is not a thought: Gemini 3
+    models may send up to two interim thought images first, and reading ``parts[0]`` keeps
+    the wrong one.
     """
     data = _load(body)
     candidates = data.get("candidates")
@@ -242,7 +230,17 @@ def _quota_value(value: object) -> float | None:
 
 
 def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = "") -> ApiError:
-    """Turn a non-200 answer into the one typed error that decides what happens next."""
+    """Turn a non-200 answer into the one typed error that decides what happens next.
+
+    A 400 with ``ErrorInfo.reason == API_KEY_INVALID`` is a bad key (fatal); any other 400 is
+    about this slide's request. A 429 is fatal when the quota cannot clear during the run: a
+    per-day ``quotaId``, or a message saying ``limit: 0`` (the free tier has no image quota).
+    Otherwise it is a :class:`RateLimited` carrying ``RetryInfo.retryDelay`` (the service
+    sends no ``Retry-After``: the body is the only place the delay lives), whether it names a
+    quota at all (a busy service answers 429 with none, which says nothing about the
+    client's quota), and a request quota's ``quotaValue`` when stated. Window lengths are not
+    read from the ``quotaId``: a label that says ``PerMinute`` is not trusted to mean 60 s.
+    """
     try:
         data = _load(body)
     except TransientError:
