@@ -1,41 +1,10 @@
-"""Request pacing under a quota nobody states: wait as the service says, learn from our sends.
+"""When the next request may leave, under a quota nobody states.
 
 Every attempt, retries included, calls :meth:`Pacer.acquire` right before it is sent and
-reports a 429 back with the send time that :meth:`~Pacer.acquire` returned. The rule:
-
-1. **The service's delay is the truth.** A 429 says when its quota frees
-   (``RetryInfo``); no request leaves before then, for any worker (or any run sharing the
-   :class:`QuotaState`). A refused request did not count against the quota, so it leaves
-   the log of our sends.
-2. **The quota is modelled as "at most B of our sends in any T seconds"**, checked against
-   that log. A quota 429 at ``t`` that frees at ``F`` sets ``T = F - a`` and ``B`` = our
-   sends in ``[a, t]``, where ``a`` is the first send after a quiet gap at least as long as
-   the delay ``F - t``: the window that frees at ``F`` is the one that send opened. (Read
-   again from the last announced free time only, as a fixed window that reset then would
-   have it, and the faster of the two readings kept: a model too fast is corrected by the
-   next 429, one too slow would never be.) That is exact for a sliding window of any
-   length, and right one window later for a fixed window or a token bucket. Nothing is
-   taken from the ``quotaId``'s name (a "per-minute" quota may free after 1.5 s); a stated
-   ``quotaValue`` only caps ``B``.
-3. **Only evidence lowers the model.** A 429 that names no quota (a busy service) pauses
-   and teaches nothing; a quota 429 that finds none of our sends in the window (another
-   client used it) leaves the model alone.
-4. **Probing raises it.** After ``T`` seconds in which the model held a request back
-   without any 429, ``B`` grows by half; a grown ``B`` that the next 429 does not confirm
-   makes the next probe wait twice as many windows (up to 4), so a right model costs few
-   429s and a model learned from someone else's burst recovers in a few of its windows.
-
-A 429 without ``RetryInfo`` gives no ``F``: the pause is a tenth of how long the window
-has been open (at least ``first_pause``), and after it one request goes alone; when no 429
-has come back ``probe_grace`` later, it was admitted, and its send time stands in for ``F``.
-A configured ``rpm`` is a ceiling: never more than ``rpm`` sends in any ``period``. Runs
-sharing one state (the ledger) that all want to send split each window between them, so
-two decks started together finish together instead of one after the other.
-
-Time is read through the injected ``clock`` and waited through ``sleep``, so every rule
-above is tested on a fake clock. The state lives in a :class:`QuotaState` held by a
-:class:`StateStore`: in memory, or in the ledger file that the runs of one machine share
-(:mod:`~nanobanana_async.engine.ledger`).
+reports a 429 back with the send time that :meth:`~Pacer.acquire` returned. The service's
+``RetryInfo`` delay is obeyed; the quota's shape is learned from our own sends as "at most
+B in any T seconds", lowered only by evidence, raised by probing. The rule and why it is
+built so: docs/design.md, "The pacer". The state it decides from is :mod:`.quota`'s.
 """
 
 from __future__ import annotations
