@@ -3,11 +3,21 @@
 Tests talk to the emulator over HTTP (in-process through ``httpx2.ASGITransport``, or over
 loopback with ``serve_in_thread``) and read its answers with the client's own parser,
 :mod:`nanobanana_async.service.protocol`, so the emulator cannot drift from what the client reads.
+
+The conformance tests read answers on file from two sources, through :func:`wire_cases`: our
+own fixtures (``tests/fixtures/wire``, written from the documented format, always there), and
+the real recordings other projects made (``shared/fixtures/gemini-recorded`` beside the repo,
+or ``$NANOBANANA_RECORDED_FIXTURES``), which a clone does not have. The recorded cases are an
+extra cross-check, collected only when the folder is there; when it is not, the one test
+``test_recorded_fixtures_cross_check`` says so, instead of every recorded case skipping.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +28,15 @@ import pytest
 from nanobanana_async.emulator import Emulator
 from nanobanana_async.service import protocol
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "gemini-recorded"
+OWN_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "wire"
+RECORDED_FIXTURES = Path(
+    os.environ.get("NANOBANANA_RECORDED_FIXTURES")
+    or Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "gemini-recorded"
+)
+RECORDED_MISSING = (
+    f"recorded fixtures not found at {RECORDED_FIXTURES}: the cross-check against real "
+    "recordings is skipped (our own fixtures ran)"
+)
 KEY = "AIzaTEST-key-for-the-emulator-000000000"
 PRO = "gemini-3-pro-image"
 FLASH31 = "gemini-3.1-flash-image"
@@ -115,13 +133,52 @@ async def generate(
     )
 
 
-def fixture(name: str) -> dict[str, Any]:
-    """A recorded real answer, or skip when the shared fixtures are not beside the repo."""
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"recorded fixtures not found at {FIXTURES}")
-    loaded: dict[str, Any] = orjson.loads(path.read_bytes())
-    return loaded
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """One answer on file: one of our own fixtures, or a real recording.
+
+    Both are ``{"request"?: {..., "body"}, "response": {"status", "headers"?, "body"}}``.
+    """
+
+    name: str
+    recorded: bool = False
+
+    @property
+    def path(self) -> Path:
+        folder = RECORDED_FIXTURES if self.recorded else OWN_FIXTURES
+        return folder / f"{self.name}.json"
+
+    def load(self) -> dict[str, Any]:
+        """The whole file (read afresh, so a test may change what it gets)."""
+        loaded: dict[str, Any] = orjson.loads(self.path.read_bytes())
+        return loaded
+
+    def response(self) -> dict[str, Any]:
+        response: dict[str, Any] = self.load()["response"]
+        return response
+
+
+RECORDED_NAMES: set[str] = set()
+"""Every recording a collected test reads (``test_recorded_fixtures_cross_check`` checks them)."""
+
+
+def wire_cases(
+    own: Iterable[tuple[Any, ...]], recorded: Iterable[tuple[Any, ...]] = ()
+) -> list[Any]:
+    """Parameters for a conformance test: our fixtures, then the recordings when present.
+
+    Each case is ``(file name without .json, *expectations)``; the test receives a
+    :class:`Wire`, then the expectations. Ids read ``own-<name>`` and ``recorded-<name>``.
+    """
+    cases = [pytest.param(Wire(name), *rest, id=f"own-{name}") for name, *rest in own]
+    recorded = list(recorded)
+    RECORDED_NAMES.update(name for name, *_ in recorded)
+    if RECORDED_FIXTURES.is_dir():
+        cases += [
+            pytest.param(Wire(name, recorded=True), *rest, id=f"recorded-{name}")
+            for name, *rest in recorded
+        ]
+    return cases
 
 
 def error_of(response: httpx2.Response) -> dict[str, Any]:

@@ -1,15 +1,11 @@
 """Reading a ``generateContent`` body the way the real service does, or refusing it.
 
-The real front end parses proto JSON: it accepts each field under its camelCase JSON name
-or its snake_case proto name (the SDK sends camelCase, hand-written clients often snake), and
-refuses any name it does not know with a 400. Only ``generationConfig`` and ``imageConfig``
-(and the request's top level) are checked for unknown names here: those are where a
-Vertex-only option (``outputMimeType``, ``personGeneration``) or a typo lands, and being
-strict about message types the client never fills would only risk refusing what the real
-service accepts.
-
-Then the model checks values: ``aspectRatio`` and ``imageSize`` against the model's enums
-(``imageSize`` is case-sensitive, and ``gemini-2.5-flash-image`` takes none), and
+The real front end parses proto JSON: each field under its camelCase JSON name or its
+snake_case proto name, and a 400 for any name it does not know. Only ``generationConfig``,
+``imageConfig`` and the top level are checked for unknown names, where a Vertex-only option
+(``outputMimeType``, ``personGeneration``) or a typo lands: strictness about messages the
+client never fills would only risk refusing what the service accepts. Then the values:
+``aspectRatio`` and ``imageSize`` (case-sensitive) against the model's enums, and
 ``candidateCount`` above 1.
 """
 
@@ -190,8 +186,9 @@ def parse_request(raw: bytes, spec: ModelSpec) -> ImageRequest:
     modalities = config.get("responseModalities") or []
     if not isinstance(modalities, list):
         modalities = [modalities]
+    # The service reads this enum in any case: Google's early samples sent ["Text", "Image"].
     for index, modality in enumerate(modalities):
-        if modality not in _MODALITIES:
+        if not isinstance(modality, str) or modality.upper() not in _MODALITIES:
             raise _bad(
                 f"Invalid value at 'generation_config.response_modalities[{index}]' "
                 "(type.googleapis.com/google.ai.generativelanguage.v1beta.GenerationConfig"
@@ -209,7 +206,7 @@ def parse_request(raw: bytes, spec: ModelSpec) -> ImageRequest:
     if size is not None and size not in spec.image_sizes:
         raise _bad(_enum_message("image_size", spec.image_sizes))
 
-    wanted = {m for m in modalities if m != "MODALITY_UNSPECIFIED"}
+    wanted = {m.upper() for m in modalities} - {"MODALITY_UNSPECIFIED"}
     return ImageRequest(
         prompt=prompt,
         aspect_ratio=aspect or None,

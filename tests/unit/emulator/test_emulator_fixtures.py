@@ -1,29 +1,27 @@
-"""The emulator's answers against the real recorded ones: same parser, same shape.
+"""The emulator's answers against the answers on file: same parser, same shape.
 
-Each recorded success body parses with :func:`protocol.parse_success`, and so does the
-emulator's answer to the same request. Beyond parsing, the emulator's answer must have the
-same JSON *shape* as the recording (every key path, lists flattened), so a client that
-reads a field the real service sends finds it in the emulator's answers too.
+Each body on file parses with :func:`protocol.parse_success` (or classifies with
+:func:`protocol.classify_error`), and so does the emulator's answer to the same request. Beyond
+that, the emulator's answer must have the same JSON *shape* as the one on file (every key path,
+lists flattened), so a client that reads a field the service sends finds it in the emulator's
+answers too. The answers on file are our own fixtures (``tests/fixtures/wire``, from the
+documented format) and, where present, real recordings (see :func:`emulator_testing.wire_cases`).
 """
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import httpx2
 import orjson
 import pytest
-from emulator_testing import FLASH25, FLASH31, PRO, client_for, fixture, generate
+from emulator_testing import FLASH25, FLASH31, PRO, Wire, client_for, generate, wire_cases
+from PIL import Image
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings
-from nanobanana_async.errors import ApiError, NoImageReturned, PromptBlocked, RateLimited
+from nanobanana_async.errors import ApiError, ImageRefused, NoImageReturned, PromptBlocked
 from nanobanana_async.service import protocol
-
-_SUCCESS = [
-    "gemini-3-pro-image--image-jpeg.json",
-    "gemini-3-pro-image-preview--text-and-image.json",
-    "gemini-2.5-flash-image--text-and-image-png.json",
-    "vertex-gemini-2.5-flash-image--image-jpeg.json",
-]
 
 
 def _shape(value: Any, prefix: str = "") -> set[str]:
@@ -40,84 +38,170 @@ def _shape(value: Any, prefix: str = "") -> set[str]:
     return paths
 
 
-@pytest.mark.parametrize("name", _SUCCESS)
-def test_recorded_success_bodies_parse(name: str) -> None:
-    body = fixture(name)["response"]["body"]
-    image = protocol.parse_success(orjson.dumps(body))
+def _pixels(image: protocol.GeneratedImage) -> tuple[int, int]:
+    with Image.open(io.BytesIO(image.data)) as decoded:
+        return decoded.size
+
+
+@pytest.mark.parametrize(
+    "wire",
+    wire_cases(
+        [
+            ("gemini-3-pro-image--image-jpeg",),
+            ("gemini-3-pro-image--text-and-image",),
+            ("gemini-3-pro-image--thoughts-then-image",),
+            ("gemini-3.1-flash-image--text-and-image",),
+            ("gemini-2.5-flash-image--text-and-image-png",),
+            ("vertex-gemini-2.5-flash-image--image-jpeg",),
+        ],
+        [
+            ("gemini-3-pro-image--image-jpeg",),
+            ("gemini-3-pro-image-preview--text-and-image",),
+            ("gemini-2.5-flash-image--text-and-image-png",),
+            ("vertex-gemini-2.5-flash-image--image-jpeg",),
+        ],
+    ),
+)
+def test_success_bodies_on_file_parse(wire: Wire) -> None:
+    image = protocol.parse_success(orjson.dumps(wire.response()["body"]))
     assert image.data
     assert image.mime_type in {"image/jpeg", "image/png"}
 
 
 @pytest.mark.parametrize(
-    ("name", "model", "extra"),
-    [
-        ("gemini-3-pro-image--image-jpeg.json", PRO, set()),
-        # The GA model reports serviceTier; the retired preview did not.
-        ("gemini-3-pro-image-preview--text-and-image.json", PRO, {"usageMetadata.serviceTier"}),
-        ("gemini-2.5-flash-image--text-and-image-png.json", FLASH25, set()),
-    ],
+    ("wire", "model", "extra", "thought_images"),
+    wire_cases(
+        [
+            ("gemini-3-pro-image--image-jpeg", PRO, set(), False),
+            ("gemini-3-pro-image--text-and-image", PRO, set(), False),
+            ("gemini-3-pro-image--thoughts-then-image", PRO, set(), True),
+            ("gemini-3.1-flash-image--text-and-image", FLASH31, set(), False),
+            ("gemini-2.5-flash-image--text-and-image-png", FLASH25, set(), False),
+        ],
+        [
+            ("gemini-3-pro-image--image-jpeg", PRO, set(), False),
+            # The GA model reports serviceTier; the retired preview did not.
+            (
+                "gemini-3-pro-image-preview--text-and-image",
+                PRO,
+                {"usageMetadata.serviceTier"},
+                False,
+            ),
+            ("gemini-2.5-flash-image--text-and-image-png", FLASH25, set(), False),
+        ],
+    ),
 )
-async def test_emulator_answers_the_recorded_requests_in_the_recorded_shape(
-    name: str, model: str, extra: set[str]
+async def test_emulator_answers_the_requests_on_file_in_their_shape(
+    wire: Wire, model: str, extra: set[str], thought_images: bool
 ) -> None:
-    recorded = fixture(name)
-    async with client_for(Emulator(EmulatorSettings(latency=False))) as client:
-        response = await generate(client, recorded["request"]["body"], model=model)
+    on_file = wire.load()
+    settings = EmulatorSettings(latency=False, thought_images=thought_images)
+    async with client_for(Emulator(settings)) as client:
+        response = await generate(client, on_file["request"]["body"], model=model)
     assert response.status_code == 200
-    assert response.headers["content-type"] == recorded["response"]["headers"]["content-type"][0]
+    assert response.headers["content-type"] == on_file["response"]["headers"]["content-type"][0]
     answer = response.json()
-    assert _shape(answer) == _shape(recorded["response"]["body"]) | extra
+    assert _shape(answer) == _shape(on_file["response"]["body"]) | extra
     image = protocol.parse_success(response.content)
-    recorded_image = protocol.parse_success(recorded["response"]["body"])
-    assert image.mime_type == recorded_image.mime_type
-    assert bool(image.text) == bool(recorded_image.text)
-    assert image.usage["candidatesTokensDetails"] == recorded_image.usage["candidatesTokensDetails"]
+    image_on_file = protocol.parse_success(on_file["response"]["body"])
+    assert image.mime_type == image_on_file.mime_type
+    assert _pixels(image) == _pixels(image_on_file)
+    assert bool(image.text) == bool(image_on_file.text)
+    assert image.usage["candidatesTokensDetails"] == image_on_file.usage["candidatesTokensDetails"]
 
 
-async def test_text_only_answer_has_the_recorded_shape() -> None:
-    recorded = fixture("gemini-2.5-flash-image--text-only-no-image.json")
-    request = recorded["request"]["body"]
+@pytest.mark.parametrize(
+    "wire",
+    wire_cases(
+        [("gemini-2.5-flash-image--text-only-no-image",)],
+        [("gemini-2.5-flash-image--text-only-no-image",)],
+    ),
+)
+async def test_text_only_answer_has_the_shape_on_file(wire: Wire) -> None:
+    on_file = wire.load()
+    request = on_file["request"]["body"]
     request["generationConfig"] = {"responseModalities": ["TEXT"]}
     async with client_for(Emulator(EmulatorSettings(latency=False))) as client:
         response = await generate(client, request, model=FLASH25)
-    assert _shape(response.json()) == _shape(recorded["response"]["body"])
+    assert _shape(response.json()) == _shape(on_file["response"]["body"])
     with pytest.raises(NoImageReturned):
         protocol.parse_success(response.content)
 
 
 @pytest.mark.parametrize(
-    ("name", "kind", "error"),
-    [
-        ("gemini-3.1-flash-image-preview--no-image.json", "no-image", NoImageReturned),
-        ("gemini-3.1-flash-image-preview--prompt-blocked.json", "blocked", PromptBlocked),
-    ],
+    ("wire", "kind", "model", "error"),
+    wire_cases(
+        [
+            ("gemini-3.1-flash-image--no-image", "no-image", FLASH31, NoImageReturned),
+            ("gemini-3.1-flash-image--prompt-blocked", "blocked", FLASH31, PromptBlocked),
+            ("gemini-3-pro-image--image-safety", "image-safety", PRO, ImageRefused),
+        ],
+        [
+            ("gemini-3.1-flash-image-preview--no-image", "no-image", FLASH31, NoImageReturned),
+            ("gemini-3.1-flash-image-preview--prompt-blocked", "blocked", FLASH31, PromptBlocked),
+        ],
+    ),
 )
-async def test_answers_without_an_image_match_the_recordings(
-    name: str, kind: str, error: type[ApiError]
+async def test_answers_without_an_image_match_the_ones_on_file(
+    wire: Wire, kind: str, model: str, error: type[ApiError]
 ) -> None:
-    recorded = fixture(name)["response"]["body"]
+    on_file = wire.response()["body"]
     emulator = Emulator(EmulatorSettings(latency=False))
     emulator.script({1: kind})
     async with client_for(emulator) as client:
-        response = await generate(client, model=FLASH31)
+        response = await generate(client, model=model)
     answer = response.json()
-    assert _shape(answer) == _shape(recorded)
-    # These two recordings are raw service output, so their key order is the real one.
-    assert list(answer) == list(recorded)
-    assert list(answer["usageMetadata"]) == list(recorded["usageMetadata"])
+    assert _shape(answer) == _shape(on_file)
+    if wire.recorded:
+        # Raw service output, so its key order is the real one (ours are written by hand).
+        assert list(answer) == list(on_file)
+        assert list(answer["usageMetadata"]) == list(on_file["usageMetadata"])
     with pytest.raises(error):
         protocol.parse_success(response.content)
     with pytest.raises(error):
-        protocol.parse_success(orjson.dumps(recorded))
+        protocol.parse_success(orjson.dumps(on_file))
 
 
-async def test_emulated_429_has_the_recorded_shape_and_class() -> None:
-    recorded = fixture("error-429-resource-exhausted-retry-info.json")["response"]
+async def _provoke(client: httpx2.AsyncClient, emulator: Emulator, how: str) -> httpx2.Response:
+    """Make the emulator answer with the error ``how`` names: a fault kind, or a bad request."""
+    if how == "no-key":
+        return await generate(client, key=None)
+    if how == "retired-model":
+        return await generate(client, model="gemini-3-pro-image-preview")
+    if how == "vertex-field":
+        body: dict[str, Any] = protocol.build_request("p", model=PRO)
+        body["generationConfig"]["outputMimeType"] = "image/png"
+        return await generate(client, body)
+    emulator.script({1: how})
+    return await generate(client)
+
+
+@pytest.mark.parametrize(
+    ("wire", "how"),
+    wire_cases(
+        [
+            ("error-400-invalid-argument", "vertex-field"),
+            ("error-400-api-key-invalid", "invalid-key"),
+            ("error-403-permission-denied", "no-key"),
+            ("error-404-not-found", "retired-model"),
+            ("error-429-per-minute-retry-info", "429"),
+            ("error-429-per-day", "429-day"),
+            ("error-500-internal", "500"),
+            ("error-503-unavailable", "503"),
+        ],
+        [
+            ("error-400-invalid-argument", "vertex-field"),
+            ("error-429-resource-exhausted-retry-info", "429"),
+        ],
+    ),
+)
+async def test_emulated_errors_have_the_shape_and_class_on_file(wire: Wire, how: str) -> None:
+    on_file = wire.response()
     emulator = Emulator(EmulatorSettings(latency=False))
-    emulator.script({1: "429"})
     async with client_for(emulator) as client:
-        response = await generate(client)
-    assert response.status_code == recorded["status"]
-    assert _shape(recorded["body"]) <= _shape(response.json())
-    for status, body in ((429, response.content), (429, orjson.dumps(recorded["body"]))):
-        assert isinstance(protocol.classify_error(status, body), RateLimited)
+        response = await _provoke(client, emulator, how)
+    assert response.status_code == on_file["status"]
+    assert _shape(on_file["body"]) <= _shape(response.json())
+    emulated = protocol.classify_error(response.status_code, response.content)
+    expected = protocol.classify_error(on_file["status"], orjson.dumps(on_file["body"]))
+    assert type(emulated) is type(expected)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from emulator_testing import FLASH25, FLASH31, PRO, client_for, error_of, generate, request_body
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings
-from nanobanana_async.errors import BadRequest
+from nanobanana_async.errors import BadRequest, NoImageReturned
 from nanobanana_async.service import protocol
 
 _IMAGE_CONFIG = "* GenerateContentRequest.generation_config.image_config."
@@ -124,3 +125,52 @@ async def test_accepted_requests(model: str, config: dict[str, Any]) -> None:
         response = await generate(client, _with(config, model), model=model)
     assert response.status_code == 200
     protocol.parse_success(response.content)
+
+
+@pytest.mark.parametrize(
+    ("modalities", "text"),
+    [
+        pytest.param(["Image"], False, id="Image"),
+        pytest.param(["image"], False, id="image"),
+        pytest.param(["Text", "Image"], True, id="Text-Image"),
+        pytest.param(["text", "IMAGE"], True, id="text-IMAGE"),
+    ],
+)
+async def test_response_modalities_are_read_in_any_case(modalities: list[str], text: bool) -> None:
+    """Google's early samples spelled the enum ``["Text", "Image"]``; the service takes it."""
+    async with client_for(Emulator(EmulatorSettings(latency=False))) as client:
+        response = await generate(client, _with({"responseModalities": modalities}))
+    assert response.status_code == 200
+    image = protocol.parse_success(response.content)
+    assert bool(image.text) == text
+
+
+async def test_a_text_only_modality_in_any_case_gets_no_image() -> None:
+    async with client_for(Emulator(EmulatorSettings(latency=False))) as client:
+        response = await generate(client, _with({"responseModalities": ["Text"]}))
+    assert response.status_code == 200
+    with pytest.raises(NoImageReturned):
+        protocol.parse_success(response.content)
+
+
+@pytest.mark.parametrize(
+    "modalities",
+    [
+        pytest.param(["Picture"], id="Picture"),
+        pytest.param(["Text", "Picture"], id="Text-Picture"),
+        pytest.param([1], id="number"),
+    ],
+)
+async def test_an_unknown_modality_is_still_refused(modalities: list[object]) -> None:
+    async with client_for(Emulator(EmulatorSettings(latency=False))) as client:
+        response = await generate(client, _with({"responseModalities": modalities}))
+    assert response.status_code == 400
+    error = error_of(response)
+    index = len(modalities) - 1
+    assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT")
+    assert error["message"] == (
+        f"Invalid value at 'generation_config.response_modalities[{index}]' "
+        "(type.googleapis.com/google.ai.generativelanguage.v1beta.GenerationConfig.Modality), "
+        f"{orjson.dumps(modalities[index]).decode()}"
+    )
+    assert type(protocol.classify_error(400, response.content)) is BadRequest

@@ -1,13 +1,19 @@
-"""The wire format, against the real recorded responses in ``shared/fixtures/gemini-recorded``."""
+"""The wire format, against answers on file: our own fixtures, and real recordings if present.
+
+Our fixtures (``tests/fixtures/wire``, written from the documented format) always run; the
+recordings in ``shared/fixtures/gemini-recorded`` are an extra cross-check where they are
+beside the repo (see :func:`emulator_testing.wire_cases`).
+"""
 
 from __future__ import annotations
 
+import base64
 import io
 from typing import Any
 
 import orjson
 import pytest
-from emulator_testing import fixture
+from emulator_testing import RECORDED_FIXTURES, RECORDED_MISSING, RECORDED_NAMES, Wire, wire_cases
 from PIL import Image
 
 from nanobanana_async.errors import (
@@ -26,63 +32,157 @@ from nanobanana_async.errors import (
 from nanobanana_async.service import protocol
 
 
+def test_recorded_fixtures_cross_check() -> None:
+    """Every recording the suite names is there; without the folder, this one test skips."""
+    if not RECORDED_FIXTURES.is_dir():
+        pytest.skip(RECORDED_MISSING)
+    assert RECORDED_NAMES
+    assert [n for n in sorted(RECORDED_NAMES) if not Wire(n, recorded=True).path.is_file()] == []
+
+
+def _parts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = body["candidates"][0]["content"]["parts"]
+    return parts
+
+
 @pytest.mark.parametrize(
-    ("name", "mime", "size"),
-    [
-        ("gemini-3-pro-image--image-jpeg.json", "image/jpeg", (1408, 768)),
-        ("gemini-3-pro-image-preview--text-and-image.json", "image/jpeg", None),
-        ("gemini-2.5-flash-image--text-and-image-png.json", "image/png", (1024, 1024)),
-        ("vertex-gemini-2.5-flash-image--image-jpeg.json", "image/jpeg", None),
-    ],
+    ("wire", "mime", "size"),
+    wire_cases(
+        [
+            ("gemini-3-pro-image--image-jpeg", "image/jpeg", (1408, 768)),
+            ("gemini-3-pro-image--text-and-image", "image/jpeg", (1376, 768)),
+            ("gemini-3-pro-image--thoughts-then-image", "image/jpeg", (1024, 1024)),
+            ("gemini-3.1-flash-image--text-and-image", "image/jpeg", (2064, 512)),
+            ("gemini-2.5-flash-image--text-and-image-png", "image/png", (1024, 1024)),
+            ("vertex-gemini-2.5-flash-image--image-jpeg", "image/jpeg", (1344, 768)),
+        ],
+        [
+            ("gemini-3-pro-image--image-jpeg", "image/jpeg", (1408, 768)),
+            ("gemini-3-pro-image-preview--text-and-image", "image/jpeg", None),
+            ("gemini-2.5-flash-image--text-and-image-png", "image/png", (1024, 1024)),
+            ("vertex-gemini-2.5-flash-image--image-jpeg", "image/jpeg", None),
+        ],
+    ),
 )
-def test_recorded_success_bodies_yield_the_image(
-    name: str, mime: str, size: tuple[int, int] | None
+def test_success_bodies_yield_the_image(
+    wire: Wire, mime: str, size: tuple[int, int] | None
 ) -> None:
-    response = fixture(name)["response"]
-    raw = orjson.dumps(response["body"])
-    image = protocol.parse_success(raw)
+    body = wire.response()["body"]
+    image = protocol.parse_success(orjson.dumps(body))
     assert image.mime_type == mime
     with Image.open(io.BytesIO(image.data)) as decoded:
         decoded.load()
         assert Image.MIME[decoded.format or ""] == mime
         if size:
             assert decoded.size == size
-    assert image.model_version == response["body"]["modelVersion"]
-    assert image.response_id == response["body"]["responseId"]
-
-
-def test_text_before_image_is_kept_as_text() -> None:
-    body = fixture("gemini-3-pro-image-preview--text-and-image.json")["response"]["body"]
-    image = protocol.parse_success(body)
-    assert "axolotl" in image.text
+    # The documented rule: the last image part that is not a thought; thoughts are not text.
+    final = [p for p in _parts(body) if "inlineData" in p and not p.get("thought")][-1]
+    assert image.data == base64.b64decode(final["inlineData"]["data"])
+    assert image.text == "".join(
+        p["text"] for p in _parts(body) if "text" in p and not p.get("thought")
+    )
+    assert image.model_version == body["modelVersion"]
+    assert image.response_id == body["responseId"]
+    assert image.usage == body["usageMetadata"]
 
 
 @pytest.mark.parametrize(
-    ("name", "error", "reason"),
-    [
-        ("gemini-2.5-flash-image--text-only-no-image.json", NoImageReturned, "STOP"),
-        ("gemini-3.1-flash-image-preview--no-image.json", NoImageReturned, "NO_IMAGE"),
-        (
-            "gemini-3.1-flash-image-preview--prompt-blocked.json",
-            PromptBlocked,
-            "PROHIBITED_CONTENT",
-        ),
-    ],
+    ("wire", "words"),
+    wire_cases(
+        [
+            ("gemini-3-pro-image--text-and-image", "Three pillars standing"),
+            ("gemini-3.1-flash-image--text-and-image", "four milestones"),
+            ("gemini-2.5-flash-image--text-and-image-png", "paper plane"),
+        ],
+        [("gemini-3-pro-image-preview--text-and-image", "axolotl")],
+    ),
 )
-def test_recorded_answers_without_an_image(name: str, error: type[ApiError], reason: str) -> None:
-    body = fixture(name)["response"]["body"]
+def test_text_before_image_is_kept_as_text(wire: Wire, words: str) -> None:
+    image = protocol.parse_success(wire.response()["body"])
+    assert words in image.text
+
+
+def test_thought_parts_are_neither_the_image_nor_the_text() -> None:
+    """Two thought images (red, green) and a thought text come before the final blue image."""
+    body = Wire("gemini-3-pro-image--thoughts-then-image").response()["body"]
+    image = protocol.parse_success(orjson.dumps(body))
+    with Image.open(io.BytesIO(image.data)) as decoded:
+        pixel = decoded.convert("RGB").getpixel((512, 512))
+    assert pixel == pytest.approx((40, 40, 220), abs=8)
+    assert image.text == "Six robots around a round table, seen from above."
+
+
+@pytest.mark.parametrize(
+    ("wire", "error", "reason"),
+    wire_cases(
+        [
+            ("gemini-2.5-flash-image--text-only-no-image", NoImageReturned, "STOP"),
+            ("gemini-3.1-flash-image--no-image", NoImageReturned, "NO_IMAGE"),
+            ("gemini-3.1-flash-image--prompt-blocked", PromptBlocked, "PROHIBITED_CONTENT"),
+            ("gemini-3-pro-image--image-safety", ImageRefused, "IMAGE_SAFETY"),
+        ],
+        [
+            ("gemini-2.5-flash-image--text-only-no-image", NoImageReturned, "STOP"),
+            ("gemini-3.1-flash-image-preview--no-image", NoImageReturned, "NO_IMAGE"),
+            (
+                "gemini-3.1-flash-image-preview--prompt-blocked",
+                PromptBlocked,
+                "PROHIBITED_CONTENT",
+            ),
+        ],
+    ),
+)
+def test_answers_without_an_image(wire: Wire, error: type[ApiError], reason: str) -> None:
+    body = wire.response()["body"]
     with pytest.raises(error) as caught:
         protocol.parse_success(orjson.dumps(body))
+    assert type(caught.value) is error
     assert caught.value.reason == reason
 
 
-def test_recorded_429_is_rate_limited_with_the_body_delay() -> None:
-    response = fixture("error-429-resource-exhausted-retry-info.json")["response"]
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    wire_cases(
+        [
+            ("error-400-invalid-argument", BadRequest),
+            ("error-400-api-key-invalid", InvalidApiKey),
+            ("error-403-permission-denied", PermissionDenied),
+            ("error-404-not-found", ModelNotFound),
+            ("error-429-per-minute-retry-info", RateLimited),
+            ("error-429-per-day", QuotaExhausted),
+            ("error-429-free-tier-limit-0", QuotaExhausted),
+            ("error-500-internal", TransientError),
+            ("error-503-unavailable", TransientError),
+        ],
+        [
+            ("error-400-invalid-argument", BadRequest),
+            ("error-429-resource-exhausted-retry-info", RateLimited),
+        ],
+    ),
+)
+def test_error_bodies_are_classified(wire: Wire, expected: type[ApiError]) -> None:
+    response = wire.response()
+    error = protocol.classify_error(response["status"], orjson.dumps(response["body"]))
+    assert type(error) is expected
+    assert error.status == response["status"]
+
+
+@pytest.mark.parametrize(
+    ("wire", "delay", "limit"),
+    wire_cases(
+        [("error-429-per-minute-retry-info", 12.5, 20.0)],
+        # A quota is named, its value not given: the pacer counts what it admitted.
+        [("error-429-resource-exhausted-retry-info", 34.4, None)],
+    ),
+)
+def test_a_429_is_rate_limited_with_the_body_delay(
+    wire: Wire, delay: float, limit: float | None
+) -> None:
+    response = wire.response()
     error = protocol.classify_error(response["status"], orjson.dumps(response["body"]))
     assert isinstance(error, RateLimited)
-    assert error.retry_delay == pytest.approx(34.4)
-    # A quota is named, its value not given: the pacer counts what it admitted.
-    assert (error.overload, error.limit) == (False, None)
+    assert error.retry_delay == pytest.approx(delay)
+    assert (error.overload, error.limit) == (False, limit)
 
 
 def _quota_429(*violations: dict[str, object]) -> bytes:
@@ -162,15 +262,7 @@ def test_a_429_says_whether_it_names_a_quota_and_the_request_limit(
     assert (error.overload, error.limit) == (overload, limit)
 
 
-def test_recorded_400_is_about_the_slide() -> None:
-    response = fixture("error-400-invalid-argument.json")["response"]
-    error = protocol.classify_error(response["status"], orjson.dumps(response["body"]))
-    assert type(error) is BadRequest
-
-
 def _png(color: str) -> str:
-    import base64
-
     buffer = io.BytesIO()
     Image.new("RGB", (4, 4), color).save(buffer, "PNG")
     return base64.b64encode(buffer.getvalue()).decode()
@@ -308,8 +400,9 @@ def test_retry_delay_falls_back_to_the_message() -> None:
 
 
 def test_retired_model_404_names_the_replacement() -> None:
+    response = Wire("error-404-not-found").response()
     error = protocol.classify_error(
-        404, _error(404, "NOT_FOUND", "models/x is not found"), model="gemini-3-pro-image-preview"
+        response["status"], orjson.dumps(response["body"]), model="gemini-3-pro-image-preview"
     )
     assert isinstance(error, ModelNotFound)
     assert error.replacement == "gemini-3-pro-image"
