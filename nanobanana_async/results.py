@@ -101,6 +101,8 @@ class BatchResult:
             (more 429s during a pause, or extending it, are the same wait), as the pacer
             counts them; the progress file counts the same.
         rate_limited: 429 answers, however many waits they caused.
+        dry_run: the images are the emulator's placeholders (``run --emulator``), made in a
+            folder of the dry run's own.
     """
 
     outputs: tuple[SlideOutput, ...]
@@ -116,6 +118,7 @@ class BatchResult:
     retries: int = 0
     rate_limit_waits: int = 0
     rate_limited: int = 0
+    dry_run: bool = False
 
     @property
     def completed(self) -> int:
@@ -151,6 +154,7 @@ class BatchResult:
             "retries": self.retries,
             "rate_limit_waits": self.rate_limit_waits,
             "rate_limited": self.rate_limited,
+            "dry_run": self.dry_run,
         }
 
     def to_json(self) -> bytes:

@@ -10,16 +10,18 @@ the previous run's file. The child's stdout and stderr go to ``<progress file>.l
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..exits import DEFAULT_PROGRESS_FILE
 from .status import read_progress
 
-__all__ = ["detach_command"]
+__all__ = ["detach_command", "invoked_as"]
 
 _START_TIMEOUT = 60.0
 _POLL_SECONDS = 0.05
@@ -30,6 +32,27 @@ def _child_args(argv: Sequence[str]) -> list[str]:
     if args and args[0] != "run":
         args = ["run", *args]
     return [*args, "--quiet"]
+
+
+def invoked_as(env: Mapping[str, str] | None = None, argv0: str | None = None) -> str:
+    """The command as the user (or agent) typed it, so the line it is told to run exists.
+
+    The skill's launcher execs the engine with ``NANOBANANA_LAUNCHER`` set to its own path;
+    ``python -m nanobanana_async`` is given back as such; an installed ``nanobanana`` is
+    its bare name when that is what ``PATH`` finds, else its path.
+    """
+    env = os.environ if env is None else env
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    launcher = env.get("NANOBANANA_LAUNCHER", "")
+    if launcher and os.access(launcher, os.X_OK):
+        return shlex.quote(launcher)
+    if not argv0 or Path(argv0).name in ("__main__.py", "-c"):
+        return f"{shlex.quote(sys.executable)} -m nanobanana_async"
+    name = Path(argv0).name
+    found = shutil.which(name, path=env.get("PATH"))
+    if found is not None and os.path.realpath(found) == os.path.realpath(argv0):
+        return shlex.quote(name)
+    return shlex.quote(os.path.abspath(argv0))
 
 
 def detach_command(argv: Sequence[str], progress_file: Path) -> int:
@@ -50,9 +73,9 @@ def detach_command(argv: Sequence[str], progress_file: Path) -> int:
         progress = read_progress(progress_file)
         if progress is not None and progress.get("pid") == child.pid:
             total = progress.get("total", "?")
-            follow = "nanobanana wait"
+            follow = f"{invoked_as()} wait"
             if progress_file != DEFAULT_PROGRESS_FILE:
-                follow += f" --progress-file {progress_file}"
+                follow += f" --progress-file {shlex.quote(str(progress_file))}"
             print(f"started {total} slides (pid {child.pid}); follow: {follow}")
             return 0
         if code is not None:

@@ -93,7 +93,8 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--emulator",
         action="store_true",
-        help="dry run against the built-in emulator: no key, no cost, placeholder images",
+        help="dry run against the built-in emulator: no key, no cost; placeholder images "
+        "in OUTPUT_DIR.dry-run, never over the deck's real ones",
     )
     run.add_argument(
         "--emulator-time-scale",

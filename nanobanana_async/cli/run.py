@@ -12,6 +12,7 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -28,9 +29,10 @@ from ..results import BatchResult
 from .allocator import pin_mmap_threshold
 from .summary import progress_line, result_line
 
-__all__ = ["run_command"]
+__all__ = ["DRY_RUN_SUFFIX", "dry_run_dir", "run_command"]
 
 _EMULATOR_KEY = "emulator-dry-run"
+DRY_RUN_SUFFIX = ".dry-run"
 
 
 class _Bar:
@@ -125,6 +127,7 @@ def run_command(args: argparse.Namespace) -> int:
             time_scale=time_scale,
             # An embedded emulator's quota is this process's own: nothing to share.
             quota_ledger=None if args.emulator else default_ledger_path(env),
+            dry_run=args.emulator,
         )
         result, signum = anyio.run(_run, config, args, settings, bar, transport)
     except KeyboardInterrupt:
@@ -153,10 +156,27 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _for_emulator(config: BatchConfig) -> BatchConfig:
-    """A dry run never touches the real service, whatever the config's base_url says."""
+    """A dry run never touches the real service, nor the deck's real images.
+
+    Whatever the config's base_url says, the requests go to the embedded emulator; and the
+    placeholders go to a folder of the dry run's own beside ``output_dir``
+    (:func:`dry_run_dir`), so no real image is ever replaced by one.
+    """
     from dataclasses import replace
 
-    return replace(config, base_url="http://emulator", api_key=_EMULATOR_KEY)
+    return replace(
+        config,
+        base_url="http://emulator",
+        api_key=_EMULATOR_KEY,
+        output_dir=dry_run_dir(config.output_dir),
+    )
+
+
+def dry_run_dir(output_dir: Path) -> Path:
+    """Where ``run --emulator`` writes a deck meant for ``output_dir``: ``<output_dir>.dry-run``."""
+    if not output_dir.name:  # the root of a file system
+        return output_dir / f"deck{DRY_RUN_SUFFIX}"
+    return output_dir.with_name(f"{output_dir.name}{DRY_RUN_SUFFIX}")
 
 
 def _print_saved_summary(args: argparse.Namespace) -> None:

@@ -244,4 +244,5 @@ def _result(
         retries=run.retries,
         rate_limit_waits=run.pacer.rate_limit_waits,
         rate_limited=run.rate_limited,
+        dry_run=run.settings.dry_run,
     )

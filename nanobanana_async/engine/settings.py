@@ -30,6 +30,7 @@ class EngineSettings:
         quota_ledger: the file through which runs on one machine share the quota's pacing
             state (:mod:`~nanobanana_async.engine.ledger`); ``None`` paces this run on its own.
             The CLI passes :func:`~nanobanana_async.engine.ledger.default_ledger_path`.
+        dry_run: the service is an emulator (placeholder images): the results say so.
         clock: monotonic time in seconds.
         sleep: awaitable sleep.
     """
@@ -42,5 +43,6 @@ class EngineSettings:
     progress_interval: float = 0.25
     seed: int | None = None
     quota_ledger: Path | None = None
+    dry_run: bool = False
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
