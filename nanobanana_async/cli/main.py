@@ -15,7 +15,7 @@ from .._version import version
 from ..config.schema import CONCURRENCY_RANGE, RPM_RANGE, TIMEOUT_RANGE
 from ..exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
 
-SUBCOMMANDS = ("run", "status", "wait", "emulate", "schema")
+SUBCOMMANDS = ("run", "status", "wait", "stop", "emulate", "schema")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -149,6 +149,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         default=100.0,
         help="seconds to wait at most (default 100, under an agent's tool time limit)",
     )
+    stop = sub.add_parser("stop", help="stop a detached run (SIGTERM), then its final line")
+    _add_progress_file(stop)
+    stop.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=30.0,
+        help="seconds to wait for it to end (default 30)",
+    )
     sub.add_parser("schema", help="print the config's JSON Schema")
     emulate = sub.add_parser("emulate", help="serve the Gemini API emulator (no key, no cost)")
     if command == "emulate":
@@ -187,6 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "status":
             return status_command(args.progress_file)
         return wait_command(args.progress_file, args.timeout)
+    if args.command == "stop":
+        from .stop import stop_command
+
+        return stop_command(args.progress_file, args.timeout)
     if args.command == "schema":
         import orjson
 

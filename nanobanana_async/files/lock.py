@@ -19,7 +19,7 @@ from typing import Self
 
 from ..errors import RunLockedError
 
-__all__ = ["LOCK_SUFFIX", "RunLock"]
+__all__ = ["LOCK_SUFFIX", "RunLock", "lock_holder"]
 
 LOCK_SUFFIX = ".lock"
 _HOW_TO_RUN_BOTH = "give this run its own files: --progress-file FILE --results-file FILE"
@@ -117,6 +117,30 @@ class RunLock:
             raise RunLockedError(
                 f"the lock file {self.lock_path} {problem}; {_HOW_TO_RUN_BOTH}"
             ) from None
+
+
+def lock_holder(progress_file: Path) -> int | None:
+    """Who holds the run lock of ``progress_file``: a pid, ``0`` (held, pid not yet written)
+    or ``None`` (nobody: no run is writing that file).
+
+    Looked at, not taken: a shared ``flock`` tried and dropped at once, so a run starting
+    at that very moment could be refused only for that instant. The lock, not the pid in
+    the progress file, says a run is alive: a pid may have been reused by now.
+    """
+    lock_path = progress_file.with_name(progress_file.name + LOCK_SUFFIX)
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_pid(fd) or 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _read_pid(fd: int) -> int | None:

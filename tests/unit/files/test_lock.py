@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nanobanana_async.errors import RunLockedError
-from nanobanana_async.files.lock import RunLock
+from nanobanana_async.files.lock import RunLock, lock_holder
 
 # The second process tries the same lock and reports: "ok" or the refusal message.
 _TRY = """
@@ -99,3 +99,11 @@ def test_release_is_idempotent_and_reacquire_works(tmp_path: Path) -> None:
     lock.release()
     with lock:
         assert "held" in repr(lock)
+
+
+def test_lock_holder_is_the_process_holding_the_lock_and_none_once_free(tmp_path: Path) -> None:
+    progress = tmp_path / "progress.json"
+    assert lock_holder(progress) is None
+    with RunLock(progress):
+        assert lock_holder(progress) == os.getpid()
+    assert lock_holder(progress) is None
