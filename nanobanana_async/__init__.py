@@ -34,7 +34,7 @@ __all__ = [
     "load_config",
 ]
 
-# Where each public name lives; ``tests/test_exported_members.py`` keeps this table, the
+# Where each public name lives; ``tests/unit/test_exported_members.py`` keeps this table, the
 # list above and the ``TYPE_CHECKING`` imports below in step.
 _HOMES = {
     "ApiError": "errors",

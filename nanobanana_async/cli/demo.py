@@ -1,9 +1,11 @@
-"""``make demo``: a real 10-slide batch against the embedded emulator, end to end.
+"""``make demo``: a real batch against the emulator, end to end, with the quota at work.
 
-It starts the emulator on a free loopback port (real HTTP, a per-minute quota, realistic
-latencies shrunk tenfold), writes a deck config under ``demo-output/``, and runs the
-``nanobanana`` command on it exactly as a user or the skill would, so what you see is the
-product, not a special path. No key and no network are needed.
+It starts the emulator on a free loopback port (real HTTP, a per-minute quota smaller
+than the deck, realistic latencies shrunk tenfold), writes a deck config under
+``demo-output/``, and runs the ``nanobanana`` command on it exactly as the skill would (no
+``--rpm``: the engine learns the quota from its 429s), so what you see is the product, not
+a special path. No key and no network are needed; the images are the emulator's
+placeholders, each showing its slide's prompt.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import orjson
 from ..emulator import EmulatorSettings, serve_in_thread
 
 TIME_SCALE = 0.1
-RPM = 12
+# Fewer requests a window than the deck has slides: the run must wait on the quota.
+RPM = 6
 SLIDES = [
     ("Title: Shipping faster with async batch generation", "professional"),
     ("Agenda: why, how, results, next steps", "professional"),
@@ -29,12 +32,18 @@ SLIDES = [
     ("429 storms: one shared pause instead of a stampede", "professional"),
     ("Nothing lost: atomic files and resume", "professional"),
     ("Results: sequential vs concurrent throughput", "data-viz"),
+    ("Pacing told nothing: the quota's shape learned from its 429s", "infographic"),
+    ("Two decks on one key: one quota, shared fairly", "data-viz"),
+    ("Dry runs: the emulator, no key, no cost", "professional"),
     ("Thank you - questions?", "professional"),
 ]
 
 
-def main() -> int:
-    out = Path("demo-output").resolve()
+def main(argv: list[str] | None = None) -> int:
+    # A test plays the same demo faster: ``--time-scale`` and ``--out`` (not for users).
+    args = list(sys.argv[1:] if argv is None else argv)
+    scale = float(args[args.index("--time-scale") + 1]) if "--time-scale" in args else TIME_SCALE
+    out = Path(args[args.index("--out") + 1] if "--out" in args else "demo-output").resolve()
     out.mkdir(exist_ok=True)
     config = {
         "slides": [
@@ -48,9 +57,14 @@ def main() -> int:
     }
     config_path = out / "slides.json"
     config_path.write_bytes(orjson.dumps(config, option=orjson.OPT_INDENT_2))
-    settings = EmulatorSettings(rpm=RPM, time_scale=TIME_SCALE)
+    settings = EmulatorSettings(rpm=RPM, time_scale=scale)
     with serve_in_thread(settings) as base_url:
-        print(f"emulator on {base_url}: {RPM} requests/min, latencies x{TIME_SCALE}", flush=True)
+        window = 60 * scale
+        print(
+            f"emulator on {base_url}: {RPM} requests per {window:g} s window (a minute x{scale:g})"
+            f" for {len(SLIDES)} slides, so the run waits on the quota; latencies x{scale:g}",
+            flush=True,
+        )
         env = {**os.environ, "GOOGLE_GEMINI_BASE_URL": base_url, "GEMINI_API_KEY": "demo-key"}
         command = [
             sys.executable,
@@ -59,10 +73,8 @@ def main() -> int:
             "run",
             "--config",
             str(config_path),
-            "--rpm",
-            str(RPM),
             "--time-scale",
-            str(TIME_SCALE),
+            str(scale),
             "--progress-file",
             str(out / "progress.json"),
             "--results-file",
@@ -72,7 +84,14 @@ def main() -> int:
         code = subprocess.call(command, env=env)
     if code == 0:
         images = sorted((out / "deck").glob("slide-*.webp"))
-        print(f"{len(images)} images in {out / 'deck'} (results: {out / 'results.json'})")
+        results = orjson.loads((out / "results.json").read_bytes())
+        waits = int(results["rate_limit_waits"])
+        held = {0: "never", 1: "once"}.get(waits, f"{waits} times")
+        print(
+            f"{len(images)} placeholder images (the emulator draws each slide's prompt; no real"
+            f" image was made) in {out / 'deck'}; the quota held the run back {held}"
+            f" ({results['rate_limited']} 429s); results: {out / 'results.json'}"
+        )
     return code
 
 

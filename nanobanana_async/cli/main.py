@@ -65,7 +65,10 @@ def _bounded(low: float, high: float) -> Callable[[str], float]:
 
 
 def _add_run_arguments(run: argparse.ArgumentParser) -> None:
-    run.add_argument("--config", required=True, type=Path, help="the deck's config JSON")
+    run.add_argument(
+        "config_file", nargs="?", type=Path, metavar="CONFIG", help="the deck's config JSON"
+    )
+    run.add_argument("--config", type=Path, help="the same, as an option (the original spelling)")
     run.add_argument(
         "--concurrency", type=_positive_int, help="requests in flight (default: derived)"
     )
@@ -180,8 +183,15 @@ def _normalise(argv: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _normalise(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv[0] if argv else None).parse_args(argv)
+    parser = build_parser(argv[0] if argv else None)
+    args = parser.parse_args(argv)
     if args.command == "run":
+        if args.config is None:
+            args.config = args.config_file
+        elif args.config_file is not None and args.config_file != args.config:
+            parser.error(f"two configs given ({args.config_file} and --config {args.config})")
+        if args.config is None:
+            parser.error("run needs a config: nanobanana run slides.json (or --config slides.json)")
         if args.detach:
             from .detach import detach_command
 

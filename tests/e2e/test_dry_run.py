@@ -77,3 +77,17 @@ def test_a_real_run_says_it_is_not_a_dry_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert read_json(tmp_path / "results.json")["dry_run"] is False
     assert (deck / "slide-01.webp").exists()
+
+
+def test_the_config_may_be_given_without_the_option(tmp_path: Path) -> None:
+    config = write(tmp_path / "slides.json", deck_config(tmp_path / "deck", 1))
+    env = {k: v for k, v in environment("http://unused").items() if not k.startswith("GOOGLE")}
+    done = run_cli(
+        "run", str(config), "--emulator", "--emulator-time-scale", "0.001",
+        *files_args(tmp_path), env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert read_json(tmp_path / "results.json")["completed"] == 1
+    both = run_cli("run", str(config), "--config", str(tmp_path / "other.json"), env=env)
+    assert both.returncode == 2
+    assert b"two configs given" in both.stderr
