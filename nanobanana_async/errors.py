@@ -53,14 +53,47 @@ __all__ = [
 # Google API keys: "AIza" + 35 URL-safe characters. Anything shaped like one is scrubbed
 # from text we keep, on top of scrubbing the configured key itself.
 _KEY_SHAPE = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
+# A key in a URL's query (``?key=``, the REST docs' spelling): whatever its value.
+_KEY_QUERY = re.compile(r"([?&]key=)[^&#\s]+")
+# The characters keys are made of: a secret glued to more of them is part of one token.
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_MIN_SECRET_CHARS = 8  # a shorter secret is not scrubbed by value: see redact()
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Return ``text`` with every given secret and anything key-shaped replaced by ``***``."""
+    """Return ``text`` with the given secrets, ``?key=`` values and key-shaped text as ``***``.
+
+    A secret is replaced as a whole token: found inside a longer run of key characters
+    (``[A-Za-z0-9_-]``), the whole run is replaced, so what is left shows neither the key
+    nor where it began or ended. A secret shorter than 8 characters is not replaced at
+    all: no real key is that short (Google's have 39 characters; a proxy's key of 7 could
+    be guessed, so hiding it protects nothing), while a string that short turns up inside
+    ordinary words (a key ``k`` made "prompt blocked" "prompt bloc***ed", and where the
+    stars fell told the key). Such a key still leaves the process only in its header: the
+    client never puts a key in a URL, and a ``?key=`` is scrubbed whatever its value.
+    """
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return _KEY_SHAPE.sub("***", text)
+        if secret and len(secret) >= _MIN_SECRET_CHARS:
+            text = _scrub(text, secret)
+    return _KEY_SHAPE.sub("***", _KEY_QUERY.sub(r"\1***", text))
+
+
+def _scrub(text: str, secret: str) -> str:
+    """``text`` with each token holding ``secret`` replaced by ``***``, in one pass."""
+    pieces: list[str] = []
+    done = 0  # text[:done] is settled
+    found = text.find(secret)
+    while found != -1:
+        start, end = found, found + len(secret)
+        while start > done and text[start - 1] in _TOKEN_CHARS:
+            start -= 1
+        while end < len(text) and text[end] in _TOKEN_CHARS:
+            end += 1
+        pieces += (text[done:start], "***")
+        done = end
+        found = text.find(secret, end)
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 class NanoBananaError(Exception):

@@ -21,6 +21,7 @@ __all__ = [
     "EXIT_TERMINATED",
     "EXIT_TIMED_OUT",
     "EXIT_USAGE",
+    "RESULTS_COPY_NAME",
 ]
 
 EXIT_OK = 0
@@ -32,3 +33,5 @@ EXIT_TERMINATED = 143
 
 DEFAULT_PROGRESS_FILE = Path(tempfile.gettempdir()) / "nano-banana-progress.json"
 DEFAULT_RESULTS_FILE = Path(tempfile.gettempdir()) / "nano-banana-results.json"
+# The copy of the results a run leaves in its output_dir, so the deck carries its record.
+RESULTS_COPY_NAME = "nano-banana-results.json"

@@ -103,6 +103,8 @@ class BatchResult:
         rate_limited: 429 answers, however many waits they caused.
         dry_run: the images are the emulator's placeholders (``run --emulator``), made in a
             folder of the dry run's own.
+        notices: one-line messages about how the config was read (a retired model id
+            mapped to its replacement), as the command line printed them.
     """
 
     outputs: tuple[SlideOutput, ...]
@@ -119,6 +121,7 @@ class BatchResult:
     rate_limit_waits: int = 0
     rate_limited: int = 0
     dry_run: bool = False
+    notices: tuple[str, ...] = ()
 
     @property
     def completed(self) -> int:
@@ -155,6 +158,7 @@ class BatchResult:
             "rate_limit_waits": self.rate_limit_waits,
             "rate_limited": self.rate_limited,
             "dry_run": self.dry_run,
+            "notices": list(self.notices),
         }
 
     def to_json(self) -> bytes:

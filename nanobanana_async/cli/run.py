@@ -21,44 +21,18 @@ import orjson
 
 from ..config.loading import BatchConfig, load_config
 from ..engine.ledger import default_ledger_path
-from ..engine.progress import Progress
 from ..engine.run import EngineSettings, generate_batch
 from ..errors import ConfigError, NanoBananaError, RunLockedError
 from ..exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ..results import BatchResult
 from .allocator import pin_mmap_threshold
-from .summary import progress_line, result_line
+from .bar import ProgressBar
+from .summary import result_line
 
 __all__ = ["DRY_RUN_SUFFIX", "dry_run_dir", "run_command"]
 
 _EMULATOR_KEY = "emulator-dry-run"
 DRY_RUN_SUFFIX = ".dry-run"
-
-
-class _Bar:
-    """A progress bar redrawn in place on a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.drawn = False
-
-    def __call__(self, progress: Progress) -> None:
-        if not self.enabled:
-            return
-        data = progress.to_dict()
-        total = max(1, int(data["total"]))
-        done = int(data["current"])
-        width = 24
-        filled = width * done // total
-        bar = "#" * filled + "-" * (width - filled)
-        sys.stderr.write(f"\r[{bar}] {progress_line(data)}\x1b[K")
-        sys.stderr.flush()
-        self.drawn = True
-
-    def close(self) -> None:
-        if self.drawn:
-            sys.stderr.write("\r\x1b[K")  # the summary line takes its place
-            sys.stderr.flush()
 
 
 def _leaf(error: BaseException) -> BaseException:
@@ -71,7 +45,7 @@ async def _run(
     config: BatchConfig,
     args: argparse.Namespace,
     settings: EngineSettings,
-    bar: _Bar,
+    bar: ProgressBar,
     transport: httpx2.AsyncBaseTransport | None,
 ) -> tuple[BatchResult | None, int | None]:
     box: dict[str, Any] = {}
@@ -115,9 +89,11 @@ def run_command(args: argparse.Namespace) -> int:
         if not (env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY")):
             env["GEMINI_API_KEY"] = _EMULATOR_KEY
         env["GOOGLE_GEMINI_BASE_URL"] = "http://emulator"
-    bar = _Bar(enabled=sys.stderr.isatty() and not args.quiet)
+    bar = ProgressBar(enabled=sys.stderr.isatty() and not args.quiet)
     try:
         config = load_config(args.config, env=env)
+        for notice in config.notices:
+            print(f"nanobanana: notice: {notice}", file=sys.stderr)
         if args.emulator:
             config = _for_emulator(config)
         settings = EngineSettings(

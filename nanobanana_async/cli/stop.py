@@ -16,7 +16,7 @@ from pathlib import Path
 from ..exits import EXIT_FAILED, EXIT_OK, EXIT_TIMED_OUT
 from ..files.lock import lock_holder
 from .status import read_progress
-from .summary import progress_line
+from .summary import died_line, progress_line
 
 __all__ = ["stop_command"]
 
@@ -35,10 +35,8 @@ def stop_command(progress_file: Path, timeout: float) -> int:
         if progress is None:
             print(f"no run found at {progress_file}")
             return EXIT_FAILED
-        line = progress_line(progress)
-        if progress.get("state", "running") == "running":
-            line = f"not running (the run died): {line.removeprefix('running ')}"
-        print(f"nothing to stop: {line}")
+        running = progress.get("state", "running") == "running"
+        print(f"nothing to stop: {died_line(progress) if running else progress_line(progress)}")
         return EXIT_OK
     pid = holder or (progress or {}).get("pid")
     if not isinstance(pid, int) or pid <= 0:

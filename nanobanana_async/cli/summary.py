@@ -3,8 +3,12 @@
 Both functions take the JSON form of the progress and results files, so ``run``, ``status``
 and ``wait`` print the same line wherever the run is. The final line names the output
 folder once and lists only what failed, grouped by reason: it grows with failures, not with
-the deck. A quota wait is shown from ``waiting_until`` against the wall clock now, not the
-file's age, so a wait that is over is never reported, however old the file.
+the deck. It ends with what to do, from the errors' kinds: the fix first (the key, the
+model, the quota, a slide's prompt), then ``--resume``; ``--resume`` alone only where a
+rerun as it stands can finish the deck, so an agent following the line cannot loop. When
+the line must be short, the reasons are cut, never that advice. A quota wait is shown from
+``waiting_until`` against the wall clock now, not the file's age, so a wait that is over is
+never reported, however old the file.
 """
 
 from __future__ import annotations
@@ -13,58 +17,160 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["progress_line", "result_line"]
+__all__ = ["died_line", "progress_line", "result_line", "running_parts"]
 
 _MAX_REASON = 120
+# The reasons shown, in characters: past it, "and N more reasons". The advice is not counted.
+_REASONS_BUDGET = 240
+# Ranges in a list of slides before "and N more".
+_MAX_RANGES = 6
+
+# What to fix, by the error's kind (nanobanana_async.errors), in the order to fix it: what
+# stopped the run first. Kinds absent here need no fix: a rerun can succeed as it stands.
+_FIXES = {
+    "InvalidApiKey": "set a valid GEMINI_API_KEY",
+    "PermissionDenied": "fix the key's access (GEMINI_API_KEY)",
+    "ModelNotFound": 'fix "model" in the config',
+    # RPD quotas reset at midnight Pacific time; a ``limit: 0`` tier needs billing.
+    "QuotaExhausted": "enable billing or wait for the daily reset (midnight Pacific)",
+    "PromptBlocked": "reword {slides}",
+    "ImageRefused": "reword {slides}",
+    "BadRequest": "fix the config for {slides}",
+    "OSError": "fix the write to output_dir",
+}
+_ORDER = {kind: rank for rank, kind in enumerate(_FIXES)}
+_RERUN_HELPS = frozenset({"TransientError", "RateLimited", "NoImageReturned", "Cancelled"})
+# A failure whose kind is not known (the progress file has none): its reason says the fix.
+_UNKNOWN_FIX = "fix what failed"
+# A slide the run did not get to: "N of M saved" already says it.
+_NOT_REACHED = "Cancelled"
+_STATE_WORDS = {"failed": "stopped"}
+
+Failure = tuple[int, str, str]  # slide, reason, kind ("" when not known)
 
 
-def _slides(numbers: list[int]) -> str:
-    if len(numbers) == 1:
-        return f"slide {numbers[0]}"
-    return "slides " + ",".join(str(n) for n in numbers)
+def _ranges(numbers: Iterable[int]) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    for n in sorted(set(numbers)):
+        if ranges and n == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], n)
+        else:
+            ranges.append((n, n))
+    return ranges
+
+
+def _slides(numbers: Iterable[int]) -> str:
+    """``slide 3``, ``slides 1-3, 7, 9-12``, ``slides 1, 3, 5, 7, 9, 11 and 24 more``."""
+    ranges = _ranges(numbers)
+    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges[:_MAX_RANGES])
+    more = sum(b - a + 1 for a, b in ranges[_MAX_RANGES:])
+    if more:
+        shown += f" and {more} more"
+    single = len(ranges) == 1 and ranges[0][0] == ranges[0][1]
+    return f"{'slide' if single else 'slides'} {shown}"
 
 
 def _short(text: str) -> str:
-    text = " ".join(text.split())
+    text = " ".join(text.split()).rstrip(".")
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
+
+
+def _rank(kind: str) -> int:
+    """Where a kind comes: in the order of ``_FIXES``, then the unknown, then reruns."""
+    if kind in _ORDER:
+        return _ORDER[kind]
+    return len(_ORDER) + (kind in _RERUN_HELPS)
+
+
+def _reasons(failures: list[Failure]) -> str:
+    """``failed slides 3-10: ...; slide 2: ...``, what stopped the run first, within budget."""
+    groups: dict[str, tuple[int, list[int]]] = {}
+    for slide, reason, kind in failures:
+        text = _short(reason)
+        rank, numbers = groups.get(text, (_rank(kind), []))
+        numbers.append(slide)
+        groups[text] = (min(rank, _rank(kind)), numbers)
+    ordered = sorted(groups.items(), key=lambda item: item[1][0])  # stable: slide order
+    shown: list[str] = []
+    for reason, (_, numbers) in ordered:
+        text = f"{_slides(numbers)}: {reason}"
+        if shown and sum(len(t) + 2 for t in shown) + len(text) > _REASONS_BUDGET:
+            break
+        shown.append(text)
+    line = "failed " + "; ".join(shown)
+    hidden = len(ordered) - len(shown)
+    if hidden:
+        line += f"; and {hidden} more reason{'s' if hidden > 1 else ''} (see the results file)"
+    return line
+
+
+def _advice(failures: list[Failure], *, all_saved: bool, died: bool) -> str:
+    """The fixes, in the order to make them, then ``--resume``; ``""`` if nothing is left."""
+    fixes: dict[str, tuple[int, list[int]]] = {}
+    for slide, _, kind in failures:
+        if kind in _RERUN_HELPS:
+            continue
+        fix = _FIXES.get(kind, _UNKNOWN_FIX)
+        rank, slides = fixes.get(fix, (_rank(kind), []))
+        slides.append(slide)
+        fixes[fix] = (min(rank, _rank(kind)), slides)
+    if all_saved and not fixes:
+        return ""
+    then = "rerun with --resume" + (" to continue" if died else "")
+    if not fixes:
+        return then if died else f"{then} to finish"
+    ordered = sorted(fixes.items(), key=lambda item: item[1][0])
+    todo = ", ".join(fix.format(slides=_slides(slides)) for fix, (_, slides) in ordered)
+    return f"{todo}, then {then}"
 
 
 def _final(
     *,
     state: str,
-    completed: int,
+    saved: int,
     total: int,
-    seconds: int,
+    seconds: int | None,
     output_dir: str,
     reused: int,
-    failures: Iterable[tuple[int, str]],
+    failures: Iterable[Failure],
+    dry_run: bool = False,
 ) -> str:
-    line = f"{state} {completed}/{total} in {seconds}s"
+    if state == "done" and saved == total:
+        line = f"done {saved}/{total}"
+    else:
+        line = f"{_STATE_WORDS.get(state, state)}: {saved} of {total} saved"
+    if seconds is not None:
+        line += f" in {_duration(seconds)}"
     if reused:
         line += f" ({reused} reused)"
     line += f" -> {output_dir}"
-    groups: dict[str, list[int]] = {}
-    for slide, reason in failures:
-        groups.setdefault(_short(reason), []).append(slide)
-    if groups:
-        line += "; failed " + "; ".join(f"{_slides(n)}: {r}" for r, n in groups.items())
-    if state != "done":
-        line += "; rerun with --resume to finish"
-    return line
+    if dry_run:
+        line += "; dry run (placeholder images)"
+    listed = [f for f in failures if f[2] != _NOT_REACHED]
+    if listed:
+        line += "; " + _reasons(listed)
+    advice = _advice(listed, all_saved=saved >= total, died=state == "died")
+    return f"{line}; {advice}" if advice else line
 
 
 def result_line(results: Mapping[str, Any]) -> str:
-    """The final summary: ``done 9/10 in 41s -> /deck; failed slide 3: prompt blocked``."""
+    """The final summary: ``done 10/10 in 41s -> /deck``, or what failed and what to do.
+
+    ``stopped: 12 of 20 saved in 41s -> /deck; failed slides 13-20: API key not valid;
+    set a valid GEMINI_API_KEY, then rerun with --resume``.
+    """
     return _final(
         state=str(results.get("state", "done")),
-        completed=int(results.get("completed", 0)),
+        saved=int(results.get("completed", 0)),
         total=int(results.get("total", 0)),
         seconds=int(results.get("duration_seconds", 0)),
         output_dir=str(results.get("output_dir", "")),
         reused=sum(1 for o in results.get("outputs", []) if o.get("reused")),
-        failures=(
-            (int(e.get("slide", 0)), str(e.get("error", ""))) for e in results.get("errors", [])
-        ),
+        failures=[
+            (int(e.get("slide", 0)), str(e.get("error", "")), str(e.get("kind", "")))
+            for e in results.get("errors", [])
+        ],
+        dry_run=bool(results.get("dry_run")),
     )
 
 
@@ -95,42 +201,76 @@ def _seconds_between(start: object, end: object) -> int:
     return max(0, round((ended - began).total_seconds()))
 
 
-def progress_line(progress: Mapping[str, Any], now: datetime | None = None) -> str:
-    """``running 4/10, 3 in flight, waiting on quota 42s, 2 rate-limit waits, ETA 1m30s``.
+def _progress_failures(progress: Mapping[str, Any]) -> list[Failure]:
+    """The failed slides of a progress file, whose errors carry no kind."""
+    errors = progress.get("errors") or {}
+    return [(int(s), str(errors.get(str(s), "failed")), "") for s in progress.get("failed") or []]
 
-    Or the final line once the run is over. ``now`` is the current time, timezone-aware
-    (default: the wall clock); the wait is shown only while at least a second of it is left.
-    """
-    state = str(progress.get("state", "running"))
+
+def _saved(progress: Mapping[str, Any]) -> int:
     current = int(progress.get("current", 0))
-    total = int(progress.get("total", 0))
-    failed = list(progress.get("failed") or [])
-    if state != "running":
-        errors = progress.get("errors") or {}
-        return _final(
-            state=state,
-            completed=int(progress.get("succeeded", current - len(failed))),
-            total=total,
-            seconds=_seconds_between(progress.get("started_at"), progress.get("updated_at")),
-            output_dir=str(progress.get("output_dir", "")),
-            reused=int(progress.get("reused") or 0),
-            failures=((int(s), str(errors.get(str(s), "failed"))) for s in failed),
-        )
-    parts = [f"{state} {current}/{total}"]
+    return int(progress.get("succeeded", current - len(progress.get("failed") or [])))
+
+
+def running_parts(progress: Mapping[str, Any], now: datetime | None = None) -> dict[str, str]:
+    """The pieces of a running line by name, in the line's order.
+
+    ``count`` (``4/10``), then those that apply: ``failed``, ``in_flight``, ``waiting``
+    (on the quota, while a second of it is left at ``now``), ``waits``, ``eta``.
+    """
+    parts = {"count": f"{int(progress.get('current', 0))}/{int(progress.get('total', 0))}"}
+    failed = len(progress.get("failed") or [])
     if failed:
-        parts.append(f"{len(failed)} failed")
-    in_flight = progress.get("in_flight") or []
+        parts["failed"] = f"{failed} failed"
+    in_flight = len(progress.get("in_flight") or [])
     if in_flight:
-        parts.append(f"{len(in_flight)} in flight")
+        parts["in_flight"] = f"{in_flight} in flight"
     until = _utc(progress.get("waiting_until"))
     if until is not None:
         left = (until - (now or datetime.now(UTC))).total_seconds()
         if left >= 1:
-            parts.append(f"waiting on quota {_duration(int(left))}")
+            parts["waiting"] = f"waiting on quota {_duration(int(left))}"
     waits = int(progress.get("rate_limit_waits") or 0)
     if waits:
-        parts.append(f"{waits} rate-limit wait{'s' if waits != 1 else ''}")
+        parts["waits"] = f"{waits} rate-limit wait{'s' if waits != 1 else ''}"
     eta = progress.get("eta_seconds")
     if eta is not None:
-        parts.append(f"ETA {_duration(int(eta))}")
-    return ", ".join(parts)
+        parts["eta"] = f"ETA {_duration(int(eta))}"
+    return parts
+
+
+def progress_line(progress: Mapping[str, Any], now: datetime | None = None) -> str:
+    """``running 4/10, 3 in flight, waiting on quota 42s, 2 rate-limit waits, ETA 1m30s``.
+
+    Or the final line once the run is over: as :func:`result_line`, but the progress file
+    knows no error kinds, so a failure's fix is left to its reason. ``now`` is the current
+    time, timezone-aware (default: the wall clock).
+    """
+    state = str(progress.get("state", "running"))
+    if state != "running":
+        return _final(
+            state=state,
+            saved=_saved(progress),
+            total=int(progress.get("total", 0)),
+            seconds=_seconds_between(progress.get("started_at"), progress.get("updated_at")),
+            output_dir=str(progress.get("output_dir", "")),
+            reused=int(progress.get("reused") or 0),
+            failures=_progress_failures(progress),
+        )
+    return f"{state} " + ", ".join(running_parts(progress, now).values())
+
+
+def died_line(progress: Mapping[str, Any]) -> str:
+    """A run whose process is gone: ``died: 3 of 10 saved -> /deck; rerun with --resume ...``.
+
+    Nothing is in flight and nothing is waited for any more, whatever the file last said.
+    """
+    return _final(
+        state="died",
+        saved=_saved(progress),
+        total=int(progress.get("total", 0)),
+        seconds=None,
+        output_dir=str(progress.get("output_dir", "")),
+        reused=int(progress.get("reused") or 0),
+        failures=_progress_failures(progress),
+    )

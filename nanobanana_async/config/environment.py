@@ -1,4 +1,5 @@
-"""What comes from the environment: defaults (``NANO_BANANA_*``), the key, ``${VAR}``.
+"""What comes from the environment: defaults (``NANO_BANANA_*``), the key, ``${VAR}``, and
+the model id the endpoint serves (a retired id is mapped on Google's).
 
 The key is looked up here and nowhere else, and a ``${VAR}`` that is not set is an
 error that names the variable, never a value.
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from ..service.model_ids import DEFAULT_MODEL
+from ..service.model_ids import DEFAULT_MODEL, RETIRED_ON, replacement_for
 from . import fields
 from .schema import (
     DEFAULT_BASE_URL,
@@ -36,6 +37,9 @@ _VAR_REF = re.compile(r"\$\{([^}]*)\}")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+_SHELL_NAME = re.compile(r"\$([A-Z_][A-Z0-9_]*)\b")
+
+
 _KEY_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space: every real key
 
 
@@ -54,6 +58,32 @@ def model(value: object, env: Mapping[str, str]) -> str:
             where, f"must be a model id like {DEFAULT_MODEL!r}, got {fields.quote(text)}"
         )
     return text.removeprefix("models/")
+
+
+# Where a retired id is sure to fail: Google's own service, and the emulator that
+# ``run --emulator`` embeds as http://emulator, which plays it (a dry run maps as the real
+# run would). Any other host may be a proxy that still serves the old id.
+_GOOGLE_HOSTS = frozenset({urlsplit(DEFAULT_BASE_URL).hostname, "emulator"})
+
+
+def current_model(
+    model: str, where: str, base_url: str, *, strict: bool
+) -> tuple[str, tuple[str, ...]]:
+    """``model``, or on Google's endpoint the id that replaced it if it is retired.
+
+    Returns the id to use and the notices for the user: one line when an id was mapped.
+    ``strict`` (``"strict_model": true``) keeps the id as given, as does any other host:
+    a proxy that still serves an old id keeps working, and one that does not answers 404,
+    which the client turns into a message naming the replacement.
+    """
+    replacement = replacement_for(model)
+    if replacement is None or strict or urlsplit(base_url).hostname not in _GOOGLE_HOSTS:
+        return model, ()
+    notice = (
+        f"{where}: {model} was retired on {RETIRED_ON}; using {replacement} "
+        '(set "strict_model": true to keep it)'
+    )
+    return replacement, (notice,)
 
 
 def top_format(value: object, env: Mapping[str, str]) -> ImageFormat:
@@ -85,7 +115,9 @@ def api_key(value: object, env: Mapping[str, str]) -> str | None:
     """
     if value is not None:
         where = "api_key"
-        key = _expand(fields.string(value, where), where, env, "to read GEMINI_API_KEY").strip()
+        text = fields.string(value, where)
+        _refuse_shell_variable(text, where)
+        key = _expand(text, where, env, "to read GEMINI_API_KEY").strip()
         if not key:
             raise ConfigError(where, 'is empty; remove it, or write "${GEMINI_API_KEY}"')
     else:
@@ -103,7 +135,9 @@ def base_url(value: object, env: Mapping[str, str]) -> str:
     """The config's URL (``${VAR}`` expanded), else ``GOOGLE_GEMINI_BASE_URL``, else Google's."""
     if value is not None:
         where = "base_url"
-        url = _expand(fields.string(value, where), where, env, "to use the default").strip()
+        text = fields.string(value, where)
+        _refuse_shell_variable(text, where)
+        url = _expand(text, where, env, "to use the default").strip()
     else:
         where = _BASE_URL_ENV
         url = env.get(where, "").strip()
@@ -123,6 +157,29 @@ def base_url(value: object, env: Mapping[str, str]) -> str:
     if "?" in url or "#" in url:
         raise ConfigError(where, problem + ", without ?query or #fragment")
     return url.rstrip("/")
+
+
+def _refuse_shell_variable(text: str, where: str) -> None:
+    """Refuse a ``$NAME`` written for a shell: it is not expanded, and would be sent as is.
+
+    The name is quoted only when it is spelled as environment variables are (upper case,
+    digits, ``_``): a pasted key that happens to start with ``$`` is never shown.
+    """
+    text = text.strip()
+    if not text.startswith("$") or text.startswith("${"):
+        return
+    name = _SHELL_NAME.match(text)
+    if name:
+        raise ConfigError(
+            where,
+            f'${name.group(1)} is not expanded here; write "${{{name.group(1)}}}", with braces, '
+            "to read the environment variable",
+        )
+    raise ConfigError(
+        where,
+        'starts with "$", which is not expanded here; write "${NAME}", with braces, '
+        "to read an environment variable",
+    )
 
 
 def _expand(text: str, where: str, env: Mapping[str, str], fallback: str) -> str:

@@ -60,6 +60,7 @@ CONFIG_FIELDS = frozenset(
     {
         "slides", "output_dir", "model", "format", "quality", "temperature", "seed",
         "aspect_ratio", "image_size", "api_key", "base_url", "concurrency", "rpm", "timeout",
+        "strict_model",
     }
 )  # fmt: skip
 """Top-level fields the validator reads; anything else is refused."""
@@ -121,12 +122,15 @@ class BatchConfig:
     Attributes:
         slides: the slides in config order.
         output_dir: absolute; may not exist yet (the engine creates it).
-        model: the model id, without a ``models/`` prefix.
+        model: the model id to send, without a ``models/`` prefix: on Google's endpoint a
+            retired id's replacement (see ``notices``), unless ``strict_model`` is set.
         api_key: the key, or ``None`` when none was found; never shown by ``repr``.
         base_url: http(s) URL without a trailing slash.
         concurrency: requests in flight, or ``None`` to let the engine derive it.
         rpm: requests per minute the quota allows, or ``None`` when unknown.
         timeout: read timeout per request, in seconds.
+        notices: one-line messages for the user about how the config was read (a retired
+            model id mapped); the CLI prints them and the results file keeps them.
     """
 
     slides: tuple[SlideSpec, ...]
@@ -137,6 +141,7 @@ class BatchConfig:
     concurrency: int | None = None
     rpm: float | None = None
     timeout: float = DEFAULT_TIMEOUT
+    notices: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # Slides are summarised (each may carry a 30,000-character prompt); the key never
@@ -262,6 +267,12 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
     )
     api_key = environment.api_key(raw.get("api_key"), env)
     base_url = environment.base_url(raw.get("base_url"), env)
+    model, notices = environment.current_model(
+        model,
+        "NANO_BANANA_MODEL" if raw.get("model") is None else "model",
+        base_url,
+        strict=fields.optional(raw, "strict_model", "", fields.boolean, False),
+    )
     concurrency = fields.optional(raw, "concurrency", "", fields.concurrency, None)
     rpm = fields.optional(raw, "rpm", "", fields.rpm, None)
     timeout = fields.optional(raw, "timeout", "", fields.timeout, DEFAULT_TIMEOUT)
@@ -298,6 +309,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         concurrency=concurrency,
         rpm=rpm,
         timeout=timeout,
+        notices=notices,
     )
 
 

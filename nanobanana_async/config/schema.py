@@ -34,7 +34,9 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "IMAGE_SIZE_SPELLINGS",
     "MAX_FILENAME_BYTES",
+    "MAX_INLINE_REQUEST_BYTES",
     "MAX_PROMPT_CHARS",
+    "MAX_REFERENCE_BYTES",
     "MODEL_PATTERN",
     "NUMBER_RANGE",
     "QUALITY_RANGE",
@@ -82,6 +84,12 @@ SEED_RANGE = (-(2**31), 2**31 - 1)  # the service's seed is an int32
 NUMBER_RANGE = (0, 999_999)
 MAX_PROMPT_CHARS = 30_000
 MAX_FILENAME_BYTES = 200
+# The service takes inline request data up to 20 MB per request; a reference image goes
+# inline as base64 (4 bytes for every 3), beside a prompt of at most 30,000 characters
+# (180 KB even if every one were escaped in JSON) and the rest of the body.
+MAX_INLINE_REQUEST_BYTES = 20_000_000
+MAX_REFERENCE_BYTES = (MAX_INLINE_REQUEST_BYTES - 256 * 1024) * 3 // 4
+"""The largest reference image file that fits in a request: about 15 MB."""
 # An id as the service spells it, optionally with the REST "models/" prefix. Nothing that
 # could change the request URL (no "/", "?", "#", ":", spaces) gets through.
 MODEL_PATTERN = r"^(models/)?[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
@@ -93,6 +101,8 @@ DEFAULT_QUALITY = 90
 DEFAULT_TIMEOUT = 300.0
 
 _STRING = {"type": "string"}
+# Not "$NAME" at the start: only "${NAME}" is expanded, so "$NAME" would be sent as is.
+_NO_SHELL_VARIABLE = r"^(?!\s*\$(?!\{))"
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -207,8 +217,9 @@ def _slide_schema() -> dict[str, Any]:
             **_STRING,
             "minLength": 1,
             "description": (
-                "An existing .png/.jpg/.jpeg/.webp image sent with the prompt; "
-                "relative paths start at the working directory."
+                "An existing .png/.jpg/.jpeg/.webp image sent with the prompt, at most "
+                f"{MAX_REFERENCE_BYTES / 1e6:.1f} MB (the service takes 20 MB per request "
+                "inline, base64 included); relative paths start at the working directory."
             ),
         },
         **_shared("slide"),
@@ -243,20 +254,33 @@ def _config_schema() -> dict[str, Any]:
         "model": {
             **_STRING,
             "pattern": MODEL_PATTERN,
-            "description": f"Model id. Default: NANO_BANANA_MODEL, else {DEFAULT_MODEL}.",
+            "description": (
+                f"Model id. Default: NANO_BANANA_MODEL, else {DEFAULT_MODEL}. On Google's "
+                "endpoint a retired id is replaced by its successor, with a notice."
+            ),
+        },
+        "strict_model": {
+            "type": "boolean",
+            "description": (
+                "Send the model id as given, even a retired one on Google's endpoint "
+                "(behind any other base_url it always is). Default: false."
+            ),
         },
         "api_key": {
             **_STRING,
+            "pattern": _NO_SHELL_VARIABLE,
             "description": (
                 "API key; ${VAR} references are expanded from the environment (prefer "
-                '"${GEMINI_API_KEY}" to a key in the file). Default: GEMINI_API_KEY, '
-                "else GOOGLE_API_KEY."
+                '"${GEMINI_API_KEY}" to a key in the file; a shell-style $VAR is refused). '
+                "Default: GEMINI_API_KEY, else GOOGLE_API_KEY."
             ),
         },
         "base_url": {
             **_STRING,
+            "pattern": _NO_SHELL_VARIABLE,
             "description": (
-                "http(s) URL of the service or a proxy; ${VAR} references are expanded. "
+                "http(s) URL of the service or a proxy; ${VAR} references are expanded "
+                "(a shell-style $VAR at the start is refused). "
                 f"Default: GOOGLE_GEMINI_BASE_URL, else {DEFAULT_BASE_URL}."
             ),
         },

@@ -16,6 +16,7 @@ import anyio.to_thread
 from ..errors import (
     ConfigError,
 )
+from ..exits import RESULTS_COPY_NAME
 from ..files.atomic import check_writable, cleanup_temp_files, write_atomic
 from ..files.images import (
     staged_path,
@@ -32,8 +33,6 @@ __all__ = [
     "saved_as_cancelled",
     "write_results",
 ]
-
-RESULTS_COPY_NAME = "nano-banana-results.json"
 
 
 def check_files(progress_file: Path | None, results_file: Path | None) -> None:
@@ -67,20 +66,16 @@ def reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def clean_leftovers(output_dir: Path, jobs: list[Job], *, resume: bool) -> None:
-    """Remove the temporary files an interrupted run left in ``output_dir``.
+def clean_leftovers(output_dir: Path, jobs: list[Job]) -> None:
+    """Remove the temporary files an interrupted run of this deck left in ``output_dir``.
 
-    A fresh run removes only stale ones (a minute old): another live run may share the
-    folder and be mid-write, and the lock guards the progress file, not the folder. A
-    resumed run says the run it finishes is over, so the temps named after this deck's own
-    files are leftovers whatever their age (a run killed a second ago left them); temps of
-    other names still get the age rule.
+    Only names this deck writes (its images, their staged copies, the results copy) are
+    touched, whatever their age: the deck lock says no other run is writing the folder,
+    and a file of another name, however much it looks like a temp, is not ours to delete.
     """
-    if resume:
-        owned = {job.dest.name for job in jobs} | {RESULTS_COPY_NAME}
-        owned |= {staged_path(job.dest).name for job in jobs}
-        cleanup_temp_files(output_dir, tuple(f".{name}." for name in sorted(owned)))
-    cleanup_temp_files(output_dir, min_age=60.0)
+    owned = {job.dest.name for job in jobs} | {RESULTS_COPY_NAME}
+    owned |= {staged_path(job.dest).name for job in jobs}
+    cleanup_temp_files(output_dir, tuple(f".{name}." for name in sorted(owned)))
 
 
 def saved_as_cancelled(dest: Path) -> bool:

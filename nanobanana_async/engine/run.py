@@ -27,7 +27,7 @@ from ..files.images import (
     discard_staged,
     image_is_complete,
 )
-from ..files.lock import RunLock
+from ..files.lock import DeckLock, RunLock
 from ..results import BatchResult, RunState, SlideFailure, SlideOutput, utc_iso
 from ..service.client import GeminiClient
 from .attempt import Run
@@ -85,7 +85,7 @@ async def generate_batch(
 
     Raises:
         ConfigError: the config is invalid or nothing can be written; nothing was sent.
-        RunLockedError: another live run owns ``progress_file``.
+        RunLockedError: another live run owns ``progress_file`` or ``output_dir``.
     """
     settings = settings or EngineSettings()
     cfg = load_config(config, env=env)
@@ -93,7 +93,8 @@ async def generate_batch(
         raise ConfigError(
             "api_key",
             "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or put "
-            '"api_key": "${YOUR_VAR}" in the config',
+            '"api_key": "${YOUR_VAR}" in the config; for a dry run that needs no key, '
+            "use nanobanana run --emulator",
         )
     jobs = plan_jobs(cfg)
     check_files(progress_file, results_file)
@@ -102,9 +103,10 @@ async def generate_batch(
         lock.acquire()
     try:
         check_output_dir(cfg.output_dir)  # after the lock: a refused run creates nothing
-        return await _execute(
-            cfg, jobs, settings, progress, progress_file, results_file, resume, transport
-        )
+        with DeckLock(cfg.output_dir):  # one run per deck, whatever its progress file
+            return await _execute(
+                cfg, jobs, settings, progress, progress_file, results_file, resume, transport
+            )
     finally:
         if lock is not None:
             lock.release()
@@ -123,7 +125,7 @@ async def _execute(
     clock = settings.clock
     started_at = utc_iso()
     started_mono = clock()
-    clean_leftovers(cfg.output_dir, jobs, resume=resume)
+    clean_leftovers(cfg.output_dir, jobs)
     tracker = ProgressTracker(
         total=len(jobs),
         output_dir=cfg.output_dir,
@@ -245,4 +247,5 @@ def _result(
         rate_limit_waits=run.pacer.rate_limit_waits,
         rate_limited=run.rate_limited,
         dry_run=run.settings.dry_run,
+        notices=cfg.notices,
     )

@@ -19,9 +19,10 @@ from typing import Self
 
 from ..errors import RunLockedError
 
-__all__ = ["LOCK_SUFFIX", "RunLock", "lock_holder"]
+__all__ = ["DECK_LOCK_NAME", "LOCK_SUFFIX", "DeckLock", "RunLock", "lock_holder"]
 
 LOCK_SUFFIX = ".lock"
+DECK_LOCK_NAME = ".nano-banana.lock"
 _HOW_TO_RUN_BOTH = "give this run its own files: --progress-file FILE --results-file FILE"
 
 
@@ -46,6 +47,12 @@ class RunLock:
         self.lock_path = progress_file.with_name(progress_file.name + LOCK_SUFFIX)
         self._fd: int | None = None
 
+    def _refusal(self, who: str) -> str:
+        return (
+            f"{who} is writing {self.progress_file}; wait for it (nanobanana wait) "
+            f"or {_HOW_TO_RUN_BOTH}"
+        )
+
     def __repr__(self) -> str:
         state = "held" if self._fd is not None else "free"
         return f"<RunLock {self.lock_path} {state}>"
@@ -66,10 +73,7 @@ class RunLock:
             holder = _read_pid(fd)
             os.close(fd)
             who = f"another nanobanana run (pid {holder})" if holder else "another nanobanana run"
-            raise RunLockedError(
-                f"{who} is writing {self.progress_file}; wait for it (nanobanana wait) "
-                f"or {_HOW_TO_RUN_BOTH}"
-            ) from None
+            raise RunLockedError(self._refusal(who)) from None
         except BaseException:
             os.close(fd)
             raise
@@ -115,8 +119,36 @@ class RunLock:
             else:
                 raise
             raise RunLockedError(
-                f"the lock file {self.lock_path} {problem}; {_HOW_TO_RUN_BOTH}"
+                f"the lock file {self.lock_path} {problem}; {self._cure()}"
             ) from None
+
+    def _cure(self) -> str:
+        return _HOW_TO_RUN_BOTH
+
+
+class DeckLock(RunLock):
+    """The same lock on ``output_dir/.nano-banana.lock``: one run per deck.
+
+    Two runs on one folder (with progress files of their own, one of them ``--resume``)
+    would each ask for every slide the other had not saved yet, and pay twice. The folder
+    must exist; the lock file stays in it, empty, after the run.
+    """
+
+    __slots__ = ("output_dir",)
+
+    def __init__(self, output_dir: Path) -> None:
+        super().__init__(output_dir / DECK_LOCK_NAME)
+        self.output_dir = output_dir
+        self.lock_path = output_dir / DECK_LOCK_NAME
+
+    def _refusal(self, who: str) -> str:
+        return f"{who} is making the deck in {self.output_dir}; {self._cure()}"
+
+    def _cure(self) -> str:
+        return (
+            "wait for it to end (nanobanana wait --progress-file ITS_FILE), "
+            "or give this run another output_dir"
+        )
 
 
 def lock_holder(progress_file: Path) -> int | None:

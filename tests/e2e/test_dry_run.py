@@ -50,6 +50,7 @@ def test_a_dry_run_never_replaces_a_real_image(tmp_path: Path) -> None:
     assert results["dry_run"] is True
     assert results["output_dir"] == str(placeholders)
     assert str(placeholders) in out
+    assert "dry run (placeholder images)" in out
 
 
 def test_a_dry_run_resumes_its_own_folder_only(tmp_path: Path) -> None:

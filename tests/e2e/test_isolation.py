@@ -34,4 +34,4 @@ def test_a_command_without_file_options_reads_the_suites_defaults(tmp_path: Path
         )
     finally:
         progress.unlink()
-    assert b"/7" in done.stdout, done.stderr
+    assert b" of 7 saved" in done.stdout, done.stderr

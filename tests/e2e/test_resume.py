@@ -33,6 +33,7 @@ from PIL import Image
 from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
 from nanobanana_async.engine.retry import RetryPolicy
 from nanobanana_async.engine.run import EngineSettings, generate_batch
+from nanobanana_async.files.lock import DECK_LOCK_NAME
 from nanobanana_async.results import BatchResult
 
 FAST = EngineSettings(retry=RetryPolicy.instant(), progress_interval=0.0)
@@ -139,40 +140,32 @@ async def test_without_resume_every_slide_is_generated_again(tmp_path: Path) -> 
     assert not any(o.reused for o in result.outputs)
 
 
-async def test_resume_removes_the_leftovers_of_the_run_it_finishes(tmp_path: Path) -> None:
-    deck = tmp_path / "deck"
-    config = deck_config(deck, 3, format="jpg")
-    deck.mkdir()
-    # Just written by a run killed a moment ago: young, but named after this deck's files.
-    ours = [deck / temp_name("slide-02.jpg"), deck / temp_name("nano-banana-results.json")]
-    for path in ours:
-        path.write_bytes(b"half an image")
-    # Another writer's temps in the same folder: a young one may be in use, a stale one not.
-    young_other = deck / temp_name("other-deck-01.png")
-    stale_other = deck / temp_name("other-deck-02.png")
-    for path in (young_other, stale_other):
-        path.write_bytes(b"someone else's")
-    an_hour_ago = time.time() - 3600
-    os.utime(stale_other, (an_hour_ago, an_hour_ago))
-    lookalike = deck / ".slide-02.jpg.notours.tmp"  # not our shape: never touched
-    lookalike.write_bytes(b"keep")
+async def test_a_run_removes_only_the_leftovers_of_its_own_files(tmp_path: Path) -> None:
+    # The deck lock says no other run is writing this folder, so a temp named after this
+    # deck's files is a leftover whatever its age, resumed run or fresh; any other name,
+    # however much it looks like one of ours, is not this run's to delete.
+    for resume in (True, False):
+        deck = tmp_path / f"deck-{resume}"
+        config = deck_config(deck, 3, format="jpg")
+        deck.mkdir()
+        ours = [deck / temp_name("slide-02.jpg"), deck / temp_name("nano-banana-results.json")]
+        for path in ours:
+            path.write_bytes(b"half an image")  # just written by a run killed a moment ago
+        young_other = deck / temp_name("other-deck-01.png")
+        stale_other = deck / temp_name("notes.txt")
+        for path in (young_other, stale_other):
+            path.write_bytes(b"someone else's")
+        an_hour_ago = time.time() - 3600
+        os.utime(stale_other, (an_hour_ago, an_hour_ago))
+        lookalike = deck / ".slide-02.jpg.notours.tmp"  # not our shape: never touched
+        lookalike.write_bytes(b"keep")
 
-    result = await run(emulator(), config, tmp_path, resume=True)
-    assert result.completed == 3
-    assert not any(path.exists() for path in ours)
-    assert not stale_other.exists()
-    assert young_other.exists()
-    assert lookalike.exists()
-
-
-async def test_a_fresh_run_leaves_young_temps_alone(tmp_path: Path) -> None:
-    # Without --resume nothing says the previous run is over: it may be alive and mid-write.
-    deck = tmp_path / "deck"
-    deck.mkdir()
-    young = deck / temp_name("slide-01.jpg")
-    young.write_bytes(b"maybe in use")
-    await run(emulator(), deck_config(deck, 2, format="jpg"), tmp_path, resume=False)
-    assert young.exists()
+        result = await run(emulator(), config, tmp_path, resume=resume)
+        assert result.completed == 3
+        assert not any(path.exists() for path in ours)
+        assert stale_other.exists()
+        assert young_other.exists()
+        assert lookalike.exists()
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +219,9 @@ async def test_resume_saves_what_a_killed_run_received_without_asking_again(
     assert [(o.slide, o.reused) for o in result.outputs] == [(1, False), (2, True), (3, False)]
     with Image.open(deck / "slide-02.webp") as image:
         assert (image.format, image.size) == ("WEBP", (320, 180))
-    assert not list(deck.glob(".*"))  # staged files are gone once saved, or discarded
+    assert [p.name for p in deck.glob(".*")] == [
+        DECK_LOCK_NAME
+    ]  # staged files are gone once saved, or discarded
     check_results_match_disk(read_json(tmp_path / "results.json"), deck, 3)
     assert read_json(tmp_path / "progress.json")["reused"] == 1
 
@@ -240,7 +235,7 @@ async def test_a_staged_image_is_dropped_when_the_final_one_is_whole(tmp_path: P
     result = await run(emu, config, tmp_path, resume=True)
     assert emu.exchanges == []
     assert result.outputs[0].reused
-    assert not list(deck.glob(".*"))
+    assert [p.name for p in deck.glob(".*")] == [DECK_LOCK_NAME]
 
 
 async def test_a_fresh_run_asks_again_whatever_is_staged(tmp_path: Path) -> None:
@@ -251,4 +246,6 @@ async def test_a_fresh_run_asks_again_whatever_is_staged(tmp_path: Path) -> None
     result = await run(emu, deck_config(deck, 1), tmp_path, resume=False)
     assert emu.requested() == {1}
     assert not result.outputs[0].reused
-    assert not list(deck.glob(".*"))  # replaced by this run's bytes, then removed
+    assert [p.name for p in deck.glob(".*")] == [
+        DECK_LOCK_NAME
+    ]  # replaced by this run's bytes, then removed

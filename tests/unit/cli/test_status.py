@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,23 @@ import orjson
 import pytest
 
 from nanobanana_async.cli.status import status_command, wait_command
-from nanobanana_async.exits import EXIT_TIMED_OUT
+from nanobanana_async.exits import EXIT_TIMED_OUT, RESULTS_COPY_NAME
+from nanobanana_async.files.lock import RunLock
+
+
+class FakeTime:
+    """``wait``'s monotonic clock and sleep: a sleep moves the clock, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 def write(path: Path, **fields: Any) -> None:
@@ -30,7 +47,9 @@ def test_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(path, in_flight=[3])
     assert status_command(path) == 0
     assert capsys.readouterr().out == "running 2/5, 1 in flight\n"
-    assert wait_command(path, 0.01) == EXIT_TIMED_OUT
+    time = FakeTime()
+    assert wait_command(path, 3.0, clock=time.clock, sleep=time.sleep) == EXIT_TIMED_OUT
+    assert sum(time.slept) == pytest.approx(3.0)
 
 
 def test_a_dead_run_is_reported_not_waited_for(
@@ -38,8 +57,39 @@ def test_a_dead_run_is_reported_not_waited_for(
 ) -> None:
     path = tmp_path / "p.json"
     write(path, pid=2**22 + 12345)  # beyond pid_max on Linux: no such process
-    assert wait_command(path, 5.0) == 1
-    assert capsys.readouterr().out.startswith("died 2/5")
+    time = FakeTime()
+    assert wait_command(path, 5.0, clock=time.clock, sleep=time.sleep) == 1
+    assert time.slept == []
+    assert capsys.readouterr().out.startswith("died: 2 of 5 saved")
+
+
+def exited_pid() -> int:
+    """The pid of a process that has run, exited and been reaped."""
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
+def test_a_killed_run_has_nothing_in_flight(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.json"
+    write(path, current=3, total=10, succeeded=3, in_flight=list(range(4, 11)), pid=exited_pid())
+    assert status_command(path) == 1
+    assert capsys.readouterr().out == "died: 3 of 10 saved -> /d; rerun with --resume to continue\n"
+
+
+def test_the_lock_says_whether_the_run_lives_not_a_pid_that_may_be_reused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.json"
+    write(path, pid=os.getpid())  # a live process, but not (any more) the run
+    with RunLock(path):  # the run's own lock, held
+        assert status_command(path) == 0
+        assert capsys.readouterr().out.startswith("running 2/5")
+    # Let go, as the kernel does when its holder dies: the file left says "running".
+    assert status_command(path) == 1
+    assert capsys.readouterr().out.startswith("died: 2 of 5 saved")
 
 
 @pytest.mark.parametrize(
@@ -53,8 +103,78 @@ def test_a_dead_run_is_reported_not_waited_for(
 def test_finished_runs(tmp_path: Path, fields: dict[str, Any], code: int) -> None:
     path = tmp_path / "p.json"
     write(path, **fields)
-    assert wait_command(path, 5.0) == code
+    time = FakeTime()
+    assert wait_command(path, 5.0, clock=time.clock, sleep=time.sleep) == code
     assert status_command(path) == code
+
+
+STOPPED = {"state": "failed", "current": 5, "total": 5, "succeeded": 0, "failed": [1, 2, 3, 4, 5],
+           "errors": dict.fromkeys("12345", "API key not valid"),
+           "started_at": "2026-01-16T10:30:00Z", "updated_at": "2026-01-16T10:30:01Z"}  # fmt: skip
+
+
+def results_of(folder: Path, started_at: str = "2026-01-16T10:30:00Z") -> Path:
+    """The results copy a run stopped by a bad key writes in its output folder."""
+    errors = [{"slide": n, "error": "API key not valid", "timestamp": "t", "kind": "InvalidApiKey"}
+              for n in range(1, 6)]  # fmt: skip
+    results = {"completed": 0, "failed": 5, "total": 5, "outputs": [], "errors": errors,
+               "started_at": started_at, "duration_seconds": 1, "state": "failed",
+               "output_dir": str(folder)}  # fmt: skip
+    copy = folder / RESULTS_COPY_NAME
+    copy.write_bytes(orjson.dumps(results))
+    return copy
+
+
+KEY_ADVICE = "set a valid GEMINI_API_KEY, then rerun with --resume"
+
+
+def test_a_finished_run_is_told_from_its_results_which_know_the_kinds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.json"
+    write(path, **STOPPED, output_dir=str(tmp_path))
+    results_of(tmp_path)
+    time = FakeTime()
+    assert wait_command(path, 5.0, clock=time.clock, sleep=time.sleep) == 1
+    assert time.slept == []
+    assert capsys.readouterr().out.endswith(f"; {KEY_ADVICE}\n")
+    assert status_command(path) == 1
+    assert capsys.readouterr().out.endswith(f"; {KEY_ADVICE}\n")
+
+
+def test_wait_gives_the_results_a_moment_to_follow_the_final_snapshot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "p.json"
+    write(path, **STOPPED, output_dir=str(tmp_path))
+    time = FakeTime()
+
+    def results_come_later(seconds: float) -> None:
+        time.sleep(seconds)
+        if len(time.slept) == 2:
+            results_of(tmp_path)
+
+    assert wait_command(path, 5.0, clock=time.clock, sleep=results_come_later) == 1
+    assert len(time.slept) == 2
+    assert capsys.readouterr().out.endswith(f"; {KEY_ADVICE}\n")
+
+
+@pytest.mark.parametrize("copy", ["none", "another run's"])
+def test_without_its_results_a_finished_run_is_told_from_the_progress_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], copy: str
+) -> None:
+    path = tmp_path / "p.json"
+    write(path, **STOPPED, output_dir=str(tmp_path))
+    if copy != "none":
+        results_of(tmp_path, started_at="2026-01-15T08:00:00Z")
+    time = FakeTime()
+    assert wait_command(path, 60.0, clock=time.clock, sleep=time.sleep) == 1
+    assert 1.0 <= sum(time.slept) <= 1.5  # a moment, not the whole timeout
+    out = capsys.readouterr().out
+    assert out == (
+        "stopped: 0 of 5 saved in 1s -> " + str(tmp_path) + "; failed slides 1-5: API key not"
+        " valid; fix what failed, then rerun with --resume\n"
+    )
 
 
 WAITING = {"current": 4, "total": 10, "rate_limit_waits": 3, "rate_limited": 12,
@@ -87,7 +207,12 @@ def test_status_says_the_quota_wait_only_while_it_runs(
 def test_wait_says_the_quota_wait_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "p.json"
     write(path, **WAITING)
-    assert wait_command(path, 0.0, wall_clock=lambda: at("10:29:00")) == EXIT_TIMED_OUT
+    time = FakeTime()
+    assert (
+        wait_command(path, 0.0, wall_clock=lambda: at("10:29:00"), clock=time.clock,
+                     sleep=time.sleep)
+        == EXIT_TIMED_OUT
+    )  # fmt: skip
     assert capsys.readouterr().out.startswith("running 4/10, waiting on quota 1m42s, ")
 
 
@@ -96,5 +221,4 @@ def test_a_dead_run_waits_on_nothing(tmp_path: Path, capsys: pytest.CaptureFixtu
     write(path, **WAITING, pid=2**22 + 12345)
     assert status_command(path, wall_clock=lambda: at("10:30:00")) == 1
     out = capsys.readouterr().out
-    assert out.startswith("died 4/10, 3 rate-limit waits")
-    assert "quota" not in out
+    assert out == "died: 4 of 10 saved -> /d; rerun with --resume to continue\n"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from nanobanana_async.cli.summary import progress_line, result_line
+from nanobanana_async.cli.summary import died_line, progress_line, result_line
 
 RESULTS: dict[str, Any] = {
     "completed": 8,
@@ -15,8 +15,8 @@ RESULTS: dict[str, Any] = {
     "total": 10,
     "outputs": [{"slide": n, "path": f"/d/slide-{n:02d}.webp", "size_kb": 1} for n in range(1, 9)],
     "errors": [
-        {"slide": 9, "error": "prompt blocked (SAFETY)", "timestamp": "t"},
-        {"slide": 10, "error": "prompt blocked (SAFETY)", "timestamp": "t"},
+        {"slide": n, "error": "prompt blocked (SAFETY)", "timestamp": "t", "kind": "PromptBlocked"}
+        for n in (9, 10)
     ],
     "duration_seconds": 41,
     "state": "done",
@@ -24,11 +24,87 @@ RESULTS: dict[str, Any] = {
 }
 
 
-def test_result_line_names_the_folder_once_and_groups_failures() -> None:
-    assert (
-        result_line(RESULTS)
-        == "done 8/10 in 41s -> /d; failed slides 9,10: prompt blocked (SAFETY)"
-    )
+def ended(state: str, total: int, failures: dict[int, tuple[str, str]]) -> dict[str, Any]:
+    """Results of ``total`` slides where ``failures`` (slide -> (kind, error)) were not made."""
+    made = [n for n in range(1, total + 1) if n not in failures]
+    return {
+        "completed": len(made),
+        "failed": len(failures),
+        "total": total,
+        "outputs": [{"slide": n, "path": f"/d/{n}", "size_kb": 1} for n in made],
+        "errors": [
+            {"slide": n, "error": error, "timestamp": "t", "kind": kind}
+            for n, (kind, error) in sorted(failures.items())
+        ],
+        "duration_seconds": 41,
+        "state": state,
+        "output_dir": "/d",
+    }
+
+
+def unsent(kind: str, error: str, slides: range) -> dict[int, tuple[str, str]]:
+    return dict.fromkeys(slides, (kind, error))
+
+
+KEY = "API key not valid. Please pass a valid API key."
+DAILY = "daily quota reached (GenerateRequestsPerDay); it resets tomorrow"
+RETIRED = "model gemini-3-pro-image-preview is retired: use gemini-3-pro-image (404 NOT_FOUND)"
+
+
+@pytest.mark.parametrize(
+    ("results", "line"),
+    [
+        (ended("done", 10, {}), "done 10/10 in 41s -> /d"),
+        (RESULTS, "done: 8 of 10 saved in 41s -> /d; failed slides 9-10: prompt blocked (SAFETY);"
+                  " reword slides 9-10, then rerun with --resume"),
+        (ended("failed", 20, unsent("InvalidApiKey", KEY, range(13, 21))),
+         "stopped: 12 of 20 saved in 41s -> /d; failed slides 13-20: API key not valid. Please"
+         " pass a valid API key; set a valid GEMINI_API_KEY, then rerun with --resume"),
+        (ended("failed", 4, unsent("PermissionDenied", "403 PERMISSION_DENIED", range(1, 5))),
+         "stopped: 0 of 4 saved in 41s -> /d; failed slides 1-4: 403 PERMISSION_DENIED;"
+         " fix the key's access (GEMINI_API_KEY), then rerun with --resume"),
+        (ended("failed", 3, unsent("ModelNotFound", RETIRED, range(1, 4))),
+         f"stopped: 0 of 3 saved in 41s -> /d; failed slides 1-3: {RETIRED};"
+         ' fix "model" in the config, then rerun with --resume'),
+        (ended("failed", 30, unsent("QuotaExhausted", DAILY, range(1, 31))),
+         f"stopped: 0 of 30 saved in 41s -> /d; failed slides 1-30: {DAILY}; enable billing"
+         " or wait for the daily reset (midnight Pacific), then rerun with --resume"),
+        (ended("cancelled", 10, unsent("Cancelled", "not generated: the run was cancelled",
+                                       range(4, 11))),
+         "cancelled: 3 of 10 saved in 41s -> /d; rerun with --resume to finish"),
+        (ended("done", 10, {4: ("TransientError", "503 UNAVAILABLE")}),
+         "done: 9 of 10 saved in 41s -> /d; failed slide 4: 503 UNAVAILABLE;"
+         " rerun with --resume to finish"),
+        (ended("done", 12, {**unsent("ImageRefused", "image refused (IMAGE_SAFETY)", range(1, 4)),
+                            7: ("ImageRefused", "image refused (IMAGE_SAFETY)"),
+                            **unsent("ImageRefused", "image refused (IMAGE_SAFETY)",
+                                     range(9, 13))}),
+         "done: 4 of 12 saved in 41s -> /d; failed slides 1-3, 7, 9-12: image refused"
+         " (IMAGE_SAFETY); reword slides 1-3, 7, 9-12, then rerun with --resume"),
+        # What to fix first comes first: the key, then the slide's own failure.
+        (ended("failed", 10, {2: ("PromptBlocked", "prompt blocked (SAFETY)"),
+                              **unsent("InvalidApiKey", KEY, range(3, 11))}),
+         "stopped: 1 of 10 saved in 41s -> /d; failed slides 3-10: API key not valid. Please"
+         " pass a valid API key; slide 2: prompt blocked (SAFETY); set a valid GEMINI_API_KEY,"
+         " reword slide 2, then rerun with --resume"),
+        ({**ended("done", 3, {}), "duration_seconds": 3725, "dry_run": True},
+         "done 3/3 in 1h02m -> /d; dry run (placeholder images)"),
+    ],
+)  # fmt: skip
+def test_the_final_line_says_what_to_fix_then_whether_resume_helps(
+    results: dict[str, Any], line: str
+) -> None:
+    assert result_line(results) == line
+
+
+def test_resume_is_offered_only_with_the_fix_when_it_alone_would_fail_again() -> None:
+    for kind in ("InvalidApiKey", "PermissionDenied", "ModelNotFound", "QuotaExhausted"):
+        line = result_line(ended("failed", 5, unsent(kind, "why", range(1, 6))))
+        assert "rerun with --resume to finish" not in line
+        assert line.endswith(", then rerun with --resume")
+    for kind in ("PromptBlocked", "ImageRefused", "BadRequest"):
+        line = result_line(ended("done", 5, {3: (kind, "why")}))
+        assert line.endswith("slide 3, then rerun with --resume"), line
 
 
 def test_result_line_does_not_grow_with_successes() -> None:
@@ -37,16 +113,33 @@ def test_result_line_does_not_grow_with_successes() -> None:
     assert len(result_line(bigger)) - len(result_line(RESULTS)) <= 4
 
 
-def test_stopped_and_cancelled_runs_say_how_to_finish() -> None:
-    assert result_line({**RESULTS, "state": "cancelled"}).endswith("rerun with --resume to finish")
-    assert "reused" in result_line(
-        {**RESULTS, "outputs": [{"slide": 1, "path": "p", "size_kb": 1, "reused": True}]}
-    )
+def test_reused_images_are_counted() -> None:
+    reused = {**RESULTS, "outputs": [{"slide": 1, "path": "p", "size_kb": 1, "reused": True}]}
+    assert result_line(reused).startswith("done: 8 of 10 saved in 41s (1 reused) -> /d;")
 
 
-def test_long_reasons_are_cut() -> None:
-    long = {**RESULTS, "errors": [{"slide": 1, "error": "x" * 500}]}
-    assert len(result_line(long)) < 200
+def test_scattered_slides_are_listed_up_to_a_point() -> None:
+    odd = dict.fromkeys(range(1, 60, 2), ("PromptBlocked", "blocked"))
+    line = result_line(ended("done", 60, odd))
+    assert "failed slides 1, 3, 5, 7, 9, 11 and 24 more: blocked" in line
+    assert line.endswith("reword slides 1, 3, 5, 7, 9, 11 and 24 more, then rerun with --resume")
+
+
+def test_many_reasons_shorten_the_list_never_the_advice() -> None:
+    failures = {n: ("PromptBlocked", f"reason {n} " + "x" * 100) for n in range(1, 9)}
+    failures[9] = ("InvalidApiKey", KEY)
+    line = result_line(ended("failed", 9, failures))
+    assert len(line) < 600
+    assert "more reasons (see the results file)" in line
+    assert line.endswith("set a valid GEMINI_API_KEY, reword slides 1-8, then rerun with --resume")
+    assert line.index(KEY.rstrip(".")) < line.index("reason 1 ")  # the fix first
+
+
+def test_a_long_reason_is_cut_but_not_the_advice() -> None:
+    long = ended("done", 2, {1: ("PromptBlocked", "x" * 500)})
+    line = result_line(long)
+    assert len(line) < 250
+    assert line.endswith("; reword slide 1, then rerun with --resume")
 
 
 @pytest.mark.parametrize(
@@ -58,11 +151,25 @@ def test_long_reasons_are_cut() -> None:
              "rate_limit_waits": 1, "eta_seconds": 30.4},
             "running 4/10, 1 failed, 2 in flight, 1 rate-limit wait, ETA 30s",
         ),
+        # The progress file has no kinds: the fix is left to the reason.
         (
             {"state": "done", "current": 10, "total": 10, "succeeded": 9, "failed": [3],
              "errors": {"3": "image refused (IMAGE_SAFETY)"}, "output_dir": "/d",
              "started_at": "2026-01-16T10:30:00Z", "updated_at": "2026-01-16T10:30:45Z"},
-            "done 9/10 in 45s -> /d; failed slide 3: image refused (IMAGE_SAFETY)",
+            "done: 9 of 10 saved in 45s -> /d; failed slide 3: image refused (IMAGE_SAFETY);"
+            " fix what failed, then rerun with --resume",
+        ),
+        (
+            {"state": "cancelled", "current": 3, "total": 10, "succeeded": 3, "failed": [],
+             "output_dir": "/d", "started_at": "2026-01-16T10:30:00Z",
+             "updated_at": "2026-01-16T10:30:05Z"},
+            "cancelled: 3 of 10 saved in 5s -> /d; rerun with --resume to finish",
+        ),
+        (
+            {"state": "done", "current": 5, "total": 5, "succeeded": 5, "reused": 2,
+             "output_dir": "/d", "started_at": "2026-01-16T10:30:00Z",
+             "updated_at": "2026-01-16T10:30:05Z"},
+            "done 5/5 in 5s (2 reused) -> /d",
         ),
     ],
 )  # fmt: skip
@@ -82,3 +189,23 @@ def test_progress_line_while_waiting_on_the_quota() -> None:
     assert "quota" not in progress_line(progress, later)
     assert "quota" not in progress_line({**progress, "waiting_until": None}, now)
     assert "quota" not in progress_line({**progress, "waiting_until": "garbage"}, now)
+
+
+@pytest.mark.parametrize(
+    ("progress", "line"),
+    [
+        ({"current": 3, "total": 10, "succeeded": 3, "in_flight": [4, 5, 6, 7], "output_dir": "/d",
+          "waiting_until": "2026-01-16T10:32:05Z", "rate_limit_waits": 2, "eta_seconds": 40},
+         "died: 3 of 10 saved -> /d; rerun with --resume to continue"),
+        ({"current": 0, "total": 10, "in_flight": list(range(1, 11)), "output_dir": "/d"},
+         "died: 0 of 10 saved -> /d; rerun with --resume to continue"),
+        ({"current": 4, "total": 10, "succeeded": 3, "failed": [2], "reused": 1,
+          "errors": {"2": "prompt blocked (SAFETY)"}, "output_dir": "/d"},
+         "died: 3 of 10 saved (1 reused) -> /d; failed slide 2: prompt blocked (SAFETY);"
+         " fix what failed, then rerun with --resume to continue"),
+    ],
+)  # fmt: skip
+def test_a_dead_run_says_what_was_saved_and_that_resume_continues(
+    progress: dict[str, Any], line: str
+) -> None:
+    assert died_line(progress) == line

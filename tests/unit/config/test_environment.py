@@ -19,11 +19,20 @@ REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
     ("api_key number", {"api_key": 12}, {}, "api_key", "must be a string"),
     ("api_key blank", {"api_key": " "}, {}, "api_key", "is empty"),
     ("api_key spaced", {"api_key": "AIza abc"}, {}, "api_key", "spaces"),
+    ("api_key $VAR", {"api_key": "$GEMINI_API_KEY"}, {}, "api_key", 'write "${GEMINI_API_KEY}"'),
+    ("api_key $ other", {"api_key": "$my-key"}, {}, "api_key", 'write "${NAME}", with braces'),
     ("base_url ftp", {"base_url": "ftp://host"}, {}, "base_url", "http(s) URL with a host"),
     ("base_url no host", {"base_url": "https://"}, {}, "base_url", "with a host"),
     ("base_url bare", {"base_url": "localhost:8080"}, {}, "base_url", "with a host"),
     ("base_url port", {"base_url": "http://h:99999"}, {}, "base_url", "with a host"),
     ("base_url query", {"base_url": "https://h/?key=1"}, {}, "base_url", "without ?query"),
+    (
+        "base_url $VAR",
+        {"base_url": "$GOOGLE_GEMINI_BASE_URL"},
+        {},
+        "base_url",
+        '"${GOOGLE_GEMINI_BASE_URL}"',
+    ),
 ]
 
 
@@ -55,15 +64,80 @@ def test_model_fallbacks(base: Path, top: dict[str, Any], env: dict[str, str], m
     assert load(deck(**top), base, env).model == model
 
 
-def test_model_keeps_retired_ids_and_drops_the_rest_prefix(base: Path) -> None:
-    # The engine names the replacement when the service answers 404; a proxy may still
-    # serve the old id, so it is not refused here.
-    assert load(deck(model="gemini-3-pro-image-preview"), base).model == (
-        "gemini-3-pro-image-preview"
-    )
+def test_model_drops_the_rest_prefix(base: Path) -> None:
     assert load(deck(model="models/gemini-2.5-flash-image"), base).model == (
         "gemini-2.5-flash-image"
     )
+
+
+RETIRED = "gemini-3-pro-image-preview"
+NOTICE = (
+    "model: gemini-3-pro-image-preview was retired on 2026-06-25; using gemini-3-pro-image "
+    '(set "strict_model": true to keep it)'
+)
+
+
+@pytest.mark.parametrize(
+    ("top", "env"),
+    [
+        ({}, {}),
+        ({"base_url": "https://generativelanguage.googleapis.com/"}, {}),
+        ({"base_url": "HTTPS://GenerativeLanguage.googleapis.com/v1beta"}, {}),
+        ({}, {"GOOGLE_GEMINI_BASE_URL": "https://generativelanguage.googleapis.com"}),
+        ({"strict_model": False}, {}),
+        # run --emulator's embedded emulator plays Google's service, which retired the id.
+        ({"base_url": "${GOOGLE_GEMINI_BASE_URL}"}, {"GOOGLE_GEMINI_BASE_URL": "http://emulator"}),
+    ],
+    ids=["default", "given", "spelled otherwise", "from env", "strict false", "embedded emulator"],
+)
+def test_a_retired_id_on_googles_endpoint_is_mapped_with_a_notice(
+    base: Path, top: dict[str, Any], env: dict[str, str]
+) -> None:
+    config = load(deck(model=RETIRED, **top), base, env)
+    assert config.model == "gemini-3-pro-image"
+    assert config.notices == (NOTICE,)
+    assert "\n" not in NOTICE
+
+
+def test_the_notice_names_where_the_retired_id_came_from(base: Path) -> None:
+    config = load(deck(), base, {"NANO_BANANA_MODEL": f"models/{RETIRED}"})
+    assert config.model == "gemini-3-pro-image"
+    assert config.notices == (NOTICE.replace("model:", "NANO_BANANA_MODEL:", 1),)
+    flash = load(deck(model="gemini-2.5-flash-image-preview"), base)
+    assert (flash.model, flash.notices[0].split(";")[1]) == (
+        "gemini-2.5-flash-image",
+        ' using gemini-2.5-flash-image (set "strict_model": true to keep it)',
+    )
+
+
+@pytest.mark.parametrize(
+    ("top", "env"),
+    [
+        ({"strict_model": True}, {}),
+        ({"base_url": "http://127.0.0.1:8765"}, {}),
+        ({"base_url": "https://generativelanguage.googleapis.com.proxy.example"}, {}),
+        ({}, {"GOOGLE_GEMINI_BASE_URL": "https://proxy.example/gemini"}),
+        ({"strict_model": True, "base_url": "https://generativelanguage.googleapis.com"}, {}),
+    ],
+    ids=["strict", "loopback proxy", "look-alike host", "proxy from env", "strict on google"],
+)
+def test_a_retired_id_is_kept_when_strict_or_behind_a_proxy(
+    base: Path, top: dict[str, Any], env: dict[str, str]
+) -> None:
+    # A proxy may still serve the old id; if it does not, its 404 names the replacement.
+    config = load(deck(model=RETIRED, **top), base, env)
+    assert (config.model, config.notices) == (RETIRED, ())
+
+
+def test_a_current_id_has_no_notice(base: Path) -> None:
+    assert load(deck(model="gemini-3-pro-image"), base).notices == ()
+    assert load(deck(), base).notices == ()
+
+
+def test_strict_model_is_a_boolean(base: Path) -> None:
+    error = refusal(deck(strict_model="yes"), base)
+    assert (error.field, error.problem) == ("strict_model", "must be true or false, got string")
+    assert refusal(deck({"strict_model": True}), base).field == "slides[0].strict_model"
 
 
 @pytest.mark.parametrize(
@@ -176,6 +250,7 @@ SECRET = "s3cr3t-value-AIzaSyD"
         ({}, {"GOOGLE_GEMINI_BASE_URL": f"{SECRET} http://h"}),
         ({"api_key": "${K}x${MISSING}"}, {"K": SECRET}),
         ({"api_key": "${K}", "quality": 0}, {"K": SECRET}),
+        ({"api_key": f"${SECRET}"}, {}),
     ],
 )
 def test_no_message_shows_a_secret(base: Path, top: dict[str, Any], env: dict[str, str]) -> None:

@@ -72,7 +72,7 @@ def test_required_fields_are_the_validators(tmp_path: Path) -> None:
     }
     full |= {"quality": 5, "temperature": 1, "seed": 1, "aspect_ratio": "1:1"}
     full |= {"image_size": "1K", "api_key": "k", "base_url": "http://h"}
-    full |= {"concurrency": 1, "rpm": 1, "timeout": 1}
+    full |= {"concurrency": 1, "rpm": 1, "timeout": 1, "strict_model": True}
     assert set(full) == CONFIG_FIELDS
     assert set(full_slide) == SLIDE_FIELDS - {"reference_image"}  # it needs a real file
     for name in CONFIG_FIELDS:
@@ -106,6 +106,7 @@ def test_every_property_says_its_default_and_fallbacks() -> None:
         "aspect_ratio": ("16:9",),
         "image_size": ("2K",),
         "timeout": ("300",),
+        "strict_model": ("false",),
     }.items():
         for word in words:
             assert word in TOP[name]["description"], (name, word)
@@ -214,11 +215,13 @@ AGREEMENT: list[dict[str, Any]] = [
     *(_with({"concurrency": c}) for c in [1, 64, 0, 65, 2.0, True, None]),
     *(_with({"rpm": r}) for r in [0.1, 1000, 0, -1, "1", None]),
     *(_with({"timeout": t}) for t in [0.5, 0, -1, None]),
-    *(_with({"api_key": k}) for k in ["AIza-x", "${K}", 1, None]),
-    *(_with({"base_url": u}) for u in ["https://h", "http://h/", 1, None]),
+    *(_with({"api_key": k}) for k in ["AIza-x", "${K}", "$K", " $k", "a$K", 1, None]),
+    *(_with({"base_url": u}) for u in ["https://h", "http://h/", "$U", 1, None]),
     *(_with(style=s) for s in ["professional", "anything", 1, None]),
     *(_with(layout=x) for x in ("featured", "content", "other", 1, None)),
     *(_with(lossless=x) for x in [True, False, "true", 1, None]),
+    *(_with({"strict_model": x}) for x in [True, False, "true", 0, None]),
+    _with(strict_model=True),  # top-level only
     *(_with(output_filename=n) for n in ["a", "a.png", "a/b", "../a", ".a", "", None, 1]),
     *(_with(output_filename=n) for n in ["a\\b", "a:b", "x\x00", "x" * 196 + ".png"]),
 ]

@@ -23,7 +23,7 @@ from nanobanana_async.engine.progress import Progress
 from nanobanana_async.engine.retry import RetryPolicy
 from nanobanana_async.engine.run import EngineSettings, generate_batch
 from nanobanana_async.errors import ConfigError, RunLockedError
-from nanobanana_async.files.lock import RunLock
+from nanobanana_async.files.lock import DeckLock, RunLock
 from nanobanana_async.results import BatchResult
 
 KEY = "test-key-0123456789"
@@ -164,7 +164,8 @@ async def test_a_bad_key_stops_the_run_within_concurrency_requests(tmp_path: Pat
 
 async def test_a_retired_model_names_its_replacement(tmp_path: Path) -> None:
     emu = emulator()
-    result = await run(emu, deck(tmp_path, 4, concurrency=2, model="gemini-3-pro-image-preview"))
+    config = deck(tmp_path, 4, concurrency=2, model="gemini-3-pro-image-preview")
+    result = await run(emu, config | {"strict_model": True})  # else it is mapped
     assert emu.stats()["requests"] <= 2
     assert all("use gemini-3-pro-image" in e.error for e in result.errors)
     assert {e.kind for e in result.errors} == {"ModelNotFound"}
@@ -362,3 +363,80 @@ async def test_resume_keeps_complete_images(tmp_path: Path) -> None:
     assert sorted(o.slide for o in second.outputs if o.reused) == [1, 3]
     with Image.open(victim) as image:
         image.load()
+
+
+async def test_no_key_names_the_dry_run_that_needs_none(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        await generate_batch(
+            deck(tmp_path, 1), env={}, transport=httpx2.ASGITransport(app=emulator())
+        )
+    assert raised.value.field == "api_key"
+    assert "nanobanana run --emulator" in raised.value.problem
+    assert "\n" not in str(raised.value)
+
+
+RETIRED_NOTICE = (
+    "model: gemini-3-pro-image-preview was retired on 2026-06-25; using gemini-3-pro-image "
+    '(set "strict_model": true to keep it)'
+)
+
+
+async def test_a_retired_model_on_googles_endpoint_runs_as_its_replacement(
+    tmp_path: Path,
+) -> None:
+    emu = emulator()
+    results_file = tmp_path / "results.json"
+    config = deck(tmp_path, 2, model="gemini-3-pro-image-preview")
+    result = await run(emu, config, results_file=results_file)
+    assert (result.completed, result.model, result.notices) == (
+        2,
+        "gemini-3-pro-image",
+        (RETIRED_NOTICE,),
+    )
+    assert {a["model"] for a in arrivals(emu)} == {"gemini-3-pro-image"}
+    for written in (results_file, tmp_path / "deck" / "nano-banana-results.json"):
+        assert orjson.loads(written.read_bytes())["notices"] == [RETIRED_NOTICE]
+
+
+def still_serving(old: str, new: str, service: Emulator) -> Any:
+    """A proxy in front of ``service`` that still takes the retired id ``old``."""
+
+    async def proxy(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            path = scope["path"].replace(f"/models/{old}:", f"/models/{new}:")
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        await service(scope, receive, send)
+
+    return proxy
+
+
+async def test_a_proxy_still_serving_a_retired_model_keeps_it(tmp_path: Path) -> None:
+    emu = emulator()
+    results_file = tmp_path / "results.json"
+    config = deck(tmp_path, 2, model="gemini-3-pro-image-preview", base_url="https://proxy.example")
+    result = await generate_batch(
+        config,
+        settings=FAST,
+        transport=httpx2.ASGITransport(
+            app=still_serving("gemini-3-pro-image-preview", "gemini-3-pro-image", emu)
+        ),
+        env=ENV,
+        results_file=results_file,
+    )
+    assert (result.completed, result.model, result.notices) == (
+        2,
+        "gemini-3-pro-image-preview",
+        (),
+    )
+    assert orjson.loads(results_file.read_bytes())["notices"] == []
+
+
+async def test_a_second_run_on_the_same_deck_is_refused_whatever_its_progress_file(
+    tmp_path: Path,
+) -> None:
+    config = deck(tmp_path, 2)
+    (tmp_path / "deck").mkdir()
+    emu = emulator()
+    with DeckLock(tmp_path / "deck"), pytest.raises(RunLockedError, match="output_dir"):
+        await run(emu, config, progress_file=tmp_path / "other-progress.json", resume=True)
+    assert emu.stats()["requests"] == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nanobanana_async.errors import RunLockedError
-from nanobanana_async.files.lock import RunLock, lock_holder
+from nanobanana_async.files.lock import DECK_LOCK_NAME, DeckLock, RunLock, lock_holder
 
 # The second process tries the same lock and reports: "ok" or the refusal message.
 _TRY = """
@@ -107,3 +107,14 @@ def test_lock_holder_is_the_process_holding_the_lock_and_none_once_free(tmp_path
     with RunLock(progress):
         assert lock_holder(progress) == os.getpid()
     assert lock_holder(progress) is None
+
+
+def test_a_deck_lock_refuses_a_second_run_on_the_same_folder(tmp_path: Path) -> None:
+    deck = tmp_path / "deck"
+    deck.mkdir()
+    with DeckLock(deck):
+        with pytest.raises(RunLockedError, match=r"is making the deck in .*deck; wait for it"):
+            DeckLock(deck).acquire()
+        assert (deck / DECK_LOCK_NAME).read_text().strip() == str(os.getpid())
+    with DeckLock(deck):  # free again once the first let go
+        pass
