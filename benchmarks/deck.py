@@ -8,7 +8,7 @@ from typing import Any
 
 from nanobanana_async.config.schema import ImageFormat
 from nanobanana_async.files.atomic import write_atomic
-from nanobanana_async.files.images import IMAGE_MODE, encode_image
+from nanobanana_async.files.images import encode_image, image_mode
 
 __all__ = ["MODEL", "deck_config", "prompts", "save_image"]
 
@@ -69,4 +69,4 @@ def save_image(data: bytes, dest: Path, *, fmt: ImageFormat, quality: int, lossl
     For the baselines and the CPU ceiling, which convert in threads of their own.
     """
     encoded = encode_image(data, fmt=fmt, quality=quality, lossless=lossless)
-    write_atomic(dest, encoded.data, mode=IMAGE_MODE)
+    write_atomic(dest, encoded.data, mode=image_mode())

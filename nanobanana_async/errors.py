@@ -12,6 +12,7 @@ matches on the type, never on a message string. The tree says what the engine do
         │   ├── InvalidApiKey        400 API_KEY_INVALID
         │   ├── PermissionDenied     403 (no key, leaked key, service blocked)
         │   ├── ModelNotFound        404 (names the replacement of a retired id)
+        │   ├── EndpointRedirected   3xx: base_url is not the API itself
         │   └── QuotaExhausted       429 per-day quota, or ``limit: 0`` (free tier)
         ├── RateLimited         429 per-minute quota: wait ``retry_delay``, then retry
         ├── TransientError      408/500/502/503/504, dropped connection, timeout,
@@ -34,6 +35,7 @@ __all__ = [
     "ApiError",
     "BadRequest",
     "ConfigError",
+    "EndpointRedirected",
     "FatalApiError",
     "ImageRefused",
     "InvalidApiKey",
@@ -52,7 +54,7 @@ __all__ = [
 
 # Google API keys: "AIza" + 35 URL-safe characters. Anything shaped like one is scrubbed
 # from text we keep, on top of scrubbing the configured key itself.
-_KEY_SHAPE = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
+_KEY_SHAPE = re.compile(r"AIza[0-9A-Za-z_\-]{35}", re.IGNORECASE)
 # A key in a URL's query (``?key=``, the REST docs' spelling): whatever its value.
 _KEY_QUERY = re.compile(r"([?&]key=)[^&#\s]+")
 # The characters keys are made of: a secret glued to more of them is part of one token.
@@ -79,19 +81,23 @@ def redact(text: str, *secrets: str | None) -> str:
 
 
 def _scrub(text: str, secret: str) -> str:
-    """``text`` with each token holding ``secret`` replaced by ``***``, in one pass."""
+    """``text`` with each token holding ``secret`` replaced by ``***``, in one pass.
+
+    Matched in any case: a service or a proxy that echoes the key upper-cased still tells it.
+    """
     pieces: list[str] = []
     done = 0  # text[:done] is settled
-    found = text.find(secret)
-    while found != -1:
-        start, end = found, found + len(secret)
+    pattern = re.compile(re.escape(secret), re.IGNORECASE)
+    match = pattern.search(text)
+    while match is not None:
+        start, end = match.span()
         while start > done and text[start - 1] in _TOKEN_CHARS:
             start -= 1
         while end < len(text) and text[end] in _TOKEN_CHARS:
             end += 1
         pieces += (text[done:start], "***")
         done = end
-        found = text.find(secret, end)
+        match = pattern.search(text, end)
     pieces.append(text[done:])
     return "".join(pieces)
 
@@ -151,6 +157,14 @@ class ModelNotFound(FatalApiError):
     def __init__(self, message: str, *, status: int | None = 404, replacement: str | None = None):
         super().__init__(message, status=status, reason="MODEL_NOT_FOUND")
         self.replacement = replacement
+
+
+class EndpointRedirected(FatalApiError):
+    """3xx: the endpoint sends the request elsewhere, so ``base_url`` is not the API itself.
+
+    Redirects are not followed (the key would go along to wherever they point), and a
+    retry meets the same redirect: fix ``base_url``.
+    """
 
 
 class QuotaExhausted(FatalApiError):

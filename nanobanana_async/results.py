@@ -103,8 +103,9 @@ class BatchResult:
         rate_limited: 429 answers, however many waits they caused.
         dry_run: the images are the emulator's placeholders (``run --emulator``), made in a
             folder of the dry run's own.
-        notices: one-line messages about how the config was read (a retired model id
-            mapped to its replacement), as the command line printed them.
+        notices: one-line messages for the user, as the command line printed them: how the
+            config was read (a retired model id mapped to its replacement), what the run
+            did besides its slides (images already in ``output_dir`` replaced).
     """
 
     outputs: tuple[SlideOutput, ...]

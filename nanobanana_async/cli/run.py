@@ -119,7 +119,8 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"nanobanana: error: {error}", file=sys.stderr)
             return EXIT_FAILED
         if isinstance(error, OSError):
-            print(f"nanobanana: error: {error.strerror or error}", file=sys.stderr)
+            where = f": {error.filename}" if error.filename else ""
+            print(f"nanobanana: error: {error.strerror or error}{where}", file=sys.stderr)
             return EXIT_FAILED
         raise
     bar.close()
@@ -127,6 +128,8 @@ def run_command(args: argparse.Namespace) -> int:
         _print_saved_summary(args)
         return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_TERMINATED
     assert result is not None
+    for notice in result.notices[len(config.notices) :]:  # those the run itself added
+        print(f"nanobanana: notice: {notice}", file=sys.stderr)
     print(result_line(result.to_dict()))
     return result.exit_code
 

@@ -31,6 +31,7 @@ _FIXES = {
     "InvalidApiKey": "set a valid GEMINI_API_KEY",
     "PermissionDenied": "fix the key's access (GEMINI_API_KEY)",
     "ModelNotFound": 'fix "model" in the config',
+    "EndpointRedirected": "fix base_url (GOOGLE_GEMINI_BASE_URL)",
     # RPD quotas reset at midnight Pacific time; a ``limit: 0`` tier needs billing.
     "QuotaExhausted": "enable billing or wait for the daily reset (midnight Pacific)",
     "PromptBlocked": "reword {slides}",

@@ -30,6 +30,7 @@ __all__ = [
     "check_output_dir",
     "clean_leftovers",
     "reason",
+    "replaced_notice",
     "saved_as_cancelled",
     "write_results",
 ]
@@ -76,6 +77,25 @@ def clean_leftovers(output_dir: Path, jobs: list[Job]) -> None:
     owned = {job.dest.name for job in jobs} | {RESULTS_COPY_NAME}
     owned |= {staged_path(job.dest).name for job in jobs}
     cleanup_temp_files(output_dir, tuple(f".{name}." for name in sorted(owned)))
+
+
+def replaced_notice(output_dir: Path, jobs: list[Job]) -> str | None:
+    """What a fresh run says before it replaces images already in ``output_dir``, if any.
+
+    A fresh run regenerates every slide, as the original design's does; a user who
+    pointed it at a folder holding a deck is told, and told how to keep it (``--resume``).
+    """
+    replaced = [job.slide for job in jobs if job.dest.is_file() and not job.dest.is_symlink()]
+    if not replaced:
+        return None
+    shown = ", ".join(str(n) for n in replaced[:6])
+    if len(replaced) > 6:
+        shown += f" and {len(replaced) - 6} more"
+    images = "image" if len(replaced) == 1 else "images"
+    return (
+        f"replacing {len(replaced)} {images} already in {output_dir} (slide"
+        f"{'s' if len(replaced) != 1 else ''} {shown}); run with --resume to keep them"
+    )
 
 
 def saved_as_cancelled(dest: Path) -> bool:

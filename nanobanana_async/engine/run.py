@@ -41,6 +41,7 @@ from .outputs import (
     check_files,
     check_output_dir,
     clean_leftovers,
+    replaced_notice,
     saved_as_cancelled,
     write_results,
 )
@@ -126,6 +127,9 @@ async def _execute(
     started_at = utc_iso()
     started_mono = clock()
     clean_leftovers(cfg.output_dir, jobs)
+    notices = cfg.notices
+    if not resume and (replacing := replaced_notice(cfg.output_dir, jobs)) is not None:
+        notices = (*notices, replacing)
     tracker = ProgressTracker(
         total=len(jobs),
         output_dir=cfg.output_dir,
@@ -190,7 +194,9 @@ async def _execute(
                     writer.finish()  # the final snapshot now, not after the interval
     finally:
         with anyio.CancelScope(shield=True):
-            result = _result(cfg, jobs, run, reused, state, started_at, started_mono, clock())
+            result = _result(
+                cfg, jobs, run, reused, state, started_at, started_mono, clock(), notices
+            )
             await write_results(result, cfg.output_dir, results_file)
     return result
 
@@ -204,6 +210,7 @@ def _result(
     started_at: str,
     started_mono: float,
     now_mono: float,
+    notices: tuple[str, ...],
 ) -> BatchResult:
     outputs: list[SlideOutput] = []
     errors: list[SlideFailure] = []
@@ -247,5 +254,5 @@ def _result(
         rate_limit_waits=run.pacer.rate_limit_waits,
         rate_limited=run.rate_limited,
         dry_run=run.settings.dry_run,
-        notices=cfg.notices,
+        notices=notices,
     )

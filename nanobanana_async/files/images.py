@@ -11,6 +11,7 @@ blocks and runs in worker threads. Why: docs/design.md, "Saving images".
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import threading
@@ -37,6 +38,7 @@ __all__ = [
     "discard_staged",
     "encode_image",
     "image_is_complete",
+    "image_mode",
     "read_staged",
     "save_received",
     "stage_received",
@@ -62,7 +64,26 @@ _STAGED_SUFFIX = ".received"
 _T = TypeVar("_T")
 
 IMAGE_MODE = 0o644
-"""Permissions of a saved image: the deliverable, meant to be opened and shared."""
+"""Permissions of a saved image at most: the deliverable, meant to be opened and shared.
+
+The user's umask takes away from it (a umask of 077 makes images private, 027 keeps them
+to the group) but never adds to it: an image is never group- or world-writable.
+"""
+
+
+@functools.cache
+def image_mode() -> int:
+    """:data:`IMAGE_MODE` under this process's umask (read once, and without changing it
+    where ``/proc`` tells it: the ``os.umask`` round trip is not safe among threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return IMAGE_MODE & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return IMAGE_MODE & ~umask
 
 
 class ImageDecodeError(ValueError):
@@ -182,7 +203,7 @@ async def save_received(
         encoded = encode_image(data, fmt=fmt, quality=quality, lossless=lossless)
         if abandoned.is_set():
             return None  # the run ended meanwhile: the staged bytes wait for --resume
-        write_atomic(dest, encoded.data, mode=IMAGE_MODE)
+        write_atomic(dest, encoded.data, mode=image_mode())
         discard_staged(dest)
         return SavedImage(dest, len(encoded.data), encoded.width, encoded.height)
 

@@ -117,7 +117,7 @@ class RunLock:
             elif exc.errno in (errno.EACCES, errno.EPERM):
                 problem = "cannot be opened (another user's run?)"
             else:
-                raise
+                problem = f"cannot be opened ({exc.strerror or exc})"
             raise RunLockedError(
                 f"the lock file {self.lock_path} {problem}; {self._cure()}"
             ) from None

@@ -22,6 +22,7 @@ import orjson
 from ..errors import (
     ApiError,
     BadRequest,
+    EndpointRedirected,
     ImageRefused,
     InvalidApiKey,
     ModelNotFound,
@@ -290,6 +291,13 @@ def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = ""
             quota_id=quota_id,
             overload=not violations,
             limit=min(limits) if limits else None,
+        )
+    if 300 <= status < 400:
+        return EndpointRedirected(
+            f"the endpoint answered {status} (a redirect, not followed: the key would go "
+            "along); set base_url to the API itself",
+            status=status,
+            reason=f"HTTP_{status}",
         )
     if status in _RETRYABLE_STATUSES:
         return TransientError(message, status=status, reason=state or f"HTTP_{status}")

@@ -92,3 +92,24 @@ def test_the_config_may_be_given_without_the_option(tmp_path: Path) -> None:
     both = run_cli("run", str(config), "--config", str(tmp_path / "other.json"), env=env)
     assert both.returncode == 2
     assert b"two configs given" in both.stderr
+
+
+def test_a_fresh_run_over_a_deck_says_it_replaces_its_images(tmp_path: Path) -> None:
+    from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
+
+    deck = tmp_path / "deck"
+    deck.mkdir()
+    (deck / "slide-02.webp").write_bytes(_real_image())
+    config = write(tmp_path / "slides.json", deck_config(deck, 3))
+    with serve_in_thread(EmulatorSettings(latency=False)) as url:
+        fresh = run_cli("run", str(config), *files_args(tmp_path), env=environment(url))
+        notices = read_json(tmp_path / "results.json")["notices"]
+        resumed = run_cli(
+            "run", str(config), "--resume", *files_args(tmp_path), env=environment(url)
+        )
+    assert fresh.returncode == 0, fresh.stderr
+    assert b"notice: replacing 1 image already in" in fresh.stderr
+    assert b"(slide 2); run with --resume to keep them" in fresh.stderr
+    assert notices == [fresh.stderr.decode().split("notice: ", 1)[1].strip()]
+    assert resumed.returncode == 0, resumed.stderr
+    assert b"replacing" not in resumed.stderr

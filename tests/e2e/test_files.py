@@ -95,8 +95,18 @@ def test_files_are_private_whatever_the_umask(
     assert mode(tmp_path / "results.json") == 0o600
     assert mode(tmp_path / "progress.json.lock") == 0o600
     assert mode(deck / "nano-banana-results.json") == 0o600
-    # The images are the deliverable, meant to be opened and shared.
+    # The images are the deliverable, meant to be opened and shared, never writable by others.
     assert {mode(p) for p in deck.glob("slide-*")} == {0o644}
+
+
+@pytest.mark.parametrize(("umask", "expected"), [(0o077, 0o600), (0o027, 0o640), (0o022, 0o644)])
+def test_images_honour_a_restrictive_umask(
+    tmp_path: Path, service: tuple[RecordingEmulator, str], umask: int, expected: int
+) -> None:
+    deck = tmp_path / "deck"
+    done, _ = run(tmp_path, service, deck_config(deck, 1), preexec=lambda: os.umask(umask))
+    assert done.returncode == 0, done.stderr
+    assert {mode(p) for p in deck.glob("slide-*")} == {expected}
 
 
 def test_symlinks_planted_at_the_files_are_replaced_not_followed(

@@ -75,3 +75,8 @@ def test_no_secret_leaves_text_alone() -> None:
     text = "nothing to hide; prompt blocked (SAFETY)"
     assert redact(text) == text
     assert redact(text, None, "") == text
+
+
+def test_a_key_echoed_in_another_case_is_redacted_too() -> None:
+    assert redact(f"bad key {KEY.upper()}!", KEY) == "bad key ***!"
+    assert redact(f"bad key {SHAPED.lower()}") == "bad key ***"

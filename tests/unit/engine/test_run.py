@@ -8,6 +8,7 @@ emulator on one virtual clock (:func:`on_virtual_time`), so no test waits for re
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -440,3 +441,31 @@ async def test_a_second_run_on_the_same_deck_is_refused_whatever_its_progress_fi
     with DeckLock(tmp_path / "deck"), pytest.raises(RunLockedError, match="output_dir"):
         await run(emu, config, progress_file=tmp_path / "other-progress.json", resume=True)
     assert emu.stats()["requests"] == 0
+
+
+async def test_a_redirect_stops_the_run_after_one_request(tmp_path: Path) -> None:
+    # A 307 is not transient: the same request meets the same redirect, and following it
+    # would send the key along to wherever it points.
+    asked: list[str] = []
+
+    async def redirecting(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        asked.append(scope["path"])
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 307,
+                "headers": [(b"location", b"https://elsewhere.example/v1beta")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+
+    result = await generate_batch(
+        deck(tmp_path, 3, concurrency=1),
+        settings=FAST,
+        transport=httpx2.ASGITransport(app=redirecting),
+        env=ENV,
+    )
+    assert len(asked) == 1
+    assert result.completed == 0
+    assert {e.kind for e in result.errors} == {"EndpointRedirected"}
+    assert "base_url" in result.errors[0].error

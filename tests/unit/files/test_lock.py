@@ -118,3 +118,13 @@ def test_a_deck_lock_refuses_a_second_run_on_the_same_folder(tmp_path: Path) -> 
         assert (deck / DECK_LOCK_NAME).read_text().strip() == str(os.getpid())
     with DeckLock(deck):  # free again once the first let go
         pass
+
+
+def test_a_lock_file_that_cannot_be_opened_is_named_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "progress.json.lock").mkdir()  # in the way of the lock file
+    with pytest.raises(RunLockedError) as refused:
+        RunLock(tmp_path / "progress.json").acquire()
+    message = str(refused.value)
+    assert str(tmp_path / "progress.json.lock") in message
+    assert "Is a directory" in message
+    assert "\n" not in message
