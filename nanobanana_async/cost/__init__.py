@@ -1,0 +1,12 @@
+"""What images cost: the price table (:mod:`.prices`) and the arithmetic on it (:mod:`.estimate`).
+
+An answer's cost comes from its own ``usageMetadata``; a plan's from the tokens an image of
+that model and size is billed. Nothing here sends a request or reads a file.
+"""
+
+from __future__ import annotations
+
+from .estimate import answer_cost, image_cost
+from .prices import PRICES, PRICES_AS_OF, ModelPrices
+
+__all__ = ["PRICES", "PRICES_AS_OF", "ModelPrices", "answer_cost", "image_cost"]

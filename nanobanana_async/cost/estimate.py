@@ -1,0 +1,83 @@
+"""The arithmetic of cost: an answer from its ``usageMetadata``, an image before it is asked.
+
+The rule (pricing page): prompt tokens x the input rate, plus the answer's IMAGE tokens x
+the image rate, plus its TEXT and thinking tokens x the text rate. A model missing from
+:data:`~nanobanana_async.cost.prices.PRICES` has no known price: ``None``, never a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .prices import BATCH_DISCOUNT, PRICES
+
+__all__ = ["answer_cost", "image_cost"]
+
+_PER_TOKEN = 1e-6  # rates are per million tokens
+
+
+def _count(value: object) -> int:
+    """A token count as the service sends it (an int, or an int64 as a string); else 0."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return max(0, value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return 0
+
+
+def _modalities(details: object) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    if isinstance(details, list):
+        for entry in details:
+            if isinstance(entry, Mapping):
+                modality = str(entry.get("modality", "")).upper()
+                counts[modality] = counts.get(modality, 0) + _count(entry.get("tokenCount"))
+    return counts
+
+
+def answer_cost(model: str, usage: Mapping[str, Any], *, batch: bool = False) -> float | None:
+    """USD billed for one answer of ``model``, from its ``usageMetadata``.
+
+    The candidates' tokens not listed as IMAGE (or listed as TEXT) are text; thinking
+    tokens (``thoughtsTokenCount``) are billed as text too.
+    """
+    prices = PRICES.get(model.removeprefix("models/"))
+    if prices is None:
+        return None
+    prompt = _count(usage.get("promptTokenCount"))
+    by_modality = _modalities(usage.get("candidatesTokensDetails"))
+    image = by_modality.get("IMAGE", 0)
+    candidates = _count(usage.get("candidatesTokenCount"))
+    text = max(candidates - image, by_modality.get("TEXT", 0))
+    thoughts = _count(usage.get("thoughtsTokenCount"))
+    cost = (
+        prompt * prices.input + image * prices.image_output + (text + thoughts) * prices.text_output
+    ) * _PER_TOKEN
+    return cost * (BATCH_DISCOUNT if batch else 1.0)
+
+
+def image_cost(
+    model: str,
+    image_size: str | None,
+    *,
+    prompt_tokens: int = 0,
+    reference_images: int = 0,
+    batch: bool = False,
+) -> float | None:
+    """USD one image of ``model`` at ``image_size`` is expected to cost, before it is asked.
+
+    The image's tokens are fixed by model and size; the prompt's are estimated by the
+    caller (``prompt_tokens``) plus what each reference image counts for. Thinking, which
+    the service decides, is not known before: the answer's own cost may be a little more.
+    """
+    prices = PRICES.get(model.removeprefix("models/"))
+    if prices is None:
+        return None
+    prompt = max(0, prompt_tokens) + reference_images * prices.input_image_tokens
+    cost = (
+        prompt * prices.input + prices.tokens_per_image(image_size) * prices.image_output
+    ) * _PER_TOKEN
+    return cost * (BATCH_DISCOUNT if batch else 1.0)

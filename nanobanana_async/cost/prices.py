@@ -1,0 +1,80 @@
+"""The Gemini API's prices for the image models, in one table with its source and date.
+
+Source: the Gemini API pricing page (ai.google.dev/gemini-api/docs/pricing), as of the date
+below; rates per million tokens, USD. The Batch API bills half of every rate. An image is
+billed as output tokens whose number depends on the model and ``imageSize`` only, so a
+plan can price a slide before it is sent; a run prices each answer from its own
+``usageMetadata`` (:func:`~nanobanana_async.cost.estimate.answer_cost`) instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+__all__ = ["BATCH_DISCOUNT", "PRICES", "PRICES_AS_OF", "ModelPrices"]
+
+PRICES_AS_OF = "2026-11"
+BATCH_DISCOUNT = 0.5
+"""The Batch API's price as a share of the standard one, for every rate."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrices:
+    """One model's rates (USD per million tokens) and the tokens one image is billed.
+
+    Attributes:
+        input: prompt tokens, text and images alike.
+        text_output: text and thinking tokens of the answer.
+        image_output: image tokens of the answer.
+        image_tokens: output tokens per image, by ``imageSize`` (``""``: a model that
+            takes no size).
+        default_size: the size the service uses when none is asked.
+        input_image_tokens: prompt tokens one reference image counts for.
+    """
+
+    input: float
+    text_output: float
+    image_output: float
+    image_tokens: Mapping[str, int]
+    default_size: str
+    input_image_tokens: int
+
+    def tokens_per_image(self, image_size: str | None) -> int:
+        """Output tokens one image at ``image_size`` is billed (the default size if unknown)."""
+        return self.image_tokens.get(image_size or "", self.image_tokens[self.default_size])
+
+
+PRICES: Mapping[str, ModelPrices] = MappingProxyType(
+    {
+        # $0.134 an image at 1K and 2K, $0.24 at 4K.
+        "gemini-3-pro-image": ModelPrices(
+            input=2.0,
+            text_output=12.0,
+            image_output=120.0,
+            image_tokens=MappingProxyType({"1K": 1120, "2K": 1120, "4K": 2000}),
+            default_size="1K",
+            input_image_tokens=560,
+        ),
+        # $0.045 at 512, $0.067 at 1K, $0.101 at 2K, $0.151 at 4K.
+        "gemini-3.1-flash-image": ModelPrices(
+            input=0.5,
+            text_output=3.0,
+            image_output=60.0,
+            image_tokens=MappingProxyType({"512": 747, "1K": 1120, "2K": 1680, "4K": 2520}),
+            default_size="1K",
+            input_image_tokens=560,
+        ),
+        # $0.039 an image, one size only; the page gives it one output rate, $30 / 1M.
+        "gemini-2.5-flash-image": ModelPrices(
+            input=0.3,
+            text_output=30.0,
+            image_output=30.0,
+            image_tokens=MappingProxyType({"": 1290}),
+            default_size="",
+            input_image_tokens=258,
+        ),
+    }
+)
+"""Model id -> its prices. A model not listed (a proxy's own) has no price: cost unknown."""
