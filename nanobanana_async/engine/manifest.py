@@ -1,0 +1,213 @@
+"""What a deck's folder remembers of each slide, so a rerun pays only for what changed.
+
+A run writes ``output_dir/.nano-banana-manifest.json`` with its results: per slide, a
+digest of everything that decides the image (the model and the request body: the prompt
+after its style, aspect ratio, size, temperature, seed, reference image bytes), a digest
+of the output settings (format, quality, lossless), and where the bytes the service sent
+are kept. The next run of the config compares: an unchanged slide whose image is whole is
+kept without a request, one whose output settings alone changed is re-encoded from the
+kept original, anything else is generated. Why it is built so: docs/design.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..files.atomic import write_atomic
+from .plan import Job
+
+__all__ = [
+    "MANIFEST_NAME",
+    "ORIGINALS_DIR",
+    "Decision",
+    "Manifest",
+    "SlideRecord",
+    "decide",
+    "generation_digest",
+    "output_digest",
+]
+
+MANIFEST_NAME = ".nano-banana-manifest.json"
+ORIGINALS_DIR = ".originals"
+_FORMAT = 1  # the manifest's own format: a file of another format is not read
+_MAX_BYTES = 16 * 1024 * 1024  # far above 10,000 slides' entries: anything bigger is not ours
+
+
+class Decision(StrEnum):
+    """What a run does with one slide."""
+
+    GENERATE = "generate"  # ask the service (new, changed, missing, or asked for)
+    REENCODE = "reencode"  # same image, other output settings: convert the kept original
+    KEEP = "keep"  # unchanged and whole: no request, no work
+
+
+@dataclass(frozen=True, slots=True)
+class SlideRecord:
+    """What the manifest says of one slide.
+
+    Attributes:
+        generation: :func:`generation_digest` of the request that made the image.
+        output: :func:`output_digest` of how it was saved.
+        file: the image's file name in ``output_dir``.
+        original: the kept bytes of the service's answer, relative to ``output_dir``
+            (``None`` when none was kept).
+        cost_usd: what that image cost, when known.
+    """
+
+    generation: str
+    output: str
+    file: str
+    original: str | None = None
+    cost_usd: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "generation": self.generation,
+            "output": self.output,
+            "file": self.file,
+            "original": self.original,
+            "cost_usd": self.cost_usd,
+        }
+
+
+def generation_digest(model: str, body: Mapping[str, Any]) -> str:
+    """A digest of everything that decides a slide's image: the model and the request.
+
+    The body is serialised with sorted keys, so the digest does not depend on the order a
+    dict was built in; the reference image's bytes are in it (base64), so a changed
+    reference changes the digest.
+    """
+    canonical = orjson.dumps({"model": model, "body": body}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def output_digest(job: Job) -> str:
+    """A digest of how a slide's image is saved: format, quality, lossless."""
+    settings = {"format": job.fmt, "quality": job.quality, "lossless": job.lossless}
+    return hashlib.sha256(orjson.dumps(settings, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """The manifest of one deck folder: slide number -> :class:`SlideRecord`."""
+
+    slides: Mapping[int, SlideRecord]
+
+    @classmethod
+    def read(cls, output_dir: Path) -> Manifest:
+        """The folder's manifest; an empty one when there is none, or it is not ours.
+
+        Never raises: a missing, unreadable, oversized or malformed manifest only means
+        that nothing is known, and every slide is generated (as a first run does).
+        """
+        try:
+            fd = os.open(output_dir / MANIFEST_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return cls({})
+        try:
+            with os.fdopen(fd, "rb") as file:
+                info = os.fstat(file.fileno())
+                if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_BYTES:
+                    return cls({})
+                data = orjson.loads(file.read(_MAX_BYTES + 1))
+        except (OSError, orjson.JSONDecodeError):
+            return cls({})
+        return cls(_records(data))
+
+    def write(self, output_dir: Path) -> None:
+        """Write it atomically (0600: it names the deck's files and its costs)."""
+        data = {
+            "format": _FORMAT,
+            "slides": {str(n): r.to_dict() for n, r in sorted(self.slides.items())},
+        }
+        write_atomic(
+            output_dir / MANIFEST_NAME, orjson.dumps(data, option=orjson.OPT_INDENT_2), mode=0o600
+        )
+
+
+def _records(data: object) -> dict[int, SlideRecord]:
+    if not isinstance(data, dict) or data.get("format") != _FORMAT:
+        return {}
+    slides = data.get("slides")
+    if not isinstance(slides, dict):
+        return {}
+    records: dict[int, SlideRecord] = {}
+    for key, entry in slides.items():
+        if not (isinstance(key, str) and key.isdigit() and isinstance(entry, dict)):
+            continue
+        generation, output, file = entry.get("generation"), entry.get("output"), entry.get("file")
+        original, cost = entry.get("original"), entry.get("cost_usd")
+        if not all(isinstance(v, str) for v in (generation, output, file)):
+            continue
+        if not _plain_name(str(file)) or not (original is None or _inside(str(original))):
+            continue  # a manifest may not point outside the folder
+        records[int(key)] = SlideRecord(
+            str(generation),
+            str(output),
+            str(file),
+            original if isinstance(original, str) else None,
+            float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
+        )
+    return records
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
+
+
+def _inside(relative: str) -> bool:
+    parts = relative.split("/")
+    return len(parts) == 2 and parts[0] == ORIGINALS_DIR and _plain_name(parts[1])
+
+
+def decide(
+    jobs: Iterable[Job],
+    model: str,
+    manifest: Manifest,
+    *,
+    complete: Mapping[int, bool],
+    original_present: Mapping[int, bool],
+    regenerate: frozenset[int] = frozenset(),
+    force: bool = False,
+) -> dict[int, Decision]:
+    """What to do with each slide, from the manifest and what is on disk.
+
+    Args:
+        jobs: the run's jobs.
+        model: the model the run asks.
+        manifest: the folder's manifest (empty on a first run: everything is generated).
+        complete: per slide, whether the image under its final name is whole.
+        original_present: per slide, whether the original its record names is there.
+        regenerate: slides to generate whatever the manifest says (``--regenerate``).
+        force: generate every slide (``--force``).
+    """
+    decisions: dict[int, Decision] = {}
+    for job in jobs:
+        record = manifest.slides.get(job.slide)
+        if (
+            force
+            or job.slide in regenerate
+            or record is None
+            or record.generation != generation_digest(model, job.body)
+        ):
+            decisions[job.slide] = Decision.GENERATE
+        elif (
+            record.output == output_digest(job)
+            and record.file == job.dest.name
+            and complete.get(job.slide, False)
+        ):
+            decisions[job.slide] = Decision.KEEP
+        elif original_present.get(job.slide, False):
+            decisions[job.slide] = Decision.REENCODE
+        else:
+            decisions[job.slide] = Decision.GENERATE
+    return decisions

@@ -1,0 +1,143 @@
+"""The deck's manifest: which slides a rerun generates, re-encodes or keeps."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from PIL import Image
+
+from nanobanana_async.config.loading import load_config
+from nanobanana_async.engine.manifest import (
+    MANIFEST_NAME,
+    Decision,
+    Manifest,
+    SlideRecord,
+    decide,
+    generation_digest,
+    output_digest,
+)
+from nanobanana_async.engine.plan import Job, plan_jobs
+
+MODEL = "gemini-3-pro-image"
+
+
+def _png(colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _job(tmp_path: Path, **slide: Any) -> tuple[str, Job]:
+    raw = {"slides": [{"number": 1, "prompt": "A title slide", **slide}], "output_dir": "deck"}
+    config = load_config(raw, env={"GEMINI_API_KEY": "k" * 39}, base_dir=tmp_path)
+    return config.model, plan_jobs(config)[0]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"prompt": "Another title"},
+        {"style": "professional"},
+        {"aspect_ratio": "4:3"},
+        {"image_size": "4K"},
+        {"temperature": 0.5},
+        {"seed": 7},
+        {"reference_image": "other.png"},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_every_field_that_decides_the_image_changes_its_digest(
+    tmp_path: Path, change: dict[str, Any]
+) -> None:
+    (tmp_path / "ref.png").write_bytes(_png((200, 0, 0)))
+    (tmp_path / "other.png").write_bytes(_png((0, 200, 0)))
+    model, before = _job(tmp_path, reference_image="ref.png")
+    _, after = _job(tmp_path, **{"reference_image": "ref.png", **change})
+    assert generation_digest(model, after.body) != generation_digest(model, before.body)
+    if "style" not in change:  # a preset style also saves losslessly
+        assert output_digest(after) == output_digest(before)
+
+
+def test_the_reference_images_bytes_count_not_its_name(tmp_path: Path) -> None:
+    (tmp_path / "ref.png").write_bytes(_png((200, 0, 0)))
+    model, before = _job(tmp_path, reference_image="ref.png")
+    (tmp_path / "ref.png").write_bytes(_png((0, 0, 200)))
+    _, after = _job(tmp_path, reference_image="ref.png")
+    assert generation_digest(model, after.body) != generation_digest(model, before.body)
+
+
+def test_the_model_counts(tmp_path: Path) -> None:
+    _, job = _job(tmp_path)
+    assert generation_digest("gemini-3-pro-image", job.body) != generation_digest(
+        "gemini-3.1-flash-image", job.body
+    )
+
+
+@pytest.mark.parametrize("change", [{"format": "png"}, {"quality": 70}, {"lossless": True}])
+def test_output_settings_change_only_the_output_digest(
+    tmp_path: Path, change: dict[str, Any]
+) -> None:
+    model, before = _job(tmp_path)
+    _, after = _job(tmp_path, **change)
+    assert generation_digest(model, after.body) == generation_digest(model, before.body)
+    assert output_digest(after) != output_digest(before)
+
+
+def _record(model: str, job: Job, **extra: Any) -> SlideRecord:
+    fields: dict[str, Any] = {
+        "generation": generation_digest(model, job.body),
+        "output": output_digest(job),
+        "file": job.dest.name,
+        "original": ".originals/slide-01.jpg",
+        **extra,
+    }
+    return SlideRecord(**fields)
+
+
+def test_decisions(tmp_path: Path) -> None:
+    model, job = _job(tmp_path)
+    same = Manifest({1: _record(model, job)})
+    other_output = Manifest({1: _record(model, job, output="x")})
+    other_image = Manifest({1: _record(model, job, generation="x")})
+    whole, present = {1: True}, {1: True}
+
+    def one(manifest: Manifest, **kwargs: Any) -> Decision:
+        kwargs.setdefault("complete", whole)
+        kwargs.setdefault("original_present", present)
+        return decide([job], model, manifest, **kwargs)[1]
+
+    assert one(Manifest({})) is Decision.GENERATE  # a first run
+    assert one(same) is Decision.KEEP
+    assert one(same, complete={1: False}) is Decision.REENCODE  # deleted, original kept
+    assert one(same, complete={1: False}, original_present={1: False}) is Decision.GENERATE
+    assert one(other_output) is Decision.REENCODE
+    assert one(other_output, original_present={1: False}) is Decision.GENERATE
+    assert one(other_image) is Decision.GENERATE
+    assert one(same, regenerate=frozenset({1})) is Decision.GENERATE
+    assert one(same, force=True) is Decision.GENERATE
+
+
+def test_a_manifest_round_trips_and_anything_else_reads_as_empty(tmp_path: Path) -> None:
+    record = SlideRecord("g", "o", "slide-01.webp", ".originals/slide-01.jpg", 0.134)
+    Manifest({1: record}).write(tmp_path)
+    assert Manifest.read(tmp_path).slides == {1: record}
+    assert (os.stat(tmp_path / MANIFEST_NAME).st_mode & 0o777) == 0o600
+
+    def reads_empty(content: bytes) -> bool:
+        (tmp_path / MANIFEST_NAME).write_bytes(content)
+        return Manifest.read(tmp_path).slides == {}
+
+    assert reads_empty(b"not json")
+    assert reads_empty(b'{"format": 99, "slides": {}}')
+    escaping = {"format": 1, "slides": {"1": {**record.to_dict(), "file": "../x.webp"}}}
+    assert reads_empty(orjson.dumps(escaping))
+    outside = {"format": 1, "slides": {"1": {**record.to_dict(), "original": "/etc/passwd"}}}
+    assert reads_empty(orjson.dumps(outside))
+    (tmp_path / MANIFEST_NAME).unlink()
+    os.mkfifo(tmp_path / MANIFEST_NAME)  # never blocks, never read
+    assert Manifest.read(tmp_path).slides == {}
