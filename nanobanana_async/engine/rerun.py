@@ -1,0 +1,116 @@
+"""The plan of a run before it starts: which slides it generates, re-encodes or keeps, and
+what that costs.
+
+``nanobanana plan`` prints it and sends nothing; ``run`` follows it, and refuses it when
+it would pass ``--max-cost``. The decisions are :mod:`.manifest`'s, the prices
+:mod:`~nanobanana_async.cost`'s; this module only looks at the folder and adds them up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config.loading import BatchConfig
+from ..cost import PRICES_AS_OF, image_cost
+from ..files.images import image_is_complete
+from .manifest import Decision, Manifest, decide
+from .plan import Job
+
+__all__ = ["RunPlan", "plan_run"]
+
+# A prompt's tokens, estimated before it is sent: about four characters a token in English.
+_CHARS_PER_TOKEN = 4
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """What a run of a config would do, slide by slide, and its expected cost.
+
+    Attributes:
+        decisions: slide number -> what the run does with it.
+        costs: slide number -> expected USD of a slide to generate (``None``: no price
+            known for the model).
+        model: the model asked.
+        prices_as_of: the date of the price table used.
+    """
+
+    decisions: dict[int, Decision]
+    costs: dict[int, float | None]
+    model: str
+    prices_as_of: str = PRICES_AS_OF
+
+    def slides(self, decision: Decision) -> list[int]:
+        """The slides with ``decision``, in config order."""
+        return [n for n, d in self.decisions.items() if d is decision]
+
+    @property
+    def requests(self) -> int:
+        """Requests the run sends at least (one per slide to generate; retries come on top)."""
+        return len(self.slides(Decision.GENERATE))
+
+    @property
+    def cost_usd(self) -> float | None:
+        """Expected USD of the whole run, or ``None`` when a slide's price is not known."""
+        total = 0.0
+        for slide in self.slides(Decision.GENERATE):
+            cost = self.costs.get(slide)
+            if cost is None:
+                return None
+            total += cost
+        return total
+
+    def to_dict(self) -> dict[str, object]:
+        cost = self.cost_usd
+        return {
+            "model": self.model,
+            "generate": self.slides(Decision.GENERATE),
+            "reencode": self.slides(Decision.REENCODE),
+            "keep": self.slides(Decision.KEEP),
+            "requests": self.requests,
+            "cost_usd": None if cost is None else round(cost, 4),
+            "prices_as_of": self.prices_as_of,
+        }
+
+
+def plan_run(
+    config: BatchConfig,
+    jobs: Iterable[Job],
+    *,
+    regenerate: frozenset[int] = frozenset(),
+    force: bool = False,
+) -> RunPlan:
+    """Look at ``config.output_dir`` and its manifest, and say what a run would do."""
+    jobs = list(jobs)
+    manifest = Manifest.read(config.output_dir)
+    complete = {job.slide: image_is_complete(job.dest) for job in jobs}
+    originals = {
+        slide: _is_file(config.output_dir / record.original)
+        for slide, record in manifest.slides.items()
+        if record.original is not None
+    }
+    decisions = decide(
+        jobs,
+        config.model,
+        manifest,
+        complete=complete,
+        original_present=originals,
+        regenerate=regenerate,
+        force=force,
+    )
+    specs = {spec.number: spec for spec in config.slides}
+    costs = {
+        job.slide: image_cost(
+            config.model,
+            specs[job.slide].image_size,
+            prompt_tokens=len(specs[job.slide].full_prompt) // _CHARS_PER_TOKEN + 1,
+            reference_images=1 if specs[job.slide].reference_image is not None else 0,
+        )
+        for job in jobs
+    }
+    return RunPlan(decisions, costs, config.model)
+
+
+def _is_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
