@@ -15,7 +15,7 @@ from .._version import version
 from ..config.schema import CONCURRENCY_RANGE, RPM_RANGE, TIMEOUT_RANGE
 from ..exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
 
-SUBCOMMANDS = ("run", "status", "wait", "stop", "emulate", "schema")
+SUBCOMMANDS = ("run", "plan", "status", "wait", "stop", "emulate", "schema")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,11 +64,35 @@ def _bounded(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
-def _add_run_arguments(run: argparse.ArgumentParser) -> None:
-    run.add_argument(
+def _slide_numbers(text: str) -> frozenset[int]:
+    """``3,7,9-12`` -> {3, 7, 9, 10, 11, 12}."""
+    numbers: set[int] = set()
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        try:
+            first = int(low)
+            last = int(high) if dash else first
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be slide numbers and ranges like 3,7,9-12, got {text!r}"
+            ) from None
+        if first < 0 or last < first or last - first > 100_000:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r} is not a range of slides")
+        numbers.update(range(first, last + 1))
+    return frozenset(numbers)
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "config_file", nargs="?", type=Path, metavar="CONFIG", help="the deck's config JSON"
     )
-    run.add_argument("--config", type=Path, help="the same, as an option (the original spelling)")
+    parser.add_argument(
+        "--config", type=Path, help="the same, as an option (the original spelling)"
+    )
+
+
+def _add_run_arguments(run: argparse.ArgumentParser) -> None:
+    _add_config(run)
     run.add_argument(
         "--concurrency", type=_positive_int, help="requests in flight (default: derived)"
     )
@@ -142,6 +166,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_run_arguments(sub.add_parser("run", help="generate a deck (the main job)"))
+    plan = sub.add_parser("plan", help="what a run would generate, keep and cost; sends nothing")
+    _add_config(plan)
+    plan.add_argument("--json", action="store_true", help="the plan as JSON")
+    plan.add_argument(
+        "--regenerate",
+        type=_slide_numbers,
+        default=frozenset(),
+        metavar="SLIDES",
+        help="slides to generate again whatever changed, e.g. 3,7,9-12",
+    )
+    plan.add_argument("--force", action="store_true", help="generate every slide again")
     status = sub.add_parser("status", help="one line: how the run is going, or how it ended")
     _add_progress_file(status)
     wait = sub.add_parser("wait", help="block until the run ends (or --timeout), then one line")
@@ -185,13 +220,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = _normalise(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
-    if args.command == "run":
+    if args.command in ("run", "plan"):
         if args.config is None:
             args.config = args.config_file
         elif args.config_file is not None and args.config_file != args.config:
             parser.error(f"two configs given ({args.config_file} and --config {args.config})")
         if args.config is None:
-            parser.error("run needs a config: nanobanana run slides.json (or --config slides.json)")
+            parser.error(
+                f"{args.command} needs a config: nanobanana {args.command} slides.json "
+                "(or --config slides.json)"
+            )
+    if args.command == "plan":
+        from .plan import plan_command
+
+        return plan_command(
+            args.config, as_json=args.json, regenerate=args.regenerate, force=args.force
+        )
+    if args.command == "run":
         if args.detach:
             from .detach import detach_command
 

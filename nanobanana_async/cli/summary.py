@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["died_line", "progress_line", "result_line", "running_parts"]
+__all__ = ["died_line", "progress_line", "result_line", "running_parts", "slide_ranges"]
 
 _MAX_REASON = 120
 # The reasons shown, in characters: past it, "and N more reasons". The advice is not counted.
@@ -69,6 +69,11 @@ def _slides(numbers: Iterable[int]) -> str:
         shown += f" and {more} more"
     single = len(ranges) == 1 and ranges[0][0] == ranges[0][1]
     return f"{'slide' if single else 'slides'} {shown}"
+
+
+def slide_ranges(numbers: Iterable[int]) -> str:
+    """Slide numbers as every line names them: ``slide 3``, ``slides 1-3, 7``."""
+    return _slides(numbers)
 
 
 def _short(text: str) -> str:

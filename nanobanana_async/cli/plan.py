@@ -1,0 +1,63 @@
+"""``nanobanana plan``: what a run of a config would do and cost, with nothing sent.
+
+One line for people and agents (``plan: 10 slides -> /deck; generate 2 (slides 3, 7),
+keep 8; 2 requests, about $0.27``), or the plan as JSON with ``--json``. The plan is the
+one ``run`` follows (:mod:`~nanobanana_async.engine.rerun`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import orjson
+
+from ..config.loading import load_config
+from ..engine.manifest import Decision
+from ..engine.plan import plan_jobs
+from ..engine.rerun import RunPlan, plan_run
+from ..errors import ConfigError
+from ..exits import EXIT_OK, EXIT_USAGE
+from .summary import slide_ranges
+
+__all__ = ["plan_command", "plan_line"]
+
+_WORDS = {Decision.GENERATE: "generate", Decision.REENCODE: "re-encode", Decision.KEEP: "keep"}
+
+
+def plan_line(plan: RunPlan, output_dir: Path) -> str:
+    """``plan: 10 slides -> /deck; generate 2 (slides 3, 7), keep 8; 2 requests, about $0.27``."""
+    parts = []
+    for decision, word in _WORDS.items():
+        slides = plan.slides(decision)
+        if slides:
+            shown = f" ({slide_ranges(slides)})" if decision is not Decision.KEEP else ""
+            parts.append(f"{word} {len(slides)}{shown}")
+    cost = plan.cost_usd
+    price = "cost unknown (no price for this model)" if cost is None else f"about ${cost:.2f}"
+    requests = f"{plan.requests} request{'s' if plan.requests != 1 else ''}"
+    return (
+        f"plan: {len(plan.decisions)} slides -> {output_dir}; {', '.join(parts)}; "
+        f"{requests}, {price} (prices as of {plan.prices_as_of})"
+    )
+
+
+def plan_command(
+    config_file: Path, *, as_json: bool, regenerate: frozenset[int], force: bool
+) -> int:
+    try:
+        config = load_config(config_file, env=dict(os.environ))
+        unknown = sorted(regenerate - {spec.number for spec in config.slides})
+        if unknown:
+            raise ConfigError("--regenerate", f"no {slide_ranges(unknown)} in the config")
+        plan = plan_run(config, plan_jobs(config), regenerate=regenerate, force=force)
+    except ConfigError as error:
+        print(f"nanobanana: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if as_json:
+        data = {"output_dir": str(config.output_dir), **plan.to_dict()}
+        sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print(plan_line(plan, config.output_dir))
+    return EXIT_OK

@@ -1,0 +1,44 @@
+"""``nanobanana plan``: what a run would do and cost, as a subprocess, nothing sent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from engine_testing import deck_config, run_cli, write_json
+
+
+def test_a_fresh_deck_is_all_to_generate_at_the_page_price(tmp_path: Path) -> None:
+    config = write_json(
+        tmp_path / "slides.json", deck_config(tmp_path / "deck", 10, image_size="2K")
+    )
+    done = run_cli("plan", str(config))
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.decode()
+    assert line.count("\n") == 1
+    assert line.startswith(f"plan: 10 slides -> {tmp_path / 'deck'}; generate 10 (slides 1-10)")
+    assert "10 requests, about $1.34" in line
+    assert not (tmp_path / "deck").exists()  # nothing written, nothing sent
+
+    as_json = orjson.loads(run_cli("plan", str(config), "--json").stdout)
+    assert as_json["generate"] == list(range(1, 11))
+    assert as_json["requests"] == 10
+    assert as_json["cost_usd"] == pytest.approx(1.34, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--regenerate", "3-x"], b"slide numbers and ranges"),
+        (["--regenerate", "40"], b"--regenerate: no slide 40 in the config"),
+    ],
+)
+def test_bad_slide_lists_are_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], message: bytes
+) -> None:
+    config = write_json(tmp_path / "slides.json", deck_config(tmp_path / "deck", 3))
+    done = run_cli("plan", str(config), *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert done.stderr.count(b"\n") == 1
