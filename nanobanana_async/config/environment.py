@@ -1,8 +1,15 @@
-"""What comes from the environment: defaults (``NANO_BANANA_*``), the key, ``${VAR}``, and
-the model id the endpoint serves (a retired id is mapped on Google's).
+"""What comes from the environment: defaults (``NANO_BANANA_*``), the key, ``${VAR}``, the
+endpoint (and what it means for the key), and the model id the endpoint serves (a retired
+id is mapped on Google's).
 
 The key is looked up here and nowhere else, and a ``${VAR}`` that is not set is an
 error that names the variable, never a value.
+
+Where the key goes is said, not assumed: a base URL off Google's endpoint and off this
+machine gets a notice naming its host, and plain ``http://`` to another machine, which
+would carry the key and every prompt unencrypted, is refused unless the config sets
+``"allow_insecure_http": true`` (and then noticed too). Only the config can allow it, not an
+environment variable: the permission stays visible in the deck it applies to.
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError
+from ..errors import ConfigError, redact
+from ..service import endpoint
 from ..service.model_ids import DEFAULT_MODEL, RETIRED_ON, replacement_for
 from . import fields
 from .schema import (
@@ -60,12 +68,6 @@ def model(value: object, env: Mapping[str, str]) -> str:
     return text.removeprefix("models/")
 
 
-# Where a retired id is sure to fail: Google's own service, and the emulator that
-# ``run --emulator`` embeds as http://emulator, which plays it (a dry run maps as the real
-# run would). Any other host may be a proxy that still serves the old id.
-_GOOGLE_HOSTS = frozenset({urlsplit(DEFAULT_BASE_URL).hostname, "emulator"})
-
-
 def current_model(
     model: str, where: str, base_url: str, *, strict: bool
 ) -> tuple[str, tuple[str, ...]]:
@@ -77,7 +79,15 @@ def current_model(
     which the client turns into a message naming the replacement.
     """
     replacement = replacement_for(model)
-    if replacement is None or strict or urlsplit(base_url).hostname not in _GOOGLE_HOSTS:
+    # Where a retired id is sure to fail: Google's own service, and the emulator that
+    # ``run --emulator`` embeds, which plays it (a dry run maps as the real run would).
+    # Any other host may be a proxy that still serves the old id.
+    host = urlsplit(base_url).hostname
+    if (
+        replacement is None
+        or strict
+        or not (endpoint.is_google(host) or endpoint.is_embedded_emulator(host))
+    ):
         return model, ()
     notice = (
         f"{where}: {model} was retired on {RETIRED_ON}; using {replacement} "
@@ -131,8 +141,11 @@ def api_key(value: object, env: Mapping[str, str]) -> str | None:
     return key
 
 
-def base_url(value: object, env: Mapping[str, str]) -> str:
-    """The config's URL (``${VAR}`` expanded), else ``GOOGLE_GEMINI_BASE_URL``, else Google's."""
+def base_url(value: object, env: Mapping[str, str]) -> tuple[str, str]:
+    """The config's URL (``${VAR}`` expanded), else ``GOOGLE_GEMINI_BASE_URL``, else Google's.
+
+    Returns the URL and where it came from (``base_url`` or the variable's name).
+    """
     if value is not None:
         where = "base_url"
         text = fields.string(value, where)
@@ -142,7 +155,7 @@ def base_url(value: object, env: Mapping[str, str]) -> str:
         where = _BASE_URL_ENV
         url = env.get(where, "").strip()
         if not url:
-            return DEFAULT_BASE_URL
+            return DEFAULT_BASE_URL, where
     # The value is never quoted: a proxy URL may carry credentials.
     problem = f"must be an http(s) URL with a host, like {DEFAULT_BASE_URL}"
     if any(char <= " " or char == "\x7f" for char in url):
@@ -156,7 +169,55 @@ def base_url(value: object, env: Mapping[str, str]) -> str:
         raise ConfigError(where, problem)
     if "?" in url or "#" in url:
         raise ConfigError(where, problem + ", without ?query or #fragment")
-    return url.rstrip("/")
+    return url.rstrip("/"), where
+
+
+def endpoint_notices(
+    url: str, where: str, *, allow_insecure_http: bool, api_key: str | None
+) -> tuple[str, ...]:
+    """What the user must be told about where ``url`` sends the key: one line, or none.
+
+    Nothing for Google's endpoint over https, the embedded emulator or this machine
+    (loopback, whatever the scheme: the key does not leave it).
+
+    Raises:
+        ConfigError: plain http to another machine without ``allow_insecure_http``.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname
+    if endpoint.is_embedded_emulator(host) or endpoint.is_loopback(host):
+        return ()
+    plain = parts.scheme.lower() == "http"
+    if plain and not allow_insecure_http:
+        raise ConfigError(
+            where,
+            f"plain http to {_shown_host(host, api_key)} would send the key unencrypted; "
+            'use https, or set "allow_insecure_http": true to accept that',
+        )
+    facts = []
+    if not endpoint.is_google(host):
+        facts.append(
+            f"requests and the key go to {_shown_host(host, api_key)} (not Google's endpoint)"
+        )
+    if plain:
+        facts.append("plain http: the key travels unencrypted")
+    return (f"{where}: {'; '.join(facts)}",) if facts else ()
+
+
+_SHOWN_HOST_CHARS = 80
+
+
+def _shown_host(host: str | None, api_key: str | None) -> str:
+    """``host`` fit for a message: ASCII, one line, the key scrubbed, its end kept.
+
+    Only the host is ever shown, never the URL (credentials, tokens in a path). Anything
+    outside printable ASCII is escaped, so a right-to-left override cannot make the line
+    read as another host, and a long name is cut at the front: the end names its owner.
+    """
+    text = redact((host or "").encode("ascii", "backslashreplace").decode("ascii"), api_key)
+    if len(text) > _SHOWN_HOST_CHARS:
+        text = "..." + text[-(_SHOWN_HOST_CHARS - 3) :]
+    return text
 
 
 def _refuse_shell_variable(text: str, where: str) -> None:

@@ -13,19 +13,27 @@ comes out is plain frozen data; nothing downstream reads the environment again. 
 of single values are :mod:`.fields`', the environment and secrets :mod:`.environment`',
 paths and file names :mod:`.paths`'.
 
-Secrets: messages never quote the API key, the base URL, or any ``${VAR}`` expansion, and
-``repr(BatchConfig)`` hides the key. Whatever else is quoted from the config is cut to
-about 40 characters, so a pasted 20,000-character prompt does not flood the terminal.
+Reference images are read here, once each, and kept as the bytes to send
+(:mod:`.references`). The config file itself must be its reader's: one another user owns,
+or anyone may write, could be rewritten between the writing and the run (a fixed name in a
+shared ``/tmp`` is the classic trap), so it is refused, checked on the open file.
+
+Secrets: messages never quote the API key, the base URL (of which only the host is named,
+scrubbed of the key), or any ``${VAR}`` expansion, and ``repr(BatchConfig)`` hides the key.
+Whatever else is quoted from the config is cut to about 40 characters, so a pasted
+20,000-character prompt does not flood the terminal.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -33,6 +41,7 @@ import orjson
 
 from ..errors import ConfigError
 from . import environment, fields, paths
+from .references import ReferenceImage, read_reference
 from .schema import (
     DEFAULT_ASPECT_RATIO,
     DEFAULT_BASE_URL,
@@ -60,7 +69,7 @@ CONFIG_FIELDS = frozenset(
     {
         "slides", "output_dir", "model", "format", "quality", "temperature", "seed",
         "aspect_ratio", "image_size", "api_key", "base_url", "concurrency", "rpm", "timeout",
-        "strict_model",
+        "strict_model", "allow_insecure_http",
     }
 )  # fmt: skip
 """Top-level fields the validator reads; anything else is refused."""
@@ -130,7 +139,11 @@ class BatchConfig:
         rpm: requests per minute the quota allows, or ``None`` when unknown.
         timeout: read timeout per request, in seconds.
         notices: one-line messages for the user about how the config was read (a retired
-            model id mapped); the CLI prints them and the results file keeps them.
+            model id mapped, an endpoint other than Google's); the CLI prints them and the
+            results file keeps them.
+        reference_images: each reference image the slides name, by path, as read and
+            checked by :func:`load_config`: the bytes the requests carry. A path missing
+            here (a config built by hand) is read and checked when the jobs are planned.
     """
 
     slides: tuple[SlideSpec, ...]
@@ -142,6 +155,9 @@ class BatchConfig:
     rpm: float | None = None
     timeout: float = DEFAULT_TIMEOUT
     notices: tuple[str, ...] = ()
+    reference_images: Mapping[Path, ReferenceImage] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False
+    )
 
     def __repr__(self) -> str:
         # Slides are summarised (each may carry a 30,000-character prompt); the key never
@@ -194,19 +210,27 @@ def _read_json(path: Path) -> Mapping[str, Any]:
     """Parse the config file, refusing what cannot be a config with a one-line reason."""
     where = str(path)
     try:
-        info = path.stat()
-        if stat.S_ISDIR(info.st_mode):
-            raise ConfigError(where, "is a directory; give the path of the config JSON file")
-        if info.st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(where, f"is {_megabytes(info.st_size)}; {_TOO_BIG}")
-        with path.open("rb") as handle:
-            # Read one byte past the limit: st_size is 0 for pipes and devices.
-            data = handle.read(MAX_CONFIG_BYTES + 1)
+        # Checked on the open file, not the name: what is read is what was checked.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError:
         hint = " (pass a dict, not JSON text)" if where.lstrip().startswith("{") else ""
         raise ConfigError(where, f"file not found; check the config path{hint}") from None
     except OSError as exc:
         raise ConfigError(where, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(where, "is a directory; give the path of the config JSON file")
+        _check_trusted(info, where)
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(where, f"is {_megabytes(info.st_size)}; {_TOO_BIG}")
+        with open(fd, "rb", closefd=False) as handle:
+            # Read one byte past the limit: st_size is 0 for pipes and devices.
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(where, f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(where, f"is over {_megabytes(MAX_CONFIG_BYTES)}; {_TOO_BIG}")
     data = data.removeprefix(b"\xef\xbb\xbf")  # Windows editors add a BOM; orjson refuses it
@@ -224,6 +248,30 @@ def _read_json(path: Path) -> Mapping[str, Any]:
             f'must hold a JSON object {{"slides": ...}} at the top, got {fields.json_kind(parsed)}',
         )
     return parsed
+
+
+def _check_trusted(info: os.stat_result, where: str) -> None:
+    """Refuse a config someone else could have rewritten: the deck, its key and its URL.
+
+    Another user's file is refused whoever runs, root too (root would run a deck anyone
+    wrote); root's own files are trusted, as root could change anything anyway. A file
+    any user may write is refused. A group-writable one is not: its group is one its owner
+    chose, usually (with umask 002) the owner's own private group.
+    """
+    if not hasattr(os, "geteuid"):  # Windows: ownership is ACLs, not these bits
+        return
+    if info.st_uid not in (os.geteuid(), 0):
+        raise ConfigError(
+            where,
+            f"is owned by another user (uid {info.st_uid}), who could rewrite it; "
+            "copy it to a file of your own",
+        )
+    if info.st_mode & stat.S_IWOTH:
+        raise ConfigError(
+            where,
+            "is writable by every user, who could rewrite it between writing and running; "
+            f"chmod o-w {shlex.quote(where)}",
+        )
 
 
 def _megabytes(size: int) -> str:
@@ -266,13 +314,20 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         seed=fields.optional(raw, "seed", "", fields.seed, None),
     )
     api_key = environment.api_key(raw.get("api_key"), env)
-    base_url = environment.base_url(raw.get("base_url"), env)
-    model, notices = environment.current_model(
+    base_url, base_url_from = environment.base_url(raw.get("base_url"), env)
+    notices = environment.endpoint_notices(
+        base_url,
+        base_url_from,
+        allow_insecure_http=fields.optional(raw, "allow_insecure_http", "", fields.boolean, False),
+        api_key=api_key,
+    )
+    model, model_notices = environment.current_model(
         model,
         "NANO_BANANA_MODEL" if raw.get("model") is None else "model",
         base_url,
         strict=fields.optional(raw, "strict_model", "", fields.boolean, False),
     )
+    notices += model_notices
     concurrency = fields.optional(raw, "concurrency", "", fields.concurrency, None)
     rpm = fields.optional(raw, "rpm", "", fields.rpm, None)
     timeout = fields.optional(raw, "timeout", "", fields.timeout, DEFAULT_TIMEOUT)
@@ -280,8 +335,9 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
     slides: list[SlideSpec] = []
     numbers: dict[int, int] = {}
     names: dict[str, int] = {}
+    references: dict[Path, ReferenceImage] = {}
     for index, item in enumerate(slides_raw):
-        slide = _slide(item, f"slides[{index}]", defaults, base_dir)
+        slide = _slide(item, f"slides[{index}]", defaults, base_dir, references)
         if slide.number in numbers:
             raise ConfigError(
                 f"slides[{index}].number",
@@ -310,10 +366,17 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         rpm=rpm,
         timeout=timeout,
         notices=notices,
+        reference_images=MappingProxyType(references),
     )
 
 
-def _slide(raw: object, where: str, defaults: _Defaults, base_dir: Path) -> SlideSpec:
+def _slide(
+    raw: object,
+    where: str,
+    defaults: _Defaults,
+    base_dir: Path,
+    references: dict[Path, ReferenceImage],
+) -> SlideSpec:
     """One slide: its own values over the top level's, the style applied, its file named."""
     if not isinstance(raw, Mapping):
         raise ConfigError(
@@ -360,10 +423,20 @@ def _slide(raw: object, where: str, defaults: _Defaults, base_dir: Path) -> Slid
             raw, "temperature", at, fields.temperature, defaults.temperature
         ),
         seed=fields.optional(raw, "seed", at, fields.seed, defaults.seed),
-        reference_image=fields.optional(
-            raw, "reference_image", at, lambda v, w: paths.reference_image(v, w, base_dir), None
-        ),
+        reference_image=_reference(raw, at, base_dir, references),
     )
+
+
+def _reference(
+    raw: Mapping[str, Any], at: str, base_dir: Path, references: dict[Path, ReferenceImage]
+) -> Path | None:
+    """The slide's reference image, read into ``references`` unless another slide did."""
+    path = fields.optional(
+        raw, "reference_image", at, lambda v, w: paths.reference_image(v, w, base_dir), None
+    )
+    if path is not None and path not in references:
+        references[path] = read_reference(path, f"{at}reference_image")
+    return path
 
 
 # --- fields ---------------------------------------------------------------------------

@@ -1,28 +1,19 @@
-"""Paths in a config: the output folder, reference images and output file names.
+"""Paths in a config: the output folder, reference images' names and output file names.
 
 A name must stay a plain file name inside ``output_dir``, and a relative path is read
-against the config file's own folder.
+against ``base_dir`` (the working directory, unless the caller of ``load_config`` says).
 """
 
 from __future__ import annotations
 
-import math
 import stat
 import unicodedata
-import warnings
 from pathlib import Path
 from typing import cast
 
 from ..errors import ConfigError
 from . import fields
-from .schema import (
-    IMAGE_EXTENSIONS,
-    MAX_FILENAME_BYTES,
-    MAX_INLINE_REQUEST_BYTES,
-    MAX_REFERENCE_BYTES,
-    REFERENCE_EXTENSIONS,
-    ImageFormat,
-)
+from .schema import IMAGE_EXTENSIONS, MAX_FILENAME_BYTES, REFERENCE_EXTENSIONS, ImageFormat
 
 __all__: list[str] = []  # private to the config package
 
@@ -54,69 +45,17 @@ def output_dir(value: object, base_dir: Path) -> Path:
 
 
 def reference_image(value: object, where: str, base_dir: Path) -> Path:
-    """An image we can read and send now, rather than a failure in the middle of a paid run.
+    """The absolute path of a reference image, symlinks resolved.
 
-    It must decode as a png, jpg or webp, and fit inline in a request: the service takes
-    20 MB per request, base64 included (:data:`~.schema.MAX_REFERENCE_BYTES`). A larger
-    image is refused, not downscaled: what is sent stays what the user gave.
+    Only the name is checked here: what the file holds is :mod:`.references`' to read and
+    check, once, and the bytes it checked are the ones sent.
     """
     text = fields.string(value, where)
     if not text.strip() or "\x00" in text:
         raise ConfigError(where, "must be the path of an image file")
     if not text.lower().endswith(REFERENCE_EXTENSIONS):
         raise ConfigError(where, f"must be a {', '.join(REFERENCE_EXTENSIONS)} image")
-    path = _absolute(text, base_dir, where)
-    if not path.exists():
-        raise ConfigError(where, f"file not found: {path}")
-    if not path.is_file():
-        raise ConfigError(where, f"{path} is not a file")
-    try:
-        path.open("rb").close()
-        size = path.stat().st_size
-    except OSError as exc:
-        raise ConfigError(where, f"cannot read {path}: {exc.strerror or exc}") from None
-    if size == 0:
-        raise ConfigError(where, f"{path} is empty, not an image")
-    if size > MAX_REFERENCE_BYTES:
-        # The size rounded up and the limit down: "14.9 MB" is never shown as over "14.9".
-        raise ConfigError(
-            where,
-            f"{path} is {math.ceil(size / 1e5) / 10:.1f} MB; the service takes at most "
-            f"{MAX_INLINE_REQUEST_BYTES / 1e6:.0f} MB per request inline, which leaves "
-            f"{math.floor(MAX_REFERENCE_BYTES / 1e5) / 10:.1f} MB for an image before base64; "
-            "downscale it or save it as jpg or webp",
-        )
-    _check_decodes(path, where)
-    return path
-
-
-_REFERENCE_FORMATS = {"PNG", "JPEG", "WEBP"}  # Pillow's names of what the service is sent
-
-
-def _check_decodes(path: Path, where: str) -> None:
-    """Refuse a file Pillow cannot identify and verify, or of a format not sent."""
-    from PIL import Image  # here: loading a deck without reference images needs no Pillow
-
-    try:
-        with warnings.catch_warnings():
-            # Pillow only warns between its two pixel limits; either is too big to send.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                kind = image.format or "unknown"
-                image.verify()  # reads the whole file: checksums, truncation
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ConfigError(
-            where, f"{path} has over {Image.MAX_IMAGE_PIXELS:,} pixels; downscale it"
-        ) from None
-    except (OSError, SyntaxError, ValueError, EOFError):
-        # Pillow's own words name the file again, or a decoder's internals: not shown.
-        raise ConfigError(
-            where, f"{path} does not decode as an image; give a png, jpg or webp file"
-        ) from None
-    if kind not in _REFERENCE_FORMATS:
-        raise ConfigError(
-            where, f"{path} is a {kind} image; the service takes png, jpg or webp, convert it"
-        )
+    return _absolute(text, base_dir, where)
 
 
 def _absolute(text: str, base_dir: Path, where: str) -> Path:

@@ -7,7 +7,8 @@ fields it parses) and once by the schema (the properties it describes), and a te
 the two equal: a field added to one and forgotten in the other fails the build.
 
 What JSON Schema cannot say is checked by the validator only, and the descriptions say it:
-names that escape ``output_dir``, files that must exist, duplicate slide numbers.
+names that escape ``output_dir``, files that must exist (and be images), duplicate slide
+numbers, plain http to another machine (the URL's host may come from a ``${VAR}``).
 """
 
 from __future__ import annotations
@@ -219,7 +220,9 @@ def _slide_schema() -> dict[str, Any]:
             "description": (
                 "An existing .png/.jpg/.jpeg/.webp image sent with the prompt, at most "
                 f"{MAX_REFERENCE_BYTES / 1e6:.1f} MB (the service takes 20 MB per request "
-                "inline, base64 included); relative paths start at the working directory."
+                "inline, base64 included); it must decode as one of those (its type is sent "
+                "as decoded, whatever the name says); relative paths start at the working "
+                "directory."
             ),
         },
         **_shared("slide"),
@@ -280,8 +283,20 @@ def _config_schema() -> dict[str, Any]:
             "pattern": _NO_SHELL_VARIABLE,
             "description": (
                 "http(s) URL of the service or a proxy; ${VAR} references are expanded "
-                "(a shell-style $VAR at the start is refused). "
+                "(a shell-style $VAR at the start is refused). A host not Google's and not "
+                "this machine gets a notice (stderr and the results' notices): it receives "
+                "the key and every prompt. Plain http:// to another machine is refused "
+                "unless allow_insecure_http is true. "
                 f"Default: GOOGLE_GEMINI_BASE_URL, else {DEFAULT_BASE_URL}."
+            ),
+        },
+        "allow_insecure_http": {
+            "type": "boolean",
+            "description": (
+                "Accept a plain http:// base_url to another machine, over which the key and "
+                "the prompts travel unencrypted (announced with a notice). Default: false: "
+                "such a URL is refused. This machine (localhost, 127.0.0.0/8, ::1) needs "
+                "no opt-in."
             ),
         },
         "concurrency": {
@@ -300,7 +315,11 @@ def _config_schema() -> dict[str, Any]:
             "type": "number",
             "minimum": TIMEOUT_RANGE[0],
             "maximum": TIMEOUT_RANGE[1],
-            "description": f"Read timeout per request, seconds. Default: {DEFAULT_TIMEOUT:g}.",
+            "description": (
+                "Deadline per request, seconds: connecting, sending and receiving the whole "
+                "answer (a server trickling bytes cannot hold a request open past it). "
+                f"Connecting alone gives up after 15 s. Default: {DEFAULT_TIMEOUT:g}."
+            ),
         },
         **_shared("config"),
     }

@@ -3,18 +3,21 @@
 Everything that can be decided before the first request is decided here, once: the wire
 body (style-wrapped prompt, image settings, reference image inlined), where the image
 goes, and how it is saved. The scheduler then only moves jobs; it never looks at a config.
+
+A reference image goes in as the loader read and checked it (``config.reference_images``):
+the file is not read again, so what is sent is what was checked, whatever lies under its
+name by now, and the slides naming one file share one base64 string. Only a config built
+by hand, not by the loader, has its images read here, the same way and once each.
 """
 
 from __future__ import annotations
 
-import base64
-import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config.loading import BatchConfig, SlideSpec
-from ..errors import ConfigError
+from ..config.loading import BatchConfig
+from ..config.references import ReferenceImage, read_reference
 from ..service.protocol import build_request
 
 __all__ = ["Job", "plan_jobs"]
@@ -41,21 +44,13 @@ class Job:
     lossless: bool
 
 
-def _reference_part(spec: SlideSpec, index: int) -> dict[str, Any]:
-    path = spec.reference_image
-    assert path is not None
-    mime = mimetypes.guess_type(path.name)[0] or "image/png"
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"slides[{index}].reference_image", f"cannot read {path}: {exc.strerror}"
-        ) from None
-    return {"inlineData": {"mimeType": mime, "data": base64.b64encode(data).decode("ascii")}}
-
-
 def plan_jobs(config: BatchConfig) -> list[Job]:
-    """The jobs of ``config``, in config order."""
+    """The jobs of ``config``, in config order.
+
+    Raises:
+        ConfigError: a reference image the loader did not read fails its checks.
+    """
+    references: dict[Path, ReferenceImage] = dict(config.reference_images)
     jobs = []
     for index, spec in enumerate(config.slides):
         body = build_request(
@@ -67,7 +62,12 @@ def plan_jobs(config: BatchConfig) -> list[Job]:
             seed=spec.seed,
         )
         if spec.reference_image is not None:
-            body["contents"][0]["parts"].append(_reference_part(spec, index))
+            image = references.get(spec.reference_image)
+            if image is None:
+                image = read_reference(spec.reference_image, f"slides[{index}].reference_image")
+                references[spec.reference_image] = image
+            part = {"inlineData": {"mimeType": image.mime_type, "data": image.data}}
+            body["contents"][0]["parts"].append(part)
         jobs.append(
             Job(
                 slide=spec.number,

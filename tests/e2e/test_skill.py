@@ -104,16 +104,23 @@ def test_file_examples_have_the_real_fields(tmp_path: Path, base_url: str) -> No
 
 
 def test_the_reference_shell_examples_run(tmp_path: Path, base_url: str) -> None:
-    """Each ``sh`` block, in order, through the launcher; ``slides.json`` is the example deck."""
+    """Each ``sh`` block, in order, through the launcher; ``slides.json`` is the example deck.
+
+    The configs go where the reference says to write them, in the user's own cache folder
+    (``~`` expanded as the shell would, ``HOME`` being ``tmp_path``).
+    """
     deck = next(orjson.loads(b) for b in blocks(REFERENCE, "json") if '"slides"' in b)
-    (tmp_path / "slides.json").write_bytes(orjson.dumps(deck))
+    configs = tmp_path / ".cache" / "nano-banana"
+    configs.mkdir(parents=True)
+    (configs / "slides.json").write_bytes(orjson.dumps(deck))
     small = {**deck, "slides": deck["slides"][:2], "output_dir": "./small/"}
-    (tmp_path / "small.json").write_bytes(orjson.dumps(small))
+    (configs / "small.json").write_bytes(orjson.dumps(small))
     env = agent_env(base_url, tmp_path)
     commands = [line for body in blocks(REFERENCE, "sh") for line in body.splitlines() if line]
     assert len(commands) >= 4
+    assert all("~/.cache/nano-banana/" in c for c in commands if " --config " in c)
     for command in commands:
-        argv = command.split()
+        argv = [f"{tmp_path}/{a[2:]}" if a.startswith("~/") else a for a in command.split()]
         assert argv[0] == "NB"
         done = subprocess.run(
             [str(LAUNCHER), *argv[1:]], cwd=tmp_path, env=env, capture_output=True, text=True,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from config_testing import KEY, deck, load, one, refusal
 
+from nanobanana_async.service.endpoint import EMULATOR_BASE_URL
 from nanobanana_async.service.model_ids import DEFAULT_MODEL
 
 REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
@@ -86,7 +87,7 @@ NOTICE = (
         ({}, {"GOOGLE_GEMINI_BASE_URL": "https://generativelanguage.googleapis.com"}),
         ({"strict_model": False}, {}),
         # run --emulator's embedded emulator plays Google's service, which retired the id.
-        ({"base_url": "${GOOGLE_GEMINI_BASE_URL}"}, {"GOOGLE_GEMINI_BASE_URL": "http://emulator"}),
+        ({"base_url": "${GOOGLE_GEMINI_BASE_URL}"}, {"GOOGLE_GEMINI_BASE_URL": EMULATOR_BASE_URL}),
     ],
     ids=["default", "given", "spelled otherwise", "from env", "strict false", "embedded emulator"],
 )
@@ -126,7 +127,8 @@ def test_a_retired_id_is_kept_when_strict_or_behind_a_proxy(
 ) -> None:
     # A proxy may still serve the old id; if it does not, its 404 names the replacement.
     config = load(deck(model=RETIRED, **top), base, env)
-    assert (config.model, config.notices) == (RETIRED, ())
+    assert config.model == RETIRED
+    assert not [notice for notice in config.notices if "retired" in notice]
 
 
 def test_a_current_id_has_no_notice(base: Path) -> None:
@@ -211,6 +213,117 @@ def test_base_url_resolution(
     base: Path, top: dict[str, Any], env: dict[str, str], url: str
 ) -> None:
     assert load(deck(**top), base, env).base_url == url
+
+
+OTHER_HOST = "base_url: requests and the key go to proxy.example (not Google's endpoint)"
+FROM_ENV = OTHER_HOST.replace("base_url", "GOOGLE_GEMINI_BASE_URL")
+LOOK_ALIKE = "generativelanguage.googleapis.com.evil.example"
+PLAIN = "plain http: the key travels unencrypted"
+ALLOW = {"allow_insecure_http": True}
+ENV_URL = "GOOGLE_GEMINI_BASE_URL"
+
+
+@pytest.mark.parametrize(
+    ("top", "env", "notices"),
+    [
+        ({}, {}, ()),
+        ({"base_url": "https://generativelanguage.googleapis.com/v1beta"}, {}, ()),
+        ({"base_url": "https://proxy.example/gemini"}, {}, (OTHER_HOST,)),
+        ({"base_url": "https://PROXY.example:8443"}, {}, (OTHER_HOST,)),
+        ({"base_url": "https://u:pw@proxy.example"}, {}, (OTHER_HOST,)),
+        ({}, {ENV_URL: "https://proxy.example"}, (FROM_ENV,)),
+        (
+            {"base_url": f"https://{LOOK_ALIKE}"},
+            {},
+            (f"base_url: requests and the key go to {LOOK_ALIKE} (not Google's endpoint)",),
+        ),
+        # This machine: the key does not leave it, over http or https.
+        ({"base_url": "http://127.0.0.1:8765"}, {}, ()),
+        ({"base_url": "http://127.9.8.7"}, {}, ()),
+        ({"base_url": "http://localhost:8080/v1"}, {}, ()),
+        ({"base_url": "http://[::1]:9"}, {}, ()),
+        ({"base_url": "https://localhost"}, {}, ()),
+        ({}, {ENV_URL: "http://127.0.0.1:1"}, ()),
+        # run --emulator's own emulator, reached in process only.
+        ({}, {ENV_URL: EMULATOR_BASE_URL}, ()),
+        # Plain http elsewhere only when asked for, and said every time.
+        ({"base_url": "http://proxy.example", **ALLOW}, {}, (f"{OTHER_HOST}; {PLAIN}",)),
+        (
+            {"base_url": "http://generativelanguage.googleapis.com", **ALLOW},
+            {},
+            (f"base_url: {PLAIN}",),
+        ),
+        (
+            ALLOW,
+            {ENV_URL: "http://10.0.0.2:80"},
+            (f"{ENV_URL}: requests and the key go to 10.0.0.2 (not Google's endpoint); {PLAIN}",),
+        ),
+        ({"base_url": "https://proxy.example", **ALLOW}, {}, (OTHER_HOST,)),
+        ({"allow_insecure_http": False}, {}, ()),
+    ],
+)
+def test_where_the_key_goes_is_said_when_it_is_not_google(
+    base: Path, top: dict[str, Any], env: dict[str, str], notices: tuple[str, ...]
+) -> None:
+    config = load(deck(**top), base, env)
+    assert config.notices == notices
+    assert all("\n" not in notice and "pw" not in notice for notice in notices)
+
+
+@pytest.mark.parametrize(
+    ("top", "env", "where"),
+    [
+        ({"base_url": "http://proxy.example"}, {}, "base_url"),
+        ({"base_url": "HTTP://proxy.example:8080/gemini"}, {}, "base_url"),
+        ({"base_url": "http://generativelanguage.googleapis.com"}, {}, "base_url"),
+        ({"base_url": "http://0.0.0.0:8080"}, {}, "base_url"),
+        ({"base_url": "http://localhost.proxy.example"}, {}, "base_url"),
+        ({"base_url": "http://emulator"}, {}, "base_url"),
+        ({"base_url": "http://${H}"}, {"H": "proxy.example"}, "base_url"),
+        ({"allow_insecure_http": False}, {ENV_URL: "http://proxy.example"}, ENV_URL),
+    ],
+)  # fmt: skip
+def test_plain_http_off_this_machine_is_refused_unless_allowed(
+    base: Path, top: dict[str, Any], env: dict[str, str], where: str
+) -> None:
+    error = refusal(deck(**top), base, env)
+    assert error.field == where
+    assert "would send the key unencrypted" in error.problem
+    assert error.problem.endswith('use https, or set "allow_insecure_http": true to accept that')
+
+
+def test_allow_insecure_http_is_a_boolean(base: Path) -> None:
+    error = refusal(deck(allow_insecure_http="yes", base_url="http://proxy.example"), base)
+    assert (error.field, error.problem) == (
+        "allow_insecure_http",
+        "must be true or false, got string",
+    )
+    assert refusal(deck({"allow_insecure_http": True}), base).field == (
+        "slides[0].allow_insecure_http"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # Escaped: a right-to-left override must not make the line read as another host.
+        ("https://xn--80ak6aa92e.com", "xn--80ak6aa92e.com"),
+        ("https://moc.elgoog\u202e.example", "moc.elgoog\\u202e.example"),
+        ("https://éxample.com", "\\xe9xample.com"),
+        # Cut at the front, never at the end that names who owns it.
+        ("https://" + "a" * 300 + ".evil.example", "..." + ("a" * 300 + ".evil.example")[-77:]),
+    ],
+)
+def test_the_host_named_is_escaped_and_keeps_its_end(base: Path, url: str, shown: str) -> None:
+    (notice,) = load(deck(base_url=url), base).notices
+    assert notice == f"base_url: requests and the key go to {shown} (not Google's endpoint)"
+
+
+def test_a_host_holding_the_key_is_never_named(base: Path) -> None:
+    env = {"K": KEY.lower(), "GEMINI_API_KEY": KEY}
+    (notice,) = load(deck(base_url="https://${K}.proxy.example"), base, env).notices
+    assert KEY.lower() not in notice.lower()
+    assert notice == OTHER_HOST.replace("proxy.example", "***.proxy.example")
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,13 @@ from nanobanana_async.errors import ConfigError
 
 REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
     # (id, top-level overrides, first-slide overrides, field, part of the problem)
-    ("unknown top", {"colour": "red"}, {}, "colour", "unknown field (known: api_key, "),
+    (
+        "unknown top",
+        {"colour": "red"},
+        {},
+        "colour",
+        "unknown field (known: allow_insecure_http, api_key, ",
+    ),
     ("typo top", {"modle": "x"}, {}, "modle", "did you mean 'model'?"),
     ("format gif", {"format": "gif"}, {}, "format", "must be one of webp, png, jpg (or jpeg)"),
     ("format number", {"format": 1}, {}, "format", "must be a string"),

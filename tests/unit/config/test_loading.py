@@ -3,6 +3,8 @@ over top level over defaults, file-name collisions between slides, and the repr.
 
 from __future__ import annotations
 
+import os
+import shlex
 import unicodedata
 from pathlib import Path
 from types import MappingProxyType
@@ -315,6 +317,54 @@ def test_huge_file_is_refused_unread(tmp_path: Path) -> None:
     with path.open("wb") as handle:
         handle.truncate(MAX_CONFIG_BYTES + 1)  # sparse: instant to make, never read
     assert "over 10 MB are refused" in refusal(path, tmp_path).problem
+
+
+CONFIG = b'{"slides": [{"number": 1, "prompt": "x"}], "output_dir": "d"}'
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o644, 0o400, 0o660, 0o664], ids=oct)
+def test_a_config_of_ones_own_is_read(tmp_path: Path, mode: int) -> None:
+    # Group-writable too: the group is one its owner chose (with umask 002, usually the
+    # owner's own private group), unlike "everyone".
+    path = tmp_path / "slides.json"
+    path.write_bytes(CONFIG)
+    path.chmod(mode)
+    assert load(path, tmp_path).slides[0].prompt == "x"
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o646, 0o602, 0o777], ids=oct)
+def test_a_config_anyone_can_rewrite_is_refused(tmp_path: Path, mode: int) -> None:
+    folder = tmp_path / "shared dir"
+    folder.mkdir()
+    path = folder / "slides.json"
+    path.write_bytes(CONFIG)
+    path.chmod(mode)
+    error = refusal(path, tmp_path)
+    assert (error.field, error.problem) == (
+        str(path),
+        "is writable by every user, who could rewrite it between writing and running; "
+        f"chmod o-w {shlex.quote(str(path))}",
+    )
+    # Through a symlink, the file itself is what counts.
+    link = tmp_path / "link.json"
+    link.symlink_to(path)
+    assert "is writable by every user" in refusal(link, tmp_path).problem
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs chown")
+def test_a_config_owned_by_another_user_is_refused_even_for_root(tmp_path: Path) -> None:
+    path = tmp_path / "slides.json"
+    path.write_bytes(CONFIG)
+    path.chmod(0o644)
+    os.chown(path, 12345, -1)
+    error = refusal(path, tmp_path)
+    assert (error.field, error.problem) == (
+        str(path),
+        "is owned by another user (uid 12345), who could rewrite it; copy it to a file of your own",
+    )
+    link = tmp_path / "mine.json"
+    link.symlink_to(path)  # a link of one's own to another's file: still another's file
+    assert "owned by another user" in refusal(link, tmp_path).problem
 
 
 def test_other_sources_are_refused(base: Path) -> None:

@@ -3,8 +3,8 @@
 Field names, required fields, enums and ranges are compared directly. Then a table of
 configs goes through both the validator and a small checker for the subset of JSON Schema
 the schema uses: each must accept or refuse the same ones. Rules the schema cannot express
-(files that must exist, duplicates, names escaping ``output_dir``) are the validator's alone
-and stay out of that table.
+(files that must exist, duplicates, names escaping ``output_dir``, plain http to another
+machine) are the validator's alone and stay out of that table.
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ def test_required_fields_are_the_validators(tmp_path: Path) -> None:
         "format": "png",
     }
     full |= {"quality": 5, "temperature": 1, "seed": 1, "aspect_ratio": "1:1"}
-    full |= {"image_size": "1K", "api_key": "k", "base_url": "http://h"}
+    full |= {"image_size": "1K", "api_key": "k", "base_url": "https://h"}
     full |= {"concurrency": 1, "rpm": 1, "timeout": 1, "strict_model": True}
+    full |= {"allow_insecure_http": True}
     assert set(full) == CONFIG_FIELDS
     assert set(full_slide) == SLIDE_FIELDS - {"reference_image"}  # it needs a real file
     for name in CONFIG_FIELDS:
@@ -107,6 +108,7 @@ def test_every_property_says_its_default_and_fallbacks() -> None:
         "image_size": ("2K",),
         "timeout": ("300",),
         "strict_model": ("false",),
+        "allow_insecure_http": ("false", "127.0.0.0/8", "localhost", "::1"),
     }.items():
         for word in words:
             assert word in TOP[name]["description"], (name, word)
@@ -216,7 +218,10 @@ AGREEMENT: list[dict[str, Any]] = [
     *(_with({"rpm": r}) for r in [0.1, 1000, 0, -1, "1", None]),
     *(_with({"timeout": t}) for t in [0.5, 0, -1, None]),
     *(_with({"api_key": k}) for k in ["AIza-x", "${K}", "$K", " $k", "a$K", 1, None]),
-    *(_with({"base_url": u}) for u in ["https://h", "http://h/", "$U", 1, None]),
+    *(_with({"base_url": u}) for u in ["https://h", "http://127.0.0.1:8/", "$U", 1, None]),
+    *(_with({"allow_insecure_http": x}) for x in [True, False, "true", 0, None]),
+    _with({"base_url": "http://h/", "allow_insecure_http": True}),
+    _with(allow_insecure_http=True),  # top-level only
     *(_with(style=s) for s in ["professional", "anything", 1, None]),
     *(_with(layout=x) for x in ("featured", "content", "other", 1, None)),
     *(_with(lossless=x) for x in [True, False, "true", 1, None]),
@@ -230,3 +235,12 @@ AGREEMENT: list[dict[str, Any]] = [
 @pytest.mark.parametrize("raw", AGREEMENT)
 def test_schema_and_validator_agree(raw: dict[str, Any], base: Path) -> None:
     assert _schema_accepts(SCHEMA, raw) is _validator_accepts(raw, base)
+
+
+def test_plain_http_to_another_machine_is_the_validators_rule_and_described(base: Path) -> None:
+    plain = _with({"base_url": "http://h/"})
+    assert _schema_accepts(SCHEMA, plain)
+    assert not _validator_accepts(plain, base)
+    assert "allow_insecure_http" in TOP["base_url"]["description"]
+    assert "not Google's" in TOP["base_url"]["description"]
+    assert "refused" in TOP["allow_insecure_http"]["description"]

@@ -1,0 +1,143 @@
+"""Reference images: read once, checked by what they hold, and kept as the bytes to send.
+
+A reference image leaves the machine inline in every request of the slides that name it,
+so what is sent must be what was checked, not whatever lies under its name later. The file
+is opened once; the open descriptor, not the name, must be a regular file no larger than a
+request takes (:data:`~.schema.MAX_REFERENCE_BYTES`); at most one byte past that is read,
+so a file growing meanwhile cannot make it more; and those very bytes are decoded, kept as
+base64 and sent, with the MIME type of the format they decode as (a PNG named ``.jpg`` goes
+as ``image/png``). The loader reads each file so, once per config; the plan only places the
+kept string in the bodies, and reads (the same way) only for a config not made by the loader.
+
+A symlink is followed: linking an image from a shared folder is ordinary, and a link to
+anything else (a key, a password file) fails the decode as any other non-image does.
+
+One file, one string: 200 slides sharing a 10 MB logo hold one 13 MB base64 text, not 200.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+import stat
+import warnings
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+from ..errors import ConfigError
+from .schema import MAX_INLINE_REQUEST_BYTES, MAX_REFERENCE_BYTES
+
+__all__ = ["ReferenceImage", "read_reference"]
+
+# Pillow's names of the formats the service takes, and the MIME type each is sent as.
+_MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ReferenceImage:
+    """A reference image as it will be sent: checked, and read once.
+
+    Attributes:
+        path: the file that was read (absolute, symlinks resolved).
+        mime_type: the MIME type of the decoded format.
+        data: the file's bytes in base64, the very text put in each request.
+        size: the file's size in bytes.
+    """
+
+    path: Path
+    mime_type: str
+    data: str
+    size: int
+
+    def __repr__(self) -> str:
+        # Never megabytes of base64 in a log line or a test failure.
+        return f"ReferenceImage({self.path}, {self.mime_type}, {self.size} bytes)"
+
+
+def read_reference(path: Path, where: str) -> ReferenceImage:
+    """Read ``path`` once and check those bytes: a png, jpg or webp that fits a request.
+
+    Raises:
+        ConfigError: for ``where``, naming the file and what to do.
+    """
+    data = _read_regular_file(path, where)
+    return ReferenceImage(
+        path=path,
+        mime_type=_decoded_type(data, path, where),
+        data=base64.b64encode(data).decode("ascii"),
+        size=len(data),
+    )
+
+
+def _read_regular_file(path: Path, where: str) -> bytes:
+    try:
+        # O_NONBLOCK: a FIFO put under the name opens at once (and is refused below)
+        # instead of waiting forever for a writer; it changes nothing for a regular file.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ConfigError(where, f"file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(where, f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(where, f"{path} is not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(where, f"{path} is not a regular file")
+        if info.st_size > MAX_REFERENCE_BYTES:
+            raise ConfigError(where, _too_big(path, info.st_size))
+        chunks: list[bytes] = []
+        left = MAX_REFERENCE_BYTES + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as exc:
+        raise ConfigError(where, f"cannot read {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if not data:
+        raise ConfigError(where, f"{path} is empty, not an image")
+    if len(data) > MAX_REFERENCE_BYTES:  # it grew after fstat
+        raise ConfigError(where, _too_big(path, len(data)))
+    return data
+
+
+def _too_big(path: Path, size: int) -> str:
+    # The size rounded up and the limit down: "14.9 MB" is never shown as over "14.9".
+    return (
+        f"{path} is {math.ceil(size / 1e5) / 10:.1f} MB; the service takes at most "
+        f"{MAX_INLINE_REQUEST_BYTES / 1e6:.0f} MB per request inline, which leaves "
+        f"{math.floor(MAX_REFERENCE_BYTES / 1e5) / 10:.1f} MB for an image before base64; "
+        "downscale it or save it as jpg or webp"
+    )
+
+
+def _decoded_type(data: bytes, path: Path, where: str) -> str:
+    """The MIME type ``data`` decodes as; refuse what Pillow cannot identify and verify."""
+    from PIL import Image  # here: loading a deck without reference images needs no Pillow
+
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between its two pixel limits; either is too big to send.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(BytesIO(data)) as image:
+                kind = image.format or "unknown"
+                image.verify()  # every chunk's checksum, truncation
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ConfigError(
+            where, f"{path} has over {Image.MAX_IMAGE_PIXELS:,} pixels; downscale it"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError):
+        # Pillow's own words name a decoder's internals: not shown.
+        raise ConfigError(
+            where, f"{path} does not decode as an image; give a png, jpg or webp file"
+        ) from None
+    mime = _MIME_TYPES.get(kind)
+    if mime is None:
+        raise ConfigError(
+            where, f"{path} is a {kind} image; the service takes png, jpg or webp, convert it"
+        )
+    return mime
