@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from ..engine.run import EngineSettings, generate_batch
 from ..errors import ConfigError, NanoBananaError, RunLockedError
 from ..exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ..results import BatchResult
+from ..service.endpoint import EMULATOR_BASE_URL
 from .allocator import pin_mmap_threshold
 from .bar import ProgressBar
 from .summary import result_line
@@ -33,6 +35,8 @@ __all__ = ["DRY_RUN_SUFFIX", "dry_run_dir", "run_command"]
 
 _EMULATOR_KEY = "emulator-dry-run"
 DRY_RUN_SUFFIX = ".dry-run"
+# Far above any results file (10,000 slides take a few MB): a bigger one is not this run's.
+_MAX_RESULTS_BYTES = 64 * 2**20
 
 
 def _leaf(error: BaseException) -> BaseException:
@@ -88,7 +92,7 @@ def run_command(args: argparse.Namespace) -> int:
         transport = httpx2.ASGITransport(app=Emulator(EmulatorSettings(time_scale=time_scale)))
         if not (env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY")):
             env["GEMINI_API_KEY"] = _EMULATOR_KEY
-        env["GOOGLE_GEMINI_BASE_URL"] = "http://emulator"
+        env["GOOGLE_GEMINI_BASE_URL"] = EMULATOR_BASE_URL
     bar = ProgressBar(enabled=sys.stderr.isatty() and not args.quiet)
     try:
         config = load_config(args.config, env=env)
@@ -145,7 +149,7 @@ def _for_emulator(config: BatchConfig) -> BatchConfig:
 
     return replace(
         config,
-        base_url="http://emulator",
+        base_url=EMULATOR_BASE_URL,
         api_key=_EMULATOR_KEY,
         output_dir=dry_run_dir(config.output_dir),
     )
@@ -159,7 +163,19 @@ def dry_run_dir(output_dir: Path) -> Path:
 
 
 def _print_saved_summary(args: argparse.Namespace) -> None:
+    """The final line from the results file this run just wrote (never blocking on it)."""
     try:
-        print(result_line(orjson.loads(args.results_file.read_bytes())))
-    except (OSError, orjson.JSONDecodeError):
+        fd = os.open(args.results_file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                raise OSError("not this run's results file")
+            data = os.read(fd, _MAX_RESULTS_BYTES)
+        finally:
+            os.close(fd)
+        results = orjson.loads(data)
+        if not isinstance(results, dict):
+            raise ValueError("not a results file")
+        print(result_line(results))
+    except (OSError, ValueError):  # orjson.JSONDecodeError is a ValueError
         print("cancelled; rerun with --resume to finish")

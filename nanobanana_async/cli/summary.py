@@ -8,7 +8,10 @@ model, the quota, a slide's prompt), then ``--resume``; ``--resume`` alone only 
 rerun as it stands can finish the deck, so an agent following the line cannot loop. When
 the line must be short, the reasons are cut, never that advice. A quota wait is shown from
 ``waiting_until`` against the wall clock now, not the file's age, so a wait that is over is
-never reported, however old the file.
+never reported, however old the file. The only text taken from the files, a reason (the
+service's own words, and an endpoint can say anything) and the output folder, is shown
+escaped (:func:`printable`), a reason also cut short; the rest is numbers and words of ours.
+The fields' types are checked by whoever reads the files (:mod:`.status`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,14 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["died_line", "progress_line", "result_line", "running_parts", "slide_ranges"]
+__all__ = [
+    "died_line",
+    "printable",
+    "progress_line",
+    "result_line",
+    "running_parts",
+    "slide_ranges",
+]
 
 _MAX_REASON = 120
 # The reasons shown, in characters: past it, "and N more reasons". The advice is not counted.
@@ -40,7 +50,11 @@ _FIXES = {
     "OSError": "fix the write to output_dir",
 }
 _ORDER = {kind: rank for rank, kind in enumerate(_FIXES)}
-_RERUN_HELPS = frozenset({"TransientError", "RateLimited", "NoImageReturned", "Cancelled"})
+# An unusable answer (too big, an image that does not decode) is usually a one-off; one
+# that keeps coming is the endpoint's: the reason names it.
+_RERUN_HELPS = frozenset(
+    {"TransientError", "RateLimited", "NoImageReturned", "UnusableAnswer", "Cancelled"}
+)
 # A failure whose kind is not known (the progress file has none): its reason says the fix.
 _UNKNOWN_FIX = "fix what failed"
 # A slide the run did not get to: "N of M saved" already says it.
@@ -76,8 +90,20 @@ def slide_ranges(numbers: Iterable[int]) -> str:
     return _slides(numbers)
 
 
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable shown as its escape (``\\x1b``).
+
+    A reason is the service's own message (an endpoint can say anything) and a path is
+    anyone's: neither may move the cursor, set a terminal's title, reorder the line
+    (``\\u202e``) or break it in two (``\\u2028``), for a person or for an agent reading it.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _short(text: str) -> str:
-    text = " ".join(text.split()).rstrip(".")
+    text = printable(" ".join(text.split()).rstrip("."))
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
 
 
@@ -149,7 +175,7 @@ def _final(
         line += f" in {_duration(seconds)}"
     if reused:
         line += f" ({reused} reused)"
-    line += f" -> {output_dir}"
+    line += f" -> {printable(output_dir)}"
     if dry_run:
         line += "; dry run (placeholder images)"
     listed = [f for f in failures if f[2] != _NOT_REACHED]

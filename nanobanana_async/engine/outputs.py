@@ -8,6 +8,8 @@ results go to the results file and a copy in ``output_dir``.
 from __future__ import annotations
 
 import functools
+import os
+import stat
 from pathlib import Path
 
 import anyio
@@ -17,14 +19,23 @@ from ..errors import (
     ConfigError,
 )
 from ..exits import RESULTS_COPY_NAME
-from ..files.atomic import check_writable, cleanup_temp_files, write_atomic
+from ..files.atomic import (
+    ForeignFileError,
+    NotRegularFileError,
+    check_writable,
+    cleanup_temp_files,
+    file_kind,
+    write_atomic,
+)
 from ..files.images import (
     staged_path,
 )
+from ..files.lock import LOCK_SUFFIX
 from ..results import BatchResult
 from .plan import Job
 
 __all__ = [
+    "OWN_FILES",
     "RESULTS_COPY_NAME",
     "check_files",
     "check_output_dir",
@@ -35,20 +46,56 @@ __all__ = [
     "write_results",
 ]
 
+# The cure for run files in the way: the default paths are shared by every run and user.
+OWN_FILES = "give this run its own files: --progress-file FILE --results-file FILE"
+
 
 def check_files(progress_file: Path | None, results_file: Path | None) -> None:
     """Refuse a run that could not write its files, before anything is paid for.
 
     Without this, a results file that cannot be written would be found out only after
     every image had been generated (and billed), and a progress file that cannot be
-    written would leave a poller blind for the whole run.
+    written would leave a poller blind for the whole run. Each is checked as it will be
+    written (a temp file renamed over it), and so is the progress file's lock: a FIFO,
+    socket or device at the path is refused, and so is another user's file, which a
+    shared temp dir makes likely at the default paths (the rename onto it fails in a
+    sticky ``/tmp``; elsewhere it would take their file).
     """
     for name, path in (("progress_file", progress_file), ("results_file", results_file)):
-        if path is not None:
-            try:
-                check_writable(path)
-            except OSError as exc:
-                raise ConfigError(name, f"cannot write {path}: {reason(exc)}") from None
+        if path is None:
+            continue
+        try:
+            check_writable(path, ours=True)
+            if name == "progress_file":
+                _check_lock_file(path.with_name(path.name + LOCK_SUFFIX))
+        except (ForeignFileError, NotRegularFileError) as exc:
+            # The file named is the one in the way: the run file, or its lock.
+            where = f"its lock {exc.filename}" if exc.filename != str(path) else str(path)
+            what = (
+                f"is {exc.kind}, not a regular file"
+                if isinstance(exc, NotRegularFileError)
+                else f"belongs to another user (uid {exc.uid})"
+            )
+            raise ConfigError(name, f"{where} {what}; {OWN_FILES}") from None
+        except OSError as exc:
+            raise ConfigError(name, f"cannot write {path}: {reason(exc)}") from None
+
+
+def _check_lock_file(lock: Path) -> None:
+    """The lock is opened in place, not replaced: only a regular file of ours will do.
+
+    A symlink there is left to :class:`.RunLock`, which refuses it in its own words.
+    """
+    try:
+        info = os.lstat(lock)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise NotRegularFileError(lock, file_kind(info.st_mode))
+    if info.st_uid != os.geteuid():
+        raise ForeignFileError(lock, info.st_uid)
 
 
 def check_output_dir(output_dir: Path) -> None:

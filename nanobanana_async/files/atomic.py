@@ -6,6 +6,7 @@ in the same directory, created ``O_EXCL | O_NOFOLLOW`` with its final permission
 with ``fsync``, then renamed over the destination. A crash leaves the old file or the new,
 plus at worst a stray ``.<name>.<random>.tmp`` that :func:`cleanup_temp_files` removes.
 Why each step (a shared ``/tmp`` above all): docs/design.md, "Atomic files".
+:func:`check_writable` tries the same steps before a run pays for anything.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ import stat
 import time
 from pathlib import Path
 
-__all__ = ["TEMP_SUFFIX", "check_writable", "cleanup_temp_files", "write_atomic"]
+__all__ = [
+    "TEMP_SUFFIX",
+    "ForeignFileError",
+    "NotRegularFileError",
+    "check_writable",
+    "cleanup_temp_files",
+    "file_kind",
+    "write_atomic",
+]
 
 TEMP_SUFFIX = ".tmp"
 
@@ -71,24 +80,82 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     _fsync_directory(path.parent)
 
 
-def check_writable(path: Path) -> None:
+class ForeignFileError(PermissionError):
+    """The file at a path belongs to another user: replacing it would take theirs.
+
+    In a sticky ``/tmp`` the rename onto it fails (``EPERM``) however writable the folder;
+    elsewhere it would destroy another user's file. ``uid`` is its owner.
+    """
+
+    def __init__(self, path: Path, uid: int) -> None:
+        super().__init__(errno.EPERM, f"{path.name} belongs to another user (uid {uid})", str(path))
+        self.uid = uid
+
+
+class NotRegularFileError(OSError):
+    """A FIFO, socket or device is at a path: not a file to replace, nor to open.
+
+    ``kind`` says which (``a FIFO``); a directory raises :class:`IsADirectoryError`.
+    """
+
+    def __init__(self, path: Path, kind: str) -> None:
+        super().__init__(errno.EINVAL, f"{path.name} is {kind}, not a regular file", str(path))
+        self.kind = kind
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+}
+
+
+def file_kind(mode: int) -> str:
+    """What a ``st_mode`` is, in words: ``a FIFO``, ``a directory``, ``a regular file``..."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISLNK(mode):
+        return "a symlink"
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def check_writable(path: Path, *, ours: bool = False) -> None:
     """Check that :func:`write_atomic` could write ``path`` now, and leave nothing behind.
 
     A run checks its files before it sends anything, so a missing folder, a read-only
     mount or a directory in the way is reported before the first image is paid for. The
     check creates and removes a temporary file next to ``path``, exactly as a write would:
     permission bits can lie (root ignores them; an immutable flag or a read-only mount does
-    not show in them), a real attempt cannot.
+    not show in them), a real attempt cannot. What is at ``path`` is looked at, never
+    opened: a FIFO there would block the open.
+
+    Args:
+        path: the file to be written.
+        ours: refuse a file (or symlink) at ``path`` that belongs to another user, as the
+            run files in a shared temp dir are: the rename onto it would fail in a sticky
+            ``/tmp`` once everything is paid for, and take their file anywhere else. Root
+            is refused too, although the kernel would let it.
 
     Raises:
         IsADirectoryError: ``path`` is a directory (a symlink there is fine: it is replaced).
+        NotRegularFileError: a FIFO, socket or device is at ``path``.
+        ForeignFileError: with ``ours``, another user's file or symlink is at ``path``.
         OSError: the directory of ``path`` does not take new files.
     """
     try:
-        if stat.S_ISDIR(os.lstat(path).st_mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        info = os.lstat(path)
     except FileNotFoundError:
         pass
+    else:
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+            raise NotRegularFileError(path, file_kind(info.st_mode))
+        if ours and info.st_uid != os.geteuid():
+            raise ForeignFileError(path, info.st_uid)
     fd, temp = _create_temp(path, 0o600)
     os.close(fd)
     os.unlink(temp)

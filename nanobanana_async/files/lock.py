@@ -108,7 +108,8 @@ class RunLock:
         self.release()
 
     def _open(self) -> int:
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        # Non-blocking: a FIFO planted at the lock's path must not hang the open.
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
         try:
             return os.open(self.lock_path, flags, 0o600)
         except OSError as exc:
@@ -161,7 +162,7 @@ def lock_holder(progress_file: Path) -> int | None:
     """
     lock_path = progress_file.with_name(progress_file.name + LOCK_SUFFIX)
     try:
-        fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(lock_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None
     try:

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from nanobanana_async.files.atomic import TEMP_SUFFIX, cleanup_temp_files, write_atomic
+from nanobanana_async.files.atomic import (
+    TEMP_SUFFIX,
+    ForeignFileError,
+    NotRegularFileError,
+    check_writable,
+    cleanup_temp_files,
+    write_atomic,
+)
 
 IS_ROOT = os.geteuid() == 0
 
@@ -179,3 +187,54 @@ def test_cleanup_min_age_spares_fresh_temps(tmp_path: Path) -> None:
 
 def test_cleanup_missing_directory_is_zero(tmp_path: Path) -> None:
     assert cleanup_temp_files(tmp_path / "absent") == 0
+
+
+# -- check_writable: what a run checks before it pays for anything ------------------------
+
+OTHER = 12345  # a uid nobody here has
+root_only = pytest.mark.skipif(not IS_ROOT, reason="only root can chown to another user")
+
+
+def test_check_writable_takes_a_new_file_a_file_and_a_symlink_of_ones_own(tmp_path: Path) -> None:
+    (tmp_path / "old.json").write_bytes(b"old")
+    (tmp_path / "link.json").symlink_to(tmp_path / "elsewhere")
+    for name in ("new.json", "old.json", "link.json"):
+        check_writable(tmp_path / name, ours=True)
+    assert (tmp_path / "old.json").read_bytes() == b"old"
+    assert _leftovers(tmp_path) == []
+
+
+def test_check_writable_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "progress.json"
+    os.mkfifo(fifo)
+    listening = socket.socket(socket.AF_UNIX)
+    try:
+        listening.bind(str(tmp_path / "results.json"))
+        for path, kind in ((fifo, "a FIFO"), (tmp_path / "results.json", "a socket")):
+            with pytest.raises(NotRegularFileError) as raised:
+                check_writable(path)
+            assert raised.value.kind == kind
+            assert raised.value.strerror == f"{path.name} is {kind}, not a regular file"
+    finally:
+        listening.close()
+    with pytest.raises(IsADirectoryError):
+        check_writable(tmp_path)
+    assert _leftovers(tmp_path) == []
+
+
+@root_only
+def test_check_writable_refuses_another_users_file_when_told_to(tmp_path: Path) -> None:
+    theirs = tmp_path / "results.json"
+    theirs.write_bytes(b"theirs")
+    os.chown(theirs, OTHER, OTHER)
+    check_writable(theirs)  # a folder of one's own: a rename over it would work
+    with pytest.raises(ForeignFileError) as raised:
+        check_writable(theirs, ours=True)
+    assert raised.value.uid == OTHER
+    link = tmp_path / "progress.json"
+    link.symlink_to(tmp_path / "elsewhere")
+    os.lchown(link, OTHER, OTHER)  # in a sticky /tmp, their link cannot be renamed over
+    with pytest.raises(ForeignFileError):
+        check_writable(link, ours=True)
+    assert theirs.read_bytes() == b"theirs"
+    assert _leftovers(tmp_path) == []
