@@ -21,7 +21,9 @@ matches on the type, never on a message string. The tree says what the engine do
             ├── PromptBlocked        ``promptFeedback.blockReason``
             ├── ImageRefused         finishReason SAFETY, IMAGE_SAFETY, ...
             ├── BadRequest           any other 400: the request for this slide is wrong
-            └── NoImageReturned      NO_IMAGE or no image part: worth exactly one more try
+            ├── NoImageReturned      NO_IMAGE or no image part: worth exactly one more try
+            └── UnusableAnswer       over the size cap, or an image that does not decode
+                                     (or has too many pixels): exactly one more try
 
 Messages never contain the API key: the client never puts it in a URL, and
 :func:`redact` scrubs anything that came back from the service before it is stored.
@@ -49,6 +51,7 @@ __all__ = [
     "RunLockedError",
     "SlideError",
     "TransientError",
+    "UnusableAnswer",
     "redact",
 ]
 
@@ -227,3 +230,14 @@ class BadRequest(SlideError):
 
 class NoImageReturned(SlideError):
     """A success with no image part (``NO_IMAGE``, or text only): one more try may help."""
+
+
+class UnusableAnswer(SlideError):
+    """A 200 whose answer cannot be used (too large, or its image unusable): one more try.
+
+    ``reason`` says which: ``TOO_LARGE`` (the body passed the client's size cap, as sent or
+    as inflated: reading stopped there), ``BAD_IMAGE`` (the image does not decode) or
+    ``TOO_MANY_PIXELS`` (its header claims more pixels than are ever decoded). A server
+    that answers so once may be hiccuping; one that does it twice (a broken proxy, a
+    hostile endpoint) would do it on every paid attempt a transient retry would make.
+    """

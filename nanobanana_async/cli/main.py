@@ -100,7 +100,7 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--timeout",
         type=_bounded(*TIMEOUT_RANGE),
-        help="read timeout per request, seconds (default 300)",
+        help="deadline per request, the whole answer included, seconds (default 300)",
     )
     run.add_argument(
         "--progress-file",

@@ -21,11 +21,12 @@ from ..errors import (
     ApiError,
     FatalApiError,
     RateLimited,
-    TransientError,
+    UnusableAnswer,
     redact,
 )
 from ..files.images import (
     ImageDecodeError,
+    ImageTooLarge,
     SavedImage,
     discard_staged,
     read_staged,
@@ -234,7 +235,8 @@ class Run:
         except ImageDecodeError as error:
             await anyio.to_thread.run_sync(discard_staged, job.dest)
             self.staged.discard(job.slide)
-            raise TransientError(f"the image did not decode: {error}", reason="BAD_IMAGE") from None
+            reason = "TOO_MANY_PIXELS" if isinstance(error, ImageTooLarge) else "BAD_IMAGE"
+            raise UnusableAnswer(str(error), status=200, reason=reason) from None
         self.staged.discard(job.slide)
         self.outputs[job.slide] = SlideOutput(job.slide, saved.path, saved.size_bytes // 1024)
         self.emit(SlideDone(job.slide, saved.path, saved.size_bytes, self.clock()))

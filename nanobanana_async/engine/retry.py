@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import anyio
 import tenacity
 
-from ..errors import ApiError, NoImageReturned, RateLimited, TransientError
+from ..errors import ApiError, NoImageReturned, RateLimited, TransientError, UnusableAnswer
 
 __all__ = ["RetryPolicy", "slide_retrying"]
 
@@ -32,6 +32,9 @@ class RetryPolicy:
     ``RateLimited``             up to ``max_rate_limit_retries`` times         none: the pacer
                                                                                pauses everyone
     ``NoImageReturned``         ``no_image_retries`` times (one more try)      none
+    ``UnusableAnswer``          ``unusable_answer_retries`` times (one more    none
+                                try): over the size cap, or an image that
+                                does not decode
     ``SlideError`` (others)     never: blocked prompt, refusal, bad request    -
     ``FatalApiError``           never: the engine stops the run                -
     ==========================  =============================================  ================
@@ -47,6 +50,7 @@ class RetryPolicy:
     max_transient_retries: int = 5
     max_rate_limit_retries: int = 30
     no_image_retries: int = 1
+    unusable_answer_retries: int = 1
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
 
@@ -70,7 +74,13 @@ class RetryPolicy:
 
     def attempts_allowed(self) -> int:
         """The most requests one slide can send under this policy."""
-        return 1 + self.max_transient_retries + self.max_rate_limit_retries + self.no_image_retries
+        return (
+            1
+            + self.max_transient_retries
+            + self.max_rate_limit_retries
+            + self.no_image_retries
+            + self.unusable_answer_retries
+        )
 
 
 def slide_retrying(
@@ -81,12 +91,13 @@ def slide_retrying(
     rng: random.Random | None = None,
 ) -> tenacity.AsyncRetrying:
     """A fresh tenacity loop for one slide; its counters are this slide's own."""
-    counts: dict[type[ApiError], int] = {TransientError: 0, RateLimited: 0, NoImageReturned: 0}
     limits: dict[type[ApiError], int] = {
         TransientError: policy.max_transient_retries,
         RateLimited: policy.max_rate_limit_retries,
         NoImageReturned: policy.no_image_retries,
+        UnusableAnswer: policy.unusable_answer_retries,
     }
+    counts = dict.fromkeys(limits, 0)
     draw = (rng or random.Random()).random
 
     def kind_of(error: BaseException) -> type[ApiError] | None:

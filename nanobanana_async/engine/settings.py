@@ -21,7 +21,9 @@ class EngineSettings:
     Attributes:
         concurrency: requests in flight at most; ``None`` sizes it by Little's law.
         rpm: the quota's requests per minute, if known (overrides the config's).
-        timeout: read timeout per request in seconds (overrides the config's).
+        timeout: the deadline of one whole request in seconds, connecting, sending and
+            receiving the answer to its last byte (overrides the config's); a request past
+            it is a timeout, retried. Connecting alone gives up after 15 s.
         time_scale: multiplies every engine-side duration (quota window, backoff, default
             pause, assumed latency), to match an emulator run with the same ``--time-scale``.
         retry: the retry policy.

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import IO, Any, TypeVar, cast
 
 import anyio
 import anyio.from_thread
@@ -31,9 +31,11 @@ from .atomic import write_atomic
 
 __all__ = [
     "IMAGE_MODE",
+    "MAX_IMAGE_PIXELS",
     "EncodedImage",
     "ImageDecodeError",
     "ImageFormat",
+    "ImageTooLarge",
     "SavedImage",
     "discard_staged",
     "encode_image",
@@ -60,6 +62,9 @@ _PNG_COMPRESS_LEVEL = 6
 # have light backgrounds, and black (what a plain RGBA->RGB conversion gives) rarely fits.
 _MATTE = (255, 255, 255)
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+# The only decoders ever run: the service sends JPEG or PNG, and we write those and WebP.
+# Pillow would otherwise try every format it knows on bytes from the network.
+_DECODED_FORMATS = ("PNG", "JPEG", "WEBP")
 _STAGED_SUFFIX = ".received"
 _T = TypeVar("_T")
 
@@ -86,8 +91,24 @@ def image_mode() -> int:
     return IMAGE_MODE & ~umask
 
 
+MAX_IMAGE_PIXELS = 40_000_000
+"""The most pixels an image may have to be decoded: width x height, read from its header.
+
+A 4K slide is 5504x3072 (17 MP, the largest size the service makes); this is more than
+twice that. Decoded, an image takes 3 or 4 bytes a pixel whatever its file's size, so a
+13000x13000 PNG of a few kilobytes would take half a gigabyte before any conversion
+copied it (Pillow's own limit only warns below 179 MP). The header is read before any
+pixel is, and Pillow's global ``Image.MAX_IMAGE_PIXELS`` is left alone: it belongs to
+the program using this library.
+"""
+
+
 class ImageDecodeError(ValueError):
     """The bytes returned as an image are not an image Pillow can decode."""
+
+
+class ImageTooLarge(ImageDecodeError):
+    """The image's header claims more than :data:`MAX_IMAGE_PIXELS`: it is never decoded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +283,7 @@ def image_is_complete(path: Path) -> bool:
         with os.fdopen(fd, "rb") as file:
             if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
                 return False
-            with Image.open(file) as image:
+            with _open(file) as image:
                 image.load()
                 if image.format == "PNG":
                     file.seek(-len(_PNG_END), os.SEEK_END)
@@ -272,11 +293,38 @@ def image_is_complete(path: Path) -> bool:
         return False
 
 
+def _open(file: IO[bytes]) -> Image.Image:
+    """Open an image for decoding once its header says it is small enough (pixels unread).
+
+    Raises:
+        ImageTooLarge: more than :data:`MAX_IMAGE_PIXELS`.
+        UnidentifiedImageError: not PNG, JPEG or WebP.
+    """
+    try:
+        image = Image.open(file, formats=_DECODED_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Past Pillow's own limit (89 MP warns; raises at 179 MP, or if warnings are errors).
+        raise ImageTooLarge(
+            f"the returned image has more than the {MAX_IMAGE_PIXELS:,} pixels decoded at "
+            f"most ({exc})"
+        ) from None
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        image.close()
+        raise ImageTooLarge(
+            f"the returned image is {width}x{height}, more than the {MAX_IMAGE_PIXELS:,} "
+            "pixels decoded at most"
+        )
+    return image
+
+
 @contextlib.contextmanager
 def _decode(data: bytes) -> Iterator[Image.Image]:
     try:
-        image = Image.open(BytesIO(data))
+        image = _open(BytesIO(data))
         image.load()
+    except ImageTooLarge:
+        raise
     except UnidentifiedImageError:
         raise ImageDecodeError(
             f"the returned image data ({len(data)} bytes) is not in a known image format"

@@ -1,40 +1,67 @@
 """The HTTP client: one ``generateContent`` call in, one typed outcome out.
 
-It knows URLs, headers and timeouts, nothing of slides, files or retries; every failure
-leaves here already classified (:mod:`.protocol` for answers, this module for transport
-failures and undecodable bodies). The key travels only in the ``x-goog-api-key`` header,
-never in a URL. Answers are read raw and inflated in a worker thread, not by httpx2 on the
-event loop; a body that cannot be decoded is a :class:`~nanobanana_async.errors.TransientError`,
-retried. Why: docs/design.md, "The client".
+It knows URLs, headers, the deadline and the size cap, nothing of slides, files or
+retries; every failure leaves here already classified (:mod:`.protocol` for answers, this
+module for transport failures and bodies it cannot use). The key travels only in the
+``x-goog-api-key`` header, never in a URL. Bodies are streamed and inflated as they arrive,
+counted both as sent and as inflated, and reading stops at the cap (a gzip bomb costs the
+cap, not its size); big ones are inflated in worker threads, not on the event loop. A
+body that cannot be decoded is a :class:`~nanobanana_async.errors.TransientError`, one
+over the cap an :class:`~nanobanana_async.errors.UnusableAnswer`. Why: docs/design.md,
+"The client".
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
+import anyio
 import anyio.to_thread
 import httpx2
 import orjson
 
 from .._version import version
-from ..errors import TransientError, redact
+from ..errors import TransientError, UnusableAnswer, redact
 from .endpoint import DEFAULT_BASE_URL
 from .protocol import GeneratedImage, classify_error, parse_success
 
-__all__ = ["ACCEPT_ENCODING", "DEFAULT_BASE_URL", "GeminiClient"]
+__all__ = ["ACCEPT_ENCODING", "DEFAULT_BASE_URL", "DEFAULT_MAX_ANSWER_BYTES", "GeminiClient"]
 
 # The content codings _decode understands; sent as Accept-Encoding on every request. Not
 # "identity": that would spare the CPU of inflating, but a real answer is much bigger
 # unzipped, which on a real network costs more time than the CPU it saves (figures:
 # benchmarks/README.md).
 ACCEPT_ENCODING = "gzip, deflate"
-# Bodies above this (as received) are decoded and parsed in a worker thread: a Gemini 3
-# answer carries megabytes of base64 (image and thoughtSignature) and inflating or decoding
-# it on the loop would stall every worker.
+DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024
+"""The most bytes one answer may take, as sent and as inflated, before reading stops.
+
+The largest real answer is a 4K image (5504x3072): a JPEG of a few MB, up to about 6 for
+a busy slide, 8 MB once base64; Gemini 3 may add two interim thought images of the same
+kind, and each part's ``thoughtSignature`` reaches 0.6 to 3 MB (docs: gemini-protocol.md).
+That is 10 to 25 MB of JSON for a real 4K answer, about 40 MB if everything were at its
+largest at once; 64 MiB leaves room above that, and an answer past it is not an image
+anyone asked for (a proxy's error page looping, a misconfigured endpoint, a bomb).
+Reading one costs about three times its size (the body, the parsed JSON, the image).
+"""
+
+_T = TypeVar("_T")
+# Connecting gives up on its own after this: a host that does not accept a connection
+# within it is down or unreachable, whatever the deadline left for the whole request.
+_CONNECT_TIMEOUT = 15.0
+# Raw bytes gathered before they are inflated in a worker thread: a Gemini 3 answer carries
+# megabytes of base64 (image and thoughtSignature), and inflating or parsing it on the loop
+# would stall every worker. A body smaller than this as sent, and than _LOOP_DECODED_BYTES
+# inflated, is decoded and parsed on the loop (a thread hop would cost more).
 _THREAD_PARSE_BYTES = 64 * 1024
+_LOOP_DECODED_BYTES = 1024 * 1024
+# Each later batch is twice the last, up to this: a 20 MB answer takes about 25 thread
+# hops (of a few hundred microseconds each) instead of 300, while a bomb is caught in its
+# first 64 KiB. How much is inflated never depends on it: every inflate stops at the cap.
+_INFLATE_BATCH_MAX_BYTES = 1024 * 1024
 _GZIP_WBITS = zlib.MAX_WBITS | 16
 _ZLIB_WBITS = zlib.MAX_WBITS
 _RAW_DEFLATE_WBITS = -zlib.MAX_WBITS
@@ -46,16 +73,20 @@ class GeminiClient:
     Args:
         api_key: the key, sent as ``x-goog-api-key``.
         base_url: the service root, e.g. ``https://generativelanguage.googleapis.com``.
-        timeout: read timeout per request, in seconds. Image generation is slow (a pro 4K
-            image can take minutes), so this is generous by default; connect and write
-            timeouts stay short because those stalls mean the network is the problem.
+        timeout: the deadline of one whole request, in seconds: connecting, sending and
+            receiving the answer to its last byte, however steadily it trickles in (a
+            read timeout would restart at every byte). Image generation is slow (a pro 4K
+            image can take minutes), so this is generous by default. Connecting alone
+            gives up after 15 s, whatever is left of the deadline.
+        max_answer_bytes: the most bytes one answer may take, as sent and as inflated;
+            reading stops there (:data:`DEFAULT_MAX_ANSWER_BYTES` says why 64 MiB).
         max_connections: the pool size; the engine's concurrency gate stays below it.
         transport: an httpx2 transport to use instead of the network (the emulator's ASGI
             app in tests).
         api_version: ``v1beta`` (the REST docs' path) or ``v1``.
     """
 
-    __slots__ = ("_api_key", "_base", "_http", "requests_sent")
+    __slots__ = ("_api_key", "_base", "_http", "_max_answer_bytes", "_timeout", "requests_sent")
 
     def __init__(
         self,
@@ -63,12 +94,17 @@ class GeminiClient:
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 300.0,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         max_connections: int = 64,
         transport: httpx2.AsyncBaseTransport | None = None,
         api_version: str = "v1beta",
     ) -> None:
+        if max_answer_bytes < 1:
+            raise ValueError(f"max_answer_bytes must be positive, not {max_answer_bytes!r}")
         self._api_key = api_key
         self._base = f"{base_url.rstrip('/')}/{api_version}"
+        self._timeout = timeout
+        self._max_answer_bytes = max_answer_bytes
         self.requests_sent = 0
         self._http = httpx2.AsyncClient(
             headers={
@@ -77,7 +113,8 @@ class GeminiClient:
                 "accept-encoding": ACCEPT_ENCODING,
                 "user-agent": f"nanobanana-async/{version()}",
             },
-            timeout=httpx2.Timeout(connect=15.0, read=timeout, write=60.0, pool=None),
+            # Reads and writes have no timeout of their own: the deadline covers them.
+            timeout=httpx2.Timeout(connect=_CONNECT_TIMEOUT, read=None, write=None, pool=None),
             limits=httpx2.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
@@ -96,10 +133,22 @@ class GeminiClient:
         """
         url = f"{self._base}/models/{model}:generateContent"
         self.requests_sent += 1
+        received: _Received | None = None
         try:
-            async with self._http.stream("POST", url, content=orjson.dumps(body)) as response:
-                # Raw: the body is inflated below, off the loop when it is big.
-                chunks = [chunk async for chunk in response.aiter_raw()]
+            with anyio.fail_after(self._timeout):
+                async with self._http.stream("POST", url, content=orjson.dumps(body)) as response:
+                    status = response.status_code
+                    try:
+                        received = await _read(response, self._max_answer_bytes)
+                    except (TransientError, UnusableAnswer):
+                        if status == 200:
+                            raise
+                        # Leaving the block unread closes the connection; the status
+                        # alone still says what happened.
+        except TimeoutError:
+            raise TransientError(
+                f"no whole answer within the {self._timeout:g} s deadline", reason="TIMEOUT"
+            ) from None
         except httpx2.TimeoutException as exc:
             raise TransientError(
                 f"no answer within the timeout ({type(exc).__name__})", reason="TIMEOUT"
@@ -107,19 +156,19 @@ class GeminiClient:
         except httpx2.TransportError as exc:
             detail = redact(str(exc) or type(exc).__name__, self._api_key)
             raise TransientError(f"connection failed: {detail}", reason="CONNECTION") from None
-        codings = response.headers.get_list("content-encoding", split_commas=True)
-        if response.status_code != 200:
+        # The whole body is in hand: what is left to inflate and parse is outside the
+        # deadline, so a paid answer is never lost to a slow CPU.
+        if status != 200:
             try:
-                raw = _decode(chunks, codings)
-            except TransientError:
-                raw = b""  # the status alone still says what happened
-            error = classify_error(response.status_code, raw, model=model)
+                raw = await received.finish(_as_is) if received else b""
+            except (TransientError, UnusableAnswer):
+                raw = b""
+            error = classify_error(status, raw, model=model)
             error.message = redact(error.message, self._api_key)
             error.args = (error.message,)
             raise error
-        if sum(map(len, chunks)) > _THREAD_PARSE_BYTES:
-            return await anyio.to_thread.run_sync(_decode_and_parse, chunks, codings)
-        return _decode_and_parse(chunks, codings)
+        assert received is not None
+        return await received.finish(parse_success)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -136,67 +185,193 @@ class GeminiClient:
         await self.aclose()
 
 
-def _decode_and_parse(chunks: Sequence[bytes], codings: Sequence[str]) -> GeneratedImage:
-    return parse_success(_decode(chunks, codings))
-
-
-def _decode(chunks: Sequence[bytes], codings: Sequence[str]) -> bytes:
-    """The body as sent, with its ``Content-Encoding`` codings undone (last applied first).
+async def _read(response: httpx2.Response, limit: int) -> _Received:
+    """Read ``response``'s body to its end, inflating it as it comes, in worker threads.
 
     Raises:
+        UnusableAnswer: past ``limit`` bytes as sent (or declared) or inflated; reading
+            stops at once.
+        TransientError: a coding not asked for, or a corrupt stream.
+    """
+    body = _Body(response.headers.get_list("content-encoding", split_commas=True), limit)
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit, f"by its content-length ({int(declared):,} bytes)")
+    pending: list[bytes] = []
+    pending_bytes = received = 0
+    batch = _THREAD_PARSE_BYTES
+    threaded = False
+    # Raw: inflated here, a batch at a time, off the loop (httpx2 would do it on the loop).
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > limit:
+            raise _too_large(limit, "as sent")
+        pending.append(chunk)
+        pending_bytes += len(chunk)
+        if pending_bytes >= batch:
+            await anyio.to_thread.run_sync(body.feed, b"".join(pending))
+            pending.clear()
+            pending_bytes = 0
+            batch = min(2 * batch, _INFLATE_BATCH_MAX_BYTES)
+            threaded = True
+    return _Received(body, b"".join(pending), small=not threaded)
+
+
+def _as_is(data: bytes) -> bytes:
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class _Received:
+    """A body read to its end: ``body`` has been fed everything but ``tail``.
+
+    ``small``: nothing was fed yet and the tail is under ``_THREAD_PARSE_BYTES``, so it may
+    be finished on the loop if it also inflates to little.
+    """
+
+    body: _Body
+    tail: bytes
+    small: bool
+
+    async def finish(self, then: Callable[[bytes], _T]) -> _T:
+        """``then`` of the decoded body, on the loop when that is cheap, else in a thread."""
+        if self.small:
+            on_loop = self.body.fresh(min(self.body.limit, _LOOP_DECODED_BYTES))
+            try:
+                data = on_loop.complete(self.tail)
+            except UnusableAnswer:
+                if on_loop.limit == self.body.limit:
+                    raise
+            else:
+                return then(data)
+        return await anyio.to_thread.run_sync(lambda: then(self.body.complete(self.tail)))
+
+
+def _too_large(limit: int, how: str) -> UnusableAnswer:
+    cap = f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit:,} bytes"
+    return UnusableAnswer(
+        f"the answer is over the {cap} allowed {how} (max_answer_bytes); not read further",
+        status=200,
+        reason="TOO_LARGE",
+    )
+
+
+class _Body:
+    """One body, its ``Content-Encoding`` codings undone (last applied first) as it arrives.
+
+    Every stage's output is held to ``limit`` bytes as it is made (zlib's ``max_length``):
+    a gzip bomb inflates to the cap and no further, whatever it would have become.
+
+    Raises (from any method):
+        UnusableAnswer: more than ``limit`` bytes inflated.
         TransientError: a coding we did not ask for, or a stream that is cut short,
             corrupt, or followed by bytes that are not another gzip member.
     """
-    data = b"".join(chunks)
-    for coding in reversed([c.strip().lower() for c in codings]):
-        if coding in ("", "identity"):
-            continue
+
+    __slots__ = ("_chunks", "_codings", "_decoded", "_stages", "limit")
+
+    def __init__(self, codings: Sequence[str], limit: int) -> None:
+        self._codings = [c.strip().lower() for c in codings]
+        self.limit = limit
+        self._stages = [
+            _Inflater(coding, limit)
+            for coding in reversed(self._codings)
+            if coding not in ("", "identity")
+        ]
+        self._chunks: list[bytes] = []
+        self._decoded = 0
+
+    def fresh(self, limit: int) -> _Body:
+        """A body of the same codings, fed nothing yet."""
+        return _Body(self._codings, limit)
+
+    def feed(self, data: bytes) -> None:
+        for stage in self._stages:
+            data = stage.push(data)
+        self._decoded += len(data)
+        if self._decoded > self.limit:
+            raise _too_large(self.limit, "once inflated")
+        if data:
+            self._chunks.append(data)
+
+    def complete(self, tail: bytes) -> bytes:
+        """Feed the last bytes and return the whole decoded body."""
+        self.feed(tail)
+        for stage in self._stages:
+            stage.finish()
+        return b"".join(self._chunks) if len(self._chunks) != 1 else self._chunks[0]
+
+
+class _Inflater:
+    """One coding (gzip, possibly several members back to back as RFC 1952 allows, or
+    deflate) undone a piece at a time; zlib releases the GIL while it works."""
+
+    __slots__ = ("_coding", "_head", "_limit", "_made", "_received", "_wbits", "_zlib")
+
+    def __init__(self, coding: str, limit: int) -> None:
         if coding in ("gzip", "x-gzip"):
-            data = _inflate(data, _GZIP_WBITS, coding)
+            wbits: int | None = _GZIP_WBITS
         elif coding == "deflate":
-            # RFC 9110 says zlib-wrapped; some servers send raw deflate (as httpx2 allows).
-            wbits = _ZLIB_WBITS if _has_zlib_header(data) else _RAW_DEFLATE_WBITS
-            data = _inflate(data, wbits, coding)
+            wbits = None  # zlib-wrapped or raw: told by its first two bytes
         else:
             raise TransientError(
                 f"malformed response body (content-encoding {coding!r} not asked for)",
                 reason="BAD_BODY",
             )
-    return data
+        self._coding = coding
+        self._wbits = wbits
+        self._zlib: Any = None  # a zlib decompressor, once the stream has begun
+        self._head = b""
+        self._limit = limit
+        self._made = 0
+        self._received = 0
+
+    def push(self, data: bytes) -> bytes:
+        """Inflate ``data``; what it makes, never past the limit."""
+        self._received += len(data)
+        if self._zlib is None:
+            data = self._head + data
+            if self._wbits is None:
+                if len(data) < 2:
+                    self._head = data
+                    return b""
+                # RFC 9110 says zlib-wrapped; some servers send raw deflate (as httpx2 allows).
+                self._wbits = _ZLIB_WBITS if _has_zlib_header(data) else _RAW_DEFLATE_WBITS
+            self._head = b""
+            self._zlib = zlib.decompressobj(self._wbits)
+        made: list[bytes] = []
+        try:
+            while data:
+                if self._zlib.eof:
+                    if self._wbits != _GZIP_WBITS:
+                        raise TransientError(
+                            f"malformed response body (bytes after the {self._coding} stream)",
+                            reason="BAD_BODY",
+                        )
+                    self._zlib = zlib.decompressobj(_GZIP_WBITS)  # the next member
+                piece = self._zlib.decompress(data, self._limit - self._made + 1)
+                self._made += len(piece)
+                if self._made > self._limit:
+                    raise _too_large(self._limit, "once inflated")
+                made.append(piece)
+                # Past the end: the rest; stopped at max_length: never (that raised above).
+                data = self._zlib.unused_data if self._zlib.eof else self._zlib.unconsumed_tail
+        except zlib.error as exc:
+            raise TransientError(
+                f"malformed response body (corrupt {self._coding} stream: {exc})",
+                reason="BAD_BODY",
+            ) from None
+        return b"".join(made)
+
+    def finish(self) -> None:
+        if self._zlib is None or not self._zlib.eof:
+            raise TransientError(
+                f"malformed response body ({self._coding} stream cut short, "
+                f"{self._received} bytes received)",
+                reason="BAD_BODY",
+            )
 
 
 def _has_zlib_header(data: bytes) -> bool:
     """RFC 1950: method 8 (deflate) in the low nibble, and the two bytes a multiple of 31."""
     return len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
-
-
-def _inflate(data: bytes, wbits: int, coding: str) -> bytes:
-    """Inflate a whole body in one call (zlib releases the GIL meanwhile).
-
-    gzip may hold several members back to back (RFC 1952); each is inflated in turn.
-    """
-    out: list[bytes] = []
-    rest = data
-    try:
-        while True:
-            inflater = zlib.decompressobj(wbits)
-            out.append(inflater.decompress(rest))
-            if not inflater.eof:
-                raise TransientError(
-                    f"malformed response body ({coding} stream cut short, "
-                    f"{len(data)} bytes received)",
-                    reason="BAD_BODY",
-                )
-            rest = inflater.unused_data
-            if not rest or wbits != _GZIP_WBITS:
-                break
-    except zlib.error as exc:
-        raise TransientError(
-            f"malformed response body (corrupt {coding} stream: {exc})", reason="BAD_BODY"
-        ) from None
-    if rest:
-        raise TransientError(
-            f"malformed response body ({len(rest)} bytes after the {coding} stream)",
-            reason="BAD_BODY",
-        )
-    return b"".join(out) if len(out) > 1 else out[0]

@@ -19,6 +19,7 @@ from nanobanana_async.errors import (
     QuotaExhausted,
     RateLimited,
     TransientError,
+    UnusableAnswer,
 )
 
 POLICY = RetryPolicy(max_transient_retries=3, max_rate_limit_retries=4, no_image_retries=1)
@@ -54,6 +55,8 @@ async def _attempts(error: ApiError, policy: RetryPolicy = POLICY) -> tuple[int,
         (TransientError("503", status=503), 4),
         (RateLimited("429", retry_delay=1.0), 5),
         (NoImageReturned("NO_IMAGE"), 2),
+        (UnusableAnswer("over the cap", status=200, reason="TOO_LARGE"), 2),
+        (UnusableAnswer("the image did not decode", reason="BAD_IMAGE"), 2),
         (PromptBlocked("blocked"), 1),
         (ImageRefused("IMAGE_SAFETY"), 1),
         (BadRequest("bad aspect ratio", status=400), 1),
@@ -88,6 +91,7 @@ async def test_counts_are_per_kind_and_per_slide() -> None:
         RateLimited("429", retry_delay=0.0),
         TransientError("503", status=503),
         NoImageReturned("NO_IMAGE"),
+        UnusableAnswer("the image did not decode", reason="BAD_IMAGE"),
     ]
     attempts = 0
 
@@ -99,7 +103,7 @@ async def test_counts_are_per_kind_and_per_slide() -> None:
             attempts += 1
             if errors:
                 raise errors.pop(0)
-    assert attempts == 5
+    assert attempts == 6
 
 
 def test_policy_arithmetic() -> None:
@@ -109,4 +113,4 @@ def test_policy_arithmetic() -> None:
     assert policy.backoff(10, 0.0) == 5.0
     assert policy.scaled(0.1).backoff_max == pytest.approx(1.0)
     assert RetryPolicy.instant().backoff(5, 0.9) == 0.0
-    assert POLICY.attempts_allowed() == 1 + 3 + 4 + 1
+    assert POLICY.attempts_allowed() == 1 + 3 + 4 + 1 + 1

@@ -8,6 +8,10 @@ emulator on one virtual clock (:func:`on_virtual_time`), so no test waits for re
 
 from __future__ import annotations
 
+import base64
+import os
+import struct
+import zlib
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -427,9 +431,9 @@ async def test_a_proxy_still_serving_a_retired_model_keeps_it(tmp_path: Path) ->
     assert (result.completed, result.model, result.notices) == (
         2,
         "gemini-3-pro-image-preview",
-        (),
+        ("base_url: requests and the key go to proxy.example (not Google's endpoint)",),
     )
-    assert orjson.loads(results_file.read_bytes())["notices"] == []
+    assert orjson.loads(results_file.read_bytes())["notices"] == list(result.notices)
 
 
 async def test_a_second_run_on_the_same_deck_is_refused_whatever_its_progress_file(
@@ -469,3 +473,57 @@ async def test_a_redirect_stops_the_run_after_one_request(tmp_path: Path) -> Non
     assert result.completed == 0
     assert {e.kind for e in result.errors} == {"EndpointRedirected"}
     assert "base_url" in result.errors[0].error
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG of a few dozen bytes whose header claims ``width`` x ``height`` pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(16)))
+
+
+def _answer_with_image(data: bytes) -> bytes:
+    part = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(data).decode()}}
+    candidate = {"content": {"role": "model", "parts": [part]}, "finishReason": "STOP"}
+    return orjson.dumps({"candidates": [candidate], "modelVersion": "gemini-3-pro-image"})
+
+
+@pytest.mark.parametrize(
+    ("body", "declared", "says"),
+    [
+        pytest.param(b"{}", 100 * 1024 * 1024, "max_answer_bytes", id="declared over the cap"),
+        pytest.param(_answer_with_image(b"not an image"), None, "not in a known", id="undecodable"),
+        pytest.param(
+            _answer_with_image(_png_claiming(60000, 60000)), None, "pixels", id="too many pixels"
+        ),
+    ],
+)
+async def test_an_unusable_answer_gets_one_more_try_then_fails_the_slide(
+    tmp_path: Path, body: bytes, declared: int | None, says: str
+) -> None:
+    # Not six paid attempts: asking again may help once, a proxy that always does this won't.
+    asked: list[str] = []
+
+    async def answering(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        asked.append(scope["path"])
+        length = str(declared if declared is not None else len(body)).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", length)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    result = await generate_batch(
+        deck(tmp_path, 1),
+        settings=FAST,
+        transport=httpx2.ASGITransport(app=answering),
+        env=ENV,
+    )
+    assert len(asked) == 2
+    assert result.retries == 1
+    assert [(e.slide, e.kind) for e in result.errors] == [(1, "UnusableAnswer")]
+    assert says in result.errors[0].error
+    assert result.completed == 0
+    assert not [n for n in os.listdir(tmp_path / "deck") if "slide" in n]  # nor staged

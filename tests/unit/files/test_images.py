@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
+import zlib
 from io import BytesIO
 from pathlib import Path
 
@@ -13,8 +15,11 @@ from PIL import Image, ImageChops, ImageDraw
 
 from nanobanana_async.files.atomic import TEMP_SUFFIX
 from nanobanana_async.files.images import (
+    MAX_IMAGE_PIXELS,
     ImageDecodeError,
+    ImageTooLarge,
     SavedImage,
+    encode_image,
     image_is_complete,
     save_received,
 )
@@ -179,3 +184,51 @@ def test_image_is_complete_rejects_non_files(tmp_path: Path) -> None:
     assert not image_is_complete(tmp_path / "empty.png")
     assert not image_is_complete(tmp_path / "missing.png")
     assert not any(p.name.endswith(TEMP_SUFFIX) for p in tmp_path.iterdir())
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG of a few dozen bytes whose header claims ``width`` x ``height`` RGB pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(16)))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [
+        pytest.param(8000, 6000, id="48 MP, under Pillow's own limit"),
+        pytest.param(13000, 13000, id="169 MP, Pillow would only warn"),
+        pytest.param(60000, 60000, id="3.6 GP"),
+    ],
+)
+async def test_an_image_of_too_many_pixels_is_refused_before_it_is_decoded(
+    tmp_path: Path, width: int, height: int
+) -> None:
+    # 8000x6000 RGB would take 144 MB once decoded; refused on its header, nothing is.
+    dest = tmp_path / "slide-11.webp"
+    data = _png_claiming(width, height)
+    with pytest.raises(ImageTooLarge) as caught:
+        await save_received(data, dest, fmt="webp", quality=90, lossless=False)
+    assert isinstance(caught.value, ImageDecodeError)
+    assert f"{MAX_IMAGE_PIXELS:,}" in str(caught.value)
+    assert not dest.exists()
+    path = tmp_path / "slide-11.png"
+    path.write_bytes(data)
+    assert not image_is_complete(path)
+
+
+def test_the_pixel_limit_is_well_above_a_4k_slide_and_leaves_pillow_alone() -> None:
+    assert MAX_IMAGE_PIXELS >= 2 * 5504 * 3072  # gemini-3-pro-image, 16:9, 4K
+    before = Image.MAX_IMAGE_PIXELS
+    image = Image.new("RGB", (64, 64), "white")
+    encode_image(_encode(image, "PNG"), fmt="png", quality=90, lossless=False)
+    assert before == Image.MAX_IMAGE_PIXELS

@@ -10,7 +10,11 @@ itself matters (a timeout, a dropped connection, a chunked body cut short).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import re
+import socket
+import threading
 import zlib
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import ExitStack
@@ -26,6 +30,7 @@ from nanobanana_async.errors import (
     NoImageReturned,
     RateLimited,
     TransientError,
+    UnusableAnswer,
 )
 from nanobanana_async.service.client import ACCEPT_ENCODING, GeminiClient
 from nanobanana_async.service.protocol import GeneratedImage, build_request, parse_success
@@ -284,3 +289,195 @@ async def test_over_http_a_dropped_or_silent_connection_is_a_transient_error(
     assert caught.value.reason == reason
     assert KEY not in str(caught.value)
     assert image == parse_success(emulator.plain[-1])
+
+
+# What the emulator never sends: a body trickled a byte at a time, answers over the cap,
+# a gzip bomb. A raw loopback server writes them, and counts what it wrote.
+
+_SMALL_BUFFER = 16 * 1024  # socket buffers: what the kernel holds for a client that stopped
+_MIB = 1024 * 1024
+
+
+class _RawServer:
+    """A loopback HTTP/1.1 server that answers one request with ``head`` and ``pieces``.
+
+    Attributes:
+        url: its base URL.
+        sent: once the answer is over, the body bytes written before it ended.
+        hung_up: once the answer is over, whether the client closed the connection first.
+    """
+
+    def __init__(self, head: bytes, pieces: Iterator[bytes], *, interval: float = 0.0) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SMALL_BUFFER)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._head, self._pieces, self._interval = head, pieces, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self.sent = 0
+        self.hung_up: bool | None = None
+
+    def __enter__(self) -> _RawServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes a waiting accept()
+        self._listener.close()
+        self._thread.join(timeout=5)
+
+    def finished(self) -> bool:
+        """Wait (a little) for the answer to end: a client that keeps the line open fails."""
+        self._thread.join(timeout=5)
+        return not self._thread.is_alive()
+
+    def _serve(self) -> None:
+        try:
+            connection, _ = self._listener.accept()
+        except OSError:
+            return
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += connection.recv(65536)
+            head, _, body = request.partition(b"\r\n\r\n")
+            declared = re.search(rb"content-length: *(\d+)", head, re.IGNORECASE)
+            length = int(declared[1]) if declared else 0
+            while len(body) < length:
+                body += connection.recv(65536)
+            try:
+                connection.sendall(self._head)
+                for piece in self._pieces:
+                    connection.sendall(piece)
+                    self.sent += len(piece)
+                    if self._interval and self._stop.wait(self._interval):
+                        break
+            except OSError:
+                self.hung_up = True
+            else:
+                self.hung_up = False
+
+
+def _head(*headers: str) -> bytes:
+    lines = ["HTTP/1.1 200 OK", "content-type: application/json; charset=UTF-8", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _chunked(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    for piece in pieces:
+        yield b"%x\r\n%s\r\n" % (len(piece), piece)
+
+
+def _small_buffer_client(url: str, **options: Any) -> GeminiClient:
+    """A client whose socket holds little unread, so what the server wrote shows what was read."""
+    option = (socket.SOL_SOCKET, socket.SO_RCVBUF, _SMALL_BUFFER)
+    transport = httpx2.AsyncHTTPTransport(socket_options=[option])
+    return GeminiClient(api_key=KEY, base_url=url, transport=transport, **options)
+
+
+async def test_an_answer_trickled_past_the_deadline_is_a_timeout() -> None:
+    # One byte every 0.05 s: never silent for a read timeout's length, whole only after 3 s.
+    body = b'{"candidates": []}'.ljust(60)
+    head = _head(f"content-length: {len(body)}")
+    trickle = (body[i : i + 1] for i in range(len(body)))
+    with _RawServer(head, trickle, interval=0.05) as server:
+        async with GeminiClient(api_key=KEY, base_url=server.url, timeout=0.3) as client:
+            with pytest.raises(TransientError) as caught:
+                await client.generate(MODEL, BODY)
+    assert caught.value.reason == "TIMEOUT"
+    assert "0.3" in caught.value.message
+    assert server.sent < len(body)
+
+
+async def test_a_plain_answer_over_the_cap_stops_the_read_and_the_connection() -> None:
+    total = 32 * _MIB
+    pieces = _chunked(b" " * 65536 for _ in range(total // 65536))
+    with _RawServer(_head("transfer-encoding: chunked"), pieces) as server:
+        async with _small_buffer_client(server.url, max_answer_bytes=_MIB) as client:
+            with pytest.raises(UnusableAnswer) as caught:
+                await client.generate(MODEL, BODY)
+        assert server.finished()
+    assert caught.value.reason == "TOO_LARGE"
+    assert "1 MiB" in caught.value.message
+    assert server.hung_up
+    assert server.sent < 4 * _MIB  # the cap, plus what the two socket buffers held
+
+
+def _gzip_bomb(blocks: int) -> Iterator[bytes]:
+    """A gzip stream of ``blocks`` MiB of zeros, about 1 KiB each on the wire, never ended.
+
+    A full flush empties the compressor's history, so the second block, repeated, is valid.
+    """
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    zeros = bytes(_MIB)
+    yield compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    block = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    for _ in range(blocks - 1):
+        yield block
+
+
+async def test_a_gzip_bomb_stops_at_the_decoded_cap_without_reading_it_all() -> None:
+    bomb = list(_gzip_bomb(1024))  # 1 GiB inflated, 1 MiB on the wire
+    total = sum(map(len, bomb))
+    head = _head("content-encoding: gzip", "transfer-encoding: chunked")
+    with _RawServer(head, _chunked(iter(bomb))) as server:
+        async with _small_buffer_client(server.url, max_answer_bytes=4 * _MIB) as client:
+            with pytest.raises(UnusableAnswer) as caught:
+                await client.generate(MODEL, BODY)
+        assert server.finished()
+    assert caught.value.reason == "TOO_LARGE"
+    assert "4 MiB" in caught.value.message
+    assert server.hung_up
+    assert server.sent < total // 4
+
+
+@pytest.mark.parametrize("coding", ["identity", "gzip"])
+async def test_an_answer_exactly_at_the_cap_is_read_and_one_byte_more_is_not(coding: str) -> None:
+    answer = b""  # the first answer, sent again every time
+
+    def recode(_: int, plain: bytes) -> tuple[bytes, list[str]]:
+        nonlocal answer
+        answer = answer or plain
+        return (_gzip(answer), ["gzip"]) if coding == "gzip" else (answer, [])
+
+    emulator = RecodingEmulator(recode, signature_bytes=200_000)
+    image = await _generate(emulator)
+    size = len(answer)
+    async with _client(emulator, max_answer_bytes=size) as client:
+        assert await client.generate(MODEL, BODY) == image
+    async with _client(emulator, max_answer_bytes=size - 1) as client:
+        with pytest.raises(UnusableAnswer) as caught:
+            await client.generate(MODEL, BODY)
+    assert caught.value.reason == "TOO_LARGE"
+    assert caught.value.status == 200
+
+
+async def test_an_error_answer_over_the_cap_is_classified_by_its_status() -> None:
+    emulator = RecodingEmulator(lambda _, plain: (plain + b" " * (2 * _MIB), []))
+    emulator.script({1: "503"})
+    async with _client(emulator, max_answer_bytes=_MIB) as client:
+        with pytest.raises(TransientError) as caught:
+            await client.generate(MODEL, BODY)
+    assert caught.value.status == 503
+
+
+async def test_an_answer_declaring_a_length_over_the_cap_is_not_read() -> None:
+    async def declared(scope: Scope, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % (2 * _MIB))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    transport = httpx2.ASGITransport(app=declared)
+    options: dict[str, Any] = {"transport": transport, "max_answer_bytes": _MIB}
+    async with GeminiClient(api_key=KEY, base_url="http://emulator", **options) as client:
+        with pytest.raises(UnusableAnswer) as caught:
+            await client.generate(MODEL, BODY)
+    assert caught.value.reason == "TOO_LARGE"
+
+
+@pytest.mark.parametrize("cap", [0, -1])
+def test_the_cap_must_be_positive(cap: int) -> None:
+    with pytest.raises(ValueError, match="max_answer_bytes"):
+        GeminiClient(api_key=KEY, max_answer_bytes=cap)
