@@ -34,13 +34,19 @@ class SlideOutput:
         slide: the slide number from the config.
         path: absolute path of the image.
         size_kb: its size in KiB, rounded down (an original field).
-        reused: True when a resumed run kept an image already on disk.
+        reused: True when the run kept an image already on disk (resumed, or unchanged
+            since the deck's last run): no request was sent for it.
+        cost_usd: what its answer cost, from the answer's ``usageMetadata`` (0 for a reused
+            or re-encoded image; ``None`` when the model has no known price).
+        previous: where the image it replaced was kept (``output_dir/.versions/``), if any.
     """
 
     slide: int
     path: Path
     size_kb: int
     reused: bool = False
+    cost_usd: float | None = 0.0
+    previous: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -50,6 +56,9 @@ class SlideOutput:
         }
         if self.reused:
             data["reused"] = True
+        data["cost_usd"] = None if self.cost_usd is None else round(self.cost_usd, 6)
+        if self.previous is not None:
+            data["previous"] = str(self.previous)
         return data
 
 
@@ -130,6 +139,16 @@ class BatchResult:
         return len(self.outputs)
 
     @property
+    def cost_usd(self) -> float | None:
+        """What the run's answers cost, summed; ``None`` when one had no known price."""
+        total = 0.0
+        for output in self.outputs:
+            if output.cost_usd is None:
+                return None
+            total += output.cost_usd
+        return total
+
+    @property
     def failed(self) -> int:
         """Slides without one (the file's ``failed`` count)."""
         return len(self.errors)
@@ -160,6 +179,7 @@ class BatchResult:
             "rate_limited": self.rate_limited,
             "dry_run": self.dry_run,
             "notices": list(self.notices),
+            "cost_usd": None if (cost := self.cost_usd) is None else round(cost, 6),
         }
 
     def to_json(self) -> bytes:

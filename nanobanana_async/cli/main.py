@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .._version import version
-from ..config.schema import CONCURRENCY_RANGE, RPM_RANGE, TIMEOUT_RANGE
+from ..config.schema import CONCURRENCY_RANGE, MAX_COST_RANGE, RPM_RANGE, TIMEOUT_RANGE
 from ..exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
 
 SUBCOMMANDS = ("run", "plan", "status", "wait", "stop", "emulate", "schema")
@@ -91,6 +91,17 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_rerun_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--regenerate",
+        type=_slide_numbers,
+        default=frozenset(),
+        metavar="SLIDES",
+        help="slides to generate again whatever changed, e.g. 3,7,9-12",
+    )
+    parser.add_argument("--force", action="store_true", help="generate every slide again")
+
+
 def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     _add_config(run)
     run.add_argument(
@@ -115,7 +126,21 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         help=f"results JSON (default {DEFAULT_RESULTS_FILE})",
     )
     run.add_argument(
-        "--resume", action="store_true", help="keep images already complete; generate the rest"
+        "--resume",
+        action="store_true",
+        help="keep every image already complete, whatever changed; generate the rest",
+    )
+    _add_rerun_arguments(run)
+    run.add_argument(
+        "--max-cost",
+        type=_bounded(*MAX_COST_RANGE),
+        metavar="USD",
+        help="the run's budget: refuse a plan over it, never send past it",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what the run would do and cost (as nanobanana plan), send nothing",
     )
     run.add_argument(
         "--emulator",
@@ -169,14 +194,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="what a run would generate, keep and cost; sends nothing")
     _add_config(plan)
     plan.add_argument("--json", action="store_true", help="the plan as JSON")
-    plan.add_argument(
-        "--regenerate",
-        type=_slide_numbers,
-        default=frozenset(),
-        metavar="SLIDES",
-        help="slides to generate again whatever changed, e.g. 3,7,9-12",
-    )
-    plan.add_argument("--force", action="store_true", help="generate every slide again")
+    _add_rerun_arguments(plan)
     status = sub.add_parser("status", help="one line: how the run is going, or how it ended")
     _add_progress_file(status)
     wait = sub.add_parser("wait", help="block until the run ends (or --timeout), then one line")
@@ -236,7 +254,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return plan_command(
             args.config, as_json=args.json, regenerate=args.regenerate, force=args.force
         )
+    if args.command == "run" and args.dry_run:
+        from .plan import plan_command
+
+        return plan_command(
+            args.config, as_json=False, regenerate=args.regenerate, force=args.force
+        )
     if args.command == "run":
+        if args.resume and (args.regenerate or args.force):
+            parser.error("--resume keeps what is there; it does not go with --regenerate/--force")
         if args.detach:
             from .detach import detach_command
 

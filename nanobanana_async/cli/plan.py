@@ -55,6 +55,8 @@ def plan_command(
     except ConfigError as error:
         print(f"nanobanana: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    for notice in config.notices:
+        print(f"nanobanana: notice: {notice}", file=sys.stderr)
     if as_json:
         data = {"output_dir": str(config.output_dir), **plan.to_dict()}
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")

@@ -71,6 +71,8 @@ async def _run(
                 resume=args.resume,
                 settings=settings,
                 transport=transport,
+                regenerate=args.regenerate,
+                force=args.force,
             )
             group.cancel_scope.cancel()
 
@@ -108,6 +110,7 @@ def run_command(args: argparse.Namespace) -> int:
             # An embedded emulator's quota is this process's own: nothing to share.
             quota_ledger=None if args.emulator else default_ledger_path(env),
             dry_run=args.emulator,
+            max_cost=args.max_cost,
         )
         result, signum = anyio.run(_run, config, args, settings, bar, transport)
     except KeyboardInterrupt:

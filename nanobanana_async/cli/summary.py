@@ -48,6 +48,7 @@ _FIXES = {
     "ImageRefused": "reword {slides}",
     "BadRequest": "fix the config for {slides}",
     "OSError": "fix the write to output_dir",
+    "OverBudget": "raise max_cost (or --max-cost)",
 }
 _ORDER = {kind: rank for rank, kind in enumerate(_FIXES)}
 # An unusable answer (too big, an image that does not decode) is usually a one-off; one
@@ -166,6 +167,7 @@ def _final(
     reused: int,
     failures: Iterable[Failure],
     dry_run: bool = False,
+    cost: float | None = None,
 ) -> str:
     if state == "done" and saved == total:
         line = f"done {saved}/{total}"
@@ -175,9 +177,13 @@ def _final(
         line += f" in {_duration(seconds)}"
     if reused:
         line += f" ({reused} reused)"
+    if cost is not None and cost > 0 and not dry_run:
+        line += f", ${cost:.2f}"
     line += f" -> {printable(output_dir)}"
     if dry_run:
         line += "; dry run (placeholder images)"
+        if cost:
+            line += f", the real run about ${cost:.2f}"
     listed = [f for f in failures if f[2] != _NOT_REACHED]
     if listed:
         line += "; " + _reasons(listed)
@@ -203,7 +209,15 @@ def result_line(results: Mapping[str, Any]) -> str:
             for e in results.get("errors", [])
         ],
         dry_run=bool(results.get("dry_run")),
+        cost=_cost(results.get("cost_usd")),
     )
+
+
+def _cost(value: object) -> float | None:
+    """The results' ``cost_usd`` when it is a sane number, else nothing to show."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 <= value < 1e9 else None
 
 
 def _duration(seconds: int) -> str:

@@ -18,6 +18,7 @@ from .schema import (
     CONCURRENCY_RANGE,
     FORMAT_SPELLINGS,
     IMAGE_SIZE_SPELLINGS,
+    MAX_COST_RANGE,
     MAX_PROMPT_CHARS,
     MODEL_PATTERN,
     QUALITY_RANGE,
@@ -163,6 +164,10 @@ def _between(value: object, where: str, low: float, high: float, unit: str) -> f
 
 def rpm(value: object, where: str) -> float:
     return _between(value, where, *RPM_RANGE, "requests per minute")
+
+
+def max_cost(value: object, where: str) -> float:
+    return _between(value, where, *MAX_COST_RANGE, "USD")
 
 
 def timeout(value: object, where: str) -> float:

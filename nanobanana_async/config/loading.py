@@ -69,7 +69,7 @@ CONFIG_FIELDS = frozenset(
     {
         "slides", "output_dir", "model", "format", "quality", "temperature", "seed",
         "aspect_ratio", "image_size", "api_key", "base_url", "concurrency", "rpm", "timeout",
-        "strict_model", "allow_insecure_http",
+        "strict_model", "allow_insecure_http", "max_cost",
     }
 )  # fmt: skip
 """Top-level fields the validator reads; anything else is refused."""
@@ -137,6 +137,7 @@ class BatchConfig:
         base_url: http(s) URL without a trailing slash.
         concurrency: requests in flight, or ``None`` to let the engine derive it.
         rpm: requests per minute the quota allows, or ``None`` when unknown.
+        max_cost: the run's budget in USD, or ``None`` for none.
         timeout: read timeout per request, in seconds.
         notices: one-line messages for the user about how the config was read (a retired
             model id mapped, an endpoint other than Google's); the CLI prints them and the
@@ -154,6 +155,7 @@ class BatchConfig:
     concurrency: int | None = None
     rpm: float | None = None
     timeout: float = DEFAULT_TIMEOUT
+    max_cost: float | None = None
     notices: tuple[str, ...] = ()
     reference_images: Mapping[Path, ReferenceImage] = field(
         default_factory=lambda: MappingProxyType({}), hash=False
@@ -331,6 +333,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
     concurrency = fields.optional(raw, "concurrency", "", fields.concurrency, None)
     rpm = fields.optional(raw, "rpm", "", fields.rpm, None)
     timeout = fields.optional(raw, "timeout", "", fields.timeout, DEFAULT_TIMEOUT)
+    max_cost = fields.optional(raw, "max_cost", "", fields.max_cost, None)
 
     slides: list[SlideSpec] = []
     numbers: dict[int, int] = {}
@@ -365,6 +368,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         concurrency=concurrency,
         rpm=rpm,
         timeout=timeout,
+        max_cost=max_cost,
         notices=notices,
         reference_images=MappingProxyType(references),
     )

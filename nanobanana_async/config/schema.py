@@ -34,6 +34,7 @@ __all__ = [
     "FORMAT_SPELLINGS",
     "IMAGE_EXTENSIONS",
     "IMAGE_SIZE_SPELLINGS",
+    "MAX_COST_RANGE",
     "MAX_FILENAME_BYTES",
     "MAX_INLINE_REQUEST_BYTES",
     "MAX_PROMPT_CHARS",
@@ -79,6 +80,7 @@ CONCURRENCY_RANGE = (1, 64)
 # Outside these a run would hang (a rate of one request a century) or fail every request
 # (a timeout shorter than any answer): refuse them as config errors instead.
 RPM_RANGE = (0.1, 100_000.0)
+MAX_COST_RANGE = (0.001, 1_000_000.0)  # USD
 TIMEOUT_RANGE = (1.0, 3_600.0)
 TEMPERATURE_RANGE = (0.0, 2.0)
 SEED_RANGE = (-(2**31), 2**31 - 1)  # the service's seed is an int32
@@ -310,6 +312,15 @@ def _config_schema() -> dict[str, Any]:
             "minimum": RPM_RANGE[0],
             "maximum": RPM_RANGE[1],
             "description": "Requests per minute the quota allows. Default: unknown (adaptive).",
+        },
+        "max_cost": {
+            "type": "number",
+            "minimum": MAX_COST_RANGE[0],
+            "maximum": MAX_COST_RANGE[1],
+            "description": (
+                "Budget of the run in USD: a plan that costs more is refused before any "
+                "request, and no request is sent that would pass it. Default: none."
+            ),
         },
         "timeout": {
             "type": "number",

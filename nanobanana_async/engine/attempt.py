@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ..config.loading import BatchConfig
+from ..cost import answer_cost
 from ..errors import (
     ApiError,
     FatalApiError,
@@ -103,6 +105,13 @@ class Run:
         self.stop_error: FatalApiError | None = None
         self.waiting: set[anyio.CancelScope] = set()
         self.outputs: dict[int, SlideOutput] = {}
+        # Where each image saved by this run keeps the service's bytes (for the manifest).
+        self.originals: dict[int, Path] = {}
+        # What the run may spend (USD), and what its answers have cost so far.
+        self.max_cost = settings.max_cost if settings.max_cost is not None else config.max_cost
+        self.spent = 0.0
+        self.estimates: dict[int, float | None] = {}  # slide -> expected cost, from the plan
+        self.expected: dict[int, float] = {}  # slide -> expected cost while on the wire
         self.failures: dict[int, SlideFailure] = {}
         self.retries = 0
         self.resume = resume
@@ -171,6 +180,8 @@ class Run:
                 self.fail(job, error)
         except _NotSent:
             self.fail_unsent(job)
+        except _OverBudget as over:
+            self.fail(job, str(over), "OverBudget")
         except ApiError as error:
             self.fail(job, error)
         except OSError as error:
@@ -185,6 +196,22 @@ class Run:
             SlideRetrying(job.slide, redact(error.message, self.config.api_key), self.clock())
         )
 
+    def _within_budget(self, job: Job) -> None:
+        """Refuse to send a request that could take the run past its budget.
+
+        What is on the wire counts at its expected cost until its answer says what it cost.
+        """
+        if self.max_cost is None:
+            return
+        estimate = self.estimates.get(job.slide) or 0.0
+        committed = self.spent + sum(self.expected.values())
+        if committed + estimate > self.max_cost + 1e-9:
+            raise _OverBudget(
+                f"not sent: it would take the run past its budget of ${self.max_cost:.2f} "
+                f"(${self.spent:.2f} spent, ${committed - self.spent:.2f} on the wire)"
+            )
+        self.expected[job.slide] = estimate
+
     async def _attempt(self, job: Job) -> None:
         async with self.gate:
             if self.stop_error is not None:
@@ -197,6 +224,7 @@ class Run:
                     self.waiting.discard(waiting)
             if self.stop_error is not None:
                 raise _NotSent
+            self._within_budget(job)
             started = self.clock()
             self.emit(SlideStarted(job.slide, started))
             self.on_wire[job.slide] = started
@@ -222,12 +250,15 @@ class Run:
                 raise
             finally:
                 del self.on_wire[job.slide]
+                self.expected.pop(job.slide, None)
             self.gate.observe(
                 self.clock() - started,
                 rate_per_second=self.pacer.rate_per_second,
                 burst=self.pacer.burst,
                 success=True,
             )
+        cost = answer_cost(self.config.model, image.usage)  # paid, whatever happens next
+        self.spent += cost or 0.0
         await anyio.to_thread.run_sync(stage_received, image.data, job.dest)
         self.staged.add(job.slide)
         try:
@@ -238,7 +269,11 @@ class Run:
             reason = "TOO_MANY_PIXELS" if isinstance(error, ImageTooLarge) else "BAD_IMAGE"
             raise UnusableAnswer(str(error), status=200, reason=reason) from None
         self.staged.discard(job.slide)
-        self.outputs[job.slide] = SlideOutput(job.slide, saved.path, saved.size_bytes // 1024)
+        self.outputs[job.slide] = SlideOutput(
+            job.slide, saved.path, saved.size_bytes // 1024, cost_usd=cost, previous=saved.previous
+        )
+        if saved.original is not None:
+            self.originals[job.slide] = saved.original
         self.emit(SlideDone(job.slide, saved.path, saved.size_bytes, self.clock()))
 
     async def _save_staged(self, job: Job) -> bool:
@@ -252,16 +287,42 @@ class Run:
             await anyio.to_thread.run_sync(discard_staged, job.dest)
             return False
         self.outputs[job.slide] = SlideOutput(
-            job.slide, saved.path, saved.size_bytes // 1024, reused=True
+            job.slide, saved.path, saved.size_bytes // 1024, reused=True, previous=saved.previous
         )
+        if saved.original is not None:
+            self.originals[job.slide] = saved.original
         self.emit(SlideReused(job.slide, saved.path, saved.size_bytes, self.clock()))
         return True
+
+    async def reencode_slide(self, job: Job, original: Path) -> None:
+        """Save the kept original under the slide's new output settings: no request."""
+        try:
+            data = await anyio.to_thread.run_sync(original.read_bytes)
+            saved = await self._save(job, data)
+        except (OSError, ImageDecodeError) as error:
+            reason = getattr(error, "strerror", None) or error
+            self.fail(job, f"cannot re-encode from {original}: {reason}", "OSError")
+            return
+        self.outputs[job.slide] = SlideOutput(
+            job.slide, saved.path, saved.size_bytes // 1024, reused=True, previous=saved.previous
+        )
+        self.originals[job.slide] = original
+        self.emit(SlideReused(job.slide, saved.path, saved.size_bytes, self.clock()))
 
     async def _save(self, job: Job, data: bytes) -> SavedImage:
         async with self.savers:
             return await save_received(
-                data, job.dest, fmt=job.fmt, quality=job.quality, lossless=job.lossless
+                data,
+                job.dest,
+                fmt=job.fmt,
+                quality=job.quality,
+                lossless=job.lossless,
+                keep=True,
             )
+
+
+class _OverBudget(Exception):
+    """Sending this slide's request could pass the run's budget."""
 
 
 class _NotSent(Exception):

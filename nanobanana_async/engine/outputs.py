@@ -7,6 +7,7 @@ results go to the results file and a copy in ``output_dir``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import stat
@@ -28,21 +29,26 @@ from ..files.atomic import (
     write_atomic,
 )
 from ..files.images import (
+    VERSIONS_DIR,
     staged_path,
 )
 from ..files.lock import LOCK_SUFFIX
 from ..results import BatchResult
+from .manifest import Manifest, SlideRecord, generation_digest, output_digest
 from .plan import Job
+from .rerun import RunPlan
 
 __all__ = [
     "OWN_FILES",
     "RESULTS_COPY_NAME",
+    "check_budget",
     "check_files",
     "check_output_dir",
     "clean_leftovers",
     "reason",
     "replaced_notice",
     "saved_as_cancelled",
+    "write_manifest",
     "write_results",
 ]
 
@@ -141,8 +147,62 @@ def replaced_notice(output_dir: Path, jobs: list[Job]) -> str | None:
     images = "image" if len(replaced) == 1 else "images"
     return (
         f"replacing {len(replaced)} {images} already in {output_dir} (slide"
-        f"{'s' if len(replaced) != 1 else ''} {shown}); run with --resume to keep them"
+        f"{'s' if len(replaced) != 1 else ''} {shown}); the old ones are kept in "
+        f"{output_dir / VERSIONS_DIR}"
     )
+
+
+def check_budget(plan: RunPlan, max_cost: float | None) -> None:
+    """Refuse a plan that would pass the budget, before anything is sent."""
+    if max_cost is None or plan.requests == 0:
+        return
+    cost = plan.cost_usd
+    if cost is None:
+        raise ConfigError(
+            "max_cost",
+            f"{plan.model} has no known price, so a budget cannot be kept; "
+            "remove max_cost, or use a model of the price table",
+        )
+    if cost > max_cost:
+        raise ConfigError(
+            "max_cost",
+            f"this run would cost about ${cost:.2f} ({plan.requests} images), over the budget "
+            f"of ${max_cost:.2f}; raise it, or run fewer slides (nanobanana plan shows each)",
+        )
+
+
+def write_manifest(
+    output_dir: Path,
+    previous: Manifest,
+    jobs: list[Job],
+    model: str,
+    result: BatchResult,
+    originals: dict[int, Path],
+) -> None:
+    """Record what decides each slide's image now, for the next run of the deck.
+
+    A slide saved (or re-encoded) by this run gets a new record; one kept keeps its own;
+    a failed one keeps the record of the image still in place. Failing to write it costs
+    nothing now: the next run then regenerates what it cannot tell unchanged.
+    """
+    by_slide = {job.slide: job for job in jobs}
+    records = {n: r for n, r in previous.slides.items() if n in by_slide}
+    for output in result.outputs:
+        job = by_slide[output.slide]
+        original = originals.get(output.slide)
+        if original is None and output.slide in records:
+            continue  # kept as it was
+        old = records.get(output.slide)
+        cost = output.cost_usd if not output.reused else (old.cost_usd if old else None)
+        records[output.slide] = SlideRecord(
+            generation_digest(model, job.body),
+            output_digest(job),
+            job.dest.name,
+            None if original is None else str(original.relative_to(output_dir)),
+            cost,
+        )
+    with contextlib.suppress(OSError):
+        Manifest(records).write(output_dir)
 
 
 def saved_as_cancelled(dest: Path) -> bool:

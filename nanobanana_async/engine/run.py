@@ -9,6 +9,7 @@ results written at the end are :mod:`.outputs`'; how the engine runs is :mod:`.s
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -37,16 +38,20 @@ from .events import (
     SlideReused,
 )
 from .ledger import QuotaLedger, entry_name
+from .manifest import Decision, Manifest
 from .outputs import (
+    check_budget,
     check_files,
     check_output_dir,
     clean_leftovers,
     replaced_notice,
     saved_as_cancelled,
+    write_manifest,
     write_results,
 )
 from .plan import Job, plan_jobs
 from .progress import ProgressCallback, ProgressTracker
+from .rerun import RunPlan, plan_run
 from .settings import EngineSettings
 from .writer import ProgressWriter
 
@@ -69,6 +74,8 @@ async def generate_batch(
     settings: EngineSettings | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
     env: Mapping[str, str] | None = None,
+    regenerate: frozenset[int] = frozenset(),
+    force: bool = False,
 ) -> BatchResult:
     """Generate every slide of ``config`` and return what happened.
 
@@ -79,13 +86,19 @@ async def generate_batch(
             the default location (``exits.DEFAULT_PROGRESS_FILE``).
         results_file: where to write the results JSON (``None``: only the copy in
             ``output_dir``).
-        resume: keep slides whose image is already complete on disk; generate the rest.
+        resume: keep slides whose image is already complete on disk, whatever the config
+            says of them now; generate the rest. Without it a run follows the deck's
+            manifest: unchanged slides are kept, changed output settings re-encoded from
+            the kept original, the rest generated (:mod:`.rerun`).
         settings: engine settings (concurrency, rate, timeouts, time scale).
         transport: an httpx2 transport instead of the network (e.g. the emulator's ASGI app).
         env: the environment for fallbacks and ``${VAR}`` (default ``os.environ``).
+        regenerate: slides to generate again whatever the manifest says.
+        force: generate every slide again.
 
     Raises:
-        ConfigError: the config is invalid or nothing can be written; nothing was sent.
+        ConfigError: the config is invalid, nothing can be written, or the plan costs more
+            than the budget (``max_cost``); nothing was sent.
         RunLockedError: another live run owns ``progress_file`` or ``output_dir``.
     """
     settings = settings or EngineSettings()
@@ -105,8 +118,11 @@ async def generate_batch(
     try:
         check_output_dir(cfg.output_dir)  # after the lock: a refused run creates nothing
         with DeckLock(cfg.output_dir):  # one run per deck, whatever its progress file
+            plan = None if resume else plan_run(cfg, jobs, regenerate=regenerate, force=force)
+            if plan is not None:
+                check_budget(plan, settings.max_cost or cfg.max_cost)
             return await _execute(
-                cfg, jobs, settings, progress, progress_file, results_file, resume, transport
+                cfg, jobs, settings, progress, progress_file, results_file, plan, transport
             )
     finally:
         if lock is not None:
@@ -120,16 +136,20 @@ async def _execute(
     callback: ProgressCallback | None,
     progress_file: Path | None,
     results_file: Path | None,
-    resume: bool,
+    plan: RunPlan | None,
     transport: httpx2.AsyncBaseTransport | None,
 ) -> BatchResult:
+    resume = plan is None
     clock = settings.clock
     started_at = utc_iso()
     started_mono = clock()
     clean_leftovers(cfg.output_dir, jobs)
     notices = cfg.notices
-    if not resume and (replacing := replaced_notice(cfg.output_dir, jobs)) is not None:
-        notices = (*notices, replacing)
+    manifest = Manifest.read(cfg.output_dir)
+    if plan is not None:
+        redone = [job for job in jobs if plan.decisions[job.slide] is not Decision.KEEP]
+        if (replacing := replaced_notice(cfg.output_dir, redone)) is not None:
+            notices = (*notices, replacing)
     tracker = ProgressTracker(
         total=len(jobs),
         output_dir=cfg.output_dir,
@@ -165,6 +185,8 @@ async def _execute(
         entry = entry_name(cfg.base_url, cfg.api_key, cfg.model)
         store = QuotaLedger(settings.quota_ledger, entry, clock=clock)
     run = Run(cfg, settings, client, send, resume=resume, store=store)
+    if plan is not None:
+        run.estimates = dict(plan.costs)
     state: RunState = "done"
     reused: dict[int, SlideOutput] = {}
     try:
@@ -173,7 +195,16 @@ async def _execute(
             try:
                 async with anyio.create_task_group() as slides:
                     for job in jobs:
-                        if resume and await anyio.to_thread.run_sync(image_is_complete, job.dest):
+                        decision = None if plan is None else plan.decisions[job.slide]
+                        if decision is Decision.REENCODE:
+                            record = manifest.slides[job.slide]
+                            assert record.original is not None
+                            original = cfg.output_dir / record.original
+                            slides.start_soon(run.reencode_slide, job, original)
+                            continue
+                        if decision is Decision.KEEP or (
+                            resume and await anyio.to_thread.run_sync(image_is_complete, job.dest)
+                        ):
                             size = job.dest.stat().st_size
                             reused[job.slide] = SlideOutput(
                                 job.slide, job.dest, size // 1024, reused=True
@@ -198,6 +229,11 @@ async def _execute(
                 cfg, jobs, run, reused, state, started_at, started_mono, clock(), notices
             )
             await write_results(result, cfg.output_dir, results_file)
+            await anyio.to_thread.run_sync(
+                functools.partial(
+                    write_manifest, cfg.output_dir, manifest, jobs, cfg.model, result, run.originals
+                )
+            )
     return result
 
 

@@ -33,6 +33,7 @@ class EngineSettings:
             state (:mod:`~nanobanana_async.engine.ledger`); ``None`` paces this run on its own.
             The CLI passes :func:`~nanobanana_async.engine.ledger.default_ledger_path`.
         dry_run: the service is an emulator (placeholder images): the results say so.
+        max_cost: the run's budget in USD (overrides the config's).
         clock: monotonic time in seconds.
         sleep: awaitable sleep.
     """
@@ -46,5 +47,6 @@ class EngineSettings:
     seed: int | None = None
     quota_ledger: Path | None = None
     dry_run: bool = False
+    max_cost: float | None = None
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import stat
 import threading
@@ -32,6 +33,8 @@ from .atomic import write_atomic
 __all__ = [
     "IMAGE_MODE",
     "MAX_IMAGE_PIXELS",
+    "ORIGINALS_DIR",
+    "VERSIONS_DIR",
     "EncodedImage",
     "ImageDecodeError",
     "ImageFormat",
@@ -41,6 +44,8 @@ __all__ = [
     "encode_image",
     "image_is_complete",
     "image_mode",
+    "keep_version",
+    "original_path",
     "read_staged",
     "save_received",
     "stage_received",
@@ -126,6 +131,45 @@ class SavedImage:
     size_bytes: int
     width: int
     height: int
+    previous: Path | None = None
+    original: Path | None = None
+
+
+VERSIONS_DIR = ".versions"
+"""Where an image replaced by a later run of its deck goes (``slide-03.2.webp``)."""
+ORIGINALS_DIR = ".originals"
+"""Where the bytes the service sent are kept, to re-encode without paying again."""
+
+
+def keep_version(dest: Path) -> Path | None:
+    """Move the image at ``dest`` (if any) into the folder's versions; return where it went.
+
+    Versions are numbered from 2 (the file in place is the first), never overwritten: a
+    paid image replaced by a rerun stays, so the user can go back.
+    """
+    try:
+        info = dest.lstat()
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None  # a symlink or folder is not an image of ours to keep
+    versions = dest.parent / VERSIONS_DIR
+    versions.mkdir(mode=0o700, exist_ok=True)
+    for number in itertools.count(2):
+        kept = versions / f"{dest.stem}.{number}{dest.suffix}"
+        try:
+            os.link(dest, kept)  # fails if taken: never over an earlier version
+        except FileExistsError:
+            continue
+        os.unlink(dest)
+        return kept
+    raise AssertionError("unreachable")
+
+
+def original_path(dest: Path, data: bytes) -> Path:
+    """Where the service's bytes for ``dest`` are kept, named for their own format."""
+    ext = ".png" if data.startswith(b"\x89PNG") else ".webp" if data[8:12] == b"WEBP" else ".jpg"
+    return dest.parent / ORIGINALS_DIR / f"{dest.name}{ext}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +240,13 @@ def discard_staged(dest: Path) -> None:
 
 
 async def save_received(
-    data: bytes, dest: Path, *, fmt: ImageFormat, quality: int, lossless: bool
+    data: bytes,
+    dest: Path,
+    *,
+    fmt: ImageFormat,
+    quality: int,
+    lossless: bool,
+    keep: bool = False,
 ) -> SavedImage:
     """Convert ``data`` to ``fmt`` in a thread, write it to ``dest``, drop the staged copy.
 
@@ -211,9 +261,13 @@ async def save_received(
         quality: 1-100, for lossy WebP and JPEG (for lossless WebP libwebp reads it as
             compression effort).
         lossless: WebP only: encode losslessly (crisp text and diagrams).
+        keep: keep what a rerun needs: an image already at ``dest`` goes to the versions
+            (:func:`keep_version`), and the staged bytes become the original
+            (:func:`original_path`) instead of being dropped.
 
     Returns:
-        The path, final size and dimensions.
+        The path, final size and dimensions, and where the previous image and the
+        original went.
 
     Raises:
         ImageDecodeError: ``data`` does not decode as an image.
@@ -224,9 +278,22 @@ async def save_received(
         encoded = encode_image(data, fmt=fmt, quality=quality, lossless=lossless)
         if abandoned.is_set():
             return None  # the run ended meanwhile: the staged bytes wait for --resume
+        previous = keep_version(dest) if keep else None
         write_atomic(dest, encoded.data, mode=image_mode())
-        discard_staged(dest)
-        return SavedImage(dest, len(encoded.data), encoded.width, encoded.height)
+        original = None
+        if keep:
+            original = original_path(dest, data)
+            original.parent.mkdir(mode=0o700, exist_ok=True)
+            try:
+                os.replace(staged_path(dest), original)  # the staged bytes are the original
+            except FileNotFoundError:
+                if not original.is_file():  # a re-encode: the original is already kept
+                    write_atomic(original, data, mode=0o600)
+        else:
+            discard_staged(dest)
+        return SavedImage(
+            dest, len(encoded.data), encoded.width, encoded.height, previous, original
+        )
 
     saved = await _in_daemon_thread(save)
     assert saved is not None  # None only once abandoned, and then nobody is waiting

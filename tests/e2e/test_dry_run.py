@@ -94,7 +94,7 @@ def test_the_config_may_be_given_without_the_option(tmp_path: Path) -> None:
     assert b"two configs given" in both.stderr
 
 
-def test_a_fresh_run_over_a_deck_says_it_replaces_its_images(tmp_path: Path) -> None:
+def test_a_first_run_over_a_folder_of_images_keeps_them_as_versions(tmp_path: Path) -> None:
     from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
 
     deck = tmp_path / "deck"
@@ -109,7 +109,8 @@ def test_a_fresh_run_over_a_deck_says_it_replaces_its_images(tmp_path: Path) -> 
         )
     assert fresh.returncode == 0, fresh.stderr
     assert b"notice: replacing 1 image already in" in fresh.stderr
-    assert b"(slide 2); run with --resume to keep them" in fresh.stderr
+    assert f"(slide 2); the old ones are kept in {deck / '.versions'}".encode() in fresh.stderr
     assert notices == [fresh.stderr.decode().split("notice: ", 1)[1].strip()]
+    assert (deck / ".versions" / "slide-02.2.webp").read_bytes() == _real_image()
     assert resumed.returncode == 0, resumed.stderr
     assert b"replacing" not in resumed.stderr

@@ -32,13 +32,13 @@ from engine_testing import (
     decodes,
     environment,
     files_args,
+    leftovers,
     read_json,
     run_cli,
     write_json,
 )
 
 from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
-from nanobanana_async.files.lock import DECK_LOCK_NAME
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +237,7 @@ def test_a_folder_in_the_way_of_one_image_fails_that_slide_only(
     done, sent = run(tmp_path, service, deck_config(deck, 3, format="jpg"), "--resume")
     assert (done.returncode, sent) == (0, 0), done.stderr
     check_results_match_disk(read_json(tmp_path / "results.json"), deck, 3)
-    assert [p.name for p in deck.glob(".*")] == [DECK_LOCK_NAME]
+    assert leftovers(deck) == []
 
 
 def check_disk_trouble(tmp_path: Path, deck: Path, done: Any, total: int, reason: str) -> None:

@@ -24,6 +24,7 @@ from engine_testing import (
     deck_config,
     decodes,
     environment,
+    leftovers,
     read_json,
     run_cli,
     write_json,
@@ -33,7 +34,6 @@ from PIL import Image
 from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
 from nanobanana_async.engine.retry import RetryPolicy
 from nanobanana_async.engine.run import EngineSettings, generate_batch
-from nanobanana_async.files.lock import DECK_LOCK_NAME
 from nanobanana_async.results import BatchResult
 
 FAST = EngineSettings(retry=RetryPolicy.instant(), progress_interval=0.0)
@@ -46,7 +46,12 @@ def emulator(**settings: Any) -> RecordingEmulator:
 
 
 async def run(
-    emu: RecordingEmulator, config: dict[str, Any], tmp_path: Path, *, resume: bool
+    emu: RecordingEmulator,
+    config: dict[str, Any],
+    tmp_path: Path,
+    *,
+    resume: bool,
+    force: bool = False,
 ) -> BatchResult:
     return await generate_batch(
         config,
@@ -56,6 +61,7 @@ async def run(
         results_file=tmp_path / "results.json",
         progress_file=tmp_path / "progress.json",
         resume=resume,
+        force=force,
     )
 
 
@@ -131,13 +137,28 @@ async def test_resume_of_a_complete_deck_sends_nothing(tmp_path: Path) -> None:
     check_results_match_disk(read_json(tmp_path / "results.json"), tmp_path / "deck", 4)
 
 
-async def test_without_resume_every_slide_is_generated_again(tmp_path: Path) -> None:
+async def test_a_rerun_of_an_unchanged_deck_sends_nothing_and_force_redoes_it(
+    tmp_path: Path,
+) -> None:
     config = deck_config(tmp_path / "deck", 3, format="jpg")
     await run(emulator(), config, tmp_path, resume=False)
     again = emulator()
-    result = await run(again, config, tmp_path, resume=False)
-    assert again.requested() == {1, 2, 3}
+    kept = await run(again, config, tmp_path, resume=False)
+    assert again.requested() == set()
+    assert all(o.reused for o in kept.outputs)
+    forced = emulator()
+    result = await run(forced, config, tmp_path, resume=False, force=True)
+    assert forced.requested() == {1, 2, 3}
     assert not any(o.reused for o in result.outputs)
+    # Nothing paid for is destroyed: each image the forced run replaced is a version.
+    assert sorted(p.name for p in (tmp_path / "deck" / ".versions").iterdir()) == [
+        "slide-01.2.jpg",
+        "slide-02.2.jpg",
+        "slide-03.2.jpg",
+    ]
+    assert [o.previous for o in result.outputs] == [
+        tmp_path / "deck" / ".versions" / f"slide-0{n}.2.jpg" for n in (1, 2, 3)
+    ]
 
 
 async def test_a_run_removes_only_the_leftovers_of_its_own_files(tmp_path: Path) -> None:
@@ -219,9 +240,7 @@ async def test_resume_saves_what_a_killed_run_received_without_asking_again(
     assert [(o.slide, o.reused) for o in result.outputs] == [(1, False), (2, True), (3, False)]
     with Image.open(deck / "slide-02.webp") as image:
         assert (image.format, image.size) == ("WEBP", (320, 180))
-    assert [p.name for p in deck.glob(".*")] == [
-        DECK_LOCK_NAME
-    ]  # staged files are gone once saved, or discarded
+    assert leftovers(deck) == []  # staged files are gone once saved, or discarded
     check_results_match_disk(read_json(tmp_path / "results.json"), deck, 3)
     assert read_json(tmp_path / "progress.json")["reused"] == 1
 
@@ -235,7 +254,7 @@ async def test_a_staged_image_is_dropped_when_the_final_one_is_whole(tmp_path: P
     result = await run(emu, config, tmp_path, resume=True)
     assert emu.exchanges == []
     assert result.outputs[0].reused
-    assert [p.name for p in deck.glob(".*")] == [DECK_LOCK_NAME]
+    assert leftovers(deck) == []
 
 
 async def test_a_fresh_run_asks_again_whatever_is_staged(tmp_path: Path) -> None:
@@ -246,6 +265,4 @@ async def test_a_fresh_run_asks_again_whatever_is_staged(tmp_path: Path) -> None
     result = await run(emu, deck_config(deck, 1), tmp_path, resume=False)
     assert emu.requested() == {1}
     assert not result.outputs[0].reused
-    assert [p.name for p in deck.glob(".*")] == [
-        DECK_LOCK_NAME
-    ]  # replaced by this run's bytes, then removed
+    assert leftovers(deck) == []  # replaced by this run's bytes, then removed

@@ -37,6 +37,7 @@ from engine_testing import (
     deck_config,
     decodes,
     environment,
+    leftovers,
     read_json,
     start_run,
     wait_for,
@@ -46,7 +47,6 @@ from PIL import Image
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
 from nanobanana_async.emulator.asgi import read_body
-from nanobanana_async.files.lock import DECK_LOCK_NAME
 
 SEED_FIELDS = ("current", "total", "status", "completed", "failed", "started_at", "updated_at")
 
@@ -197,7 +197,7 @@ def test_sigkill_at_any_moment_then_resume_completes_without_paying_twice(
     assert results["completed"] == total
     assert {o["slide"] for o in results["outputs"] if o.get("reused")} == before
     assert read_json(progress_file)["state"] == "done"
-    assert [p.name for p in deck.glob(".*")] == [DECK_LOCK_NAME]  # no temporary or staged file left
+    assert leftovers(deck) == []  # no temporary or staged file left
     # Every slide was paid for at least once. More than once only for images that were on
     # the wire, or received and not yet staged, when a SIGKILL came: that is the price of
     # a crash; what resume saves is everything already on disk (checked above).

@@ -228,3 +228,15 @@ def test_control_characters_are_shown_escaped_and_a_reason_is_capped() -> None:
     for text in (progress_line(progress), died_line(progress)):
         assert text.isprintable(), text
         assert "-> /d\\r; failed slide 2: NOTE" in text
+
+
+def test_the_final_line_names_the_cost_and_a_dry_run_what_the_real_run_would_cost() -> None:
+    done = {"completed": 10, "total": 10, "duration_seconds": 41, "output_dir": "/d",
+            "state": "done", "cost_usd": 1.3442}  # fmt: skip
+    assert result_line(done) == "done 10/10 in 41s, $1.34 -> /d"
+    assert result_line({**done, "cost_usd": 0.0}) == "done 10/10 in 41s -> /d"
+    assert result_line({**done, "cost_usd": None}) == "done 10/10 in 41s -> /d"
+    assert result_line({**done, "cost_usd": "lots"}) == "done 10/10 in 41s -> /d"
+    assert result_line({**done, "dry_run": True}) == (
+        "done 10/10 in 41s -> /d; dry run (placeholder images), the real run about $1.34"
+    )

@@ -73,7 +73,7 @@ def test_required_fields_are_the_validators(tmp_path: Path) -> None:
     full |= {"quality": 5, "temperature": 1, "seed": 1, "aspect_ratio": "1:1"}
     full |= {"image_size": "1K", "api_key": "k", "base_url": "https://h"}
     full |= {"concurrency": 1, "rpm": 1, "timeout": 1, "strict_model": True}
-    full |= {"allow_insecure_http": True}
+    full |= {"allow_insecure_http": True, "max_cost": 5}
     assert set(full) == CONFIG_FIELDS
     assert set(full_slide) == SLIDE_FIELDS - {"reference_image"}  # it needs a real file
     for name in CONFIG_FIELDS:

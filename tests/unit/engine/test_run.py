@@ -338,7 +338,8 @@ async def test_the_key_from_the_config_reference_is_used_and_never_written(tmp_p
         results_file=results_file,
     )
     assert result.completed == 2
-    for path in (progress_file, results_file, *(tmp_path / "deck").iterdir()):
+    deck_files = [p for p in (tmp_path / "deck").rglob("*") if p.is_file()]
+    for path in (progress_file, results_file, *deck_files):
         assert b"secret-from-var" not in path.read_bytes()
 
 
@@ -527,3 +528,24 @@ async def test_an_unusable_answer_gets_one_more_try_then_fails_the_slide(
     assert says in result.errors[0].error
     assert result.completed == 0
     assert not [n for n in os.listdir(tmp_path / "deck") if "slide" in n]  # nor staged
+
+
+async def test_the_budget_stops_sending_once_the_answers_cost_more_than_planned(
+    tmp_path: Path,
+) -> None:
+    # The plan prices an image without the thinking the service adds, so a budget that
+    # just covers the plan runs out before the last slides: they are not sent.
+    emu = emulator()
+    config = deck(tmp_path, 6, concurrency=1)
+    plan_cost = 6 * 0.1344 + 6 * 10 * 2e-6  # six 1K pro images and their short prompts
+    settings = EngineSettings(
+        retry=RetryPolicy.instant(), progress_interval=0.0, max_cost=plan_cost + 0.001
+    )
+    result = await run(emu, config, settings)
+    sent = emu.stats()["requests"]
+    assert 0 < sent < 6
+    assert result.completed == sent
+    assert {e.kind for e in result.errors} == {"OverBudget"}
+    assert result.cost_usd is not None
+    assert result.cost_usd <= plan_cost + 0.001
+    assert "budget of $" in result.errors[0].error

@@ -1,0 +1,123 @@
+"""Edit a deck, not redo it: reruns pay only for what changed, with a plan and a budget.
+
+Each run is the command as a subprocess against the emulator over HTTP; the emulator's
+stats count what was really asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from engine_testing import deck_config, environment, files_args, read_json, run_cli, write_json
+
+from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
+
+
+@pytest.fixture
+def service() -> Iterator[tuple[Emulator, str]]:
+    emulator = Emulator(EmulatorSettings(latency=False, signature_bytes=0))
+    with serve_in_thread(emulator) as url:
+        yield emulator, url
+
+
+def requests(emulator: Emulator) -> int:
+    count: int = emulator.stats()["requests"]
+    return count
+
+
+def run(tmp_path: Path, url: str, config: Path, *extra: str) -> tuple[int, str, str]:
+    done = run_cli("run", str(config), *files_args(tmp_path), *extra, env=environment(url))
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+def deck(tmp_path: Path, edits: dict[int, dict[str, Any]] | None = None, **top: Any) -> Path:
+    config = deck_config(tmp_path / "deck", 10, image_size="2K", **top)
+    for slide in config["slides"]:
+        slide.update((edits or {}).get(slide["number"], {}))
+    return write_json(tmp_path / "slides.json", config)
+
+
+def test_a_ten_slide_deck_edited_on_two_slides_costs_two_requests(
+    tmp_path: Path, service: tuple[Emulator, str]
+) -> None:
+    emulator, url = service
+    code, first, err = run(tmp_path, url, deck(tmp_path))
+    assert code == 0, err
+    assert first.startswith("done 10/10 in ")
+    assert ", $1.3" in first  # ten 2K pro images at $0.134, from the answers' usage
+    assert requests(emulator) == 10
+
+    edited = deck(tmp_path, {3: {"prompt": "Slide 3, reworded"}, 7: {"seed": 42}})
+    planned = orjson.loads(run_cli("plan", str(edited), "--json").stdout)
+    assert (planned["generate"], planned["requests"]) == ([3, 7], 2)
+
+    code, second, err = run(tmp_path, url, edited)
+    assert code == 0, err
+    assert requests(emulator) == 12
+    results = read_json(tmp_path / "results.json")
+    assert [o["slide"] for o in results["outputs"] if not o.get("reused")] == [3, 7]
+    assert results["cost_usd"] == pytest.approx(planned["cost_usd"], rel=0.1)
+    assert "(8 reused)" in second
+    versions = sorted(p.name for p in (tmp_path / "deck" / ".versions").iterdir())
+    assert versions == ["slide-03.2.webp", "slide-07.2.webp"]  # nothing paid for is lost
+
+    code, third, err = run(tmp_path, url, edited)  # unchanged: nothing to pay for
+    assert code == 0, err
+    assert requests(emulator) == 12
+    assert third.startswith("done 10/10 in ")
+    assert "(10 reused)" in third
+
+
+def test_an_output_setting_alone_reencodes_from_the_kept_original(
+    tmp_path: Path, service: tuple[Emulator, str]
+) -> None:
+    emulator, url = service
+    assert run(tmp_path, url, deck(tmp_path))[0] == 0
+    code, _, err = run(tmp_path, url, deck(tmp_path, format="png"))
+    assert code == 0, err
+    assert requests(emulator) == 10  # no new request
+    assert len(list((tmp_path / "deck").glob("slide-*.png"))) == 10
+
+
+def test_regenerate_redoes_the_slides_named(tmp_path: Path, service: tuple[Emulator, str]) -> None:
+    emulator, url = service
+    config = deck(tmp_path)
+    assert run(tmp_path, url, config)[0] == 0
+    code, _, err = run(tmp_path, url, config, "--regenerate", "2,5-6")
+    assert code == 0, err
+    assert requests(emulator) == 13
+
+
+def test_a_plan_over_the_budget_is_refused_before_any_request(
+    tmp_path: Path, service: tuple[Emulator, str]
+) -> None:
+    emulator, url = service
+    code, out, err = run(tmp_path, url, deck(tmp_path), "--max-cost", "0.50")
+    assert code == 2
+    assert out == ""
+    assert "max_cost: this run would cost about $1.34 (10 images), over the budget" in err
+    assert requests(emulator) == 0
+
+
+def test_a_budget_in_the_config_refuses_the_same_way(
+    tmp_path: Path, service: tuple[Emulator, str]
+) -> None:
+    emulator, url = service
+    code, _, err = run(tmp_path, url, deck(tmp_path, max_cost=0.3))
+    assert code == 2
+    assert "max_cost: this run would cost about $1.34" in err
+    assert requests(emulator) == 0
+
+
+def test_dry_run_prints_the_plan_and_sends_nothing(
+    tmp_path: Path, service: tuple[Emulator, str]
+) -> None:
+    emulator, url = service
+    code, out, err = run(tmp_path, url, deck(tmp_path), "--dry-run")
+    assert code == 0, err
+    assert out.startswith("plan: 10 slides -> ")
+    assert requests(emulator) == 0
