@@ -36,6 +36,9 @@ def plan_line(plan: RunPlan, output_dir: Path) -> str:
             parts.append(f"{word} {len(slides)}{shown}")
     cost = plan.cost_usd
     price = "cost unknown (no price for this model)" if cost is None else f"about ${cost:.2f}"
+    batch = plan.batch_cost_usd
+    if batch:
+        price += f" (${batch:.2f} through the Batch API)"
     requests = f"{plan.requests} request{'s' if plan.requests != 1 else ''}"
     return (
         f"plan: {len(plan.decisions)} slides -> {output_dir}; {', '.join(parts)}; "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config.loading import BatchConfig
 from ..cost import PRICES_AS_OF, image_cost
+from ..cost.prices import BATCH_DISCOUNT
 from ..files.images import image_is_complete
 from .manifest import Decision, Manifest, decide
 from .plan import Job
@@ -61,8 +62,15 @@ class RunPlan:
             total += cost
         return total
 
+    @property
+    def batch_cost_usd(self) -> float | None:
+        """The same images through the Batch API, which bills half of every rate."""
+        cost = self.cost_usd
+        return None if cost is None else cost * BATCH_DISCOUNT
+
     def to_dict(self) -> dict[str, object]:
         cost = self.cost_usd
+        batch = self.batch_cost_usd
         return {
             "model": self.model,
             "generate": self.slides(Decision.GENERATE),
@@ -70,6 +78,7 @@ class RunPlan:
             "keep": self.slides(Decision.KEEP),
             "requests": self.requests,
             "cost_usd": None if cost is None else round(cost, 4),
+            "batch_cost_usd": None if batch is None else round(batch, 4),
             "prices_as_of": self.prices_as_of,
         }
 

@@ -18,13 +18,14 @@ def test_a_fresh_deck_is_all_to_generate_at_the_page_price(tmp_path: Path) -> No
     line = done.stdout.decode()
     assert line.count("\n") == 1
     assert line.startswith(f"plan: 10 slides -> {tmp_path / 'deck'}; generate 10 (slides 1-10)")
-    assert "10 requests, about $1.34" in line
+    assert "10 requests, about $1.34 ($0.67 through the Batch API)" in line
     assert not (tmp_path / "deck").exists()  # nothing written, nothing sent
 
     as_json = orjson.loads(run_cli("plan", str(config), "--json").stdout)
     assert as_json["generate"] == list(range(1, 11))
     assert as_json["requests"] == 10
     assert as_json["cost_usd"] == pytest.approx(1.34, abs=0.01)
+    assert as_json["batch_cost_usd"] == pytest.approx(0.67, abs=0.01)
 
 
 @pytest.mark.parametrize(

@@ -77,3 +77,9 @@ def test_unknown_models_have_no_price_and_odd_usage_counts_nothing() -> None:
 def test_every_priced_model_prices_its_default_size() -> None:
     for model, prices in PRICES.items():
         assert prices.tokens_per_image(None) == prices.image_tokens[prices.default_size], model
+
+
+def test_a_flash_31_answer_bills_its_thinking_at_the_text_rate() -> None:
+    usage = _usage("gemini-3.1-flash-image--text-and-image.json")
+    expected = (16 * 0.5 + 1120 * 60 + (1131 - 1120 + 96) * 3) / 1e6
+    assert answer_cost("gemini-3.1-flash-image", usage) == pytest.approx(expected)
