@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from .schema import (
     ASPECT_RATIOS,
     CONCURRENCY_RANGE,
+    CONSISTENCY_MODES,
     FORMAT_SPELLINGS,
     IMAGE_SIZE_SPELLINGS,
     MAX_COST_RANGE,
@@ -26,6 +27,7 @@ from .schema import (
     SEED_RANGE,
     TEMPERATURE_RANGE,
     TIMEOUT_RANGE,
+    Consistency,
     ImageFormat,
 )
 
@@ -107,6 +109,14 @@ def image_size(value: object, where: str) -> str:
     if text not in IMAGE_SIZE_SPELLINGS:
         raise ConfigError(where, f"must be one of 512 1K 2K 4K, got {quote(text)}")
     return IMAGE_SIZE_SPELLINGS[text]
+
+
+def consistency(value: object, where: str) -> Consistency:
+    text = string(value, where)
+    for mode in CONSISTENCY_MODES:
+        if text == mode:
+            return mode
+    raise ConfigError(where, f"must be one of {', '.join(CONSISTENCY_MODES)}, got {quote(text)}")
 
 
 def temperature(value: object, where: str) -> float:

@@ -41,13 +41,14 @@ import orjson
 
 from ..errors import ConfigError
 from . import environment, fields, paths
-from .references import ReferenceImage, read_reference
+from .references import ReferenceImage, check_inline_total, read_reference
 from .schema import (
     DEFAULT_ASPECT_RATIO,
     DEFAULT_BASE_URL,
     DEFAULT_IMAGE_SIZE,
     DEFAULT_TIMEOUT,
     NUMBER_RANGE,
+    Consistency,
     ImageFormat,
     config_schema,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "MAX_CONFIG_BYTES",
     "SLIDE_FIELDS",
     "BatchConfig",
+    "Consistency",
     "ImageFormat",
     "SlideSpec",
     "config_schema",
@@ -69,7 +71,7 @@ CONFIG_FIELDS = frozenset(
     {
         "slides", "output_dir", "model", "format", "quality", "temperature", "seed",
         "aspect_ratio", "image_size", "api_key", "base_url", "concurrency", "rpm", "timeout",
-        "strict_model", "allow_insecure_http", "max_cost",
+        "strict_model", "allow_insecure_http", "max_cost", "style_reference", "consistency",
     }
 )  # fmt: skip
 """Top-level fields the validator reads; anything else is refused."""
@@ -85,6 +87,7 @@ MAX_CONFIG_BYTES = 10 * 1024 * 1024
 """A config larger than this is refused unread: it is not a deck, it is the wrong file."""
 
 _TOO_BIG = "configs over 10 MB are refused (is this the right file?)"
+_INDEPENDENT: Consistency = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +145,14 @@ class BatchConfig:
         notices: one-line messages for the user about how the config was read (a retired
             model id mapped, an endpoint other than Google's); the CLI prints them and the
             results file keeps them.
-        reference_images: each reference image the slides name, by path, as read and
-            checked by :func:`load_config`: the bytes the requests carry. A path missing
-            here (a config built by hand) is read and checked when the jobs are planned.
+        reference_images: each reference image the config names (the slides' and the
+            style reference), by path, as read and checked by :func:`load_config`: the
+            bytes the requests carry. A path missing here (a config built by hand) is read
+            and checked when the jobs are planned.
+        style_reference: absolute path of an image sent with every slide, or ``None``.
+        consistency: ``"first-slide"``: the first slide in config order is generated
+            first and its image is sent with every other slide; ``"none"``: the slides are
+            independent.
     """
 
     slides: tuple[SlideSpec, ...]
@@ -160,6 +168,8 @@ class BatchConfig:
     reference_images: Mapping[Path, ReferenceImage] = field(
         default_factory=lambda: MappingProxyType({}), hash=False
     )
+    style_reference: Path | None = None
+    consistency: Consistency = "none"
 
     def __repr__(self) -> str:
         # Slides are summarised (each may carry a 30,000-character prompt); the key never
@@ -189,8 +199,9 @@ def load_config(
             :class:`BatchConfig` (returned as is, so callers can pass any of the three).
         env: where environment fallbacks and ``${VAR}`` references are read;
             ``os.environ`` by default. Tests pass a plain dict.
-        base_dir: where relative ``output_dir`` and ``reference_image`` paths start;
-            the working directory by default, as the upstream skill did.
+        base_dir: where relative ``output_dir``, ``reference_image`` and
+            ``style_reference`` paths start; the working directory by default, as the
+            upstream skill did.
 
     Raises:
         ConfigError: the first problem found, as one line ``field: problem``.
@@ -334,13 +345,21 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
     rpm = fields.optional(raw, "rpm", "", fields.rpm, None)
     timeout = fields.optional(raw, "timeout", "", fields.timeout, DEFAULT_TIMEOUT)
     max_cost = fields.optional(raw, "max_cost", "", fields.max_cost, None)
+    consistency = fields.optional(raw, "consistency", "", fields.consistency, _INDEPENDENT)
+    references: dict[Path, ReferenceImage] = {}
+    style_reference = _reference(raw, "", "style_reference", base_dir, references)
 
     slides: list[SlideSpec] = []
     numbers: dict[int, int] = {}
     names: dict[str, int] = {}
-    references: dict[Path, ReferenceImage] = {}
     for index, item in enumerate(slides_raw):
         slide = _slide(item, f"slides[{index}]", defaults, base_dir, references)
+        own = slide.reference_image
+        if style_reference is not None and own is not None and own != style_reference:
+            # Both go in one request: the service's inline limit is theirs together.
+            check_inline_total(
+                (references[style_reference], references[own]), f"slides[{index}].reference_image"
+            )
         if slide.number in numbers:
             raise ConfigError(
                 f"slides[{index}].number",
@@ -371,6 +390,8 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         max_cost=max_cost,
         notices=notices,
         reference_images=MappingProxyType(references),
+        style_reference=style_reference,
+        consistency=consistency,
     )
 
 
@@ -427,19 +448,21 @@ def _slide(
             raw, "temperature", at, fields.temperature, defaults.temperature
         ),
         seed=fields.optional(raw, "seed", at, fields.seed, defaults.seed),
-        reference_image=_reference(raw, at, base_dir, references),
+        reference_image=_reference(raw, at, "reference_image", base_dir, references),
     )
 
 
 def _reference(
-    raw: Mapping[str, Any], at: str, base_dir: Path, references: dict[Path, ReferenceImage]
+    raw: Mapping[str, Any],
+    at: str,
+    name: str,
+    base_dir: Path,
+    references: dict[Path, ReferenceImage],
 ) -> Path | None:
-    """The slide's reference image, read into ``references`` unless another slide did."""
-    path = fields.optional(
-        raw, "reference_image", at, lambda v, w: paths.reference_image(v, w, base_dir), None
-    )
+    """A reference image (``raw[name]``), read into ``references`` unless already read."""
+    path = fields.optional(raw, name, at, lambda v, w: paths.reference_image(v, w, base_dir), None)
     if path is not None and path not in references:
-        references[path] = read_reference(path, f"{at}reference_image")
+        references[path] = read_reference(path, f"{at}{name}")
     return path
 
 

@@ -13,6 +13,10 @@ A symlink is followed: linking an image from a shared folder is ordinary, and a 
 anything else (a key, a password file) fails the decode as any other non-image does.
 
 One file, one string: 200 slides sharing a 10 MB logo hold one 13 MB base64 text, not 200.
+
+The service's 20 MB inline limit is per request, not per image: :func:`check_inline_total`
+holds the base64 of every image one request carries (a deck's style reference beside a
+slide's own) to what the limit leaves them.
 """
 
 from __future__ import annotations
@@ -22,14 +26,15 @@ import math
 import os
 import stat
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
 from ..errors import ConfigError
-from .schema import MAX_INLINE_REQUEST_BYTES, MAX_REFERENCE_BYTES
+from .schema import INLINE_IMAGES_ROOM, MAX_INLINE_REQUEST_BYTES, MAX_REFERENCE_BYTES
 
-__all__ = ["ReferenceImage", "read_reference"]
+__all__ = ["ReferenceImage", "check_inline_total", "inline_total_problem", "read_reference"]
 
 # Pillow's names of the formats the service takes, and the MIME type each is sent as.
 _MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -69,6 +74,34 @@ def read_reference(path: Path, where: str) -> ReferenceImage:
         data=base64.b64encode(data).decode("ascii"),
         size=len(data),
     )
+
+
+def inline_total_problem(sizes: Iterable[int]) -> str | None:
+    """Why images of these base64 lengths cannot go in one request together, or ``None``."""
+    sizes = list(sizes)
+    total = sum(sizes)
+    if total <= INLINE_IMAGES_ROOM:
+        return None
+    return (
+        f"its request would carry {len(sizes)} images, {math.ceil(total / 1e5) / 10:.1f} MB "
+        f"in base64; the service takes {MAX_INLINE_REQUEST_BYTES / 1e6:.0f} MB per request "
+        f"inline, which leaves {math.floor(INLINE_IMAGES_ROOM / 1e5) / 10:.1f} MB for them"
+    )
+
+
+def check_inline_total(images: Iterable[ReferenceImage], where: str) -> None:
+    """Refuse reference images that do not fit in one request together.
+
+    Raises:
+        ConfigError: for ``where``, naming the images' total and what to do.
+    """
+    images = list(images)
+    problem = inline_total_problem(len(image.data) for image in images)
+    if problem is not None:
+        names = ", ".join(image.path.name for image in images)
+        raise ConfigError(
+            where, f"{problem} ({names}); downscale them, or save them as jpg or webp"
+        )
 
 
 def _read_regular_file(path: Path, where: str) -> bytes:

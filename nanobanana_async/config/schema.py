@@ -25,6 +25,7 @@ from .styles import PRESETS
 __all__ = [
     "ASPECT_RATIOS",
     "CONCURRENCY_RANGE",
+    "CONSISTENCY_MODES",
     "DEFAULT_ASPECT_RATIO",
     "DEFAULT_BASE_URL",
     "DEFAULT_FORMAT",
@@ -34,6 +35,7 @@ __all__ = [
     "FORMAT_SPELLINGS",
     "IMAGE_EXTENSIONS",
     "IMAGE_SIZE_SPELLINGS",
+    "INLINE_IMAGES_ROOM",
     "MAX_COST_RANGE",
     "MAX_FILENAME_BYTES",
     "MAX_INLINE_REQUEST_BYTES",
@@ -47,6 +49,7 @@ __all__ = [
     "SEED_RANGE",
     "TEMPERATURE_RANGE",
     "TIMEOUT_RANGE",
+    "Consistency",
     "ImageFormat",
     "config_schema",
 ]
@@ -74,6 +77,10 @@ IMAGE_EXTENSIONS: Mapping[str, str] = MappingProxyType(
     {".webp": "webp", ".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}
 )
 REFERENCE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+# How a deck keeps one look: "first-slide" generates the first slide first and sends its
+# image with every other slide.
+Consistency = Literal["none", "first-slide"]
+CONSISTENCY_MODES: tuple[Consistency, ...] = ("none", "first-slide")
 
 QUALITY_RANGE = (1, 100)
 CONCURRENCY_RANGE = (1, 64)
@@ -91,7 +98,9 @@ MAX_FILENAME_BYTES = 200
 # inline as base64 (4 bytes for every 3), beside a prompt of at most 30,000 characters
 # (180 KB even if every one were escaped in JSON) and the rest of the body.
 MAX_INLINE_REQUEST_BYTES = 20_000_000
-MAX_REFERENCE_BYTES = (MAX_INLINE_REQUEST_BYTES - 256 * 1024) * 3 // 4
+INLINE_IMAGES_ROOM = MAX_INLINE_REQUEST_BYTES - 256 * 1024
+"""The base64 of all the images of one request together fits in this: the rest is the body's."""
+MAX_REFERENCE_BYTES = INLINE_IMAGES_ROOM * 3 // 4
 """The largest reference image file that fits in a request: about 15 MB."""
 # An id as the service spells it, optionally with the REST "models/" prefix. Nothing that
 # could change the request URL (no "/", "?", "#", ":", spaces) gets through.
@@ -299,6 +308,27 @@ def _config_schema() -> dict[str, Any]:
                 "the prompts travel unencrypted (announced with a notice). Default: false: "
                 "such a URL is refused. This machine (localhost, 127.0.0.0/8, ::1) needs "
                 "no opt-in."
+            ),
+        },
+        "style_reference": {
+            **_STRING,
+            "minLength": 1,
+            "description": (
+                "An existing .png/.jpg/.jpeg/.webp image sent with every slide's prompt, so "
+                "the deck keeps one look; checked as reference_image is, and a slide's own "
+                "reference_image goes beside it. All the images of one request share the "
+                f"{MAX_INLINE_REQUEST_BYTES / 1e6:.0f} MB the service takes inline. "
+                "Default: none."
+            ),
+        },
+        "consistency": {
+            "type": "string",
+            "enum": list(CONSISTENCY_MODES),
+            "description": (
+                "first-slide: the first slide of the list is generated first, and its image "
+                "is sent with every other slide, once it is there; if it fails, the others "
+                "are not sent. A slide whose reference changed is generated again. "
+                "Default: none."
             ),
         },
         "concurrency": {

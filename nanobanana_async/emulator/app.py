@@ -273,6 +273,7 @@ class Emulator:
             if isinstance(checked, Refusal):
                 outcome: Plan | Refusal = checked
             else:
+                arrival.images = [image.digest for image in checked[1].images]
                 with self._lock:
                     outcome = decide(
                         settings,

@@ -282,6 +282,7 @@ def build_answer(
                 height=height,
                 mime_type=spec.mime_type,
                 prompt=request.prompt,
+                references=request.images,
             )
             if plan.drafts:
                 draft = renderer.draft(

@@ -6,6 +6,10 @@ FreeType font scaled to the image, with an accent colour derived from the text. 
 cheap (:class:`SlideRenderer`) so that benchmarks measure the client. Rendering runs in a
 worker thread; text drawing takes one lock, since a FreeType face is not safe to use from
 two threads at once.
+
+A request's reference images show as a palette strip down the right edge: one swatch per
+image, in the order sent, filled with that image's average colour (:func:`swatch_boxes`
+says where), so a test sees from the slide alone which references went with it.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ import re
 import threading
 import zlib
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageStat
 
 from .compression import Segment
+from .validation import InlineImage
 
-__all__ = ["SlideRenderer"]
+__all__ = ["SlideRenderer", "average_colour", "swatch_boxes"]
 
 _PAGE = (248, 248, 245)
 _BAND = (40, 48, 66)
@@ -47,8 +53,12 @@ _POOL_PIXELS = 48_000_000
 # a benchmark should measure.
 _FORMATS = {"image/jpeg": ("JPEG", {"quality": 85}), "image/png": ("PNG", {"compress_level": 1})}
 _TEXT_LOCK = threading.Lock()
+# The swatch of a reference image that does not decode.
+_UNREADABLE = (128, 128, 128)
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+Colour = tuple[int, int, int]
+Box = tuple[int, int, int, int]
 
 
 @lru_cache(maxsize=128)
@@ -62,6 +72,50 @@ def _font(size: int) -> Font:
 def _band(width: int, height: int) -> int:
     """Height of the dark band at the top of every page."""
     return max(3, round(min(width, height) * 0.03))
+
+
+def _unit(width: int, height: int) -> float:
+    return max(8.0, min(width / 11, height / 9))
+
+
+def _text_area(width: int, height: int) -> tuple[int, int]:
+    """Top and bottom of what a slide draws between the band and the footer."""
+    unit = _unit(width, height)
+    return _band(width, height) + round(unit * 0.6), height - round(unit * 0.7)
+
+
+def swatch_boxes(width: int, height: int, count: int) -> list[Box]:
+    """Where the swatches of ``count`` reference images are drawn: (left, top, right, bottom).
+
+    A strip down the right margin, beside the text (which keeps 7 % of the width clear),
+    split evenly from the top of the text to the footer, with a small gap between swatches.
+    """
+    if count <= 0:
+        return []
+    unit = _unit(width, height)
+    right = width - round(width * 0.02)
+    left = right - max(2, round(unit * 0.35))
+    top, bottom = _text_area(width, height)
+    gap = max(1, round(unit * 0.08))
+    step = (bottom - top + gap) / count
+    boxes = []
+    for i in range(count):
+        start, end = round(top + i * step), round(top + (i + 1) * step) - gap
+        boxes.append((left, start, right, max(start, end)))
+    return boxes
+
+
+def average_colour(data: bytes) -> Colour:
+    """The mean colour of an encoded image (grey when it does not decode)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.draft("RGB", (64, 64))  # JPEG decodes at 1/8 scale: the mean hardly moves
+            small = image.convert("RGB")
+            small.thumbnail((64, 64))
+            red, green, blue = ImageStat.Stat(small).mean
+    except Exception:  # anything a hostile or broken image makes Pillow raise
+        return _UNREADABLE
+    return round(red), round(green), round(blue)
 
 
 def _line_step(font: Font, factor: float) -> int:
@@ -131,7 +185,7 @@ class _Canvas:
     __slots__ = ("dirty", "image", "unit")
 
     def __init__(self, model: str, width: int, height: int) -> None:
-        self.unit = max(8.0, min(width / 11, height / 9))
+        self.unit = _unit(width, height)
         self.image = Image.new("RGB", (width, height), _PAGE)
         self.dirty: tuple[int, int, int, int] | None = None
         draw = ImageDraw.Draw(self.image)
@@ -146,15 +200,14 @@ class _Canvas:
                 anchor="ld",
             )
 
-    def draw_slide(self, prompt: str) -> None:
+    def draw_slide(self, prompt: str, swatches: Sequence[Colour] = ()) -> None:
         width, height = self.image.size
         unit = self.unit
         title_font = _font(max(14, round(unit * 0.72)))
         body_font = _font(max(10, round(unit * 0.42)))
         left = round(width * 0.07)
         text_width = width - 2 * left
-        top = _band(width, height) + round(unit * 0.6)
-        bottom = height - round(unit * 0.7)
+        top, bottom = _text_area(width, height)
         title_step = _line_step(title_font, 1.2)
         body_step = _line_step(body_font, 1.35)
         title, paragraphs = _split(prompt)
@@ -177,7 +230,11 @@ class _Canvas:
             for line in _fit(body_lines, room, body_font, text_width):
                 draw.text((left, y), line, font=body_font, fill=_BODY)
                 y += body_step
-        self.dirty = (0, top, width, min(height, y + body_step))
+        end = y + body_step
+        for colour, box in zip(swatches, swatch_boxes(width, height, len(swatches)), strict=True):
+            draw.rectangle(box, fill=colour)
+            end = max(end, box[3] + 1)
+        self.dirty = (0, top, width, min(height, end))
 
     def wipe(self) -> None:
         if self.dirty is not None:
@@ -188,11 +245,12 @@ class _Canvas:
 class SlideRenderer:
     """Renders and caches slide images as base64 segments ready for a JSON body.
 
-    Encoded images are kept in an LRU keyed by (model, size, MIME type, prompt), as
-    :class:`~.compression.Segment` values whose deflated form is reused too. Canvases are
-    pooled per (model, size) with the page furniture already drawn, and only the rectangle
-    the text touched is wiped before reuse, so no full page is allocated and filled per
-    answer.
+    Encoded images are kept in an LRU keyed by (model, size, MIME type, prompt, reference
+    images' digests), as :class:`~.compression.Segment` values whose deflated form is
+    reused too. Canvases are pooled per (model, size) with the page furniture already
+    drawn, and only the rectangle the slide drew over is wiped before reuse, so no full
+    page is allocated and filled per answer. A reference image's average colour is
+    computed once per digest.
 
     Args:
         max_cache_bytes: upper bound on the base64 bytes the image LRU keeps.
@@ -200,7 +258,10 @@ class SlideRenderer:
 
     def __init__(self, *, max_cache_bytes: int = 48 << 20) -> None:
         self._max_bytes = max_cache_bytes
-        self._cache: OrderedDict[tuple[str, int, int, str, str], Segment] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int, int, str, str, tuple[str, ...]], Segment] = (
+            OrderedDict()
+        )
+        self._colours: OrderedDict[str, Colour] = OrderedDict()
         self._cached_bytes = 0
         self._drafts: dict[tuple[str, int, int, str], Segment] = {}
         self._pools: dict[tuple[str, int, int], deque[_Canvas]] = {}
@@ -240,9 +301,33 @@ class SlideRenderer:
         image.save(buffer, fmt, **options)
         return Segment(base64.b64encode(buffer.getvalue()))
 
-    def image(self, *, model: str, width: int, height: int, mime_type: str, prompt: str) -> Segment:
-        """The slide for ``prompt``, base64-encoded, from cache when it was made before."""
-        key = (model, width, height, mime_type, prompt)
+    def _colour(self, image: InlineImage) -> Colour:
+        """``image``'s average colour, decoded once per digest (a deck sends one many times)."""
+        with self._lock:
+            colour = self._colours.get(image.digest)
+        if colour is None:
+            colour = average_colour(image.data)
+            with self._lock:
+                self._colours[image.digest] = colour
+                while len(self._colours) > 64:
+                    self._colours.popitem(last=False)
+        return colour
+
+    def image(
+        self,
+        *,
+        model: str,
+        width: int,
+        height: int,
+        mime_type: str,
+        prompt: str,
+        references: Sequence[InlineImage] = (),
+    ) -> Segment:
+        """The slide for ``prompt``, base64-encoded, from cache when it was made before.
+
+        ``references`` are the request's inline images: each becomes a swatch.
+        """
+        key = (model, width, height, mime_type, prompt, tuple(r.digest for r in references))
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
@@ -250,9 +335,10 @@ class SlideRenderer:
                 self.hits += 1
                 return cached
             self.misses += 1
+        swatches = [self._colour(reference) for reference in references]
         canvas = self._take(model, width, height)
         try:
-            canvas.draw_slide(prompt)
+            canvas.draw_slide(prompt, swatches)
             segment = self._encode(canvas.image, mime_type)
         finally:
             self._give_back(model, canvas)

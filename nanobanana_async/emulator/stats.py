@@ -2,7 +2,8 @@
 
 Only ``generateContent`` requests are counted (other paths go to ``other_requests``), so
 ``requests`` equals the sum of ``by_status`` once nothing is in flight; ``arrivals`` lists
-each one, with when it arrived and was answered and the delay any 429 announced. Keys appear
+each one, with when it arrived and was answered, the delay any 429 announced, and the
+images it carried (``images``: :func:`image_digest` of each, in order). Keys appear
 only as the first 8 hex digits of their SHA-256. :func:`inside_announced_delay` is the
 verdict (why it is built so: docs/design.md, "The emulator"); status 499 marks a request
 whose client went away first. Every method takes the lock: tests read from another thread.
@@ -24,6 +25,7 @@ __all__ = [
     "Arrival",
     "Stats",
     "fingerprint",
+    "image_digest",
 ]
 
 # nginx's "client closed request": the client went away before the answer was sent.
@@ -43,6 +45,11 @@ def fingerprint(key: str | None) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
+def image_digest(data: bytes) -> str:
+    """A short name for an image a request carried: 16 hex digits of its SHA-256."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 class Arrival:
     """One ``generateContent`` request, filled in as it is answered."""
 
@@ -51,6 +58,7 @@ class Arrival:
         "conn",
         "epoch",
         "fault",
+        "images",
         "key",
         "model",
         "n",
@@ -75,6 +83,8 @@ class Arrival:
         self.answered: float | None = None
         # The delay a 429 announced to this request (RetryInfo), in seconds.
         self.retry_delay: float | None = None
+        # image_digest of each inline image of a valid request, in order.
+        self.images: list[str] = []
 
     def __repr__(self) -> str:
         return f"<Arrival n={self.n} t={self.t:.3f} {self.model} status={self.status}>"
@@ -90,6 +100,7 @@ class Arrival:
             "fault": self.fault,
             "retry_delay": self.retry_delay,
             "conn": self.conn,
+            "images": list(self.images),
         }
 
 

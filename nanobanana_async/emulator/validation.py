@@ -6,21 +6,28 @@ snake_case proto name, and a 400 for any name it does not know. Only ``generatio
 (``outputMimeType``, ``personGeneration``) or a typo lands: strictness about messages the
 client never fills would only risk refusing what the service accepts. Then the values:
 ``aspectRatio`` and ``imageSize`` (case-sensitive) against the model's enums, and
-``candidateCount`` above 1.
+``candidateCount`` above 1. Inline images must be base64, as proto JSON's ``bytes`` are
+(standard or URL-safe alphabet); they are kept decoded, named by a digest
+(:func:`~.stats.image_digest`), so the stats can say which images a request carried and
+the slide can show them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import binascii
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from . import error_bodies
 from .catalog import ModelSpec
+from .stats import image_digest
 
 __all__ = [
     "ImageRequest",
+    "InlineImage",
     "Rejected",
     "parse_request",
 ]
@@ -74,6 +81,21 @@ class Rejected(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class InlineImage:
+    """An image a request carries (a reference image), decoded from its base64.
+
+    Attributes:
+        mime_type: as the request states it.
+        digest: :func:`~.stats.image_digest` of the bytes.
+        data: the bytes.
+    """
+
+    mime_type: str
+    digest: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ImageRequest:
     """What the emulator needs from a valid request.
 
@@ -84,6 +106,7 @@ class ImageRequest:
         wants_text: whether the answer may hold a text part.
         wants_image: whether the answer may hold an image.
         prompt_tokens: a plausible ``promptTokenCount``.
+        images: the inline images of the contents, in order.
     """
 
     prompt: str
@@ -92,6 +115,7 @@ class ImageRequest:
     wants_text: bool
     wants_image: bool
     prompt_tokens: int
+    images: tuple[InlineImage, ...] = ()
 
 
 def _bad(message: str, *details: dict[str, Any]) -> Rejected:
@@ -127,14 +151,14 @@ def _enum_message(field: str, allowed: tuple[str, ...]) -> str:
     return f"{_ENUM_PREFIX}{field}: {field} must be one of {listed}.\n"
 
 
-def _prompt(contents: Any) -> tuple[str, int]:
-    """The joined text of all parts, and the number of inline input images."""
+def _prompt(contents: Any) -> tuple[str, list[InlineImage]]:
+    """The joined text of all parts, and the inline input images."""
     if not contents:
         raise _bad("* GenerateContentRequest.contents: contents is not specified\n")
     if not isinstance(contents, list):
         contents = [contents]
     texts: list[str] = []
-    images = 0
+    images: list[InlineImage] = []
     for index, content in enumerate(contents):
         parts = content.get("parts") if isinstance(content, dict) else None
         if not parts or not isinstance(parts, list):
@@ -142,14 +166,34 @@ def _prompt(contents: Any) -> tuple[str, int]:
                 f"* GenerateContentRequest.contents[{index}].parts: contents.parts must not "
                 "be empty.\n"
             )
-        for part in parts:
+        for number, part in enumerate(parts):
             if not isinstance(part, dict):
                 continue
             if isinstance(part.get("text"), str):
                 texts.append(part["text"])
-            if part.get("inlineData") or part.get("inline_data"):
-                images += 1
+            inline = part.get("inlineData") or part.get("inline_data")
+            if inline:
+                at = f"contents[{index}].parts[{number}].inline_data"
+                images.append(_inline_image(inline, at))
     return "\n".join(texts), images
+
+
+def _inline_image(inline: Any, at: str) -> InlineImage:
+    """An inline image part's blob, decoded; a 400 for data that is not base64."""
+    blob = _object(inline, at)
+    mime_type = blob.get("mimeType", blob.get("mime_type"))
+    data = blob.get("data")
+    if not isinstance(data, str):
+        raise _bad(f"Invalid value at '{at}.data' (TYPE_BYTES), {orjson.dumps(data).decode()}")
+    altchars = b"-_" if "-" in data or "_" in data else None
+    try:
+        raw = base64.b64decode(data + "=" * (-len(data) % 4), altchars, validate=True)
+    except (binascii.Error, ValueError):
+        shown = data if len(data) <= 40 else data[:40] + "..."
+        raise _bad(
+            f"Invalid value at '{at}.data' (TYPE_BYTES), Base64 decoding failed for \"{shown}\""
+        ) from None
+    return InlineImage(str(mime_type or ""), image_digest(raw), raw)
 
 
 def parse_request(raw: bytes, spec: ModelSpec) -> ImageRequest:
@@ -178,7 +222,7 @@ def parse_request(raw: bytes, spec: ModelSpec) -> ImageRequest:
         _IMAGE_CONFIG,
         "generation_config.image_config",
     )
-    prompt, input_images = _prompt(request.get("contents"))
+    prompt, images = _prompt(request.get("contents"))
 
     candidates = config.get("candidateCount")
     if isinstance(candidates, int) and candidates > 1:
@@ -213,5 +257,6 @@ def parse_request(raw: bytes, spec: ModelSpec) -> ImageRequest:
         image_size=size or None,
         wants_text=not wanted or "TEXT" in wanted,
         wants_image=not wanted or "IMAGE" in wanted,
-        prompt_tokens=max(1, round(len(prompt) / 4)) + _TOKENS_PER_INPUT_IMAGE * input_images,
+        prompt_tokens=max(1, round(len(prompt) / 4)) + _TOKENS_PER_INPUT_IMAGE * len(images),
+        images=tuple(images),
     )

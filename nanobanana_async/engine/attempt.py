@@ -5,6 +5,12 @@ the wire; backoff, decoding and saving happen outside the gate, and saving runs 
 thread (Pillow), never on the event loop. A received image is staged on disk before the
 slow conversion, so an interrupted run keeps what it paid for. A fatal error stops the
 run: slides still waiting fail with that one cause, requests on the wire finish.
+
+Under ``"consistency": "first-slide"`` (:class:`FirstSlide`) the first slide has its turn
+before the slides that follow it: generated, or kept from an earlier run. Then they go
+together, each with its image as the service sent it (the original kept in ``.originals/``).
+If it fails, they are not sent: made without it they would not share its look, and a rerun
+makes it and then them.
 """
 
 from __future__ import annotations
@@ -18,9 +24,11 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ..config.loading import BatchConfig
+from ..config.references import ReferenceImage, inline_total_problem, read_reference
 from ..cost import answer_cost
 from ..errors import (
     ApiError,
+    ConfigError,
     FatalApiError,
     RateLimited,
     UnusableAnswer,
@@ -47,13 +55,14 @@ from .events import (
     SlideStarted,
 )
 from .gate import ConcurrencyGate
+from .manifest import Manifest
 from .pacer import Pacer
 from .plan import Job
 from .quota import StateStore
 from .retry import slide_retrying
 from .settings import EngineSettings
 
-__all__ = ["Run"]
+__all__ = ["FirstSlide", "Run"]
 
 
 class Run:
@@ -319,6 +328,107 @@ class Run:
                 lossless=job.lossless,
                 keep=True,
             )
+
+
+class FirstSlide:
+    """The first slide's turn, then the slides that follow its image.
+
+    The run hands over (:meth:`defer`) the jobs it would send: the first slide's, and those
+    of its followers; :meth:`run` sends the first, then the followers together. What the
+    run keeps or re-encodes is not handed over: it needs no request.
+
+    Args:
+        run: the run.
+        leader: the first slide's job.
+        kept: where an earlier run kept the first slide's original, if it did.
+    """
+
+    __slots__ = ("_run", "followers", "kept", "lead", "leader")
+
+    def __init__(self, run: Run, leader: Job, kept: Path | None) -> None:
+        self._run = run
+        self.leader = leader
+        self.kept = kept
+        self.lead: Job | None = None  # the first slide, when this run sends it
+        self.followers: list[Job] = []
+
+    def __repr__(self) -> str:
+        sent = "sent" if self.lead is not None else "kept"
+        return f"<FirstSlide {self.leader.slide} ({sent}), {len(self.followers)} following>"
+
+    @classmethod
+    def of(cls, run: Run, jobs: list[Job], manifest: Manifest) -> FirstSlide | None:
+        """The first slide of ``jobs`` when the others follow it, else ``None``."""
+        if len(jobs) < 2 or jobs[1].follows is None:
+            return None
+        record = manifest.slides.get(jobs[0].slide)
+        original = None if record is None or record.original is None else record.original
+        return cls(run, jobs[0], None if original is None else run.config.output_dir / original)
+
+    def defer(self, job: Job) -> bool:
+        """Take ``job`` to send in its turn, if it is the first slide's or follows it."""
+        if job is self.leader:
+            self.lead = job
+        elif job.follows == self.leader.slide:
+            self.followers.append(job)
+        else:
+            return False
+        return True
+
+    async def run(self) -> None:
+        run = self._run
+        if self.lead is not None:
+            await run.run_slide(self.lead)
+        if not self.followers:
+            return
+        if run.stop_error is not None:
+            for job in self.followers:
+                run.fail_unsent(job)
+            return
+        first = self.leader.slide
+        image, why = None, f"slide {first} failed"
+        if (failure := run.failures.get(first)) is not None and failure.kind:
+            why += f" ({failure.kind})"
+        if self.lead is None or first in run.outputs:
+            image, why = await anyio.to_thread.run_sync(self._image)
+        if image is None:
+            reason = (
+                f"not sent: {why}, and every other slide is sent with its image "
+                f"(consistency: first-slide); a rerun makes slide {first}, then this one"
+            )
+            for job in self.followers:
+                run.fail(job, reason, "FirstSlideFailed")
+            return
+        async with anyio.create_task_group() as followers:
+            for job in self.followers:
+                job.follow(image)
+                problem = inline_total_problem(job.inline_sizes())
+                if problem is not None:
+                    run.fail(
+                        job,
+                        f"not sent: with slide {first}'s image {problem}; give slide {first} "
+                        "a smaller image_size, or use smaller reference images",
+                        "RequestTooLarge",
+                    )
+                    continue
+                followers.start_soon(run.run_slide, job)
+
+    def _image(self) -> tuple[ReferenceImage | None, str]:
+        """The first slide's image as the service sent it, read and checked as a reference.
+
+        Saved by this run, else kept by an earlier one; failing both (a ``--resume`` that
+        kept the image but not its original), the image file itself.
+        """
+        first = self.leader.slide
+        made = self._run.originals.get(first)
+        sources = [path for path in (made, self.kept, self.leader.dest) if path is not None]
+        problem = f"slide {first}'s image is gone"
+        for path in sources:
+            try:
+                return read_reference(path, f"slide {first}"), ""
+            except ConfigError as error:
+                problem = f"slide {first}'s image cannot be sent: {error.problem}"
+        return None, problem
 
 
 class _OverBudget(Exception):

@@ -1,13 +1,22 @@
 """From a validated config to the plan of jobs: one request body and one destination per slide.
 
 Everything that can be decided before the first request is decided here, once: the wire
-body (style-wrapped prompt, image settings, reference image inlined), where the image
+body (style-wrapped prompt, image settings, reference images inlined), where the image
 goes, and how it is saved. The scheduler then only moves jobs; it never looks at a config.
 
 A reference image goes in as the loader read and checked it (``config.reference_images``):
 the file is not read again, so what is sent is what was checked, whatever lies under its
 name by now, and the slides naming one file share one base64 string. Only a config built
-by hand, not by the loader, has its images read here, the same way and once each.
+by hand, not by the loader, has its images read here, the same way and once each. A body
+carries the deck's ``style_reference`` first, then the slide's own ``reference_image`` (the
+same file only once); together they must fit the service's inline limit.
+
+With ``"consistency": "first-slide"`` every slide but the first *follows* it: its body ends
+with a placeholder part where the first slide's image goes, and is completed in place
+(:meth:`Job.follow`, which replaces that last part) once that image is known: by the rerun
+plan when the first slide is kept from an earlier run, by the run once it has it. The
+manifest digests the body as sent, so a follower's digest covers the very bytes of the
+image it followed, and a follower made with an older first slide is generated again.
 """
 
 from __future__ import annotations
@@ -17,10 +26,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config.loading import BatchConfig
-from ..config.references import ReferenceImage, read_reference
+from ..config.references import ReferenceImage, check_inline_total, read_reference
 from ..service.protocol import build_request
 
 __all__ = ["Job", "plan_jobs"]
+
+# The placeholder part of a follower's body: never sent (the run completes the body first).
+_FOLLOWS = "followsSlide"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +46,8 @@ class Job:
         fmt: the format to save in.
         quality: encoder quality for lossy formats.
         lossless: WebP lossless (slides in preset styles).
+        follows: the slide whose image this body sends as a reference (the first slide,
+            under ``"consistency": "first-slide"``), or ``None``.
     """
 
     slide: int
@@ -42,6 +56,35 @@ class Job:
     fmt: Literal["webp", "png", "jpg"]
     quality: int
     lossless: bool
+    follows: int | None = None
+
+    @property
+    def _parts(self) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = self.body["contents"][0]["parts"]
+        return parts
+
+    @property
+    def pending(self) -> bool:
+        """Whether the body still waits for the image of the slide it follows."""
+        return _FOLLOWS in self._parts[-1]
+
+    @property
+    def images(self) -> int:
+        """The images the request carries, the one it still waits for included."""
+        return sum(1 for part in self._parts if "inlineData" in part or _FOLLOWS in part)
+
+    def inline_sizes(self) -> list[int]:
+        """The base64 length of each image the body holds now."""
+        return [len(part["inlineData"]["data"]) for part in self._parts if "inlineData" in part]
+
+    def follow(self, image: ReferenceImage) -> None:
+        """Complete the body, in place, with the image of the slide it follows.
+
+        The image is the body's last part: following again (the first slide made anew)
+        replaces the image followed before.
+        """
+        assert self.follows is not None, "only a slide that follows another has its image"
+        self._parts[-1] = {"inlineData": {"mimeType": image.mime_type, "data": image.data}}
 
 
 def plan_jobs(config: BatchConfig) -> list[Job]:
@@ -51,6 +94,17 @@ def plan_jobs(config: BatchConfig) -> list[Job]:
         ConfigError: a reference image the loader did not read fails its checks.
     """
     references: dict[Path, ReferenceImage] = dict(config.reference_images)
+
+    def reference(path: Path, where: str) -> ReferenceImage:
+        image = references.get(path)
+        if image is None:
+            image = references[path] = read_reference(path, where)
+        return image
+
+    style = None
+    if config.style_reference is not None:
+        style = reference(config.style_reference, "style_reference")
+    leader = config.slides[0].number if config.consistency == "first-slide" else None
     jobs = []
     for index, spec in enumerate(config.slides):
         body = build_request(
@@ -61,13 +115,15 @@ def plan_jobs(config: BatchConfig) -> list[Job]:
             temperature=spec.temperature,
             seed=spec.seed,
         )
-        if spec.reference_image is not None:
-            image = references.get(spec.reference_image)
-            if image is None:
-                image = read_reference(spec.reference_image, f"slides[{index}].reference_image")
-                references[spec.reference_image] = image
-            part = {"inlineData": {"mimeType": image.mime_type, "data": image.data}}
-            body["contents"][0]["parts"].append(part)
+        images = [] if style is None else [style]
+        if spec.reference_image is not None and spec.reference_image != config.style_reference:
+            images.append(reference(spec.reference_image, f"slides[{index}].reference_image"))
+            check_inline_total(images, f"slides[{index}].reference_image")
+        parts = body["contents"][0]["parts"]
+        parts.extend({"inlineData": {"mimeType": i.mime_type, "data": i.data}} for i in images)
+        follows = leader if leader is not None and index > 0 else None
+        if follows is not None:
+            parts.append({_FOLLOWS: follows})
         jobs.append(
             Job(
                 slide=spec.number,
@@ -76,6 +132,7 @@ def plan_jobs(config: BatchConfig) -> list[Job]:
                 fmt=spec.format,
                 quality=spec.quality,
                 lossless=spec.lossless,
+                follows=follows,
             )
         )
     return jobs

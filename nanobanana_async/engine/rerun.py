@@ -4,6 +4,12 @@ what that costs.
 ``nanobanana plan`` prints it and sends nothing; ``run`` follows it, and refuses it when
 it would pass ``--max-cost``. The decisions are :mod:`.manifest`'s, the prices
 :mod:`~nanobanana_async.cost`'s; this module only looks at the folder and adds them up.
+
+Under ``"consistency": "first-slide"`` the other slides follow the first one's image
+(:mod:`.plan`). When the first slide is not generated again, its image is the one the
+service sent earlier, kept in ``.originals/``: the followers' bodies are completed with it
+here, so the manifest can tell which of them were made from it. When it is generated (or
+its original is gone, and with it the bytes to send), every follower is generated after it.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.loading import BatchConfig
+from ..config.references import ReferenceImage, read_reference
 from ..cost import PRICES_AS_OF, image_cost
 from ..cost.prices import BATCH_DISCOUNT
+from ..errors import ConfigError
 from ..files.images import image_is_complete
 from .manifest import Decision, Manifest, decide
 from .plan import Job
@@ -90,7 +98,11 @@ def plan_run(
     regenerate: frozenset[int] = frozenset(),
     force: bool = False,
 ) -> RunPlan:
-    """Look at ``config.output_dir`` and its manifest, and say what a run would do."""
+    """Look at ``config.output_dir`` and its manifest, and say what a run would do.
+
+    Slides that follow the first one have their bodies completed with its kept image when
+    it is not generated again (see the module).
+    """
     jobs = list(jobs)
     manifest = Manifest.read(config.output_dir)
     complete = {job.slide: image_is_complete(job.dest) for job in jobs}
@@ -99,26 +111,56 @@ def plan_run(
         for slide, record in manifest.slides.items()
         if record.original is not None
     }
-    decisions = decide(
-        jobs,
-        config.model,
-        manifest,
-        complete=complete,
-        original_present=originals,
-        regenerate=regenerate,
-        force=force,
-    )
+
+    def decided(some: list[Job]) -> dict[int, Decision]:
+        return decide(
+            some,
+            config.model,
+            manifest,
+            complete=complete,
+            original_present=originals,
+            regenerate=regenerate,
+            force=force,
+        )
+
+    decisions = decided(jobs)
+    followers = [job for job in jobs if job.follows is not None]
+    if followers:
+        leader = followers[0].follows
+        assert leader is not None
+        record = manifest.slides.get(leader)
+        kept = None
+        if decisions[leader] is not Decision.GENERATE and record and originals.get(leader):
+            assert record.original is not None
+            kept = _kept_image(config.output_dir / record.original)
+        if kept is None:
+            # Made anew (or its bytes, as the service sent them, are gone): every slide
+            # that follows it is made again after it, whatever its record says.
+            decisions[leader] = Decision.GENERATE
+            decisions |= {job.slide: Decision.GENERATE for job in followers}
+        else:
+            for job in followers:
+                job.follow(kept)
+            decisions |= decided(followers)
     specs = {spec.number: spec for spec in config.slides}
     costs = {
         job.slide: image_cost(
             config.model,
             specs[job.slide].image_size,
             prompt_tokens=len(specs[job.slide].full_prompt) // _CHARS_PER_TOKEN + 1,
-            reference_images=1 if specs[job.slide].reference_image is not None else 0,
+            reference_images=job.images,
         )
         for job in jobs
     }
     return RunPlan(decisions, costs, config.model)
+
+
+def _kept_image(path: Path) -> ReferenceImage | None:
+    """The kept original of the first slide, checked as a reference image; ``None`` if unfit."""
+    try:
+        return read_reference(path, str(path))
+    except ConfigError:
+        return None
 
 
 def _is_file(path: Path) -> bool:

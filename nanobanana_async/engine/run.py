@@ -31,7 +31,7 @@ from ..files.images import (
 from ..files.lock import DeckLock, RunLock
 from ..results import BatchResult, RunState, SlideFailure, SlideOutput, utc_iso
 from ..service.client import GeminiClient
-from .attempt import Run
+from .attempt import FirstSlide, Run
 from .events import (
     Event,
     RunFinished,
@@ -189,6 +189,7 @@ async def _execute(
         run.estimates = dict(plan.costs)
     state: RunState = "done"
     reused: dict[int, SlideOutput] = {}
+    first = FirstSlide.of(run, jobs, manifest)  # None unless the slides follow the first
     try:
         async with client, anyio.create_task_group() as outer:
             outer.start_soon(_shielded, writer.run, receive)
@@ -212,7 +213,11 @@ async def _execute(
                             run.emit(SlideReused(job.slide, job.dest, size, clock()))
                             await anyio.to_thread.run_sync(discard_staged, job.dest)
                             continue
+                        if first is not None and first.defer(job):
+                            continue
                         slides.start_soon(run.run_slide, job)
+                    if first is not None:
+                        slides.start_soon(first.run)
             except BaseException:
                 state = "cancelled"
                 raise

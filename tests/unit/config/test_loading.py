@@ -26,7 +26,14 @@ REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
     ("no output_dir", {"output_dir": DROP}, {}, "output_dir", "required"),
     ("number missing", {}, {"number": DROP}, f"{S}.number", "required"),
     ("lossless jpg", {}, {"lossless": True, "format": "jpg"}, f"{S}.lossless", "jpg has no"),
-]
+    ("consistency unknown", {"consistency": "first"}, {}, "consistency",
+     "must be one of none, first-slide, got 'first'"),
+    ("consistency a bool", {"consistency": True}, {}, "consistency", "must be a string"),
+    ("style_reference missing", {"style_reference": "brand.png"}, {}, "style_reference",
+     "file not found: "),
+    ("style_reference a gif", {"style_reference": "brand.gif"}, {}, "style_reference",
+     "must be a .png, .jpg, .jpeg, .webp image"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -71,6 +78,7 @@ def test_defaults(base: Path) -> None:
     assert config.api_key is None
     assert config.base_url == "https://generativelanguage.googleapis.com"
     assert (config.concurrency, config.rpm, config.timeout) == (None, None, 300.0)
+    assert (config.style_reference, config.consistency) == (None, "none")
     assert config.slides == (
         SlideSpec(
             number=1,

@@ -19,7 +19,7 @@ import pytest
 from config_testing import deck, load, one, refusal
 from PIL import Image
 
-from nanobanana_async.config.schema import MAX_REFERENCE_BYTES
+from nanobanana_async.config.schema import INLINE_IMAGES_ROOM, MAX_REFERENCE_BYTES
 
 
 def image_bytes(fmt: str, size: tuple[int, int] = (8, 6)) -> bytes:
@@ -167,3 +167,47 @@ def test_unreadable_reference_image(tmp_path: Path) -> None:
     error = refusal(deck({"reference_image": str(image)}), tmp_path)
     assert error.field == "slides[0].reference_image"
     assert "cannot read" in error.problem
+
+
+def test_the_style_reference_is_read_as_a_slides_and_shared_with_them(tmp_path: Path) -> None:
+    brand = image_bytes("JPEG")
+    (tmp_path / "brand.png").write_bytes(brand)  # a jpeg, whatever its name says
+    raw = deck({"reference_image": "./brand.png"}, style_reference="brand.png")
+    raw["slides"].append({"number": 2, "prompt": "b"})
+    config = load(raw, tmp_path)
+    assert config.style_reference == tmp_path / "brand.png"
+    assert set(config.reference_images) == {tmp_path / "brand.png"}  # one file, read once
+    image = config.reference_images[tmp_path / "brand.png"]
+    assert (image.mime_type, image.data) == ("image/jpeg", base64.b64encode(brand).decode())
+    (tmp_path / "brand.png").write_text("not an image")
+    error = refusal(deck(style_reference="brand.png"), tmp_path)
+    assert (error.field, error.problem) == (
+        "style_reference",
+        f"{tmp_path / 'brand.png'} does not decode as an image; give a png, jpg or webp file",
+    )
+
+
+def stored_png(path: Path, size: int) -> None:
+    """A png of about ``size`` bytes that decodes: pixels stored, not compressed."""
+    side = int((size / 3) ** 0.5)
+    Image.new("RGB", (side, side), (10, 120, 200)).save(path, "PNG", compress_level=0)
+
+
+def test_the_images_of_one_request_share_its_inline_limit(tmp_path: Path) -> None:
+    # Each fits alone; the style reference and a slide's own do not fit together.
+    stored_png(tmp_path / "brand.png", 8_000_000)
+    stored_png(tmp_path / "photo.png", 8_000_000)
+    sizes = [(tmp_path / name).stat().st_size for name in ("brand.png", "photo.png")]
+    assert max(sizes) < MAX_REFERENCE_BYTES < sum(sizes)
+    load(deck({"reference_image": "photo.png"}), tmp_path)
+    load(deck({"reference_image": "brand.png"}, style_reference="brand.png"), tmp_path)
+    raw = deck(style_reference="brand.png")
+    raw["slides"].append({"number": 2, "prompt": "b", "reference_image": "photo.png"})
+    error = refusal(raw, tmp_path)
+    total = sum(-(-size // 3) * 4 for size in sizes)
+    assert (error.field, error.problem) == (
+        "slides[1].reference_image",
+        f"its request would carry 2 images, {-(-total // 100_000) / 10:.1f} MB in base64; the "
+        f"service takes 20 MB per request inline, which leaves {INLINE_IMAGES_ROOM // 100_000 / 10}"
+        " MB for them (brand.png, photo.png); downscale them, or save them as jpg or webp",
+    )

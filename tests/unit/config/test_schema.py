@@ -73,9 +73,9 @@ def test_required_fields_are_the_validators(tmp_path: Path) -> None:
     full |= {"quality": 5, "temperature": 1, "seed": 1, "aspect_ratio": "1:1"}
     full |= {"image_size": "1K", "api_key": "k", "base_url": "https://h"}
     full |= {"concurrency": 1, "rpm": 1, "timeout": 1, "strict_model": True}
-    full |= {"allow_insecure_http": True, "max_cost": 5}
-    assert set(full) == CONFIG_FIELDS
-    assert set(full_slide) == SLIDE_FIELDS - {"reference_image"}  # it needs a real file
+    full |= {"allow_insecure_http": True, "max_cost": 5, "consistency": "first-slide"}
+    assert set(full) == CONFIG_FIELDS - {"style_reference"}  # it needs a real file
+    assert set(full_slide) == SLIDE_FIELDS - {"reference_image"}  # so does this
     for name in CONFIG_FIELDS:
         raw = {k: v for k, v in full.items() if k != name}
         assert _validator_accepts(raw, tmp_path) is (name not in SCHEMA["required"]), name
@@ -229,6 +229,10 @@ AGREEMENT: list[dict[str, Any]] = [
     _with(strict_model=True),  # top-level only
     *(_with(output_filename=n) for n in ["a", "a.png", "a/b", "../a", ".a", "", None, 1]),
     *(_with(output_filename=n) for n in ["a\\b", "a:b", "x\x00", "x" * 196 + ".png"]),
+    *(_with({"consistency": c}) for c in ["none", "first-slide", "First-Slide", "first", 1, None]),
+    _with(consistency="first-slide"),  # top-level only
+    *(_with({"style_reference": r}) for r in ["", 1, None]),  # a real file: test_loading
+    _with(style_reference="brand.png"),  # top-level only
 ]
 
 

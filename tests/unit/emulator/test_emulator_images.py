@@ -11,6 +11,8 @@ from emulator_testing import FLASH25, FLASH31, PRO, client_for, generate, reques
 from PIL import Image, ImageStat
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings
+from nanobanana_async.emulator.render import average_colour, swatch_boxes
+from nanobanana_async.emulator.stats import image_digest
 from nanobanana_async.service import protocol
 
 _SIZES = [
@@ -167,3 +169,60 @@ async def test_snake_case_requests_are_accepted() -> None:
         response = await generate(client, request)
     with Image.open(io.BytesIO(protocol.parse_success(response.content).data)) as decoded:
         assert decoded.size == (1536, 2752)
+
+
+def _encoded(colour: tuple[int, int, int], fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), colour).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def _swatches(slide: bytes, count: int) -> list[tuple[int, ...]]:
+    """The colour in the middle of each of ``count`` swatches (JPEG: within a few levels)."""
+    with Image.open(io.BytesIO(slide)) as image:
+        rgb = image.convert("RGB")
+        found = []
+        for left, top, right, bottom in swatch_boxes(*rgb.size, count):
+            pixel = rgb.getpixel(((left + right) // 2, (top + bottom) // 2))
+            assert isinstance(pixel, tuple)
+            found.append(pixel)
+        return found
+
+
+def _near(seen: tuple[int, ...], expected: tuple[int, int, int]) -> bool:
+    return all(abs(a - b) <= 12 for a, b in zip(seen, expected, strict=True))
+
+
+async def test_each_reference_image_shows_as_a_swatch_of_its_colour_and_in_the_stats() -> None:
+    """A test can tell from the slide, and from the stats, which references were sent."""
+    red, blue = (220, 20, 30), (20, 60, 210)
+    references = _encoded(red, "PNG"), _encoded(blue, "JPEG")
+    body = request_body("Slide 4: Brand.", aspect_ratio="16:9", image_size="1K")
+    for data, mime in zip(references, ("image/png", "image/jpeg"), strict=True):
+        inline = {"mimeType": mime, "data": base64.b64encode(data).decode()}
+        body["contents"][0]["parts"].append({"inlineData": inline})
+    plain = request_body("Slide 4: Brand.", aspect_ratio="16:9", image_size="1K")
+    emulator = Emulator(EmulatorSettings(latency=False))
+    async with client_for(emulator) as client:
+        answers = [await generate(client, b) for b in (body, plain)]
+    with_refs, without = (protocol.parse_success(r.content).data for r in answers)
+    assert with_refs != without  # not the plain slide from the cache
+    seen = _swatches(with_refs, 2)
+    assert _near(seen[0], red), seen
+    assert _near(seen[1], blue), seen
+    (page,) = _swatches(without, 1)
+    assert _near(page, (248, 248, 245)), page  # no reference: no swatch
+    images = [a["images"] for a in emulator.stats()["arrivals"]]
+    assert images == [[image_digest(data) for data in references], []]
+    assert average_colour(b"not an image") == (128, 128, 128)
+
+
+async def test_url_safe_base64_is_read_as_proto_json_reads_bytes() -> None:
+    data = _encoded((1, 2, 3), "PNG") + b"\xfb\xff"  # bytes whose base64 has + and /
+    body = request_body("Slide 5.")
+    inline = {"mimeType": "image/png", "data": base64.urlsafe_b64encode(data).decode().rstrip("=")}
+    body["contents"][0]["parts"].append({"inline_data": inline})
+    emulator = Emulator(EmulatorSettings(latency=False))
+    async with client_for(emulator) as client:
+        assert (await generate(client, body)).status_code == 200
+    assert emulator.stats()["arrivals"][0]["images"] == [image_digest(data)]

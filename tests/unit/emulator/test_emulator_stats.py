@@ -35,7 +35,7 @@ async def test_stats_count_by_status_model_key_and_quota() -> None:
     assert [a["status"] for a in arrivals] == [200, 200, 429, 200, 403]
     assert arrivals[0] == {
         "n": 1, "t": 1.5, "answered": 1.5, "model": PRO, "status": 200, "key": fingerprint,
-        "fault": None, "retry_delay": None, "conn": "127.0.0.1:123",
+        "fault": None, "retry_delay": None, "conn": "127.0.0.1:123", "images": [],
     }  # fmt: skip
     assert arrivals[2]["retry_delay"] > 0
     assert KEY not in orjson.dumps(stats).decode()

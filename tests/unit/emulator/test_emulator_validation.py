@@ -80,6 +80,22 @@ def _with(config: dict[str, Any], model: str = PRO) -> dict[str, Any]:
             {"contents": [{"role": "user", "parts": []}]},
             "* GenerateContentRequest.contents[0].parts: contents.parts must not be empty.\n",
         ),
+        (
+            PRO,
+            {
+                "contents": [
+                    {
+                        "role": "user",
+                        "parts": [
+                            {"text": "p"},
+                            {"inlineData": {"mimeType": "image/png", "data": "not base64!"}},
+                        ],
+                    }
+                ]
+            },
+            "Invalid value at 'contents[0].parts[1].inline_data.data' (TYPE_BYTES), "
+            'Base64 decoding failed for "not base64!"',
+        ),
     ],
 )
 async def test_refused_requests(model: str, body: dict[str, Any], message: str) -> None:

@@ -2,7 +2,9 @@
 
 What a body carries of a reference image is what the loader read and checked: the same
 bytes (a file swapped since is not read again), the MIME type of the decoded format (not
-of the file's name), one base64 string shared by every slide that names the file.
+of the file's name), one base64 string shared by every slide that names the file. The
+deck's style reference goes first; under first-slide consistency the other bodies wait for
+the first slide's image (how a run sends them: tests/unit/engine/test_consistency.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from PIL import Image
 
 from nanobanana_async.config.loading import BatchConfig, load_config
+from nanobanana_async.config.references import read_reference
 from nanobanana_async.engine.plan import plan_jobs
 from nanobanana_async.errors import ConfigError
 
@@ -113,3 +116,63 @@ def test_slides_sharing_a_reference_share_one_base64_string(tmp_path: Path) -> N
     again = [inline(job.body)["data"] for job in plan_jobs(by_hand)]
     assert all(data is again[0] for data in again)
     assert again[0] == first
+
+
+def parts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = body["contents"][0]["parts"]
+    return found
+
+
+def test_the_style_reference_goes_with_every_slide_before_its_own(tmp_path: Path) -> None:
+    brand, photo = image_bytes("PNG"), image_bytes("JPEG", (0, 90, 200))
+    (tmp_path / "brand.png").write_bytes(brand)
+    (tmp_path / "photo.jpg").write_bytes(photo)
+    raw = deck(tmp_path, 3) | {"style_reference": "brand.png"}
+    raw["slides"][1]["reference_image"] = "photo.jpg"
+    raw["slides"][2]["reference_image"] = "brand.png"  # the same file: sent once
+    jobs = plan_jobs(load(tmp_path, raw))
+    sent = [[p["inlineData"]["data"] for p in parts(job.body)[1:]] for job in jobs]
+    brand64, photo64 = (base64.b64encode(b).decode() for b in (brand, photo))
+    assert sent == [[brand64], [brand64, photo64], [brand64]]
+    assert [job.images for job in jobs] == [1, 2, 1]
+    assert all(job.follows is None and not job.pending for job in jobs)
+
+
+def test_a_config_by_hand_has_its_style_reference_read_when_planned(tmp_path: Path) -> None:
+    (tmp_path / "brand.png").write_bytes(image_bytes("PNG"))
+    loaded = load(tmp_path, deck(tmp_path, 1) | {"style_reference": "brand.png"})
+    (tmp_path / "brand.png").write_text("not an image\n")
+    with pytest.raises(ConfigError) as raised:
+        plan_jobs(dataclasses.replace(loaded, reference_images={}))
+    assert raised.value.field == "style_reference"
+
+
+def test_under_first_slide_consistency_the_others_wait_for_the_first_slides_image(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "brand.png").write_bytes(image_bytes("PNG"))
+    raw = deck(tmp_path, 3) | {"consistency": "first-slide", "style_reference": "brand.png"}
+    for slide, number in zip(raw["slides"], (7, 2, 3), strict=True):
+        slide["number"] = number  # the first slide is the first listed, whatever its number
+    leader, *followers = plan_jobs(load(tmp_path, raw))
+    assert (leader.slide, leader.follows, leader.pending, leader.images) == (7, None, False, 1)
+    for job in followers:
+        assert (job.follows, job.pending, job.images) == (7, True, 2)
+        assert len(job.inline_sizes()) == 1  # only the style reference so far
+    (tmp_path / "first.jpg").write_bytes(first := image_bytes("JPEG", (9, 9, 9)))
+    image = read_reference(tmp_path / "first.jpg", "first")
+    followers[0].follow(image)
+    followers[0].follow(image)  # again: it replaces the image followed, never adds one
+    assert not followers[0].pending
+    assert parts(followers[0].body)[-1] == {
+        "inlineData": {"mimeType": "image/jpeg", "data": base64.b64encode(first).decode()}
+    }
+    assert followers[0].images == 2
+    assert followers[1].pending  # each body is its own
+
+
+def test_consistency_none_or_a_single_slide_has_no_followers(tmp_path: Path) -> None:
+    jobs = plan_jobs(load(tmp_path, deck(tmp_path, 3)))
+    assert [job.follows for job in jobs] == [None, None, None]
+    (job,) = plan_jobs(load(tmp_path, deck(tmp_path, 1) | {"consistency": "first-slide"}))
+    assert job.follows is None

@@ -1,7 +1,12 @@
-"""The plan of a run: decisions from the folder and its manifest, and the expected cost."""
+"""The plan of a run: decisions from the folder and its manifest, and the expected cost.
+
+Under first-slide consistency the other slides' bodies carry the first slide's kept
+original, so their digests say which image of it they were made from.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -9,6 +14,8 @@ import pytest
 from PIL import Image
 
 from nanobanana_async.config.loading import BatchConfig, load_config
+from nanobanana_async.config.references import read_reference
+from nanobanana_async.cost.prices import PRICES
 from nanobanana_async.engine.manifest import (
     Decision,
     Manifest,
@@ -92,3 +99,104 @@ def test_an_unpriced_model_has_no_cost(tmp_path: Path) -> None:
     plan = plan_run(config, plan_jobs(config))
     assert plan.cost_usd is None
     assert plan.to_dict()["cost_usd"] is None
+
+
+def _png(colour: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_every_reference_image_counts_in_the_cost(tmp_path: Path) -> None:
+    (tmp_path / "brand.png").write_bytes(_png("red"))
+    (tmp_path / "photo.png").write_bytes(_png("blue"))
+    plain = _config(tmp_path, 3)
+    config = _config(tmp_path, 3, style_reference="brand.png", consistency="first-slide")
+    config = dataclasses.replace(
+        config,
+        slides=(
+            config.slides[0],
+            dataclasses.replace(config.slides[1], reference_image=tmp_path / "photo.png"),
+            config.slides[2],
+        ),
+    )
+    base = plan_run(plain, plan_jobs(plain)).costs
+    costs = plan_run(config, plan_jobs(config)).costs
+    per_image = 560 * PRICES["gemini-3-pro-image"].input / 1e6  # an input image's tokens
+    # Slide 1: the style reference; 2: it, its own and slide 1's image; 3: it and slide 1's.
+    for slide, images in {1: 1, 2: 3, 3: 2}.items():
+        plain_cost = base[slide]
+        assert plain_cost is not None
+        assert costs[slide] == pytest.approx(plain_cost + images * per_image), slide
+
+
+def _consistent(tmp_path: Path, count: int, **top: object) -> BatchConfig:
+    return _config(tmp_path, count, consistency="first-slide", **top)
+
+
+def _made_in_turn(config: BatchConfig, first: bytes) -> None:
+    """As if a run had made the deck: slide 1 from ``first``, the others following it."""
+    (config.output_dir / ".originals").mkdir(parents=True, exist_ok=True)
+    records = {}
+    for job in plan_jobs(config):
+        original = f".originals/{job.dest.name}.png"
+        (config.output_dir / original).write_bytes(first if job.follows is None else _png("gray"))
+        job.dest.write_bytes(_png("white"))
+        if job.follows is not None:
+            job.follow(read_reference(config.output_dir / ".originals/slide-01.webp.png", "x"))
+        records[job.slide] = SlideRecord(
+            generation_digest(config.model, job.body), output_digest(job), job.dest.name, original
+        )
+    Manifest(records).write(config.output_dir)
+
+
+def test_the_others_follow_the_kept_first_slide_and_stay_while_it_does(tmp_path: Path) -> None:
+    config = _consistent(tmp_path, 4)
+    _made_in_turn(config, _png("red"))
+    jobs = plan_jobs(config)
+    plan = plan_run(config, jobs)
+    assert plan.slides(Decision.KEEP) == [1, 2, 3, 4]
+    # Their bodies now carry slide 1's kept original, as a run would send them.
+    kept = read_reference(config.output_dir / ".originals/slide-01.webp.png", "x").data
+    assert all(
+        job.body["contents"][0]["parts"][-1]["inlineData"]["data"] == kept for job in jobs[1:]
+    )
+    # A follower's own change regenerates it alone, with the same slide 1.
+    edited = _consistent(tmp_path, 4)
+    edited = dataclasses.replace(
+        edited,
+        slides=(
+            *edited.slides[:2],
+            dataclasses.replace(edited.slides[2], full_prompt="x"),
+            edited.slides[3],
+        ),
+    )
+    assert plan_run(edited, plan_jobs(edited)).slides(Decision.GENERATE) == [3]
+
+
+@pytest.mark.parametrize(
+    "change", ["first prompt", "regenerate first", "first image other", "first original gone"]
+)
+def test_when_the_first_slide_changes_every_other_slide_is_generated(
+    tmp_path: Path, change: str
+) -> None:
+    config = _consistent(tmp_path, 4)
+    _made_in_turn(config, _png("red"))
+    regenerate: frozenset[int] = frozenset()
+    original = config.output_dir / ".originals/slide-01.webp.png"
+    if change == "first prompt":
+        config = dataclasses.replace(
+            config,
+            slides=(dataclasses.replace(config.slides[0], full_prompt="x"), *config.slides[1:]),
+        )
+    elif change == "regenerate first":
+        regenerate = frozenset({1})
+    elif change == "first image other":
+        # Slide 1 itself is unchanged, but the others were made from another image of it
+        # (a run that remade slide 1 and then failed some of them): they are made again.
+        original.write_bytes(_png("green"))
+    else:
+        original.unlink()  # nothing left to send as the service sent it: slide 1 is remade
+    plan = plan_run(config, plan_jobs(config), regenerate=regenerate)
+    expected = [2, 3, 4] if change == "first image other" else [1, 2, 3, 4]
+    assert plan.slides(Decision.GENERATE) == expected
