@@ -15,7 +15,7 @@ from .._version import version
 from ..config.schema import CONCURRENCY_RANGE, MAX_COST_RANGE, RPM_RANGE, TIMEOUT_RANGE
 from ..exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
 
-SUBCOMMANDS = ("run", "plan", "status", "wait", "stop", "emulate", "schema")
+SUBCOMMANDS = ("run", "plan", "status", "wait", "stop", "emulate", "schema", "export")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -177,6 +177,34 @@ def _add_progress_file(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_export_arguments(export: argparse.ArgumentParser) -> None:
+    export.add_argument(
+        "output_dir", type=Path, metavar="OUTPUT_DIR", help="the deck's folder (a run's output_dir)"
+    )
+    for flag, what, name in (
+        ("--pptx", "a PowerPoint deck: one slide per image, the prompt in the notes", "deck.pptx"),
+        ("--pdf", "a PDF: one page per image", "deck.pdf"),
+        ("--contact-sheet", "every slide on one small PNG", "contact-sheet.png"),
+    ):
+        export.add_argument(
+            flag,
+            nargs="?",
+            const=True,
+            type=Path,
+            metavar="FILE",
+            help=f"{what} (default OUTPUT_DIR/{name})",
+        )
+    export.add_argument(
+        "--config",
+        type=Path,
+        help="the deck's config: the prompts for the notes, the slides' aspect ratio",
+    )
+    export.epilog = (
+        "With none of --pptx, --pdf, --contact-sheet: the PPTX and the PDF. Put OUTPUT_DIR "
+        "first: `--pptx DIR` would name the PPTX."
+    )
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; ``emulate``'s own options only when ``command`` is ``emulate``.
 
@@ -214,6 +242,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="seconds to wait for it to end (default 30)",
     )
     sub.add_parser("schema", help="print the config's JSON Schema")
+    _add_export_arguments(
+        sub.add_parser("export", help="a deck's folder as a PPTX and a PDF (or a contact sheet)")
+    )
     emulate = sub.add_parser("emulate", help="serve the Gemini API emulator (no key, no cost)")
     if command == "emulate":
         from ..emulator.server import add_emulate_arguments
@@ -287,6 +318,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.buffer.write(orjson.dumps(config_schema(), option=orjson.OPT_INDENT_2) + b"\n")
         return EXIT_OK
+    if args.command == "export":
+        from .export import export_command
+
+        return export_command(
+            args.output_dir,
+            pptx=args.pptx,
+            pdf=args.pdf,
+            contact_sheet=args.contact_sheet,
+            config=args.config,
+        )
     if args.command == "emulate":
         from ..emulator.server import run_emulate
 

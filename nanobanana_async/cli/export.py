@@ -1,0 +1,219 @@
+"""``nanobanana export``: a deck's folder as the files it is delivered in.
+
+``nanobanana export OUTPUT_DIR [--pptx [FILE]] [--pdf [FILE]] [--contact-sheet [FILE]]
+[--config CONFIG]`` writes each file asked for, in ``OUTPUT_DIR`` unless a FILE is given
+(``deck.pptx``, ``deck.pdf``, ``contact-sheet.png``); asked for none, it writes the PPTX
+and the PDF, and without python-pptx the PDF alone, saying why. ``--config`` gives the
+speaker notes their prompts (as written, before a style preset wraps them) and the slides
+their shape (the config's aspect ratio, the most common among its slides); without it the
+notes are empty and the shape is the first image's. ``run --export pptx,pdf`` does the
+same at the end of a run (:func:`export_after_run`).
+
+It prints one line per file written (``export: 9 slides -> /deck/deck.pptx; skipped
+slide 4``), then once the skipped slides and why, grouped by reason. Exit codes: 0 every
+file asked for written; 1 when one could not be (the others still are); 2 a usage error, a
+bad config, ``--pptx`` without python-pptx, or an ``OUTPUT_DIR`` with nothing to export
+(not a deck's folder, or no slide with an image), found before anything is written.
+
+The export modules (Pillow, python-pptx) are imported only when a file is written, so
+``nanobanana --help`` and ``run``'s ``--export`` option load neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from .summary import printable, slide_ranges
+
+if TYPE_CHECKING:
+    from ..config.loading import BatchConfig
+    from ..export.deck import Deck
+
+__all__ = ["EXPORT_KINDS", "export_after_run", "export_command", "export_kinds"]
+
+EXPORT_KINDS = ("pptx", "pdf", "contact-sheet")
+"""What can be exported, in the order the files are written."""
+_DEFAULT_KINDS = ("pptx", "pdf")
+_NAMES = {"pptx": "PPTX", "pdf": "PDF", "contact-sheet": "contact sheet"}
+_MAX_REASONS = 5  # groups of skipped slides named on the reasons line; the rest counted
+
+Target = Path | bool | None
+"""A file asked for: ``None`` not asked, ``True`` at its default path, or a path."""
+
+
+def export_kinds(text: str) -> frozenset[str]:
+    """``pptx,pdf`` -> {"pptx", "pdf"}: argparse's type for ``run --export``."""
+    kinds = frozenset(part.strip().lower() for part in text.split(","))
+    unknown = sorted(kinds - set(EXPORT_KINDS))
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(
+            f"must be {', '.join(EXPORT_KINDS[:-1])} or {EXPORT_KINDS[-1]}, comma-separated, "
+            f"got {text!r}"
+        )
+    return kinds
+
+
+def export_command(
+    output_dir: Path,
+    *,
+    pptx: Target = None,
+    pdf: Target = None,
+    contact_sheet: Target = None,
+    config: Path | None = None,
+) -> int:
+    """``nanobanana export``: write the files asked for; the exit code (module docstring)."""
+    from ..errors import ConfigError
+    from ..export.deck import ExportError, read_deck
+    from ..export.pptx import PptxUnavailable, require_pptx
+
+    output_dir = output_dir.absolute()  # the lines name whole paths, as run's does
+    asked = {"pptx": pptx, "pdf": pdf, "contact-sheet": contact_sheet}
+    targets: dict[str, Path | None] = {
+        kind: _dest(target) for kind, target in asked.items() if target is not None
+    }
+    try:
+        batch = _load(config) if config is not None else None
+        if "pptx" in targets:
+            require_pptx()
+        elif not targets:
+            targets = dict.fromkeys(_DEFAULT_KINDS)
+            try:
+                require_pptx()
+            except PptxUnavailable as missing:
+                del targets["pptx"]
+                _error(f"no PPTX: {missing}", "notice")
+        deck = read_deck(output_dir, _prompts(batch))
+    except (ConfigError, ExportError) as error:
+        _error(str(error))
+        return EXIT_USAGE
+    for note in deck.notes:
+        _error(note, "notice")
+    lines, failures = _export(deck, targets, batch)
+    for line in lines:
+        print(line)
+    for failure in failures:
+        _error(failure)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def export_after_run(
+    output_dir: Path, kinds: frozenset[str], config: BatchConfig | None
+) -> list[str]:
+    """What ``run --export KINDS`` does once the run is over: write the files, never raise.
+
+    Args:
+        output_dir: the folder the run wrote (for ``run --emulator``, the dry run's).
+        kinds: from :func:`export_kinds`; each file goes to its default path in the folder.
+        config: the run's config, for the prompts and the slides' shape.
+
+    Returns:
+        Lines for the run to print after its own, each beginning ``export:``: how the deck
+        was read, if worth saying; one line per file, written (``export: 9 slides ->
+        /deck/deck.pptx``), then the skipped slides' reasons, if any; then one per file not
+        written (``export: no PPTX: ...``). They do not change the run's exit code.
+    """
+    from ..export.deck import ExportError, read_deck
+
+    targets: dict[str, Path | None] = {kind: None for kind in EXPORT_KINDS if kind in kinds}
+    try:
+        deck = read_deck(output_dir.absolute(), _prompts(config))
+    except ExportError as error:
+        return [f"export: nothing written: {printable(str(error))}"]
+    lines, failures = _export(deck, targets, config)
+    notes = [f"export: {printable(note)}" for note in deck.notes]
+    return [*notes, *lines, *(f"export: {failure}" for failure in failures)]
+
+
+def _export(
+    deck: Deck, targets: Mapping[str, Path | None], config: BatchConfig | None
+) -> tuple[list[str], list[str]]:
+    """Write each target; (one line per file written and the reasons line, one line per
+    file not written)."""
+    from ..export.contact_sheet import write_contact_sheet
+    from ..export.deck import ExportError
+    from ..export.pdf import write_pdf
+    from ..export.pptx import deck_aspect, write_pptx
+
+    lines: list[str] = []
+    failures: list[str] = []
+    skipped: dict[int, str] = {}
+    for kind in EXPORT_KINDS:
+        if kind not in targets:
+            continue
+        dest = targets[kind]
+        try:
+            if kind == "contact-sheet":
+                path = write_contact_sheet(deck, dest)
+                lines.append(f"export: {_count(len(deck.slides))} -> {printable(str(path))}")
+                continue
+            if kind == "pptx":
+                aspect = _config_aspect(config) or deck_aspect(deck)
+                report = write_pptx(deck, dest, aspect=aspect)
+            else:
+                report = write_pdf(deck, dest)
+        except ExportError as error:
+            failures.append(f"no {_NAMES[kind]}: {printable(str(error))}")
+            continue
+        line = f"export: {_count(len(report.slides))} -> {printable(str(report.path))}"
+        if report.skipped:
+            line += f"; skipped {slide_ranges(number for number, _ in report.skipped)}"
+        lines.append(line)
+        for number, reason in report.skipped:
+            skipped.setdefault(number, reason)
+    if skipped:
+        lines.append(f"export: skipped {_reasons(skipped)}")
+    return lines, failures
+
+
+def _dest(target: Path | bool) -> Path | None:
+    return target.absolute() if isinstance(target, Path) else None
+
+
+def _load(config: Path) -> BatchConfig:
+    from ..config.loading import load_config
+
+    return load_config(config, env=dict(os.environ))
+
+
+def _prompts(config: BatchConfig | None) -> dict[int, str] | None:
+    return None if config is None else {spec.number: spec.prompt for spec in config.slides}
+
+
+def _config_aspect(config: BatchConfig | None) -> tuple[int, int] | None:
+    """The config's aspect ratio, the most common among its slides (the first on a tie);
+    ``None`` without a config, or when it does not read as ``W:H``."""
+    ratios = Counter(spec.aspect_ratio for spec in config.slides) if config else Counter()
+    if not ratios:
+        return None
+    width, _, height = ratios.most_common(1)[0][0].partition(":")
+    if not (width.isdecimal() and height.isdecimal() and int(width) and int(height)):
+        return None
+    return int(width), int(height)
+
+
+def _count(slides: int) -> str:
+    return f"{slides} slide{'s' if slides != 1 else ''}"
+
+
+def _reasons(skipped: Mapping[int, str]) -> str:
+    """``slides 3, 5 (failed: blocked); slide 7 (missing: ...)``, by reason, in slide order."""
+    groups: dict[str, list[int]] = {}
+    for number in sorted(skipped):
+        groups.setdefault(skipped[number], []).append(number)
+    shown = [
+        f"{slide_ranges(numbers)} ({printable(reason)})"
+        for reason, numbers in list(groups.items())[:_MAX_REASONS]
+    ]
+    more = sum(len(numbers) for numbers in list(groups.values())[_MAX_REASONS:])
+    return "; ".join(shown) + (f"; and {_count(more)} more" if more else "")
+
+
+def _error(message: str, kind: str = "error") -> None:
+    print(f"nanobanana: {kind}: {printable(message)}", file=sys.stderr)

@@ -1,0 +1,288 @@
+"""The contact sheet: every slide of a deck on one small PNG, in order, each labelled.
+
+An agent looks at a whole deck for the price of one image, so the sheet stays within
+:data:`MAX_SIDE` (1600 px) on both sides whatever the deck's size. The tiles have the
+deck's shape (the first readable image's) and are laid out in reading order; of every
+column count the one giving the largest tiles that fit both sides is taken, so one 16:9
+slide fills the width (1584 px), seven come out in two columns of 616 px and fifty in six
+of 240 px. Under each tile its number; a slide with no image is a grey tile with its state
+written on it (``failed``, ``missing``, or ``unreadable`` for a file that does not decode),
+and its label says it too (``3: failed``). Only past about 1,900 slides (16:9; 1,100 in
+portrait), where a tile would be narrower than :data:`MIN_TILE`, does the sheet grow
+taller than 1600 px.
+
+Memory: one image at a time is decoded, then scaled to its tile and dropped. A JPEG is
+decoded already reduced (``Image.draft``: libjpeg scales by 1/2 to 1/8 while decoding), so
+a 4K JPEG never exists at full size; PNG and WebP decoders cannot do that, so those are
+decoded whole, one at a time. Labels use Pillow's own font (``ImageFont.load_default``),
+scaled where Pillow has FreeType: no font file is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from io import BytesIO
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from ..files.atomic import write_atomic
+from ..files.images import image_mode
+from .deck import Deck, ExportError, Slide, UnreadableImage, opaque, open_image, read_image_file
+
+__all__ = [
+    "CONTACT_SHEET_NAME",
+    "MAX_SIDE",
+    "MIN_TILE",
+    "SheetLayout",
+    "sheet_layout",
+    "write_contact_sheet",
+]
+
+CONTACT_SHEET_NAME = "contact-sheet.png"
+MAX_SIDE = 1600
+"""The sheet's largest width and height in pixels (taller only past ~1,900 slides)."""
+MIN_TILE = 24
+"""The narrowest tile: below it a slide shows nothing, so the sheet grows taller instead."""
+
+GAP = 8  # pixels around and between tiles
+BACKGROUND = (255, 255, 255)
+CELL = (224, 224, 224)  # around an image of another shape than the tiles
+ABSENT = (150, 150, 150)  # the tile of a slide with no image
+_TEXT = (0, 0, 0)
+_ALERT = (170, 0, 0)  # the label of a slide with no image
+_ABSENT_TEXT = (60, 60, 60)
+_DEFAULT_ASPECT = 9 / 16  # height / width, when no image tells it
+_PNG_COMPRESS_LEVEL = 6
+
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+@dataclass(frozen=True, slots=True)
+class SheetLayout:
+    """Where the tiles of a contact sheet go.
+
+    Attributes:
+        columns: tiles per row.
+        rows: rows of tiles.
+        tile_width: the width of a tile (its image), in pixels.
+        tile_height: the height of a tile's image, in pixels.
+        label_height: the strip under each tile holding its label.
+        width: the sheet's width.
+        height: the sheet's height.
+    """
+
+    columns: int
+    rows: int
+    tile_width: int
+    tile_height: int
+    label_height: int
+    width: int
+    height: int
+
+    def origin(self, index: int) -> tuple[int, int]:
+        """The top-left corner of the ``index``-th tile (0-based, reading order)."""
+        row, column = divmod(index, self.columns)
+        return (
+            GAP + column * (self.tile_width + GAP),
+            GAP + row * (self.tile_height + self.label_height + GAP),
+        )
+
+
+def sheet_layout(count: int, aspect: float) -> SheetLayout:
+    """The layout of ``count`` tiles of shape ``aspect`` (height / width): the largest tiles.
+
+    Every column count from 1 to ``count`` is tried; for each, the widest tile for which
+    the whole grid (tiles, labels and gaps) fits :data:`MAX_SIDE` both ways; the widest of
+    all wins (on a tie, fewer columns). Below :data:`MIN_TILE` the tiles stay that wide and
+    the sheet grows taller.
+
+    Raises:
+        ValueError: ``count`` is below 1 or ``aspect`` is not positive.
+    """
+    if count < 1 or not aspect > 0:
+        raise ValueError(f"a contact sheet needs tiles and a shape, got {count} and {aspect}")
+    best: tuple[int, int] | None = None  # (tile width, columns)
+    for columns in range(1, count + 1):
+        rows = math.ceil(count / columns)
+        widest = (MAX_SIDE - GAP * (columns + 1)) // columns
+        if widest < 1:
+            break
+        low, high = 0, widest  # the largest width in [low, high] that fits; 0: none does
+        while low < high:
+            middle = (low + high + 1) // 2
+            if _height(rows, middle, aspect) <= MAX_SIDE:
+                low = middle
+            else:
+                high = middle - 1
+        if low and (best is None or low > best[0]):
+            best = (low, columns)
+    if best is None or best[0] < MIN_TILE:
+        columns = min(count, (MAX_SIDE - GAP) // (MIN_TILE + GAP))
+        best = (MIN_TILE, columns)
+    width, columns = best
+    rows = math.ceil(count / columns)
+    return SheetLayout(
+        columns=columns,
+        rows=rows,
+        tile_width=width,
+        tile_height=_tile_height(width, aspect),
+        label_height=_label_height(width),
+        width=GAP * (columns + 1) + columns * width,
+        height=_height(rows, width, aspect),
+    )
+
+
+def write_contact_sheet(deck: Deck, dest: Path | None = None) -> Path:
+    """Draw every slide of ``deck`` on one PNG, in order, and write it to ``dest``.
+
+    Blocking (decodes every image, writes with ``fsync``): call it from a worker thread
+    when on an event loop.
+
+    Args:
+        deck: the deck, as :func:`~nanobanana_async.export.deck.read_deck` read it.
+        dest: the file to write (replaced atomically); by default ``contact-sheet.png`` in
+            the deck's folder.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ExportError: ``dest`` could not be written (it is then unchanged).
+    """
+    dest = deck.output_dir / CONTACT_SHEET_NAME if dest is None else dest
+    slides = deck.slides
+    if not slides:
+        raise ExportError(f"nothing to export in {deck.output_dir}: the deck has no slide")
+    layout = sheet_layout(len(slides), _deck_aspect(slides))
+    sheet = Image.new("RGB", (layout.width, layout.height), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    label_font = _font(_font_size(layout.tile_width))
+    state_font = _font(max(10, min(48, layout.tile_height // 5)))
+    for index, slide in enumerate(slides):
+        x, y = layout.origin(index)
+        state: str = slide.state if slide.path is None else "ok"
+        if slide.path is not None:
+            try:
+                tile = _tile(slide.path, (layout.tile_width, layout.tile_height))
+            except UnreadableImage:
+                state = "unreadable"
+            else:
+                with tile:
+                    _paste(sheet, tile, (x, y), layout)
+        if state != "ok":
+            box = (x, y, x + layout.tile_width - 1, y + layout.tile_height - 1)
+            draw.rectangle(box, fill=ABSENT)
+            _centred(draw, state, box, state_font, _ABSENT_TEXT)
+        label = str(slide.number) if state == "ok" else f"{slide.number}: {state}"
+        if _text_width(draw, label, label_font) > layout.tile_width:
+            label = str(slide.number)
+        top = y + layout.tile_height
+        strip = (x, top, x + layout.tile_width, top + layout.label_height)
+        _centred(draw, label, strip, label_font, _TEXT if state == "ok" else _ALERT)
+    buffer = BytesIO()
+    sheet.save(buffer, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
+    try:
+        write_atomic(dest, buffer.getvalue(), mode=image_mode())
+    except OSError as exc:
+        raise ExportError(f"cannot write {dest}: {exc.strerror or exc}") from None
+    return dest
+
+
+# -- layout --------------------------------------------------------------------------------
+
+
+def _tile_height(width: int, aspect: float) -> int:
+    return max(1, round(width * aspect))
+
+
+def _font_size(tile_width: int) -> int:
+    return max(10, min(28, tile_width // 11))
+
+
+def _label_height(tile_width: int) -> int:
+    return _font_size(tile_width) * 3 // 2 + 2
+
+
+def _height(rows: int, width: int, aspect: float) -> int:
+    return GAP * (rows + 1) + rows * (_tile_height(width, aspect) + _label_height(width))
+
+
+def _deck_aspect(slides: tuple[Slide, ...]) -> float:
+    """Height / width of the first image whose header reads (9/16 when none does)."""
+    for slide in slides:
+        if slide.path is None:
+            continue
+        try:
+            data = read_image_file(slide.path)
+            with contextlib.closing(open_image(data, slide.path.name)) as image:
+                width, height = image.size  # from the header: no pixel is decoded
+        except UnreadableImage:
+            continue
+        if width and height:
+            return height / width
+    return _DEFAULT_ASPECT
+
+
+# -- images --------------------------------------------------------------------------------
+
+
+def _tile(path: Path, box: tuple[int, int]) -> Image.Image:
+    """The image at ``path`` scaled to fit ``box``, its shape kept, as RGB."""
+    data = read_image_file(path)
+    # closing(), not the image's own ``with``: that closes its file, this frees its pixels.
+    with contextlib.closing(open_image(data, path.name)) as image:
+        width, height = image.size
+        scale = min(box[0] / width, box[1] / height)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image.draft("RGB", size)  # a JPEG decodes at the smallest scale still >= size
+        try:
+            image.load()
+            pixels = opaque(image)
+            return pixels.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+        except (OSError, SyntaxError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UnreadableImage(f"{path.name} does not decode: {reason}") from None
+
+
+def _paste(sheet: Image.Image, tile: Image.Image, at: tuple[int, int], layout: SheetLayout) -> None:
+    x, y = at
+    if tile.size != (layout.tile_width, layout.tile_height):  # another shape: on a cell
+        sheet.paste(CELL, (x, y, x + layout.tile_width, y + layout.tile_height))
+    sheet.paste(
+        tile,
+        (x + (layout.tile_width - tile.width) // 2, y + (layout.tile_height - tile.height) // 2),
+    )
+
+
+# -- text ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=16)
+def _font(size: int) -> Font:
+    try:
+        return ImageFont.load_default(size=size)
+    except (ImportError, OSError):  # Pillow built without FreeType: small but readable
+        return ImageFont.load_default()
+
+
+def _text_width(draw: ImageDraw.ImageDraw, text: str, font: Font) -> float:
+    left, _, right, _ = draw.textbbox((0, 0), text, font=font)
+    return right - left
+
+
+def _centred(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    box: tuple[int, int, int, int],
+    font: Font,
+    fill: tuple[int, int, int],
+) -> None:
+    # From the text's own box, not an anchor: the bitmap fallback font takes no anchor.
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    x = (box[0] + box[2] - (right - left)) / 2 - left
+    y = (box[1] + box[3] - (bottom - top)) / 2 - top
+    draw.text((x, y), text, fill=fill, font=font)
