@@ -5,7 +5,8 @@ than the deck, realistic latencies shrunk tenfold), writes a deck config under
 ``demo-output/``, and runs the ``nanobanana`` command on it exactly as the skill would (no
 ``--rpm``: the engine learns the quota from its 429s), so what you see is the product, not
 a special path. No key and no network are needed; the images are the emulator's
-placeholders, each showing its slide's prompt.
+placeholders, each showing its slide's prompt. It leaves the deck as a deliverable too: a
+contact sheet, a PPTX and a PDF.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             str(config_path),
             "--time-scale",
             str(scale),
+            "--export",
+            "pptx,pdf",
             "--progress-file",
             str(out / "progress.json"),
             "--results-file",
@@ -91,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(images)} placeholder images (the emulator draws each slide's prompt; no real"
             f" image was made) in {out / 'deck'}; the quota held the run back {held}"
             f" ({results['rate_limited']} 429s); results: {out / 'results.json'}"
+        )
+        deck = out / "deck"
+        print(
+            f"the deck to look at: {deck / 'contact-sheet.png'} (every slide in one image),"
+            f" {deck / 'deck.pptx'}, {deck / 'deck.pdf'}"
         )
     return code
 

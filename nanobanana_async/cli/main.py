@@ -14,6 +14,7 @@ from pathlib import Path
 from .._version import version
 from ..config.schema import CONCURRENCY_RANGE, MAX_COST_RANGE, RPM_RANGE, TIMEOUT_RANGE
 from ..exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
+from .export import export_kinds
 
 SUBCOMMANDS = ("run", "plan", "status", "wait", "stop", "emulate", "schema", "export")
 
@@ -136,6 +137,18 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         type=_bounded(*MAX_COST_RANGE),
         metavar="USD",
         help="the run's budget: refuse a plan over it, never send past it",
+    )
+    run.add_argument(
+        "--no-contact-sheet",
+        action="store_true",
+        help="do not redraw OUTPUT_DIR/contact-sheet.png after the run",
+    )
+    run.add_argument(
+        "--export",
+        type=export_kinds,
+        default=frozenset(),
+        metavar="KINDS",
+        help="after the run, write pptx, pdf (comma-separated) in OUTPUT_DIR",
     )
     run.add_argument(
         "--dry-run",

@@ -111,6 +111,7 @@ def run_command(args: argparse.Namespace) -> int:
             quota_ledger=None if args.emulator else default_ledger_path(env),
             dry_run=args.emulator,
             max_cost=args.max_cost,
+            contact_sheet=not args.no_contact_sheet,
         )
         result, signum = anyio.run(_run, config, args, settings, bar, transport)
     except KeyboardInterrupt:
@@ -138,6 +139,11 @@ def run_command(args: argparse.Namespace) -> int:
     for notice in result.notices[len(config.notices) :]:  # those the run itself added
         print(f"nanobanana: notice: {notice}", file=sys.stderr)
     print(result_line(result.to_dict()))
+    if args.export and result.outputs:
+        from .export import export_after_run
+
+        for line in export_after_run(config.output_dir, args.export, config):
+            print(line)
     return result.exit_code
 
 

@@ -51,6 +51,9 @@ _POLL_SECONDS = 0.25
 # How long ``wait`` gives a finished run's results to appear after its final snapshot: the
 # engine writes them right after it (milliseconds), so this is only ever the worst case.
 _RESULTS_GRACE = 1.0
+# How long ``wait`` gives a run that is over to write its last files and let its lock go
+# (a contact sheet of a big deck takes a second or two); past it, the line is printed.
+_FINISHING_GRACE = 30.0
 # A snapshot of 10,000 slides is 0.8 MB (every saved path listed, long paths), 3.1 MB with
 # every slide failed on a 300-character reason; the results copy is of the same order. Ten
 # times the largest: a bigger file is none of ours, and reading it would cost memory in
@@ -375,12 +378,19 @@ def wait_command(
     """
     deadline = clock() + timeout
     ended_at: float | None = None  # when the run was first seen over, without its results
+    over_at: float | None = None  # when the run was first seen over, its process still there
     while True:
         view = _view(progress_file, wall_clock())
         now = clock()
         if view.code is not None and view.patience < math.inf:
             ended_at = now if ended_at is None else ended_at
-            if now - ended_at >= view.patience:
+            # The final snapshot comes before the results, manifest and contact sheet are
+            # written: the run is over for a caller once its process lets the lock go, so
+            # the next run started at once is not refused as running beside it.
+            holder = run_holder(progress_file)
+            over_at = now if over_at is None else over_at
+            finishing = holder is not None and now - over_at < _FINISHING_GRACE
+            if now - ended_at >= view.patience and not finishing:
                 print(view.line)
                 return view.code
         if now >= deadline:

@@ -46,6 +46,7 @@ __all__ = [
     "check_output_dir",
     "clean_leftovers",
     "reason",
+    "refresh_contact_sheet",
     "replaced_notice",
     "saved_as_cancelled",
     "write_manifest",
@@ -169,6 +170,19 @@ def check_budget(plan: RunPlan, max_cost: float | None) -> None:
             f"this run would cost about ${cost:.2f} ({plan.requests} images), over the budget "
             f"of ${max_cost:.2f}; raise it, or run fewer slides (nanobanana plan shows each)",
         )
+
+
+def refresh_contact_sheet(output_dir: Path) -> None:
+    """Redraw ``output_dir/contact-sheet.png``: the whole deck in one small image.
+
+    An agent checks the deck by viewing it, for the price of one image instead of ten. A
+    deck that cannot be drawn (nothing readable) leaves no sheet; failing to draw it never
+    fails the run, which has written its images and results already.
+    """
+    from ..export import ExportError, read_deck, write_contact_sheet  # Pillow drawing
+
+    with contextlib.suppress(ExportError, OSError):
+        write_contact_sheet(read_deck(output_dir))
 
 
 def write_manifest(

@@ -44,6 +44,7 @@ from .outputs import (
     check_files,
     check_output_dir,
     clean_leftovers,
+    refresh_contact_sheet,
     replaced_notice,
     saved_as_cancelled,
     write_manifest,
@@ -239,6 +240,8 @@ async def _execute(
                     write_manifest, cfg.output_dir, manifest, jobs, cfg.model, result, run.originals
                 )
             )
+            if settings.contact_sheet and result.outputs:
+                await anyio.to_thread.run_sync(refresh_contact_sheet, cfg.output_dir)
     return result
 
 

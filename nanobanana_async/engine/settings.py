@@ -34,6 +34,7 @@ class EngineSettings:
             The CLI passes :func:`~nanobanana_async.engine.ledger.default_ledger_path`.
         dry_run: the service is an emulator (placeholder images): the results say so.
         max_cost: the run's budget in USD (overrides the config's).
+        contact_sheet: redraw ``output_dir/contact-sheet.png`` after the run.
         clock: monotonic time in seconds.
         sleep: awaitable sleep.
     """
@@ -48,5 +49,6 @@ class EngineSettings:
     quota_ledger: Path | None = None
     dry_run: bool = False
     max_cost: float | None = None
+    contact_sheet: bool = True
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep

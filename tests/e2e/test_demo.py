@@ -24,4 +24,7 @@ def test_the_demo_waits_on_the_quota_and_says_its_images_are_placeholders(
     assert results["completed"] == len(SLIDES)
     assert results["rate_limit_waits"] >= 1  # the deck is longer than one window
     assert "placeholder images" in done.stdout
-    assert len(list((tmp_path / "demo" / "deck").glob("slide-*.webp"))) == len(SLIDES)
+    deck = tmp_path / "demo" / "deck"
+    assert len(list(deck.glob("slide-*.webp"))) == len(SLIDES)
+    for deliverable in ("contact-sheet.png", "deck.pptx", "deck.pdf"):
+        assert (deck / deliverable).is_file(), deliverable

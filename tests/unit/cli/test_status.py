@@ -164,6 +164,31 @@ def test_wait_gives_the_results_a_moment_to_follow_the_final_snapshot(
     assert capsys.readouterr().out.endswith(f"; {KEY_ADVICE}\n")
 
 
+def test_wait_returns_once_the_finished_run_has_let_its_lock_go(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The final snapshot is written before the run's last files (results, manifest, the
+    # contact sheet): a caller told "over" must be able to start the next run at once.
+    path = tmp_path / "p.json"
+    write(path, **STOPPED, output_dir=str(tmp_path))
+    results_of(tmp_path)
+    time = FakeTime()
+    lock = RunLock(path)
+    lock.acquire()
+
+    def run_lets_go_later(seconds: float) -> None:
+        time.sleep(seconds)
+        if len(time.slept) == 3:
+            lock.release()
+
+    try:
+        assert wait_command(path, 60.0, clock=time.clock, sleep=run_lets_go_later) == 1
+    finally:
+        lock.release()
+    assert len(time.slept) == 3
+    assert capsys.readouterr().out.endswith(f"; {KEY_ADVICE}\n")
+
+
 @pytest.mark.parametrize("copy", ["none", "another run's"])
 def test_without_its_results_a_finished_run_is_told_from_the_progress_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], copy: str
