@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
@@ -30,7 +31,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from ..files.atomic import write_atomic
-from ..files.images import image_mode
+from ..files.images import THUMB_SIZE, image_mode, thumb_path
 from .deck import Deck, ExportError, Slide, UnreadableImage, opaque, open_image, read_image_file
 
 __all__ = [
@@ -231,7 +232,27 @@ def _deck_aspect(slides: tuple[Slide, ...]) -> float:
 
 
 def _tile(path: Path, box: tuple[int, int]) -> Image.Image:
-    """The image at ``path`` scaled to fit ``box``, its shape kept, as RGB."""
+    """The image at ``path`` scaled to fit ``box``, its shape kept, as RGB.
+
+    From the small copy the run kept beside it (:func:`~nanobanana_async.files.images.thumb_path`)
+    when that is big enough and not older than the image: a 4K WebP then costs no decode.
+    """
+    source = path
+    thumb = thumb_path(path)
+    if max(box) <= THUMB_SIZE:
+        with contextlib.suppress(OSError):
+            fresh = thumb.lstat().st_mtime_ns >= path.stat().st_mtime_ns
+            if fresh and stat.S_ISREG(thumb.lstat().st_mode):
+                source = thumb
+    try:
+        return _scaled(source, box)
+    except UnreadableImage:
+        if source == path:
+            raise
+        return _scaled(path, box)  # a damaged small copy: the image itself
+
+
+def _scaled(path: Path, box: tuple[int, int]) -> Image.Image:
     data = read_image_file(path)
     # closing(), not the image's own ``with``: that closes its file, this frees its pixels.
     with contextlib.closing(open_image(data, path.name)) as image:

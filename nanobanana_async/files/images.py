@@ -34,6 +34,8 @@ __all__ = [
     "IMAGE_MODE",
     "MAX_IMAGE_PIXELS",
     "ORIGINALS_DIR",
+    "THUMBS_DIR",
+    "THUMB_SIZE",
     "VERSIONS_DIR",
     "EncodedImage",
     "ImageDecodeError",
@@ -50,6 +52,7 @@ __all__ = [
     "save_received",
     "stage_received",
     "staged_path",
+    "thumb_path",
 ]
 
 
@@ -137,6 +140,10 @@ class SavedImage:
 
 VERSIONS_DIR = ".versions"
 """Where an image replaced by a later run of its deck goes (``slide-03.2.webp``)."""
+THUMBS_DIR = ".thumbs"
+"""Where a small copy of each saved image waits for the contact sheet (``slide-03.webp.jpg``)."""
+THUMB_SIZE = 640
+"""The longer side of those copies: a contact sheet of 7 or more slides needs no more."""
 ORIGINALS_DIR = ".originals"
 """Where the bytes the service sent are kept, to re-encode without paying again."""
 
@@ -185,9 +192,30 @@ class EncodedImage:
     data: bytes
     width: int
     height: int
+    thumbnail: bytes | None = None
 
 
-def encode_image(data: bytes, *, fmt: ImageFormat, quality: int, lossless: bool) -> EncodedImage:
+def thumb_path(dest: Path) -> Path:
+    """Where the small copy of the image at ``dest`` is kept."""
+    return dest.parent / THUMBS_DIR / f"{dest.name}.jpg"
+
+
+def _thumbnail(image: Image.Image) -> bytes:
+    """A JPEG of ``image`` at most :data:`THUMB_SIZE` on its longer side, made while it is
+    decoded anyway: drawing a contact sheet then decodes no full-size image again."""
+    factor = max(1, max(image.size) // THUMB_SIZE)
+    small = image.reduce(factor) if factor > 1 else image.copy()
+    small.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    if small.mode not in ("RGB", "L"):
+        small = _without_alpha(small) if _has_alpha(small) else small.convert("RGB")
+    buffer = BytesIO()
+    small.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def encode_image(
+    data: bytes, *, fmt: ImageFormat, quality: int, lossless: bool, thumbnail: bool = False
+) -> EncodedImage:
     """Decode ``data`` and convert it to ``fmt`` in memory (the slow part of saving).
 
     A source already in ``fmt`` is kept byte for byte. Arguments as :func:`save_received`.
@@ -198,8 +226,9 @@ def encode_image(data: bytes, *, fmt: ImageFormat, quality: int, lossless: bool)
     with _decode(data) as image:
         width, height = image.size
         if _same_format(image.format, fmt):
-            return EncodedImage(data, width, height)
-        return EncodedImage(_encode(image, fmt, quality=quality, lossless=lossless), width, height)
+            return EncodedImage(data, width, height, _thumbnail(image) if thumbnail else None)
+        encoded = _encode(image, fmt, quality=quality, lossless=lossless)
+        return EncodedImage(encoded, width, height, _thumbnail(image) if thumbnail else None)
 
 
 def staged_path(dest: Path) -> Path:
@@ -275,20 +304,33 @@ async def save_received(
     """
 
     def save(abandoned: threading.Event) -> SavedImage | None:
-        encoded = encode_image(data, fmt=fmt, quality=quality, lossless=lossless)
+        encoded = encode_image(data, fmt=fmt, quality=quality, lossless=lossless, thumbnail=keep)
         if abandoned.is_set():
             return None  # the run ended meanwhile: the staged bytes wait for --resume
         previous = keep_version(dest) if keep else None
         write_atomic(dest, encoded.data, mode=image_mode())
+        if encoded.thumbnail is not None:
+            # Only a convenience for the contact sheet: the image is saved, whatever this
+            # costs (a full disk fails the copy, not the slide).
+            with contextlib.suppress(OSError):
+                thumb_path(dest).parent.mkdir(mode=0o700, exist_ok=True)
+                write_atomic(thumb_path(dest), encoded.thumbnail, mode=image_mode())
         original = None
         if keep:
             original = original_path(dest, data)
-            original.parent.mkdir(mode=0o700, exist_ok=True)
             try:
-                os.replace(staged_path(dest), original)  # the staged bytes are the original
-            except FileNotFoundError:
-                if not original.is_file():  # a re-encode: the original is already kept
-                    write_atomic(original, data, mode=0o600)
+                original.parent.mkdir(mode=0o700, exist_ok=True)
+                try:
+                    os.replace(staged_path(dest), original)  # the staged bytes: the original
+                except FileNotFoundError:
+                    if not original.is_file():  # a re-encode: the original is already kept
+                        write_atomic(original, data, mode=0o600)
+            except OSError:
+                # The image is saved; without its original a later format change costs a
+                # request instead of a re-encode, nothing more.
+                with contextlib.suppress(OSError):
+                    discard_staged(dest)
+                original = None
         else:
             discard_staged(dest)
         return SavedImage(

@@ -7,7 +7,7 @@ import math
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -242,3 +242,37 @@ def test_a_deck_too_big_for_the_bounds_grows_taller_not_unreadable() -> None:
     assert layout.columns * layout.rows >= 5000
     with pytest.raises(ValueError, match="needs tiles"):
         sheet_layout(0, 1.0)
+
+
+def test_a_deck_of_many_slides_is_drawn_from_the_small_copies_the_run_kept(
+    tmp_path: Path,
+) -> None:
+    # A fresh small copy stands in for its image (here deliberately another colour, to
+    # see which was drawn); a stale one (older than the image) does not.
+    from nanobanana_async.files.images import thumb_path
+
+    deck_dir = tmp_path / "deck"
+    deck_dir.mkdir()
+    for n in range(1, 13):
+        Image.new("RGB", (1376, 768), (200, 0, 0)).save(deck_dir / f"slide-{n:02d}.png")
+    thumbs = thumb_path(deck_dir / "slide-01.png").parent
+    thumbs.mkdir()
+    Image.new("RGB", (480, 268), (0, 0, 200)).save(thumb_path(deck_dir / "slide-01.png"), "JPEG")
+    Image.new("RGB", (480, 268), (0, 200, 0)).save(thumb_path(deck_dir / "slide-02.png"), "JPEG")
+    old = (deck_dir / "slide-02.png").stat().st_mtime_ns
+    os.utime(thumb_path(deck_dir / "slide-02.png"), ns=(old - 10**9, old - 10**9))
+
+    sheet_path = write_contact_sheet(read_deck(deck_dir))
+
+    layout = sheet_layout(12, 768 / 1376)
+    with Image.open(sheet_path) as sheet:
+        rgb = sheet.convert("RGB")
+        first = cast(tuple[int, int, int], rgb.getpixel(_centre(layout, 0)))
+        second = cast(tuple[int, int, int], rgb.getpixel(_centre(layout, 1)))
+    assert (first[0] < 60, first[2] > 150) == (True, True)  # the fresh small copy (blue)
+    assert (second[0] > 150, second[1] < 60) == (True, True)  # the image (red): copy stale
+
+
+def _centre(layout: Any, index: int) -> tuple[int, int]:
+    x, y = layout.origin(index)
+    return x + layout.tile_width // 2, y + layout.tile_height // 2
