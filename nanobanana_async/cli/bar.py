@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from ..engine.progress import Progress
-from .summary import running_parts
+from .summary import duration, running_parts, utc_moment
 
 __all__ = ["ProgressBar"]
 
@@ -46,25 +46,6 @@ def _terminal_columns(stream: TextIO) -> int:
         except (AttributeError, OSError, ValueError):
             pass
     return shutil.get_terminal_size(fallback=(80, 24)).columns
-
-
-def _duration(seconds: float) -> str:
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    minutes, whole = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes}m{whole:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def _started(text: object) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class ProgressBar:
@@ -120,10 +101,10 @@ class ProgressBar:
         data = progress.to_dict()
         now = self._wall_clock()
         parts = running_parts(data, now)
-        started = _started(data.get("started_at"))
+        started = utc_moment(data.get("started_at"))
         elapsed = (now - started).total_seconds() if started is not None else 0.0
         if elapsed >= 1:
-            parts["elapsed"] = f"{_duration(elapsed)} elapsed"
+            parts["elapsed"] = f"{duration(elapsed)} elapsed"
             finished = int(data["current"]) - int(data["reused"])  # found on disk: no work
             if finished > 0:
                 rate = finished * 60 / elapsed

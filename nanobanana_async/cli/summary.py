@@ -22,11 +22,13 @@ from typing import Any
 
 __all__ = [
     "died_line",
+    "duration",
     "printable",
     "progress_line",
     "result_line",
     "running_parts",
     "slide_ranges",
+    "utc_moment",
 ]
 
 _MAX_REASON = 120
@@ -174,7 +176,7 @@ def _final(
     else:
         line = f"{_STATE_WORDS.get(state, state)}: {saved} of {total} saved"
     if seconds is not None:
-        line += f" in {_duration(seconds)}"
+        line += f" in {duration(seconds)}"
     if reused:
         line += f" ({reused} reused)"
     if cost is not None and cost > 0 and not dry_run:
@@ -220,8 +222,9 @@ def _cost(value: object) -> float | None:
     return float(value) if 0 <= value < 1e9 else None
 
 
-def _duration(seconds: int) -> str:
-    """``42s``, ``1m30s``, ``2h05m``."""
+def duration(seconds: float) -> str:
+    """``42s``, ``1m30s``, ``2h05m`` (whole seconds, rounded down)."""
+    seconds = int(seconds)
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)
@@ -231,7 +234,7 @@ def _duration(seconds: int) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def _utc(text: object) -> datetime | None:
+def utc_moment(text: object) -> datetime | None:
     """A timestamp of the files (UTC ISO 8601, ``Z``), aware; ``None`` if it is not one."""
     try:
         moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
@@ -241,7 +244,7 @@ def _utc(text: object) -> datetime | None:
 
 
 def _seconds_between(start: object, end: object) -> int:
-    began, ended = _utc(start), _utc(end)
+    began, ended = utc_moment(start), utc_moment(end)
     if began is None or ended is None:
         return 0
     return max(0, round((ended - began).total_seconds()))
@@ -271,17 +274,17 @@ def running_parts(progress: Mapping[str, Any], now: datetime | None = None) -> d
     in_flight = len(progress.get("in_flight") or [])
     if in_flight:
         parts["in_flight"] = f"{in_flight} in flight"
-    until = _utc(progress.get("waiting_until"))
+    until = utc_moment(progress.get("waiting_until"))
     if until is not None:
         left = (until - (now or datetime.now(UTC))).total_seconds()
         if left >= 1:
-            parts["waiting"] = f"waiting on quota {_duration(int(left))}"
+            parts["waiting"] = f"waiting on quota {duration(int(left))}"
     waits = int(progress.get("rate_limit_waits") or 0)
     if waits:
         parts["waits"] = f"{waits} rate-limit wait{'s' if waits != 1 else ''}"
     eta = progress.get("eta_seconds")
     if eta is not None:
-        parts["eta"] = f"ETA {_duration(int(eta))}"
+        parts["eta"] = f"ETA {duration(int(eta))}"
     return parts
 
 

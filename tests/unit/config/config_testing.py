@@ -45,5 +45,16 @@ def refusal(raw: Any, base: Path, env: Mapping[str, str] | None = None) -> Confi
     return info.value
 
 
+def check_refused(
+    base: Path, top: dict[str, Any], slide: dict[str, Any], where: str, problem: str
+) -> None:
+    """A deck with ``top`` and first-slide overrides is refused with one line naming ``where``."""
+    error = refusal(deck(slide, **top), base)
+    assert error.field == where
+    assert problem in error.problem
+    assert str(error) == f"{where}: {error.problem}"
+    assert "\n" not in str(error)
+
+
 def one(raw: dict[str, Any], base: Path, env: Mapping[str, str] | None = None) -> SlideSpec:
     return load(raw, base, env).slides[0]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from config_testing import KEY, deck, load, one, refusal
+from config_testing import KEY, check_refused, deck, load, one, refusal
 
 from nanobanana_async.service.endpoint import EMULATOR_BASE_URL
 from nanobanana_async.service.model_ids import DEFAULT_MODEL
@@ -45,11 +45,7 @@ REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
 def test_refused_with_field_and_reason(
     base: Path, top: dict[str, Any], slide: dict[str, Any], where: str, problem: str
 ) -> None:
-    error = refusal(deck(slide, **top), base)
-    assert error.field == where
-    assert problem in error.problem
-    assert str(error) == f"{where}: {error.problem}"
-    assert "\n" not in str(error)
+    check_refused(base, top, slide, where, problem)
 
 
 @pytest.mark.parametrize(

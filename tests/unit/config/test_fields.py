@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from config_testing import DROP, S, deck, load, one, refusal
+from config_testing import DROP, S, check_refused, deck, load, one, refusal
 
 from nanobanana_async.config.loading import SLIDE_FIELDS, load_config
 from nanobanana_async.errors import ConfigError
@@ -80,11 +80,7 @@ REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
 def test_refused_with_field_and_reason(
     base: Path, top: dict[str, Any], slide: dict[str, Any], where: str, problem: str
 ) -> None:
-    error = refusal(deck(slide, **top), base)
-    assert error.field == where
-    assert problem in error.problem
-    assert str(error) == f"{where}: {error.problem}"
-    assert "\n" not in str(error)
+    check_refused(base, top, slide, where, problem)
 
 
 def test_unknown_field_lists_every_known_one(base: Path) -> None:

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
-from config_testing import DROP, KEY, S, deck, load, one, refusal
+from config_testing import DROP, KEY, S, check_refused, deck, load, one, refusal
 
 from nanobanana_async.config.loading import MAX_CONFIG_BYTES, SlideSpec, load_config
 from nanobanana_async.service.model_ids import DEFAULT_MODEL
@@ -44,11 +44,7 @@ REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
 def test_refused_with_field_and_reason(
     base: Path, top: dict[str, Any], slide: dict[str, Any], where: str, problem: str
 ) -> None:
-    error = refusal(deck(slide, **top), base)
-    assert error.field == where
-    assert problem in error.problem
-    assert str(error) == f"{where}: {error.problem}"
-    assert "\n" not in str(error)
+    check_refused(base, top, slide, where, problem)
 
 
 def test_the_spec_examples_word_for_word(tmp_path: Path) -> None:
