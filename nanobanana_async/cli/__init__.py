@@ -2,8 +2,9 @@
 
 ``main`` parses and dispatches (:mod:`.main`); each command lives in its own module
 (``run`` in :mod:`.run`, ``run --detach`` in :mod:`.detach`, ``status`` and ``wait`` in
-:mod:`.status`), the one-line views they print in :mod:`.summary`, exit codes and default
-paths in :mod:`nanobanana_async.exits`. Nothing below this package imports it.
+:mod:`.status`), the one-line views they print in :mod:`nanobanana_async.follow`, exit
+codes and default paths in :mod:`nanobanana_async.exits`. Nothing below this package
+imports it.
 """
 
 from __future__ import annotations

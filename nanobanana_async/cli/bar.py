@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from ..engine.progress import Progress
-from .summary import duration, running_parts, utc_moment
+from ..follow.summary import duration, running_parts, utc_moment
 
 __all__ = ["ProgressBar"]
 

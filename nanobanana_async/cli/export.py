@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from .summary import printable, slide_ranges
+from ..follow.summary import printable, slide_ranges
 
 if TYPE_CHECKING:
     from ..config.loading import BatchConfig

@@ -19,7 +19,7 @@ from ..engine.plan import plan_jobs
 from ..engine.rerun import RunPlan, plan_run
 from ..errors import ConfigError
 from ..exits import EXIT_OK, EXIT_USAGE
-from .summary import slide_ranges
+from ..follow.summary import slide_ranges
 
 __all__ = ["plan_command", "plan_line"]
 

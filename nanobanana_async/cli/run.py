@@ -25,11 +25,11 @@ from ..engine.ledger import default_ledger_path
 from ..engine.run import EngineSettings, generate_batch
 from ..errors import ConfigError, NanoBananaError, RunLockedError
 from ..exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
+from ..follow.summary import result_line
 from ..results import BatchResult
 from ..service.endpoint import EMULATOR_BASE_URL
 from .allocator import pin_mmap_threshold
 from .bar import ProgressBar
-from .summary import result_line
 
 __all__ = ["DRY_RUN_SUFFIX", "dry_run_dir", "run_command"]
 

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from ..exits import EXIT_FAILED, EXIT_OK, EXIT_TIMED_OUT
-from .status import NotAProgressFile, read_progress, run_holder
-from .summary import died_line, printable, progress_line
+from ..follow.progress_file import NotAProgressFile, read_progress, run_holder
+from ..follow.summary import died_line, printable, progress_line
 
 __all__ = ["stop_command"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from nanobanana_async.cli.summary import died_line, progress_line, result_line
+from nanobanana_async.follow.summary import died_line, progress_line, result_line
 
 RESULTS: dict[str, Any] = {
     "completed": 8,

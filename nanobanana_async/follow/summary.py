@@ -11,7 +11,7 @@ the line must be short, the reasons are cut, never that advice. A quota wait is 
 never reported, however old the file. The only text taken from the files, a reason (the
 service's own words, and an endpoint can say anything) and the output folder, is shown
 escaped (:func:`printable`), a reason also cut short; the rest is numbers and words of ours.
-The fields' types are checked by whoever reads the files (:mod:`.status`).
+The fields' types are checked by whoever reads the files (:mod:`.progress_file`).
 """
 
 from __future__ import annotations
