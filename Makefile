@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8765
 
-.PHONY: install test lint typecheck check emulate demo bench install-skill clean
+.PHONY: install test lint typecheck check emulate demo bench install-skill install-mcp clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ SKILL_DIR := $(HOME)/.claude/skills/nano-banana
 # the user edited is moved to a dated backup folder first (skill/install.py; the last line says).
 install-skill: $(STAMP)
 	$(BIN)/python skill/install.py --into "$(SKILL_DIR)" --engine "$(abspath $(BIN))/nanobanana"
+
+# The MCP server's SDK (the `mcp` extra) in this checkout's venv, and the line that registers it.
+install-mcp: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[mcp]'
+	@echo "register it with Claude Code:"
+	@echo "  claude mcp add nano-banana -- $(abspath $(BIN))/nanobanana mcp"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output

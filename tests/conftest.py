@@ -24,7 +24,8 @@ settings.load_profile("nanobanana")
 # and the quota ledger ($XDG_RUNTIME_DIR, else $TMPDIR) are the user's: a real run may be
 # using them right now. Before anything of ours is imported (the defaults are computed at
 # import), point both at folders of the suite's own; every CLI run a test starts inherits
-# them, so no test reads or writes the user's real files.
+# them, so no test reads or writes the user's real files. The MCP server's runs folder
+# ($XDG_STATE_HOME) likewise.
 _ROOT = tempfile.mkdtemp(prefix="nanobanana-tests-")
 _TMP = os.path.join(_ROOT, "tmp")
 _RUNTIME = os.path.join(_ROOT, "runtime")
@@ -32,6 +33,7 @@ os.mkdir(_TMP)
 os.mkdir(_RUNTIME, 0o700)
 os.environ["TMPDIR"] = _TMP
 os.environ["XDG_RUNTIME_DIR"] = _RUNTIME
+os.environ["XDG_STATE_HOME"] = os.path.join(_ROOT, "state")
 tempfile.tempdir = None  # forget the temp dir already looked up
 atexit.register(shutil.rmtree, _ROOT, True)
 

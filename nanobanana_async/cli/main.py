@@ -16,7 +16,7 @@ from ..config.schema import CONCURRENCY_RANGE, MAX_COST_RANGE, RPM_RANGE, TIMEOU
 from ..exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
 from .export import export_kinds
 
-SUBCOMMANDS = ("run", "plan", "status", "wait", "stop", "emulate", "schema", "export")
+SUBCOMMANDS = ("run", "plan", "status", "wait", "stop", "emulate", "schema", "export", "mcp")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -258,6 +258,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_export_arguments(
         sub.add_parser("export", help="a deck's folder as a PPTX and a PDF (or a contact sheet)")
     )
+    sub.add_parser("mcp", help="serve the tools to an MCP client over stdio (extra: mcp)")
     emulate = sub.add_parser("emulate", help="serve the Gemini API emulator (no key, no cost)")
     if command == "emulate":
         from ..emulator.server import add_emulate_arguments
@@ -341,6 +342,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             contact_sheet=args.contact_sheet,
             config=args.config,
         )
+    if args.command == "mcp":
+        from ..mcp.server import serve
+
+        return serve()
     if args.command == "emulate":
         from ..emulator.server import run_emulate
 

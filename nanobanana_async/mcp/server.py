@@ -1,0 +1,152 @@
+"""``nanobanana mcp``: the tools of :mod:`.tools`, served over stdio with the official SDK.
+
+The SDK (``mcp``, the optional extra ``nanobanana-async[mcp]``) is imported only here and
+only when the server starts, so the rest of the package never needs it and a missing one
+is a one-line error naming the install. Each answer is one text block (the line) and the
+structured fields; view_deck adds the one image. Descriptions are short on purpose: a
+client puts every tool's description in the agent's context for the whole conversation.
+stdout is the protocol's: nothing else may print there.
+"""
+
+import base64
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from .._version import version
+from ..exits import EXIT_USAGE
+from .runs import Runs, runs_root
+from .tools import MAX_IMAGES, MAX_WAIT_SECONDS, Answer, DeckTools
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+__all__ = ["MISSING_SDK", "build_server", "serve"]
+
+MISSING_SDK = (
+    "the MCP server needs the official MCP SDK: pip install 'nanobanana-async[mcp]' "
+    "(or pip install mcp)"
+)
+_INSTRUCTIONS = (
+    "Generates slide decks of images with Gemini in the background. start_deck returns at "
+    "once; wait_deck (at most 50 s a call) until over; deck_results gives paths, never "
+    "images; view_deck shows the contact sheet."
+)
+
+
+def build_server(tools: DeckTools) -> "MCPServer[Any]":
+    """The server and its six tools, over ``tools``.
+
+    Not under ``from __future__ import annotations``: the SDK reads the tools' annotations
+    at registration, and the names in them are this function's own (imported here).
+    """
+    from mcp.server.mcpserver import Context, MCPServer
+    from mcp.types import CallToolResult, ImageContent, TextContent
+    from pydantic import Field
+
+    server: MCPServer[Any] = MCPServer("nano-banana", instructions=_INSTRUCTIONS, version=version())
+
+    def result(answer: Answer) -> CallToolResult:
+        content: list[Any] = [TextContent(type="text", text=answer.text)]
+        if answer.image is not None:
+            data = base64.b64encode(answer.image).decode("ascii")
+            content.append(ImageContent(type="image", data=data, mime_type="image/jpeg"))
+        return CallToolResult(
+            content=content, structured_content=answer.data or None, is_error=answer.error
+        )
+
+    run_id_field = Field(description="as start_deck returned it; default: the latest run")
+    RunId = Annotated[str | None, run_id_field]
+
+    @server.tool()
+    async def start_deck(
+        config: Annotated[
+            dict[str, Any] | None,
+            Field(description="the deck: {output_dir, slides: [{number, prompt}], ...}"),
+        ] = None,
+        config_path: Annotated[str | None, Field(description="or a config JSON file")] = None,
+        resume: Annotated[bool, Field(description="keep complete images, make the rest")] = False,
+        regenerate: Annotated[str | None, Field(description="slides to redo: 3,7-9")] = None,
+        force: Annotated[bool, Field(description="redo every slide")] = False,
+        max_cost: Annotated[float | None, Field(description="budget in USD")] = None,
+        emulator: Annotated[bool, Field(description="dry run: no key, no cost")] = False,
+    ) -> CallToolResult:
+        """Start generating a deck in the background; returns its run_id at once."""
+        return result(
+            await tools.start_deck(
+                config,
+                config_path,
+                resume=resume,
+                regenerate=regenerate,
+                force=force,
+                max_cost=max_cost,
+                emulator=emulator,
+            )
+        )
+
+    @server.tool()
+    async def deck_status(run_id: RunId = None) -> CallToolResult:
+        """One line: a deck's progress, or how it ended."""
+        return result(await tools.deck_status(run_id))
+
+    @server.tool()
+    async def wait_deck(
+        ctx: Context,
+        run_id: RunId = None,
+        timeout_s: Annotated[
+            float, Field(description=f"at most {MAX_WAIT_SECONDS:g}; call again if running")
+        ] = MAX_WAIT_SECONDS,
+    ) -> CallToolResult:
+        """Wait until a deck is over (or timeout_s); one line, progress meanwhile."""
+        return result(await tools.wait_deck(run_id, timeout_s, report=ctx.report_progress))
+
+    @server.tool()
+    async def deck_results(run_id: RunId = None) -> CallToolResult:
+        """A finished deck: image paths, failures and cost (never the images)."""
+        return result(await tools.deck_results(run_id))
+
+    @server.tool()
+    async def generate_image(
+        ctx: Context,
+        prompt: str,
+        count: Annotated[int, Field(ge=1, le=MAX_IMAGES)] = 1,
+        aspect_ratio: Annotated[str | None, Field(description="e.g. 16:9")] = None,
+        image_size: Annotated[str | None, Field(description="1K, 2K or 4K")] = None,
+        model: str | None = None,
+        output_dir: str | None = None,
+        emulator: Annotated[bool, Field(description="dry run: no key, no cost")] = False,
+    ) -> CallToolResult:
+        """Make 1-4 images of one prompt; returns their paths (waits at most 50 s)."""
+        answer = await tools.generate_image(
+            prompt,
+            count=count,
+            aspect_ratio=aspect_ratio,
+            image_size=image_size,
+            model=model,
+            output_dir=output_dir,
+            emulator=emulator,
+            report=ctx.report_progress,
+        )
+        return result(answer)
+
+    @server.tool()
+    async def view_deck(run_id: RunId = None) -> CallToolResult:
+        """The finished deck's contact sheet as one small image."""
+        return result(await tools.view_deck(run_id))
+
+    return server
+
+
+def serve() -> int:
+    """Run the server on stdin/stdout until the client goes; the exit code."""
+    try:
+        import mcp  # noqa: F401
+    except ImportError:
+        print(f"nanobanana: error: {MISSING_SDK}", file=sys.stderr)
+        return EXIT_USAGE
+    import anyio
+
+    tools = DeckTools(Runs(runs_root(os.environ)), cwd=Path.cwd())
+    anyio.run(build_server(tools).run_stdio_async)
+    return 0

@@ -1,0 +1,310 @@
+"""``nanobanana mcp`` driven as a client drives it: the SDK's client over stdio, the emulator.
+
+Every tool result is counted in bytes: following a deck to the end must cost an agent a few
+hundred bytes of text, whatever the deck's size, and no tool but view_deck returns pixels.
+The run is an ordinary detached run: a server killed mid-run leaves it going, and a new
+server finds it by its files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_testing import SHAPED_KEY, deck_config, environment, write_json
+from PIL import Image
+
+from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
+
+mcp = pytest.importorskip("mcp", reason="the mcp extra is not installed")
+
+from mcp.client.session import ClientSession  # noqa: E402
+from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
+from mcp.types import CallToolResult, TextContent  # noqa: E402
+
+_TEXT_BUDGET = 400
+_TOOLS = {"start_deck", "deck_status", "wait_deck", "deck_results", "generate_image", "view_deck"}
+
+
+class _Held:
+    """The emulator's sleep: the first ``free`` answers at once, the others when opened.
+
+    The emulator runs in another thread; the gate is a thread's event, looked at by the
+    emulator's loop between short yields (no test waits on a duration).
+    """
+
+    def __init__(self) -> None:
+        self.free = 10**9
+        self.gate = threading.Event()
+        self.calls = 0
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls += 1
+        if self.calls <= self.free:
+            return
+        while not self.gate.is_set():  # noqa: ASYNC110 (a thread's event, not the loop's)
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def held() -> _Held:
+    return _Held()
+
+
+@pytest.fixture
+def served(held: _Held) -> Iterator[tuple[Emulator, str]]:
+    emulator = Emulator(EmulatorSettings(keys=frozenset({SHAPED_KEY}), sleep=held, seed=7))
+    with serve_in_thread(emulator) as base_url:
+        yield emulator, base_url
+    held.gate.set()
+
+
+@pytest.fixture
+def env(served: tuple[Emulator, str], tmp_path: Path) -> dict[str, str]:
+    return environment(served[1], XDG_STATE_HOME=str(tmp_path / "state"))
+
+
+@asynccontextmanager
+async def _connect(env: dict[str, str], cwd: Path) -> AsyncIterator[ClientSession]:
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "nanobanana_async", "mcp"], env=env, cwd=str(cwd)
+    )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+class _Ledger:
+    """Every tool result of a conversation, and the bytes of text the agent read."""
+
+    def __init__(self, session: ClientSession) -> None:
+        self.session = session
+        self.results: list[CallToolResult] = []
+        self.progress: list[tuple[float, float | None, str | None]] = []
+
+    async def call(self, tool: str, **arguments: Any) -> CallToolResult:
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            self.progress.append((progress, total, message))
+
+        result: CallToolResult = await self.session.call_tool(
+            tool, arguments, progress_callback=on_progress
+        )
+        self.results.append(result)
+        return result
+
+    @property
+    def text_bytes(self) -> int:
+        return sum(len(_text(result).encode()) for result in self.results)
+
+
+def _text(result: CallToolResult) -> str:
+    return "".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+def _images(result: CallToolResult) -> list[Any]:
+    return [block for block in result.content if block.type == "image"]
+
+
+async def _follow(ledger: _Ledger, run_id: str) -> CallToolResult:
+    for _ in range(20):
+        waited = await ledger.call("wait_deck", run_id=run_id)
+        assert not waited.is_error, _text(waited)
+        if waited.structured_content and waited.structured_content["over"]:
+            return waited
+    raise AssertionError("the deck never ended")
+
+
+@pytest.mark.parametrize("count", [10, 50])
+async def test_a_deck_followed_to_the_end_costs_a_few_hundred_bytes(
+    env: dict[str, str], tmp_path: Path, count: int
+) -> None:
+    deck = tmp_path / "deck"
+    async with _connect(env, tmp_path) as session:
+        listed = await session.list_tools()
+        assert {tool.name for tool in listed.tools} == _TOOLS
+        ledger = _Ledger(session)
+        started = await ledger.call("start_deck", config=deck_config(deck, count))
+        assert not started.is_error, _text(started)
+        assert started.structured_content is not None
+        run_id = started.structured_content["run_id"]
+        waited = await _follow(ledger, run_id)
+        assert _text(waited).startswith(f"done {count}/{count}")
+        results = await ledger.call("deck_results", run_id=run_id)
+    assert results.structured_content is not None
+    images = results.structured_content["images"]
+    assert images == [f"slide-{n:02d}.webp" for n in range(1, count + 1)]
+    assert all((deck / name).is_file() for name in images)
+    assert results.structured_content["cost_usd"] > 0
+    assert ledger.text_bytes <= _TEXT_BUDGET, [_text(r) for r in ledger.results]
+    assert not any(_images(result) for result in ledger.results)  # never pixels
+    # Progress went out while wait_deck waited, never backwards, ending at the whole deck.
+    done = [step[0] for step in ledger.progress]
+    assert done == sorted(done)
+    assert done[-1] == count
+    assert ledger.progress[-1][1] == count
+
+
+async def test_a_bad_config_is_a_tool_error_in_the_cli_s_own_line(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    config = deck_config(tmp_path / "deck", 3)
+    config["slides"][1]["prompt"] = 42
+    path = write_json(tmp_path / "bad.json", config)
+    cli = subprocess.run(  # noqa: ASYNC221 (the CLI's line, to compare with)
+        [sys.executable, "-m", "nanobanana_async", "run", "--config", str(path), "--quiet"],
+        env=env,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert cli.returncode == 2
+    async with _connect(env, tmp_path) as session:
+        by_object = await session.call_tool("start_deck", {"config": config})
+        by_path = await session.call_tool("start_deck", {"config_path": str(path)})
+        neither = await session.call_tool("start_deck", {})
+        status = await session.call_tool("deck_status", {})
+    line = cli.stderr.decode().strip().splitlines()[-1]
+    assert "slides[1].prompt" in line
+    assert by_object.is_error
+    assert _text(by_object) == line
+    assert by_path.is_error
+    assert _text(by_path) == line
+    assert neither.is_error
+    assert "config" in _text(neither)
+    # A refused start leaves no run behind to be mistaken for the latest.
+    assert status.is_error
+    assert "no run yet" in _text(status)
+
+
+async def test_a_bad_key_stops_the_run_and_never_shows(
+    served: tuple[Emulator, str], tmp_path: Path
+) -> None:
+    bad_key = "AIzaSyWrong-key-that-the-emulator-refuses-0"
+    env = environment(served[1], key=bad_key, XDG_STATE_HOME=str(tmp_path / "state"))
+    async with _connect(env, tmp_path) as session:
+        ledger = _Ledger(session)
+        started = await ledger.call("start_deck", config=deck_config(tmp_path / "deck", 10))
+        assert started.structured_content is not None
+        waited = await _follow(ledger, started.structured_content["run_id"])
+        await ledger.call("deck_results")
+        await ledger.call("deck_status")
+    assert waited.structured_content is not None
+    assert waited.structured_content["state"] == "failed"
+    assert "GEMINI_API_KEY" in _text(waited)
+    assert served[0].stats()["requests"] <= 3  # stopped at once, not ten times refused
+    for result in ledger.results:
+        assert bad_key not in result.model_dump_json()
+
+
+async def test_a_run_outlives_its_server_and_a_new_server_finds_it(
+    env: dict[str, str], tmp_path: Path, held: _Held
+) -> None:
+    held.free = 3
+    deck = tmp_path / "deck"
+    async with _connect(env, tmp_path) as session:
+        started = await session.call_tool("start_deck", {"config": deck_config(deck, 10)})
+        assert started.structured_content is not None
+        run_id = started.structured_content["run_id"]
+        for _ in range(200):
+            status = await session.call_tool("deck_status", {"run_id": run_id})
+            assert status.structured_content is not None
+            if status.structured_content["done"] >= 3:
+                break
+        assert status.structured_content["state"] == "running"
+        run_pid = _run_pid(env, run_id)
+        server_pid = _parent_of(run_pid)
+        # The server and its whole process group die mid-run, as when a client kills the
+        # tree of a server that will not go (the SDK's client starts it as a group leader).
+        assert os.getpgid(server_pid) == server_pid != os.getpgid(0)
+        os.killpg(server_pid, signal.SIGKILL)
+        with suppress(Exception):
+            await session.call_tool("deck_status", {"run_id": run_id}, read_timeout_seconds=5)
+    os.kill(run_pid, 0)  # the run is still there
+    held.gate.set()
+    async with _connect(env, tmp_path) as session:
+        ledger = _Ledger(session)
+        found = await ledger.call("deck_status")  # no id: the latest run, found by its files
+        assert found.structured_content is not None
+        assert found.structured_content["run_id"] == run_id
+        waited = await _follow(ledger, run_id)
+        results = await ledger.call("deck_results", run_id=run_id)
+        sheet = await ledger.call("view_deck", run_id=run_id)
+    assert _text(waited).startswith("done 10/10")
+    assert results.structured_content is not None
+    assert len(results.structured_content["images"]) == 10
+    pictures = _images(sheet)
+    assert len(pictures) == 1
+    assert pictures[0].mime_type == "image/jpeg"
+    with Image.open(io.BytesIO(base64.b64decode(pictures[0].data))) as picture:
+        assert picture.format == "JPEG"
+        assert max(picture.size) <= 1024
+    assert len(base64.b64decode(pictures[0].data)) < 300_000
+
+
+def _run_pid(env: dict[str, str], run_id: str) -> int:
+    import orjson
+
+    progress = Path(env["XDG_STATE_HOME"]) / "nano-banana" / "runs" / run_id / "progress.json"
+    pid = orjson.loads(progress.read_bytes())["pid"]
+    assert isinstance(pid, int)
+    return pid
+
+
+def _parent_of(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[1])
+
+
+async def test_generate_image_returns_the_paths_of_its_images(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    async with _connect(env, tmp_path) as session:
+        made = await session.call_tool("generate_image", {"prompt": "a banana", "count": 2})
+        too_many = await session.call_tool("generate_image", {"prompt": "a banana", "count": 5})
+    assert not made.is_error, _text(made)
+    assert made.structured_content is not None
+    paths = [Path(p) for p in made.structured_content["images"]]
+    assert len(paths) == 2
+    assert all(p.is_absolute() and p.is_file() for p in paths)
+    assert paths[0].parent.parent == tmp_path / "nano-banana-images"  # the server's cwd
+    assert all(p.name in _text(made) for p in paths)
+    assert len(_text(made).encode()) < 300
+    assert too_many.is_error
+
+
+async def test_run_ids_from_the_conversation_stay_inside_the_runs_folder(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    async with _connect(env, tmp_path) as session:
+        for run_id in ("../outside", "/etc", "x/../../outside", ".."):
+            answer = await session.call_tool("deck_status", {"run_id": run_id})
+            assert answer.is_error, run_id
+            assert "run_id must be" in _text(answer), run_id
+
+
+def test_without_the_sdk_the_command_says_what_to_install(tmp_path: Path) -> None:
+    blocked = (
+        "import sys; sys.modules['mcp'] = None; "
+        "from nanobanana_async.cli import main; raise SystemExit(main(['mcp']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", blocked], capture_output=True, check=False, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.decode().strip() == (
+        "nanobanana: error: the MCP server needs the official MCP SDK: "
+        "pip install 'nanobanana-async[mcp]' (or pip install mcp)"
+    )

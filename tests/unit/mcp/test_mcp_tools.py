@@ -1,0 +1,87 @@
+"""The tools apart from the SDK: a wait never outlasts a client's patience, states as told."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from emulator_testing import FakeClock
+
+from nanobanana_async.mcp.runs import Runs
+from nanobanana_async.mcp.tools import MAX_WAIT_SECONDS, DeckTools
+
+_NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+
+def _running(runs: Runs, pid: int) -> str:
+    run = runs.new("deck", _NOW)
+    run.started_file.write_bytes(b"{}")
+    progress = {
+        "current": 2,
+        "total": 10,
+        "state": "running",
+        "pid": pid,
+        "started_at": "2026-12-02T12:00:00Z",
+        "output_dir": str(run.folder / "images"),
+    }
+    run.progress_file.write_bytes(orjson.dumps(progress))
+    return run.run_id
+
+
+async def test_a_wait_asked_for_ten_minutes_ends_after_fifty_seconds(tmp_path: Path) -> None:
+    runs = Runs(tmp_path / "runs")
+    run_id = _running(runs, os.getpid())  # alive: this process
+    clock = FakeClock()
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    reported: list[tuple[float, float | None, str | None]] = []
+
+    async def report(done: float, total: float | None, message: str | None) -> None:
+        reported.append((done, total, message))
+
+    tools = DeckTools(runs, env={}, cwd=tmp_path, clock=clock, sleep=sleep, wall_clock=lambda: _NOW)
+    answer = await tools.wait_deck(run_id, 600, report=report)
+    assert sum(slept) == MAX_WAIT_SECONDS
+    assert answer.data["over"] is False
+    assert answer.data["state"] == "running"
+    assert answer.text == "running 2/10"
+    assert reported == [(2.0, 10, "running 2/10")]  # once: nothing changed meanwhile
+
+
+def _a_pid_that_is_gone() -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
+    return int(done.stdout)
+
+
+async def test_a_run_whose_process_is_gone_is_reported_died(tmp_path: Path) -> None:
+    runs = Runs(tmp_path / "runs")
+    run_id = _running(runs, _a_pid_that_is_gone())
+    tools = DeckTools(runs, env={}, cwd=tmp_path, wall_clock=lambda: _NOW)
+    status = await tools.deck_status(run_id)
+    results = await tools.deck_results(run_id)
+    assert status.data["state"] == "died"
+    assert status.text.startswith("died: 2 of 10 saved")
+    assert results.text == status.text  # no results to give: the same line, no error
+
+
+async def test_results_of_a_run_still_going_say_to_wait(tmp_path: Path) -> None:
+    runs = Runs(tmp_path / "runs")
+    run_id = _running(runs, os.getpid())
+    tools = DeckTools(runs, env={}, cwd=tmp_path, wall_clock=lambda: _NOW)
+    results = await tools.deck_results(run_id)
+    sheet = await tools.view_deck(run_id)
+    assert results.text == "not finished: running 2/10; wait_deck first"
+    assert not results.error
+    assert "images" not in results.data
+    assert sheet.image is None
+    assert "drawn when the run ends" in sheet.text
