@@ -15,6 +15,8 @@ extra cross-check, collected only when the folder is there; when it is not, the 
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from typing import Any
 import httpx2
 import orjson
 import pytest
+from PIL import Image
 
 from nanobanana_async.emulator import Emulator
 from nanobanana_async.service import protocol
@@ -110,6 +113,38 @@ def request_body(
     return protocol.build_request(
         prompt, model=model, aspect_ratio=aspect_ratio, image_size=image_size
     )
+
+
+def png(colour: tuple[int, int, int] = (200, 40, 30), size: int = 8) -> bytes:
+    """A small PNG of one colour, to send as a reference image."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def with_images(body: dict[str, Any], *images: bytes) -> dict[str, Any]:
+    """``body`` with each PNG of ``images`` appended to its first content as ``inlineData``."""
+    for data in images:
+        inline = {"mimeType": "image/png", "data": base64.b64encode(data).decode()}
+        body["contents"][0]["parts"].append({"inlineData": inline})
+    return body
+
+
+async def call(
+    client: httpx2.AsyncClient,
+    verb: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    key: str | None = KEY,
+    **options: Any,
+) -> httpx2.Response:
+    """Any API method, with the key in its header as the SDKs send it."""
+    headers = dict(options.pop("headers", {}))
+    if key is not None:
+        headers["x-goog-api-key"] = key
+    content = orjson.dumps(body) if body is not None else None
+    return await client.request(verb, path, content=content, headers=headers, **options)
 
 
 async def generate(

@@ -1,8 +1,11 @@
-"""The emulator: an ASGI app that answers ``generateContent`` as the real service does.
+"""The emulator: an ASGI app that answers the Gemini API as the real service does.
 
-It takes a request through the real front end's checks in their order (the steps:
-:class:`Emulator`), waits the model's latency while a worker thread renders the answer, so
-the event loop keeps accepting requests and stamping honest arrival times, and sends it.
+Routing lives here (:data:`_ROUTES`: every path and method the emulator serves, under
+``/v1beta`` and ``/v1`` alike). A generation (``generateContent``, ``streamGenerateContent``)
+goes through the real front end's checks in their order (the steps: :class:`Emulator`),
+waits the model's latency while a worker thread renders the answer, so the event loop
+keeps accepting requests and stamping honest arrival times, and sends it. Every other
+method checks the key the same way and answers at once, from :mod:`.models_api`.
 Everything random is drawn under one lock in arrival order, so a run is reproducible from
 its seed. A wait ends when its client disconnects (counted as 499) or at
 :meth:`Emulator.shutdown`, so a server can stop without hanging on a generation.
@@ -15,35 +18,64 @@ import contextlib
 import random
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
 import orjson
 
-from . import error_bodies
+from . import error_bodies, models_api, streaming
 from .asgi import (
+    JSON,
     ConnectionDropped,
     Receive,
+    Reply,
     Scope,
     Send,
     header,
+    query,
     read_body,
     send_answer,
+    send_frames,
     until_disconnect,
 )
 from .compression import gzip_join
 from .faults import FaultPlan
-from .generation import Plan, Refusal, build_answer, check_request, decide
+from .generation import Plan, Refusal, build_answer, check_key, check_request, decide, find_model
 from .quotas import QuotaBook
 from .render import SlideRenderer
 from .settings import EmulatorSettings
 from .stats import CLIENT_GONE, Stats, fingerprint
+from .validation import Rejected
 
 __all__ = ["Emulator", "RequestLog"]
 
-_GENERATE = re.compile(r"^/(v1|v1beta)/models/([^/]+):generateContent$")
+_V = r"(v1|v1beta)"
+_ID = r"([^/:]+)"
+# (HTTP method, path, API method): everything the emulator serves besides /_emulator/.
+# The API method names the handler and the stats' ``calls`` count.
+_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (verb, re.compile(f"^{path}$"), name)
+    for verb, path, name in (
+        ("POST", f"/{_V}/models/{_ID}:generateContent", "generateContent"),
+        ("POST", f"/{_V}/models/{_ID}:streamGenerateContent", "streamGenerateContent"),
+        ("POST", f"/{_V}/models/{_ID}:countTokens", "countTokens"),
+        ("GET", f"/{_V}/models", "models.list"),
+        ("GET", f"/{_V}/models/{_ID}", "models.get"),
+    )
+)
+_GENERATIONS = frozenset({"generateContent", "streamGenerateContent"})
+# API methods that name a model in their path: it goes in the request log.
+_ON_A_MODEL = frozenset({"generateContent", "streamGenerateContent", "countTokens", "models.get"})
+
+
+def _route(verb: str, path: str) -> tuple[str, tuple[str, ...]] | None:
+    """The API method at ``verb path`` and the path's parameters, if the emulator serves it."""
+    for route_verb, pattern, name in _ROUTES:
+        match = pattern.match(path)
+        if match and route_verb == verb:
+            return name, match.groups()
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +86,7 @@ class RequestLog:
         method: the HTTP method.
         path: the path without the query string (which may hold a key).
         status: the status sent (499: the client left first).
-        model: the model id for ``generateContent`` requests, else ``"-"``.
+        model: the model id for methods called on a model, else ``"-"``.
         ms: milliseconds from arrival to the end of the answer, by the settings' clock.
         fault: the fault injected, if any.
     """
@@ -175,16 +207,27 @@ class Emulator:
         method: str = scope["method"]
         path: str = scope["path"]
         model, fault, status = "-", None, CLIENT_GONE
+        route = _route(method, path)
         try:
-            match = _GENERATE.match(path)
             if path.startswith("/_emulator/"):
                 status = await self._control(method, path, receive, send)
-            elif match and method == "POST":
-                model = match.group(2)
-                status, fault = await self._generate(scope, receive, send, *match.groups())
-            else:
+            elif route is None:
                 self._stats.other()
                 status = await self._error(send, error_bodies.method_not_found(), scope, started)
+            else:
+                name, params = route
+                if name in _ON_A_MODEL:
+                    model = params[1]
+                self._stats.call(name)
+                if name in _GENERATIONS:
+                    sse = query(scope).get("alt", [""])[-1] == "sse"
+                    stream = None if name == "generateContent" else ("sse" if sse else "json")
+                    version, model = params
+                    status, fault = await self._generate(
+                        scope, receive, send, version, model, stream
+                    )
+                else:
+                    status = await self._api(name, params, scope, receive, send, started)
         finally:
             if self._on_request is not None:
                 elapsed = (self.settings.clock() - started) * 1000
@@ -251,13 +294,83 @@ class Emulator:
     def _key(self, scope: Scope) -> str | None:
         key = header(scope, b"x-goog-api-key")
         if not key:
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            key = (query.get("key") or [None])[-1]
+            keys = query(scope).get("key")
+            key = keys[-1] if keys else None
         return key or None
 
+    # -- the other methods ---------------------------------------------------------------
+
+    def _handlers(self) -> dict[str, Callable[[Scope, tuple[str, ...], bytes], Awaitable[Reply]]]:
+        return {
+            "countTokens": self._count_tokens,
+            "models.list": self._models_list,
+            "models.get": self._models_get,
+        }
+
+    async def _api(
+        self,
+        name: str,
+        params: tuple[str, ...],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: float,
+    ) -> int:
+        """Any method but a generation: the key checks, then its handler's reply."""
+        body = await read_body(receive)
+        if body is None:
+            return CLIENT_GONE
+        refused = check_key(self.settings, self._key(scope))
+        if refused is not None:
+            return await self._error(send, refused.body, scope, started)
+        try:
+            reply = await self._handlers()[name](scope, params, body)
+        except Rejected as rejected:
+            return await self._error(send, rejected.body, scope, started)
+        return await self._send_reply(send, reply, scope, started)
+
+    async def _send_reply(self, send: Send, reply: Reply, scope: Scope, started: float) -> int:
+        raw, content_type = reply.body, reply.content_type
+        if isinstance(raw, dict):
+            raw, content_type = orjson.dumps(raw, option=orjson.OPT_INDENT_2), JSON
+        gzip = content_type == JSON and self._accepts_gzip(scope)
+        await send_answer(
+            send,
+            reply.status,
+            gzip_join([raw]) if gzip else raw,
+            gzip=gzip,
+            duration_ms=self._ms(started),
+            content_type=content_type,
+            headers=reply.headers,
+        )
+        return reply.status
+
+    async def _count_tokens(self, scope: Scope, params: tuple[str, ...], body: bytes) -> Reply:
+        version, model = params
+        spec = find_model(model, version, "countTokens")
+        if isinstance(spec, Refusal):
+            raise Rejected(spec.body)
+        return Reply(models_api.count_tokens(spec, body))
+
+    async def _models_list(self, scope: Scope, params: tuple[str, ...], body: bytes) -> Reply:
+        return Reply(models_api.list_models(query(scope)))
+
+    async def _models_get(self, scope: Scope, params: tuple[str, ...], body: bytes) -> Reply:
+        version, model = params
+        return Reply(models_api.get_model(model, version))
+
+    # -- generateContent and streamGenerateContent --------------------------------------
+
     async def _generate(
-        self, scope: Scope, receive: Receive, send: Send, version: str, model: str
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        version: str,
+        model: str,
+        stream: str | None = None,
     ) -> tuple[int, str | None]:
+        """One generation; ``stream`` is ``"sse"`` or ``"json"`` for ``streamGenerateContent``."""
         settings = self.settings
         started = settings.clock()
         key = self._key(scope)
@@ -269,7 +382,10 @@ class Emulator:
             body = await read_body(receive)
             if body is None:
                 return status, None
-            checked = check_request(settings, key=key, model=model, version=version, body=body)
+            method = "generateContent" if stream is None else "streamGenerateContent"
+            checked = check_request(
+                settings, key=key, model=model, version=version, body=body, method=method
+            )
             if isinstance(checked, Refusal):
                 outcome: Plan | Refusal = checked
             else:
@@ -290,7 +406,7 @@ class Emulator:
                 status = await self._error(send, outcome.body, scope, started)
                 return status, arrival.fault
             try:
-                status = await self._carry_out(outcome, scope, receive, send, started)
+                status = await self._carry_out(outcome, scope, receive, send, started, stream)
             except ConnectionDropped:
                 status = 200  # what the client was told before the connection went
                 raise
@@ -321,14 +437,27 @@ class Emulator:
         return sleeper.done() and not sleeper.cancelled() and sleeper.exception() is None
 
     async def _carry_out(
-        self, plan: Plan, scope: Scope, receive: Receive, send: Send, started: float
+        self,
+        plan: Plan,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: float,
+        stream: str | None = None,
     ) -> int:
-        gzip = self._accepts_gzip(scope)
+        gzip = stream is None and self._accepts_gzip(scope)
         # The answer is built while the latency runs, so it is ready when it is due.
-        building = None
-        if plan.error is None:
+        building: asyncio.Future[Any] | None = None
+        if plan.error is None and stream is None:
             building = asyncio.ensure_future(
                 asyncio.to_thread(build_answer, plan, self._renderer, self.settings, gzip=gzip)
+            )
+        elif plan.error is None:
+            sse = stream == "sse"
+            building = asyncio.ensure_future(
+                asyncio.to_thread(
+                    streaming.stream_body, plan, self._renderer, self.settings, sse=sse
+                )
             )
         try:
             if plan.wait > 0 and not await self._pause(plan.wait, receive):
@@ -343,6 +472,15 @@ class Emulator:
             if building is not None and not building.done():
                 building.cancel()
                 await asyncio.gather(building, return_exceptions=True)
+        if stream is not None:
+            await send_frames(
+                send,
+                body,
+                content_type=streaming.SSE if stream == "sse" else JSON,
+                duration_ms=self._ms(started),
+                drop_after=max(1, len(body) - 1) if plan.kind == "drop" else None,
+            )
+            return 200
         cut = max(1, len(body) // 3) if plan.kind == "drop" else None
         await send_answer(send, 200, body, gzip=gzip, duration_ms=self._ms(started), cut_after=cut)
         return 200

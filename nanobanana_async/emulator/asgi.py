@@ -5,27 +5,38 @@ and this module as "how bytes move". Answers carry the real service's headers
 (``content-type: application/json; charset=UTF-8``, ``server-timing: gfet4t7; dur=N``,
 ``vary``, the security headers), are gzip-encoded when the client accepts it, and have no
 ``content-length``, so a real server sends them chunked, as the service does. No
-``Retry-After`` header is ever sent.
+``Retry-After`` header is ever sent. A stream goes out frame by frame
+(:func:`send_frames`), each frame its own chunk, as a server-sent event stream must.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx2
 
 __all__ = [
+    "JSON",
     "ConnectionDropped",
+    "Headers",
     "Receive",
+    "Reply",
     "Scope",
     "Send",
     "header",
+    "query",
     "read_body",
     "send_answer",
+    "send_frames",
     "until_disconnect",
 ]
 
+JSON = "application/json; charset=UTF-8"
+
+Headers = Iterable[tuple[bytes, bytes]]
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -42,6 +53,28 @@ class ConnectionDropped(httpx2.RemoteProtocolError):
 
     def __init__(self) -> None:
         super().__init__("server disconnected without sending a complete response")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a method other than a generation answers: a status, a body, headers.
+
+    Attributes:
+        body: JSON to serialise (indented, as the service writes it), or raw bytes.
+        status: the HTTP status.
+        content_type: for raw bytes (JSON bodies are always ``JSON``).
+        headers: extra headers, e.g. the resumable upload's.
+    """
+
+    body: dict[str, Any] | bytes
+    status: int = 200
+    content_type: str = "application/json; charset=UTF-8"
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+def query(scope: Scope) -> dict[str, list[str]]:
+    """The query string's parameters (values in order, last one wins where one is read)."""
+    return parse_qs(scope.get("query_string", b"").decode("latin-1"))
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -71,9 +104,11 @@ async def until_disconnect(receive: Receive) -> None:
         pass
 
 
-def _headers(duration_ms: int, gzip: bool) -> list[tuple[bytes, bytes]]:
+def _headers(
+    duration_ms: int, gzip: bool, content_type: str = JSON, extra: Headers = ()
+) -> list[tuple[bytes, bytes]]:
     headers = [
-        (b"content-type", b"application/json; charset=UTF-8"),
+        (b"content-type", content_type.encode()),
         (b"vary", b"Origin"),
         (b"vary", b"X-Origin"),
         (b"vary", b"Referer"),
@@ -85,6 +120,7 @@ def _headers(duration_ms: int, gzip: bool) -> list[tuple[bytes, bytes]]:
     ]
     if gzip:
         headers.append((b"content-encoding", b"gzip"))
+    headers.extend(extra)
     return headers
 
 
@@ -96,16 +132,41 @@ async def send_answer(
     gzip: bool,
     duration_ms: int,
     cut_after: int | None = None,
+    content_type: str = JSON,
+    headers: Headers = (),
 ) -> None:
     """Send a complete answer, or with ``cut_after`` only that many bytes, then drop.
 
     Raises:
         ConnectionDropped: when ``cut_after`` is given, after sending the partial body.
     """
-    await send(
-        {"type": "http.response.start", "status": status, "headers": _headers(duration_ms, gzip)}
-    )
+    start = _headers(duration_ms, gzip, content_type, headers)
+    await send({"type": "http.response.start", "status": status, "headers": start})
     if cut_after is not None:
         await send({"type": "http.response.body", "body": body[:cut_after], "more_body": True})
         raise ConnectionDropped()
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def send_frames(
+    send: Send,
+    frames: Sequence[bytes],
+    *,
+    content_type: str,
+    duration_ms: int,
+    drop_after: int | None = None,
+) -> None:
+    """Send a 200 whose body is ``frames``, one chunk each; with ``drop_after``, only that
+    many frames, then drop the connection.
+
+    Raises:
+        ConnectionDropped: when ``drop_after`` is given, after sending those frames.
+    """
+    start = _headers(duration_ms, False, content_type)
+    await send({"type": "http.response.start", "status": 200, "headers": start})
+    count = len(frames) if drop_after is None else drop_after
+    for frame in frames[:count]:
+        await send({"type": "http.response.body", "body": frame, "more_body": True})
+    if drop_after is not None:
+        raise ConnectionDropped()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -72,6 +72,9 @@ class ModelSpec:
         thinks: whether the model reports ``thoughtsTokenCount`` and may send thought images.
         tier1_rpm: the usual paid tier 1 requests per minute, to word a scripted 429.
         tier1_rpd: the same per day.
+        input_image_tokens: prompt tokens one inline input image counts for (the pricing
+            page's figure: 560 for the Gemini 3 models, 258 for 2.5 flash).
+        service_tier: the ``serviceTier`` its ``usageMetadata`` reports, if any.
     """
 
     name: str
@@ -86,6 +89,7 @@ class ModelSpec:
     thinks: bool
     tier1_rpm: int
     tier1_rpd: int
+    input_image_tokens: int
     service_tier: str | None = field(default=None)
 
     @property
@@ -138,6 +142,7 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
             thinks=True,
             tier1_rpm=20,
             tier1_rpd=250,
+            input_image_tokens=560,
             service_tier="standard",
         ),
         "gemini-3.1-flash-image": ModelSpec(
@@ -155,6 +160,7 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
             thinks=True,
             tier1_rpm=100,
             tier1_rpd=1000,
+            input_image_tokens=560,
             service_tier="standard",
         ),
         "gemini-2.5-flash-image": ModelSpec(
@@ -170,6 +176,7 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
             thinks=False,
             tier1_rpm=500,
             tier1_rpd=2000,
+            input_image_tokens=258,
         ),
     }
 )

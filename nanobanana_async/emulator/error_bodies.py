@@ -2,9 +2,12 @@
 
 Every error is ``{"error": {"code", "message", "status", "details"?}}``. Quoted from real
 answers and public reports: no key (403), bad key (400 ``API_KEY_INVALID``), unknown model
-(404), unknown field, the aspect-ratio enum, multiple candidates, quota and overload (429),
-500, the three 503 messages. Worded by the emulator: the ``imageSize`` enum and "not
-supported" (modelled on the aspect-ratio one), an unparsable body, unknown paths, the 504.
+(404, and ``models.get``'s own wording), unknown field, the aspect-ratio enum, multiple
+candidates, quota and overload (429), 500, the three 503 messages, a missing file (403),
+an unknown batch (404), a body over the size limit, and a batch's failed request (a
+google.rpc.Status: a numeric code and a message). Worded by the emulator: the ``imageSize``
+enum and "not supported" (modelled on the aspect-ratio one), an unparsable body, unknown
+paths, the 504, bad page tokens, upload protocol errors, cancelling a finished batch.
 The client never matches on message text, so these only need to read like the real thing.
 """
 
@@ -13,19 +16,26 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "GRPC_CODES",
     "QUOTA_HELP_URL",
     "UNAVAILABLE_MESSAGES",
     "api_key_invalid",
     "deadline_exceeded",
+    "entity_not_found",
     "error",
+    "failed_precondition",
+    "file_not_found",
     "format_delay",
     "internal",
     "invalid_argument",
     "method_not_found",
+    "model_missing",
     "model_not_found",
     "overloaded",
+    "payload_too_large",
     "permission_denied",
     "quota_exceeded",
+    "rpc_status",
     "unavailable",
     "unknown_field",
 ]
@@ -56,14 +66,15 @@ def invalid_argument(message: str, *details: dict[str, Any]) -> dict[str, Any]:
     return error(400, "INVALID_ARGUMENT", message, *details)
 
 
-def unknown_field(name: str, at: str) -> dict[str, Any]:
+def unknown_field(name: str, at: str, *, root: str = _FIELD_ROOT) -> dict[str, Any]:
     """The proto-JSON parser's answer to a field it does not know.
 
     Args:
         name: the key as sent.
         at: the snake_case path of the message holding it (``""`` for the request itself).
+        root: the path of the request message (a batch's requests sit deeper).
     """
-    path = f"{_FIELD_ROOT}.{at}" if at else _FIELD_ROOT
+    path = f"{root}.{at}" if at else root
     message = (
         f"Invalid JSON payload received. Unknown name \"{name}\" at '{path}': Cannot find field."
     )
@@ -98,15 +109,65 @@ def permission_denied() -> dict[str, Any]:
     )
 
 
-def model_not_found(model: str, version: str) -> dict[str, Any]:
-    """404 for an unknown or retired model id, naming the API version actually called."""
+def model_not_found(model: str, version: str, method: str = "generateContent") -> dict[str, Any]:
+    """404 for an unknown or retired model id, naming the API version and method called."""
     return error(
         404,
         "NOT_FOUND",
         f"models/{model} is not found for API version {version}, or is not supported for "
-        "generateContent. Call ListModels to see the list of available models and their "
+        f"{method}. Call ListModels to see the list of available models and their "
         "supported methods.",
     )
+
+
+def model_missing(model: str, version: str) -> dict[str, Any]:
+    """404 of ``models.get`` for a model it does not have (its own, shorter wording)."""
+    return error(404, "NOT_FOUND", f"Model is not found: models/{model} for api version {version}")
+
+
+def entity_not_found() -> dict[str, Any]:
+    """404 for a batch (or any other resource by id) that does not exist."""
+    return error(404, "NOT_FOUND", "Requested entity was not found.")
+
+
+def file_not_found(file_id: str) -> dict[str, Any]:
+    """403, as the Files API answers for a file that does not exist (or is not the key's)."""
+    return error(
+        403,
+        "PERMISSION_DENIED",
+        f"You do not have permission to access the File {file_id} or it may not exist.",
+    )
+
+
+def failed_precondition(message: str) -> dict[str, Any]:
+    """400 for a method the resource's state does not allow (cancelling a finished batch)."""
+    return error(400, "FAILED_PRECONDITION", message)
+
+
+def payload_too_large(limit: int) -> dict[str, Any]:
+    """400 of the front end for a body over ``limit`` bytes."""
+    return invalid_argument(f"Request payload size exceeds the limit: {limit} bytes.")
+
+
+# google.rpc.Code, by the status names HTTP errors carry: a batch reports each failed
+# request as a google.rpc.Status, whose ``code`` is this number and which has no status name.
+GRPC_CODES = {
+    "CANCELLED": 1,
+    "INVALID_ARGUMENT": 3,
+    "DEADLINE_EXCEEDED": 4,
+    "NOT_FOUND": 5,
+    "PERMISSION_DENIED": 7,
+    "RESOURCE_EXHAUSTED": 8,
+    "FAILED_PRECONDITION": 9,
+    "INTERNAL": 13,
+    "UNAVAILABLE": 14,
+}
+
+
+def rpc_status(body: dict[str, Any]) -> dict[str, Any]:
+    """An HTTP error body as the google.rpc.Status a batch carries per failed request."""
+    error_ = body["error"]
+    return {"code": GRPC_CODES.get(error_["status"], 2), "message": error_["message"]}
 
 
 def method_not_found() -> dict[str, Any]:

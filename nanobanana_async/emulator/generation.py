@@ -5,7 +5,9 @@ unknown key, unknown model, bad body). :func:`decide` runs under the emulator's 
 arrival order: free tier, script, overload, quota, fault rate, then admission, drawing
 every random number the request will need so a seed reproduces a run. Every 429 records
 the delay it announced, so the stats can tell a client that waited from one that did not.
-:func:`build_answer` runs in a worker thread and turns the plan into the bytes of a 200.
+:func:`build_answer` runs in a worker thread and turns the plan into the bytes of a 200;
+:func:`compose` is its first half (the answer as JSON with placeholders), which a stream
+splits into chunks and a batch gathers into its output.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import base64
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from . import error_bodies
 from .catalog import MODELS, ModelSpec
@@ -23,15 +25,19 @@ from .quotas import Admission, Label, QuotaBook
 from .render import SlideRenderer
 from .settings import EmulatorSettings
 from .stats import Arrival, Stats
-from .success_bodies import blocked, image_answer, no_image, signature
+from .success_bodies import Answer, blocked, image_answer, no_image, signature
 from .validation import ImageRequest, Rejected, parse_request
 
 __all__ = [
+    "Drawn",
     "Plan",
     "Refusal",
     "build_answer",
+    "check_key",
     "check_request",
+    "compose",
     "decide",
+    "find_model",
     "response_id",
 ]
 
@@ -51,6 +57,31 @@ _FREE_TIER = [
     (_FREE_TOKENS, "GenerateContentInputTokensPerModelPerMinute-FreeTier", 0),
 ]
 _QUICK_FAILURES = frozenset({"500", "503", "blocked"})
+
+
+class Drawn(Protocol):
+    """What an answer is made from, every random part of it drawn already.
+
+    A :class:`Plan` is one; so is each request of a batch.
+    """
+
+    @property
+    def spec(self) -> ModelSpec: ...
+
+    @property
+    def request(self) -> ImageRequest: ...
+
+    @property
+    def kind(self) -> str | None: ...
+
+    @property
+    def response_id(self) -> str: ...
+
+    @property
+    def thoughts_tokens(self) -> int: ...
+
+    @property
+    def drafts(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,17 +125,39 @@ def response_id(rng: random.Random) -> str:
     return base64.urlsafe_b64encode(rng.randbytes(17)).decode()[:23]
 
 
-def check_request(
-    settings: EmulatorSettings, *, key: str | None, model: str, version: str, body: bytes
-) -> tuple[ModelSpec, ImageRequest] | Refusal:
-    """The refusals that need no state: key (403, 400), model (404), body (400)."""
+def check_key(settings: EmulatorSettings, key: str | None) -> Refusal | None:
+    """The first refusal of every method: no key (403), or a key not accepted (400)."""
     if not key:
         return Refusal(error_bodies.permission_denied())
     if settings.keys is not None and key not in settings.keys:
         return Refusal(error_bodies.api_key_invalid())
+    return None
+
+
+def find_model(model: str, version: str, method: str) -> ModelSpec | Refusal:
+    """The model ``method`` was called on, or the 404 naming that method."""
     spec = MODELS.get(model)
     if spec is None:
-        return Refusal(error_bodies.model_not_found(model, version))
+        return Refusal(error_bodies.model_not_found(model, version, method))
+    return spec
+
+
+def check_request(
+    settings: EmulatorSettings,
+    *,
+    key: str | None,
+    model: str,
+    version: str,
+    body: bytes,
+    method: str = "generateContent",
+) -> tuple[ModelSpec, ImageRequest] | Refusal:
+    """The refusals that need no state: key (403, 400), model (404), body (400)."""
+    refused = check_key(settings, key)
+    if refused is not None:
+        return refused
+    spec = find_model(model, version, method)
+    if isinstance(spec, Refusal):
+        return spec
     try:
         return spec, parse_request(body, spec)
     except Rejected as rejected:
@@ -254,56 +307,58 @@ def _reply_text(prompt: str) -> str:
     return f"Here is the slide: {first}" if first else "Here is the slide."
 
 
+def compose(drawn: Drawn, renderer: SlideRenderer, settings: EmulatorSettings) -> Answer:
+    """The answer ``drawn`` gets, as JSON with placeholders (blocking: renders the image).
+
+    The kinds that shape a 200 are honoured (``no-image``, ``image-safety``, ``blocked``);
+    any other kind gets the normal answer, which the caller may cut or drop.
+    """
+    spec, request = drawn.spec, drawn.request
+    tokens = {"prompt_tokens": request.prompt_tokens, "prompt_image_tokens": request.image_tokens}
+    if drawn.kind in ("no-image", "image-safety"):
+        reason = "NO_IMAGE" if drawn.kind == "no-image" else "IMAGE_SAFETY"
+        return no_image(spec=spec, reason=reason, response_id=drawn.response_id, **tokens)
+    if drawn.kind == "blocked":
+        return blocked(
+            spec=spec, reason="PROHIBITED_CONTENT", response_id=drawn.response_id, **tokens
+        )
+    width, height = spec.pixel_size(request.aspect_ratio, request.image_size)
+    image, drafts = None, []
+    if request.wants_image:
+        image = renderer.image(
+            model=spec.name,
+            width=width,
+            height=height,
+            mime_type=spec.mime_type,
+            prompt=request.prompt,
+            references=request.images,
+        )
+        if drawn.drafts:
+            draft = renderer.draft(
+                model=spec.name, width=width, height=height, mime_type=spec.mime_type
+            )
+            drafts = [draft] * drawn.drafts
+    chars = settings.signature_bytes
+    if chars is None:
+        chars = spec.signature_chars
+    return image_answer(
+        spec=spec,
+        image=image,
+        image_tokens=spec.tokens(request.image_size),
+        drafts=drafts,
+        text=_reply_text(request.prompt) if settings.text_part and request.wants_text else None,
+        signature_part=signature(chars) if spec.thinks and chars > 0 else None,
+        thoughts_tokens=drawn.thoughts_tokens,
+        response_id=drawn.response_id,
+        **tokens,
+    )
+
+
 def build_answer(
     plan: Plan, renderer: SlideRenderer, settings: EmulatorSettings, *, gzip: bool
 ) -> bytes:
     """The body of a 200 for ``plan`` (blocking: run it in a worker thread)."""
-    spec, request = plan.spec, plan.request
-    prompt_tokens = request.prompt_tokens
-    if plan.kind in ("no-image", "image-safety"):
-        reason = "NO_IMAGE" if plan.kind == "no-image" else "IMAGE_SAFETY"
-        answer = no_image(
-            spec=spec, reason=reason, prompt_tokens=prompt_tokens, response_id=plan.response_id
-        )
-    elif plan.kind == "blocked":
-        answer = blocked(
-            spec=spec,
-            reason="PROHIBITED_CONTENT",
-            prompt_tokens=prompt_tokens,
-            response_id=plan.response_id,
-        )
-    else:
-        width, height = spec.pixel_size(request.aspect_ratio, request.image_size)
-        image, drafts = None, []
-        if request.wants_image:
-            image = renderer.image(
-                model=spec.name,
-                width=width,
-                height=height,
-                mime_type=spec.mime_type,
-                prompt=request.prompt,
-                references=request.images,
-            )
-            if plan.drafts:
-                draft = renderer.draft(
-                    model=spec.name, width=width, height=height, mime_type=spec.mime_type
-                )
-                drafts = [draft] * plan.drafts
-        chars = settings.signature_bytes
-        if chars is None:
-            chars = spec.signature_chars
-        answer = image_answer(
-            spec=spec,
-            prompt_tokens=prompt_tokens,
-            image=image,
-            image_tokens=spec.tokens(request.image_size),
-            drafts=drafts,
-            text=_reply_text(request.prompt) if settings.text_part and request.wants_text else None,
-            signature_part=signature(chars) if spec.thinks and chars > 0 else None,
-            thoughts_tokens=plan.thoughts_tokens,
-            response_id=plan.response_id,
-        )
-    parts = answer.parts()
+    parts = compose(plan, renderer, settings).parts()
     if plan.kind == "truncated":
         whole = plain_join(parts)
         cut = whole[: max(1, int(len(whole) * plan.cut_at))]

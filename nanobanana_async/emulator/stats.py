@@ -1,7 +1,9 @@
 """What the emulator saw, for tests and benchmarks to judge a client by.
 
-Only ``generateContent`` requests are counted (other paths go to ``other_requests``), so
-``requests`` equals the sum of ``by_status`` once nothing is in flight; ``arrivals`` lists
+Only generations (``generateContent``, ``streamGenerateContent``) are counted in
+``requests``, so it equals the sum of ``by_status`` once nothing is in flight; ``calls``
+counts every API method called, generations included, by name (``countTokens``,
+``models.list``, ...), and paths the API does not have go to ``other_requests``. ``arrivals`` lists
 each one, with when it arrived and was answered, the delay any 429 announced, and the
 images it carried (``images``: :func:`image_digest` of each, in order). Keys appear
 only as the first 8 hex digits of their SHA-256. :func:`inside_announced_delay` is the
@@ -114,6 +116,7 @@ class Stats:
         "_by_model",
         "_by_quota",
         "_by_status",
+        "_calls",
         "_epoch",
         "_lock",
         "_other",
@@ -137,6 +140,7 @@ class Stats:
         self._by_key: Counter[str] = Counter()
         self._by_fault: Counter[str] = Counter()
         self._by_quota: Counter[str] = Counter()
+        self._calls: Counter[str] = Counter()
         self._other = 0
         self._peak = self.in_flight
 
@@ -181,6 +185,11 @@ class Stats:
         with self._lock:
             self._by_quota[label] += 1
 
+    def call(self, method: str) -> None:
+        """Count a call of API method ``method`` (whatever it is answered)."""
+        with self._lock:
+            self._calls[method] += 1
+
     def other(self) -> None:
         """Count a request to any other path."""
         with self._lock:
@@ -198,6 +207,7 @@ class Stats:
                 "by_quota": dict(sorted(self._by_quota.items())),
                 "in_flight": self.in_flight,
                 "peak_concurrency": self._peak,
+                "calls": dict(sorted(self._calls.items())),
                 "other_requests": self._other,
                 "inside_announced_delay": inside_announced_delay(self._arrivals),
                 "arrivals": [a.as_dict() for a in self._arrivals],

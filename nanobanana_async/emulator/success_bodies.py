@@ -28,6 +28,7 @@ __all__ = [
     "blocked",
     "image_answer",
     "no_image",
+    "prompt_details",
     "signature",
 ]
 
@@ -59,10 +60,15 @@ class Answer:
         self.segments[token] = segment
         return token
 
-    def parts(self) -> BodyParts:
-        """The serialised body as glue bytes and segments, in order."""
-        text = orjson.dumps(self.data, option=orjson.OPT_INDENT_2)
-        found = sorted((text.index(token.encode()), token) for token in self.segments)
+    def parts(self, *, indent: bool = True) -> BodyParts:
+        """The serialised body as glue bytes and segments, in order.
+
+        Indented as the service sends a JSON body, or on one line (a server-sent event).
+        """
+        text = orjson.dumps(self.data, option=orjson.OPT_INDENT_2 if indent else None)
+        # A stream's chunk shares its answer's segments and holds only some of them.
+        places = {token: text.find(token.encode()) for token in self.segments}
+        found = sorted((where, token) for token, where in places.items() if where >= 0)
         parts: BodyParts = []
         position = 0
         for at, token in found:
@@ -73,18 +79,32 @@ class Answer:
         return parts
 
 
+def prompt_details(prompt_tokens: int, image_tokens: int) -> list[dict[str, Any]]:
+    """``promptTokensDetails``: the prompt's tokens per modality, TEXT first.
+
+    ``countTokens`` answers the same list, so the two always agree on a request.
+    """
+    details: list[dict[str, Any]] = [
+        {"modality": "TEXT", "tokenCount": prompt_tokens - image_tokens}
+    ]
+    if image_tokens:
+        details.append({"modality": "IMAGE", "tokenCount": image_tokens})
+    return details
+
+
 def _usage(
     spec: ModelSpec,
     prompt_tokens: int,
     candidate_tokens: int = 0,
     image_tokens: int = 0,
     thoughts_tokens: int = 0,
+    prompt_image_tokens: int = 0,
 ) -> dict[str, Any]:
     usage: dict[str, Any] = {"promptTokenCount": prompt_tokens}
     if candidate_tokens:
         usage["candidatesTokenCount"] = candidate_tokens
     usage["totalTokenCount"] = prompt_tokens + candidate_tokens + thoughts_tokens
-    usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": prompt_tokens}]
+    usage["promptTokensDetails"] = prompt_details(prompt_tokens, prompt_image_tokens)
     if image_tokens:
         usage["candidatesTokensDetails"] = [{"modality": "IMAGE", "tokenCount": image_tokens}]
     if thoughts_tokens:
@@ -105,6 +125,7 @@ def image_answer(
     signature_part: Segment | None,
     thoughts_tokens: int,
     response_id: str,
+    prompt_image_tokens: int = 0,
 ) -> Answer:
     """A STOP answer: optional thought images, optional text, then the image (if any)."""
     answer = Answer({}, {})
@@ -136,6 +157,7 @@ def image_answer(
             candidate_tokens=(image_tokens if image is not None else 0) + text_tokens,
             image_tokens=image_tokens if image is not None else 0,
             thoughts_tokens=thoughts_tokens,
+            prompt_image_tokens=prompt_image_tokens,
         ),
         "modelVersion": spec.name,
         "responseId": response_id,
@@ -143,12 +165,19 @@ def image_answer(
     return answer
 
 
-def no_image(*, spec: ModelSpec, reason: str, prompt_tokens: int, response_id: str) -> Answer:
+def no_image(
+    *,
+    spec: ModelSpec,
+    reason: str,
+    prompt_tokens: int,
+    response_id: str,
+    prompt_image_tokens: int = 0,
+) -> Answer:
     """A candidate with ``content: {}`` and ``finishReason`` ``reason`` (NO_IMAGE, IMAGE_SAFETY)."""
     return Answer(
         {
             "candidates": [{"content": {}, "finishReason": reason, "index": 0}],
-            "usageMetadata": _usage(spec, prompt_tokens),
+            "usageMetadata": _usage(spec, prompt_tokens, prompt_image_tokens=prompt_image_tokens),
             "modelVersion": spec.name,
             "responseId": response_id,
         },
@@ -156,12 +185,19 @@ def no_image(*, spec: ModelSpec, reason: str, prompt_tokens: int, response_id: s
     )
 
 
-def blocked(*, spec: ModelSpec, reason: str, prompt_tokens: int, response_id: str) -> Answer:
+def blocked(
+    *,
+    spec: ModelSpec,
+    reason: str,
+    prompt_tokens: int,
+    response_id: str,
+    prompt_image_tokens: int = 0,
+) -> Answer:
     """No candidates: the prompt itself was blocked with ``reason``."""
     return Answer(
         {
             "promptFeedback": {"blockReason": reason},
-            "usageMetadata": _usage(spec, prompt_tokens),
+            "usageMetadata": _usage(spec, prompt_tokens, prompt_image_tokens=prompt_image_tokens),
             "modelVersion": spec.name,
             "responseId": response_id,
         },

@@ -9,7 +9,8 @@ client never fills would only risk refusing what the service accepts. Then the v
 ``candidateCount`` above 1. Inline images must be base64, as proto JSON's ``bytes`` are
 (standard or URL-safe alphabet); they are kept decoded, named by a digest
 (:func:`~.stats.image_digest`), so the stats can say which images a request carried and
-the slide can show them.
+the slide can show them. The Batch API and ``countTokens`` read the same message, so
+:func:`parse_fields` takes it already decoded and names unknown fields from its own root.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ __all__ = [
     "ImageRequest",
     "InlineImage",
     "Rejected",
+    "decode_json",
+    "parse_fields",
     "parse_request",
+    "text_tokens",
 ]
 
 _TOP_LEVEL = {
@@ -67,13 +71,11 @@ _GENERATION_CONFIG = {
 }
 _IMAGE_CONFIG = {"aspectRatio": "aspect_ratio", "imageSize": "image_size"}
 _MODALITIES = frozenset({"TEXT", "IMAGE", "AUDIO", "MODALITY_UNSPECIFIED"})
-# What one input image costs in prompt tokens (the documented figure for 2.5 flash).
-_TOKENS_PER_INPUT_IMAGE = 258
 _ENUM_PREFIX = "* GenerateContentRequest.generation_config.image_config."
 
 
 class Rejected(Exception):
-    """The request is refused with a 400; ``body`` is the error body to send."""
+    """The request is refused; ``body`` is the error body to send (its code, the status)."""
 
     def __init__(self, body: dict[str, Any]) -> None:
         super().__init__(body["error"]["message"])
@@ -105,8 +107,10 @@ class ImageRequest:
         image_size: as asked, or ``None`` (the model's default applies).
         wants_text: whether the answer may hold a text part.
         wants_image: whether the answer may hold an image.
-        prompt_tokens: a plausible ``promptTokenCount``.
+        prompt_tokens: a plausible ``promptTokenCount``: :func:`text_tokens` of the prompt
+            plus the model's ``input_image_tokens`` per inline image.
         images: the inline images of the contents, in order.
+        image_tokens: the share of ``prompt_tokens`` the images count for.
     """
 
     prompt: str
@@ -116,20 +120,28 @@ class ImageRequest:
     wants_image: bool
     prompt_tokens: int
     images: tuple[InlineImage, ...] = ()
+    image_tokens: int = 0
 
 
 def _bad(message: str, *details: dict[str, Any]) -> Rejected:
     return Rejected(error_bodies.invalid_argument(message, *details))
 
 
-def _fields(obj: dict[str, Any], known: dict[str, str], at: str) -> dict[str, Any]:
+def text_tokens(text: str) -> int:
+    """Prompt tokens of ``text``: about four characters a token, at least one."""
+    return max(1, round(len(text) / 4))
+
+
+def _fields(
+    obj: dict[str, Any], known: dict[str, str], at: str, root: str = "request"
+) -> dict[str, Any]:
     """``obj`` keyed by camelCase names, refusing any name the message does not have."""
     snake_to_camel = {snake: camel for camel, snake in known.items()}
     out: dict[str, Any] = {}
     for name, value in obj.items():
         camel = name if name in known else snake_to_camel.get(name)
         if camel is None:
-            raise Rejected(error_bodies.unknown_field(name, at))
+            raise Rejected(error_bodies.unknown_field(name, at, root=root))
         out[camel] = value
     return out
 
@@ -196,10 +208,10 @@ def _inline_image(inline: Any, at: str) -> InlineImage:
     return InlineImage(str(mime_type or ""), image_digest(raw), raw)
 
 
-def parse_request(raw: bytes, spec: ModelSpec) -> ImageRequest:
-    """Validate a ``generateContent`` body for ``spec``, or raise :class:`Rejected`."""
+def decode_json(raw: bytes) -> Any:
+    """A request body as JSON (an empty body is ``{}``), or the service's 400."""
     try:
-        data = orjson.loads(raw) if raw.strip() else {}
+        return orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError:
         message = "Invalid JSON payload received. Unexpected token."
         raise _bad(
@@ -209,18 +221,36 @@ def parse_request(raw: bytes, spec: ModelSpec) -> ImageRequest:
                 "fieldViolations": [{"description": message}],
             },
         ) from None
+
+
+def parse_request(raw: bytes, spec: ModelSpec) -> ImageRequest:
+    """Validate a ``generateContent`` body for ``spec``, or raise :class:`Rejected`."""
+    return parse_fields(decode_json(raw), spec)
+
+
+def parse_fields(data: Any, spec: ModelSpec, *, root: str = "request") -> ImageRequest:
+    """Validate a decoded ``GenerateContentRequest`` for ``spec``, or raise :class:`Rejected`.
+
+    Args:
+        data: the request as decoded JSON.
+        spec: the model it is for.
+        root: the path unknown-field errors name the request by (a batch's inlined
+            requests sit deeper than a ``generateContent`` body).
+    """
     if not isinstance(data, dict):
         raise _bad("Invalid JSON payload received. Root element must be a message.")
-    request = _fields(data, _TOP_LEVEL, "")
+    request = _fields(data, _TOP_LEVEL, "", root)
     config = _fields(
         _object(request.get("generationConfig"), "generation_config"),
         _GENERATION_CONFIG,
         "generation_config",
+        root,
     )
     image_config = _fields(
         _object(config.get("imageConfig"), "generation_config.image_config"),
         _IMAGE_CONFIG,
         "generation_config.image_config",
+        root,
     )
     prompt, images = _prompt(request.get("contents"))
 
@@ -257,6 +287,7 @@ def parse_request(raw: bytes, spec: ModelSpec) -> ImageRequest:
         image_size=size or None,
         wants_text=not wanted or "TEXT" in wanted,
         wants_image=not wanted or "IMAGE" in wanted,
-        prompt_tokens=max(1, round(len(prompt) / 4)) + _TOKENS_PER_INPUT_IMAGE * len(images),
+        prompt_tokens=text_tokens(prompt) + spec.input_image_tokens * len(images),
         images=tuple(images),
+        image_tokens=spec.input_image_tokens * len(images),
     )

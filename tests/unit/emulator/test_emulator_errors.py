@@ -109,9 +109,10 @@ async def test_404_unknown_and_retired_models(
 
 async def test_other_paths_get_a_google_shaped_404() -> None:
     async with client_for(Emulator(EmulatorSettings(latency=False))) as client:
-        response = await client.get("/v1beta/models", headers={"x-goog-api-key": KEY})
+        response = await client.get("/v1beta/tunedModels", headers={"x-goog-api-key": KEY})
         wrong_method = await client.get(f"/v1beta/models/{PRO}:generateContent")
-    for answer in (response, wrong_method):
+        unknown_verb = await client.post(f"/v1beta/models/{PRO}:predict")
+    for answer in (response, wrong_method, unknown_verb):
         assert answer.status_code == 404
         assert error_of(answer)["status"] == "NOT_FOUND"
 
