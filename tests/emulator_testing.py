@@ -147,6 +147,32 @@ async def call(
     return await client.request(verb, path, content=content, headers=headers, **options)
 
 
+def batch_body(
+    prompts: Iterable[str], *, display_name: str = "deck", model: str = PRO
+) -> dict[str, Any]:
+    """A ``batchGenerateContent`` body of inline requests keyed ``slide-1``, ``slide-2``..."""
+    requests = [
+        {"request": request_body(prompt, model=model), "metadata": {"key": f"slide-{n}"}}
+        for n, prompt in enumerate(prompts, 1)
+    ]
+    return {
+        "batch": {"displayName": display_name, "inputConfig": {"requests": {"requests": requests}}}
+    }
+
+
+async def create_batch(
+    client: httpx2.AsyncClient,
+    body: dict[str, Any] | None = None,
+    *,
+    model: str = PRO,
+    key: str | None = KEY,
+) -> httpx2.Response:
+    """POST one ``batchGenerateContent`` (three slides, when no body is given)."""
+    if body is None:
+        body = batch_body(["Slide 1: Plan.", "Slide 2: Team.", "Slide 3: Roadmap."], model=model)
+    return await call(client, "POST", f"/v1beta/models/{model}:batchGenerateContent", body, key=key)
+
+
 async def generate(
     client: httpx2.AsyncClient,
     body: dict[str, Any] | bytes | None = None,

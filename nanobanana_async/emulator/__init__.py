@@ -1,8 +1,10 @@
 """A faithful stand-in for the Gemini image API, for tests, the demo and benchmarks.
 
-The ``google-genai`` SDK pointed at it (``GOOGLE_GEMINI_BASE_URL``) should not tell it from
-the real service on the calls this project makes: same paths, enums, pixel sizes, MIME
-types, token counts, error bodies, quota answers and latencies. On top, it injects failures,
+The official SDKs pointed at it (``GOOGLE_GEMINI_BASE_URL``) should not tell it from the
+real service on the calls an image client makes: ``generateContent`` and its stream,
+``countTokens``, ``models.list``/``get``, the Batch API and the Files API; same paths,
+enums, pixel sizes, MIME types, token counts, error bodies, quota answers and latencies.
+A batch's states follow the emulator's clock (:mod:`.batches`). On top, it injects failures,
 plays the quota shapes a project may meet (:class:`EmulatorSettings`) and reports what it
 saw under ``/_emulator/``, a prefix the real API does not use. Mount :class:`Emulator`
 in-process (``httpx2.ASGITransport(app=emu)``) or serve it on loopback
@@ -16,7 +18,7 @@ from __future__ import annotations
 from .app import Emulator, RequestLog
 from .asgi import ConnectionDropped
 from .catalog import MODELS, ModelSpec
-from .faults import DEFAULT_FAIL_KINDS, FAULT_KINDS
+from .faults import BATCH_FAULT_KINDS, BATCH_OUTCOMES, DEFAULT_FAIL_KINDS, FAULT_KINDS
 from .other_client import OtherClient
 from .rates import RateQuota
 from .schedule import ideal_starts
@@ -24,6 +26,8 @@ from .server import serve_in_thread
 from .settings import EmulatorSettings
 
 __all__ = [
+    "BATCH_FAULT_KINDS",
+    "BATCH_OUTCOMES",
     "DEFAULT_FAIL_KINDS",
     "FAULT_KINDS",
     "MODELS",

@@ -5,7 +5,8 @@ Routing lives here (:data:`_ROUTES`: every path and method the emulator serves, 
 goes through the real front end's checks in their order (the steps: :class:`Emulator`),
 waits the model's latency while a worker thread renders the answer, so the event loop
 keeps accepting requests and stamping honest arrival times, and sends it. Every other
-method checks the key the same way and answers at once, from :mod:`.models_api`.
+method checks the key the same way and answers from :mod:`.models_api` or, for batches and
+files, :mod:`.batch_api`.
 Everything random is drawn under one lock in arrival order, so a run is reproducible from
 its seed. A wait ends when its client disconnects (counted as 499) or at
 :meth:`Emulator.shutdown`, so a server can stop without hanging on a generation.
@@ -18,7 +19,7 @@ import contextlib
 import random
 import re
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,15 +38,18 @@ from .asgi import (
     read_body,
     send_answer,
     send_frames,
+    send_reply,
     until_disconnect,
 )
+from .batch_api import BatchApi, Handler
 from .compression import gzip_join
 from .faults import FaultPlan
-from .generation import Plan, Refusal, build_answer, check_key, check_request, decide, find_model
+from .generation import Plan, Refusal, build_answer, check_key, check_request, decide
 from .quotas import QuotaBook
 from .render import SlideRenderer
 from .settings import EmulatorSettings
 from .stats import CLIENT_GONE, Stats, fingerprint
+from .timestamps import WallClock
 from .validation import Rejected
 
 __all__ = ["Emulator", "RequestLog"]
@@ -60,13 +64,31 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("POST", f"/{_V}/models/{_ID}:generateContent", "generateContent"),
         ("POST", f"/{_V}/models/{_ID}:streamGenerateContent", "streamGenerateContent"),
         ("POST", f"/{_V}/models/{_ID}:countTokens", "countTokens"),
+        ("POST", f"/{_V}/models/{_ID}:batchGenerateContent", "batchGenerateContent"),
         ("GET", f"/{_V}/models", "models.list"),
         ("GET", f"/{_V}/models/{_ID}", "models.get"),
+        ("GET", f"/{_V}/batches", "batches.list"),
+        ("GET", f"/{_V}/batches/{_ID}", "batches.get"),
+        ("POST", f"/{_V}/batches/{_ID}:cancel", "batches.cancel"),
+        ("DELETE", f"/{_V}/batches/{_ID}", "batches.delete"),
+        ("POST", f"/upload/{_V}/files", "media.upload"),
+        ("GET", f"/{_V}/files", "files.list"),
+        ("GET", f"/{_V}/files/{_ID}", "files.get"),
+        ("DELETE", f"/{_V}/files/{_ID}", "files.delete"),
+        ("GET", f"/(?:download/)?{_V}/files/{_ID}:download", "media.download"),
     )
 )
 _GENERATIONS = frozenset({"generateContent", "streamGenerateContent"})
 # API methods that name a model in their path: it goes in the request log.
-_ON_A_MODEL = frozenset({"generateContent", "streamGenerateContent", "countTokens", "models.get"})
+_ON_A_MODEL = frozenset(
+    {
+        "generateContent",
+        "streamGenerateContent",
+        "countTokens",
+        "batchGenerateContent",
+        "models.get",
+    }
+)
 
 
 def _route(verb: str, path: str) -> tuple[str, tuple[str, ...]] | None:
@@ -142,9 +164,17 @@ class Emulator:
         self._renderer = SlideRenderer()
         self._waiters: set[asyncio.Future[None]] = set()
         self._draining = False
+        self._batches = BatchApi(
+            self.settings,
+            lock=self._lock,
+            rng=self._rng,
+            stats=self._stats,
+            renderer=self._renderer,
+            wall=WallClock(self._started),
+        )
 
     def __repr__(self) -> str:
-        return f"<Emulator {self._stats!r} {self._quotas!r} {self._faults!r}>"
+        return f"<Emulator {self._stats!r} {self._quotas!r} {self._faults!r} {self._batches!r}>"
 
     # -- control -------------------------------------------------------------------------
 
@@ -157,25 +187,51 @@ class Emulator:
         with self._lock:
             self._faults.set_script(script)
 
+    def script_batches(
+        self,
+        requests: dict[str, str] | None = None,
+        outcomes: dict[int, str] | dict[str, str] | None = None,
+    ) -> None:
+        """Replace the batch script: which batch requests fail, and how batches end.
+
+        Args:
+            requests: a request's key (its ``metadata.key``, or its input line's ``key``)
+                to the kind it gets instead of its image, in every batch (see
+                :data:`~.faults.BATCH_FAULT_KINDS`): ``{"slide-3": "500"}``.
+            outcomes: a batch's ordinal (1-based, counted since start or reset) to how it
+                ends: ``succeeded``, ``failed`` or ``expired``: ``{1: "expired"}``.
+
+        Raises:
+            ValueError: a kind, outcome or ordinal is invalid (the old script is kept).
+        """
+        with self._lock:
+            self._batches.book.script.replace(requests, outcomes)
+
     def stats(self) -> dict[str, Any]:
         """What the emulator saw; the same JSON as ``GET /_emulator/stats``.
 
-        Besides :meth:`Stats.snapshot`: ``script``, and ``other_client``, the other
-        client's tries admitted and refused up to now (it is not in ``requests``).
+        Besides :meth:`Stats.snapshot`: ``script``, ``batch_script``, ``other_client`` (the
+        other client's tries admitted and refused up to now; it is not in ``requests``),
+        and in ``batches`` the batches kept now: ``by_state``, and ``jobs`` (name,
+        ordinal, display name, model, requests, state of each, oldest first).
         """
         snapshot = self._stats.snapshot()
         with self._lock:
+            now = self.settings.clock()
             snapshot["script"] = {str(k): v for k, v in sorted(self._faults.script.items())}
-            self._quotas.catch_up(self.settings.clock())
+            snapshot["batch_script"] = self._batches.book.script.as_dict()
+            snapshot["batches"] |= self._batches.snapshot(now)
+            self._quotas.catch_up(now)
             snapshot["other_client"] = self._quotas.other_client_counts()
         return snapshot
 
     def reset(self) -> None:
-        """Clear stats, quotas and script, and re-seed the random generator."""
+        """Clear stats, quotas, scripts, batches and files; re-seed the random generator."""
         with self._lock:
             self._stats.reset()
             self._quotas.clear()
             self._faults.clear_script()
+            self._batches.clear()
             self._rng.seed(self.settings.seed)
 
     def shutdown(self) -> None:
@@ -263,7 +319,9 @@ class Emulator:
         return status
 
     async def _control(self, method: str, path: str, receive: Receive, send: Send) -> int:
-        """``/_emulator/stats`` (GET), ``/_emulator/script`` and ``/_emulator/reset`` (POST)."""
+        """``/_emulator/stats`` (GET); ``/_emulator/script``, ``/_emulator/batch-script``
+        (``{"requests": {key: kind}, "outcomes": {ordinal: outcome}}``) and
+        ``/_emulator/reset`` (POST)."""
         body = await read_body(receive)
         status, answer = 200, None
         if path == "/_emulator/stats" and method == "GET":
@@ -277,6 +335,13 @@ class Emulator:
                 answer = {"script": self.stats()["script"]}
             except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
                 status, answer = 400, error_bodies.invalid_argument(f"bad script: {exc}")
+        elif path == "/_emulator/batch-script" and method == "POST":
+            try:
+                script = orjson.loads(body or b"{}")
+                self.script_batches(script.get("requests"), script.get("outcomes"))
+                answer = {"batch_script": self.stats()["batch_script"]}
+            except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
+                status, answer = 400, error_bodies.invalid_argument(f"bad batch script: {exc}")
         else:
             status, answer = 404, error_bodies.method_not_found()
         await send(
@@ -300,12 +365,8 @@ class Emulator:
 
     # -- the other methods ---------------------------------------------------------------
 
-    def _handlers(self) -> dict[str, Callable[[Scope, tuple[str, ...], bytes], Awaitable[Reply]]]:
-        return {
-            "countTokens": self._count_tokens,
-            "models.list": self._models_list,
-            "models.get": self._models_get,
-        }
+    def _handlers(self) -> dict[str, Handler]:
+        return {**models_api.HANDLERS, **self._batches.handlers()}
 
     async def _api(
         self,
@@ -320,7 +381,9 @@ class Emulator:
         body = await read_body(receive)
         if body is None:
             return CLIENT_GONE
-        refused = check_key(self.settings, self._key(scope))
+        # An upload's bytes go to its session's URL, which is their credential.
+        session = name == "media.upload" and "upload_id" in query(scope)
+        refused = None if session else check_key(self.settings, self._key(scope))
         if refused is not None:
             return await self._error(send, refused.body, scope, started)
         try:
@@ -330,34 +393,9 @@ class Emulator:
         return await self._send_reply(send, reply, scope, started)
 
     async def _send_reply(self, send: Send, reply: Reply, scope: Scope, started: float) -> int:
-        raw, content_type = reply.body, reply.content_type
-        if isinstance(raw, dict):
-            raw, content_type = orjson.dumps(raw, option=orjson.OPT_INDENT_2), JSON
-        gzip = content_type == JSON and self._accepts_gzip(scope)
-        await send_answer(
-            send,
-            reply.status,
-            gzip_join([raw]) if gzip else raw,
-            gzip=gzip,
-            duration_ms=self._ms(started),
-            content_type=content_type,
-            headers=reply.headers,
-        )
+        gzip = self._accepts_gzip(scope)
+        await send_reply(send, reply, gzip=gzip, duration_ms=self._ms(started))
         return reply.status
-
-    async def _count_tokens(self, scope: Scope, params: tuple[str, ...], body: bytes) -> Reply:
-        version, model = params
-        spec = find_model(model, version, "countTokens")
-        if isinstance(spec, Refusal):
-            raise Rejected(spec.body)
-        return Reply(models_api.count_tokens(spec, body))
-
-    async def _models_list(self, scope: Scope, params: tuple[str, ...], body: bytes) -> Reply:
-        return Reply(models_api.list_models(query(scope)))
-
-    async def _models_get(self, scope: Scope, params: tuple[str, ...], body: bytes) -> Reply:
-        version, model = params
-        return Reply(models_api.get_model(model, version))
 
     # -- generateContent and streamGenerateContent --------------------------------------
 

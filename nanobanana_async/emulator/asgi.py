@@ -17,6 +17,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx2
+import orjson
+
+from .compression import gzip_join
 
 __all__ = [
     "JSON",
@@ -26,11 +29,13 @@ __all__ = [
     "Reply",
     "Scope",
     "Send",
+    "base_url",
     "header",
     "query",
     "read_body",
     "send_answer",
     "send_frames",
+    "send_reply",
     "until_disconnect",
 ]
 
@@ -75,6 +80,15 @@ class Reply:
 def query(scope: Scope) -> dict[str, list[str]]:
     """The query string's parameters (values in order, last one wins where one is read)."""
     return parse_qs(scope.get("query_string", b"").decode("latin-1"))
+
+
+def base_url(scope: Scope) -> str:
+    """The scheme and host the client called, for URLs that point back at this emulator."""
+    host = header(scope, b"host")
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -170,3 +184,20 @@ async def send_frames(
     if drop_after is not None:
         raise ConnectionDropped()
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def send_reply(send: Send, reply: Reply, *, gzip: bool, duration_ms: int) -> None:
+    """Send a :class:`Reply`: JSON indented as the service writes it, gzipped when asked."""
+    raw, content_type = reply.body, reply.content_type
+    if isinstance(raw, dict):
+        raw, content_type = orjson.dumps(raw, option=orjson.OPT_INDENT_2), JSON
+    gzip = gzip and content_type == JSON
+    await send_answer(
+        send,
+        reply.status,
+        gzip_join([raw]) if gzip else raw,
+        gzip=gzip,
+        duration_ms=duration_ms,
+        content_type=content_type,
+        headers=reply.headers,
+    )

@@ -1,10 +1,14 @@
 """The failures the emulator can inject, by name, by script or at a rate.
 
 :data:`FAULT_KINDS` names them, as ``script``, ``--fail-kinds`` and the stats do. A script
-names the fault of the n-th ``generateContent`` request (1-based, counted since start or
-reset) and wins over the rate for its ordinals. The *rejection* kinds are answered at once
-and consume no quota, as real rejections do; every other kind happens to an admitted
-request.
+names the fault of the n-th generation request (1-based, counted since start or reset)
+and wins over the rate for its ordinals. The *rejection* kinds are answered at once and
+consume no quota, as real rejections do; every other kind happens to an admitted request.
+
+A batch fails differently: one request of it, answered in its output
+(:data:`BATCH_FAULT_KINDS`: an error of its own, or an answer without an image), or the
+whole batch (:data:`BATCH_OUTCOMES`). :class:`BatchScript` names which, by the request's
+key and by the batch's ordinal; ``batch_fail_rate`` draws the rest.
 """
 
 from __future__ import annotations
@@ -13,9 +17,13 @@ import random
 from collections.abc import Iterable, Mapping
 
 __all__ = [
+    "BATCH_ERROR_KINDS",
+    "BATCH_FAULT_KINDS",
+    "BATCH_OUTCOMES",
     "DEFAULT_FAIL_KINDS",
     "FAULT_KINDS",
     "REJECTION_KINDS",
+    "BatchScript",
     "FaultPlan",
     "parse_kinds",
     "parse_script",
@@ -60,19 +68,31 @@ DEFAULT_FAIL_KINDS: tuple[str, ...] = tuple(
 )
 
 
-def parse_kinds(kinds: Iterable[str] | str) -> tuple[str, ...]:
-    """Validate fault kind names (a comma-separated string or an iterable).
+# What one request of a batch can get instead of its image. The first five are errors in
+# its place in the output (a google.rpc.Status: ``400`` INVALID_ARGUMENT, ``429``
+# RESOURCE_EXHAUSTED, ``500`` INTERNAL, ``503`` UNAVAILABLE, ``504`` DEADLINE_EXCEEDED); the
+# other three are answers, shaped as generateContent shapes them.
+BATCH_ERROR_KINDS: tuple[str, ...] = ("400", "429", "500", "503", "504")
+BATCH_FAULT_KINDS: tuple[str, ...] = (*BATCH_ERROR_KINDS, "no-image", "image-safety", "blocked")
+# How a whole batch ends, when it is not cancelled: SUCCEEDED with its output; FAILED, with
+# an error and no output; EXPIRED, with no output (what the service does to a batch not done
+# in 48 hours: here, on demand, when the batch would have finished).
+BATCH_OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "expired")
+
+
+def parse_kinds(
+    kinds: Iterable[str] | str, known: tuple[str, ...] = FAULT_KINDS
+) -> tuple[str, ...]:
+    """Validate fault kind names (a comma-separated string or an iterable) among ``known``.
 
     Raises:
         ValueError: a name is not a known kind, or none is given.
     """
     names = [k.strip() for k in kinds.split(",")] if isinstance(kinds, str) else list(kinds)
     names = [name for name in names if name]
-    unknown = sorted(set(names) - set(FAULT_KINDS))
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise ValueError(
-            f"unknown fault kind(s) {', '.join(unknown)}; known: {', '.join(FAULT_KINDS)}"
-        )
+        raise ValueError(f"unknown fault kind(s) {', '.join(unknown)}; known: {', '.join(known)}")
     if not names:
         raise ValueError("no fault kind given")
     return tuple(dict.fromkeys(names))
@@ -144,3 +164,63 @@ class FaultPlan:
         if rng.random() >= self.fail_rate:
             return None
         return rng.choice(self.kinds)
+
+
+class BatchScript:
+    """Which batch request fails (by its key) and how each batch ends (by its ordinal).
+
+    A key is the request's ``metadata.key`` (inline) or its line's ``key`` (file); it
+    applies in every batch. Ordinals count batches created since start or reset, from 1.
+    """
+
+    __slots__ = ("outcomes", "requests")
+
+    def __init__(self) -> None:
+        self.requests: dict[str, str] = {}
+        self.outcomes: dict[int, str] = {}
+
+    def __repr__(self) -> str:
+        return f"<BatchScript requests={self.requests} outcomes={self.outcomes}>"
+
+    def replace(
+        self,
+        requests: Mapping[str, str] | None = None,
+        outcomes: Mapping[int, str] | Mapping[str, str] | None = None,
+    ) -> None:
+        """Replace both parts (validated first, so a bad script changes nothing).
+
+        Raises:
+            ValueError: a kind or outcome is unknown, or an ordinal is not 1 or more.
+        """
+        parsed_requests: dict[str, str] = {}
+        for key, kind in (requests or {}).items():
+            if not isinstance(kind, str) or kind not in BATCH_FAULT_KINDS:
+                raise ValueError(
+                    f"batch request kind {kind!r} is not one of {', '.join(BATCH_FAULT_KINDS)}"
+                )
+            parsed_requests[str(key)] = kind
+        parsed_outcomes: dict[int, str] = {}
+        for ordinal, outcome in (outcomes or {}).items():
+            try:
+                number = int(ordinal)
+            except (TypeError, ValueError):
+                raise ValueError(f"batch ordinal {ordinal!r} is not an integer") from None
+            if number < 1:
+                raise ValueError(f"batch ordinal {number} must be 1 or more")
+            if outcome not in BATCH_OUTCOMES:
+                raise ValueError(
+                    f"batch outcome {outcome!r} is not one of {', '.join(BATCH_OUTCOMES)}"
+                )
+            parsed_outcomes[number] = outcome
+        self.requests, self.outcomes = parsed_requests, parsed_outcomes
+
+    def clear(self) -> None:
+        """Forget both parts."""
+        self.requests, self.outcomes = {}, {}
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        """Both parts as JSON (ordinals as strings), as the stats show them."""
+        return {
+            "requests": dict(sorted(self.requests.items())),
+            "outcomes": {str(k): v for k, v in sorted(self.outcomes.items())},
+        }

@@ -12,17 +12,20 @@ that checks one against the other finds them equal.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from . import error_bodies
+from .asgi import Reply, Scope, query
 from .catalog import MODELS, ModelSpec
+from .generation import Refusal, find_model
 from .paging import page
 from .success_bodies import prompt_details
 from .validation import Rejected, decode_json, parse_fields
 
 __all__ = [
+    "HANDLERS",
     "METHODS",
     "count_tokens",
     "get_model",
@@ -131,3 +134,28 @@ def count_tokens(spec: ModelSpec, raw: bytes) -> dict[str, Any]:
         "totalTokens": request.prompt_tokens,
         "promptTokensDetails": prompt_details(request.prompt_tokens, request.image_tokens),
     }
+
+
+async def _count_tokens_handler(scope: Scope, params: tuple[str, ...], body: bytes) -> Reply:
+    version, model = params
+    spec = find_model(model, version, "countTokens")
+    if isinstance(spec, Refusal):
+        raise Rejected(spec.body)
+    return Reply(count_tokens(spec, body))
+
+
+async def _list_handler(scope: Scope, params: tuple[str, ...], body: bytes) -> Reply:
+    return Reply(list_models(query(scope)))
+
+
+async def _get_handler(scope: Scope, params: tuple[str, ...], body: bytes) -> Reply:
+    version, model = params
+    return Reply(get_model(model, version))
+
+
+# API method name -> handler, for the routes of :mod:`.app`.
+HANDLERS: Mapping[str, Callable[[Scope, tuple[str, ...], bytes], Awaitable[Reply]]] = {
+    "countTokens": _count_tokens_handler,
+    "models.list": _list_handler,
+    "models.get": _get_handler,
+}

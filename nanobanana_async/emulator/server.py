@@ -28,7 +28,13 @@ import uvicorn
 from ..exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from .app import Emulator, RequestLog
 from .asgi import ConnectionDropped
-from .faults import DEFAULT_FAIL_KINDS, FAULT_KINDS, parse_script
+from .faults import (
+    BATCH_FAULT_KINDS,
+    BATCH_OUTCOMES,
+    DEFAULT_FAIL_KINDS,
+    FAULT_KINDS,
+    parse_script,
+)
 from .other_client import parse_other_client
 from .rates import QUOTA_SPEC, parse_quota
 from .settings import EmulatorSettings
@@ -219,6 +225,30 @@ def add_emulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--signature-bytes", type=int, help="thoughtSignature length (default: per model)"
     )
+    parser.add_argument(
+        "--batch-latency",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds a batch stays PENDING, then RUNNING (plus its generation time)",
+    )
+    parser.add_argument(
+        "--batch-outcome",
+        default="succeeded",
+        help=f"how every batch ends, one of: {', '.join(BATCH_OUTCOMES)} (default: succeeded)",
+    )
+    parser.add_argument(
+        "--batch-fail-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="probability that one request of a batch fails",
+    )
+    parser.add_argument(
+        "--batch-fail-kinds",
+        default="500",
+        help=f"what a failed batch request gets, among: {', '.join(BATCH_FAULT_KINDS)}",
+    )
 
 
 def _parsed(option: str, value: str, parse: Callable[[str], T]) -> T:
@@ -252,6 +282,10 @@ def _settings(args: argparse.Namespace) -> EmulatorSettings:
         thought_images=args.thought_images,
         text_part=not args.no_text,
         signature_bytes=args.signature_bytes,
+        batch_latency=args.batch_latency,
+        batch_outcome=args.batch_outcome,
+        batch_fail_rate=args.batch_fail_rate,
+        batch_fail_kinds=tuple(args.batch_fail_kinds.split(",")),
     )
 
 

@@ -1,8 +1,9 @@
-"""How one emulator behaves: quotas, latency, failures, answer shape, and its clock.
+"""How one emulator behaves: quotas, latency, failures, answer shape, batches, its clock.
 
 Every delay it applies goes through the injected ``clock`` and ``sleep`` and is multiplied
 by ``time_scale`` (latency, quota windows, the other client's pace, and so the delays 429s
-announce): a test sets ``latency=False`` and a fake clock and never waits; a demo shrinks
+announce, and a batch's time in each state): a test sets ``latency=False`` and a fake
+clock and never waits; a demo shrinks
 time and plays a realistic run in seconds. The quota knobs exist because the real service
 documents neither how it counts a window nor that every 429 states its limit and delay, so
 a client should be tried against each shape and each silence (docs/design.md).
@@ -15,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from .faults import DEFAULT_FAIL_KINDS, parse_kinds
+from .faults import BATCH_FAULT_KINDS, BATCH_OUTCOMES, DEFAULT_FAIL_KINDS, parse_kinds
 from .other_client import OtherClient
 from .rates import DAY, RateQuota
 
@@ -57,7 +58,15 @@ class EmulatorSettings:
         text_part: add a short text part when the request allows TEXT.
         signature_bytes: base64 length of each ``thoughtSignature`` on Gemini 3 answers;
             ``None`` uses the model's realistic default, 0 sends none.
-        clock: seconds, monotonic; read for arrival times and quota windows.
+        batch_latency: seconds (scaled) a batch spends PENDING; it then spends as long again
+            RUNNING, plus its generation time when ``latency`` is on (see :mod:`.batches`).
+            Batch requests never count against the per-minute or per-day quotas.
+        batch_outcome: how every batch ends unless the batch script says otherwise:
+            ``succeeded``, ``failed`` or ``expired``.
+        batch_fail_rate: probability that one request of a batch gets a kind from
+            ``batch_fail_kinds`` instead of its image.
+        batch_fail_kinds: the kinds that rate picks from (see :data:`.faults.BATCH_FAULT_KINDS`).
+        clock: seconds, monotonic; read for arrival times, quota windows and batch states.
         sleep: awaited for every latency; a test can make it return at once.
     """
 
@@ -80,6 +89,10 @@ class EmulatorSettings:
     thought_images: bool = False
     text_part: bool = True
     signature_bytes: int | None = None
+    batch_latency: float = 2.0
+    batch_outcome: str = "succeeded"
+    batch_fail_rate: float = 0.0
+    batch_fail_kinds: tuple[str, ...] = ("500",)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
 
@@ -105,6 +118,22 @@ class EmulatorSettings:
         if self.signature_bytes is not None and self.signature_bytes < 0:
             raise ValueError("signature_bytes must be 0 or more")
         object.__setattr__(self, "fail_kinds", parse_kinds(self.fail_kinds))
+        if not 0.0 <= self.batch_latency < float("inf"):
+            raise ValueError(f"batch_latency must be 0 or more seconds, not {self.batch_latency!r}")
+        if self.batch_outcome not in BATCH_OUTCOMES:
+            raise ValueError(
+                f"batch_outcome must be one of {', '.join(BATCH_OUTCOMES)}, "
+                f"not {self.batch_outcome!r}"
+            )
+        if not 0.0 <= self.batch_fail_rate <= 1.0:
+            raise ValueError(
+                f"batch_fail_rate must be between 0 and 1, not {self.batch_fail_rate!r}"
+            )
+        try:
+            batch_kinds = parse_kinds(self.batch_fail_kinds, BATCH_FAULT_KINDS)
+        except ValueError as exc:
+            raise ValueError(f"batch_fail_kinds: {exc}") from None
+        object.__setattr__(self, "batch_fail_kinds", batch_kinds)
         if self.keys is not None:
             keys: Iterable[str] = self.keys
             object.__setattr__(self, "keys", frozenset(k for k in keys if k))

@@ -3,7 +3,9 @@
 Only generations (``generateContent``, ``streamGenerateContent``) are counted in
 ``requests``, so it equals the sum of ``by_status`` once nothing is in flight; ``calls``
 counts every API method called, generations included, by name (``countTokens``,
-``models.list``, ...), and paths the API does not have go to ``other_requests``. ``arrivals`` lists
+``models.list``, ...), and paths the API does not have go to ``other_requests``.
+``batches`` counts batches created (in all, by display name, their requests) and
+``files`` the uploads finalized, so a test can tell one batch from two. ``arrivals`` lists
 each one, with when it arrived and was answered, the delay any 429 announced, and the
 images it carried (``images``: :func:`image_digest` of each, in order). Keys appear
 only as the first 8 hex digits of their SHA-256. :func:`inside_announced_delay` is the
@@ -111,6 +113,9 @@ class Stats:
 
     __slots__ = (
         "_arrivals",
+        "_batch_names",
+        "_batch_requests",
+        "_batches",
         "_by_fault",
         "_by_key",
         "_by_model",
@@ -118,6 +123,8 @@ class Stats:
         "_by_status",
         "_calls",
         "_epoch",
+        "_file_bytes",
+        "_files",
         "_lock",
         "_other",
         "_peak",
@@ -141,6 +148,11 @@ class Stats:
         self._by_fault: Counter[str] = Counter()
         self._by_quota: Counter[str] = Counter()
         self._calls: Counter[str] = Counter()
+        self._batches = 0
+        self._batch_names: Counter[str] = Counter()
+        self._batch_requests = 0
+        self._files = 0
+        self._file_bytes = 0
         self._other = 0
         self._peak = self.in_flight
 
@@ -190,6 +202,19 @@ class Stats:
         with self._lock:
             self._calls[method] += 1
 
+    def batch_created(self, display_name: str, requests: int) -> None:
+        """Count a batch created (each create is a new, paid job), with its requests."""
+        with self._lock:
+            self._batches += 1
+            self._batch_names[display_name] += 1
+            self._batch_requests += requests
+
+    def file_uploaded(self, size: int) -> None:
+        """Count a file whose upload was finalized."""
+        with self._lock:
+            self._files += 1
+            self._file_bytes += size
+
     def other(self) -> None:
         """Count a request to any other path."""
         with self._lock:
@@ -208,6 +233,12 @@ class Stats:
                 "in_flight": self.in_flight,
                 "peak_concurrency": self._peak,
                 "calls": dict(sorted(self._calls.items())),
+                "batches": {
+                    "created": self._batches,
+                    "by_display_name": dict(sorted(self._batch_names.items())),
+                    "requests": self._batch_requests,
+                },
+                "files": {"uploaded": self._files, "bytes": self._file_bytes},
                 "other_requests": self._other,
                 "inside_announced_delay": inside_announced_delay(self._arrivals),
                 "arrivals": [a.as_dict() for a in self._arrivals],

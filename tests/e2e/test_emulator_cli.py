@@ -71,7 +71,15 @@ def test_emulate_serves_logs_one_line_per_request_and_stops_on_ctrl_c() -> None:
 
 @pytest.mark.parametrize(
     "arguments",
-    [["--fail-kinds", "teapot"], ["--script", "{not json"], ["--rpm", "0"], ["--fail-rate", "2"]],
+    [
+        ["--fail-kinds", "teapot"],
+        ["--script", "{not json"],
+        ["--rpm", "0"],
+        ["--fail-rate", "2"],
+        ["--batch-latency", "-1"],
+        ["--batch-outcome", "lost"],
+        ["--batch-fail-kinds", "drop"],
+    ],
 )
 def test_bad_options_exit_2(arguments: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["emulate", *arguments]) == 2
