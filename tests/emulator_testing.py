@@ -18,6 +18,8 @@ import asyncio
 import base64
 import io
 import os
+import selectors
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +95,17 @@ class GatedSleep:
 async def no_sleep(seconds: float) -> None:
     """An injectable ``sleep`` that only yields to the loop."""
     await asyncio.sleep(0)
+
+
+def first_line(process: subprocess.Popen[str], seconds: float = 30.0) -> str:
+    """The first line a started ``nanobanana emulate`` prints (its URL), waiting at most
+    ``seconds`` for it."""
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout=seconds):
+            raise AssertionError("the emulator printed nothing")
+    return process.stdout.readline()
 
 
 def client_for(emulator: Emulator) -> httpx2.AsyncClient:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import selectors
 import signal
 import socket
 import subprocess
@@ -10,7 +9,7 @@ import sys
 
 import httpx2
 import pytest
-from emulator_testing import KEY, PRO, request_body
+from emulator_testing import KEY, PRO, first_line, request_body
 
 from nanobanana_async import cli
 
@@ -22,15 +21,6 @@ def _free_port() -> int:
         return port
 
 
-def _first_line(process: subprocess.Popen[str], seconds: float = 30.0) -> str:
-    assert process.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout=seconds):
-            raise AssertionError("the emulator printed nothing")
-    return process.stdout.readline()
-
-
 def test_emulate_serves_logs_one_line_per_request_and_stops_on_ctrl_c() -> None:
     port = _free_port()
     process = subprocess.Popen(
@@ -40,7 +30,7 @@ def test_emulate_serves_logs_one_line_per_request_and_stops_on_ctrl_c() -> None:
         text=True,
     )
     try:
-        line = _first_line(process)
+        line = first_line(process)
         base_url = f"http://127.0.0.1:{port}"
         assert line == f"emulator listening on {base_url} (GOOGLE_GEMINI_BASE_URL)\n"
         path = f"/v1beta/models/{PRO}:generateContent"
