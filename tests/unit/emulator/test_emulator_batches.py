@@ -21,6 +21,7 @@ from emulator_testing import (
     error_of,
     generate,
 )
+from virtual_time import VirtualTime
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings
 from nanobanana_async.service import protocol
@@ -94,6 +95,32 @@ async def test_pending_then_running_then_succeeded_on_the_clock() -> None:
     images = [protocol.parse_success(orjson.dumps(e["response"])) for e in entries]
     assert {image.mime_type for image in images} == {"image/jpeg"}
     assert len({image.data for image in images}) == 3  # each slide its own
+
+
+async def test_a_poller_on_virtual_time_sees_every_state_and_never_waits() -> None:
+    """How a client's tests drive a batch: the emulator and the client share one clock."""
+    time = VirtualTime(start=500.0)
+    settings = EmulatorSettings(latency=False, clock=time.clock, batch_latency=30.0)
+    emulator = Emulator(settings)
+    seen: list[tuple[float, str]] = []
+
+    async def poll() -> None:
+        async with client_for(emulator) as client:
+            name = (await create_batch(client)).json()["name"]
+            while not seen or seen[-1][1] != "BATCH_STATE_SUCCEEDED":
+                await time.sleep(10.0)
+                seen.append((time.now - 500.0, _state(await _get(client, name))))
+
+    await time.run(poll())
+    assert seen == [
+        (10.0, "BATCH_STATE_PENDING"),
+        (20.0, "BATCH_STATE_PENDING"),
+        (30.0, "BATCH_STATE_RUNNING"),
+        (40.0, "BATCH_STATE_RUNNING"),
+        (50.0, "BATCH_STATE_RUNNING"),
+        (60.0, "BATCH_STATE_SUCCEEDED"),
+    ]
+    assert emulator.stats()["calls"] == {"batchGenerateContent": 1, "batches.get": 6}
 
 
 async def test_running_lasts_the_generation_time_when_latency_is_on() -> None:
