@@ -100,7 +100,9 @@ async def test_pending_then_running_then_succeeded_on_the_clock() -> None:
 async def test_a_poller_on_virtual_time_sees_every_state_and_never_waits() -> None:
     """How a client's tests drive a batch: the emulator and the client share one clock."""
     time = VirtualTime(start=500.0)
-    settings = EmulatorSettings(latency=False, clock=time.clock, batch_latency=30.0)
+    settings = EmulatorSettings(
+        latency=False, clock=time.clock, batch_latency=30.0, signature_bytes=16
+    )
     emulator = Emulator(settings)
     seen: list[tuple[float, str]] = []
 
@@ -125,7 +127,8 @@ async def test_a_poller_on_virtual_time_sees_every_state_and_never_waits() -> No
 
 async def test_running_lasts_the_generation_time_when_latency_is_on() -> None:
     clock = FakeClock()
-    emulator = Emulator(EmulatorSettings(clock=clock, batch_latency=10.0, time_scale=0.5))
+    settings = EmulatorSettings(clock=clock, batch_latency=10.0, time_scale=0.5, signature_bytes=16)
+    emulator = Emulator(settings)
     async with client_for(emulator) as client:
         name = (await create_batch(client)).json()["name"]
         # Pending 5 s, then running 5 s plus the slowest pro generation: 17 to 29 s, halved.
