@@ -36,6 +36,9 @@ import re
 __all__ = [
     "ApiError",
     "BadRequest",
+    "BatchExpired",
+    "BatchFailed",
+    "BatchNotFound",
     "ConfigError",
     "EndpointRedirected",
     "FatalApiError",
@@ -210,6 +213,21 @@ class RateLimited(ApiError):
 
 class TransientError(ApiError):
     """A failure that another attempt may not repeat: 5xx, 408, network, timeout, bad body."""
+
+
+class BatchNotFound(ApiError):
+    """A Batch API run's batch (or file) is gone from the service: deleted, or never made.
+
+    The slides it held are not lost for good: a rerun makes a new batch.
+    """
+
+
+class BatchExpired(ApiError):
+    """The batch was not done within the service's 48 hours: its slides were not made."""
+
+
+class BatchFailed(ApiError):
+    """The service failed the whole batch (``BATCH_STATE_FAILED``), with its reason."""
 
 
 class SlideError(ApiError):

@@ -36,6 +36,8 @@ class VirtualTime:
                 await asyncio.sleep(0)
             if self._timers and not work.done():
                 at, _, timer = heapq.heappop(self._timers)
+                if timer.done():  # its sleeper was cancelled: nothing waits on it
+                    continue
                 self.now = max(self.now, at)
                 timer.set_result(None)
         await work

@@ -16,7 +16,18 @@ from ..config.schema import CONCURRENCY_RANGE, MAX_COST_RANGE, RPM_RANGE, TIMEOU
 from ..exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
 from .export import export_kinds
 
-SUBCOMMANDS = ("run", "plan", "status", "wait", "stop", "emulate", "schema", "export", "mcp")
+SUBCOMMANDS = (
+    "run",
+    "plan",
+    "status",
+    "wait",
+    "stop",
+    "emulate",
+    "schema",
+    "export",
+    "mcp",
+    "cancel",
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -151,6 +162,12 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         help="after the run, write pptx, pdf (comma-separated) in OUTPUT_DIR",
     )
     run.add_argument(
+        "--batch-api",
+        action="store_true",
+        help="send the slides as one Batch API job: half price, no per-minute quota, done "
+        'within 24 h (as "mode": "batch-api")',
+    )
+    run.add_argument(
         "--dry-run",
         action="store_true",
         help="print what the run would do and cost (as nanobanana plan), send nothing",
@@ -254,6 +271,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         default=30.0,
         help="seconds to wait for it to end (default 30)",
     )
+    cancel = sub.add_parser("cancel", help="cancel a Batch API run's batch at the service")
+    _add_progress_file(cancel)
+    cancel.add_argument(
+        "--config", type=Path, help="the deck whose batch to cancel (from its manifest)"
+    )
     sub.add_parser("schema", help="print the config's JSON Schema")
     _add_export_arguments(
         sub.add_parser("export", help="a deck's folder as a PPTX and a PDF (or a contact sheet)")
@@ -325,6 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .stop import stop_command
 
         return stop_command(args.progress_file, args.timeout)
+    if args.command == "cancel":
+        from .cancel import cancel_command
+
+        return cancel_command(args.progress_file, args.config)
     if args.command == "schema":
         import orjson
 

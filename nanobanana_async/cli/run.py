@@ -112,6 +112,7 @@ def run_command(args: argparse.Namespace) -> int:
             dry_run=args.emulator,
             max_cost=args.max_cost,
             contact_sheet=not args.no_contact_sheet,
+            batch_api=args.batch_api,
         )
         result, signum = anyio.run(_run, config, args, settings, bar, transport)
     except KeyboardInterrupt:

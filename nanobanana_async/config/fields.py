@@ -24,11 +24,13 @@ from .schema import (
     MODEL_PATTERN,
     QUALITY_RANGE,
     RPM_RANGE,
+    RUN_MODES,
     SEED_RANGE,
     TEMPERATURE_RANGE,
     TIMEOUT_RANGE,
     Consistency,
     ImageFormat,
+    RunMode,
 )
 
 __all__: list[str] = []  # private to the config package
@@ -117,6 +119,14 @@ def consistency(value: object, where: str) -> Consistency:
         if text == mode:
             return mode
     raise ConfigError(where, f"must be one of {', '.join(CONSISTENCY_MODES)}, got {quote(text)}")
+
+
+def mode(value: object, where: str) -> RunMode:
+    text = string(value, where)
+    for known in RUN_MODES:
+        if text == known:
+            return known
+    raise ConfigError(where, f"must be one of {', '.join(RUN_MODES)}, got {quote(text)}")
 
 
 def temperature(value: object, where: str) -> float:

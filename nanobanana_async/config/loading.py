@@ -50,6 +50,7 @@ from .schema import (
     NUMBER_RANGE,
     Consistency,
     ImageFormat,
+    RunMode,
     config_schema,
 )
 from .styles import apply_style, preset_name
@@ -72,6 +73,7 @@ CONFIG_FIELDS = frozenset(
         "slides", "output_dir", "model", "format", "quality", "temperature", "seed",
         "aspect_ratio", "image_size", "api_key", "base_url", "concurrency", "rpm", "timeout",
         "strict_model", "allow_insecure_http", "max_cost", "style_reference", "consistency",
+        "mode",
     }
 )  # fmt: skip
 """Top-level fields the validator reads; anything else is refused."""
@@ -88,6 +90,7 @@ MAX_CONFIG_BYTES = 10 * 1024 * 1024
 
 _TOO_BIG = "configs over 10 MB are refused (is this the right file?)"
 _INDEPENDENT: Consistency = "none"
+_STANDARD: RunMode = "standard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,8 @@ class BatchConfig:
         consistency: ``"first-slide"``: the first slide in config order is generated
             first and its image is sent with every other slide; ``"none"``: the slides are
             independent.
+        mode: ``"batch-api"``: the slides go to the Batch API as one job (half price, no
+            per-minute quota, hours of wait); ``"standard"``: one request per slide.
     """
 
     slides: tuple[SlideSpec, ...]
@@ -170,6 +175,7 @@ class BatchConfig:
     )
     style_reference: Path | None = None
     consistency: Consistency = "none"
+    mode: RunMode = "standard"
 
     def __repr__(self) -> str:
         # Slides are summarised (each may carry a 30,000-character prompt); the key never
@@ -346,6 +352,13 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
     timeout = fields.optional(raw, "timeout", "", fields.timeout, DEFAULT_TIMEOUT)
     max_cost = fields.optional(raw, "max_cost", "", fields.max_cost, None)
     consistency = fields.optional(raw, "consistency", "", fields.consistency, _INDEPENDENT)
+    mode = fields.optional(raw, "mode", "", fields.mode, _STANDARD)
+    if mode == "batch-api" and consistency == "first-slide":
+        raise ConfigError(
+            "mode",
+            'batch-api does not go with "consistency": "first-slide" (the slides wait for the '
+            "first one's image, a batch sends them at once); make the first slide alone first",
+        )
     references: dict[Path, ReferenceImage] = {}
     style_reference = _reference(raw, "", "style_reference", base_dir, references)
 
@@ -392,6 +405,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         reference_images=MappingProxyType(references),
         style_reference=style_reference,
         consistency=consistency,
+        mode=mode,
     )
 
 

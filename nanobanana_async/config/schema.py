@@ -46,11 +46,13 @@ __all__ = [
     "QUALITY_RANGE",
     "REFERENCE_EXTENSIONS",
     "RPM_RANGE",
+    "RUN_MODES",
     "SEED_RANGE",
     "TEMPERATURE_RANGE",
     "TIMEOUT_RANGE",
     "Consistency",
     "ImageFormat",
+    "RunMode",
     "config_schema",
 ]
 
@@ -81,6 +83,8 @@ REFERENCE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 # image with every other slide.
 Consistency = Literal["none", "first-slide"]
 CONSISTENCY_MODES: tuple[Consistency, ...] = ("none", "first-slide")
+RunMode = Literal["standard", "batch-api"]
+RUN_MODES: tuple[RunMode, ...] = ("standard", "batch-api")
 
 QUALITY_RANGE = (1, 100)
 CONCURRENCY_RANGE = (1, 64)
@@ -319,6 +323,15 @@ def _config_schema() -> dict[str, Any]:
                 "reference_image goes beside it. All the images of one request share the "
                 f"{MAX_INLINE_REQUEST_BYTES / 1e6:.0f} MB the service takes inline. "
                 "Default: none."
+            ),
+        },
+        "mode": {
+            "type": "string",
+            "enum": list(RUN_MODES),
+            "description": (
+                "batch-api: the slides go to Google's Batch API as one job, at half the "
+                "price, with no per-minute quota, done within 24 hours (often minutes); "
+                "run --batch-api says the same. Default: standard."
             ),
         },
         "consistency": {

@@ -45,6 +45,7 @@ from ..files.images import (
 )
 from ..results import SlideFailure, SlideOutput, utc_iso
 from ..service.client import GeminiClient
+from ..service.protocol import GeneratedImage
 from .events import (
     Event,
     RateLimitWait,
@@ -266,7 +267,18 @@ class Run:
                 burst=self.pacer.burst,
                 success=True,
             )
-        cost = answer_cost(self.config.model, image.usage)  # paid, whatever happens next
+        await self.accept(job, image)
+
+    async def accept(self, job: Job, image: GeneratedImage, *, batch: bool = False) -> None:
+        """Keep an image the service sent for ``job``: cost counted, staged, saved, told.
+
+        ``batch``: it came from a Batch API job (priced at the batch rate).
+
+        Raises:
+            UnusableAnswer: the image does not decode (or claims too many pixels).
+        """
+        # Paid, whatever happens next.
+        cost = answer_cost(self.config.model, image.usage, batch=batch)
         self.spent += cost or 0.0
         await anyio.to_thread.run_sync(stage_received, image.data, job.dest)
         self.staged.add(job.slide)

@@ -102,6 +102,20 @@ class RunFinished:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class BatchUpdate:
+    """The Batch API's word on the run's batch: its name, state and when it was sent.
+
+    ``state`` is the service's without its prefix (``PENDING``, ``RUNNING``, ``SUCCEEDED``,
+    ...), or ``SUBMITTING`` before the create answer; ``name`` is empty until then.
+    """
+
+    name: str
+    state: str
+    submitted_at: str
+    at: float
+
+
 Event = (
     SlideStarted
     | SlideRetrying
@@ -109,5 +123,6 @@ Event = (
     | SlideDone
     | SlideReused
     | SlideFailed
+    | BatchUpdate
     | RunFinished
 )

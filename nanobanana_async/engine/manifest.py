@@ -101,6 +101,9 @@ class Manifest:
     """The manifest of one deck folder: slide number -> :class:`SlideRecord`."""
 
     slides: Mapping[int, SlideRecord]
+    # A Batch API job not yet collected: {display_name, name, model, submitted_at, slides:
+    # {number: generation digest}}; the next run of the deck waits for it, never makes another.
+    batch: Mapping[str, Any] | None = None
 
     @classmethod
     def read(cls, output_dir: Path) -> Manifest:
@@ -121,14 +124,17 @@ class Manifest:
                 data = orjson.loads(file.read(_MAX_BYTES + 1))
         except (OSError, orjson.JSONDecodeError):
             return cls({})
-        return cls(_records(data))
+        batch = data.get("batch") if isinstance(data, dict) else None
+        return cls(_records(data), batch if isinstance(batch, dict) else None)
 
     def write(self, output_dir: Path) -> None:
         """Write it atomically (0600: it names the deck's files and its costs)."""
-        data = {
+        data: dict[str, Any] = {
             "format": _FORMAT,
             "slides": {str(n): r.to_dict() for n, r in sorted(self.slides.items())},
         }
+        if self.batch is not None:
+            data["batch"] = dict(self.batch)
         write_atomic(
             output_dir / MANIFEST_NAME, orjson.dumps(data, option=orjson.OPT_INDENT_2), mode=0o600
         )

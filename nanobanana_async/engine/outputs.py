@@ -11,7 +11,9 @@ import contextlib
 import functools
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -153,11 +155,14 @@ def replaced_notice(output_dir: Path, jobs: list[Job]) -> str | None:
     )
 
 
-def check_budget(plan: RunPlan, max_cost: float | None) -> None:
-    """Refuse a plan that would pass the budget, before anything is sent."""
+def check_budget(plan: RunPlan, max_cost: float | None, *, batch: bool = False) -> None:
+    """Refuse a plan that would pass the budget, before anything is sent.
+
+    ``batch``: the slides go to the Batch API, at its price.
+    """
     if max_cost is None or plan.requests == 0:
         return
-    cost = plan.cost_usd
+    cost = plan.batch_cost_usd if batch else plan.cost_usd
     if cost is None:
         raise ConfigError(
             "max_cost",
@@ -192,8 +197,11 @@ def write_manifest(
     model: str,
     result: BatchResult,
     originals: dict[int, Path],
+    batch: Mapping[str, Any] | None = None,
 ) -> None:
     """Record what decides each slide's image now, for the next run of the deck.
+
+    ``batch`` is a Batch API job still to collect (the next run waits for it).
 
     A slide saved (or re-encoded) by this run gets a new record; one kept keeps its own;
     a failed one keeps the record of the image still in place. Failing to write it costs
@@ -216,7 +224,7 @@ def write_manifest(
             cost,
         )
     with contextlib.suppress(OSError):
-        Manifest(records).write(output_dir)
+        Manifest(records, batch).write(output_dir)
 
 
 def saved_as_cancelled(dest: Path) -> bool:

@@ -93,6 +93,7 @@ class Progress:
     output_dir: Path
     pid: int
     errors: Mapping[int, str] = field(default_factory=dict, hash=False)
+    batch: Mapping[str, str] | None = field(default=None, hash=False)
 
     @property
     def finished(self) -> bool:
@@ -123,6 +124,8 @@ class Progress:
             "pid": self.pid,
             # JSON keys are strings; sorted numerically, not as text ("10" after "9").
             "errors": {str(slide): self.errors[slide] for slide in sorted(self.errors)},
+            # Only in a Batch API run: {name, state, submitted_at}.
+            **({"batch": dict(self.batch)} if self.batch is not None else {}),
         }
 
     def to_json(self) -> bytes:
@@ -148,6 +151,7 @@ class ProgressTracker:
     """
 
     __slots__ = (
+        "_batch",
         "_completed",
         "_errors",
         "_finish_times",
@@ -200,6 +204,7 @@ class ProgressTracker:
         # time order: the ETA leaves this time out of the pace.
         self._pauses: list[tuple[float, float]] = []
         self._last_error = ""
+        self._batch: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -245,6 +250,8 @@ class ProgressTracker:
                 self._finish(slide, at, worked=slide in self._in_flight or slide in self._retrying)
                 self._errors[slide] = error
                 self._last_error = error
+            case events.BatchUpdate(name=name, state=batch_state, submitted_at=submitted):
+                self._batch = {"name": name, "state": batch_state, "submitted_at": submitted}
             case events.RunFinished(state=state):
                 self._state = state
                 self._in_flight.clear()
@@ -278,6 +285,7 @@ class ProgressTracker:
             output_dir=self.output_dir,
             pid=self.pid,
             errors=MappingProxyType(dict(self._errors)),
+            batch=None if self._batch is None else MappingProxyType(dict(self._batch)),
         )
 
     def _finish(self, slide: int, at: float, *, worked: bool) -> None:

@@ -20,6 +20,7 @@ import anyio
 import anyio.to_thread
 import httpx2
 
+from ..batch.api import BatchApi
 from ..config.loading import BatchConfig, load_config
 from ..errors import (
     ConfigError,
@@ -32,6 +33,7 @@ from ..files.lock import DeckLock, RunLock
 from ..results import BatchResult, RunState, SlideFailure, SlideOutput, utc_iso
 from ..service.client import GeminiClient
 from .attempt import FirstSlide, Run
+from .batched import BatchSender
 from .events import (
     Event,
     RunFinished,
@@ -121,7 +123,8 @@ async def generate_batch(
         with DeckLock(cfg.output_dir):  # one run per deck, whatever its progress file
             plan = None if resume else plan_run(cfg, jobs, regenerate=regenerate, force=force)
             if plan is not None:
-                check_budget(plan, settings.max_cost or cfg.max_cost)
+                batch = settings.batch_api or cfg.mode == "batch-api"
+                check_budget(plan, settings.max_cost or cfg.max_cost, batch=batch)
             return await _execute(
                 cfg, jobs, settings, progress, progress_file, results_file, plan, transport
             )
@@ -188,6 +191,12 @@ async def _execute(
     run = Run(cfg, settings, client, send, resume=resume, store=store)
     if plan is not None:
         run.estimates = dict(plan.costs)
+    batcher = None
+    if settings.batch_api or cfg.mode == "batch-api":
+        batcher = BatchSender(run, manifest, BatchApi(client, cfg.model, cfg.base_url), settings)
+    elif manifest.batch is not None:
+        notices = (*notices, _batch_waiting(manifest.batch))
+    batched: list[Job] = []
     state: RunState = "done"
     reused: dict[int, SlideOutput] = {}
     first = FirstSlide.of(run, jobs, manifest)  # None unless the slides follow the first
@@ -216,9 +225,14 @@ async def _execute(
                             continue
                         if first is not None and first.defer(job):
                             continue
+                        if batcher is not None:
+                            batched.append(job)
+                            continue
                         slides.start_soon(run.run_slide, job)
                     if first is not None:
                         slides.start_soon(first.run)
+                    if batcher is not None and batched:
+                        slides.start_soon(batcher.send, batched)
             except BaseException:
                 state = "cancelled"
                 raise
@@ -235,14 +249,31 @@ async def _execute(
                 cfg, jobs, run, reused, state, started_at, started_mono, clock(), notices
             )
             await write_results(result, cfg.output_dir, results_file)
+            # The batch still to collect: this run's, or (not a batch run) the one found.
+            pending = batcher.pending if batcher is not None else manifest.batch
             await anyio.to_thread.run_sync(
                 functools.partial(
-                    write_manifest, cfg.output_dir, manifest, jobs, cfg.model, result, run.originals
+                    write_manifest,
+                    cfg.output_dir,
+                    manifest,
+                    jobs,
+                    cfg.model,
+                    result,
+                    run.originals,
+                    pending,
                 )
             )
             if settings.contact_sheet and result.outputs:
                 await anyio.to_thread.run_sync(refresh_contact_sheet, cfg.output_dir)
     return result
+
+
+def _batch_waiting(record: Mapping[str, Any]) -> str:
+    name = str(record.get("name") or record.get("display_name") or "")
+    return (
+        f"a Batch API job of this deck is not collected yet ({name}); "
+        "run with --batch-api to wait for it instead of paying for its slides again"
+    )
 
 
 def _result(

@@ -35,6 +35,11 @@ class EngineSettings:
         dry_run: the service is an emulator (placeholder images): the results say so.
         max_cost: the run's budget in USD (overrides the config's).
         contact_sheet: redraw ``output_dir/contact-sheet.png`` after the run.
+        batch_api: send the slides to generate as one Batch API job (overrides the
+            config's ``mode`` when true).
+        batch_poll: (first, longest) seconds between two looks at a batch's state, scaled
+            by ``time_scale``: the wait grows from the first to the longest (a batch takes
+            minutes to hours; each look is one request).
         clock: monotonic time in seconds.
         sleep: awaitable sleep.
     """
@@ -50,5 +55,7 @@ class EngineSettings:
     dry_run: bool = False
     max_cost: float | None = None
     contact_sheet: bool = True
+    batch_api: bool = False
+    batch_poll: tuple[float, float] = (5.0, 60.0)
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep

@@ -248,6 +248,7 @@ _PROGRESS: dict[str, _Field] = {
     "output_dir": _PATH,
     "pid": (_pid, "a process id"),
     "errors": (_reasons, "an object of slide -> reason"),
+    "batch": (_reasons, "an object of the batch's name, state and time"),
 }
 _RESULTS: dict[str, _Field] = {
     "completed": _WHOLE,

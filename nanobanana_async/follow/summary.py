@@ -56,7 +56,17 @@ _ORDER = {kind: rank for rank, kind in enumerate(_FIXES)}
 # An unusable answer (too big, an image that does not decode) is usually a one-off; one
 # that keeps coming is the endpoint's: the reason names it.
 _RERUN_HELPS = frozenset(
-    {"TransientError", "RateLimited", "NoImageReturned", "UnusableAnswer", "Cancelled"}
+    {
+        "TransientError",
+        "RateLimited",
+        "NoImageReturned",
+        "UnusableAnswer",
+        "Cancelled",
+        "BatchCancelled",
+        "BatchExpired",
+        "BatchFailed",
+        "BatchNotFound",
+    }
 )
 # A failure whose kind is not known (the progress file has none): its reason says the fix.
 _UNKNOWN_FIX = "fix what failed"
@@ -306,7 +316,29 @@ def progress_line(progress: Mapping[str, Any], now: datetime | None = None) -> s
             reused=int(progress.get("reused") or 0),
             failures=_progress_failures(progress),
         )
+    batch = progress.get("batch")
+    if isinstance(batch, Mapping):
+        return _batch_line(progress, batch, now or datetime.now(UTC))
     return f"{state} " + ", ".join(running_parts(progress, now).values())
+
+
+def _batch_line(progress: Mapping[str, Any], batch: Mapping[str, Any], now: datetime) -> str:
+    """``batch PENDING 0/40, submitted 3 min ago``: a Batch API run, waiting on Google."""
+    state = printable(str(batch.get("state") or "SUBMITTING"))[:24]
+    count = f"{int(progress.get('current', 0))}/{int(progress.get('total', 0))}"
+    line = f"batch {state} {count}"
+    sent = utc_moment(batch.get("submitted_at"))
+    if sent is not None:
+        minutes = max(0, int((now - sent).total_seconds() // 60))
+        ago = (
+            "just now"
+            if minutes == 0
+            else f"{minutes} min ago"
+            if minutes < 60
+            else f"{duration(minutes * 60)} ago"
+        )
+        line += f", submitted {ago}"
+    return line
 
 
 def died_line(progress: Mapping[str, Any]) -> str:

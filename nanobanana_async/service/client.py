@@ -86,7 +86,15 @@ class GeminiClient:
         api_version: ``v1beta`` (the REST docs' path) or ``v1``.
     """
 
-    __slots__ = ("_api_key", "_base", "_http", "_max_answer_bytes", "_timeout", "requests_sent")
+    __slots__ = (
+        "_api_key",
+        "_base",
+        "_http",
+        "_max_answer_bytes",
+        "_root",
+        "_timeout",
+        "requests_sent",
+    )
 
     def __init__(
         self,
@@ -102,7 +110,8 @@ class GeminiClient:
         if max_answer_bytes < 1:
             raise ValueError(f"max_answer_bytes must be positive, not {max_answer_bytes!r}")
         self._api_key = api_key
-        self._base = f"{base_url.rstrip('/')}/{api_version}"
+        self._root = base_url.rstrip("/")
+        self._base = f"{self._root}/{api_version}"
         self._timeout = timeout
         self._max_answer_bytes = max_answer_bytes
         self.requests_sent = 0
@@ -132,16 +141,104 @@ class GeminiClient:
             ApiError: a subclass saying what the answer (or its absence) means.
         """
         url = f"{self._base}/models/{model}:generateContent"
+        _, received = await self._send("POST", url, orjson.dumps(body), model=model)
+        return await received.finish(parse_success)
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        model: str = "",
+    ) -> tuple[httpx2.Headers, bytes]:
+        """Any other call of the API (the Batch and Files APIs): its headers and body.
+
+        ``path`` is under the API's version (``batches/123``), or from the service's root
+        when it starts with ``/`` (``/upload/v1beta/files``), or a whole URL the service
+        gave (an upload URL) on the same host. The answer is read as ``generate`` reads
+        one (capped, inflated off the loop); a non-2xx answer raises its classified error.
+
+        Raises:
+            ApiError: the answer's error, or a transport failure (TransientError).
+        """
+        if path.startswith(("http://", "https://")):
+            url = path
+        elif path.startswith("/"):
+            url = f"{self._root}{path}"
+        else:
+            url = f"{self._base}/{path}"
+        if body is not None:
+            content = orjson.dumps(body)
+        answer, received = await self._send(
+            method, url, content, model=model, headers=headers, params=params
+        )
+        return answer, await received.finish(_as_is)
+
+    async def download(self, path: str, write: Callable[[bytes], object], *, limit: int) -> int:
+        """Stream a file of the service's (``/download/...``) into ``write``; its size.
+
+        A batch's results file holds every image it made: gigabytes for hundreds of 4K
+        slides, so it is never held whole. Asked for as is (``identity``), capped at
+        ``limit`` bytes; ``write`` is called from a worker thread, a chunk at a time.
+
+        Raises:
+            ApiError: the answer's error; UnusableAnswer past ``limit``.
+        """
+        url = f"{self._root}{path}"
+        self.requests_sent += 1
+        size = 0
+        try:
+            async with self._http.stream(
+                "GET", url, headers={"accept-encoding": "identity"}
+            ) as response:
+                if response.status_code != 200:
+                    raw = await response.aread()
+                    error = classify_error(response.status_code, raw[: 2**20])
+                    error.message = redact(error.message, self._api_key)
+                    error.args = (error.message,)
+                    raise error
+                async for chunk in response.aiter_raw(2**20):
+                    size += len(chunk)
+                    if size > limit:
+                        raise _too_large(limit, "as sent")
+                    await anyio.to_thread.run_sync(write, chunk)
+        except httpx2.TimeoutException as exc:
+            raise TransientError(
+                f"no answer within the timeout ({type(exc).__name__})", reason="TIMEOUT"
+            ) from None
+        except httpx2.TransportError as exc:
+            detail = redact(str(exc) or type(exc).__name__, self._api_key)
+            raise TransientError(f"connection failed: {detail}", reason="CONNECTION") from None
+        return size
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        *,
+        model: str,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[httpx2.Headers, _Received]:
+        """One request to its whole answer; a 2xx answer's headers and body, else raises."""
         self.requests_sent += 1
         received: _Received | None = None
         try:
             with anyio.fail_after(self._timeout):
-                async with self._http.stream("POST", url, content=orjson.dumps(body)) as response:
+                async with self._http.stream(
+                    method, url, content=content, headers=headers, params=params
+                ) as response:
                     status = response.status_code
+                    answer_headers = response.headers
                     try:
                         received = await _read(response, self._max_answer_bytes)
                     except (TransientError, UnusableAnswer):
-                        if status == 200:
+                        if 200 <= status < 300:
                             raise
                         # Leaving the block unread closes the connection; the status
                         # alone still says what happened.
@@ -158,7 +255,7 @@ class GeminiClient:
             raise TransientError(f"connection failed: {detail}", reason="CONNECTION") from None
         # The whole body is in hand: what is left to inflate and parse is outside the
         # deadline, so a paid answer is never lost to a slow CPU.
-        if status != 200:
+        if not 200 <= status < 300:
             try:
                 raw = await received.finish(_as_is) if received else b""
             except (TransientError, UnusableAnswer):
@@ -168,7 +265,7 @@ class GeminiClient:
             error.args = (error.message,)
             raise error
         assert received is not None
-        return await received.finish(parse_success)
+        return answer_headers, received
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -21,7 +21,7 @@ REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
         "colour",
         "unknown field (known: allow_insecure_http, api_key, ",
     ),
-    ("typo top", {"modle": "x"}, {}, "modle", "did you mean 'model'?"),
+    ("typo top", {"modell": "x"}, {}, "modell", "did you mean 'model'?"),
     ("format gif", {"format": "gif"}, {}, "format", "must be one of webp, png, jpg (or jpeg)"),
     ("format number", {"format": 1}, {}, "format", "must be a string"),
     ("quality 0", {"quality": 0}, {}, "quality", "must be an integer 1-100, got 0"),
@@ -149,3 +149,16 @@ def test_engine_settings_that_would_hang_or_fail_every_request_are_refused(
     raw = {"slides": [{"number": 1, "prompt": "p"}], "output_dir": str(tmp_path), field: value}
     with pytest.raises(ConfigError, match=f"^{field}: must be"):
         load_config(raw, env={}, base_dir=tmp_path)
+
+
+def test_batch_api_mode_is_read_and_refused_with_first_slide_consistency(tmp_path: Path) -> None:
+    deck = {"slides": [{"number": 1, "prompt": "p"}], "output_dir": str(tmp_path / "d")}
+    env = {"GEMINI_API_KEY": "k" * 39}
+    assert load_config(deck | {"mode": "batch-api"}, env=env, base_dir=tmp_path).mode == "batch-api"
+    assert load_config(deck, env=env, base_dir=tmp_path).mode == "standard"
+    with pytest.raises(ConfigError, match=r"^mode: must be one of standard, batch-api"):
+        load_config(deck | {"mode": "batch"}, env=env, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"^mode: batch-api does not go with"):
+        load_config(
+            deck | {"mode": "batch-api", "consistency": "first-slide"}, env=env, base_dir=tmp_path
+        )

@@ -74,6 +74,7 @@ def test_required_fields_are_the_validators(tmp_path: Path) -> None:
     full |= {"image_size": "1K", "api_key": "k", "base_url": "https://h"}
     full |= {"concurrency": 1, "rpm": 1, "timeout": 1, "strict_model": True}
     full |= {"allow_insecure_http": True, "max_cost": 5, "consistency": "first-slide"}
+    full |= {"mode": "standard"}
     assert set(full) == CONFIG_FIELDS - {"style_reference"}  # it needs a real file
     assert set(full_slide) == SLIDE_FIELDS - {"reference_image"}  # so does this
     for name in CONFIG_FIELDS:

@@ -240,3 +240,27 @@ def test_the_final_line_names_the_cost_and_a_dry_run_what_the_real_run_would_cos
     assert result_line({**done, "dry_run": True}) == (
         "done 10/10 in 41s -> /d; dry run (placeholder images), the real run about $1.34"
     )
+
+
+def test_a_batch_api_run_says_the_batch_state_and_when_it_was_submitted() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 12, 2, 10, 0, 0, tzinfo=UTC)
+    progress = {
+        "current": 0,
+        "total": 40,
+        "state": "running",
+        "batch": {"name": "batches/1", "state": "PENDING", "submitted_at": "2026-12-02T09:57:00Z"},
+    }
+    assert progress_line(progress, now) == "batch PENDING 0/40, submitted 3 min ago"
+    progress["batch"] = {"name": "", "state": "SUBMITTING", "submitted_at": "2026-12-02T10:00:00Z"}
+    assert progress_line(progress, now) == "batch SUBMITTING 0/40, submitted just now"
+    progress["batch"] = {
+        "name": "batches/1",
+        "state": "RUNNING\x1b[2J",
+        "submitted_at": "2026-12-02T07:55:00Z",
+    }
+    assert progress_line(progress, now) == "batch RUNNING\\x1b[2J 0/40, submitted 2h05m ago"
+    progress["state"] = "done"
+    progress["current"] = progress["succeeded"] = 40
+    assert progress_line(progress, now).startswith("done 40/40")

@@ -1,0 +1,142 @@
+"""The Batch and Files API calls, over the same client (key, deadline, caps) as a slide's.
+
+A create is not idempotent (two creates are two paid jobs), so nothing here retries one:
+the caller records the batch's display name first and, when an answer is lost, looks the
+batch up by that name (:meth:`BatchApi.find`) before it sends another. Every other call is
+safe to repeat. An upload URL the service hands back is followed only on the service's own
+host: the key travels with every request of the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
+
+import orjson
+
+from ..errors import BatchNotFound, EndpointRedirected, ModelNotFound, TransientError
+from ..service.client import GeminiClient
+from .wire import Operation
+
+__all__ = ["BatchApi"]
+
+_PAGE_SIZE = "100"
+# Pages of batches looked through for a display name: 100 a page, the newest first.
+_MAX_PAGES = 50
+
+
+class BatchApi:
+    """The calls a Batch API run makes, for one model."""
+
+    def __init__(self, client: GeminiClient, model: str, base_url: str) -> None:
+        self.client = client
+        self.model = model
+        self._host = urlsplit(base_url).netloc
+
+    async def _json(self, method: str, path: str, **kwargs: object) -> dict[str, object]:
+        try:
+            _, body = await self.client.call(method, path, **kwargs)  # type: ignore[arg-type]
+        except ModelNotFound as missing:  # a 404 about no model: the batch's or file's name
+            raise BatchNotFound(
+                f"{path.split(':')[0]} not found (404)", status=404, reason="NOT_FOUND"
+            ) from missing
+        try:
+            data = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            raise TransientError("malformed answer (not JSON)", reason="BAD_BODY") from None
+        if not isinstance(data, dict):
+            raise TransientError("malformed answer (not a JSON object)", reason="BAD_BODY")
+        return data
+
+    async def create(self, body: dict[str, object]) -> Operation:
+        """Send one create. Never retried here: see the module's docstring."""
+        path = f"models/{self.model}:batchGenerateContent"
+        _, raw = await self.client.call("POST", path, body=body, model=self.model)
+        try:
+            return Operation.parse(orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            raise TransientError("malformed batch answer (not JSON)", reason="BAD_BODY") from None
+
+    async def get(self, name: str) -> Operation:
+        return Operation.parse(await self._json("GET", name))
+
+    async def cancel(self, name: str) -> None:
+        await self._json("POST", f"{name}:cancel")
+
+    async def find(self, display_name: str) -> Operation | None:
+        """The batch named ``display_name``, if the service has one (newest pages first)."""
+        token = ""
+        for _ in range(_MAX_PAGES):
+            params = {"pageSize": _PAGE_SIZE}
+            if token:
+                params["pageToken"] = token
+            page = await self._json("GET", "batches", params=params)
+            for entry in _entries(page):
+                try:
+                    found = Operation.parse(entry)
+                except TransientError:
+                    continue
+                if found.display_name == display_name:
+                    return found
+            token = str(page.get("nextPageToken") or "")
+            if not token:
+                return None
+        return None
+
+    async def upload(self, lines: Iterable[bytes], display_name: str) -> str:
+        """Upload a JSONL file by the resumable protocol; the file's name (``files/...``)."""
+        data = b"".join(lines)
+        start = {
+            "x-goog-upload-protocol": "resumable",
+            "x-goog-upload-command": "start",
+            "x-goog-upload-header-content-length": str(len(data)),
+            "x-goog-upload-header-content-type": "application/jsonl",
+        }
+        headers, _ = await self.client.call(
+            "POST",
+            "/upload/v1beta/files",
+            body={"file": {"displayName": display_name}},
+            headers=start,
+        )
+        url = headers.get("x-goog-upload-url", "")
+        if urlsplit(url).netloc != self._host:
+            raise EndpointRedirected(
+                "the Files API gave an upload URL on another host; not followed (the key "
+                "would go along)",
+                status=200,
+                reason="UPLOAD_URL",
+            )
+        finish = {
+            "x-goog-upload-command": "upload, finalize",
+            "x-goog-upload-offset": "0",
+            "content-type": "application/jsonl",
+        }
+        _, raw = await self.client.call("POST", url, content=data, headers=finish)
+        try:
+            answer = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise TransientError("malformed upload answer (not JSON)", reason="BAD_BODY") from None
+        file = answer.get("file") if isinstance(answer, dict) else None
+        name = file.get("name") if isinstance(file, dict) else None
+        if not isinstance(name, str) or not name.startswith("files/"):
+            raise TransientError("malformed upload answer (no file name)", reason="BAD_BODY")
+        return name
+
+    async def download(self, file_name: str, write: Callable[[bytes], object], limit: int) -> int:
+        """Stream the file ``file_name`` (a batch's results) into ``write``; its size."""
+        try:
+            return await self.client.download(
+                f"/download/v1beta/{file_name}:download?alt=media", write, limit=limit
+            )
+        except ModelNotFound as missing:
+            raise BatchNotFound(
+                f"{file_name} not found (404)", status=404, reason="NOT_FOUND"
+            ) from missing
+
+
+def _entries(page: dict[str, object]) -> list[object]:
+    for key in ("operations", "batches"):
+        entries = page.get(key)
+        if isinstance(entries, list):
+            return entries
+    return []

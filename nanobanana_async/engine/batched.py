@@ -1,0 +1,344 @@
+"""A run's slides as one Batch API job: half the price, no per-minute quota to pace.
+
+The slides the plan says to generate go to the service as one batch (inline while the
+requests and their answers stay small, else a JSONL file through the Files API), the run
+waits for it (minutes to hours: the look at its state is spaced out up to a minute), and
+each response is kept exactly as a slide's own answer is (:meth:`.Run.accept`, the same
+classification, conversion and files), priced at the batch rate.
+
+**Never paid twice.** A create is not idempotent. Before it is sent, the batch's display
+name (unique: the deck's name and 48 random bits) is written to the deck's manifest; the
+name the service gives it is written there (and to the progress file) as soon as the
+create's answer is in. A run that finds a batch in the manifest for its slides, same
+digests, waits for that one: a killed run, resumed, never sends a second create, and a
+create whose answer was lost is looked up by its display name before another is sent.
+The record goes once the batch's results are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import orjson
+
+from ..batch.api import BatchApi
+from ..batch.wire import INLINE_LIMIT_BYTES, Operation, create_body, jsonl, outcome
+from ..errors import (
+    ApiError,
+    BatchExpired,
+    BatchFailed,
+    BatchNotFound,
+    FatalApiError,
+    RateLimited,
+    TransientError,
+    UnusableAnswer,
+)
+from ..results import utc_iso
+from ..service.protocol import GeneratedImage
+from .attempt import Run
+from .events import BatchUpdate
+from .manifest import Manifest, generation_digest
+from .plan import Job
+from .settings import EngineSettings
+
+__all__ = ["RESULTS_DOWNLOAD_NAME", "BatchSender"]
+
+_T = TypeVar("_T")
+# Where a batch's results file is downloaded, in output_dir, until its images are saved.
+RESULTS_DOWNLOAD_NAME = ".nano-banana-batch-results.jsonl"
+# An answer of one image as JSON, by size, Gemini 3's thought images and signatures
+# included (docs/design.md): inline answers come back in the batch's own GET, which must
+# stay well under the client's cap per answer; past this budget, a file is used.
+_ANSWER_BYTES = {"512": 1 * 2**20, "1K": 3 * 2**20, "2K": 8 * 2**20, "4K": 25 * 2**20}
+_INLINE_ANSWERS_BUDGET = 40 * 2**20
+# A line of the results file is one answer: the client's own cap per answer holds it.
+_MAX_LINE_BYTES = 64 * 2**20
+# Calls safe to repeat (a look, a find, an upload) are retried this many times on a
+# transient failure before the run gives up on them, spaced up to _LONGEST_BACKOFF.
+_ATTEMPTS = 8
+_FIRST_BACKOFF = 2.0
+_LONGEST_BACKOFF = 300.0
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def _slides_of(record: Mapping[str, Any]) -> dict[int, str]:
+    slides = record.get("slides")
+    if not isinstance(slides, dict):
+        return {}
+    return {int(n): d for n, d in slides.items() if n.isdigit() and isinstance(d, str)}
+
+
+def _image_size(job: Job) -> str:
+    config = job.body.get("generationConfig") or {}
+    image = config.get("imageConfig") or {}
+    return str(image.get("imageSize") or "1K")
+
+
+class BatchSender:
+    """Sends one run's slides as a Batch API job and keeps what comes back.
+
+    ``pending`` is the batch the deck's manifest must keep at the end of the run: set while
+    a batch is out, cleared once its results are kept.
+    """
+
+    def __init__(self, run: Run, manifest: Manifest, api: BatchApi, settings: EngineSettings):
+        self.run = run
+        self.api = api
+        self.manifest = manifest
+        self.model = run.config.model
+        self.output_dir = run.config.output_dir
+        scale = settings.time_scale
+        first, longest = settings.batch_poll
+        self._first_poll, self._longest_poll = first * scale, longest * scale
+        self._backoff = (_FIRST_BACKOFF * scale, _LONGEST_BACKOFF * scale)
+        self._sleep = settings.sleep
+        self.pending: dict[str, Any] | None = None
+
+    # -- the record in the manifest ------------------------------------------------------
+
+    def _adoptable(self, jobs: Mapping[int, Job]) -> dict[str, Any] | None:
+        """The manifest's batch, if it holds some of these slides as they are asked now."""
+        record = self.manifest.batch
+        if record is None or record.get("model") != self.model:
+            return None
+        if not isinstance(record.get("display_name"), str):
+            return None
+        slides = _slides_of(record)
+        if not any(
+            n in jobs and generation_digest(self.model, jobs[n].body) == digest
+            for n, digest in slides.items()
+        ):
+            return None
+        return dict(record)
+
+    def _new_record(self, jobs: Mapping[int, Job]) -> dict[str, Any]:
+        slug = _SLUG.sub("-", self.output_dir.name.lower()).strip("-")[:40] or "deck"
+        return {
+            "display_name": f"nanobanana-{slug}-{secrets.token_hex(6)}",
+            "name": "",
+            "model": self.model,
+            "submitted_at": utc_iso(),
+            "slides": {str(n): generation_digest(self.model, job.body) for n, job in jobs.items()},
+        }
+
+    async def _keep(self, record: dict[str, Any] | None) -> None:
+        """Write the manifest with ``record`` as its batch, now (atomically)."""
+        self.pending = record
+        manifest = Manifest(self.manifest.slides, record)
+        await anyio.to_thread.run_sync(manifest.write, self.output_dir)
+
+    def _tell(self, op: Operation | None, record: Mapping[str, Any]) -> None:
+        name = op.name if op is not None else ""
+        state = op.state if op is not None else "SUBMITTING"
+        submitted = str(record.get("submitted_at") or "")
+        self.run.emit(BatchUpdate(name, state, submitted, self.run.clock()))
+
+    # -- the run -------------------------------------------------------------------------
+
+    async def send(self, jobs: list[Job]) -> None:
+        """Generate ``jobs`` through the Batch API; every slide ends saved or failed."""
+        remaining = {job.slide: job for job in jobs}
+        record = self._adoptable(remaining)
+        adopted = record is not None
+        while remaining:
+            if record is None:
+                record = self._new_record(remaining)
+            slides = _slides_of(record)
+            covered = {
+                n: job
+                for n, job in remaining.items()
+                if slides.get(n) == generation_digest(self.model, job.body)
+            }
+            try:
+                op = await self._submitted(record, covered, adopted=adopted)
+                op = await self._until_over(op, record)
+                await self._collect(op, covered)
+            except FatalApiError as error:
+                # Nothing more can be sent or asked with this key: every slide left fails.
+                self.run.stop(error)
+                for job in remaining.values():
+                    if job.slide not in self.run.outputs and job.slide not in self.run.failures:
+                        self.run.fail_unsent(job)
+                return
+            except ApiError as error:
+                # The batch could not be followed to its end (a download that kept failing):
+                # its record stays, so the next run collects it without paying again.
+                for job in covered.values():
+                    if job.slide not in self.run.outputs and job.slide not in self.run.failures:
+                        self.run.fail(job, error)
+                return
+            for n in covered:
+                remaining.pop(n)
+            await self._keep(None)
+            record, adopted = None, False
+
+    async def _submitted(
+        self, record: dict[str, Any], covered: Mapping[int, Job], *, adopted: bool
+    ) -> Operation:
+        """The batch of ``record``: looked up when an earlier run sent it, else created."""
+        if record.get("name"):
+            try:
+                return await self._repeat(lambda: self.api.get(str(record["name"])))
+            except BatchNotFound:
+                record.clear()
+                record.update(self._new_record(covered))  # deleted: a batch of its own again
+        elif adopted:
+            # Written by an earlier run that may have sent the create and lost its answer.
+            found = await self._repeat(lambda: self.api.find(str(record["display_name"])))
+            if found is not None:
+                await self._named(record, found)
+                return found
+        return await self._create(record, covered)
+
+    async def _create(self, record: dict[str, Any], covered: Mapping[int, Job]) -> Operation:
+        await self._keep(record)  # the display name is on disk before anything is sent
+        self._tell(None, record)
+        display_name = str(record["display_name"])
+        body = await self._body(display_name, covered)
+        delay = self._backoff[0]
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                op = await self.api.create(body)
+            except (TransientError, RateLimited, UnusableAnswer) as lost:
+                # The create may have reached the service: look before sending another.
+                wait = lost.retry_delay if isinstance(lost, RateLimited) else None
+                await self._sleep(wait if wait is not None else delay)
+                delay = min(2 * delay, self._backoff[1])
+                found = await self._repeat(lambda: self.api.find(display_name))
+                if found is not None:
+                    op = found
+                    break
+                if attempt == _ATTEMPTS:
+                    await self._keep(None)  # none was made: nothing to wait for
+                    raise
+                continue
+            break
+        await self._named(record, op)
+        return op
+
+    async def _named(self, record: dict[str, Any], op: Operation) -> None:
+        record["name"] = op.name
+        await self._keep(record)  # the first thing done with the create's answer
+        self._tell(op, record)
+
+    async def _body(self, display_name: str, covered: Mapping[int, Job]) -> dict[str, Any]:
+        requests = [(n, covered[n].body) for n in sorted(covered)]
+        size = sum(len(orjson.dumps(body)) for _, body in requests)
+        answers = sum(_ANSWER_BYTES.get(_image_size(job), 8 * 2**20) for job in covered.values())
+        if size <= INLINE_LIMIT_BYTES and answers <= _INLINE_ANSWERS_BUDGET:
+            return create_body(display_name, requests)
+        file_name = await self._repeat(lambda: self.api.upload(jsonl(requests), display_name))
+        return create_body(display_name, file_name=file_name)
+
+    async def _until_over(self, op: Operation, record: Mapping[str, Any]) -> Operation:
+        delay = self._first_poll
+        seen = (op.state, op.succeeded, op.failed)
+        while not op.over:
+            await self._sleep(delay)
+            delay = min(delay * 1.5, self._longest_poll)
+            op = await self._repeat(functools.partial(self.api.get, op.name), forever=True)
+            if (op.state, op.succeeded, op.failed) != seen:
+                seen = (op.state, op.succeeded, op.failed)
+                self._tell(op, record)
+        self._tell(op, record)
+        return op
+
+    async def _collect(self, op: Operation, covered: Mapping[int, Job]) -> None:
+        handled: set[int] = set()
+        async for entry in self._entries(op, len(covered)):
+            slide, result = outcome(entry, self.model)
+            job = covered.get(slide) if slide is not None else None
+            if job is None or slide in handled:
+                continue  # none of ours, or a second answer for one slide
+            handled.add(job.slide)
+            if isinstance(result, GeneratedImage):
+                try:
+                    await self.run.accept(job, result, batch=True)
+                except UnusableAnswer as error:
+                    self.run.fail(job, error)
+            else:
+                self.run.fail(job, result)
+        for n, job in covered.items():
+            if n not in handled:
+                self.run.fail(job, *_missing(op))
+
+    async def _entries(self, op: Operation, count: int) -> AsyncIterator[dict[str, Any]]:
+        for entry in op.inlined:
+            yield entry
+        if not op.responses_file:
+            return
+        path = self.output_dir / RESULTS_DOWNLOAD_NAME
+        await self._repeat(lambda: self._download(op.responses_file, path, count))
+        try:
+            with open(path, "rb") as lines:  # noqa: ASYNC230 (one line at a time, below)
+                while line := await anyio.to_thread.run_sync(lines.readline, _MAX_LINE_BYTES + 1):
+                    if len(line) > _MAX_LINE_BYTES:
+                        raise UnusableAnswer(
+                            "a line of the batch's results is over 64 MiB", reason="TOO_LARGE"
+                        )
+                    if not line.strip():
+                        continue
+                    try:
+                        entry = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        continue  # a cut line: its slide is reported as without an answer
+                    if isinstance(entry, dict):
+                        yield entry
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    async def _download(self, file_name: str, path: Path, count: int) -> int:
+        fd = await anyio.to_thread.run_sync(_fresh_file, path)
+        try:
+            return await self.api.download(
+                file_name, lambda chunk: os.write(fd, chunk), (count + 1) * _MAX_LINE_BYTES
+            )
+        finally:
+            os.close(fd)
+
+    async def _repeat(self, call: Callable[[], Awaitable[_T]], *, forever: bool = False) -> _T:
+        """``call()``, again after a pause when it fails transiently (each call is safe to
+        repeat); ``forever`` while waiting for a batch, which may take a day."""
+        delay = self._backoff[0]
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await call()
+            except (TransientError, RateLimited, UnusableAnswer) as error:
+                if not forever and attempt >= _ATTEMPTS:
+                    raise
+                wait = error.retry_delay if isinstance(error, RateLimited) else None
+                await self._sleep(wait if wait is not None else delay)
+                delay = min(2 * delay, self._backoff[1])
+
+
+def _fresh_file(path: Path) -> int:
+    """A new, empty file of our own at ``path`` (an earlier run's download removed first)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.open(path, flags, 0o600)
+
+
+def _missing(op: Operation) -> tuple[ApiError | str, str]:
+    """Why a slide of a finished batch has no answer, by the batch's state."""
+    if op.state == "EXPIRED":
+        return BatchExpired(
+            "the batch was not done within 48 hours (EXPIRED); a rerun sends it again"
+        ), ""
+    if op.state == "FAILED":
+        return BatchFailed(f"the batch failed: {op.error or 'no reason given'}"), ""
+    if op.state == "CANCELLED":
+        return "the batch was cancelled before this slide was made", "BatchCancelled"
+    return TransientError("the batch returned no answer for this slide"), ""

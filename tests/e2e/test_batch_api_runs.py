@@ -1,0 +1,122 @@
+"""``run --batch-api`` as a user runs it: detached, killed, resumed, followed, cancelled.
+
+The emulator runs in this process (over real HTTP), its times shrunk by ``time_scale`` as
+the command's own with ``--time-scale``; the command is a subprocess. SIGKILL leaves no
+chance to tidy up: what the run wrote before it is all the next run has.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from engine_testing import (
+    deck_config,
+    environment,
+    files_args,
+    read_json,
+    run_cli,
+    wait_for,
+    write_json,
+)
+
+from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
+
+_SCALE = "0.01"
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[Emulator, str]]:
+    # 300 s PENDING and 300 s RUNNING, scaled: about 3 s each, time for a kill and a look.
+    emulator = Emulator(
+        EmulatorSettings(latency=False, time_scale=0.01, batch_latency=300.0, signature_bytes=16)
+    )
+    with serve_in_thread(emulator) as base_url:
+        yield emulator, base_url
+
+
+def _progress(tmp_path: Path) -> dict[str, object]:
+    try:
+        data: dict[str, object] = read_json(tmp_path / "progress.json")
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data
+
+
+def _batch(tmp_path: Path) -> dict[str, str]:
+    batch = _progress(tmp_path).get("batch")
+    return batch if isinstance(batch, dict) else {}
+
+
+def test_a_run_killed_after_its_create_is_resumed_onto_the_same_batch(
+    served: tuple[Emulator, str], tmp_path: Path
+) -> None:
+    emulator, base_url = served
+    env = environment(base_url)
+    config = write_json(tmp_path / "deck.json", deck_config(tmp_path / "deck", 6))
+    common = ["--config", str(config), *files_args(tmp_path), "--batch-api", "--time-scale", _SCALE]
+    started = run_cli("run", *common, "--detach", env=env)
+    assert started.returncode == 0, started.stderr
+    assert wait_for(lambda: _batch(tmp_path).get("name", "").startswith("batches/"))
+    status = run_cli("status", "--progress-file", str(tmp_path / "progress.json"), env=env)
+    assert status.stdout.decode().startswith("batch PENDING 0/6, submitted ")
+    pid = _progress(tmp_path)["pid"]
+    assert isinstance(pid, int)
+    os.kill(pid, signal.SIGKILL)  # no cleanup: only what was written before
+    assert wait_for(lambda: not _alive(pid))
+    resumed = run_cli("run", *common, "--resume", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.decode().startswith("done 6/6")
+    stats = emulator.stats()
+    assert stats["batches"]["created"] == 1
+    assert stats["requests"] == 0  # not one image asked for the dear way
+    results = read_json(tmp_path / "results.json")
+    assert [o["slide"] for o in results["outputs"]] == [1, 2, 3, 4, 5, 6]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_cancel_ends_the_batch_and_the_run_says_so(
+    served: tuple[Emulator, str], tmp_path: Path
+) -> None:
+    emulator, base_url = served
+    env = environment(base_url)
+    config = write_json(tmp_path / "deck.json", deck_config(tmp_path / "deck", 4))
+    run = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "nanobanana_async", "run", "--config", str(config)),
+            *files_args(tmp_path),
+            *("--batch-api", "--time-scale", _SCALE, "--quiet"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_for(lambda: _batch(tmp_path).get("name", "").startswith("batches/"))
+        cancelled = run_cli("cancel", "--progress-file", str(tmp_path / "progress.json"), env=env)
+        assert cancelled.returncode == 0, cancelled.stdout
+        line = cancelled.stdout.decode()
+        assert line.startswith("cancelled batch batches/")
+        assert "(it was PENDING)" in line
+        out, _ = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 1  # no image made
+    assert "cancelled" in out.decode()
+    assert emulator.stats()["batches"]["by_state"] == {"BATCH_STATE_CANCELLED": 1}
+    again = run_cli("cancel", "--config", str(config), env=env)
+    assert again.returncode == 1  # collected: nothing left to cancel
+    assert again.stdout.decode().startswith("no batch to cancel")

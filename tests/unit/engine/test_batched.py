@@ -1,0 +1,280 @@
+"""A run through the Batch API, engine and emulator on one virtual clock: nobody waits.
+
+What must hold: one batch per deck however the run is interrupted (the emulator counts the
+creates), each response judged and saved as a slide's own answer is, half the price, a
+partial batch keeping what succeeded, an expired one sent again by the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import orjson
+import pytest
+from virtual_time import VirtualTime
+
+from nanobanana_async.emulator import Emulator, EmulatorSettings
+from nanobanana_async.engine.manifest import MANIFEST_NAME
+from nanobanana_async.engine.progress import Progress
+from nanobanana_async.engine.retry import RetryPolicy
+from nanobanana_async.engine.run import EngineSettings, generate_batch
+from nanobanana_async.results import BatchResult
+
+KEY = "test-key-0123456789"
+ENV = {"GEMINI_API_KEY": KEY}
+
+
+def _deck(tmp_path: Path, count: int, **extra: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "slides": [{"number": n, "prompt": f"Slide {n}: topic {n}"} for n in range(1, count + 1)],
+        "output_dir": str(tmp_path / "deck"),
+        "image_size": "1K",
+        "mode": "batch-api",
+    }
+    config.update(extra)
+    return config
+
+
+class _Bench:
+    """An emulator and runs of the engine against it, on one virtual clock."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.time = VirtualTime()
+        settings.setdefault("latency", False)
+        settings.setdefault("batch_latency", 600.0)  # ten minutes PENDING, ten RUNNING
+        settings.setdefault("signature_bytes", 16)  # small answers: the test is not about size
+        self.emu = Emulator(
+            EmulatorSettings(clock=self.time.clock, sleep=self.time.sleep, seed=3, **settings)
+        )
+        self.snapshots: list[Progress] = []
+        self.stop = anyio.Event()  # set: the run now going is cancelled, as by SIGTERM
+
+    def settings(self, **extra: Any) -> EngineSettings:
+        return EngineSettings(
+            retry=RetryPolicy.instant(),
+            progress_interval=0.0,
+            clock=self.time.clock,
+            sleep=self.time.sleep,
+            **extra,
+        )
+
+    async def run(
+        self,
+        config: dict[str, Any],
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        stop_when: Callable[[Progress], bool] | None = None,
+        **kwargs: Any,
+    ) -> BatchResult | None:
+        """The run to its end, or cancelled (as SIGTERM does) once ``stop_when`` holds.
+
+        As the command's signal watcher does, a task of its own cancels the run, once.
+        """
+        done: list[BatchResult] = []
+        stop = self.stop = anyio.Event()
+
+        def seen(progress: Progress) -> None:
+            self.snapshots.append(progress)
+            if stop_when is not None and stop_when(progress):
+                stop.set()
+
+        async def go() -> None:
+            async with anyio.create_task_group() as group:
+
+                async def watch() -> None:
+                    await stop.wait()
+                    group.cancel_scope.cancel()
+
+                async def engine() -> None:
+                    done.append(
+                        await generate_batch(
+                            config,
+                            settings=kwargs.pop("settings", self.settings()),
+                            transport=transport or httpx2.ASGITransport(app=self.emu),
+                            env=ENV,
+                            progress=seen,
+                            **kwargs,
+                        )
+                    )
+                    group.cancel_scope.cancel()
+
+                group.start_soon(watch)
+                group.start_soon(engine)
+
+        await self.time.run(go())
+        return done[0] if done else None
+
+    def created(self) -> int:
+        count: int = self.emu.stats()["batches"]["created"]
+        return count
+
+
+def _states(snapshots: list[Progress]) -> list[str]:
+    seen: list[str] = []
+    for snapshot in snapshots:
+        state = (snapshot.batch or {}).get("state")
+        if state and (not seen or seen[-1] != state):
+            seen.append(state)
+    return seen
+
+
+def _manifest(tmp_path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = orjson.loads((tmp_path / "deck" / MANIFEST_NAME).read_bytes())
+    return data
+
+
+async def test_a_deck_goes_as_one_batch_and_costs_half(tmp_path: Path) -> None:
+    bench = _Bench()
+    result = await bench.run(_deck(tmp_path, 5))
+    assert result is not None
+    assert result.completed == 5
+    assert bench.created() == 1
+    assert bench.emu.stats()["requests"] == 0  # not one generateContent
+    assert _states(bench.snapshots) == ["SUBMITTING", "PENDING", "RUNNING", "SUCCEEDED"]
+    assert all((tmp_path / "deck" / f"slide-{n:02d}.webp").is_file() for n in range(1, 6))
+    assert "batch" not in _manifest(tmp_path)  # collected: nothing left to wait for
+    # The same deck, one request a slide, on the same seed: twice the price.
+    standard = _Bench()
+    alone = await standard.run(_deck(tmp_path / "alone", 5, mode="standard"))
+    assert alone is not None
+    assert alone.cost_usd is not None
+    assert result.cost_usd == pytest.approx(alone.cost_usd / 2, rel=1e-6)
+
+
+async def test_big_answers_go_through_an_uploaded_file(tmp_path: Path) -> None:
+    bench = _Bench()
+    result = await bench.run(_deck(tmp_path, 2, image_size="4K"))
+    assert result is not None
+    assert result.completed == 2
+    assert bench.emu.stats()["files"]["uploaded"] == 1
+    assert bench.created() == 1
+    assert not (tmp_path / "deck" / ".nano-banana-batch-results.jsonl").exists()
+
+
+async def test_a_failed_request_fails_its_slide_and_the_rest_are_kept(tmp_path: Path) -> None:
+    bench = _Bench()
+    bench.emu.script_batches(requests={"slide-2": "blocked", "slide-4": "400"})
+    result = await bench.run(_deck(tmp_path, 5))
+    assert result is not None
+    assert result.completed == 3
+    assert {e.slide: e.kind for e in result.errors} == {2: "PromptBlocked", 4: "BadRequest"}
+    assert bench.created() == 1
+
+
+async def test_an_expired_batch_fails_its_slides_and_the_next_run_sends_them_again(
+    tmp_path: Path,
+) -> None:
+    bench = _Bench()
+    bench.emu.script_batches(outcomes={1: "expired"})
+    first = await bench.run(_deck(tmp_path, 4))
+    assert first is not None
+    assert first.completed == 0
+    assert {e.kind for e in first.errors} == {"BatchExpired"}
+    second = await bench.run(_deck(tmp_path, 4))
+    assert second is not None
+    assert second.completed == 4
+    assert bench.created() == 2
+
+
+def _submitting(progress: Progress) -> bool:
+    return (progress.batch or {}).get("state") == "SUBMITTING"
+
+
+def _named(progress: Progress) -> bool:
+    return bool((progress.batch or {}).get("name"))
+
+
+def _running(progress: Progress) -> bool:
+    return (progress.batch or {}).get("state") == "RUNNING"
+
+
+def _saving(progress: Progress) -> bool:
+    return progress.succeeded >= 2
+
+
+@pytest.mark.parametrize(
+    "stop_when",
+    [_submitting, _named, _running, _saving],
+    ids=["before-create", "after-create-answer", "while-running", "while-saving"],
+)
+async def test_a_run_stopped_anywhere_is_resumed_without_a_second_batch(
+    tmp_path: Path, stop_when: Callable[[Progress], bool]
+) -> None:
+    bench = _Bench()
+    assert await bench.run(_deck(tmp_path, 4), stop_when=stop_when) is None  # cancelled
+    results = orjson.loads((tmp_path / "deck" / "nano-banana-results.json").read_bytes())
+    assert results["state"] == "cancelled"
+    resumed = await bench.run(_deck(tmp_path, 4), resume=True)
+    assert resumed is not None
+    assert resumed.completed == 4
+    assert bench.created() == 1
+
+
+class _LosesTheCreateAnswer(httpx2.AsyncBaseTransport):
+    """The network drops the first create's answer, after the service acted on it."""
+
+    def __init__(self, app: Emulator) -> None:
+        self.inner = httpx2.ASGITransport(app=app)
+        self.lost = 0
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.endswith(":batchGenerateContent") and not self.lost:
+            await response.aread()
+            self.lost += 1
+            raise httpx2.ReadError("connection reset by peer", request=request)
+        return response
+
+
+async def test_a_lost_create_answer_is_found_by_display_name_not_sent_again(
+    tmp_path: Path,
+) -> None:
+    bench = _Bench()
+    flaky = _LosesTheCreateAnswer(bench.emu)
+    result = await bench.run(_deck(tmp_path, 4), transport=flaky)
+    assert flaky.lost == 1
+    assert result is not None
+    assert result.completed == 4
+    assert bench.created() == 1
+
+
+async def test_a_batch_whose_create_answer_never_came_back_is_found_when_resumed(
+    tmp_path: Path,
+) -> None:
+    # A run killed between sending the create and reading its answer leaves on disk the
+    # display name without the batch's name, and a batch at the service: made here by a
+    # run stopped once it had the name, whose name is then taken off the record.
+    bench = _Bench()
+    assert await bench.run(_deck(tmp_path, 4), stop_when=_named) is None
+    path = tmp_path / "deck" / MANIFEST_NAME
+    manifest = _manifest(tmp_path)
+    manifest["batch"]["name"] = ""
+    path.write_bytes(orjson.dumps(manifest))
+    assert bench.created() == 1
+    resumed = await bench.run(_deck(tmp_path, 4), resume=True)
+    assert resumed is not None
+    assert resumed.completed == 4
+    assert bench.created() == 1
+
+
+async def test_a_standard_rerun_is_told_of_the_batch_still_out(tmp_path: Path) -> None:
+    bench = _Bench()
+    await bench.run(_deck(tmp_path, 3), stop_when=_named)
+    name = _manifest(tmp_path)["batch"]["name"]
+    rerun = await bench.run(_deck(tmp_path, 3, mode="standard"), settings=bench.settings())
+    assert rerun is not None
+    assert any(name in notice and "--batch-api" in notice for notice in rerun.notices)
+    assert _manifest(tmp_path)["batch"]["name"] == name  # kept for a batch run to collect
+
+
+async def test_a_bad_key_stops_the_batch_run_at_the_create(tmp_path: Path) -> None:
+    bench = _Bench(keys=frozenset({"another-key-0123456789"}))
+    result = await bench.run(_deck(tmp_path, 3))
+    assert result is not None
+    assert result.completed == 0
+    assert {e.kind for e in result.errors} == {"InvalidApiKey"}
+    assert bench.created() == 0
