@@ -14,7 +14,13 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ..errors import BatchNotFound, EndpointRedirected, ModelNotFound, TransientError
+from ..errors import (
+    BatchNotFound,
+    EndpointRedirected,
+    ModelNotFound,
+    PermissionDenied,
+    TransientError,
+)
 from ..service.client import GeminiClient
 from .wire import Operation
 
@@ -128,9 +134,13 @@ class BatchApi:
             return await self.client.download(
                 f"/download/v1beta/{file_name}:download?alt=media", write, limit=limit
             )
-        except ModelNotFound as missing:
+        except (ModelNotFound, PermissionDenied) as missing:
+            # The Files API answers 403 "...or it may not exist" for a file it does not
+            # have (kept 48 h); the key itself was good a moment ago for the batch's GET.
             raise BatchNotFound(
-                f"{file_name} not found (404)", status=404, reason="NOT_FOUND"
+                f"{file_name}, the batch's results, is gone from the service ({missing.status})",
+                status=missing.status,
+                reason="NOT_FOUND",
             ) from missing
 
 

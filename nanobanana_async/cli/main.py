@@ -325,7 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .plan import plan_command
 
         return plan_command(
-            args.config, as_json=False, regenerate=args.regenerate, force=args.force
+            args.config,
+            as_json=False,
+            regenerate=args.regenerate,
+            force=args.force,
+            batch_api=args.batch_api,
         )
     if args.command == "run":
         if args.resume and (args.regenerate or args.force):

@@ -26,8 +26,11 @@ __all__ = ["plan_command", "plan_line"]
 _WORDS = {Decision.GENERATE: "generate", Decision.REENCODE: "re-encode", Decision.KEEP: "keep"}
 
 
-def plan_line(plan: RunPlan, output_dir: Path) -> str:
-    """``plan: 10 slides -> /deck; generate 2 (slides 3, 7), keep 8; 2 requests, about $0.27``."""
+def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> str:
+    """``plan: 10 slides -> /deck; generate 2 (slides 3, 7), keep 8; 2 requests, about $0.27``.
+
+    ``batch_api``: the run goes through the Batch API, whose price comes first.
+    """
     parts = []
     for decision, word in _WORDS.items():
         slides = plan.slides(decision)
@@ -37,9 +40,13 @@ def plan_line(plan: RunPlan, output_dir: Path) -> str:
     cost = plan.cost_usd
     price = "cost unknown (no price for this model)" if cost is None else f"about ${cost:.2f}"
     batch = plan.batch_cost_usd
-    if batch:
+    if batch_api and batch is not None:
+        price = f"about ${batch:.2f} through the Batch API (${cost:.2f} standard)"
+    elif batch:
         price += f" (${batch:.2f} through the Batch API)"
     requests = f"{plan.requests} request{'s' if plan.requests != 1 else ''}"
+    if batch_api:
+        requests = f"{requests} in one batch"
     return (
         f"plan: {len(plan.decisions)} slides -> {output_dir}; {', '.join(parts)}; "
         f"{requests}, {price} (prices as of {plan.prices_as_of})"
@@ -47,7 +54,12 @@ def plan_line(plan: RunPlan, output_dir: Path) -> str:
 
 
 def plan_command(
-    config_file: Path, *, as_json: bool, regenerate: frozenset[int], force: bool
+    config_file: Path,
+    *,
+    as_json: bool,
+    regenerate: frozenset[int],
+    force: bool,
+    batch_api: bool = False,
 ) -> int:
     try:
         config = load_config(config_file, env=dict(os.environ))
@@ -64,5 +76,6 @@ def plan_command(
         data = {"output_dir": str(config.output_dir), **plan.to_dict()}
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
     else:
-        print(plan_line(plan, config.output_dir))
+        batched = batch_api or config.mode == "batch-api"
+        print(plan_line(plan, config.output_dir, batch_api=batched))
     return EXIT_OK

@@ -170,11 +170,14 @@ class BatchSender:
                         self.run.fail_unsent(job)
                 return
             except ApiError as error:
-                # The batch could not be followed to its end (a download that kept failing):
-                # its record stays, so the next run collects it without paying again.
+                # The batch could not be followed to its end. A download that kept failing:
+                # its record stays, so the next run collects it without paying again. Its
+                # results gone from the service (kept 48 h): the next run sends a new one.
                 for job in covered.values():
                     if job.slide not in self.run.outputs and job.slide not in self.run.failures:
                         self.run.fail(job, error)
+                if isinstance(error, BatchNotFound):
+                    await self._keep(None)
                 return
             for n in covered:
                 remaining.pop(n)

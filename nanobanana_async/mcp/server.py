@@ -71,6 +71,7 @@ def build_server(tools: DeckTools) -> "MCPServer[Any]":
         force: Annotated[bool, Field(description="redo every slide")] = False,
         max_cost: Annotated[float | None, Field(description="budget in USD")] = None,
         emulator: Annotated[bool, Field(description="dry run: no key, no cost")] = False,
+        batch_api: Annotated[bool, Field(description="half price, done within 24 h")] = False,
     ) -> CallToolResult:
         """Start generating a deck in the background; returns its run_id at once."""
         return result(
@@ -82,6 +83,7 @@ def build_server(tools: DeckTools) -> "MCPServer[Any]":
                 force=force,
                 max_cost=max_cost,
                 emulator=emulator,
+                batch_api=batch_api,
             )
         )
 

@@ -121,6 +121,7 @@ class DeckTools:
         force: bool = False,
         max_cost: float | None = None,
         emulator: bool = False,
+        batch_api: bool = False,
     ) -> Answer:
         """Start a deck in the background; the answer names its run."""
         if (config is None) == (config_path is None):
@@ -136,6 +137,8 @@ class DeckTools:
             flags += ["--max-cost", repr(max_cost)]
         if emulator:
             flags.append("--emulator")
+        if batch_api:
+            flags.append("--batch-api")
         if config is not None:
             folder = config.get("output_dir")
             hint = Path(folder).name if isinstance(folder, str) else "deck"

@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,9 +32,9 @@ _SCALE = "0.01"
 
 @pytest.fixture
 def served() -> Iterator[tuple[Emulator, str]]:
-    # 300 s PENDING and 300 s RUNNING, scaled: about 3 s each, time for a kill and a look.
+    # 150 s PENDING and 150 s RUNNING, scaled: 1.5 s each, time for a kill and a look.
     emulator = Emulator(
-        EmulatorSettings(latency=False, time_scale=0.01, batch_latency=300.0, signature_bytes=16)
+        EmulatorSettings(latency=False, time_scale=0.01, batch_latency=150.0, signature_bytes=16)
     )
     with serve_in_thread(emulator) as base_url:
         yield emulator, base_url
@@ -53,30 +53,51 @@ def _batch(tmp_path: Path) -> dict[str, str]:
     return batch if isinstance(batch, dict) else {}
 
 
-def test_a_run_killed_after_its_create_is_resumed_onto_the_same_batch(
-    served: tuple[Emulator, str], tmp_path: Path
+def _named(tmp_path: Path) -> bool:
+    return _batch(tmp_path).get("name", "").startswith("batches/")
+
+
+def _running(tmp_path: Path) -> bool:
+    return _batch(tmp_path).get("state") == "RUNNING"
+
+
+def _saving(tmp_path: Path) -> bool:
+    saved = _progress(tmp_path).get("succeeded")
+    return isinstance(saved, int) and 0 < saved < _SLIDES
+
+
+_SLIDES = 12
+
+
+@pytest.mark.parametrize(
+    "kill_when", [_named, _running, _saving], ids=["after-create", "running", "saving"]
+)
+def test_a_run_killed_is_resumed_onto_the_same_batch(
+    served: tuple[Emulator, str], tmp_path: Path, kill_when: Callable[[Path], bool]
 ) -> None:
     emulator, base_url = served
     env = environment(base_url)
-    config = write_json(tmp_path / "deck.json", deck_config(tmp_path / "deck", 6))
+    config = write_json(tmp_path / "deck.json", deck_config(tmp_path / "deck", _SLIDES))
     common = ["--config", str(config), *files_args(tmp_path), "--batch-api", "--time-scale", _SCALE]
     started = run_cli("run", *common, "--detach", env=env)
     assert started.returncode == 0, started.stderr
-    assert wait_for(lambda: _batch(tmp_path).get("name", "").startswith("batches/"))
-    status = run_cli("status", "--progress-file", str(tmp_path / "progress.json"), env=env)
-    assert status.stdout.decode().startswith("batch PENDING 0/6, submitted ")
+    assert wait_for(lambda: _named(tmp_path))
+    if kill_when is _named:
+        status = run_cli("status", "--progress-file", str(tmp_path / "progress.json"), env=env)
+        assert status.stdout.decode().startswith(f"batch PENDING 0/{_SLIDES}, submitted ")
+    assert wait_for(lambda: kill_when(tmp_path), interval=0.002)
     pid = _progress(tmp_path)["pid"]
     assert isinstance(pid, int)
     os.kill(pid, signal.SIGKILL)  # no cleanup: only what was written before
     assert wait_for(lambda: not _alive(pid))
     resumed = run_cli("run", *common, "--resume", env=env)
     assert resumed.returncode == 0, resumed.stderr
-    assert resumed.stdout.decode().startswith("done 6/6")
+    assert resumed.stdout.decode().startswith(f"done {_SLIDES}/{_SLIDES}")
     stats = emulator.stats()
     assert stats["batches"]["created"] == 1
-    assert stats["requests"] == 0  # not one image asked for the dear way
+    assert stats["requests"] == 0  # not one image asked for at the full price
     results = read_json(tmp_path / "results.json")
-    assert [o["slide"] for o in results["outputs"]] == [1, 2, 3, 4, 5, 6]
+    assert [o["slide"] for o in results["outputs"]] == list(range(1, _SLIDES + 1))
 
 
 def _alive(pid: int) -> bool:

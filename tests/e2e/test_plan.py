@@ -43,3 +43,14 @@ def test_bad_slide_lists_are_one_line_and_exit_2(
     assert done.returncode == 2
     assert message in done.stderr
     assert done.stderr.count(b"\n") == 1
+
+
+def test_a_batch_api_deck_is_priced_at_the_batch_rate_first(tmp_path: Path) -> None:
+    deck = deck_config(tmp_path / "deck", 10, image_size="2K")
+    by_config = write_json(tmp_path / "batch.json", deck | {"mode": "batch-api"})
+    standard = write_json(tmp_path / "slides.json", deck)
+    expected = "10 requests in one batch, about $0.67 through the Batch API ($1.34 standard)"
+    assert expected in run_cli("plan", str(by_config)).stdout.decode()
+    flagged = run_cli("run", str(standard), "--dry-run", "--batch-api")
+    assert expected in flagged.stdout.decode()
+    assert not (tmp_path / "deck").exists()

@@ -261,6 +261,32 @@ async def test_a_batch_whose_create_answer_never_came_back_is_found_when_resumed
     assert bench.created() == 1
 
 
+class _ResultsGone(httpx2.AsyncBaseTransport):
+    """The batch's results file is gone from the service (asked for past its 48 hours)."""
+
+    def __init__(self, app: Emulator) -> None:
+        self.inner = httpx2.ASGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith(":download"):
+            request.url = request.url.copy_with(path="/download/v1beta/files/gone:download")
+        return await self.inner.handle_async_request(request)
+
+
+async def test_results_gone_from_the_service_fail_the_slides_and_the_next_run_sends_anew(
+    tmp_path: Path,
+) -> None:
+    bench = _Bench()
+    first = await bench.run(_deck(tmp_path, 2, image_size="4K"), transport=_ResultsGone(bench.emu))
+    assert first is not None
+    assert {e.kind for e in first.errors} == {"BatchNotFound"}
+    assert "batch" not in _manifest(tmp_path)
+    second = await bench.run(_deck(tmp_path, 2, image_size="4K"))
+    assert second is not None
+    assert second.completed == 2
+    assert bench.created() == 2
+
+
 async def test_a_standard_rerun_is_told_of_the_batch_still_out(tmp_path: Path) -> None:
     bench = _Bench()
     await bench.run(_deck(tmp_path, 3), stop_when=_named)
