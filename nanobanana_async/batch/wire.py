@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from ..errors import ApiError, TransientError
-from ..service.protocol import GeneratedImage, classify_error, parse_success
+from ..service.protocol import GeneratedImage, classify_error, int64, parse_success
 
 __all__ = [
     "INLINE_LIMIT_BYTES",
@@ -95,16 +95,6 @@ def jsonl(requests: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[bytes]:
         yield orjson.dumps({"key": slide_key(slide), "request": body}) + b"\n"
 
 
-def _count(value: object) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return max(0, value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return 0
-
-
 def _state(value: object) -> str:
     text = str(value or "")
     for prefix in ("BATCH_STATE_", "JOB_STATE_"):
@@ -171,10 +161,10 @@ class Operation:
             name=name,
             state=state,
             display_name=str(meta.get("displayName") or ""),
-            requests=_count(stats.get("requestCount")),
-            succeeded=_count(stats.get("successfulRequestCount")),
-            failed=_count(stats.get("failedRequestCount")),
-            pending=_count(stats.get("pendingRequestCount")),
+            requests=int64(stats.get("requestCount")),
+            succeeded=int64(stats.get("successfulRequestCount")),
+            failed=int64(stats.get("failedRequestCount")),
+            pending=int64(stats.get("pendingRequestCount")),
             create_time=str(meta.get("createTime") or ""),
             inlined=tuple(entry for entry in inlined if isinstance(entry, dict)),
             responses_file=str(response.get("responsesFile") or ""),

@@ -10,22 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..service.protocol import int64
 from .prices import BATCH_DISCOUNT, PRICES
 
 __all__ = ["answer_cost", "image_cost"]
 
 _PER_TOKEN = 1e-6  # rates are per million tokens
-
-
-def _count(value: object) -> int:
-    """A token count as the service sends it (an int, or an int64 as a string); else 0."""
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return max(0, value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return 0
 
 
 def _modalities(details: object) -> dict[str, int]:
@@ -34,7 +24,7 @@ def _modalities(details: object) -> dict[str, int]:
         for entry in details:
             if isinstance(entry, Mapping):
                 modality = str(entry.get("modality", "")).upper()
-                counts[modality] = counts.get(modality, 0) + _count(entry.get("tokenCount"))
+                counts[modality] = counts.get(modality, 0) + int64(entry.get("tokenCount"))
     return counts
 
 
@@ -47,12 +37,12 @@ def answer_cost(model: str, usage: Mapping[str, Any], *, batch: bool = False) ->
     prices = PRICES.get(model.removeprefix("models/"))
     if prices is None:
         return None
-    prompt = _count(usage.get("promptTokenCount"))
+    prompt = int64(usage.get("promptTokenCount"))
     by_modality = _modalities(usage.get("candidatesTokensDetails"))
     image = by_modality.get("IMAGE", 0)
-    candidates = _count(usage.get("candidatesTokenCount"))
+    candidates = int64(usage.get("candidatesTokenCount"))
     text = max(candidates - image, by_modality.get("TEXT", 0))
-    thoughts = _count(usage.get("thoughtsTokenCount"))
+    thoughts = int64(usage.get("thoughtsTokenCount"))
     cost = (
         prompt * prices.input + image * prices.image_output + (text + thoughts) * prices.text_output
     ) * _PER_TOKEN

@@ -183,7 +183,8 @@ class GeminiClient:
 
         A batch's results file holds every image it made: gigabytes for hundreds of 4K
         slides, so it is never held whole. Asked for as is (``identity``), capped at
-        ``limit`` bytes; ``write`` is called from a worker thread, a chunk at a time.
+        ``limit`` bytes; ``write`` is called from a worker thread, a chunk at a time. No
+        deadline on the whole (it may be big), but one on each wait for the next bytes.
 
         Raises:
             ApiError: the answer's error; UnusableAnswer past ``limit``.
@@ -193,7 +194,10 @@ class GeminiClient:
         size = 0
         try:
             async with self._http.stream(
-                "GET", url, headers={"accept-encoding": "identity"}
+                "GET",
+                url,
+                headers={"accept-encoding": "identity"},
+                timeout=httpx2.Timeout(connect=_CONNECT_TIMEOUT, read=self._timeout),
             ) as response:
                 if response.status_code != 200:
                     raw = await response.aread()
@@ -206,13 +210,8 @@ class GeminiClient:
                     if size > limit:
                         raise _too_large(limit, "as sent")
                     await anyio.to_thread.run_sync(write, chunk)
-        except httpx2.TimeoutException as exc:
-            raise TransientError(
-                f"no answer within the timeout ({type(exc).__name__})", reason="TIMEOUT"
-            ) from None
         except httpx2.TransportError as exc:
-            detail = redact(str(exc) or type(exc).__name__, self._api_key)
-            raise TransientError(f"connection failed: {detail}", reason="CONNECTION") from None
+            raise self._transport_failure(exc) from None
         return size
 
     async def _send(
@@ -246,13 +245,8 @@ class GeminiClient:
             raise TransientError(
                 f"no whole answer within the {self._timeout:g} s deadline", reason="TIMEOUT"
             ) from None
-        except httpx2.TimeoutException as exc:
-            raise TransientError(
-                f"no answer within the timeout ({type(exc).__name__})", reason="TIMEOUT"
-            ) from None
         except httpx2.TransportError as exc:
-            detail = redact(str(exc) or type(exc).__name__, self._api_key)
-            raise TransientError(f"connection failed: {detail}", reason="CONNECTION") from None
+            raise self._transport_failure(exc) from None
         # The whole body is in hand: what is left to inflate and parse is outside the
         # deadline, so a paid answer is never lost to a slow CPU.
         if not 200 <= status < 300:
@@ -266,6 +260,15 @@ class GeminiClient:
             raise error
         assert received is not None
         return answer_headers, received
+
+    def _transport_failure(self, exc: httpx2.TransportError) -> TransientError:
+        """A timeout or a failed connection, in words that never hold the key."""
+        if isinstance(exc, httpx2.TimeoutException):
+            return TransientError(
+                f"no answer within the timeout ({type(exc).__name__})", reason="TIMEOUT"
+            )
+        detail = redact(str(exc) or type(exc).__name__, self._api_key)
+        return TransientError(f"connection failed: {detail}", reason="CONNECTION")
 
     async def aclose(self) -> None:
         await self._http.aclose()

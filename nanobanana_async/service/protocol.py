@@ -39,6 +39,7 @@ __all__ = [
     "GeneratedImage",
     "build_request",
     "classify_error",
+    "int64",
     "parse_duration",
     "parse_success",
 ]
@@ -114,6 +115,17 @@ def build_request(
         "contents": [{"role": "user", "parts": [{"text": prompt}]}],
         "generationConfig": generation_config,
     }
+
+
+def int64(value: object) -> int:
+    """A count as the service sends it (an int, or an int64 as a JSON string); else 0."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return max(0, value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return 0
 
 
 def parse_duration(value: object) -> float | None:
