@@ -197,7 +197,9 @@ class GeminiClient:
                 "GET",
                 url,
                 headers={"accept-encoding": "identity"},
-                timeout=httpx2.Timeout(connect=_CONNECT_TIMEOUT, read=self._timeout),
+                timeout=httpx2.Timeout(
+                    connect=_CONNECT_TIMEOUT, read=self._timeout, write=None, pool=None
+                ),
             ) as response:
                 if response.status_code != 200:
                     raw = await response.aread()
