@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from ..engine.ledger import default_ledger_path
 from ..engine.run import EngineSettings, generate_batch
 from ..errors import ConfigError, NanoBananaError, RunLockedError
 from ..exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
+from ..files.reading import read_regular
 from ..follow.summary import result_line
 from ..results import BatchResult
 from ..service.endpoint import EMULATOR_BASE_URL
@@ -175,15 +175,7 @@ def dry_run_dir(output_dir: Path) -> Path:
 def _print_saved_summary(args: argparse.Namespace) -> None:
     """The final line from the results file this run just wrote (never blocking on it)."""
     try:
-        fd = os.open(args.results_file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
-                raise OSError("not this run's results file")
-            data = os.read(fd, _MAX_RESULTS_BYTES)
-        finally:
-            os.close(fd)
-        results = orjson.loads(data)
+        results = orjson.loads(read_regular(args.results_file, _MAX_RESULTS_BYTES, own=True))
         if not isinstance(results, dict):
             raise ValueError("not a results file")
         print(result_line(results))

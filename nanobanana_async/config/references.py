@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import base64
 import math
-import os
-import stat
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from io import BytesIO
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..files.reading import NotRegular, TooLarge, read_regular
 from .schema import INLINE_IMAGES_ROOM, MAX_INLINE_REQUEST_BYTES, MAX_REFERENCE_BYTES
 
 __all__ = ["ReferenceImage", "check_inline_total", "inline_total_problem", "read_reference"]
@@ -106,35 +105,19 @@ def check_inline_total(images: Iterable[ReferenceImage], where: str) -> None:
 
 def _read_regular_file(path: Path, where: str) -> bytes:
     try:
-        # O_NONBLOCK: a FIFO put under the name opens at once (and is refused below)
-        # instead of waiting forever for a writer; it changes nothing for a regular file.
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK)
+        # Followed: the user named this file (and its link) on purpose.
+        data = read_regular(path, MAX_REFERENCE_BYTES, follow=True)
     except FileNotFoundError:
         raise ConfigError(where, f"file not found: {path}") from None
+    except NotRegular as refused:
+        what = "a file" if refused.kind == "a directory" else "a regular file"
+        raise ConfigError(where, f"{path} is not {what}") from None
+    except TooLarge as refused:
+        raise ConfigError(where, _too_big(path, refused.size)) from None
     except OSError as exc:
         raise ConfigError(where, f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise ConfigError(where, f"{path} is not a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(where, f"{path} is not a regular file")
-        if info.st_size > MAX_REFERENCE_BYTES:
-            raise ConfigError(where, _too_big(path, info.st_size))
-        chunks: list[bytes] = []
-        left = MAX_REFERENCE_BYTES + 1
-        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
-            chunks.append(chunk)
-            left -= len(chunk)
-    except OSError as exc:
-        raise ConfigError(where, f"cannot read {path}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
     if not data:
         raise ConfigError(where, f"{path} is empty, not an image")
-    if len(data) > MAX_REFERENCE_BYTES:  # it grew after fstat
-        raise ConfigError(where, _too_big(path, len(data)))
     return data
 
 

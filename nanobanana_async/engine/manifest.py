@@ -12,8 +12,6 @@ kept original, anything else is generated. Why it is built so: docs/design.md.
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,6 +21,7 @@ from typing import Any
 import orjson
 
 from ..files.atomic import write_atomic
+from ..files.reading import read_regular
 from .plan import Job
 
 __all__ = [
@@ -113,15 +112,7 @@ class Manifest:
         that nothing is known, and every slide is generated (as a first run does).
         """
         try:
-            fd = os.open(output_dir / MANIFEST_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
-            return cls({})
-        try:
-            with os.fdopen(fd, "rb") as file:
-                info = os.fstat(file.fileno())
-                if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_BYTES:
-                    return cls({})
-                data = orjson.loads(file.read(_MAX_BYTES + 1))
+            data = orjson.loads(read_regular(output_dir / MANIFEST_NAME, _MAX_BYTES))
         except (OSError, orjson.JSONDecodeError):
             return cls({})
         batch = data.get("batch") if isinstance(data, dict) else None

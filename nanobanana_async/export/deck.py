@@ -41,6 +41,7 @@ from ..errors import NanoBananaError
 from ..exits import RESULTS_COPY_NAME
 from ..files.atomic import file_kind
 from ..files.images import MAX_IMAGE_PIXELS
+from ..files.reading import NotOwn, NotReadable, NotRegular, TooLarge, read_regular
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -70,7 +71,6 @@ _LISTED = re.compile(r"^slide-(\d+)\.(?:webp|png|jpg|jpeg)$", re.IGNORECASE)
 _MAX_REASON = 200  # characters of a failure's reason kept: one line on a terminal
 _MAX_NUMBER = 999_999  # the config's largest slide number
 _MATTE = (255, 255, 255)
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 
 SlideState = Literal["ok", "failed", "missing"]
 
@@ -187,22 +187,11 @@ def read_image_file(path: Path) -> bytes:
         UnreadableImage: it is gone, not a regular file, too large or unreadable.
     """
     try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except (OSError, ValueError) as exc:
-        raise UnreadableImage(_why(path.name, exc)) from None
-    try:
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise UnreadableImage(f"{path.name} is {file_kind(info.st_mode)}")
-            data = file.read(MAX_IMAGE_BYTES + 1)
+        return read_regular(path, MAX_IMAGE_BYTES)
+    except NotReadable as refused:
+        raise UnreadableImage(f"{path.name} {refused.reason}") from None
     except OSError as exc:
         raise UnreadableImage(_why(path.name, exc)) from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_IMAGE_BYTES:
-        raise UnreadableImage(f"{path.name} is over {MAX_IMAGE_BYTES // 2**20} MiB")
-    return data
 
 
 def open_image(data: bytes, name: str) -> Image.Image:
@@ -255,25 +244,18 @@ def opaque(image: Image.Image, *, keep_grey: bool = False) -> Image.Image:
 def _read_results(path: Path) -> dict[str, Any] | None:
     """The JSON object in the results copy; ``None`` when there is no file at all."""
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        data = read_regular(path, MAX_RESULTS_BYTES, own=True)
     except FileNotFoundError:
         return None
+    except NotRegular as refused:
+        tail = "" if refused.kind == "a symlink" else ", not a results file"
+        raise ExportError(f"{path} {refused.reason}{tail}") from None
+    except NotOwn as refused:
+        raise ExportError(f"{path} {refused.reason}: not read") from None
+    except TooLarge as refused:
+        raise ExportError(f"{path} {refused.reason}: not a results file") from None
     except OSError as exc:
         raise ExportError(_why(path, exc)) from None
-    try:
-        info = os.fstat(fd)  # what was opened, not what a look before might have seen
-        if not stat.S_ISREG(info.st_mode):
-            raise ExportError(f"{path} is {file_kind(info.st_mode)}, not a results file")
-        if info.st_uid != os.geteuid():
-            raise ExportError(f"{path} belongs to another user (uid {info.st_uid}): not read")
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            data = file.read(MAX_RESULTS_BYTES + 1)
-    except OSError as exc:
-        raise ExportError(_why(path, exc)) from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_RESULTS_BYTES:
-        raise ExportError(f"{path} is over {MAX_RESULTS_BYTES // 2**20} MiB: not a results file")
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:

@@ -30,8 +30,8 @@ import orjson
 
 from ..config.fields import json_kind
 from ..exits import RESULTS_COPY_NAME
-from ..files.atomic import file_kind
 from ..files.lock import LOCK_SUFFIX, lock_holder
+from ..files.reading import NotOwn, NotReadable, read_regular
 from .summary import died_line, printable, progress_line, result_line
 
 __all__ = [
@@ -118,24 +118,15 @@ def _load(path: Path) -> dict[str, Any] | None:
         _Refused: something is there, but not a JSON object in a file of the user's own.
     """
     try:
-        seen = os.lstat(path)
+        data = read_regular(path, MAX_FILE_BYTES, own=True)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise _Refused(f"cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
-    _check_file(seen)
-    try:
-        # Non-blocking: a FIFO put in its place since the look must not hang the open.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
+    except NotOwn as foreign:
+        raise _Foreign(foreign.uid) from None
+    except NotReadable as refused:
+        raise _Refused(refused.reason) from None
     except OSError as exc:
         raise _Refused(f"cannot be read ({exc.strerror or exc})") from None
-    try:
-        _check_file(os.fstat(fd))  # what was opened, not what was looked at
-        data = _read_at_most(fd, MAX_FILE_BYTES)
-    finally:
-        os.close(fd)
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -143,26 +134,6 @@ def _load(path: Path) -> dict[str, Any] | None:
     if not isinstance(parsed, dict):
         raise _Refused(f"holds a JSON {json_kind(parsed)}, not an object")
     return parsed
-
-
-def _check_file(info: os.stat_result) -> None:
-    if not stat.S_ISREG(info.st_mode):
-        raise _Refused(f"is {file_kind(info.st_mode)}")
-    if info.st_uid != os.geteuid():
-        raise _Foreign(info.st_uid)
-    if info.st_size > MAX_FILE_BYTES:
-        raise _Refused(f"is over {MAX_FILE_BYTES // 2**20} MiB")
-
-
-def _read_at_most(fd: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := os.read(fd, min(2**20, limit + 1 - size)):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:  # grown since the stat
-            raise _Refused(f"is over {limit // 2**20} MiB")
-    return b"".join(chunks)
 
 
 # -- the fields of the files, and their types --------------------------------------------

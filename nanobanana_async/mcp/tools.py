@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import stat
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ import anyio
 import orjson
 
 from ..files.atomic import write_atomic
+from ..files.reading import NotReadable, read_regular
 from ..follow.launch import launch
 from ..follow.progress_file import View, Watch, view
 from ..follow.summary import printable
@@ -343,24 +343,17 @@ def _stamp() -> str:
 
 
 def _small_jpeg(path: Path) -> bytes:
-    """The picture at ``path`` (a regular file of the user's own), as a JPEG of a few 100 KB.
+    """The picture at ``path`` (a regular file of the user's own), as a JPEG of about 100 KB.
 
     Raises:
         OSError: no such file, not a regular file of the user's, too big or not a picture.
     """
     from PIL import Image
 
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
-            raise OSError(0, "not a regular file of yours")
-        if info.st_size > _MAX_SHEET_BYTES:
-            raise OSError(0, f"over {_MAX_SHEET_BYTES // 2**20} MiB")
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            data = handle.read(_MAX_SHEET_BYTES + 1)
-    finally:
-        os.close(fd)
+        data = read_regular(path, _MAX_SHEET_BYTES, own=True)
+    except NotReadable as refused:
+        raise OSError(0, refused.reason) from None
     try:
         with Image.open(io.BytesIO(data)) as opened:
             picture = opened.convert("RGB")

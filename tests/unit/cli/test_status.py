@@ -273,7 +273,7 @@ def test_a_symlink_at_the_progress_path_is_not_followed(tmp_path: Path) -> None:
     write(target, state="done", current=5, succeeded=5)
     (tmp_path / "p.json").symlink_to(target)
     assert status_of(tmp_path / "p.json") == (
-        1, f"not a progress file of nanobanana: {tmp_path / 'p.json'} is a symlink\n"
+        1, f"not a progress file of nanobanana: {tmp_path / 'p.json'} is a symlink, not followed\n"
     )  # fmt: skip
 
 

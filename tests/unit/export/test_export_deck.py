@@ -207,7 +207,7 @@ def test_a_results_copy_that_is_not_a_plain_file_is_refused_without_blocking(
     path.unlink()
     path.write_bytes(b"{}" + b" " * 100)
     monkeypatch.setattr(deck_module, "MAX_RESULTS_BYTES", 64)
-    with pytest.raises(ExportError, match=r"is over 0 MiB: not a results file$"):
+    with pytest.raises(ExportError, match=r"is over 64 bytes: not a results file$"):
         read_deck(tmp_path)
 
 
@@ -238,7 +238,7 @@ def test_image_files_are_read_within_bounds(
     with pytest.raises(UnreadableImage, match=r"^slide-01.png is 32x18, too large to read$"):
         open_image(read_image_file(path), path.name)
     monkeypatch.setattr(deck_module, "MAX_IMAGE_BYTES", 16)
-    with pytest.raises(UnreadableImage, match=r"^slide-01.png is over 0 MiB$"):
+    with pytest.raises(UnreadableImage, match=r"^slide-01.png is over 16 bytes$"):
         read_image_file(path)
     gif = tmp_path / "slide-02.png"
     Image.new("RGB", (4, 4)).save(gif, format="GIF")
