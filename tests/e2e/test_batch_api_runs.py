@@ -32,9 +32,9 @@ _SCALE = "0.01"
 
 @pytest.fixture
 def served() -> Iterator[tuple[Emulator, str]]:
-    # 150 s PENDING and 150 s RUNNING, scaled: 1.5 s each, time for a kill and a look.
+    # 100 s PENDING and 100 s RUNNING, scaled: 1 s each, time for a kill and a look.
     emulator = Emulator(
-        EmulatorSettings(latency=False, time_scale=0.01, batch_latency=150.0, signature_bytes=16)
+        EmulatorSettings(latency=False, time_scale=0.01, batch_latency=100.0, signature_bytes=16)
     )
     with serve_in_thread(emulator) as base_url:
         yield emulator, base_url
