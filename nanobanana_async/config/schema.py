@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ..files.formats import ImageFormat
 from ..service.endpoint import DEFAULT_BASE_URL
 from ..service.model_ids import DEFAULT_MODEL
 from .styles import PRESETS
@@ -67,10 +68,8 @@ ASPECT_RATIOS = (
 IMAGE_SIZE_SPELLINGS: Mapping[str, str] = MappingProxyType(
     {"512": "512", "1K": "1K", "2K": "2K", "4K": "4K", "1k": "1K", "2k": "2K", "4k": "4K"}
 )
-# Formats match case-insensitively; these are the lower-case spellings. "jpeg" is the
-# upstream skill's and PIL's name for jpg.
-ImageFormat = Literal["webp", "png", "jpg"]
-
+# Formats match case-insensitively (ImageFormat has the lower-case spellings); "jpeg" is
+# the upstream skill's and PIL's name for jpg.
 FORMAT_SPELLINGS: Mapping[str, str] = MappingProxyType(
     {"webp": "webp", "png": "png", "jpg": "jpg", "jpeg": "jpg"}
 )

@@ -27,8 +27,8 @@ import anyio.from_thread
 import anyio.lowlevel
 from PIL import Image, UnidentifiedImageError
 
-from ..config.schema import ImageFormat
 from .atomic import write_atomic
+from .formats import ImageFormat
 
 __all__ = [
     "IMAGE_MODE",
