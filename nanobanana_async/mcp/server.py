@@ -11,6 +11,7 @@ stdout is the protocol's: nothing else may print there.
 import base64
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -42,10 +43,18 @@ def build_server(tools: DeckTools) -> "MCPServer[Any]":
     at registration, and the names in them are this function's own (imported here).
     """
     from mcp.server.mcpserver import Context, MCPServer
+    from mcp.server.mcpserver.tools import Tool
     from mcp.types import CallToolResult, ImageContent, TextContent
     from pydantic import Field
 
-    server: MCPServer[Any] = MCPServer("nano-banana", instructions=_INSTRUCTIONS, version=version())
+    registered: list[Callable[..., Any]] = []
+
+    def tool() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            registered.append(fn)
+            return fn
+
+        return register
 
     def result(answer: Answer) -> CallToolResult:
         content: list[Any] = [TextContent(type="text", text=answer.text)]
@@ -59,7 +68,7 @@ def build_server(tools: DeckTools) -> "MCPServer[Any]":
     run_id_field = Field(description="as start_deck returned it; default: the latest run")
     RunId = Annotated[str | None, run_id_field]
 
-    @server.tool()
+    @tool()
     async def start_deck(
         config: Annotated[
             dict[str, Any] | None,
@@ -87,12 +96,12 @@ def build_server(tools: DeckTools) -> "MCPServer[Any]":
             )
         )
 
-    @server.tool()
+    @tool()
     async def deck_status(run_id: RunId = None) -> CallToolResult:
         """One line: a deck's progress, or how it ended."""
         return result(await tools.deck_status(run_id))
 
-    @server.tool()
+    @tool()
     async def wait_deck(
         ctx: Context,
         run_id: RunId = None,
@@ -103,12 +112,12 @@ def build_server(tools: DeckTools) -> "MCPServer[Any]":
         """Wait until a deck is over (or timeout_s); one line, progress meanwhile."""
         return result(await tools.wait_deck(run_id, timeout_s, report=ctx.report_progress))
 
-    @server.tool()
+    @tool()
     async def deck_results(run_id: RunId = None) -> CallToolResult:
         """A finished deck: image paths, failures and cost (never the images)."""
         return result(await tools.deck_results(run_id))
 
-    @server.tool()
+    @tool()
     async def generate_image(
         ctx: Context,
         prompt: str,
@@ -132,12 +141,32 @@ def build_server(tools: DeckTools) -> "MCPServer[Any]":
         )
         return result(answer)
 
-    @server.tool()
+    @tool()
     async def view_deck(run_id: RunId = None) -> CallToolResult:
         """The finished deck's contact sheet as one small image."""
         return result(await tools.view_deck(run_id))
 
-    return server
+    listed = [Tool.from_function(fn) for fn in registered]
+    listed = [t.model_copy(update={"parameters": _without_titles(t.parameters)}) for t in listed]
+    return MCPServer("nano-banana", instructions=_INSTRUCTIONS, version=version(), tools=listed)
+
+
+def _without_titles(schema: Any) -> Any:
+    """A JSON Schema without pydantic's ``title`` of every field (its name again, in
+    words): a client keeps every tool's schema in the agent's context all along."""
+    if isinstance(schema, list):
+        return [_without_titles(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    cleaned: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key in ("properties", "$defs") and isinstance(value, dict):
+            cleaned[key] = {name: _without_titles(sub) for name, sub in value.items()}
+        else:
+            cleaned[key] = _without_titles(value)
+    return cleaned
 
 
 def serve() -> int:

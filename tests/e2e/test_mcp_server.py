@@ -133,6 +133,10 @@ async def test_a_deck_followed_to_the_end_costs_a_few_hundred_bytes(
     async with _connect(env, tmp_path) as session:
         listed = await session.list_tools()
         assert {tool.name for tool in listed.tools} == _TOOLS
+        # A client keeps every tool's schema in the agent's context all along: no titles.
+        schemas = [tool.model_dump_json(by_alias=True, exclude_none=True) for tool in listed.tools]
+        assert '"title"' not in "".join(schemas)
+        assert sum(len(schema) for schema in schemas) < 3200
         ledger = _Ledger(session)
         started = await ledger.call("start_deck", config=deck_config(deck, count))
         assert not started.is_error, _text(started)
