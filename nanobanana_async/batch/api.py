@@ -39,29 +39,31 @@ class BatchApi:
         self.model = model
         self._host = urlsplit(base_url).netloc
 
-    async def _json(self, method: str, path: str, **kwargs: object) -> dict[str, object]:
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, object] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, object]:
+        """A call about a batch (or the list of them): its answer, a JSON object."""
         try:
-            _, body = await self.client.call(method, path, **kwargs)  # type: ignore[arg-type]
+            _, raw = await self.client.call(method, path, body=body, params=params)
         except ModelNotFound as missing:  # a 404 about no model: the batch's or file's name
             raise BatchNotFound(
                 f"{path.split(':')[0]} not found (404)", status=404, reason="NOT_FOUND"
             ) from missing
-        try:
-            data = orjson.loads(body) if body else {}
-        except orjson.JSONDecodeError:
-            raise TransientError("malformed answer (not JSON)", reason="BAD_BODY") from None
-        if not isinstance(data, dict):
-            raise TransientError("malformed answer (not a JSON object)", reason="BAD_BODY")
-        return data
+        return _object(raw)
 
     async def create(self, body: dict[str, object]) -> Operation:
-        """Send one create. Never retried here: see the module's docstring."""
+        """Send one create. Never retried here: see the module's docstring.
+
+        Its 404 is about the model (``ModelNotFound``), not a batch: not ``_json``'s.
+        """
         path = f"models/{self.model}:batchGenerateContent"
         _, raw = await self.client.call("POST", path, body=body, model=self.model)
-        try:
-            return Operation.parse(orjson.loads(raw))
-        except orjson.JSONDecodeError:
-            raise TransientError("malformed batch answer (not JSON)", reason="BAD_BODY") from None
+        return Operation.parse(_object(raw))
 
     async def get(self, name: str) -> Operation:
         return Operation.parse(await self._json("GET", name))
@@ -118,11 +120,7 @@ class BatchApi:
             "content-type": "application/jsonl",
         }
         _, raw = await self.client.call("POST", url, content=data, headers=finish)
-        try:
-            answer = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise TransientError("malformed upload answer (not JSON)", reason="BAD_BODY") from None
-        file = answer.get("file") if isinstance(answer, dict) else None
+        file = _object(raw).get("file")
         name = file.get("name") if isinstance(file, dict) else None
         if not isinstance(name, str) or not name.startswith("files/"):
             raise TransientError("malformed upload answer (no file name)", reason="BAD_BODY")
@@ -142,6 +140,21 @@ class BatchApi:
                 status=missing.status,
                 reason="NOT_FOUND",
             ) from missing
+
+
+def _object(raw: bytes) -> dict[str, object]:
+    """An answer's JSON object (empty for an empty body, as a cancel's may be).
+
+    Raises:
+        TransientError: not JSON, or not an object: a proxy's page, a cut body.
+    """
+    try:
+        data = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        raise TransientError("malformed answer (not JSON)", reason="BAD_BODY") from None
+    if not isinstance(data, dict):
+        raise TransientError("malformed answer (not a JSON object)", reason="BAD_BODY")
+    return data
 
 
 def _entries(page: dict[str, object]) -> list[object]:

@@ -46,6 +46,7 @@ _T = TypeVar("_T")
 
 
 _D = TypeVar("_D")
+_Choice = TypeVar("_Choice", bound=str)
 
 
 def check_known(raw: Mapping[Any, Any], known: frozenset[str], where: str) -> None:
@@ -113,20 +114,21 @@ def image_size(value: object, where: str) -> str:
     return IMAGE_SIZE_SPELLINGS[text]
 
 
-def consistency(value: object, where: str) -> Consistency:
+def _one_of(value: object, where: str, choices: tuple[_Choice, ...]) -> _Choice:
+    """``value`` if it is one of ``choices`` exactly, typed as they are."""
     text = string(value, where)
-    for mode in CONSISTENCY_MODES:
-        if text == mode:
-            return mode
-    raise ConfigError(where, f"must be one of {', '.join(CONSISTENCY_MODES)}, got {quote(text)}")
+    for choice in choices:
+        if text == choice:
+            return choice
+    raise ConfigError(where, f"must be one of {', '.join(choices)}, got {quote(text)}")
+
+
+def consistency(value: object, where: str) -> Consistency:
+    return _one_of(value, where, CONSISTENCY_MODES)
 
 
 def mode(value: object, where: str) -> RunMode:
-    text = string(value, where)
-    for known in RUN_MODES:
-        if text == known:
-            return known
-    raise ConfigError(where, f"must be one of {', '.join(RUN_MODES)}, got {quote(text)}")
+    return _one_of(value, where, RUN_MODES)
 
 
 def temperature(value: object, where: str) -> float:

@@ -22,7 +22,7 @@ import functools
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -144,6 +144,11 @@ class BatchSender:
 
     # -- the run -------------------------------------------------------------------------
 
+    def _unfinished(self, jobs: Iterable[Job]) -> list[Job]:
+        """The slides of ``jobs`` neither saved nor failed yet."""
+        done = self.run.outputs.keys() | self.run.failures.keys()
+        return [job for job in jobs if job.slide not in done]
+
     async def send(self, jobs: list[Job]) -> None:
         """Generate ``jobs`` through the Batch API; every slide ends saved or failed."""
         remaining = {job.slide: job for job in jobs}
@@ -165,17 +170,15 @@ class BatchSender:
             except FatalApiError as error:
                 # Nothing more can be sent or asked with this key: every slide left fails.
                 self.run.stop(error)
-                for job in remaining.values():
-                    if job.slide not in self.run.outputs and job.slide not in self.run.failures:
-                        self.run.fail_unsent(job)
+                for job in self._unfinished(remaining.values()):
+                    self.run.fail_unsent(job)
                 return
             except ApiError as error:
                 # The batch could not be followed to its end. A download that kept failing:
                 # its record stays, so the next run collects it without paying again. Its
                 # results gone from the service (kept 48 h): the next run sends a new one.
-                for job in covered.values():
-                    if job.slide not in self.run.outputs and job.slide not in self.run.failures:
-                        self.run.fail(job, error)
+                for job in self._unfinished(covered.values()):
+                    self.run.fail(job, error)
                 if isinstance(error, BatchNotFound):
                     await self._keep(None)
                 return
@@ -207,26 +210,28 @@ class BatchSender:
         self._tell(None, record)
         display_name = str(record["display_name"])
         body = await self._body(display_name, covered)
+        op = await self._created(body, display_name)
+        await self._named(record, op)
+        return op
+
+    async def _created(self, body: dict[str, Any], display_name: str) -> Operation:
+        """The create's answer; when it was lost, the batch it made, looked up by name."""
         delay = self._backoff[0]
-        for attempt in range(1, _ATTEMPTS + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                op = await self.api.create(body)
+                return await self.api.create(body)
             except (TransientError, RateLimited, UnusableAnswer) as lost:
                 # The create may have reached the service: look before sending another.
-                wait = lost.retry_delay if isinstance(lost, RateLimited) else None
-                await self._sleep(wait if wait is not None else delay)
+                await self._sleep(_pause(lost, delay))
                 delay = min(2 * delay, self._backoff[1])
                 found = await self._repeat(lambda: self.api.find(display_name))
                 if found is not None:
-                    op = found
-                    break
-                if attempt == _ATTEMPTS:
+                    return found
+                if attempt >= _ATTEMPTS:
                     await self._keep(None)  # none was made: nothing to wait for
                     raise
-                continue
-            break
-        await self._named(record, op)
-        return op
 
     async def _named(self, record: dict[str, Any], op: Operation) -> None:
         record["name"] = op.name
@@ -321,9 +326,14 @@ class BatchSender:
             except (TransientError, RateLimited, UnusableAnswer) as error:
                 if not forever and attempt >= _ATTEMPTS:
                     raise
-                wait = error.retry_delay if isinstance(error, RateLimited) else None
-                await self._sleep(wait if wait is not None else delay)
+                await self._sleep(_pause(error, delay))
                 delay = min(2 * delay, self._backoff[1])
+
+
+def _pause(error: ApiError, backoff: float) -> float:
+    """Before a call again: the delay a 429 announced, else the backoff."""
+    announced = error.retry_delay if isinstance(error, RateLimited) else None
+    return announced if announced is not None else backoff
 
 
 def _fresh_file(path: Path) -> int:

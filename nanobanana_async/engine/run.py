@@ -9,6 +9,7 @@ results written at the end are :mod:`.outputs`'; how the engine runs is :mod:`.s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -113,6 +114,8 @@ async def generate_batch(
             '"api_key": "${YOUR_VAR}" in the config; for a dry run that needs no key, '
             "use nanobanana run --emulator",
         )
+    if cfg.mode == "batch-api" and not settings.batch_api:
+        settings = dataclasses.replace(settings, batch_api=True)  # decided once, here
     jobs = plan_jobs(cfg)
     check_files(progress_file, results_file)
     lock = RunLock(progress_file) if progress_file is not None else None
@@ -123,8 +126,7 @@ async def generate_batch(
         with DeckLock(cfg.output_dir):  # one run per deck, whatever its progress file
             plan = None if resume else plan_run(cfg, jobs, regenerate=regenerate, force=force)
             if plan is not None:
-                batch = settings.batch_api or cfg.mode == "batch-api"
-                check_budget(plan, settings.max_cost or cfg.max_cost, batch=batch)
+                check_budget(plan, settings.max_cost or cfg.max_cost, batch=settings.batch_api)
             return await _execute(
                 cfg, jobs, settings, progress, progress_file, results_file, plan, transport
             )
@@ -192,7 +194,7 @@ async def _execute(
     if plan is not None:
         run.estimates = dict(plan.costs)
     batcher = None
-    if settings.batch_api or cfg.mode == "batch-api":
+    if settings.batch_api:
         batcher = BatchSender(run, manifest, BatchApi(client, cfg.model, cfg.base_url), settings)
     elif manifest.batch is not None:
         notices = (*notices, _batch_waiting(manifest.batch))

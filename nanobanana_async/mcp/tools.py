@@ -29,6 +29,7 @@ from ..files.reading import NotReadable, read_regular
 from ..follow.launch import launch
 from ..follow.progress_file import View, Watch, view
 from ..follow.summary import printable
+from ..results import utc_iso
 from .runs import RunFolder, Runs, RunsError
 
 __all__ = ["MAX_IMAGES", "MAX_WAIT_SECONDS", "Answer", "DeckTools", "Progress"]
@@ -37,7 +38,8 @@ __all__ = ["MAX_IMAGES", "MAX_WAIT_SECONDS", "Answer", "DeckTools", "Progress"]
 MAX_WAIT_SECONDS = 50.0
 MAX_IMAGES = 4
 _POLL_SECONDS = 0.5
-# The contact sheet as sent: its long side, and JPEG's quality (about 100 KB).
+# The contact sheet as sent: its long side, and JPEG's quality (39 KB for the sheet of a
+# 10-slide deck of the emulator's placeholders; real slides compress less).
 _VIEW_SIDE = 1024
 _VIEW_QUALITY = 80
 # A contact sheet is at most 1600 x 1600 px of PNG: a few MB. Past this it is not ours.
@@ -190,7 +192,11 @@ class DeckTools:
         else:
             assert config_path is not None
             config_file = self.cwd / Path(config_path).expanduser()
-        started = {"run_id": run.run_id, "config": str(config_file), "started_at": _stamp()}
+        started = {
+            "run_id": run.run_id,
+            "config": str(config_file),
+            "started_at": utc_iso(self._wall()),
+        }
         write_atomic(run.started_file, orjson.dumps(started), mode=0o600)
         return config_file
 
@@ -338,12 +344,8 @@ class DeckTools:
         return Answer(f"contact sheet of {run.run_id}: {printable(str(sheet))}", data, image=image)
 
 
-def _stamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _small_jpeg(path: Path) -> bytes:
-    """The picture at ``path`` (a regular file of the user's own), as a JPEG of about 100 KB.
+    """The picture at ``path`` (a regular file of the user's own), as a small JPEG.
 
     Raises:
         OSError: no such file, not a regular file of the user's, too big or not a picture.

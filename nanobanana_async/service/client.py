@@ -25,7 +25,7 @@ import httpx2
 import orjson
 
 from .._version import version
-from ..errors import TransientError, UnusableAnswer, redact
+from ..errors import ApiError, TransientError, UnusableAnswer, redact
 from .endpoint import DEFAULT_BASE_URL
 from .protocol import GeneratedImage, classify_error, parse_success
 
@@ -203,10 +203,7 @@ class GeminiClient:
             ) as response:
                 if response.status_code != 200:
                     raw = await response.aread()
-                    error = classify_error(response.status_code, raw[: 2**20])
-                    error.message = redact(error.message, self._api_key)
-                    error.args = (error.message,)
-                    raise error
+                    raise self._classified(response.status_code, raw[: 2**20], model="")
                 async for chunk in response.aiter_raw(2**20):
                     size += len(chunk)
                     if size > limit:
@@ -256,12 +253,16 @@ class GeminiClient:
                 raw = await received.finish(_as_is) if received else b""
             except (TransientError, UnusableAnswer):
                 raw = b""
-            error = classify_error(status, raw, model=model)
-            error.message = redact(error.message, self._api_key)
-            error.args = (error.message,)
-            raise error
+            raise self._classified(status, raw, model=model)
         assert received is not None
         return answer_headers, received
+
+    def _classified(self, status: int, raw: bytes, *, model: str) -> ApiError:
+        """A non-2xx answer as its one typed error, in words that never hold the key."""
+        error = classify_error(status, raw, model=model)
+        error.message = redact(error.message, self._api_key)
+        error.args = (error.message,)
+        return error
 
     def _transport_failure(self, exc: httpx2.TransportError) -> TransientError:
         """A timeout or a failed connection, in words that never hold the key."""

@@ -68,6 +68,7 @@ class _Bench:
         *,
         transport: httpx2.AsyncBaseTransport | None = None,
         stop_when: Callable[[Progress], bool] | None = None,
+        settings: EngineSettings | None = None,
         **kwargs: Any,
     ) -> BatchResult | None:
         """The run to its end, or cancelled (as SIGTERM does) once ``stop_when`` holds.
@@ -93,7 +94,7 @@ class _Bench:
                     done.append(
                         await generate_batch(
                             config,
-                            settings=kwargs.pop("settings", self.settings()),
+                            settings=settings or self.settings(),
                             transport=transport or httpx2.ASGITransport(app=self.emu),
                             env=ENV,
                             progress=seen,
@@ -291,7 +292,7 @@ async def test_a_standard_rerun_is_told_of_the_batch_still_out(tmp_path: Path) -
     bench = _Bench()
     await bench.run(_deck(tmp_path, 3), stop_when=_named)
     name = _manifest(tmp_path)["batch"]["name"]
-    rerun = await bench.run(_deck(tmp_path, 3, mode="standard"), settings=bench.settings())
+    rerun = await bench.run(_deck(tmp_path, 3, mode="standard"))
     assert rerun is not None
     assert any(name in notice and "--batch-api" in notice for notice in rerun.notices)
     assert _manifest(tmp_path)["batch"]["name"] == name  # kept for a batch run to collect
