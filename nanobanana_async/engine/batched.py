@@ -316,14 +316,18 @@ class BatchSender:
 
     async def _repeat(self, call: Callable[[], Awaitable[_T]], *, forever: bool = False) -> _T:
         """``call()``, again after a pause when it fails transiently (each call is safe to
-        repeat); ``forever`` while waiting for a batch, which may take a day."""
+        repeat); ``forever`` while waiting for a batch, which may take a day.
+
+        An answer too big to read (``UnusableAnswer``) is not retried: it would be as big
+        the next time, and a wait on it would never end.
+        """
         delay = self._backoff[0]
         attempt = 0
         while True:
             attempt += 1
             try:
                 return await call()
-            except (TransientError, RateLimited, UnusableAnswer) as error:
+            except (TransientError, RateLimited) as error:
                 if not forever and attempt >= _ATTEMPTS:
                     raise
                 await self._sleep(_pause(error, delay))

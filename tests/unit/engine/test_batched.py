@@ -288,6 +288,29 @@ async def test_results_gone_from_the_service_fail_the_slides_and_the_next_run_se
     assert bench.created() == 2
 
 
+class _AnswersTooBig(httpx2.AsyncBaseTransport):
+    """Every look at a batch answers with more than the client reads (a content-length
+    past its cap), as hundreds of inline images would."""
+
+    def __init__(self, app: Emulator) -> None:
+        self.inner = httpx2.ASGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET" and "/batches/" in request.url.path:
+            return httpx2.Response(200, headers={"content-length": str(2**40)}, content=b"{}")
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_batch_too_big_to_read_fails_its_slides_instead_of_being_looked_at_forever(
+    tmp_path: Path,
+) -> None:
+    bench = _Bench()
+    result = await bench.run(_deck(tmp_path, 2), transport=_AnswersTooBig(bench.emu))
+    assert result is not None
+    assert {e.kind for e in result.errors} == {"UnusableAnswer"}
+    assert _manifest(tmp_path)["batch"]["name"]  # kept: the batch is made and paid for
+
+
 async def test_a_standard_rerun_is_told_of_the_batch_still_out(tmp_path: Path) -> None:
     bench = _Bench()
     await bench.run(_deck(tmp_path, 3), stop_when=_named)
