@@ -390,6 +390,12 @@ class Emulator:
             reply = await self._handlers()[name](scope, params, body)
         except Rejected as rejected:
             return await self._error(send, rejected.body, scope, started)
+        hold = self.settings.batch_create_hold * self.settings.time_scale
+        if name == "batchGenerateContent" and hold > 0 and not await self._pause(hold, receive):
+            # The batch is made; its answer never reaches the client.
+            if not self._draining:
+                return CLIENT_GONE
+            return await self._error(send, error_bodies.unavailable(0), scope, started)
         return await self._send_reply(send, reply, scope, started)
 
     async def _send_reply(self, send: Send, reply: Reply, scope: Scope, started: float) -> int:

@@ -61,6 +61,9 @@ class EmulatorSettings:
         batch_latency: seconds (scaled) a batch spends PENDING; it then spends as long again
             RUNNING, plus its generation time when ``latency`` is on (see :mod:`.batches`).
             Batch requests never count against the per-minute or per-day quotas.
+        batch_create_hold: seconds (scaled) the answer to a batch create is held once its
+            batch is made: a create on the wire, for a test to kill its client then (the
+            batch exists; its name reached nobody). The wait ends early if the client leaves.
         batch_outcome: how every batch ends unless the batch script says otherwise:
             ``succeeded``, ``failed`` or ``expired``.
         batch_fail_rate: probability that one request of a batch gets a kind from
@@ -90,6 +93,7 @@ class EmulatorSettings:
     text_part: bool = True
     signature_bytes: int | None = None
     batch_latency: float = 2.0
+    batch_create_hold: float = 0.0
     batch_outcome: str = "succeeded"
     batch_fail_rate: float = 0.0
     batch_fail_kinds: tuple[str, ...] = ("500",)
@@ -120,6 +124,10 @@ class EmulatorSettings:
         object.__setattr__(self, "fail_kinds", parse_kinds(self.fail_kinds))
         if not 0.0 <= self.batch_latency < float("inf"):
             raise ValueError(f"batch_latency must be 0 or more seconds, not {self.batch_latency!r}")
+        if not 0.0 <= self.batch_create_hold < float("inf"):
+            raise ValueError(
+                f"batch_create_hold must be 0 or more seconds, not {self.batch_create_hold!r}"
+            )
         if self.batch_outcome not in BATCH_OUTCOMES:
             raise ValueError(
                 f"batch_outcome must be one of {', '.join(BATCH_OUTCOMES)}, "

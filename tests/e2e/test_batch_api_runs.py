@@ -26,6 +26,7 @@ from engine_testing import (
 )
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
+from nanobanana_async.engine.manifest import MANIFEST_NAME
 
 _SCALE = "0.01"
 
@@ -35,6 +36,22 @@ def served() -> Iterator[tuple[Emulator, str]]:
     # 100 s PENDING and 100 s RUNNING, scaled: 1 s each, time for a kill and a look.
     emulator = Emulator(
         EmulatorSettings(latency=False, time_scale=0.01, batch_latency=100.0, signature_bytes=16)
+    )
+    with serve_in_thread(emulator) as base_url:
+        yield emulator, base_url
+
+
+@pytest.fixture
+def holding() -> Iterator[tuple[Emulator, str]]:
+    # As ``served``, and the answer to a create held 5 s (scaled) once its batch is made.
+    emulator = Emulator(
+        EmulatorSettings(
+            latency=False,
+            time_scale=0.01,
+            batch_latency=100.0,
+            batch_create_hold=500.0,
+            signature_bytes=16,
+        )
     )
     with serve_in_thread(emulator) as base_url:
         yield emulator, base_url
@@ -98,6 +115,40 @@ def test_a_run_killed_is_resumed_onto_the_same_batch(
     assert stats["requests"] == 0  # not one image asked for at the full price
     results = read_json(tmp_path / "results.json")
     assert [o["slide"] for o in results["outputs"]] == list(range(1, _SLIDES + 1))
+
+
+@pytest.mark.parametrize("rerun", [["--resume"], []], ids=["resumed", "run-again"])
+def test_a_run_killed_while_its_create_is_on_the_wire_leaves_the_batch_findable(
+    holding: tuple[Emulator, str], tmp_path: Path, rerun: list[str]
+) -> None:
+    # The service has made the batch; its answer (and so its name) never reached the run.
+    # Only the display name written before the create lets the next run find it.
+    emulator, base_url = holding
+    env = environment(base_url)
+    config = write_json(tmp_path / "deck.json", deck_config(tmp_path / "deck", _SLIDES))
+    common = ["--config", str(config), *files_args(tmp_path), "--batch-api", "--time-scale", _SCALE]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "nanobanana_async", "run", *common, "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_for(lambda: emulator.stats()["batches"]["created"] == 1, interval=0.002)
+    finally:
+        run.send_signal(signal.SIGKILL)  # no cleanup: only what was written before
+        run.wait(timeout=60)
+    made = emulator.stats()["batches"]["by_display_name"]
+    assert list(made.values()) == [1]
+    record = read_json(tmp_path / "deck" / MANIFEST_NAME)["batch"]
+    assert record["display_name"] in made  # on disk before the create left
+    assert record["name"] == ""  # the answer never came
+    again = run_cli("run", *common, *rerun, env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.decode().startswith(f"done {_SLIDES}/{_SLIDES}")
+    stats = emulator.stats()
+    assert stats["batches"]["created"] == 1
+    assert stats["requests"] == 0
 
 
 def _alive(pid: int) -> bool:
