@@ -13,6 +13,12 @@ create's answer is in. A run that finds a batch in the manifest for its slides, 
 digests, waits for that one: a killed run, resumed, never sends a second create, and a
 create whose answer was lost is looked up by its display name before another is sent.
 The record goes once the batch's results are kept.
+
+**A standard run pays for none of them either** (:meth:`BatchSender.adopt`). The slides a
+batch still out will deliver are not sent: the run looks at the batch, collects it when it
+is over, and otherwise reports those slides ``BatchPending`` with the commands to wait for
+it or cancel it. Only what a batch ended without (cancelled, expired, failed or gone) is
+sent again. A batch cancelled while a run waits on it ends that run as cancelled.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from ..results import utc_iso
 from ..service.protocol import GeneratedImage
 from .attempt import Run
 from .events import BatchUpdate
-from .manifest import Manifest, generation_digest
+from .manifest import Manifest, batch_slides, generation_digest
 from .plan import Job
 from .settings import EngineSettings
 
@@ -70,11 +76,9 @@ _LONGEST_BACKOFF = 300.0
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
-def _slides_of(record: Mapping[str, Any]) -> dict[int, str]:
-    slides = record.get("slides")
-    if not isinstance(slides, dict):
-        return {}
-    return {int(n): d for n, d in slides.items() if n.isdigit() and isinstance(d, str)}
+# How a batch ends without some of its slides that a later run may send again: no run
+# waited on it to the end, so nobody was told; the slides are simply not made.
+_ENDED_WITHOUT = frozenset({"CANCELLED", "EXPIRED", "FAILED"})
 
 
 def _image_size(job: Job) -> str:
@@ -86,8 +90,10 @@ def _image_size(job: Job) -> str:
 class BatchSender:
     """Sends one run's slides as a Batch API job and keeps what comes back.
 
-    ``pending`` is the batch the deck's manifest must keep at the end of the run: set while
-    a batch is out, cleared once its results are kept.
+    ``pending`` is the batch the deck's manifest must keep at the end of the run: the one
+    found there, then this run's while a batch is out, cleared once its results are kept.
+    ``cancelled``: the batch was cancelled while this run waited on it (``nanobanana
+    cancel``), so the run ends as cancelled.
     """
 
     def __init__(self, run: Run, manifest: Manifest, api: BatchApi, settings: EngineSettings):
@@ -101,24 +107,18 @@ class BatchSender:
         self._first_poll, self._longest_poll = first * scale, longest * scale
         self._backoff = (_FIRST_BACKOFF * scale, _LONGEST_BACKOFF * scale)
         self._sleep = settings.sleep
-        self.pending: dict[str, Any] | None = None
+        self.pending: dict[str, Any] | None = (
+            None if manifest.batch is None else dict(manifest.batch)
+        )
+        self.cancelled = False
 
     # -- the record in the manifest ------------------------------------------------------
 
     def _adoptable(self, jobs: Mapping[int, Job]) -> dict[str, Any] | None:
         """The manifest's batch, if it holds some of these slides as they are asked now."""
-        record = self.manifest.batch
-        if record is None or record.get("model") != self.model:
+        if self.manifest.batch is None or not self.manifest.in_batch(self.model, jobs.values()):
             return None
-        if not isinstance(record.get("display_name"), str):
-            return None
-        slides = _slides_of(record)
-        if not any(
-            n in jobs and generation_digest(self.model, jobs[n].body) == digest
-            for n, digest in slides.items()
-        ):
-            return None
-        return dict(record)
+        return dict(self.manifest.batch)
 
     def _new_record(self, jobs: Mapping[int, Job]) -> dict[str, Any]:
         slug = _SLUG.sub("-", self.output_dir.name.lower()).strip("-")[:40] or "deck"
@@ -157,7 +157,7 @@ class BatchSender:
         while remaining:
             if record is None:
                 record = self._new_record(remaining)
-            slides = _slides_of(record)
+            slides = batch_slides(record)
             covered = {
                 n: job
                 for n, job in remaining.items()
@@ -165,8 +165,9 @@ class BatchSender:
             }
             try:
                 op = await self._submitted(record, covered, adopted=adopted)
+                ended_unseen = adopted and op.over  # over before any run of ours looked
                 op = await self._until_over(op, record)
-                await self._collect(op, covered)
+                unanswered = await self._collect(op, covered)
             except FatalApiError as error:
                 # Nothing more can be sent or asked with this key: every slide left fails.
                 self.run.stop(error)
@@ -182,28 +183,92 @@ class BatchSender:
                 if isinstance(error, BatchNotFound):
                     await self._keep(None)
                 return
-            for n in covered:
-                remaining.pop(n)
             await self._keep(None)
+            if ended_unseen and op.state in _ENDED_WITHOUT:
+                # Nobody was waiting when it ended: what it did not make goes in a new batch.
+                unsent = {job.slide for job in unanswered}
+                for n in covered.keys() - unsent:
+                    remaining.pop(n)
+            else:
+                for job in unanswered:
+                    self.run.fail(job, *_missing(op))
+                self.cancelled = self.cancelled or op.state == "CANCELLED"
+                for n in covered:
+                    remaining.pop(n)
             record, adopted = None, False
+
+    async def adopt(self, jobs: list[Job]) -> None:
+        """A standard run's ``jobs`` that the batch still out will deliver: never bought twice.
+
+        The batch is looked at once. Over: its answers are kept as a batch run keeps them.
+        Still out: the slides are not sent, each failed ``BatchPending`` with the way to
+        wait for it or cancel it, and the record stays. Only what the batch ended without
+        (cancelled, expired, failed, or the batch gone) is sent now, a request each.
+        """
+        record = dict(self.pending or {})
+        covered = {job.slide: job for job in jobs}
+        resend: list[Job] = []
+        try:
+            op = await self._look(record)
+            if op is not None and not op.over:
+                for job in jobs:
+                    self.run.fail(job, _still_out(op, record), "BatchPending")
+                return
+            if op is None:
+                resend = list(jobs)
+            else:
+                for job in await self._collect(op, covered):
+                    if op.state in _ENDED_WITHOUT:
+                        resend.append(job)
+                    else:
+                        self.run.fail(job, *_missing(op))
+        except FatalApiError as error:
+            self.run.stop(error)
+            for job in self._unfinished(jobs):
+                self.run.fail_unsent(job)
+            return
+        except BatchNotFound:
+            resend = self._unfinished(jobs)  # its results are gone: nothing left to collect
+        except ApiError as error:
+            for job in self._unfinished(jobs):
+                self.run.fail(job, _unseen(record, error), "BatchPending")
+            return
+        await self._keep(None)
+        async with anyio.create_task_group() as group:
+            for job in resend:
+                group.start_soon(self.run.run_slide, job)
 
     async def _submitted(
         self, record: dict[str, Any], covered: Mapping[int, Job], *, adopted: bool
     ) -> Operation:
         """The batch of ``record``: looked up when an earlier run sent it, else created."""
-        if record.get("name"):
-            try:
-                return await self._repeat(lambda: self.api.get(str(record["name"])))
-            except BatchNotFound:
+        if record.get("name") or adopted:
+            found = await self._look(record)
+            if found is not None:
+                self._tell(found, record)
+                return found
+            if record.get("name"):
                 record.clear()
                 record.update(self._new_record(covered))  # deleted: a batch of its own again
-        elif adopted:
-            # Written by an earlier run that may have sent the create and lost its answer.
-            found = await self._repeat(lambda: self.api.find(str(record["display_name"])))
-            if found is not None:
-                await self._named(record, found)
-                return found
         return await self._create(record, covered)
+
+    async def _look(self, record: dict[str, Any]) -> Operation | None:
+        """The batch of ``record`` as the service has it now; ``None`` when it has none.
+
+        By its name; without one (an earlier run may have sent the create and lost its
+        answer), by its display name, and the name found is recorded at once.
+        """
+        name = str(record.get("name") or "")
+        if name:
+            try:
+                return await self._repeat(lambda: self.api.get(name))
+            except BatchNotFound:
+                return None
+        found = await self._repeat(lambda: self.api.find(str(record["display_name"])))
+        if found is not None:
+            record["name"] = found.name
+            await self._keep(record)
+        return found
 
     async def _create(self, record: dict[str, Any], covered: Mapping[int, Job]) -> Operation:
         await self._keep(record)  # the display name is on disk before anything is sent
@@ -260,7 +325,8 @@ class BatchSender:
         self._tell(op, record)
         return op
 
-    async def _collect(self, op: Operation, covered: Mapping[int, Job]) -> None:
+    async def _collect(self, op: Operation, covered: Mapping[int, Job]) -> list[Job]:
+        """Keep the answers of ``op`` for ``covered``; the jobs it has no answer for."""
         handled: set[int] = set()
         async for entry in self._entries(op, len(covered)):
             slide, result = outcome(entry, self.model)
@@ -275,9 +341,7 @@ class BatchSender:
                     self.run.fail(job, error)
             else:
                 self.run.fail(job, result)
-        for n, job in covered.items():
-            if n not in handled:
-                self.run.fail(job, *_missing(op))
+        return [job for n, job in covered.items() if n not in handled]
 
     async def _entries(self, op: Operation, count: int) -> AsyncIterator[dict[str, Any]]:
         for entry in op.inlined:
@@ -346,6 +410,19 @@ def _fresh_file(path: Path) -> int:
         path.unlink()
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     return os.open(path, flags, 0o600)
+
+
+def _still_out(op: Operation, record: Mapping[str, Any]) -> str:
+    """Why a standard run leaves a slide unsent: a batch still out will deliver it."""
+    submitted = str(record.get("submitted_at") or "")
+    since = f", submitted {submitted}" if submitted else ""
+    return f"not sent again: batch {op.name} ({op.state}{since}) will deliver it"
+
+
+def _unseen(record: Mapping[str, Any], error: ApiError) -> str:
+    """Why a slide is left unsent when the batch holding it could not be looked at."""
+    name = str(record.get("name") or record.get("display_name") or "")
+    return f"not sent again: batch {name} holds it (not looked at: {error.message})"
 
 
 def _missing(op: Operation) -> tuple[ApiError | str, str]:

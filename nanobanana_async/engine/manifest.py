@@ -30,6 +30,7 @@ __all__ = [
     "Decision",
     "Manifest",
     "SlideRecord",
+    "batch_slides",
     "decide",
     "generation_digest",
     "output_digest",
@@ -118,6 +119,24 @@ class Manifest:
         batch = data.get("batch") if isinstance(data, dict) else None
         return cls(_records(data), batch if isinstance(batch, dict) else None)
 
+    def in_batch(self, model: str, jobs: Iterable[Job]) -> dict[int, Job]:
+        """The jobs the batch not yet collected (:attr:`batch`) will deliver as asked now.
+
+        Same model, same request digest: a slide changed since the batch was sent is not
+        the batch's any more. Empty when there is no batch.
+        """
+        record = self.batch
+        if record is None or record.get("model") != model:
+            return {}
+        if not isinstance(record.get("display_name"), str):
+            return {}
+        slides = batch_slides(record)
+        return {
+            job.slide: job
+            for job in jobs
+            if job.slide in slides and slides[job.slide] == generation_digest(model, job.body)
+        }
+
     def write(self, output_dir: Path) -> None:
         """Write it atomically (0600: it names the deck's files and its costs)."""
         data: dict[str, Any] = {
@@ -129,6 +148,18 @@ class Manifest:
         write_atomic(
             output_dir / MANIFEST_NAME, orjson.dumps(data, option=orjson.OPT_INDENT_2), mode=0o600
         )
+
+
+def batch_slides(record: Mapping[str, Any]) -> dict[int, str]:
+    """A batch record's slides: number -> the generation digest of the request it sent."""
+    slides = record.get("slides")
+    if not isinstance(slides, dict):
+        return {}
+    return {
+        int(n): d
+        for n, d in slides.items()
+        if isinstance(n, str) and n.isdigit() and isinstance(d, str)
+    }
 
 
 def _records(data: object) -> dict[int, SlideRecord]:

@@ -194,10 +194,10 @@ async def _execute(
     if plan is not None:
         run.estimates = dict(plan.costs)
     batcher = None
-    if settings.batch_api:
+    # The slides a batch still out will deliver: a standard run does not buy them again.
+    held = {} if settings.batch_api else manifest.in_batch(cfg.model, jobs)
+    if settings.batch_api or manifest.batch is not None:
         batcher = BatchSender(run, manifest, BatchApi(client, cfg.model, cfg.base_url), settings)
-    elif manifest.batch is not None:
-        notices = (*notices, _batch_waiting(manifest.batch))
     batched: list[Job] = []
     state: RunState = "done"
     reused: dict[int, SlideOutput] = {}
@@ -227,14 +227,15 @@ async def _execute(
                             continue
                         if first is not None and first.defer(job):
                             continue
-                        if batcher is not None:
+                        if settings.batch_api or job.slide in held:
                             batched.append(job)
                             continue
                         slides.start_soon(run.run_slide, job)
                     if first is not None:
                         slides.start_soon(first.run)
                     if batcher is not None and batched:
-                        slides.start_soon(batcher.send, batched)
+                        sending = batcher.send if settings.batch_api else batcher.adopt
+                        slides.start_soon(sending, batched)
             except BaseException:
                 state = "cancelled"
                 raise
@@ -242,6 +243,8 @@ async def _execute(
                 with anyio.CancelScope(shield=True):
                     if state != "cancelled" and run.stop_error is not None:
                         state = "failed"
+                    elif batcher is not None and batcher.cancelled:
+                        state = "cancelled"  # its batch was, while it waited (cancel)
                     run.emit(RunFinished(state, clock()))
                     await send.aclose()
                     writer.finish()  # the final snapshot now, not after the interval
@@ -251,7 +254,7 @@ async def _execute(
                 cfg, jobs, run, reused, state, started_at, started_mono, clock(), notices
             )
             await write_results(result, cfg.output_dir, results_file)
-            # The batch still to collect: this run's, or (not a batch run) the one found.
+            # The batch still to collect: the one found, or this run's; none once collected.
             pending = batcher.pending if batcher is not None else manifest.batch
             await anyio.to_thread.run_sync(
                 functools.partial(
@@ -268,14 +271,6 @@ async def _execute(
             if settings.contact_sheet and result.outputs:
                 await anyio.to_thread.run_sync(refresh_contact_sheet, cfg.output_dir)
     return result
-
-
-def _batch_waiting(record: Mapping[str, Any]) -> str:
-    name = str(record.get("name") or record.get("display_name") or "")
-    return (
-        f"a Batch API job of this deck is not collected yet ({name}); "
-        "run with --batch-api to wait for it instead of paying for its slides again"
-    )
 
 
 def _result(

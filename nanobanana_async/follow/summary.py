@@ -51,6 +51,8 @@ _FIXES = {
     "BadRequest": "fix the config for {slides}",
     "OSError": "fix the write to output_dir",
     "OverBudget": "raise max_cost (or --max-cost)",
+    "BatchPending": "wait for the batch (run with --batch-api) or cancel it "
+    "(nanobanana cancel --config FILE)",
 }
 _ORDER = {kind: rank for rank, kind in enumerate(_FIXES)}
 # An unusable answer (too big, an image that does not decode) is usually a one-off; one

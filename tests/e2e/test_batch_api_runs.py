@@ -57,6 +57,16 @@ def holding() -> Iterator[tuple[Emulator, str]]:
         yield emulator, base_url
 
 
+@pytest.fixture
+def lasting() -> Iterator[tuple[Emulator, str]]:
+    # 10000 s PENDING, scaled: 100 s, longer than any test looks at it.
+    emulator = Emulator(
+        EmulatorSettings(latency=False, time_scale=0.01, batch_latency=10000.0, signature_bytes=16)
+    )
+    with serve_in_thread(emulator) as base_url:
+        yield emulator, base_url
+
+
 def _progress(tmp_path: Path) -> dict[str, object]:
     try:
         data: dict[str, object] = read_json(tmp_path / "progress.json")
@@ -161,9 +171,9 @@ def _alive(pid: int) -> bool:
 
 
 def test_cancel_ends_the_batch_and_the_run_says_so(
-    served: tuple[Emulator, str], tmp_path: Path
+    lasting: tuple[Emulator, str], tmp_path: Path
 ) -> None:
-    emulator, base_url = served
+    emulator, base_url = lasting
     env = environment(base_url)
     config = write_json(tmp_path / "deck.json", deck_config(tmp_path / "deck", 4))
     run = subprocess.Popen(
@@ -186,8 +196,10 @@ def test_cancel_ends_the_batch_and_the_run_says_so(
         out, _ = run.communicate(timeout=60)
     finally:
         run.kill()
-    assert run.returncode == 1  # no image made
+    assert run.returncode == 130  # cancelled, as the README says of a run cancelled
     assert "cancelled" in out.decode()
+    status = run_cli("status", "--progress-file", str(tmp_path / "progress.json"), env=env)
+    assert status.returncode == 130
     assert emulator.stats()["batches"]["by_state"] == {"BATCH_STATE_CANCELLED": 1}
     again = run_cli("cancel", "--config", str(config), env=env)
     assert again.returncode == 1  # collected: nothing left to cancel

@@ -22,6 +22,7 @@ from nanobanana_async.engine.manifest import MANIFEST_NAME
 from nanobanana_async.engine.progress import Progress
 from nanobanana_async.engine.retry import RetryPolicy
 from nanobanana_async.engine.run import EngineSettings, generate_batch
+from nanobanana_async.follow.summary import result_line
 from nanobanana_async.results import BatchResult
 
 KEY = "test-key-0123456789"
@@ -311,14 +312,130 @@ async def test_a_batch_too_big_to_read_fails_its_slides_instead_of_being_looked_
     assert _manifest(tmp_path)["batch"]["name"]  # kept: the batch is made and paid for
 
 
-async def test_a_standard_rerun_is_told_of_the_batch_still_out(tmp_path: Path) -> None:
+async def _cancel(bench: _Bench, name: str) -> None:
+    """``nanobanana cancel``'s call, made to the emulator."""
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=bench.emu)) as client:
+        answer = await client.post(
+            f"http://emulator/v1beta/{name}:cancel", headers={"x-goog-api-key": KEY}
+        )
+        assert answer.status_code == 200, answer.text
+
+
+async def test_a_standard_rerun_does_not_buy_the_slides_of_a_batch_still_out(
+    tmp_path: Path,
+) -> None:
     bench = _Bench()
     await bench.run(_deck(tmp_path, 3), stop_when=_named)
     name = _manifest(tmp_path)["batch"]["name"]
+    # The same deck and one slide more, without --batch-api, while the batch is PENDING.
+    rerun = await bench.run(_deck(tmp_path, 4, mode="standard"))
+    assert rerun is not None
+    assert [o.slide for o in rerun.outputs] == [4]  # the one slide the batch does not hold
+    assert {e.slide: e.kind for e in rerun.errors} == {
+        1: "BatchPending",
+        2: "BatchPending",
+        3: "BatchPending",
+    }
+    assert name in rerun.errors[0].error
+    line = result_line(rerun.to_dict())
+    assert "run with --batch-api" in line
+    assert "nanobanana cancel --config FILE" in line
+    assert bench.emu.stats()["requests"] == 1
+    assert bench.created() == 1
+    assert _manifest(tmp_path)["batch"]["name"] == name  # kept for the run that collects it
+
+
+async def test_a_standard_rerun_collects_a_batch_that_is_over(tmp_path: Path) -> None:
+    bench = _Bench()
+    await bench.run(_deck(tmp_path, 3), stop_when=_named)
+    bench.time.now += 3600.0  # the batch is done by now
     rerun = await bench.run(_deck(tmp_path, 3, mode="standard"))
     assert rerun is not None
-    assert any(name in notice and "--batch-api" in notice for notice in rerun.notices)
-    assert _manifest(tmp_path)["batch"]["name"] == name  # kept for a batch run to collect
+    assert rerun.completed == 3
+    assert bench.emu.stats()["requests"] == 0
+    assert bench.created() == 1
+    assert "batch" not in _manifest(tmp_path)
+    # Kept at the batch rate: half what the same slides cost one request each.
+    standard = _Bench()
+    alone = await standard.run(_deck(tmp_path / "alone", 3, mode="standard"))
+    assert alone is not None
+    assert alone.cost_usd is not None
+    assert rerun.cost_usd == pytest.approx(alone.cost_usd / 2, rel=1e-6)
+
+
+async def test_a_standard_rerun_finds_a_batch_whose_create_answer_was_lost(
+    tmp_path: Path,
+) -> None:
+    bench = _Bench()
+    await bench.run(_deck(tmp_path, 3), stop_when=_named)
+    path = tmp_path / "deck" / MANIFEST_NAME
+    manifest = _manifest(tmp_path)
+    name, manifest["batch"]["name"] = manifest["batch"]["name"], ""
+    path.write_bytes(orjson.dumps(manifest))
+    rerun = await bench.run(_deck(tmp_path, 3, mode="standard"))
+    assert rerun is not None
+    assert {e.kind for e in rerun.errors} == {"BatchPending"}
+    assert bench.emu.stats()["requests"] == 0
+    assert _manifest(tmp_path)["batch"]["name"] == name  # found by its display name
+
+
+async def test_a_standard_rerun_sends_what_a_cancelled_batch_did_not_make(
+    tmp_path: Path,
+) -> None:
+    bench = _Bench()
+    await bench.run(_deck(tmp_path, 3), stop_when=_named)
+    await _cancel(bench, _manifest(tmp_path)["batch"]["name"])
+    rerun = await bench.run(_deck(tmp_path, 3, mode="standard"))
+    assert rerun is not None
+    assert rerun.completed == 3
+    assert rerun.state == "done"
+    assert bench.emu.stats()["requests"] == 3
+    assert "batch" not in _manifest(tmp_path)
+
+
+async def test_a_batch_run_sends_again_what_a_batch_cancelled_unseen_did_not_make(
+    tmp_path: Path,
+) -> None:
+    bench = _Bench()
+    await bench.run(_deck(tmp_path, 3), stop_when=_named)
+    await _cancel(bench, _manifest(tmp_path)["batch"]["name"])
+    resumed = await bench.run(_deck(tmp_path, 3), resume=True)
+    assert resumed is not None
+    assert resumed.completed == 3
+    assert bench.created() == 2  # the cancelled one, then one for what it did not make
+
+
+class _CancelledAtFirstLook(httpx2.AsyncBaseTransport):
+    """``nanobanana cancel`` from another shell, just before the run's first look."""
+
+    def __init__(self, app: Emulator) -> None:
+        self.inner = httpx2.ASGITransport(app=app)
+        self.cancelled = False
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method == "GET" and "/batches/" in request.url.path and not self.cancelled:
+            self.cancelled = True
+            cancel = httpx2.Request(
+                "POST",
+                request.url.copy_with(path=request.url.path + ":cancel"),
+                headers=request.headers,
+            )
+            await (await self.inner.handle_async_request(cancel)).aread()
+        return await self.inner.handle_async_request(request)
+
+
+async def test_a_batch_cancelled_while_the_run_waits_ends_the_run_cancelled(
+    tmp_path: Path,
+) -> None:
+    bench = _Bench()
+    cancelling = _CancelledAtFirstLook(bench.emu)
+    result = await bench.run(_deck(tmp_path, 3), transport=cancelling)
+    assert cancelling.cancelled
+    assert result is not None
+    assert result.state == "cancelled"
+    assert result.exit_code == 130
+    assert {e.kind for e in result.errors} == {"BatchCancelled"}
+    assert "batch" not in _manifest(tmp_path)
 
 
 async def test_a_bad_key_stops_the_batch_run_at_the_create(tmp_path: Path) -> None:
