@@ -19,7 +19,7 @@ from ..engine.plan import plan_jobs
 from ..engine.rerun import RunPlan, plan_run
 from ..errors import ConfigError
 from ..exits import EXIT_OK, EXIT_USAGE
-from ..follow.summary import slide_ranges
+from ..follow.summary import printable, slide_ranges
 
 __all__ = ["plan_command", "plan_line"]
 
@@ -33,10 +33,12 @@ def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> st
     """
     parts = []
     for decision, word in _WORDS.items():
-        slides = plan.slides(decision)
+        slides = plan.to_buy if decision is Decision.GENERATE else plan.slides(decision)
         if slides:
             shown = f" ({slide_ranges(slides)})" if decision is not Decision.KEEP else ""
             parts.append(f"{word} {len(slides)}{shown}")
+    if plan.in_batch:
+        parts.append(_awaited(plan, batch_api=batch_api))
     cost = plan.cost_usd
     price = "cost unknown (no price for this model)" if cost is None else f"about ${cost:.2f}"
     batch = plan.batch_cost_usd
@@ -50,6 +52,19 @@ def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> st
     return (
         f"plan: {len(plan.decisions)} slides -> {output_dir}; {', '.join(parts)}; "
         f"{requests}, {price} (prices as of {plan.prices_as_of})"
+    )
+
+
+def _awaited(plan: RunPlan, *, batch_api: bool) -> str:
+    """``collect 8 (slides 1-8) from batch batches/x, sent ..., not bought again (...)``."""
+    record = plan.batch or {}
+    name = printable(str(record.get("name") or record.get("display_name") or ""))
+    sent = printable(str(record.get("submitted_at") or "earlier"))
+    slides = plan.in_batch
+    wait = "this run waits for it" if batch_api else "run with --batch-api to wait for it"
+    return (
+        f"collect {len(slides)} ({slide_ranges(slides)}) from batch {name}, sent {sent}, "
+        f"not bought again ({wait}; nanobanana cancel --config FILE cancels it)"
     )
 
 

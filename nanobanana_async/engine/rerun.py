@@ -10,13 +10,19 @@ Under ``"consistency": "first-slide"`` the other slides follow the first one's i
 service sent earlier, kept in ``.originals/``: the followers' bodies are completed with it
 here, so the manifest can tell which of them were made from it. When it is generated (or
 its original is gone, and with it the bytes to send), every follower is generated after it.
+
+A Batch API job the manifest records as not collected yet, asked with the same requests,
+will deliver its slides: they are still to generate, but not bought again (``in_batch``),
+so they are neither priced nor counted as requests, and the line says how to wait for the
+batch or cancel it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..config.loading import BatchConfig
 from ..config.references import ReferenceImage, read_reference
@@ -43,27 +49,38 @@ class RunPlan:
             known for the model).
         model: the model asked.
         prices_as_of: the date of the price table used.
+        in_batch: slides to generate that a batch not collected yet will deliver: not
+            sent again, not priced.
+        batch: that batch's record in the manifest (``name``, ``display_name``,
+            ``submitted_at``, ...), or ``None``.
     """
 
     decisions: dict[int, Decision]
     costs: dict[int, float | None]
     model: str
     prices_as_of: str = PRICES_AS_OF
+    in_batch: tuple[int, ...] = ()
+    batch: Mapping[str, Any] | None = None
 
     def slides(self, decision: Decision) -> list[int]:
         """The slides with ``decision``, in config order."""
         return [n for n, d in self.decisions.items() if d is decision]
 
     @property
+    def to_buy(self) -> list[int]:
+        """The slides to generate that no batch still out will deliver, in config order."""
+        return [n for n in self.slides(Decision.GENERATE) if n not in self.in_batch]
+
+    @property
     def requests(self) -> int:
-        """Requests the run sends at least (one per slide to generate; retries come on top)."""
-        return len(self.slides(Decision.GENERATE))
+        """Requests the run sends at least (one per slide to buy; retries come on top)."""
+        return len(self.to_buy)
 
     @property
     def cost_usd(self) -> float | None:
         """Expected USD of the whole run, or ``None`` when a slide's price is not known."""
         total = 0.0
-        for slide in self.slides(Decision.GENERATE):
+        for slide in self.to_buy:
             cost = self.costs.get(slide)
             if cost is None:
                 return None
@@ -88,7 +105,18 @@ class RunPlan:
             "cost_usd": None if cost is None else round(cost, 4),
             "batch_cost_usd": None if batch is None else round(batch, 4),
             "prices_as_of": self.prices_as_of,
+            "batch": None if self.batch is None else _batch_view(self.batch, self.in_batch),
         }
+
+
+def _batch_view(record: Mapping[str, Any], in_batch: Iterable[int]) -> dict[str, object]:
+    """The batch still out, as ``plan --json`` shows it: which slides it will deliver."""
+    return {
+        "name": str(record.get("name") or ""),
+        "display_name": str(record.get("display_name") or ""),
+        "submitted_at": str(record.get("submitted_at") or ""),
+        "slides": list(in_batch),
+    }
 
 
 def plan_run(
@@ -152,7 +180,10 @@ def plan_run(
         )
         for job in jobs
     }
-    return RunPlan(decisions, costs, config.model)
+    held = manifest.in_batch(config.model, jobs)
+    in_batch = tuple(job.slide for job in jobs if job.slide in held)
+    in_batch = tuple(n for n in in_batch if decisions[n] is Decision.GENERATE)
+    return RunPlan(decisions, costs, config.model, in_batch=in_batch, batch=manifest.batch)
 
 
 def _kept_image(path: Path) -> ReferenceImage | None:

@@ -19,7 +19,7 @@ from typing import Self
 
 from ..errors import RunLockedError
 
-__all__ = ["DECK_LOCK_NAME", "LOCK_SUFFIX", "DeckLock", "RunLock", "lock_holder"]
+__all__ = ["DECK_LOCK_NAME", "LOCK_SUFFIX", "DeckLock", "RunLock", "deck_holder", "lock_holder"]
 
 LOCK_SUFFIX = ".lock"
 DECK_LOCK_NAME = ".nano-banana.lock"
@@ -174,6 +174,11 @@ def lock_holder(progress_file: Path) -> int | None:
         return None
     finally:
         os.close(fd)
+
+
+def deck_holder(output_dir: Path) -> int | None:
+    """:func:`lock_holder` of the deck lock in ``output_dir``: the run making that deck."""
+    return lock_holder(output_dir / DECK_LOCK_NAME.removesuffix(LOCK_SUFFIX))
 
 
 def _read_pid(fd: int) -> int | None:

@@ -13,7 +13,9 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from engine_testing import (
     deck_config,
@@ -192,7 +194,7 @@ def test_cancel_ends_the_batch_and_the_run_says_so(
         assert cancelled.returncode == 0, cancelled.stdout
         line = cancelled.stdout.decode()
         assert line.startswith("cancelled batch batches/")
-        assert "(it was PENDING)" in line
+        assert "(it was PENDING); the run waiting on it ends at its next look" in line
         out, _ = run.communicate(timeout=60)
     finally:
         run.kill()
@@ -204,3 +206,63 @@ def test_cancel_ends_the_batch_and_the_run_says_so(
     again = run_cli("cancel", "--config", str(config), env=env)
     assert again.returncode == 1  # collected: nothing left to cancel
     assert again.stdout.decode().startswith("no batch to cancel")
+
+
+def test_a_plain_rerun_while_a_batch_is_out_buys_none_of_its_slides(
+    lasting: tuple[Emulator, str], tmp_path: Path
+) -> None:
+    # The user's story: a --batch-api run SIGKILLed, the deck run again without it.
+    emulator, base_url = lasting
+    env = environment(base_url)
+    config = write_json(tmp_path / "deck.json", deck_config(tmp_path / "deck", 4))
+    plain = ["--config", str(config), *files_args(tmp_path), "--time-scale", _SCALE]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "nanobanana_async", "run", *plain, "--batch-api", "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_for(lambda: _named(tmp_path))
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=60)
+    name = _batch(tmp_path)["name"]
+    # plan, plan --json and run --dry-run show the batch, and that nothing is bought again.
+    for shown in (
+        run_cli("plan", str(config), env=env),
+        run_cli("run", *plain, "--dry-run", env=env),
+    ):
+        assert shown.returncode == 0, shown.stderr
+        line = shown.stdout.decode()
+        assert f"collect 4 (slides 1-4) from batch {name}" in line
+        assert "not bought again (run with --batch-api to wait for it" in line
+        assert "; 0 requests, about $0.00" in line
+    as_json = _json_of(run_cli("plan", str(config), "--json", env=env).stdout)
+    assert as_json["batch"]["name"] == name
+    assert as_json["batch"]["slides"] == [1, 2, 3, 4]
+    assert (as_json["requests"], as_json["cost_usd"]) == (0, 0.0)
+    # The run sends none of them: it says how to wait for the batch or cancel it.
+    rerun = run_cli("run", *plain, env=env)
+    assert rerun.returncode == 1  # no image made
+    line = rerun.stdout.decode()
+    assert f"failed slides 1-4: not sent again: batch {name} (PENDING" in line
+    assert "run with --batch-api) or cancel it (nanobanana cancel --config FILE)" in line
+    assert emulator.stats()["requests"] == 0
+    # Cancelled with no run waiting on it: the next run sends the slides, once.
+    cancelled = run_cli("cancel", "--config", str(config), env=env)
+    assert cancelled.returncode == 0, cancelled.stdout
+    assert cancelled.stdout.decode() == (
+        f"cancelled batch {name} (it was PENDING); no run is waiting on it: "
+        "the deck's next run keeps what it made and sends the rest again\n"
+    )
+    again = run_cli("run", *plain, env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.decode().startswith("done 4/4")
+    stats = emulator.stats()
+    assert (stats["requests"], stats["batches"]["created"]) == (4, 1)
+
+
+def _json_of(data: bytes) -> dict[str, Any]:
+    parsed: dict[str, Any] = orjson.loads(data)
+    return parsed

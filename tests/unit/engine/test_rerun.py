@@ -200,3 +200,34 @@ def test_when_the_first_slide_changes_every_other_slide_is_generated(
     plan = plan_run(config, plan_jobs(config), regenerate=regenerate)
     expected = [2, 3, 4] if change == "first image other" else [1, 2, 3, 4]
     assert plan.slides(Decision.GENERATE) == expected
+
+
+def test_slides_a_batch_still_out_will_deliver_are_neither_sent_nor_priced(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path, 4, image_size="2K")
+    jobs = plan_jobs(config)
+    _made(config, {1})
+    record = {
+        "display_name": "nanobanana-deck-0123456789ab",
+        "name": "batches/abc",
+        "model": config.model,
+        "submitted_at": "2026-01-16T10:30:00Z",
+        "slides": {str(j.slide): generation_digest(config.model, j.body) for j in jobs[1:3]},
+    }
+    Manifest(Manifest.read(config.output_dir).slides, record).write(config.output_dir)
+    plan = plan_run(config, jobs)
+    assert plan.slides(Decision.GENERATE) == [2, 3, 4]
+    assert plan.in_batch == (2, 3)
+    assert plan.to_buy == [4]
+    assert plan.requests == 1
+    assert plan.cost_usd == pytest.approx(plan.costs[4])
+    assert plan.to_dict()["batch"] == {
+        "name": "batches/abc",
+        "display_name": "nanobanana-deck-0123456789ab",
+        "submitted_at": "2026-01-16T10:30:00Z",
+        "slides": [2, 3],
+    }
+    # Asked otherwise now (another size): the batch's images are not the ones wanted.
+    changed = _config(tmp_path, 4, image_size="4K")
+    assert plan_run(changed, plan_jobs(changed)).in_batch == ()
