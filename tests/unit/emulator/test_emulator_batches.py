@@ -125,6 +125,35 @@ async def test_a_poller_on_virtual_time_sees_every_state_and_never_waits() -> No
     assert emulator.stats()["calls"] == {"batchGenerateContent": 1, "batches.get": 6}
 
 
+async def test_a_held_create_makes_its_batch_at_once_and_answers_later() -> None:
+    """``batch_create_hold``: a create on the wire, its batch already made at the service."""
+    time = VirtualTime(start=500.0)
+    settings = EmulatorSettings(
+        latency=False,
+        clock=time.clock,
+        sleep=time.sleep,
+        batch_latency=30.0,
+        batch_create_hold=40.0,
+        signature_bytes=16,
+    )
+    emulator = Emulator(settings)
+    answered: list[tuple[float, str]] = []
+    made_while_held: list[int] = []
+
+    async def create() -> None:
+        async with client_for(emulator) as client:
+            answer = (await create_batch(client)).json()
+            answered.append((time.now - 500.0, _state(answer)))
+
+    async def look() -> None:
+        await time.sleep(1.0)
+        made_while_held.append(emulator.stats()["batches"]["created"])
+
+    await time.run(create(), look())
+    assert made_while_held == [1]
+    assert answered == [(40.0, "BATCH_STATE_PENDING")]  # the answer as made, held on the wire
+
+
 async def test_running_lasts_the_generation_time_when_latency_is_on() -> None:
     clock = FakeClock()
     settings = EmulatorSettings(clock=clock, batch_latency=10.0, time_scale=0.5, signature_bytes=16)
