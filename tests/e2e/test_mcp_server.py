@@ -26,6 +26,7 @@ from engine_testing import SHAPED_KEY, deck_config, environment, write_json
 from PIL import Image
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
+from nanobanana_async.mcp.tools import VIEW_BYTES
 
 mcp = pytest.importorskip("mcp", reason="the mcp extra is not installed")
 
@@ -253,7 +254,9 @@ async def test_a_run_outlives_its_server_and_a_new_server_finds_it(
     with Image.open(io.BytesIO(base64.b64decode(pictures[0].data))) as picture:
         assert picture.format == "JPEG"
         assert max(picture.size) <= 1024
-    assert len(base64.b64decode(pictures[0].data)) < 300_000
+    # The one answer with pixels: a 10-slide deck's sheet, the whole answer included.
+    assert len(base64.b64decode(pictures[0].data)) <= VIEW_BYTES
+    assert len(sheet.model_dump_json()) <= VIEW_BYTES * 4 // 3 + 1000
 
 
 def _run_pid(env: dict[str, str], run_id: str) -> int:
