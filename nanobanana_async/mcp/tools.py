@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 import anyio
 import orjson
 
+from ..config.loading import load_config
+from ..errors import ConfigError
 from ..files.atomic import write_atomic
 from ..files.reading import NotReadable, read_regular
 from ..follow.launch import launch
@@ -53,6 +55,16 @@ _MAX_SHEET_BYTES = 32 * 2**20
 _SHEET_NAME = "contact-sheet.png"
 # Where generate_image saves by default, under the server's working directory.
 _IMAGES_FOLDER = "nano-banana-images"
+_IMAGE_PARAMETERS = frozenset(
+    {"prompt", "count", "aspect_ratio", "image_size", "model", "output_dir"}
+)
+# Said to an agent calling a tool: what to change in the call or the server's settings,
+# never a command to run (it has no shell of the server's).
+_NO_KEY = (
+    "no API key: the MCP server has neither GEMINI_API_KEY nor GOOGLE_API_KEY in its "
+    "environment; add one to the server's env in the client's MCP settings and restart it, "
+    "or call again with emulator: true for a dry run (placeholder images, no key, no cost)"
+)
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 """``report_progress(progress, total, message)``, as the SDK's context has it."""
@@ -240,6 +252,10 @@ class DeckTools:
         ):
             if value is not None:
                 config[name] = value
+        refused = await anyio.to_thread.run_sync(self._image_refusal, config, emulator)
+        if refused is not None:
+            shutil.rmtree(run.folder, ignore_errors=True)  # nothing ran: no run to find
+            return _refusal(refused)
         started = await self._start(run, config, None, ["--emulator"] if emulator else [])
         if started.error:
             return started
@@ -249,6 +265,20 @@ class DeckTools:
             text = f"still running as {run_id}: {waited.text}; wait_deck, then deck_results"
             return Answer(text, waited.data)
         return await self.deck_results(run_id, full_paths=True)
+
+    def _image_refusal(self, config: Mapping[str, Any], emulator: bool) -> str | None:
+        """Why generate_image cannot start, worded for its caller: the parameter to change
+        (``prompt``, not the ``slides[0].prompt`` of the deck it builds), or the missing
+        key and the ``emulator`` parameter that needs none; ``None`` when it can."""
+        try:
+            checked = load_config(config, env=self.env, base_dir=self.cwd)
+        except ConfigError as error:
+            field = error.field
+            name = field.rpartition(".")[2] if field.startswith("slides[") else field
+            return f"{name}: {error.problem}" if name in _IMAGE_PARAMETERS else str(error)
+        if checked.api_key is None and not emulator:
+            return _NO_KEY
+        return None
 
     # -- following -----------------------------------------------------------------------
 

@@ -290,6 +290,29 @@ async def test_generate_image_returns_the_paths_of_its_images(
     assert too_many.is_error
 
 
+async def test_generate_image_without_a_key_names_the_emulator_parameter(
+    served: tuple[Emulator, str], tmp_path: Path
+) -> None:
+    env = environment(served[1], XDG_STATE_HOME=str(tmp_path / "state"))
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        env.pop(name, None)
+    async with _connect(env, tmp_path) as session:
+        listed = await session.list_tools()
+        refused = await session.call_tool("generate_image", {"prompt": "a banana"})
+        dry = await session.call_tool("generate_image", {"prompt": "a banana", "emulator": True})
+    (tool,) = [tool for tool in listed.tools if tool.name == "generate_image"]
+    assert "emulator" in tool.input_schema["properties"]
+    assert refused.is_error
+    assert "call again with emulator: true" in _text(refused)
+    assert "nanobanana" not in _text(refused)  # a parameter, not a shell command
+    assert not dry.is_error, _text(dry)
+    assert dry.structured_content is not None
+    (made,) = [Path(p) for p in dry.structured_content["images"]]
+    assert made.is_file()
+    assert made.parent.name.endswith(".dry-run")  # placeholders, beside nothing real
+    assert served[0].stats()["requests"] == 0  # nothing sent
+
+
 async def test_run_ids_from_the_conversation_stay_inside_the_runs_folder(
     env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -114,3 +114,23 @@ async def test_the_contact_sheet_is_sent_under_its_byte_cap_whatever_the_slides(
         size = sent.size
     assert f"{size[0]}x{size[1]} JPEG, {len(answer.image) // 1000} KB" in answer.text
     assert answer.text.startswith(f"contact sheet of {run.run_id}, every slide numbered")
+
+
+async def test_generate_image_words_its_refusals_for_the_agent_calling_it(tmp_path: Path) -> None:
+    runs = Runs(tmp_path / "runs")
+    tools = DeckTools(runs, env={}, cwd=tmp_path, wall_clock=lambda: _NOW)  # no key
+
+    no_key = await tools.generate_image("a banana")
+    empty = await tools.generate_image("", emulator=True)
+    shape = await tools.generate_image("a banana", aspect_ratio="7:3", emulator=True)
+
+    assert no_key.error
+    assert no_key.text.startswith("no API key: the MCP server has neither GEMINI_API_KEY")
+    assert no_key.text.endswith(
+        "or call again with emulator: true for a dry run (placeholder images, no key, no cost)"
+    )
+    assert "nanobanana" not in no_key.text  # a parameter to change, not a command to run
+    assert (empty.error, empty.text) == (True, "prompt: must not be empty")
+    assert shape.error
+    assert shape.text.startswith("aspect_ratio: must be one of 1:1 2:3")
+    assert list((tmp_path / "runs").iterdir()) == []  # refused: no run left to be found
