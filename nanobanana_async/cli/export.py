@@ -3,11 +3,15 @@
 ``nanobanana export OUTPUT_DIR [--pptx [FILE]] [--pdf [FILE]] [--contact-sheet [FILE]]
 [--config CONFIG]`` writes each file asked for, in ``OUTPUT_DIR`` unless a FILE is given
 (``deck.pptx``, ``deck.pdf``, ``contact-sheet.png``); asked for none, it writes the PPTX
-and the PDF, and without python-pptx the PDF alone, saying why. ``--config`` gives the
-speaker notes their prompts (as written, before a style preset wraps them) and the slides
-their shape (the config's aspect ratio, the most common among its slides); without it the
-notes are empty and the shape is the first image's. ``run --export pptx,pdf`` does the
-same at the end of a run (:func:`export_after_run`).
+and the PDF, and without python-pptx the PDF alone, saying why. The speaker notes hold each
+slide's prompt as written (before a style preset wraps it), read from the deck's manifest,
+where every run records them; ``--config`` gives them instead, and the slides their shape
+(the config's aspect ratio, the most common among its slides), else the first image's.
+``run --export pptx,pdf`` does the same at the end of a run (:func:`export_after_run`).
+
+A PPTX already in place is never replaced by one with fewer notes (the line says which
+slides, and how to give their prompts), and one replaced by a different presentation is
+kept in ``.versions/`` (the line names it): see :mod:`nanobanana_async.export.replaced`.
 
 It prints one line per file written (``export: 9 slides -> /deck/deck.pptx; skipped
 slide 4``), then once the skipped slides and why, grouped by reason. Exit codes: 0 every
@@ -89,7 +93,7 @@ def export_command(
             except PptxUnavailable as missing:
                 del targets["pptx"]
                 _error(f"no PPTX: {missing}", "notice")
-        deck = read_deck(output_dir, _prompts(batch))
+        deck = read_deck(output_dir, _prompts(output_dir, batch))
     except (ConfigError, ExportError) as error:
         _error(str(error))
         return EXIT_USAGE
@@ -122,8 +126,9 @@ def export_after_run(
     from ..export.deck import ExportError, read_deck
 
     targets: dict[str, Path | None] = {kind: None for kind in EXPORT_KINDS if kind in kinds}
+    output_dir = output_dir.absolute()
     try:
-        deck = read_deck(output_dir.absolute(), _prompts(config))
+        deck = read_deck(output_dir, _prompts(output_dir, config))
     except ExportError as error:
         return [f"export: nothing written: {printable(str(error))}"]
     lines, failures = _export(deck, targets, config)
@@ -140,6 +145,7 @@ def _export(
     from ..export.deck import ExportError
     from ..export.pdf import write_pdf
     from ..export.pptx import deck_aspect, write_pptx
+    from ..export.replaced import NotesWouldBeLost
 
     lines: list[str] = []
     failures: list[str] = []
@@ -158,12 +164,18 @@ def _export(
                 report = write_pptx(deck, dest, aspect=aspect)
             else:
                 report = write_pdf(deck, dest)
+        except NotesWouldBeLost as error:
+            fix = "; give --config CONFIG with their prompts, or move it away first"
+            failures.append(f"no {_NAMES[kind]}: {printable(str(error))}{fix}")
+            continue
         except ExportError as error:
             failures.append(f"no {_NAMES[kind]}: {printable(str(error))}")
             continue
         line = f"export: {_count(len(report.slides))} -> {printable(str(report.path))}"
         if report.skipped:
             line += f"; skipped {slide_ranges(number for number, _ in report.skipped)}"
+        if report.previous is not None:
+            line += f"; the earlier one kept as {printable(str(report.previous))}"
         lines.append(line)
         for number, reason in report.skipped:
             skipped.setdefault(number, reason)
@@ -182,8 +194,16 @@ def _load(config: Path) -> BatchConfig:
     return load_config(config, env=dict(os.environ))
 
 
-def _prompts(config: BatchConfig | None) -> dict[int, str] | None:
-    return None if config is None else {spec.number: spec.prompt for spec in config.slides}
+def _prompts(output_dir: Path, config: BatchConfig | None) -> dict[int, str]:
+    """Each slide's prompt as written: the config's, else the one the deck's manifest
+    recorded when the slide was made (read by the engine's own reader, which never raises)."""
+    from ..engine.manifest import Manifest
+
+    recorded = Manifest.read(output_dir).slides
+    prompts = {number: record.prompt for number, record in recorded.items() if record.prompt}
+    if config is not None:
+        prompts.update((spec.number, spec.prompt) for spec in config.slides)
+    return prompts
 
 
 def _config_aspect(config: BatchConfig | None) -> tuple[int, int] | None:

@@ -61,6 +61,8 @@ class SlideRecord:
         original: the kept bytes of the service's answer, relative to ``output_dir``
             (``None`` when none was kept).
         cost_usd: what that image cost, when known.
+        prompt: the slide's prompt as written (before a style wraps it), so an export
+            without the config still gives each slide its speaker notes.
     """
 
     generation: str
@@ -68,6 +70,7 @@ class SlideRecord:
     file: str
     original: str | None = None
     cost_usd: float | None = None
+    prompt: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +79,7 @@ class SlideRecord:
             "file": self.file,
             "original": self.original,
             "cost_usd": self.cost_usd,
+            "prompt": self.prompt,
         }
 
 
@@ -173,7 +177,7 @@ def _records(data: object) -> dict[int, SlideRecord]:
         if not (isinstance(key, str) and key.isdigit() and isinstance(entry, dict)):
             continue
         generation, output, file = entry.get("generation"), entry.get("output"), entry.get("file")
-        original, cost = entry.get("original"), entry.get("cost_usd")
+        original, cost, prompt = entry.get("original"), entry.get("cost_usd"), entry.get("prompt")
         if not all(isinstance(v, str) for v in (generation, output, file)):
             continue
         if not _plain_name(str(file)) or not (original is None or _inside(str(original))):
@@ -184,6 +188,7 @@ def _records(data: object) -> dict[int, SlideRecord]:
             str(file),
             original if isinstance(original, str) else None,
             float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
+            prompt if isinstance(prompt, str) else None,
         )
     return records
 

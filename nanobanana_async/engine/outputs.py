@@ -8,6 +8,7 @@ results go to the results file and a copy in ``output_dir``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import stat
@@ -204,11 +205,17 @@ def write_manifest(
     ``batch`` is a Batch API job still to collect (the next run waits for it).
 
     A slide saved (or re-encoded) by this run gets a new record; one kept keeps its own;
-    a failed one keeps the record of the image still in place. Failing to write it costs
-    nothing now: the next run then regenerates what it cannot tell unchanged.
+    a failed one keeps the record of the image still in place. Every record takes the
+    config's prompt as written now, the speaker notes ``nanobanana export`` gives the
+    slide without the config. Failing to write it costs nothing now: the next run then
+    regenerates what it cannot tell unchanged.
     """
     by_slide = {job.slide: job for job in jobs}
-    records = {n: r for n, r in previous.slides.items() if n in by_slide}
+    records = {
+        n: dataclasses.replace(r, prompt=by_slide[n].prompt or r.prompt)
+        for n, r in previous.slides.items()
+        if n in by_slide
+    }
     for output in result.outputs:
         job = by_slide[output.slide]
         original = originals.get(output.slide)
@@ -222,6 +229,7 @@ def write_manifest(
             job.dest.name,
             None if original is None else str(original.relative_to(output_dir)),
             cost,
+            job.prompt or None,
         )
     with contextlib.suppress(OSError):
         Manifest(records, batch).write(output_dir)

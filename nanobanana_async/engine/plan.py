@@ -48,6 +48,8 @@ class Job:
         lossless: WebP lossless (slides in preset styles).
         follows: the slide whose image this body sends as a reference (the first slide,
             under ``"consistency": "first-slide"``), or ``None``.
+        prompt: the prompt as the user wrote it (before a style wraps it), recorded in the
+            manifest for the deck's speaker notes.
     """
 
     slide: int
@@ -57,6 +59,7 @@ class Job:
     quality: int
     lossless: bool
     follows: int | None = None
+    prompt: str = ""
 
     @property
     def _parts(self) -> list[dict[str, Any]]:
@@ -133,6 +136,7 @@ def plan_jobs(config: BatchConfig) -> list[Job]:
                 quality=spec.quality,
                 lossless=spec.lossless,
                 follows=follows,
+                prompt=spec.prompt,
             )
         )
     return jobs

@@ -138,11 +138,14 @@ class ExportReport:
         slides: the numbers of the slides in it, in order.
         skipped: the slides left out, ``(number, reason)`` in slide order: no image (the
             deck's reason), or an image that could not be read.
+        previous: where the file this one replaced was kept (``.versions/deck.2.pptx``),
+            or ``None``.
     """
 
     path: Path
     slides: tuple[int, ...]
     skipped: tuple[tuple[int, str], ...] = ()
+    previous: Path | None = None
 
     @property
     def note(self) -> str | None:

@@ -6,7 +6,15 @@ capped at the 56 inches PowerPoint accepts. An image is scaled to the largest si
 fits, centred, and never stretched: its width and height are computed from its pixel size,
 so an image of another shape than the slide leaves bars of the background, black as the
 screen around a slide show (a 1376x768 image, the service's "16:9" at 1K, leaves a
-hairline above and below). The slide's prompt goes in its speaker notes.
+hairline above and below). The slide's prompt goes in its speaker notes and is the
+picture's alt text (``descr``, what a screen reader says of it).
+
+Each slide has a title, which screen readers announce and navigate by and PowerPoint's
+accessibility checker asks for: the first words of its prompt (``Slide 3`` without one), in
+the title placeholder of the "Title Only" layout, moved just above the slide, as
+PowerPoint's own "Add Hidden Slide Title" does, so it is read but never covers the image.
+The picture is named for its slide number (``Slide 3 image``), so the next export can tell
+which notes a slide had (:mod:`.replaced`).
 
 Each image is decoded once (a JPEG at 1/8 scale, which still reads all of it), so a
 corrupt file is skipped and said, as the PDF does, rather than shown broken. PNG and JPEG
@@ -19,7 +27,8 @@ as the PDF does: visually lossless, where a PNG of it would be several times its
 python-pptx is an optional extra, imported only when a PPTX is written: without it,
 :func:`write_pptx` raises :class:`PptxUnavailable`, a one-line install hint. The whole
 presentation is built in memory, then written atomically (0644 under the umask, as the
-images are: the deck is meant to be shared).
+images are: the deck is meant to be shared), never dropping the notes of the file it
+replaces, which is kept in ``.versions/`` when it differs (:mod:`.replaced`).
 """
 
 from __future__ import annotations
@@ -31,10 +40,9 @@ from types import ModuleType
 from PIL import Image
 
 from ..config.schema import ASPECT_RATIOS
-from ..files.atomic import write_atomic
-from ..files.images import image_mode
 from .deck import Deck, ExportError, ExportReport, UnreadableImage, open_image, read_image_file
 from .pdf import lossless_webp
+from .replaced import picture_name, replace_pptx
 
 __all__ = [
     "BACKGROUND",
@@ -68,7 +76,9 @@ _PNG_COMPRESS_LEVEL = 6
 # How far an image's shape may be from one of the service's ratios and still be taken for
 # it: its sizes are rounded to multiples of 16 or 32 (1376x768 for 16:9 is 0.8% off).
 _SNAP = 0.03
-_BLANK_LAYOUT = 6  # "Blank" in python-pptx's default template
+_TITLE_ONLY_LAYOUT = 5  # "Title Only" in python-pptx's default template
+_TITLE_HEIGHT = _EMU_PER_INCH  # the hidden title's box, just above the slide
+_TITLE_CHARS = 60  # a title of the prompt's first words, cut at a word
 _KEPT = frozenset("\t\n\v")
 _NONCHARS = frozenset({0xFFFE, 0xFFFF})
 
@@ -179,10 +189,12 @@ def write_pptx(
     presentation = Presentation()
     presentation.slide_width = Emu(width)
     presentation.slide_height = Emu(height)
-    layout = presentation.slide_layouts[_BLANK_LAYOUT]
+    layout = presentation.slide_layouts[_TITLE_ONLY_LAYOUT]
     bars = RGBColor(*background)  # type: ignore[no-untyped-call]  # python-pptx leaves it untyped
     made: list[int] = []
     skipped: list[tuple[int, str]] = []
+    notes: dict[int, str] = {}
+    titles: set[str] = set()
     for entry in deck.slides:
         if entry.path is None:
             skipped.append((entry.number, entry.reason or "no image"))
@@ -196,22 +208,29 @@ def write_pptx(
         fill = slide.background.fill
         fill.solid()
         fill.fore_color.rgb = bars
+        title = _title(entry.prompt, entry.number, titles)
+        heading = slide.shapes.title
+        if heading is not None:  # the layout's title, read first, above the slide
+            heading.text_frame.text = title
+            heading.left, heading.top = Emu(0), Emu(-_TITLE_HEIGHT)
+            heading.width, heading.height = Emu(width), Emu(_TITLE_HEIGHT)
         left, top, pic_width, pic_height = _fit(size, (width, height))
-        slide.shapes.add_picture(
+        shown = slide.shapes.add_picture(
             BytesIO(data), Emu(left), Emu(top), Emu(pic_width), Emu(pic_height)
         )
-        if entry.prompt:
-            slide.notes_slide.notes_text_frame.text = _notes(entry.prompt)
+        shown.name = picture_name(entry.number)
+        alt = _notes(entry.prompt) if entry.prompt else title
+        shown.element.nvPicPr.cNvPr.set("descr", alt)
+        notes[entry.number] = _notes(entry.prompt) if entry.prompt else ""
+        if notes[entry.number]:
+            slide.notes_slide.notes_text_frame.text = notes[entry.number]
         made.append(entry.number)
     if not made:
         raise ExportError(f"no slide of {deck.output_dir} has an image to put in a PPTX")
     buffer = BytesIO()
     presentation.save(buffer)
-    try:
-        write_atomic(dest, buffer.getvalue(), mode=image_mode())
-    except OSError as exc:
-        raise ExportError(f"cannot write {dest}: {exc.strerror or exc}") from None
-    return ExportReport(path=dest, slides=tuple(made), skipped=tuple(skipped))
+    previous = replace_pptx(dest, buffer.getvalue(), notes)
+    return ExportReport(dest, tuple(made), tuple(skipped), previous)
 
 
 def _fit(image: tuple[int, int], slide: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -259,6 +278,24 @@ def _embeddable(path: Path) -> tuple[bytes, tuple[int, int]]:
 
 def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
+def _title(prompt: str | None, number: int, taken: set[str]) -> str:
+    """A slide's title: its prompt's first words, at most 60 characters, cut at a word
+    (``Slide 3`` without a prompt); made unique in the deck, as titles are navigated by."""
+    words = _notes(prompt).split() if prompt else []
+    title = ""
+    for word in words:
+        longer = f"{title} {word}" if title else word
+        if len(longer) > _TITLE_CHARS:
+            title = (title or word[: _TITLE_CHARS - 1]) + "\u2026"
+            break
+        title = longer
+    title = title or f"Slide {number}"
+    if title in taken:
+        title = f"{title} (slide {number})"
+    taken.add(title)
+    return title
 
 
 def _notes(prompt: str) -> str:

@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 import anyio
 import orjson
 
+from ..config.loading import load_config
+from ..errors import ConfigError
 from ..files.atomic import write_atomic
 from ..files.reading import NotReadable, read_regular
 from ..follow.launch import launch
@@ -32,21 +34,37 @@ from ..follow.summary import printable
 from ..results import utc_iso
 from .runs import RunFolder, Runs, RunsError
 
-__all__ = ["MAX_IMAGES", "MAX_WAIT_SECONDS", "Answer", "DeckTools", "Progress"]
+__all__ = ["MAX_IMAGES", "MAX_WAIT_SECONDS", "VIEW_BYTES", "Answer", "DeckTools", "Progress"]
 
 # Clients drop a tool call after about 60 s; a wait ends before, and is called again.
 MAX_WAIT_SECONDS = 50.0
 MAX_IMAGES = 4
 _POLL_SECONDS = 0.5
-# The contact sheet as sent: its long side, and JPEG's quality (39 KB for the sheet of a
-# 10-slide deck of the emulator's placeholders; real slides compress less).
+# The contact sheet as sent: one JPEG of at most VIEW_BYTES (a third more as base64 in the
+# answer), whatever the slides. It starts at 1024 px on its long side (slide numbers and
+# large text stay legible) and gives up quality, then pixels, until it fits: real slides
+# compress far less than the emulator's placeholders (a 10-slide sheet of textured images
+# was 81 KB at 1024 px and quality 80).
+VIEW_BYTES = 40_000
 _VIEW_SIDE = 1024
-_VIEW_QUALITY = 80
+_VIEW_MIN_SIDE = 256  # under 40 KB whatever the picture, even noise
+_VIEW_QUALITIES = (80, 65, 50)
+_VIEW_SHRINK = 0.8
 # A contact sheet is at most 1600 x 1600 px of PNG: a few MB. Past this it is not ours.
 _MAX_SHEET_BYTES = 32 * 2**20
 _SHEET_NAME = "contact-sheet.png"
 # Where generate_image saves by default, under the server's working directory.
 _IMAGES_FOLDER = "nano-banana-images"
+_IMAGE_PARAMETERS = frozenset(
+    {"prompt", "count", "aspect_ratio", "image_size", "model", "output_dir"}
+)
+# Said to an agent calling a tool: what to change in the call or the server's settings,
+# never a command to run (it has no shell of the server's).
+_NO_KEY = (
+    "no API key: the MCP server has neither GEMINI_API_KEY nor GOOGLE_API_KEY in its "
+    "environment; add one to the server's env in the client's MCP settings and restart it, "
+    "or call again with emulator: true for a dry run (placeholder images, no key, no cost)"
+)
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 """``report_progress(progress, total, message)``, as the SDK's context has it."""
@@ -234,6 +252,10 @@ class DeckTools:
         ):
             if value is not None:
                 config[name] = value
+        refused = await anyio.to_thread.run_sync(self._image_refusal, config, emulator)
+        if refused is not None:
+            shutil.rmtree(run.folder, ignore_errors=True)  # nothing ran: no run to find
+            return _refusal(refused)
         started = await self._start(run, config, None, ["--emulator"] if emulator else [])
         if started.error:
             return started
@@ -243,6 +265,20 @@ class DeckTools:
             text = f"still running as {run_id}: {waited.text}; wait_deck, then deck_results"
             return Answer(text, waited.data)
         return await self.deck_results(run_id, full_paths=True)
+
+    def _image_refusal(self, config: Mapping[str, Any], emulator: bool) -> str | None:
+        """Why generate_image cannot start, worded for its caller: the parameter to change
+        (``prompt``, not the ``slides[0].prompt`` of the deck it builds), or the missing
+        key and the ``emulator`` parameter that needs none; ``None`` when it can."""
+        try:
+            checked = load_config(config, env=self.env, base_dir=self.cwd)
+        except ConfigError as error:
+            field = error.field
+            name = field.rpartition(".")[2] if field.startswith("slides[") else field
+            return f"{name}: {error.problem}" if name in _IMAGE_PARAMETERS else str(error)
+        if checked.api_key is None and not emulator:
+            return _NO_KEY
+        return None
 
     # -- following -----------------------------------------------------------------------
 
@@ -336,16 +372,21 @@ class DeckTools:
             return _refusal(f"no contact sheet: {seen.line}")
         sheet = Path(folder) / _SHEET_NAME
         try:
-            image = await anyio.to_thread.run_sync(_small_jpeg, sheet)
+            image, (width, height) = await anyio.to_thread.run_sync(_small_jpeg, sheet)
         except OSError as exc:
             problem = exc.strerror or str(exc)
             return _refusal(f"no contact sheet at {printable(str(sheet))}: {problem}")
         data["contact_sheet"] = str(sheet)
-        return Answer(f"contact sheet of {run.run_id}: {printable(str(sheet))}", data, image=image)
+        text = (
+            f"contact sheet of {run.run_id}, every slide numbered, failed ones marked: "
+            f"{width}x{height} JPEG, {len(image) // 1000} KB; {printable(str(sheet))}"
+        )
+        return Answer(text, data, image=image)
 
 
-def _small_jpeg(path: Path) -> bytes:
-    """The picture at ``path`` (a regular file of the user's own), as a small JPEG.
+def _small_jpeg(path: Path) -> tuple[bytes, tuple[int, int]]:
+    """The picture at ``path`` (a regular file of the user's own), as a JPEG of at most
+    :data:`VIEW_BYTES`; and its size in pixels.
 
     Raises:
         OSError: no such file, not a regular file of the user's, too big or not a picture.
@@ -361,7 +402,13 @@ def _small_jpeg(path: Path) -> bytes:
             picture = opened.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise OSError(0, f"not a picture ({exc})") from None
-    picture.thumbnail((_VIEW_SIDE, _VIEW_SIDE))
-    out = io.BytesIO()
-    picture.save(out, "JPEG", quality=_VIEW_QUALITY, optimize=True)
-    return out.getvalue()
+    side = _VIEW_SIDE
+    while True:
+        small = picture.copy()
+        small.thumbnail((side, side))
+        for quality in _VIEW_QUALITIES:
+            out = io.BytesIO()
+            small.save(out, "JPEG", quality=quality, optimize=True)
+            if out.tell() <= VIEW_BYTES or side <= _VIEW_MIN_SIDE:
+                return out.getvalue(), small.size
+        side = max(_VIEW_MIN_SIDE, int(side * _VIEW_SHRINK))

@@ -45,3 +45,20 @@ def test_an_unknown_export_kind_is_a_usage_error(tmp_path: Path) -> None:
     code, out, _ = dry_run(tmp_path, "--export", "docx")
     assert code == 2
     assert "--export" in out
+
+
+def test_the_pptx_slides_have_titles_and_alt_text_a_screen_reader_reads(tmp_path: Path) -> None:
+    from pptx import Presentation
+    from pptx.shapes.picture import Picture
+
+    code, out, deck = dry_run(tmp_path, "--export", "pptx")
+    assert code == 0, out
+    titles: list[str] = []
+    alts: list[str] = []
+    for slide in Presentation(str(deck / "deck.pptx")).slides:
+        assert slide.shapes.title is not None
+        titles.append(slide.shapes.title.text_frame.text)
+        (shown,) = [shape for shape in slide.shapes if isinstance(shape, Picture)]
+        alts.append(*shown.element.xpath("p:nvPicPr/p:cNvPr/@descr"))
+    assert titles == [f"Deck slide {n}: topic number {n}" for n in (1, 2, 3)]
+    assert alts == titles  # the prompt; short enough here to be the title whole

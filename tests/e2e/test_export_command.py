@@ -119,7 +119,67 @@ def test_the_slides_take_the_configs_aspect_ratio_else_the_first_images(tmp_path
     assert export(str(deck), "--pptx", str(tmp_path / "own.pptx"))[0] == 0
     from_image = Presentation(str(tmp_path / "own.pptx"))
     assert (from_image.slide_width, from_image.slide_height) == (6_858_000, 12_192_000)
-    assert not from_image.slides[0].has_notes_slide  # no config: no prompts
+    # No config: the prompts the deck's manifest recorded when its slides were made.
+    assert from_image.slides[0].notes_slide.notes_text_frame.text == "Deck slide 1: topic number 1"
+
+
+def notes(path: Path) -> list[str]:
+    return [s.notes_slide.notes_text_frame.text for s in Presentation(str(path)).slides]
+
+
+def test_an_export_without_config_keeps_the_notes_from_the_decks_manifest(tmp_path: Path) -> None:
+    config, deck = dry_run(tmp_path)
+    assert export(str(deck), "--pptx", "--config", str(config))[0] == 0
+
+    code, out, err = export(str(deck), "--pptx")  # no --config: as a user re-exports
+
+    assert (code, err) == (0, [])
+    assert out == [f"export: 3 slides -> {deck / 'deck.pptx'}"]  # the same deck: no copy
+    assert notes(deck / "deck.pptx") == [f"Deck slide {n}: topic number {n}" for n in (1, 2, 3)]
+    assert not (deck / ".versions").exists()
+
+
+def test_a_pptx_with_notes_is_never_replaced_by_one_without(tmp_path: Path) -> None:
+    import orjson
+
+    from nanobanana_async.engine.manifest import MANIFEST_NAME
+
+    config, deck = dry_run(tmp_path)
+    assert export(str(deck), "--config", str(config))[0] == 0
+    before = (deck / "deck.pptx").read_bytes()
+    # A manifest from before prompts were recorded: the notes can come from nowhere.
+    manifest = orjson.loads((deck / MANIFEST_NAME).read_bytes())
+    for record in manifest["slides"].values():
+        record.pop("prompt", None)
+    (deck / MANIFEST_NAME).write_bytes(orjson.dumps(manifest))
+
+    code, out, err = export(str(deck))
+
+    assert code == 1
+    assert out == [f"export: 3 slides -> {deck / 'deck.pdf'}"]  # the others are written
+    assert err == [
+        f"nanobanana: error: no PPTX: {deck / 'deck.pptx'} not replaced: it holds speaker "
+        "notes on slides 1, 2, 3 that this export has no prompt for; give --config CONFIG "
+        "with their prompts, or move it away first"
+    ]
+    assert (deck / "deck.pptx").read_bytes() == before
+
+
+def test_a_pptx_replaced_by_another_deck_is_kept_as_a_version(tmp_path: Path) -> None:
+    config, deck = dry_run(tmp_path, 2)
+    assert export(str(deck), "--pptx", "--config", str(config))[0] == 0
+    before = (deck / "deck.pptx").read_bytes()
+    reworded = deck_config(tmp_path / "deck", 2)
+    reworded["slides"][1]["prompt"] = "The second slide, reworded"
+    other = write(tmp_path / "reworded.json", reworded)
+
+    code, out, err = export(str(deck), "--pptx", "--config", str(other))
+
+    kept = deck / ".versions" / "deck.2.pptx"
+    assert (code, err) == (0, [])
+    assert out == [f"export: 2 slides -> {deck / 'deck.pptx'}; the earlier one kept as {kept}"]
+    assert kept.read_bytes() == before
+    assert notes(deck / "deck.pptx")[1] == "The second slide, reworded"
 
 
 @pytest.mark.parametrize(

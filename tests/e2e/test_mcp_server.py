@@ -26,6 +26,7 @@ from engine_testing import SHAPED_KEY, deck_config, environment, write_json
 from PIL import Image
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
+from nanobanana_async.mcp.tools import VIEW_BYTES
 
 mcp = pytest.importorskip("mcp", reason="the mcp extra is not installed")
 
@@ -253,7 +254,9 @@ async def test_a_run_outlives_its_server_and_a_new_server_finds_it(
     with Image.open(io.BytesIO(base64.b64decode(pictures[0].data))) as picture:
         assert picture.format == "JPEG"
         assert max(picture.size) <= 1024
-    assert len(base64.b64decode(pictures[0].data)) < 300_000
+    # The one answer with pixels: a 10-slide deck's sheet, the whole answer included.
+    assert len(base64.b64decode(pictures[0].data)) <= VIEW_BYTES
+    assert len(sheet.model_dump_json()) <= VIEW_BYTES * 4 // 3 + 1000
 
 
 def _run_pid(env: dict[str, str], run_id: str) -> int:
@@ -285,6 +288,29 @@ async def test_generate_image_returns_the_paths_of_its_images(
     assert all(p.name in _text(made) for p in paths)
     assert len(_text(made).encode()) < 300
     assert too_many.is_error
+
+
+async def test_generate_image_without_a_key_names_the_emulator_parameter(
+    served: tuple[Emulator, str], tmp_path: Path
+) -> None:
+    env = environment(served[1], XDG_STATE_HOME=str(tmp_path / "state"))
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        env.pop(name, None)
+    async with _connect(env, tmp_path) as session:
+        listed = await session.list_tools()
+        refused = await session.call_tool("generate_image", {"prompt": "a banana"})
+        dry = await session.call_tool("generate_image", {"prompt": "a banana", "emulator": True})
+    (tool,) = [tool for tool in listed.tools if tool.name == "generate_image"]
+    assert "emulator" in tool.input_schema["properties"]
+    assert refused.is_error
+    assert "call again with emulator: true" in _text(refused)
+    assert "nanobanana" not in _text(refused)  # a parameter, not a shell command
+    assert not dry.is_error, _text(dry)
+    assert dry.structured_content is not None
+    (made,) = [Path(p) for p in dry.structured_content["images"]]
+    assert made.is_file()
+    assert made.parent.name.endswith(".dry-run")  # placeholders, beside nothing real
+    assert served[0].stats()["requests"] == 0  # nothing sent
 
 
 async def test_run_ids_from_the_conversation_stay_inside_the_runs_folder(

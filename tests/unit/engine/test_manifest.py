@@ -123,9 +123,9 @@ def test_decisions(tmp_path: Path) -> None:
 
 
 def test_a_manifest_round_trips_and_anything_else_reads_as_empty(tmp_path: Path) -> None:
-    record = SlideRecord("g", "o", "slide-01.webp", ".originals/slide-01.jpg", 0.134)
+    record = SlideRecord("g", "o", "slide-01.webp", ".originals/slide-01.jpg", 0.134, "A cat")
     Manifest({1: record}).write(tmp_path)
-    assert Manifest.read(tmp_path).slides == {1: record}
+    assert Manifest.read(tmp_path).slides == {1: record}  # the prompt too, for the notes
     assert (os.stat(tmp_path / MANIFEST_NAME).st_mode & 0o777) == 0o600
 
     def reads_empty(content: bytes) -> bool:
@@ -138,6 +138,9 @@ def test_a_manifest_round_trips_and_anything_else_reads_as_empty(tmp_path: Path)
     assert reads_empty(orjson.dumps(escaping))
     outside = {"format": 1, "slides": {"1": {**record.to_dict(), "original": "/etc/passwd"}}}
     assert reads_empty(orjson.dumps(outside))
+    not_text = {"format": 1, "slides": {"1": {**record.to_dict(), "prompt": 42}}}
+    (tmp_path / MANIFEST_NAME).write_bytes(orjson.dumps(not_text))
+    assert Manifest.read(tmp_path).slides[1].prompt is None  # a prompt not text is no prompt
     (tmp_path / MANIFEST_NAME).unlink()
     os.mkfifo(tmp_path / MANIFEST_NAME)  # never blocks, never read
     assert Manifest.read(tmp_path).slides == {}

@@ -70,8 +70,8 @@ def make_deck(
 
 
 def picture(slide: PptxSlide) -> Picture:
-    (shape,) = slide.shapes
-    assert isinstance(shape, Picture)
+    """The slide's one picture (its other shape is the title, above the slide)."""
+    (shape,) = [shape for shape in slide.shapes if isinstance(shape, Picture)]
     return shape
 
 
@@ -185,6 +185,34 @@ def test_the_prompt_is_in_the_speaker_notes(tmp_path: Path) -> None:
     assert not slides[2].has_notes_slide  # no prompt given for slide 3: no notes
 
 
+def test_each_slide_has_a_title_above_it_and_its_prompt_as_alt_text(tmp_path: Path) -> None:
+    long = "A quarterly revenue chart with three bars rising from left to right over a grid"
+    prompts = {1: "Team  offsite\nagenda", 2: long, 3: "Team offsite agenda"}
+    deck = make_deck(tmp_path, 4, prompts=prompts)
+    presentation = Presentation(str(write_pptx(deck).path))
+
+    titles: list[str] = []
+    alts: list[str] = []
+    names: list[str] = []
+    for slide in presentation.slides:
+        title = slide.shapes.title
+        assert title is not None  # the title placeholder: what screen readers announce
+        assert title.top + title.height <= 0  # just above the slide: read, never seen
+        assert slide.shapes[0].shape_id == title.shape_id  # read before the picture
+        titles.append(title.text_frame.text)
+        shown = picture(slide)
+        alts.append(*shown.element.xpath("p:nvPicPr/p:cNvPr/@descr"))
+        names.append(shown.name)
+    assert titles == [
+        "Team offsite agenda",
+        "A quarterly revenue chart with three bars rising from left\u2026",
+        "Team offsite agenda (slide 3)",  # unique, as a title is navigated by
+        "Slide 4",  # no prompt known
+    ]
+    assert alts == [prompts[1], long, prompts[3], "Slide 4"]
+    assert names == [f"Slide {n} image" for n in (1, 2, 3, 4)]
+
+
 def test_png_and_jpeg_are_embedded_byte_for_byte(tmp_path: Path) -> None:
     png = save(tmp_path / "slide-01.png", (64, 36), colour(1))
     jpeg = save(tmp_path / "slide-02.jpg", (64, 36), colour(2), quality=90)
@@ -251,11 +279,14 @@ def test_the_file_is_replaced_whole_with_the_images_mode(tmp_path: Path) -> None
     dest.write_bytes(b"an older deck")
     os.chmod(dest, 0o600)
 
-    write_pptx(deck, dest)
+    report = write_pptx(deck, dest)
 
     assert stat.S_IMODE(dest.stat().st_mode) == image_mode()
     assert len(Presentation(str(dest)).slides) == 2
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    # The file it replaced (not a presentation: no notes to keep) is kept, as a version.
+    assert report.previous == tmp_path / ".versions" / "out.2.pptx"
+    assert report.previous.read_bytes() == b"an older deck"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".versions"]
 
 
 def test_a_destination_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:

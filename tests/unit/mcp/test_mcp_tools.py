@@ -12,7 +12,7 @@ import orjson
 from emulator_testing import FakeClock
 
 from nanobanana_async.mcp.runs import Runs
-from nanobanana_async.mcp.tools import MAX_WAIT_SECONDS, DeckTools
+from nanobanana_async.mcp.tools import MAX_WAIT_SECONDS, VIEW_BYTES, DeckTools
 
 _NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -85,3 +85,52 @@ async def test_results_of_a_run_still_going_say_to_wait(tmp_path: Path) -> None:
     assert "images" not in results.data
     assert sheet.image is None
     assert "drawn when the run ends" in sheet.text
+
+
+async def test_the_contact_sheet_is_sent_under_its_byte_cap_whatever_the_slides(
+    tmp_path: Path,
+) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    runs = Runs(tmp_path / "runs")
+    run = runs.new("deck", _NOW)
+    run.started_file.write_bytes(b"{}")
+    folder = tmp_path / "deck"
+    folder.mkdir()
+    # Noise: what compresses least; a sheet of real slides at 1024 px is 80 KB and more.
+    Image.effect_noise((1598, 1380), 60).convert("RGB").save(folder / "contact-sheet.png")
+    progress = {"current": 10, "total": 10, "state": "done", "output_dir": str(folder)}
+    run.progress_file.write_bytes(orjson.dumps(progress))
+    tools = DeckTools(runs, env={}, cwd=tmp_path, wall_clock=lambda: _NOW)
+
+    answer = await tools.view_deck(run.run_id)
+
+    assert answer.image is not None, answer.text
+    assert len(answer.image) <= VIEW_BYTES
+    with Image.open(BytesIO(answer.image)) as sent:
+        assert sent.format == "JPEG"
+        size = sent.size
+    assert f"{size[0]}x{size[1]} JPEG, {len(answer.image) // 1000} KB" in answer.text
+    assert answer.text.startswith(f"contact sheet of {run.run_id}, every slide numbered")
+
+
+async def test_generate_image_words_its_refusals_for_the_agent_calling_it(tmp_path: Path) -> None:
+    runs = Runs(tmp_path / "runs")
+    tools = DeckTools(runs, env={}, cwd=tmp_path, wall_clock=lambda: _NOW)  # no key
+
+    no_key = await tools.generate_image("a banana")
+    empty = await tools.generate_image("", emulator=True)
+    shape = await tools.generate_image("a banana", aspect_ratio="7:3", emulator=True)
+
+    assert no_key.error
+    assert no_key.text.startswith("no API key: the MCP server has neither GEMINI_API_KEY")
+    assert no_key.text.endswith(
+        "or call again with emulator: true for a dry run (placeholder images, no key, no cost)"
+    )
+    assert "nanobanana" not in no_key.text  # a parameter to change, not a command to run
+    assert (empty.error, empty.text) == (True, "prompt: must not be empty")
+    assert shape.error
+    assert shape.text.startswith("aspect_ratio: must be one of 1:1 2:3")
+    assert list((tmp_path / "runs").iterdir()) == []  # refused: no run left to be found
