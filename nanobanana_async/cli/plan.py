@@ -20,6 +20,7 @@ from ..engine.rerun import RunPlan, plan_run
 from ..errors import ConfigError
 from ..exits import EXIT_OK, EXIT_USAGE
 from ..follow.summary import slide_ranges
+from ..wording import plural
 
 __all__ = ["plan_command", "plan_line"]
 
@@ -44,11 +45,11 @@ def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> st
         price = f"about ${batch:.2f} through the Batch API (${cost:.2f} standard)"
     elif batch:
         price += f" (${batch:.2f} through the Batch API)"
-    requests = f"{plan.requests} request{'s' if plan.requests != 1 else ''}"
+    requests = plural(plan.requests, "request")
     if batch_api:
         requests = f"{requests} in one batch"
     return (
-        f"plan: {len(plan.decisions)} slides -> {output_dir}; {', '.join(parts)}; "
+        f"plan: {plural(len(plan.decisions), 'slide')} -> {output_dir}; {', '.join(parts)}; "
         f"{requests}, {price} (prices as of {plan.prices_as_of})"
     )
 

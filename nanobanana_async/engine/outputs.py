@@ -36,6 +36,7 @@ from ..files.images import (
 )
 from ..files.lock import LOCK_SUFFIX
 from ..results import BatchResult
+from ..wording import plural, slide_ranges
 from .manifest import Manifest, SlideRecord, generation_digest, output_digest
 from .plan import Job
 from .rerun import RunPlan
@@ -144,14 +145,9 @@ def replaced_notice(output_dir: Path, jobs: list[Job]) -> str | None:
     replaced = [job.slide for job in jobs if job.dest.is_file() and not job.dest.is_symlink()]
     if not replaced:
         return None
-    shown = ", ".join(str(n) for n in replaced[:6])
-    if len(replaced) > 6:
-        shown += f" and {len(replaced) - 6} more"
-    images = "image" if len(replaced) == 1 else "images"
     return (
-        f"replacing {len(replaced)} {images} already in {output_dir} (slide"
-        f"{'s' if len(replaced) != 1 else ''} {shown}); the old ones are kept in "
-        f"{output_dir / VERSIONS_DIR}"
+        f"replacing {plural(len(replaced), 'image')} already in {output_dir} "
+        f"({slide_ranges(replaced)}); the old ones are kept in {output_dir / VERSIONS_DIR}"
     )
 
 
@@ -172,8 +168,9 @@ def check_budget(plan: RunPlan, max_cost: float | None, *, batch: bool = False) 
     if cost > max_cost:
         raise ConfigError(
             "max_cost",
-            f"this run would cost about ${cost:.2f} ({plan.requests} images), over the budget "
-            f"of ${max_cost:.2f}; raise it, or run fewer slides (nanobanana plan shows each)",
+            f"this run would cost about ${cost:.2f} ({plural(plan.requests, 'image')}), over the "
+            f"budget of ${max_cost:.2f}; raise it, or run fewer slides (nanobanana plan "
+            "shows each)",
         )
 
 
