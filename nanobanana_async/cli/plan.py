@@ -64,9 +64,6 @@ def plan_command(
 ) -> int:
     try:
         config = load_config(config_file, env=dict(os.environ))
-        unknown = sorted(regenerate - {spec.number for spec in config.slides})
-        if unknown:
-            raise ConfigError("--regenerate", f"no {slide_ranges(unknown)} in the config")
         plan = plan_run(config, plan_jobs(config), regenerate=regenerate, force=force)
     except ConfigError as error:
         print(f"nanobanana: error: {error}", file=sys.stderr)

@@ -24,10 +24,11 @@ from ..cost import PRICES_AS_OF, image_cost
 from ..cost.prices import BATCH_DISCOUNT
 from ..errors import ConfigError
 from ..files.images import image_is_complete
+from ..wording import slide_ranges
 from .manifest import Decision, Manifest, decide
 from .plan import Job
 
-__all__ = ["RunPlan", "plan_run"]
+__all__ = ["RunPlan", "check_regenerate", "plan_run"]
 
 # A prompt's tokens, estimated before it is sent: about four characters a token in English.
 _CHARS_PER_TOKEN = 4
@@ -91,6 +92,23 @@ class RunPlan:
         }
 
 
+def check_regenerate(jobs: Iterable[Job], regenerate: frozenset[int]) -> None:
+    """Refuse ``--regenerate`` naming a slide the config does not have (a typo would
+    otherwise regenerate nothing, silently): ``plan`` and ``run`` both ask here.
+
+    Raises:
+        ConfigError: a slide named is not in the config.
+    """
+    known = {job.slide for job in jobs}
+    unknown = regenerate - known
+    if unknown:
+        raise ConfigError(
+            "--regenerate",
+            f"no {slide_ranges(unknown)} in the config, which has {slide_ranges(known)}; "
+            "name slides of the config",
+        )
+
+
 def plan_run(
     config: BatchConfig,
     jobs: Iterable[Job],
@@ -104,6 +122,7 @@ def plan_run(
     it is not generated again (see the module).
     """
     jobs = list(jobs)
+    check_regenerate(jobs, regenerate)
     manifest = Manifest.read(config.output_dir)
     complete = {job.slide: image_is_complete(job.dest) for job in jobs}
     originals = {

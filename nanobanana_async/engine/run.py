@@ -55,7 +55,7 @@ from .outputs import (
 )
 from .plan import Job, plan_jobs
 from .progress import ProgressCallback, ProgressTracker
-from .rerun import RunPlan, plan_run
+from .rerun import RunPlan, check_regenerate, plan_run
 from .settings import EngineSettings
 from .writer import ProgressWriter
 
@@ -117,6 +117,7 @@ async def generate_batch(
     if cfg.mode == "batch-api" and not settings.batch_api:
         settings = dataclasses.replace(settings, batch_api=True)  # decided once, here
     jobs = plan_jobs(cfg)
+    check_regenerate(jobs, regenerate)  # before anything is created or locked
     check_files(progress_file, results_file)
     lock = RunLock(progress_file) if progress_file is not None else None
     if lock is not None:

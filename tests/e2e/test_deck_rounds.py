@@ -121,3 +121,21 @@ def test_dry_run_prints_the_plan_and_sends_nothing(
     assert code == 0, err
     assert out.startswith("plan: 10 slides -> ")
     assert requests(emulator) == 0
+
+
+@pytest.mark.parametrize("command", ["run", "plan"])
+def test_regenerate_naming_a_slide_not_in_the_deck_is_refused_before_anything(
+    tmp_path: Path, service: tuple[Emulator, str], command: str
+) -> None:
+    emulator, url = service
+    config = write_json(tmp_path / "slides.json", deck_config(tmp_path / "deck", 8))
+    files = files_args(tmp_path) if command == "run" else []
+    done = run_cli(command, str(config), *files, "--regenerate", "3,99", env=environment(url))
+    assert done.returncode == 2
+    assert done.stdout == b""
+    assert done.stderr.decode() == (
+        "nanobanana: error: --regenerate: no slide 99 in the config, which has slides 1-8; "
+        "name slides of the config\n"
+    )
+    assert requests(emulator) == 0
+    assert not (tmp_path / "deck").exists()
