@@ -15,7 +15,7 @@ its original is gone, and with it the bytes to send), every follower is generate
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config.loading import BatchConfig
@@ -44,12 +44,16 @@ class RunPlan:
             known for the model).
         model: the model asked.
         prices_as_of: the date of the price table used.
+        retired: slide number -> its image saved by an earlier run under another name (the
+            format or ``output_filename`` changed), which goes to the versions once the
+            slide's new image is in place.
     """
 
     decisions: dict[int, Decision]
     costs: dict[int, float | None]
     model: str
     prices_as_of: str = PRICES_AS_OF
+    retired: dict[int, Path] = field(default_factory=dict)
 
     def slides(self, decision: Decision) -> list[int]:
         """The slides with ``decision``, in config order."""
@@ -171,7 +175,15 @@ def plan_run(
         )
         for job in jobs
     }
-    return RunPlan(decisions, costs, config.model)
+    names = {job.dest.name for job in jobs}  # a name another slide now has is not retired
+    retired = {
+        job.slide: config.output_dir / record.file
+        for job in jobs
+        if (record := manifest.slides.get(job.slide)) is not None
+        and record.file != job.dest.name
+        and record.file not in names
+    }
+    return RunPlan(decisions, costs, config.model, retired=retired)
 
 
 def _kept_image(path: Path) -> ReferenceImage | None:

@@ -194,6 +194,7 @@ async def _execute(
     run = Run(cfg, settings, client, send, resume=resume, store=store)
     if plan is not None:
         run.estimates = dict(plan.costs)
+        run.retired = dict(plan.retired)
     batcher = None
     if settings.batch_api:
         batcher = BatchSender(run, manifest, BatchApi(client, cfg.model, cfg.base_url), settings)

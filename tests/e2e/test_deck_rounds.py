@@ -80,7 +80,15 @@ def test_an_output_setting_alone_reencodes_from_the_kept_original(
     code, _, err = run(tmp_path, url, deck(tmp_path, format="png"))
     assert code == 0, err
     assert requests(emulator) == 10  # no new request
-    assert len(list((tmp_path / "deck").glob("slide-*.png"))) == 10
+    folder = tmp_path / "deck"
+    assert len(list(folder.glob("slide-*.png"))) == 10
+    # One image per slide in the folder (a glob of the deck sees no duplicates); the WebP
+    # ones replaced are versions, as any replaced image is, and the results name them.
+    assert list(folder.glob("slide-*.webp")) == []
+    kept = sorted(p.name for p in (folder / ".versions").iterdir())
+    assert kept == [f"slide-{n:02d}.2.webp" for n in range(1, 11)]
+    outputs = read_json(tmp_path / "results.json")["outputs"]
+    assert [o["previous"] for o in outputs] == [str(folder / ".versions" / k) for k in kept]
 
 
 def test_regenerate_redoes_the_slides_named(tmp_path: Path, service: tuple[Emulator, str]) -> None:
