@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from ..exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ..follow.summary import printable, slide_ranges
+from ..wording import plural
 
 if TYPE_CHECKING:
     from ..config.loading import BatchConfig
@@ -219,7 +220,7 @@ def _config_aspect(config: BatchConfig | None) -> tuple[int, int] | None:
 
 
 def _count(slides: int) -> str:
-    return f"{slides} slide{'s' if slides != 1 else ''}"
+    return plural(slides, "slide")
 
 
 def _reasons(skipped: Mapping[int, str]) -> str:

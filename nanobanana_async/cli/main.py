@@ -140,7 +140,8 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--resume",
         action="store_true",
-        help="keep every image already complete, whatever changed; generate the rest",
+        help="finish the last run (its --force or --regenerate too); keep every other "
+        "complete image, whatever changed",
     )
     _add_rerun_arguments(run)
     run.add_argument(
@@ -252,6 +253,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="what a run would generate, keep and cost; sends nothing")
     _add_config(plan)
     plan.add_argument("--json", action="store_true", help="the plan as JSON")
+    plan.add_argument(
+        "--slides",
+        action="store_true",
+        help="a line per slide: what the run does with it, why, and its cost",
+    )
+    plan.add_argument(
+        "--resume", action="store_true", help="what run --resume would do (finish the last run)"
+    )
     _add_rerun_arguments(plan)
     status = sub.add_parser("status", help="one line: how the run is going, or how it ended")
     _add_progress_file(status)
@@ -315,11 +324,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{args.command} needs a config: nanobanana {args.command} slides.json "
                 "(or --config slides.json)"
             )
+    if args.command in ("run", "plan") and args.resume and (args.regenerate or args.force):
+        parser.error(
+            "--resume finishes the last run as it was asked; it does not go with "
+            "--regenerate/--force"
+        )
     if args.command == "plan":
         from .plan import plan_command
 
         return plan_command(
-            args.config, as_json=args.json, regenerate=args.regenerate, force=args.force
+            args.config,
+            as_json=args.json,
+            regenerate=args.regenerate,
+            force=args.force,
+            resume=args.resume,
+            slides=args.slides,
         )
     if args.command == "run" and args.dry_run:
         from .plan import plan_command
@@ -330,10 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             regenerate=args.regenerate,
             force=args.force,
             batch_api=args.batch_api,
+            resume=args.resume,
         )
     if args.command == "run":
-        if args.resume and (args.regenerate or args.force):
-            parser.error("--resume keeps what is there; it does not go with --regenerate/--force")
         if args.detach:
             from .detach import detach_command
 

@@ -1,8 +1,10 @@
 """``nanobanana plan``: what a run of a config would do and cost, with nothing sent.
 
 One line for people and agents (``plan: 10 slides -> /deck; generate 2 (slides 3, 7),
-keep 8; 2 requests, about $0.27``), or the plan as JSON with ``--json``. The plan is the
-one ``run`` follows (:mod:`~nanobanana_async.engine.rerun`).
+keep 8; 2 requests, about $0.27``), or the plan as JSON with ``--json``. ``--slides`` adds a
+line per slide: what the run does with it, why (which field changed) and what it costs;
+the JSON always carries them. The plan is the one ``run`` follows
+(:mod:`~nanobanana_async.engine.rerun`); ``--resume`` shows what a resumed run would do.
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from pathlib import Path
 import orjson
 
 from ..config.loading import load_config
+from ..cost.prices import BATCH_DISCOUNT
 from ..engine.manifest import Decision
 from ..engine.plan import plan_jobs
 from ..engine.rerun import RunPlan, plan_run
 from ..errors import ConfigError
 from ..exits import EXIT_OK, EXIT_USAGE
 from ..follow.summary import printable, slide_ranges
+from ..wording import plural
 
-__all__ = ["plan_command", "plan_line"]
+__all__ = ["plan_command", "plan_line", "slide_lines"]
 
 _WORDS = {Decision.GENERATE: "generate", Decision.REENCODE: "re-encode", Decision.KEEP: "keep"}
 
@@ -46,11 +50,11 @@ def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> st
         price = f"about ${batch:.2f} through the Batch API (${cost:.2f} standard)"
     elif batch:
         price += f" (${batch:.2f} through the Batch API)"
-    requests = f"{plan.requests} request{'s' if plan.requests != 1 else ''}"
+    requests = plural(plan.requests, "request")
     if batch_api:
         requests = f"{requests} in one batch"
     return (
-        f"plan: {len(plan.decisions)} slides -> {output_dir}; {', '.join(parts)}; "
+        f"plan: {plural(len(plan.verdicts), 'slide')} -> {output_dir}; {', '.join(parts)}; "
         f"{requests}, {price} (prices as of {plan.prices_as_of})"
     )
 
@@ -68,6 +72,28 @@ def _awaited(plan: RunPlan, *, batch_api: bool) -> str:
     )
 
 
+def slide_lines(plan: RunPlan, *, batch_api: bool = False) -> list[str]:
+    """One line per slide, in config order: number, action, expected cost, why.
+
+    ``batch_api``: costs at the Batch API's rate.
+    """
+    lines = [f"{'slide':>5}  {'action':<9}  {'cost':>6}  why"]
+    for slide, verdict in plan.verdicts.items():
+        cost = plan.slide_cost(slide)
+        why = printable(verdict.describe())
+        if slide in plan.in_batch:
+            shown, why = "-", f"{why}; the batch still out delivers it"
+        elif cost is None:
+            shown = "?"
+        elif verdict.decision is not Decision.GENERATE:
+            shown = "-"
+        else:
+            shown = f"${cost * (BATCH_DISCOUNT if batch_api else 1):.2f}"
+        word = _WORDS[verdict.decision]
+        lines.append(f"{slide:>5}  {word:<9}  {shown:>6}  {why}")
+    return lines
+
+
 def plan_command(
     config_file: Path,
     *,
@@ -75,13 +101,14 @@ def plan_command(
     regenerate: frozenset[int],
     force: bool,
     batch_api: bool = False,
+    resume: bool = False,
+    slides: bool = False,
 ) -> int:
     try:
         config = load_config(config_file, env=dict(os.environ))
-        unknown = sorted(regenerate - {spec.number for spec in config.slides})
-        if unknown:
-            raise ConfigError("--regenerate", f"no {slide_ranges(unknown)} in the config")
-        plan = plan_run(config, plan_jobs(config), regenerate=regenerate, force=force)
+        plan = plan_run(
+            config, plan_jobs(config), regenerate=regenerate, force=force, resume=resume
+        )
     except ConfigError as error:
         print(f"nanobanana: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -90,7 +117,10 @@ def plan_command(
     if as_json:
         data = {"output_dir": str(config.output_dir), **plan.to_dict()}
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
-    else:
-        batched = batch_api or config.mode == "batch-api"
-        print(plan_line(plan, config.output_dir, batch_api=batched))
+        return EXIT_OK
+    batched = batch_api or config.mode == "batch-api"
+    lines = [plan_line(plan, config.output_dir, batch_api=batched)]
+    if slides:
+        lines += slide_lines(plan, batch_api=batched)
+    print("\n".join(lines))
     return EXIT_OK

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from ..errors import ConfigError
+from ..wording import plural
 from . import environment, fields, paths
 from .references import ReferenceImage, check_inline_total, read_reference
 from .schema import (
@@ -185,7 +186,8 @@ class BatchConfig:
         if "@" in parts.netloc:
             base_url = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
         return (
-            f"BatchConfig(slides=<{len(self.slides)} slides>, output_dir={self.output_dir!r}, "
+            f"BatchConfig(slides=<{plural(len(self.slides), 'slide')}>, "
+            f"output_dir={self.output_dir!r}, "
             f"model={self.model!r}, api_key={'***' if self.api_key else None!r}, "
             f"base_url={base_url!r}, concurrency={self.concurrency!r}, rpm={self.rpm!r}, "
             f"timeout={self.timeout!r})"

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..files.reading import NotRegular, TooLarge, read_regular
+from ..wording import plural
 from .schema import INLINE_IMAGES_ROOM, MAX_INLINE_REQUEST_BYTES, MAX_REFERENCE_BYTES
 
 __all__ = ["ReferenceImage", "check_inline_total", "inline_total_problem", "read_reference"]
@@ -82,8 +83,9 @@ def inline_total_problem(sizes: Iterable[int]) -> str | None:
     if total <= INLINE_IMAGES_ROOM:
         return None
     return (
-        f"its request would carry {len(sizes)} images, {math.ceil(total / 1e5) / 10:.1f} MB "
-        f"in base64; the service takes {MAX_INLINE_REQUEST_BYTES / 1e6:.0f} MB per request "
+        f"its request would carry {plural(len(sizes), 'image')}, "
+        f"{math.ceil(total / 1e5) / 10:.1f} MB in base64; the service takes "
+        f"{MAX_INLINE_REQUEST_BYTES / 1e6:.0f} MB per request "
         f"inline, which leaves {math.floor(INLINE_IMAGES_ROOM / 1e5) / 10:.1f} MB for them"
     )
 

@@ -121,6 +121,7 @@ class Run:
         self.max_cost = settings.max_cost if settings.max_cost is not None else config.max_cost
         self.spent = 0.0
         self.estimates: dict[int, float | None] = {}  # slide -> expected cost, from the plan
+        self.retired: dict[int, Path] = {}  # slide -> its image under an old name, from the plan
         self.expected: dict[int, float] = {}  # slide -> expected cost while on the wire
         self.failures: dict[int, SlideFailure] = {}
         self.retries = 0
@@ -339,6 +340,7 @@ class Run:
                 quality=job.quality,
                 lossless=job.lossless,
                 keep=True,
+                retire=self.retired.get(job.slide),
             )
 
 

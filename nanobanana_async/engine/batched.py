@@ -24,6 +24,7 @@ sent again. A batch cancelled while a run waits on it ends that run as cancelled
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import re
@@ -133,7 +134,7 @@ class BatchSender:
     async def _keep(self, record: dict[str, Any] | None) -> None:
         """Write the manifest with ``record`` as its batch, now (atomically)."""
         self.pending = record
-        manifest = Manifest(self.manifest.slides, record)
+        manifest = dataclasses.replace(self.manifest, batch=record)
         await anyio.to_thread.run_sync(manifest.write, self.output_dir)
 
     def _tell(self, op: Operation | None, record: Mapping[str, Any]) -> None:

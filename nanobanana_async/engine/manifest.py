@@ -7,13 +7,19 @@ of the output settings (format, quality, lossless), and where the bytes the serv
 are kept. The next run of the config compares: an unchanged slide whose image is whole is
 kept without a request, one whose output settings alone changed is re-encoded from the
 kept original, anything else is generated. Why it is built so: docs/design.md.
+
+Each decision comes with its reason (:class:`Verdict`): the record also holds a short digest
+of each named field (prompt, seed, format...), so a plan can say which one changed, and
+the manifest keeps what a run set out to make and has not made yet (:class:`Pending`), so
+``--resume`` finishes an interrupted ``--force`` instead of keeping the old images.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -29,9 +35,12 @@ __all__ = [
     "ORIGINALS_DIR",
     "Decision",
     "Manifest",
+    "Pending",
     "SlideRecord",
+    "Verdict",
     "batch_slides",
     "decide",
+    "field_digests",
     "generation_digest",
     "output_digest",
 ]
@@ -40,6 +49,7 @@ MANIFEST_NAME = ".nano-banana-manifest.json"
 ORIGINALS_DIR = ".originals"
 _FORMAT = 1  # the manifest's own format: a file of another format is not read
 _MAX_BYTES = 16 * 1024 * 1024  # far above 10,000 slides' entries: anything bigger is not ours
+_FIELD_DIGEST_CHARS = 12  # enough to tell a change, small enough for 10,000 slides' fields
 
 
 class Decision(StrEnum):
@@ -48,6 +58,50 @@ class Decision(StrEnum):
     GENERATE = "generate"  # ask the service (new, changed, missing, or asked for)
     REENCODE = "reencode"  # same image, other output settings: convert the kept original
     KEEP = "keep"  # unchanged and whole: no request, no work
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a run does with one slide, and why.
+
+    Attributes:
+        decision: generate, re-encode or keep.
+        reason: a short phrase: ``new``, ``changed``, ``image missing``, ``--force``...
+        changed: the fields that changed since the image was made (``prompt``, ``seed``,
+            ``format``...), when the manifest knows them.
+        left: ``--resume`` only: an interrupted run set out to do this and did not.
+    """
+
+    decision: Decision
+    reason: str
+    changed: tuple[str, ...] = ()
+    left: bool = False
+
+    def describe(self) -> str:
+        """``changed: prompt, seed``, ``--force (left by the interrupted run)``."""
+        text = f"{self.reason}: {', '.join(self.changed)}" if self.changed else self.reason
+        return f"{text} (left by the interrupted run)" if self.left else text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.decision.value, "reason": self.reason, "changed": list(self.changed)}
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A slide a run set out to make (generate or re-encode) and has not made yet.
+
+    Attributes:
+        verdict: what the run was to do, and why.
+        was: the identity of the file at the slide's destination when it was planned
+            (``None``: there was none): a file there now of another identity is the
+            interrupted run's work, even when the run was killed before it could say so.
+    """
+
+    verdict: Verdict
+    was: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.verdict.to_dict(), "was": self.was}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +117,8 @@ class SlideRecord:
         cost_usd: what that image cost, when known.
         prompt: the slide's prompt as written (before a style wraps it), so an export
             without the config still gives each slide its speaker notes.
+        fields: :func:`field_digests` of the request and output settings (empty in a
+            manifest written before they were kept: a change is then not named).
     """
 
     generation: str
@@ -71,6 +127,7 @@ class SlideRecord:
     original: str | None = None
     cost_usd: float | None = None
     prompt: str | None = None
+    fields: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +137,7 @@ class SlideRecord:
             "original": self.original,
             "cost_usd": self.cost_usd,
             "prompt": self.prompt,
+            "fields": dict(self.fields),
         }
 
 
@@ -96,8 +154,61 @@ def generation_digest(model: str, body: Mapping[str, Any]) -> str:
 
 def output_digest(job: Job) -> str:
     """A digest of how a slide's image is saved: format, quality, lossless."""
-    settings = {"format": job.fmt, "quality": job.quality, "lossless": job.lossless}
-    return hashlib.sha256(orjson.dumps(settings, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return _digest(_output_settings(job))
+
+
+def _output_settings(job: Job) -> dict[str, Any]:
+    return {"format": job.fmt, "quality": job.quality, "lossless": job.lossless}
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+_OUTPUT_FIELDS = ("format", "quality", "lossless")
+
+
+def field_digests(model: str, job: Job) -> dict[str, str]:
+    """A short digest of each named field that decides a slide's image and its file.
+
+    Named as the config names them: ``model``, ``prompt`` (after its style), ``reference
+    images`` (every image the body carries), each setting of the request's
+    ``generationConfig`` (``aspect_ratio``, ``image_size``, ``temperature``, ``seed``), and
+    the output settings. Only a plan's wording reads them: the decisions are the whole
+    digests'.
+    """
+    parts = job.body["contents"][0]["parts"]
+    named: dict[str, Any] = {
+        "model": model,
+        "prompt": [part["text"] for part in parts if "text" in part],
+        "reference images": [part for part in parts if "text" not in part],
+    }
+    named |= _settings(job.body.get("generationConfig", {}))
+    named |= _output_settings(job)
+    return {name: _digest(value)[:_FIELD_DIGEST_CHARS] for name, value in named.items()}
+
+
+def _settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"imageConfig": {"aspectRatio": ...}}`` -> ``{"aspect_ratio": ...}``."""
+    found: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            found |= _settings(value)
+        else:
+            found[re.sub(r"(?<=[a-z])([A-Z])", r"_\1", key).lower()] = value
+    return found
+
+
+def _changed(record: SlideRecord, now: Mapping[str, str], *, output: bool) -> tuple[str, ...]:
+    """The request's fields (or, ``output``, the output settings) whose digest differs from
+    the record's, in ``now``'s order; none when the record kept no fields."""
+    if not record.fields:
+        return ()
+    return tuple(
+        name
+        for name in dict.fromkeys([*now, *record.fields])
+        if (name in _OUTPUT_FIELDS) is output and record.fields.get(name) != now.get(name)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +219,9 @@ class Manifest:
     # A Batch API job not yet collected: {display_name, name, model, submitted_at, slides:
     # {number: generation digest}}; the next run of the deck waits for it, never makes another.
     batch: Mapping[str, Any] | None = None
+    # What the last run set out to make and has not made: written before it sends anything
+    # and again at its end, read by --resume.
+    pending: Mapping[int, Pending] = field(default_factory=dict)
 
     @classmethod
     def read(cls, output_dir: Path) -> Manifest:
@@ -121,7 +235,7 @@ class Manifest:
         except (OSError, orjson.JSONDecodeError):
             return cls({})
         batch = data.get("batch") if isinstance(data, dict) else None
-        return cls(_records(data), batch if isinstance(batch, dict) else None)
+        return cls(_records(data), batch if isinstance(batch, dict) else None, _pending(data))
 
     def in_batch(self, model: str, jobs: Iterable[Job]) -> dict[int, Job]:
         """The jobs the batch not yet collected (:attr:`batch`) will deliver as asked now.
@@ -149,6 +263,8 @@ class Manifest:
         }
         if self.batch is not None:
             data["batch"] = dict(self.batch)
+        if self.pending:
+            data["pending"] = {str(n): p.to_dict() for n, p in sorted(self.pending.items())}
         write_atomic(
             output_dir / MANIFEST_NAME, orjson.dumps(data, option=orjson.OPT_INDENT_2), mode=0o600
         )
@@ -182,6 +298,7 @@ def _records(data: object) -> dict[int, SlideRecord]:
             continue
         if not _plain_name(str(file)) or not (original is None or _inside(str(original))):
             continue  # a manifest may not point outside the folder
+        fields = entry.get("fields")
         records[int(key)] = SlideRecord(
             str(generation),
             str(output),
@@ -189,8 +306,36 @@ def _records(data: object) -> dict[int, SlideRecord]:
             original if isinstance(original, str) else None,
             float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
             prompt if isinstance(prompt, str) else None,
+            _strings(fields),
         )
     return records
+
+
+def _strings(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _pending(data: object) -> dict[int, Pending]:
+    """The manifest's ``pending`` slides; an entry not of ours is dropped (then ``--resume``
+    keeps that slide's image if it is whole, as it did before a run recorded its intent)."""
+    entries = data.get("pending") if isinstance(data, dict) else None
+    if not isinstance(entries, dict):
+        return {}
+    pending: dict[int, Pending] = {}
+    for key, entry in entries.items():
+        if not (isinstance(key, str) and key.isdigit() and isinstance(entry, dict)):
+            continue
+        action, reason, was = entry.get("action"), entry.get("reason"), entry.get("was")
+        changed = entry.get("changed")
+        if action not in (Decision.GENERATE, Decision.REENCODE) or not isinstance(reason, str):
+            continue
+        if not (was is None or isinstance(was, str)) or not isinstance(changed, list):
+            continue
+        names = tuple(str(name) for name in changed if isinstance(name, str))
+        pending[int(key)] = Pending(Verdict(Decision(action), reason, names), was)
+    return pending
 
 
 def _plain_name(name: str) -> bool:
@@ -211,8 +356,8 @@ def decide(
     original_present: Mapping[int, bool],
     regenerate: frozenset[int] = frozenset(),
     force: bool = False,
-) -> dict[int, Decision]:
-    """What to do with each slide, from the manifest and what is on disk.
+) -> dict[int, Verdict]:
+    """What to do with each slide, and why, from the manifest and what is on disk.
 
     Args:
         jobs: the run's jobs.
@@ -223,24 +368,42 @@ def decide(
         regenerate: slides to generate whatever the manifest says (``--regenerate``).
         force: generate every slide (``--force``).
     """
-    decisions: dict[int, Decision] = {}
+    verdicts: dict[int, Verdict] = {}
     for job in jobs:
-        record = manifest.slides.get(job.slide)
-        if (
-            force
-            or job.slide in regenerate
-            or record is None
-            or record.generation != generation_digest(model, job.body)
-        ):
-            decisions[job.slide] = Decision.GENERATE
-        elif (
-            record.output == output_digest(job)
-            and record.file == job.dest.name
-            and complete.get(job.slide, False)
-        ):
-            decisions[job.slide] = Decision.KEEP
-        elif original_present.get(job.slide, False):
-            decisions[job.slide] = Decision.REENCODE
-        else:
-            decisions[job.slide] = Decision.GENERATE
-    return decisions
+        verdicts[job.slide] = _verdict(
+            job,
+            model,
+            manifest.slides.get(job.slide),
+            complete=complete.get(job.slide, False),
+            original=original_present.get(job.slide, False),
+            asked="--force" if force else "--regenerate" if job.slide in regenerate else None,
+        )
+    return verdicts
+
+
+def _verdict(
+    job: Job,
+    model: str,
+    record: SlideRecord | None,
+    *,
+    complete: bool,
+    original: bool,
+    asked: str | None,
+) -> Verdict:
+    if asked is not None:
+        return Verdict(Decision.GENERATE, asked)
+    if record is None:
+        return Verdict(Decision.GENERATE, "new")
+    if record.generation != generation_digest(model, job.body):
+        changed = _changed(record, field_digests(model, job), output=False)
+        return Verdict(Decision.GENERATE, "changed", changed)
+    saved_as = record.output == output_digest(job) and record.file == job.dest.name
+    if saved_as and complete:
+        return Verdict(Decision.KEEP, "unchanged")
+    changed = () if saved_as else _changed(record, field_digests(model, job), output=True)
+    if record.file != job.dest.name:
+        changed += ("file",)
+    reason = "image missing" if saved_as else "changed"
+    if original:
+        return Verdict(Decision.REENCODE, reason, changed)
+    return Verdict(Decision.GENERATE, f"{reason}, no original kept to re-encode", changed)

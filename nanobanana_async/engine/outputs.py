@@ -37,7 +37,15 @@ from ..files.images import (
 )
 from ..files.lock import LOCK_SUFFIX
 from ..results import BatchResult
-from .manifest import Manifest, SlideRecord, generation_digest, output_digest
+from ..wording import plural, slide_ranges
+from .manifest import (
+    Manifest,
+    Pending,
+    SlideRecord,
+    field_digests,
+    generation_digest,
+    output_digest,
+)
 from .plan import Job
 from .rerun import RunPlan
 
@@ -49,6 +57,7 @@ __all__ = [
     "check_output_dir",
     "clean_leftovers",
     "reason",
+    "record_pending",
     "refresh_contact_sheet",
     "replaced_notice",
     "saved_as_cancelled",
@@ -145,14 +154,9 @@ def replaced_notice(output_dir: Path, jobs: list[Job]) -> str | None:
     replaced = [job.slide for job in jobs if job.dest.is_file() and not job.dest.is_symlink()]
     if not replaced:
         return None
-    shown = ", ".join(str(n) for n in replaced[:6])
-    if len(replaced) > 6:
-        shown += f" and {len(replaced) - 6} more"
-    images = "image" if len(replaced) == 1 else "images"
     return (
-        f"replacing {len(replaced)} {images} already in {output_dir} (slide"
-        f"{'s' if len(replaced) != 1 else ''} {shown}); the old ones are kept in "
-        f"{output_dir / VERSIONS_DIR}"
+        f"replacing {plural(len(replaced), 'image')} already in {output_dir} "
+        f"({slide_ranges(replaced)}); the old ones are kept in {output_dir / VERSIONS_DIR}"
     )
 
 
@@ -173,8 +177,9 @@ def check_budget(plan: RunPlan, max_cost: float | None, *, batch: bool = False) 
     if cost > max_cost:
         raise ConfigError(
             "max_cost",
-            f"this run would cost about ${cost:.2f} ({plan.requests} images), over the budget "
-            f"of ${max_cost:.2f}; raise it, or run fewer slides (nanobanana plan shows each)",
+            f"this run would cost about ${cost:.2f} ({plural(plan.requests, 'image')}), over the "
+            f"budget of ${max_cost:.2f}; raise it, or run fewer slides (nanobanana plan "
+            "--slides shows each)",
         )
 
 
@@ -191,6 +196,20 @@ def refresh_contact_sheet(output_dir: Path) -> None:
         write_contact_sheet(read_deck(output_dir))
 
 
+def record_pending(output_dir: Path, manifest: Manifest, pending: dict[int, Pending]) -> Manifest:
+    """Record in the manifest what the run sets out to make, before it sends anything.
+
+    A run stopped (or killed) half way then leaves what ``--resume`` needs to finish it.
+    Failing to write it costs only that: the manifest returned holds it all the same, for
+    the record at the end.
+    """
+    recorded = dataclasses.replace(manifest, pending=pending)
+    if pending != manifest.pending:
+        with contextlib.suppress(OSError):
+            recorded.write(output_dir)
+    return recorded
+
+
 def write_manifest(
     output_dir: Path,
     previous: Manifest,
@@ -205,7 +224,8 @@ def write_manifest(
     ``batch`` is a Batch API job still to collect (the next run waits for it).
 
     A slide saved (or re-encoded) by this run gets a new record; one kept keeps its own;
-    a failed one keeps the record of the image still in place. Every record takes the
+    a failed one keeps the record of the image still in place, and stays pending (what
+    the run set out to make and did not, for ``--resume``). Every record takes the
     config's prompt as written now, the speaker notes ``nanobanana export`` gives the
     slide without the config. Failing to write it costs nothing now: the next run then
     regenerates what it cannot tell unchanged.
@@ -219,9 +239,12 @@ def write_manifest(
     for output in result.outputs:
         job = by_slide[output.slide]
         original = originals.get(output.slide)
-        if original is None and output.slide in records:
-            continue  # kept as it was
         old = records.get(output.slide)
+        if original is None and old is not None:
+            if not old.fields and old.generation == generation_digest(model, job.body):
+                # Kept from a manifest older than its fields: they are this config's.
+                records[output.slide] = dataclasses.replace(old, fields=field_digests(model, job))
+            continue  # kept as it was
         cost = output.cost_usd if not output.reused else (old.cost_usd if old else None)
         records[output.slide] = SlideRecord(
             generation_digest(model, job.body),
@@ -230,9 +253,12 @@ def write_manifest(
             None if original is None else str(original.relative_to(output_dir)),
             cost,
             job.prompt or None,
+            field_digests(model, job),
         )
+    failed = {error.slide for error in result.errors}
+    pending = {n: p for n, p in previous.pending.items() if n in failed and n in by_slide}
     with contextlib.suppress(OSError):
-        Manifest(records, batch).write(output_dir)
+        Manifest(records, batch, pending).write(output_dir)
 
 
 def saved_as_cancelled(dest: Path) -> bool:

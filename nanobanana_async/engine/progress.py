@@ -19,6 +19,7 @@ from typing import Any, Literal
 import orjson
 
 from ..results import utc_iso
+from ..wording import plural
 from . import events
 
 __all__ = ["Progress", "ProgressCallback", "ProgressState", "ProgressTracker"]
@@ -342,7 +343,7 @@ class ProgressTracker:
         done, failed, total = self.current, len(self._errors), self.total
         saved = len(self._completed)
         if self._state == "done":
-            line = f"done: {saved} of {total} slides saved"
+            line = f"done: {saved} of {plural(total, 'slide')} saved"
             return f"{line}, {failed} failed ({_slides(sorted(self._errors))})" if failed else line
         if self._state == "failed":
             return f"stopped: {self._last_error or 'unrecoverable error'}; {saved} of {total} saved"

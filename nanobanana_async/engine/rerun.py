@@ -1,5 +1,5 @@
-"""The plan of a run before it starts: which slides it generates, re-encodes or keeps, and
-what that costs.
+"""The plan of a run before it starts: which slides it generates, re-encodes or keeps, why,
+and what that costs.
 
 ``nanobanana plan`` prints it and sends nothing; ``run`` follows it, and refuses it when
 it would pass ``--max-cost``. The decisions are :mod:`.manifest`'s, the prices
@@ -15,12 +15,20 @@ A Batch API job the manifest records as not collected yet, asked with the same r
 will deliver its slides: they are still to generate, but not bought again (``in_batch``),
 so they are neither priced nor counted as requests, and the line says how to wait for the
 batch or cancel it.
+
+A run records in the manifest what it sets out to make before it sends anything
+(:class:`~.manifest.Pending`, with the identity of the file then in place), and at its end
+what it did not make. ``--resume`` plans from that: a slide left is made as it was to be
+(an interrupted ``--force`` still redoes it), a slide whose file changed since was made
+by the interrupted run (even one killed before it could record so), and any other whole
+image is kept.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +38,11 @@ from ..cost import PRICES_AS_OF, image_cost
 from ..cost.prices import BATCH_DISCOUNT
 from ..errors import ConfigError
 from ..files.images import image_is_complete
-from .manifest import Decision, Manifest, decide
+from ..wording import slide_ranges
+from .manifest import Decision, Manifest, Pending, Verdict, decide
 from .plan import Job
 
-__all__ = ["RunPlan", "plan_run"]
+__all__ = ["RunPlan", "check_regenerate", "file_identity", "plan_run"]
 
 # A prompt's tokens, estimated before it is sent: about four characters a token in English.
 _CHARS_PER_TOKEN = 4
@@ -41,10 +50,10 @@ _CHARS_PER_TOKEN = 4
 
 @dataclass(frozen=True, slots=True)
 class RunPlan:
-    """What a run of a config would do, slide by slide, and its expected cost.
+    """What a run of a config would do, slide by slide, why, and its expected cost.
 
     Attributes:
-        decisions: slide number -> what the run does with it.
+        verdicts: slide number -> what the run does with it, and why.
         costs: slide number -> expected USD of a slide to generate (``None``: no price
             known for the model).
         model: the model asked.
@@ -53,18 +62,28 @@ class RunPlan:
             sent again, not priced.
         batch: that batch's record in the manifest (``name``, ``display_name``,
             ``submitted_at``, ...), or ``None``.
+        retired: slide number -> its image saved by an earlier run under another name (the
+            format or ``output_filename`` changed), which goes to the versions once the
+            slide's new image is in place.
+        pending: what the run sets out to make (every slide not kept), recorded in the
+            manifest before anything is sent, so ``--resume`` can finish it.
     """
 
-    decisions: dict[int, Decision]
+    verdicts: dict[int, Verdict]
     costs: dict[int, float | None]
     model: str
     prices_as_of: str = PRICES_AS_OF
     in_batch: tuple[int, ...] = ()
     batch: Mapping[str, Any] | None = None
+    retired: dict[int, Path] = field(default_factory=dict)
+    pending: dict[int, Pending] = field(default_factory=dict)
+
+    def decision(self, slide: int) -> Decision:
+        return self.verdicts[slide].decision
 
     def slides(self, decision: Decision) -> list[int]:
         """The slides with ``decision``, in config order."""
-        return [n for n, d in self.decisions.items() if d is decision]
+        return [n for n, v in self.verdicts.items() if v.decision is decision]
 
     @property
     def to_buy(self) -> list[int]:
@@ -75,6 +94,12 @@ class RunPlan:
     def requests(self) -> int:
         """Requests the run sends at least (one per slide to buy; retries come on top)."""
         return len(self.to_buy)
+
+    def slide_cost(self, slide: int) -> float | None:
+        """Expected USD of one slide: its image's price if bought, else nothing."""
+        if self.verdicts[slide].decision is not Decision.GENERATE or slide in self.in_batch:
+            return 0.0
+        return self.costs.get(slide)
 
     @property
     def cost_usd(self) -> float | None:
@@ -106,7 +131,34 @@ class RunPlan:
             "batch_cost_usd": None if batch is None else round(batch, 4),
             "prices_as_of": self.prices_as_of,
             "batch": None if self.batch is None else _batch_view(self.batch, self.in_batch),
+            "slides": [self._slide(n, v) for n, v in self.verdicts.items()],
         }
+
+    def _slide(self, slide: int, verdict: Verdict) -> dict[str, object]:
+        cost = self.slide_cost(slide)
+        return {
+            "slide": slide,
+            **verdict.to_dict(),
+            "interrupted": verdict.left,
+            "cost_usd": None if cost is None else round(cost, 4),
+        }
+
+
+def check_regenerate(jobs: Iterable[Job], regenerate: frozenset[int]) -> None:
+    """Refuse ``--regenerate`` naming a slide the config does not have (a typo would
+    otherwise regenerate nothing, silently): ``plan`` and ``run`` both ask here.
+
+    Raises:
+        ConfigError: a slide named is not in the config.
+    """
+    known = {job.slide for job in jobs}
+    unknown = regenerate - known
+    if unknown:
+        raise ConfigError(
+            "--regenerate",
+            f"no {slide_ranges(unknown)} in the config, which has {slide_ranges(known)}; "
+            "name slides of the config",
+        )
 
 
 def _batch_view(record: Mapping[str, Any], in_batch: Iterable[int]) -> dict[str, object]:
@@ -125,13 +177,19 @@ def plan_run(
     *,
     regenerate: frozenset[int] = frozenset(),
     force: bool = False,
+    resume: bool = False,
 ) -> RunPlan:
     """Look at ``config.output_dir`` and its manifest, and say what a run would do.
+
+    ``resume``: finish what the last run set out to do and did not (the manifest's
+    ``pending`` slides: its ``--force`` or ``--regenerate`` too), keep every other whole
+    image, whatever changed, and generate the rest.
 
     Slides that follow the first one have their bodies completed with its kept image when
     it is not generated again (see the module).
     """
     jobs = list(jobs)
+    check_regenerate(jobs, regenerate)
     manifest = Manifest.read(config.output_dir)
     complete = {job.slide: image_is_complete(job.dest) for job in jobs}
     originals = {
@@ -140,8 +198,8 @@ def plan_run(
         if record.original is not None
     }
 
-    def decided(some: list[Job]) -> dict[int, Decision]:
-        return decide(
+    def decided(some: list[Job]) -> dict[int, Verdict]:
+        verdicts = decide(
             some,
             config.model,
             manifest,
@@ -150,26 +208,41 @@ def plan_run(
             regenerate=regenerate,
             force=force,
         )
+        if resume:
+            verdicts = {
+                job.slide: _resumed(job, verdicts[job.slide], manifest, complete[job.slide])
+                for job in some
+            }
+        return verdicts
 
-    decisions = decided(jobs)
+    verdicts = decided(jobs)
     followers = [job for job in jobs if job.follows is not None]
     if followers:
         leader = followers[0].follows
         assert leader is not None
         record = manifest.slides.get(leader)
         kept = None
-        if decisions[leader] is not Decision.GENERATE and record and originals.get(leader):
+        if verdicts[leader].decision is not Decision.GENERATE and record and originals.get(leader):
             assert record.original is not None
             kept = _kept_image(config.output_dir / record.original)
-        if kept is None:
-            # Made anew (or its bytes, as the service sent them, are gone): every slide
-            # that follows it is made again after it, whatever its record says.
-            decisions[leader] = Decision.GENERATE
-            decisions |= {job.slide: Decision.GENERATE for job in followers}
-        else:
+        if kept is not None:
             for job in followers:
                 job.follow(kept)
-            decisions |= decided(followers)
+            verdicts |= decided(followers)
+        else:
+            # Made anew (or its bytes, as the service sent them, are gone): every slide
+            # that follows it is made again after it, whatever its record says; under
+            # --resume, those without a whole image (they get the image in place).
+            if not resume and verdicts[leader].decision is not Decision.GENERATE:
+                verdicts[leader] = Verdict(Decision.GENERATE, "no original kept to send")
+            anew = f"follows slide {leader}, made anew"
+            for job in followers:
+                verdict = verdicts[job.slide]
+                if resume and verdict.decision is Decision.KEEP:
+                    continue
+                if verdict.reason not in _ASKED:  # its own digest waits for the new image
+                    verdict = Verdict(Decision.GENERATE, anew, left=verdict.left)
+                verdicts[job.slide] = dataclasses.replace(verdict, decision=Decision.GENERATE)
     specs = {spec.number: spec for spec in config.slides}
     costs = {
         job.slide: image_cost(
@@ -181,9 +254,76 @@ def plan_run(
         for job in jobs
     }
     held = manifest.in_batch(config.model, jobs)
-    in_batch = tuple(job.slide for job in jobs if job.slide in held)
-    in_batch = tuple(n for n in in_batch if decisions[n] is Decision.GENERATE)
-    return RunPlan(decisions, costs, config.model, in_batch=in_batch, batch=manifest.batch)
+    in_batch = tuple(
+        job.slide
+        for job in jobs
+        if job.slide in held and verdicts[job.slide].decision is Decision.GENERATE
+    )
+    names = {job.dest.name for job in jobs}  # a name another slide now has is not retired
+    retired = {
+        job.slide: config.output_dir / record.file
+        for job in jobs
+        if (record := manifest.slides.get(job.slide)) is not None
+        and record.file != job.dest.name
+        and record.file not in names
+    }
+    pending = {
+        job.slide: _pending(job, verdicts[job.slide], manifest)
+        for job in jobs
+        if verdicts[job.slide].decision is not Decision.KEEP
+    }
+    return RunPlan(
+        verdicts,
+        costs,
+        config.model,
+        in_batch=in_batch,
+        batch=manifest.batch,
+        retired=retired,
+        pending=pending,
+    )
+
+
+# Reasons a slide is generated whatever else is true of it.
+_ASKED = frozenset({"--force", "--regenerate", "new"})
+
+
+def _resumed(job: Job, verdict: Verdict, manifest: Manifest, whole: bool) -> Verdict:
+    """``--resume``'s verdict on a slide, from the plain one and the manifest's pending."""
+    pending = manifest.pending.get(job.slide)
+    if pending is not None:
+        if whole and file_identity(job.dest) != pending.was:
+            # Replaced since it was planned: the interrupted run made it (perhaps killed
+            # before it could record so).
+            return Verdict(Decision.KEEP, "made by the interrupted run")
+        if pending.verdict.decision is Decision.GENERATE:
+            return dataclasses.replace(pending.verdict, left=True)
+        if verdict.decision is not Decision.KEEP:  # a re-encode left: as the plan sees it now
+            return dataclasses.replace(verdict, left=True)
+    if whole:
+        return Verdict(Decision.KEEP, "whole on disk (--resume)")
+    if verdict.decision is Decision.GENERATE:
+        return verdict
+    return Verdict(Decision.GENERATE, "image missing")  # asked for again, as it always was
+
+
+def _pending(job: Job, verdict: Verdict, manifest: Manifest) -> Pending:
+    """What the manifest records of a slide the run sets out to make."""
+    if verdict.left:
+        return manifest.pending[job.slide]  # still the interrupted run's, as it recorded it
+    return Pending(verdict, file_identity(job.dest))
+
+
+def file_identity(path: Path) -> str | None:
+    """Which file is at ``path`` (inode, modification time, size); ``None`` if none is.
+
+    A run replaces an image by renaming a new file over it, so the identity changes exactly
+    when a run has saved the slide.
+    """
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    return f"{info.st_ino}:{info.st_mtime_ns}:{info.st_size}"
 
 
 def _kept_image(path: Path) -> ReferenceImage | None:

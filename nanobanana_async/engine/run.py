@@ -28,7 +28,6 @@ from ..errors import (
 )
 from ..files.images import (
     discard_staged,
-    image_is_complete,
 )
 from ..files.lock import DeckLock, RunLock
 from ..results import BatchResult, RunState, SlideFailure, SlideOutput, utc_iso
@@ -47,6 +46,7 @@ from .outputs import (
     check_files,
     check_output_dir,
     clean_leftovers,
+    record_pending,
     refresh_contact_sheet,
     replaced_notice,
     saved_as_cancelled,
@@ -55,7 +55,7 @@ from .outputs import (
 )
 from .plan import Job, plan_jobs
 from .progress import ProgressCallback, ProgressTracker
-from .rerun import RunPlan, plan_run
+from .rerun import RunPlan, check_regenerate, plan_run
 from .settings import EngineSettings
 from .writer import ProgressWriter
 
@@ -90,9 +90,10 @@ async def generate_batch(
             the default location (``exits.DEFAULT_PROGRESS_FILE``).
         results_file: where to write the results JSON (``None``: only the copy in
             ``output_dir``).
-        resume: keep slides whose image is already complete on disk, whatever the config
-            says of them now; generate the rest. Without it a run follows the deck's
-            manifest: unchanged slides are kept, changed output settings re-encoded from
+        resume: finish what the last run of the deck set out to do and did not (its
+            ``--force`` or ``--regenerate`` too), and keep every other slide whose image is
+            complete on disk, whatever the config says of it now. Without it a run follows
+            the deck's manifest: unchanged slides are kept, changed output settings re-encoded from
             the kept original, the rest generated (:mod:`.rerun`).
         settings: engine settings (concurrency, rate, timeouts, time scale).
         transport: an httpx2 transport instead of the network (e.g. the emulator's ASGI app).
@@ -117,6 +118,7 @@ async def generate_batch(
     if cfg.mode == "batch-api" and not settings.batch_api:
         settings = dataclasses.replace(settings, batch_api=True)  # decided once, here
     jobs = plan_jobs(cfg)
+    check_regenerate(jobs, regenerate)  # before anything is created or locked
     check_files(progress_file, results_file)
     lock = RunLock(progress_file) if progress_file is not None else None
     if lock is not None:
@@ -124,11 +126,10 @@ async def generate_batch(
     try:
         check_output_dir(cfg.output_dir)  # after the lock: a refused run creates nothing
         with DeckLock(cfg.output_dir):  # one run per deck, whatever its progress file
-            plan = None if resume else plan_run(cfg, jobs, regenerate=regenerate, force=force)
-            if plan is not None:
-                check_budget(plan, settings.max_cost or cfg.max_cost, batch=settings.batch_api)
+            plan = plan_run(cfg, jobs, regenerate=regenerate, force=force, resume=resume)
+            check_budget(plan, settings.max_cost or cfg.max_cost, batch=settings.batch_api)
             return await _execute(
-                cfg, jobs, settings, progress, progress_file, results_file, plan, transport
+                cfg, jobs, settings, progress, progress_file, results_file, plan, transport, resume
             )
     finally:
         if lock is not None:
@@ -142,20 +143,20 @@ async def _execute(
     callback: ProgressCallback | None,
     progress_file: Path | None,
     results_file: Path | None,
-    plan: RunPlan | None,
+    plan: RunPlan,
     transport: httpx2.AsyncBaseTransport | None,
+    resume: bool,
 ) -> BatchResult:
-    resume = plan is None
     clock = settings.clock
     started_at = utc_iso()
     started_mono = clock()
     clean_leftovers(cfg.output_dir, jobs)
     notices = cfg.notices
-    manifest = Manifest.read(cfg.output_dir)
-    if plan is not None:
-        redone = [job for job in jobs if plan.decisions[job.slide] is not Decision.KEEP]
-        if (replacing := replaced_notice(cfg.output_dir, redone)) is not None:
-            notices = (*notices, replacing)
+    # What this run sets out to make, recorded before anything is sent (for --resume).
+    manifest = record_pending(cfg.output_dir, Manifest.read(cfg.output_dir), plan.pending)
+    redone = [job for job in jobs if plan.decision(job.slide) is not Decision.KEEP]
+    if (replacing := replaced_notice(cfg.output_dir, redone)) is not None:
+        notices = (*notices, replacing)
     tracker = ProgressTracker(
         total=len(jobs),
         output_dir=cfg.output_dir,
@@ -191,8 +192,8 @@ async def _execute(
         entry = entry_name(cfg.base_url, cfg.api_key, cfg.model)
         store = QuotaLedger(settings.quota_ledger, entry, clock=clock)
     run = Run(cfg, settings, client, send, resume=resume, store=store)
-    if plan is not None:
-        run.estimates = dict(plan.costs)
+    run.estimates = dict(plan.costs)
+    run.retired = dict(plan.retired)
     batcher = None
     # The slides a batch still out will deliver: a standard run does not buy them again.
     held = {} if settings.batch_api else manifest.in_batch(cfg.model, jobs)
@@ -208,16 +209,14 @@ async def _execute(
             try:
                 async with anyio.create_task_group() as slides:
                     for job in jobs:
-                        decision = None if plan is None else plan.decisions[job.slide]
+                        decision = plan.decision(job.slide)
                         if decision is Decision.REENCODE:
                             record = manifest.slides[job.slide]
                             assert record.original is not None
                             original = cfg.output_dir / record.original
                             slides.start_soon(run.reencode_slide, job, original)
                             continue
-                        if decision is Decision.KEEP or (
-                            resume and await anyio.to_thread.run_sync(image_is_complete, job.dest)
-                        ):
+                        if decision is Decision.KEEP:
                             size = job.dest.stat().st_size
                             reused[job.slide] = SlideOutput(
                                 job.slide, job.dest, size // 1024, reused=True

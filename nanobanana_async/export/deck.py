@@ -42,6 +42,7 @@ from ..exits import RESULTS_COPY_NAME
 from ..files.atomic import file_kind
 from ..files.images import MAX_IMAGE_PIXELS
 from ..files.reading import NotOwn, NotReadable, NotRegular, TooLarge, read_regular
+from ..wording import plural
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -338,7 +339,7 @@ def _nothing(slides: tuple[Slide, ...]) -> str:
     failed = sum(slide.state == "failed" for slide in slides)
     counts = ((failed, "failed"), (len(slides) - failed, "missing"))
     parts = [f"{count} {word}" for count, word in counts if count]
-    return f"none of its {len(slides)} slides has an image ({', '.join(parts)})"
+    return f"none of its {plural(len(slides), 'slide')} has an image ({', '.join(parts)})"
 
 
 # -- a folder without results --------------------------------------------------------------
@@ -362,7 +363,7 @@ def _listed(output_dir: Path) -> Deck:
     found.sort()
     slides = tuple(Slide(number, output_dir / name) for number, name in found)
     note = (
-        f"no {RESULTS_COPY_NAME} in {output_dir}: its {len(slides)} slide-NN images are "
+        f"no {RESULTS_COPY_NAME} in {output_dir}: its {plural(len(slides), 'slide-NN image')} are "
         "listed by number (failed slides are not known)"
     )
     return Deck(output_dir, slides, listed=True, notes=(note,))

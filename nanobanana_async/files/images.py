@@ -276,6 +276,7 @@ async def save_received(
     quality: int,
     lossless: bool,
     keep: bool = False,
+    retire: Path | None = None,
 ) -> SavedImage:
     """Convert ``data`` to ``fmt`` in a thread, write it to ``dest``, drop the staged copy.
 
@@ -293,6 +294,9 @@ async def save_received(
         keep: keep what a rerun needs: an image already at ``dest`` goes to the versions
             (:func:`keep_version`), and the staged bytes become the original
             (:func:`original_path`) instead of being dropped.
+        retire: the slide's earlier image under another name (its format or file name
+            changed): moved to the versions once the new one is in place, so the folder
+            holds one image per slide and nothing paid for is lost.
 
     Returns:
         The path, final size and dimensions, and where the previous image and the
@@ -309,6 +313,8 @@ async def save_received(
             return None  # the run ended meanwhile: the staged bytes wait for --resume
         previous = keep_version(dest) if keep else None
         write_atomic(dest, encoded.data, mode=image_mode())
+        if retire is not None:
+            previous = keep_version(retire) or previous
         if encoded.thumbnail is not None:
             # Only a convenience for the contact sheet: the image is saved, whatever this
             # costs (a full disk fails the copy, not the slide).

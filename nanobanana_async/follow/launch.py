@@ -32,6 +32,7 @@ from ..errors import ConfigError, RunLockedError
 from ..exits import EXIT_USAGE
 from ..files.atomic import file_kind
 from ..files.lock import RunLock
+from ..wording import plural
 from .progress_file import NotAProgressFile, read_progress
 from .summary import printable
 
@@ -148,7 +149,7 @@ def _follow_start(
         except NotAProgressFile:
             progress = None  # not (yet) the child's: it says why in the log when it exits
         if progress is not None and progress.get("pid") == child.pid:
-            line = f"started {progress['total']} slides (pid {child.pid})"
+            line = f"started {plural(int(progress['total']), 'slide')} (pid {child.pid})"
             return Launched(0, line, child.pid, progress)
         if code is not None:
             return Launched(code, _last_line(log) or f"run exited with code {code}", child.pid)

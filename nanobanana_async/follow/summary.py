@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ..wording import slide_ranges
+
 __all__ = [
     "died_line",
     "duration",
@@ -34,8 +36,6 @@ __all__ = [
 _MAX_REASON = 120
 # The reasons shown, in characters: past it, "and N more reasons". The advice is not counted.
 _REASONS_BUDGET = 240
-# Ranges in a list of slides before "and N more".
-_MAX_RANGES = 6
 
 # What to fix, by the error's kind (nanobanana_async.errors), in the order to fix it: what
 # stopped the run first. Kinds absent here need no fix: a rerun can succeed as it stands.
@@ -79,32 +79,6 @@ _STATE_WORDS = {"failed": "stopped"}
 Failure = tuple[int, str, str]  # slide, reason, kind ("" when not known)
 
 
-def _ranges(numbers: Iterable[int]) -> list[tuple[int, int]]:
-    ranges: list[tuple[int, int]] = []
-    for n in sorted(set(numbers)):
-        if ranges and n == ranges[-1][1] + 1:
-            ranges[-1] = (ranges[-1][0], n)
-        else:
-            ranges.append((n, n))
-    return ranges
-
-
-def _slides(numbers: Iterable[int]) -> str:
-    """``slide 3``, ``slides 1-3, 7, 9-12``, ``slides 1, 3, 5, 7, 9, 11 and 24 more``."""
-    ranges = _ranges(numbers)
-    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges[:_MAX_RANGES])
-    more = sum(b - a + 1 for a, b in ranges[_MAX_RANGES:])
-    if more:
-        shown += f" and {more} more"
-    single = len(ranges) == 1 and ranges[0][0] == ranges[0][1]
-    return f"{'slide' if single else 'slides'} {shown}"
-
-
-def slide_ranges(numbers: Iterable[int]) -> str:
-    """Slide numbers as every line names them: ``slide 3``, ``slides 1-3, 7``."""
-    return _slides(numbers)
-
-
 def printable(text: str) -> str:
     """``text`` with every character that is not printable shown as its escape (``\\x1b``).
 
@@ -140,7 +114,7 @@ def _reasons(failures: list[Failure]) -> str:
     ordered = sorted(groups.items(), key=lambda item: item[1][0])  # stable: slide order
     shown: list[str] = []
     for reason, (_, numbers) in ordered:
-        text = f"{_slides(numbers)}: {reason}"
+        text = f"{slide_ranges(numbers)}: {reason}"
         if shown and sum(len(t) + 2 for t in shown) + len(text) > _REASONS_BUDGET:
             break
         shown.append(text)
@@ -167,7 +141,7 @@ def _advice(failures: list[Failure], *, all_saved: bool, died: bool) -> str:
     if not fixes:
         return then if died else f"{then} to finish"
     ordered = sorted(fixes.items(), key=lambda item: item[1][0])
-    todo = ", ".join(fix.format(slides=_slides(slides)) for fix, (_, slides) in ordered)
+    todo = ", ".join(fix.format(slides=slide_ranges(slides)) for fix, (_, slides) in ordered)
     return f"{todo}, then {then}"
 
 

@@ -32,6 +32,7 @@ from ..follow.launch import launch
 from ..follow.progress_file import View, Watch, view
 from ..follow.summary import printable
 from ..results import utc_iso
+from ..wording import plural
 from .runs import RunFolder, Runs, RunsError
 
 __all__ = ["MAX_IMAGES", "MAX_WAIT_SECONDS", "VIEW_BYTES", "Answer", "DeckTools", "Progress"]
@@ -197,7 +198,7 @@ class DeckTools:
             shutil.rmtree(run.folder, ignore_errors=True)  # nothing ran: no run to find
             return _refusal(launched.line)
         total = (launched.progress or {}).get("total", 0)
-        text = f"started {run.run_id}: {total} slides; follow with wait_deck"
+        text = f"started {run.run_id}: {plural(int(total), 'slide')}; follow with wait_deck"
         return Answer(text, {"run_id": run.run_id, "total": total})
 
     def _prepare(

@@ -6,13 +6,23 @@ stats count what was really asked.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from engine_testing import deck_config, environment, files_args, read_json, run_cli, write_json
+from engine_testing import (
+    deck_config,
+    environment,
+    files_args,
+    read_json,
+    run_cli,
+    start_run,
+    wait_for,
+    write_json,
+)
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
 
@@ -80,7 +90,15 @@ def test_an_output_setting_alone_reencodes_from_the_kept_original(
     code, _, err = run(tmp_path, url, deck(tmp_path, format="png"))
     assert code == 0, err
     assert requests(emulator) == 10  # no new request
-    assert len(list((tmp_path / "deck").glob("slide-*.png"))) == 10
+    folder = tmp_path / "deck"
+    assert len(list(folder.glob("slide-*.png"))) == 10
+    # One image per slide in the folder (a glob of the deck sees no duplicates); the WebP
+    # ones replaced are versions, as any replaced image is, and the results name them.
+    assert list(folder.glob("slide-*.webp")) == []
+    kept = sorted(p.name for p in (folder / ".versions").iterdir())
+    assert kept == [f"slide-{n:02d}.2.webp" for n in range(1, 11)]
+    outputs = read_json(tmp_path / "results.json")["outputs"]
+    assert [o["previous"] for o in outputs] == [str(folder / ".versions" / k) for k in kept]
 
 
 def test_regenerate_redoes_the_slides_named(tmp_path: Path, service: tuple[Emulator, str]) -> None:
@@ -121,3 +139,121 @@ def test_dry_run_prints_the_plan_and_sends_nothing(
     assert code == 0, err
     assert out.startswith("plan: 10 slides -> ")
     assert requests(emulator) == 0
+
+
+@pytest.mark.parametrize("command", ["run", "plan"])
+def test_regenerate_naming_a_slide_not_in_the_deck_is_refused_before_anything(
+    tmp_path: Path, service: tuple[Emulator, str], command: str
+) -> None:
+    emulator, url = service
+    config = write_json(tmp_path / "slides.json", deck_config(tmp_path / "deck", 8))
+    files = files_args(tmp_path) if command == "run" else []
+    done = run_cli(command, str(config), *files, "--regenerate", "3,99", env=environment(url))
+    assert done.returncode == 2
+    assert done.stdout == b""
+    assert done.stderr.decode() == (
+        "nanobanana: error: --regenerate: no slide 99 in the config, which has slides 1-8; "
+        "name slides of the config\n"
+    )
+    assert requests(emulator) == 0
+    assert not (tmp_path / "deck").exists()
+
+
+@pytest.mark.parametrize(
+    ("asked", "signum", "left"),
+    [
+        (["--force"], signal.SIGINT, [2, 3, 4]),
+        (["--regenerate", "2-4"], signal.SIGINT, [3, 4]),
+        (["--force"], signal.SIGKILL, [2, 3, 4]),  # killed: it could record nothing at its end
+    ],
+    ids=["force", "regenerate", "force-killed"],
+)
+def test_resume_finishes_what_an_interrupted_rerun_set_out_to_do(
+    tmp_path: Path,
+    service: tuple[Emulator, str],
+    asked: list[str],
+    signum: signal.Signals,
+    left: list[int],
+) -> None:
+    emulator, url = service
+    config = deck(tmp_path)
+    config = write_json(config, read_json(config) | {"slides": read_json(config)["slides"][:4]})
+    assert run(tmp_path, url, config)[0] == 0
+    # The rerun's second request never answers: the run is stopped with it on the wire.
+    emulator.script({6: "slow"})
+    process = start_run(config, tmp_path, environment(url), *asked, "--concurrency", "1")
+    progress = tmp_path / "progress.json"
+
+    def stuck() -> bool:
+        data = read_json(progress) if progress.exists() else {}
+        return data.get("pid") == process.pid and data.get("in_flight") == [left[0]]
+
+    assert wait_for(lambda: stuck() or process.poll() is not None, 30)
+    process.send_signal(signum)
+    out, _ = process.communicate(timeout=30)
+    if signum == signal.SIGINT:
+        assert out.decode().endswith("rerun with --resume to finish\n")
+
+    planned = orjson.loads(run_cli("plan", str(config), "--resume", "--json").stdout)
+    assert planned["generate"] == left
+    why = {s["slide"]: (s["reason"], s["interrupted"]) for s in planned["slides"]}
+    assert all(why[n] == (asked[0], True) for n in left)
+    shown = run_cli("plan", str(config), "--resume", "--slides").stdout.decode()
+    assert f"{asked[0]} (left by the interrupted run)" in shown
+
+    before = requests(emulator)
+    code, line, err = run(tmp_path, url, config, "--resume")
+    assert code == 0, err
+    assert requests(emulator) - before == len(left)
+    assert line.startswith("done 4/4")
+    assert f"({4 - len(left)} reused)" in line
+    results = read_json(tmp_path / "results.json")
+    assert [o["slide"] for o in results["outputs"] if not o.get("reused")] == left
+    # Every image the two runs replaced is kept, once.
+    redone = [1, 2, 3, 4] if asked == ["--force"] else [2, 3, 4]
+    versions = sorted(p.name for p in (tmp_path / "deck" / ".versions").iterdir())
+    assert versions == [f"slide-{n:02d}.2.webp" for n in redone]
+    # Finished: a second --resume has nothing left to do.
+    assert orjson.loads(run_cli("plan", str(config), "--resume", "--json").stdout)["generate"] == []
+
+
+def test_plan_slides_says_what_each_slide_gets_why_and_for_how_much(
+    tmp_path: Path, service: tuple[Emulator, str]
+) -> None:
+    emulator, url = service
+    assert run(tmp_path, url, deck(tmp_path))[0] == 0
+    edits: dict[int, dict[str, Any]] = {
+        3: {"prompt": "Slide 3, reworded"},
+        7: {"seed": 42},
+        9: {"format": "png"},
+    }
+    edited = deck(tmp_path, edits)
+    (tmp_path / "deck" / "slide-05.webp").unlink()
+
+    assert run_cli("plan", str(edited)).stdout.count(b"\n") == 1  # the default: one line
+    lines = run_cli("plan", str(edited), "--slides").stdout.decode().splitlines()
+    assert lines[0].startswith("plan: 10 slides -> ")
+    assert lines[1].split() == ["slide", "action", "cost", "why"]
+    rows = {int(line.split()[0]): line.split(None, 3)[1:] for line in lines[2:]}
+    assert sorted(rows) == list(range(1, 11))
+    assert rows[3] == ["generate", "$0.13", "changed: prompt"]
+    assert rows[7] == ["generate", "$0.13", "changed: seed"]
+    assert rows[9] == ["re-encode", "-", "changed: format, file"]
+    assert rows[5] == ["re-encode", "-", "image missing"]
+    assert rows[1] == ["keep", "-", "unchanged"]
+
+    planned = orjson.loads(run_cli("plan", str(edited), "--json").stdout)
+    by_slide = {entry["slide"]: entry for entry in planned["slides"]}
+    assert by_slide[3] == {
+        "slide": 3,
+        "action": "generate",
+        "reason": "changed",
+        "changed": ["prompt"],
+        "interrupted": False,
+        "cost_usd": pytest.approx(0.134, abs=0.001),
+    }
+    assert by_slide[9]["action"] == "reencode"
+    assert by_slide[9]["cost_usd"] == 0.0
+    forced = orjson.loads(run_cli("plan", str(edited), "--json", "--force").stdout)
+    assert {entry["reason"] for entry in forced["slides"]} == {"--force"}
+    assert requests(emulator) == 10  # plan sends nothing

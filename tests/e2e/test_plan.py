@@ -54,3 +54,19 @@ def test_a_batch_api_deck_is_priced_at_the_batch_rate_first(tmp_path: Path) -> N
     flagged = run_cli("run", str(standard), "--dry-run", "--batch-api")
     assert expected in flagged.stdout.decode()
     assert not (tmp_path / "deck").exists()
+
+
+def test_a_count_of_one_is_singular_wherever_it_is_printed(tmp_path: Path) -> None:
+    config = write_json(tmp_path / "slides.json", deck_config(tmp_path / "deck", 1))
+    line = run_cli("plan", str(config)).stdout.decode()
+    assert line.startswith(f"plan: 1 slide -> {tmp_path / 'deck'}; generate 1 (slide 1)")
+    assert "; 1 request, about $" in line
+    files = ["--progress-file", str(tmp_path / "p.json"), "--results-file", str(tmp_path / "r")]
+    refused = run_cli("run", str(config), "--emulator", "--max-cost", "0.01", *files)
+    assert refused.returncode == 2
+    assert b"this run would cost about $0.13 (1 image), over the budget" in refused.stderr
+    made = run_cli("run", str(config), "--emulator", *files)
+    assert made.returncode == 0, made.stderr
+    assert orjson.loads((tmp_path / "p.json").read_bytes())["status"].startswith(
+        "done: 1 of 1 slide saved"
+    )

@@ -16,8 +16,11 @@ from nanobanana_async.engine.manifest import (
     MANIFEST_NAME,
     Decision,
     Manifest,
+    Pending,
     SlideRecord,
+    Verdict,
     decide,
+    field_digests,
     generation_digest,
     output_digest,
 )
@@ -61,6 +64,13 @@ def test_every_field_that_decides_the_image_changes_its_digest(
     assert generation_digest(model, after.body) != generation_digest(model, before.body)
     if "style" not in change:  # a preset style also saves losslessly
         assert output_digest(after) == output_digest(before)
+    # And the plan names it (a style is part of the prompt sent).
+    named = {"style": "prompt", "reference_image": "reference images"}
+    field = next(iter(change))
+    record = _record(model, before, fields=field_digests(model, before))
+    verdict = decide([after], model, Manifest({1: record}), **_ON_DISK)[1]
+    assert (verdict.decision, verdict.reason) == (Decision.GENERATE, "changed")
+    assert verdict.changed == (named.get(field, field),)
 
 
 def test_the_reference_images_bytes_count_not_its_name(tmp_path: Path) -> None:
@@ -99,6 +109,44 @@ def _record(model: str, job: Job, **extra: Any) -> SlideRecord:
     return SlideRecord(**fields)
 
 
+_ON_DISK: dict[str, Any] = {"complete": {1: True}, "original_present": {1: True}}
+
+
+def test_each_verdict_says_why(tmp_path: Path) -> None:
+    model, job = _job(tmp_path)
+    _, png = _job(tmp_path, format="png")
+    same = Manifest({1: _record(model, job, fields=field_digests(model, job))})
+
+    def why(manifest: Manifest, one: Job = job, **kwargs: Any) -> str:
+        return decide([one], model, manifest, **(_ON_DISK | kwargs))[1].describe()
+
+    assert why(Manifest({})) == "new"
+    assert why(same) == "unchanged"
+    assert why(same, force=True) == "--force"
+    assert why(same, regenerate=frozenset({1})) == "--regenerate"
+    assert why(same, complete={1: False}) == "image missing"
+    assert why(same, png) == "changed: format, file"
+    no_original = why(same, png, original_present={1: False})
+    assert no_original == "changed, no original kept to re-encode: format, file"
+    # A manifest written before the fields were kept: the change is not named.
+    assert why(Manifest({1: _record(model, job, generation="x")})) == "changed"
+
+
+def test_what_a_run_left_to_do_round_trips(tmp_path: Path) -> None:
+    model, job = _job(tmp_path)
+    pending = {
+        3: Pending(Verdict(Decision.GENERATE, "--force"), "12:34:56"),
+        4: Pending(Verdict(Decision.REENCODE, "changed", ("format",)), None),
+    }
+    Manifest({1: _record(model, job)}, pending=pending).write(tmp_path)
+    assert Manifest.read(tmp_path).pending == pending
+    data = orjson.loads((tmp_path / MANIFEST_NAME).read_bytes())
+    data["pending"]["5"] = {"action": "keep", "reason": "x", "changed": [], "was": None}
+    data["pending"]["6"] = {"action": "generate", "reason": 7}
+    (tmp_path / MANIFEST_NAME).write_bytes(orjson.dumps(data))
+    assert Manifest.read(tmp_path).pending == pending  # entries not of ours are dropped
+
+
 def test_decisions(tmp_path: Path) -> None:
     model, job = _job(tmp_path)
     same = Manifest({1: _record(model, job)})
@@ -109,7 +157,7 @@ def test_decisions(tmp_path: Path) -> None:
     def one(manifest: Manifest, **kwargs: Any) -> Decision:
         kwargs.setdefault("complete", whole)
         kwargs.setdefault("original_present", present)
-        return decide([job], model, manifest, **kwargs)[1]
+        return decide([job], model, manifest, **kwargs)[1].decision
 
     assert one(Manifest({})) is Decision.GENERATE  # a first run
     assert one(same) is Decision.KEEP

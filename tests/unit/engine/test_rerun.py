@@ -86,6 +86,27 @@ def test_a_format_change_reencodes_and_costs_nothing(tmp_path: Path) -> None:
     assert (plan.requests, plan.cost_usd) == (0, 0.0)
 
 
+def test_an_image_under_an_old_name_is_retired_unless_another_slide_now_has_it(
+    tmp_path: Path,
+) -> None:
+    _made(_config(tmp_path, 3), {1, 2, 3})
+    deck = tmp_path / "deck"
+    plan = plan_run(config := _config(tmp_path, 3, format="jpg"), plan_jobs(config))
+    assert plan.retired == {n: deck / f"slide-0{n}.webp" for n in (1, 2, 3)}
+    renamed = _config(tmp_path, 3)
+    renamed = dataclasses.replace(
+        renamed,
+        slides=(
+            dataclasses.replace(renamed.slides[0], output_filename="title.webp"),
+            dataclasses.replace(renamed.slides[1], output_filename="slide-01.webp"),
+            renamed.slides[2],
+        ),
+    )
+    # Slide 2's new name is slide 1's old one: that file is slide 2's to replace (and keep
+    # as its version), not slide 1's to move away.
+    assert plan_run(renamed, plan_jobs(renamed)).retired == {2: deck / "slide-02.webp"}
+
+
 def test_regenerate_and_force_redo_on_purpose(tmp_path: Path) -> None:
     config = _config(tmp_path, 4)
     _made(config, {1, 2, 3, 4})
