@@ -76,7 +76,8 @@ class Progress:
         stopping_until: while ``stopping``, when the requests still on the wire are cut,
             UTC ISO 8601 rounded up.
         duration_seconds: once the run is over, how long it took, whole seconds: the
-            results' own figure, so every line about the run says the same.
+            results' own figure, so every line about the run says the same; ``None``
+            until then.
         stop: once a stopped run is over, its requests on the wire ``finished`` (and saved)
             and ``cut``, as the results say.
     """
@@ -135,10 +136,10 @@ class Progress:
             "pid": self.pid,
             # JSON keys are strings; sorted numerically, not as text ("10" after "9").
             "errors": {str(slide): self.errors[slide] for slide in sorted(self.errors)},
+            "duration_seconds": self.duration_seconds,  # null until the run is over
             # Only in a Batch API run: {name, state, submitted_at}.
             **({"batch": dict(self.batch)} if self.batch is not None else {}),
             **({"stopping_until": self.stopping_until} if self.state == "stopping" else {}),
-            **({"duration_seconds": self.duration_seconds} if self.finished else {}),
             **({"stop": self.stop.to_dict()} if self.stop is not None else {}),
         }
 

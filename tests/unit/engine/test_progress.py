@@ -214,7 +214,7 @@ def test_a_stop_is_shown_until_the_run_ends_then_what_became_of_the_wire() -> No
     assert stopping["stopping_until"] == "2026-01-16T10:32:10Z"  # 120 s on, rounded up
     assert stopping["waiting_until"] is None  # nothing waits for the quota any more
     assert stopping["eta_seconds"] is None
-    assert "duration_seconds" not in stopping
+    assert stopping["duration_seconds"] is None
 
     feed(
         tracker,
