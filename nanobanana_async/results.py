@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import orjson
 
-__all__ = ["BatchResult", "SlideFailure", "SlideOutput", "utc_iso"]
+__all__ = ["BatchResult", "SlideFailure", "SlideOutput", "StopReport", "utc_iso"]
 
 RunState = Literal["done", "failed", "cancelled"]
 
@@ -90,6 +90,23 @@ class SlideFailure:
 
 
 @dataclass(frozen=True, slots=True)
+class StopReport:
+    """How a stopped run treated the requests it had on the wire.
+
+    Attributes:
+        finished: requests on the wire when the stop came that were let finish, their
+            images saved.
+        cut: requests cut on the wire (a second signal, or the stop's wait ran out).
+    """
+
+    finished: int = 0
+    cut: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"finished": self.finished, "cut": self.cut}
+
+
+@dataclass(frozen=True, slots=True)
 class BatchResult:
     """What a run produced; the same content as the results file.
 
@@ -115,6 +132,8 @@ class BatchResult:
         notices: one-line messages for the user, as the command line printed them: how the
             config was read (a retired model id mapped to its replacement), what the run
             did besides its slides (images already in ``output_dir`` replaced).
+        stop: for a run stopped from outside (``cancelled``), what became of the
+            requests on the wire; ``None`` otherwise.
     """
 
     outputs: tuple[SlideOutput, ...]
@@ -132,6 +151,7 @@ class BatchResult:
     rate_limited: int = 0
     dry_run: bool = False
     notices: tuple[str, ...] = ()
+    stop: StopReport | None = None
 
     @property
     def completed(self) -> int:
@@ -180,6 +200,7 @@ class BatchResult:
             "dry_run": self.dry_run,
             "notices": list(self.notices),
             "cost_usd": None if (cost := self.cost_usd) is None else round(cost, 6),
+            **({"stop": self.stop.to_dict()} if self.stop is not None else {}),
         }
 
     def to_json(self) -> bytes:

@@ -272,13 +272,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         default=100.0,
         help="seconds to wait at most (default 100, under an agent's tool time limit)",
     )
-    stop = sub.add_parser("stop", help="stop a detached run (SIGTERM), then its final line")
+    stop = sub.add_parser(
+        "stop",
+        help="stop a detached run (SIGTERM: requests on the wire finish), then its final line",
+    )
     _add_progress_file(stop)
     stop.add_argument(
         "--timeout",
         type=_positive_float,
-        default=30.0,
-        help="seconds to wait for it to end (default 30)",
+        default=100.0,
+        help="seconds to wait for it to end (default 100)",
+    )
+    stop.add_argument(
+        "--now",
+        action="store_true",
+        help="cut the requests on the wire too (a second SIGTERM), instead of saving them",
     )
     cancel = sub.add_parser("cancel", help="cancel a Batch API run's batch at the service")
     _add_progress_file(cancel)
@@ -368,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "stop":
         from .stop import stop_command
 
-        return stop_command(args.progress_file, args.timeout)
+        return stop_command(args.progress_file, args.timeout, now=args.now)
     if args.command == "cancel":
         from .cancel import cancel_command
 

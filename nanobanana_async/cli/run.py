@@ -1,9 +1,11 @@
 """``nanobanana run``: the engine under a terminal or in the background, with signals.
 
 In a terminal it draws a one-line progress bar on stderr; in the background (the skill's
-case) it prints nothing but errors and, at the end, one summary line on stdout. SIGINT and
-SIGTERM cancel the run: in-flight requests are dropped, the progress and results files are
-written with state ``cancelled``, and the exit code is 130 or 143.
+case) it prints nothing but errors and, at the end, one summary line on stdout. The first
+SIGINT or SIGTERM stops the run as the engine drains it: nothing new is sent, the requests
+on the wire finish and are saved (a bounded wait), the progress and results files say
+``cancelled``. A second signal cuts those requests at once. The exit code is the first
+signal's: 130 for SIGINT, 143 for SIGTERM.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ __all__ = ["DRY_RUN_SUFFIX", "dry_run_dir", "run_command"]
 
 _EMULATOR_KEY = "emulator-dry-run"
 DRY_RUN_SUFFIX = ".dry-run"
+_STOPPING_NOTE = (
+    "nanobanana: stopping: the requests on the wire finish and are saved, nothing new is "
+    "sent; press Ctrl-C again to cut them"
+)
 # Far above any results file (10,000 slides take a few MB): a bigger one is not this run's.
 _MAX_RESULTS_BYTES = 64 * 2**20
 
@@ -53,14 +59,20 @@ async def _run(
     transport: httpx2.AsyncBaseTransport | None,
 ) -> tuple[BatchResult | None, int | None]:
     box: dict[str, Any] = {}
+    stop = anyio.Event()
     async with anyio.create_task_group() as group:
 
         async def watch_signals() -> None:
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
                 async for signum in received:
+                    if "signal" in box:  # the second: cut what is on the wire
+                        group.cancel_scope.cancel()
+                        return
                     box["signal"] = signum
-                    group.cancel_scope.cancel()
-                    return
+                    stop.set()
+                    if bar.enabled:
+                        bar.close()
+                        print(_STOPPING_NOTE, file=sys.stderr)
 
         async def engine() -> None:
             box["result"] = await generate_batch(
@@ -73,6 +85,7 @@ async def _run(
                 transport=transport,
                 regenerate=args.regenerate,
                 force=args.force,
+                stop=stop,
             )
             group.cancel_scope.cancel()
 

@@ -4,7 +4,10 @@ Each slide is a task. It holds a gate slot only while its request is being paced
 the wire; backoff, decoding and saving happen outside the gate, and saving runs in a worker
 thread (Pillow), never on the event loop. A received image is staged on disk before the
 slow conversion, so an interrupted run keeps what it paid for. A fatal error stops the
-run: slides still waiting fail with that one cause, requests on the wire finish.
+run: slides still waiting fail with that one cause, requests on the wire finish. A stop
+asked from outside (:meth:`Run.drain`) is the same without a cause: nothing new is sent
+and no retry starts, the slides not sent stay unsent (resumable), and the requests on the
+wire finish and are saved, unless the run's task is cancelled: then they are cut.
 
 Under ``"consistency": "first-slide"`` (:class:`FirstSlide`) the first slide has its turn
 before the slides that follow it: generated, or kept from an earlier run. Then they go
@@ -113,6 +116,9 @@ class Run:
         self.policy = settings.retry.scaled(scale) if scale != 1.0 else settings.retry
         self.rng = random.Random(settings.seed)
         self.stop_error: FatalApiError | None = None
+        self.stopping = False  # a stop was asked from outside: nothing new is sent
+        self.saved_while_stopping = 0  # images of requests let finish after it
+        self.cut: set[int] = set()  # slides whose request was cut on the wire
         self.waiting: set[anyio.CancelScope] = set()
         self.outputs: dict[int, SlideOutput] = {}
         # Where each image saved by this run keeps the service's bytes (for the manifest).
@@ -149,9 +155,25 @@ class Run:
         """Stop sending: wake everyone waiting for a slot or a token so they fail at once."""
         if self.stop_error is None:
             self.stop_error = error
-            for scope in self.waiting:
-                scope.cancel()
-            self.gate.open_all()
+            self._wake_waiters()
+
+    def drain(self) -> None:
+        """Stop admitting: nothing new leaves the gate and no retry starts; the requests
+        on the wire go on. Slides woken here end unsent, reported as not generated."""
+        if not self.stopping:
+            self.stopping = True
+            self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        """Wake everyone waiting for a slot, a token or a backoff: none of them will send."""
+        for scope in self.waiting:
+            scope.cancel()
+        self.gate.open_all()
+
+    @property
+    def halted(self) -> bool:
+        """Nothing more may be sent: a fatal error, or a stop asked from outside."""
+        return self.stopping or self.stop_error is not None
 
     def fail(self, job: Job, error: ApiError | str, kind: str = "") -> None:
         if isinstance(error, ApiError):
@@ -173,10 +195,12 @@ class Run:
         if self.stop_error is not None:
             self.fail_unsent(job)
             return
+        if self.stopping:
+            return  # not sent: the results say so
         retrying = slide_retrying(
             self.policy,
             on_retry=lambda e: self._on_retry(job, e),
-            sleep=self.settings.sleep,
+            sleep=self._backoff,
             rng=self.rng,
         )
         try:
@@ -190,7 +214,8 @@ class Run:
             if job.slide not in self.failures:
                 self.fail(job, error)
         except _NotSent:
-            self.fail_unsent(job)
+            if self.stop_error is not None:
+                self.fail_unsent(job)
         except _OverBudget as over:
             self.fail(job, str(over), "OverBudget")
         except ApiError as error:
@@ -202,10 +227,23 @@ class Run:
             self.fail(job, message, "OSError")
 
     def _on_retry(self, job: Job, error: ApiError) -> None:
+        if self.halted:
+            raise _NotSent  # no retry starts once the run stops sending
         self.retries += 1
         self.emit(
             SlideRetrying(job.slide, redact(error.message, self.config.api_key), self.clock())
         )
+
+    async def _backoff(self, seconds: float) -> None:
+        """The wait before a retry, cut short when the run stops sending."""
+        with anyio.CancelScope() as waiting:
+            self.waiting.add(waiting)
+            try:
+                await self.settings.sleep(seconds)
+            finally:
+                self.waiting.discard(waiting)
+        if self.halted:
+            raise _NotSent
 
     def _within_budget(self, job: Job) -> None:
         """Refuse to send a request that could take the run past its budget.
@@ -225,7 +263,7 @@ class Run:
 
     async def _attempt(self, job: Job) -> None:
         async with self.gate:
-            if self.stop_error is not None:
+            if self.halted:
                 raise _NotSent
             with anyio.CancelScope() as waiting:
                 self.waiting.add(waiting)
@@ -233,7 +271,7 @@ class Run:
                     sent_at = await self.pacer.acquire()
                 finally:
                     self.waiting.discard(waiting)
-            if self.stop_error is not None:
+            if self.halted:
                 raise _NotSent
             self._within_budget(job)
             started = self.clock()
@@ -241,6 +279,9 @@ class Run:
             self.on_wire[job.slide] = started
             try:
                 image = await self.client.generate(self.config.model, job.body)
+            except anyio.get_cancelled_exc_class():
+                self.cut.add(job.slide)
+                raise
             except RateLimited as error:
                 now = self.clock()
                 if not error.overload and self.pacer.paused_for() <= 0:  # a storm begins
@@ -294,6 +335,8 @@ class Run:
         self.outputs[job.slide] = SlideOutput(
             job.slide, saved.path, saved.size_bytes // 1024, cost_usd=cost, previous=saved.previous
         )
+        if self.stopping:
+            self.saved_while_stopping += 1
         if saved.original is not None:
             self.originals[job.slide] = saved.original
         self.emit(SlideDone(job.slide, saved.path, saved.size_bytes, self.clock()))
@@ -399,6 +442,8 @@ class FirstSlide:
             for job in self.followers:
                 run.fail_unsent(job)
             return
+        if run.stopping:
+            return  # not sent: the results say so
         first = self.leader.slide
         image, why = None, f"slide {first} failed"
         if (failure := run.failures.get(first)) is not None and failure.kind:

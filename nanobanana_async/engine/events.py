@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..results import RunState
+from ..results import RunState, StopReport
 
 __all__ = [
     "Event",
@@ -22,6 +22,7 @@ __all__ = [
     "SlideRetrying",
     "SlideReused",
     "SlideStarted",
+    "Stopping",
 ]
 
 
@@ -95,11 +96,24 @@ class SlideFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class Stopping:
+    """The run was asked to stop: nothing new is sent, the requests on the wire may finish
+    until ``until`` (monotonic), then they are cut."""
+
+    until: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class RunFinished:
-    """The run is over; ``state`` says how. Sent exactly once, last."""
+    """The run is over; ``state`` says how. Sent exactly once, last.
+
+    ``stop``: for a run stopped from outside, what became of its requests on the wire.
+    """
 
     state: RunState
     at: float
+    stop: StopReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,5 +138,6 @@ Event = (
     | SlideReused
     | SlideFailed
     | BatchUpdate
+    | Stopping
     | RunFinished
 )

@@ -18,13 +18,13 @@ from typing import Any, Literal
 
 import orjson
 
-from ..results import utc_iso
+from ..results import StopReport, utc_iso
 from ..wording import plural
 from . import events
 
 __all__ = ["Progress", "ProgressCallback", "ProgressState", "ProgressTracker"]
 
-ProgressState = Literal["running", "done", "failed", "cancelled"]
+ProgressState = Literal["running", "stopping", "done", "failed", "cancelled"]
 ProgressCallback = Callable[["Progress"], Awaitable[None] | None]
 
 # The ETA uses the pace of the last few finished slides: recent enough to follow a rate
@@ -54,7 +54,8 @@ class Progress:
         started_at: when the run started, UTC ISO 8601.
         updated_at: when this snapshot was taken, UTC ISO 8601.
         state: ``running``, then ``done``, ``failed`` (stopped by an error retrying cannot
-            fix) or ``cancelled``.
+            fix) or ``cancelled``; ``stopping`` between a stop asked from outside and the
+            end, while the requests on the wire finish.
         in_flight: slides with a request under way, in order.
         succeeded: slides with an image (``len(completed)``), reused ones included.
         failed_count: ``len(failed)``; ``succeeded + failed_count == current``.
@@ -72,6 +73,14 @@ class Progress:
         output_dir: where the images go.
         pid: the process writing the file (to wait for it, or stop it).
         errors: slide number -> short reason, for failed slides only.
+        batch: in a Batch API run, the batch's name, state and when it was sent.
+        stopping_until: while ``stopping``, when the requests still on the wire are cut,
+            UTC ISO 8601 rounded up.
+        duration_seconds: once the run is over, how long it took, whole seconds: the
+            results' own figure, so every line about the run says the same; ``None``
+            until then.
+        stop: once a stopped run is over, its requests on the wire ``finished`` (and saved)
+            and ``cut``, as the results say.
     """
 
     current: int
@@ -95,11 +104,14 @@ class Progress:
     pid: int
     errors: Mapping[int, str] = field(default_factory=dict, hash=False)
     batch: Mapping[str, str] | None = field(default=None, hash=False)
+    stopping_until: str | None = None
+    duration_seconds: int | None = None
+    stop: StopReport | None = None
 
     @property
     def finished(self) -> bool:
         """Whether the run is over (any final state)."""
-        return self.state != "running"
+        return self.state not in ("running", "stopping")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object, with the original seven fields first and JSON types only."""
@@ -125,8 +137,11 @@ class Progress:
             "pid": self.pid,
             # JSON keys are strings; sorted numerically, not as text ("10" after "9").
             "errors": {str(slide): self.errors[slide] for slide in sorted(self.errors)},
+            "duration_seconds": self.duration_seconds,  # null until the run is over
             # Only in a Batch API run: {name, state, submitted_at}.
             **({"batch": dict(self.batch)} if self.batch is not None else {}),
+            **({"stopping_until": self.stopping_until} if self.state == "stopping" else {}),
+            **({"stop": self.stop.to_dict()} if self.stop is not None else {}),
         }
 
     def to_json(self) -> bytes:
@@ -154,6 +169,7 @@ class ProgressTracker:
     __slots__ = (
         "_batch",
         "_completed",
+        "_ended",
         "_errors",
         "_finish_times",
         "_in_flight",
@@ -164,6 +180,8 @@ class ProgressTracker:
         "_started_at",
         "_started_mono",
         "_state",
+        "_stop",
+        "_stopping_until",
         "_wall_clock",
         "output_dir",
         "pid",
@@ -206,6 +224,9 @@ class ProgressTracker:
         self._pauses: list[tuple[float, float]] = []
         self._last_error = ""
         self._batch: dict[str, str] | None = None
+        self._stopping_until: float | None = None
+        self._ended: float | None = None
+        self._stop: StopReport | None = None
 
     def __repr__(self) -> str:
         return (
@@ -253,8 +274,14 @@ class ProgressTracker:
                 self._last_error = error
             case events.BatchUpdate(name=name, state=batch_state, submitted_at=submitted):
                 self._batch = {"name": name, "state": batch_state, "submitted_at": submitted}
-            case events.RunFinished(state=state):
+            case events.Stopping(until=until):
+                if self._state == "running":
+                    self._state = "stopping"
+                    self._stopping_until = until
+            case events.RunFinished(state=state, at=at, stop=stop):
                 self._state = state
+                self._ended = at
+                self._stop = stop
                 self._in_flight.clear()
                 self._retrying.clear()
 
@@ -287,7 +314,20 @@ class ProgressTracker:
             pid=self.pid,
             errors=MappingProxyType(dict(self._errors)),
             batch=None if self._batch is None else MappingProxyType(dict(self._batch)),
+            stopping_until=self._stopping_iso(wall, now_mono),
+            duration_seconds=None if self._ended is None else self.duration(self._ended),
+            stop=self._stop,
         )
+
+    def duration(self, ended: float) -> int:
+        """The run's length in whole seconds, ended at ``ended`` (monotonic): the one figure
+        the final snapshot and the results give."""
+        return max(0, round(ended - self._started_mono))
+
+    def _stopping_iso(self, wall: datetime, now_mono: float) -> str | None:
+        if self._state != "stopping" or self._stopping_until is None:
+            return None
+        return _ceil_iso(wall + timedelta(seconds=max(0.0, self._stopping_until - now_mono)))
 
     def _finish(self, slide: int, at: float, *, worked: bool) -> None:
         # Last word wins, so a slide is never counted twice in ``current``.
@@ -349,6 +389,9 @@ class ProgressTracker:
             return f"stopped: {self._last_error or 'unrecoverable error'}; {saved} of {total} saved"
         if self._state == "cancelled":
             return f"cancelled: {saved} of {total} saved"
+        if self._state == "stopping":
+            going = f"{len(in_flight)} in flight, finishing them" if in_flight else "finishing"
+            return f"stopping: {going}; {saved} of {total} saved"
         head = f"{done}/{total} done" + (f" ({failed} failed)" if failed else "")
         parts = []
         if in_flight:

@@ -3,8 +3,9 @@
 :func:`generate_batch` plans one job per slide, runs one task per slide through gate, pacer
 and client, sends events to the one progress writer on the way, and writes the results
 once every task has ended (the picture: docs/design.md). Each slide's attempts, and the
-state the slides share, are :mod:`.attempt`'s; the checks before anything is sent and the
-results written at the end are :mod:`.outputs`'; how the engine runs is :mod:`.settings`'.
+state the slides share, are :mod:`.attempt`'s; a stop asked from outside is
+:mod:`.stopping`'s; the checks before anything is sent and the results written at the end
+are :mod:`.outputs`'; how the engine runs is :mod:`.settings`'.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ..files.images import (
     discard_staged,
 )
 from ..files.lock import DeckLock, RunLock
-from ..results import BatchResult, RunState, SlideFailure, SlideOutput, utc_iso
+from ..results import BatchResult, RunState, SlideFailure, SlideOutput, StopReport, utc_iso
 from ..service.client import GeminiClient
 from .attempt import FirstSlide, Run
 from .batched import BatchSender
@@ -57,6 +58,7 @@ from .plan import Job, plan_jobs
 from .progress import ProgressCallback, ProgressTracker
 from .rerun import RunPlan, check_regenerate, plan_run
 from .settings import EngineSettings
+from .stopping import Stopper, stop_grace
 from .writer import ProgressWriter
 
 __all__ = ["EngineSettings", "generate_batch"]
@@ -80,6 +82,7 @@ async def generate_batch(
     env: Mapping[str, str] | None = None,
     regenerate: frozenset[int] = frozenset(),
     force: bool = False,
+    stop: anyio.Event | None = None,
 ) -> BatchResult:
     """Generate every slide of ``config`` and return what happened.
 
@@ -100,6 +103,10 @@ async def generate_batch(
         env: the environment for fallbacks and ``${VAR}`` (default ``os.environ``).
         regenerate: slides to generate again whatever the manifest says.
         force: generate every slide again.
+        stop: once set, the run stops: nothing new is sent, the requests on the wire
+            finish and are saved (for ``settings.stop_grace`` seconds at most, then they
+            are cut), and the run ends ``cancelled``. Cancelling the task instead cuts
+            them at once.
 
     Raises:
         ConfigError: the config is invalid, nothing can be written, or the plan costs more
@@ -129,7 +136,16 @@ async def generate_batch(
             plan = plan_run(cfg, jobs, regenerate=regenerate, force=force, resume=resume)
             check_budget(plan, settings.max_cost or cfg.max_cost, batch=settings.batch_api)
             return await _execute(
-                cfg, jobs, settings, progress, progress_file, results_file, plan, transport, resume
+                cfg,
+                jobs,
+                settings,
+                progress,
+                progress_file,
+                results_file,
+                plan,
+                transport,
+                resume,
+                stop,
             )
     finally:
         if lock is not None:
@@ -146,6 +162,7 @@ async def _execute(
     plan: RunPlan,
     transport: httpx2.AsyncBaseTransport | None,
     resume: bool,
+    stop: anyio.Event | None,
 ) -> BatchResult:
     clock = settings.clock
     started_at = utc_iso()
@@ -199,8 +216,11 @@ async def _execute(
     held = {} if settings.batch_api else manifest.in_batch(cfg.model, jobs)
     if settings.batch_api or manifest.batch is not None:
         batcher = BatchSender(run, manifest, BatchApi(client, cfg.model, cfg.base_url), settings)
+    stopper = Stopper(run, stop_grace(settings.stop_grace, timeout), settings.sleep)
     batched: list[Job] = []
     state: RunState = "done"
+    ended: float | None = None
+    report: StopReport | None = None
     reused: dict[int, SlideOutput] = {}
     first = FirstSlide.of(run, jobs, manifest)  # None unless the slides follow the first
     try:
@@ -208,6 +228,10 @@ async def _execute(
             outer.start_soon(_shielded, writer.run, receive)
             try:
                 async with anyio.create_task_group() as slides:
+                    if stop is not None:
+                        if stop.is_set():  # asked before anything was sent
+                            stopper.begin()
+                        outer.start_soon(stopper.watch, stop, slides.cancel_scope)
                     for job in jobs:
                         decision = plan.decision(job.slide)
                         if decision is Decision.REENCODE:
@@ -234,23 +258,30 @@ async def _execute(
                         slides.start_soon(first.run)
                     if batcher is not None and batched:
                         sending = batcher.send if settings.batch_api else batcher.adopt
-                        slides.start_soon(sending, batched)
+                        slides.start_soon(stopper.guard, sending, batched)
+                if stopper.asked:
+                    state = "cancelled"
             except BaseException:
                 state = "cancelled"
                 raise
             finally:
+                stopper.close()
                 with anyio.CancelScope(shield=True):
                     if state != "cancelled" and run.stop_error is not None:
                         state = "failed"
                     elif batcher is not None and batcher.cancelled:
                         state = "cancelled"  # its batch was, while it waited (cancel)
-                    run.emit(RunFinished(state, clock()))
+                    ended = clock()
+                    report = stopper.report(state)
+                    run.emit(RunFinished(state, ended, report))
                     await send.aclose()
                     writer.finish()  # the final snapshot now, not after the interval
     finally:
         with anyio.CancelScope(shield=True):
+            if ended is None:
+                ended = clock()
             result = _result(
-                cfg, jobs, run, reused, state, started_at, started_mono, clock(), notices
+                cfg, jobs, run, reused, state, started_at, tracker.duration(ended), notices, report
             )
             await write_results(result, cfg.output_dir, results_file)
             # The batch still to collect: the one found, or this run's; none once collected.
@@ -279,9 +310,9 @@ def _result(
     reused: dict[int, SlideOutput],
     state: RunState,
     started_at: str,
-    started_mono: float,
-    now_mono: float,
+    duration_seconds: int,
     notices: tuple[str, ...],
+    stop: StopReport | None,
 ) -> BatchResult:
     outputs: list[SlideOutput] = []
     errors: list[SlideFailure] = []
@@ -316,7 +347,7 @@ def _result(
         total=len(jobs),
         started_at=started_at,
         completed_at=utc_iso(),
-        duration_seconds=max(0, round(now_mono - started_mono)),
+        duration_seconds=duration_seconds,
         state=state,
         output_dir=cfg.output_dir,
         model=cfg.model,
@@ -326,4 +357,5 @@ def _result(
         rate_limited=run.rate_limited,
         dry_run=run.settings.dry_run,
         notices=notices,
+        stop=stop,
     )

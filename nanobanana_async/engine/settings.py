@@ -40,6 +40,9 @@ class EngineSettings:
         batch_poll: (first, longest) seconds between two looks at a batch's state, scaled
             by ``time_scale``: the wait grows from the first to the longest (a batch takes
             minutes to hours; each look is one request).
+        stop_grace: how long a stop asked from outside waits for the requests on the wire
+            to finish before it cuts them, in seconds; ``None``: the request timeout,
+            capped at two minutes (:mod:`~nanobanana_async.engine.stopping`).
         clock: monotonic time in seconds.
         sleep: awaitable sleep.
     """
@@ -57,5 +60,6 @@ class EngineSettings:
     contact_sheet: bool = True
     batch_api: bool = False
     batch_poll: tuple[float, float] = (5.0, 60.0)
+    stop_grace: float | None = None
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep

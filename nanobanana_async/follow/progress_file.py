@@ -140,7 +140,8 @@ def _load(path: Path) -> dict[str, Any] | None:
 
 _MAX_WHOLE = 2**63 - 1
 _MAX_PATH = 4096  # PATH_MAX: a longer output_dir names no folder
-_STATES = ("running", "done", "failed", "cancelled")
+_STATES = ("running", "stopping", "done", "failed", "cancelled")
+_LIVE = ("running", "stopping")
 
 
 def _whole(value: object) -> bool:
@@ -197,7 +198,11 @@ def _objects(value: object) -> bool:
 
 _Field = tuple[Callable[[object], bool], str]
 _WHOLE = (_whole, "a whole number")
-_STATE = (_state, "running, done, failed or cancelled")
+_STATE = (_state, "running, stopping, done, failed or cancelled")
+_STOP = (
+    lambda v: v is None or (isinstance(v, dict) and all(_whole(n) for n in v.values())),
+    "an object of counts",
+)
 _TIME = (_time, "a time (UTC ISO 8601)")
 _PATH = (_path, f"a path (up to {_MAX_PATH} characters)")
 # What the formatters read, in the order a problem is reported; current and total are
@@ -220,6 +225,9 @@ _PROGRESS: dict[str, _Field] = {
     "pid": (_pid, "a process id"),
     "errors": (_reasons, "an object of slide -> reason"),
     "batch": (_reasons, "an object of the batch's name, state and time"),
+    "stopping_until": _TIME,
+    "duration_seconds": (lambda v: v is None or _whole(v), "a whole number"),
+    "stop": _STOP,
 }
 _RESULTS: dict[str, _Field] = {
     "completed": _WHOLE,
@@ -230,6 +238,7 @@ _RESULTS: dict[str, _Field] = {
     "outputs": (_objects, "a list of objects"),
     "errors": (_error_entries, "a list of errors"),
     "dry_run": (lambda v: isinstance(v, bool), "true or false"),
+    "stop": _STOP,
 }
 
 
@@ -314,7 +323,7 @@ def view(path: Path, now: datetime) -> View:
     if data is None:
         return View(f"no run found at {printable(str(path))}", 1, math.inf)
     state = data.get("state", "running")
-    if state == "running":
+    if state in _LIVE:
         if not _alive(path, data.get("pid")):
             return View(died_line(data), 1, 0.0, data)
         return View(progress_line(data, now), None, math.inf, data)

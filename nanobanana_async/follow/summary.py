@@ -4,8 +4,12 @@ Both functions take the JSON form of the progress and results files, so ``run``,
 and ``wait`` print the same line wherever the run is. The final line names the output
 folder once and lists only what failed, grouped by reason: it grows with failures, not with
 the deck. It ends with what to do, from the errors' kinds: the fix first (the key, the
-model, the quota, a slide's prompt), then ``--resume``; ``--resume`` alone only where a
-rerun as it stands can finish the deck, so an agent following the line cannot loop. When
+model, the quota, a slide's prompt), then a rerun; a rerun alone only where one as it
+stands can finish the deck, so an agent following the line cannot loop. A plain rerun keeps
+what the deck's manifest says was made; ``--resume`` is named only after a run that was
+stopped or died (it also saves what was received but not saved, and keeps what a dead run
+made but could not record). A stopped run's line says what became of its requests on the
+wire: ``stopped: 4 in flight finished and saved``, ``stopped at once: 3 in flight cut``. When
 the line must be short, the reasons are cut, never that advice. A quota wait is shown from
 ``waiting_until`` against the wall clock now, not the file's age, so a wait that is over is
 never reported, however old the file. The only text taken from the files, a reason (the
@@ -125,8 +129,11 @@ def _reasons(failures: list[Failure]) -> str:
     return line
 
 
-def _advice(failures: list[Failure], *, all_saved: bool, died: bool) -> str:
-    """The fixes, in the order to make them, then ``--resume``; ``""`` if nothing is left."""
+def _advice(failures: list[Failure], *, all_saved: bool, died: bool, resume: bool) -> str:
+    """The fixes, in the order to make them, then a rerun; ``""`` if nothing is left.
+
+    ``resume``: the run was interrupted (stopped, or died), so the rerun is ``--resume``.
+    """
     fixes: dict[str, tuple[int, list[int]]] = {}
     for slide, _, kind in failures:
         if kind in _RERUN_HELPS:
@@ -137,7 +144,7 @@ def _advice(failures: list[Failure], *, all_saved: bool, died: bool) -> str:
         fixes[fix] = (min(rank, _rank(kind)), slides)
     if all_saved and not fixes:
         return ""
-    then = "rerun with --resume" + (" to continue" if died else "")
+    then = ("rerun with --resume" if resume or died else "rerun") + (" to continue" if died else "")
     if not fixes:
         return then if died else f"{then} to finish"
     ordered = sorted(fixes.items(), key=lambda item: item[1][0])
@@ -156,9 +163,12 @@ def _final(
     failures: Iterable[Failure],
     dry_run: bool = False,
     cost: float | None = None,
+    stop: Mapping[str, Any] | None = None,
 ) -> str:
     if state == "done" and saved == total:
         line = f"done {saved}/{total}"
+    elif state == "cancelled" and stop is not None:
+        line = f"{_stopped(stop)}{saved} of {total} saved"
     else:
         line = f"{_STATE_WORDS.get(state, state)}: {saved} of {total} saved"
     if seconds is not None:
@@ -175,8 +185,20 @@ def _final(
     listed = [f for f in failures if f[2] != _NOT_REACHED]
     if listed:
         line += "; " + _reasons(listed)
-    advice = _advice(listed, all_saved=saved >= total, died=state == "died")
+    interrupted = state == "cancelled"
+    advice = _advice(listed, all_saved=saved >= total, died=state == "died", resume=interrupted)
     return f"{line}; {advice}" if advice else line
+
+
+def _stopped(stop: Mapping[str, Any]) -> str:
+    """``stopped: 4 in flight finished and saved, ``, ``stopped at once: 3 in flight cut, ``."""
+    finished, cut = int(stop.get("finished") or 0), int(stop.get("cut") or 0)
+    if cut and not finished:
+        return f"stopped at once: {cut} in flight cut, "
+    parts = [f"{finished} in flight finished and saved"] if finished else []
+    if cut:
+        parts.append(f"{cut} cut")
+    return "stopped: " + "".join(f"{part}, " for part in parts)
 
 
 def result_line(results: Mapping[str, Any]) -> str:
@@ -198,7 +220,13 @@ def result_line(results: Mapping[str, Any]) -> str:
         ],
         dry_run=bool(results.get("dry_run")),
         cost=_cost(results.get("cost_usd")),
+        stop=_stop(results.get("stop")),
     )
+
+
+def _stop(value: object) -> Mapping[str, Any] | None:
+    """A file's ``stop`` (the readers checked its counts), or ``None``."""
+    return value if isinstance(value, Mapping) else None
 
 
 def _cost(value: object) -> float | None:
@@ -282,20 +310,37 @@ def progress_line(progress: Mapping[str, Any], now: datetime | None = None) -> s
     time, timezone-aware (default: the wall clock).
     """
     state = str(progress.get("state", "running"))
+    if state == "stopping":
+        return _stopping_line(progress, now or datetime.now(UTC))
     if state != "running":
+        seconds = progress.get("duration_seconds")  # the results' figure, where written
         return _final(
             state=state,
             saved=_saved(progress),
             total=int(progress.get("total", 0)),
-            seconds=_seconds_between(progress.get("started_at"), progress.get("updated_at")),
+            seconds=int(seconds)
+            if seconds is not None
+            else _seconds_between(progress.get("started_at"), progress.get("updated_at")),
             output_dir=str(progress.get("output_dir", "")),
             reused=int(progress.get("reused") or 0),
             failures=_progress_failures(progress),
+            stop=_stop(progress.get("stop")),
         )
     batch = progress.get("batch")
     if isinstance(batch, Mapping):
         return _batch_line(progress, batch, now or datetime.now(UTC))
     return f"{state} " + ", ".join(running_parts(progress, now).values())
+
+
+def _stopping_line(progress: Mapping[str, Any], now: datetime) -> str:
+    """``stopping: 3 in flight, finishing them (cut in 1m55s); 4/10 done``."""
+    count = f"{int(progress.get('current', 0))}/{int(progress.get('total', 0))} done"
+    in_flight = len(progress.get("in_flight") or [])
+    line = f"stopping: {in_flight} in flight, finishing them" if in_flight else "stopping"
+    until = utc_moment(progress.get("stopping_until"))
+    if in_flight and until is not None:
+        line += f" (cut in {duration(max(0, int((until - now).total_seconds())))})"
+    return f"{line}; {count}"
 
 
 def _batch_line(progress: Mapping[str, Any], batch: Mapping[str, Any], now: datetime) -> str:

@@ -93,9 +93,14 @@ async def _no_progress(progress: float, total: float | None, message: str | None
 
 
 def _state(seen: View) -> str:
-    """The run's state as a caller should act on it: ``died`` for a run that is gone."""
+    """The run's state as a caller should act on it: ``died`` for a run that is gone.
+
+    A run ``stopping`` (its requests on the wire finishing) is still running for a caller,
+    who waits for it; the line says it is stopping.
+    """
     progress = seen.progress or {}
     state = str(progress.get("state", "none" if seen.progress is None else "running"))
+    state = "running" if state == "stopping" else state
     return "died" if state == "running" and seen.code is not None else state
 
 

@@ -190,6 +190,14 @@ def test_resume_finishes_what_an_interrupted_rerun_set_out_to_do(
 
     assert wait_for(lambda: stuck() or process.poll() is not None, 30)
     process.send_signal(signum)
+    if signum == signal.SIGINT:
+        # The first signal lets the request on the wire finish; this one never answers, so
+        # a second cuts it (sent once the run says it is stopping: two at once may merge).
+        assert wait_for(
+            lambda: read_json(progress).get("state") == "stopping" or process.poll() is not None,
+            30,
+        )
+        process.send_signal(signum)
     out, _ = process.communicate(timeout=30)
     if signum == signal.SIGINT:
         assert out.decode().endswith("rerun with --resume to finish\n")

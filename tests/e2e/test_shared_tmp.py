@@ -355,7 +355,7 @@ def test_another_users_progress_file_is_not_read(tmp_path: Path, command: list[s
     [
         ({"current": [1]}, "current must be a whole number, got array"),
         ({"total": -1}, "total must be a whole number, got integer -1"),
-        ({"state": 5}, "state must be running, done, failed or cancelled, got integer 5"),
+        ({"state": 5}, "state must be running, stopping, done, failed or cancelled, got integer 5"),
         ({"failed": {"3": 1}}, "failed must be a list of slide numbers, got object"),
         ({"errors": ["x"]}, "errors must be an object of slide -> reason, got array"),
         ({"pid": 2**40}, "pid must be a process id, got integer 1099511627776"),

@@ -4,12 +4,14 @@
   wire, while an image is being written, after some images are saved): the progress file
   is always valid JSON, every image under its final name decodes, and ``--resume``
   finishes the deck without asking again for any slide whose image was already saved.
-* SIGINT and SIGTERM, with requests on the wire, during a long 429 pause, or while a 4K
-  image is being converted: requests in flight are abandoned (the emulator sees the client
-  leave), the progress and results files say ``cancelled``, and the exit code is 130 or
-  143. "At once" is shown by what could not have happened had the run waited (an answer
-  that takes 17 s, the end of a minute's pause, a finished image), never by a stopwatch:
-  the figures are measured in ``benchmarks/``.
+* SIGINT and SIGTERM with requests on the wire: nothing new is sent, those requests finish
+  and their images are saved (the emulator answers every one of them), the progress and
+  results files say ``cancelled``, and the exit code is 130 or 143.
+* A second signal, with requests on the wire or while a 4K image is being converted, and
+  one signal during a long 429 pause: the run ends at once, abandoning the requests in
+  flight (the emulator sees the client leave). "At once" is shown by what could not have
+  happened had the run waited (an answer that takes 17 s, the end of a minute's pause, a
+  finished image), never by a stopwatch: the figures are measured in ``benchmarks/``.
 
 The only real waiting is polling the subprocess's progress file, output folder and the
 emulator's counts.
@@ -214,18 +216,58 @@ def wait_in_flight(process: subprocess.Popen[bytes], progress_file: Path) -> Non
     assert process.poll() is None, "the run ended before it could be interrupted"
 
 
+def stopping(progress_file: Path, process: subprocess.Popen[bytes]) -> bool:
+    """Whether the run says it took the first signal (or ended)."""
+    state = (progress_of(progress_file, process.pid) or {}).get("state")
+    return state == "stopping" or process.poll() is not None
+
+
 @pytest.mark.parametrize(
     ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
 )
-def test_a_signal_cancels_in_flight_requests_and_records_the_run(
+def test_a_signal_lets_the_requests_on_the_wire_finish_and_saves_them(
     tmp_path: Path,
     served: Callable[..., tuple[RecordingEmulator, str]],
     signum: signal.Signals,
     code: int,
 ) -> None:
-    # Real latency (17-29 s a request): once three requests are on the wire, none can be
-    # answered before the run ends, so what the emulator saw proves the run abandoned them
-    # and sent nothing more, with no clock to read and no bound for a slow machine to miss.
+    # Latencies shrunk fivefold (3.4-5.8 s a request): once three requests are on the
+    # wire, none is answered before the signal lands, and nothing else can be sent.
+    emulator, url = served(time_scale=0.2)
+    deck = tmp_path / "deck"
+    config = write_json(tmp_path / "slides.json", deck_config(deck, 8, concurrency=3))
+    process = start_run(config, tmp_path, environment(url))
+    assert wait_for(lambda: emulator.stats()["in_flight"] == 3 or process.poll() is not None, 30)
+    assert process.poll() is None, "the run ended before it could be interrupted"
+
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == code, err
+    assert b"Traceback" not in err
+    assert out.startswith(b"stopped: 3 in flight finished and saved, 3 of 8 saved in "), out
+    assert len(out.splitlines()) == 1
+    # The three were answered, their images saved; nothing was sent after the signal.
+    assert [e.outcome for e in emulator.exchanges] == ["image"] * 3
+    assert emulator.stats()["requests"] == 3
+    assert emulator.stats()["by_status"] == {"200": 3}
+    results = read_json(tmp_path / "results.json")
+    assert results["state"] == "cancelled"
+    assert results["stop"] == {"finished": 3, "cut": 0}
+    check_results_match_disk(results, deck, 8)
+    assert saved_slides(deck) == {e.slide for e in emulator.exchanges}
+    assert all(decodes(image) for image in deck.glob("slide-*.webp"))
+    assert {e["kind"] for e in results["errors"]} == {"Cancelled"}
+    progress = read_json(tmp_path / "progress.json")
+    assert progress["state"] == "cancelled"
+    assert progress["in_flight"] == []
+
+
+def test_a_second_signal_cuts_the_requests_on_the_wire(
+    tmp_path: Path, served: Callable[..., tuple[RecordingEmulator, str]]
+) -> None:
+    # Real latency (17-29 s a request): none can be answered before the run ends, so what
+    # the emulator saw proves the run abandoned them, with no clock to read.
     emulator, url = served(time_scale=1.0)
     deck = tmp_path / "deck"
     config = write_json(tmp_path / "slides.json", deck_config(deck, 8, concurrency=3))
@@ -234,18 +276,20 @@ def test_a_signal_cancels_in_flight_requests_and_records_the_run(
     assert wait_for(lambda: emulator.stats()["in_flight"] == 3 or process.poll() is not None, 30)
     assert process.poll() is None, "the run ended before it could be interrupted"
 
-    process.send_signal(signum)
+    process.send_signal(signal.SIGINT)
+    assert wait_for(lambda: stopping(progress_file, process), 30)
+    process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
 
-    assert process.returncode == code, err
+    assert process.returncode == 130, err  # the first signal's code
     assert b"Traceback" not in err
-    assert len(out.splitlines()) == 1
-    assert b"cancelled" in out
+    assert out.startswith(b"stopped at once: 3 in flight cut, 0 of 8 saved in "), out
     progress = read_json(progress_file)
     assert progress["state"] == "cancelled"
     assert progress["in_flight"] == []
     results = read_json(tmp_path / "results.json")
     assert results["state"] == "cancelled"
+    assert results["stop"] == {"finished": 0, "cut": 3}
     check_results_match_disk(results, deck, 8)
     assert {e["kind"] for e in results["errors"]} == {"Cancelled"}
     # The three requests on the wire were abandoned, not waited for, and none followed.
@@ -324,8 +368,11 @@ class NoisyService(Emulator):
         await send({"type": "http.response.body", "body": self.body})
 
 
-def test_a_signal_during_a_long_image_conversion_ends_the_run_at_once(tmp_path: Path) -> None:
-    signum = signal.SIGINT
+def test_a_second_signal_during_a_long_image_conversion_ends_the_run_at_once(
+    tmp_path: Path,
+) -> None:
+    # The first signal lets the conversion go on (the image is the one being saved); the
+    # second must not wait for it.
     deck = tmp_path / "deck"
     # Lossless WebP at 4K: seconds of encoding per image, on top of any machine's noise.
     lossless = deck_config(deck, 2, concurrency=2, image_size="4K")
@@ -340,7 +387,9 @@ def test_a_signal_during_a_long_image_conversion_ends_the_run_at_once(tmp_path: 
         spent = cpu_seconds(process.pid)
         assert wait_for(lambda: cpu_seconds(process.pid) > spent + 0.5, 60)
         assert process.poll() is None
-        process.send_signal(signum)
+        process.send_signal(signal.SIGINT)
+        assert wait_for(lambda: stopping(tmp_path / "progress.json", process), 30)
+        process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert b"Traceback" not in err

@@ -15,6 +15,7 @@ from progress_testing import (
     feed,
     new_tracker,
     slide_path,
+    wall,
 )
 
 from nanobanana_async.engine.events import (
@@ -25,7 +26,9 @@ from nanobanana_async.engine.events import (
     SlideRetrying,
     SlideReused,
     SlideStarted,
+    Stopping,
 )
+from nanobanana_async.results import StopReport
 
 # --- the tracker: pure state -------------------------------------------------------------
 
@@ -191,6 +194,38 @@ def test_cancelled_status() -> None:
     snapshot = tracker.snapshot(2.0)
     assert (snapshot.state, snapshot.status) == ("cancelled", "cancelled: 1 of 5 saved")
     assert snapshot.finished
+
+
+def test_a_stop_is_shown_until_the_run_ends_then_what_became_of_the_wire() -> None:
+    clock = [0.0]
+    tracker = new_tracker(total=5, wall=wall(lambda: clock[0]))
+    feed(
+        tracker,
+        SlideStarted(1, 1.0),
+        SlideStarted(2, 1.0),
+        SlideDone(1, slide_path(1), 2048, 10.0),
+        RateLimitWait(60.0, 10.0, True),
+        Stopping(until=130.0, at=10.0),
+    )
+    clock[0] = 10.5
+    stopping = tracker.snapshot(10.5).to_dict()
+    assert stopping["state"] == "stopping"
+    assert stopping["status"] == "stopping: 1 in flight, finishing them; 1 of 5 saved"
+    assert stopping["stopping_until"] == "2026-01-16T10:32:10Z"  # 120 s on, rounded up
+    assert stopping["waiting_until"] is None  # nothing waits for the quota any more
+    assert stopping["eta_seconds"] is None
+    assert stopping["duration_seconds"] is None
+
+    feed(
+        tracker,
+        SlideDone(2, slide_path(2), 2048, 20.0),
+        RunFinished("cancelled", 20.6, StopReport(finished=1, cut=0)),
+    )
+    final = tracker.snapshot(20.6).to_dict()
+    assert final["state"] == "cancelled"
+    assert final["duration_seconds"] == 21 == tracker.duration(20.6)
+    assert final["stop"] == {"finished": 1, "cut": 0}
+    assert "stopping_until" not in final
 
 
 def test_repeated_events_never_count_a_slide_twice() -> None:

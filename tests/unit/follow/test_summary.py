@@ -56,37 +56,37 @@ RETIRED = "model gemini-3-pro-image-preview is retired: use gemini-3-pro-image (
     [
         (ended("done", 10, {}), "done 10/10 in 41s -> /d"),
         (RESULTS, "done: 8 of 10 saved in 41s -> /d; failed slides 9-10: prompt blocked (SAFETY);"
-                  " reword slides 9-10, then rerun with --resume"),
+                  " reword slides 9-10, then rerun"),
         (ended("failed", 20, unsent("InvalidApiKey", KEY, range(13, 21))),
          "stopped: 12 of 20 saved in 41s -> /d; failed slides 13-20: API key not valid. Please"
-         " pass a valid API key; set a valid GEMINI_API_KEY, then rerun with --resume"),
+         " pass a valid API key; set a valid GEMINI_API_KEY, then rerun"),
         (ended("failed", 4, unsent("PermissionDenied", "403 PERMISSION_DENIED", range(1, 5))),
          "stopped: 0 of 4 saved in 41s -> /d; failed slides 1-4: 403 PERMISSION_DENIED;"
-         " fix the key's access (GEMINI_API_KEY), then rerun with --resume"),
+         " fix the key's access (GEMINI_API_KEY), then rerun"),
         (ended("failed", 3, unsent("ModelNotFound", RETIRED, range(1, 4))),
          f"stopped: 0 of 3 saved in 41s -> /d; failed slides 1-3: {RETIRED};"
-         ' fix "model" in the config, then rerun with --resume'),
+         ' fix "model" in the config, then rerun'),
         (ended("failed", 30, unsent("QuotaExhausted", DAILY, range(1, 31))),
          f"stopped: 0 of 30 saved in 41s -> /d; failed slides 1-30: {DAILY}; enable billing"
-         " or wait for the daily reset (midnight Pacific), then rerun with --resume"),
+         " or wait for the daily reset (midnight Pacific), then rerun"),
         (ended("cancelled", 10, unsent("Cancelled", "not generated: the run was cancelled",
                                        range(4, 11))),
          "cancelled: 3 of 10 saved in 41s -> /d; rerun with --resume to finish"),
         (ended("done", 10, {4: ("TransientError", "503 UNAVAILABLE")}),
          "done: 9 of 10 saved in 41s -> /d; failed slide 4: 503 UNAVAILABLE;"
-         " rerun with --resume to finish"),
+         " rerun to finish"),
         (ended("done", 12, {**unsent("ImageRefused", "image refused (IMAGE_SAFETY)", range(1, 4)),
                             7: ("ImageRefused", "image refused (IMAGE_SAFETY)"),
                             **unsent("ImageRefused", "image refused (IMAGE_SAFETY)",
                                      range(9, 13))}),
          "done: 4 of 12 saved in 41s -> /d; failed slides 1-3, 7, 9-12: image refused"
-         " (IMAGE_SAFETY); reword slides 1-3, 7, 9-12, then rerun with --resume"),
+         " (IMAGE_SAFETY); reword slides 1-3, 7, 9-12, then rerun"),
         # What to fix first comes first: the key, then the slide's own failure.
         (ended("failed", 10, {2: ("PromptBlocked", "prompt blocked (SAFETY)"),
                               **unsent("InvalidApiKey", KEY, range(3, 11))}),
          "stopped: 1 of 10 saved in 41s -> /d; failed slides 3-10: API key not valid. Please"
          " pass a valid API key; slide 2: prompt blocked (SAFETY); set a valid GEMINI_API_KEY,"
-         " reword slide 2, then rerun with --resume"),
+         " reword slide 2, then rerun"),
         ({**ended("done", 3, {}), "duration_seconds": 3725, "dry_run": True},
          "done 3/3 in 1h02m -> /d; dry run (placeholder images)"),
     ],
@@ -97,14 +97,14 @@ def test_the_final_line_says_what_to_fix_then_whether_resume_helps(
     assert result_line(results) == line
 
 
-def test_resume_is_offered_only_with_the_fix_when_it_alone_would_fail_again() -> None:
+def test_a_rerun_is_offered_only_with_the_fix_when_it_alone_would_fail_again() -> None:
     for kind in ("InvalidApiKey", "PermissionDenied", "ModelNotFound", "QuotaExhausted"):
         line = result_line(ended("failed", 5, unsent(kind, "why", range(1, 6))))
-        assert "rerun with --resume to finish" not in line
-        assert line.endswith(", then rerun with --resume")
+        assert "to finish" not in line
+        assert line.endswith(", then rerun")
     for kind in ("PromptBlocked", "ImageRefused", "BadRequest"):
         line = result_line(ended("done", 5, {3: (kind, "why")}))
-        assert line.endswith("slide 3, then rerun with --resume"), line
+        assert line.endswith("slide 3, then rerun"), line
 
 
 def test_result_line_does_not_grow_with_successes() -> None:
@@ -122,7 +122,7 @@ def test_scattered_slides_are_listed_up_to_a_point() -> None:
     odd = dict.fromkeys(range(1, 60, 2), ("PromptBlocked", "blocked"))
     line = result_line(ended("done", 60, odd))
     assert "failed slides 1, 3, 5, 7, 9, 11 and 24 more: blocked" in line
-    assert line.endswith("reword slides 1, 3, 5, 7, 9, 11 and 24 more, then rerun with --resume")
+    assert line.endswith("reword slides 1, 3, 5, 7, 9, 11 and 24 more, then rerun")
 
 
 def test_many_reasons_shorten_the_list_never_the_advice() -> None:
@@ -131,7 +131,7 @@ def test_many_reasons_shorten_the_list_never_the_advice() -> None:
     line = result_line(ended("failed", 9, failures))
     assert len(line) < 600
     assert "more reasons (see the results file)" in line
-    assert line.endswith("set a valid GEMINI_API_KEY, reword slides 1-8, then rerun with --resume")
+    assert line.endswith("set a valid GEMINI_API_KEY, reword slides 1-8, then rerun")
     assert line.index(KEY.rstrip(".")) < line.index("reason 1 ")  # the fix first
 
 
@@ -139,7 +139,61 @@ def test_a_long_reason_is_cut_but_not_the_advice() -> None:
     long = ended("done", 2, {1: ("PromptBlocked", "x" * 500)})
     line = result_line(long)
     assert len(line) < 250
-    assert line.endswith("; reword slide 1, then rerun with --resume")
+    assert line.endswith("; reword slide 1, then rerun")
+
+
+STOPPED = ended("cancelled", 10, unsent("Cancelled", "not generated: the run was cancelled",
+                                        range(4, 11)))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("stop", "head"),
+    [
+        ({"finished": 3, "cut": 0}, "stopped: 3 in flight finished and saved, 3 of 10 saved"),
+        ({"finished": 0, "cut": 3}, "stopped at once: 3 in flight cut, 3 of 10 saved"),
+        ({"finished": 2, "cut": 1},
+         "stopped: 2 in flight finished and saved, 1 cut, 3 of 10 saved"),
+        ({"finished": 0, "cut": 0}, "stopped: 3 of 10 saved"),
+    ],
+)  # fmt: skip
+def test_a_stopped_run_says_what_became_of_its_requests_on_the_wire(
+    stop: dict[str, int], head: str
+) -> None:
+    line = result_line({**STOPPED, "stop": stop})
+    assert line == f"{head} in 41s -> /d; rerun with --resume to finish"
+
+
+def test_after_a_stop_the_rerun_is_a_resume_even_after_a_fix() -> None:
+    # --resume also saves an image received but not yet saved when the stop cut it.
+    failures = {**unsent("Cancelled", "not generated", range(4, 11)),
+                3: ("PromptBlocked", "prompt blocked (SAFETY)")}  # fmt: skip
+    line = result_line({**ended("cancelled", 10, failures), "stop": {"finished": 1, "cut": 0}})
+    assert line.endswith("; reword slide 3, then rerun with --resume")
+
+
+def test_the_final_snapshot_gives_the_results_duration() -> None:
+    # The wall-clock stamps say 7 s; the run measured 5 s, as its results say.
+    progress = {"state": "cancelled", "current": 3, "total": 10, "succeeded": 3,
+                "output_dir": "/d", "started_at": "2026-01-16T10:30:00Z",
+                "updated_at": "2026-01-16T10:30:07Z", "duration_seconds": 5,
+                "stop": {"finished": 3, "cut": 0}}  # fmt: skip
+    assert progress_line(progress) == (
+        "stopped: 3 in flight finished and saved, 3 of 10 saved in 5s -> /d;"
+        " rerun with --resume to finish"
+    )
+    assert progress_line(progress) == result_line(
+        {**STOPPED, "duration_seconds": 5, "stop": {"finished": 3, "cut": 0}}
+    )
+
+
+def test_a_stopping_run_says_it_finishes_its_requests_and_when_it_cuts_them() -> None:
+    progress = {"state": "stopping", "current": 4, "total": 10, "in_flight": [5, 6, 7],
+                "stopping_until": "2026-01-16T10:32:00Z"}  # fmt: skip
+    now = datetime(2026, 1, 16, 10, 30, 5, tzinfo=UTC)
+    assert progress_line(progress, now) == (
+        "stopping: 3 in flight, finishing them (cut in 1m55s); 4/10 done"
+    )
+    assert progress_line({**progress, "in_flight": []}, now) == "stopping; 4/10 done"
 
 
 @pytest.mark.parametrize(
@@ -157,7 +211,7 @@ def test_a_long_reason_is_cut_but_not_the_advice() -> None:
              "errors": {"3": "image refused (IMAGE_SAFETY)"}, "output_dir": "/d",
              "started_at": "2026-01-16T10:30:00Z", "updated_at": "2026-01-16T10:30:45Z"},
             "done: 9 of 10 saved in 45s -> /d; failed slide 3: image refused (IMAGE_SAFETY);"
-            " fix what failed, then rerun with --resume",
+            " fix what failed, then rerun",
         ),
         (
             {"state": "cancelled", "current": 3, "total": 10, "succeeded": 3, "failed": [],
