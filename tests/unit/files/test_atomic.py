@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from privileges import permissions_enforced
 
 from nanobanana_async.files.atomic import (
     TEMP_SUFFIX,
@@ -102,13 +103,12 @@ def test_failure_mid_write_removes_temp_and_keeps_old_file(
     assert _leftovers(tmp_path) == []
 
 
-@pytest.mark.skipif(IS_ROOT, reason="root ignores directory permissions")
 def test_read_only_directory_raises_and_leaves_nothing(tmp_path: Path) -> None:
     locked = tmp_path / "ro"
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        with pytest.raises(PermissionError):
+        with permissions_enforced(), pytest.raises(PermissionError):  # root too
             write_atomic(locked / "progress.json", b"{}")
         assert list(locked.iterdir()) == []
     finally:
