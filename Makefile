@@ -12,7 +12,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 # Set-up says what it does in a line, and then that it is done; pip's own output is kept for
 # what goes wrong.
 $(STAMP): pyproject.toml
-	@echo "setting up $(VENV): nanobanana-async and its dev tools (once, or after pyproject.toml changes; about 30 s)"
+	@echo "setting up $(VENV): nanobanana-async and its dev tools (once, and again after pyproject.toml changes; under a minute)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(PIP) --upgrade pip
 	@$(PIP) -e '.[dev]'

@@ -109,35 +109,37 @@ def _alive(pid: int) -> bool:
         return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def test_cancel_ends_the_batch_and_the_run_says_so(
-    served: tuple[Emulator, str], tmp_path: Path
-) -> None:
-    emulator, base_url = served
-    env = environment(base_url)
-    config = write_json(tmp_path / "deck.json", deck_config(tmp_path / "deck", 4))
-    run = subprocess.Popen(
-        [
+def test_cancel_ends_the_batch_and_the_run_says_so(tmp_path: Path) -> None:
+    # 10 s PENDING, scaled: the cancel's own process start lands in it even on a busy
+    # machine (a parallel suite); the cancel ends the wait, so the test does not take them.
+    emulator = Emulator(
+        EmulatorSettings(latency=False, time_scale=0.01, batch_latency=1000.0, signature_bytes=16)
+    )
+    with serve_in_thread(emulator) as base_url:
+        env = environment(base_url)
+        config = write_json(tmp_path / "deck.json", deck_config(tmp_path / "deck", 4))
+        command = [
             *(sys.executable, "-m", "nanobanana_async", "run", "--config", str(config)),
             *files_args(tmp_path),
             *("--batch-api", "--time-scale", _SCALE, "--quiet"),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert wait_for(lambda: _batch(tmp_path).get("name", "").startswith("batches/"))
-        cancelled = run_cli("cancel", "--progress-file", str(tmp_path / "progress.json"), env=env)
-        assert cancelled.returncode == 0, cancelled.stdout
-        line = cancelled.stdout.decode()
-        assert line.startswith("cancelled batch batches/")
-        assert "(it was PENDING)" in line
-        out, _ = run.communicate(timeout=60)
-    finally:
-        run.kill()
-    assert run.returncode == 1  # no image made
-    assert "cancelled" in out.decode()
-    assert emulator.stats()["batches"]["by_state"] == {"BATCH_STATE_CANCELLED": 1}
-    again = run_cli("cancel", "--config", str(config), env=env)
-    assert again.returncode == 1  # collected: nothing left to cancel
-    assert again.stdout.decode().startswith("no batch to cancel")
+        ]
+        # A context: a failed assertion still reaps the run and closes its pipes, instead of
+        # leaving a ResourceWarning to fail whichever test the collector runs in.
+        with subprocess.Popen(command, env=env, stdout=subprocess.PIPE) as run:
+            try:
+                assert wait_for(lambda: _batch(tmp_path).get("name", "").startswith("batches/"))
+                progress = str(tmp_path / "progress.json")
+                cancelled = run_cli("cancel", "--progress-file", progress, env=env)
+                assert cancelled.returncode == 0, cancelled.stdout
+                line = cancelled.stdout.decode()
+                assert line.startswith("cancelled batch batches/")
+                assert "(it was PENDING)" in line
+                out, _ = run.communicate(timeout=60)
+            finally:
+                run.kill()
+        assert run.returncode == 1  # no image made
+        assert "cancelled" in out.decode()
+        assert emulator.stats()["batches"]["by_state"] == {"BATCH_STATE_CANCELLED": 1}
+        again = run_cli("cancel", "--config", str(config), env=env)
+        assert again.returncode == 1  # collected: nothing left to cancel
+        assert again.stdout.decode().startswith("no batch to cancel")
