@@ -7,16 +7,24 @@ PORT ?= 8765
 
 .PHONY: install test lint typecheck check emulate demo bench install-skill install-mcp clean
 
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+# Set-up says what it does in a line, and then that it is done; pip's own output is kept for
+# what goes wrong.
 $(STAMP): pyproject.toml
+	@echo "setting up $(VENV): nanobanana-async and its dev tools (once, and again after pyproject.toml changes; under a minute)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(PIP) --upgrade pip
+	@$(PIP) -e '.[dev]'
 	@touch $(STAMP)
+	@echo "$(VENV) ready"
 
 install: $(STAMP)
 
+# A worker per core (at most 4), the next test to whichever is free; the slowest tests and
+# the time per room follow the dots.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist worksteal --durations 10
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,7 +42,7 @@ demo: $(STAMP)
 	$(BIN)/python -m nanobanana_async.cli.demo
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(PIP) -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks.run
 
 SKILL_DIR := $(HOME)/.claude/skills/nano-banana
@@ -47,7 +55,7 @@ install-skill: $(STAMP)
 
 # The MCP server's SDK (the `mcp` extra) in this checkout's venv, and the line that registers it.
 install-mcp: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[mcp]'
+	$(PIP) -e '.[mcp]'
 	@echo "register it with Claude Code:"
 	@echo "  claude mcp add nano-banana -- $(abspath $(BIN))/nanobanana mcp"
 

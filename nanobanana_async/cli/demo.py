@@ -7,6 +7,11 @@ than the deck, realistic latencies shrunk tenfold), writes a deck config under
 a special path. No key and no network are needed; the images are the emulator's
 placeholders, each showing its slide's prompt. It leaves the deck as a deliverable too: a
 contact sheet, a PPTX and a PDF.
+
+Every demo generates the whole deck (``run --force``), so a second ``make demo`` shows the
+engine at work again instead of keeping every slide; the images it replaces go to the
+deck's ``.versions/``, as any run's do. The folder is the demo's own: it carries a mark,
+and a folder the demo did not make is refused, never written into.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 import orjson
 
 from ..emulator import EmulatorSettings, serve_in_thread
+from ..exits import EXIT_USAGE
 
 TIME_SCALE = 0.1
 # Fewer requests a window than the deck has slides: the run must wait on the quota.
@@ -38,14 +44,11 @@ SLIDES = [
     ("Dry runs: the emulator, no key, no cost", "professional"),
     ("Thank you - questions?", "professional"),
 ]
+# The file that says a folder is the demo's own, to play again over.
+MARK = ".nanobanana-demo"
 
 
-def main(argv: list[str] | None = None) -> int:
-    # A test plays the same demo faster: ``--time-scale`` and ``--out`` (not for users).
-    args = list(sys.argv[1:] if argv is None else argv)
-    scale = float(args[args.index("--time-scale") + 1]) if "--time-scale" in args else TIME_SCALE
-    out = Path(args[args.index("--out") + 1] if "--out" in args else "demo-output").resolve()
-    out.mkdir(exist_ok=True)
+def _demo_config(out: Path) -> bytes:
     config = {
         "slides": [
             {"number": n, "prompt": prompt, "style": style}
@@ -56,8 +59,36 @@ def main(argv: list[str] | None = None) -> int:
         "quality": 90,
         "image_size": "1K",
     }
+    return orjson.dumps(config, option=orjson.OPT_INDENT_2)
+
+
+def _is_the_demos(out: Path, config: bytes) -> bool:
+    """``out`` is missing, empty, marked, or left by a demo from before the mark."""
+    if not out.is_dir() or (out / MARK).is_file() or not any(out.iterdir()):
+        return True
+    try:
+        return (out / "slides.json").read_bytes() == config
+    except OSError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    # A test plays the same demo faster: ``--time-scale`` and ``--out`` (not for users).
+    args = list(sys.argv[1:] if argv is None else argv)
+    scale = float(args[args.index("--time-scale") + 1]) if "--time-scale" in args else TIME_SCALE
+    out = Path(args[args.index("--out") + 1] if "--out" in args else "demo-output").resolve()
+    config = _demo_config(out)
+    if out.exists() and not (out.is_dir() and _is_the_demos(out, config)):
+        print(
+            f"demo: {out} is not the demo's folder; move it away or pass --out DIR",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    again = (out / "deck").is_dir()
+    out.mkdir(exist_ok=True)
+    (out / MARK).write_text("made by make demo; played again over each time\n")
     config_path = out / "slides.json"
-    config_path.write_bytes(orjson.dumps(config, option=orjson.OPT_INDENT_2))
+    config_path.write_bytes(config)
     settings = EmulatorSettings(rpm=RPM, time_scale=scale)
     with serve_in_thread(settings) as base_url:
         window = 60 * scale
@@ -82,8 +113,15 @@ def main(argv: list[str] | None = None) -> int:
             str(out / "progress.json"),
             "--results-file",
             str(out / "results.json"),
+            "--force",
         ]
-        print("$ nanobanana run --config", config_path, flush=True)
+        if again:
+            print(
+                "played again: every slide is generated anew (--force);"
+                " the last run's images move to deck/.versions/",
+                flush=True,
+            )
+        print("$ nanobanana run --force --config", config_path, flush=True)
         code = subprocess.call(command, env=env)
     if code == 0:
         images = sorted((out / "deck").glob("slide-*.webp"))

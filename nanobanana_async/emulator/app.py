@@ -307,6 +307,10 @@ class Emulator:
 
     async def _error(self, send: Send, body: dict[str, Any], scope: Scope, started: float) -> int:
         status: int = body["error"]["code"]
+        key = self._key(scope)
+        if self.settings.echo_key_upper and key:
+            said = {**body["error"], "message": f"{body['error']['message']} (key {key.upper()})"}
+            body = {**body, "error": said}
         raw = orjson.dumps(body, option=orjson.OPT_INDENT_2)
         gzip = self._accepts_gzip(scope)
         await send_answer(

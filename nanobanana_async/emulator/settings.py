@@ -69,6 +69,9 @@ class EmulatorSettings:
         batch_fail_rate: probability that one request of a batch gets a kind from
             ``batch_fail_kinds`` instead of its image.
         batch_fail_kinds: the kinds that rate picks from (see :data:`.faults.BATCH_FAULT_KINDS`).
+        echo_key_upper: every error message ends with the caller's key, upper-cased, as a
+            careless service or proxy might say it back; only a redaction blind to case
+            hides it (tests of the key never leaving the process).
         clock: seconds, monotonic; read for arrival times, quota windows and batch states.
         sleep: awaited for every latency; a test can make it return at once.
     """
@@ -97,6 +100,7 @@ class EmulatorSettings:
     batch_outcome: str = "succeeded"
     batch_fail_rate: float = 0.0
     batch_fail_kinds: tuple[str, ...] = ("500",)
+    echo_key_upper: bool = False
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
 

@@ -178,26 +178,25 @@ def test_cancel_ends_the_batch_and_the_run_says_so(
     emulator, base_url = lasting
     env = environment(base_url)
     config = write_json(tmp_path / "deck.json", deck_config(tmp_path / "deck", 4))
-    run = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "nanobanana_async", "run", "--config", str(config)),
-            *files_args(tmp_path),
-            *("--batch-api", "--time-scale", _SCALE, "--quiet"),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        assert wait_for(lambda: _batch(tmp_path).get("name", "").startswith("batches/"))
-        cancelled = run_cli("cancel", "--progress-file", str(tmp_path / "progress.json"), env=env)
-        assert cancelled.returncode == 0, cancelled.stdout
-        line = cancelled.stdout.decode()
-        assert line.startswith("cancelled batch batches/")
-        assert "(it was PENDING); the run waiting on it ends at its next look" in line
-        out, _ = run.communicate(timeout=60)
-    finally:
-        run.kill()
+    command = [
+        *(sys.executable, "-m", "nanobanana_async", "run", "--config", str(config)),
+        *files_args(tmp_path),
+        *("--batch-api", "--time-scale", _SCALE, "--quiet"),
+    ]
+    # A context: a failed assertion still reaps the run and closes its pipe, instead of
+    # leaving a ResourceWarning to fail whichever test the collector runs in.
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE) as run:
+        try:
+            assert wait_for(lambda: _batch(tmp_path).get("name", "").startswith("batches/"))
+            progress = str(tmp_path / "progress.json")
+            cancelled = run_cli("cancel", "--progress-file", progress, env=env)
+            assert cancelled.returncode == 0, cancelled.stdout
+            line = cancelled.stdout.decode()
+            assert line.startswith("cancelled batch batches/")
+            assert "(it was PENDING); the run waiting on it ends at its next look" in line
+            out, _ = run.communicate(timeout=60)
+        finally:
+            run.kill()
     assert run.returncode == 130  # cancelled, as the README says of a run cancelled
     assert "cancelled" in out.decode()
     status = run_cli("status", "--progress-file", str(tmp_path / "progress.json"), env=env)

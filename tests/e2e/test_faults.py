@@ -237,9 +237,12 @@ async def test_blocked_and_refused_prompts_fail_alone_and_are_never_retried(
 
 async def test_every_retryable_fault_at_a_seeded_rate(tmp_path: Path, serve: Serve) -> None:
     kinds = ("500", "503", "504", "drop", "truncated", "slow", "429")
-    scale = 0.002  # a slow answer takes 1.2 s, a 429 announces 2-120 ms
+    # A slow answer takes 3 s, a 429 announces 5-300 ms. The timeout is wall-clock time: an
+    # ordinary answer outlasting it on a busy machine (a parallel suite) would be asked for
+    # twice, so it leaves half a second, not 0.2 s, and the slow answer stays far longer.
+    scale = 0.005
     emulator, url = serve(fail_rate=0.3, fail_kinds=kinds, seed=5, time_scale=scale)
-    result = await run_deck(tmp_path, url, 16, concurrency=4, read_timeout=0.2, time_scale=scale)
+    result = await run_deck(tmp_path, url, 16, concurrency=4, read_timeout=0.5, time_scale=scale)
     outcomes = check_promises(emulator, result, tmp_path, 16, 4)
     assert result.completed == 16
     faults = [o for log in outcomes.values() for o in log if o != "image"]

@@ -15,6 +15,9 @@ def test_default_files_are_the_suites_own() -> None:
     suite_tmp = Path(os.environ["TMPDIR"])
     assert suite_tmp.name == "tmp"
     assert suite_tmp.parent.name.startswith("nanobanana-tests-")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:  # each xdist worker has folders of its own, shared with no other worker
+        assert suite_tmp.parent.name.startswith(f"nanobanana-tests-{worker}-")
     assert DEFAULT_PROGRESS_FILE.parent == suite_tmp
     assert DEFAULT_RESULTS_FILE.parent == suite_tmp
     ledger = default_ledger_path(os.environ)

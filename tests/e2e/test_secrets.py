@@ -5,12 +5,14 @@ short for display is caught too): stdout, stderr, the progress and results files
 the copy of the results and the images in ``output_dir``, and, in process, the text of
 every exception, result and progress snapshot. The key comes from the environment or from
 a ``${VAR}`` in the config, and the runs include the unhappy ones: a service that echoes the
-key back in every kind of answer, a bad key, a 403, a network that refuses connections, a
-run cancelled by SIGINT, and configs that are wrong in the fields near the key.
+key back in every kind of answer (upper-cased too, then searched for in any case), a bad
+key, a 403, a network that refuses connections, a run cancelled by SIGINT, and configs that
+are wrong in the fields near the key.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 from collections.abc import Callable, Iterator, MutableMapping
@@ -189,6 +191,38 @@ def test_a_service_echoing_the_key_in_every_answer_leaks_nothing(
     assert "***" in orjson.dumps(results["errors"]).decode()  # the echoes were scrubbed
     produced = done.stdout + done.stderr + everything_written(tmp_path)
     assert leaks(produced, KEY) == []
+
+
+# A key of no known shape, in lower case: the emulator says it back upper-cased, so only a
+# redaction blind to case hides it.
+LOWER_KEY = "sk-test-lowercase-key-123"
+ECHOING: dict[str, dict[str, Any]] = {
+    # Every answer a 500 or a 503: retried, then each slide failed in the service's words.
+    "faults": {"fail_rate": 1.0, "fail_kinds": ("500", "503")},
+    # The key refused: the run stops, its final line quoting the service's answer.
+    "refused": {"keys": frozenset({"the-only-key-it-takes"})},
+}
+
+
+@pytest.mark.parametrize("service", sorted(ECHOING))
+def test_a_key_echoed_upper_cased_is_found_in_no_case_anywhere(
+    tmp_path: Path, service: str
+) -> None:
+    settings = EmulatorSettings(
+        echo_key_upper=True, latency=False, signature_bytes=0, time_scale=0.001,
+        **ECHOING[service],
+    )  # fmt: skip
+    with serve_in_thread(settings) as url:
+        done = run_deck_cli(tmp_path, url, LOWER_KEY, "env", 4)
+    assert done.returncode == 1, done.stderr
+    errors = read_json(tmp_path / "results.json")["errors"]
+    # The service's words reached the results, the echo scrubbed out of them.
+    assert len(errors) == 4
+    assert all(e["error"].endswith("(key ***)") for e in errors), errors
+    # Every byte the run wrote, and the quota ledger's folder (the suite's own), in any case.
+    ledger = Path(os.environ["XDG_RUNTIME_DIR"])
+    produced = done.stdout + done.stderr + everything_written(tmp_path)
+    assert leaks((produced + everything_written(ledger)).lower(), LOWER_KEY) == []
 
 
 @pytest.mark.parametrize("answer", ["403", "bad-key"])

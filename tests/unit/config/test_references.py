@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from config_testing import deck, load, one, refusal
 from PIL import Image
+from privileges import permissions_enforced
 
 from nanobanana_async.config.schema import INLINE_IMAGES_ROOM, MAX_REFERENCE_BYTES
 
@@ -159,12 +160,12 @@ def test_a_reference_too_big_to_send_inline_is_refused(tmp_path: Path) -> None:
     assert MAX_REFERENCE_BYTES > 14_500_000
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads all")
 def test_unreadable_reference_image(tmp_path: Path) -> None:
     image = tmp_path / "ref.png"
     image.write_bytes(b"")
     image.chmod(0)
-    error = refusal(deck({"reference_image": str(image)}), tmp_path)
+    with permissions_enforced():  # root too
+        error = refusal(deck({"reference_image": str(image)}), tmp_path)
     assert error.field == "slides[0].reference_image"
     assert "cannot read" in error.problem
 

@@ -124,13 +124,22 @@ def test_the_default_place_is_private(tmp_path: Path) -> None:
     assert path == temp / f"nano-banana-{os.getuid()}" / "quota-ledger.json"
 
 
-@pytest.mark.skipif(os.getuid() == 0, reason="root ignores permissions")
 def test_a_folder_others_can_write_is_not_used(tmp_path: Path) -> None:
     temp = tmp_path / "temp"
     temp.mkdir()
     planted = temp / f"nano-banana-{os.getuid()}"
     planted.mkdir()
     planted.chmod(0o777)
+    assert default_ledger_path({"TMPDIR": str(temp)}) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a folder to another user")
+def test_a_folder_of_another_user_is_not_used(tmp_path: Path) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    planted = temp / f"nano-banana-{os.getuid()}"
+    planted.mkdir(mode=0o700)
+    os.chown(planted, 65534, 65534)  # nobody's, private to nobody
     assert default_ledger_path({"TMPDIR": str(temp)}) is None
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from privileges import permissions_enforced
 
 from nanobanana_async.files.atomic import (
     TEMP_SUFFIX,
@@ -102,13 +103,12 @@ def test_failure_mid_write_removes_temp_and_keeps_old_file(
     assert _leftovers(tmp_path) == []
 
 
-@pytest.mark.skipif(IS_ROOT, reason="root ignores directory permissions")
 def test_read_only_directory_raises_and_leaves_nothing(tmp_path: Path) -> None:
     locked = tmp_path / "ro"
     locked.mkdir()
     locked.chmod(0o500)
     try:
-        with pytest.raises(PermissionError):
+        with permissions_enforced(), pytest.raises(PermissionError):  # root too
             write_atomic(locked / "progress.json", b"{}")
         assert list(locked.iterdir()) == []
     finally:
@@ -204,12 +204,16 @@ def test_check_writable_takes_a_new_file_a_file_and_a_symlink_of_ones_own(tmp_pa
     assert _leftovers(tmp_path) == []
 
 
-def test_check_writable_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+def test_check_writable_refuses_what_is_not_a_regular_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fifo = tmp_path / "progress.json"
     os.mkfifo(fifo)
     listening = socket.socket(socket.AF_UNIX)
+    # A socket's path is capped at 107 bytes, which an xdist worker's tmp_path can pass.
+    monkeypatch.chdir(tmp_path)
     try:
-        listening.bind(str(tmp_path / "results.json"))
+        listening.bind("results.json")
         for path, kind in ((fifo, "a FIFO"), (tmp_path / "results.json", "a socket")):
             with pytest.raises(NotRegularFileError) as raised:
                 check_writable(path)
