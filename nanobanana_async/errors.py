@@ -39,6 +39,7 @@ __all__ = [
     "BadRequest",
     "BatchExpired",
     "BatchFailed",
+    "BatchNameRefused",
     "BatchNotFound",
     "ConfigError",
     "EndpointRedirected",
@@ -249,6 +250,14 @@ class BatchNotFound(ApiError):
     """A Batch API run's batch (or file) is gone from the service: deleted, or never made.
 
     The slides it held are not lost for good: a rerun makes a new batch.
+    """
+
+
+class BatchNameRefused(ApiError):
+    """The service named a batch or file in a shape its docs never give (``batches/{id}``,
+    ``files/{id}``): a newline, a path, the key. Never used in a URL, never stored.
+
+    The batch cannot be followed: its record is dropped and a rerun sends its slides anew.
     """
 
 

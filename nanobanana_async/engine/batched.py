@@ -42,6 +42,7 @@ from ..errors import (
     ApiError,
     BatchExpired,
     BatchFailed,
+    BatchNameRefused,
     BatchNotFound,
     FatalApiError,
     RateLimited,
@@ -177,10 +178,11 @@ class BatchSender:
             except ApiError as error:
                 # The batch could not be followed to its end. A download that kept failing:
                 # its record stays, so the next run collects it without paying again. Its
-                # results gone from the service (kept 48 h): the next run sends a new one.
+                # results gone from the service (kept 48 h), or a name no batch has: the
+                # next run sends a new one.
                 for job in self._unfinished(covered.values()):
                     self.run.fail(job, error)
-                if isinstance(error, BatchNotFound):
+                if isinstance(error, BatchNotFound | BatchNameRefused):
                     await self._keep(None)
                 return
             await self._keep(None)
@@ -229,6 +231,11 @@ class BatchSender:
             return
         except BatchNotFound:
             resend = self._unfinished(jobs)  # its results are gone: nothing left to collect
+        except BatchNameRefused as error:
+            for job in self._unfinished(jobs):  # a batch no run can follow: said, then dropped
+                self.run.fail(job, error)
+            await self._keep(None)
+            return
         except ApiError as error:
             for job in self._unfinished(jobs):
                 self.run.fail(job, _unseen(record, error), "BatchPending")

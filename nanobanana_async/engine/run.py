@@ -151,7 +151,9 @@ async def _execute(
     started_mono = clock()
     clean_leftovers(cfg.output_dir, jobs)
     notices = cfg.notices
-    manifest = Manifest.read(cfg.output_dir)
+    manifest = Manifest.read(cfg.output_dir, cfg.api_key)
+    if manifest.dropped:
+        notices = (*notices, manifest.dropped)
     if plan is not None:
         redone = [job for job in jobs if plan.decisions[job.slide] is not Decision.KEEP]
         if (replacing := replaced_notice(cfg.output_dir, redone)) is not None:

@@ -257,10 +257,14 @@ class GeminiClient:
         assert received is not None
         return answer_headers, received
 
+    def scrub(self, text: str) -> str:
+        """``text`` the service sent, with this client's key (however spelt) redacted."""
+        return redact(text, self._api_key)
+
     def _classified(self, status: int, raw: bytes, *, model: str) -> ApiError:
         """A non-2xx answer as its one typed error, in words that never hold the key."""
         error = classify_error(status, raw, model=model)
-        error.message = redact(error.message, self._api_key)
+        error.message = self.scrub(error.message)
         error.args = (error.message,)
         return error
 
@@ -270,7 +274,7 @@ class GeminiClient:
             return TransientError(
                 f"no answer within the timeout ({type(exc).__name__})", reason="TIMEOUT"
             )
-        detail = redact(str(exc) or type(exc).__name__, self._api_key)
+        detail = self.scrub(str(exc) or type(exc).__name__)
         return TransientError(f"connection failed: {detail}", reason="CONNECTION")
 
     async def aclose(self) -> None:
