@@ -48,7 +48,8 @@ class Hostility:
         errors: per request key (``slide-2``), the error object its response carries.
         results: how the results file is sent: ``lines`` (its JSONL, at once), ``flood``
             (``flood_bytes`` of one endless line, as fast as it goes), ``drip`` (one byte
-            every ``drip_interval`` seconds until the client hangs up).
+            every ``drip_interval`` seconds until the client hangs up, or ``drip_bytes``
+            are sent: a client with no deadline then reads them whole, and says so).
     """
 
     name: str = "batches/hostile0001"
@@ -57,6 +58,7 @@ class Hostility:
     results: str = "lines"
     flood_bytes: int = 0
     drip_interval: float = 0.01
+    drip_bytes: int = 500
 
 
 class HostileService:
@@ -147,7 +149,9 @@ class HostileService:
                 for _ in range(0, h.flood_bytes, len(chunk)):
                     handler.wfile.write(chunk)
             else:  # drip: a byte at a time, for as long as the client listens
-                while not self.hung_up.wait(h.drip_interval):
+                for _ in range(h.drip_bytes):
+                    if self.hung_up.wait(h.drip_interval):
+                        break
                     handler.wfile.write(b"{")
                     handler.wfile.flush()
         except OSError:

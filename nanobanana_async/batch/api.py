@@ -131,12 +131,20 @@ class BatchApi:
             raise TransientError("malformed upload answer (no file name)", reason="BAD_BODY")
         return checked_name(name, "files", self.client.scrub)
 
-    async def download(self, file_name: str, write: Callable[[bytes], object], limit: int) -> int:
-        """Stream the file ``file_name`` (a batch's results) into ``write``; its size."""
+    async def download(
+        self, file_name: str, write: Callable[[bytes], object], *, limit: int, deadline: float
+    ) -> int:
+        """Stream the file ``file_name`` (a batch's results) into ``write``; its size.
+
+        At most ``limit`` bytes, within ``deadline`` seconds for the whole.
+        """
         path = checked_name(file_name, "files", self.client.scrub)
         try:
             return await self.client.download(
-                f"/download/v1beta/{path}:download?alt=media", write, limit=limit
+                f"/download/v1beta/{path}:download?alt=media",
+                write,
+                limit=limit,
+                deadline=deadline,
             )
         except (ModelNotFound, PermissionDenied) as missing:
             # The Files API answers 403 "...or it may not exist" for a file it does not

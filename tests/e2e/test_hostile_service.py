@@ -47,11 +47,13 @@ def hostile() -> Iterator[Any]:
         yield start
 
 
-def _run(tmp_path: Path, url: str, *extra: str, count: int = 2, **config: Any) -> Any:
+def _run(
+    tmp_path: Path, url: str, *extra: str, count: int = 2, scale: str = "0.001", **config: Any
+) -> Any:
     raw = deck_config(tmp_path / "deck", count, **config)
     path = write_json(tmp_path / "slides.json", raw)
     return run_cli(
-        "run", "--config", str(path), *files_args(tmp_path), "--time-scale", "0.001", *extra,
+        "run", "--config", str(path), *files_args(tmp_path), "--time-scale", scale, *extra,
         env=environment(url, key=KEY),
     )  # fmt: skip
 
@@ -161,3 +163,33 @@ def test_echoes_of_the_key_encoded_recased_or_cut_short_are_scrubbed_everywhere(
     assert [o["slide"] for o in results["outputs"]] == [4]
     assert all("***" in e["error"] for e in results["errors"]), results["errors"]
     assert _told(done.stdout + done.stderr + _everything(tmp_path), KEY) == []
+
+
+def test_a_results_file_past_what_its_images_can_weigh_is_not_read_further(
+    tmp_path: Path, hostile: Any
+) -> None:
+    # Two 1K slides: 32 MiB at most, whatever the deck's length (it was 64 MiB a slide, plus one).
+    flood = Hostility(results_file="files/batch-flood1", results="flood", flood_bytes=2**30)
+    service, url = hostile(flood)
+    done = _run(tmp_path, url, "--batch-api", scale="0.1")  # a deadline of 9 s: not the bound
+    assert done.returncode == 1, done.stderr
+    errors = read_json(tmp_path / "results.json")["errors"]
+    assert {e["error"] for e in errors} == {
+        "the answer is over the 32 MiB allowed as sent (what its images can weigh); "
+        "not read further"
+    }
+    assert service.hung_up.is_set()  # the client stopped reading: the cap, not the end
+    assert _manifest(tmp_path)["batch"]["name"] == "batches/hostile0001"  # kept: collectable
+
+
+def test_a_results_file_dripping_in_ends_at_its_deadline(tmp_path: Path, hostile: Any) -> None:
+    # A byte every 10 ms for 5 s at most; the deadline, a minute plus 16 MiB at 1 MiB/s,
+    # shrinks with --time-scale 0.001 to 76 ms: the run ends on it, not on the drip's end.
+    drip = Hostility(results_file="files/batch-drip1", results="drip")
+    service, url = hostile(drip)
+    done = _run(tmp_path, url, "--batch-api", count=1)
+    assert done.returncode == 1, done.stderr
+    [error] = read_json(tmp_path / "results.json")["errors"]
+    assert error["error"].startswith("the download was not whole within its 0.076 s deadline")
+    assert service.hung_up.is_set()
+    assert _manifest(tmp_path)["batch"]["name"] == "batches/hostile0001"  # the next run retries
