@@ -32,12 +32,14 @@ Messages never contain the API key: the client never puts it in a URL, and
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 __all__ = [
     "ApiError",
     "BadRequest",
     "BatchExpired",
     "BatchFailed",
+    "BatchNameRefused",
     "BatchNotFound",
     "ConfigError",
     "EndpointRedirected",
@@ -65,7 +67,10 @@ _KEY_SHAPE = re.compile(r"AIza[0-9A-Za-z_\-]{35}", re.IGNORECASE)
 _KEY_QUERY = re.compile(r"([?&]key=)[^&#\s]+")
 # The characters keys are made of: a secret glued to more of them is part of one token.
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+# A token as an echo may spell it: key characters and percent-escapes (``%70%6C...``).
+_TOKEN = re.compile(r"[A-Za-z0-9_%\-]+")
 _MIN_SECRET_CHARS = 8  # a shorter secret is not scrubbed by value: see redact()
+_DECODINGS = 3  # percent-decoded this many times at most (``%2570`` is ``%70`` is ``p``)
 
 
 def redact(text: str, *secrets: str | None) -> str:
@@ -73,17 +78,43 @@ def redact(text: str, *secrets: str | None) -> str:
 
     A secret is replaced as a whole token: found inside a longer run of key characters
     (``[A-Za-z0-9_-]``), the whole run is replaced, so what is left shows neither the key
-    nor where it began or ended. A secret shorter than 8 characters is not replaced at
-    all: no real key is that short (Google's have 39 characters; a proxy's key of 7 could
-    be guessed, so hiding it protects nothing), while a string that short turns up inside
-    ordinary words (a key ``k`` made "prompt blocked" "prompt bloc***ed", and where the
-    stars fell told the key). Such a key still leaves the process only in its header: the
-    client never puts a key in a URL, and a ``?key=`` is scrubbed whatever its value.
+    nor where it began or ended. So is any token holding 8 consecutive characters of a
+    secret (a prefix, a suffix, a piece of the middle: a key cut short still tells most
+    of it), in any case, as written or percent-encoded (an echo as ``%70%6C%61...`` tells
+    the key as surely). A secret shorter than 8 characters is not replaced at all: no real
+    key is that short (Google's have 39 characters; a proxy's key of 7 could be guessed, so
+    hiding it protects nothing), while a string that short turns up inside ordinary words
+    (a key ``k`` made "prompt blocked" "prompt bloc***ed", and where the stars fell told
+    the key). Such a key still leaves the process only in its header: the client never
+    puts a key in a URL, and a ``?key=`` is scrubbed whatever its value.
     """
+    pieces: set[str] = set()
     for secret in secrets:
         if secret and len(secret) >= _MIN_SECRET_CHARS:
             text = _scrub(text, secret)
-    return _KEY_SHAPE.sub("***", _KEY_QUERY.sub(r"\1***", text))
+            low = secret.lower()
+            pieces.update(low[i : i + _MIN_SECRET_CHARS] for i in range(len(low) - 7))
+    text = _KEY_SHAPE.sub("***", _KEY_QUERY.sub(r"\1***", text))
+    return _TOKEN.sub(lambda m: "***" if _tells(m.group(), pieces) else m.group(), text)
+
+
+def _tells(token: str, pieces: set[str]) -> bool:
+    """Whether ``token``, as written or percent-decoded, holds a piece of a secret or a key."""
+    if len(token) < _MIN_SECRET_CHARS:
+        return False  # too short to hold a piece, even encoded (decoding only shortens)
+    forms = [token]
+    while "%" in forms[-1] and len(forms) <= _DECODINGS:
+        decoded = unquote(forms[-1])
+        if decoded == forms[-1]:
+            break
+        forms.append(decoded)
+    for form in forms:
+        low = form.lower()
+        if any(piece in low for piece in pieces):
+            return True
+        if form is not token and _KEY_SHAPE.search(form):
+            return True
+    return False
 
 
 def _scrub(text: str, secret: str) -> str:
@@ -219,6 +250,14 @@ class BatchNotFound(ApiError):
     """A Batch API run's batch (or file) is gone from the service: deleted, or never made.
 
     The slides it held are not lost for good: a rerun makes a new batch.
+    """
+
+
+class BatchNameRefused(ApiError):
+    """The service named a batch or file in a shape its docs never give (``batches/{id}``,
+    ``files/{id}``): a newline, a path, the key. Never used in a URL, never stored.
+
+    The batch cannot be followed: its record is dropped and a rerun sends its slides anew.
     """
 
 

@@ -4,7 +4,8 @@ A create is not idempotent (two creates are two paid jobs), so nothing here retr
 the caller records the batch's display name first and, when an answer is lost, looks the
 batch up by that name (:meth:`BatchApi.find`) before it sends another. Every other call is
 safe to repeat. An upload URL the service hands back is followed only on the service's own
-host: the key travels with every request of the client.
+host: the key travels with every request of the client. A batch's or file's name goes into
+a URL only once :func:`~.wire.checked_name` has found it of its documented shape.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..errors import (
     TransientError,
 )
 from ..service.client import GeminiClient
-from .wire import Operation
+from .wire import Operation, checked_name, display_name
 
 __all__ = ["BatchApi"]
 
@@ -63,16 +64,20 @@ class BatchApi:
         """
         path = f"models/{self.model}:batchGenerateContent"
         _, raw = await self.client.call("POST", path, body=body, model=self.model)
-        return Operation.parse(_object(raw))
+        return Operation.parse(_object(raw), self.client.scrub)
 
     async def get(self, name: str) -> Operation:
-        return Operation.parse(await self._json("GET", name))
+        """The batch ``name`` (checked first: it may come from a file on disk)."""
+        path = checked_name(name, "batches", self.client.scrub)
+        return Operation.parse(await self._json("GET", path), self.client.scrub)
 
     async def cancel(self, name: str) -> None:
-        await self._json("POST", f"{name}:cancel")
+        await self._json("POST", f"{checked_name(name, 'batches', self.client.scrub)}:cancel")
 
-    async def find(self, display_name: str) -> Operation | None:
-        """The batch named ``display_name``, if the service has one (newest pages first)."""
+    async def find(self, wanted: str) -> Operation | None:
+        """The batch whose display name is ``wanted``, if the service has one (newest pages
+        first). Another batch's name of a bad shape is not ours to judge; ours is refused.
+        """
         token = ""
         for _ in range(_MAX_PAGES):
             params = {"pageSize": _PAGE_SIZE}
@@ -80,12 +85,12 @@ class BatchApi:
                 params["pageToken"] = token
             page = await self._json("GET", "batches", params=params)
             for entry in _entries(page):
+                if not isinstance(entry, dict) or display_name(entry) != wanted:
+                    continue
                 try:
-                    found = Operation.parse(entry)
+                    return Operation.parse(entry, self.client.scrub)
                 except TransientError:
                     continue
-                if found.display_name == display_name:
-                    return found
             token = str(page.get("nextPageToken") or "")
             if not token:
                 return None
@@ -122,15 +127,24 @@ class BatchApi:
         _, raw = await self.client.call("POST", url, content=data, headers=finish)
         file = _object(raw).get("file")
         name = file.get("name") if isinstance(file, dict) else None
-        if not isinstance(name, str) or not name.startswith("files/"):
+        if not isinstance(name, str) or not name:
             raise TransientError("malformed upload answer (no file name)", reason="BAD_BODY")
-        return name
+        return checked_name(name, "files", self.client.scrub)
 
-    async def download(self, file_name: str, write: Callable[[bytes], object], limit: int) -> int:
-        """Stream the file ``file_name`` (a batch's results) into ``write``; its size."""
+    async def download(
+        self, file_name: str, write: Callable[[bytes], object], *, limit: int, deadline: float
+    ) -> int:
+        """Stream the file ``file_name`` (a batch's results) into ``write``; its size.
+
+        At most ``limit`` bytes, within ``deadline`` seconds for the whole.
+        """
+        path = checked_name(file_name, "files", self.client.scrub)
         try:
             return await self.client.download(
-                f"/download/v1beta/{file_name}:download?alt=media", write, limit=limit
+                f"/download/v1beta/{path}:download?alt=media",
+                write,
+                limit=limit,
+                deadline=deadline,
             )
         except (ModelNotFound, PermissionDenied) as missing:
             # The Files API answers 403 "...or it may not exist" for a file it does not

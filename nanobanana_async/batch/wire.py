@@ -7,25 +7,33 @@ so a slide made in a batch is judged exactly as one made alone. Counts are int64
 wire, sent as strings; states are ``BATCH_STATE_*`` (older answers say ``JOB_STATE_*``),
 read from the operation's ``metadata`` (or the batch itself, as ``batches.list`` and some
 SDKs give it).
+
+A name the service gives goes into URLs and onto disk, so it is held to its documented
+shape here, where it enters (:func:`checked_name`), after the caller's key is scrubbed from
+it: a name with a newline, a path or an echo of the key is refused, never used or stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from ..errors import ApiError, TransientError
+from ..errors import ApiError, BatchNameRefused, TransientError
 from ..service.protocol import GeneratedImage, classify_error, int64, parse_success
 
 __all__ = [
     "INLINE_LIMIT_BYTES",
     "TERMINAL_STATES",
     "Operation",
+    "checked_name",
     "create_body",
+    "display_name",
     "jsonl",
+    "name_problem",
     "outcome",
     "slide_key",
     "slide_of",
@@ -35,6 +43,19 @@ __all__ = [
 INLINE_LIMIT_BYTES = 20 * 1000 * 1000
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"})
 _KEY_PREFIX = "slide-"
+# The names' documented shapes (ai.google.dev/api/batch-api, /api/files): ``batches/{id}``
+# and ``files/{id}``, a file's id "up to 40 characters that are lowercase alphanumeric or
+# dashes", neither first nor last a dash. A batch id's characters are not documented (the
+# service's are 36 lowercase letters and digits), and a batch's results file is named by
+# the service past 40 (``files/batch-`` and the batch's id, 42), so both ids are held to
+# that alphabet, up to 64 characters.
+_NAMES = {
+    kind: re.compile(rf"{kind}/[a-z0-9](?:[a-z0-9-]{{0,62}}[a-z0-9])?")
+    for kind in ("batches", "files")
+}
+_SHAPES = {kind: f"{kind}/{{id}}, id a-z 0-9 -" for kind in _NAMES}
+_SINGULAR = {"batches": "batch", "files": "file"}
+_STATE = re.compile(r"[A-Z_]{1,64}")
 # A batch's per-request errors carry the gRPC code (google.rpc.Code), not the HTTP status
 # the same error has alone: read as that status, each is classified as it would be alone.
 _GRPC_TO_HTTP = {
@@ -95,12 +116,40 @@ def jsonl(requests: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[bytes]:
         yield orjson.dumps({"key": slide_key(slide), "request": body}) + b"\n"
 
 
+def checked_name(value: str, kind: str, scrub: Callable[[str], str]) -> str:
+    """``value``, a name of ``kind`` (``batches`` or ``files``) the service gave, if it has
+    the documented shape and holds no echo of the key (``scrub`` scrubs the caller's key).
+
+    Raises:
+        BatchNameRefused: any other name; the message shows it scrubbed and escaped.
+    """
+    problem = name_problem(value, kind, scrub)
+    if problem is None:
+        return value
+    raise BatchNameRefused(
+        f"{_SINGULAR[kind]} name {problem}, refused; a rerun sends its slides anew",
+        reason="BAD_NAME",
+    )
+
+
+def name_problem(value: str, kind: str, scrub: Callable[[str], str]) -> str | None:
+    """What is wrong with ``value`` as a name of ``kind``, in words; ``None``: nothing."""
+    scrubbed = scrub(value)
+    if scrubbed == value and _NAMES[kind].fullmatch(value):
+        return None
+    shown = scrubbed[:40].encode("unicode_escape").decode("ascii")
+    more = "..." if len(scrubbed) > 40 else ""
+    return f"'{shown}{more}' is not {_SHAPES[kind]}"
+
+
 def _state(value: object) -> str:
+    """A state without its prefix; ``UNSPECIFIED`` for none, or one of no enum's shape."""
     text = str(value or "")
     for prefix in ("BATCH_STATE_", "JOB_STATE_"):
         if text.startswith(prefix):
-            return text[len(prefix) :]
-    return text or "UNSPECIFIED"
+            text = text[len(prefix) :]
+            break
+    return text if _STATE.fullmatch(text) else "UNSPECIFIED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,19 +177,21 @@ class Operation:
         return self.state in TERMINAL_STATES
 
     @classmethod
-    def parse(cls, data: object) -> Operation:
-        """The operation (or batch) in ``data``.
+    def parse(cls, data: object, scrub: Callable[[str], str]) -> Operation:
+        """The operation (or batch) in ``data``; ``scrub`` scrubs the caller's key from text.
 
         Raises:
             TransientError: not a batch's JSON (no name): a proxy's page, a cut body.
+            BatchNameRefused: its name, or its results file's, is not of the documented
+                shape (:func:`checked_name`).
         """
         if not isinstance(data, dict):
             raise TransientError("malformed batch answer (not a JSON object)", reason="BAD_BODY")
-        meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else data
-        assert isinstance(meta, dict)
+        meta = _meta(data)
         name = data.get("name") or meta.get("name")
-        if not isinstance(name, str) or not name.startswith("batches/"):
+        if not isinstance(name, str) or not name:
             raise TransientError("malformed batch answer (no batch name)", reason="BAD_BODY")
+        name = checked_name(name, "batches", scrub)
         stats = meta.get("batchStats") if isinstance(meta.get("batchStats"), dict) else {}
         assert isinstance(stats, dict)
         response = data.get("response") if isinstance(data.get("response"), dict) else {}
@@ -154,22 +205,36 @@ class Operation:
         elif isinstance(inlined_box, list):
             inlined = inlined_box
         error = data.get("error") if isinstance(data.get("error"), dict) else None
+        responses_file = str(response.get("responsesFile") or "")
+        if responses_file:
+            responses_file = checked_name(responses_file, "files", scrub)
         state = _state(meta.get("state"))
         if state == "UNSPECIFIED" and data.get("done") is True:
             state = "FAILED" if error else "SUCCEEDED"
         return cls(
             name=name,
             state=state,
-            display_name=str(meta.get("displayName") or ""),
+            display_name=display_name(data),
             requests=int64(stats.get("requestCount")),
             succeeded=int64(stats.get("successfulRequestCount")),
             failed=int64(stats.get("failedRequestCount")),
             pending=int64(stats.get("pendingRequestCount")),
-            create_time=str(meta.get("createTime") or ""),
+            create_time=scrub(str(meta.get("createTime") or "")),
             inlined=tuple(entry for entry in inlined if isinstance(entry, dict)),
-            responses_file=str(response.get("responsesFile") or ""),
-            error=str((error or {}).get("message") or ""),
+            responses_file=responses_file,
+            error=scrub(str((error or {}).get("message") or "")),
         )
+
+
+def _meta(data: dict[str, Any]) -> dict[str, Any]:
+    """Where a batch's fields are: its operation's ``metadata``, or the batch itself."""
+    meta = data.get("metadata")
+    return meta if isinstance(meta, dict) else data
+
+
+def display_name(data: dict[str, Any]) -> str:
+    """The display name in a batch's JSON (as given: compared, never kept)."""
+    return str(_meta(data).get("displayName") or "")
 
 
 def outcome(entry: dict[str, Any], model: str) -> tuple[int | None, GeneratedImage | ApiError]:

@@ -46,7 +46,7 @@ def cancel_command(progress_file: Path, config: Path | None) -> int:
     try:
         if config is not None:
             cfg = load_config(config, env=env)
-            record = Manifest.read(cfg.output_dir).batch or {}
+            record = Manifest.read(cfg.output_dir, cfg.api_key).batch or {}
             name = str(record.get("name") or "")
             display = str(record.get("display_name") or "")
             key, base_url, where = cfg.api_key, cfg.base_url, printable(str(cfg.output_dir))

@@ -43,6 +43,7 @@ from ..errors import (
     ApiError,
     BatchExpired,
     BatchFailed,
+    BatchNameRefused,
     BatchNotFound,
     FatalApiError,
     RateLimited,
@@ -57,7 +58,7 @@ from .manifest import Manifest, batch_slides, generation_digest
 from .plan import Job
 from .settings import EngineSettings
 
-__all__ = ["RESULTS_DOWNLOAD_NAME", "BatchSender"]
+__all__ = ["RESULTS_DOWNLOAD_NAME", "BatchSender", "results_cap"]
 
 _T = TypeVar("_T")
 # Where a batch's results file is downloaded, in output_dir, until its images are saved.
@@ -69,6 +70,16 @@ _ANSWER_BYTES = {"512": 1 * 2**20, "1K": 3 * 2**20, "2K": 8 * 2**20, "4K": 25 * 
 _INLINE_ANSWERS_BUDGET = 40 * 2**20
 # A line of the results file is one answer: the client's own cap per answer holds it.
 _MAX_LINE_BYTES = 64 * 2**20
+# The results file's download is bounded by what its images can weigh, not by the deck's
+# length alone: per image, an answer at its largest (the image, two thought images, up to
+# 3 MB of signature on each part: about 40 MB at 4K, 20 at 2K, 14 at 1K; docs/design.md,
+# "The client"), with room above it; never past the Files API's 20 GB a project, where the
+# file is kept. It must come at 1 MiB/s at least: its deadline is a minute plus its cap at
+# that rate (16 MiB: 76 s; 1,000 slides at 4K: the 20 GB ceiling, about 5 h 20 min).
+_RESULTS_BYTES = {"512": 16 * 2**20, "1K": 16 * 2**20, "2K": 24 * 2**20, "4K": 48 * 2**20}
+_RESULTS_CEILING = 20 * 10**9
+_RESULTS_RATE = 2**20  # bytes a second, at least
+_RESULTS_GRACE = 60.0  # seconds before the first byte, on top
 # Calls safe to repeat (a look, a find, an upload) are retried this many times on a
 # transient failure before the run gives up on them, spaced up to _LONGEST_BACKOFF.
 _ATTEMPTS = 8
@@ -108,6 +119,7 @@ class BatchSender:
         self._first_poll, self._longest_poll = first * scale, longest * scale
         self._backoff = (_FIRST_BACKOFF * scale, _LONGEST_BACKOFF * scale)
         self._sleep = settings.sleep
+        self._scale = scale
         self.pending: dict[str, Any] | None = (
             None if manifest.batch is None else dict(manifest.batch)
         )
@@ -178,10 +190,11 @@ class BatchSender:
             except ApiError as error:
                 # The batch could not be followed to its end. A download that kept failing:
                 # its record stays, so the next run collects it without paying again. Its
-                # results gone from the service (kept 48 h): the next run sends a new one.
+                # results gone from the service (kept 48 h), or a name no batch has: the
+                # next run sends a new one.
                 for job in self._unfinished(covered.values()):
                     self.run.fail(job, error)
-                if isinstance(error, BatchNotFound):
+                if isinstance(error, BatchNotFound | BatchNameRefused):
                     await self._keep(None)
                 return
             await self._keep(None)
@@ -230,6 +243,11 @@ class BatchSender:
             return
         except BatchNotFound:
             resend = self._unfinished(jobs)  # its results are gone: nothing left to collect
+        except BatchNameRefused as error:
+            for job in self._unfinished(jobs):  # a batch no run can follow: said, then dropped
+                self.run.fail(job, error)
+            await self._keep(None)
+            return
         except ApiError as error:
             for job in self._unfinished(jobs):
                 self.run.fail(job, _unseen(record, error), "BatchPending")
@@ -329,7 +347,7 @@ class BatchSender:
     async def _collect(self, op: Operation, covered: Mapping[int, Job]) -> list[Job]:
         """Keep the answers of ``op`` for ``covered``; the jobs it has no answer for."""
         handled: set[int] = set()
-        async for entry in self._entries(op, len(covered)):
+        async for entry in self._entries(op, covered.values()):
             slide, result = outcome(entry, self.model)
             job = covered.get(slide) if slide is not None else None
             if job is None or slide in handled:
@@ -344,13 +362,14 @@ class BatchSender:
                 self.run.fail(job, result)
         return [job for n, job in covered.items() if n not in handled]
 
-    async def _entries(self, op: Operation, count: int) -> AsyncIterator[dict[str, Any]]:
+    async def _entries(self, op: Operation, jobs: Iterable[Job]) -> AsyncIterator[dict[str, Any]]:
         for entry in op.inlined:
             yield entry
         if not op.responses_file:
             return
         path = self.output_dir / RESULTS_DOWNLOAD_NAME
-        await self._repeat(lambda: self._download(op.responses_file, path, count))
+        limit = results_cap(jobs)
+        await self._repeat(lambda: self._download(op.responses_file, path, limit))
         try:
             with open(path, "rb") as lines:  # noqa: ASYNC230 (one line at a time, below)
                 while line := await anyio.to_thread.run_sync(lines.readline, _MAX_LINE_BYTES + 1):
@@ -370,11 +389,12 @@ class BatchSender:
             with contextlib.suppress(OSError):
                 path.unlink()
 
-    async def _download(self, file_name: str, path: Path, count: int) -> int:
+    async def _download(self, file_name: str, path: Path, limit: int) -> int:
         fd = await anyio.to_thread.run_sync(_fresh_file, path)
+        deadline = (_RESULTS_GRACE + limit / _RESULTS_RATE) * self._scale
         try:
             return await self.api.download(
-                file_name, lambda chunk: os.write(fd, chunk), (count + 1) * _MAX_LINE_BYTES
+                file_name, lambda chunk: os.write(fd, chunk), limit=limit, deadline=deadline
             )
         finally:
             os.close(fd)
@@ -397,6 +417,12 @@ class BatchSender:
                     raise
                 await self._sleep(_pause(error, delay))
                 delay = min(2 * delay, self._backoff[1])
+
+
+def results_cap(jobs: Iterable[Job]) -> int:
+    """The most bytes a batch's results file for ``jobs`` may take (see ``_RESULTS_BYTES``)."""
+    total = sum(_RESULTS_BYTES.get(_image_size(job), _RESULTS_BYTES["4K"]) for job in jobs)
+    return min(total, _RESULTS_CEILING)
 
 
 def _pause(error: ApiError, backoff: float) -> float:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +26,8 @@ from typing import Any
 
 import orjson
 
+from ..batch.wire import name_problem
+from ..errors import redact
 from ..files.atomic import write_atomic
 from ..files.reading import read_regular
 from .plan import Job
@@ -50,6 +52,8 @@ ORIGINALS_DIR = ".originals"
 _FORMAT = 1  # the manifest's own format: a file of another format is not read
 _MAX_BYTES = 16 * 1024 * 1024  # far above 10,000 slides' entries: anything bigger is not ours
 _FIELD_DIGEST_CHARS = 12  # enough to tell a change, small enough for 10,000 slides' fields
+# The display names this tool gives its batches (engine/batched.py): nothing else is ours.
+_DISPLAY_NAME = re.compile(r"nanobanana-[a-z0-9-]{1,64}")
 
 
 class Decision(StrEnum):
@@ -222,20 +226,35 @@ class Manifest:
     # What the last run set out to make and has not made: written before it sends anything
     # and again at its end, read by --resume.
     pending: Mapping[int, Pending] = field(default_factory=dict)
+    # Why a batch record on disk was dropped, in one line (a name of no batch's shape, or
+    # holding the key, as an older version kept what the service said); "" when none was.
+    dropped: str = ""
 
     @classmethod
-    def read(cls, output_dir: Path) -> Manifest:
+    def read(cls, output_dir: Path, secret: str | None = None) -> Manifest:
         """The folder's manifest; an empty one when there is none, or it is not ours.
 
         Never raises: a missing, unreadable, oversized or malformed manifest only means
-        that nothing is known, and every slide is generated (as a first run does).
+        that nothing is known, and every slide is generated (as a first run does). A batch
+        record whose names are not of their shape, or hold ``secret`` (the key), is
+        dropped, saying so in :attr:`dropped`: it is never used in a URL or shown.
         """
         try:
             data = orjson.loads(read_regular(output_dir / MANIFEST_NAME, _MAX_BYTES))
         except (OSError, orjson.JSONDecodeError):
             return cls({})
         batch = data.get("batch") if isinstance(data, dict) else None
-        return cls(_records(data), batch if isinstance(batch, dict) else None, _pending(data))
+        records, pending = _records(data), _pending(data)
+        if not isinstance(batch, dict):
+            return cls(records, None, pending)
+        problem = _batch_problem(batch, lambda text: redact(text, secret))
+        if problem is None:
+            return cls(records, batch, pending)
+        dropped = (
+            f"{output_dir / MANIFEST_NAME}: the batch it records {problem}; record dropped, "
+            "its slides are sent anew"
+        )
+        return cls(records, None, pending, dropped)
 
     def in_batch(self, model: str, jobs: Iterable[Job]) -> dict[int, Job]:
         """The jobs the batch not yet collected (:attr:`batch`) will deliver as asked now.
@@ -280,6 +299,18 @@ def batch_slides(record: Mapping[str, Any]) -> dict[int, str]:
         for n, d in slides.items()
         if isinstance(n, str) and n.isdigit() and isinstance(d, str)
     }
+
+
+def _batch_problem(record: Mapping[str, Any], scrub: Callable[[str], str]) -> str | None:
+    """What makes a batch record unusable, in words; ``None``: nothing."""
+    name, display = record.get("name") or "", record.get("display_name")
+    if not isinstance(name, str) or not isinstance(display, str):
+        return "has no names"
+    if name and (problem := name_problem(name, "batches", scrub)) is not None:
+        return f"is named {problem}"
+    if not _DISPLAY_NAME.fullmatch(display) or scrub(display) != display:
+        return "has a display name this tool never gives"
+    return None
 
 
 def _records(data: object) -> dict[int, SlideRecord]:

@@ -190,7 +190,7 @@ def plan_run(
     """
     jobs = list(jobs)
     check_regenerate(jobs, regenerate)
-    manifest = Manifest.read(config.output_dir)
+    manifest = Manifest.read(config.output_dir, config.api_key)
     complete = {job.slide: image_is_complete(job.dest) for job in jobs}
     originals = {
         slide: _is_file(config.output_dir / record.original)

@@ -169,8 +169,11 @@ async def _execute(
     started_mono = clock()
     clean_leftovers(cfg.output_dir, jobs)
     notices = cfg.notices
+    read = Manifest.read(cfg.output_dir, cfg.api_key)
+    if read.dropped:
+        notices = (*notices, read.dropped)
     # What this run sets out to make, recorded before anything is sent (for --resume).
-    manifest = record_pending(cfg.output_dir, Manifest.read(cfg.output_dir), plan.pending)
+    manifest = record_pending(cfg.output_dir, read, plan.pending)
     redone = [job for job in jobs if plan.decision(job.slide) is not Decision.KEEP]
     if (replacing := replaced_notice(cfg.output_dir, redone)) is not None:
         notices = (*notices, replacing)

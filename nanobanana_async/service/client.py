@@ -178,37 +178,48 @@ class GeminiClient:
         )
         return answer, await received.finish(_as_is)
 
-    async def download(self, path: str, write: Callable[[bytes], object], *, limit: int) -> int:
+    async def download(
+        self, path: str, write: Callable[[bytes], object], *, limit: int, deadline: float
+    ) -> int:
         """Stream a file of the service's (``/download/...``) into ``write``; its size.
 
         A batch's results file holds every image it made: gigabytes for hundreds of 4K
         slides, so it is never held whole. Asked for as is (``identity``), capped at
-        ``limit`` bytes; ``write`` is called from a worker thread, a chunk at a time. No
-        deadline on the whole (it may be big), but one on each wait for the next bytes.
+        ``limit`` bytes and ``deadline`` seconds for the whole (a server dripping a byte at
+        a time resets no read timeout it does not have), with ``timeout`` on each wait for
+        the next bytes; ``write`` is called from a worker thread, a chunk at a time.
 
         Raises:
-            ApiError: the answer's error; UnusableAnswer past ``limit``.
+            ApiError: the answer's error; UnusableAnswer past ``limit`` or ``deadline``.
         """
         url = f"{self._root}{path}"
         self.requests_sent += 1
         size = 0
         try:
-            async with self._http.stream(
-                "GET",
-                url,
-                headers={"accept-encoding": "identity"},
-                timeout=httpx2.Timeout(
-                    connect=_CONNECT_TIMEOUT, read=self._timeout, write=None, pool=None
-                ),
-            ) as response:
-                if response.status_code != 200:
-                    raw = await response.aread()
-                    raise self._classified(response.status_code, raw[: 2**20], model="")
-                async for chunk in response.aiter_raw(2**20):
-                    size += len(chunk)
-                    if size > limit:
-                        raise _too_large(limit, "as sent")
-                    await anyio.to_thread.run_sync(write, chunk)
+            with anyio.fail_after(deadline):
+                async with self._http.stream(
+                    "GET",
+                    url,
+                    headers={"accept-encoding": "identity"},
+                    timeout=httpx2.Timeout(
+                        connect=_CONNECT_TIMEOUT, read=self._timeout, write=None, pool=None
+                    ),
+                ) as response:
+                    if response.status_code != 200:
+                        raw = await response.aread()
+                        raise self._classified(response.status_code, raw[: 2**20], model="")
+                    async for chunk in response.aiter_raw(2**20):
+                        size += len(chunk)
+                        if size > limit:
+                            raise _too_large(limit, "as sent", "what its images can weigh")
+                        await anyio.to_thread.run_sync(write, chunk)
+        except TimeoutError:
+            raise UnusableAnswer(
+                f"the download was not whole within its {deadline:g} s deadline "
+                f"({size:,} bytes in); not read further",
+                status=200,
+                reason="TOO_SLOW",
+            ) from None
         except httpx2.TransportError as exc:
             raise self._transport_failure(exc) from None
         return size
@@ -257,10 +268,14 @@ class GeminiClient:
         assert received is not None
         return answer_headers, received
 
+    def scrub(self, text: str) -> str:
+        """``text`` the service sent, with this client's key (however spelt) redacted."""
+        return redact(text, self._api_key)
+
     def _classified(self, status: int, raw: bytes, *, model: str) -> ApiError:
         """A non-2xx answer as its one typed error, in words that never hold the key."""
         error = classify_error(status, raw, model=model)
-        error.message = redact(error.message, self._api_key)
+        error.message = self.scrub(error.message)
         error.args = (error.message,)
         return error
 
@@ -270,7 +285,7 @@ class GeminiClient:
             return TransientError(
                 f"no answer within the timeout ({type(exc).__name__})", reason="TIMEOUT"
             )
-        detail = redact(str(exc) or type(exc).__name__, self._api_key)
+        detail = self.scrub(str(exc) or type(exc).__name__)
         return TransientError(f"connection failed: {detail}", reason="CONNECTION")
 
     async def aclose(self) -> None:
@@ -350,10 +365,10 @@ class _Received:
         return await anyio.to_thread.run_sync(lambda: then(self.body.complete(self.tail)))
 
 
-def _too_large(limit: int, how: str) -> UnusableAnswer:
+def _too_large(limit: int, how: str, cap_name: str = "max_answer_bytes") -> UnusableAnswer:
     cap = f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit:,} bytes"
     return UnusableAnswer(
-        f"the answer is over the {cap} allowed {how} (max_answer_bytes); not read further",
+        f"the answer is over the {cap} allowed {how} ({cap_name}); not read further",
         status=200,
         reason="TOO_LARGE",
     )

@@ -80,3 +80,34 @@ def test_no_secret_leaves_text_alone() -> None:
 def test_a_key_echoed_in_another_case_is_redacted_too() -> None:
     assert redact(f"bad key {KEY.upper()}!", KEY) == "bad key ***!"
     assert redact(f"bad key {SHAPED.lower()}") == "bad key ***"
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        "".join(f"%{ord(c):02X}" for c in KEY),  # every character escaped
+        "".join(f"%{ord(c):02x}" for c in KEY.upper()),  # escaped, lower-case hex, other case
+        KEY.replace("-", "%2D"),  # only what a URL would escape
+        KEY.replace("p", "%2570"),  # escaped twice
+        KEY[:8],  # a prefix of 8 characters
+        KEY[:20].upper(),  # a longer one, upper-cased
+        KEY[-9:],  # a suffix
+        KEY[5:15],  # a piece of the middle
+        "".join(f"%{ord(c):02X}" for c in KEY[:10]),  # a prefix, escaped
+        "".join(f"%{ord(c):02X}" for c in SHAPED),  # a key-shaped one, escaped, not configured
+    ],
+)
+def test_an_echo_encoded_cut_short_or_recased_is_redacted(echo: str) -> None:
+    key = None if echo.upper().startswith("%41%49") else KEY  # the shaped one needs no key
+    assert redact(f"the key was {echo}; retry", key) == "the key was ***; retry"
+    assert (
+        redact(f"https://h/v1beta/batches/{echo}:cancel", key)
+        == "https://h/v1beta/batches/***:cancel"
+    )
+
+
+def test_seven_characters_of_a_key_are_no_piece_of_it() -> None:
+    # Under 8 characters, a piece is as likely a word as the key: left alone (see redact).
+    text = f"the key was {KEY[:7]} or {KEY[-7:]}"
+    assert redact(text, KEY) == text
+    assert redact("prompt blocked (SAFETY) at 100%25 of quota", KEY).startswith("prompt blocked")

@@ -12,6 +12,7 @@ from PIL import Image
 
 from nanobanana_async.batch.wire import (
     Operation,
+    checked_name,
     create_body,
     jsonl,
     outcome,
@@ -19,14 +20,25 @@ from nanobanana_async.batch.wire import (
     slide_of,
 )
 from nanobanana_async.errors import (
+    BatchNameRefused,
     InvalidApiKey,
     PromptBlocked,
     QuotaExhausted,
     TransientError,
+    redact,
 )
 from nanobanana_async.service.protocol import GeneratedImage
 
 _META = "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch"
+KEY = "plain-secret-9f3c27e1b5d84a06"
+
+
+def _scrub(text: str) -> str:
+    return redact(text, KEY)
+
+
+def _parse(data: object) -> Operation:
+    return Operation.parse(data, _scrub)
 
 
 def _png() -> str:
@@ -48,7 +60,7 @@ def _answer() -> dict[str, Any]:
 
 
 def test_a_pending_operation_is_read_with_its_counts_as_strings() -> None:
-    op = Operation.parse(
+    op = _parse(
         {
             "name": "batches/abc123",
             "metadata": {
@@ -73,7 +85,7 @@ def test_a_pending_operation_is_read_with_its_counts_as_strings() -> None:
 
 
 def test_a_finished_operation_carries_its_inline_responses_or_its_file() -> None:
-    inline = Operation.parse(
+    inline = _parse(
         {
             "name": "batches/x",
             "metadata": {"state": "BATCH_STATE_SUCCEEDED", "batchStats": {"requestCount": "2"}},
@@ -91,7 +103,7 @@ def test_a_finished_operation_carries_its_inline_responses_or_its_file() -> None
     )
     assert inline.over
     assert len(inline.inlined) == 2
-    by_file = Operation.parse(
+    by_file = _parse(
         {
             "name": "batches/y",
             "metadata": {"state": "BATCH_STATE_SUCCEEDED"},
@@ -101,14 +113,67 @@ def test_a_finished_operation_carries_its_inline_responses_or_its_file() -> None
     )
     assert by_file.responses_file == "files/out-1"
     # As batches.list and some SDKs give a batch: its fields at the top.
-    listed = Operation.parse({"name": "batches/z", "state": "JOB_STATE_RUNNING"})
+    listed = _parse({"name": "batches/z", "state": "JOB_STATE_RUNNING"})
     assert listed.state == "RUNNING"
 
 
-@pytest.mark.parametrize("junk", [[], {"metadata": {}}, {"name": "operations/1"}, "text"])
+@pytest.mark.parametrize("junk", [[], {"metadata": {}}, {"name": ""}, {"name": 7}, "text"])
 def test_anything_without_a_batch_name_is_a_transient_bad_body(junk: object) -> None:
     with pytest.raises(TransientError, match="malformed batch answer"):
-        Operation.parse(junk)
+        _parse(junk)
+
+
+BAD_NAMES = [
+    "batches/abc\ndef",  # a newline: it crashed every run that read it
+    "batches/abc\x1b[2Jdef",  # a terminal escape
+    "batches/../../upload/v1beta/files",  # a path: the key would go along
+    "batches/abc?alt=media",
+    "batches/",
+    "batches/-abc",
+    "batches/ABC123",  # not the documented lowercase
+    "batches/" + "a" * 65,
+    "operations/1",  # another resource altogether
+    f"batches/{KEY}",  # the key echoed: of the shape, but never kept
+    f"batches/{KEY[:12]}x",  # a long prefix of it
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_a_batch_name_of_another_shape_is_refused_in_one_line(name: str) -> None:
+    with pytest.raises(BatchNameRefused) as refused:
+        _parse({"name": name, "metadata": {"state": "BATCH_STATE_PENDING"}})
+    message = refused.value.message
+    assert message.isprintable()
+    assert KEY[:8] not in message
+    assert len(message) < 300
+    assert message.endswith("refused; a rerun sends its slides anew")
+
+
+@pytest.mark.parametrize(
+    "name", ["files/", "files/-x", "files/a/../b", "files/a\r\nb", "files/" + "a" * 65, KEY]
+)
+def test_a_results_file_name_of_another_shape_is_refused(name: str) -> None:
+    data = {"name": "batches/ok1", "done": True, "response": {"responsesFile": name}}
+    with pytest.raises(BatchNameRefused, match=r"^file name"):
+        _parse(data)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("batches/bq8tz9fxi3r3x4yci84xla7xrp7frh44m687", "batches"),  # a real one's shape
+        ("batches/a", "batches"),
+        ("files/123-456", "files"),  # the docs' example
+        ("files/batch-leg9wy9p5df66syjxke2eq4xfjqcwp47ejv3", "files"),  # a real one
+    ],
+)
+def test_the_documented_shapes_are_kept(name: str, kind: str) -> None:
+    assert checked_name(name, kind, _scrub) == name
+
+
+def test_a_state_of_no_enum_shape_is_unspecified() -> None:
+    op = _parse({"name": "batches/s1", "metadata": {"state": f"BATCH_STATE_X\n{KEY}"}})
+    assert op.state == "UNSPECIFIED"
 
 
 def test_each_response_is_judged_as_the_same_answer_alone() -> None:

@@ -445,3 +445,22 @@ async def test_a_bad_key_stops_the_batch_run_at_the_create(tmp_path: Path) -> No
     assert result.completed == 0
     assert {e.kind for e in result.errors} == {"InvalidApiKey"}
     assert bench.created() == 0
+
+
+def test_the_results_download_is_capped_by_what_its_images_can_weigh() -> None:
+    from nanobanana_async.config.loading import load_config
+    from nanobanana_async.engine.batched import results_cap
+    from nanobanana_async.engine.plan import plan_jobs
+
+    def cap(count: int, size: str) -> int:
+        config = {
+            "slides": [{"number": n, "prompt": f"p{n}"} for n in range(1, count + 1)],
+            "output_dir": "/tmp/nowhere-deck",
+            "image_size": size,
+        }
+        return results_cap(plan_jobs(load_config(config, env=ENV)))
+
+    assert cap(1, "1K") == 16 * 2**20
+    assert cap(10, "2K") == 240 * 2**20
+    assert cap(3, "4K") == 144 * 2**20
+    assert cap(1000, "4K") == 20 * 10**9  # the Files API's 20 GB, not 48 GiB
