@@ -72,8 +72,8 @@ async def generate_batch(
     config: str | os.PathLike[str] | Mapping[str, Any] | BatchConfig,
     *,
     progress: ProgressCallback | None = None,
-    progress_file: Path | None = None,
-    results_file: Path | None = None,
+    progress_file: str | os.PathLike[str] | None = None,
+    results_file: str | os.PathLike[str] | None = None,
     resume: bool = False,
     settings: EngineSettings | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
@@ -86,10 +86,11 @@ async def generate_batch(
     Args:
         config: a path to a config JSON, a dict of one, or a :class:`BatchConfig`.
         progress: called with each progress snapshot the writer publishes.
-        progress_file: where to keep the progress JSON (``None``: no file). The CLI passes
-            the default location (``exits.DEFAULT_PROGRESS_FILE``).
-        results_file: where to write the results JSON (``None``: only the copy in
-            ``output_dir``).
+        progress_file: where to keep the progress JSON, a path as a ``str`` or any
+            path-like (``None``: no file). The CLI passes the default location
+            (``exits.DEFAULT_PROGRESS_FILE``).
+        results_file: where to write the results JSON, likewise (``None``: only the copy
+            in ``output_dir``).
         resume: keep slides whose image is already complete on disk, whatever the config
             says of them now; generate the rest. Without it a run follows the deck's
             manifest: unchanged slides are kept, changed output settings re-encoded from
@@ -107,6 +108,8 @@ async def generate_batch(
     """
     settings = settings or EngineSettings()
     cfg = load_config(config, env=env)
+    progress_file = _as_path(progress_file)
+    results_file = _as_path(results_file)
     if not cfg.api_key:
         raise ConfigError(
             "api_key",
@@ -133,6 +136,11 @@ async def generate_batch(
     finally:
         if lock is not None:
             lock.release()
+
+
+def _as_path(path: str | os.PathLike[str] | None) -> Path | None:
+    """A caller's ``str`` or path-like as the :class:`Path` everything downstream takes."""
+    return None if path is None else Path(os.fspath(path))
 
 
 async def _execute(
