@@ -4,8 +4,9 @@ Everything that can be known before the first request is decided here, so the en
 meets a bad value halfway through a paid run: unknown fields, wrong types, output names
 that would escape ``output_dir`` or overwrite each other, missing reference images, an
 unset ``${VAR}``. The first problem found stops loading with a :class:`ConfigError` whose
-message is one line, ``field: problem``, the field in JSON-path form (``slides[3].prompt``)
-and the fix named where there is one.
+message is one line, ``field: problem``, the field in JSON-path form and a slide named by
+its number as well as its place (``slide 4 (slides[3]).prompt``: people count slides from 1,
+the list from 0), and the fix named where there is one.
 
 Resolution happens here too, once: per-slide values over top-level ones over environment
 variables over defaults, style presets applied to prompts, default file names chosen. What
@@ -65,6 +66,7 @@ __all__ = [
     "SlideSpec",
     "config_schema",
     "load_config",
+    "slide_where",
 ]
 
 
@@ -190,6 +192,16 @@ class BatchConfig:
             f"base_url={base_url!r}, concurrency={self.concurrency!r}, rpm={self.rpm!r}, "
             f"timeout={self.timeout!r})"
         )
+
+
+def slide_where(index: int, number: int | None) -> str:
+    """How a message names a slide: ``slide 4 (slides[3])``, by its number and its place.
+
+    By its place alone (``slides[3]``) when its number is missing or bad: that is what the
+    message is about, and the place is then all there is to go by.
+    """
+    place = f"slides[{index}]"
+    return place if number is None else f"slide {number} ({place})"
 
 
 def load_config(
@@ -366,14 +378,16 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
     numbers: dict[int, int] = {}
     names: dict[str, int] = {}
     for index, item in enumerate(slides_raw):
-        slide = _slide(item, f"slides[{index}]", defaults, base_dir, references)
+        slide = _slide(item, index, defaults, base_dir, references)
+        where = slide_where(index, slide.number)
         own = slide.reference_image
         if style_reference is not None and own is not None and own != style_reference:
             # Both go in one request: the service's inline limit is theirs together.
             check_inline_total(
-                (references[style_reference], references[own]), f"slides[{index}].reference_image"
+                (references[style_reference], references[own]), f"{where}.reference_image"
             )
         if slide.number in numbers:
+            # The number is what is wrong: the places name the two slides.
             raise ConfigError(
                 f"slides[{index}].number",
                 f"{slide.number} is also the number of slides[{numbers[slide.number]}]; "
@@ -385,9 +399,10 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         if key in names:
             other = names[key]
             raise ConfigError(
-                f"slides[{index}].output_filename",
-                f"{fields.quote(slide.output_filename)} is also the file of slides[{other}] "
-                f"(slide {slides[other].number}); give each slide its own output_filename",
+                f"{where}.output_filename",
+                f"{fields.quote(slide.output_filename)} is also the file of "
+                f"{slide_where(other, slides[other].number)}; "
+                "give each slide its own output_filename",
             )
         names[key] = index
         slides.append(slide)
@@ -411,22 +426,27 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
 
 def _slide(
     raw: object,
-    where: str,
+    index: int,
     defaults: _Defaults,
     base_dir: Path,
     references: dict[Path, ReferenceImage],
 ) -> SlideSpec:
     """One slide: its own values over the top level's, the style applied, its file named."""
+    place = slide_where(index, None)
     if not isinstance(raw, Mapping):
         raise ConfigError(
-            where,
+            place,
             f'must be an object like {{"number": 1, "prompt": "..."}}, got {fields.json_kind(raw)}',
         )
-    fields.check_known(raw, SLIDE_FIELDS, where)
-    at = f"{where}."
+    try:
+        named: int | None = fields.integer(raw.get("number"), "", *NUMBER_RANGE)
+    except ConfigError:
+        named = None  # missing or bad: said below, once an unknown field has had its say
+    fields.check_known(raw, SLIDE_FIELDS, slide_where(index, named))
     if raw.get("number") is None:
-        raise ConfigError(f"{at}number", "required: the slide's number, like 1")
-    number = fields.integer(raw["number"], f"{at}number", *NUMBER_RANGE)
+        raise ConfigError(f"{place}.number", "required: the slide's number, like 1")
+    number = fields.integer(raw["number"], f"{place}.number", *NUMBER_RANGE)
+    at = f"{slide_where(index, number)}."
     prompt = fields.prompt(raw.get("prompt"), f"{at}prompt")
     style = fields.optional(raw, "style", at, fields.string, None)
     preset = preset_name(style)

@@ -179,7 +179,7 @@ async def test_a_bad_config_is_a_tool_error_in_the_cli_s_own_line(
         neither = await session.call_tool("start_deck", {})
         status = await session.call_tool("deck_status", {})
     line = cli.stderr.decode().strip().splitlines()[-1]
-    assert "slides[1].prompt" in line
+    assert "slide 2 (slides[1]).prompt" in line
     assert by_object.is_error
     assert _text(by_object) == line
     assert by_path.is_error

@@ -135,7 +135,7 @@ def test_a_current_id_has_no_notice(base: Path) -> None:
 def test_strict_model_is_a_boolean(base: Path) -> None:
     error = refusal(deck(strict_model="yes"), base)
     assert (error.field, error.problem) == ("strict_model", "must be true or false, got string")
-    assert refusal(deck({"strict_model": True}), base).field == "slides[0].strict_model"
+    assert refusal(deck({"strict_model": True}), base).field == "slide 1 (slides[0]).strict_model"
 
 
 @pytest.mark.parametrize(
@@ -295,7 +295,7 @@ def test_allow_insecure_http_is_a_boolean(base: Path) -> None:
         "must be true or false, got string",
     )
     assert refusal(deck({"allow_insecure_http": True}), base).field == (
-        "slides[0].allow_insecure_http"
+        "slide 1 (slides[0]).allow_insecure_http"
     )
 
 

@@ -63,7 +63,7 @@ def test_reference_image(tmp_path: Path) -> None:
     (tmp_path / "dir.png").mkdir()
     error = refusal(deck({"reference_image": "dir.png"}), tmp_path)
     assert (error.field, error.problem) == (
-        "slides[0].reference_image",
+        "slide 1 (slides[0]).reference_image",
         f"{tmp_path / 'dir.png'} is not a file",
     )
 
@@ -133,11 +133,11 @@ def test_names_that_could_escape_or_surprise_are_refused(
     base: Path, name: str, problem: str
 ) -> None:
     error = refusal(deck({"output_filename": name}), base)
-    assert error.field == "slides[0].output_filename"
+    assert error.field == "slide 1 (slides[0]).output_filename"
     assert problem in error.problem
 
 
 def test_name_extension_contradicting_the_slides_own_format_is_refused(base: Path) -> None:
     error = refusal(deck({"output_filename": "a.png", "format": "webp"}), base)
-    assert error.field == "slides[0].output_filename"
+    assert error.field == "slide 1 (slides[0]).output_filename"
     assert "contradicts" in error.problem
