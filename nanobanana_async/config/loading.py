@@ -141,7 +141,8 @@ class BatchConfig:
         output_dir: absolute; may not exist yet (the engine creates it).
         model: the model id to send, without a ``models/`` prefix: on Google's endpoint a
             retired id's replacement (see ``notices``), unless ``strict_model`` is set.
-        api_key: the key, or ``None`` when none was found; never shown by ``repr``.
+        api_key: the key, or ``None`` when none was found; never shown by ``repr``. What
+            sends a request takes it through :meth:`require_key`.
         base_url: http(s) URL without a trailing slash.
         concurrency: requests in flight, or ``None`` to let the engine derive it.
         rpm: requests per minute the quota allows, or ``None`` when unknown.
@@ -160,6 +161,8 @@ class BatchConfig:
             independent.
         mode: ``"batch-api"``: the slides go to the Batch API as one job (half price, no
             per-minute quota, hours of wait); ``"standard"``: one request per slide.
+        key_problem: why ``api_key`` is ``None`` (field and problem), said only by
+            :meth:`require_key`: a plan or an export of a deck sends nothing and needs no key.
     """
 
     slides: tuple[SlideSpec, ...]
@@ -178,6 +181,22 @@ class BatchConfig:
     style_reference: Path | None = None
     consistency: Consistency = "none"
     mode: RunMode = "standard"
+    key_problem: environment.KeyProblem | None = field(default=None, repr=False, compare=False)
+
+    def require_key(self, hint: str = "") -> str:
+        """The key, for what is about to send a request.
+
+        Args:
+            hint: the way round a missing key for this caller (``; for a dry run ...``),
+                appended to the problem.
+
+        Raises:
+            ConfigError: there is none: why (a variable not set, none found), and ``hint``.
+        """
+        if self.api_key:
+            return self.api_key
+        where, problem = self.key_problem or environment.NO_KEY
+        raise ConfigError(where, problem + hint)
 
     def __repr__(self) -> str:
         # Slides are summarised (each may carry a 30,000-character prompt); the key never
@@ -344,7 +363,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         temperature=fields.optional(raw, "temperature", "", fields.temperature, None),
         seed=fields.optional(raw, "seed", "", fields.seed, None),
     )
-    api_key = environment.api_key(raw.get("api_key"), env)
+    api_key, key_problem = environment.api_key(raw.get("api_key"), env)
     base_url, base_url_from = environment.base_url(raw.get("base_url"), env)
     notices = environment.endpoint_notices(
         base_url,
@@ -421,6 +440,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         style_reference=style_reference,
         consistency=consistency,
         mode=mode,
+        key_problem=key_problem,
     )
 
 

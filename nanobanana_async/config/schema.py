@@ -289,7 +289,8 @@ def _config_schema() -> dict[str, Any]:
             "description": (
                 "API key; ${VAR} references are expanded from the environment (prefer "
                 '"${GEMINI_API_KEY}" to a key in the file; a shell-style $VAR is refused). '
-                "Default: GEMINI_API_KEY, else GOOGLE_API_KEY."
+                "Default: GEMINI_API_KEY, else GOOGLE_API_KEY. Needed only to send: a plan, "
+                "an export or a dry run on the emulator reads a config whose variable is unset."
             ),
         },
         "base_url": {

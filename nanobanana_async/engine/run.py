@@ -110,13 +110,8 @@ async def generate_batch(
     cfg = load_config(config, env=env)
     progress_file = _as_path(progress_file)
     results_file = _as_path(results_file)
-    if not cfg.api_key:
-        raise ConfigError(
-            "api_key",
-            "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or put "
-            '"api_key": "${YOUR_VAR}" in the config; for a dry run that needs no key, '
-            "use nanobanana run --emulator",
-        )
+    # Before anything is written or locked: a run without a key stops here, saying why.
+    cfg.require_key("; for a dry run that needs no key, use nanobanana run --emulator")
     if cfg.mode == "batch-api" and not settings.batch_api:
         settings = dataclasses.replace(settings, batch_api=True)  # decided once, here
     jobs = plan_jobs(cfg)
@@ -186,9 +181,9 @@ async def _execute(
         raise ConfigError("", writer.first_write_error)
     send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
     timeout = settings.timeout if settings.timeout is not None else cfg.timeout
-    assert cfg.api_key is not None
+    api_key = cfg.require_key()  # checked in generate_batch, before anything was written
     client = GeminiClient(
-        api_key=cfg.api_key,
+        api_key=api_key,
         base_url=cfg.base_url,
         timeout=timeout,
         transport=transport,
@@ -196,7 +191,7 @@ async def _execute(
     )
     store = None
     if settings.quota_ledger is not None:
-        entry = entry_name(cfg.base_url, cfg.api_key, cfg.model)
+        entry = entry_name(cfg.base_url, api_key, cfg.model)
         store = QuotaLedger(settings.quota_ledger, entry, clock=clock)
     run = Run(cfg, settings, client, send, resume=resume, store=store)
     if plan is not None:

@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 import anyio
 import orjson
 
+from ..config.loading import load_config
+from ..errors import ConfigError
 from ..files.atomic import write_atomic
 from ..files.reading import NotReadable, read_regular
 from ..follow.launch import launch
@@ -47,6 +49,13 @@ _MAX_SHEET_BYTES = 32 * 2**20
 _SHEET_NAME = "contact-sheet.png"
 # Where generate_image saves by default, under the server's working directory.
 _IMAGES_FOLDER = "nano-banana-images"
+
+# What a client is told when a deck that would send has no key: where the server reads it.
+_KEY_HINT = (
+    "; the MCP server reads it from its own environment: give it there (claude mcp add -e "
+    'GEMINI_API_KEY=..., or "env" in .mcp.json) and restart the server, or start_deck with '
+    "emulator: true for a dry run that needs no key"
+)
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 """``report_progress(progress, total, message)``, as the SDK's context has it."""
@@ -141,6 +150,8 @@ class DeckTools:
             flags.append("--emulator")
         if batch_api:
             flags.append("--batch-api")
+        if not emulator and (no_key := await self._no_key(config, config_path)) is not None:
+            return no_key
         if config is not None:
             folder = config.get("output_dir")
             hint = Path(folder).name if isinstance(folder, str) else "deck"
@@ -152,6 +163,34 @@ class DeckTools:
         except RunsError as error:
             return _refusal(str(error))
         return await self._start(run, config, config_path, flags)
+
+    async def _no_key(
+        self, config: Mapping[str, Any] | None, config_path: str | None
+    ) -> Answer | None:
+        """The refusal of a deck that would send without a key, before any run is made.
+
+        Only the key is judged here: any other problem of the config is the run's to say,
+        in the command's own line. A dry run (``emulator``) needs no key and is not asked.
+        """
+
+        def check() -> str | None:
+            source = config if config is not None else self._config_file(config_path)
+            try:
+                loaded = load_config(source, env=self.env, base_dir=self.cwd)
+            except ConfigError:
+                return None  # the run refuses it, and the answer is its line
+            try:
+                loaded.require_key(_KEY_HINT)
+            except ConfigError as error:
+                return str(error)
+            return None
+
+        refused = await anyio.to_thread.run_sync(check)
+        return None if refused is None else _refusal(refused)
+
+    def _config_file(self, config_path: str | None) -> Path:
+        assert config_path is not None
+        return self.cwd / Path(config_path).expanduser()
 
     async def _start(
         self,
@@ -190,8 +229,7 @@ class DeckTools:
             write_atomic(run.config_file, orjson.dumps(config), mode=0o600)
             config_file = run.config_file
         else:
-            assert config_path is not None
-            config_file = self.cwd / Path(config_path).expanduser()
+            config_file = self._config_file(config_path)
         started = {
             "run_id": run.run_id,
             "config": str(config_file),
@@ -234,6 +272,9 @@ class DeckTools:
         ):
             if value is not None:
                 config[name] = value
+        if not emulator and (no_key := await self._no_key(config, None)) is not None:
+            shutil.rmtree(run.folder, ignore_errors=True)
+            return no_key
         started = await self._start(run, config, None, ["--emulator"] if emulator else [])
         if started.error:
             return started
