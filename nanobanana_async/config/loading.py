@@ -32,7 +32,7 @@ import shlex
 import stat
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -64,6 +64,7 @@ __all__ = [
     "Consistency",
     "ImageFormat",
     "SlideSpec",
+    "anchored",
     "config_schema",
     "load_config",
     "slide_where",
@@ -213,6 +214,15 @@ class BatchConfig:
         )
 
 
+def anchored(raw: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
+    """``raw`` with its relative paths made absolute against ``base_dir``.
+
+    For a config given as a mapping that is written to a file elsewhere before it is read
+    (the MCP server's runs): its paths keep meaning what they meant where it was given.
+    """
+    return paths.anchored(raw, base_dir)
+
+
 def slide_where(index: int, number: int | None) -> str:
     """How a message names a slide: ``slide 4 (slides[3])``, by its number and its place.
 
@@ -237,23 +247,40 @@ def load_config(
         env: where environment fallbacks and ``${VAR}`` references are read;
             ``os.environ`` by default. Tests pass a plain dict.
         base_dir: where relative ``output_dir``, ``reference_image`` and
-            ``style_reference`` paths start; the working directory by default, as the
-            upstream skill did.
+            ``style_reference`` paths start. By default the config file's folder, as most
+            tools read their config files (the upstream skill read them from the working
+            directory: a notice says so when the two differ); for a mapping, the working
+            directory.
 
     Raises:
         ConfigError: the first problem found, as one line ``field: problem``.
     """
     if isinstance(source, BatchConfig):
         return source
+    moved = False
     if isinstance(source, Mapping):
         raw: Mapping[str, Any] = source
     elif isinstance(source, str | os.PathLike):
-        raw = _read_json(Path(os.fspath(source)))
+        path = Path(os.fspath(source))
+        raw = _read_json(path)
+        if base_dir is None:
+            base_dir = path.absolute().parent
+            moved = base_dir.resolve() != Path.cwd().resolve()
     else:
         raise ConfigError(
             "config", f"must be a path, a mapping or a BatchConfig, got {type(source).__name__}"
         )
-    return _resolve(raw, os.environ if env is None else env, (base_dir or Path.cwd()).resolve())
+    base = (base_dir or Path.cwd()).resolve()
+    config = _resolve(raw, os.environ if env is None else env, base)
+    where = raw.get("output_dir")
+    if moved and isinstance(where, str) and not Path(where).expanduser().is_absolute():
+        # Read from the working directory before: say where the deck goes now.
+        notice = (
+            f"output_dir: {fields.quote(where)} is read from the config file's folder, "
+            f"{config.output_dir}, not the working directory"
+        )
+        config = replace(config, notices=(*config.notices, notice))
+    return config
 
 
 def _read_json(path: Path) -> Mapping[str, Any]:

@@ -235,8 +235,8 @@ def _slide_schema() -> dict[str, Any]:
                 "An existing .png/.jpg/.jpeg/.webp image sent with the prompt, at most "
                 f"{MAX_REFERENCE_BYTES / 1e6:.1f} MB (the service takes 20 MB per request "
                 "inline, base64 included); it must decode as one of those (its type is sent "
-                "as decoded, whatever the name says); relative paths start at the working "
-                "directory."
+                "as decoded, whatever the name says); relative paths start at the config "
+                "file's folder (the working directory for a config given inline)."
             ),
         },
         **_shared("slide"),
@@ -400,7 +400,8 @@ def _config_schema() -> dict[str, Any]:
                 "pattern": r"^(?!.*\$\{)[^\u0000]+$",
                 "description": (
                     "Folder for the images, created if missing; relative paths start at the "
-                    "working directory, ~ is the home directory, ${VAR} is not expanded."
+                    "config file's folder (the working directory for a config given inline), "
+                    "~ is the home directory, ${VAR} is not expanded."
                 ),
             },
             **{name: _nullable(schema) for name, schema in optional.items()},

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import anyio
 import orjson
 
-from ..config.loading import load_config
+from ..config.loading import anchored, load_config
 from ..errors import ConfigError
 from ..files.atomic import write_atomic
 from ..files.reading import NotReadable, read_regular
@@ -174,9 +174,11 @@ class DeckTools:
         """
 
         def check() -> str | None:
-            source = config if config is not None else self._config_file(config_path)
             try:
-                loaded = load_config(source, env=self.env, base_dir=self.cwd)
+                if config is not None:
+                    loaded = load_config(config, env=self.env, base_dir=self.cwd)
+                else:
+                    loaded = load_config(self._config_file(config_path), env=self.env)
             except ConfigError:
                 return None  # the run refuses it, and the answer is its line
             try:
@@ -224,9 +226,13 @@ class DeckTools:
     def _prepare(
         self, run: RunFolder, config: Mapping[str, Any] | None, config_path: str | None
     ) -> Path:
-        """The config file the run reads (the given object written in the run's folder)."""
+        """The config file the run reads (the given object written in the run's folder).
+
+        The object's relative paths are the server's working directory's, as for any
+        config given inline; written in the run's folder they would be read from there.
+        """
         if config is not None:
-            write_atomic(run.config_file, orjson.dumps(config), mode=0o600)
+            write_atomic(run.config_file, orjson.dumps(anchored(config, self.cwd)), mode=0o600)
             config_file = run.config_file
         else:
             config_file = self._config_file(config_path)

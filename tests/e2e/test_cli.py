@@ -195,6 +195,29 @@ def test_only_what_sends_needs_the_key_the_config_names(tmp_path: Path) -> None:
     assert not (tmp_path / "deck").exists()
 
 
+def test_a_config_files_relative_paths_are_read_from_its_folder(
+    tmp_path: Path, base_url: str
+) -> None:
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    config = folder / "slides.json"
+    config.write_bytes(
+        orjson.dumps({"slides": [{"number": 1, "prompt": "a"}], "output_dir": "deck"})
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = nanobanana(
+        "run", str(config), *files_args(tmp_path), env=environment(base_url), cwd=elsewhere
+    )
+    assert done.returncode == 0, done.stderr
+    assert (folder / "deck" / "slide-01.webp").is_file()
+    assert not (elsewhere / "deck").exists()
+    assert done.stderr.strip() == (
+        f"nanobanana: notice: output_dir: 'deck' is read from the config file's folder, "
+        f"{folder / 'deck'}, not the working directory"
+    )
+
+
 def test_sigint_cancels_and_writes_both_files(tmp_path: Path) -> None:
     with serve_in_thread(EmulatorSettings(time_scale=0.2)) as url:
         config = write_config(tmp_path, 6, concurrency=2)

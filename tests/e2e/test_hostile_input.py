@@ -50,8 +50,8 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Place:
 
 
 def refusal(config: Any, place: Place) -> ConfigError:
-    with pytest.raises(ConfigError) as raised:
-        load_config(config, env=ENV, base_dir=place["root"])
+    with pytest.raises(ConfigError) as raised:  # at loading, or (the key) before sending
+        load_config(config, env=ENV, base_dir=place["root"]).require_key()
     error = raised.value
     text = str(error)
     assert "\n" not in text, text

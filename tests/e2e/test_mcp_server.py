@@ -164,7 +164,7 @@ async def test_a_deck_needs_a_key_only_when_it_would_send(tmp_path: Path) -> Non
     env = {k: v for k, v in environment("http://unused").items() if not k.startswith("GEMINI")}
     env.pop("GOOGLE_GEMINI_BASE_URL")
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
-    config = deck_config(tmp_path / "deck", 2)
+    config = deck_config(Path("deck"), 2)  # relative: to the server's working directory
     config["api_key"] = "${GEMINI_API_KEY}"
     async with _connect(env, tmp_path) as session:
         real = await session.call_tool("start_deck", {"config": config})
@@ -178,6 +178,7 @@ async def test_a_deck_needs_a_key_only_when_it_would_send(tmp_path: Path) -> Non
     assert "emulator: true" in _text(real)
     assert not dry.is_error, _text(dry)
     assert _text(waited).startswith("done 2/2"), _text(waited)
+    assert (tmp_path / "deck.dry-run" / "slide-02.webp").is_file()
     runs = list((tmp_path / "state" / "nano-banana" / "runs").iterdir())
     assert len(runs) == 1  # the refused deck left no run behind
 
