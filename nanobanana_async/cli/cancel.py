@@ -49,13 +49,14 @@ def cancel_command(progress_file: Path, config: Path | None) -> int:
             record = Manifest.read(cfg.output_dir, cfg.api_key).batch or {}
             name = str(record.get("name") or "")
             display = str(record.get("display_name") or "")
-            key, base_url, where = cfg.api_key, cfg.base_url, printable(str(cfg.output_dir))
+            key, no_key = cfg.api_key, cfg.key_problem
+            base_url, where = cfg.base_url, printable(str(cfg.output_dir))
             waiting = deck_holder(cfg.output_dir) is not None
         else:
             progress = read_progress(progress_file)
             batch = (progress or {}).get("batch") or {}
             name = str(batch.get("name") or "")
-            key = environment.api_key(None, env)
+            key, no_key = environment.api_key(None, env)
             base_url = environment.base_url(None, env)[0]
             where = printable(str(progress_file))
             waiting = run_holder(progress_file) is not None
@@ -66,7 +67,7 @@ def cancel_command(progress_file: Path, config: Path | None) -> int:
         print(f"no batch to cancel at {where} (not a Batch API run, or not submitted yet)")
         return EXIT_FAILED
     if not key:
-        print("nanobanana: error: api_key: no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
+        print(f"nanobanana: error: {ConfigError(*(no_key or environment.NO_KEY))}")
         return EXIT_USAGE
     shown = printable(name or display)
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..exits import DEFAULT_PROGRESS_FILE
 from ..follow.launch import launch
+from .runs import RunFiles
 
 __all__ = ["detach_command", "invoked_as"]
 
@@ -48,14 +49,24 @@ def invoked_as(env: Mapping[str, str] | None = None, argv0: str | None = None) -
     return shlex.quote(os.path.abspath(argv0))
 
 
-def detach_command(argv: Sequence[str], progress_file: Path) -> int:
-    """Start ``run`` with ``argv`` (minus ``--detach``) in the background; print one line."""
-    started = launch(_child_args(argv), progress_file)
+def detach_command(argv: Sequence[str], files: RunFiles) -> int:
+    """Start ``run`` with ``argv`` (minus ``--detach``) in the background; print one line.
+
+    The run is given the files chosen here (``files``), so the one waited for is the one
+    it writes, whatever starts meanwhile.
+    """
+    progress_file = files.progress_file
+    chosen = ["--progress-file", str(progress_file), "--results-file", str(files.results_file)]
+    started = launch([*_child_args(argv), *chosen], progress_file)
     if started.progress is not None:
         follow = f"{invoked_as()} wait"
-        if progress_file != DEFAULT_PROGRESS_FILE:
+        line = started.line
+        if files.own:
+            line += f" as {files.run_id} (the default progress file is another live run's)"
+            follow += f" {files.run_id}"
+        elif progress_file != DEFAULT_PROGRESS_FILE:
             follow += f" --progress-file {shlex.quote(str(progress_file))}"
-        print(f"{started.line}; follow: {follow}")
+        print(f"{line}; follow: {follow}")
     else:
         print(started.line, file=sys.stderr)  # no snapshot yet (code 0), or why it failed
     return started.code

@@ -27,6 +27,7 @@ SUBCOMMANDS = (
     "export",
     "mcp",
     "cancel",
+    "runs",
 )
 
 
@@ -128,14 +129,14 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--progress-file",
         type=Path,
-        default=DEFAULT_PROGRESS_FILE,
-        help=f"progress JSON (default {DEFAULT_PROGRESS_FILE})",
+        help=f"progress JSON (default {DEFAULT_PROGRESS_FILE}, or the deck's own "
+        "nano-banana-<run id>-progress.json beside it while another run holds that)",
     )
     run.add_argument(
         "--results-file",
         type=Path,
-        default=DEFAULT_RESULTS_FILE,
-        help=f"results JSON (default {DEFAULT_RESULTS_FILE})",
+        help=f"results JSON (default {DEFAULT_RESULTS_FILE}, or the deck's own beside it "
+        "when the run has its own progress file or is a dry run)",
     )
     run.add_argument(
         "--resume",
@@ -208,6 +209,21 @@ def _add_progress_file(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_followed_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "run_id",
+        nargs="?",
+        metavar="RUN_ID",
+        help="the run to follow, as nanobanana runs lists it (default: the default run's)",
+    )
+    parser.add_argument("--config", type=Path, help="follow the latest run of this config")
+    parser.add_argument(
+        "--progress-file",
+        type=Path,
+        help=f"the run's progress JSON (default {DEFAULT_PROGRESS_FILE})",
+    )
+
+
 def _add_export_arguments(export: argparse.ArgumentParser) -> None:
     export.add_argument(
         "output_dir", type=Path, metavar="OUTPUT_DIR", help="the deck's folder (a run's output_dir)"
@@ -263,9 +279,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     _add_rerun_arguments(plan)
     status = sub.add_parser("status", help="one line: how the run is going, or how it ended")
-    _add_progress_file(status)
+    _add_followed_run(status)
     wait = sub.add_parser("wait", help="block until the run ends (or --timeout), then one line")
-    _add_progress_file(wait)
+    _add_followed_run(wait)
     wait.add_argument(
         "--timeout",
         type=_positive_float,
@@ -276,7 +292,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "stop",
         help="stop a detached run (SIGTERM: requests on the wire finish), then its final line",
     )
-    _add_progress_file(stop)
+    _add_followed_run(stop)
     stop.add_argument(
         "--timeout",
         type=_positive_float,
@@ -293,6 +309,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     cancel.add_argument(
         "--config", type=Path, help="the deck whose batch to cancel (from its manifest)"
     )
+    sub.add_parser("runs", help="the live and recent runs: id, line, files")
     sub.add_parser("schema", help="print the config's JSON Schema")
     _add_export_arguments(
         sub.add_parser("export", help="a deck's folder as a PPTX and a PDF (or a contact sheet)")
@@ -360,23 +377,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             resume=args.resume,
         )
     if args.command == "run":
+        from .runs import run_files
+
+        files = run_files(args)
+        args.progress_file, args.results_file = files.progress_file, files.results_file
         if args.detach:
             from .detach import detach_command
 
-            return detach_command(argv, args.progress_file)
+            return detach_command(argv, files)
+        if files.own:
+            print(f"nanobanana: notice: {files.notice()}", file=sys.stderr)
         from .run import run_command
 
         return run_command(args)
-    if args.command in ("status", "wait"):
+    if args.command in ("status", "wait", "stop"):
+        from ..errors import ConfigError
+        from .runs import NoSuchRun, followed_progress_file, refused
+
+        try:
+            progress_file = followed_progress_file(args)
+        except (NoSuchRun, ConfigError) as error:
+            return refused(error)
+        if args.command == "stop":
+            from .stop import stop_command
+
+            return stop_command(progress_file, args.timeout, now=args.now)
         from .status import status_command, wait_command
 
         if args.command == "status":
-            return status_command(args.progress_file)
-        return wait_command(args.progress_file, args.timeout)
-    if args.command == "stop":
-        from .stop import stop_command
+            return status_command(progress_file)
+        return wait_command(progress_file, args.timeout)
+    if args.command == "runs":
+        from .runs import runs_command
 
-        return stop_command(args.progress_file, args.timeout, now=args.now)
+        return runs_command()
     if args.command == "cancel":
         from .cancel import cancel_command
 

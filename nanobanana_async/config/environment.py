@@ -3,7 +3,10 @@ endpoint (and what it means for the key), and the model id the endpoint serves (
 id is mapped on Google's).
 
 The key is looked up here and nowhere else, and a ``${VAR}`` that is not set is an
-error that names the variable, never a value.
+error that names the variable, never a value. For the key, that error waits: only what
+sends a request needs a key, so a plan, an export or a dry run of the README's own config
+(``"api_key": "${GEMINI_API_KEY}"``) must not fail for want of one. What is wrong in the
+config's text (``$NAME`` without braces, a malformed ``${``) is said at once all the same.
 
 Where the key goes is said, not assumed: a base URL off Google's endpoint and off this
 machine gets a notice naming its host, and plain ``http://`` to another machine, which
@@ -117,28 +120,55 @@ def top_quality(value: object, env: Mapping[str, str]) -> int:
     raise ConfigError("NANO_BANANA_QUALITY", f"must be an integer 1-100, got {fields.quote(text)}")
 
 
-def api_key(value: object, env: Mapping[str, str]) -> str | None:
+KeyProblem = tuple[str, str]
+"""Why there is no usable key, as the field and the problem of the :class:`ConfigError` that
+what sends a request raises (:meth:`~.loading.BatchConfig.require_key`)."""
+
+NO_KEY: KeyProblem = (
+    "api_key",
+    'no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or put "api_key": "${YOUR_VAR}" '
+    "in the config",
+)
+
+
+def api_key(value: object, env: Mapping[str, str]) -> tuple[str | None, KeyProblem | None]:
     """The config's key (``${VAR}`` expanded), else ``GEMINI_API_KEY``, else ``GOOGLE_API_KEY``.
 
-    ``None`` when there is none: the engine decides whether that matters (the emulator
-    needs no key). Surrounding whitespace is dropped, as ``$(cat keyfile)`` leaves a newline.
+    Returns the key, or ``None`` and why: a problem of the environment's (a variable not
+    set, a value no key has) is kept for what sends a request, which alone needs a key;
+    :data:`NO_KEY` when none was found. Surrounding whitespace is dropped, as ``$(cat
+    keyfile)`` leaves a newline.
+
+    Raises:
+        ConfigError: the config's own text is wrong (not a string, empty, ``$NAME``, a
+            malformed ``${...}``, a written key with spaces).
     """
     if value is not None:
         where = "api_key"
         text = fields.string(value, where)
         _refuse_shell_variable(text, where)
-        key = _expand(text, where, env, "to read GEMINI_API_KEY").strip()
+        try:
+            key = _expand(text, where, env, "to read GEMINI_API_KEY").strip()
+        except _NotSet as unset:
+            return None, (unset.field, unset.problem)
         if not key:
+            if "${" in text:
+                return None, (where, "its ${...} expands to nothing; set the variable")
             raise ConfigError(where, 'is empty; remove it, or write "${GEMINI_API_KEY}"')
+        from_text = "${" not in text
     else:
         found = [(name, env[name].strip()) for name in _KEY_ENV if env.get(name, "").strip()]
         if not found:
-            return None
+            return None, NO_KEY
         where, key = found[0]
+        from_text = False
     if not _KEY_CHARS.fullmatch(key):
         # Nothing of the value is shown: a key with a typo is still mostly a key.
-        raise ConfigError(where, "has spaces, control or non-ASCII characters; no API key does")
-    return key
+        problem = "has spaces, control or non-ASCII characters; no API key does"
+        if from_text:
+            raise ConfigError(where, problem)
+        return None, (where, problem)
+    return key, None
 
 
 def base_url(value: object, env: Mapping[str, str]) -> tuple[str, str]:
@@ -243,20 +273,28 @@ def _refuse_shell_variable(text: str, where: str) -> None:
     )
 
 
+class _NotSet(ConfigError):
+    """A ``${NAME}`` whose variable is not set: the environment's problem, not the text's."""
+
+
 def _expand(text: str, where: str, env: Mapping[str, str], fallback: str) -> str:
-    """Replace each ``${NAME}`` in ``text`` by the variable's value; unset is an error."""
+    """Replace each ``${NAME}`` in ``text`` by the variable's value; unset is an error.
+
+    The text is checked whole before any variable is looked up, so a malformed ``${`` is
+    said whatever the environment holds.
+    """
+    if "${" in _VAR_REF.sub("", text):
+        raise ConfigError(where, "has an unclosed ${; write ${NAME}")
+    if not all(_VAR_NAME.fullmatch(name) for name in _VAR_REF.findall(text)):
+        raise ConfigError(where, "has a malformed ${...}; write ${NAME}, letters, digits, _")
 
     def value_of(match: re.Match[str]) -> str:
         name = match.group(1)
-        if not _VAR_NAME.fullmatch(name):
-            raise ConfigError(where, "has a malformed ${...}; write ${NAME}, letters, digits, _")
         if not env.get(name):
-            raise ConfigError(
+            raise _NotSet(
                 where,
                 f"environment variable {name} is not set; set it, or remove {where} {fallback}",
             )
         return env[name]
 
-    if "${" in _VAR_REF.sub("", text):
-        raise ConfigError(where, "has an unclosed ${; write ${NAME}")
     return _VAR_REF.sub(value_of, text)

@@ -4,8 +4,9 @@ Everything that can be known before the first request is decided here, so the en
 meets a bad value halfway through a paid run: unknown fields, wrong types, output names
 that would escape ``output_dir`` or overwrite each other, missing reference images, an
 unset ``${VAR}``. The first problem found stops loading with a :class:`ConfigError` whose
-message is one line, ``field: problem``, the field in JSON-path form (``slides[3].prompt``)
-and the fix named where there is one.
+message is one line, ``field: problem``, the field in JSON-path form and a slide named by
+its number as well as its place (``slide 4 (slides[3]).prompt``: people count slides from 1,
+the list from 0), and the fix named where there is one.
 
 Resolution happens here too, once: per-slide values over top-level ones over environment
 variables over defaults, style presets applied to prompts, default file names chosen. What
@@ -14,9 +15,8 @@ of single values are :mod:`.fields`', the environment and secrets :mod:`.environ
 paths and file names :mod:`.paths`'.
 
 Reference images are read here, once each, and kept as the bytes to send
-(:mod:`.references`). The config file itself must be its reader's: one another user owns,
-or anyone may write, could be rewritten between the writing and the run (a fixed name in a
-shared ``/tmp`` is the classic trap), so it is refused, checked on the open file.
+(:mod:`.references`). The config file itself is read by :mod:`.config_file`, which refuses
+one that is not its reader's to trust.
 
 Secrets: messages never quote the API key, the base URL (of which only the host is named,
 scrubbed of the key), or any ``${VAR}`` expansion, and ``repr(BatchConfig)`` hides the key.
@@ -27,21 +27,18 @@ Whatever else is quoted from the config is cut to about 40 characters, so a past
 from __future__ import annotations
 
 import os
-import shlex
-import stat
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-import orjson
-
 from ..errors import ConfigError
 from ..wording import plural
 from . import environment, fields, paths
+from .config_file import MAX_CONFIG_BYTES, read_json
 from .references import ReferenceImage, check_inline_total, read_reference
 from .schema import (
     DEFAULT_ASPECT_RATIO,
@@ -64,8 +61,10 @@ __all__ = [
     "Consistency",
     "ImageFormat",
     "SlideSpec",
+    "anchored",
     "config_schema",
     "load_config",
+    "slide_where",
 ]
 
 
@@ -86,10 +85,6 @@ SLIDE_FIELDS = frozenset(
 )  # fmt: skip
 """Per-slide fields the validator reads; anything else is refused."""
 
-MAX_CONFIG_BYTES = 10 * 1024 * 1024
-"""A config larger than this is refused unread: it is not a deck, it is the wrong file."""
-
-_TOO_BIG = "configs over 10 MB are refused (is this the right file?)"
 _INDEPENDENT: Consistency = "none"
 _STANDARD: RunMode = "standard"
 
@@ -140,7 +135,8 @@ class BatchConfig:
         output_dir: absolute; may not exist yet (the engine creates it).
         model: the model id to send, without a ``models/`` prefix: on Google's endpoint a
             retired id's replacement (see ``notices``), unless ``strict_model`` is set.
-        api_key: the key, or ``None`` when none was found; never shown by ``repr``.
+        api_key: the key, or ``None`` when none was found; never shown by ``repr``. What
+            sends a request takes it through :meth:`require_key`.
         base_url: http(s) URL without a trailing slash.
         concurrency: requests in flight, or ``None`` to let the engine derive it.
         rpm: requests per minute the quota allows, or ``None`` when unknown.
@@ -159,6 +155,8 @@ class BatchConfig:
             independent.
         mode: ``"batch-api"``: the slides go to the Batch API as one job (half price, no
             per-minute quota, hours of wait); ``"standard"``: one request per slide.
+        key_problem: why ``api_key`` is ``None`` (field and problem), said only by
+            :meth:`require_key`: a plan or an export of a deck sends nothing and needs no key.
     """
 
     slides: tuple[SlideSpec, ...]
@@ -177,6 +175,22 @@ class BatchConfig:
     style_reference: Path | None = None
     consistency: Consistency = "none"
     mode: RunMode = "standard"
+    key_problem: environment.KeyProblem | None = field(default=None, repr=False, compare=False)
+
+    def require_key(self, hint: str = "") -> str:
+        """The key, for what is about to send a request.
+
+        Args:
+            hint: the way round a missing key for this caller (``; for a dry run ...``),
+                appended to the problem.
+
+        Raises:
+            ConfigError: there is none: why (a variable not set, none found), and ``hint``.
+        """
+        if self.api_key:
+            return self.api_key
+        where, problem = self.key_problem or environment.NO_KEY
+        raise ConfigError(where, problem + hint)
 
     def __repr__(self) -> str:
         # Slides are summarised (each may carry a 30,000-character prompt); the key never
@@ -194,6 +208,25 @@ class BatchConfig:
         )
 
 
+def anchored(raw: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
+    """``raw`` with its relative paths made absolute against ``base_dir``.
+
+    For a config given as a mapping that is written to a file elsewhere before it is read
+    (the MCP server's runs): its paths keep meaning what they meant where it was given.
+    """
+    return paths.anchored(raw, base_dir)
+
+
+def slide_where(index: int, number: int | None) -> str:
+    """How a message names a slide: ``slide 4 (slides[3])``, by its number and its place.
+
+    By its place alone (``slides[3]``) when its number is missing or bad: that is what the
+    message is about, and the place is then all there is to go by.
+    """
+    place = f"slides[{index}]"
+    return place if number is None else f"slide {number} ({place})"
+
+
 def load_config(
     source: str | os.PathLike[str] | Mapping[str, Any] | BatchConfig,
     *,
@@ -208,95 +241,40 @@ def load_config(
         env: where environment fallbacks and ``${VAR}`` references are read;
             ``os.environ`` by default. Tests pass a plain dict.
         base_dir: where relative ``output_dir``, ``reference_image`` and
-            ``style_reference`` paths start; the working directory by default, as the
-            upstream skill did.
+            ``style_reference`` paths start. By default the config file's folder, as most
+            tools read their config files (the upstream skill read them from the working
+            directory: a notice says so when the two differ); for a mapping, the working
+            directory.
 
     Raises:
         ConfigError: the first problem found, as one line ``field: problem``.
     """
     if isinstance(source, BatchConfig):
         return source
+    moved = False
     if isinstance(source, Mapping):
         raw: Mapping[str, Any] = source
     elif isinstance(source, str | os.PathLike):
-        raw = _read_json(Path(os.fspath(source)))
+        path = Path(os.fspath(source))
+        raw = read_json(path)
+        if base_dir is None:
+            base_dir = path.absolute().parent
+            moved = base_dir.resolve() != Path.cwd().resolve()
     else:
         raise ConfigError(
             "config", f"must be a path, a mapping or a BatchConfig, got {type(source).__name__}"
         )
-    return _resolve(raw, os.environ if env is None else env, (base_dir or Path.cwd()).resolve())
-
-
-def _read_json(path: Path) -> Mapping[str, Any]:
-    """Parse the config file, refusing what cannot be a config with a one-line reason."""
-    where = str(path)
-    try:
-        # Checked on the open file, not the name: what is read is what was checked.
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY)
-    except FileNotFoundError:
-        hint = " (pass a dict, not JSON text)" if where.lstrip().startswith("{") else ""
-        raise ConfigError(where, f"file not found; check the config path{hint}") from None
-    except OSError as exc:
-        raise ConfigError(where, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise ConfigError(where, "is a directory; give the path of the config JSON file")
-        _check_trusted(info, where)
-        if info.st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(where, f"is {_megabytes(info.st_size)}; {_TOO_BIG}")
-        with open(fd, "rb", closefd=False) as handle:
-            # Read one byte past the limit: st_size is 0 for pipes and devices.
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(where, f"cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(where, f"is over {_megabytes(MAX_CONFIG_BYTES)}; {_TOO_BIG}")
-    data = data.removeprefix(b"\xef\xbb\xbf")  # Windows editors add a BOM; orjson refuses it
-    if not data.strip():
-        raise ConfigError(where, 'is empty; a config is a JSON object like {"slides": [...]}')
-    try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(
-            where, f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from None
-    if not isinstance(parsed, dict):
-        raise ConfigError(
-            where,
-            f'must hold a JSON object {{"slides": ...}} at the top, got {fields.json_kind(parsed)}',
+    base = (base_dir or Path.cwd()).resolve()
+    config = _resolve(raw, os.environ if env is None else env, base)
+    where = raw.get("output_dir")
+    if moved and isinstance(where, str) and not Path(where).expanduser().is_absolute():
+        # Read from the working directory before: say where the deck goes now.
+        notice = (
+            f"output_dir: {fields.quote(where)} is read from the config file's folder, "
+            f"{config.output_dir}, not the working directory"
         )
-    return parsed
-
-
-def _check_trusted(info: os.stat_result, where: str) -> None:
-    """Refuse a config someone else could have rewritten: the deck, its key and its URL.
-
-    Another user's file is refused whoever runs, root too (root would run a deck anyone
-    wrote); root's own files are trusted, as root could change anything anyway. A file
-    any user may write is refused. A group-writable one is not: its group is one its owner
-    chose, usually (with umask 002) the owner's own private group.
-    """
-    if not hasattr(os, "geteuid"):  # Windows: ownership is ACLs, not these bits
-        return
-    if info.st_uid not in (os.geteuid(), 0):
-        raise ConfigError(
-            where,
-            f"is owned by another user (uid {info.st_uid}), who could rewrite it; "
-            "copy it to a file of your own",
-        )
-    if info.st_mode & stat.S_IWOTH:
-        raise ConfigError(
-            where,
-            "is writable by every user, who could rewrite it between writing and running; "
-            f"chmod o-w {shlex.quote(where)}",
-        )
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
+        config = replace(config, notices=(*config.notices, notice))
+    return config
 
 
 class _Defaults(NamedTuple):
@@ -334,7 +312,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         temperature=fields.optional(raw, "temperature", "", fields.temperature, None),
         seed=fields.optional(raw, "seed", "", fields.seed, None),
     )
-    api_key = environment.api_key(raw.get("api_key"), env)
+    api_key, key_problem = environment.api_key(raw.get("api_key"), env)
     base_url, base_url_from = environment.base_url(raw.get("base_url"), env)
     notices = environment.endpoint_notices(
         base_url,
@@ -368,14 +346,16 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
     numbers: dict[int, int] = {}
     names: dict[str, int] = {}
     for index, item in enumerate(slides_raw):
-        slide = _slide(item, f"slides[{index}]", defaults, base_dir, references)
+        slide = _slide(item, index, defaults, base_dir, references)
+        where = slide_where(index, slide.number)
         own = slide.reference_image
         if style_reference is not None and own is not None and own != style_reference:
             # Both go in one request: the service's inline limit is theirs together.
             check_inline_total(
-                (references[style_reference], references[own]), f"slides[{index}].reference_image"
+                (references[style_reference], references[own]), f"{where}.reference_image"
             )
         if slide.number in numbers:
+            # The number is what is wrong: the places name the two slides.
             raise ConfigError(
                 f"slides[{index}].number",
                 f"{slide.number} is also the number of slides[{numbers[slide.number]}]; "
@@ -387,9 +367,10 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         if key in names:
             other = names[key]
             raise ConfigError(
-                f"slides[{index}].output_filename",
-                f"{fields.quote(slide.output_filename)} is also the file of slides[{other}] "
-                f"(slide {slides[other].number}); give each slide its own output_filename",
+                f"{where}.output_filename",
+                f"{fields.quote(slide.output_filename)} is also the file of "
+                f"{slide_where(other, slides[other].number)}; "
+                "give each slide its own output_filename",
             )
         names[key] = index
         slides.append(slide)
@@ -408,27 +389,33 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         style_reference=style_reference,
         consistency=consistency,
         mode=mode,
+        key_problem=key_problem,
     )
 
 
 def _slide(
     raw: object,
-    where: str,
+    index: int,
     defaults: _Defaults,
     base_dir: Path,
     references: dict[Path, ReferenceImage],
 ) -> SlideSpec:
     """One slide: its own values over the top level's, the style applied, its file named."""
+    place = slide_where(index, None)
     if not isinstance(raw, Mapping):
         raise ConfigError(
-            where,
+            place,
             f'must be an object like {{"number": 1, "prompt": "..."}}, got {fields.json_kind(raw)}',
         )
-    fields.check_known(raw, SLIDE_FIELDS, where)
-    at = f"{where}."
+    try:
+        named: int | None = fields.integer(raw.get("number"), "", *NUMBER_RANGE)
+    except ConfigError:
+        named = None  # missing or bad: said below, once an unknown field has had its say
+    fields.check_known(raw, SLIDE_FIELDS, slide_where(index, named))
     if raw.get("number") is None:
-        raise ConfigError(f"{at}number", "required: the slide's number, like 1")
-    number = fields.integer(raw["number"], f"{at}number", *NUMBER_RANGE)
+        raise ConfigError(f"{place}.number", "required: the slide's number, like 1")
+    number = fields.integer(raw["number"], f"{place}.number", *NUMBER_RANGE)
+    at = f"{slide_where(index, number)}."
     prompt = fields.prompt(raw.get("prompt"), f"{at}prompt")
     style = fields.optional(raw, "style", at, fields.string, None)
     preset = preset_name(style)

@@ -1,21 +1,54 @@
 """Paths in a config: the output folder, reference images' names and output file names.
 
 A name must stay a plain file name inside ``output_dir``, and a relative path is read
-against ``base_dir`` (the working directory, unless the caller of ``load_config`` says).
+against ``base_dir``: the folder of the config file it was written in, as most tools read
+the paths of their config files (the file says where, wherever it is run from); for a
+config given as a mapping, the working directory, unless the caller of ``load_config``
+says. :func:`anchored` makes them absolute for a config that is moved before it is read.
 """
 
 from __future__ import annotations
 
 import stat
 import unicodedata
+from collections.abc import Mapping
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from ..errors import ConfigError
 from . import fields
 from .schema import IMAGE_EXTENSIONS, MAX_FILENAME_BYTES, REFERENCE_EXTENSIONS, ImageFormat
 
 __all__: list[str] = []  # private to the config package
+
+
+def anchored(raw: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
+    """``raw`` with its relative paths (``output_dir``, ``style_reference``, each slide's
+    ``reference_image``) joined to ``base_dir``, for a config written elsewhere to be read.
+
+    Only plain relative strings change: an absolute path, ``~``, or anything not a string
+    is left for the loader to take or refuse in its own words.
+    """
+
+    def anchor(value: object) -> object:
+        relative = isinstance(value, str) and value and not value.startswith("~")
+        if relative and not Path(str(value)).is_absolute():
+            return str(base_dir / str(value))
+        return value
+
+    out = dict(raw)
+    for name in ("output_dir", "style_reference"):
+        if name in out:
+            out[name] = anchor(out[name])
+    slides = out.get("slides")
+    if isinstance(slides, list):
+        out["slides"] = [
+            {**slide, "reference_image": anchor(slide["reference_image"])}
+            if isinstance(slide, Mapping) and "reference_image" in slide
+            else slide
+            for slide in slides
+        ]
+    return out
 
 
 def output_dir(value: object, base_dir: Path) -> Path:

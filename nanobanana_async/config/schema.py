@@ -235,8 +235,8 @@ def _slide_schema() -> dict[str, Any]:
                 "An existing .png/.jpg/.jpeg/.webp image sent with the prompt, at most "
                 f"{MAX_REFERENCE_BYTES / 1e6:.1f} MB (the service takes 20 MB per request "
                 "inline, base64 included); it must decode as one of those (its type is sent "
-                "as decoded, whatever the name says); relative paths start at the working "
-                "directory."
+                "as decoded, whatever the name says); relative paths start at the config "
+                "file's folder (the working directory for a config given inline)."
             ),
         },
         **_shared("slide"),
@@ -289,7 +289,8 @@ def _config_schema() -> dict[str, Any]:
             "description": (
                 "API key; ${VAR} references are expanded from the environment (prefer "
                 '"${GEMINI_API_KEY}" to a key in the file; a shell-style $VAR is refused). '
-                "Default: GEMINI_API_KEY, else GOOGLE_API_KEY."
+                "Default: GEMINI_API_KEY, else GOOGLE_API_KEY. Needed only to send: a plan, "
+                "an export or a dry run on the emulator reads a config whose variable is unset."
             ),
         },
         "base_url": {
@@ -399,7 +400,8 @@ def _config_schema() -> dict[str, Any]:
                 "pattern": r"^(?!.*\$\{)[^\u0000]+$",
                 "description": (
                     "Folder for the images, created if missing; relative paths start at the "
-                    "working directory, ~ is the home directory, ${VAR} is not expanded."
+                    "config file's folder (the working directory for a config given inline), "
+                    "~ is the home directory, ${VAR} is not expanded."
                 ),
             },
             **{name: _nullable(schema) for name, schema in optional.items()},

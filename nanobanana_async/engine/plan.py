@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config.loading import BatchConfig
+from ..config.loading import BatchConfig, slide_where
 from ..config.references import ReferenceImage, check_inline_total, read_reference
 from ..service.protocol import build_request
 
@@ -120,8 +120,9 @@ def plan_jobs(config: BatchConfig) -> list[Job]:
         )
         images = [] if style is None else [style]
         if spec.reference_image is not None and spec.reference_image != config.style_reference:
-            images.append(reference(spec.reference_image, f"slides[{index}].reference_image"))
-            check_inline_total(images, f"slides[{index}].reference_image")
+            where = f"{slide_where(index, spec.number)}.reference_image"
+            images.append(reference(spec.reference_image, where))
+            check_inline_total(images, where)
         parts = body["contents"][0]["parts"]
         parts.extend({"inlineData": {"mimeType": i.mime_type, "data": i.data}} for i in images)
         follows = leader if leader is not None and index > 0 else None

@@ -74,8 +74,8 @@ async def generate_batch(
     config: str | os.PathLike[str] | Mapping[str, Any] | BatchConfig,
     *,
     progress: ProgressCallback | None = None,
-    progress_file: Path | None = None,
-    results_file: Path | None = None,
+    progress_file: str | os.PathLike[str] | None = None,
+    results_file: str | os.PathLike[str] | None = None,
     resume: bool = False,
     settings: EngineSettings | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
@@ -89,10 +89,11 @@ async def generate_batch(
     Args:
         config: a path to a config JSON, a dict of one, or a :class:`BatchConfig`.
         progress: called with each progress snapshot the writer publishes.
-        progress_file: where to keep the progress JSON (``None``: no file). The CLI passes
-            the default location (``exits.DEFAULT_PROGRESS_FILE``).
-        results_file: where to write the results JSON (``None``: only the copy in
-            ``output_dir``).
+        progress_file: where to keep the progress JSON, a path as a ``str`` or any
+            path-like (``None``: no file). The CLI passes the default location
+            (``exits.DEFAULT_PROGRESS_FILE``).
+        results_file: where to write the results JSON, likewise (``None``: only the copy
+            in ``output_dir``).
         resume: finish what the last run of the deck set out to do and did not (its
             ``--force`` or ``--regenerate`` too), and keep every other slide whose image is
             complete on disk, whatever the config says of it now. Without it a run follows
@@ -115,13 +116,10 @@ async def generate_batch(
     """
     settings = settings or EngineSettings()
     cfg = load_config(config, env=env)
-    if not cfg.api_key:
-        raise ConfigError(
-            "api_key",
-            "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or put "
-            '"api_key": "${YOUR_VAR}" in the config; for a dry run that needs no key, '
-            "use nanobanana run --emulator",
-        )
+    progress_file = _as_path(progress_file)
+    results_file = _as_path(results_file)
+    # Before anything is written or locked: a run without a key stops here, saying why.
+    cfg.require_key("; for a dry run that needs no key, use nanobanana run --emulator")
     if cfg.mode == "batch-api" and not settings.batch_api:
         settings = dataclasses.replace(settings, batch_api=True)  # decided once, here
     jobs = plan_jobs(cfg)
@@ -150,6 +148,11 @@ async def generate_batch(
     finally:
         if lock is not None:
             lock.release()
+
+
+def _as_path(path: str | os.PathLike[str] | None) -> Path | None:
+    """A caller's ``str`` or path-like as the :class:`Path` everything downstream takes."""
+    return None if path is None else Path(os.fspath(path))
 
 
 async def _execute(
@@ -199,9 +202,9 @@ async def _execute(
         raise ConfigError("", writer.first_write_error)
     send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
     timeout = settings.timeout if settings.timeout is not None else cfg.timeout
-    assert cfg.api_key is not None
+    api_key = cfg.require_key()  # checked in generate_batch, before anything was written
     client = GeminiClient(
-        api_key=cfg.api_key,
+        api_key=api_key,
         base_url=cfg.base_url,
         timeout=timeout,
         transport=transport,
@@ -209,7 +212,7 @@ async def _execute(
     )
     store = None
     if settings.quota_ledger is not None:
-        entry = entry_name(cfg.base_url, cfg.api_key, cfg.model)
+        entry = entry_name(cfg.base_url, api_key, cfg.model)
         store = QuotaLedger(settings.quota_ledger, entry, clock=clock)
     run = Run(cfg, settings, client, send, resume=resume, store=store)
     run.estimates = dict(plan.costs)

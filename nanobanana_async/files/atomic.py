@@ -42,14 +42,15 @@ _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 _NAME_ATTEMPTS = 4
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` in one step, durably.
 
     Blocking (``fsync``): call it from a worker thread when on the event loop.
 
     Args:
-        path: the destination. Its directory must exist. A symlink already at ``path`` is
-            replaced by the new file; its target is left untouched.
+        path: the destination (a ``str`` or any path-like). Its directory must exist. A
+            symlink already at ``path`` is replaced by the new file; its target is left
+            untouched.
         data: the complete new content.
         mode: the permission bits of the new file, exact whatever the umask (``0o600`` for
             files that may hold prompts, ``0o644`` for images meant to be shared).
@@ -58,6 +59,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
         OSError: the file could not be written (the destination is then unchanged and no
             temporary file is left behind).
     """
+    path = Path(os.fspath(path))
     fd, temp = _create_temp(path, mode)
     try:
         try:
@@ -122,7 +124,7 @@ def file_kind(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
-def check_writable(path: Path, *, ours: bool = False) -> None:
+def check_writable(path: str | os.PathLike[str], *, ours: bool = False) -> None:
     """Check that :func:`write_atomic` could write ``path`` now, and leave nothing behind.
 
     A run checks its files before it sends anything, so a missing folder, a read-only
@@ -145,6 +147,7 @@ def check_writable(path: Path, *, ours: bool = False) -> None:
         ForeignFileError: with ``ours``, another user's file or symlink is at ``path``.
         OSError: the directory of ``path`` does not take new files.
     """
+    path = Path(os.fspath(path))
     try:
         info = os.lstat(path)
     except FileNotFoundError:

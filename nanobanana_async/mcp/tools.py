@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import anyio
 import orjson
 
-from ..config.loading import load_config
+from ..config.loading import anchored, load_config
 from ..errors import ConfigError
 from ..files.atomic import write_atomic
 from ..files.reading import NotReadable, read_regular
@@ -65,6 +65,13 @@ _NO_KEY = (
     "no API key: the MCP server has neither GEMINI_API_KEY nor GOOGLE_API_KEY in its "
     "environment; add one to the server's env in the client's MCP settings and restart it, "
     "or call again with emulator: true for a dry run (placeholder images, no key, no cost)"
+)
+
+# What a client is told when a deck that would send has no key: where the server reads it.
+_KEY_HINT = (
+    "; the MCP server reads it from its own environment: give it there (claude mcp add -e "
+    'GEMINI_API_KEY=..., or "env" in .mcp.json) and restart the server, or start_deck with '
+    "emulator: true for a dry run that needs no key"
 )
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -165,6 +172,8 @@ class DeckTools:
             flags.append("--emulator")
         if batch_api:
             flags.append("--batch-api")
+        if not emulator and (no_key := await self._no_key(config, config_path)) is not None:
+            return no_key
         if config is not None:
             folder = config.get("output_dir")
             hint = Path(folder).name if isinstance(folder, str) else "deck"
@@ -176,6 +185,36 @@ class DeckTools:
         except RunsError as error:
             return _refusal(str(error))
         return await self._start(run, config, config_path, flags)
+
+    async def _no_key(
+        self, config: Mapping[str, Any] | None, config_path: str | None
+    ) -> Answer | None:
+        """The refusal of a deck that would send without a key, before any run is made.
+
+        Only the key is judged here: any other problem of the config is the run's to say,
+        in the command's own line. A dry run (``emulator``) needs no key and is not asked.
+        """
+
+        def check() -> str | None:
+            try:
+                if config is not None:
+                    loaded = load_config(config, env=self.env, base_dir=self.cwd)
+                else:
+                    loaded = load_config(self._config_file(config_path), env=self.env)
+            except ConfigError:
+                return None  # the run refuses it, and the answer is its line
+            try:
+                loaded.require_key(_KEY_HINT)
+            except ConfigError as error:
+                return str(error)
+            return None
+
+        refused = await anyio.to_thread.run_sync(check)
+        return None if refused is None else _refusal(refused)
+
+    def _config_file(self, config_path: str | None) -> Path:
+        assert config_path is not None
+        return self.cwd / Path(config_path).expanduser()
 
     async def _start(
         self,
@@ -209,13 +248,16 @@ class DeckTools:
     def _prepare(
         self, run: RunFolder, config: Mapping[str, Any] | None, config_path: str | None
     ) -> Path:
-        """The config file the run reads (the given object written in the run's folder)."""
+        """The config file the run reads (the given object written in the run's folder).
+
+        The object's relative paths are the server's working directory's, as for any
+        config given inline; written in the run's folder they would be read from there.
+        """
         if config is not None:
-            write_atomic(run.config_file, orjson.dumps(config), mode=0o600)
+            write_atomic(run.config_file, orjson.dumps(anchored(config, self.cwd)), mode=0o600)
             config_file = run.config_file
         else:
-            assert config_path is not None
-            config_file = self.cwd / Path(config_path).expanduser()
+            config_file = self._config_file(config_path)
         started = {
             "run_id": run.run_id,
             "config": str(config_file),
@@ -280,9 +322,9 @@ class DeckTools:
             checked = load_config(config, env=self.env, base_dir=self.cwd)
         except ConfigError as error:
             field = error.field
-            name = field.rpartition(".")[2] if field.startswith("slides[") else field
+            name = field.rpartition(".")[2] if "slides[" in field else field
             return f"{name}: {error.problem}" if name in _IMAGE_PARAMETERS else str(error)
-        if checked.api_key is None and not emulator:
+        if not checked.api_key and not emulator:
             return _NO_KEY
         return None
 

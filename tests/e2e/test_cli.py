@@ -163,6 +163,61 @@ def test_dry_run_needs_no_key(tmp_path: Path) -> None:
     assert done.stdout.startswith("done 2/2")
 
 
+def test_only_what_sends_needs_the_key_the_config_names(tmp_path: Path) -> None:
+    # The README's own config, in a shell with no key at all.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI", "GOOGLE"))}
+    config = write_config(tmp_path, 2, api_key="${GEMINI_API_KEY}")
+    planned = nanobanana("plan", str(config), env=env)
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stdout.startswith("plan: 2 slides")
+    dry = nanobanana("run", str(config), "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith("plan: 2 slides")
+    (tmp_path / "other").mkdir()
+    other = write_config(tmp_path / "other", 2, api_key="${MY_OWN_KEY}")
+    emulated = nanobanana(
+        "run", str(other), "--emulator", "--emulator-time-scale", "0.001", *files_args(tmp_path),
+        env=env,
+    )  # fmt: skip
+    assert emulated.returncode == 0, emulated.stderr
+    exported = nanobanana(
+        "export", str(tmp_path / "other" / "deck.dry-run"), "--pdf", "--config", str(config),
+        env=env,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    real = nanobanana("run", str(config), *files_args(tmp_path), env=env)
+    assert real.returncode == 2
+    assert real.stderr.strip() == (
+        "nanobanana: error: api_key: environment variable GEMINI_API_KEY is not set; set it, "
+        "or remove api_key to read GEMINI_API_KEY; for a dry run that needs no key, use "
+        "nanobanana run --emulator"
+    )
+    assert not (tmp_path / "deck").exists()
+
+
+def test_a_config_files_relative_paths_are_read_from_its_folder(
+    tmp_path: Path, base_url: str
+) -> None:
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    config = folder / "slides.json"
+    config.write_bytes(
+        orjson.dumps({"slides": [{"number": 1, "prompt": "a"}], "output_dir": "deck"})
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = nanobanana(
+        "run", str(config), *files_args(tmp_path), env=environment(base_url), cwd=elsewhere
+    )
+    assert done.returncode == 0, done.stderr
+    assert (folder / "deck" / "slide-01.webp").is_file()
+    assert not (elsewhere / "deck").exists()
+    assert done.stderr.strip() == (
+        f"nanobanana: notice: output_dir: 'deck' is read from the config file's folder, "
+        f"{folder / 'deck'}, not the working directory"
+    )
+
+
 def test_sigint_cancels_and_writes_both_files(tmp_path: Path) -> None:
     with serve_in_thread(EmulatorSettings(time_scale=0.2)) as url:
         config = write_config(tmp_path, 6, concurrency=2)

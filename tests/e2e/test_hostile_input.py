@@ -50,8 +50,8 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Place:
 
 
 def refusal(config: Any, place: Place) -> ConfigError:
-    with pytest.raises(ConfigError) as raised:
-        load_config(config, env=ENV, base_dir=place["root"])
+    with pytest.raises(ConfigError) as raised:  # at loading, or (the key) before sending
+        load_config(config, env=ENV, base_dir=place["root"]).require_key()
     error = raised.value
     text = str(error)
     assert "\n" not in text, text
@@ -138,6 +138,14 @@ def decks(draw: st.DrawFn) -> dict[str, Any]:
 Breaker = Callable[[dict[str, Any], st.DrawFn], str]
 
 
+def _field(slide: dict[str, Any], index: int, name: str) -> str:
+    """A slide's field as messages name it: by the slide's number and place, or by its place
+    alone when the number is what is broken."""
+    if name == "number":
+        return f"slides[{index}].number"
+    return f"slide {slide['number']} (slides[{index}]).{name}"
+
+
 def _slide(config: dict[str, Any], draw: st.DrawFn) -> tuple[int, dict[str, Any]]:
     index = draw(st.integers(0, len(config["slides"]) - 1))
     slide: dict[str, Any] = config["slides"][index]
@@ -160,7 +168,7 @@ def wrong_type(config: dict[str, Any], draw: st.DrawFn) -> str:
         slide[name] = draw(not_bools)
     else:
         slide[name] = draw(not_strings if name in SLIDE_STRINGS else not_numbers)
-    return f"slides[{index}].{name}"
+    return _field(slide, index, name)
 
 
 def missing(config: dict[str, Any], draw: st.DrawFn) -> str:
@@ -173,7 +181,7 @@ def missing(config: dict[str, Any], draw: st.DrawFn) -> str:
         return "slides"
     index, slide = _slide(config, draw)
     del slide[choice]
-    return f"slides[{index}].{choice}"
+    return _field(slide, index, choice)
 
 
 def huge(config: dict[str, Any], draw: st.DrawFn) -> str:
@@ -184,7 +192,7 @@ def huge(config: dict[str, Any], draw: st.DrawFn) -> str:
     index, slide = _slide(config, draw)
     name = draw(st.sampled_from(BOUNDED_SLIDE))
     slide[name] = draw(huge_numbers)
-    return f"slides[{index}].{name}"
+    return _field(slide, index, name)
 
 
 def not_positive(config: dict[str, Any], draw: st.DrawFn) -> str:
@@ -202,7 +210,7 @@ def bad_prompt(config: dict[str, Any], draw: st.DrawFn) -> str:
         slide["prompt"] = draw(st.sampled_from(["x", "é", "字", "🍌", "\u200b"])) * (
             MAX_PROMPT_CHARS + extra
         )
-    return f"slides[{index}].prompt"
+    return _field(slide, index, "prompt")
 
 
 def bad_name(config: dict[str, Any], draw: st.DrawFn) -> str:
@@ -221,7 +229,7 @@ def bad_name(config: dict[str, Any], draw: st.DrawFn) -> str:
     else:
         separator = draw(st.sampled_from(["/", "\\"]))
         slide["output_filename"] = draw(prompts).replace("/", "_") + separator + "x.png"
-    return f"slides[{index}].output_filename"
+    return _field(slide, index, "output_filename")
 
 
 def bad_dir(config: dict[str, Any], draw: st.DrawFn) -> str:
@@ -240,7 +248,7 @@ def unknown_field(config: dict[str, Any], draw: st.DrawFn) -> str:
         return shown
     index, slide = _slide(config, draw)
     slide[name] = value
-    return f"slides[{index}].{shown}"
+    return _field(slide, index, shown)
 
 
 def duplicate(config: dict[str, Any], draw: st.DrawFn) -> str:
@@ -256,7 +264,7 @@ def duplicate(config: dict[str, Any], draw: st.DrawFn) -> str:
         "output_filename": unicodedata.normalize("NFD", "CAFÉ.png"),
     }
     config["slides"] = [first, second]
-    return "slides[1].output_filename"
+    return _field(second, 1, "output_filename")
 
 
 def bad_variable(config: dict[str, Any], draw: st.DrawFn) -> str:

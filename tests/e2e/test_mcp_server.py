@@ -160,6 +160,30 @@ async def test_a_deck_followed_to_the_end_costs_a_few_hundred_bytes(
     assert ledger.progress[-1][1] == count
 
 
+async def test_a_deck_needs_a_key_only_when_it_would_send(tmp_path: Path) -> None:
+    # The README's own config, and a server whose environment has no key.
+    env = {k: v for k, v in environment("http://unused").items() if not k.startswith("GEMINI")}
+    env.pop("GOOGLE_GEMINI_BASE_URL")
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    config = deck_config(Path("deck"), 2)  # relative: to the server's working directory
+    config["api_key"] = "${GEMINI_API_KEY}"
+    async with _connect(env, tmp_path) as session:
+        real = await session.call_tool("start_deck", {"config": config})
+        dry = await session.call_tool("start_deck", {"config": config, "emulator": True})
+        waited = await session.call_tool("wait_deck", {"timeout_s": 50})
+    assert real.is_error
+    assert _text(real).startswith(
+        "api_key: environment variable GEMINI_API_KEY is not set; set it, or remove api_key to "
+        "read GEMINI_API_KEY; the MCP server reads it from its own environment"
+    )
+    assert "emulator: true" in _text(real)
+    assert not dry.is_error, _text(dry)
+    assert _text(waited).startswith("done 2/2"), _text(waited)
+    assert (tmp_path / "deck.dry-run" / "slide-02.webp").is_file()
+    runs = list((tmp_path / "state" / "nano-banana" / "runs").iterdir())
+    assert len(runs) == 1  # the refused deck left no run behind
+
+
 async def test_a_bad_config_is_a_tool_error_in_the_cli_s_own_line(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -180,7 +204,7 @@ async def test_a_bad_config_is_a_tool_error_in_the_cli_s_own_line(
         neither = await session.call_tool("start_deck", {})
         status = await session.call_tool("deck_status", {})
     line = cli.stderr.decode().strip().splitlines()[-1]
-    assert "slides[1].prompt" in line
+    assert "slide 2 (slides[1]).prompt" in line
     assert by_object.is_error
     assert _text(by_object) == line
     assert by_path.is_error

@@ -110,10 +110,12 @@ def test_the_reference_shell_examples_run(tmp_path: Path, base_url: str) -> None
     (``~`` expanded as the shell would, ``HOME`` being ``tmp_path``).
     """
     deck = next(orjson.loads(b) for b in blocks(REFERENCE, "json") if '"slides"' in b)
+    # The example's absolute folder, in the user's home (``tmp_path`` here).
+    deck["output_dir"] = deck["output_dir"].replace("/home/me/", f"{tmp_path}/", 1)
     configs = tmp_path / ".cache" / "nano-banana"
     configs.mkdir(parents=True)
     (configs / "slides.json").write_bytes(orjson.dumps(deck))
-    small = {**deck, "slides": deck["slides"][:2], "output_dir": "./small/"}
+    small = {**deck, "slides": deck["slides"][:2], "output_dir": f"{tmp_path}/small/"}
     (configs / "small.json").write_bytes(orjson.dumps(small))
     env = agent_env(base_url, tmp_path)
     commands = [line for body in blocks(REFERENCE, "sh") for line in body.splitlines() if line]

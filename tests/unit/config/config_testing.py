@@ -15,13 +15,15 @@ import pytest
 from nanobanana_async.config.loading import BatchConfig, SlideSpec, load_config
 from nanobanana_async.errors import ConfigError
 
-__all__ = ["DROP", "KEY", "S", "deck", "load", "one", "refusal"]
+__all__ = ["DROP", "KEY", "S_AT", "S", "deck", "key_refusal", "load", "one", "refusal"]
 
 KEY = "AIzaSyD-test-key-not-real-0123456789abc"
 DROP = object()
 """An override value meaning "leave this field out"."""
-S = "slides[0]"
+S = "slide 1 (slides[0])"
 """The first slide, as messages name it: the prefix of its fields in the REFUSED tables."""
+S_AT = "slides[0]"
+"""The first slide by its place alone, as messages name it when its number is the problem."""
 
 
 def deck(slide: Mapping[str, Any] | None = None, /, **top: Any) -> dict[str, Any]:
@@ -42,6 +44,15 @@ def load(raw: Any, base: Path, env: Mapping[str, str] | None = None) -> BatchCon
 def refusal(raw: Any, base: Path, env: Mapping[str, str] | None = None) -> ConfigError:
     with pytest.raises(ConfigError) as info:
         load(raw, base, env)
+    return info.value
+
+
+def key_refusal(raw: Any, base: Path, env: Mapping[str, str] | None = None) -> ConfigError:
+    """The deck loads (a plan needs no key), and what would send is refused: why, in one line."""
+    config = load(raw, base, env)
+    assert config.api_key is None
+    with pytest.raises(ConfigError) as info:
+        config.require_key()
     return info.value
 
 

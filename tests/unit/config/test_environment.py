@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from config_testing import KEY, check_refused, deck, load, one, refusal
+from config_testing import KEY, check_refused, deck, key_refusal, load, one, refusal
 
+from nanobanana_async.errors import ConfigError
 from nanobanana_async.service.endpoint import EMULATOR_BASE_URL
 from nanobanana_async.service.model_ids import DEFAULT_MODEL
 
@@ -135,7 +136,7 @@ def test_a_current_id_has_no_notice(base: Path) -> None:
 def test_strict_model_is_a_boolean(base: Path) -> None:
     error = refusal(deck(strict_model="yes"), base)
     assert (error.field, error.problem) == ("strict_model", "must be true or false, got string")
-    assert refusal(deck({"strict_model": True}), base).field == "slides[0].strict_model"
+    assert refusal(deck({"strict_model": True}), base).field == "slide 1 (slides[0]).strict_model"
 
 
 @pytest.mark.parametrize(
@@ -162,8 +163,6 @@ def test_format_and_quality_fallbacks(
         ({"NANO_BANANA_FORMAT": "gif"}, "NANO_BANANA_FORMAT", "got 'gif'"),
         ({"NANO_BANANA_QUALITY": "0"}, "NANO_BANANA_QUALITY", "1-100, got '0'"),
         ({"NANO_BANANA_QUALITY": "9.5"}, "NANO_BANANA_QUALITY", "1-100, got '9.5'"),
-        ({"GEMINI_API_KEY": "AIza\x00x"}, "GEMINI_API_KEY", "control"),
-        ({"GOOGLE_API_KEY": "AIza x"}, "GOOGLE_API_KEY", "spaces"),
         ({"GOOGLE_GEMINI_BASE_URL": "gopher://h"}, "GOOGLE_GEMINI_BASE_URL", "http(s) URL"),
     ],
 )
@@ -173,6 +172,40 @@ def test_bad_environment_values_name_the_variable(
     error = refusal(deck(), base, env)
     assert error.field == where
     assert problem in error.problem
+
+
+@pytest.mark.parametrize(
+    ("top", "env", "where", "problem"),
+    [
+        ({}, {"GEMINI_API_KEY": "AIza\x00x"}, "GEMINI_API_KEY", "control"),
+        ({}, {"GOOGLE_API_KEY": "AIza x"}, "GOOGLE_API_KEY", "spaces"),
+        ({"api_key": "${K}"}, {"K": "AIza x"}, "api_key", "spaces"),
+        ({"api_key": "${K}"}, {"K": "  "}, "api_key", "expands to nothing"),
+        ({"api_key": "${GEMINI_API_KEY}"}, {}, "api_key", "GEMINI_API_KEY is not set"),
+        ({"api_key": "${MY_KEY}"}, {}, "api_key", "environment variable MY_KEY is not set"),
+        ({"api_key": "${MY_KEY}"}, {"MY_KEY": ""}, "api_key", "MY_KEY is not set"),
+        ({}, {}, "api_key", "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)"),
+    ],
+)
+def test_a_key_the_environment_lacks_is_said_only_by_what_sends(
+    base: Path, top: dict[str, Any], env: dict[str, str], where: str, problem: str
+) -> None:
+    error = key_refusal(deck(**top), base, env)
+    assert error.field == where
+    assert problem in error.problem
+
+
+def test_what_sends_adds_its_own_way_round_a_missing_key(base: Path) -> None:
+    config = load(deck(api_key="${GEMINI_API_KEY}"), base, {})
+    with pytest.raises(ConfigError) as info:
+        config.require_key("; or pass emulator: true")
+    assert str(info.value) == (
+        "api_key: environment variable GEMINI_API_KEY is not set; set it, or remove api_key "
+        "to read GEMINI_API_KEY; or pass emulator: true"
+    )
+    assert (
+        load(deck(api_key="${GEMINI_API_KEY}"), base, {"GEMINI_API_KEY": KEY}).require_key() == KEY
+    )
 
 
 @pytest.mark.parametrize(
@@ -295,7 +328,7 @@ def test_allow_insecure_http_is_a_boolean(base: Path) -> None:
         "must be true or false, got string",
     )
     assert refusal(deck({"allow_insecure_http": True}), base).field == (
-        "slides[0].allow_insecure_http"
+        "slide 1 (slides[0]).allow_insecure_http"
     )
 
 
@@ -325,9 +358,8 @@ def test_a_host_holding_the_key_is_never_named(base: Path) -> None:
 @pytest.mark.parametrize(
     ("top", "env", "where", "problem"),
     [
-        ({"api_key": "${MY_KEY}"}, {}, "api_key", "environment variable MY_KEY is not set"),
-        ({"api_key": "${MY_KEY}"}, {"MY_KEY": ""}, "api_key", "MY_KEY is not set"),
         ({"api_key": "${1KEY}"}, {}, "api_key", "malformed"),
+        ({"api_key": "${UNSET}${1KEY}"}, {}, "api_key", "malformed"),
         ({"api_key": "${}"}, {}, "api_key", "malformed"),
         ({"api_key": "${MY_KEY"}, {"MY_KEY": KEY}, "api_key", "unclosed"),
         ({"base_url": "${GOOGLE_GEMINI_BASE_URL}"}, {}, "base_url", "remove base_url to use"),
@@ -363,4 +395,6 @@ SECRET = "s3cr3t-value-AIzaSyD"
     ],
 )
 def test_no_message_shows_a_secret(base: Path, top: dict[str, Any], env: dict[str, str]) -> None:
-    assert SECRET not in str(refusal(deck(**top), base, env))
+    with pytest.raises(ConfigError) as info:  # at loading, or (a key the environment
+        load(deck(**top), base, env).require_key()  # spoilt) when something would send
+    assert SECRET not in str(info.value)

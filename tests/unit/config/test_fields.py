@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from config_testing import DROP, S, check_refused, deck, load, one, refusal
+from config_testing import DROP, S_AT, S, check_refused, deck, load, one, refusal
 
 from nanobanana_async.config.loading import SLIDE_FIELDS, load_config
 from nanobanana_async.errors import ConfigError
@@ -48,11 +48,11 @@ REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
     ("rpm inf", {"rpm": float("inf")}, {}, "rpm", "finite"),
     ("timeout negative", {"timeout": -5}, {}, "timeout", "greater than 0"),
     ("timeout bool", {"timeout": True}, {}, "timeout", "must be a number, got boolean"),
-    ("number text", {}, {"number": "1"}, f"{S}.number", "must be an integer, got string"),
-    ("number bool", {}, {"number": True}, f"{S}.number", "must be an integer, got boolean"),
-    ("number negative", {}, {"number": -1}, f"{S}.number", "integer 0-999999"),
-    ("number fraction", {}, {"number": 1.5}, f"{S}.number", "got 1.5"),
-    ("number huge", {}, {"number": 10**6}, f"{S}.number", "integer 0-999999"),
+    ("number text", {}, {"number": "1"}, f"{S_AT}.number", "must be an integer, got string"),
+    ("number bool", {}, {"number": True}, f"{S_AT}.number", "must be an integer, got boolean"),
+    ("number negative", {}, {"number": -1}, f"{S_AT}.number", "integer 0-999999"),
+    ("number fraction", {}, {"number": 1.5}, f"{S_AT}.number", "got 1.5"),
+    ("number huge", {}, {"number": 10**6}, f"{S_AT}.number", "integer 0-999999"),
     ("prompt missing", {}, {"prompt": DROP}, f"{S}.prompt", "required"),
     ("prompt blank", {}, {"prompt": " \n\t"}, f"{S}.prompt", "must not be empty"),
     ("prompt list", {}, {"prompt": ["a"]}, f"{S}.prompt", "must be a string, got array"),
@@ -91,7 +91,7 @@ def test_unknown_field_lists_every_known_one(base: Path) -> None:
 def test_non_string_field_names_are_refused(base: Path) -> None:
     raw: dict[Any, Any] = deck()
     raw["slides"][0][1] = "x"
-    assert refusal(raw, base).field == "slides[0]"
+    assert refusal(raw, base).field == "slide 1 (slides[0])"
 
 
 def test_long_values_are_cut_in_messages(base: Path) -> None:

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
-from config_testing import DROP, KEY, S, check_refused, deck, load, one, refusal
+from config_testing import DROP, KEY, S_AT, S, check_refused, deck, load, one, refusal
 
 from nanobanana_async.config.loading import MAX_CONFIG_BYTES, SlideSpec, load_config
 from nanobanana_async.service.model_ids import DEFAULT_MODEL
@@ -22,9 +22,9 @@ REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
     ("slides null", {"slides": None}, {}, "slides", "required"),
     ("slides object", {"slides": {"number": 1}}, {}, "slides", "must be an array, got object"),
     ("slides empty", {"slides": []}, {}, "slides", "must not be empty"),
-    ("slide a string", {"slides": ["a prompt"]}, {}, S, "must be an object"),
+    ("slide a string", {"slides": ["a prompt"]}, {}, S_AT, "must be an object"),
     ("no output_dir", {"output_dir": DROP}, {}, "output_dir", "required"),
-    ("number missing", {}, {"number": DROP}, f"{S}.number", "required"),
+    ("number missing", {}, {"number": DROP}, f"{S_AT}.number", "required"),
     ("lossless jpg", {}, {"lossless": True, "format": "jpg"}, f"{S}.lossless", "jpg has no"),
     ("consistency unknown", {"consistency": "first"}, {}, "consistency",
      "must be one of none, first-slide, got 'first'"),
@@ -52,7 +52,8 @@ def test_the_spec_examples_word_for_word(tmp_path: Path) -> None:
     assert str(refusal(raw, tmp_path)) == "slides[0].number: must be an integer, got string"
     raw = deck()
     raw["slides"] += [{"number": 2, "prompt": "b"}, {"number": 3, "prompt": "c", "colour": 1}]
-    assert str(refusal(raw, tmp_path)).startswith("slides[2].colour: unknown field (known: ")
+    line = str(refusal(raw, tmp_path))
+    assert line.startswith("slide 3 (slides[2]).colour: unknown field (known: ")
     message = str(refusal(deck(), tmp_path, {"NANO_BANANA_QUALITY": "abc"}))
     assert message == "NANO_BANANA_QUALITY: must be an integer 1-100, got 'abc'"
     (tmp_path / "x").write_text("")
@@ -149,6 +150,16 @@ def test_relative_base_dir_is_made_absolute(base: Path) -> None:
     assert config.output_dir == Path.cwd().resolve() / "deck"
 
 
+def test_a_slide_is_named_by_its_number_and_its_place(tmp_path: Path) -> None:
+    raw = deck()
+    raw["slides"] = [{"number": n, "prompt": "p"} for n in (1, 2, 3)] + [
+        {"number": 7, "prompt": " "}
+    ]
+    assert str(refusal(raw, tmp_path)) == "slide 7 (slides[3]).prompt: must not be empty"
+    raw["slides"][3] = {"number": "7", "prompt": " "}  # a bad number: the place alone
+    assert str(refusal(raw, tmp_path)) == "slides[3].number: must be an integer, got string"
+
+
 def two_slides(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
     return {"slides": [first, second], "output_dir": "deck"}
 
@@ -156,8 +167,8 @@ def two_slides(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("second", "problem"),
     [
-        ({"number": 2, "output_filename": "SLIDE-01.WEBP"}, "is also the file of slides[0]"),
-        ({"number": 2, "output_filename": "slide-01"}, "(slide 1)"),
+        ({"number": 2, "output_filename": "SLIDE-01.WEBP"}, "is also the file of slide 1"),
+        ({"number": 2, "output_filename": "slide-01"}, "slide 1 (slides[0]);"),
         ({"number": 2, "output_filename": "Slide-01.webp"}, "own output_filename"),
     ],
 )
@@ -165,7 +176,7 @@ def test_two_slides_writing_one_file_are_refused(
     base: Path, second: dict[str, Any], problem: str
 ) -> None:
     error = refusal(two_slides({"number": 1, "prompt": "a"}, {"prompt": "b", **second}), base)
-    assert error.field == "slides[1].output_filename"
+    assert error.field == "slide 2 (slides[1]).output_filename"
     assert problem in error.problem
 
 
@@ -176,7 +187,7 @@ def test_names_equal_after_unicode_normalisation_collide(base: Path) -> None:
         {"number": 1, "prompt": "a", "output_filename": composed},
         {"number": 2, "prompt": "b", "output_filename": decomposed},
     )
-    assert refusal(raw, base).field == "slides[1].output_filename"
+    assert refusal(raw, base).field == "slide 2 (slides[1]).output_filename"
 
 
 def test_same_stem_different_format_is_two_files(base: Path) -> None:

@@ -6,9 +6,12 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from config_testing import S, check_refused, deck, load, one, refusal
 from PIL import Image
+
+from nanobanana_async.config.loading import anchored, load_config
 
 REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
     # (id, top-level overrides, first-slide overrides, field, part of the problem)
@@ -63,7 +66,7 @@ def test_reference_image(tmp_path: Path) -> None:
     (tmp_path / "dir.png").mkdir()
     error = refusal(deck({"reference_image": "dir.png"}), tmp_path)
     assert (error.field, error.problem) == (
-        "slides[0].reference_image",
+        "slide 1 (slides[0]).reference_image",
         f"{tmp_path / 'dir.png'} is not a file",
     )
 
@@ -133,11 +136,48 @@ def test_names_that_could_escape_or_surprise_are_refused(
     base: Path, name: str, problem: str
 ) -> None:
     error = refusal(deck({"output_filename": name}), base)
-    assert error.field == "slides[0].output_filename"
+    assert error.field == "slide 1 (slides[0]).output_filename"
     assert problem in error.problem
 
 
 def test_name_extension_contradicting_the_slides_own_format_is_refused(base: Path) -> None:
     error = refusal(deck({"output_filename": "a.png", "format": "webp"}), base)
-    assert error.field == "slides[0].output_filename"
+    assert error.field == "slide 1 (slides[0]).output_filename"
     assert "contradicts" in error.problem
+
+
+def test_a_config_files_relative_paths_start_at_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "configs"
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "logo.png").write_bytes(image_bytes("PNG"))
+    raw = deck({"reference_image": "refs/logo.png"}, output_dir="./deck/")
+    (folder / "slides.json").write_bytes(orjson.dumps(raw))
+    monkeypatch.chdir(tmp_path)  # elsewhere: where the command is run from
+    config = load_config(folder / "slides.json", env={})
+    assert config.output_dir == folder / "deck"
+    assert config.slides[0].reference_image == folder / "refs" / "logo.png"
+    assert config.notices == (
+        f"output_dir: './deck/' is read from the config file's folder, {folder / 'deck'}, "
+        "not the working directory",
+    )
+    monkeypatch.chdir(folder)  # run from its own folder: the same, and nothing to say
+    config = load_config("slides.json", env={})
+    assert (config.output_dir, config.notices) == (folder / "deck", ())
+    # A mapping has no folder: the working directory, or the base given.
+    inline = deck(output_dir="./deck/")
+    assert load_config(inline, env={}, base_dir=tmp_path).output_dir == tmp_path / "deck"
+
+
+def test_anchored_makes_only_plain_relative_paths_absolute(base: Path) -> None:
+    raw = deck({"reference_image": "r.png"}, output_dir="deck", style_reference="/abs/s.png")
+    raw["slides"].append({"number": 2, "prompt": "p", "reference_image": "~/r.png"})
+    raw["slides"].append("not a slide")
+    moved = anchored(raw, base)
+    assert moved["output_dir"] == str(base / "deck")
+    assert moved["style_reference"] == "/abs/s.png"
+    assert [s["reference_image"] for s in moved["slides"][:2]] == [str(base / "r.png"), "~/r.png"]
+    assert moved["slides"][2] == "not a slide"
+    assert raw["output_dir"] == "deck"  # the caller's object is left as it was
+    assert anchored({"output_dir": 3}, base) == {"output_dir": 3}

@@ -67,7 +67,7 @@ def test_a_symlink_to_an_image_is_followed_and_one_to_anything_else_refused(
     (tmp_path / "ref.png").symlink_to(tmp_path / "id_rsa")
     error = refusal(deck({"reference_image": "ref.png"}), tmp_path)
     assert (error.field, error.problem) == (
-        "slides[0].reference_image",
+        "slide 1 (slides[0]).reference_image",
         f"{tmp_path / 'id_rsa'} does not decode as an image; give a png, jpg or webp file",
     )
 
@@ -86,7 +86,7 @@ def test_only_a_regular_file_is_read(tmp_path: Path, kind: str) -> None:
         link.symlink_to(tmp_path / "gone.png")
         expected = f"file not found: {tmp_path / 'gone.png'}"
     error = refusal(deck({"reference_image": "ref.png"}), tmp_path)
-    assert (error.field, error.problem) == ("slides[0].reference_image", expected)
+    assert (error.field, error.problem) == ("slide 1 (slides[0]).reference_image", expected)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_a_reference_that_is_not_an_image_is_refused(
 ) -> None:
     (tmp_path / "ref.png").write_bytes(content)
     error = refusal(deck({"reference_image": "ref.png"}), tmp_path)
-    assert error.field == "slides[0].reference_image"
+    assert error.field == "slide 1 (slides[0]).reference_image"
     assert problem in error.problem
     assert "\n" not in str(error)
 
@@ -134,7 +134,7 @@ def png_header(width: int, height: int) -> bytes:
 def test_a_reference_of_too_many_pixels_is_refused(tmp_path: Path, side: int) -> None:
     (tmp_path / "bomb.png").write_bytes(png_header(side, side))
     error = refusal(deck({"reference_image": "bomb.png"}), tmp_path)
-    assert error.field == "slides[0].reference_image"
+    assert error.field == "slide 1 (slides[0]).reference_image"
     assert error.problem.endswith("pixels; downscale it")
 
 
@@ -144,7 +144,7 @@ def test_a_reference_too_big_to_send_inline_is_refused(tmp_path: Path) -> None:
         handle.truncate(23_400_000)  # sparse: no 23 MB written
     error = refusal(deck({"reference_image": "huge.png"}), tmp_path)
     assert (error.field, error.problem) == (
-        "slides[0].reference_image",
+        "slide 1 (slides[0]).reference_image",
         f"{image} is 23.4 MB; the service takes at most 20 MB per request inline, which "
         "leaves 14.8 MB for an image before base64; downscale it or save it as jpg or webp",
     )
@@ -166,7 +166,7 @@ def test_unreadable_reference_image(tmp_path: Path) -> None:
     image.chmod(0)
     with permissions_enforced():  # root too
         error = refusal(deck({"reference_image": str(image)}), tmp_path)
-    assert error.field == "slides[0].reference_image"
+    assert error.field == "slide 1 (slides[0]).reference_image"
     assert "cannot read" in error.problem
 
 
@@ -207,7 +207,7 @@ def test_the_images_of_one_request_share_its_inline_limit(tmp_path: Path) -> Non
     error = refusal(raw, tmp_path)
     total = sum(-(-size // 3) * 4 for size in sizes)
     assert (error.field, error.problem) == (
-        "slides[1].reference_image",
+        "slide 2 (slides[1]).reference_image",
         f"its request would carry 2 images, {-(-total // 100_000) / 10:.1f} MB in base64; the "
         f"service takes 20 MB per request inline, which leaves {INLINE_IMAGES_ROOM // 100_000 / 10}"
         " MB for them (brand.png, photo.png); downscale them, or save them as jpg or webp",

@@ -82,7 +82,7 @@ def test_a_config_not_from_the_loader_has_its_reference_checked_when_planned(
     (tmp_path / "ref.png").write_text("id_rsa contents\n")
     with pytest.raises(ConfigError) as raised:
         plan_jobs(by_hand)
-    assert raised.value.field == "slides[0].reference_image"
+    assert raised.value.field == "slide 1 (slides[0]).reference_image"
     assert "does not decode as an image" in raised.value.problem
 
 

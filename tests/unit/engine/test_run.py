@@ -102,6 +102,22 @@ async def test_a_deck_comes_out_complete(tmp_path: Path) -> None:
     assert emu.stats()["requests"] == 5
 
 
+async def test_the_files_may_be_given_as_str_or_any_path_like(tmp_path: Path) -> None:
+    class Named(os.PathLike[str]):
+        def __fspath__(self) -> str:
+            return str(tmp_path / "results.json")
+
+    result = await run(
+        emulator(),
+        deck(tmp_path, 1),
+        progress_file=str(tmp_path / "progress.json"),
+        results_file=Named(),
+    )
+    assert result.completed == 1
+    assert orjson.loads((tmp_path / "progress.json").read_bytes())["state"] == "done"
+    assert orjson.loads((tmp_path / "results.json").read_bytes()) == result.to_dict()
+
+
 @pytest.mark.parametrize(("fmt", "pil_format"), [("png", "PNG"), ("jpg", "JPEG"), ("webp", "WEBP")])
 async def test_formats(tmp_path: Path, fmt: str, pil_format: str) -> None:
     result = await run(emulator(), deck(tmp_path, 1, format=fmt))

@@ -48,6 +48,13 @@ def test_writes_content_and_replaces_existing(tmp_path: Path) -> None:
     assert _leftovers(tmp_path) == []
 
 
+def test_a_str_path_is_taken_as_a_path(tmp_path: Path) -> None:
+    target = str(tmp_path / "out.json")
+    check_writable(target, ours=True)
+    write_atomic(target, b"{}")
+    assert Path(target).read_bytes() == b"{}"
+
+
 def test_large_payload_written_whole(tmp_path: Path) -> None:
     data = os.urandom(3 * 1024 * 1024 + 17)
     target = tmp_path / "image.webp"
