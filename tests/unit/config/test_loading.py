@@ -221,7 +221,7 @@ def test_repr_never_shows_the_key(base: Path) -> None:
 def test_repr_hides_proxy_credentials_and_summarises_slides(base: Path) -> None:
     config = load(deck(base_url="https://user:hunter2@proxy.example/"), base)
     assert "hunter2" not in repr(config)
-    assert "<1 slides>" in repr(config)
+    assert "<1 slide>" in repr(config)
 
 
 def test_an_upstream_skill_config_runs_unchanged(base: Path) -> None:
