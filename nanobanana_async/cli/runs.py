@@ -20,6 +20,7 @@ from typing import NamedTuple
 from ..config.loading import load_config
 from ..errors import ConfigError
 from ..exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
+from ..files.lock import deck_holder
 from ..follow.progress_file import run_holder, view
 from ..follow.registry import Entry, Registry, deck_files, deck_id
 from ..follow.summary import printable
@@ -56,8 +57,8 @@ class RunFiles(NamedTuple):
 def run_files(args: argparse.Namespace) -> RunFiles:
     """The files ``run`` writes, chosen from its options, its deck and the live runs.
 
-    Registers the run (this process) unless its progress file is held already, in which
-    case the run is refused in its own words and there is nothing to register.
+    Registers the run (this process) unless its progress file or its deck is held already,
+    in which case the run is refused in its own words and there is nothing to register.
     """
     from .run import dry_run_dir
 
@@ -81,7 +82,10 @@ def run_files(args: argparse.Namespace) -> RunFiles:
     if results_file is None:
         results_file = own_results if own or args.emulator else DEFAULT_RESULTS_FILE
     files = RunFiles(progress_file, results_file, run_id, own)
-    if run_holder(progress_file) is None and not getattr(args, "detach", False):
+    # A run refused at its start (its progress file, or its deck, held by a live run) is no
+    # run to list: registered, it would hide the live run of the same deck (one id a deck).
+    held = run_holder(progress_file) is not None or deck_holder(output_dir) is not None
+    if not held and not getattr(args, "detach", False):
         entry = Entry(
             run_id=run_id,
             config=str(Path(args.config).absolute()),

@@ -148,3 +148,23 @@ def test_a_second_detached_deck_prints_the_command_that_follows_it(
         assert waited.returncode == 0, (waited.stdout, waited.stderr)
         assert waited.stdout.startswith("done 2/2")
     assert not os.path.exists(defaults(tmp_path)[1])
+
+
+def test_a_run_refused_for_a_deck_in_use_leaves_the_live_runs_entry_alone(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    from nanobanana_async.files.lock import DeckLock
+
+    config = write_json(tmp_path / "slides.json", deck_config(tmp_path / "deck", 2))
+    assert cli("run", str(config), "--quiet", env=env).returncode == 0
+    before = cli("runs", env=env).stdout
+    assert before.startswith("deck-")
+    assert "done 2/2" in before
+    progress, _ = defaults(tmp_path)
+    # A live run holds the default files and the deck: the second start is refused, and
+    # is no run to list (it took the deck's id; registered, it hid the one that ran).
+    with RunLock(progress), DeckLock(tmp_path / "deck"):
+        refused = cli("run", str(config), "--quiet", env=env)
+    assert refused.returncode == 2
+    assert "is making the deck in" in refused.stderr
+    assert cli("runs", env=env).stdout == before
