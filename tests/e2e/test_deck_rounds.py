@@ -45,7 +45,7 @@ def run(tmp_path: Path, url: str, config: Path, *extra: str) -> tuple[int, str, 
 
 
 def deck(tmp_path: Path, edits: dict[int, dict[str, Any]] | None = None, **top: Any) -> Path:
-    config = deck_config(tmp_path / "deck", 10, image_size="2K", **top)
+    config = deck_config(tmp_path / "deck", 10, image_size="1K", **top)
     for slide in config["slides"]:
         slide.update((edits or {}).get(slide["number"], {}))
     return write_json(tmp_path / "slides.json", config)
