@@ -9,7 +9,11 @@ of 240 px. Under each tile its number; a slide with no image is a grey tile with
 written on it (``failed``, ``missing``, or ``unreadable`` for a file that does not decode),
 and its label says it too (``3: failed``). Only past about 1,900 slides (16:9; 1,100 in
 portrait), where a tile would be narrower than :data:`MIN_TILE`, does the sheet grow
-taller than 1600 px.
+taller than 1600 px: in rows of tiles :data:`MIN_TILE` wide and at most twice that tall (a
+taller image sits in its tile as one of another shape does), so a deck of
+:data:`~nanobanana_async.config.schema.MAX_SLIDES` is at most :data:`MAX_HEIGHT` tall,
+whatever shape its first image claims (a 1x30,000 PNG once asked for a sheet 720,000 px
+tall, 3.4 GB).
 
 Memory: one image at a time is decoded, then scaled to its tile and dropped. A JPEG is
 decoded already reduced (``Image.draft``: libjpeg scales by 1/2 to 1/8 while decoding), so
@@ -30,12 +34,14 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from ..config.schema import MAX_SLIDES
 from ..files.atomic import write_atomic
 from ..files.images import THUMB_SIZE, image_mode, thumb_path
 from .deck import Deck, ExportError, Slide, UnreadableImage, opaque, open_image, read_image_file
 
 __all__ = [
     "CONTACT_SHEET_NAME",
+    "MAX_HEIGHT",
     "MAX_SIDE",
     "MIN_TILE",
     "SheetLayout",
@@ -48,6 +54,7 @@ MAX_SIDE = 1600
 """The sheet's largest width and height in pixels (taller only past ~1,900 slides)."""
 MIN_TILE = 24
 """The narrowest tile: below it a slide shows nothing, so the sheet grows taller instead."""
+_TALLEST_SMALL_TILE = 2.0  # height / width of those narrowest tiles, at most
 
 GAP = 8  # pixels around and between tiles
 BACKGROUND = (255, 255, 255)
@@ -98,8 +105,8 @@ def sheet_layout(count: int, aspect: float) -> SheetLayout:
 
     Every column count from 1 to ``count`` is tried; for each, the widest tile for which
     the whole grid (tiles, labels and gaps) fits :data:`MAX_SIDE` both ways; the widest of
-    all wins (on a tie, fewer columns). Below :data:`MIN_TILE` the tiles stay that wide and
-    the sheet grows taller.
+    all wins (on a tie, fewer columns). Below :data:`MIN_TILE` the tiles stay that wide,
+    at most twice as tall, and the sheet grows taller.
 
     Raises:
         ValueError: ``count`` is below 1 or ``aspect`` is not positive.
@@ -124,6 +131,7 @@ def sheet_layout(count: int, aspect: float) -> SheetLayout:
     if best is None or best[0] < MIN_TILE:
         columns = min(count, (MAX_SIDE - GAP) // (MIN_TILE + GAP))
         best = (MIN_TILE, columns)
+        aspect = min(aspect, _TALLEST_SMALL_TILE)  # the sheet's height bounded by the count
     width, columns = best
     rows = math.ceil(count / columns)
     return SheetLayout(
@@ -226,6 +234,11 @@ def _deck_aspect(slides: tuple[Slide, ...]) -> float:
         if width and height:
             return height / width
     return _DEFAULT_ASPECT
+
+
+# After the layout's helpers, which it calls.
+MAX_HEIGHT = sheet_layout(MAX_SLIDES, _TALLEST_SMALL_TILE).height
+"""The tallest sheet: of :data:`~nanobanana_async.config.schema.MAX_SLIDES` (about 15,000 px)."""
 
 
 # -- images --------------------------------------------------------------------------------
