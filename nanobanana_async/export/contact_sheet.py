@@ -32,19 +32,22 @@ from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from ..config.schema import MAX_SLIDES
 from ..files.atomic import write_atomic
+from ..files.foreign import keep_foreign
 from ..files.images import THUMB_SIZE, image_mode, thumb_path
 from .deck import Deck, ExportError, Slide, UnreadableImage, opaque, open_image, read_image_file
 
 __all__ = [
     "CONTACT_SHEET_NAME",
     "MAX_HEIGHT",
+    "MAX_SHEET_BYTES",
     "MAX_SIDE",
     "MIN_TILE",
     "SheetLayout",
+    "is_contact_sheet",
     "sheet_layout",
     "write_contact_sheet",
 ]
@@ -54,6 +57,8 @@ MAX_SIDE = 1600
 """The sheet's largest width and height in pixels (taller only past ~1,900 slides)."""
 MIN_TILE = 24
 """The narrowest tile: below it a slide shows nothing, so the sheet grows taller instead."""
+MAX_SHEET_BYTES = 32 * 2**20
+"""The largest file that may be a sheet: one of the most slides is a few MB of PNG."""
 _TALLEST_SMALL_TILE = 2.0  # height / width of those narrowest tiles, at most
 
 GAP = 8  # pixels around and between tiles
@@ -65,6 +70,11 @@ _ALERT = (170, 0, 0)  # the label of a slide with no image
 _ABSENT_TEXT = (60, 60, 60)
 _DEFAULT_ASPECT = 9 / 16  # height / width, when no image tells it
 _PNG_COMPRESS_LEVEL = 6
+# The sheet's mark, a PNG text chunk before its pixels: a contact-sheet.png without it is
+# not this tool's, and is kept, not overwritten (files/foreign.py).
+_SOFTWARE = "nanobanana-async contact sheet"
+_MARK = b"tEXtSoftware\x00" + _SOFTWARE.encode()
+_MARK_WITHIN = 4096  # bytes from the start: the header and text chunks come first
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -193,12 +203,20 @@ def write_contact_sheet(deck: Deck, dest: Path | None = None) -> Path:
         strip = (x, top, x + layout.tile_width, top + layout.label_height)
         _centred(draw, label, strip, label_font, _TEXT if state == "ok" else _ALERT)
     buffer = BytesIO()
-    sheet.save(buffer, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
+    mark = PngImagePlugin.PngInfo()
+    mark.add_text("Software", _SOFTWARE)
+    sheet.save(buffer, format="PNG", compress_level=_PNG_COMPRESS_LEVEL, pnginfo=mark)
     try:
+        keep_foreign(dest, is_contact_sheet, MAX_SHEET_BYTES)  # a sheet not ours is kept
         write_atomic(dest, buffer.getvalue(), mode=image_mode())
     except OSError as exc:
         raise ExportError(f"cannot write {dest}: {exc.strerror or exc}") from None
     return dest
+
+
+def is_contact_sheet(data: bytes) -> bool:
+    """Whether ``data`` is a sheet this tool drew: a PNG bearing its mark."""
+    return data.startswith(b"\x89PNG\r\n\x1a\n") and _MARK in data[:_MARK_WITHIN]
 
 
 # -- layout --------------------------------------------------------------------------------
