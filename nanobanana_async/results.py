@@ -15,9 +15,25 @@ from typing import Any, Literal
 
 import orjson
 
-__all__ = ["BatchResult", "SlideFailure", "SlideOutput", "StopReport", "utc_iso"]
+__all__ = ["BatchResult", "SlideFailure", "SlideOutput", "StopReport", "is_results", "utc_iso"]
 
 RunState = Literal["done", "failed", "cancelled"]
+
+
+_MARK = frozenset({"completed", "failed", "total", "outputs", "errors", "output_dir"})
+
+
+def is_results(data: bytes) -> bool:
+    """Whether ``data`` is a results file this tool wrote (a JSON object of its fields).
+
+    A file of that name in ``output_dir`` that is not is the user's: it is kept, not
+    overwritten (:func:`~nanobanana_async.files.foreign.keep_foreign`).
+    """
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(parsed, dict) and parsed.keys() >= _MARK
 
 
 def utc_iso(moment: datetime | None = None) -> str:

@@ -21,6 +21,7 @@ from .schema import (
     IMAGE_SIZE_SPELLINGS,
     MAX_COST_RANGE,
     MAX_PROMPT_CHARS,
+    MAX_SLIDES,
     MODEL_PATTERN,
     QUALITY_RANGE,
     RPM_RANGE,
@@ -76,6 +77,16 @@ def prompt(value: object, where: str) -> str:
             where, f"is {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,}, shorten it"
         )
     return text
+
+
+def slide_count(count: int, where: str) -> None:
+    """Refuse a deck of more than :data:`MAX_SLIDES` before any slide of it is read."""
+    if count > MAX_SLIDES:
+        raise ConfigError(
+            where,
+            f"has {count:,} slides; the limit is {MAX_SLIDES:,} a deck, split it into "
+            "several configs",
+        )
 
 
 def image_format(value: object, where: str) -> ImageFormat:

@@ -298,6 +298,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         raise ConfigError("slides", f"must be an array, got {fields.json_kind(slides_raw)}")
     if not slides_raw:
         raise ConfigError("slides", "must not be empty; add at least one slide")
+    fields.slide_count(len(slides_raw), "slides")  # before any slide is read
     if raw.get("output_dir") is None:
         raise ConfigError("output_dir", "required: the folder to write the images to")
     output_dir = paths.output_dir(raw["output_dir"], base_dir)

@@ -42,6 +42,7 @@ __all__ = [
     "MAX_INLINE_REQUEST_BYTES",
     "MAX_PROMPT_CHARS",
     "MAX_REFERENCE_BYTES",
+    "MAX_SLIDES",
     "MODEL_PATTERN",
     "NUMBER_RANGE",
     "QUALITY_RANGE",
@@ -95,6 +96,14 @@ TIMEOUT_RANGE = (1.0, 3_600.0)
 TEMPERATURE_RANGE = (0.0, 2.0)
 SEED_RANGE = (-(2**31), 2**31 - 1)  # the service's seed is an int32
 NUMBER_RANGE = (0, 999_999)
+MAX_SLIDES = 10_000
+"""The most slides a deck may have, and a ``--regenerate`` may name.
+
+Far above any real deck (a talk has tens), and what the files a run keeps were sized for:
+the progress snapshot, the results and the manifest of 10,000 slides are a few MB each
+(their read caps say so), and their contact sheet is a grid of the smallest tiles at most
+about 1600 x 15,000 px. A 150,000-slide config cost 80 s and 2 GB before a request.
+"""
 MAX_PROMPT_CHARS = 30_000
 MAX_FILENAME_BYTES = 200
 # The service takes inline request data up to 20 MB per request; a reference image goes
@@ -391,8 +400,11 @@ def _config_schema() -> dict[str, Any]:
             "slides": {
                 "type": "array",
                 "minItems": 1,
+                "maxItems": MAX_SLIDES,
                 "items": {"$ref": "#/$defs/slide"},
-                "description": "The slides; numbers and output files must be unique.",
+                "description": (
+                    f"The slides, at most {MAX_SLIDES:,}; numbers and output files must be unique."
+                ),
             },
             "output_dir": {
                 **_STRING,

@@ -31,12 +31,13 @@ from ..files.atomic import (
     file_kind,
     write_atomic,
 )
+from ..files.foreign import keep_foreign
 from ..files.images import (
     VERSIONS_DIR,
     staged_path,
 )
 from ..files.lock import LOCK_SUFFIX
-from ..results import BatchResult
+from ..results import BatchResult, is_results
 from ..wording import plural, slide_ranges
 from .manifest import (
     Manifest,
@@ -56,6 +57,7 @@ __all__ = [
     "check_files",
     "check_output_dir",
     "clean_leftovers",
+    "keep_foreign_files",
     "reason",
     "record_pending",
     "refresh_contact_sheet",
@@ -64,6 +66,9 @@ __all__ = [
     "write_manifest",
     "write_results",
 ]
+
+# Far above the results of 10,000 slides (a few MB): a bigger file is not a copy of ours.
+_MAX_RESULTS_COPY_BYTES = 32 * 2**20
 
 # The cure for run files in the way: the default paths are shared by every run and user.
 OWN_FILES = "give this run its own files: --progress-file FILE --results-file FILE"
@@ -157,6 +162,40 @@ def replaced_notice(output_dir: Path, jobs: list[Job]) -> str | None:
     return (
         f"replacing {plural(len(replaced), 'image')} already in {output_dir} "
         f"({slide_ranges(replaced)}); the old ones are kept in {output_dir / VERSIONS_DIR}"
+    )
+
+
+def keep_foreign_files(output_dir: Path) -> str | None:
+    """Keep in ``.versions/`` the files of the names a run writes in ``output_dir`` (the
+    results copy, the contact sheet) that this tool did not write; what a notice says.
+
+    Before anything is sent: a config naming a folder of the user's (``~/Pictures``) once
+    had a ``contact-sheet.png`` and a results file there overwritten with no copy. A file
+    this tool wrote (its mark: :func:`~nanobanana_async.files.foreign.keep_foreign`) is
+    replaced as always, so a deck's own folder gathers no copies.
+    """
+    from ..export.contact_sheet import CONTACT_SHEET_NAME, MAX_SHEET_BYTES, is_contact_sheet
+
+    kept: list[str] = []
+    for name, ours, limit in (
+        (RESULTS_COPY_NAME, is_results, _MAX_RESULTS_COPY_BYTES),
+        (CONTACT_SHEET_NAME, is_contact_sheet, MAX_SHEET_BYTES),
+    ):
+        try:
+            where = keep_foreign(output_dir / name, ours, limit)
+        except OSError as exc:
+            raise ConfigError(
+                "output_dir",
+                f"{output_dir / name} is not this tool's and cannot be kept aside "
+                f"({reason(exc)}); move it, or name another folder",
+            ) from None
+        if where is not None:
+            kept.append(f"{name} as {where.relative_to(output_dir)}")
+    if not kept:
+        return None
+    return (
+        f"kept {' and '.join(kept)} in {output_dir}: this tool did not write "
+        f"{'them' if len(kept) > 1 else 'it'}, and a run writes its own under that name"
     )
 
 
@@ -273,10 +312,15 @@ def saved_as_cancelled(dest: Path) -> bool:
 async def write_results(result: BatchResult, output_dir: Path, results_file: Path | None) -> None:
     data = result.to_json()
     failure: OSError | None = None
-    for target in (results_file, output_dir / RESULTS_COPY_NAME):
+    copy = output_dir / RESULTS_COPY_NAME
+    for target in (results_file, copy):
         if target is None:
             continue
         try:
+            if target == copy:  # kept aside at the start; one put there since, now
+                await anyio.to_thread.run_sync(
+                    keep_foreign, copy, is_results, _MAX_RESULTS_COPY_BYTES
+                )
             await anyio.to_thread.run_sync(
                 functools.partial(write_atomic, target, data, mode=0o600)
             )

@@ -47,6 +47,7 @@ from .outputs import (
     check_files,
     check_output_dir,
     clean_leftovers,
+    keep_foreign_files,
     record_pending,
     refresh_contact_sheet,
     replaced_notice,
@@ -171,6 +172,7 @@ async def _execute(
     started_at = utc_iso()
     started_mono = clock()
     clean_leftovers(cfg.output_dir, jobs)
+    kept = keep_foreign_files(cfg.output_dir)  # before anything of this run is written
     notices = cfg.notices
     read = Manifest.read(cfg.output_dir, cfg.api_key)
     if read.dropped:
@@ -180,6 +182,8 @@ async def _execute(
     redone = [job for job in jobs if plan.decision(job.slide) is not Decision.KEEP]
     if (replacing := replaced_notice(cfg.output_dir, redone)) is not None:
         notices = (*notices, replacing)
+    if kept is not None:
+        notices = (*notices, kept)
     tracker = ProgressTracker(
         total=len(jobs),
         output_dir=cfg.output_dir,

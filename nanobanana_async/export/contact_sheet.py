@@ -9,7 +9,11 @@ of 240 px. Under each tile its number; a slide with no image is a grey tile with
 written on it (``failed``, ``missing``, or ``unreadable`` for a file that does not decode),
 and its label says it too (``3: failed``). Only past about 1,900 slides (16:9; 1,100 in
 portrait), where a tile would be narrower than :data:`MIN_TILE`, does the sheet grow
-taller than 1600 px.
+taller than 1600 px: in rows of tiles :data:`MIN_TILE` wide and at most twice that tall (a
+taller image sits in its tile as one of another shape does), so a deck of
+:data:`~nanobanana_async.config.schema.MAX_SLIDES` is at most :data:`MAX_HEIGHT` tall,
+whatever shape its first image claims (a 1x30,000 PNG once asked for a sheet 720,000 px
+tall, 3.4 GB).
 
 Memory: one image at a time is decoded, then scaled to its tile and dropped. A JPEG is
 decoded already reduced (``Image.draft``: libjpeg scales by 1/2 to 1/8 while decoding), so
@@ -28,17 +32,22 @@ from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
+from ..config.schema import MAX_SLIDES
 from ..files.atomic import write_atomic
+from ..files.foreign import keep_foreign
 from ..files.images import THUMB_SIZE, image_mode, thumb_path
 from .deck import Deck, ExportError, Slide, UnreadableImage, opaque, open_image, read_image_file
 
 __all__ = [
     "CONTACT_SHEET_NAME",
+    "MAX_HEIGHT",
+    "MAX_SHEET_BYTES",
     "MAX_SIDE",
     "MIN_TILE",
     "SheetLayout",
+    "is_contact_sheet",
     "sheet_layout",
     "write_contact_sheet",
 ]
@@ -48,6 +57,9 @@ MAX_SIDE = 1600
 """The sheet's largest width and height in pixels (taller only past ~1,900 slides)."""
 MIN_TILE = 24
 """The narrowest tile: below it a slide shows nothing, so the sheet grows taller instead."""
+MAX_SHEET_BYTES = 32 * 2**20
+"""The largest file that may be a sheet: one of the most slides is a few MB of PNG."""
+_TALLEST_SMALL_TILE = 2.0  # height / width of those narrowest tiles, at most
 
 GAP = 8  # pixels around and between tiles
 BACKGROUND = (255, 255, 255)
@@ -58,6 +70,11 @@ _ALERT = (170, 0, 0)  # the label of a slide with no image
 _ABSENT_TEXT = (60, 60, 60)
 _DEFAULT_ASPECT = 9 / 16  # height / width, when no image tells it
 _PNG_COMPRESS_LEVEL = 6
+# The sheet's mark, a PNG text chunk before its pixels: a contact-sheet.png without it is
+# not this tool's, and is kept, not overwritten (files/foreign.py).
+_SOFTWARE = "nanobanana-async contact sheet"
+_MARK = b"tEXtSoftware\x00" + _SOFTWARE.encode()
+_MARK_WITHIN = 4096  # bytes from the start: the header and text chunks come first
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -98,8 +115,8 @@ def sheet_layout(count: int, aspect: float) -> SheetLayout:
 
     Every column count from 1 to ``count`` is tried; for each, the widest tile for which
     the whole grid (tiles, labels and gaps) fits :data:`MAX_SIDE` both ways; the widest of
-    all wins (on a tie, fewer columns). Below :data:`MIN_TILE` the tiles stay that wide and
-    the sheet grows taller.
+    all wins (on a tie, fewer columns). Below :data:`MIN_TILE` the tiles stay that wide,
+    at most twice as tall, and the sheet grows taller.
 
     Raises:
         ValueError: ``count`` is below 1 or ``aspect`` is not positive.
@@ -124,6 +141,7 @@ def sheet_layout(count: int, aspect: float) -> SheetLayout:
     if best is None or best[0] < MIN_TILE:
         columns = min(count, (MAX_SIDE - GAP) // (MIN_TILE + GAP))
         best = (MIN_TILE, columns)
+        aspect = min(aspect, _TALLEST_SMALL_TILE)  # the sheet's height bounded by the count
     width, columns = best
     rows = math.ceil(count / columns)
     return SheetLayout(
@@ -185,12 +203,20 @@ def write_contact_sheet(deck: Deck, dest: Path | None = None) -> Path:
         strip = (x, top, x + layout.tile_width, top + layout.label_height)
         _centred(draw, label, strip, label_font, _TEXT if state == "ok" else _ALERT)
     buffer = BytesIO()
-    sheet.save(buffer, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
+    mark = PngImagePlugin.PngInfo()
+    mark.add_text("Software", _SOFTWARE)
+    sheet.save(buffer, format="PNG", compress_level=_PNG_COMPRESS_LEVEL, pnginfo=mark)
     try:
+        keep_foreign(dest, is_contact_sheet, MAX_SHEET_BYTES)  # a sheet not ours is kept
         write_atomic(dest, buffer.getvalue(), mode=image_mode())
     except OSError as exc:
         raise ExportError(f"cannot write {dest}: {exc.strerror or exc}") from None
     return dest
+
+
+def is_contact_sheet(data: bytes) -> bool:
+    """Whether ``data`` is a sheet this tool drew: a PNG bearing its mark."""
+    return data.startswith(b"\x89PNG\r\n\x1a\n") and _MARK in data[:_MARK_WITHIN]
 
 
 # -- layout --------------------------------------------------------------------------------
@@ -226,6 +252,11 @@ def _deck_aspect(slides: tuple[Slide, ...]) -> float:
         if width and height:
             return height / width
     return _DEFAULT_ASPECT
+
+
+# After the layout's helpers, which it calls.
+MAX_HEIGHT = sheet_layout(MAX_SLIDES, _TALLEST_SMALL_TILE).height
+"""The tallest sheet: of :data:`~nanobanana_async.config.schema.MAX_SLIDES` (about 15,000 px)."""
 
 
 # -- images --------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ The clocks and the sleep are injectable, so tests drive waits without waiting.
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import time
@@ -27,13 +26,13 @@ import orjson
 from ..config.loading import anchored, load_config
 from ..errors import ConfigError
 from ..files.atomic import write_atomic
-from ..files.reading import NotReadable, read_regular
 from ..follow.launch import launch
 from ..follow.progress_file import View, Watch, view
 from ..follow.summary import printable
 from ..results import utc_iso
 from ..wording import plural
 from .runs import RunFolder, Runs, RunsError
+from .sheet import SHEET_NAME, VIEW_BYTES, small_jpeg
 
 __all__ = ["MAX_IMAGES", "MAX_WAIT_SECONDS", "VIEW_BYTES", "Answer", "DeckTools", "Progress"]
 
@@ -41,19 +40,6 @@ __all__ = ["MAX_IMAGES", "MAX_WAIT_SECONDS", "VIEW_BYTES", "Answer", "DeckTools"
 MAX_WAIT_SECONDS = 50.0
 MAX_IMAGES = 4
 _POLL_SECONDS = 0.5
-# The contact sheet as sent: one JPEG of at most VIEW_BYTES (a third more as base64 in the
-# answer), whatever the slides. It starts at 1024 px on its long side (slide numbers and
-# large text stay legible) and gives up quality, then pixels, until it fits: real slides
-# compress far less than the emulator's placeholders (a 10-slide sheet of textured images
-# was 81 KB at 1024 px and quality 80).
-VIEW_BYTES = 40_000
-_VIEW_SIDE = 1024
-_VIEW_MIN_SIDE = 256  # under 40 KB whatever the picture, even noise
-_VIEW_QUALITIES = (80, 65, 50)
-_VIEW_SHRINK = 0.8
-# A contact sheet is at most 1600 x 1600 px of PNG: a few MB. Past this it is not ours.
-_MAX_SHEET_BYTES = 32 * 2**20
-_SHEET_NAME = "contact-sheet.png"
 # Where generate_image saves by default, under the server's working directory.
 _IMAGES_FOLDER = "nano-banana-images"
 _IMAGE_PARAMETERS = frozenset(
@@ -418,9 +404,9 @@ class DeckTools:
             return Answer(f"the contact sheet is drawn when the run ends: {seen.line}", data)
         if not isinstance(folder, str):
             return _refusal(f"no contact sheet: {seen.line}")
-        sheet = Path(folder) / _SHEET_NAME
+        sheet = Path(folder) / SHEET_NAME
         try:
-            image, (width, height) = await anyio.to_thread.run_sync(_small_jpeg, sheet)
+            image, (width, height) = await anyio.to_thread.run_sync(small_jpeg, sheet)
         except OSError as exc:
             problem = exc.strerror or str(exc)
             return _refusal(f"no contact sheet at {printable(str(sheet))}: {problem}")
@@ -430,33 +416,3 @@ class DeckTools:
             f"{width}x{height} JPEG, {len(image) // 1000} KB; {printable(str(sheet))}"
         )
         return Answer(text, data, image=image)
-
-
-def _small_jpeg(path: Path) -> tuple[bytes, tuple[int, int]]:
-    """The picture at ``path`` (a regular file of the user's own), as a JPEG of at most
-    :data:`VIEW_BYTES`; and its size in pixels.
-
-    Raises:
-        OSError: no such file, not a regular file of the user's, too big or not a picture.
-    """
-    from PIL import Image
-
-    try:
-        data = read_regular(path, _MAX_SHEET_BYTES, own=True)
-    except NotReadable as refused:
-        raise OSError(0, refused.reason) from None
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            picture = opened.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise OSError(0, f"not a picture ({exc})") from None
-    side = _VIEW_SIDE
-    while True:
-        small = picture.copy()
-        small.thumbnail((side, side))
-        for quality in _VIEW_QUALITIES:
-            out = io.BytesIO()
-            small.save(out, "JPEG", quality=quality, optimize=True)
-            if out.tell() <= VIEW_BYTES or side <= _VIEW_MIN_SIDE:
-                return out.getvalue(), small.size
-        side = max(_VIEW_MIN_SIDE, int(side * _VIEW_SHRINK))

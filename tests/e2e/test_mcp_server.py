@@ -283,6 +283,43 @@ async def test_a_run_outlives_its_server_and_a_new_server_finds_it(
     assert len(sheet.model_dump_json()) <= VIEW_BYTES * 4 // 3 + 1000
 
 
+def _gif(path: Path) -> None:
+    Image.new("RGB", (64, 36), (200, 10, 10)).save(path, "GIF")
+
+
+def _huge_png(path: Path) -> None:
+    Image.new("1", (6000, 6000)).save(path, "PNG")  # 36 MP in a few KB: 108 MB decoded
+
+
+@pytest.mark.parametrize(
+    ("plant", "problem"),
+    [
+        (_gif, "contact-sheet.png is not a PNG, JPEG or WebP image"),
+        (_huge_png, "is 6000x6000, larger than a contact sheet is, not decoded"),
+    ],
+)
+async def test_view_deck_decodes_only_what_a_contact_sheet_can_be(
+    env: dict[str, str], tmp_path: Path, plant: Any, problem: str
+) -> None:
+    # Any Pillow format up to Pillow's own limit was decoded: a 687 KB PNG cost 1.5 GB.
+    async with _connect(env, tmp_path) as session:
+        ledger = _Ledger(session)
+        config = deck_config(tmp_path / "deck", 2)
+        started = await ledger.call("start_deck", config=config, emulator=True)
+        assert started.structured_content is not None, _text(started)
+        run_id = started.structured_content["run_id"]
+        await _follow(ledger, run_id)
+        results = await ledger.call("deck_results", run_id=run_id)
+        assert results.structured_content is not None
+        sheet = Path(results.structured_content["output_dir"]) / "contact-sheet.png"
+        assert sheet.is_file()
+        plant(sheet)
+        viewed = await ledger.call("view_deck", run_id=run_id)
+    assert viewed.is_error
+    assert not _images(viewed)
+    assert problem in _text(viewed), _text(viewed)
+
+
 def _run_pid(env: dict[str, str], run_id: str) -> int:
     import orjson
 

@@ -33,6 +33,11 @@ def test_a_fresh_deck_is_all_to_generate_at_the_page_price(tmp_path: Path) -> No
     [
         (["--regenerate", "3-x"], b"slide numbers and ranges"),
         (["--regenerate", "40"], b"--regenerate: no slide 40 in the config"),
+        # Past the slide numbers: refused from its two ends, nothing expanded.
+        (["--regenerate", "1-999999999"], b"is not a range of slides (numbers 0 to 999,999"),
+        # 3.4 KB of ranges once took 2.9 GB: the ranges together name at most a deck's most.
+        (["--regenerate", ",".join(["1-100000"] * 378)], b"names more than 10,000 slides"),
+        (["--regenerate", "1-5000,5001-10000,3"], b"names more than 10,000 slides"),
     ],
 )
 def test_bad_slide_lists_are_one_line_and_exit_2(
@@ -70,3 +75,14 @@ def test_a_count_of_one_is_singular_wherever_it_is_printed(tmp_path: Path) -> No
     assert orjson.loads((tmp_path / "p.json").read_bytes())["status"].startswith(
         "done: 1 of 1 slide saved"
     )
+
+
+def test_a_deck_past_the_slide_cap_is_one_line_naming_the_cap(tmp_path: Path) -> None:
+    config = write_json(tmp_path / "slides.json", deck_config(tmp_path / "deck", 10_001))
+    done = run_cli("plan", str(config))
+    assert done.returncode == 2
+    assert done.stderr == (
+        b"nanobanana: error: slides: has 10,001 slides; the limit is 10,000 a deck, "
+        b"split it into several configs\n"
+    )
+    assert not (tmp_path / "deck").exists()

@@ -14,6 +14,7 @@ import pytest
 from config_testing import DROP, KEY, S_AT, S, check_refused, deck, load, one, refusal
 
 from nanobanana_async.config.loading import MAX_CONFIG_BYTES, SlideSpec, load_config
+from nanobanana_async.config.schema import MAX_SLIDES
 from nanobanana_async.service.model_ids import DEFAULT_MODEL
 
 REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
@@ -388,3 +389,17 @@ def test_other_sources_are_refused(base: Path) -> None:
         "config",
         "must be a path, a mapping or a BatchConfig, got int",
     )
+
+
+def test_a_deck_past_the_slide_cap_is_refused_before_any_slide_is_read(base: Path) -> None:
+    # The first slide is bad: the count is said, so no slide was read before it.
+    raw = deck(slides=["not a slide"] * (MAX_SLIDES + 1))
+    assert str(refusal(raw, base)) == (
+        f"slides: has {MAX_SLIDES + 1:,} slides; the limit is {MAX_SLIDES:,} a deck, "
+        "split it into several configs"
+    )
+
+
+def test_a_deck_at_the_slide_cap_loads(base: Path) -> None:
+    raw = deck(slides=[{"number": n, "prompt": "p"} for n in range(1, MAX_SLIDES + 1)])
+    assert len(load(raw, base).slides) == MAX_SLIDES

@@ -13,11 +13,13 @@ import orjson
 import pytest
 from PIL import Image, ImageChops
 
+from nanobanana_async.config.schema import ASPECT_RATIOS, MAX_SLIDES
 from nanobanana_async.exits import RESULTS_COPY_NAME
 from nanobanana_async.export import contact_sheet as contact_sheet_module
 from nanobanana_async.export import read_deck, write_contact_sheet
 from nanobanana_async.export.contact_sheet import (
     ABSENT,
+    MAX_HEIGHT,
     MAX_SIDE,
     MIN_TILE,
     sheet_layout,
@@ -242,6 +244,29 @@ def test_a_deck_too_big_for_the_bounds_grows_taller_not_unreadable() -> None:
     assert layout.columns * layout.rows >= 5000
     with pytest.raises(ValueError, match="needs tiles"):
         sheet_layout(0, 1.0)
+
+
+def _ratio(text: str) -> float:
+    width, height = text.split(":")
+    return int(height) / int(width)
+
+
+@pytest.mark.parametrize("aspect", [*map(_ratio, ASPECT_RATIOS), 30_000.0, 1 / 30_000])
+def test_the_sheet_is_bounded_for_any_deck_and_any_shape(aspect: float) -> None:
+    # Any shape: the first image's header says it, and anything can be in a deck's folder.
+    assert MAX_HEIGHT <= 15_000  # 1600 x 15,000: 24 MP, what view_deck may decode
+    for count in (1, 2, 7, 1000, 2000, MAX_SLIDES):
+        layout = sheet_layout(count, aspect)
+        assert layout.width <= MAX_SIDE
+        assert layout.height <= (MAX_SIDE if count <= 1000 else MAX_HEIGHT)
+        assert layout.columns * layout.rows >= count
+
+
+def test_an_image_of_an_absurd_shape_first_does_not_make_a_huge_sheet(tmp_path: Path) -> None:
+    make_deck(tmp_path, 3)
+    Image.new("RGB", (1, 3000), colour(1)).save(tmp_path / "slide-01.png")  # 3 KB of PNG
+    with Image.open(write_contact_sheet(read_deck(tmp_path))) as sheet:
+        assert max(sheet.size) <= MAX_SIDE  # it was 1576 x 72,017 (340 MB drawn)
 
 
 def test_a_deck_of_many_slides_is_drawn_from_the_small_copies_the_run_kept(
