@@ -34,7 +34,13 @@ from ..files.reading import NotRegular, TooLarge, read_regular
 from ..wording import plural
 from .schema import INLINE_IMAGES_ROOM, MAX_INLINE_REQUEST_BYTES, MAX_REFERENCE_BYTES
 
-__all__ = ["ReferenceImage", "check_inline_total", "inline_total_problem", "read_reference"]
+__all__ = [
+    "ReferenceImage",
+    "check_inline_total",
+    "checked_reference",
+    "inline_total_problem",
+    "read_reference",
+]
 
 # Pillow's names of the formats the service takes, and the MIME type each is sent as.
 _MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -67,7 +73,18 @@ def read_reference(path: Path, where: str) -> ReferenceImage:
     Raises:
         ConfigError: for ``where``, naming the file and what to do.
     """
-    data = _read_regular_file(path, where)
+    return checked_reference(_read_regular_file(path, where), path, where)
+
+
+def checked_reference(data: bytes, path: Path, where: str) -> ReferenceImage:
+    """``data``, read from ``path`` by the caller (at most :data:`MAX_REFERENCE_BYTES`),
+    checked as :func:`read_reference` checks a file's bytes.
+
+    Raises:
+        ConfigError: for ``where``, naming the file and what is wrong with it.
+    """
+    if not data:
+        raise ConfigError(where, f"{path} is empty, not an image")
     return ReferenceImage(
         path=path,
         mime_type=_decoded_type(data, path, where),
@@ -118,8 +135,6 @@ def _read_regular_file(path: Path, where: str) -> bytes:
         raise ConfigError(where, _too_big(path, refused.size)) from None
     except OSError as exc:
         raise ConfigError(where, f"cannot read {path}: {exc.strerror or exc}") from None
-    if not data:
-        raise ConfigError(where, f"{path} is empty, not an image")
     return data
 
 

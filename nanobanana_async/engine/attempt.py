@@ -27,7 +27,7 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ..config.loading import BatchConfig
-from ..config.references import ReferenceImage, inline_total_problem, read_reference
+from ..config.references import ReferenceImage, inline_total_problem
 from ..cost import answer_cost
 from ..errors import (
     ApiError,
@@ -37,6 +37,7 @@ from ..errors import (
     UnusableAnswer,
     redact,
 )
+from ..files.deck_folders import read_kept
 from ..files.images import (
     ImageDecodeError,
     ImageTooLarge,
@@ -63,6 +64,7 @@ from .manifest import Manifest
 from .pacer import Pacer
 from .plan import Job
 from .quota import StateStore
+from .rerun import MAX_ORIGINAL_BYTES, kept_reference
 from .retry import slide_retrying
 from .settings import EngineSettings
 
@@ -360,9 +362,14 @@ class Run:
         return True
 
     async def reencode_slide(self, job: Job, original: Path) -> None:
-        """Save the kept original under the slide's new output settings: no request."""
+        """Save the kept original under the slide's new output settings: no request.
+
+        The original is read through the deck's ``.originals`` and capped, never blocking
+        (:func:`~nanobanana_async.files.deck_folders.read_kept`): a symlink, a FIFO or a
+        huge file put under its name fails the slide, and nothing is sent for it.
+        """
         try:
-            data = await anyio.to_thread.run_sync(original.read_bytes)
+            data = await anyio.to_thread.run_sync(read_kept, original, MAX_ORIGINAL_BYTES)
             saved = await self._save(job, data)
         except (OSError, ImageDecodeError) as error:
             reason = getattr(error, "strerror", None) or error
@@ -484,7 +491,8 @@ class FirstSlide:
         problem = f"slide {first}'s image is gone"
         for path in sources:
             try:
-                return read_reference(path, f"slide {first}"), ""
+                kept = path != self.leader.dest  # an original, in the deck's .originals
+                return kept_reference(path, f"slide {first}", kept=kept), ""
             except ConfigError as error:
                 problem = f"slide {first}'s image cannot be sent: {error.problem}"
         return None, problem

@@ -29,12 +29,12 @@ import orjson
 from ..batch.wire import name_problem
 from ..errors import redact
 from ..files.atomic import write_atomic
+from ..files.deck_folders import ORIGINALS_DIR
 from ..files.reading import read_regular
 from .plan import Job
 
 __all__ = [
     "MANIFEST_NAME",
-    "ORIGINALS_DIR",
     "Decision",
     "Manifest",
     "Pending",
@@ -48,7 +48,6 @@ __all__ = [
 ]
 
 MANIFEST_NAME = ".nano-banana-manifest.json"
-ORIGINALS_DIR = ".originals"
 _FORMAT = 1  # the manifest's own format: a file of another format is not read
 _MAX_BYTES = 16 * 1024 * 1024  # far above 10,000 slides' entries: anything bigger is not ours
 _FIELD_DIGEST_CHARS = 12  # enough to tell a change, small enough for 10,000 slides' fields

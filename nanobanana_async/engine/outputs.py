@@ -31,11 +31,9 @@ from ..files.atomic import (
     file_kind,
     write_atomic,
 )
+from ..files.deck_folders import VERSIONS_DIR, UnsafeFolder, check_deck_folders
 from ..files.foreign import keep_foreign
-from ..files.images import (
-    VERSIONS_DIR,
-    staged_path,
-)
+from ..files.images import staged_path
 from ..files.lock import LOCK_SUFFIX
 from ..results import BatchResult, is_results
 from ..wording import plural, slide_ranges
@@ -123,7 +121,8 @@ def _check_lock_file(lock: Path) -> None:
 
 
 def check_output_dir(output_dir: Path) -> None:
-    """Create ``output_dir`` and make sure it takes new files, before anything is paid for."""
+    """Create ``output_dir`` and make sure it takes new files, and that its own folders
+    (``.originals``, ``.versions``, ``.thumbs``) are the user's, before anything is paid for."""
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -132,6 +131,14 @@ def check_output_dir(output_dir: Path) -> None:
         check_writable(output_dir / RESULTS_COPY_NAME)
     except OSError as exc:
         raise ConfigError("output_dir", f"cannot write in {output_dir}: {reason(exc)}") from None
+    try:
+        check_deck_folders(output_dir)
+    except UnsafeFolder as unsafe:
+        # Someone else's folder, or a symlink to one: the run would read, write or move
+        # the deck's images there. Moved aside, it is made anew, the user's own.
+        raise ConfigError(
+            "output_dir", f"{unsafe}: move it aside, and the run makes its own"
+        ) from None
 
 
 def reason(exc: OSError) -> str:

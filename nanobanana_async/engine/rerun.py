@@ -11,6 +11,10 @@ service sent earlier, kept in ``.originals/``: the followers' bodies are complet
 here, so the manifest can tell which of them were made from it. When it is generated (or
 its original is gone, and with it the bytes to send), every follower is generated after it.
 
+A kept original is read as any file someone else may have put in place: through the
+deck's own folder, never a symlink, never blocking, capped (:data:`MAX_ORIGINAL_BYTES`, or
+what a request takes when it is sent as the first slide's image; :func:`kept_reference`).
+
 A Batch API job the manifest records as not collected yet, asked with the same requests,
 will deliver its slides: they are still to generate, but not bought again (``in_batch``),
 so they are neither priced nor counted as requests, and the line says how to wait for the
@@ -33,16 +37,31 @@ from pathlib import Path
 from typing import Any
 
 from ..config.loading import BatchConfig
-from ..config.references import ReferenceImage, read_reference
+from ..config.references import ReferenceImage, checked_reference
+from ..config.schema import MAX_REFERENCE_BYTES
 from ..cost import PRICES_AS_OF, image_cost
 from ..cost.prices import BATCH_DISCOUNT
 from ..errors import ConfigError
+from ..files.deck_folders import UnsafeFolder, kept_file, read_kept
 from ..files.images import image_is_complete
+from ..files.reading import NotReadable, read_regular
+from ..service.client import DEFAULT_MAX_ANSWER_BYTES
 from ..wording import slide_ranges
 from .manifest import Decision, Manifest, Pending, Verdict, decide
 from .plan import Job
 
-__all__ = ["RunPlan", "check_regenerate", "file_identity", "plan_run"]
+__all__ = [
+    "MAX_ORIGINAL_BYTES",
+    "RunPlan",
+    "check_regenerate",
+    "file_identity",
+    "kept_reference",
+    "plan_run",
+]
+
+MAX_ORIGINAL_BYTES = DEFAULT_MAX_ANSWER_BYTES * 3 // 4
+"""The largest original read back: the image of the largest answer read, decoded from its
+base64 (48 MiB). A bigger file under an original's name was not sent by the service."""
 
 # A prompt's tokens, estimated before it is sent: about four characters a token in English.
 _CHARS_PER_TOKEN = 4
@@ -193,7 +212,7 @@ def plan_run(
     manifest = Manifest.read(config.output_dir, config.api_key)
     complete = {job.slide: image_is_complete(job.dest) for job in jobs}
     originals = {
-        slide: _is_file(config.output_dir / record.original)
+        slide: kept_file(config.output_dir / record.original)
         for slide, record in manifest.slides.items()
         if record.original is not None
     }
@@ -329,10 +348,35 @@ def file_identity(path: Path) -> str | None:
 def _kept_image(path: Path) -> ReferenceImage | None:
     """The kept original of the first slide, checked as a reference image; ``None`` if unfit."""
     try:
-        return read_reference(path, str(path))
+        return kept_reference(path, str(path))
     except ConfigError:
         return None
 
 
-def _is_file(path: Path) -> bool:
-    return path.is_file() and not path.is_symlink()
+def kept_reference(path: Path, where: str, *, kept: bool = True) -> ReferenceImage:
+    """The deck's image at ``path``, read to be sent as the first slide's image.
+
+    Read as an untrusted file (no symlink, never blocking, at most what a request takes),
+    then checked as a reference image is.
+
+    Args:
+        kept: ``path`` is an original in the deck's ``.originals`` (read through that
+            folder); ``False``: a slide's image in the deck's folder.
+
+    Raises:
+        ConfigError: for ``where``, saying what is wrong with the file.
+    """
+    try:
+        if kept:
+            data = read_kept(path, MAX_REFERENCE_BYTES)
+        else:
+            data = read_regular(path, MAX_REFERENCE_BYTES)
+    except FileNotFoundError:
+        raise ConfigError(where, f"{path} is not there") from None
+    except UnsafeFolder as unsafe:  # the folder, not the file
+        raise ConfigError(where, str(unsafe)) from None
+    except NotReadable as refused:
+        raise ConfigError(where, f"{path} {refused.reason}") from None
+    except OSError as exc:
+        raise ConfigError(where, f"cannot read {path}: {exc.strerror or exc}") from None
+    return checked_reference(data, path, where)

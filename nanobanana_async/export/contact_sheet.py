@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
@@ -36,9 +35,19 @@ from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from ..config.schema import MAX_SLIDES
 from ..files.atomic import write_atomic
+from ..files.deck_folders import THUMBS_DIR, deck_folder
 from ..files.foreign import keep_foreign
 from ..files.images import THUMB_SIZE, image_mode, thumb_path
-from .deck import Deck, ExportError, Slide, UnreadableImage, opaque, open_image, read_image_file
+from .deck import (
+    MAX_IMAGE_BYTES,
+    Deck,
+    ExportError,
+    Slide,
+    UnreadableImage,
+    opaque,
+    open_image,
+    read_image_file,
+)
 
 __all__ = [
     "CONTACT_SHEET_NAME",
@@ -267,26 +276,35 @@ def _tile(path: Path, box: tuple[int, int]) -> Image.Image:
 
     From the small copy the run kept beside it (:func:`~nanobanana_async.files.images.thumb_path`)
     when that is big enough and not older than the image: a 4K WebP then costs no decode.
+    The copy is read through the deck's ``.thumbs`` only when that is a real folder of
+    the user's (:mod:`~nanobanana_async.files.deck_folders`), and never through a symlink:
+    someone able to write the deck's folder could otherwise point it at another deck's
+    private copies. Else, or when the copy is damaged, the image itself is drawn.
     """
-    source = path
-    thumb = thumb_path(path)
-    if max(box) <= THUMB_SIZE:
-        with contextlib.suppress(OSError):
-            fresh = thumb.lstat().st_mtime_ns >= path.stat().st_mtime_ns
-            if fresh and stat.S_ISREG(thumb.lstat().st_mode):
-                source = thumb
+    if max(box) <= THUMB_SIZE and (small := _thumb(path)) is not None:
+        try:
+            return _scaled(small, thumb_path(path).name, box)
+        except UnreadableImage:
+            pass  # a damaged small copy: the image itself
+    return _scaled(read_image_file(path), path.name, box)
+
+
+def _thumb(path: Path) -> bytes | None:
+    """The small copy of the image at ``path``, if one of the user's is there and fresh."""
+    name = thumb_path(path).name
     try:
-        return _scaled(source, box)
-    except UnreadableImage:
-        if source == path:
-            raise
-        return _scaled(path, box)  # a damaged small copy: the image itself
+        with deck_folder(path.parent, THUMBS_DIR) as thumbs:
+            info = thumbs.stat(name)
+            if info is None or info.st_mtime_ns < path.stat().st_mtime_ns:
+                return None
+            return thumbs.read(name, MAX_IMAGE_BYTES)
+    except OSError:
+        return None
 
 
-def _scaled(path: Path, box: tuple[int, int]) -> Image.Image:
-    data = read_image_file(path)
+def _scaled(data: bytes, name: str, box: tuple[int, int]) -> Image.Image:
     # closing(), not the image's own ``with``: that closes its file, this frees its pixels.
-    with contextlib.closing(open_image(data, path.name)) as image:
+    with contextlib.closing(open_image(data, name)) as image:
         width, height = image.size
         scale = min(box[0] / width, box[1] / height)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -297,7 +315,7 @@ def _scaled(path: Path, box: tuple[int, int]) -> Image.Image:
             return pixels.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
         except (OSError, SyntaxError, ValueError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise UnreadableImage(f"{path.name} does not decode: {reason}") from None
+            raise UnreadableImage(f"{name} does not decode: {reason}") from None
 
 
 def _paste(sheet: Image.Image, tile: Image.Image, at: tuple[int, int], layout: SheetLayout) -> None:

@@ -40,6 +40,7 @@ from PIL import Image
 from ..errors import NanoBananaError
 from ..exits import RESULTS_COPY_NAME
 from ..files.atomic import file_kind
+from ..files.deck_folders import THUMBS_DIR, folder_problem
 from ..files.images import MAX_IMAGE_PIXELS
 from ..files.reading import NotOwn, NotReadable, NotRegular, TooLarge, read_regular
 from ..wording import plural
@@ -181,6 +182,10 @@ def read_deck(output_dir: Path, prompts: Mapping[int, str] | None = None) -> Dec
     if prompts:
         slides = tuple(replace(s, prompt=prompts.get(s.number, s.prompt)) for s in deck.slides)
         deck = replace(deck, slides=slides)
+    if (unsafe := folder_problem(output_dir, THUMBS_DIR)) is not None:
+        # Not the user's own (a symlink to another deck's, say): the sheet does not read it.
+        note = f"{unsafe}: the contact sheet is drawn from the images"
+        deck = replace(deck, notes=(*deck.notes, note))
     return deck
 
 

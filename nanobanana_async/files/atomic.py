@@ -42,7 +42,9 @@ _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 _NAME_ATTEMPTS = 4
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600, dir_fd: int | None = None
+) -> None:
     """Replace ``path`` with ``data`` in one step, durably.
 
     Blocking (``fsync``): call it from a worker thread when on the event loop.
@@ -60,7 +62,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600
             temporary file is left behind).
     """
     path = Path(os.fspath(path))
-    fd, temp = _create_temp(path, mode)
+    fd, temp = _create_temp(path, mode, dir_fd)
     try:
         try:
             # The umask only ever removes bits, but an explicit fchmod also adds back the
@@ -73,13 +75,17 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(temp, path)
+        os.replace(temp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
         # BaseException: a cancelled or interrupted write must not leave its temp behind.
         with contextlib.suppress(OSError):
-            os.unlink(temp)
+            os.unlink(temp, dir_fd=dir_fd)
         raise
-    _fsync_directory(path.parent)
+    if dir_fd is None:
+        _fsync_directory(path.parent)
+    else:
+        with contextlib.suppress(OSError):
+            os.fsync(dir_fd)
 
 
 class ForeignFileError(PermissionError):
@@ -205,11 +211,11 @@ def cleanup_temp_files(
     return removed
 
 
-def _create_temp(path: Path, mode: int) -> tuple[int, Path]:
+def _create_temp(path: Path, mode: int, dir_fd: int | None = None) -> tuple[int, Path]:
     for attempt in range(_NAME_ATTEMPTS):
         temp = path.with_name(f".{path.name}.{secrets.token_hex(_RANDOM_BYTES)}{TEMP_SUFFIX}")
         try:
-            return os.open(temp, _OPEN_FLAGS, mode), temp
+            return os.open(temp, _OPEN_FLAGS, mode, dir_fd=dir_fd), temp
         except FileExistsError:
             if attempt == _NAME_ATTEMPTS - 1:
                 raise

@@ -28,15 +28,13 @@ import anyio.lowlevel
 from PIL import Image, UnidentifiedImageError
 
 from .atomic import write_atomic
+from .deck_folders import ORIGINALS_DIR, THUMBS_DIR, VERSIONS_DIR, deck_folder
 from .formats import ImageFormat
 
 __all__ = [
     "IMAGE_MODE",
     "MAX_IMAGE_PIXELS",
-    "ORIGINALS_DIR",
-    "THUMBS_DIR",
     "THUMB_SIZE",
-    "VERSIONS_DIR",
     "EncodedImage",
     "ImageDecodeError",
     "ImageFormat",
@@ -138,14 +136,9 @@ class SavedImage:
     original: Path | None = None
 
 
-VERSIONS_DIR = ".versions"
-"""Where an image replaced by a later run of its deck goes (``slide-03.2.webp``)."""
-THUMBS_DIR = ".thumbs"
-"""Where a small copy of each saved image waits for the contact sheet (``slide-03.webp.jpg``)."""
 THUMB_SIZE = 640
-"""The longer side of those copies: a contact sheet of 7 or more slides needs no more."""
-ORIGINALS_DIR = ".originals"
-"""Where the bytes the service sent are kept, to re-encode without paying again."""
+"""The longer side of the copies in ``.thumbs``: a contact sheet of 7 or more slides needs
+no more."""
 
 
 def keep_version(dest: Path) -> Path | None:
@@ -153,6 +146,11 @@ def keep_version(dest: Path) -> Path | None:
 
     Versions are numbered from 2 (the file in place is the first), never overwritten: a
     paid image replaced by a rerun stays, so the user can go back.
+
+    Raises:
+        UnsafeFolder: ``.versions`` is not a real folder of the user's (a symlink to
+            someone else's, say): the image stays where it is.
+        OSError: it could not be kept; it stays where it is.
     """
     try:
         info = dest.lstat()
@@ -160,16 +158,14 @@ def keep_version(dest: Path) -> Path | None:
         return None
     if not stat.S_ISREG(info.st_mode):
         return None  # a symlink or folder is not an image of ours to keep
-    versions = dest.parent / VERSIONS_DIR
-    versions.mkdir(mode=0o700, exist_ok=True)
-    for number in itertools.count(2):
-        kept = versions / f"{dest.stem}.{number}{dest.suffix}"
-        try:
-            os.link(dest, kept)  # fails if taken: never over an earlier version
-        except FileExistsError:
-            continue
-        os.unlink(dest)
-        return kept
+    with deck_folder(dest.parent, VERSIONS_DIR, create=True) as versions:
+        for number in itertools.count(2):
+            try:  # fails if taken: never over an earlier version
+                kept = versions.link(dest, f"{dest.stem}.{number}{dest.suffix}")
+            except FileExistsError:
+                continue
+            os.unlink(dest)
+            return kept
     raise AssertionError("unreachable")
 
 
@@ -317,20 +313,24 @@ async def save_received(
             previous = keep_version(retire) or previous
         if encoded.thumbnail is not None:
             # Only a convenience for the contact sheet: the image is saved, whatever this
-            # costs (a full disk fails the copy, not the slide).
-            with contextlib.suppress(OSError):
-                thumb_path(dest).parent.mkdir(mode=0o700, exist_ok=True)
-                write_atomic(thumb_path(dest), encoded.thumbnail, mode=image_mode())
+            # costs (a full disk, or a .thumbs not the user's, fails the copy, not the slide).
+            with (
+                contextlib.suppress(OSError),
+                deck_folder(dest.parent, THUMBS_DIR, create=True) as thumbs,
+            ):
+                thumbs.write(thumb_path(dest).name, encoded.thumbnail, mode=image_mode())
         original = None
         if keep:
-            original = original_path(dest, data)
+            name = original_path(dest, data).name
             try:
-                original.parent.mkdir(mode=0o700, exist_ok=True)
-                try:
-                    os.replace(staged_path(dest), original)  # the staged bytes: the original
-                except FileNotFoundError:
-                    if not original.is_file():  # a re-encode: the original is already kept
-                        write_atomic(original, data, mode=0o600)
+                with deck_folder(dest.parent, ORIGINALS_DIR, create=True) as originals:
+                    try:  # the staged bytes: the original
+                        original = originals.move_in(staged_path(dest), name)
+                    except FileNotFoundError:
+                        if originals.stat(name) is None:  # a re-encode: already kept, else
+                            original = originals.write(name, data, mode=0o600)
+                        else:
+                            original = originals.path / name
             except OSError:
                 # The image is saved; without its original a later format change costs a
                 # request instead of a re-encode, nothing more.

@@ -59,7 +59,14 @@ class TooLarge(NotReadable):
         self.size = size
 
 
-def read_regular(path: Path, limit: int, *, own: bool = False, follow: bool = False) -> bytes:
+def read_regular(
+    path: str | Path,
+    limit: int,
+    *,
+    own: bool = False,
+    follow: bool = False,
+    dir_fd: int | None = None,
+) -> bytes:
     """The bytes of the regular file at ``path``, at most ``limit``.
 
     Args:
@@ -67,6 +74,8 @@ def read_regular(path: Path, limit: int, *, own: bool = False, follow: bool = Fa
         own: refuse a file that is not the user's own.
         follow: follow a symbolic link (a path the user named on purpose); by default a
             link is refused.
+        dir_fd: an open folder that ``path`` (then a plain name) is in: the folder is not
+            looked up by its name again (:mod:`.deck_folders`).
 
     Raises:
         FileNotFoundError: nothing is at ``path``.
@@ -78,7 +87,7 @@ def read_regular(path: Path, limit: int, *, own: bool = False, follow: bool = Fa
     if not follow:
         flags |= os.O_NOFOLLOW
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, flags, dir_fd=dir_fd)
     except ValueError as exc:  # a NUL in the path
         raise OSError(errno.EINVAL, str(exc)) from None
     except OSError as exc:

@@ -133,9 +133,9 @@ def test_temp_name_shape_is_what_cleanup_matches(
     seen: list[str] = []
     real_replace = os.replace
 
-    def spy(src: str | Path, dst: str | Path) -> None:
+    def spy(src: str | Path, dst: str | Path, **dir_fds: int | None) -> None:
         seen.append(Path(src).name)
-        real_replace(src, dst)
+        real_replace(src, dst, **dir_fds)
 
     monkeypatch.setattr(os, "replace", spy)
     write_atomic(tmp_path / "slide-01.webp", b"x")
