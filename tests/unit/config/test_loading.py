@@ -210,7 +210,7 @@ def test_slides_keep_config_order(base: Path) -> None:
 
 
 def test_repr_never_shows_the_key(base: Path) -> None:
-    config = load(deck(api_key="${K}"), base, {"K": KEY})
+    config = load(deck(api_key="${GOOGLE_API_KEY}"), base, {"GOOGLE_API_KEY": KEY})
     assert config.api_key == KEY
     assert KEY not in repr(config)
     assert KEY not in str(config)
