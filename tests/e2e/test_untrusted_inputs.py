@@ -66,7 +66,10 @@ def test_a_key_behind_an_images_name_is_refused_and_nothing_sent(
     config = write(tmp_path / "slides.json", raw)
     done = run_cli("run", "--config", str(config), *files_args(tmp_path), env=environment(url))
     line = refused(done, "slide 2 (slides[1]).reference_image")
-    assert line.endswith(f"{secret} does not decode as an image; give a png, jpg or webp file")
+    # Named as the config names it, never by where the link points.
+    ref = tmp_path / "ref.png"
+    assert line.endswith(f"{ref} does not decode as an image; give a png, jpg or webp file")
+    assert "id_rsa" not in line
     assert emulator.stats()["requests"] == 0
     assert not (tmp_path / "deck").exists()
 

@@ -388,3 +388,26 @@ def test_other_sources_are_refused(base: Path) -> None:
         "config",
         "must be a path, a mapping or a BatchConfig, got int",
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        # Another program's file, named by mistake or by an injected config_path: none of
+        # its field names is read out.
+        ({"db_password": "x", "db_user": "y"}, 'slides: required: a list like [{"number": 1'),
+        ({"output_dir": "deck", "token": "x"}, "slides: required"),
+        # A misspelt slides is named, and only it.
+        ({"slide": [], "db_password": "x"}, "slide: unknown field, did you mean 'slides'?"),
+        # A deck config: its unknown field is named, with the fix.
+        ({**deck(), "db_password": "x"}, "db_password: unknown field"),
+    ],
+)
+def test_a_file_that_is_no_deck_config_tells_none_of_its_fields(
+    base: Path, raw: dict[str, Any], said: str
+) -> None:
+    error = refusal(raw, base)
+    assert str(error).startswith(said)
+    if "slides" not in raw:
+        assert "db_" not in str(error)
+        assert "token" not in str(error)
