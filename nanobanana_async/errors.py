@@ -13,6 +13,7 @@ matches on the type, never on a message string. The tree says what the engine do
         │   ├── PermissionDenied     403 (no key, leaked key, service blocked)
         │   ├── ModelNotFound        404 (names the replacement of a retired id)
         │   ├── EndpointRedirected   3xx: base_url is not the API itself
+        │   ├── EndpointRefused      nothing sent: another user listens on that port
         │   └── QuotaExhausted       429 per-day quota, or ``limit: 0`` (free tier)
         ├── RateLimited         429 per-minute quota: wait ``retry_delay``, then retry
         ├── TransientError      408/500/502/503/504, dropped connection, timeout,
@@ -43,6 +44,7 @@ __all__ = [
     "BatchNotFound",
     "ConfigError",
     "EndpointRedirected",
+    "EndpointRefused",
     "FatalApiError",
     "ImageRefused",
     "InvalidApiKey",
@@ -201,6 +203,14 @@ class EndpointRedirected(FatalApiError):
 
     Redirects are not followed (the key would go along to wherever they point), and a
     retry meets the same redirect: fix ``base_url``.
+    """
+
+
+class EndpointRefused(FatalApiError):
+    """Nothing was sent: ``base_url`` is a port of this machine another user listens on.
+
+    Checked before each request (the port may change hands during a run); the key would go
+    to that user, and a retry finds the same listener.
     """
 
 

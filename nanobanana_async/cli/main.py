@@ -336,7 +336,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     _add_export_arguments(
         sub.add_parser("export", help="a deck's folder as a PPTX and a PDF (or a contact sheet)")
     )
-    sub.add_parser("mcp", help="serve the tools to an MCP client over stdio (extra: mcp)")
+    mcp = sub.add_parser("mcp", help="serve the tools to an MCP client over stdio (extra: mcp)")
+    mcp.add_argument(
+        "--allow-endpoint",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a base_url a client's config may name (with its own api_key); repeatable",
+    )
     emulate = sub.add_parser("emulate", help="serve the Gemini API emulator (no key, no cost)")
     if command == "emulate":
         from ..emulator.server import add_emulate_arguments
@@ -457,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "mcp":
         from ..mcp.server import serve
 
-        return serve()
+        return serve(args.allow_endpoint)
     if args.command == "emulate":
         from ..emulator.server import run_emulate
 

@@ -1,18 +1,25 @@
-"""What comes from the environment: defaults (``NANO_BANANA_*``), the key, ``${VAR}``, the
-endpoint (and what it means for the key), and the model id the endpoint serves (a retired
-id is mapped on Google's).
+"""What comes from the environment: defaults (``NANO_BANANA_*``), the key, the endpoint
+(and what it means for the key), and the model id the endpoint serves (a retired id is
+mapped on Google's).
 
-The key is looked up here and nowhere else, and a ``${VAR}`` that is not set is an
-error that names the variable, never a value. For the key, that error waits: only what
-sends a request needs a key, so a plan, an export or a dry run of the README's own config
-(``"api_key": "${GEMINI_API_KEY}"``) must not fail for want of one. What is wrong in the
-config's text (``$NAME`` without braces, a malformed ``${``) is said at once all the same.
+The key is looked up here and nowhere else. A config reads it from the environment only as
+``"${GEMINI_API_KEY}"`` or ``"${GOOGLE_API_KEY}"``, the variables the README names: a
+config is often written by an agent from text it was given, and ``"${OTHER_SECRET}"``
+would send any secret of the environment as the key. Nothing else is expanded, and
+``base_url`` never: a ``${...}`` there could only put the key in a URL, a log line or a
+DNS query (the seed design's whole ``"${GOOGLE_GEMINI_BASE_URL}"`` reads as no base_url).
+A key variable that is not set is an error that names the variable, never a value, and it
+waits: only what sends a request needs a key, so a plan, an export or a dry run of the
+README's own config must not fail for want of one. What is wrong in the config's text
+(``$NAME`` without braces, another variable, a malformed ``${``) is said at once.
 
-Where the key goes is said, not assumed: a base URL off Google's endpoint and off this
-machine gets a notice naming its host, and plain ``http://`` to another machine, which
-would carry the key and every prompt unencrypted, is refused unless the config sets
-``"allow_insecure_http": true`` (and then noticed too). Only the config can allow it, not an
-environment variable: the permission stays visible in the deck it applies to.
+Where the key goes is said, not assumed: a base URL off Google's endpoint gets a notice
+naming its host (this machine's included: a port of this machine may be another user's
+server, which :mod:`..service.endpoint` checks before anything is sent), and plain
+``http://`` to another machine, which would carry the key and every prompt unencrypted, is
+refused unless the config sets ``"allow_insecure_http": true`` (and then noticed too). Only
+the config can allow it, not an environment variable: the permission stays visible in the
+deck it applies to.
 """
 
 from __future__ import annotations
@@ -42,10 +49,16 @@ _KEY_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 _BASE_URL_ENV = "GOOGLE_GEMINI_BASE_URL"
 
 
+_BASE_URL_REF = f"${{{_BASE_URL_ENV}}}"
+
+
 _VAR_REF = re.compile(r"\$\{([^}]*)\}")
 
 
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+_KEY_REFS = tuple(f"${{{name}}}" for name in _KEY_ENV)  # what an api_key may read
 
 
 _SHELL_NAME = re.compile(r"\$([A-Z_][A-Z0-9_]*)\b")
@@ -124,15 +137,12 @@ KeyProblem = tuple[str, str]
 """Why there is no usable key, as the field and the problem of the :class:`ConfigError` that
 what sends a request raises (:meth:`~.loading.BatchConfig.require_key`)."""
 
-NO_KEY: KeyProblem = (
-    "api_key",
-    'no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), or put "api_key": "${YOUR_VAR}" '
-    "in the config",
-)
+NO_KEY: KeyProblem = ("api_key", "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
 
 
 def api_key(value: object, env: Mapping[str, str]) -> tuple[str | None, KeyProblem | None]:
-    """The config's key (``${VAR}`` expanded), else ``GEMINI_API_KEY``, else ``GOOGLE_API_KEY``.
+    """The config's key (``"${GEMINI_API_KEY}"`` read), else ``GEMINI_API_KEY``, else
+    ``GOOGLE_API_KEY``.
 
     Returns the key, or ``None`` and why: a problem of the environment's (a variable not
     set, a value no key has) is kept for what sends a request, which alone needs a key;
@@ -141,21 +151,24 @@ def api_key(value: object, env: Mapping[str, str]) -> tuple[str | None, KeyProbl
 
     Raises:
         ConfigError: the config's own text is wrong (not a string, empty, ``$NAME``, a
-            malformed ``${...}``, a written key with spaces).
+            ``${...}`` other than the two key variables, or not alone, a written key with
+            spaces).
     """
     if value is not None:
         where = "api_key"
         text = fields.string(value, where)
         _refuse_shell_variable(text, where)
-        try:
-            key = _expand(text, where, env, "to read GEMINI_API_KEY").strip()
-        except _NotSet as unset:
-            return None, (unset.field, unset.problem)
-        if not key:
-            if "${" in text:
-                return None, (where, "its ${...} expands to nothing; set the variable")
+        name = _key_variable(text.strip(), where)
+        if name is not None:
+            key = env.get(name, "").strip()
+            if not key:
+                problem = f"environment variable {name} is not set"
+                return None, (where, f"{problem}; set it, or remove {where} to read {_KEY_ENV[0]}")
+        elif not text.strip():
             raise ConfigError(where, 'is empty; remove it, or write "${GEMINI_API_KEY}"')
-        from_text = "${" not in text
+        else:
+            key = text.strip()
+        from_text = name is None
     else:
         found = [(name, env[name].strip()) for name in _KEY_ENV if env.get(name, "").strip()]
         if not found:
@@ -171,16 +184,54 @@ def api_key(value: object, env: Mapping[str, str]) -> tuple[str | None, KeyProbl
     return key, None
 
 
+def _key_variable(text: str, where: str) -> str | None:
+    """The key variable ``text`` reads (``${GEMINI_API_KEY}``), or ``None`` for a written key.
+
+    Raises:
+        ConfigError: a malformed ``${``, another variable, or a reference not alone.
+    """
+    if "${" not in text:
+        return None
+    if "${" in _VAR_REF.sub("", text):
+        raise ConfigError(where, "has an unclosed ${; write ${GEMINI_API_KEY}")
+    names = _VAR_REF.findall(text)
+    if not all(_VAR_NAME.fullmatch(name) for name in names):
+        raise ConfigError(where, "has a malformed ${...}; write ${GEMINI_API_KEY}")
+    allowed = " or ".join(f'"{ref}"' for ref in _KEY_REFS)
+    others = [name for name in names if name not in _KEY_ENV]
+    if others:
+        # The name is the config's own text, never a value: it may be said.
+        raise ConfigError(
+            where,
+            f"${{{others[0]}}} is not read: a config reads the key only as {allowed}; "
+            "put the key in one of those variables",
+        )
+    if text not in _KEY_REFS:
+        raise ConfigError(where, f"must be {allowed} alone, or the key itself")
+    return str(names[0])
+
+
 def base_url(value: object, env: Mapping[str, str]) -> tuple[str, str]:
-    """The config's URL (``${VAR}`` expanded), else ``GOOGLE_GEMINI_BASE_URL``, else Google's.
+    """The config's URL, else ``GOOGLE_GEMINI_BASE_URL``, else Google's; never expanded.
+
+    ``"${GOOGLE_GEMINI_BASE_URL}"`` as the whole value (the seed design's example config
+    has it) means what leaving ``base_url`` out means: that variable, else Google's.
 
     Returns the URL and where it came from (``base_url`` or the variable's name).
     """
+    if value is not None and fields.string(value, "base_url").strip() == _BASE_URL_REF:
+        value = None  # the seed design's own spelling of "the variable, else Google's"
     if value is not None:
         where = "base_url"
         text = fields.string(value, where)
         _refuse_shell_variable(text, where)
-        url = _expand(text, where, env, "to use the default").strip()
+        if "${" in text:
+            raise ConfigError(
+                where,
+                f'${{...}} is not expanded here but as the whole "{_BASE_URL_REF}"; write the '
+                "URL itself (the key goes only in the x-goog-api-key header, never in a URL)",
+            )
+        url = text.strip()
     else:
         where = _BASE_URL_ENV
         url = env.get(where, "").strip()
@@ -207,16 +258,30 @@ def endpoint_notices(
 ) -> tuple[str, ...]:
     """What the user must be told about where ``url`` sends the key: one line, or none.
 
-    Nothing for Google's endpoint over https, the embedded emulator or this machine
-    (loopback, whatever the scheme: the key does not leave it).
+    Nothing for Google's endpoint over https or the embedded emulator. This machine
+    (loopback, over http or https) is named with its port: the key does not leave the
+    machine, but the port may be another user's server, so the client sends only to one
+    of this user's (:func:`~..service.endpoint.foreign_listener`).
 
     Raises:
-        ConfigError: plain http to another machine without ``allow_insecure_http``.
+        ConfigError: plain http to another machine without ``allow_insecure_http``; a URL
+            holding the key (it would be in every log line and DNS query on the way).
     """
     parts = urlsplit(url)
     host = parts.hostname
-    if endpoint.is_embedded_emulator(host) or endpoint.is_loopback(host):
-        return ()
+    if endpoint.is_embedded_emulator(host):
+        return ()  # in process, with a dry run's own stand-in key
+    if redact(url, api_key) != url:
+        raise ConfigError(
+            where,
+            "holds an API key; remove it: the key goes only in the x-goog-api-key header",
+        )
+    if endpoint.is_loopback(host):
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        return (
+            f"{where}: requests and the key go to port {port} on this machine, to a server "
+            "of this user's only (not Google's endpoint)",
+        )
     plain = parts.scheme.lower() == "http"
     if plain and not allow_insecure_http:
         raise ConfigError(
@@ -271,30 +336,3 @@ def _refuse_shell_variable(text: str, where: str) -> None:
         'starts with "$", which is not expanded here; write "${NAME}", with braces, '
         "to read an environment variable",
     )
-
-
-class _NotSet(ConfigError):
-    """A ``${NAME}`` whose variable is not set: the environment's problem, not the text's."""
-
-
-def _expand(text: str, where: str, env: Mapping[str, str], fallback: str) -> str:
-    """Replace each ``${NAME}`` in ``text`` by the variable's value; unset is an error.
-
-    The text is checked whole before any variable is looked up, so a malformed ``${`` is
-    said whatever the environment holds.
-    """
-    if "${" in _VAR_REF.sub("", text):
-        raise ConfigError(where, "has an unclosed ${; write ${NAME}")
-    if not all(_VAR_NAME.fullmatch(name) for name in _VAR_REF.findall(text)):
-        raise ConfigError(where, "has a malformed ${...}; write ${NAME}, letters, digits, _")
-
-    def value_of(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if not env.get(name):
-            raise _NotSet(
-                where,
-                f"environment variable {name} is not set; set it, or remove {where} {fallback}",
-            )
-        return env[name]
-
-    return _VAR_REF.sub(value_of, text)

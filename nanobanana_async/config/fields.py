@@ -41,6 +41,7 @@ MODEL_ID = re.compile(MODEL_PATTERN)
 
 
 _QUOTE_CHARS = 40
+_CLOSE = 0.6  # how alike a field name and a known one must be to suggest it
 
 
 _T = TypeVar("_T")
@@ -50,13 +51,20 @@ _D = TypeVar("_D")
 _Choice = TypeVar("_Choice", bound=str)
 
 
+def close_to(name: object, known: str) -> bool:
+    """Whether ``name`` is likely a misspelling of ``known`` (as :func:`check_known` judges)."""
+    return isinstance(name, str) and bool(
+        difflib.get_close_matches(name.lower(), [known], n=1, cutoff=_CLOSE)
+    )
+
+
 def check_known(raw: Mapping[Any, Any], known: frozenset[str], where: str) -> None:
     """Refuse the first unknown field, suggesting the known one it most likely means."""
     for name in raw:
         if not isinstance(name, str):
             raise ConfigError(where or "config", f"field names must be strings, got {name!r:.40}")
         if name not in known:
-            close = difflib.get_close_matches(name.lower(), sorted(known), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(name.lower(), sorted(known), n=1, cutoff=_CLOSE)
             hint = f", did you mean {close[0]!r}?" if close else ""
             # Control characters would break the one-line message: show those escaped.
             shown = _cut(name) if name.isprintable() else quote(name)

@@ -289,13 +289,22 @@ class _Defaults(NamedTuple):
 
 
 def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> BatchConfig:
-    """Check the top level, then each slide in order, so the first problem is the one shown."""
-    fields.check_known(raw, CONFIG_FIELDS, "")
+    """Check the top level, then each slide in order, so the first problem is the one shown.
+
+    ``slides`` first: a file without them is not a deck config (another program's, named
+    by mistake or by an injected ``config_path``), and naming its unknown fields would
+    read its field names out (``db_password: unknown field``). Only a key that looks like
+    a misspelt ``slides`` is named.
+    """
     slides_raw = raw.get("slides")
     if slides_raw is None:
+        fields.check_known(
+            {name: None for name in raw if fields.close_to(name, "slides")}, CONFIG_FIELDS, ""
+        )
         raise ConfigError("slides", 'required: a list like [{"number": 1, "prompt": "..."}]')
     if not isinstance(slides_raw, list | tuple):
         raise ConfigError("slides", f"must be an array, got {fields.json_kind(slides_raw)}")
+    fields.check_known(raw, CONFIG_FIELDS, "")
     if not slides_raw:
         raise ConfigError("slides", "must not be empty; add at least one slide")
     fields.slide_count(len(slides_raw), "slides")  # before any slide is read

@@ -9,6 +9,7 @@ says. :func:`anchored` makes them absolute for a config that is moved before it 
 
 from __future__ import annotations
 
+import os
 import stat
 import unicodedata
 from collections.abc import Mapping
@@ -78,7 +79,10 @@ def output_dir(value: object, base_dir: Path) -> Path:
 
 
 def reference_image(value: object, where: str, base_dir: Path) -> Path:
-    """The absolute path of a reference image, symlinks resolved.
+    """The absolute path of a reference image, as given: joined to ``base_dir`` and
+    normalised in its spelling (``./a/../b.png`` is ``b.png``, so one file spelt two ways is
+    read once), no link resolved: what messages name is what the config says, never where
+    a symlink points (``ref.png`` linked to ``~/.ssh/id_rsa`` must not tell that name).
 
     Only the name is checked here: what the file holds is :mod:`.references`' to read and
     check, once, and the bytes it checked are the ones sent.
@@ -88,7 +92,10 @@ def reference_image(value: object, where: str, base_dir: Path) -> Path:
         raise ConfigError(where, "must be the path of an image file")
     if not text.lower().endswith(REFERENCE_EXTENSIONS):
         raise ConfigError(where, f"must be a {', '.join(REFERENCE_EXTENSIONS)} image")
-    return _absolute(text, base_dir, where)
+    try:
+        return Path(os.path.normpath(base_dir / Path(text).expanduser()))
+    except RuntimeError as exc:  # an unknown ~user
+        raise ConfigError(where, f"cannot resolve path {fields.quote(text)}: {exc}") from None
 
 
 def _absolute(text: str, base_dir: Path, where: str) -> Path:

@@ -51,7 +51,8 @@ class ReferenceImage:
     """A reference image as it will be sent: checked, and read once.
 
     Attributes:
-        path: the file that was read (absolute, symlinks resolved).
+        path: the file that was read, as the config names it (absolute; a symlink is
+            followed but never resolved in the name, so no message tells its target).
         mime_type: the MIME type of the decoded format.
         data: the file's bytes in base64, the very text put in each request.
         size: the file's size in bytes.

@@ -127,6 +127,10 @@ DEFAULT_TIMEOUT = 300.0
 _STRING = {"type": "string"}
 # Not "$NAME" at the start: only "${NAME}" is expanded, so "$NAME" would be sent as is.
 _NO_SHELL_VARIABLE = r"^(?!\s*\$(?!\{))"
+# A key as written, or read from the two key variables alone: no other ${...} anywhere.
+_KEY_TEXT = r"^(?:\s*\$\{(?:GEMINI_API_KEY|GOOGLE_API_KEY)\}\s*|(?!\s*\$)(?!.*\$\{)[\s\S]*)$"
+# A URL as written, or the seed design's whole "${GOOGLE_GEMINI_BASE_URL}": nothing expanded.
+_URL_TEXT = r"^(?:\s*\$\{GOOGLE_GEMINI_BASE_URL\}\s*|(?!\s*\$)(?!.*\$\{)[\s\S]*)$"
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -294,23 +298,25 @@ def _config_schema() -> dict[str, Any]:
         },
         "api_key": {
             **_STRING,
-            "pattern": _NO_SHELL_VARIABLE,
+            "pattern": _KEY_TEXT,
             "description": (
-                "API key; ${VAR} references are expanded from the environment (prefer "
-                '"${GEMINI_API_KEY}" to a key in the file; a shell-style $VAR is refused). '
+                'API key, or "${GEMINI_API_KEY}" / "${GOOGLE_API_KEY}" to read it from that '
+                "environment variable (preferred to a key in the file); no other ${VAR} is "
+                "read, and a shell-style $VAR is refused. "
                 "Default: GEMINI_API_KEY, else GOOGLE_API_KEY. Needed only to send: a plan, "
                 "an export or a dry run on the emulator reads a config whose variable is unset."
             ),
         },
         "base_url": {
             **_STRING,
-            "pattern": _NO_SHELL_VARIABLE,
+            "pattern": _URL_TEXT,
             "description": (
-                "http(s) URL of the service or a proxy; ${VAR} references are expanded "
-                "(a shell-style $VAR at the start is refused). A host not Google's and not "
-                "this machine gets a notice (stderr and the results' notices): it receives "
-                "the key and every prompt. Plain http:// to another machine is refused "
-                "unless allow_insecure_http is true. "
+                "http(s) URL of the service or a proxy, written out: no ${VAR} is expanded "
+                '(the whole "${GOOGLE_GEMINI_BASE_URL}" means the default), and a URL '
+                "holding the key is refused. A host not Google's gets a notice (stderr and "
+                "the results' notices): it receives the key and every prompt; a port of "
+                "this machine gets the key only from a server of the user's own. Plain "
+                "http:// to another machine is refused unless allow_insecure_http is true. "
                 f"Default: GOOGLE_GEMINI_BASE_URL, else {DEFAULT_BASE_URL}."
             ),
         },

@@ -33,6 +33,7 @@ from ..files.images import (
 from ..files.lock import DeckLock, RunLock
 from ..results import BatchResult, RunState, SlideFailure, SlideOutput, StopReport, utc_iso
 from ..service.client import GeminiClient
+from ..service.endpoint import refused_listener
 from .attempt import FirstSlide, Run
 from .batched import BatchSender
 from .events import (
@@ -121,6 +122,8 @@ async def generate_batch(
     results_file = _as_path(results_file)
     # Before anything is written or locked: a run without a key stops here, saying why.
     cfg.require_key("; for a dry run that needs no key, use nanobanana run --emulator")
+    if transport is None and (problem := refused_listener(cfg.base_url)) is not None:
+        raise ConfigError("base_url", problem)  # said again by the client, request by request
     if cfg.mode == "batch-api" and not settings.batch_api:
         settings = dataclasses.replace(settings, batch_api=True)  # decided once, here
     jobs = plan_jobs(cfg)

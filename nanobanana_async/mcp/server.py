@@ -11,12 +11,14 @@ stdout is the protocol's: nothing else may print there.
 import base64
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from .._version import version
+from ..errors import ConfigError
 from ..exits import EXIT_USAGE
+from .allowances import Allowances
 from .runs import Runs, runs_root
 from .tools import MAX_IMAGES, MAX_WAIT_SECONDS, Answer, DeckTools
 
@@ -169,8 +171,13 @@ def _without_titles(schema: Any) -> Any:
     return cleaned
 
 
-def serve() -> int:
-    """Run the server on stdin/stdout until the client goes; the exit code."""
+def serve(allow_endpoints: Sequence[str] = ()) -> int:
+    """Run the server on stdin/stdout until the client goes; the exit code.
+
+    Args:
+        allow_endpoints: the ``--allow-endpoint`` URLs: base URLs a client's config may
+            name (besides ``NANO_BANANA_MCP_ALLOW_ENDPOINTS``'); by default none.
+    """
     try:
         import mcp  # noqa: F401
     except ImportError:
@@ -178,6 +185,11 @@ def serve() -> int:
         return EXIT_USAGE
     import anyio
 
-    tools = DeckTools(Runs(runs_root(os.environ)), cwd=Path.cwd())
+    try:
+        allowances = Allowances.of(allow_endpoints, os.environ)
+    except ConfigError as error:
+        print(f"nanobanana: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    tools = DeckTools(Runs(runs_root(os.environ)), allowances=allowances, cwd=Path.cwd())
     anyio.run(build_server(tools).run_stdio_async)
     return 0

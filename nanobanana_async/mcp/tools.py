@@ -7,6 +7,13 @@ is an ordinary detached run (:func:`.launch`) in a folder of :class:`.Runs`, so 
 the server and the client; no call blocks longer than :data:`MAX_WAIT_SECONDS`, under the
 time limit clients put on a tool call (about 60 s), however long the deck takes.
 
+Where the key goes is the server's to decide, not the config's (:mod:`.allowances`), and
+the agent is told: every notice the config gets (an endpoint other than Google's, a port of
+this machine) is in the answer of the tool that starts the run, and again in
+``deck_status`` and ``deck_results``, for a conversation that only follows it. What a
+client gives is checked, then written into the run's folder, and that copy is what the
+run reads: a ``config_path`` rewritten meanwhile changes nothing.
+
 The clocks and the sleep are injectable, so tests drive waits without waiting.
 """
 
@@ -23,14 +30,17 @@ from typing import Any, NamedTuple
 import anyio
 import orjson
 
+from ..config.config_file import read_json
 from ..config.loading import anchored, load_config
 from ..errors import ConfigError
 from ..files.atomic import write_atomic
+from ..files.reading import read_regular
 from ..follow.launch import launch
 from ..follow.progress_file import View, Watch, view
 from ..follow.summary import printable
 from ..results import utc_iso
 from ..wording import plural
+from .allowances import Allowances
 from .runs import RunFolder, Runs, RunsError
 from .sheet import SHEET_NAME, VIEW_BYTES, small_jpeg
 
@@ -40,6 +50,8 @@ __all__ = ["MAX_IMAGES", "MAX_WAIT_SECONDS", "VIEW_BYTES", "Answer", "DeckTools"
 MAX_WAIT_SECONDS = 50.0
 MAX_IMAGES = 4
 _POLL_SECONDS = 0.5
+# run.json is a few hundred bytes of the server's own writing; past this it is not ours.
+_MAX_STARTED_BYTES = 2**20
 # Where generate_image saves by default, under the server's working directory.
 _IMAGES_FOLDER = "nano-banana-images"
 _IMAGE_PARAMETERS = frozenset(
@@ -75,6 +87,16 @@ class Answer(NamedTuple):
 
 def _refusal(text: str) -> Answer:
     return Answer(text, {}, error=True)
+
+
+def _told(answer: Answer, notices: list[str]) -> Answer:
+    """``answer`` with the run's notices in its line and its fields: where the key goes is
+    said to the agent, not only to a log it never reads."""
+    if not notices:
+        return answer
+    shown = [printable(notice) for notice in notices]
+    text = "".join((answer.text, *(f"; notice: {notice}" for notice in shown)))
+    return answer._replace(text=text, data={**answer.data, "notices": shown})
 
 
 def _utc_now() -> datetime:
@@ -115,6 +137,7 @@ class DeckTools:
         self,
         runs: Runs,
         *,
+        allowances: Allowances | None = None,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         wall_clock: Callable[[], datetime] = _utc_now,
@@ -122,6 +145,7 @@ class DeckTools:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.runs = runs
+        self.allowances = allowances or Allowances()
         self.env = dict(os.environ if env is None else env)
         self.cwd = Path.cwd() if cwd is None else cwd
         self._wall = wall_clock
@@ -158,8 +182,10 @@ class DeckTools:
             flags.append("--emulator")
         if batch_api:
             flags.append("--batch-api")
-        if not emulator and (no_key := await self._no_key(config, config_path)) is not None:
-            return no_key
+        checked = await anyio.to_thread.run_sync(self._checked, config, config_path, emulator)
+        if isinstance(checked, Answer):
+            return checked
+        raw, notices = checked
         if config is not None:
             folder = config.get("output_dir")
             hint = Path(folder).name if isinstance(folder, str) else "deck"
@@ -170,50 +196,56 @@ class DeckTools:
             run = self.runs.new(hint, self._wall())
         except RunsError as error:
             return _refusal(str(error))
-        return await self._start(run, config, config_path, flags)
+        started = await self._start(run, raw, flags, notices)
+        return started if started.error else _told(started, list(notices))
 
-    async def _no_key(
-        self, config: Mapping[str, Any] | None, config_path: str | None
-    ) -> Answer | None:
-        """The refusal of a deck that would send without a key, before any run is made.
+    def _checked(
+        self, config: Mapping[str, Any] | None, config_path: str | None, emulator: bool
+    ) -> tuple[dict[str, Any], tuple[str, ...]] | Answer:
+        """The config the run is to read, and its notices; or the refusal, before any run
+        is made: a field the client may not set, or a deck that would send without a key.
 
-        Only the key is judged here: any other problem of the config is the run's to say,
-        in the command's own line. A dry run (``emulator``) needs no key and is not asked.
+        Any other problem of the config is the run's to say, in the command's own line. A
+        dry run (``emulator``) needs no key and is not asked for one.
         """
-
-        def check() -> str | None:
+        if config is not None:
+            raw, base = config, self.cwd
+        else:
+            path = self._config_file(config_path)
             try:
-                if config is not None:
-                    loaded = load_config(config, env=self.env, base_dir=self.cwd)
-                else:
-                    loaded = load_config(self._config_file(config_path), env=self.env)
-            except ConfigError:
-                return None  # the run refuses it, and the answer is its line
+                raw = read_json(path)
+            except ConfigError as error:
+                return _refusal(f"nanobanana: error: {error}")  # as the command says it
+            base = path.absolute().parent
+        try:
+            self.allowances.check(raw)
+        except ConfigError as error:
+            return _refusal(str(error))
+        # Its relative paths keep meaning what they meant where it was given.
+        given = anchored(raw, base)
+        try:
+            loaded = load_config(given, env=self.env, base_dir=base)
+        except ConfigError:
+            return given, ()  # the run refuses it, and the answer is its line
+        if not emulator:
             try:
                 loaded.require_key(_KEY_HINT)
             except ConfigError as error:
-                return str(error)
-            return None
-
-        refused = await anyio.to_thread.run_sync(check)
-        return None if refused is None else _refusal(refused)
+                return _refusal(str(error))
+        return given, loaded.notices
 
     def _config_file(self, config_path: str | None) -> Path:
         assert config_path is not None
         return self.cwd / Path(config_path).expanduser()
 
     async def _start(
-        self,
-        run: RunFolder,
-        config: Mapping[str, Any] | None,
-        config_path: str | None,
-        flags: list[str],
+        self, run: RunFolder, config: Mapping[str, Any], flags: list[str], notices: tuple[str, ...]
     ) -> Answer:
-        config_file = await anyio.to_thread.run_sync(self._prepare, run, config, config_path)
+        await anyio.to_thread.run_sync(self._prepare, run, config, notices)
         args = [
             "run",
             "--config",
-            str(config_file),
+            str(run.config_file),
             "--progress-file",
             str(run.progress_file),
             "--results-file",
@@ -231,26 +263,25 @@ class DeckTools:
         text = f"started {run.run_id}: {plural(int(total), 'slide')}; follow with wait_deck"
         return Answer(text, {"run_id": run.run_id, "total": total})
 
-    def _prepare(
-        self, run: RunFolder, config: Mapping[str, Any] | None, config_path: str | None
-    ) -> Path:
-        """The config file the run reads (the given object written in the run's folder).
-
-        The object's relative paths are the server's working directory's, as for any
-        config given inline; written in the run's folder they would be read from there.
-        """
-        if config is not None:
-            write_atomic(run.config_file, orjson.dumps(anchored(config, self.cwd)), mode=0o600)
-            config_file = run.config_file
-        else:
-            config_file = self._config_file(config_path)
+    def _prepare(self, run: RunFolder, config: Mapping[str, Any], notices: tuple[str, ...]) -> None:
+        """The run's folder: the config it reads (as checked), and how it was started."""
+        write_atomic(run.config_file, orjson.dumps(config), mode=0o600)
         started = {
             "run_id": run.run_id,
-            "config": str(config_file),
+            "config": str(run.config_file),
             "started_at": utc_iso(self._wall()),
+            "notices": list(notices),
         }
         write_atomic(run.started_file, orjson.dumps(started), mode=0o600)
-        return config_file
+
+    def _notices(self, run: RunFolder) -> list[str]:
+        """What the run's start said of its config (where the key goes), as kept in run.json."""
+        try:
+            started = orjson.loads(read_regular(run.started_file, _MAX_STARTED_BYTES, own=True))
+        except (OSError, orjson.JSONDecodeError):
+            return []
+        notices = started.get("notices") if isinstance(started, dict) else None
+        return [str(n) for n in notices] if isinstance(notices, list) else []
 
     async def generate_image(
         self,
@@ -287,23 +318,24 @@ class DeckTools:
             if value is not None:
                 config[name] = value
         refused = await anyio.to_thread.run_sync(self._image_refusal, config, emulator)
-        if refused is not None:
+        if isinstance(refused, str):
             shutil.rmtree(run.folder, ignore_errors=True)  # nothing ran: no run to find
             return _refusal(refused)
-        started = await self._start(run, config, None, ["--emulator"] if emulator else [])
+        flags = ["--emulator"] if emulator else []
+        started = await self._start(run, anchored(config, self.cwd), flags, refused)
         if started.error:
             return started
         run_id = started.data["run_id"]
         waited = await self.wait_deck(run_id, MAX_WAIT_SECONDS, report=report)
         if waited.data.get("state") in ("running", "none"):
             text = f"still running as {run_id}: {waited.text}; wait_deck, then deck_results"
-            return Answer(text, waited.data)
+            return _told(Answer(text, waited.data), list(refused))
         return await self.deck_results(run_id, full_paths=True)
 
-    def _image_refusal(self, config: Mapping[str, Any], emulator: bool) -> str | None:
+    def _image_refusal(self, config: Mapping[str, Any], emulator: bool) -> str | tuple[str, ...]:
         """Why generate_image cannot start, worded for its caller: the parameter to change
         (``prompt``, not the ``slides[0].prompt`` of the deck it builds), or the missing
-        key and the ``emulator`` parameter that needs none; ``None`` when it can."""
+        key and the ``emulator`` parameter that needs none; else the config's notices."""
         try:
             checked = load_config(config, env=self.env, base_dir=self.cwd)
         except ConfigError as error:
@@ -312,7 +344,7 @@ class DeckTools:
             return f"{name}: {error.problem}" if name in _IMAGE_PARAMETERS else str(error)
         if not checked.api_key and not emulator:
             return _NO_KEY
-        return None
+        return checked.notices
 
     # -- following -----------------------------------------------------------------------
 
@@ -328,7 +360,8 @@ class DeckTools:
         if isinstance(run, Answer):
             return run
         seen = await anyio.to_thread.run_sync(view, run.progress_file, self._wall())
-        return Answer(seen.line, _fields(run, seen))
+        notices = await anyio.to_thread.run_sync(self._notices, run)
+        return _told(Answer(seen.line, _fields(run, seen)), notices)
 
     async def wait_deck(
         self,
@@ -356,6 +389,9 @@ class DeckTools:
             if final or now >= deadline:
                 data = _fields(run, seen)
                 data["over"] = final
+                # Said in start_deck's line: here in the fields only, not at every wait.
+                if notices := await anyio.to_thread.run_sync(self._notices, run):
+                    data["notices"] = [printable(notice) for notice in notices]
                 return Answer(seen.line, data)
             await self._sleep(min(_POLL_SECONDS, max(0.0, deadline - now)))
 
@@ -367,9 +403,10 @@ class DeckTools:
         seen = await anyio.to_thread.run_sync(view, run.progress_file, self._wall())
         data = _fields(run, seen)
         if seen.results is None:
+            notices = await anyio.to_thread.run_sync(self._notices, run)
             if data["state"] in ("running", "none"):
-                return Answer(f"not finished: {seen.line}; wait_deck first", data)
-            return Answer(seen.line, data)  # over, but its results are not there (died)
+                return _told(Answer(f"not finished: {seen.line}; wait_deck first", data), notices)
+            return _told(Answer(seen.line, data), notices)  # over, without results (died)
         results = seen.results
         folder = str(results.get("output_dir", ""))
         images: list[str] = []
@@ -390,7 +427,8 @@ class DeckTools:
         if full_paths and images:  # the line names the folder: the file names complete it
             names = (printable(Path(image).name) for image in images)
             text = f"{text}; saved {', '.join(names)}"
-        return Answer(text, data)
+        kept = results.get("notices")
+        return _told(Answer(text, data), [str(n) for n in kept] if isinstance(kept, list) else [])
 
     async def view_deck(self, run_id: str | None = None) -> Answer:
         """The deck's contact sheet, as one small JPEG."""

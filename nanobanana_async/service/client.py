@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
@@ -25,8 +26,8 @@ import httpx2
 import orjson
 
 from .._version import version
-from ..errors import ApiError, TransientError, UnusableAnswer, redact
-from .endpoint import DEFAULT_BASE_URL
+from ..errors import ApiError, EndpointRefused, TransientError, UnusableAnswer, redact
+from .endpoint import DEFAULT_BASE_URL, reaches_this_machine, refused_listener
 from .protocol import GeneratedImage, classify_error, parse_success
 
 __all__ = ["ACCEPT_ENCODING", "DEFAULT_BASE_URL", "DEFAULT_MAX_ANSWER_BYTES", "GeminiClient"]
@@ -90,6 +91,7 @@ class GeminiClient:
         "_api_key",
         "_base",
         "_http",
+        "_local",
         "_max_answer_bytes",
         "_root",
         "_timeout",
@@ -114,6 +116,8 @@ class GeminiClient:
         self._base = f"{self._root}/{api_version}"
         self._timeout = timeout
         self._max_answer_bytes = max_answer_bytes
+        # A port of this machine is looked at before each request: it may be another user's.
+        self._local = transport is None and reaches_this_machine(urlsplit(self._root).hostname)
         self.requests_sent = 0
         self._http = httpx2.AsyncClient(
             headers={
@@ -193,6 +197,7 @@ class GeminiClient:
             ApiError: the answer's error; UnusableAnswer past ``limit`` or ``deadline``.
         """
         url = f"{self._root}{path}"
+        self._check_listener()
         self.requests_sent += 1
         size = 0
         try:
@@ -235,6 +240,7 @@ class GeminiClient:
         params: dict[str, str] | None = None,
     ) -> tuple[httpx2.Headers, _Received]:
         """One request to its whole answer; a 2xx answer's headers and body, else raises."""
+        self._check_listener()
         self.requests_sent += 1
         received: _Received | None = None
         try:
@@ -267,6 +273,15 @@ class GeminiClient:
             raise self._classified(status, raw, model=model)
         assert received is not None
         return answer_headers, received
+
+    def _check_listener(self) -> None:
+        """Refuse to send to a port of this machine that another user listens on.
+
+        Raises:
+            EndpointRefused: before anything is sent; the run stops.
+        """
+        if self._local and (problem := refused_listener(self._root)) is not None:
+            raise EndpointRefused(problem, reason="FOREIGN_LISTENER")
 
     def scrub(self, text: str) -> str:
         """``text`` the service sent, with this client's key (however spelt) redacted."""

@@ -113,6 +113,16 @@ def _text(result: CallToolResult) -> str:
     return "".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
+def _notices(result: CallToolResult) -> list[str]:
+    """The notices said in the answer's words (wait_deck has them in its fields only)."""
+    notices: list[str] = (result.structured_content or {}).get("notices", [])
+    return [notice for notice in notices if f"; notice: {notice}" in _text(result)]
+
+
+def _notice_bytes(result: CallToolResult) -> int:
+    return sum(len(f"; notice: {notice}".encode()) for notice in _notices(result))
+
+
 def _images(result: CallToolResult) -> list[Any]:
     return [block for block in result.content if block.type == "image"]
 
@@ -151,7 +161,14 @@ async def test_a_deck_followed_to_the_end_costs_a_few_hundred_bytes(
     assert images == [f"slide-{n:02d}.webp" for n in range(1, count + 1)]
     assert all((deck / name).is_file() for name in images)
     assert results.structured_content["cost_usd"] > 0
-    assert ledger.text_bytes <= _TEXT_BUDGET, [_text(r) for r in ledger.results]
+    # The emulator is on a port of this machine: where the key goes is said twice, at the
+    # start and in the results. The rest is the price of following a deck.
+    told = [result for result in ledger.results if _notices(result)]
+    assert told == [started, results]
+    assert all("port" in notice for result in told for notice in _notices(result))
+    assert ledger.text_bytes - sum(map(_notice_bytes, told)) <= _TEXT_BUDGET, [
+        _text(r) for r in ledger.results
+    ]
     assert not any(_images(result) for result in ledger.results)  # never pixels
     # Progress went out while wait_deck waited, never backwards, ending at the whole deck.
     done = [step[0] for step in ledger.progress]
@@ -347,7 +364,8 @@ async def test_generate_image_returns_the_paths_of_its_images(
     assert all(p.is_absolute() and p.is_file() for p in paths)
     assert paths[0].parent.parent == tmp_path / "nano-banana-images"  # the server's cwd
     assert all(p.name in _text(made) for p in paths)
-    assert len(_text(made).encode()) < 300
+    assert len(_text(made).encode()) - _notice_bytes(made) < 300
+    assert _notices(made)  # the server's endpoint is a port of this machine: said
     assert too_many.is_error
 
 
@@ -399,3 +417,111 @@ def test_without_the_sdk_the_command_says_what_to_install(tmp_path: Path) -> Non
         "nanobanana: error: the MCP server needs the official MCP SDK: "
         "pip install 'nanobanana-async[mcp]' (or pip install mcp)"
     )
+
+
+@asynccontextmanager
+async def _connect_allowing(
+    env: dict[str, str], cwd: Path, *endpoints: str
+) -> AsyncIterator[ClientSession]:
+    args = ["-m", "nanobanana_async", "mcp", *(f"--allow-endpoint={url}" for url in endpoints)]
+    params = StdioServerParameters(command=sys.executable, args=args, env=env, cwd=str(cwd))
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+_OPTION = "nanobanana mcp --allow-endpoint URL (or NANO_BANANA_MCP_ALLOW_ENDPOINTS)"
+
+
+async def test_a_client_s_config_cannot_say_where_the_key_goes(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # Prompt injection: the agent fills the config from text written to send the key away.
+    elsewhere = Emulator(EmulatorSettings(keys=frozenset({SHAPED_KEY}), latency=False))
+    env = {**env, "OTHER_SECRET": "AIzaSyOtherSecret-0123456789abcdefghijk"}
+    with serve_in_thread(elsewhere) as url:
+        deck = deck_config(tmp_path / "deck", 2)
+        injected: dict[str, list[dict[str, Any]]] = {
+            "base_url": [
+                {"base_url": url},
+                {"base_url": f"{url}/k/${{GEMINI_API_KEY}}", "allow_insecure_http": True},
+                {"base_url": "https://${GEMINI_API_KEY}.example"},
+            ],
+            "api_key": [{"api_key": "${OTHER_SECRET}"}, {"api_key": "AIzaSyLiteral"}],
+            "allow_insecure_http": [{"allow_insecure_http": True}],
+        }
+        path = write_json(tmp_path / "slides.json", deck | {"base_url": url})
+        async with _connect(env, tmp_path) as session:
+            answers = {
+                field: [
+                    await session.call_tool("start_deck", {"config": deck | extra})
+                    for extra in cases
+                ]
+                for field, cases in injected.items()
+            }
+            by_path = await session.call_tool("start_deck", {"config_path": str(path)})
+            own = await session.call_tool(
+                "start_deck", {"config": deck | {"api_key": "${GEMINI_API_KEY}"}}
+            )
+            assert not own.is_error, _text(own)
+            await session.call_tool("wait_deck", {"timeout_s": 50})
+        assert elsewhere.stats()["requests"] == 0  # not one request, not one key
+        for field, refusals in answers.items():
+            for answer in refusals:
+                assert answer.is_error
+                assert _text(answer).startswith(f"{field}: an MCP client may ")
+                assert _text(answer).endswith(_OPTION)
+                assert SHAPED_KEY not in _text(answer)
+        assert by_path.is_error
+        assert _text(by_path).startswith("base_url: an MCP client may not set where the key goes")
+        # Only the accepted deck left a run.
+        assert len(list((tmp_path / "state" / "nano-banana" / "runs").iterdir())) == 1
+
+        # The server's operator allows that endpoint: the config may name it, and the
+        # agent is told where the key goes at the start, in the status and in the results.
+        async with _connect_allowing(env, tmp_path, url) as session:
+            allowed = deck_config(tmp_path / "allowed", 2) | {"base_url": url}
+            started = await session.call_tool("start_deck", {"config": allowed})
+            assert not started.is_error, _text(started)
+            assert started.structured_content is not None
+            run_id = started.structured_content["run_id"]
+            await session.call_tool("wait_deck", {"run_id": run_id, "timeout_s": 50})
+            status = await session.call_tool("deck_status", {"run_id": run_id})
+            results = await session.call_tool("deck_results", {"run_id": run_id})
+    port = url.rsplit(":", 1)[1]
+    said = (
+        f"notice: base_url: requests and the key go to port {port} on this machine, to a "
+        "server of this user's only (not Google's endpoint)"
+    )
+    for answer in (started, status, results):
+        assert said in _text(answer), _text(answer)
+    assert elsewhere.stats()["requests"] == 2
+
+
+async def test_an_allowed_port_another_user_listens_on_gets_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from other_user import NOBODY, listening_as_nobody
+
+    with listening_as_nobody() as listener:
+        deck = deck_config(tmp_path / "deck", 2) | {"base_url": listener.url}
+        async with _connect_allowing(env, tmp_path, listener.url) as session:
+            refused = await session.call_tool("start_deck", {"config": deck})
+    assert refused.is_error
+    assert _text(refused).endswith(
+        f"base_url: port {listener.port} on this machine is another user's (uid {NOBODY}), who "
+        "would read the key; nothing is sent there: use a server of your own, or another port"
+    )
+    assert listener.received == []
+
+
+async def test_a_config_path_to_another_json_file_tells_none_of_its_fields(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    path = write_json(tmp_path / "app.json", {"db_password": "hunter2", "db_user": "admin"})
+    async with _connect(env, tmp_path) as session:
+        answer = await session.call_tool("start_deck", {"config_path": str(path)})
+    assert answer.is_error
+    assert "db_" not in _text(answer)
+    assert "hunter2" not in _text(answer)
+    assert "slides: required" in _text(answer)

@@ -165,8 +165,8 @@ def cli_env(url: str, key: str, via: str) -> tuple[dict[str, str], dict[str, Any
         return environment(url, key=key), {}
     env = environment(url, key="")
     del env["GEMINI_API_KEY"]
-    env["MY_SECRET_KEY"] = key
-    return env, {"api_key": "${MY_SECRET_KEY}"}
+    env["GOOGLE_API_KEY"] = key
+    return env, {"api_key": "${GOOGLE_API_KEY}"}
 
 
 def run_deck_cli(tmp_path: Path, url: str, key: str, via: str, count: int) -> Any:
@@ -276,16 +276,16 @@ def test_a_cancelled_run_leaks_nothing(tmp_path: Path, echoing: Callable[..., st
 @pytest.mark.parametrize(
     "fields",
     [
-        {"api_key": "${MY_SECRET_KEY} trailing words"},
-        {"api_key": "${MY_SECRET_KEY}", "base_url": "${MY_SECRET_KEY}"},
-        {"base_url": "http://user:${MY_SECRET_KEY}@host:notaport"},
-        {"model": "${MY_SECRET_KEY}"},
-        {"output_dir": "${MY_SECRET_KEY}"},
-        {"api_key": "${MY_SECRET_KEY}", "slides": "not a list"},
+        {"api_key": "${GOOGLE_API_KEY} trailing words"},
+        {"api_key": "${GOOGLE_API_KEY}", "base_url": "${GOOGLE_API_KEY}"},
+        {"base_url": "http://user:${GOOGLE_API_KEY}@host:notaport"},
+        {"model": "${GOOGLE_API_KEY}"},
+        {"output_dir": "${GOOGLE_API_KEY}"},
+        {"api_key": "${GOOGLE_API_KEY}", "slides": "not a list"},
     ],
 )
 def test_config_errors_near_the_key_never_quote_it(tmp_path: Path, fields: dict[str, Any]) -> None:
-    env = {"MY_SECRET_KEY": SHAPED_KEY, "GEMINI_API_KEY": SHAPED_KEY}
+    env = {"GOOGLE_API_KEY": SHAPED_KEY, "GEMINI_API_KEY": SHAPED_KEY}
     config = deck_config(tmp_path / "deck", 1) | fields
     with pytest.raises(ConfigError) as raised:  # at loading, or where a request would go
         load_config(config, env=env).require_key()
@@ -305,12 +305,12 @@ async def test_in_process_nothing_returned_raised_or_reported_holds_the_key(
     texts: list[str] = []
     # A short quota window: the 429 teaches the engine a rate per (scaled) minute.
     settings = EngineSettings(retry=RetryPolicy.instant(), progress_interval=0.0, time_scale=0.001)
-    config = deck_config(tmp_path / "deck", 8, api_key="${MY_SECRET_KEY}", format="jpg")
+    config = deck_config(tmp_path / "deck", 8, api_key="${GOOGLE_API_KEY}", format="jpg")
     result = await generate_batch(
         config,
         settings=settings,
         transport=httpx2.ASGITransport(app=service),
-        env={"MY_SECRET_KEY": key},
+        env={"GOOGLE_API_KEY": key},
         progress=seen.append,
         progress_file=tmp_path / "progress.json",
         results_file=tmp_path / "results.json",
@@ -318,14 +318,14 @@ async def test_in_process_nothing_returned_raised_or_reported_holds_the_key(
     assert result.failed == 5
     texts += [repr(result), result.to_json().decode(), *(repr(p) for p in seen)]
     texts += [p.to_json().decode() for p in seen]
-    texts.append(repr(load_config(config, env={"MY_SECRET_KEY": key})))
+    texts.append(repr(load_config(config, env={"GOOGLE_API_KEY": key})))
 
     # A run stopped by the service, and one that cannot even start, raise or report cleanly.
     stopped = await generate_batch(
         config,
         settings=settings,
         transport=httpx2.ASGITransport(app=EchoingService(dict.fromkeys(range(1, 9), "403"))),
-        env={"MY_SECRET_KEY": key},
+        env={"GOOGLE_API_KEY": key},
     )
     texts += [repr(stopped), stopped.to_json().decode()]
     unwritable: list[dict[str, Path]] = [
@@ -338,7 +338,7 @@ async def test_in_process_nothing_returned_raised_or_reported_holds_the_key(
                 config,
                 settings=settings,
                 transport=httpx2.ASGITransport(app=service),
-                env={"MY_SECRET_KEY": key},
+                env={"GOOGLE_API_KEY": key},
                 progress_file=files.get("progress_file"),
                 results_file=files.get("results_file"),
             )

@@ -66,7 +66,10 @@ def test_a_key_behind_an_images_name_is_refused_and_nothing_sent(
     config = write(tmp_path / "slides.json", raw)
     done = run_cli("run", "--config", str(config), *files_args(tmp_path), env=environment(url))
     line = refused(done, "slide 2 (slides[1]).reference_image")
-    assert line.endswith(f"{secret} does not decode as an image; give a png, jpg or webp file")
+    # Named as the config names it, never by where the link points.
+    ref = tmp_path / "ref.png"
+    assert line.endswith(f"{ref} does not decode as an image; give a png, jpg or webp file")
+    assert "id_rsa" not in line
     assert emulator.stats()["requests"] == 0
     assert not (tmp_path / "deck").exists()
 
@@ -174,3 +177,32 @@ def test_the_skill_writes_its_configs_to_a_place_of_the_users_own() -> None:
         assert not re.search(r"/tmp/[\w.-]*config", text), doc
         assert "~/.cache/nano-banana/" in text, doc
         assert "allow_insecure_http" in text or doc.name == "SKILL.md", doc
+
+
+def test_a_port_of_this_machine_another_user_listens_on_gets_nothing(tmp_path: Path) -> None:
+    # Loopback is not "mine": another user's server on 127.0.0.1 would read the key.
+    from other_user import NOBODY, listening_as_nobody
+
+    with listening_as_nobody() as listener:
+        raw = deck_config(tmp_path / "deck", 2, base_url=listener.url)
+        config = write(tmp_path / "slides.json", raw)
+        done = run_cli("run", "--config", str(config), *files_args(tmp_path), env=environment(""))
+        plan = run_cli("plan", str(config), env=environment(""))
+    assert (done.returncode, done.stdout) == (2, b""), done.stderr
+    notice, line = done.stderr.decode().splitlines()  # where the key would go, then why not
+    assert notice == (
+        f"nanobanana: notice: base_url: requests and the key go to port {listener.port} on this "
+        "machine, to a server of this user's only (not Google's endpoint)"
+    )
+    assert line == (
+        f"nanobanana: error: base_url: port {listener.port} on this machine is another user's "
+        f"(uid {NOBODY}), who would read the key; nothing is sent there: use a server of your "
+        "own, or another port"
+    )
+    assert listener.received == []
+    assert not (tmp_path / "deck").exists()
+    # A plan sends nothing and says where a run would send the key.
+    assert plan.returncode == 0, plan.stderr
+    assert (
+        f"notice: base_url: requests and the key go to port {listener.port} on this machine"
+    ).encode() in plan.stderr

@@ -10,8 +10,10 @@ import pytest
 from config_testing import KEY, check_refused, deck, key_refusal, load, one, refusal
 
 from nanobanana_async.errors import ConfigError
-from nanobanana_async.service.endpoint import EMULATOR_BASE_URL
+from nanobanana_async.service.endpoint import DEFAULT_BASE_URL, EMULATOR_BASE_URL
 from nanobanana_async.service.model_ids import DEFAULT_MODEL
+
+ENV_URL = "GOOGLE_GEMINI_BASE_URL"
 
 REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
     # (id, top-level overrides, first-slide overrides, field, part of the problem)
@@ -179,11 +181,10 @@ def test_bad_environment_values_name_the_variable(
     [
         ({}, {"GEMINI_API_KEY": "AIza\x00x"}, "GEMINI_API_KEY", "control"),
         ({}, {"GOOGLE_API_KEY": "AIza x"}, "GOOGLE_API_KEY", "spaces"),
-        ({"api_key": "${K}"}, {"K": "AIza x"}, "api_key", "spaces"),
-        ({"api_key": "${K}"}, {"K": "  "}, "api_key", "expands to nothing"),
+        ({"api_key": "${GEMINI_API_KEY}"}, {"GEMINI_API_KEY": "AIza x"}, "api_key", "spaces"),
+        ({"api_key": "${GOOGLE_API_KEY}"}, {"GOOGLE_API_KEY": "  "}, "api_key", "not set"),
         ({"api_key": "${GEMINI_API_KEY}"}, {}, "api_key", "GEMINI_API_KEY is not set"),
-        ({"api_key": "${MY_KEY}"}, {}, "api_key", "environment variable MY_KEY is not set"),
-        ({"api_key": "${MY_KEY}"}, {"MY_KEY": ""}, "api_key", "MY_KEY is not set"),
+        ({"api_key": " ${GOOGLE_API_KEY}\n"}, {}, "api_key", "variable GOOGLE_API_KEY is not set"),
         ({}, {}, "api_key", "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)"),
     ],
 )
@@ -216,9 +217,10 @@ def test_what_sends_adds_its_own_way_round_a_missing_key(base: Path) -> None:
         ({}, {"GEMINI_API_KEY": "", "GOOGLE_API_KEY": KEY}, KEY),
         ({}, {"GOOGLE_API_KEY": f" {KEY}\n"}, KEY),
         ({"api_key": KEY}, {"GEMINI_API_KEY": "other"}, KEY),
-        ({"api_key": "${MY_KEY}"}, {"MY_KEY": KEY, "GEMINI_API_KEY": "other"}, KEY),
-        ({"api_key": "${A}${B}"}, {"A": KEY[:10], "B": KEY[10:]}, KEY),
-        ({"api_key": "${A}"}, {"A": "${B}", "B": "x"}, "${B}"),  # expanded once, not again
+        ({"api_key": "${GOOGLE_API_KEY}"}, {"GOOGLE_API_KEY": KEY, "GEMINI_API_KEY": "other"}, KEY),
+        ({"api_key": "${GEMINI_API_KEY}"}, {"GEMINI_API_KEY": f" {KEY}\n"}, KEY),
+        # Read once, not again.
+        ({"api_key": "${GEMINI_API_KEY}"}, {"GEMINI_API_KEY": "${B}", "B": "x"}, "${B}"),
     ],
 )
 def test_api_key_resolution(
@@ -233,9 +235,10 @@ def test_api_key_resolution(
         ({}, {}, "https://generativelanguage.googleapis.com"),
         ({}, {"GOOGLE_GEMINI_BASE_URL": "http://127.0.0.1:8000/"}, "http://127.0.0.1:8000"),
         ({"base_url": "https://proxy.example/gemini//"}, {}, "https://proxy.example/gemini"),
-        ({"base_url": "${U}"}, {"U": "https://x.example", "GOOGLE_GEMINI_BASE_URL": "http://y"}, "https://x.example"),
-        ({"base_url": "http://${HOST}:8080/"}, {"HOST": "localhost"}, "http://localhost:8080"),
         ({"base_url": "HTTPS://[::1]:9/"}, {}, "HTTPS://[::1]:9"),
+        # The seed design's spelling: the variable, else Google's, as with no base_url.
+        ({"base_url": "${GOOGLE_GEMINI_BASE_URL}"}, {ENV_URL: "https://x.example"}, "https://x.example"),
+        ({"base_url": " ${GOOGLE_GEMINI_BASE_URL}"}, {}, DEFAULT_BASE_URL),
     ],
 )  # fmt: skip
 def test_base_url_resolution(
@@ -249,7 +252,10 @@ FROM_ENV = OTHER_HOST.replace("base_url", "GOOGLE_GEMINI_BASE_URL")
 LOOK_ALIKE = "generativelanguage.googleapis.com.evil.example"
 PLAIN = "plain http: the key travels unencrypted"
 ALLOW = {"allow_insecure_http": True}
-ENV_URL = "GOOGLE_GEMINI_BASE_URL"
+THIS_MACHINE = (
+    "base_url: requests and the key go to port {} on this machine, to a server of this "
+    "user's only (not Google's endpoint)"
+)
 
 
 @pytest.mark.parametrize(
@@ -266,13 +272,18 @@ ENV_URL = "GOOGLE_GEMINI_BASE_URL"
             {},
             (f"base_url: requests and the key go to {LOOK_ALIKE} (not Google's endpoint)",),
         ),
-        # This machine: the key does not leave it, over http or https.
-        ({"base_url": "http://127.0.0.1:8765"}, {}, ()),
-        ({"base_url": "http://127.9.8.7"}, {}, ()),
-        ({"base_url": "http://localhost:8080/v1"}, {}, ()),
-        ({"base_url": "http://[::1]:9"}, {}, ()),
-        ({"base_url": "https://localhost"}, {}, ()),
-        ({}, {ENV_URL: "http://127.0.0.1:1"}, ()),
+        # This machine, over http or https: named by its port, which may be another
+        # user's (the client sends to a server of this user's only).
+        ({"base_url": "http://127.0.0.1:8765"}, {}, (THIS_MACHINE.format(8765),)),
+        ({"base_url": "http://127.9.8.7"}, {}, (THIS_MACHINE.format(80),)),
+        ({"base_url": "http://localhost:8080/v1"}, {}, (THIS_MACHINE.format(8080),)),
+        ({"base_url": "http://[::1]:9"}, {}, (THIS_MACHINE.format(9),)),
+        ({"base_url": "https://localhost"}, {}, (THIS_MACHINE.format(443),)),
+        (
+            {},
+            {ENV_URL: "http://127.0.0.1:1"},
+            (THIS_MACHINE.format(1).replace("base_url", ENV_URL),),
+        ),
         # run --emulator's own emulator, reached in process only.
         ({}, {ENV_URL: EMULATOR_BASE_URL}, ()),
         # Plain http elsewhere only when asked for, and said every time.
@@ -308,7 +319,6 @@ def test_where_the_key_goes_is_said_when_it_is_not_google(
         ({"base_url": "http://0.0.0.0:8080"}, {}, "base_url"),
         ({"base_url": "http://localhost.proxy.example"}, {}, "base_url"),
         ({"base_url": "http://emulator"}, {}, "base_url"),
-        ({"base_url": "http://${H}"}, {"H": "proxy.example"}, "base_url"),
         ({"allow_insecure_http": False}, {ENV_URL: "http://proxy.example"}, ENV_URL),
     ],
 )  # fmt: skip
@@ -348,11 +358,36 @@ def test_the_host_named_is_escaped_and_keeps_its_end(base: Path, url: str, shown
     assert notice == f"base_url: requests and the key go to {shown} (not Google's endpoint)"
 
 
-def test_a_host_holding_the_key_is_never_named(base: Path) -> None:
-    env = {"K": KEY.lower(), "GEMINI_API_KEY": KEY}
-    (notice,) = load(deck(base_url="https://${K}.proxy.example"), base, env).notices
-    assert KEY.lower() not in notice.lower()
-    assert notice == OTHER_HOST.replace("proxy.example", "***.proxy.example")
+@pytest.mark.parametrize(
+    ("top", "env", "where"),
+    [
+        ({"base_url": f"https://{KEY.lower()}.proxy.example"}, {"GEMINI_API_KEY": KEY}, "base_url"),
+        ({"base_url": f"https://proxy.example/k/{KEY}"}, {"GEMINI_API_KEY": KEY}, "base_url"),
+        ({"base_url": f"http://127.0.0.1:8/{KEY[:12]}"}, {"GEMINI_API_KEY": KEY}, "base_url"),
+        ({}, {ENV_URL: f"https://proxy.example/{KEY}", "GEMINI_API_KEY": KEY}, ENV_URL),
+        # Shaped as a Google key: whichever key it is, it is not sent in a URL.
+        ({"base_url": f"https://proxy.example/{KEY}"}, {}, "base_url"),
+    ],
+)  # fmt: skip
+def test_a_url_holding_the_key_is_refused_and_never_shown(
+    base: Path, top: dict[str, Any], env: dict[str, str], where: str
+) -> None:
+    error = refusal(deck(**top), base, env)
+    assert error.field == where
+    assert error.problem == (
+        "holds an API key; remove it: the key goes only in the x-goog-api-key header"
+    )
+
+
+NOT_READ = (
+    '${OTHER_SECRET} is not read: a config reads the key only as "${GEMINI_API_KEY}" or '
+    '"${GOOGLE_API_KEY}"; put the key in one of those variables'
+)
+ONLY = 'must be "${GEMINI_API_KEY}" or "${GOOGLE_API_KEY}" alone, or the key itself'
+NOT_EXPANDED = (
+    '${...} is not expanded here but as the whole "${GOOGLE_GEMINI_BASE_URL}"; write the URL '
+    "itself (the key goes only in the x-goog-api-key header, never in a URL)"
+)
 
 
 @pytest.mark.parametrize(
@@ -362,12 +397,19 @@ def test_a_host_holding_the_key_is_never_named(base: Path) -> None:
         ({"api_key": "${UNSET}${1KEY}"}, {}, "api_key", "malformed"),
         ({"api_key": "${}"}, {}, "api_key", "malformed"),
         ({"api_key": "${MY_KEY"}, {"MY_KEY": KEY}, "api_key", "unclosed"),
-        ({"base_url": "${GOOGLE_GEMINI_BASE_URL}"}, {}, "base_url", "remove base_url to use"),
-        ({"base_url": "https://${HOST}/"}, {}, "base_url", "HOST is not set"),
-        ({"base_url": "${U}"}, {"U": "not a url"}, "base_url", "http(s) URL"),
+        ({"api_key": "${OTHER_SECRET}"}, {"OTHER_SECRET": KEY}, "api_key", NOT_READ),
+        ({"api_key": "${MY_KEY}"}, {}, "api_key", NOT_READ.replace("OTHER_SECRET", "MY_KEY")),
+        ({"api_key": "${GEMINI_API_KEY}${B}"}, {}, "api_key", "${B} is not read"),
+        ({"api_key": "x${GEMINI_API_KEY}"}, {}, "api_key", ONLY),
+        ({"api_key": "${GEMINI_API_KEY}${GOOGLE_API_KEY}"}, {}, "api_key", ONLY),
+        # Never in base_url: there it could only put the key in a URL or a DNS query.
+        ({"base_url": "${GOOGLE_GEMINI_BASE_URL}/v1"}, {}, "base_url", NOT_EXPANDED),
+        ({"base_url": "https://${GEMINI_API_KEY}.example"}, {}, "base_url", NOT_EXPANDED),
+        ({"base_url": "http://0.0.0.0:9/k/${GEMINI_API_KEY}", **ALLOW}, {}, "base_url",
+         NOT_EXPANDED),
     ],
-)
-def test_variable_references_that_cannot_expand(
+)  # fmt: skip
+def test_variable_references_that_are_not_read(
     base: Path, top: dict[str, Any], env: dict[str, str], where: str, problem: str
 ) -> None:
     error = refusal(deck(**top), base, env)
@@ -382,15 +424,16 @@ SECRET = "s3cr3t-value-AIzaSyD"
     ("top", "env"),
     [
         ({"api_key": f"{SECRET} x"}, {}),
-        ({"api_key": "${K}"}, {"K": f"{SECRET}\x01"}),
+        ({"api_key": "${GEMINI_API_KEY}"}, {"GEMINI_API_KEY": f"{SECRET}\x01"}),
+        ({"api_key": "${OTHER}"}, {"OTHER": SECRET}),
         ({}, {"GEMINI_API_KEY": f"{SECRET} x"}),
         ({}, {"GOOGLE_API_KEY": f"é{SECRET}"}),
-        ({"base_url": "${U}"}, {"U": f"ftp://{SECRET}"}),
-        ({"base_url": "${U}"}, {"U": f"https://h/?{SECRET}"}),
+        ({}, {ENV_URL: f"ftp://{SECRET}"}),
+        ({}, {ENV_URL: f"https://h/?{SECRET}"}),
         ({"base_url": f"https://u:{SECRET}@h:nope"}, {}),
         ({}, {"GOOGLE_GEMINI_BASE_URL": f"{SECRET} http://h"}),
-        ({"api_key": "${K}x${MISSING}"}, {"K": SECRET}),
-        ({"api_key": "${K}", "quality": 0}, {"K": SECRET}),
+        ({"api_key": "${GEMINI_API_KEY}x${MISSING}"}, {"GEMINI_API_KEY": SECRET}),
+        ({"api_key": "${GEMINI_API_KEY}", "quality": 0}, {"GEMINI_API_KEY": SECRET}),
         ({"api_key": f"${SECRET}"}, {}),
     ],
 )

@@ -211,7 +211,7 @@ def test_slides_keep_config_order(base: Path) -> None:
 
 
 def test_repr_never_shows_the_key(base: Path) -> None:
-    config = load(deck(api_key="${K}"), base, {"K": KEY})
+    config = load(deck(api_key="${GOOGLE_API_KEY}"), base, {"GOOGLE_API_KEY": KEY})
     assert config.api_key == KEY
     assert KEY not in repr(config)
     assert KEY not in str(config)
@@ -403,3 +403,26 @@ def test_a_deck_past_the_slide_cap_is_refused_before_any_slide_is_read(base: Pat
 def test_a_deck_at_the_slide_cap_loads(base: Path) -> None:
     raw = deck(slides=[{"number": n, "prompt": "p"} for n in range(1, MAX_SLIDES + 1)])
     assert len(load(raw, base).slides) == MAX_SLIDES
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        # Another program's file, named by mistake or by an injected config_path: none of
+        # its field names is read out.
+        ({"db_password": "x", "db_user": "y"}, 'slides: required: a list like [{"number": 1'),
+        ({"output_dir": "deck", "token": "x"}, "slides: required"),
+        # A misspelt slides is named, and only it.
+        ({"slide": [], "db_password": "x"}, "slide: unknown field, did you mean 'slides'?"),
+        # A deck config: its unknown field is named, with the fix.
+        ({**deck(), "db_password": "x"}, "db_password: unknown field"),
+    ],
+)
+def test_a_file_that_is_no_deck_config_tells_none_of_its_fields(
+    base: Path, raw: dict[str, Any], said: str
+) -> None:
+    error = refusal(raw, base)
+    assert str(error).startswith(said)
+    if "slides" not in raw:
+        assert "db_" not in str(error)
+        assert "token" not in str(error)

@@ -62,14 +62,20 @@ def test_a_symlink_to_an_image_is_followed_and_one_to_anything_else_refused(
     (tmp_path / "assets" / "logo.webp").write_bytes(image_bytes("WEBP"))
     (tmp_path / "logo.png").symlink_to(tmp_path / "assets" / "logo.webp")
     (image,) = load(deck({"reference_image": "logo.png"}), tmp_path).reference_images.values()
-    assert (image.path, image.mime_type) == (tmp_path / "assets" / "logo.webp", "image/webp")
-    (tmp_path / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n")
-    (tmp_path / "ref.png").symlink_to(tmp_path / "id_rsa")
+    # Named as the config names it: the link's target is never told.
+    assert (image.path, image.mime_type) == (tmp_path / "logo.png", "image/webp")
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "id_rsa").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaA\n")
+    (tmp_path / "ref.png").symlink_to(tmp_path / ".ssh" / "id_rsa")
+    (tmp_path / "gone.png").symlink_to(tmp_path / ".ssh" / "id_ed25519")
     error = refusal(deck({"reference_image": "ref.png"}), tmp_path)
     assert (error.field, error.problem) == (
         "slide 1 (slides[0]).reference_image",
-        f"{tmp_path / 'id_rsa'} does not decode as an image; give a png, jpg or webp file",
+        f"{tmp_path / 'ref.png'} does not decode as an image; give a png, jpg or webp file",
     )
+    missing = refusal(deck({"reference_image": "gone.png"}), tmp_path)
+    assert missing.problem == f"file not found: {tmp_path / 'gone.png'}"
+    assert ".ssh" not in str(error) + str(missing)
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device", "missing"])
@@ -78,14 +84,15 @@ def test_only_a_regular_file_is_read(tmp_path: Path, kind: str) -> None:
     if kind == "fifo":
         os.mkfifo(tmp_path / "pipe")  # opened without blocking: no writer ever comes
         link.symlink_to(tmp_path / "pipe")
-        expected = f"{tmp_path / 'pipe'} is not a regular file"
+        expected = f"{link} is not a regular file"
     elif kind == "device":
         link.symlink_to("/dev/zero")
-        expected = "/dev/zero is not a regular file"
+        expected = f"{link} is not a regular file"
     else:
         link.symlink_to(tmp_path / "gone.png")
-        expected = f"file not found: {tmp_path / 'gone.png'}"
+        expected = f"file not found: {link}"
     error = refusal(deck({"reference_image": "ref.png"}), tmp_path)
+    # The link as the config names it, never its target.
     assert (error.field, error.problem) == ("slide 1 (slides[0]).reference_image", expected)
 
 

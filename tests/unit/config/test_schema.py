@@ -219,7 +219,12 @@ AGREEMENT: list[dict[str, Any]] = [
     *(_with({"rpm": r}) for r in [0.1, 1000, 0, -1, "1", None]),
     *(_with({"timeout": t}) for t in [0.5, 0, -1, None]),
     *(_with({"api_key": k}) for k in ["AIza-x", "${K}", "$K", " $k", "a$K", 1, None]),
+    *(
+        _with({"api_key": k})
+        for k in ["${GEMINI_API_KEY}", " ${GOOGLE_API_KEY}", "a${GEMINI_API_KEY}"]
+    ),
     *(_with({"base_url": u}) for u in ["https://h", "http://127.0.0.1:8/", "$U", 1, None]),
+    *(_with({"base_url": u}) for u in ["${GOOGLE_GEMINI_BASE_URL}", "https://${U}", "${U}"]),
     *(_with({"allow_insecure_http": x}) for x in [True, False, "true", 0, None]),
     _with({"base_url": "http://h/", "allow_insecure_http": True}),
     _with(allow_insecure_http=True),  # top-level only

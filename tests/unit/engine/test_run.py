@@ -342,14 +342,14 @@ async def test_no_key_is_a_config_error(tmp_path: Path) -> None:
 
 async def test_the_key_from_the_config_reference_is_used_and_never_written(tmp_path: Path) -> None:
     emu = emulator(keys=frozenset({"secret-from-var"}))
-    config = deck(tmp_path, 2, api_key="${MY_KEY}")
+    config = deck(tmp_path, 2, api_key="${GOOGLE_API_KEY}")
     progress_file = tmp_path / "p.json"
     results_file = tmp_path / "r.json"
     result = await generate_batch(
         config,
         settings=FAST,
         transport=httpx2.ASGITransport(app=emu),
-        env={"MY_KEY": "secret-from-var"},
+        env={"GOOGLE_API_KEY": "secret-from-var", "GEMINI_API_KEY": "not-this-one"},
         progress_file=progress_file,
         results_file=results_file,
     )

@@ -481,3 +481,20 @@ async def test_an_answer_declaring_a_length_over_the_cap_is_not_read() -> None:
 def test_the_cap_must_be_positive(cap: int) -> None:
     with pytest.raises(ValueError, match="max_answer_bytes"):
         GeminiClient(api_key=KEY, max_answer_bytes=cap)
+
+
+async def test_nothing_is_sent_to_another_users_port_of_this_machine() -> None:
+    from other_user import NOBODY, listening_as_nobody
+
+    from nanobanana_async.errors import EndpointRefused
+
+    with listening_as_nobody() as listener:
+        async with GeminiClient(api_key=KEY, base_url=listener.url, timeout=30) as client:
+            with pytest.raises(EndpointRefused) as refused:
+                await client.generate(MODEL, BODY)
+            with pytest.raises(EndpointRefused):
+                await client.download("/download/v1beta/files/x", print, limit=1, deadline=30)
+            assert client.requests_sent == 0
+    assert f"(uid {NOBODY})" in str(refused.value)
+    assert KEY not in str(refused.value)
+    assert listener.received == []  # not a connection, let alone the key
