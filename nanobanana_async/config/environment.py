@@ -258,10 +258,12 @@ def endpoint_notices(
 ) -> tuple[str, ...]:
     """What the user must be told about where ``url`` sends the key: one line, or none.
 
-    Nothing for Google's endpoint over https or the embedded emulator. This machine
-    (loopback, over http or https) is named with its port: the key does not leave the
-    machine, but the port may be another user's server, so the client sends only to one
-    of this user's (:func:`~..service.endpoint.foreign_listener`).
+    Nothing for Google's endpoint over https, the embedded emulator, or a port of this
+    machine where a server of the user's own listens. Any other port of this machine
+    (loopback, over http or https; nobody listening yet, or no ``/proc/net`` to tell) is
+    named: the key does not leave the machine, but the port may become another user's
+    server, so the client sends only to one of this user's
+    (:func:`~..service.endpoint.foreign_listener`).
 
     Raises:
         ConfigError: plain http to another machine without ``allow_insecure_http``; a URL
@@ -277,6 +279,8 @@ def endpoint_notices(
             "holds an API key; remove it: the key goes only in the x-goog-api-key header",
         )
     if endpoint.is_loopback(host):
+        if endpoint.own_listener(url):
+            return ()  # a server of the user's own listens there: the key stays with them
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         return (
             f"{where}: requests and the key go to port {port} on this machine, to a server "

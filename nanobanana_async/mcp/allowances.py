@@ -42,6 +42,13 @@ def _normal(url: str) -> str:
     ).geturl()
 
 
+def _shown(url: str) -> str:
+    """``url``'s scheme, host and port: no credentials a proxy URL may hold, no path."""
+    parts = urlsplit(url.strip())
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme.lower()}://{parts.hostname or ''}{port}"
+
+
 class Allowances:
     """The endpoints the server's operator lets a client's config name."""
 
@@ -70,8 +77,13 @@ class Allowances:
     def __repr__(self) -> str:
         return f"Allowances({sorted(self.endpoints)!r})"
 
-    def check(self, raw: Mapping[str, Any]) -> None:
+    def check(self, raw: Mapping[str, Any]) -> str | None:
         """Refuse a config that sets where the key goes without the operator's allowance.
+
+        Returns:
+            For a config that names an endpoint the operator allows, the notice that tells
+            the agent where its key goes (a server of the user's own on this machine is
+            otherwise named by no notice); else ``None``.
 
         Raises:
             ConfigError: the field, and the server's option that would allow it.
@@ -85,7 +97,11 @@ class Allowances:
                     "an MCP client may not set where the key goes; the server's own endpoint "
                     f"is used, and the server's operator allows others with {_OPTION}",
                 )
-            return  # an allowed endpoint: its key and its scheme are the config's to say
+            # An allowed endpoint: its key and its scheme are the config's to say.
+            return (
+                f"base_url: requests and the key go to {_shown(url)}, an endpoint the "
+                "server's operator allows"
+            )
         key = raw.get("api_key")
         if key is not None and not (isinstance(key, str) and key.strip() in _SERVER_OWN["api_key"]):
             raise ConfigError(
@@ -100,3 +116,4 @@ class Allowances:
                 "an MCP client may set it only with a base_url the server's operator allows "
                 f"with {_OPTION}",
             )
+        return None

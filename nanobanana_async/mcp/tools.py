@@ -218,7 +218,7 @@ class DeckTools:
                 return _refusal(f"nanobanana: error: {error}")  # as the command says it
             base = path.absolute().parent
         try:
-            self.allowances.check(raw)
+            allowed = self.allowances.check(raw)
         except ConfigError as error:
             return _refusal(str(error))
         # Its relative paths keep meaning what they meant where it was given.
@@ -232,7 +232,8 @@ class DeckTools:
                 loaded.require_key(_KEY_HINT)
             except ConfigError as error:
                 return _refusal(str(error))
-        return given, loaded.notices
+        told = () if allowed is None else (allowed,)
+        return given, (*told, *loaded.notices)
 
     def _config_file(self, config_path: str | None) -> Path:
         assert config_path is not None
@@ -427,8 +428,12 @@ class DeckTools:
         if full_paths and images:  # the line names the folder: the file names complete it
             names = (printable(Path(image).name) for image in images)
             text = f"{text}; saved {', '.join(names)}"
+        # What the start said (the server's own word on the config), then what the run
+        # said, once each.
         kept = results.get("notices")
-        return _told(Answer(text, data), [str(n) for n in kept] if isinstance(kept, list) else [])
+        said = await anyio.to_thread.run_sync(self._notices, run)
+        said += [str(n) for n in kept] if isinstance(kept, list) else []
+        return _told(Answer(text, data), list(dict.fromkeys(said)))
 
     async def view_deck(self, run_id: str | None = None) -> Answer:
         """The deck's contact sheet, as one small JPEG."""

@@ -30,6 +30,7 @@ __all__ = [
     "is_embedded_emulator",
     "is_google",
     "is_loopback",
+    "own_listener",
     "reaches_this_machine",
     "refused_listener",
 ]
@@ -104,11 +105,28 @@ def foreign_listener(url: str, *, tables: tuple[Path, ...] = _PROC_NET) -> int |
     Args:
         tables: the kernel's socket tables to read (tests give their own).
     """
+    trusted = {os.geteuid(), 0}
+    return next((uid for uid in _listeners(url, tables) if uid not in trusted), None)
+
+
+def own_listener(url: str, *, tables: tuple[Path, ...] = _PROC_NET) -> bool:
+    """Whether a server of this user's (or root's) listens where ``url`` connects on this
+    machine, and nobody else's does: the key then stays with the user's own programs.
+
+    ``False`` when it cannot be told: no ``/proc/net``, nobody listening yet, a host off
+    this machine.
+    """
+    uids = _listeners(url, tables)
+    return bool(uids) and uids <= {os.geteuid(), 0}
+
+
+def _listeners(url: str, tables: tuple[Path, ...]) -> set[int]:
+    """The uids listening where ``url`` connects on this machine (none off it)."""
     parts = urlsplit(url)
     if not reaches_this_machine(parts.hostname):
-        return None
+        return set()
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    trusted = {os.geteuid(), 0}
+    uids: set[int] = set()
     for table in tables:
         try:
             lines = table.read_text(encoding="ascii", errors="replace").splitlines()[1:]
@@ -116,9 +134,9 @@ def foreign_listener(url: str, *, tables: tuple[Path, ...] = _PROC_NET) -> int |
             continue
         for line in lines:
             uid = _listener_uid(line.split(), port)
-            if uid is not None and uid not in trusted:
-                return uid
-    return None
+            if uid is not None:
+                uids.add(uid)
+    return uids
 
 
 def refused_listener(url: str, *, tables: tuple[Path, ...] = _PROC_NET) -> str | None:

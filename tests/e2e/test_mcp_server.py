@@ -161,14 +161,10 @@ async def test_a_deck_followed_to_the_end_costs_a_few_hundred_bytes(
     assert images == [f"slide-{n:02d}.webp" for n in range(1, count + 1)]
     assert all((deck / name).is_file() for name in images)
     assert results.structured_content["cost_usd"] > 0
-    # The emulator is on a port of this machine: where the key goes is said twice, at the
-    # start and in the results. The rest is the price of following a deck.
-    told = [result for result in ledger.results if _notices(result)]
-    assert told == [started, results]
-    assert all("port" in notice for result in told for notice in _notices(result))
-    assert ledger.text_bytes - sum(map(_notice_bytes, told)) <= _TEXT_BUDGET, [
-        _text(r) for r in ledger.results
-    ]
+    # The emulator is a server of this user's on this machine: nothing to tell of where the
+    # key goes, and the whole text is the price of following a deck.
+    assert [result for result in ledger.results if _notices(result)] == []
+    assert ledger.text_bytes <= _TEXT_BUDGET, [_text(r) for r in ledger.results]
     assert not any(_images(result) for result in ledger.results)  # never pixels
     # Progress went out while wait_deck waited, never backwards, ending at the whole deck.
     done = [step[0] for step in ledger.progress]
@@ -365,7 +361,7 @@ async def test_generate_image_returns_the_paths_of_its_images(
     assert paths[0].parent.parent == tmp_path / "nano-banana-images"  # the server's cwd
     assert all(p.name in _text(made) for p in paths)
     assert len(_text(made).encode()) - _notice_bytes(made) < 300
-    assert _notices(made)  # the server's endpoint is a port of this machine: said
+    assert not _notices(made)  # the server's endpoint is a server of the user's own
     assert too_many.is_error
 
 
@@ -488,10 +484,9 @@ async def test_a_client_s_config_cannot_say_where_the_key_goes(
             await session.call_tool("wait_deck", {"run_id": run_id, "timeout_s": 50})
             status = await session.call_tool("deck_status", {"run_id": run_id})
             results = await session.call_tool("deck_results", {"run_id": run_id})
-    port = url.rsplit(":", 1)[1]
     said = (
-        f"notice: base_url: requests and the key go to port {port} on this machine, to a "
-        "server of this user's only (not Google's endpoint)"
+        f"notice: base_url: requests and the key go to {url}, an endpoint the server's "
+        "operator allows"
     )
     for answer in (started, status, results):
         assert said in _text(answer), _text(answer)
