@@ -57,19 +57,13 @@ _IMAGES_FOLDER = "nano-banana-images"
 _IMAGE_PARAMETERS = frozenset(
     {"prompt", "count", "aspect_ratio", "image_size", "model", "output_dir"}
 )
-# Said to an agent calling a tool: what to change in the call or the server's settings,
-# never a command to run (it has no shell of the server's).
-_NO_KEY = (
-    "no API key: the MCP server has neither GEMINI_API_KEY nor GOOGLE_API_KEY in its "
-    "environment; add one to the server's env in the client's MCP settings and restart it, "
-    "or call again with emulator: true for a dry run (placeholder images, no key, no cost)"
-)
-
-# What a client is told when a deck that would send has no key: where the server reads it.
+# What a client is told when a deck that would send has no key: where the server reads it,
+# and the call that needs none; a parameter or a setting to change, never a command to run
+# (the agent has no shell of the server's).
 _KEY_HINT = (
     "; the MCP server reads it from its own environment: give it there (claude mcp add -e "
-    'GEMINI_API_KEY=..., or "env" in .mcp.json) and restart the server, or start_deck with '
-    "emulator: true for a dry run that needs no key"
+    'GEMINI_API_KEY=..., or "env" in .mcp.json) and restart the server, or call again with '
+    "emulator: true for a dry run (placeholder images, no key, no cost)"
 )
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -343,8 +337,11 @@ class DeckTools:
             field = error.field
             name = field.rpartition(".")[2] if "slides[" in field else field
             return f"{name}: {error.problem}" if name in _IMAGE_PARAMETERS else str(error)
-        if not checked.api_key and not emulator:
-            return _NO_KEY
+        if not emulator:
+            try:
+                checked.require_key(_KEY_HINT)
+            except ConfigError as error:
+                return str(error)
         return checked.notices
 
     # -- following -----------------------------------------------------------------------

@@ -125,7 +125,8 @@ async def test_generate_image_words_its_refusals_for_the_agent_calling_it(tmp_pa
     shape = await tools.generate_image("a banana", aspect_ratio="7:3", emulator=True)
 
     assert no_key.error
-    assert no_key.text.startswith("no API key: the MCP server has neither GEMINI_API_KEY")
+    assert no_key.text.startswith("api_key: no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
+    assert "the MCP server reads it from its own environment" in no_key.text
     assert no_key.text.endswith(
         "or call again with emulator: true for a dry run (placeholder images, no key, no cost)"
     )
