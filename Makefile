@@ -21,11 +21,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Four workers (half the suite's time is spent waiting on subprocesses and the emulator, so
-# two cores keep four busy), the next test to whichever is free; the slowest tests and
+# A worker per core (at most 4), the next test to whichever is free; the slowest tests and
 # the time per room follow the dots.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 4 --dist worksteal --durations 10
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist worksteal --durations 10
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
