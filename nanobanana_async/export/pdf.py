@@ -43,6 +43,7 @@ from pathlib import Path
 from PIL import PdfParser
 
 from ..files.atomic import write_atomic
+from ..files.foreign import keep_foreign
 from ..files.images import image_mode
 from .deck import (
     Deck,
@@ -57,12 +58,17 @@ from .deck import (
 __all__ = [
     "PAGE_LONG_SIDE",
     "PDF_NAME",
+    "is_deck_pdf",
     "lossless_webp",
     "page_size",
     "write_pdf",
 ]
 
 PDF_NAME = "deck.pdf"
+# The comment after the header that says this module wrote the file: a deck.pdf without it
+# (the user's own, in a folder of theirs) is kept in .versions/ before it is replaced.
+_MARK = b"nanobanana-async: one page per slide"
+_MARK_BYTES = 64
 PAGE_LONG_SIDE = 960.0
 """A page's longer side in points (1/72 in): 13 1/3 in, a widescreen slide's width."""
 
@@ -115,7 +121,7 @@ def write_pdf(deck: Deck, dest: Path | None = None) -> ExportReport:
     pdf = PdfParser.PdfParser(f=buffer, mode="w+b")
     pdf.start_writing()
     pdf.write_header()
-    pdf.write_comment("nanobanana-async: one page per slide")
+    pdf.write_comment(_MARK.decode())
     catalog = pdf.next_object_id(0)  # placeholders: written last, once the pages are known
     pages = pdf.next_object_id(0)
     kids: list[PdfParser.IndirectReference] = []
@@ -140,10 +146,17 @@ def write_pdf(deck: Deck, dest: Path | None = None) -> ExportReport:
     pdf.root_ref = catalog
     pdf.write_xref_and_trailer()
     try:
+        kept = keep_foreign(dest, is_deck_pdf, _MARK_BYTES, head=True)  # a PDF not ours is kept
         write_atomic(dest, buffer.getvalue(), mode=image_mode())
     except OSError as exc:
         raise ExportError(f"cannot write {dest}: {exc.strerror or exc}") from None
-    return ExportReport(path=dest, slides=tuple(made), skipped=tuple(skipped))
+    return ExportReport(path=dest, slides=tuple(made), skipped=tuple(skipped), previous=kept)
+
+
+def is_deck_pdf(data: bytes) -> bool:
+    """Whether ``data`` (a file's first bytes) starts a PDF this module wrote: its comment
+    after the header is the mark."""
+    return data.startswith(b"%PDF-") and _MARK in data[:_MARK_BYTES]
 
 
 def _write_page(

@@ -66,11 +66,14 @@ def read_regular(
     own: bool = False,
     follow: bool = False,
     dir_fd: int | None = None,
+    head: bool = False,
 ) -> bytes:
     """The bytes of the regular file at ``path``, at most ``limit``.
 
     Args:
-        limit: the most bytes read; a bigger file is refused, not cut.
+        limit: the most bytes read; a bigger file is refused, not cut (unless ``head``).
+        head: read only the first ``limit`` bytes of a bigger file (a mark at its start
+            is all the caller looks for).
         own: refuse a file that is not the user's own.
         follow: follow a symbolic link (a path the user named on purpose); by default a
             link is refused.
@@ -100,7 +103,7 @@ def read_regular(
             raise NotRegular(file_kind(info.st_mode))
         if own and info.st_uid != os.geteuid():
             raise NotOwn(info.st_uid)
-        if info.st_size > limit:
+        if info.st_size > limit and not head:
             raise TooLarge(limit, info.st_size)
         chunks: list[bytes] = []
         size = 0
@@ -108,6 +111,8 @@ def read_regular(
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:
+                if head:
+                    return b"".join(chunks)[:limit]
                 raise TooLarge(limit, size)
     finally:
         os.close(fd)

@@ -87,3 +87,22 @@ def test_an_export_keeps_a_contact_sheet_it_did_not_draw(tmp_path: Path, url: st
     assert (deck / ".versions" / "contact-sheet.2.png").read_bytes() == theirs
     with Image.open(deck / "contact-sheet.png") as drawn:
         assert drawn.info.get("Software") == "nanobanana-async contact sheet"
+
+
+def test_an_export_keeps_a_pdf_it_did_not_write_and_replaces_its_own(
+    tmp_path: Path, url: str
+) -> None:
+    deck = tmp_path / "deck"
+    _run(write(tmp_path / "slides.json", deck_config(deck, 2)), tmp_path, url)
+    theirs = b"%PDF-1.7\n%their report\n" + b"0" * 100_000 + b"\n%%EOF\n"
+    (deck / "deck.pdf").write_bytes(theirs)
+
+    done = run_cli("export", str(deck), "--pdf")
+
+    assert done.returncode == 0, done.stderr
+    assert (deck / ".versions" / "deck.2.pdf").read_bytes() == theirs
+    assert "the earlier one kept as" in done.stdout.decode()
+    # Its own PDF, whatever its size, is told by its first bytes and replaced, not kept.
+    again = run_cli("export", str(deck), "--pdf")
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in (deck / ".versions").iterdir()) == ["deck.2.pdf"]
