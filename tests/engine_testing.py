@@ -295,21 +295,6 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     )
 
 
-_THIS_MACHINE = "requests and the key go to port "
-
-
-def off_this_machine(notices: Iterable[str]) -> list[str]:
-    """The notices but the one every run against a loopback server gets (where the key goes:
-    a port of this machine), which tests of other matters do not count."""
-    return [notice for notice in notices if _THIS_MACHINE not in notice]
-
-
-def beyond_endpoint(stderr: bytes) -> bytes:
-    """``stderr`` without the loopback endpoint's notice line (see :func:`off_this_machine`)."""
-    lines = stderr.decode().splitlines(keepends=True)
-    return "".join(off_this_machine(lines)).encode()
-
-
 def read_json(path: Path) -> Any:
     return orjson.loads(path.read_bytes())
 

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from ..follow.summary import printable, slide_ranges
-from ..wording import plural
+from ..follow.summary import printable
+from ..wording import plural, slide_ranges
 
 if TYPE_CHECKING:
     from ..config.loading import BatchConfig

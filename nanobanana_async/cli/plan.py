@@ -22,8 +22,8 @@ from ..engine.plan import plan_jobs
 from ..engine.rerun import RunPlan, plan_run
 from ..errors import ConfigError
 from ..exits import EXIT_OK, EXIT_USAGE
-from ..follow.summary import printable, slide_ranges
-from ..wording import plural
+from ..follow.summary import printable
+from ..wording import plural, slide_ranges
 
 __all__ = ["plan_command", "plan_line", "slide_lines"]
 

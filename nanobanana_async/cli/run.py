@@ -14,7 +14,6 @@ import argparse
 import os
 import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -32,11 +31,11 @@ from ..results import BatchResult
 from ..service.endpoint import EMULATOR_BASE_URL
 from .allocator import pin_mmap_threshold
 from .bar import ProgressBar
+from .dry_run import dry_run_dir
 
-__all__ = ["DRY_RUN_SUFFIX", "dry_run_dir", "run_command"]
+__all__ = ["run_command"]
 
 _EMULATOR_KEY = "emulator-dry-run"
-DRY_RUN_SUFFIX = ".dry-run"
 _STOPPING_NOTE = (
     "nanobanana: stopping: the requests on the wire finish and are saved, nothing new is "
     "sent; press Ctrl-C again to cut them"
@@ -176,13 +175,6 @@ def _for_emulator(config: BatchConfig) -> BatchConfig:
         api_key=_EMULATOR_KEY,
         output_dir=dry_run_dir(config.output_dir),
     )
-
-
-def dry_run_dir(output_dir: Path) -> Path:
-    """Where ``run --emulator`` writes a deck meant for ``output_dir``: ``<output_dir>.dry-run``."""
-    if not output_dir.name:  # the root of a file system
-        return output_dir / f"deck{DRY_RUN_SUFFIX}"
-    return output_dir.with_name(f"{output_dir.name}{DRY_RUN_SUFFIX}")
 
 
 def _print_saved_summary(args: argparse.Namespace) -> None:

@@ -25,6 +25,7 @@ from ..follow.progress_file import run_holder, view
 from ..follow.registry import Entry, Registry, deck_files, deck_id
 from ..follow.summary import printable
 from ..results import utc_iso
+from .dry_run import dry_run_dir
 
 __all__ = [
     "NoSuchRun",
@@ -60,8 +61,6 @@ def run_files(args: argparse.Namespace) -> RunFiles:
     Registers the run (this process) unless its progress file or its deck is held already,
     in which case the run is refused in its own words and there is nothing to register.
     """
-    from .run import dry_run_dir
-
     progress_file: Path | None = args.progress_file
     results_file: Path | None = args.results_file
     try:
@@ -130,8 +129,6 @@ def followed_progress_file(args: argparse.Namespace) -> Path:
         if entry is None:
             raise NoSuchRun(f"no run {printable(run_id)}; nanobanana runs lists them")
         return entry.progress_file
-    from .run import dry_run_dir
-
     assert config is not None
     output_dir = load_config(config, env=os.environ).output_dir
     ids = {deck_id(output_dir), deck_id(dry_run_dir(output_dir))}

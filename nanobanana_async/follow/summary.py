@@ -33,7 +33,6 @@ __all__ = [
     "progress_line",
     "result_line",
     "running_parts",
-    "slide_ranges",
     "utc_moment",
 ]
 

@@ -7,6 +7,7 @@ chance to tidy up: what the run wrote before it is all the next run has.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,25 +34,15 @@ from nanobanana_async.engine.manifest import MANIFEST_NAME
 _SCALE = "0.01"
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[Emulator, str]]:
-    # 100 s PENDING and 100 s RUNNING, scaled: 1 s each, time for a kill and a look.
-    emulator = Emulator(
-        EmulatorSettings(latency=False, time_scale=0.01, batch_latency=100.0, signature_bytes=16)
-    )
-    with serve_in_thread(emulator) as base_url:
-        yield emulator, base_url
-
-
-@pytest.fixture
-def holding() -> Iterator[tuple[Emulator, str]]:
-    # As ``served``, and the answer to a create held 5 s (scaled) once its batch is made.
+@contextlib.contextmanager
+def _serving(batch_latency: float, create_hold: float = 0.0) -> Iterator[tuple[Emulator, str]]:
+    """An emulator whose batches stay ``batch_latency`` s in each state, scaled by 0.01."""
     emulator = Emulator(
         EmulatorSettings(
             latency=False,
             time_scale=0.01,
-            batch_latency=100.0,
-            batch_create_hold=500.0,
+            batch_latency=batch_latency,
+            batch_create_hold=create_hold,
             signature_bytes=16,
         )
     )
@@ -60,13 +51,24 @@ def holding() -> Iterator[tuple[Emulator, str]]:
 
 
 @pytest.fixture
+def served() -> Iterator[tuple[Emulator, str]]:
+    # 100 s PENDING and 100 s RUNNING, scaled: 1 s each, time for a kill and a look.
+    with _serving(100.0) as serving:
+        yield serving
+
+
+@pytest.fixture
+def holding() -> Iterator[tuple[Emulator, str]]:
+    # As ``served``, and the answer to a create held 5 s (scaled) once its batch is made.
+    with _serving(100.0, create_hold=500.0) as serving:
+        yield serving
+
+
+@pytest.fixture
 def lasting() -> Iterator[tuple[Emulator, str]]:
     # 10000 s PENDING, scaled: 100 s, longer than any test looks at it.
-    emulator = Emulator(
-        EmulatorSettings(latency=False, time_scale=0.01, batch_latency=10000.0, signature_bytes=16)
-    )
-    with serve_in_thread(emulator) as base_url:
-        yield emulator, base_url
+    with _serving(10000.0) as serving:
+        yield serving
 
 
 def _progress(tmp_path: Path) -> dict[str, object]:
