@@ -202,7 +202,7 @@ class GeminiClient:
             ApiError: the answer's error; UnusableAnswer past ``limit`` or ``deadline``.
         """
         url = f"{self._root}{path}"
-        await self._check_listener()
+        self._check_listener()
         self.requests_sent += 1
         size = 0
         try:
@@ -245,7 +245,7 @@ class GeminiClient:
         params: dict[str, str] | None = None,
     ) -> tuple[httpx2.Headers, _Received]:
         """One request to its whole answer; a 2xx answer's headers and body, else raises."""
-        await self._check_listener()
+        self._check_listener()
         self.requests_sent += 1
         received: _Received | None = None
         try:
@@ -279,15 +279,16 @@ class GeminiClient:
         assert received is not None
         return answer_headers, received
 
-    async def _check_listener(self) -> None:
+    def _check_listener(self) -> None:
         """Refuse to send to a port of this machine that another user listens on.
 
         Looked at before the first request and then at most once every
-        :data:`_LISTENER_RECHECK_S`, in a worker thread: the kernel's socket table is
-        hundreds of lines on a busy machine, and read before every request on the event
-        loop it held a deck's requests back (the shared-quota benchmark lost a third of
-        its pace). Another user can take the port only once the user's own server lets it
-        go, and a connection kept alive still reaches the socket it was opened to.
+        :data:`_LISTENER_RECHECK_S`, never with an ``await`` between the pacer's admission
+        and the send (a request held there can leave inside a delay a 429 announced
+        meanwhile). Read before every request, the kernel's socket table (hundreds of lines
+        on a busy machine) held decks back: the shared-quota benchmark lost a third of its
+        pace. Another user can take the port only once the user's own server lets it go,
+        and a connection kept alive still reaches the socket it was opened to.
 
         Raises:
             EndpointRefused: before anything is sent; the run stops.
@@ -298,8 +299,7 @@ class GeminiClient:
         last = self._listener_checked
         if last is not None and now - last < _LISTENER_RECHECK_S:
             return
-        problem = await anyio.to_thread.run_sync(refused_listener, self._root)
-        if problem is not None:
+        if (problem := refused_listener(self._root)) is not None:
             raise EndpointRefused(problem, reason="FOREIGN_LISTENER")
         self._listener_checked = now
 
