@@ -4,8 +4,10 @@
 the folder (the user's notes, another tool's files) is kept; a shipped file the user has
 edited since the last install (or that was there before any install of ours) is moved to
 a dated backup folder before its new version is written, and the line printed at the end
-says so. What was installed is recorded in a manifest (file -> SHA-256), which is how an
-edited file is told from one of ours. Standard library only: it runs before any install.
+says so. A file an earlier version shipped and this one does not is removed (moved to the
+backup if edited): a stale reference would mislead the agent. What was installed is
+recorded in a manifest (file -> SHA-256), which is how an edited file is told from one of
+ours. Standard library only: it runs before any install.
 """
 
 from __future__ import annotations
@@ -102,6 +104,22 @@ def install(target: Path, engine: str, now: datetime | None = None) -> str:
         mode = 0o755 if relative.parent == LAUNCHER.parent else 0o644
         _write(path, content, mode)
         updated += 1
+    removed = 0
+    for name, digest in sorted(recorded.items()):
+        relative = Path(name)
+        if relative in files or relative.is_absolute() or ".." in relative.parts:
+            continue
+        path = target / relative
+        current = _current(path)
+        if current is None:
+            continue
+        if _digest(current) == digest:
+            path.unlink()  # ours, from an earlier version: its stale words would mislead
+            removed += 1
+        else:  # ours once, edited since: the user's now, kept aside as an edit is
+            (backup / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, backup / relative)
+            backed_up.append(name)
     manifest = {"files": {str(r): _digest(c) for r, c in files.items()}}
     _write(target / MANIFEST, json.dumps(manifest, indent=2).encode() + b"\n", 0o644)
     theirs = sorted(
@@ -113,6 +131,8 @@ def install(target: Path, engine: str, now: datetime | None = None) -> str:
         and not p.relative_to(target).parts[0].startswith(".backup-")
     )
     line = f"installed the nano-banana skill in {target} ({updated} of {len(files)} files updated"
+    if removed:
+        line += f"; removed {removed} file{'s' if removed != 1 else ''} no longer shipped"
     if theirs:
         shown = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
         line += f"; kept {len(theirs)} file{'s' if len(theirs) != 1 else ''} of yours: {shown}"

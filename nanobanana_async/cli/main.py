@@ -19,6 +19,7 @@ from ..config.schema import (
     NUMBER_RANGE,
     RPM_RANGE,
     TIMEOUT_RANGE,
+    field_lines,
 )
 from ..exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
 from .export import export_kinds
@@ -332,7 +333,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "--config", type=Path, help="the deck whose batch to cancel (from its manifest)"
     )
     sub.add_parser("runs", help="the live and recent runs: id, line, files")
-    sub.add_parser("schema", help="print the config's JSON Schema")
+    schema = sub.add_parser("schema", help="print the config's JSON Schema")
+    schema.add_argument(
+        "--fields",
+        action="store_true",
+        help="the fields in a few short lines: which apply to the whole deck, values, defaults",
+    )
     _add_export_arguments(
         sub.add_parser("export", help="a deck's folder as a PPTX and a PDF (or a contact sheet)")
     )
@@ -449,6 +455,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from ..config.loading import config_schema
 
+        if args.fields:
+            print("\n".join(field_lines()))
+            return EXIT_OK
         sys.stdout.buffer.write(orjson.dumps(config_schema(), option=orjson.OPT_INDENT_2) + b"\n")
         return EXIT_OK
     if args.command == "export":

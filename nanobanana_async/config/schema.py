@@ -14,6 +14,7 @@ numbers, plain http to another machine (the URL's host may come from a ``${VAR}`
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal
@@ -434,3 +435,83 @@ _SCHEMA = _config_schema()
 def config_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the config file; a fresh copy the caller may change."""
     return copy.deepcopy(_SCHEMA)
+
+
+# Each field in a few words, for ``schema --fields``; the values and the default come from
+# the schema itself, and a test holds these names equal to the schema's.
+_BRIEF: Mapping[str, str] = MappingProxyType(
+    {
+        "output_dir": "folder of the images, created if missing",
+        "model": "model id",
+        "strict_model": "send a retired model id as given",
+        "api_key": 'write "${GEMINI_API_KEY}", never the key',
+        "base_url": "the service or a proxy, written out",
+        "allow_insecure_http": "accept plain http:// to another machine",
+        "style_reference": "an image sent with every slide, for one look",
+        "mode": "batch-api: half price, done within 24 hours",
+        "consistency": "first-slide: its image is sent with every other slide",
+        "concurrency": "requests in flight at once",
+        "rpm": "requests per minute the quota allows",
+        "max_cost": "budget in USD, refused before anything is sent",
+        "timeout": "seconds per request",
+        "format": "image file format",
+        "quality": "encoder quality",
+        "aspect_ratio": "image aspect ratio",
+        "image_size": "image resolution",
+        "temperature": "sampling temperature",
+        "seed": "sampling seed",
+        "number": "unique in the config; names the default file",
+        "prompt": "what the slide shows",
+        "style": "a preset wraps the prompt in a fixed phrase",
+        "layout": "the upstream skill's layout hint, carried only",
+        "output_filename": "a plain file name in output_dir",
+        "lossless": "lossless encoding",
+        "reference_image": "an image sent with this slide's prompt",
+    }
+)
+
+
+def _gist(name: str, schema: Mapping[str, Any]) -> str:
+    """A field in a few words: what it is, its values, its default (``schema`` says the rest)."""
+    parts = [_BRIEF[name]]
+    values: dict[str, str] = {}
+    for value in PRESETS if name == "style" else schema.get("enum", ()):
+        if value is not None:
+            values.setdefault(str(value).lower(), str(value))  # jpg, not also JPG
+    if values:
+        parts.append(" ".join(values.values()))
+    elif "minimum" in schema and "maximum" in schema:
+        parts.append(f"{_number(schema['minimum'])} to {_number(schema['maximum'])}")
+    description = str(schema.get("description", ""))
+    if (at := description.find("Default: ")) >= 0:
+        default = re.split(r"[.;:](?:\s|$)", description[at + len("Default: ") :], maxsplit=1)[0]
+        parts.append(f"default {default}")
+    return "; ".join(parts)
+
+
+def _number(value: float) -> str:
+    """``1,000,000``, ``0.001``: a bound as a person writes it."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def field_lines() -> list[str]:
+    """The config's fields in a few short lines, from the schema (``nanobanana schema --fields``).
+
+    An agent asking which fields a deck may set at the top, or what a relative
+    ``output_dir`` means, reads these 2 KB, not the 12 KB schema.
+    """
+    slide = _SCHEMA["$defs"]["slide"]
+    shared = [name for name in slide["properties"] if name in _SCHEMA["properties"]]
+    lines = ["top level, for every slide (relative paths start at the config file's folder):"]
+    for level, properties, required in (
+        (_SCHEMA, _SCHEMA["properties"], _SCHEMA["required"]),
+        (slide, slide["properties"], slide["required"]),
+    ):
+        if level is slide:
+            lines.append(f"each slide (its own {', '.join(shared)} win over the top level's):")
+        for name, field_schema in properties.items():
+            if name == "slides" or (level is slide and name in shared):
+                continue
+            mark = " (required)" if name in required else ""
+            lines.append(f"  {name}{mark}: {_gist(name, field_schema)}")
+    return lines

@@ -144,6 +144,10 @@ def test_schema_is_json() -> None:
     schema = orjson.loads(done.stdout)
     assert "slides" in schema["properties"]
     assert "slides" in schema["required"]
+    fields = nanobanana("schema", "--fields")
+    assert fields.returncode == 0
+    assert fields.stdout.startswith("top level, for every slide")
+    assert len(fields.stdout) < len(done.stdout) / 4
 
 
 def test_dry_run_needs_no_key(tmp_path: Path) -> None:

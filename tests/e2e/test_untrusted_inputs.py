@@ -172,11 +172,11 @@ def test_a_config_planted_by_another_user_is_refused_and_nothing_sent(
 
 
 def test_the_skill_writes_its_configs_to_a_place_of_the_users_own() -> None:
-    for doc in (SKILL / "SKILL.md", SKILL / "references" / "batch-generation.md"):
+    for doc in (SKILL / "SKILL.md", *sorted((SKILL / "references").glob("*.md"))):
         text = doc.read_text()
         assert not re.search(r"/tmp/[\w.-]*config", text), doc
-        assert "~/.cache/nano-banana/" in text, doc
-        assert "allow_insecure_http" in text or doc.name == "SKILL.md", doc
+        assert "~/.cache/nano-banana/" in text or doc.name == "mcp.md", doc
+    assert "allow_insecure_http" in (SKILL / "references" / "config.md").read_text()
 
 
 def test_a_port_of_this_machine_another_user_listens_on_gets_nothing(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from nanobanana_async.config.schema import (
     FORMAT_SPELLINGS,
     IMAGE_SIZE_SPELLINGS,
     config_schema,
+    field_lines,
 )
 from nanobanana_async.errors import ConfigError
 
@@ -254,3 +255,23 @@ def test_plain_http_to_another_machine_is_the_validators_rule_and_described(base
     assert "allow_insecure_http" in TOP["base_url"]["description"]
     assert "not Google's" in TOP["base_url"]["description"]
     assert "refused" in TOP["allow_insecure_http"]["description"]
+
+
+def test_the_field_lines_name_every_field_once_and_stay_short() -> None:
+    # ``schema --fields`` is what an agent reads to know which fields a deck may set at the
+    # top: a field missing from it, or a top-level field listed again under the slide, misleads.
+    lines = field_lines()
+    named = [re.match(r"  (\w+)", line) for line in lines]
+    names = [m.group(1) for m in named if m is not None]
+    shared = set(TOP) & set(PER_SLIDE)
+    assert sorted(names) == sorted((set(TOP) | set(PER_SLIDE)) - {"slides"})
+    assert len(names) == len(set(names))
+    each_slide = next(line for line in lines if line.startswith("each slide"))
+    assert all(field in each_slide for field in shared)
+    assert "config file's folder" in lines[0]
+    assert len("\n".join(lines).encode()) <= 2500
+    assert all(len(line) <= 140 for line in lines)
+    by_name = {m.group(1): line for m in named if m is not None for line in [m.string]}
+    assert "16:9" in by_name["aspect_ratio"] and "default 16:9" in by_name["aspect_ratio"]
+    assert "(required)" in by_name["output_dir"] and "(required)" in by_name["prompt"]
+    assert "1 to 100" in by_name["quality"]
