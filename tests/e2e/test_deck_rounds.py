@@ -179,6 +179,7 @@ def test_resume_finishes_what_an_interrupted_rerun_set_out_to_do(
     config = deck(tmp_path)
     config = write_json(config, read_json(config) | {"slides": read_json(config)["slides"][:4]})
     assert run(tmp_path, url, config)[0] == 0
+    image_cost = read_json(tmp_path / "results.json")["cost_usd"] / 4
     # The rerun's second request never answers: the run is stopped with it on the wire.
     emulator.script({6: "slow"})
     process = start_run(config, tmp_path, environment(url), *asked, "--concurrency", "1")
@@ -217,6 +218,10 @@ def test_resume_finishes_what_an_interrupted_rerun_set_out_to_do(
     assert f"({4 - len(left)} reused)" in line
     results = read_json(tmp_path / "results.json")
     assert [o["slide"] for o in results["outputs"] if not o.get("reused")] == left
+    # The deck paid for the first run's 4 images, the one the interrupted run made (killed,
+    # it could not say so: it counts at the plan's estimate) and the resumed run's.
+    made = 4 + 1 + len(left)
+    assert results["deck_cost_usd"] == pytest.approx(made * image_cost, rel=0.02)
     # Every image the two runs replaced is kept, once.
     redone = [1, 2, 3, 4] if asked == ["--force"] else [2, 3, 4]
     versions = sorted(p.name for p in (tmp_path / "deck" / ".versions").iterdir())
