@@ -88,7 +88,9 @@ class RunPlan:
         pending: what the run sets out to make (every slide not kept), recorded in the
             manifest before anything is sent, so ``--resume`` can finish it.
         adopted: ``--resume`` only: slides kept because the interrupted run made them and
-            died before it could record them (nor what they cost).
+            died before it could record them (nor what they cost) -> what they are taken
+            to have cost: the expected cost, at the batch rate when the batch the manifest
+            records was to deliver them (``None``: no price known).
     """
 
     verdicts: dict[int, Verdict]
@@ -99,7 +101,7 @@ class RunPlan:
     batch: Mapping[str, Any] | None = None
     retired: dict[int, Path] = field(default_factory=dict)
     pending: dict[int, Pending] = field(default_factory=dict)
-    adopted: tuple[int, ...] = ()
+    adopted: dict[int, float | None] = field(default_factory=dict)
 
     def decision(self, slide: int) -> Decision:
         return self.verdicts[slide].decision
@@ -138,8 +140,7 @@ class RunPlan:
     @property
     def batch_cost_usd(self) -> float | None:
         """The same images through the Batch API, which bills half of every rate."""
-        cost = self.cost_usd
-        return None if cost is None else cost * BATCH_DISCOUNT
+        return _at_rate(self.cost_usd, batch=True)
 
     def to_dict(self) -> dict[str, object]:
         cost = self.cost_usd
@@ -303,7 +304,11 @@ def plan_run(
         batch=manifest.batch,
         retired=retired,
         pending=pending,
-        adopted=tuple(n for n, verdict in verdicts.items() if verdict.reason == _MADE_BEFORE),
+        adopted={
+            n: _at_rate(costs[n], batch=n in held)
+            for n, verdict in verdicts.items()
+            if verdict.reason == _MADE_BEFORE
+        },
     )
 
 
@@ -311,6 +316,11 @@ def plan_run(
 _ASKED = frozenset({"--force", "--regenerate", "new"})
 # Why --resume keeps a slide the interrupted run made but did not record.
 _MADE_BEFORE = "made by the interrupted run"
+
+
+def _at_rate(cost: float | None, *, batch: bool) -> float | None:
+    """``cost`` through the Batch API (which bills half of every rate) if ``batch``."""
+    return None if cost is None else cost * BATCH_DISCOUNT if batch else cost
 
 
 def _resumed(job: Job, verdict: Verdict, manifest: Manifest, whole: bool) -> Verdict:

@@ -297,9 +297,10 @@ async def _execute(
             result = _result(
                 cfg, jobs, run, reused, state, started_at, tracker.duration(ended), notices, report
             )
-            # What the interrupted run made and never recorded, at the plan's estimate.
-            made_before = [n for n in plan.adopted if n in reused] + sorted(run.recovered)
-            adopted = {n: plan.costs.get(n) for n in made_before}
+            # What the interrupted run made (or received) and never recorded, at the plan's
+            # estimate.
+            adopted = {n: cost for n, cost in plan.adopted.items() if n in reused}
+            adopted |= {n: plan.costs.get(n) for n in sorted(run.recovered)}
             spend = deck_spend(manifest.spend, result, adopted)
             deck_cost = None if settings.dry_run else spend.total_usd
             result = dataclasses.replace(result, deck_cost_usd=deck_cost)
