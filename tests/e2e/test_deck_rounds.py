@@ -58,7 +58,7 @@ def test_a_ten_slide_deck_edited_on_two_slides_costs_two_requests(
     code, first, err = run(tmp_path, url, deck(tmp_path))
     assert code == 0, err
     assert first.startswith("done 10/10 in ")
-    assert ", $1.3" in first  # ten 2K pro images at $0.134, from the answers' usage
+    assert ", about $1.3" in first  # ten 1K pro images at $0.134, from the answers' usage
     assert requests(emulator) == 10
 
     edited = deck(tmp_path, {3: {"prompt": "Slide 3, reworded"}, 7: {"seed": 42}})
@@ -80,6 +80,51 @@ def test_a_ten_slide_deck_edited_on_two_slides_costs_two_requests(
     assert requests(emulator) == 12
     assert third.startswith("done 10/10 in ")
     assert "(10 reused)" in third
+
+
+def test_each_round_says_what_it_cost_and_what_the_deck_has_cost(
+    tmp_path: Path, service: tuple[Emulator, str]
+) -> None:
+    emulator, url = service
+    folder = tmp_path / "deck"
+    config = deck_config(folder, 4, image_size="1K", format="jpg")
+    slides = write_json(tmp_path / "slides.json", config)
+
+    def costs(line: str) -> tuple[float, float]:
+        """The line's cost part, checked against the results file's figures."""
+        results = read_json(tmp_path / "results.json")
+        this_run, deck = results["cost_usd"], results["deck_cost_usd"]
+        shown = "$0" if this_run == 0 else f"${this_run:.2f}"
+        assert line.endswith(
+            f", about {shown} this run, ${deck:.2f} for the deck at list prices -> {folder}\n"
+        ), line
+        return this_run, deck
+
+    code, first, err = run(tmp_path, url, slides)
+    assert code == 0, err
+    assert requests(emulator) == 4
+    first_paid, deck = costs(first)
+    assert deck == pytest.approx(first_paid)
+    image = first_paid / 4  # 1K pro images, from the answers' usage (prompts add a little)
+
+    for number in (2, 4):
+        config["slides"][number - 1]["prompt"] = f"Slide {number}, reworded"
+    write_json(slides, config)
+    code, second, err = run(tmp_path, url, slides)
+    assert code == 0, err
+    assert requests(emulator) == 6
+    assert "(2 reused)" in second
+    paid, deck = costs(second)
+    assert paid == pytest.approx(2 * image, rel=0.01)
+    assert deck == pytest.approx(first_paid + paid)  # what both runs paid
+
+    code, third, err = run(tmp_path, url, slides)  # unchanged: all reused, nothing paid
+    assert code == 0, err
+    assert requests(emulator) == 6
+    assert "(4 reused), about $0 this run, " in third
+    assert costs(third) == (0.0, deck)
+    status = run_cli("status", "--progress-file", str(tmp_path / "progress.json"))
+    assert status.stdout.decode() == third  # status says what the run said
 
 
 def test_an_output_setting_alone_reencodes_from_the_kept_original(
