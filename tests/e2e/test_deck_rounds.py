@@ -182,7 +182,7 @@ def test_dry_run_prints_the_plan_and_sends_nothing(
     emulator, url = service
     code, out, err = run(tmp_path, url, deck(tmp_path), "--dry-run")
     assert code == 0, err
-    assert out.startswith("plan: 10 slides -> ")
+    assert out.startswith("plan (free, sends nothing): 10 slides -> ")
     assert requests(emulator) == 0
 
 
@@ -290,7 +290,7 @@ def test_plan_slides_says_what_each_slide_gets_why_and_for_how_much(
 
     assert run_cli("plan", str(edited)).stdout.count(b"\n") == 1  # the default: one line
     lines = run_cli("plan", str(edited), "--slides").stdout.decode().splitlines()
-    assert lines[0].startswith("plan: 10 slides -> ")
+    assert lines[0].startswith("plan (free, sends nothing): 10 slides -> ")
     assert lines[1].split() == ["slide", "action", "cost", "why"]
     rows = {int(line.split()[0]): line.split(None, 3)[1:] for line in lines[2:]}
     assert sorted(rows) == list(range(1, 11))
