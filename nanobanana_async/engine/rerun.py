@@ -87,8 +87,8 @@ class RunPlan:
             slide's new image is in place.
         pending: what the run sets out to make (every slide not kept), recorded in the
             manifest before anything is sent, so ``--resume`` can finish it.
-        adopted: ``--resume`` only: slides kept because the interrupted run made them and
-            died before it could record them (nor what they cost) -> what they are taken
+        adopted: ``--resume`` only: slides kept because the interrupted run generated them
+            and died before it could record them (nor what they cost) -> what they are taken
             to have cost: the expected cost, at the batch rate when the batch the manifest
             records was to deliver them (``None``: no price known).
     """
@@ -308,6 +308,7 @@ def plan_run(
             n: _at_rate(costs[n], batch=n in held)
             for n, verdict in verdicts.items()
             if verdict.reason == _MADE_BEFORE
+            and manifest.pending[n].verdict.decision is Decision.GENERATE  # a re-encode is free
         },
     )
 
