@@ -150,6 +150,9 @@ class BatchResult:
             did besides its slides (images already in ``output_dir`` replaced).
         stop: for a run stopped from outside (``cancelled``), what became of the
             requests on the wire; ``None`` otherwise.
+        deck_cost_usd: what the deck in ``output_dir`` has cost over all its runs, this one
+            included (the manifest's spend); ``None`` when an answer of it had no known
+            price, on a dry run, and in a results file older than the field.
     """
 
     outputs: tuple[SlideOutput, ...]
@@ -168,6 +171,7 @@ class BatchResult:
     dry_run: bool = False
     notices: tuple[str, ...] = ()
     stop: StopReport | None = None
+    deck_cost_usd: float | None = None
 
     @property
     def completed(self) -> int:
@@ -216,6 +220,7 @@ class BatchResult:
             "dry_run": self.dry_run,
             "notices": list(self.notices),
             "cost_usd": None if (cost := self.cost_usd) is None else round(cost, 6),
+            "deck_cost_usd": None if (deck := self.deck_cost_usd) is None else round(deck, 6),
             **({"stop": self.stop.to_dict()} if self.stop is not None else {}),
         }
 

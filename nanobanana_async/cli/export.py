@@ -13,8 +13,11 @@ A PPTX already in place is never replaced by one with fewer notes (the line says
 slides, and how to give their prompts), and one replaced by a different presentation is
 kept in ``.versions/`` (the line names it): see :mod:`nanobanana_async.export.replaced`.
 
-It prints one line per file written (``export: 9 slides -> /deck/deck.pptx; skipped
-slide 4``), then once the skipped slides and why, grouped by reason. Exit codes: 0 every
+It prints one line per file written (``export (free): 9 slides as pictures ->
+/deck/deck.pptx; skipped slide 4``), then once the skipped slides and why, grouped by reason.
+The line says what an agent would otherwise have to ask: an export sends nothing and costs
+nothing, and each slide of the PPTX or PDF is one picture (the image as made), not text
+that can be edited. Exit codes: 0 every
 file asked for written; 1 when one could not be (the others still are); 2 a usage error, a
 bad config, ``--pptx`` without python-pptx, or an ``OUTPUT_DIR`` with nothing to export
 (not a deck's folder, or no slide with an image), found before anything is written.
@@ -48,6 +51,7 @@ EXPORT_KINDS = ("pptx", "pdf", "contact-sheet")
 _DEFAULT_KINDS = ("pptx", "pdf")
 _NAMES = {"pptx": "PPTX", "pdf": "PDF", "contact-sheet": "contact sheet"}
 _MAX_REASONS = 5  # groups of skipped slides named on the reasons line; the rest counted
+_WRITTEN = "export (free):"  # how a line of a file written begins
 
 Target = Path | bool | None
 """A file asked for: ``None`` not asked, ``True`` at its default path, or a path."""
@@ -119,10 +123,10 @@ def export_after_run(
         config: the run's config, for the prompts and the slides' shape.
 
     Returns:
-        Lines for the run to print after its own, each beginning ``export:``: how the deck
-        was read, if worth saying; one line per file, written (``export: 9 slides ->
-        /deck/deck.pptx``), then the skipped slides' reasons, if any; then one per file not
-        written (``export: no PPTX: ...``). They do not change the run's exit code.
+        Lines for the run to print after its own, each beginning ``export``: how the deck
+        was read, if worth saying; one line per file, written (``export (free): 9 slides as
+        pictures -> /deck/deck.pptx``), then the skipped slides' reasons, if any; then one
+        per file not written (``export: no PPTX: ...``). They do not change the run's exit code.
     """
     from ..export.deck import ExportError, read_deck
 
@@ -158,7 +162,7 @@ def _export(
         try:
             if kind == "contact-sheet":
                 path = write_contact_sheet(deck, dest)
-                lines.append(f"export: {_count(len(deck.slides))} -> {printable(str(path))}")
+                lines.append(f"{_WRITTEN} {_count(len(deck.slides))} -> {printable(str(path))}")
                 continue
             if kind == "pptx":
                 aspect = _config_aspect(config) or deck_aspect(deck)
@@ -172,7 +176,9 @@ def _export(
         except ExportError as error:
             failures.append(f"no {_NAMES[kind]}: {printable(str(error))}")
             continue
-        line = f"export: {_count(len(report.slides))} -> {printable(str(report.path))}"
+        count = len(report.slides)
+        pictures = f"{_count(count)} as {'a picture' if count == 1 else 'pictures'}"
+        line = f"{_WRITTEN} {pictures} -> {printable(str(report.path))}"
         if report.skipped:
             line += f"; skipped {slide_ranges(number for number, _ in report.skipped)}"
         if report.previous is not None:

@@ -1,7 +1,9 @@
 """``nanobanana plan``: what a run of a config would do and cost, with nothing sent.
 
-One line for people and agents (``plan: 10 slides -> /deck; generate 2 (slides 3, 7),
-keep 8; 2 requests, about $0.27``), or the plan as JSON with ``--json``. ``--slides`` adds a
+One line for people and agents (``plan (free, sends nothing): 10 slides -> /deck; generate
+2 (slides 3, 7), keep 8; 2 requests, about $0.27 at list prices as of 2026-11 ($0.13 through
+the Batch API)``), or the plan as JSON with ``--json``. It begins by saying it is free, so an
+agent asked to keep costs down does not hold back from looking. ``--slides`` adds a
 line per slide: what the run does with it, why (which field changed) and what it costs;
 the JSON always carries them. The plan is the one ``run`` follows
 (:mod:`~nanobanana_async.engine.rerun`); ``--resume`` shows what a resumed run would do.
@@ -31,7 +33,8 @@ _WORDS = {Decision.GENERATE: "generate", Decision.REENCODE: "re-encode", Decisio
 
 
 def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> str:
-    """``plan: 10 slides -> /deck; generate 2 (slides 3, 7), keep 8; 2 requests, about $0.27``.
+    """``plan (free, sends nothing): 10 slides -> /deck; generate 2 (slides 3, 7), keep 8; 2
+    requests, about $0.27 at list prices as of 2026-11 ($0.13 through the Batch API)``.
 
     ``batch_api``: the run goes through the Batch API, whose price comes first.
     """
@@ -44,18 +47,21 @@ def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> st
     if plan.in_batch:
         parts.append(_awaited(plan, batch_api=batch_api))
     cost = plan.cost_usd
-    price = "cost unknown (no price for this model)" if cost is None else f"about ${cost:.2f}"
+    listed = f"list prices as of {plan.prices_as_of}"
+    price = f"cost unknown (no {listed} for this model)"
     batch = plan.batch_cost_usd
     if batch_api and batch is not None:
-        price = f"about ${batch:.2f} through the Batch API (${cost:.2f} standard)"
-    elif batch:
-        price += f" (${batch:.2f} through the Batch API)"
+        price = f"about ${batch:.2f} through the Batch API at {listed} (${cost:.2f} standard)"
+    elif cost is not None:
+        price = f"about ${cost:.2f} at {listed}"
+        if batch:
+            price += f" (${batch:.2f} through the Batch API)"
     requests = plural(plan.requests, "request")
     if batch_api:
         requests = f"{requests} in one batch"
     return (
-        f"plan: {plural(len(plan.verdicts), 'slide')} -> {output_dir}; {', '.join(parts)}; "
-        f"{requests}, {price} (prices as of {plan.prices_as_of})"
+        f"plan (free, sends nothing): {plural(len(plan.verdicts), 'slide')} -> {output_dir}; "
+        f"{', '.join(parts)}; {requests}, {price}"
     )
 
 

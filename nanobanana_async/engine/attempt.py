@@ -136,6 +136,8 @@ class Run:
         self.resume = resume
         # Received and staged, not yet saved under the final name.
         self.staged: set[int] = set()
+        # Resume: saved from what an earlier run received and staged (it never counted them).
+        self.recovered: set[int] = set()
         # Pillow releases the GIL while it encodes, so one conversion per core keeps every
         # core busy; more only interleave the same work and hold more large decoded
         # images in memory at once.
@@ -358,6 +360,7 @@ class Run:
         )
         if saved.original is not None:
             self.originals[job.slide] = saved.original
+        self.recovered.add(job.slide)
         self.emit(SlideReused(job.slide, saved.path, saved.size_bytes, self.clock()))
         return True
 

@@ -12,11 +12,15 @@ Each decision comes with its reason (:class:`Verdict`): the record also holds a 
 of each named field (prompt, seed, format...), so a plan can say which one changed, and
 the manifest keeps what a run set out to make and has not made yet (:class:`Pending`), so
 ``--resume`` finishes an interrupted ``--force`` instead of keeping the old images.
+
+It also keeps what the deck has cost over all its runs (:class:`Spend`): a rerun pays only
+for what changed, so the cost of the last run alone under-reports the deck.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +43,7 @@ __all__ = [
     "Manifest",
     "Pending",
     "SlideRecord",
+    "Spend",
     "Verdict",
     "batch_slides",
     "decide",
@@ -53,6 +58,11 @@ _MAX_BYTES = 16 * 1024 * 1024  # far above 10,000 slides' entries: anything bigg
 _FIELD_DIGEST_CHARS = 12  # enough to tell a change, small enough for 10,000 slides' fields
 # The display names this tool gives its batches (engine/batched.py): nothing else is ours.
 _DISPLAY_NAME = re.compile(r"nanobanana-[a-z0-9-]{1,64}")
+# What a manifest may say an image or a deck cost: the dearest image is well under $1, and
+# 10,000 slides redone a thousand times stay under the deck's cap; past either, not ours.
+_MAX_IMAGE_USD = 100.0
+_MAX_DECK_USD = 1e7
+_MAX_UNPRICED = 10**9
 
 
 class Decision(StrEnum):
@@ -215,6 +225,43 @@ def _changed(record: SlideRecord, now: Mapping[str, str], *, output: bool) -> tu
 
 
 @dataclass(frozen=True, slots=True)
+class Spend:
+    """What a deck has cost, over every run that paid for an image of it.
+
+    A rerun pays only for what changed and a resumed run for what was left, so no one run's
+    cost is the deck's: each run adds what it paid for here (at the batch rate for a Batch
+    API job's images, as their ``cost_usd`` already are); a dry run adds nothing.
+
+    Attributes:
+        usd: USD summed over every answer paid for whose price was known.
+        unpriced: answers paid for whose price was not known (a model not in the price
+            table): while there is one, the deck's total is not known, only that it is at
+            least :attr:`usd`.
+    """
+
+    usd: float = 0.0
+    unpriced: int = 0
+
+    @property
+    def total_usd(self) -> float | None:
+        """The deck's cost, or ``None`` when an answer of it had no known price."""
+        return None if self.unpriced else self.usd
+
+    def plus(self, costs: Iterable[float | None]) -> Spend:
+        """This spend with ``costs`` added (``None``: an answer of no known price)."""
+        usd, unpriced = self.usd, self.unpriced
+        for cost in costs:
+            if cost is None:
+                unpriced += 1
+            else:
+                usd += cost
+        return Spend(usd, unpriced)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"usd": round(self.usd, 6), "unpriced": self.unpriced}
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     """The manifest of one deck folder: slide number -> :class:`SlideRecord`."""
 
@@ -228,6 +275,9 @@ class Manifest:
     # Why a batch record on disk was dropped, in one line (a name of no batch's shape, or
     # holding the key, as an older version kept what the service said); "" when none was.
     dropped: str = ""
+    # What the deck has cost over all its runs (see :func:`_spend` for a manifest older
+    # than this field).
+    spend: Spend = field(default_factory=Spend)
 
     @classmethod
     def read(cls, output_dir: Path, secret: str | None = None) -> Manifest:
@@ -244,16 +294,17 @@ class Manifest:
             return cls({})
         batch = data.get("batch") if isinstance(data, dict) else None
         records, pending = _records(data), _pending(data)
+        spend = _spend(data, records)
         if not isinstance(batch, dict):
-            return cls(records, None, pending)
+            return cls(records, None, pending, spend=spend)
         problem = _batch_problem(batch, lambda text: redact(text, secret))
         if problem is None:
-            return cls(records, batch, pending)
+            return cls(records, batch, pending, spend=spend)
         dropped = (
             f"{output_dir / MANIFEST_NAME}: the batch it records {problem}; record dropped, "
             "its slides are sent anew"
         )
-        return cls(records, None, pending, dropped)
+        return cls(records, None, pending, dropped, spend)
 
     def in_batch(self, model: str, jobs: Iterable[Job]) -> dict[int, Job]:
         """The jobs the batch not yet collected (:attr:`batch`) will deliver as asked now.
@@ -278,6 +329,7 @@ class Manifest:
         data: dict[str, Any] = {
             "format": _FORMAT,
             "slides": {str(n): r.to_dict() for n, r in sorted(self.slides.items())},
+            "spend": self.spend.to_dict(),
         }
         if self.batch is not None:
             data["batch"] = dict(self.batch)
@@ -334,11 +386,35 @@ def _records(data: object) -> dict[int, SlideRecord]:
             str(output),
             str(file),
             original if isinstance(original, str) else None,
-            float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None,
+            _usd(cost, _MAX_IMAGE_USD),
             prompt if isinstance(prompt, str) else None,
             _strings(fields),
         )
     return records
+
+
+def _usd(value: object, cap: float) -> float | None:
+    """A sum of money as a manifest may state it (not negative, finite, under ``cap``, not a
+    bool); ``None`` for anything else, so a manifest cannot inject nonsense into a cost."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and 0 <= value <= cap else None
+
+
+def _spend(data: object, records: Mapping[int, SlideRecord]) -> Spend:
+    """The manifest's ``spend``, or, from a manifest written before it was kept (or one not
+    believed), the sum of its records' ``cost_usd``.
+
+    That seed is what the images in place cost: a lower bound of the deck's cost, since the
+    images earlier runs made and later ones replaced are not in it. A record of no known
+    cost counts as an answer of no known price, so no total is claimed for such a deck.
+    """
+    entry = data.get("spend") if isinstance(data, dict) else None
+    if isinstance(entry, dict):
+        usd, unpriced = _usd(entry.get("usd"), _MAX_DECK_USD), entry.get("unpriced")
+        if usd is not None and type(unpriced) is int and 0 <= unpriced <= _MAX_UNPRICED:
+            return Spend(usd, unpriced)
+    return Spend().plus(record.cost_usd for record in records.values())
 
 
 def _strings(value: object) -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 A results file that cannot be written would be found out only after every image had
 been paid for, so it is checked first; leftovers of an interrupted run are cleaned; the
-results go to the results file and a copy in ``output_dir``.
+results go to the results file and a copy in ``output_dir``, and the manifest records what
+made each image and what the deck has cost over all its runs (:func:`deck_spend`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from .manifest import (
     Manifest,
     Pending,
     SlideRecord,
+    Spend,
     field_digests,
     generation_digest,
     output_digest,
@@ -55,6 +57,7 @@ __all__ = [
     "check_files",
     "check_output_dir",
     "clean_leftovers",
+    "deck_spend",
     "keep_foreign_files",
     "reason",
     "record_pending",
@@ -256,6 +259,19 @@ def record_pending(output_dir: Path, manifest: Manifest, pending: dict[int, Pend
     return recorded
 
 
+def deck_spend(previous: Spend, result: BatchResult, adopted: Mapping[int, float | None]) -> Spend:
+    """What the deck has cost once this run is over.
+
+    The manifest's spend, plus what this run paid for (its images not reused, a Batch API
+    job's at the batch rate), plus what an interrupted run made that it could not record
+    (``adopted``: slide -> the plan's estimate). A dry run's placeholders cost nothing.
+    """
+    if result.dry_run:
+        return previous
+    paid = [output.cost_usd for output in result.outputs if not output.reused]
+    return previous.plus([*paid, *(adopted[slide] for slide in sorted(adopted))])
+
+
 def write_manifest(
     output_dir: Path,
     previous: Manifest,
@@ -264,18 +280,26 @@ def write_manifest(
     result: BatchResult,
     originals: dict[int, Path],
     batch: Mapping[str, Any] | None = None,
+    *,
+    spend: Spend | None = None,
+    adopted: Mapping[int, float | None] | None = None,
 ) -> None:
     """Record what decides each slide's image now, for the next run of the deck.
 
-    ``batch`` is a Batch API job still to collect (the next run waits for it).
+    ``batch`` is a Batch API job still to collect (the next run waits for it). ``spend``
+    is what the deck has cost, this run included (:func:`deck_spend`; ``None``: the
+    previous manifest's). ``adopted``: slides an interrupted run made and could not
+    record, and what they are taken to have cost.
 
-    A slide saved (or re-encoded) by this run gets a new record; one kept keeps its own;
-    a failed one keeps the record of the image still in place, and stays pending (what
-    the run set out to make and did not, for ``--resume``). Every record takes the
-    config's prompt as written now, the speaker notes ``nanobanana export`` gives the
-    slide without the config. Failing to write it costs nothing now: the next run then
-    regenerates what it cannot tell unchanged.
+    A slide saved (or re-encoded) by this run gets a new record, and so does one adopted
+    (made for the config as it is now, by the run resumed); one kept keeps its own; a
+    failed one keeps the record of the image still in place, and stays pending (what the
+    run set out to make and did not, for ``--resume``). Every record takes the config's
+    prompt as written now, the speaker notes ``nanobanana export`` gives the slide without
+    the config. Failing to write it costs nothing now: the next run then regenerates what
+    it cannot tell unchanged.
     """
+    adopted = adopted or {}
     by_slide = {job.slide: job for job in jobs}
     records = {
         n: dataclasses.replace(r, prompt=by_slide[n].prompt or r.prompt)
@@ -286,12 +310,15 @@ def write_manifest(
         job = by_slide[output.slide]
         original = originals.get(output.slide)
         old = records.get(output.slide)
-        if original is None and old is not None:
+        if original is None and old is not None and output.slide not in adopted:
             if not old.fields and old.generation == generation_digest(model, job.body):
                 # Kept from a manifest older than its fields: they are this config's.
                 records[output.slide] = dataclasses.replace(old, fields=field_digests(model, job))
             continue  # kept as it was
-        cost = output.cost_usd if not output.reused else (old.cost_usd if old else None)
+        if output.slide in adopted:
+            cost = adopted[output.slide]
+        else:
+            cost = output.cost_usd if not output.reused else (old.cost_usd if old else None)
         records[output.slide] = SlideRecord(
             generation_digest(model, job.body),
             output_digest(job),
@@ -303,8 +330,9 @@ def write_manifest(
         )
     failed = {error.slide for error in result.errors}
     pending = {n: p for n, p in previous.pending.items() if n in failed and n in by_slide}
+    spend = previous.spend if spend is None else spend
     with contextlib.suppress(OSError):
-        Manifest(records, batch, pending).write(output_dir)
+        Manifest(records, batch, pending, spend=spend).write(output_dir)
 
 
 def saved_as_cancelled(dest: Path) -> bool:

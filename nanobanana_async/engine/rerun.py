@@ -25,7 +25,8 @@ A run records in the manifest what it sets out to make before it sends anything
 what it did not make. ``--resume`` plans from that: a slide left is made as it was to be
 (an interrupted ``--force`` still redoes it), a slide whose file changed since was made
 by the interrupted run (even one killed before it could record so), and any other whole
-image is kept.
+image is kept. Such a run never recorded what it paid for those (:attr:`RunPlan.adopted`), so
+the run that keeps them counts them in the deck's cost at the plan's estimate.
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ class RunPlan:
             slide's new image is in place.
         pending: what the run sets out to make (every slide not kept), recorded in the
             manifest before anything is sent, so ``--resume`` can finish it.
+        adopted: ``--resume`` only: slides kept because the interrupted run generated them
+            and died before it could record them (nor what they cost) -> what they are taken
+            to have cost: the expected cost, at the batch rate when the batch the manifest
+            records was to deliver them (``None``: no price known).
     """
 
     verdicts: dict[int, Verdict]
@@ -96,6 +101,7 @@ class RunPlan:
     batch: Mapping[str, Any] | None = None
     retired: dict[int, Path] = field(default_factory=dict)
     pending: dict[int, Pending] = field(default_factory=dict)
+    adopted: dict[int, float | None] = field(default_factory=dict)
 
     def decision(self, slide: int) -> Decision:
         return self.verdicts[slide].decision
@@ -134,8 +140,7 @@ class RunPlan:
     @property
     def batch_cost_usd(self) -> float | None:
         """The same images through the Batch API, which bills half of every rate."""
-        cost = self.cost_usd
-        return None if cost is None else cost * BATCH_DISCOUNT
+        return _at_rate(self.cost_usd, batch=True)
 
     def to_dict(self) -> dict[str, object]:
         cost = self.cost_usd
@@ -299,11 +304,24 @@ def plan_run(
         batch=manifest.batch,
         retired=retired,
         pending=pending,
+        adopted={
+            n: _at_rate(costs[n], batch=n in held)
+            for n, verdict in verdicts.items()
+            if verdict.reason == _MADE_BEFORE
+            and manifest.pending[n].verdict.decision is Decision.GENERATE  # a re-encode is free
+        },
     )
 
 
 # Reasons a slide is generated whatever else is true of it.
 _ASKED = frozenset({"--force", "--regenerate", "new"})
+# Why --resume keeps a slide the interrupted run made but did not record.
+_MADE_BEFORE = "made by the interrupted run"
+
+
+def _at_rate(cost: float | None, *, batch: bool) -> float | None:
+    """``cost`` through the Batch API (which bills half of every rate) if ``batch``."""
+    return None if cost is None else cost * BATCH_DISCOUNT if batch else cost
 
 
 def _resumed(job: Job, verdict: Verdict, manifest: Manifest, whole: bool) -> Verdict:
@@ -313,7 +331,7 @@ def _resumed(job: Job, verdict: Verdict, manifest: Manifest, whole: bool) -> Ver
         if whole and file_identity(job.dest) != pending.was:
             # Replaced since it was planned: the interrupted run made it (perhaps killed
             # before it could record so).
-            return Verdict(Decision.KEEP, "made by the interrupted run")
+            return Verdict(Decision.KEEP, _MADE_BEFORE)
         if pending.verdict.decision is Decision.GENERATE:
             return dataclasses.replace(pending.verdict, left=True)
         if verdict.decision is not Decision.KEEP:  # a re-encode left: as the plan sees it now

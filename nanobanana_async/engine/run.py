@@ -48,6 +48,7 @@ from .outputs import (
     check_files,
     check_output_dir,
     clean_leftovers,
+    deck_spend,
     keep_foreign_files,
     record_pending,
     refresh_contact_sheet,
@@ -296,6 +297,13 @@ async def _execute(
             result = _result(
                 cfg, jobs, run, reused, state, started_at, tracker.duration(ended), notices, report
             )
+            # What the interrupted run made (or received) and never recorded, at the plan's
+            # estimate.
+            adopted = {n: cost for n, cost in plan.adopted.items() if n in reused}
+            adopted |= {n: plan.costs.get(n) for n in sorted(run.recovered)}
+            spend = deck_spend(manifest.spend, result, adopted)
+            deck_cost = None if settings.dry_run else spend.total_usd
+            result = dataclasses.replace(result, deck_cost_usd=deck_cost)
             await write_results(result, cfg.output_dir, results_file)
             # The batch still to collect: the one found, or this run's; none once collected.
             pending = batcher.pending if batcher is not None else manifest.batch
@@ -309,6 +317,8 @@ async def _execute(
                     result,
                     run.originals,
                     pending,
+                    spend=spend,
+                    adopted=adopted,
                 )
             )
             if settings.contact_sheet and result.outputs:

@@ -1,21 +1,23 @@
 """One-line views of a run, for people and for agents who pay for every byte they read.
 
 Both functions take the JSON form of the progress and results files, so ``run``, ``status``
-and ``wait`` print the same line wherever the run is. The final line names the output
-folder once and lists only what failed, grouped by reason: it grows with failures, not with
-the deck. It ends with what to do, from the errors' kinds: the fix first (the key, the
-model, the quota, a slide's prompt), then a rerun; a rerun alone only where one as it
-stands can finish the deck, so an agent following the line cannot loop. A plain rerun keeps
-what the deck's manifest says was made; ``--resume`` is named only after a run that was
-stopped or died (it also saves what was received but not saved, and keeps what a dead run
-made but could not record). A stopped run's line says what became of its requests on the
-wire: ``stopped: 4 in flight finished and saved``, ``stopped at once: 3 in flight cut``. When
-the line must be short, the reasons are cut, never that advice. A quota wait is shown from
-``waiting_until`` against the wall clock now, not the file's age, so a wait that is over is
-never reported, however old the file. The only text taken from the files, a reason (the
-service's own words, and an endpoint can say anything) and the output folder, is shown
-escaped (:func:`printable`), a reason also cut short; the rest is numbers and words of ours.
-The fields' types are checked by whoever reads the files (:mod:`.progress_file`).
+and ``wait`` print the same line wherever the run is. The final line names the output folder
+once and lists only what failed, grouped by reason: it grows with failures, not with the
+deck. It says what this run and the whole deck cost (a rerun pays only for what changed, so
+this run's figure alone under-reports the deck). It ends with what to do, from the errors'
+kinds: the fix first (the key, the model, the quota, a slide's prompt), then a rerun; a
+rerun alone only where one as it stands can finish the deck, so an agent following the line
+cannot loop. A plain rerun keeps what the deck's manifest says was made; ``--resume`` is
+named only after a run that was stopped or died (it also saves what was received but not
+saved, and keeps what a dead run made but could not record). A stopped run's line says what
+became of its requests on the wire: ``stopped: 4 in flight finished and saved``, ``stopped
+at once: 3 in flight cut``. When the line must be short, the reasons are cut, never that
+advice. A quota wait is shown from ``waiting_until`` against the wall clock now, not the
+file's age, so a wait that is over is never reported, however old the file. The only text
+taken from the files, a reason (the service's own words, and an endpoint can say anything)
+and the output folder, is shown escaped (:func:`printable`), a reason also cut short; the
+rest is numbers and words of ours. The fields' types are checked by whoever reads the files
+(:mod:`.progress_file`).
 """
 
 from __future__ import annotations
@@ -163,6 +165,7 @@ def _final(
     dry_run: bool = False,
     cost: float | None = None,
     stop: Mapping[str, Any] | None = None,
+    deck_cost: float | None = None,
 ) -> str:
     if state == "done" and saved == total:
         line = f"done {saved}/{total}"
@@ -174,8 +177,8 @@ def _final(
         line += f" in {duration(seconds)}"
     if reused:
         line += f" ({reused} reused)"
-    if cost is not None and cost > 0 and not dry_run:
-        line += f", ${cost:.2f}"
+    if not dry_run:
+        line += _spent(cost, deck_cost)
     line += f" -> {printable(output_dir)}"
     if dry_run:
         line += "; dry run (placeholder images)"
@@ -187,6 +190,25 @@ def _final(
     interrupted = state == "cancelled"
     advice = _advice(listed, all_saved=saved >= total, died=state == "died", resume=interrupted)
     return f"{line}; {advice}" if advice else line
+
+
+def _spent(cost: float | None, deck: float | None) -> str:
+    """``, about $0.27 this run, $1.64 for the deck at list prices``; ``, $0.27`` when the
+    deck's total is not known (a results file older than it); ``""`` when nothing was paid.
+
+    Both are estimates: the answers' usage at the price table's rates, whatever Google bills.
+    A run that paid nothing still says so when the deck cost something, so an agent asked
+    what the deck cost never reads a blank.
+    """
+    if deck is not None and deck > 0:
+        this_run = "" if cost is None else f"about {_dollars(cost)} this run, "
+        return f", {this_run}{_dollars(deck)} for the deck at list prices"
+    return f", ${cost:.2f}" if cost is not None and cost > 0 else ""
+
+
+def _dollars(usd: float) -> str:
+    """``$0`` for nothing at all, else to the cent: ``$0.27``."""
+    return "$0" if usd == 0 else f"${usd:.2f}"
 
 
 def _stopped(stop: Mapping[str, Any]) -> str:
@@ -201,7 +223,8 @@ def _stopped(stop: Mapping[str, Any]) -> str:
 
 
 def result_line(results: Mapping[str, Any]) -> str:
-    """The final summary: ``done 10/10 in 41s -> /deck``, or what failed and what to do.
+    """The final summary: ``done 10/10 in 41s (8 reused), about $0.27 this run, $1.64 for
+    the deck at list prices -> /deck``, or what failed and what to do.
 
     ``stopped: 12 of 20 saved in 41s -> /deck; failed slides 13-20: API key not valid;
     set a valid GEMINI_API_KEY, then rerun with --resume``.
@@ -220,6 +243,7 @@ def result_line(results: Mapping[str, Any]) -> str:
         dry_run=bool(results.get("dry_run")),
         cost=_cost(results.get("cost_usd")),
         stop=_stop(results.get("stop")),
+        deck_cost=_cost(results.get("deck_cost_usd")),
     )
 
 
@@ -229,7 +253,8 @@ def _stop(value: object) -> Mapping[str, Any] | None:
 
 
 def _cost(value: object) -> float | None:
-    """The results' ``cost_usd`` when it is a sane number, else nothing to show."""
+    """The results' ``cost_usd`` (or ``deck_cost_usd``) when it is a sane number, else
+    nothing to show."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if 0 <= value < 1e9 else None

@@ -420,6 +420,8 @@ class DeckTools:
                 for e in results.get("errors", [])
             ],
             cost_usd=results.get("cost_usd"),
+            # Over every run of the deck: a rerun pays only for what changed.
+            deck_cost_usd=results.get("deck_cost_usd"),
         )
         text = seen.line
         if full_paths and images:  # the line names the folder: the file names complete it

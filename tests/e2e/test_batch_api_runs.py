@@ -129,6 +129,10 @@ def test_a_run_killed_is_resumed_onto_the_same_batch(
     assert stats["requests"] == 0  # not one image asked for at the full price
     results = read_json(tmp_path / "results.json")
     assert [o["slide"] for o in results["outputs"]] == list(range(1, _SLIDES + 1))
+    # Every image at the batch rate: those the killed run saved and never recorded at the
+    # plan's estimate (through the batch), the others as their answers say.
+    image = next(o["cost_usd"] for o in results["outputs"] if not o.get("reused"))
+    assert results["deck_cost_usd"] == pytest.approx(_SLIDES * image, rel=0.02)
 
 
 @pytest.mark.parametrize("rerun", [["--resume"], []], ids=["resumed", "run-again"])

@@ -173,10 +173,10 @@ def test_only_what_sends_needs_the_key_the_config_names(tmp_path: Path) -> None:
     config = write_config(tmp_path, 2, api_key="${GEMINI_API_KEY}")
     planned = nanobanana("plan", str(config), env=env)
     assert planned.returncode == 0, planned.stderr
-    assert planned.stdout.startswith("plan: 2 slides")
+    assert planned.stdout.startswith("plan (free, sends nothing): 2 slides")
     dry = nanobanana("run", str(config), "--dry-run", env=env)
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.startswith("plan: 2 slides")
+    assert dry.stdout.startswith("plan (free, sends nothing): 2 slides")
     (tmp_path / "other").mkdir()
     other = write_config(tmp_path / "other", 2, api_key="${GOOGLE_API_KEY}")
     emulated = nanobanana(

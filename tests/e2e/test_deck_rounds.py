@@ -58,7 +58,7 @@ def test_a_ten_slide_deck_edited_on_two_slides_costs_two_requests(
     code, first, err = run(tmp_path, url, deck(tmp_path))
     assert code == 0, err
     assert first.startswith("done 10/10 in ")
-    assert ", $1.3" in first  # ten 2K pro images at $0.134, from the answers' usage
+    assert ", about $1.3" in first  # ten 1K pro images at $0.134, from the answers' usage
     assert requests(emulator) == 10
 
     edited = deck(tmp_path, {3: {"prompt": "Slide 3, reworded"}, 7: {"seed": 42}})
@@ -80,6 +80,51 @@ def test_a_ten_slide_deck_edited_on_two_slides_costs_two_requests(
     assert requests(emulator) == 12
     assert third.startswith("done 10/10 in ")
     assert "(10 reused)" in third
+
+
+def test_each_round_says_what_it_cost_and_what_the_deck_has_cost(
+    tmp_path: Path, service: tuple[Emulator, str]
+) -> None:
+    emulator, url = service
+    folder = tmp_path / "deck"
+    config = deck_config(folder, 4, image_size="1K", format="jpg")
+    slides = write_json(tmp_path / "slides.json", config)
+
+    def costs(line: str) -> tuple[float, float]:
+        """The line's cost part, checked against the results file's figures."""
+        results = read_json(tmp_path / "results.json")
+        this_run, deck = results["cost_usd"], results["deck_cost_usd"]
+        shown = "$0" if this_run == 0 else f"${this_run:.2f}"
+        assert line.endswith(
+            f", about {shown} this run, ${deck:.2f} for the deck at list prices -> {folder}\n"
+        ), line
+        return this_run, deck
+
+    code, first, err = run(tmp_path, url, slides)
+    assert code == 0, err
+    assert requests(emulator) == 4
+    first_paid, deck = costs(first)
+    assert deck == pytest.approx(first_paid)
+    image = first_paid / 4  # 1K pro images, from the answers' usage (prompts add a little)
+
+    for number in (2, 4):
+        config["slides"][number - 1]["prompt"] = f"Slide {number}, reworded"
+    write_json(slides, config)
+    code, second, err = run(tmp_path, url, slides)
+    assert code == 0, err
+    assert requests(emulator) == 6
+    assert "(2 reused)" in second
+    paid, deck = costs(second)
+    assert paid == pytest.approx(2 * image, rel=0.01)
+    assert deck == pytest.approx(first_paid + paid)  # what both runs paid
+
+    code, third, err = run(tmp_path, url, slides)  # unchanged: all reused, nothing paid
+    assert code == 0, err
+    assert requests(emulator) == 6
+    assert "(4 reused), about $0 this run, " in third
+    assert costs(third) == (0.0, deck)
+    status = run_cli("status", "--progress-file", str(tmp_path / "progress.json"))
+    assert status.stdout.decode() == third  # status says what the run said
 
 
 def test_an_output_setting_alone_reencodes_from_the_kept_original(
@@ -137,7 +182,7 @@ def test_dry_run_prints_the_plan_and_sends_nothing(
     emulator, url = service
     code, out, err = run(tmp_path, url, deck(tmp_path), "--dry-run")
     assert code == 0, err
-    assert out.startswith("plan: 10 slides -> ")
+    assert out.startswith("plan (free, sends nothing): 10 slides -> ")
     assert requests(emulator) == 0
 
 
@@ -179,6 +224,7 @@ def test_resume_finishes_what_an_interrupted_rerun_set_out_to_do(
     config = deck(tmp_path)
     config = write_json(config, read_json(config) | {"slides": read_json(config)["slides"][:4]})
     assert run(tmp_path, url, config)[0] == 0
+    image_cost = read_json(tmp_path / "results.json")["cost_usd"] / 4
     # The rerun's second request never answers: the run is stopped with it on the wire.
     emulator.script({6: "slow"})
     process = start_run(config, tmp_path, environment(url), *asked, "--concurrency", "1")
@@ -217,6 +263,10 @@ def test_resume_finishes_what_an_interrupted_rerun_set_out_to_do(
     assert f"({4 - len(left)} reused)" in line
     results = read_json(tmp_path / "results.json")
     assert [o["slide"] for o in results["outputs"] if not o.get("reused")] == left
+    # The deck paid for the first run's 4 images, the one the interrupted run made (killed,
+    # it could not say so: it counts at the plan's estimate) and the resumed run's.
+    made = 4 + 1 + len(left)
+    assert results["deck_cost_usd"] == pytest.approx(made * image_cost, rel=0.02)
     # Every image the two runs replaced is kept, once.
     redone = [1, 2, 3, 4] if asked == ["--force"] else [2, 3, 4]
     versions = sorted(p.name for p in (tmp_path / "deck" / ".versions").iterdir())
@@ -240,7 +290,7 @@ def test_plan_slides_says_what_each_slide_gets_why_and_for_how_much(
 
     assert run_cli("plan", str(edited)).stdout.count(b"\n") == 1  # the default: one line
     lines = run_cli("plan", str(edited), "--slides").stdout.decode().splitlines()
-    assert lines[0].startswith("plan: 10 slides -> ")
+    assert lines[0].startswith("plan (free, sends nothing): 10 slides -> ")
     assert lines[1].split() == ["slide", "action", "cost", "why"]
     rows = {int(line.split()[0]): line.split(None, 3)[1:] for line in lines[2:]}
     assert sorted(rows) == list(range(1, 11))

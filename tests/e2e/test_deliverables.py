@@ -38,7 +38,7 @@ def test_run_export_writes_the_pptx_and_the_pdf_after_its_line(tmp_path: Path) -
     assert (deck / "deck.pdf").read_bytes().startswith(b"%PDF")
     lines = out.splitlines()
     assert lines[0].startswith("done 3/3")
-    assert any(line.startswith("export: 3 slides -> ") for line in lines[1:])
+    assert any(line.startswith("export (free): 3 slides as pictures -> ") for line in lines[1:])
 
 
 def test_an_unknown_export_kind_is_a_usage_error(tmp_path: Path) -> None:

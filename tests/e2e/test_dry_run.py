@@ -55,9 +55,11 @@ def test_a_dry_run_never_replaces_a_real_image(tmp_path: Path) -> None:
     assert all(decodes(p) for p in placeholders.glob("slide-*"))
     results = read_json(tmp_path / "results.json")
     assert results["dry_run"] is True
+    assert results["deck_cost_usd"] is None  # placeholders: nothing was paid for
     assert results["output_dir"] == str(placeholders)
     assert str(placeholders) in out
-    assert "dry run (placeholder images)" in out
+    assert "dry run (placeholder images), the real run about $" in out
+    assert "for the deck" not in out
 
 
 def test_a_dry_run_resumes_its_own_folder_only(tmp_path: Path) -> None:

@@ -68,8 +68,8 @@ def test_a_run_exports_as_pptx_and_pdf_with_the_prompts_in_the_notes(tmp_path: P
 
     assert (code, err) == (0, [])
     assert out == [
-        f"export: 3 slides -> {deck / 'deck.pptx'}",
-        f"export: 3 slides -> {deck / 'deck.pdf'}",
+        f"export (free): 3 slides as pictures -> {deck / 'deck.pptx'}",
+        f"export (free): 3 slides as pictures -> {deck / 'deck.pdf'}",
     ]
     presentation = Presentation(str(deck / "deck.pptx"))
     assert (presentation.slide_width, presentation.slide_height) == (12_192_000, 6_858_000)
@@ -86,8 +86,8 @@ def test_a_missing_slide_is_named_with_why(tmp_path: Path) -> None:
 
     assert (code, err) == (0, [])
     assert out == [
-        f"export: 2 slides -> {deck / 'deck.pptx'}; skipped slide 2",
-        f"export: 2 slides -> {deck / 'deck.pdf'}; skipped slide 2",
+        f"export (free): 2 slides as pictures -> {deck / 'deck.pptx'}; skipped slide 2",
+        f"export (free): 2 slides as pictures -> {deck / 'deck.pdf'}; skipped slide 2",
         f"export: skipped slide 2 ({GONE})",
     ]
     assert len(Presentation(str(deck / "deck.pptx")).slides) == 2
@@ -102,8 +102,8 @@ def test_files_named_on_the_command_line_and_the_contact_sheet(tmp_path: Path) -
 
     assert (code, err) == (0, [])
     assert out == [
-        f"export: 2 slides -> {elsewhere / 'talk.pptx'}",
-        f"export: 2 slides -> {deck / 'contact-sheet.png'}",
+        f"export (free): 2 slides as pictures -> {elsewhere / 'talk.pptx'}",
+        f"export (free): 2 slides -> {deck / 'contact-sheet.png'}",
     ]
     assert not (deck / "deck.pptx").exists()
     assert not (deck / "deck.pdf").exists()  # only what was asked for
@@ -134,7 +134,8 @@ def test_an_export_without_config_keeps_the_notes_from_the_decks_manifest(tmp_pa
     code, out, err = export(str(deck), "--pptx")  # no --config: as a user re-exports
 
     assert (code, err) == (0, [])
-    assert out == [f"export: 3 slides -> {deck / 'deck.pptx'}"]  # the same deck: no copy
+    # The same deck: no copy.
+    assert out == [f"export (free): 3 slides as pictures -> {deck / 'deck.pptx'}"]
     assert notes(deck / "deck.pptx") == [f"Deck slide {n}: topic number {n}" for n in (1, 2, 3)]
     assert not (deck / ".versions").exists()
 
@@ -156,7 +157,8 @@ def test_a_pptx_with_notes_is_never_replaced_by_one_without(tmp_path: Path) -> N
     code, out, err = export(str(deck))
 
     assert code == 1
-    assert out == [f"export: 3 slides -> {deck / 'deck.pdf'}"]  # the others are written
+    # The others are written.
+    assert out == [f"export (free): 3 slides as pictures -> {deck / 'deck.pdf'}"]
     assert err == [
         f"nanobanana: error: no PPTX: {deck / 'deck.pptx'} not replaced: it holds speaker "
         "notes on slides 1, 2, 3 that this export has no prompt for; give --config CONFIG "
@@ -177,7 +179,10 @@ def test_a_pptx_replaced_by_another_deck_is_kept_as_a_version(tmp_path: Path) ->
 
     kept = deck / ".versions" / "deck.2.pptx"
     assert (code, err) == (0, [])
-    assert out == [f"export: 2 slides -> {deck / 'deck.pptx'}; the earlier one kept as {kept}"]
+    assert out == [
+        f"export (free): 2 slides as pictures -> {deck / 'deck.pptx'}; "
+        f"the earlier one kept as {kept}"
+    ]
     assert kept.read_bytes() == before
     assert notes(deck / "deck.pptx")[1] == "The second slide, reworded"
 
@@ -218,7 +223,7 @@ def test_a_file_that_cannot_be_written_is_exit_1_and_the_others_are_written(
     code, out, err = export(str(deck), "--pptx", "--pdf", str(tmp_path / "no" / "deck.pdf"))
 
     assert code == 1
-    assert out == [f"export: 1 slide -> {deck / 'deck.pptx'}"]
+    assert out == [f"export (free): 1 slide as a picture -> {deck / 'deck.pptx'}"]
     assert err == [
         f"nanobanana: error: no PDF: cannot write {tmp_path / 'no' / 'deck.pdf'}: "
         "No such file or directory"
@@ -240,7 +245,7 @@ def test_without_python_pptx_the_default_is_the_pdf_alone_and_says_why(tmp_path:
     code, out, err = without_pptx(str(deck))
 
     assert code == 0
-    assert out == [f"export: 1 slide -> {deck / 'deck.pdf'}"]
+    assert out == [f"export (free): 1 slide as a picture -> {deck / 'deck.pdf'}"]
     assert err == [f"nanobanana: notice: no PPTX: {MISSING_PPTX}"]
 
 
@@ -252,8 +257,8 @@ def test_export_after_run_writes_each_kind_and_never_raises(tmp_path: Path) -> N
     lines = export_after_run(deck, frozenset({"pdf", "pptx"}), config)
 
     assert lines == [
-        f"export: 2 slides -> {deck / 'deck.pptx'}; skipped slide 2",
-        f"export: 2 slides -> {deck / 'deck.pdf'}; skipped slide 2",
+        f"export (free): 2 slides as pictures -> {deck / 'deck.pptx'}; skipped slide 2",
+        f"export (free): 2 slides as pictures -> {deck / 'deck.pdf'}; skipped slide 2",
         f"export: skipped slide 2 ({GONE})",
     ]
     notes = [
@@ -283,6 +288,8 @@ def test_the_reasons_line_names_five_reasons_at_most(tmp_path: Path) -> None:
     code, out, _ = export(str(deck), "--pdf", "--config", str(config))
 
     assert code == 0
-    assert out[0] == f"export: 1 slide -> {deck / 'deck.pdf'}; skipped slides 2-8"
+    assert (
+        out[0] == f"export (free): 1 slide as a picture -> {deck / 'deck.pdf'}; skipped slides 2-8"
+    )
     gone = [f"slide {n} (missing: slide-0{n}.webp is not in the folder)" for n in range(2, 7)]
     assert out[1] == f"export: skipped {'; '.join(gone)}; and 2 slides more"

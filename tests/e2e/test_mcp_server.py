@@ -159,6 +159,8 @@ async def test_a_deck_followed_to_the_end_costs_a_few_hundred_bytes(
     assert images == [f"slide-{n:02d}.jpg" for n in range(1, count + 1)]
     assert all((deck / name).is_file() for name in images)
     assert results.structured_content["cost_usd"] > 0
+    # A first run: the whole deck's cost is this run's.
+    assert results.structured_content["deck_cost_usd"] == results.structured_content["cost_usd"]
     # The emulator is a server of this user's on this machine: nothing to tell of where the
     # key goes, and the whole text is the price of following a deck.
     assert [result for result in ledger.results if _notices(result)] == []

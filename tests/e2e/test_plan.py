@@ -17,8 +17,12 @@ def test_a_fresh_deck_is_all_to_generate_at_the_page_price(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     line = done.stdout.decode()
     assert line.count("\n") == 1
-    assert line.startswith(f"plan: 10 slides -> {tmp_path / 'deck'}; generate 10 (slides 1-10)")
-    assert "10 requests, about $1.34 ($0.67 through the Batch API)" in line
+    assert line.startswith(
+        f"plan (free, sends nothing): 10 slides -> {tmp_path / 'deck'}; generate 10 (slides 1-10)"
+    )
+    assert line.endswith(
+        "; 10 requests, about $1.34 at list prices as of 2026-11 ($0.67 through the Batch API)\n"
+    )
     assert not (tmp_path / "deck").exists()  # nothing written, nothing sent
 
     as_json = orjson.loads(run_cli("plan", str(config), "--json").stdout)
@@ -26,6 +30,15 @@ def test_a_fresh_deck_is_all_to_generate_at_the_page_price(tmp_path: Path) -> No
     assert as_json["requests"] == 10
     assert as_json["cost_usd"] == pytest.approx(1.34, abs=0.01)
     assert as_json["batch_cost_usd"] == pytest.approx(0.67, abs=0.01)
+
+
+def test_a_model_of_no_known_price_is_planned_without_a_cost(tmp_path: Path) -> None:
+    deck = deck_config(tmp_path / "deck", 2, model="someones-proxy-model")
+    line = run_cli("plan", str(write_json(tmp_path / "slides.json", deck))).stdout.decode()
+    assert line.startswith("plan (free, sends nothing): 2 slides -> ")
+    assert line.endswith(
+        "; 2 requests, cost unknown (no list prices as of 2026-11 for this model)\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -54,7 +67,10 @@ def test_a_batch_api_deck_is_priced_at_the_batch_rate_first(tmp_path: Path) -> N
     deck = deck_config(tmp_path / "deck", 10, image_size="2K")
     by_config = write_json(tmp_path / "batch.json", deck | {"mode": "batch-api"})
     standard = write_json(tmp_path / "slides.json", deck)
-    expected = "10 requests in one batch, about $0.67 through the Batch API ($1.34 standard)"
+    expected = (
+        "10 requests in one batch, about $0.67 through the Batch API at list prices as of "
+        "2026-11 ($1.34 standard)\n"
+    )
     assert expected in run_cli("plan", str(by_config)).stdout.decode()
     flagged = run_cli("run", str(standard), "--dry-run", "--batch-api")
     assert expected in flagged.stdout.decode()
@@ -64,7 +80,8 @@ def test_a_batch_api_deck_is_priced_at_the_batch_rate_first(tmp_path: Path) -> N
 def test_a_count_of_one_is_singular_wherever_it_is_printed(tmp_path: Path) -> None:
     config = write_json(tmp_path / "slides.json", deck_config(tmp_path / "deck", 1))
     line = run_cli("plan", str(config)).stdout.decode()
-    assert line.startswith(f"plan: 1 slide -> {tmp_path / 'deck'}; generate 1 (slide 1)")
+    assert line.startswith(f"plan (free, sends nothing): 1 slide -> {tmp_path / 'deck'}; ")
+    assert "; generate 1 (slide 1); " in line
     assert "; 1 request, about $" in line
     files = ["--progress-file", str(tmp_path / "p.json"), "--results-file", str(tmp_path / "r")]
     refused = run_cli("run", str(config), "--emulator", "--max-cost", "0.01", *files)

@@ -32,6 +32,7 @@ from engine_testing import (
 from PIL import Image
 
 from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
+from nanobanana_async.engine.manifest import Manifest
 from nanobanana_async.engine.retry import RetryPolicy
 from nanobanana_async.engine.run import EngineSettings, generate_batch
 from nanobanana_async.results import BatchResult
@@ -238,6 +239,11 @@ async def test_resume_saves_what_a_killed_run_received_without_asking_again(
     result = await run(emu, deck_config(deck, 3), tmp_path, resume=True)
     assert emu.requested() == {1, 3}
     assert [(o.slide, o.reused) for o in result.outputs] == [(1, False), (2, True), (3, False)]
+    # The killed run paid for slide 2 and could not say so: it counts at the plan's estimate.
+    paid = result.outputs[0].cost_usd
+    assert paid is not None
+    assert result.deck_cost_usd == pytest.approx(3 * paid, rel=0.02)
+    assert Manifest.read(deck).slides[2].cost_usd == pytest.approx(paid, rel=0.02)
     with Image.open(deck / "slide-02.webp") as image:
         assert (image.format, image.size) == ("WEBP", (320, 180))
     assert leftovers(deck) == []  # staged files are gone once saved, or discarded

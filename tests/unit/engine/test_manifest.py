@@ -18,6 +18,7 @@ from nanobanana_async.engine.manifest import (
     Manifest,
     Pending,
     SlideRecord,
+    Spend,
     Verdict,
     decide,
     field_digests,
@@ -192,3 +193,73 @@ def test_a_manifest_round_trips_and_anything_else_reads_as_empty(tmp_path: Path)
     (tmp_path / MANIFEST_NAME).unlink()
     os.mkfifo(tmp_path / MANIFEST_NAME)  # never blocks, never read
     assert Manifest.read(tmp_path).slides == {}
+
+
+def _rewrite(folder: Path, change: Any) -> Manifest:
+    """The manifest in ``folder`` with ``change`` applied to its JSON, as read back."""
+    data = orjson.loads((folder / MANIFEST_NAME).read_bytes())
+    change(data)
+    (folder / MANIFEST_NAME).write_bytes(orjson.dumps(data))
+    return Manifest.read(folder)
+
+
+def test_what_the_deck_has_cost_round_trips() -> None:
+    spend = Spend().plus([0.134, 0.134]).plus([0.067])
+    assert spend == Spend(pytest.approx(0.335), 0)  # type: ignore[arg-type]
+    assert spend.total_usd == pytest.approx(0.335)
+    unpriced = spend.plus([None])
+    assert (unpriced.usd, unpriced.unpriced, unpriced.total_usd) == (spend.usd, 1, None)
+
+
+def test_the_spend_is_kept_across_writes(tmp_path: Path) -> None:
+    record = SlideRecord("g", "o", "slide-01.webp", None, 0.134)
+    Manifest({1: record}, spend=Spend(1.64, 0)).write(tmp_path)
+    data = orjson.loads((tmp_path / MANIFEST_NAME).read_bytes())
+    assert data["spend"] == {"usd": 1.64, "unpriced": 0}
+    assert Manifest.read(tmp_path).spend == Spend(1.64, 0)
+    Manifest({1: record}, spend=Spend(0.5, 2)).write(tmp_path)
+    assert Manifest.read(tmp_path).spend.total_usd is None  # two answers of no known price
+    assert Manifest.read(tmp_path / "none").spend == Spend()  # a first run: nothing yet
+
+
+def test_a_manifest_older_than_the_spend_is_seeded_from_its_images(tmp_path: Path) -> None:
+    # What the images in place cost: a lower bound of what the deck cost.
+    records = {
+        1: SlideRecord("g", "o", "slide-01.webp", None, 0.134),
+        2: SlideRecord("g", "o", "slide-02.webp", None, 0.067),
+    }
+    Manifest(records, spend=Spend(9.0, 0)).write(tmp_path)
+    older = _rewrite(tmp_path, lambda data: data.pop("spend"))
+    assert older.spend == Spend(pytest.approx(0.201), 0)  # type: ignore[arg-type]
+    unknown = _rewrite(tmp_path, lambda data: data["slides"]["2"].update(cost_usd=None))
+    assert unknown.spend == Spend(pytest.approx(0.134), 1)  # type: ignore[arg-type]
+    assert unknown.spend.total_usd is None  # no total is claimed for it
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [-1.0, 1e300, True, "1.5", None, [1]],
+    ids=["negative", "huge", "bool", "text", "null", "list"],
+)
+def test_a_manifest_cannot_inject_a_cost(tmp_path: Path, hostile: Any) -> None:
+    record = SlideRecord("g", "o", "slide-01.webp", None, 0.134)
+    Manifest({1: record}, spend=Spend(1.64, 0)).write(tmp_path)
+
+    def spend(data: dict[str, Any]) -> None:
+        data["spend"]["usd"] = hostile
+
+    def unpriced(data: dict[str, Any]) -> None:
+        data["spend"]["unpriced"] = -1 if hostile is None else hostile
+
+    # Not believed: the spend is seeded from the images, as from an older manifest.
+    assert _rewrite(tmp_path, spend).spend == Spend(0.134, 0)
+    Manifest({1: record}, spend=Spend(1.64, 0)).write(tmp_path)
+    assert _rewrite(tmp_path, unpriced).spend == Spend(0.134, 0)
+
+    def cost(data: dict[str, Any]) -> None:
+        data["slides"]["1"]["cost_usd"] = hostile
+        data.pop("spend")
+
+    read = _rewrite(tmp_path, cost)
+    assert read.slides[1].cost_usd is None  # an image's cost not believed is not known
+    assert read.spend == Spend(0.0, 1)

@@ -19,7 +19,9 @@ from nanobanana_async.cost.prices import PRICES
 from nanobanana_async.engine.manifest import (
     Decision,
     Manifest,
+    Pending,
     SlideRecord,
+    Verdict,
     generation_digest,
     output_digest,
 )
@@ -84,6 +86,23 @@ def test_a_format_change_reencodes_and_costs_nothing(tmp_path: Path) -> None:
     plan = plan_run(config := _config(tmp_path, 3, quality=70), plan_jobs(config))
     assert plan.slides(Decision.REENCODE) == [1, 2, 3]
     assert (plan.requests, plan.cost_usd) == (0, 0.0)
+
+
+def test_resume_counts_what_a_killed_run_generated_and_never_recorded(tmp_path: Path) -> None:
+    config = _config(tmp_path, 3, image_size="2K")
+    _made(config, {1, 2, 3})
+    manifest = Manifest.read(config.output_dir)
+    # A run set out to generate slide 1 and re-encode slide 2, replaced both, and was killed.
+    pending = {
+        1: Pending(Verdict(Decision.GENERATE, "--force"), "1:1:1"),
+        2: Pending(Verdict(Decision.REENCODE, "changed", ("quality",)), "1:1:1"),
+    }
+    dataclasses.replace(manifest, pending=pending).write(config.output_dir)
+    plan = plan_run(config, plan_jobs(config), resume=True)
+    assert [plan.verdicts[n].reason for n in (1, 2)] == ["made by the interrupted run"] * 2
+    # Its generation was paid for (the plan's estimate); a re-encode costs nothing.
+    assert plan.adopted == {1: pytest.approx(0.134, abs=0.01)}
+    assert plan_run(config, plan_jobs(config)).adopted == {}  # only --resume adopts
 
 
 def test_an_image_under_an_old_name_is_retired_unless_another_slide_now_has_it(

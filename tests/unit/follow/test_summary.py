@@ -296,6 +296,41 @@ def test_the_final_line_names_the_cost_and_a_dry_run_what_the_real_run_would_cos
     )
 
 
+def test_the_final_line_says_what_this_run_and_the_whole_deck_cost() -> None:
+    # A rerun paid for 2 slides; the deck, over all its runs, for more.
+    rerun = {"completed": 10, "total": 10, "duration_seconds": 2, "output_dir": "/deck",
+             "state": "done", "outputs": [{"reused": True}] * 8 + [{}] * 2,
+             "cost_usd": 0.268, "deck_cost_usd": 1.6402}  # fmt: skip
+    assert result_line(rerun) == (
+        "done 10/10 in 2s (8 reused), about $0.27 this run, $1.64 for the deck at list prices"
+        " -> /deck"
+    )
+    # Nothing paid this time: said, not hidden, so the deck's cost is never a blank.
+    reused = {**rerun, "outputs": [{"reused": True}] * 10, "cost_usd": 0.0}
+    assert result_line(reused) == (
+        "done 10/10 in 2s (10 reused), about $0 this run, $1.64 for the deck at list prices"
+        " -> /deck"
+    )
+    stopped = {**rerun, "state": "cancelled", "completed": 6, "outputs": [{}] * 6,
+               "stop": {"finished": 2, "cut": 0}}  # fmt: skip
+    assert result_line(stopped).startswith(
+        "stopped: 2 in flight finished and saved, 6 of 10 saved in 2s, about $0.27 this run, "
+        "$1.64 for the deck at list prices -> /deck; "
+    )
+    # The deck's total not known (a results file older than it, a model of no known price):
+    # this run's alone, as before.
+    for deck in (None, "lots", -1, True, 0):
+        older = {**rerun, "deck_cost_usd": deck}
+        assert result_line(older) == "done 10/10 in 2s (8 reused), $0.27 -> /deck"
+    older = {k: v for k, v in rerun.items() if k != "deck_cost_usd"}
+    assert result_line(older) == "done 10/10 in 2s (8 reused), $0.27 -> /deck"
+    # A dry run paid nothing: its wording is its own.
+    assert result_line({**rerun, "dry_run": True, "deck_cost_usd": None}) == (
+        "done 10/10 in 2s (8 reused) -> /deck; dry run (placeholder images), "
+        "the real run about $0.27"
+    )
+
+
 def test_a_batch_api_run_says_the_batch_state_and_when_it_was_submitted() -> None:
     from datetime import UTC, datetime
 
