@@ -169,9 +169,10 @@ def replaced_notice(output_dir: Path, jobs: list[Job]) -> str | None:
     replaced = [job.slide for job in jobs if job.dest.is_file() and not job.dest.is_symlink()]
     if not replaced:
         return None
+    # The folder by its name only: the final line names it in full, once.
     return (
-        f"replacing {plural(len(replaced), 'image')} already in {output_dir} "
-        f"({slide_ranges(replaced)}); the old ones are kept in {output_dir / VERSIONS_DIR}"
+        f"replacing {plural(len(replaced), 'image')} already in {output_dir.name} "
+        f"({slide_ranges(replaced)}); the old ones are kept in {output_dir.name}/{VERSIONS_DIR}"
     )
 
 

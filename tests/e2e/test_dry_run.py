@@ -118,7 +118,7 @@ def test_a_first_run_over_a_folder_of_images_keeps_them_as_versions(tmp_path: Pa
         )
     assert fresh.returncode == 0, fresh.stderr
     assert b"notice: replacing 1 image already in" in fresh.stderr
-    assert f"(slide 2); the old ones are kept in {deck / '.versions'}".encode() in fresh.stderr
+    assert b"(slide 2); the old ones are kept in deck/.versions" in fresh.stderr
     assert notices == [fresh.stderr.decode().split("notice: ", 1)[1].strip()]
     assert (deck / ".versions" / "slide-02.2.webp").read_bytes() == _real_image()
     assert resumed.returncode == 0, resumed.stderr
