@@ -272,6 +272,8 @@ def test_the_field_lines_name_every_field_once_and_stay_short() -> None:
     assert len("\n".join(lines).encode()) <= 2500
     assert all(len(line) <= 140 for line in lines)
     by_name = {m.group(1): line for m in named if m is not None for line in [m.string]}
-    assert "16:9" in by_name["aspect_ratio"] and "default 16:9" in by_name["aspect_ratio"]
-    assert "(required)" in by_name["output_dir"] and "(required)" in by_name["prompt"]
+    assert "16:9" in by_name["aspect_ratio"]
+    assert "default 16:9" in by_name["aspect_ratio"]
+    assert "(required)" in by_name["output_dir"]
+    assert "(required)" in by_name["prompt"]
     assert "1 to 100" in by_name["quality"]
