@@ -3,7 +3,12 @@
 :class:`FakeTime`-style clocks that advance on every ``sleep`` cannot run two tasks at
 once (the first sleeper moves everyone's time). Here a sleep parks its task on a timer,
 and :meth:`VirtualTime.run` jumps the clock to the earliest timer whenever every task is
-parked, so concurrent tasks see one consistent clock and nothing waits for real.
+parked, so concurrent tasks see one consistent clock and nothing waits for real. Give
+:meth:`~VirtualTime.clock` and :meth:`~VirtualTime.sleep` to an
+:class:`~nanobanana_async.emulator.Emulator` and to a client (the engine's
+``EngineSettings(clock=..., sleep=...)``) and a run of minutes takes what its CPU work
+takes. It lives beside the emulator, the other half of every such run, so that tests and
+the benchmarks' seeded sweep share it.
 """
 
 from __future__ import annotations
@@ -13,8 +18,12 @@ import heapq
 import itertools
 from collections.abc import Awaitable
 
+__all__ = ["VirtualTime"]
+
 
 class VirtualTime:
+    """One clock for every task of a run, jumped by :meth:`run`; starts at ``start``."""
+
     def __init__(self, start: float = 100.0) -> None:
         self.now = start
         self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
