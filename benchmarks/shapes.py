@@ -55,8 +55,7 @@ from typing import Any, TypeVar
 
 from nanobanana_async import EngineSettings, generate_batch, load_config
 from nanobanana_async.emulator import EmulatorSettings, ideal_starts
-from nanobanana_async.emulator.server import _settings as emulate_settings
-from nanobanana_async.emulator.server import add_emulate_arguments
+from nanobanana_async.emulator.server import emulate_settings
 from nanobanana_async.emulator.stats import REACTION, SLACK, Arrival, inside_announced_delay
 from nanobanana_async.engine.plan import plan_jobs
 
@@ -325,12 +324,11 @@ class ShapesResult:
 # -- the quotas, as the emulator and the best schedule see them --------------------------
 
 
-def emulator_settings(args: Sequence[str]) -> EmulatorSettings:
-    """The settings ``nanobanana emulate ARGS`` (at this scenario's scale and seed) runs with."""
-    parser = argparse.ArgumentParser()
-    add_emulate_arguments(parser)
-    parsed = parser.parse_args([*args, "--time-scale", repr(TIME_SCALE), "--seed", str(SEED)])
-    return emulate_settings(parsed)
+def emulator_settings(
+    args: Sequence[str], *, time_scale: float = TIME_SCALE, seed: int = SEED
+) -> EmulatorSettings:
+    """The settings ``nanobanana emulate ARGS`` runs with (this scenario's scale and seed)."""
+    return emulate_settings([*args, "--time-scale", repr(time_scale), "--seed", str(seed)])
 
 
 def _best_from(
