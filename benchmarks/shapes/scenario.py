@@ -36,16 +36,15 @@ without it for comparison:
   ``saved / 40 x best wall for 40 / wall of both``, from their start; and the ratio of
   their wall times (slower / faster, as each client saw it).
 
-Run this scenario alone with ``python -m benchmarks.shapes [SHAPE...]``; it prints its
-tables and targets and updates the ``shapes`` part of ``benchmarks/results/latest.json``.
+Run this scenario alone with ``python -m benchmarks.shapes [SHAPE...]`` (the package's
+``__main__``); it prints its tables and targets and updates the ``shapes`` part of
+``benchmarks/results/latest.json``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -59,10 +58,10 @@ from nanobanana_async.emulator.server import emulate_settings
 from nanobanana_async.emulator.stats import REACTION, SLACK, Arrival, inside_announced_delay
 from nanobanana_async.engine.plan import plan_jobs
 
-from .deck import MODEL, deck_config
-from .emulator_process import EmulatorProcess
-from .genai_baseline import run_sdk
-from .quota import FORMAT, IMAGE_SIZE, SDK_CONCURRENCY, SEED, SLIDES, TIME_SCALE
+from ..deck import MODEL, deck_config
+from ..emulator_process import EmulatorProcess
+from ..genai_baseline import run_sdk
+from ..quota import FORMAT, IMAGE_SIZE, SDK_CONCURRENCY, SEED, SLIDES, TIME_SCALE
 
 __all__ = [
     "RUN_TIMEOUT",
@@ -75,7 +74,6 @@ __all__ = [
     "SharedDeck",
     "SharedResult",
     "emulator_settings",
-    "main",
     "run_shapes_scenario",
 ]
 
@@ -758,33 +756,3 @@ def run_shapes_scenario(
             log("5. one key, two decks (back to back, two at once)")
             shared_runs = run_shared(Path(tmp), log)
     return ShapesResult(shapes, shared_runs, time.perf_counter() - started)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m benchmarks.shapes [SHAPE...]``: this scenario alone, its tables printed."""
-    from .report import RESULTS_DIR, log, shapes_tables, shapes_targets, update_json
-
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.shapes", description=__doc__)
-    parser.add_argument(
-        "shapes",
-        nargs="*",
-        metavar="SHAPE",
-        help=f"shapes to run (default: all): {', '.join(s.key for s in SHAPES)}, or 'shared'",
-    )
-    args = parser.parse_args(argv)
-    names = set(args.shapes)
-    unknown = names - {s.key for s in SHAPES} - {"shared"}
-    if unknown:
-        parser.error(f"unknown shape(s): {', '.join(sorted(unknown))}")
-    keys = [name for name in args.shapes if name != "shared"] if names else None
-    result = run_shapes_scenario(keys, log, shared=not names or "shared" in names)
-    found = shapes_targets(result)
-    path = RESULTS_DIR / "latest.json"
-    update_json(path, result, found)
-    print(shapes_tables(result, found))
-    print(f"\n{path}\n({result.duration_s:.0f} s)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Scenario 5, quota shapes: the measuring (:mod:`.scenario`) and its command.
+
+``python -m benchmarks.shapes [SHAPE...]`` (:mod:`.__main__`) runs it alone. The command
+sits apart from the measuring because it prints through ``benchmarks/report.py``, which
+reads this scenario's results: one way, scenario -> report -> command.
+"""
+
+from __future__ import annotations
+
+from .scenario import (
+    RUN_TIMEOUT,
+    SHAPES,
+    SHARED_RPM,
+    Shape,
+    ShapeResult,
+    ShapeRun,
+    ShapesResult,
+    SharedDeck,
+    SharedResult,
+    emulator_settings,
+    run_shapes_scenario,
+)
+
+__all__ = [
+    "RUN_TIMEOUT",
+    "SHAPES",
+    "SHARED_RPM",
+    "Shape",
+    "ShapeResult",
+    "ShapeRun",
+    "ShapesResult",
+    "SharedDeck",
+    "SharedResult",
+    "emulator_settings",
+    "run_shapes_scenario",
+]
