@@ -67,12 +67,17 @@ __all__ = [
     "RUN_TIMEOUT",
     "SHAPES",
     "SHARED_RPM",
+    "SMALL_DECK",
+    "Seen",
     "Shape",
     "ShapeResult",
     "ShapeRun",
     "ShapesResult",
     "SharedDeck",
     "SharedResult",
+    "best_wall",
+    "compact_arrivals",
+    "deck_row",
     "emulator_settings",
     "run_shapes_scenario",
 ]
@@ -329,7 +334,7 @@ def emulator_settings(
     return emulate_settings([*args, "--time-scale", repr(time_scale), "--seed", str(seed)])
 
 
-def _best_from(
+def best_wall(
     settings: EmulatorSettings,
     n: int,
     latency: float,
@@ -398,7 +403,7 @@ def _inside_after(arrivals: Sequence[dict[str, Any]]) -> list[float]:
     return lags
 
 
-def _compact(arrivals: Sequence[dict[str, Any]]) -> list[list[Any]]:
+def compact_arrivals(arrivals: Sequence[dict[str, Any]]) -> list[list[Any]]:
     """``[t, answered, status, retry_delay]`` per arrival, emulated seconds since start."""
 
     def emulated(value: float | None) -> float | None:
@@ -411,7 +416,7 @@ def _compact(arrivals: Sequence[dict[str, Any]]) -> list[list[Any]]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Seen:
+class Seen:
     """Arrivals of one run, in real seconds on the emulator's clock."""
 
     requests: int
@@ -424,7 +429,7 @@ class _Seen:
     retry_delays: list[float | None]
 
     @classmethod
-    def of(cls, arrivals: Sequence[dict[str, Any]]) -> _Seen:
+    def of(cls, arrivals: Sequence[dict[str, Any]]) -> Seen:
         ok = [a for a in arrivals if a["status"] == 200 and a["answered"] is not None]
         refused = [a for a in arrivals if a["status"] == 429]
         return cls(
@@ -513,7 +518,7 @@ def _client_run(
         label = "engine, no rpm" if rpm is None else f"engine, rpm {rpm:g} (true)"
         wall = _within_timeout(lambda: _deck(config, env, _engine_settings(rpm)))
     arrivals: list[dict[str, Any]] = emulator.settle()["arrivals"]
-    seen = _Seen.of(arrivals)
+    seen = Seen.of(arrivals)
     saved = _on_disk(folder)
     span = sends = None
     if seen.first is not None and seen.last_answer is not None:
@@ -540,7 +545,7 @@ def _client_run(
         mean_latency_s=None if seen.latency is None else seen.latency / TIME_SCALE,
         retry_delays_s=[None if d is None else d / TIME_SCALE for d in seen.retry_delays],
         inside_after_ms=_inside_after(arrivals),
-        arrivals=_compact(arrivals),
+        arrivals=compact_arrivals(arrivals),
     )
 
 
@@ -596,7 +601,7 @@ def run_shape(shape: Shape, tmp: Path, log: Callable[[str], None] = print) -> Sh
 # -- one key, two decks ---------------------------------------------------------------------
 
 
-def _deck_row(
+def deck_row(
     label: str,
     slides: int,
     saved: int,
@@ -606,7 +611,13 @@ def _deck_row(
     best: float | None,
     before: int = 0,
 ) -> SharedDeck:
-    seen = _Seen.of(arrivals[before:])
+    """One deck's figures from the emulator's arrivals (real seconds on its clock).
+
+    Its arrivals are those after the first ``before``; its wall runs from ``start`` to its
+    last 200 answer, in emulated seconds, and its efficiency is ``best`` (emulated seconds)
+    over that wall, times the share of its ``slides`` it ``saved``.
+    """
+    seen = Seen.of(arrivals[before:])
     wall = None if seen.last_answer is None else (seen.last_answer - start) / TIME_SCALE
     efficiency = None
     if wall and best is not None:
@@ -642,15 +653,15 @@ def _back_to_back(
     start2 = emulator.now()
     wall2 = _within_timeout(lambda: _deck(second, env, engine))
     arrivals: list[dict[str, Any]] = emulator.settle()["arrivals"]
-    one, two = _Seen.of(arrivals[:count1]), _Seen.of(arrivals[count1:])
+    one, two = Seen.of(arrivals[:count1]), Seen.of(arrivals[count1:])
     best1 = best2 = None
     if one.latency is not None:
-        best1 = _best_from(settings, SMALL_DECK, one.latency, start1, []) / TIME_SCALE
+        best1 = best_wall(settings, SMALL_DECK, one.latency, start1, []) / TIME_SCALE
     if two.latency is not None:
         admitted = [(a["t"], a["answered"]) for a in arrivals[:count1] if a["status"] == 200]
-        best2 = _best_from(settings, SLIDES, two.latency, start2, admitted) / TIME_SCALE
+        best2 = best_wall(settings, SLIDES, two.latency, start2, admitted) / TIME_SCALE
     decks = [
-        _deck_row(
+        deck_row(
             f"deck 1 ({SMALL_DECK} slides)",
             SMALL_DECK,
             _on_disk(folder / "deck1"),
@@ -658,7 +669,7 @@ def _back_to_back(
             start=start1,
             best=best1,
         ),
-        _deck_row(
+        deck_row(
             f"deck 2 ({SLIDES} slides), right after",
             SLIDES,
             _on_disk(folder / "deck2"),
@@ -669,7 +680,7 @@ def _back_to_back(
         ),
     ]
     outcome = "ok" if wall1 is not None and wall2 is not None else "timeout"
-    return SharedResult("back_to_back", ledger, outcome, decks, arrivals=_compact(arrivals))
+    return SharedResult("back_to_back", ledger, outcome, decks, arrivals=compact_arrivals(arrivals))
 
 
 def _two_at_once(
@@ -692,12 +703,12 @@ def _two_at_once(
     start = emulator.now()
     walls = _within_timeout(both)
     arrivals: list[dict[str, Any]] = emulator.settle()["arrivals"]
-    seen = _Seen.of(arrivals)
+    seen = Seen.of(arrivals)
     saved = [_on_disk(folder / deck) for deck in ("a", "b")]
     best = None
     if seen.latency is not None:
-        best = _best_from(settings, 2 * SMALL_DECK, seen.latency, start, []) / TIME_SCALE
-    together = _deck_row(
+        best = best_wall(settings, 2 * SMALL_DECK, seen.latency, start, []) / TIME_SCALE
+    together = deck_row(
         f"together ({2 * SMALL_DECK} slides)",
         2 * SMALL_DECK,
         sum(saved),
@@ -720,7 +731,7 @@ def _two_at_once(
     ratio = None if walls is None or min(walls) <= 0 else max(walls) / min(walls)
     outcome = "ok" if walls is not None else "timeout"
     return SharedResult(
-        "two_at_once", ledger, outcome, decks, together, ratio, arrivals=_compact(arrivals)
+        "two_at_once", ledger, outcome, decks, together, ratio, arrivals=compact_arrivals(arrivals)
     )
 
 
