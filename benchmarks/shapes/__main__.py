@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = run_shapes_scenario(keys, log, shared=not names or "shared" in names)
     found = shapes_targets(result)
     path = RESULTS_DIR / "latest.json"
-    update_json(path, result, found)
+    update_json(path, "shapes", result.to_json(), found)
     print(shapes_tables(result, found))
     print(f"\n{path}\n({result.duration_s:.0f} s)")
     return 0
