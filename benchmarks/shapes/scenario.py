@@ -372,10 +372,16 @@ def _arrival(data: dict[str, Any]) -> Arrival:
     return arrival
 
 
-def _inside(arrivals: Sequence[dict[str, Any]], *, before: int = 0) -> int:
-    """Requests after the first ``before`` sent inside an announced delay (any of the key's)."""
-    every = inside_announced_delay(_arrival(a) for a in arrivals)
-    return every - inside_announced_delay(_arrival(a) for a in arrivals[:before])
+def _inside(
+    arrivals: Sequence[dict[str, Any]], *, before: int = 0, reaction: float = REACTION
+) -> int:
+    """Requests after the first ``before`` sent inside an announced delay (any of the key's).
+
+    ``reaction``: the emulator's verdict's allowance for a request on another connection.
+    """
+    every = inside_announced_delay((_arrival(a) for a in arrivals), reaction=reaction)
+    earlier = inside_announced_delay((_arrival(a) for a in arrivals[:before]), reaction=reaction)
+    return every - earlier
 
 
 def _inside_after(arrivals: Sequence[dict[str, Any]]) -> list[float]:
@@ -610,12 +616,14 @@ def deck_row(
     start: float,
     best: float | None,
     before: int = 0,
+    reaction: float = REACTION,
 ) -> SharedDeck:
     """One deck's figures from the emulator's arrivals (real seconds on its clock).
 
     Its arrivals are those after the first ``before``; its wall runs from ``start`` to its
     last 200 answer, in emulated seconds, and its efficiency is ``best`` (emulated seconds)
-    over that wall, times the share of its ``slides`` it ``saved``.
+    over that wall, times the share of its ``slides`` it ``saved``. ``reaction``: as
+    :func:`~nanobanana_async.emulator.stats.inside_announced_delay` takes it.
     """
     seen = Seen.of(arrivals[before:])
     wall = None if seen.last_answer is None else (seen.last_answer - start) / TIME_SCALE
@@ -632,7 +640,7 @@ def deck_row(
         efficiency=efficiency,
         requests=seen.requests,
         http_429=seen.http_429,
-        inside_announced_delay=_inside(arrivals, before=before),
+        inside_announced_delay=_inside(arrivals, before=before, reaction=reaction),
     )
 
 
