@@ -1,14 +1,16 @@
 """Everything the benchmarks print or write: the tables, the targets, the JSON and the chart.
 
 ``latest.json`` (schema 1, keys documented in ``benchmarks/README.md``) and ``latest.png``
-go to ``benchmarks/results/``, which git ignores. ``python -m benchmarks.shapes`` alone
-updates the ``shapes`` key (and the shape targets) of an existing ``latest.json``.
+go to ``benchmarks/results/``, which git ignores. ``python -m benchmarks.shapes`` and
+``python -m benchmarks.sweep`` alone update their key (``shapes``, ``sweep``) and their
+targets in an existing ``latest.json``.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import statistics
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -23,6 +25,7 @@ from .memory import MemoryResult
 from .quota import RPM, SDK_CONCURRENCY, SLIDES, TIME_SCALE, WINDOW, QuotaRun, ideal_starts
 from .shapes import RUN_TIMEOUT, ShapeRun, ShapesResult, SharedDeck
 from .startup import StartupResult
+from .sweep import P10_AT_LEAST, WORST_AT_LEAST, SweepResult
 
 __all__ = [
     "RESULTS_DIR",
@@ -31,6 +34,8 @@ __all__ = [
     "machine",
     "shapes_tables",
     "shapes_targets",
+    "sweep_tables",
+    "sweep_targets",
     "tables",
     "targets",
     "update_json",
@@ -98,8 +103,9 @@ def targets(
     cpu: CpuResult,
     memory: MemoryResult,
     shapes: ShapesResult | None = None,
+    sweep: SweepResult | None = None,
 ) -> list[Target]:
-    """The issues' targets, judged on this run's figures (issue 4's, then issue 10's)."""
+    """The issues' targets, judged on this run's figures (issue 4's, 10's, then 25's)."""
     by_key = {run.key: run for run in runs}
     sdk = by_key["google_genai"]
     true_rpm = by_key["engine_true_rpm"]
@@ -161,6 +167,8 @@ def targets(
     ]
     if shapes is not None:
         found += shapes_targets(shapes, runs)
+    if sweep is not None:
+        found += sweep_targets(sweep)
     return found
 
 
@@ -314,6 +322,7 @@ def tables(
     startup: StartupResult,
     found: Sequence[Target],
     shapes: ShapesResult | None = None,
+    sweep: SweepResult | None = None,
 ) -> str:
     """The text printed on stdout: one table per scenario, one row per run, then targets."""
     speedups = _speedups(runs)
@@ -440,6 +449,8 @@ def tables(
     parts = [quota, notes]
     if shapes is not None:
         parts += _shapes_parts(shapes)
+    if sweep is not None:
+        parts += _sweep_parts(sweep)
     parts += [cpu_table, memory_table, startup_table, target_table]
     return "\n\n".join(parts)
 
@@ -555,6 +566,76 @@ def shapes_tables(result: ShapesResult, found: Sequence[Target]) -> str:
     return "\n\n".join([*_shapes_parts(result), target_table])
 
 
+def sweep_targets(result: SweepResult) -> list[Target]:
+    """Issue 25's targets on the sweep: one per case, all four conditions in it."""
+    return [
+        Target(
+            f"sweep_{spread.case.key}",
+            f"sweep, {spread.case.shape.label}: p10 >= {P10_AT_LEAST:.2f}, worst >= "
+            f"{WORST_AT_LEAST:.2f}, 0 lost, 0 in delay",
+            f"{spread.p10:.3f}, {spread.lowest:.3f} (seed {spread.worst.seed}), "
+            f"{spread.lost}, {spread.inside_delay}",
+            not spread.missed,
+        )
+        for spread in result.cases
+    ]
+
+
+def _sweep_parts(result: SweepResult) -> list[str]:
+    """Scenario 6's table and its notes."""
+    seeds = "/".join(str(n) for n in sorted({len(spread.runs) for spread in result.cases}))
+    rows = [
+        [
+            spread.case.shape.label,
+            f"{spread.lowest:.3f}",
+            f"{spread.p10:.3f}",
+            f"{spread.median:.3f}",
+            str(spread.worst.seed),
+            str(spread.lost),
+            str(spread.inside_delay),
+            f"{statistics.median(spread.http_429):g}",
+            "met" if not spread.missed else "missed: " + ", ".join(spread.missed),
+        ]
+        for spread in result.cases
+    ]
+    table = _table(
+        [
+            f"6. pacing spread ({result.slides} slides, {seeds} seeds, virtual time)",
+            "min",
+            "p10",
+            "median",
+            "worst seed",
+            "lost",
+            "in delay",
+            "429s",
+            "targets",
+        ],
+        rows,
+    )
+    notes = (
+        "Deck efficiency per seed = best / wall x saved / slides, as in scenario 5 (back to\n"
+        "back: the second deck, from its start). min, p10 (the ceil(n/10)-th lowest) and\n"
+        "median over the seeds; worst seed: the seed of the min; lost, in delay: totals over\n"
+        "the seeds; 429s: the median per run. Targets (issue 25): p10 >= "
+        f"{P10_AT_LEAST:.2f}, worst >= {WORST_AT_LEAST:.2f},\n"
+        "0 lost, 0 in delay. Engine (no rpm) and emulator on one virtual clock, "
+        f"{result.round_trip * 1000:g} ms of\n"
+        "network per request (emulated); a seed is the emulator's and the engine's. "
+        f"{result.duration_s:.0f} s of\n"
+        f"real time in {result.jobs} process(es). Definitions: benchmarks/README.md."
+    )
+    return [table, notes]
+
+
+def sweep_tables(result: SweepResult, found: Sequence[Target]) -> str:
+    """What ``python -m benchmarks.sweep`` prints: scenario 6's table, then its targets."""
+    target_table = _table(
+        ["targets (issue 25)", "p10, worst (seed), lost, in delay", "met"],
+        [[t.wanted, t.measured, "yes" if t.met else "MISSED"] for t in found],
+    )
+    return "\n\n".join([*_sweep_parts(result), target_table])
+
+
 def write_json(
     path: Path,
     *,
@@ -566,6 +647,7 @@ def write_json(
     found: Sequence[Target],
     duration_s: float,
     shapes: ShapesResult | None = None,
+    sweep: SweepResult | None = None,
 ) -> None:
     """Write ``latest.json``."""
     data = {
@@ -585,15 +667,17 @@ def write_json(
     }
     if shapes is not None:
         data["shapes"] = shapes.to_json()
+    if sweep is not None:
+        data["sweep"] = sweep.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
 
 
-def update_json(path: Path, shapes: ShapesResult, found: Sequence[Target]) -> None:
-    """Put scenario 5 (and its targets) into ``latest.json``, keeping everything else.
+def update_json(path: Path, part: str, figures: dict[str, Any], found: Sequence[Target]) -> None:
+    """Put one scenario's ``figures`` under ``part`` (and its targets) into ``latest.json``.
 
-    For ``python -m benchmarks.shapes`` alone: the other scenarios' keys stay as the last
-    full run wrote them; a missing or unreadable file is started afresh.
+    For ``python -m benchmarks.shapes`` or ``.sweep`` alone: everything else stays as the
+    last run wrote it; a missing or unreadable file is started afresh.
     """
     data: dict[str, Any] = {}
     try:
@@ -605,7 +689,7 @@ def update_json(path: Path, shapes: ShapesResult, found: Sequence[Target]) -> No
     data.setdefault("schema", SCHEMA)
     data["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     data["machine"] = machine()
-    data["shapes"] = shapes.to_json()
+    data[part] = figures
     names = {t.key for t in found}
     kept = [t for t in data.get("targets", []) if t.get("key") not in names]
     data["targets"] = [*kept, *(t.to_json() for t in found)]

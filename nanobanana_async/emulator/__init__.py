@@ -9,7 +9,8 @@ plays the quota shapes a project may meet (:class:`EmulatorSettings`) and report
 saw under ``/_emulator/``, a prefix the real API does not use. Mount :class:`Emulator`
 in-process (``httpx2.ASGITransport(app=emu)``) or serve it on loopback
 (:func:`serve_in_thread`, ``nanobanana emulate``); :func:`ideal_starts` gives the fastest
-schedule those quotas allow. Its modules, and why they are built so: docs/design.md,
+schedule those quotas allow; :class:`VirtualTime` runs it and a client on one clock that
+jumps, so nothing waits for real. Its modules, and why they are built so: docs/design.md,
 "The emulator".
 """
 
@@ -24,6 +25,7 @@ from .rates import RateQuota
 from .schedule import ideal_starts
 from .server import serve_in_thread
 from .settings import EmulatorSettings
+from .virtual_time import VirtualTime
 
 __all__ = [
     "BATCH_FAULT_KINDS",
@@ -38,6 +40,7 @@ __all__ = [
     "OtherClient",
     "RateQuota",
     "RequestLog",
+    "VirtualTime",
     "ideal_starts",
     "serve_in_thread",
 ]

@@ -17,7 +17,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any, TypeVar
@@ -41,6 +41,7 @@ from .settings import EmulatorSettings
 
 __all__ = [
     "add_emulate_arguments",
+    "emulate_settings",
     "run_emulate",
     "serve_in_thread",
 ]
@@ -257,6 +258,21 @@ def _parsed(option: str, value: str, parse: Callable[[str], T]) -> T:
         return parse(value)
     except ValueError as exc:
         raise ValueError(f"{option} {value!r}: {exc}") from None
+
+
+def emulate_settings(arguments: Sequence[str]) -> EmulatorSettings:
+    """The settings ``nanobanana emulate ARGUMENTS`` runs with.
+
+    For whoever plays the same shape in-process (the benchmarks, on virtual time), so that
+    a shape is written once, as the command's options.
+
+    Raises:
+        ValueError: a quota, other-client or fault spec is invalid.
+        SystemExit: an option argparse refuses (its message on stderr).
+    """
+    parser = argparse.ArgumentParser(prog="nanobanana emulate")
+    add_emulate_arguments(parser)
+    return _settings(parser.parse_args(list(arguments)))
 
 
 def _settings(args: argparse.Namespace) -> EmulatorSettings:

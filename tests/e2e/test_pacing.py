@@ -5,7 +5,7 @@ latency off and the emulator's windows shrunk by ``time_scale``; the engine is g
 same scale and no rpm, as the skill runs it. What is checked is what the issue asks for in
 every shape: every slide saved, no request sent inside a delay the service announced (the
 emulator counts them), and no storm of 429s. How fast each shape goes against its best
-schedule is measured in ``benchmarks/shapes.py``, not asserted here.
+schedule is measured in ``benchmarks/shapes/``, not asserted here.
 """
 
 from __future__ import annotations

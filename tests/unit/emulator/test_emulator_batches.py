@@ -21,9 +21,8 @@ from emulator_testing import (
     error_of,
     generate,
 )
-from virtual_time import VirtualTime
 
-from nanobanana_async.emulator import Emulator, EmulatorSettings
+from nanobanana_async.emulator import Emulator, EmulatorSettings, VirtualTime
 from nanobanana_async.service import protocol
 
 _RECORDED_STAMP = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$"

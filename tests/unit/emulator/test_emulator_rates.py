@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
 from nanobanana_async import cli
 from nanobanana_async.emulator import EmulatorSettings, OtherClient, RateQuota
 from nanobanana_async.emulator.rates import parse_quota, parse_seconds
-from nanobanana_async.emulator.server import _settings, add_emulate_arguments
+from nanobanana_async.emulator.server import emulate_settings
 
 
 @pytest.mark.parametrize(
@@ -90,14 +88,8 @@ def test_settings_validate_their_quota_knobs() -> None:
     assert EmulatorSettings(quotas=[RateQuota("fixed", 1)]).quotas == (RateQuota("fixed", 1),)  # type: ignore[arg-type]
 
 
-def _parsed(*arguments: str) -> EmulatorSettings:
-    parser = argparse.ArgumentParser()
-    add_emulate_arguments(parser)
-    return _settings(parser.parse_args(arguments))
-
-
 def test_command_line_options() -> None:
-    settings = _parsed(
+    settings = emulate_settings([
         "--quota", "sliding:10/60s",
         "--quota", "bucket:20/60s,burst=5",
         "--other-client", "8/60s",
@@ -105,12 +97,12 @@ def test_command_line_options() -> None:
         "--hide-retry-info",
         "--overload-rate", "0.1",
         "--max-concurrent", "3",
-    )  # fmt: skip
+    ])  # fmt: skip
     assert settings.quotas == (RateQuota("sliding", 10, 60.0), RateQuota("bucket", 20, burst=5))
     assert settings.other_client == OtherClient(8, 60.0)
     assert (settings.quota_value, settings.retry_info) == (False, False)
     assert (settings.overload_rate, settings.max_concurrent) == (0.1, 3)
-    plain = _parsed()
+    plain = emulate_settings([])
     assert (plain.quotas, plain.other_client, plain.quota_value, plain.retry_info) == (
         (),
         None,

@@ -15,9 +15,8 @@ import anyio
 import httpx2
 import orjson
 import pytest
-from virtual_time import VirtualTime
 
-from nanobanana_async.emulator import Emulator, EmulatorSettings
+from nanobanana_async.emulator import Emulator, EmulatorSettings, VirtualTime
 from nanobanana_async.engine.manifest import MANIFEST_NAME
 from nanobanana_async.engine.progress import Progress
 from nanobanana_async.engine.retry import RetryPolicy

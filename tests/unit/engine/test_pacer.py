@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from virtual_time import VirtualTime
 
+from nanobanana_async.emulator import VirtualTime
 from nanobanana_async.engine.pacer import Pacer
 from nanobanana_async.engine.quota import MemoryStore
 

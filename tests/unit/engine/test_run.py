@@ -21,9 +21,8 @@ import httpx2
 import orjson
 import pytest
 from PIL import Image
-from virtual_time import VirtualTime
 
-from nanobanana_async.emulator import Emulator, EmulatorSettings
+from nanobanana_async.emulator import Emulator, EmulatorSettings, VirtualTime
 from nanobanana_async.engine.progress import Progress
 from nanobanana_async.engine.retry import RetryPolicy
 from nanobanana_async.engine.run import EngineSettings, generate_batch

@@ -36,16 +36,15 @@ without it for comparison:
   ``saved / 40 x best wall for 40 / wall of both``, from their start; and the ratio of
   their wall times (slower / faster, as each client saw it).
 
-Run this scenario alone with ``python -m benchmarks.shapes [SHAPE...]``; it prints its
-tables and targets and updates the ``shapes`` part of ``benchmarks/results/latest.json``.
+Run this scenario alone with ``python -m benchmarks.shapes [SHAPE...]`` (the package's
+``__main__``); it prints its tables and targets and updates the ``shapes`` part of
+``benchmarks/results/latest.json``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -55,28 +54,31 @@ from typing import Any, TypeVar
 
 from nanobanana_async import EngineSettings, generate_batch, load_config
 from nanobanana_async.emulator import EmulatorSettings, ideal_starts
-from nanobanana_async.emulator.server import _settings as emulate_settings
-from nanobanana_async.emulator.server import add_emulate_arguments
+from nanobanana_async.emulator.server import emulate_settings
 from nanobanana_async.emulator.stats import REACTION, SLACK, Arrival, inside_announced_delay
 from nanobanana_async.engine.plan import plan_jobs
 
-from .deck import MODEL, deck_config
-from .emulator_process import EmulatorProcess
-from .genai_baseline import run_sdk
-from .quota import FORMAT, IMAGE_SIZE, SDK_CONCURRENCY, SEED, SLIDES, TIME_SCALE
+from ..deck import MODEL, deck_config
+from ..emulator_process import EmulatorProcess
+from ..genai_baseline import run_sdk
+from ..quota import FORMAT, IMAGE_SIZE, SDK_CONCURRENCY, SEED, SLIDES, TIME_SCALE
 
 __all__ = [
     "RUN_TIMEOUT",
     "SHAPES",
     "SHARED_RPM",
+    "SMALL_DECK",
+    "Seen",
     "Shape",
     "ShapeResult",
     "ShapeRun",
     "ShapesResult",
     "SharedDeck",
     "SharedResult",
+    "best_wall",
+    "compact_arrivals",
+    "deck_row",
     "emulator_settings",
-    "main",
     "run_shapes_scenario",
 ]
 
@@ -325,15 +327,14 @@ class ShapesResult:
 # -- the quotas, as the emulator and the best schedule see them --------------------------
 
 
-def emulator_settings(args: Sequence[str]) -> EmulatorSettings:
-    """The settings ``nanobanana emulate ARGS`` (at this scenario's scale and seed) runs with."""
-    parser = argparse.ArgumentParser()
-    add_emulate_arguments(parser)
-    parsed = parser.parse_args([*args, "--time-scale", repr(TIME_SCALE), "--seed", str(SEED)])
-    return emulate_settings(parsed)
+def emulator_settings(
+    args: Sequence[str], *, time_scale: float = TIME_SCALE, seed: int = SEED
+) -> EmulatorSettings:
+    """The settings ``nanobanana emulate ARGS`` runs with (this scenario's scale and seed)."""
+    return emulate_settings([*args, "--time-scale", repr(time_scale), "--seed", str(seed)])
 
 
-def _best_from(
+def best_wall(
     settings: EmulatorSettings,
     n: int,
     latency: float,
@@ -371,10 +372,16 @@ def _arrival(data: dict[str, Any]) -> Arrival:
     return arrival
 
 
-def _inside(arrivals: Sequence[dict[str, Any]], *, before: int = 0) -> int:
-    """Requests after the first ``before`` sent inside an announced delay (any of the key's)."""
-    every = inside_announced_delay(_arrival(a) for a in arrivals)
-    return every - inside_announced_delay(_arrival(a) for a in arrivals[:before])
+def _inside(
+    arrivals: Sequence[dict[str, Any]], *, before: int = 0, reaction: float = REACTION
+) -> int:
+    """Requests after the first ``before`` sent inside an announced delay (any of the key's).
+
+    ``reaction``: the emulator's verdict's allowance for a request on another connection.
+    """
+    every = inside_announced_delay((_arrival(a) for a in arrivals), reaction=reaction)
+    earlier = inside_announced_delay((_arrival(a) for a in arrivals[:before]), reaction=reaction)
+    return every - earlier
 
 
 def _inside_after(arrivals: Sequence[dict[str, Any]]) -> list[float]:
@@ -402,7 +409,7 @@ def _inside_after(arrivals: Sequence[dict[str, Any]]) -> list[float]:
     return lags
 
 
-def _compact(arrivals: Sequence[dict[str, Any]]) -> list[list[Any]]:
+def compact_arrivals(arrivals: Sequence[dict[str, Any]]) -> list[list[Any]]:
     """``[t, answered, status, retry_delay]`` per arrival, emulated seconds since start."""
 
     def emulated(value: float | None) -> float | None:
@@ -415,7 +422,7 @@ def _compact(arrivals: Sequence[dict[str, Any]]) -> list[list[Any]]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Seen:
+class Seen:
     """Arrivals of one run, in real seconds on the emulator's clock."""
 
     requests: int
@@ -428,7 +435,7 @@ class _Seen:
     retry_delays: list[float | None]
 
     @classmethod
-    def of(cls, arrivals: Sequence[dict[str, Any]]) -> _Seen:
+    def of(cls, arrivals: Sequence[dict[str, Any]]) -> Seen:
         ok = [a for a in arrivals if a["status"] == 200 and a["answered"] is not None]
         refused = [a for a in arrivals if a["status"] == 429]
         return cls(
@@ -517,7 +524,7 @@ def _client_run(
         label = "engine, no rpm" if rpm is None else f"engine, rpm {rpm:g} (true)"
         wall = _within_timeout(lambda: _deck(config, env, _engine_settings(rpm)))
     arrivals: list[dict[str, Any]] = emulator.settle()["arrivals"]
-    seen = _Seen.of(arrivals)
+    seen = Seen.of(arrivals)
     saved = _on_disk(folder)
     span = sends = None
     if seen.first is not None and seen.last_answer is not None:
@@ -544,7 +551,7 @@ def _client_run(
         mean_latency_s=None if seen.latency is None else seen.latency / TIME_SCALE,
         retry_delays_s=[None if d is None else d / TIME_SCALE for d in seen.retry_delays],
         inside_after_ms=_inside_after(arrivals),
-        arrivals=_compact(arrivals),
+        arrivals=compact_arrivals(arrivals),
     )
 
 
@@ -600,7 +607,7 @@ def run_shape(shape: Shape, tmp: Path, log: Callable[[str], None] = print) -> Sh
 # -- one key, two decks ---------------------------------------------------------------------
 
 
-def _deck_row(
+def deck_row(
     label: str,
     slides: int,
     saved: int,
@@ -609,8 +616,16 @@ def _deck_row(
     start: float,
     best: float | None,
     before: int = 0,
+    reaction: float = REACTION,
 ) -> SharedDeck:
-    seen = _Seen.of(arrivals[before:])
+    """One deck's figures from the emulator's arrivals (real seconds on its clock).
+
+    Its arrivals are those after the first ``before``; its wall runs from ``start`` to its
+    last 200 answer, in emulated seconds, and its efficiency is ``best`` (emulated seconds)
+    over that wall, times the share of its ``slides`` it ``saved``. ``reaction``: as
+    :func:`~nanobanana_async.emulator.stats.inside_announced_delay` takes it.
+    """
+    seen = Seen.of(arrivals[before:])
     wall = None if seen.last_answer is None else (seen.last_answer - start) / TIME_SCALE
     efficiency = None
     if wall and best is not None:
@@ -625,7 +640,7 @@ def _deck_row(
         efficiency=efficiency,
         requests=seen.requests,
         http_429=seen.http_429,
-        inside_announced_delay=_inside(arrivals, before=before),
+        inside_announced_delay=_inside(arrivals, before=before, reaction=reaction),
     )
 
 
@@ -646,15 +661,15 @@ def _back_to_back(
     start2 = emulator.now()
     wall2 = _within_timeout(lambda: _deck(second, env, engine))
     arrivals: list[dict[str, Any]] = emulator.settle()["arrivals"]
-    one, two = _Seen.of(arrivals[:count1]), _Seen.of(arrivals[count1:])
+    one, two = Seen.of(arrivals[:count1]), Seen.of(arrivals[count1:])
     best1 = best2 = None
     if one.latency is not None:
-        best1 = _best_from(settings, SMALL_DECK, one.latency, start1, []) / TIME_SCALE
+        best1 = best_wall(settings, SMALL_DECK, one.latency, start1, []) / TIME_SCALE
     if two.latency is not None:
         admitted = [(a["t"], a["answered"]) for a in arrivals[:count1] if a["status"] == 200]
-        best2 = _best_from(settings, SLIDES, two.latency, start2, admitted) / TIME_SCALE
+        best2 = best_wall(settings, SLIDES, two.latency, start2, admitted) / TIME_SCALE
     decks = [
-        _deck_row(
+        deck_row(
             f"deck 1 ({SMALL_DECK} slides)",
             SMALL_DECK,
             _on_disk(folder / "deck1"),
@@ -662,7 +677,7 @@ def _back_to_back(
             start=start1,
             best=best1,
         ),
-        _deck_row(
+        deck_row(
             f"deck 2 ({SLIDES} slides), right after",
             SLIDES,
             _on_disk(folder / "deck2"),
@@ -673,7 +688,7 @@ def _back_to_back(
         ),
     ]
     outcome = "ok" if wall1 is not None and wall2 is not None else "timeout"
-    return SharedResult("back_to_back", ledger, outcome, decks, arrivals=_compact(arrivals))
+    return SharedResult("back_to_back", ledger, outcome, decks, arrivals=compact_arrivals(arrivals))
 
 
 def _two_at_once(
@@ -696,12 +711,12 @@ def _two_at_once(
     start = emulator.now()
     walls = _within_timeout(both)
     arrivals: list[dict[str, Any]] = emulator.settle()["arrivals"]
-    seen = _Seen.of(arrivals)
+    seen = Seen.of(arrivals)
     saved = [_on_disk(folder / deck) for deck in ("a", "b")]
     best = None
     if seen.latency is not None:
-        best = _best_from(settings, 2 * SMALL_DECK, seen.latency, start, []) / TIME_SCALE
-    together = _deck_row(
+        best = best_wall(settings, 2 * SMALL_DECK, seen.latency, start, []) / TIME_SCALE
+    together = deck_row(
         f"together ({2 * SMALL_DECK} slides)",
         2 * SMALL_DECK,
         sum(saved),
@@ -724,7 +739,7 @@ def _two_at_once(
     ratio = None if walls is None or min(walls) <= 0 else max(walls) / min(walls)
     outcome = "ok" if walls is not None else "timeout"
     return SharedResult(
-        "two_at_once", ledger, outcome, decks, together, ratio, arrivals=_compact(arrivals)
+        "two_at_once", ledger, outcome, decks, together, ratio, arrivals=compact_arrivals(arrivals)
     )
 
 
@@ -760,33 +775,3 @@ def run_shapes_scenario(
             log("5. one key, two decks (back to back, two at once)")
             shared_runs = run_shared(Path(tmp), log)
     return ShapesResult(shapes, shared_runs, time.perf_counter() - started)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m benchmarks.shapes [SHAPE...]``: this scenario alone, its tables printed."""
-    from .report import RESULTS_DIR, log, shapes_tables, shapes_targets, update_json
-
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.shapes", description=__doc__)
-    parser.add_argument(
-        "shapes",
-        nargs="*",
-        metavar="SHAPE",
-        help=f"shapes to run (default: all): {', '.join(s.key for s in SHAPES)}, or 'shared'",
-    )
-    args = parser.parse_args(argv)
-    names = set(args.shapes)
-    unknown = names - {s.key for s in SHAPES} - {"shared"}
-    if unknown:
-        parser.error(f"unknown shape(s): {', '.join(sorted(unknown))}")
-    keys = [name for name in args.shapes if name != "shared"] if names else None
-    result = run_shapes_scenario(keys, log, shared=not names or "shared" in names)
-    found = shapes_targets(result)
-    path = RESULTS_DIR / "latest.json"
-    update_json(path, result, found)
-    print(shapes_tables(result, found))
-    print(f"\n{path}\n({result.duration_s:.0f} s)")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
