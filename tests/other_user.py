@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-__all__ = ["NOBODY", "Listener", "listening_as_nobody"]
+__all__ = ["NOBODY", "OTHER", "Listener", "listening_as_nobody"]
 
 NOBODY = 65534
+OTHER = 12345  # a uid nobody here has: a file chowned to it is another user's
 
 _CHILD = f"""
 import os, socket, sys

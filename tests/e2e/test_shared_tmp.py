@@ -29,6 +29,7 @@ from engine_testing import (
     read_json,
     write_json,
 )
+from other_user import OTHER
 
 from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
 from nanobanana_async.exits import RESULTS_COPY_NAME
@@ -36,7 +37,6 @@ from nanobanana_async.files.lock import RunLock
 
 # Seconds: far more than a command needs on a loaded machine, far less than a hang.
 QUICK = 10.0
-OTHER = 12345  # a uid nobody here has
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root can chown to another user")
 OWN_FILES = "give this run its own files: --progress-file FILE --results-file FILE"
 

@@ -20,6 +20,7 @@ import httpx2
 import pytest
 from engine_testing import SHAPED_KEY, deck_config, environment, files_args, read_json, run_cli
 from engine_testing import write_json as write
+from other_user import OTHER
 from PIL import Image
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
@@ -162,11 +163,11 @@ def test_a_config_planted_by_another_user_is_refused_and_nothing_sent(
     planted = tmp_path / "nano-banana-config.json"
     planted.write_bytes(b"{}")
     planted.chmod(0o644)
-    os.chown(planted, 12345, 12345)
+    os.chown(planted, OTHER, OTHER)
     write(planted, deck_config(tmp_path / "deck", 1))
     done = run_cli("run", "--config", str(planted), *files_args(tmp_path), env=environment(url))
     line = refused(done, str(planted))
-    assert line.endswith("is owned by another user (uid 12345), who could rewrite it; "
+    assert line.endswith(f"is owned by another user (uid {OTHER}), who could rewrite it; "
                          "copy it to a file of your own")  # fmt: skip
     assert emulator.stats()["requests"] == 0
 

@@ -15,6 +15,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from other_user import OTHER
 
 from nanobanana_async.cli.status import status_command, wait_command
 from nanobanana_async.exits import EXIT_TIMED_OUT, RESULTS_COPY_NAME
@@ -270,7 +271,6 @@ def test_a_dead_run_waits_on_nothing(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 # -- files that are not a run's: never a traceback, always one printable line -----------
 
-OTHER = 12345  # a uid nobody here has
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root can chown to another user")
 
 

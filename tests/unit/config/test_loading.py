@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from config_testing import DROP, KEY, S_AT, S, check_refused, deck, load, one, refusal
+from other_user import OTHER
 
 from nanobanana_async.config.loading import MAX_CONFIG_BYTES, SlideSpec, load_config
 from nanobanana_async.config.schema import MAX_SLIDES
@@ -372,11 +373,12 @@ def test_a_config_owned_by_another_user_is_refused_even_for_root(tmp_path: Path)
     path = tmp_path / "slides.json"
     path.write_bytes(CONFIG)
     path.chmod(0o644)
-    os.chown(path, 12345, -1)
+    os.chown(path, OTHER, -1)
     error = refusal(path, tmp_path)
     assert (error.field, error.problem) == (
         str(path),
-        "is owned by another user (uid 12345), who could rewrite it; copy it to a file of your own",
+        f"is owned by another user (uid {OTHER}), who could rewrite it; "
+        "copy it to a file of your own",
     )
     link = tmp_path / "mine.json"
     link.symlink_to(path)  # a link of one's own to another's file: still another's file

@@ -13,6 +13,7 @@ from typing import Any
 import httpx2
 import orjson
 import pytest
+from other_user import OTHER
 from PIL import Image
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings
@@ -29,7 +30,6 @@ from nanobanana_async.export import (
 from nanobanana_async.export import deck as deck_module
 from nanobanana_async.export.deck import UnreadableImage, open_image, read_image_file
 
-OTHER = 12345  # a uid nobody here has
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root can chown to another user")
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from other_user import OTHER
 from privileges import permissions_enforced
 
 from nanobanana_async.files.atomic import (
@@ -198,7 +199,6 @@ def test_cleanup_missing_directory_is_zero(tmp_path: Path) -> None:
 
 # -- check_writable: what a run checks before it pays for anything ------------------------
 
-OTHER = 12345  # a uid nobody here has
 root_only = pytest.mark.skipif(not IS_ROOT, reason="only root can chown to another user")
 
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from other_user import OTHER
 from PIL import Image
 
 from nanobanana_async.engine.rerun import MAX_ORIGINAL_BYTES
@@ -22,7 +23,6 @@ from nanobanana_async.files.deck_folders import (
 from nanobanana_async.files.images import keep_version, save_received
 from nanobanana_async.files.reading import NotOwn, NotRegular, TooLarge
 
-OTHER = 12345  # a uid nobody here has
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
 
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from other_user import OTHER
 
 from nanobanana_async.files.reading import NotOwn, NotRegular, TooLarge, read_regular
 
@@ -56,9 +57,9 @@ def test_over_the_cap_is_refused_not_cut(tmp_path: Path) -> None:
 def test_another_users_file_is_refused_when_only_ones_own_is_believed(tmp_path: Path) -> None:
     path = tmp_path / "theirs"
     path.write_bytes(b"{}")
-    os.chown(path, 12345, 12345)
+    os.chown(path, OTHER, OTHER)
     assert read_regular(path, 10) == b"{}"
-    with pytest.raises(NotOwn, match=r"belongs to another user \(uid 12345\)"):
+    with pytest.raises(NotOwn, match=rf"belongs to another user \(uid {OTHER}\)"):
         read_regular(path, 10, own=True)
 
 
