@@ -20,8 +20,10 @@ import orjson
 from ..config.loading import load_config
 from ..cost.prices import BATCH_DISCOUNT
 from ..engine.manifest import Decision
+from ..engine.options import run_options
 from ..engine.plan import plan_jobs
 from ..engine.rerun import RunPlan, plan_run
+from ..engine.settings import EngineSettings
 from ..errors import ConfigError
 from ..exits import EXIT_OK, EXIT_USAGE
 from ..follow.summary import printable
@@ -124,7 +126,7 @@ def plan_command(
         data = {"output_dir": str(config.output_dir), **plan.to_dict()}
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
         return EXIT_OK
-    batched = batch_api or config.mode == "batch-api"
+    batched = run_options(config, EngineSettings(batch_api=batch_api)).batch_api
     lines = [plan_line(plan, config.output_dir, batch_api=batched)]
     if slides:
         lines += slide_lines(plan, batch_api=batched)

@@ -81,19 +81,20 @@ class Run:
         client: GeminiClient,
         send: MemoryObjectSendStream[Event],
         *,
+        rpm: float | None = None,
+        concurrency: int | None = None,
+        max_cost: float | None = None,
         resume: bool = False,
         store: StateStore | None = None,
     ) -> None:
+        """``rpm``, ``concurrency`` and ``max_cost`` are the run's options, merged already
+        (:func:`~.options.run_options`): the run reads neither config nor settings for them."""
         scale = settings.time_scale
         self.config = config
         self.settings = settings
         self.client = client
         self.send = send
         self.clock = settings.clock
-        rpm = settings.rpm if settings.rpm is not None else config.rpm
-        concurrency = (
-            settings.concurrency if settings.concurrency is not None else config.concurrency
-        )
         self.send = send
         self.grace = 1.0 * scale  # longer than a 429's round trip, shorter than any image
         self.pacer = Pacer(
@@ -126,7 +127,7 @@ class Run:
         # Where each image saved by this run keeps the service's bytes (for the manifest).
         self.originals: dict[int, Path] = {}
         # What the run may spend (USD), and what its answers have cost so far.
-        self.max_cost = settings.max_cost if settings.max_cost is not None else config.max_cost
+        self.max_cost = max_cost
         self.spent = 0.0
         self.estimates: dict[int, float | None] = {}  # slide -> expected cost, from the plan
         self.retired: dict[int, Path] = {}  # slide -> its image under an old name, from the plan
