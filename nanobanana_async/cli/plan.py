@@ -6,7 +6,9 @@ the Batch API)``), or the plan as JSON with ``--json``. It begins by saying it i
 agent asked to keep costs down does not hold back from looking. ``--slides`` adds a
 line per slide: what the run does with it, why (which field changed) and what it costs;
 the JSON always carries them. The plan is the one ``run`` follows
-(:mod:`~nanobanana_async.engine.rerun`); ``--resume`` shows what a resumed run would do.
+(:mod:`~nanobanana_async.engine.rerun`); ``--resume`` shows what a resumed run would do,
+the images an interrupted run received and did not save included (``save 1 received
+(slide 4)``: no request).
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ from ..wording import plural, slide_ranges
 
 __all__ = ["plan_command", "plan_line", "slide_lines"]
 
-_WORDS = {Decision.GENERATE: "generate", Decision.REENCODE: "re-encode", Decision.KEEP: "keep"}
+_WORDS = {
+    Decision.GENERATE: "generate",
+    Decision.RECOVER: "save",  # what the interrupted run received: no request
+    Decision.REENCODE: "re-encode",
+    Decision.KEEP: "keep",
+}
 
 
 def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> str:
@@ -45,7 +52,8 @@ def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> st
         slides = plan.to_buy if decision is Decision.GENERATE else plan.slides(decision)
         if slides:
             shown = f" ({slide_ranges(slides)})" if decision is not Decision.KEEP else ""
-            parts.append(f"{word} {len(slides)}{shown}")
+            received = " received" if decision is Decision.RECOVER else ""
+            parts.append(f"{word} {len(slides)}{received}{shown}")
     if plan.in_batch:
         parts.append(_awaited(plan, batch_api=batch_api))
     cost = plan.cost_usd

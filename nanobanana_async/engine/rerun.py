@@ -25,8 +25,10 @@ A run records in the manifest what it sets out to make before it sends anything
 what it did not make. ``--resume`` plans from that: a slide left is made as it was to be
 (an interrupted ``--force`` still redoes it), a slide whose file changed since was made
 by the interrupted run (even one killed before it could record so), and any other whole
-image is kept. Such a run never recorded what it paid for those (:attr:`RunPlan.adopted`), so
-the run that keeps them counts them in the deck's cost at the plan's estimate.
+image is kept. An image it received and staged and did not get to save (a ``.received``
+file that decodes) is recovered: saved without asking again, decided here, so ``plan
+--resume`` shows it. Such a run never recorded what it paid for those (:attr:`RunPlan.adopted`),
+so the run that keeps or saves them counts them in the deck's cost at the plan's estimate.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from ..cost import PRICES_AS_OF, image_cost
 from ..cost.prices import BATCH_DISCOUNT
 from ..errors import ConfigError
 from ..files.deck_folders import UnsafeFolder, kept_file, read_kept
-from ..files.images import image_is_complete
+from ..files.images import image_is_complete, read_staged
 from ..files.reading import NotReadable, read_regular
 from ..service.client import DEFAULT_MAX_ANSWER_BYTES
 from ..wording import slide_ranges
@@ -88,9 +90,10 @@ class RunPlan:
         pending: what the run sets out to make (every slide not kept), recorded in the
             manifest before anything is sent, so ``--resume`` can finish it.
         adopted: ``--resume`` only: slides kept because the interrupted run generated them
-            and died before it could record them (nor what they cost) -> what they are taken
-            to have cost: the expected cost, at the batch rate when the batch the manifest
-            records was to deliver them (``None``: no price known).
+            and died before it could record them (nor what they cost), and slides to recover
+            (it received them and did not save them) -> what they are taken to have cost: the
+            expected cost, at the batch rate when the batch the manifest records was to
+            deliver them (``None``: no price known). The run counts those it keeps or saves.
     """
 
     verdicts: dict[int, Verdict]
@@ -150,6 +153,7 @@ class RunPlan:
             "generate": self.slides(Decision.GENERATE),
             "reencode": self.slides(Decision.REENCODE),
             "keep": self.slides(Decision.KEEP),
+            "recover": self.slides(Decision.RECOVER),
             "requests": self.requests,
             "cost_usd": None if cost is None else round(cost, 4),
             "batch_cost_usd": None if batch is None else round(batch, 4),
@@ -296,6 +300,19 @@ def plan_run(
         for job in jobs
         if verdicts[job.slide].decision is not Decision.KEEP
     }
+    # What the interrupted run received and staged, whole: saved, not bought again. Not a
+    # slide a batch still out delivers (the batch does), nor one kept; decided here, so
+    # `plan --resume` shows it and the run only carries it out.
+    recover = [
+        job.slide
+        for job in jobs
+        if resume
+        and verdicts[job.slide].decision is Decision.GENERATE
+        and job.slide not in held
+        and read_staged(job.dest) is not None
+    ]
+    for slide in recover:
+        verdicts[slide] = Verdict(Decision.RECOVER, _RECEIVED)
     return RunPlan(
         verdicts,
         costs,
@@ -307,8 +324,11 @@ def plan_run(
         adopted={
             n: _at_rate(costs[n], batch=n in held)
             for n, verdict in verdicts.items()
-            if verdict.reason == _MADE_BEFORE
-            and manifest.pending[n].verdict.decision is Decision.GENERATE  # a re-encode is free
+            if verdict.decision is Decision.RECOVER
+            or (
+                verdict.reason == _MADE_BEFORE
+                and manifest.pending[n].verdict.decision is Decision.GENERATE  # re-encodes are free
+            )
         },
     )
 
@@ -317,6 +337,8 @@ def plan_run(
 _ASKED = frozenset({"--force", "--regenerate", "new"})
 # Why --resume keeps a slide the interrupted run made but did not record.
 _MADE_BEFORE = "made by the interrupted run"
+# Why --resume saves what the interrupted run received and staged.
+_RECEIVED = "received by the interrupted run, saved without asking again"
 
 
 def _at_rate(cost: float | None, *, batch: bool) -> float | None:

@@ -148,7 +148,6 @@ async def generate_batch(
                 results_file,
                 plan,
                 transport,
-                resume,
                 stop,
             )
     finally:
@@ -171,7 +170,6 @@ async def _execute(
     results_file: Path | None,
     plan: RunPlan,
     transport: httpx2.AsyncBaseTransport | None,
-    resume: bool,
     stop: anyio.Event | None,
 ) -> BatchResult:
     clock = settings.clock
@@ -231,7 +229,6 @@ async def _execute(
         rpm=options.rpm,
         concurrency=options.concurrency,
         max_cost=options.max_cost,
-        resume=resume,
         store=store,
     )
     run.estimates = dict(plan.costs)
@@ -273,6 +270,10 @@ async def _execute(
                             run.emit(SlideReused(job.slide, job.dest, size, clock()))
                             await anyio.to_thread.run_sync(discard_staged, job.dest)
                             continue
+                        if decision is Decision.RECOVER:
+                            if first is None or not first.defer(job, recover=True):
+                                slides.start_soon(run.recover_slide, job)
+                            continue
                         if first is not None and first.defer(job):
                             continue
                         if options.batch_api or job.slide in held:
@@ -309,9 +310,9 @@ async def _execute(
                 cfg, jobs, run, reused, state, started_at, tracker.duration(ended), notices, report
             )
             # What the interrupted run made (or received) and never recorded, at the plan's
-            # estimate.
-            adopted = {n: cost for n, cost in plan.adopted.items() if n in reused}
-            adopted |= {n: plan.costs.get(n) for n in sorted(run.recovered)}
+            # estimate: the slides of the plan's adopted this run kept or saved.
+            done = reused.keys() | run.recovered
+            adopted = {n: cost for n, cost in plan.adopted.items() if n in done}
             spend = deck_spend(manifest.spend, result, adopted)
             deck_cost = None if settings.dry_run else spend.total_usd
             result = dataclasses.replace(result, deck_cost_usd=deck_cost)

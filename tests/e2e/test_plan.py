@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import orjson
 import pytest
 from engine_testing import deck_config, run_cli, write_json
+from PIL import Image
 
 
 def test_a_fresh_deck_is_all_to_generate_at_the_page_price(tmp_path: Path) -> None:
@@ -103,3 +105,27 @@ def test_a_deck_past_the_slide_cap_is_one_line_naming_the_cap(tmp_path: Path) ->
         b"split it into several configs\n"
     )
     assert not (tmp_path / "deck").exists()
+
+
+def test_plan_resume_shows_the_received_images_a_resumed_run_saves_without_asking(
+    tmp_path: Path,
+) -> None:
+    # A run killed while converting leaves the image as received (staged); --resume saves
+    # it. The plan decides it, so plan --resume says so, and does not price it.
+    deck = tmp_path / "deck"
+    deck.mkdir()
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 180), (30, 90, 160)).save(buffer, "JPEG")
+    (deck / ".slide-02.webp.received").write_bytes(buffer.getvalue())
+    (deck / ".slide-03.webp.received").write_bytes(buffer.getvalue()[:300])  # cut: asked again
+    config = write_json(tmp_path / "slides.json", deck_config(deck, 3))
+    line = run_cli("plan", str(config), "--resume").stdout.decode()
+    assert f"-> {deck}; generate 2 (slides 1, 3), save 1 received (slide 2); 2 requests" in line
+    as_json = orjson.loads(run_cli("plan", str(config), "--resume", "--json").stdout)
+    assert (as_json["generate"], as_json["recover"], as_json["requests"]) == ([1, 3], [2], 2)
+    rows = run_cli("plan", str(config), "--resume", "--slides").stdout.decode().splitlines()
+    why = "received by the interrupted run, saved without asking again"
+    assert rows[3].split() == ["2", "save", "-", *why.split()]
+    # A fresh run asks again whatever is staged, and its plan says so.
+    assert "generate 3 (slides 1-3); 3 requests" in run_cli("plan", str(config)).stdout.decode()
+    assert (deck / ".slide-02.webp.received").exists()  # the plan only looked
