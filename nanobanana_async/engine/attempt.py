@@ -61,10 +61,10 @@ from .events import (
 )
 from .gate import ConcurrencyGate
 from .manifest import Manifest
+from .originals import MAX_ORIGINAL_BYTES, kept_reference
 from .pacer import Pacer
 from .plan import Job
 from .quota import StateStore
-from .rerun import MAX_ORIGINAL_BYTES, kept_reference
 from .retry import slide_retrying
 from .settings import EngineSettings
 

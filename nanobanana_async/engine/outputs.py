@@ -48,12 +48,10 @@ from .manifest import (
     output_digest,
 )
 from .plan import Job
-from .rerun import RunPlan
 
 __all__ = [
     "OWN_FILES",
     "RESULTS_COPY_NAME",
-    "check_budget",
     "check_files",
     "check_output_dir",
     "clean_leftovers",
@@ -208,29 +206,6 @@ def keep_foreign_files(output_dir: Path) -> str | None:
         f"kept {' and '.join(kept)} in {output_dir}: this tool did not write "
         f"{'them' if len(kept) > 1 else 'it'}, and a run writes its own under that name"
     )
-
-
-def check_budget(plan: RunPlan, max_cost: float | None, *, batch: bool = False) -> None:
-    """Refuse a plan that would pass the budget, before anything is sent.
-
-    ``batch``: the slides go to the Batch API, at its price.
-    """
-    if max_cost is None or plan.requests == 0:
-        return
-    cost = plan.batch_cost_usd if batch else plan.cost_usd
-    if cost is None:
-        raise ConfigError(
-            "max_cost",
-            f"{plan.model} has no known price, so a budget cannot be kept; "
-            "remove max_cost, or use a model of the price table",
-        )
-    if cost > max_cost:
-        raise ConfigError(
-            "max_cost",
-            f"this run would cost about ${cost:.2f} ({plural(plan.requests, 'image')}), over the "
-            f"budget of ${max_cost:.2f}; raise it, or run fewer slides (nanobanana plan "
-            "--slides shows each)",
-        )
 
 
 def refresh_contact_sheet(output_dir: Path) -> None:

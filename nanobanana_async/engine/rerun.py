@@ -12,8 +12,7 @@ here, so the manifest can tell which of them were made from it. When it is gener
 its original is gone, and with it the bytes to send), every follower is generated after it.
 
 A kept original is read as any file someone else may have put in place: through the
-deck's own folder, never a symlink, never blocking, capped (:data:`MAX_ORIGINAL_BYTES`, or
-what a request takes when it is sent as the first slide's image; :func:`kept_reference`).
+deck's own folder, never a symlink, never blocking, capped (:mod:`.originals`).
 
 A Batch API job the manifest records as not collected yet, asked with the same requests,
 will deliver its slides: they are still to generate, but not bought again (``in_batch``),
@@ -40,31 +39,24 @@ from pathlib import Path
 from typing import Any
 
 from ..config.loading import BatchConfig
-from ..config.references import ReferenceImage, checked_reference
-from ..config.schema import MAX_REFERENCE_BYTES
+from ..config.references import ReferenceImage
 from ..cost import PRICES_AS_OF, image_cost
 from ..cost.prices import BATCH_DISCOUNT
 from ..errors import ConfigError
-from ..files.deck_folders import UnsafeFolder, kept_file, read_kept
+from ..files.deck_folders import kept_file
 from ..files.images import image_is_complete, read_staged
-from ..files.reading import NotReadable, read_regular
-from ..service.client import DEFAULT_MAX_ANSWER_BYTES
-from ..wording import slide_ranges
+from ..wording import plural, slide_ranges
 from .manifest import Decision, Manifest, Pending, Verdict, decide
+from .originals import kept_reference
 from .plan import Job
 
 __all__ = [
-    "MAX_ORIGINAL_BYTES",
     "RunPlan",
+    "check_budget",
     "check_regenerate",
     "file_identity",
-    "kept_reference",
     "plan_run",
 ]
-
-MAX_ORIGINAL_BYTES = DEFAULT_MAX_ANSWER_BYTES * 3 // 4
-"""The largest original read back: the image of the largest answer read, decoded from its
-base64 (48 MiB). A bigger file under an original's name was not sent by the service."""
 
 # A prompt's tokens, estimated before it is sent: about four characters a token in English.
 _CHARS_PER_TOKEN = 4
@@ -186,6 +178,29 @@ def check_regenerate(jobs: Iterable[Job], regenerate: frozenset[int]) -> None:
             "--regenerate",
             f"no {slide_ranges(unknown)} in the config, which has {slide_ranges(known)}; "
             "name slides of the config",
+        )
+
+
+def check_budget(plan: RunPlan, max_cost: float | None, *, batch: bool = False) -> None:
+    """Refuse a plan that would pass the budget, before anything is sent.
+
+    ``batch``: the slides go to the Batch API, at its price.
+    """
+    if max_cost is None or plan.requests == 0:
+        return
+    cost = plan.batch_cost_usd if batch else plan.cost_usd
+    if cost is None:
+        raise ConfigError(
+            "max_cost",
+            f"{plan.model} has no known price, so a budget cannot be kept; "
+            "remove max_cost, or use a model of the price table",
+        )
+    if cost > max_cost:
+        raise ConfigError(
+            "max_cost",
+            f"this run would cost about ${cost:.2f} ({plural(plan.requests, 'image')}), over the "
+            f"budget of ${max_cost:.2f}; raise it, or run fewer slides (nanobanana plan "
+            "--slides shows each)",
         )
 
 
@@ -391,32 +406,3 @@ def _kept_image(path: Path) -> ReferenceImage | None:
         return kept_reference(path, str(path))
     except ConfigError:
         return None
-
-
-def kept_reference(path: Path, where: str, *, kept: bool = True) -> ReferenceImage:
-    """The deck's image at ``path``, read to be sent as the first slide's image.
-
-    Read as an untrusted file (no symlink, never blocking, at most what a request takes),
-    then checked as a reference image is.
-
-    Args:
-        kept: ``path`` is an original in the deck's ``.originals`` (read through that
-            folder); ``False``: a slide's image in the deck's folder.
-
-    Raises:
-        ConfigError: for ``where``, saying what is wrong with the file.
-    """
-    try:
-        if kept:
-            data = read_kept(path, MAX_REFERENCE_BYTES)
-        else:
-            data = read_regular(path, MAX_REFERENCE_BYTES)
-    except FileNotFoundError:
-        raise ConfigError(where, f"{path} is not there") from None
-    except UnsafeFolder as unsafe:  # the folder, not the file
-        raise ConfigError(where, str(unsafe)) from None
-    except NotReadable as refused:
-        raise ConfigError(where, f"{path} {refused.reason}") from None
-    except OSError as exc:
-        raise ConfigError(where, f"cannot read {path}: {exc.strerror or exc}") from None
-    return checked_reference(data, path, where)

@@ -45,7 +45,6 @@ from .ledger import QuotaLedger, entry_name
 from .manifest import Decision, Manifest
 from .options import RunOptions, run_options
 from .outputs import (
-    check_budget,
     check_files,
     check_output_dir,
     clean_leftovers,
@@ -60,7 +59,7 @@ from .outputs import (
 )
 from .plan import Job, plan_jobs
 from .progress import ProgressCallback, ProgressTracker
-from .rerun import RunPlan, check_regenerate, plan_run
+from .rerun import RunPlan, check_budget, check_regenerate, plan_run
 from .settings import EngineSettings
 from .stopping import Stopper, stop_grace
 from .writer import ProgressWriter
@@ -234,8 +233,8 @@ async def _execute(
     run.estimates = dict(plan.costs)
     run.retired = dict(plan.retired)
     batcher = None
-    # The slides a batch still out will deliver: a standard run does not buy them again.
-    held = {} if options.batch_api else manifest.in_batch(cfg.model, jobs)
+    # The slides a batch still out will deliver (the plan's): not bought again.
+    held = frozenset(plan.in_batch)
     if options.batch_api or manifest.batch is not None:
         batcher = BatchSender(run, manifest, BatchApi(client, cfg.model, cfg.base_url), settings)
     stopper = Stopper(run, stop_grace(settings.stop_grace, options.timeout), settings.sleep)
