@@ -45,15 +45,14 @@ from ..cost.prices import BATCH_DISCOUNT
 from ..errors import ConfigError
 from ..files.deck_folders import kept_file
 from ..files.images import image_is_complete, read_staged
-from ..wording import plural, slide_ranges
+from ..wording import plural
 from .manifest import Decision, Manifest, Pending, Verdict, decide
 from .originals import kept_reference
-from .plan import Job
+from .plan import Job, check_regenerate
 
 __all__ = [
     "RunPlan",
     "check_budget",
-    "check_regenerate",
     "file_identity",
     "plan_run",
 ]
@@ -162,23 +161,6 @@ class RunPlan:
             "interrupted": verdict.left,
             "cost_usd": None if cost is None else round(cost, 4),
         }
-
-
-def check_regenerate(jobs: Iterable[Job], regenerate: frozenset[int]) -> None:
-    """Refuse ``--regenerate`` naming a slide the config does not have (a typo would
-    otherwise regenerate nothing, silently): ``plan`` and ``run`` both ask here.
-
-    Raises:
-        ConfigError: a slide named is not in the config.
-    """
-    known = {job.slide for job in jobs}
-    unknown = regenerate - known
-    if unknown:
-        raise ConfigError(
-            "--regenerate",
-            f"no {slide_ranges(unknown)} in the config, which has {slide_ranges(known)}; "
-            "name slides of the config",
-        )
 
 
 def check_budget(plan: RunPlan, max_cost: float | None, *, batch: bool = False) -> None:

@@ -45,21 +45,23 @@ from .ledger import QuotaLedger, entry_name
 from .manifest import Decision, Manifest
 from .options import RunOptions, run_options
 from .outputs import (
-    check_files,
-    check_output_dir,
-    clean_leftovers,
     deck_spend,
-    keep_foreign_files,
-    record_pending,
     refresh_contact_sheet,
-    replaced_notice,
     saved_as_cancelled,
     write_manifest,
     write_results,
 )
-from .plan import Job, plan_jobs
+from .plan import Job, check_regenerate, plan_jobs
+from .preflight import (
+    check_files,
+    check_output_dir,
+    clean_leftovers,
+    keep_foreign_files,
+    record_pending,
+    replaced_notice,
+)
 from .progress import ProgressCallback, ProgressTracker
-from .rerun import RunPlan, check_budget, check_regenerate, plan_run
+from .rerun import RunPlan, check_budget, plan_run
 from .settings import EngineSettings
 from .stopping import Stopper, stop_grace
 from .writer import ProgressWriter
