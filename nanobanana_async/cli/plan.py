@@ -24,7 +24,7 @@ from ..cost.prices import BATCH_DISCOUNT
 from ..engine.manifest import Decision
 from ..engine.options import run_options
 from ..engine.plan import plan_jobs
-from ..engine.rerun import RunPlan, plan_run
+from ..engine.rerun import RunPlan, check_budget, plan_run
 from ..engine.settings import EngineSettings
 from ..errors import ConfigError
 from ..exits import EXIT_OK, EXIT_USAGE
@@ -119,12 +119,18 @@ def plan_command(
     batch_api: bool = False,
     resume: bool = False,
     slides: bool = False,
+    max_cost: float | None = None,
+    budget: bool = False,
 ) -> int:
+    """``budget``: refuse a plan over the budget as ``run`` does (``run --dry-run``)."""
     try:
         config = load_config(config_file, env=dict(os.environ))
+        options = run_options(config, EngineSettings(batch_api=batch_api, max_cost=max_cost))
         plan = plan_run(
             config, plan_jobs(config), regenerate=regenerate, force=force, resume=resume
         )
+        if budget:
+            check_budget(plan, options.max_cost, batch=options.batch_api)
     except ConfigError as error:
         print(f"nanobanana: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -134,7 +140,7 @@ def plan_command(
         data = {"output_dir": str(config.output_dir), **plan.to_dict()}
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
         return EXIT_OK
-    batched = run_options(config, EngineSettings(batch_api=batch_api)).batch_api
+    batched = options.batch_api
     lines = [plan_line(plan, config.output_dir, batch_api=batched)]
     if slides:
         lines += slide_lines(plan, batch_api=batched)

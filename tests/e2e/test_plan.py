@@ -129,3 +129,19 @@ def test_plan_resume_shows_the_received_images_a_resumed_run_saves_without_askin
     # A fresh run asks again whatever is staged, and its plan says so.
     assert "generate 3 (slides 1-3); 3 requests" in run_cli("plan", str(config)).stdout.decode()
     assert (deck / ".slide-02.webp.received").exists()  # the plan only looked
+
+
+def test_a_dry_run_refuses_what_run_would_refuse_over_the_budget(tmp_path: Path) -> None:
+    # run --dry-run shows what run will do: over the budget, that is a refusal, exit 2.
+    config = write_json(tmp_path / "slides.json", deck_config(tmp_path / "deck", 2))
+    refused = run_cli("run", str(config), "--dry-run", "--max-cost", "0.01")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(b"nanobanana: error: max_cost: this run would cost about $")
+    assert refused.stdout == b""
+    budgeted = write_json(
+        tmp_path / "budget.json", deck_config(tmp_path / "deck", 2) | {"max_cost": 0.01}
+    )
+    assert run_cli("run", str(budgeted), "--dry-run").returncode == 2
+    # plan only looks: it prints the cost, whatever the budget.
+    assert run_cli("plan", str(budgeted)).returncode == 0
+    assert not (tmp_path / "deck").exists()
