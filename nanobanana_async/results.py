@@ -15,12 +15,24 @@ from typing import Any, Literal
 
 import orjson
 
-__all__ = ["BatchResult", "SlideFailure", "SlideOutput", "StopReport", "is_results", "utc_iso"]
+__all__ = [
+    "MAX_RESULTS_COPY_BYTES",
+    "BatchResult",
+    "SlideFailure",
+    "SlideOutput",
+    "StopReport",
+    "is_results",
+    "utc_iso",
+]
 
 RunState = Literal["done", "failed", "cancelled"]
 
 
 _MARK = frozenset({"completed", "failed", "total", "outputs", "errors", "output_dir"})
+
+
+# Far above the results of 10,000 slides (a few MB): a bigger file is not a copy of ours.
+MAX_RESULTS_COPY_BYTES = 32 * 2**20
 
 
 def is_results(data: bytes) -> bool:

@@ -410,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             force=args.force,
             batch_api=args.batch_api,
             resume=args.resume,
+            max_cost=args.max_cost,
+            budget=True,  # what run would refuse, a dry run refuses
         )
     if args.command == "run":
         from .runs import run_files

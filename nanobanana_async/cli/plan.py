@@ -6,7 +6,9 @@ the Batch API)``), or the plan as JSON with ``--json``. It begins by saying it i
 agent asked to keep costs down does not hold back from looking. ``--slides`` adds a
 line per slide: what the run does with it, why (which field changed) and what it costs;
 the JSON always carries them. The plan is the one ``run`` follows
-(:mod:`~nanobanana_async.engine.rerun`); ``--resume`` shows what a resumed run would do.
+(:mod:`~nanobanana_async.engine.rerun`); ``--resume`` shows what a resumed run would do,
+the images an interrupted run received and did not save included (``save 1 received
+(slide 4)``: no request).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import orjson
 from ..config.loading import load_config
 from ..cost.prices import BATCH_DISCOUNT
 from ..engine.manifest import Decision
+from ..engine.options import run_options
 from ..engine.plan import plan_jobs
-from ..engine.rerun import RunPlan, plan_run
+from ..engine.rerun import RunPlan, check_budget, plan_run
+from ..engine.settings import EngineSettings
 from ..errors import ConfigError
 from ..exits import EXIT_OK, EXIT_USAGE
 from ..follow.summary import printable
@@ -29,7 +33,12 @@ from ..wording import plural, slide_ranges
 
 __all__ = ["plan_command", "plan_line", "slide_lines"]
 
-_WORDS = {Decision.GENERATE: "generate", Decision.REENCODE: "re-encode", Decision.KEEP: "keep"}
+_WORDS = {
+    Decision.GENERATE: "generate",
+    Decision.RECOVER: "save",  # what the interrupted run received: no request
+    Decision.REENCODE: "re-encode",
+    Decision.KEEP: "keep",
+}
 
 
 def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> str:
@@ -43,7 +52,8 @@ def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> st
         slides = plan.to_buy if decision is Decision.GENERATE else plan.slides(decision)
         if slides:
             shown = f" ({slide_ranges(slides)})" if decision is not Decision.KEEP else ""
-            parts.append(f"{word} {len(slides)}{shown}")
+            received = " received" if decision is Decision.RECOVER else ""
+            parts.append(f"{word} {len(slides)}{received}{shown}")
     if plan.in_batch:
         parts.append(_awaited(plan, batch_api=batch_api))
     cost = plan.cost_usd
@@ -109,12 +119,18 @@ def plan_command(
     batch_api: bool = False,
     resume: bool = False,
     slides: bool = False,
+    max_cost: float | None = None,
+    budget: bool = False,
 ) -> int:
+    """``budget``: refuse a plan over the budget as ``run`` does (``run --dry-run``)."""
     try:
         config = load_config(config_file, env=dict(os.environ))
+        options = run_options(config, EngineSettings(batch_api=batch_api, max_cost=max_cost))
         plan = plan_run(
             config, plan_jobs(config), regenerate=regenerate, force=force, resume=resume
         )
+        if budget:
+            check_budget(plan, options.max_cost, batch=options.batch_api)
     except ConfigError as error:
         print(f"nanobanana: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -124,7 +140,7 @@ def plan_command(
         data = {"output_dir": str(config.output_dir), **plan.to_dict()}
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
         return EXIT_OK
-    batched = batch_api or config.mode == "batch-api"
+    batched = options.batch_api
     lines = [plan_line(plan, config.output_dir, batch_api=batched)]
     if slides:
         lines += slide_lines(plan, batch_api=batched)

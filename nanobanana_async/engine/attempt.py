@@ -61,10 +61,10 @@ from .events import (
 )
 from .gate import ConcurrencyGate
 from .manifest import Manifest
+from .originals import MAX_ORIGINAL_BYTES, kept_reference
 from .pacer import Pacer
 from .plan import Job
 from .quota import StateStore
-from .rerun import MAX_ORIGINAL_BYTES, kept_reference
 from .retry import slide_retrying
 from .settings import EngineSettings
 
@@ -81,19 +81,19 @@ class Run:
         client: GeminiClient,
         send: MemoryObjectSendStream[Event],
         *,
-        resume: bool = False,
+        rpm: float | None = None,
+        concurrency: int | None = None,
+        max_cost: float | None = None,
         store: StateStore | None = None,
     ) -> None:
+        """``rpm``, ``concurrency`` and ``max_cost`` are the run's options, merged already
+        (:func:`~.options.run_options`): the run reads neither config nor settings for them."""
         scale = settings.time_scale
         self.config = config
         self.settings = settings
         self.client = client
         self.send = send
         self.clock = settings.clock
-        rpm = settings.rpm if settings.rpm is not None else config.rpm
-        concurrency = (
-            settings.concurrency if settings.concurrency is not None else config.concurrency
-        )
         self.send = send
         self.grace = 1.0 * scale  # longer than a 429's round trip, shorter than any image
         self.pacer = Pacer(
@@ -126,17 +126,16 @@ class Run:
         # Where each image saved by this run keeps the service's bytes (for the manifest).
         self.originals: dict[int, Path] = {}
         # What the run may spend (USD), and what its answers have cost so far.
-        self.max_cost = settings.max_cost if settings.max_cost is not None else config.max_cost
+        self.max_cost = max_cost
         self.spent = 0.0
         self.estimates: dict[int, float | None] = {}  # slide -> expected cost, from the plan
         self.retired: dict[int, Path] = {}  # slide -> its image under an old name, from the plan
         self.expected: dict[int, float] = {}  # slide -> expected cost while on the wire
         self.failures: dict[int, SlideFailure] = {}
         self.retries = 0
-        self.resume = resume
         # Received and staged, not yet saved under the final name.
         self.staged: set[int] = set()
-        # Resume: saved from what an earlier run received and staged (it never counted them).
+        # Saved from what an earlier run received and staged (it never counted them).
         self.recovered: set[int] = set()
         # Pillow releases the GIL while it encodes, so one conversion per core keeps every
         # core busy; more only interleave the same work and hold more large decoded
@@ -208,8 +207,6 @@ class Run:
             rng=self.rng,
         )
         try:
-            if self.resume and await self._save_staged(job):
-                return
             async for attempt in retrying:
                 with attempt:
                     await self._attempt(job)
@@ -345,8 +342,16 @@ class Run:
             self.originals[job.slide] = saved.original
         self.emit(SlideDone(job.slide, saved.path, saved.size_bytes, self.clock()))
 
+    async def recover_slide(self, job: Job) -> None:
+        """Save the image an interrupted run received and staged, as the plan decided.
+
+        The plan found it whole; gone or spoiled since, the slide is asked for again.
+        """
+        if not await self._save_staged(job):
+            await self.run_slide(job)
+
     async def _save_staged(self, job: Job) -> bool:
-        """Resume: save the image a previous run received but did not get to save."""
+        """Save the image a previous run received but did not get to save."""
         data = await anyio.to_thread.run_sync(read_staged, job.dest)
         if data is None:
             return False
@@ -410,7 +415,7 @@ class FirstSlide:
         kept: where an earlier run kept the first slide's original, if it did.
     """
 
-    __slots__ = ("_run", "followers", "kept", "lead", "leader")
+    __slots__ = ("_run", "followers", "kept", "lead", "leader", "recover")
 
     def __init__(self, run: Run, leader: Job, kept: Path | None) -> None:
         self._run = run
@@ -418,6 +423,7 @@ class FirstSlide:
         self.kept = kept
         self.lead: Job | None = None  # the first slide, when this run sends it
         self.followers: list[Job] = []
+        self.recover: set[int] = set()  # slides the plan saves from what was received
 
     def __repr__(self) -> str:
         sent = "sent" if self.lead is not None else "kept"
@@ -432,8 +438,13 @@ class FirstSlide:
         original = None if record is None or record.original is None else record.original
         return cls(run, jobs[0], None if original is None else run.config.output_dir / original)
 
-    def defer(self, job: Job) -> bool:
-        """Take ``job`` to send in its turn, if it is the first slide's or follows it."""
+    def defer(self, job: Job, *, recover: bool = False) -> bool:
+        """Take ``job`` to send in its turn, if it is the first slide's or follows it.
+
+        ``recover``: the plan saves it from what an interrupted run received, in its turn.
+        """
+        if recover and (job is self.leader or job.follows == self.leader.slide):
+            self.recover.add(job.slide)
         if job is self.leader:
             self.lead = job
         elif job.follows == self.leader.slide:
@@ -445,7 +456,7 @@ class FirstSlide:
     async def run(self) -> None:
         run = self._run
         if self.lead is not None:
-            await run.run_slide(self.lead)
+            await self._carry_out(self.lead)
         if not self.followers:
             return
         if run.stop_error is not None:
@@ -480,7 +491,14 @@ class FirstSlide:
                         "RequestTooLarge",
                     )
                     continue
-                followers.start_soon(run.run_slide, job)
+                followers.start_soon(self._carry_out, job)
+
+    async def _carry_out(self, job: Job) -> None:
+        """What the plan decided for ``job``: recover what was received, else send it."""
+        if job.slide in self.recover:
+            await self._run.recover_slide(job)
+        else:
+            await self._run.run_slide(job)
 
     def _image(self) -> tuple[ReferenceImage | None, str]:
         """The first slide's image as the service sent it, read and checked as a reference.

@@ -71,6 +71,9 @@ class Decision(StrEnum):
     GENERATE = "generate"  # ask the service (new, changed, missing, or asked for)
     REENCODE = "reencode"  # same image, other output settings: convert the kept original
     KEEP = "keep"  # unchanged and whole: no request, no work
+    # --resume: the interrupted run received the image and did not save it: save what it
+    # staged, no request (decided by the plan, never recorded as a pending decision)
+    RECOVER = "recover"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,7 @@ class Verdict:
     """What a run does with one slide, and why.
 
     Attributes:
-        decision: generate, re-encode or keep.
+        decision: generate, re-encode, keep, or (``--resume``) recover.
         reason: a short phrase: ``new``, ``changed``, ``image missing``, ``--force``...
         changed: the fields that changed since the image was made (``prompt``, ``seed``,
             ``format``...), when the manifest knows them.

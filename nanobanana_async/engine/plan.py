@@ -21,15 +21,18 @@ image it followed, and a follower made with an older first slide is generated ag
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from ..config.loading import BatchConfig, slide_where
 from ..config.references import ReferenceImage, check_inline_total, read_reference
+from ..errors import ConfigError
 from ..service.protocol import build_request
+from ..wording import slide_ranges
 
-__all__ = ["Job", "plan_jobs"]
+__all__ = ["Job", "check_regenerate", "plan_jobs"]
 
 # The placeholder part of a follower's body: never sent (the run completes the body first).
 _FOLLOWS = "followsSlide"
@@ -141,3 +144,20 @@ def plan_jobs(config: BatchConfig) -> list[Job]:
             )
         )
     return jobs
+
+
+def check_regenerate(jobs: Iterable[Job], regenerate: frozenset[int]) -> None:
+    """Refuse ``--regenerate`` naming a slide the config does not have (a typo would
+    otherwise regenerate nothing, silently): ``plan`` and ``run`` both ask here.
+
+    Raises:
+        ConfigError: a slide named is not in the config.
+    """
+    known = {job.slide for job in jobs}
+    unknown = regenerate - known
+    if unknown:
+        raise ConfigError(
+            "--regenerate",
+            f"no {slide_ranges(unknown)} in the config, which has {slide_ranges(known)}; "
+            "name slides of the config",
+        )

@@ -12,8 +12,7 @@ here, so the manifest can tell which of them were made from it. When it is gener
 its original is gone, and with it the bytes to send), every follower is generated after it.
 
 A kept original is read as any file someone else may have put in place: through the
-deck's own folder, never a symlink, never blocking, capped (:data:`MAX_ORIGINAL_BYTES`, or
-what a request takes when it is sent as the first slide's image; :func:`kept_reference`).
+deck's own folder, never a symlink, never blocking, capped (:mod:`.originals`).
 
 A Batch API job the manifest records as not collected yet, asked with the same requests,
 will deliver its slides: they are still to generate, but not bought again (``in_batch``),
@@ -25,8 +24,10 @@ A run records in the manifest what it sets out to make before it sends anything
 what it did not make. ``--resume`` plans from that: a slide left is made as it was to be
 (an interrupted ``--force`` still redoes it), a slide whose file changed since was made
 by the interrupted run (even one killed before it could record so), and any other whole
-image is kept. Such a run never recorded what it paid for those (:attr:`RunPlan.adopted`), so
-the run that keeps them counts them in the deck's cost at the plan's estimate.
+image is kept. An image it received and staged and did not get to save (a ``.received``
+file that decodes) is recovered: saved without asking again, decided here, so ``plan
+--resume`` shows it. Such a run never recorded what it paid for those (:attr:`RunPlan.adopted`),
+so the run that keeps or saves them counts them in the deck's cost at the plan's estimate.
 """
 
 from __future__ import annotations
@@ -38,31 +39,23 @@ from pathlib import Path
 from typing import Any
 
 from ..config.loading import BatchConfig
-from ..config.references import ReferenceImage, checked_reference
-from ..config.schema import MAX_REFERENCE_BYTES
+from ..config.references import ReferenceImage
 from ..cost import PRICES_AS_OF, image_cost
 from ..cost.prices import BATCH_DISCOUNT
 from ..errors import ConfigError
-from ..files.deck_folders import UnsafeFolder, kept_file, read_kept
-from ..files.images import image_is_complete
-from ..files.reading import NotReadable, read_regular
-from ..service.client import DEFAULT_MAX_ANSWER_BYTES
-from ..wording import slide_ranges
+from ..files.deck_folders import kept_file
+from ..files.images import image_is_complete, read_staged
+from ..wording import plural
 from .manifest import Decision, Manifest, Pending, Verdict, decide
-from .plan import Job
+from .originals import kept_reference
+from .plan import Job, check_regenerate
 
 __all__ = [
-    "MAX_ORIGINAL_BYTES",
     "RunPlan",
-    "check_regenerate",
+    "check_budget",
     "file_identity",
-    "kept_reference",
     "plan_run",
 ]
-
-MAX_ORIGINAL_BYTES = DEFAULT_MAX_ANSWER_BYTES * 3 // 4
-"""The largest original read back: the image of the largest answer read, decoded from its
-base64 (48 MiB). A bigger file under an original's name was not sent by the service."""
 
 # A prompt's tokens, estimated before it is sent: about four characters a token in English.
 _CHARS_PER_TOKEN = 4
@@ -88,9 +81,10 @@ class RunPlan:
         pending: what the run sets out to make (every slide not kept), recorded in the
             manifest before anything is sent, so ``--resume`` can finish it.
         adopted: ``--resume`` only: slides kept because the interrupted run generated them
-            and died before it could record them (nor what they cost) -> what they are taken
-            to have cost: the expected cost, at the batch rate when the batch the manifest
-            records was to deliver them (``None``: no price known).
+            and died before it could record them (nor what they cost), and slides to recover
+            (it received them and did not save them) -> what they are taken to have cost: the
+            expected cost, at the batch rate when the batch the manifest records was to
+            deliver them (``None``: no price known). The run counts those it keeps or saves.
     """
 
     verdicts: dict[int, Verdict]
@@ -150,6 +144,7 @@ class RunPlan:
             "generate": self.slides(Decision.GENERATE),
             "reencode": self.slides(Decision.REENCODE),
             "keep": self.slides(Decision.KEEP),
+            "recover": self.slides(Decision.RECOVER),
             "requests": self.requests,
             "cost_usd": None if cost is None else round(cost, 4),
             "batch_cost_usd": None if batch is None else round(batch, 4),
@@ -168,20 +163,26 @@ class RunPlan:
         }
 
 
-def check_regenerate(jobs: Iterable[Job], regenerate: frozenset[int]) -> None:
-    """Refuse ``--regenerate`` naming a slide the config does not have (a typo would
-    otherwise regenerate nothing, silently): ``plan`` and ``run`` both ask here.
+def check_budget(plan: RunPlan, max_cost: float | None, *, batch: bool = False) -> None:
+    """Refuse a plan that would pass the budget, before anything is sent.
 
-    Raises:
-        ConfigError: a slide named is not in the config.
+    ``batch``: the slides go to the Batch API, at its price.
     """
-    known = {job.slide for job in jobs}
-    unknown = regenerate - known
-    if unknown:
+    if max_cost is None or plan.requests == 0:
+        return
+    cost = plan.batch_cost_usd if batch else plan.cost_usd
+    if cost is None:
         raise ConfigError(
-            "--regenerate",
-            f"no {slide_ranges(unknown)} in the config, which has {slide_ranges(known)}; "
-            "name slides of the config",
+            "max_cost",
+            f"{plan.model} has no known price, so a budget cannot be kept; "
+            "remove max_cost, or use a model of the price table",
+        )
+    if cost > max_cost:
+        raise ConfigError(
+            "max_cost",
+            f"this run would cost about ${cost:.2f} ({plural(plan.requests, 'image')}), over the "
+            f"budget of ${max_cost:.2f}; raise it, or run fewer slides (nanobanana plan "
+            "--slides shows each)",
         )
 
 
@@ -296,6 +297,19 @@ def plan_run(
         for job in jobs
         if verdicts[job.slide].decision is not Decision.KEEP
     }
+    # What the interrupted run received and staged, whole: saved, not bought again. Not a
+    # slide a batch still out delivers (the batch does), nor one kept; decided here, so
+    # `plan --resume` shows it and the run only carries it out.
+    recover = [
+        job.slide
+        for job in jobs
+        if resume
+        and verdicts[job.slide].decision is Decision.GENERATE
+        and job.slide not in held
+        and read_staged(job.dest) is not None
+    ]
+    for slide in recover:
+        verdicts[slide] = Verdict(Decision.RECOVER, _RECEIVED)
     return RunPlan(
         verdicts,
         costs,
@@ -307,8 +321,11 @@ def plan_run(
         adopted={
             n: _at_rate(costs[n], batch=n in held)
             for n, verdict in verdicts.items()
-            if verdict.reason == _MADE_BEFORE
-            and manifest.pending[n].verdict.decision is Decision.GENERATE  # a re-encode is free
+            if verdict.decision is Decision.RECOVER
+            or (
+                verdict.reason == _MADE_BEFORE
+                and manifest.pending[n].verdict.decision is Decision.GENERATE  # re-encodes are free
+            )
         },
     )
 
@@ -317,6 +334,8 @@ def plan_run(
 _ASKED = frozenset({"--force", "--regenerate", "new"})
 # Why --resume keeps a slide the interrupted run made but did not record.
 _MADE_BEFORE = "made by the interrupted run"
+# Why --resume saves what the interrupted run received and staged.
+_RECEIVED = "received by the interrupted run, saved without asking again"
 
 
 def _at_rate(cost: float | None, *, batch: bool) -> float | None:
@@ -369,32 +388,3 @@ def _kept_image(path: Path) -> ReferenceImage | None:
         return kept_reference(path, str(path))
     except ConfigError:
         return None
-
-
-def kept_reference(path: Path, where: str, *, kept: bool = True) -> ReferenceImage:
-    """The deck's image at ``path``, read to be sent as the first slide's image.
-
-    Read as an untrusted file (no symlink, never blocking, at most what a request takes),
-    then checked as a reference image is.
-
-    Args:
-        kept: ``path`` is an original in the deck's ``.originals`` (read through that
-            folder); ``False``: a slide's image in the deck's folder.
-
-    Raises:
-        ConfigError: for ``where``, saying what is wrong with the file.
-    """
-    try:
-        if kept:
-            data = read_kept(path, MAX_REFERENCE_BYTES)
-        else:
-            data = read_regular(path, MAX_REFERENCE_BYTES)
-    except FileNotFoundError:
-        raise ConfigError(where, f"{path} is not there") from None
-    except UnsafeFolder as unsafe:  # the folder, not the file
-        raise ConfigError(where, str(unsafe)) from None
-    except NotReadable as refused:
-        raise ConfigError(where, f"{path} {refused.reason}") from None
-    except OSError as exc:
-        raise ConfigError(where, f"cannot read {path}: {exc.strerror or exc}") from None
-    return checked_reference(data, path, where)

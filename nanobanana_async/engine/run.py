@@ -43,23 +43,25 @@ from .events import (
 )
 from .ledger import QuotaLedger, entry_name
 from .manifest import Decision, Manifest
+from .options import RunOptions, run_options
 from .outputs import (
-    check_budget,
-    check_files,
-    check_output_dir,
-    clean_leftovers,
     deck_spend,
-    keep_foreign_files,
-    record_pending,
     refresh_contact_sheet,
-    replaced_notice,
     saved_as_cancelled,
     write_manifest,
     write_results,
 )
-from .plan import Job, plan_jobs
+from .plan import Job, check_regenerate, plan_jobs
+from .preflight import (
+    check_files,
+    check_output_dir,
+    clean_leftovers,
+    keep_foreign_files,
+    record_pending,
+    replaced_notice,
+)
 from .progress import ProgressCallback, ProgressTracker
-from .rerun import RunPlan, check_regenerate, plan_run
+from .rerun import RunPlan, check_budget, plan_run
 from .settings import EngineSettings
 from .stopping import Stopper, stop_grace
 from .writer import ProgressWriter
@@ -125,8 +127,7 @@ async def generate_batch(
     cfg.require_key("; for a dry run that needs no key, use nanobanana run --emulator")
     if transport is None and (problem := refused_listener(cfg.base_url)) is not None:
         raise ConfigError("base_url", problem)  # said again by the client, request by request
-    if cfg.mode == "batch-api" and not settings.batch_api:
-        settings = dataclasses.replace(settings, batch_api=True)  # decided once, here
+    options = run_options(cfg, settings)  # the one merge of settings over config
     jobs = plan_jobs(cfg)
     check_regenerate(jobs, regenerate)  # before anything is created or locked
     check_files(progress_file, results_file)
@@ -137,17 +138,17 @@ async def generate_batch(
         check_output_dir(cfg.output_dir)  # after the lock: a refused run creates nothing
         with DeckLock(cfg.output_dir):  # one run per deck, whatever its progress file
             plan = plan_run(cfg, jobs, regenerate=regenerate, force=force, resume=resume)
-            check_budget(plan, settings.max_cost or cfg.max_cost, batch=settings.batch_api)
+            check_budget(plan, options.max_cost, batch=options.batch_api)
             return await _execute(
                 cfg,
                 jobs,
                 settings,
+                options,
                 progress,
                 progress_file,
                 results_file,
                 plan,
                 transport,
-                resume,
                 stop,
             )
     finally:
@@ -164,12 +165,12 @@ async def _execute(
     cfg: BatchConfig,
     jobs: list[Job],
     settings: EngineSettings,
+    options: RunOptions,
     callback: ProgressCallback | None,
     progress_file: Path | None,
     results_file: Path | None,
     plan: RunPlan,
     transport: httpx2.AsyncBaseTransport | None,
-    resume: bool,
     stop: anyio.Event | None,
 ) -> BatchResult:
     clock = settings.clock
@@ -209,28 +210,36 @@ async def _execute(
         # takes an empty file, not a full one): a poller would be blind, so stop here.
         raise ConfigError("", writer.first_write_error)
     send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
-    timeout = settings.timeout if settings.timeout is not None else cfg.timeout
     api_key = cfg.require_key()  # checked in generate_batch, before anything was written
     client = GeminiClient(
         api_key=api_key,
         base_url=cfg.base_url,
-        timeout=timeout,
+        timeout=options.timeout,
         transport=transport,
-        max_connections=settings.concurrency or cfg.concurrency or 32,
+        max_connections=options.max_connections,
     )
     store = None
     if settings.quota_ledger is not None:
         entry = entry_name(cfg.base_url, api_key, cfg.model)
         store = QuotaLedger(settings.quota_ledger, entry, clock=clock)
-    run = Run(cfg, settings, client, send, resume=resume, store=store)
+    run = Run(
+        cfg,
+        settings,
+        client,
+        send,
+        rpm=options.rpm,
+        concurrency=options.concurrency,
+        max_cost=options.max_cost,
+        store=store,
+    )
     run.estimates = dict(plan.costs)
     run.retired = dict(plan.retired)
     batcher = None
-    # The slides a batch still out will deliver: a standard run does not buy them again.
-    held = {} if settings.batch_api else manifest.in_batch(cfg.model, jobs)
-    if settings.batch_api or manifest.batch is not None:
+    # The slides a batch still out will deliver (the plan's): not bought again.
+    held = frozenset(plan.in_batch)
+    if options.batch_api or manifest.batch is not None:
         batcher = BatchSender(run, manifest, BatchApi(client, cfg.model, cfg.base_url), settings)
-    stopper = Stopper(run, stop_grace(settings.stop_grace, timeout), settings.sleep)
+    stopper = Stopper(run, stop_grace(settings.stop_grace, options.timeout), settings.sleep)
     batched: list[Job] = []
     state: RunState = "done"
     ended: float | None = None
@@ -262,16 +271,20 @@ async def _execute(
                             run.emit(SlideReused(job.slide, job.dest, size, clock()))
                             await anyio.to_thread.run_sync(discard_staged, job.dest)
                             continue
+                        if decision is Decision.RECOVER:
+                            if first is None or not first.defer(job, recover=True):
+                                slides.start_soon(run.recover_slide, job)
+                            continue
                         if first is not None and first.defer(job):
                             continue
-                        if settings.batch_api or job.slide in held:
+                        if options.batch_api or job.slide in held:
                             batched.append(job)
                             continue
                         slides.start_soon(run.run_slide, job)
                     if first is not None:
                         slides.start_soon(first.run)
                     if batcher is not None and batched:
-                        sending = batcher.send if settings.batch_api else batcher.adopt
+                        sending = batcher.send if options.batch_api else batcher.adopt
                         slides.start_soon(stopper.guard, sending, batched)
                 if stopper.asked:
                     state = "cancelled"
@@ -298,9 +311,9 @@ async def _execute(
                 cfg, jobs, run, reused, state, started_at, tracker.duration(ended), notices, report
             )
             # What the interrupted run made (or received) and never recorded, at the plan's
-            # estimate.
-            adopted = {n: cost for n, cost in plan.adopted.items() if n in reused}
-            adopted |= {n: plan.costs.get(n) for n in sorted(run.recovered)}
+            # estimate: the slides of the plan's adopted this run kept or saved.
+            done = reused.keys() | run.recovered
+            adopted = {n: cost for n, cost in plan.adopted.items() if n in done}
             spend = deck_spend(manifest.spend, result, adopted)
             deck_cost = None if settings.dry_run else spend.total_usd
             result = dataclasses.replace(result, deck_cost_usd=deck_cost)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..engine.outputs import OWN_FILES, check_files
+from ..engine.preflight import OWN_FILES, check_files
 from ..errors import ConfigError, RunLockedError
 from ..exits import EXIT_USAGE
 from ..files.atomic import file_kind

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import orjson
 import pytest
 from engine_testing import deck_config, run_cli, write_json
+from PIL import Image
 
 
 def test_a_fresh_deck_is_all_to_generate_at_the_page_price(tmp_path: Path) -> None:
@@ -102,4 +104,44 @@ def test_a_deck_past_the_slide_cap_is_one_line_naming_the_cap(tmp_path: Path) ->
         b"nanobanana: error: slides: has 10,001 slides; the limit is 10,000 a deck, "
         b"split it into several configs\n"
     )
+    assert not (tmp_path / "deck").exists()
+
+
+def test_plan_resume_shows_the_received_images_a_resumed_run_saves_without_asking(
+    tmp_path: Path,
+) -> None:
+    # A run killed while converting leaves the image as received (staged); --resume saves
+    # it. The plan decides it, so plan --resume says so, and does not price it.
+    deck = tmp_path / "deck"
+    deck.mkdir()
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 180), (30, 90, 160)).save(buffer, "JPEG")
+    (deck / ".slide-02.webp.received").write_bytes(buffer.getvalue())
+    (deck / ".slide-03.webp.received").write_bytes(buffer.getvalue()[:300])  # cut: asked again
+    config = write_json(tmp_path / "slides.json", deck_config(deck, 3))
+    line = run_cli("plan", str(config), "--resume").stdout.decode()
+    assert f"-> {deck}; generate 2 (slides 1, 3), save 1 received (slide 2); 2 requests" in line
+    as_json = orjson.loads(run_cli("plan", str(config), "--resume", "--json").stdout)
+    assert (as_json["generate"], as_json["recover"], as_json["requests"]) == ([1, 3], [2], 2)
+    rows = run_cli("plan", str(config), "--resume", "--slides").stdout.decode().splitlines()
+    why = "received by the interrupted run, saved without asking again"
+    assert rows[3].split() == ["2", "save", "-", *why.split()]
+    # A fresh run asks again whatever is staged, and its plan says so.
+    assert "generate 3 (slides 1-3); 3 requests" in run_cli("plan", str(config)).stdout.decode()
+    assert (deck / ".slide-02.webp.received").exists()  # the plan only looked
+
+
+def test_a_dry_run_refuses_what_run_would_refuse_over_the_budget(tmp_path: Path) -> None:
+    # run --dry-run shows what run will do: over the budget, that is a refusal, exit 2.
+    config = write_json(tmp_path / "slides.json", deck_config(tmp_path / "deck", 2))
+    refused = run_cli("run", str(config), "--dry-run", "--max-cost", "0.01")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(b"nanobanana: error: max_cost: this run would cost about $")
+    assert refused.stdout == b""
+    budgeted = write_json(
+        tmp_path / "budget.json", deck_config(tmp_path / "deck", 2) | {"max_cost": 0.01}
+    )
+    assert run_cli("run", str(budgeted), "--dry-run").returncode == 2
+    # plan only looks: it prints the cost, whatever the budget.
+    assert run_cli("plan", str(budgeted)).returncode == 0
     assert not (tmp_path / "deck").exists()

@@ -463,3 +463,25 @@ def test_the_results_download_is_capped_by_what_its_images_can_weigh() -> None:
     assert cap(10, "2K") == 240 * 2**20
     assert cap(3, "4K") == 144 * 2**20
     assert cap(1000, "4K") == 20 * 10**9  # the Files API's 20 GB, not 48 GiB
+
+
+async def test_a_resumed_batch_api_run_saves_what_was_received_instead_of_buying_it_again(
+    tmp_path: Path,
+) -> None:
+    # The plan decides what an interrupted run received and staged: saved, not put in the
+    # new batch (the slides sent to the Batch API once skipped the staged look, and paid twice).
+    import io
+
+    from PIL import Image
+
+    deck = tmp_path / "deck"
+    deck.mkdir()
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 180), (30, 90, 160)).save(buffer, "JPEG")
+    (deck / ".slide-02.webp.received").write_bytes(buffer.getvalue())
+    bench = _Bench()
+    result = await bench.run(_deck(tmp_path, 3), resume=True)
+    assert result is not None
+    assert [(o.slide, o.reused) for o in result.outputs] == [(1, False), (2, True), (3, False)]
+    assert bench.emu.stats()["batches"]["requests"] == 2
+    assert not (deck / ".slide-02.webp.received").exists()

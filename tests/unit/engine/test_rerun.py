@@ -105,6 +105,29 @@ def test_resume_counts_what_a_killed_run_generated_and_never_recorded(tmp_path: 
     assert plan_run(config, plan_jobs(config)).adopted == {}  # only --resume adopts
 
 
+def test_resume_plans_to_save_what_a_killed_run_received_and_never_saved(
+    tmp_path: Path,
+) -> None:
+    # A run set out to generate slides 1 and 2 with --force, received slide 1's image,
+    # staged it, and was killed before it was saved.
+    config = _config(tmp_path, 2, image_size="2K")
+    _made(config, set())
+    pending = {n: Pending(Verdict(Decision.GENERATE, "--force"), None) for n in (1, 2)}
+    Manifest({}, pending=pending).write(config.output_dir)
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(buffer, "JPEG")
+    (config.output_dir / ".slide-01.webp.received").write_bytes(buffer.getvalue())
+    plan = plan_run(config, plan_jobs(config), resume=True)
+    assert plan.decision(1) is Decision.RECOVER
+    assert (plan.slides(Decision.GENERATE), plan.requests) == ([2], 1)
+    assert plan.slide_cost(1) == 0.0  # not bought again...
+    assert plan.adopted == {1: pytest.approx(0.134, abs=0.01)}  # ...but paid for once
+    # Killed again before it is saved, the next --resume still finds what was asked.
+    assert plan.pending[1] == pending[1]
+    # A fresh run asks again, whatever is staged.
+    assert plan_run(config, plan_jobs(config)).slides(Decision.GENERATE) == [1, 2]
+
+
 def test_an_image_under_an_old_name_is_retired_unless_another_slide_now_has_it(
     tmp_path: Path,
 ) -> None:

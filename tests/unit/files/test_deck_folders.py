@@ -9,7 +9,7 @@ import pytest
 from other_user import OTHER
 from PIL import Image
 
-from nanobanana_async.engine.rerun import MAX_ORIGINAL_BYTES
+from nanobanana_async.engine.originals import MAX_ORIGINAL_BYTES
 from nanobanana_async.files.deck_folders import (
     ORIGINALS_DIR,
     THUMBS_DIR,
