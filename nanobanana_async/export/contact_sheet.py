@@ -15,9 +15,7 @@ taller image sits in its tile as one of another shape does), so a deck of
 whatever shape its first image claims (a 1x30,000 PNG once asked for a sheet 720,000 px
 tall, 3.4 GB).
 
-Memory: two images at a time are decoded (each in a thread of its own: Pillow lets go of
-the GIL while it decodes and scales, and the sheet is drawn after a run, when the cores are
-otherwise idle), each then scaled to its tile and dropped. A JPEG is
+Memory: one image at a time is decoded, then scaled to its tile and dropped. A JPEG is
 decoded already reduced (``Image.draft``: libjpeg scales by 1/2 to 1/8 while decoding), so
 a 4K JPEG never exists at full size; PNG and WebP decoders cannot do that, so those are
 decoded whole, one at a time. Labels use Pillow's own font (``ImageFont.load_default``),
@@ -28,8 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
@@ -83,7 +79,6 @@ _ALERT = (170, 0, 0)  # the label of a slide with no image
 _ABSENT_TEXT = (60, 60, 60)
 _DEFAULT_ASPECT = 9 / 16  # height / width, when no image tells it
 _PNG_COMPRESS_LEVEL = 6
-_SCALERS = 2  # images decoded and scaled at once
 # The sheet's mark, a PNG text chunk before its pixels: a contact-sheet.png without it is
 # not this tool's, and is kept, not overwritten (files/foreign.py).
 _SOFTWARE = "nanobanana-async contact sheet"
@@ -195,15 +190,17 @@ def write_contact_sheet(deck: Deck, dest: Path | None = None) -> Path:
     draw = ImageDraw.Draw(sheet)
     label_font = _font(_font_size(layout.tile_width))
     state_font = _font(max(10, min(48, layout.tile_height // 5)))
-    tiles = _tiles([slide.path for slide in slides], (layout.tile_width, layout.tile_height))
-    for index, (slide, tile) in enumerate(zip(slides, tiles, strict=True)):
+    for index, slide in enumerate(slides):
         x, y = layout.origin(index)
         state: str = slide.state if slide.path is None else "ok"
-        if isinstance(tile, UnreadableImage):
-            state = "unreadable"
-        elif tile is not None:
-            with tile:
-                _paste(sheet, tile, (x, y), layout)
+        if slide.path is not None:
+            try:
+                tile = _tile(slide.path, (layout.tile_width, layout.tile_height))
+            except UnreadableImage:
+                state = "unreadable"
+            else:
+                with tile:
+                    _paste(sheet, tile, (x, y), layout)
         if state != "ok":
             box = (x, y, x + layout.tile_width - 1, y + layout.tile_height - 1)
             draw.rectangle(box, fill=ABSENT)
@@ -272,24 +269,6 @@ MAX_HEIGHT = sheet_layout(MAX_SLIDES, _TALLEST_SMALL_TILE).height
 
 
 # -- images --------------------------------------------------------------------------------
-
-
-def _tiles(
-    paths: Sequence[Path | None], box: tuple[int, int]
-) -> Iterator[Image.Image | UnreadableImage | None]:
-    """Each image scaled to its tile, in order (``None`` for a slide with no image), made
-    :data:`_SCALERS` at a time."""
-
-    def one(path: Path | None) -> Image.Image | UnreadableImage | None:
-        if path is None:
-            return None
-        try:
-            return _tile(path, box)
-        except UnreadableImage as error:
-            return error
-
-    with ThreadPoolExecutor(_SCALERS, thread_name_prefix="contact-sheet") as pool:
-        yield from pool.map(one, paths)
 
 
 def _tile(path: Path, box: tuple[int, int]) -> Image.Image:
