@@ -4,7 +4,10 @@ Once the network costs nothing, a run is as fast as the decode-and-encode work a
 ceiling is that work alone, measured in the same process on the same bytes: a plain
 :class:`~concurrent.futures.ThreadPoolExecutor` calling
 :func:`~benchmarks.deck.save_image` on every image, with as many threads as the
-engine is allowed requests in flight, and no HTTP at all.
+engine is allowed requests in flight, and no HTTP at all. The *full-work* ceiling is the
+same pool doing all the engine must do with an answer but the HTTP: read the answer's body
+as it came (gzip, from a file), inflate it, parse its JSON, base64-decode the image, then
+decode and encode it (:func:`full_pool`).
 
 The emulator (``--no-latency``, a subprocess) is warmed first with every request of the
 deck: its rendered images are cached, so the measured runs pay the emulator's HTTP and
@@ -29,6 +32,7 @@ import os
 import resource
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -40,21 +44,23 @@ import orjson
 
 from nanobanana_async import EngineSettings, generate_batch, load_config
 from nanobanana_async.engine.plan import Job, plan_jobs
+from nanobanana_async.service.client import ACCEPT_ENCODING
 from nanobanana_async.service.protocol import parse_success
 
 from .deck import MODEL, deck_config, save_image
 from .emulator_process import EmulatorProcess, cpu_seconds
 
-__all__ = ["CpuResult", "run_cpu_scenario"]
+__all__ = ["CpuResult", "full_pool", "run_cpu_scenario", "warm"]
 
 IMAGES = 24
 THREADS = 4
 ROUNDS = 3
 IMAGE_SIZE = "2K"
 QUALITY = 90
-_KEY = "bench-cpu"
+KEY = "bench-cpu"
 _TICKS = os.sysconf("SC_CLK_TCK")
 _RUN_TIMEOUT = 60.0
+_GZIP_WBITS = zlib.MAX_WBITS | 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,32 +71,42 @@ class CpuResult:
         images: images per measured run.
         threads: the engine's concurrency and the pool's thread count.
         engine_images_per_s: the engine's run in the least disturbed round.
-        pool_images_per_s: the thread pool's run in that round.
+        pool_images_per_s: the thread pool's run in that round (decode and encode only).
+        full_pool_images_per_s: the full-work pool's run in that round.
         ratio: engine / pool images per second in the least disturbed round.
+        full_ratio: engine / full-work pool in that round.
         others_cpu_share: the share of the machine's CPU other processes used during that
-            round (the larger of its two runs; 0.05 = 5%).
+            round (the largest of its three runs; 0.05 = 5%).
         engine_runs: images per second of every engine run.
         pool_runs: images per second of every pool run.
+        full_pool_runs: images per second of every full-work pool run.
         round_ratios: engine / pool of every round.
+        full_round_ratios: engine / full-work pool of every round.
         round_others_share: other processes' CPU share of every round.
         engine_cpu_ms: CPU milliseconds per image of this process during the engine runs.
         emulator_cpu_ms: the emulator's CPU milliseconds per image during those runs.
         pool_cpu_ms: CPU milliseconds per image during the pool runs.
+        full_pool_cpu_ms: CPU milliseconds per image during the full-work pool runs.
     """
 
     images: int
     threads: int
     engine_images_per_s: float
     pool_images_per_s: float
+    full_pool_images_per_s: float
     ratio: float
+    full_ratio: float
     others_cpu_share: float
     engine_runs: list[float]
     pool_runs: list[float]
+    full_pool_runs: list[float]
     round_ratios: list[float]
+    full_round_ratios: list[float]
     round_others_share: list[float]
     engine_cpu_ms: float
     emulator_cpu_ms: float
     pool_cpu_ms: float
+    full_pool_cpu_ms: float
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,17 +117,55 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _warm(base_url: str, jobs: list[Job]) -> list[bytes]:
-    """Send every request once; return the images the answers carry."""
-    headers = {"x-goog-api-key": _KEY, "content-type": "application/json"}
+def warm(base_url: str, jobs: list[Job], folder: Path) -> list[Path]:
+    """Send every request once; keep each answer's body as it came (gzip) in ``folder``."""
+    headers = {
+        "x-goog-api-key": KEY,
+        "content-type": "application/json",
+        "accept-encoding": ACCEPT_ENCODING,
+    }
     url = f"{base_url}/v1beta/models/{MODEL}:generateContent"
-    images = []
+    folder.mkdir(parents=True, exist_ok=True)
+    answers = []
     with httpx2.Client(headers=headers, timeout=60) as client:
         for job in jobs:
-            response = client.post(url, content=orjson.dumps(job.body))
-            response.raise_for_status()
-            images.append(parse_success(response.content).data)
-    return images
+            with client.stream("POST", url, content=orjson.dumps(job.body)) as response:
+                response.raise_for_status()
+                if response.headers.get("content-encoding") != "gzip":
+                    raise RuntimeError("the emulator's answer is not gzipped")
+                path = folder / f"answer-{job.slide:03d}.json.gz"
+                path.write_bytes(b"".join(response.iter_raw()))
+            answers.append(path)
+    return answers
+
+
+def _parsed(answer: Path) -> bytes:
+    """The work every answer costs before its image: read, inflate, parse, base64-decode."""
+    body = zlib.decompressobj(_GZIP_WBITS).decompress(answer.read_bytes())
+    return parse_success(body).data
+
+
+def _full_work(job: Job, answer: Path, folder: Path) -> None:
+    save_image(
+        _parsed(answer),
+        folder / job.dest.name,
+        fmt=job.fmt,
+        quality=job.quality,
+        lossless=job.lossless,
+    )
+
+
+def full_pool(jobs: list[Job], answers: list[Path], folder: Path) -> float:
+    """The full-work ceiling: each answer read, inflated, parsed, decoded and encoded."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as pool:
+        futures = [
+            pool.submit(_full_work, job, answer, folder)
+            for job, answer in zip(jobs, answers, strict=True)
+        ]
+        for future in futures:
+            future.result()
+    return len(jobs) / (time.perf_counter() - started)
 
 
 def _machine_busy() -> float:
@@ -173,47 +227,63 @@ def _engine(config: dict[str, Any], env: dict[str, str]) -> float:
 
 
 def run_cpu_scenario(log: Any = print) -> CpuResult:
-    """Warm the emulator, then alternate pool and engine runs; report the quietest round."""
+    """Warm the emulator, then alternate the two pools and the engine; report the quietest
+    round."""
     pools: list[_Sample] = []
+    fulls: list[_Sample] = []
     engines: list[_Sample] = []
     with (
         tempfile.TemporaryDirectory(prefix="nanobanana-bench-") as tmp,
         EmulatorProcess(latency=False) as emulator,
     ):
-        env = {"GEMINI_API_KEY": _KEY, "GOOGLE_GEMINI_BASE_URL": emulator.base_url}
+        env = {"GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": emulator.base_url}
         base = Path(tmp)
         config = deck_config(IMAGES, base / "warm", image_size=IMAGE_SIZE, fmt="webp")
         jobs = plan_jobs(load_config(config, env=env))
-        images = _warm(emulator.base_url, jobs)
+        answers = warm(emulator.base_url, jobs, base / "answers")
+        images = [_parsed(answer) for answer in answers]
         for n in range(ROUNDS):
             folder = base / f"pool-{n}"
             folder.mkdir()
             pool_run = functools.partial(_pool, jobs, images, folder)
             pools.append(_measured(pool_run, emulator.pid))
+            folder = base / f"full-{n}"
+            folder.mkdir()
+            full_run = functools.partial(full_pool, jobs, answers, folder)
+            fulls.append(_measured(full_run, emulator.pid))
             config["output_dir"] = str(base / f"engine-{n}")
             engines.append(_measured(functools.partial(_engine, config, env), emulator.pid))
-            pool, engine = pools[-1], engines[-1]
+            pool, full, engine = pools[-1], fulls[-1], engines[-1]
             log(
                 f"  round {n + 1}: pool {pool.images_per_s:.2f}/s, "
+                f"full-work pool {full.images_per_s:.2f}/s, "
                 f"engine {engine.images_per_s:.2f}/s; other processes used "
-                f"{pool.others_share:.0%} and {engine.others_share:.0%} of the CPU"
+                f"{pool.others_share:.0%}, {full.others_share:.0%} and "
+                f"{engine.others_share:.0%} of the CPU"
             )
     per_image_ms = 1000 / (IMAGES * ROUNDS)
-    ratios = [e.images_per_s / p.images_per_s for e, p in zip(engines, pools, strict=True)]
-    disturbance = [max(e.others_share, p.others_share) for e, p in zip(engines, pools, strict=True)]
+    rounds = list(zip(pools, fulls, engines, strict=True))
+    ratios = [e.images_per_s / p.images_per_s for p, _, e in rounds]
+    full_ratios = [e.images_per_s / f.images_per_s for _, f, e in rounds]
+    disturbance = [max(s.others_share for s in samples) for samples in rounds]
     quietest = disturbance.index(min(disturbance))
     return CpuResult(
         images=IMAGES,
         threads=THREADS,
         engine_images_per_s=engines[quietest].images_per_s,
         pool_images_per_s=pools[quietest].images_per_s,
+        full_pool_images_per_s=fulls[quietest].images_per_s,
         ratio=ratios[quietest],
+        full_ratio=full_ratios[quietest],
         others_cpu_share=disturbance[quietest],
         engine_runs=[s.images_per_s for s in engines],
         pool_runs=[s.images_per_s for s in pools],
+        full_pool_runs=[s.images_per_s for s in fulls],
         round_ratios=ratios,
+        full_round_ratios=full_ratios,
         round_others_share=disturbance,
         engine_cpu_ms=sum(s.own_cpu for s in engines) * per_image_ms,
         emulator_cpu_ms=sum(s.emulator_cpu for s in engines) * per_image_ms,
         pool_cpu_ms=sum(s.own_cpu for s in pools) * per_image_ms,
+        full_pool_cpu_ms=sum(s.own_cpu for s in fulls) * per_image_ms,
     )

@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 import orjson
+import tenacity
 
 from ..batch.api import BatchApi
 from ..batch.wire import INLINE_LIMIT_BYTES, Operation, create_body, jsonl, outcome
@@ -56,6 +57,7 @@ from .attempt import Run
 from .events import BatchUpdate
 from .manifest import Manifest, batch_slides, generation_digest
 from .plan import Job
+from .retry import call_retrying
 from .settings import EngineSettings
 
 __all__ = ["RESULTS_DOWNLOAD_NAME", "BatchSender", "results_cap"]
@@ -80,11 +82,6 @@ _RESULTS_BYTES = {"512": 16 * 2**20, "1K": 16 * 2**20, "2K": 24 * 2**20, "4K": 4
 _RESULTS_CEILING = 20 * 10**9
 _RESULTS_RATE = 2**20  # bytes a second, at least
 _RESULTS_GRACE = 60.0  # seconds before the first byte, on top
-# Calls safe to repeat (a look, a find, an upload) are retried this many times on a
-# transient failure before the run gives up on them, spaced up to _LONGEST_BACKOFF.
-_ATTEMPTS = 8
-_FIRST_BACKOFF = 2.0
-_LONGEST_BACKOFF = 300.0
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -117,8 +114,8 @@ class BatchSender:
         scale = settings.time_scale
         first, longest = settings.batch_poll
         self._first_poll, self._longest_poll = first * scale, longest * scale
-        self._backoff = (_FIRST_BACKOFF * scale, _LONGEST_BACKOFF * scale)
         self._sleep = settings.sleep
+        self._clock = settings.clock
         self._scale = scale
         self.pending: dict[str, Any] | None = (
             None if manifest.batch is None else dict(manifest.batch)
@@ -299,23 +296,27 @@ class BatchSender:
         return op
 
     async def _created(self, body: dict[str, Any], display_name: str) -> Operation:
-        """The create's answer; when it was lost, the batch it made, looked up by name."""
-        delay = self._backoff[0]
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self.api.create(body)
-            except (TransientError, RateLimited, UnusableAnswer) as lost:
-                # The create may have reached the service: look before sending another.
-                await self._sleep(_pause(lost, delay))
-                delay = min(2 * delay, self._backoff[1])
-                found = await self._repeat(lambda: self.api.find(display_name))
-                if found is not None:
-                    return found
-                if attempt >= _ATTEMPTS:
-                    await self._keep(None)  # none was made: nothing to wait for
-                    raise
+        """The create's answer; when it was lost, the batch it made, looked up by name.
+
+        A create that failed may still have reached the service: before each new one, and
+        once more after the last, the batch is looked for by its display name.
+        """
+        lost = (TransientError, RateLimited, UnusableAnswer)
+        try:
+            async for attempt in self._retrying(lost):
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        found = await self._repeat(lambda: self.api.find(display_name))
+                        if found is not None:
+                            return found
+                    return await self.api.create(body)
+        except lost:
+            found = await self._repeat(lambda: self.api.find(display_name))
+            if found is not None:
+                return found
+            await self._keep(None)  # none was made: nothing to wait for
+            raise
+        raise AssertionError("unreachable: the retry loop returns or raises")
 
     async def _named(self, record: dict[str, Any], op: Operation) -> None:
         record["name"] = op.name
@@ -332,12 +333,20 @@ class BatchSender:
         return create_body(display_name, file_name=file_name)
 
     async def _until_over(self, op: Operation, record: Mapping[str, Any]) -> Operation:
+        """Look at the batch, spaced out, until it is over: for as long as it takes.
+
+        This is polling, not retrying: a look that still fails once its own retries are
+        spent (the service down for a while) only means no news, and the next look comes.
+        """
         delay = self._first_poll
         seen = (op.state, op.succeeded, op.failed)
         while not op.over:
             await self._sleep(delay)
             delay = min(delay * 1.5, self._longest_poll)
-            op = await self._repeat(functools.partial(self.api.get, op.name), forever=True)
+            try:
+                op = await self._repeat(functools.partial(self.api.get, op.name))
+            except (TransientError, RateLimited):
+                continue
             if (op.state, op.succeeded, op.failed) != seen:
                 seen = (op.state, op.succeeded, op.failed)
                 self._tell(op, record)
@@ -399,36 +408,32 @@ class BatchSender:
         finally:
             os.close(fd)
 
-    async def _repeat(self, call: Callable[[], Awaitable[_T]], *, forever: bool = False) -> _T:
+    def _retrying(self, retry_on: tuple[type[ApiError], ...]) -> tenacity.AsyncRetrying:
+        return call_retrying(
+            self.run.policy,
+            retry_on=retry_on,
+            sleep=self._sleep,
+            clock=self._clock,
+            rng=self.run.rng,
+        )
+
+    async def _repeat(self, call: Callable[[], Awaitable[_T]]) -> _T:
         """``call()``, again after a pause when it fails transiently (each call is safe to
-        repeat); ``forever`` while waiting for a batch, which may take a day.
+        repeat), under the retry policy's backoff, a 429's announced delay and deadline.
 
         An answer too big to read (``UnusableAnswer``) is not retried: it would be as big
-        the next time, and a wait on it would never end.
+        the next time.
         """
-        delay = self._backoff[0]
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
+        async for attempt in self._retrying((TransientError, RateLimited)):
+            with attempt:
                 return await call()
-            except (TransientError, RateLimited) as error:
-                if not forever and attempt >= _ATTEMPTS:
-                    raise
-                await self._sleep(_pause(error, delay))
-                delay = min(2 * delay, self._backoff[1])
+        raise AssertionError("unreachable: the retry loop returns or raises")
 
 
 def results_cap(jobs: Iterable[Job]) -> int:
     """The most bytes a batch's results file for ``jobs`` may take (see ``_RESULTS_BYTES``)."""
     total = sum(_RESULTS_BYTES.get(_image_size(job), _RESULTS_BYTES["4K"]) for job in jobs)
     return min(total, _RESULTS_CEILING)
-
-
-def _pause(error: ApiError, backoff: float) -> float:
-    """Before a call again: the delay a 429 announced, else the backoff."""
-    announced = error.retry_delay if isinstance(error, RateLimited) else None
-    return announced if announced is not None else backoff
 
 
 def _fresh_file(path: Path) -> int:

@@ -1,15 +1,19 @@
 """What counts as retryable, how often, and how long to back off (built on tenacity).
 
 The decision is made on the error's *type* (classified once, in the protocol module); the
-table of types and the backoff formula are :class:`RetryPolicy`'s. A 429 gets no wait of
-its own here: :class:`~nanobanana_async.engine.pacer.Pacer` holds every worker until the
-time the service gave, which a per-slide wait could not do. Sleeping goes through the
-injected ``sleep``; with :meth:`RetryPolicy.instant` tests retry at once, never waiting.
+table of types and the backoff formula are :class:`RetryPolicy`'s. A slide's 429 gets no
+wait of its own here: :class:`~nanobanana_async.engine.pacer.Pacer` holds every worker until
+the time the service gave, which a per-slide wait could not do. A call safe to repeat that is
+not a slide (the Batch API's looks, finds, uploads and its create) retries through
+:func:`call_retrying`: the same backoff, a 429's announced delay obeyed, and a total deadline.
+Sleeping and the clock go through the injected ``sleep`` and ``clock``; with
+:meth:`RetryPolicy.instant` tests retry at once, never waiting.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
@@ -18,7 +22,7 @@ import tenacity
 
 from ..errors import ApiError, NoImageReturned, RateLimited, TransientError, UnusableAnswer
 
-__all__ = ["RetryPolicy", "slide_retrying"]
+__all__ = ["RetryPolicy", "call_retrying", "slide_retrying"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,11 @@ class RetryPolicy:
 
     so delays grow 0.5-1 s, 1-2 s, 2-4 s ... and never exceed ``backoff_max``; the random
     half keeps workers that failed together from retrying together.
+
+    A call that is not a slide's (:func:`call_retrying`) is retried on ``TransientError``
+    and ``RateLimited`` up to ``call_retries`` times with the same backoff, a 429's
+    announced delay (RetryInfo) in place of it, and gives up once the next wait would end
+    past ``call_deadline`` seconds after its first try.
     """
 
     max_transient_retries: int = 5
@@ -53,6 +62,8 @@ class RetryPolicy:
     unusable_answer_retries: int = 1
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
+    call_retries: int = 7
+    call_deadline: float = 600.0
 
     def backoff(self, retry_number: int, unit: float) -> float:
         """The wait before transient retry ``retry_number`` (1-based); ``unit`` in [0, 1)."""
@@ -65,6 +76,7 @@ class RetryPolicy:
             self,
             backoff_initial=self.backoff_initial * factor,
             backoff_max=self.backoff_max * factor,
+            call_deadline=self.call_deadline * factor,
         )
 
     @classmethod
@@ -129,5 +141,47 @@ def slide_retrying(
         wait=wait,
         sleep=sleep,
         before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def call_retrying(
+    policy: RetryPolicy,
+    *,
+    retry_on: tuple[type[ApiError], ...] = (TransientError, RateLimited),
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    rng: random.Random | None = None,
+) -> tenacity.AsyncRetrying:
+    """A fresh tenacity loop for one call safe to repeat (``retry_on`` its failures).
+
+    The n-th wait is the policy's backoff(n), or the delay a 429 announced when it gave one;
+    the loop stops after ``call_retries`` retries, or when the next wait would end past
+    ``call_deadline`` after the first try (read on ``clock``, so a fake clock moves it).
+    """
+    draw = (rng or random.Random()).random
+    started: list[float] = []
+
+    def before(state: tenacity.RetryCallState) -> None:
+        if not started:
+            started.append(clock())
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RateLimited) and error.retry_delay is not None:
+            return error.retry_delay
+        return policy.backoff(state.attempt_number, draw())
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number > policy.call_retries:
+            return True
+        return clock() - started[0] + state.upcoming_sleep > policy.call_deadline
+
+    return tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception_type(retry_on),
+        before=before,
+        wait=wait,
+        stop=stop,
+        sleep=sleep,
         reraise=True,
     )

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import anyio.to_thread
+import httpcore2
 import httpx2
 import orjson
 
@@ -66,6 +67,16 @@ _LOOP_DECODED_BYTES = 1024 * 1024
 # hops (of a few hundred microseconds each) instead of 300, while a bomb is caught in its
 # first 64 KiB. How much is inflated never depends on it: every inflate stops at the cap.
 _INFLATE_BATCH_MAX_BYTES = 1024 * 1024
+# httpcore2 reads a body 64 KiB at a time, and each read is a trip through anyio, h11 and
+# httpcore2 of a few hundred microseconds of Python on the loop: a 3.5 MB answer took 55 of
+# them. Asked for up to 1 MiB, a read takes what the connection already holds (the same
+# bytes, fewer trips): a quarter of the reads in the CPU-bound bench, about a tenth of the
+# engine's CPU beyond the images' own work (benchmarks/README.md, "Where the CPU goes").
+# It is a class attribute of httpcore2's HTTP/1.1 connection, set once, at import.
+_READ_BYTES = 1024 * 1024
+httpcore2.AsyncHTTP11Connection.READ_NUM_BYTES = max(
+    httpcore2.AsyncHTTP11Connection.READ_NUM_BYTES, _READ_BYTES
+)
 _GZIP_WBITS = zlib.MAX_WBITS | 16
 _ZLIB_WBITS = zlib.MAX_WBITS
 _RAW_DEFLATE_WBITS = -zlib.MAX_WBITS

@@ -7,6 +7,7 @@ partial batch keeping what succeeded, an expired one sent again by the next run.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -485,3 +486,120 @@ async def test_a_resumed_batch_api_run_saves_what_was_received_instead_of_buying
     assert [(o.slide, o.reused) for o in result.outputs] == [(1, False), (2, True), (3, False)]
     assert bench.emu.stats()["batches"]["requests"] == 2
     assert not (deck / ".slide-02.webp.received").exists()
+
+
+class _RefusesTheCreate(httpx2.AsyncBaseTransport):
+    """The first ``times`` creates are answered ``status`` (a 503, or a 429 that announces
+    ``delay`` in its RetryInfo); every look at a batch is a 503 until ``looks_down_until``
+    on the clock."""
+
+    def __init__(
+        self,
+        app: Emulator,
+        clock: Callable[[], float],
+        *,
+        times: int = 0,
+        status: int = 503,
+        delay: str = "",
+        looks_down_until: float = 0.0,
+    ) -> None:
+        self.inner = httpx2.ASGITransport(app=app)
+        self.clock = clock
+        self.times = times
+        self.status = status
+        self.delay = delay
+        self.looks_down_until = looks_down_until
+        self.looks_refused = 0
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith(":batchGenerateContent") and self.times:
+            self.times -= 1
+            return _answer(self.status, self._error())
+        looking = request.method == "GET" and "/batches/" in request.url.path
+        if looking and self.clock() < self.looks_down_until:
+            self.looks_refused += 1
+            return _answer(503, {"error": {"code": 503, "status": "UNAVAILABLE"}})
+        return await self.inner.handle_async_request(request)
+
+    def _error(self) -> dict[str, Any]:
+        if self.status != 429:
+            return {"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}
+        retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": self.delay}
+        message = "Resource has been exhausted (e.g. check quota)."
+        return {
+            "error": {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED"}
+            | {"details": [retry]}
+        }
+
+
+def _answer(status: int, body: dict[str, Any]) -> httpx2.Response:
+    """An answer not yet read, as one from the wire is."""
+    headers = {"content-type": "application/json"}
+    return httpx2.Response(status, headers=headers, stream=httpx2.ByteStream(orjson.dumps(body)))
+
+
+_POLL = 1000.0  # a look at the batch every 1,000 s: any other wait is a backoff
+
+
+async def _create_waits(
+    tmp_path: Path, *, seed: int | None, times: int = 3, status: int = 503, delay: str = ""
+) -> list[float]:
+    """The waits a batch run makes between failed creates, on a virtual clock."""
+    bench = _Bench()
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        if seconds != _POLL:
+            waits.append(seconds)
+        await bench.time.sleep(seconds)
+
+    settings = EngineSettings(
+        retry=RetryPolicy(backoff_initial=2.0, backoff_max=300.0),
+        progress_interval=0.0,
+        clock=bench.time.clock,
+        sleep=sleep,
+        seed=seed,
+        batch_poll=(_POLL, _POLL),
+    )
+    flaky = _RefusesTheCreate(bench.emu, bench.time.clock, times=times, status=status, delay=delay)
+    result = await bench.run(_deck(tmp_path, 2), transport=flaky, settings=settings)
+    assert result is not None
+    assert result.completed == 2
+    assert bench.created() == 1
+    return waits
+
+
+async def test_a_refused_create_backs_off_with_jitter_seeded_by_the_settings(
+    tmp_path: Path,
+) -> None:
+    waits = await _create_waits(tmp_path / "a", seed=7)
+    assert len(waits) == 3
+    for n, wait in enumerate(waits, start=1):
+        base = 2.0 * 2 ** (n - 1)
+        assert base * 0.5 <= wait <= base  # equal jitter, the policy's formula
+    assert await _create_waits(tmp_path / "b", seed=7) == waits
+    assert await _create_waits(tmp_path / "c", seed=8) != waits
+
+
+async def test_a_create_refused_with_a_retry_delay_waits_that_long(tmp_path: Path) -> None:
+    waits = await _create_waits(tmp_path, seed=1, times=1, status=429, delay="45s")
+    assert waits == [45.0]
+
+
+async def test_a_batch_is_waited_for_through_an_outage_longer_than_the_retry_deadline(
+    tmp_path: Path,
+) -> None:
+    # Every look fails for two hours, past the deadline of one call's retries (600 s):
+    # the wait for the batch goes on, and its answers are kept.
+    bench = _Bench()
+    down = _RefusesTheCreate(
+        bench.emu, bench.time.clock, looks_down_until=bench.time.clock() + 7200
+    )
+    settings = dataclasses.replace(
+        bench.settings(), retry=RetryPolicy(backoff_initial=2.0, backoff_max=60.0)
+    )
+    result = await bench.run(_deck(tmp_path, 3), transport=down, settings=settings)
+    assert result is not None
+    assert result.completed == 3
+    assert down.looks_refused > 8
+    assert bench.created() == 1
