@@ -42,7 +42,7 @@ from typing import Any
 import httpx2
 import orjson
 
-from nanobanana_async import EngineSettings, generate_batch, load_config
+from nanobanana_async import EngineSettings, generate_deck, load_config
 from nanobanana_async.engine.plan import Job, plan_jobs
 from nanobanana_async.service.client import ACCEPT_ENCODING
 from nanobanana_async.service.protocol import parse_success
@@ -218,7 +218,7 @@ def _pool(jobs: list[Job], images: list[bytes], folder: Path) -> float:
 def _engine(config: dict[str, Any], env: dict[str, str]) -> float:
     settings = EngineSettings(concurrency=THREADS)
     started = time.perf_counter()
-    run = generate_batch(config, settings=settings, env=env)
+    run = generate_deck(config, settings=settings, env=env)
     result = asyncio.run(asyncio.wait_for(run, _RUN_TIMEOUT))
     elapsed = time.perf_counter() - started
     if result.completed != IMAGES:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nanobanana_async import EngineSettings, generate_batch, load_config
+from nanobanana_async import EngineSettings, generate_deck, load_config
 from nanobanana_async.engine.plan import plan_jobs
 
 from .cpu import IMAGE_SIZE, IMAGES, KEY, THREADS, full_pool, warm
@@ -197,7 +197,7 @@ def main(dump: Path | None = None) -> None:
         def engine(ledger: Path | None = None) -> None:
             config["output_dir"] = str(base / f"engine-{next(runs)}")
             settings = EngineSettings(concurrency=THREADS, quota_ledger=ledger)
-            result = asyncio.run(generate_batch(config, settings=settings, env=env))
+            result = asyncio.run(generate_deck(config, settings=settings, env=env))
             if result.completed != IMAGES:
                 raise RuntimeError(f"the engine saved {result.completed} of {IMAGES}")
 

@@ -54,7 +54,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from nanobanana_async import EngineSettings, generate_batch, load_config
+from nanobanana_async import EngineSettings, generate_deck, load_config
 from nanobanana_async.engine.plan import plan_jobs
 from nanobanana_async.engine.progress import Progress
 
@@ -201,7 +201,7 @@ async def _engine(
         if progress.succeeded > (timeline[-1][1] if timeline else 0):
             timeline.append((time.perf_counter() - started, progress.succeeded))
 
-    result = await generate_batch(config, progress=on_progress, settings=settings, env=env)
+    result = await generate_deck(config, progress=on_progress, settings=settings, env=env)
     return _Outcome(result.completed, time.perf_counter() - started, timeline)
 
 

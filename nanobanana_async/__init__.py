@@ -2,7 +2,10 @@
 
 The public surface is small::
 
-    result = await nanobanana_async.generate_batch("slides.json")
+    result = await nanobanana_async.generate_deck("slides.json")
+
+``generate_batch``, ``BatchConfig`` and ``BatchResult``, the seed design's names, are the
+same objects: "batch" otherwise means Google's Batch API only.
 
 Names are imported lazily (PEP 562), so ``import nanobanana_async`` and the ``nanobanana``
 command start without loading the HTTP stack or Pillow until they are needed.
@@ -18,6 +21,8 @@ __all__ = [
     "BatchConfig",
     "BatchResult",
     "ConfigError",
+    "DeckConfig",
+    "DeckResult",
     "EngineSettings",
     "FatalApiError",
     "NanoBananaError",
@@ -31,6 +36,7 @@ __all__ = [
     "__version__",
     "config_schema",
     "generate_batch",
+    "generate_deck",
     "load_config",
 ]
 
@@ -38,8 +44,8 @@ __all__ = [
 # list above and the ``TYPE_CHECKING`` imports below in step.
 _HOMES = {
     "ApiError": "errors",
-    "BatchConfig": "config",
-    "BatchResult": "results",
+    "DeckConfig": "config",
+    "DeckResult": "results",
     "ConfigError": "errors",
     "EngineSettings": "engine",
     "FatalApiError": "errors",
@@ -52,15 +58,24 @@ _HOMES = {
     "SlideOutput": "results",
     "SlideSpec": "config",
     "config_schema": "config",
-    "generate_batch": "engine",
+    "generate_deck": "engine",
     "load_config": "config",
 }
 
+# The seed design's spellings of three of them: the same objects, under their old names.
+_SEED_NAMES = {
+    "BatchConfig": "DeckConfig",
+    "BatchResult": "DeckResult",
+    "generate_batch": "generate_deck",
+}
+
 if TYPE_CHECKING:
-    from .config.loading import BatchConfig, SlideSpec, config_schema, load_config
+    from .config.loading import DeckConfig, SlideSpec, config_schema, load_config
+    from .config.loading import DeckConfig as BatchConfig
     from .engine.progress import Progress
     from .engine.retry import RetryPolicy
-    from .engine.run import EngineSettings, generate_batch
+    from .engine.run import EngineSettings, generate_deck
+    from .engine.run import generate_deck as generate_batch
     from .errors import (
         ApiError,
         ConfigError,
@@ -69,7 +84,8 @@ if TYPE_CHECKING:
         RunLockedError,
         SlideError,
     )
-    from .results import BatchResult, SlideFailure, SlideOutput
+    from .results import DeckResult, SlideFailure, SlideOutput
+    from .results import DeckResult as BatchResult
 
 
 def __getattr__(name: str) -> Any:
@@ -77,10 +93,11 @@ def __getattr__(name: str) -> Any:
         from ._version import version
 
         return version()
-    home = _HOMES.get(name)
+    own = _SEED_NAMES.get(name, name)
+    home = _HOMES.get(own)
     if home is None:
         raise AttributeError(f"module 'nanobanana_async' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    value = getattr(importlib.import_module(f".{home}", __name__), own)
     globals()[name] = value
     return value
 

@@ -1,8 +1,8 @@
-"""The results of a run: the typed value ``generate_batch`` returns and the results file.
+"""The results of a run: the typed value ``generate_deck`` returns and the results file.
 
 The file's first fields are the original results file's, with their meaning (``completed``
 and ``failed`` are counts, ``outputs`` and ``errors`` lists: docs/design.md, Contracts);
-fields after those are ours. One function, :meth:`BatchResult.to_json`, makes the bytes
+fields after those are ours. One function, :meth:`DeckResult.to_json`, makes the bytes
 for both the results file and its copy in ``output_dir``, so the two cannot disagree.
 """
 
@@ -17,7 +17,7 @@ import orjson
 
 __all__ = [
     "MAX_RESULTS_COPY_BYTES",
-    "BatchResult",
+    "DeckResult",
     "SlideFailure",
     "SlideOutput",
     "StopReport",
@@ -135,7 +135,7 @@ class StopReport:
 
 
 @dataclass(frozen=True, slots=True)
-class BatchResult:
+class DeckResult:
     """What a run produced; the same content as the results file.
 
     Attributes:

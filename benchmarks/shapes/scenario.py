@@ -10,7 +10,7 @@ of its own (``bench-<shape>-<run>``):
   simulated clock: its windows, its concurrency cap, its other client), started at the
   first arrival of the ``engine_no_rpm`` run, with that run's mean latency. Its wall is
   ``last start - first start + mean latency``;
-* ``engine_no_rpm``: :func:`~nanobanana_async.generate_batch`, told neither rpm nor
+* ``engine_no_rpm``: :func:`~nanobanana_async.generate_deck`, told neither rpm nor
   concurrency (what the skill does);
 * ``engine_true_rpm``: the same, told the shape's nominal rpm (its limit per minute; none
   for a bare concurrency cap, where the run is skipped);
@@ -52,7 +52,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from nanobanana_async import EngineSettings, generate_batch, load_config
+from nanobanana_async import EngineSettings, generate_deck, load_config
 from nanobanana_async.emulator import EmulatorSettings, ideal_starts
 from nanobanana_async.emulator.server import emulate_settings
 from nanobanana_async.emulator.stats import REACTION, SLACK, Arrival, inside_announced_delay
@@ -472,7 +472,7 @@ def _on_disk(folder: Path) -> int:
 async def _deck(config: dict[str, Any], env: dict[str, str], settings: EngineSettings) -> float:
     """Run one deck; the real seconds it took."""
     started = time.perf_counter()
-    await generate_batch(config, settings=settings, env=env)
+    await generate_deck(config, settings=settings, env=env)
     return time.perf_counter() - started
 
 

@@ -60,7 +60,7 @@ from typing import Any
 
 import httpx2
 
-from nanobanana_async import EngineSettings, generate_batch
+from nanobanana_async import EngineSettings, generate_deck
 from nanobanana_async.emulator import Emulator, VirtualTime
 from nanobanana_async.emulator.asgi import Receive, Scope, Send
 from nanobanana_async.emulator.stats import SLACK
@@ -354,7 +354,7 @@ def run_seed(
                 count, folder / name, image_size=IMAGE_SIZE, fmt=FORMAT, distinct=False
             )
             env = {"GEMINI_API_KEY": _KEY}
-            result = await generate_batch(config, settings=engine, transport=transport, env=env)
+            result = await generate_deck(config, settings=engine, transport=transport, env=env)
             return result.completed
 
         saved: list[int] = []

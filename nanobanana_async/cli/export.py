@@ -41,7 +41,7 @@ from ..follow.summary import printable
 from ..wording import plural, slide_ranges
 
 if TYPE_CHECKING:
-    from ..config.loading import BatchConfig
+    from ..config.loading import DeckConfig
     from ..export.deck import Deck
 
 __all__ = ["EXPORT_KINDS", "export_after_run", "export_command", "export_kinds"]
@@ -113,7 +113,7 @@ def export_command(
 
 
 def export_after_run(
-    output_dir: Path, kinds: frozenset[str], config: BatchConfig | None
+    output_dir: Path, kinds: frozenset[str], config: DeckConfig | None
 ) -> list[str]:
     """What ``run --export KINDS`` does once the run is over: write the files, never raise.
 
@@ -142,7 +142,7 @@ def export_after_run(
 
 
 def _export(
-    deck: Deck, targets: Mapping[str, Path | None], config: BatchConfig | None
+    deck: Deck, targets: Mapping[str, Path | None], config: DeckConfig | None
 ) -> tuple[list[str], list[str]]:
     """Write each target; (one line per file written and the reasons line, one line per
     file not written)."""
@@ -195,13 +195,13 @@ def _dest(target: Path | bool) -> Path | None:
     return target.absolute() if isinstance(target, Path) else None
 
 
-def _load(config: Path) -> BatchConfig:
+def _load(config: Path) -> DeckConfig:
     from ..config.loading import load_config
 
     return load_config(config, env=dict(os.environ))
 
 
-def _prompts(output_dir: Path, config: BatchConfig | None) -> dict[int, str]:
+def _prompts(output_dir: Path, config: DeckConfig | None) -> dict[int, str]:
     """Each slide's prompt as written: the config's, else the one the deck's manifest
     recorded when the slide was made (read by the engine's own reader, which never raises)."""
     from ..engine.manifest import Manifest
@@ -213,7 +213,7 @@ def _prompts(output_dir: Path, config: BatchConfig | None) -> dict[int, str]:
     return prompts
 
 
-def _config_aspect(config: BatchConfig | None) -> tuple[int, int] | None:
+def _config_aspect(config: DeckConfig | None) -> tuple[int, int] | None:
     """The config's aspect ratio, the most common among its slides (the first on a tie);
     ``None`` without a config, or when it does not read as ``W:H``."""
     ratios = Counter(spec.aspect_ratio for spec in config.slides) if config else Counter()

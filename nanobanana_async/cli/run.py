@@ -20,14 +20,14 @@ import anyio
 import httpx2
 import orjson
 
-from ..config.loading import BatchConfig, load_config
+from ..config.loading import DeckConfig, load_config
 from ..engine.ledger import default_ledger_path
-from ..engine.run import EngineSettings, generate_batch
+from ..engine.run import EngineSettings, generate_deck
 from ..errors import ConfigError, NanoBananaError, RunLockedError
 from ..exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ..files.reading import read_regular
 from ..follow.summary import result_line
-from ..results import BatchResult
+from ..results import DeckResult
 from ..service.endpoint import EMULATOR_BASE_URL
 from .allocator import pin_mmap_threshold
 from .bar import ProgressBar
@@ -51,12 +51,12 @@ def _leaf(error: BaseException) -> BaseException:
 
 
 async def _run(
-    config: BatchConfig,
+    config: DeckConfig,
     args: argparse.Namespace,
     settings: EngineSettings,
     bar: ProgressBar,
     transport: httpx2.AsyncBaseTransport | None,
-) -> tuple[BatchResult | None, int | None]:
+) -> tuple[DeckResult | None, int | None]:
     box: dict[str, Any] = {}
     stop = anyio.Event()
     async with anyio.create_task_group() as group:
@@ -74,7 +74,7 @@ async def _run(
                         print(_STOPPING_NOTE, file=sys.stderr)
 
         async def engine() -> None:
-            box["result"] = await generate_batch(
+            box["result"] = await generate_deck(
                 config,
                 progress=bar,
                 progress_file=args.progress_file,
@@ -160,7 +160,7 @@ def run_command(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _for_emulator(config: BatchConfig) -> BatchConfig:
+def _for_emulator(config: DeckConfig) -> DeckConfig:
     """A dry run never touches the real service, nor the deck's real images.
 
     Whatever the config's base_url says, the requests go to the embedded emulator; and the

@@ -135,7 +135,7 @@ def top_quality(value: object, env: Mapping[str, str]) -> int:
 
 KeyProblem = tuple[str, str]
 """Why there is no usable key, as the field and the problem of the :class:`ConfigError` that
-what sends a request raises (:meth:`~.loading.BatchConfig.require_key`)."""
+what sends a request raises (:meth:`~.loading.DeckConfig.require_key`)."""
 
 NO_KEY: KeyProblem = ("api_key", "no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
 

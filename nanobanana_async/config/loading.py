@@ -1,4 +1,4 @@
-"""The deck's config: JSON in, a checked and fully resolved :class:`BatchConfig` out.
+"""The deck's config: JSON in, a checked and fully resolved :class:`DeckConfig` out.
 
 Everything that can be known before the first request is decided here, so the engine never
 meets a bad value halfway through a paid run: unknown fields, wrong types, output names
@@ -19,7 +19,7 @@ Reference images are read here, once each, and kept as the bytes to send
 one that is not its reader's to trust.
 
 Secrets: messages never quote the API key, the base URL (of which only the host is named,
-scrubbed of the key), or any ``${VAR}`` expansion, and ``repr(BatchConfig)`` hides the key.
+scrubbed of the key), or any ``${VAR}`` expansion, and ``repr(DeckConfig)`` hides the key.
 Whatever else is quoted from the config is cut to about 40 characters, so a pasted
 20,000-character prompt does not flood the terminal.
 """
@@ -57,8 +57,8 @@ __all__ = [
     "CONFIG_FIELDS",
     "MAX_CONFIG_BYTES",
     "SLIDE_FIELDS",
-    "BatchConfig",
     "Consistency",
+    "DeckConfig",
     "ImageFormat",
     "SlideSpec",
     "anchored",
@@ -127,7 +127,7 @@ class SlideSpec:
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class BatchConfig:
+class DeckConfig:
     """A whole run, resolved: the slides and the engine settings.
 
     Attributes:
@@ -200,7 +200,7 @@ class BatchConfig:
         if "@" in parts.netloc:
             base_url = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
         return (
-            f"BatchConfig(slides=<{plural(len(self.slides), 'slide')}>, "
+            f"DeckConfig(slides=<{plural(len(self.slides), 'slide')}>, "
             f"output_dir={self.output_dir!r}, "
             f"model={self.model!r}, api_key={'***' if self.api_key else None!r}, "
             f"base_url={base_url!r}, concurrency={self.concurrency!r}, rpm={self.rpm!r}, "
@@ -228,16 +228,16 @@ def slide_where(index: int, number: int | None) -> str:
 
 
 def load_config(
-    source: str | os.PathLike[str] | Mapping[str, Any] | BatchConfig,
+    source: str | os.PathLike[str] | Mapping[str, Any] | DeckConfig,
     *,
     env: Mapping[str, str] | None = None,
     base_dir: Path | None = None,
-) -> BatchConfig:
+) -> DeckConfig:
     """Read, check and resolve a config.
 
     Args:
         source: a path to a JSON file, an already parsed mapping, or a
-            :class:`BatchConfig` (returned as is, so callers can pass any of the three).
+            :class:`DeckConfig` (returned as is, so callers can pass any of the three).
         env: where environment fallbacks and ``${VAR}`` references are read;
             ``os.environ`` by default. Tests pass a plain dict.
         base_dir: where relative ``output_dir``, ``reference_image`` and
@@ -249,7 +249,7 @@ def load_config(
     Raises:
         ConfigError: the first problem found, as one line ``field: problem``.
     """
-    if isinstance(source, BatchConfig):
+    if isinstance(source, DeckConfig):
         return source
     moved = False
     if isinstance(source, Mapping):
@@ -262,7 +262,7 @@ def load_config(
             moved = base_dir.resolve() != Path.cwd().resolve()
     else:
         raise ConfigError(
-            "config", f"must be a path, a mapping or a BatchConfig, got {type(source).__name__}"
+            "config", f"must be a path, a mapping or a DeckConfig, got {type(source).__name__}"
         )
     base = (base_dir or Path.cwd()).resolve()
     config = _resolve(raw, os.environ if env is None else env, base)
@@ -288,7 +288,7 @@ class _Defaults(NamedTuple):
     seed: int | None
 
 
-def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> BatchConfig:
+def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> DeckConfig:
     """Check the top level, then each slide in order, so the first problem is the one shown.
 
     ``slides`` first: a file without them is not a deck config (another program's, named
@@ -384,7 +384,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
             )
         names[key] = index
         slides.append(slide)
-    return BatchConfig(
+    return DeckConfig(
         slides=tuple(slides),
         output_dir=output_dir,
         model=model,

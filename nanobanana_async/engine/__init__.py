@@ -10,6 +10,6 @@ policy (:mod:`.retry`), and the events (:mod:`.events`) folded into snapshots
 
 from __future__ import annotations
 
-from .run import EngineSettings, generate_batch
+from .run import EngineSettings, generate_deck
 
-__all__ = ["EngineSettings", "generate_batch"]
+__all__ = ["EngineSettings", "generate_deck"]

@@ -26,7 +26,7 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
-from ..config.loading import BatchConfig
+from ..config.loading import DeckConfig
 from ..config.references import ReferenceImage, inline_total_problem
 from ..cost import answer_cost
 from ..errors import (
@@ -76,7 +76,7 @@ class Run:
 
     def __init__(
         self,
-        config: BatchConfig,
+        config: DeckConfig,
         settings: EngineSettings,
         client: GeminiClient,
         send: MemoryObjectSendStream[Event],

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..config.loading import BatchConfig
+from ..config.loading import DeckConfig
 from .settings import EngineSettings
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "RunOptions", "run_options"]
@@ -58,7 +58,7 @@ def _given(setting: _T | None, configured: _T) -> _T:
     return setting if setting is not None else configured
 
 
-def run_options(config: BatchConfig, settings: EngineSettings) -> RunOptions:
+def run_options(config: DeckConfig, settings: EngineSettings) -> RunOptions:
     """Merge ``settings`` over ``config``: the only place the two meet."""
     return RunOptions(
         rpm=_given(settings.rpm, config.rpm),

@@ -23,7 +23,7 @@ from ..files.atomic import (
 )
 from ..files.foreign import keep_foreign
 from ..files.images import staged_path
-from ..results import MAX_RESULTS_COPY_BYTES, BatchResult, is_results
+from ..results import MAX_RESULTS_COPY_BYTES, DeckResult, is_results
 from .manifest import (
     Manifest,
     SlideRecord,
@@ -58,7 +58,7 @@ def refresh_contact_sheet(output_dir: Path) -> None:
         write_contact_sheet(read_deck(output_dir))
 
 
-def deck_spend(previous: Spend, result: BatchResult, adopted: Mapping[int, float | None]) -> Spend:
+def deck_spend(previous: Spend, result: DeckResult, adopted: Mapping[int, float | None]) -> Spend:
     """What the deck has cost once this run is over.
 
     The manifest's spend, plus what this run paid for (its images not reused, a Batch API
@@ -76,7 +76,7 @@ def write_manifest(
     previous: Manifest,
     jobs: list[Job],
     model: str,
-    result: BatchResult,
+    result: DeckResult,
     originals: dict[int, Path],
     batch: Mapping[str, Any] | None = None,
     *,
@@ -143,7 +143,7 @@ def saved_as_cancelled(dest: Path) -> bool:
     return dest.is_file() and not staged_path(dest).exists()
 
 
-async def write_results(result: BatchResult, output_dir: Path, results_file: Path | None) -> None:
+async def write_results(result: DeckResult, output_dir: Path, results_file: Path | None) -> None:
     data = result.to_json()
     failure: OSError | None = None
     copy = output_dir / RESULTS_COPY_NAME

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config.loading import BatchConfig, slide_where
+from ..config.loading import DeckConfig, slide_where
 from ..config.references import ReferenceImage, check_inline_total, read_reference
 from ..errors import ConfigError
 from ..service.protocol import build_request
@@ -93,7 +93,7 @@ class Job:
         self._parts[-1] = {"inlineData": {"mimeType": image.mime_type, "data": image.data}}
 
 
-def plan_jobs(config: BatchConfig) -> list[Job]:
+def plan_jobs(config: DeckConfig) -> list[Job]:
     """The jobs of ``config``, in config order.
 
     Raises:

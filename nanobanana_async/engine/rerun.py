@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config.loading import BatchConfig
+from ..config.loading import DeckConfig
 from ..config.references import ReferenceImage
 from ..cost import PRICES_AS_OF, image_cost
 from ..cost.prices import BATCH_DISCOUNT
@@ -197,7 +197,7 @@ def _batch_view(record: Mapping[str, Any], in_batch: Iterable[int]) -> dict[str,
 
 
 def plan_run(
-    config: BatchConfig,
+    config: DeckConfig,
     jobs: Iterable[Job],
     *,
     regenerate: frozenset[int] = frozenset(),

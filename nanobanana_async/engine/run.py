@@ -1,6 +1,6 @@
 """The batch engine: a plan of jobs in, images, progress and results out.
 
-:func:`generate_batch` plans one job per slide, runs one task per slide through gate, pacer
+:func:`generate_deck` plans one job per slide, runs one task per slide through gate, pacer
 and client, sends events to the one progress writer on the way, and writes the results
 once every task has ended (the picture: docs/design.md). Each slide's attempts, and the
 state the slides share, are :mod:`.attempt`'s; a stop asked from outside is
@@ -23,7 +23,7 @@ import anyio.to_thread
 import httpx2
 
 from ..batch.api import BatchApi
-from ..config.loading import BatchConfig, load_config
+from ..config.loading import DeckConfig, load_config
 from ..errors import (
     ConfigError,
 )
@@ -31,7 +31,7 @@ from ..files.images import (
     discard_staged,
 )
 from ..files.lock import DeckLock, RunLock
-from ..results import BatchResult, RunState, SlideFailure, SlideOutput, StopReport, utc_iso
+from ..results import DeckResult, RunState, SlideFailure, SlideOutput, StopReport, utc_iso
 from ..service.client import GeminiClient
 from ..service.endpoint import refused_listener
 from .attempt import FirstSlide, Run
@@ -66,7 +66,7 @@ from .settings import EngineSettings
 from .stopping import Stopper, stop_grace
 from .writer import ProgressWriter
 
-__all__ = ["EngineSettings", "generate_batch"]
+__all__ = ["EngineSettings", "generate_deck"]
 
 
 async def _shielded(function: Callable[..., Awaitable[None]], *args: Any) -> None:
@@ -75,8 +75,8 @@ async def _shielded(function: Callable[..., Awaitable[None]], *args: Any) -> Non
         await function(*args)
 
 
-async def generate_batch(
-    config: str | os.PathLike[str] | Mapping[str, Any] | BatchConfig,
+async def generate_deck(
+    config: str | os.PathLike[str] | Mapping[str, Any] | DeckConfig,
     *,
     progress: ProgressCallback | None = None,
     progress_file: str | os.PathLike[str] | None = None,
@@ -88,11 +88,11 @@ async def generate_batch(
     regenerate: frozenset[int] = frozenset(),
     force: bool = False,
     stop: anyio.Event | None = None,
-) -> BatchResult:
+) -> DeckResult:
     """Generate every slide of ``config`` and return what happened.
 
     Args:
-        config: a path to a config JSON, a dict of one, or a :class:`BatchConfig`.
+        config: a path to a config JSON, a dict of one, or a :class:`DeckConfig`.
         progress: called with each progress snapshot the writer publishes.
         progress_file: where to keep the progress JSON, a path as a ``str`` or any
             path-like (``None``: no file). The CLI passes the default location
@@ -162,7 +162,7 @@ def _as_path(path: str | os.PathLike[str] | None) -> Path | None:
 
 
 async def _execute(
-    cfg: BatchConfig,
+    cfg: DeckConfig,
     jobs: list[Job],
     settings: EngineSettings,
     options: RunOptions,
@@ -172,7 +172,7 @@ async def _execute(
     plan: RunPlan,
     transport: httpx2.AsyncBaseTransport | None,
     stop: anyio.Event | None,
-) -> BatchResult:
+) -> DeckResult:
     clock = settings.clock
     started_at = utc_iso()
     started_mono = clock()
@@ -210,7 +210,7 @@ async def _execute(
         # takes an empty file, not a full one): a poller would be blind, so stop here.
         raise ConfigError("", writer.first_write_error)
     send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
-    api_key = cfg.require_key()  # checked in generate_batch, before anything was written
+    api_key = cfg.require_key()  # checked in generate_deck, before anything was written
     client = GeminiClient(
         api_key=api_key,
         base_url=cfg.base_url,
@@ -340,7 +340,7 @@ async def _execute(
 
 
 def _result(
-    cfg: BatchConfig,
+    cfg: DeckConfig,
     jobs: list[Job],
     run: Run,
     reused: dict[int, SlideOutput],
@@ -349,7 +349,7 @@ def _result(
     duration_seconds: int,
     notices: tuple[str, ...],
     stop: StopReport | None,
-) -> BatchResult:
+) -> DeckResult:
     outputs: list[SlideOutput] = []
     errors: list[SlideFailure] = []
     for job in jobs:
@@ -377,7 +377,7 @@ def _result(
                     job.slide, "not generated: the run was cancelled", utc_iso(), "Cancelled"
                 )
             )
-    return BatchResult(
+    return DeckResult(
         outputs=tuple(outputs),
         errors=tuple(errors),
         total=len(jobs),

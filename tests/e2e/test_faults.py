@@ -35,8 +35,8 @@ from engine_testing import (
 
 from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
 from nanobanana_async.engine.retry import RetryPolicy
-from nanobanana_async.engine.run import EngineSettings, generate_batch
-from nanobanana_async.results import BatchResult
+from nanobanana_async.engine.run import EngineSettings, generate_deck
+from nanobanana_async.results import DeckResult
 
 POLICY = RetryPolicy.instant()
 
@@ -71,13 +71,13 @@ async def run_deck(
     time_scale: float = 1.0,
     resume: bool = False,
     **extra: Any,
-) -> BatchResult:
+) -> DeckResult:
     # JPEG, as the model sends it: kept byte for byte, so no test waits for a WebP encoder.
     config = deck_config(tmp_path / "deck", count, concurrency=concurrency, format="jpg", **extra)
     settings = EngineSettings(
         retry=POLICY, progress_interval=0.0, timeout=read_timeout, time_scale=time_scale, seed=7
     )
-    return await generate_batch(
+    return await generate_deck(
         config,
         settings=settings,
         progress_file=tmp_path / "progress.json",
@@ -88,7 +88,7 @@ async def run_deck(
 
 
 def check_promises(
-    emulator: RecordingEmulator, result: BatchResult, tmp_path: Path, count: int, concurrency: int
+    emulator: RecordingEmulator, result: DeckResult, tmp_path: Path, count: int, concurrency: int
 ) -> dict[int, list[str]]:
     """The promises every fault test shares; returns each slide's outcomes, in order."""
     results = read_json(tmp_path / "results.json")

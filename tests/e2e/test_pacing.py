@@ -18,8 +18,8 @@ import httpx2
 import pytest
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, OtherClient, RateQuota
-from nanobanana_async.engine.run import EngineSettings, generate_batch
-from nanobanana_async.results import BatchResult
+from nanobanana_async.engine.run import EngineSettings, generate_deck
+from nanobanana_async.results import DeckResult
 
 SCALE = 0.01  # a minute lasts 0.6 s
 SLIDES = 12
@@ -36,9 +36,9 @@ def _deck(folder: Path, count: int = SLIDES) -> dict[str, Any]:
 
 async def _run(
     emu: Emulator, folder: Path, *, ledger: Path | None = None, count: int = SLIDES
-) -> BatchResult:
+) -> DeckResult:
     settings = EngineSettings(time_scale=SCALE, progress_interval=0.0, quota_ledger=ledger)
-    return await generate_batch(
+    return await generate_deck(
         _deck(folder, count),
         settings=settings,
         transport=httpx2.ASGITransport(app=emu),
@@ -97,7 +97,7 @@ async def test_a_deck_after_one_that_filled_the_window_runs_at_the_full_quota(
 async def test_two_decks_at_once_share_the_quota_through_the_ledger(tmp_path: Path) -> None:
     emu = Emulator(EmulatorSettings(latency=False, time_scale=SCALE, rpm=6))
     ledger = tmp_path / "ledger.json"
-    results: dict[str, BatchResult] = {}
+    results: dict[str, DeckResult] = {}
 
     async def deck(name: str) -> None:
         results[name] = await _run(emu, tmp_path / name, ledger=ledger)

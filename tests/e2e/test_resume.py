@@ -34,8 +34,8 @@ from PIL import Image
 from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
 from nanobanana_async.engine.manifest import Manifest
 from nanobanana_async.engine.retry import RetryPolicy
-from nanobanana_async.engine.run import EngineSettings, generate_batch
-from nanobanana_async.results import BatchResult
+from nanobanana_async.engine.run import EngineSettings, generate_deck
+from nanobanana_async.results import DeckResult
 
 FAST = EngineSettings(retry=RetryPolicy.instant(), progress_interval=0.0)
 
@@ -53,8 +53,8 @@ async def run(
     *,
     resume: bool,
     force: bool = False,
-) -> BatchResult:
-    return await generate_batch(
+) -> DeckResult:
+    return await generate_deck(
         config,
         settings=FAST,
         transport=httpx2.ASGITransport(app=emu),

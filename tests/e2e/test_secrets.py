@@ -41,7 +41,7 @@ from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_threa
 from nanobanana_async.emulator.asgi import header, read_body
 from nanobanana_async.engine.progress import Progress
 from nanobanana_async.engine.retry import RetryPolicy
-from nanobanana_async.engine.run import EngineSettings, generate_batch
+from nanobanana_async.engine.run import EngineSettings, generate_deck
 from nanobanana_async.errors import ConfigError
 
 KEYS = pytest.mark.parametrize("key", [SHAPED_KEY, PLAIN_KEY], ids=["AIza-shaped", "plain"])
@@ -306,7 +306,7 @@ async def test_in_process_nothing_returned_raised_or_reported_holds_the_key(
     # A short quota window: the 429 teaches the engine a rate per (scaled) minute.
     settings = EngineSettings(retry=RetryPolicy.instant(), progress_interval=0.0, time_scale=0.001)
     config = deck_config(tmp_path / "deck", 8, api_key="${GOOGLE_API_KEY}", format="jpg")
-    result = await generate_batch(
+    result = await generate_deck(
         config,
         settings=settings,
         transport=httpx2.ASGITransport(app=service),
@@ -321,7 +321,7 @@ async def test_in_process_nothing_returned_raised_or_reported_holds_the_key(
     texts.append(repr(load_config(config, env={"GOOGLE_API_KEY": key})))
 
     # A run stopped by the service, and one that cannot even start, raise or report cleanly.
-    stopped = await generate_batch(
+    stopped = await generate_deck(
         config,
         settings=settings,
         transport=httpx2.ASGITransport(app=EchoingService(dict.fromkeys(range(1, 9), "403"))),
@@ -334,7 +334,7 @@ async def test_in_process_nothing_returned_raised_or_reported_holds_the_key(
     ]
     for files in unwritable:
         with pytest.raises(ConfigError) as raised:
-            await generate_batch(
+            await generate_deck(
                 config,
                 settings=settings,
                 transport=httpx2.ASGITransport(app=service),

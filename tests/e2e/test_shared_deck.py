@@ -260,7 +260,7 @@ import anyio, httpx2
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings
 from nanobanana_async.engine.retry import RetryPolicy
-from nanobanana_async.engine.run import EngineSettings, generate_batch
+from nanobanana_async.engine.run import EngineSettings, generate_deck
 
 deck = Path(sys.argv[1])
 emulator = Emulator(EmulatorSettings(latency=False, signature_bytes=0))
@@ -281,8 +281,8 @@ def swap(snapshot):
 
 async def main():
     transport = httpx2.ASGITransport(app=emulator)
-    await generate_batch(config("webp"), settings=settings, transport=transport, env=env)
-    result = await generate_batch(
+    await generate_deck(config("webp"), settings=settings, transport=transport, env=env)
+    result = await generate_deck(
         config("png"), settings=settings, transport=transport, env=env, progress=swap
     )
     print(emulator.stats()["requests"], result.completed)

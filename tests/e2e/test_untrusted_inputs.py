@@ -25,7 +25,7 @@ from PIL import Image
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
 from nanobanana_async.engine.retry import RetryPolicy
-from nanobanana_async.engine.run import EngineSettings, generate_batch
+from nanobanana_async.engine.run import EngineSettings, generate_deck
 
 REPO = Path(__file__).resolve().parents[2]
 SKILL = REPO / "skill" / "nano-banana"
@@ -108,7 +108,7 @@ def test_another_endpoint_is_said_on_stderr_and_in_the_results(tmp_path: Path) -
 
 async def test_the_engine_keeps_the_endpoint_notice_in_its_results(tmp_path: Path) -> None:
     raw = deck_config(tmp_path / "deck", 1, base_url="https://gemini-proxy.example")
-    result = await generate_batch(
+    result = await generate_deck(
         raw,
         settings=EngineSettings(retry=RetryPolicy.instant(), progress_interval=0.0),
         transport=httpx2.ASGITransport(app=Emulator(EmulatorSettings(latency=False))),

@@ -19,7 +19,7 @@ def test_the_package_exports_resolve_and_are_sorted() -> None:
     assert names == sorted(names)
     for name in names:
         assert getattr(nanobanana_async, name) is not None, name
-    assert "RunLockedError" in names  # generate_batch documents raising it
+    assert "RunLockedError" in names  # generate_deck documents raising it
 
 
 def test_type_checkers_see_every_lazy_name() -> None:
@@ -30,10 +30,17 @@ def test_type_checkers_see_every_lazy_name() -> None:
         if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
             for statement in node.body:
                 assert isinstance(statement, ast.ImportFrom)
-                guarded |= {alias.name for alias in statement.names}
+                guarded |= {alias.asname or alias.name for alias in statement.names}
     public = set(nanobanana_async.__all__) - {"__version__"}
     assert guarded == public
-    assert set(nanobanana_async._HOMES) == public
+    assert set(nanobanana_async._HOMES) | set(nanobanana_async._SEED_NAMES) == public
+
+
+def test_the_seed_design_s_names_are_the_deck_s() -> None:
+    # "batch" names Google's Batch API only; the seed's spellings still work, as the same objects.
+    assert nanobanana_async.generate_batch is nanobanana_async.generate_deck
+    assert nanobanana_async.BatchConfig is nanobanana_async.DeckConfig
+    assert nanobanana_async.BatchResult is nanobanana_async.DeckResult
 
 
 def _modules() -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nanobanana_async.config.loading import BatchConfig, SlideSpec, load_config
+from nanobanana_async.config.loading import DeckConfig, SlideSpec, load_config
 from nanobanana_async.errors import ConfigError
 
 __all__ = ["DROP", "KEY", "S_AT", "S", "deck", "key_refusal", "load", "one", "refusal"]
@@ -37,7 +37,7 @@ def deck(slide: Mapping[str, Any] | None = None, /, **top: Any) -> dict[str, Any
     return raw
 
 
-def load(raw: Any, base: Path, env: Mapping[str, str] | None = None) -> BatchConfig:
+def load(raw: Any, base: Path, env: Mapping[str, str] | None = None) -> DeckConfig:
     return load_config(raw, env=env or {}, base_dir=base)
 
 

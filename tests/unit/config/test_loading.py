@@ -389,7 +389,7 @@ def test_other_sources_are_refused(base: Path) -> None:
     error = refusal(42, base)
     assert (error.field, error.problem) == (
         "config",
-        "must be a path, a mapping or a BatchConfig, got int",
+        "must be a path, a mapping or a DeckConfig, got int",
     )
 
 

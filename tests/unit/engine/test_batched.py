@@ -21,9 +21,9 @@ from nanobanana_async.emulator import Emulator, EmulatorSettings, VirtualTime
 from nanobanana_async.engine.manifest import MANIFEST_NAME
 from nanobanana_async.engine.progress import Progress
 from nanobanana_async.engine.retry import RetryPolicy
-from nanobanana_async.engine.run import EngineSettings, generate_batch
+from nanobanana_async.engine.run import EngineSettings, generate_deck
 from nanobanana_async.follow.summary import result_line
-from nanobanana_async.results import BatchResult
+from nanobanana_async.results import DeckResult
 
 KEY = "test-key-0123456789"
 ENV = {"GEMINI_API_KEY": KEY}
@@ -71,12 +71,12 @@ class _Bench:
         stop_when: Callable[[Progress], bool] | None = None,
         settings: EngineSettings | None = None,
         **kwargs: Any,
-    ) -> BatchResult | None:
+    ) -> DeckResult | None:
         """The run to its end, or cancelled (as SIGTERM does) once ``stop_when`` holds.
 
         As the command's signal watcher does, a task of its own cancels the run, once.
         """
-        done: list[BatchResult] = []
+        done: list[DeckResult] = []
         stop = self.stop = anyio.Event()
 
         def seen(progress: Progress) -> None:
@@ -93,7 +93,7 @@ class _Bench:
 
                 async def engine() -> None:
                     done.append(
-                        await generate_batch(
+                        await generate_deck(
                             config,
                             settings=settings or self.settings(),
                             transport=transport or httpx2.ASGITransport(app=self.emu),

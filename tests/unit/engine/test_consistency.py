@@ -24,8 +24,8 @@ from nanobanana_async.emulator import Emulator, EmulatorSettings
 from nanobanana_async.emulator.render import swatch_boxes
 from nanobanana_async.emulator.stats import image_digest
 from nanobanana_async.engine.retry import RetryPolicy
-from nanobanana_async.engine.run import EngineSettings, generate_batch
-from nanobanana_async.results import BatchResult
+from nanobanana_async.engine.run import EngineSettings, generate_deck
+from nanobanana_async.results import DeckResult
 
 # Random-looking, as a real key is: a key spelt in words would have its pieces (8 characters
 # in a row are scrubbed) match the same words in ordinary messages.
@@ -67,9 +67,9 @@ def deck(tmp_path: Path, numbers: tuple[int, ...], **top: Any) -> dict[str, Any]
     }
 
 
-async def run(emulator: Emulator, config: dict[str, Any], **kwargs: Any) -> BatchResult:
+async def run(emulator: Emulator, config: dict[str, Any], **kwargs: Any) -> DeckResult:
     with anyio.fail_after(10):  # a deadlock fails, it does not hang the suite
-        return await generate_batch(
+        return await generate_deck(
             config,
             settings=FAST,
             transport=httpx2.ASGITransport(app=emulator),

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from nanobanana_async.config.loading import BatchConfig, load_config
+from nanobanana_async.config.loading import DeckConfig, load_config
 from nanobanana_async.config.references import read_reference
 from nanobanana_async.engine.plan import plan_jobs
 from nanobanana_async.errors import ConfigError
@@ -42,7 +42,7 @@ def deck(tmp_path: Path, count: int, reference: str | None = None) -> dict[str, 
     return {"slides": slides, "output_dir": str(tmp_path / "deck")}
 
 
-def load(tmp_path: Path, raw: dict[str, Any]) -> BatchConfig:
+def load(tmp_path: Path, raw: dict[str, Any]) -> DeckConfig:
     return load_config(raw, env=ENV, base_dir=tmp_path)
 
 

@@ -13,18 +13,18 @@ from typing import Any
 import httpx2
 import pytest
 
-from nanobanana_async.config.loading import BatchConfig, load_config
+from nanobanana_async.config.loading import DeckConfig, load_config
 from nanobanana_async.emulator import Emulator, EmulatorSettings
 from nanobanana_async.engine.options import DEFAULT_MAX_CONNECTIONS, RunOptions, run_options
 from nanobanana_async.engine.retry import RetryPolicy
-from nanobanana_async.engine.run import EngineSettings, generate_batch
+from nanobanana_async.engine.run import EngineSettings, generate_deck
 from nanobanana_async.errors import ConfigError
 
 KEY = "test-key-0123456789"
 ENV = {"GEMINI_API_KEY": KEY}
 
 
-def _config(tmp_path: Path, **fields: Any) -> BatchConfig:
+def _config(tmp_path: Path, **fields: Any) -> DeckConfig:
     raw = {"slides": [{"number": 1, "prompt": "Slide 1"}], "output_dir": str(tmp_path / "deck")}
     return load_config({**raw, **fields}, env=ENV)
 
@@ -89,7 +89,7 @@ async def test_a_budget_of_nothing_refuses_a_paid_plan_before_anything_is_sent(
     }
     settings = EngineSettings(retry=RetryPolicy.instant(), progress_interval=0.0, max_cost=0.0)
     with pytest.raises(ConfigError) as refused:
-        await generate_batch(
+        await generate_deck(
             config, settings=settings, transport=httpx2.ASGITransport(app=emulator), env=ENV
         )
     assert refused.value.field == "max_cost"

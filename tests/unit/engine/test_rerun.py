@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nanobanana_async.config.loading import BatchConfig, load_config
+from nanobanana_async.config.loading import DeckConfig, load_config
 from nanobanana_async.config.references import read_reference
 from nanobanana_async.cost.prices import PRICES
 from nanobanana_async.engine.manifest import (
@@ -29,7 +29,7 @@ from nanobanana_async.engine.plan import plan_jobs
 from nanobanana_async.engine.rerun import plan_run
 
 
-def _config(tmp_path: Path, count: int, **top: object) -> BatchConfig:
+def _config(tmp_path: Path, count: int, **top: object) -> DeckConfig:
     raw = {
         "slides": [{"number": n, "prompt": f"Slide {n}"} for n in range(1, count + 1)],
         "output_dir": "deck",
@@ -38,7 +38,7 @@ def _config(tmp_path: Path, count: int, **top: object) -> BatchConfig:
     return load_config(raw, env={"GEMINI_API_KEY": "k" * 39}, base_dir=tmp_path)
 
 
-def _made(config: BatchConfig, slides: set[int]) -> None:
+def _made(config: DeckConfig, slides: set[int]) -> None:
     """As if a run had made ``slides``: images on disk, originals kept, a manifest."""
     (config.output_dir / ".originals").mkdir(parents=True, exist_ok=True)
     records = {}
@@ -193,11 +193,11 @@ def test_every_reference_image_counts_in_the_cost(tmp_path: Path) -> None:
         assert costs[slide] == pytest.approx(plain_cost + images * per_image), slide
 
 
-def _consistent(tmp_path: Path, count: int, **top: object) -> BatchConfig:
+def _consistent(tmp_path: Path, count: int, **top: object) -> DeckConfig:
     return _config(tmp_path, count, consistency="first-slide", **top)
 
 
-def _made_in_turn(config: BatchConfig, first: bytes) -> None:
+def _made_in_turn(config: DeckConfig, first: bytes) -> None:
     """As if a run had made the deck: slide 1 from ``first``, the others following it."""
     (config.output_dir / ".originals").mkdir(parents=True, exist_ok=True)
     records = {}

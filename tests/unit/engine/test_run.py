@@ -25,10 +25,10 @@ from PIL import Image
 from nanobanana_async.emulator import Emulator, EmulatorSettings, VirtualTime
 from nanobanana_async.engine.progress import Progress
 from nanobanana_async.engine.retry import RetryPolicy
-from nanobanana_async.engine.run import EngineSettings, generate_batch
+from nanobanana_async.engine.run import EngineSettings, generate_deck
 from nanobanana_async.errors import ConfigError, RunLockedError
 from nanobanana_async.files.lock import DeckLock, RunLock
-from nanobanana_async.results import BatchResult
+from nanobanana_async.results import DeckResult
 
 KEY = "test-key-0123456789"
 ENV = {"GEMINI_API_KEY": KEY}
@@ -50,8 +50,8 @@ async def run(
     config: dict[str, Any],
     settings: EngineSettings = FAST,
     **kwargs: Any,
-) -> BatchResult:
-    return await generate_batch(
+) -> DeckResult:
+    return await generate_deck(
         config,
         settings=settings,
         transport=httpx2.ASGITransport(app=emulator),
@@ -220,7 +220,7 @@ async def test_a_key_that_turns_invalid_mid_run(tmp_path: Path) -> None:
 
 async def on_virtual_time(
     tmp_path: Path, count: int, *, quota_rpm: float, **settings: Any
-) -> tuple[Emulator, BatchResult]:
+) -> tuple[Emulator, DeckResult]:
     """A deck through a ``quota_rpm`` quota with real one-minute windows, on virtual time.
 
     Engine and emulator share one clock that jumps when every task waits: no real waiting,
@@ -229,7 +229,7 @@ async def on_virtual_time(
     time = VirtualTime()
     emu = emulator(rpm=quota_rpm, clock=time.clock, sleep=time.sleep)
     engine = EngineSettings(progress_interval=0.0, clock=time.clock, sleep=time.sleep, **settings)
-    done: list[BatchResult] = []
+    done: list[DeckResult] = []
 
     async def batch() -> None:
         done.append(await run(emu, deck(tmp_path, count), engine))
@@ -334,7 +334,7 @@ async def test_a_second_run_on_the_same_progress_file_is_refused(tmp_path: Path)
 
 async def test_no_key_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="GEMINI_API_KEY"):
-        await generate_batch(
+        await generate_deck(
             deck(tmp_path, 1), env={}, transport=httpx2.ASGITransport(app=emulator())
         )
 
@@ -344,7 +344,7 @@ async def test_the_key_from_the_config_reference_is_used_and_never_written(tmp_p
     config = deck(tmp_path, 2, api_key="${GOOGLE_API_KEY}")
     progress_file = tmp_path / "p.json"
     results_file = tmp_path / "r.json"
-    result = await generate_batch(
+    result = await generate_deck(
         config,
         settings=FAST,
         transport=httpx2.ASGITransport(app=emu),
@@ -388,7 +388,7 @@ async def test_resume_keeps_complete_images(tmp_path: Path) -> None:
 
 async def test_no_key_names_the_dry_run_that_needs_none(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
-        await generate_batch(
+        await generate_deck(
             deck(tmp_path, 1), env={}, transport=httpx2.ASGITransport(app=emulator())
         )
     assert raised.value.field == "api_key"
@@ -435,7 +435,7 @@ async def test_a_proxy_still_serving_a_retired_model_keeps_it(tmp_path: Path) ->
     emu = emulator()
     results_file = tmp_path / "results.json"
     config = deck(tmp_path, 2, model="gemini-3-pro-image-preview", base_url="https://proxy.example")
-    result = await generate_batch(
+    result = await generate_deck(
         config,
         settings=FAST,
         transport=httpx2.ASGITransport(
@@ -479,7 +479,7 @@ async def test_a_redirect_stops_the_run_after_one_request(tmp_path: Path) -> Non
         )
         await send({"type": "http.response.body", "body": b""})
 
-    result = await generate_batch(
+    result = await generate_deck(
         deck(tmp_path, 3, concurrency=1),
         settings=FAST,
         transport=httpx2.ASGITransport(app=redirecting),
@@ -531,7 +531,7 @@ async def test_an_unusable_answer_gets_one_more_try_then_fails_the_slide(
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    result = await generate_batch(
+    result = await generate_deck(
         deck(tmp_path, 1),
         settings=FAST,
         transport=httpx2.ASGITransport(app=answering),

@@ -21,9 +21,9 @@ from emulator_testing import GatedSleep
 from nanobanana_async.emulator import Emulator, EmulatorSettings
 from nanobanana_async.engine.progress import Progress
 from nanobanana_async.engine.retry import RetryPolicy
-from nanobanana_async.engine.run import EngineSettings, generate_batch
+from nanobanana_async.engine.run import EngineSettings, generate_deck
 from nanobanana_async.engine.stopping import stop_grace
-from nanobanana_async.results import BatchResult, StopReport
+from nanobanana_async.results import DeckResult, StopReport
 
 ENV = {"GEMINI_API_KEY": "test-key-0123456789"}
 
@@ -60,7 +60,7 @@ async def run_and_stop(
     then: Callable[[], None] = lambda: None,
     count: int = 8,
     **settings: Any,
-) -> BatchResult:
+) -> DeckResult:
     """A deck stopped once a snapshot meets ``when`` (``None``: before it starts); ``then``
     is called once the run reports it is stopping."""
     stop = anyio.Event()
@@ -76,7 +76,7 @@ async def run_and_stop(
     settings.setdefault("retry", RetryPolicy.instant())
     engine = EngineSettings(progress_interval=0.0, **settings)
     with anyio.fail_after(30):  # a stop that waits for what it should not fails, not hangs
-        return await generate_batch(
+        return await generate_deck(
             deck(tmp_path, count),
             settings=engine,
             transport=httpx2.ASGITransport(app=emu),
@@ -175,7 +175,7 @@ async def test_a_stop_before_anything_is_sent_sends_nothing(tmp_path: Path) -> N
 async def test_cancelling_the_run_cuts_at_once(tmp_path: Path) -> None:
     # The second signal's path: the task is cancelled while stopping.
     emu = emulator(GatedSleep())
-    results: list[BatchResult] = []
+    results: list[DeckResult] = []
 
     async with anyio.create_task_group() as group:
 

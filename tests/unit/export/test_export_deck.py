@@ -18,7 +18,7 @@ from PIL import Image
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings
 from nanobanana_async.engine.retry import RetryPolicy
-from nanobanana_async.engine.run import EngineSettings, generate_batch
+from nanobanana_async.engine.run import EngineSettings, generate_deck
 from nanobanana_async.exits import RESULTS_COPY_NAME
 from nanobanana_async.export import (
     ExportError,
@@ -268,7 +268,7 @@ async def test_a_deck_made_by_a_run_exports(tmp_path: Path) -> None:
         "image_size": "1K",
         "concurrency": 1,
     }
-    result = await generate_batch(
+    result = await generate_deck(
         config,
         settings=EngineSettings(retry=RetryPolicy.instant(), progress_interval=0.0),
         transport=httpx2.ASGITransport(app=emu),
