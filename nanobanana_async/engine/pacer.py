@@ -19,7 +19,7 @@ import anyio
 
 from .quota import MemoryStore, QuotaState, StateStore
 
-__all__ = ["Pacer", "RateLimitNote"]
+__all__ = ["Pacer", "RateLimitNote", "SendNote"]
 
 _GROWTH = 1.5
 _MAX_PROBE_WAIT = 4
@@ -41,6 +41,22 @@ class RateLimitNote:
 
     pause: float
     new_wait: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SendNote:
+    """What :meth:`Pacer.try_send` decided.
+
+    Attributes:
+        sent_at: the send time, counted as sent; ``None``: wait first.
+        wait: seconds to wait before asking again.
+        new_wait: the seconds left of a pause this run begins waiting on (another run's
+            429 began it), once per pause; else ``None``.
+    """
+
+    sent_at: float | None
+    wait: float
+    new_wait: float | None
 
 
 class Pacer:
@@ -79,6 +95,7 @@ class Pacer:
         "_probe_first",
         "_probe_grace",
         "_run",
+        "_seen",
         "_seen_pause",
         "_sleep",
         "_store",
@@ -115,27 +132,34 @@ class Pacer:
         self._on_wait = on_wait
         self._run = secrets.token_hex(4)
         self._seen_pause = -math.inf
+        # The model and pause as the last decision left them: what the properties read,
+        # so reading them opens no store (a ledger is a locked file).
+        self._seen: tuple[int | None, float | None, float] = (None, None, -math.inf)
         self.rate_limit_waits = 0
 
     def __repr__(self) -> str:
-        with self._store.open() as state:
-            model = "unknown" if state.burst is None else f"{state.burst}/{state.span:.3g}s"
-            pause = max(0.0, state.pause_until - self._clock())
-            sends = len(state.sends)
+        model = self.model
+        shown = "unknown" if model is None else f"{model[0]}/{model[1]:.3g}s"
         return (
-            f"<Pacer model={model} ceiling={self._ceiling} paused_for={pause:.2f}s "
-            f"sends={sends} waits={self.rate_limit_waits}>"
+            f"<Pacer model={shown} ceiling={self._ceiling} paused_for={self.paused_for():.2f}s "
+            f"waits={self.rate_limit_waits}>"
         )
 
     # -- what the gate and the display read ---------------------------------------------
 
     @property
     def model(self) -> tuple[int, float] | None:
-        """The learned ``(B, T)``, or ``None`` before any quota 429."""
+        """The learned ``(B, T)`` as the last decision saw it, or ``None`` before any."""
+        burst, span, _ = self._seen
+        return None if burst is None or span is None else (burst, span)
+
+    def _keep(self, state: QuotaState) -> None:
+        self._seen = (state.burst, state.span, state.pause_until)
+
+    def refresh(self) -> None:
+        """Read the shared state once, for the properties (a decision point of its own)."""
         with self._store.open() as state:
-            if state.burst is None or state.span is None:
-                return None
-            return state.burst, state.span
+            self._keep(state)
 
     @property
     def burst(self) -> int | None:
@@ -161,11 +185,11 @@ class Pacer:
             state.burst = state.span = state.grown_from = state.before = None
             state.grow_at = math.inf
             state.probe_wait = 1
+            self._keep(state)
 
     def paused_for(self) -> float:
-        """Seconds until the current pause ends (0 when none is running)."""
-        with self._store.open() as state:
-            return max(0.0, state.pause_until - self._clock())
+        """Seconds until the pause the last decision saw ends (0 when none is running)."""
+        return max(0.0, self._seen[2] - self._clock())
 
     # -- sending --------------------------------------------------------------------------
 
@@ -176,28 +200,41 @@ class Pacer:
             The send time, to hand back to :meth:`on_rate_limited` if the request is refused.
         """
         while True:
-            with self._store.open() as state:
-                now = self._clock()  # under the lock: sends from every run stay in order
-                wait = self._wait(state, now)
-                if wait <= 0:
-                    if self._probe_first and state.burst is None and not state.sends:
-                        # Nothing known, nothing sent by any run: the first request goes
-                        # alone, so a window another run or deck has filled costs one 429,
-                        # not a burst, and runs started together split the first burst.
-                        state.probe_next = True
-                    if state.probe_next:
-                        state.probe_next = False
-                        state.probe_sent = now
-                        state.probe_until = now + self._probe_grace
-                    state.sends.append(now)
-                    state.owners.append(self._run)
-                    state.wanting[self._run] = now
-                    return now
-                state.wanting[self._run] = now + wait
-                waited = self._note_pause(state, now)
-            if waited is not None and self._on_wait is not None:
-                self._on_wait(waited)
-            await self._sleep(wait)
+            try_ = self.try_send()
+            if try_.sent_at is not None:
+                return try_.sent_at
+            if try_.new_wait is not None and self._on_wait is not None:
+                self._on_wait(try_.new_wait)
+            await self._sleep(try_.wait)
+
+    def try_send(self) -> SendNote:
+        """One decision, without waiting: count a send now, or say how long to wait.
+
+        Synchronous and awaiting nothing, so that an owner with a shared store can run it
+        off the event loop (the ledger's lock and file I/O).
+        """
+        with self._store.open() as state:
+            now = self._clock()  # under the lock: sends from every run stay in order
+            wait = self._wait(state, now)
+            if wait <= 0:
+                if self._probe_first and state.burst is None and not state.sends:
+                    # Nothing known, nothing sent by any run: the first request goes
+                    # alone, so a window another run or deck has filled costs one 429,
+                    # not a burst, and runs started together split the first burst.
+                    state.probe_next = True
+                if state.probe_next:
+                    state.probe_next = False
+                    state.probe_sent = now
+                    state.probe_until = now + self._probe_grace
+                state.sends.append(now)
+                state.owners.append(self._run)
+                state.wanting[self._run] = now
+                self._keep(state)
+                return SendNote(now, 0.0, None)
+            state.wanting[self._run] = now + wait
+            waited = self._note_pause(state, now)
+            self._keep(state)
+            return SendNote(None, wait, waited)
 
     def _note_pause(self, state: QuotaState, now: float) -> float | None:
         """Count the running pause as one of this run's waits, once.
@@ -356,6 +393,7 @@ class Pacer:
             if cap is not None and state.burst is not None and state.burst > cap:
                 state.burst = cap
             new = self._note_pause(state, now) is not None
+            self._keep(state)
             return RateLimitNote(max(0.0, state.pause_until - now), new)
 
     def _unannounced_pause(self, state: QuotaState, overload: bool, now: float) -> float:

@@ -265,6 +265,8 @@ async def test_runs_sharing_a_store_share_the_pause_and_the_model() -> None:
     await _send(second, 5)
     time.now += 0.1
     first.on_rate_limited(59.9, sent_at=sends[-1])
+    assert _model(second) is None  # read at decisions only: no store opened for a property
+    second.refresh()
     assert _model(second) == (9, 60.0)  # both runs' sends were in the window
     sent = await second.acquire()
     assert sent >= 160.0
