@@ -83,6 +83,7 @@ class Admission:
         "_on_wait",
         "_on_wire",
         "_pacer",
+        "_pending_cap",
         "_shared",
         "_sleep",
         "_storm_capped",
@@ -127,6 +128,8 @@ class Admission:
         self._numbers = itertools.count(1)
         self._halted = False
         self._storm_capped = False  # the cap explains the running storm of refusals
+        # When the quota said it frees, while a storm's evidence of a cap is weighed.
+        self._pending_cap: float | None = None
 
     def __repr__(self) -> str:
         return f"<Admission {self._gate!r} {self._pacer!r} out={len(self._on_wire)}>"
@@ -204,8 +207,10 @@ class Admission:
 
     def answered(self, ticket: Ticket) -> None:
         """The request was answered: its latency sizes the slots; the slot is free."""
+        out = len(self._on_wire)
         if not self._report(ticket):
             return
+        self._weigh_cap(out)
         self._gate.observe(
             self._clock() - ticket.sent_at,
             rate_per_second=self._pacer.rate_per_second,
@@ -223,8 +228,12 @@ class Admission:
         now = self._clock()
         if not error.overload and self._pacer.paused_for() <= 0:  # a storm begins
             capped = self._gate.cap is not None
-            self._storm_capped = self._gate.on_quota_refused(self._generating(now))
+            self._storm_capped = self._gate.on_quota_refused(
+                self._generating(now), len(self._on_wire) - 1
+            )
             forget = self._gate.cap is not None and not capped
+            if error.retry_delay is not None and error.retry_delay > self._grace:
+                self._pending_cap = now + error.retry_delay
         else:
             forget = False
         self._report(ticket)
@@ -247,6 +256,27 @@ class Admission:
             self._gate.retune(self._pacer.rate_per_second, self._pacer.burst)
             self._gate.release()
         return note
+
+    def _weigh_cap(self, out: int) -> None:
+        """An answer came, with ``out`` of ours out before it: did the quota free with it?
+
+        Only a cap frees the moment one of ours ends; an answer well before the announced
+        free time shows the quota did not (a window, then). Either way one answer settles it.
+        """
+        frees_at = self._pending_cap
+        if frees_at is None:
+            return
+        now = self._clock()
+        if now < frees_at - self._grace:
+            self._pending_cap = None  # ended, and the quota stayed shut: not a cap
+        elif now <= frees_at + self._grace:
+            self._pending_cap = None
+            capped = self._gate.cap is not None
+            self._gate.learn_cap(out)
+            if self._gate.cap is not None and not capped:
+                self._pacer.forget_model_soon()  # it was learned from the cap's refusals
+        else:
+            self._pending_cap = None  # the free time passed with nothing of ours ending
 
     def withdraw(self, ticket: Ticket) -> None:
         """The request ended otherwise (another error, or cut): the slot is free."""

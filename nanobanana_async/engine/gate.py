@@ -99,8 +99,12 @@ class ConcurrencyGate:
         """The cap on requests in progress learned from 429s, if any."""
         return self._cap
 
-    def on_quota_refused(self, admitted_in_flight: int) -> bool:
+    def on_quota_refused(self, admitted_in_flight: int, out: int | None = None) -> bool:
         """A storm of quota 429s began while ``admitted_in_flight`` of ours were generating.
+
+        ``out``: all of ours on the wire besides the refused one, the just-sent included
+        (default ``admitted_in_flight``); a known cap is weighed against it, since a probe
+        one above the cap leaves together with the request that fills it.
 
         A quota on requests in progress refuses at the same count every time, whatever it
         is called; a rate quota refuses at whatever count its window happens to meet. So
@@ -117,7 +121,11 @@ class ConcurrencyGate:
             return False
         self._refusals.append(admitted_in_flight)
         counts = self._refusals
-        if self._cap is not None and admitted_in_flight >= self._cap - 1:
+        out = admitted_in_flight if out is None else max(out, admitted_in_flight)
+        if self._cap is not None and out >= self._cap - 1:
+            if 0 < out < self._cap:  # the last probe found the cap
+                self._cap, self._cap_credit = out, 0
+                self._set_limit(min(self._limit, self._cap))
             return True
         if (
             admitted_in_flight > 0
@@ -131,6 +139,20 @@ class ConcurrencyGate:
             return True
         self._cap = None  # the caller retunes next
         return False
+
+    def learn_cap(self, in_progress: int) -> None:
+        """A quota freed the moment one of ours ended, with ``in_progress`` of ours out: a cap.
+
+        A rate quota frees when a window moves on, whenever our answers end; a cap on
+        requests in progress frees as one of them ends. Seen once, that is the cap (no
+        storms to count): the gate holds there, and probes one higher per cap's worth of
+        successes, as a cap learned from storms does.
+        """
+        if self._fixed is not None or in_progress < 1:
+            return
+        self._cap, self._cap_credit = in_progress, 0
+        self._refusals.clear()
+        self._set_limit(min(self._limit, in_progress))
 
     def _set_limit(self, value: int) -> None:
         if self._cap is not None and value > self._cap:

@@ -87,6 +87,7 @@ class Pacer:
         "_ceiling",
         "_clock",
         "_first_pause",
+        "_forget_asked",
         "_history",
         "_margin",
         "_on_wait",
@@ -132,6 +133,7 @@ class Pacer:
         self._on_wait = on_wait
         self._run = secrets.token_hex(4)
         self._seen_pause = -math.inf
+        self._forget_asked = False  # drop the model at the next decision (forget_model_soon)
         # The model and pause as the last decision left them: what the properties read,
         # so reading them opens no store (a ledger is a locked file).
         self._seen: tuple[int | None, float | None, float] = (None, None, -math.inf)
@@ -181,11 +183,21 @@ class Pacer:
 
     def forget_model(self) -> None:
         """Drop the learned window: the refusals it was learned from had another cause."""
+        self._forget_asked = True
         with self._store.open() as state:
+            self._forget_if_asked(state)
+            self._keep(state)
+
+    def forget_model_soon(self) -> None:
+        """:meth:`forget_model` at the next decision, which opens the store anyway."""
+        self._forget_asked = True
+
+    def _forget_if_asked(self, state: QuotaState) -> None:
+        if self._forget_asked:
+            self._forget_asked = False
             state.burst = state.span = state.grown_from = state.before = None
             state.grow_at = math.inf
             state.probe_wait = 1
-            self._keep(state)
 
     def paused_for(self) -> float:
         """Seconds until the pause the last decision saw ends (0 when none is running)."""
@@ -214,6 +226,7 @@ class Pacer:
         off the event loop (the ledger's lock and file I/O).
         """
         with self._store.open() as state:
+            self._forget_if_asked(state)
             now = self._clock()  # under the lock: sends from every run stay in order
             wait = self._wait(state, now)
             if wait <= 0:
@@ -360,9 +373,11 @@ class Pacer:
         """
         now = self._clock()
         with self._store.open() as state:
+            self._forget_if_asked(state)
             if sent_at is not None:
                 _remove(state, sent_at, self._run)
-            if now >= state.pause_until:  # a new storm: its 429s all refine one observation
+            lone = now >= state.pause_until
+            if lone:  # a new storm: its 429s all refine one observation
                 state.before = (
                     state.burst,
                     state.span,
@@ -378,8 +393,11 @@ class Pacer:
                 until = now + self._unannounced_pause(state, overload, now)
             state.pause_until = max(state.pause_until, until)
             if not overload:
-                if retry_delay is not None:
+                if retry_delay is not None and learn and self._on_trial(state, lone, limit, now):
+                    pass  # obeyed, nothing learned: a lone probe at the free time decides
+                elif retry_delay is not None:
                     state.refused_at = None
+                    state.probe_next = False
                     if state.announced_until <= now:
                         state.freed_at = max(state.freed_at, state.announced_until)
                     state.announced_until = max(state.announced_until, until)
@@ -395,6 +413,24 @@ class Pacer:
             new = self._note_pause(state, now) is not None
             self._keep(state)
             return RateLimitNote(max(0.0, state.pause_until - now), new)
+
+    def _on_trial(self, state: QuotaState, lone: bool, limit: float | None, now: float) -> bool:
+        """Whether this refusal only puts the model on trial: lone, and stating no limit.
+
+        One refusal that names no limit may be the service's passing state, not the
+        window's (it refused the third of a burst and admitted the seventeen after it). It
+        is obeyed and teaches nothing; the next request after its delay goes alone. A
+        refusal within two windows of the last trial confirms it and is learned from.
+        """
+        if not lone or limit is not None:
+            return False
+        if now - state.trial_at <= 2 * (state.span or self._period):
+            return False
+        state.trial_at = now
+        state.probe_next = True
+        state.probe_until = -math.inf
+        state.refused_at = None
+        return True
 
     def _unannounced_pause(self, state: QuotaState, overload: bool, now: float) -> float:
         """A pause the service did not announce: a tenth of how long the window has run.
@@ -433,7 +469,21 @@ class Pacer:
                 windows.append((known, max(frees_at - opened, 1e-3)))
         if not windows:
             return  # nothing of ours is in the window: someone else filled it
-        burst, span = max(windows, key=lambda w: (w[0], w[0] / w[1]))
+        admitted = [s for s in state.sends if s <= refused_at]
+        fits = [w for w in windows if not _contradicted(admitted, *w)]
+        if not fits:
+            # Every reading is refuted by what the service admitted: a window of T that let
+            # through more than 2 B of ours at once (2 B: a fixed window's two halves)
+            # cannot be B per T. The windows that end at the free time and hold ours
+            # without contradiction remain (a refusal after a lone probe, the window still
+            # holding the first burst).
+            for opened in sorted(set(admitted)):
+                window = (sum(1 for s in admitted if s >= opened), frees_at - opened)
+                if not _contradicted(admitted, *window):
+                    fits.append(window)
+        if not fits:
+            return
+        burst, span = max(fits, key=lambda w: (w[0], w[0] / w[1]))
         cap = self._cap(state)
         if cap is not None:
             burst = min(burst, cap)
@@ -459,6 +509,17 @@ def _window(
     while first > 0 and inside[first] - inside[first - 1] < gap:
         first -= 1
     return len(inside) - first, max(frees_at - inside[first], 1e-3)
+
+
+def _contradicted(admitted: list[float], burst: int, span: float) -> bool:
+    """Whether some ``span`` held more than ``2 * burst`` of ``admitted`` (sorted sends)."""
+    first = 0
+    for last, sent in enumerate(admitted):
+        while sent - admitted[first] > span:
+            first += 1
+        if last - first + 1 > 2 * burst:
+            return True
+    return False
 
 
 def _known_opening(

@@ -40,7 +40,7 @@ async def test_two_runs_share_sends_pause_and_model(tmp_path: Path) -> None:
     first, second = _pacer(_ledger(path, time), time), _pacer(_ledger(path, time), time)
     sends = [await first.acquire() for _ in range(3)] + [await second.acquire() for _ in range(3)]
     time.now += 0.1
-    first.on_rate_limited(59.9, sent_at=sends[-1])
+    first.on_rate_limited(59.9, sent_at=sends[-1], limit=5)
     second.refresh()  # properties read what the last decision saw
     model = second.model
     assert model is not None
