@@ -44,6 +44,13 @@ from .quota import StateStore
 
 __all__ = ["Admission", "Ticket"]
 
+# Requests out at once before anything is known: a tier-1 minute of gemini-3-pro-image (20)
+# and a fifth more. A smaller quota refuses the excess at once, at no cost (a refused
+# request counts for nothing), and the excess's refusals state when the window frees: a
+# lone refusal inside the burst (request 3 refused, the rest admitted) is then outvoted
+# at once instead of probed.
+_FIRST_BURST = 24
+
 
 class Ticket:
     """One admitted request: when it left, and whether it has been reported."""
@@ -116,7 +123,9 @@ class Admission:
             clock=clock,
             sleep=sleep,
         )
-        self._gate = ConcurrencyGate(fixed=concurrency, typical_latency=20.0 * scale)
+        self._gate = ConcurrencyGate(
+            fixed=concurrency, initial=_FIRST_BURST, typical_latency=20.0 * scale
+        )
         self._gate.retune(self._pacer.rate_per_second, self._pacer.burst)
         self._shared = store is not None
         self._clock = clock

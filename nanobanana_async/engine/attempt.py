@@ -1,8 +1,8 @@
-"""One run's shared state and each slide's attempts: gate, pacer, request, staging, saving.
+"""One run's shared state and each slide's attempts: admission, request, staging, saving.
 
-Each slide is a task. It holds a gate slot only while its request is being paced and on
-the wire; backoff, decoding and saving happen outside the gate, and saving runs in a worker
-thread (Pillow), never on the event loop. A received image is staged on disk before the
+Each slide is a task. It holds a slot of :mod:`.admission` only while its request is being
+paced and on the wire; backoff, decoding and saving happen outside it, and saving runs in
+a worker thread (Pillow), never on the event loop. A received image is staged on disk before the
 slow conversion, so an interrupted run keeps what it paid for. A fatal error stops the
 run: slides still waiting fail with that one cause, requests on the wire finish. A stop
 asked from outside (:meth:`Run.drain`) is the same without a cause: nothing new is sent

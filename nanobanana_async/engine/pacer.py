@@ -4,7 +4,7 @@ Every attempt, retries included, calls :meth:`Pacer.acquire` right before it is 
 reports a 429 back with the send time that :meth:`~Pacer.acquire` returned. The service's
 ``RetryInfo`` delay is obeyed; the quota's shape is learned from our own sends as "at most
 B in any T seconds", lowered only by evidence, raised by probing. The rule and why it is
-built so: docs/design.md, "The pacer". The state it decides from is :mod:`.quota`'s.
+built so: docs/design.md, "Admission". The state it decides from is :mod:`.quota`'s.
 """
 
 from __future__ import annotations
