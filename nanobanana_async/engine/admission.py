@@ -10,18 +10,18 @@ The rule, in a few lines:
   wire; a freed slot goes to the first waiter, a wider limit wakes only as many as fit
   (:class:`.gate.ConcurrencyGate` sizes it: a fixed ``concurrency``, else Little's law
   from the rate and the latencies answered, never below the window's burst).
-- **Then the pace, one asker at a time** (:class:`.pacer.Pacer`): no request leaves while a
-  ``RetryInfo`` delay runs; the quota is "at most B in any T seconds", learned from our sends
-  and lowered only by a refusal the deck's own sends bear out; a lone refusal they
-  contradict (no stated limit, before its burst's answers, a window holding fewer of our
-  sends than it just admitted) puts the model on trial: a lone probe at the announced free
-  time, nothing learned.
-- **A cap on requests in progress** is what a storm of refusals at a count of ours in
-  progress shows, weighed on every storm (:meth:`.gate.ConcurrencyGate.on_quota_refused`);
-  its refusals teach the pace nothing.
-- **Shared state is synced at decisions only**: a send and a refusal each open the quota's
-  store once, off the event loop when it is the ledger (a locked file); answers and the
-  figures read for sizing touch no store.
+- **Then the pace** (:class:`.pacer.Pacer`), asked by each slot's holder: nothing leaves
+  while a ``RetryInfo`` delay runs; the quota is "at most B in any T seconds", learned from
+  our sends and lowered only by refusals our sends bear out. A lone refusal stating no
+  limit puts the model on trial (obeyed, nothing learned, one request alone at its free
+  time); a reading refuted by what the service just admitted (a window of T that let
+  through more than 2 B of ours) gives way to the windows that end at the free time.
+- **A cap on requests in progress** is a quota that frees the moment one of ours ends:
+  one storm whose free time an answer of ours meets sets it, on any run; its refusals
+  teach the pace nothing.
+- **Shared state is read at decisions only**: a send and a refusal each open the quota's
+  store once (the ledger: a locked file), whole, on the loop, so that no send can slip
+  past a refusal's delay; answers and the figures read for sizing touch no store.
 - **A halt** (:meth:`~Admission.halt`) wakes every waiter; they leave with no slot and
   send nothing.
 
@@ -33,16 +33,18 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import anyio
-import anyio.to_thread
 
 from ..errors import RateLimited
 from .gate import ConcurrencyGate
-from .pacer import Pacer, RateLimitNote, SendNote
+from .pacer import Pacer, RateLimitNote
 from .quota import StateStore
 
 __all__ = ["Admission", "Ticket"]
+
+T = TypeVar("T")
 
 # Requests out at once before anything is known: a tier-1 minute of gemini-3-pro-image (20)
 # and a fifth more. A smaller quota refuses the excess at once, at no cost (a refused
@@ -91,10 +93,8 @@ class Admission:
         "_on_wire",
         "_pacer",
         "_pending_cap",
-        "_shared",
         "_sleep",
         "_storm_capped",
-        "_turn",
         "_waits",
     )
 
@@ -127,11 +127,9 @@ class Admission:
             fixed=concurrency, initial=_FIRST_BURST, typical_latency=20.0 * scale
         )
         self._gate.retune(self._pacer.rate_per_second, self._pacer.burst)
-        self._shared = store is not None
         self._clock = clock
         self._sleep = sleep
         self._on_wait = on_wait
-        self._turn = anyio.Lock()  # FIFO: one asker at a time consults the pace
         self._waits: set[anyio.CancelScope] = set()
         self._on_wire: dict[int, float] = {}
         self._numbers = itertools.count(1)
@@ -187,8 +185,7 @@ class Admission:
             try:
                 await self._gate.__aenter__()
                 held = True
-                async with self._turn:
-                    sent_at = await self._paced()
+                sent_at = await self._paced()
             finally:
                 self._waits.discard(scope)
                 if held and (sent_at is None or self._halted):
@@ -208,10 +205,13 @@ class Admission:
                 self._on_wait(note.new_wait)
             await self._sleep(note.wait)
 
-    async def _decide(self, decision: Callable[[], SendNote]) -> SendNote:
-        """One decision on the quota's state: off the loop when that is a shared file."""
-        if self._shared:
-            return await anyio.to_thread.run_sync(decision)
+    async def _decide(self, decision: Callable[[], T]) -> T:
+        """One decision on the quota's state, whole: at a send or a refusal, never between.
+
+        It runs on the loop, so no send decided meanwhile can miss a refusal's delay (in a
+        worker thread, runs sharing the ledger in one process sent inside delays); it is
+        the only time the store is opened, once per send and once per 429.
+        """
         return decision()
 
     def answered(self, ticket: Ticket) -> None:
@@ -241,7 +241,9 @@ class Admission:
                 self._generating(now), len(self._on_wire) - 1
             )
             forget = self._gate.cap is not None and not capped
-            if error.retry_delay is not None and error.retry_delay > self._grace:
+            out = len(self._on_wire) - 1  # ours out besides this one
+            stated = error.limit is None or out >= error.limit  # fewer out: no cap of that
+            if stated and error.retry_delay is not None and error.retry_delay > self._grace:
                 self._pending_cap = now + error.retry_delay
         else:
             forget = False
@@ -260,7 +262,7 @@ class Admission:
             )
 
         try:
-            note = await anyio.to_thread.run_sync(decide) if self._shared else decide()
+            note = await self._decide(decide)
         finally:
             self._gate.retune(self._pacer.rate_per_second, self._pacer.burst)
             self._gate.release()

@@ -378,6 +378,7 @@ class Pacer:
                 _remove(state, sent_at, self._run)
             lone = now >= state.pause_until
             if lone:  # a new storm: its 429s all refine one observation
+                state.evidence_since = state.learned_at
                 state.before = (
                     state.burst,
                     state.span,
@@ -469,14 +470,14 @@ class Pacer:
                 windows.append((known, max(frees_at - opened, 1e-3)))
         if not windows:
             return  # nothing of ours is in the window: someone else filled it
-        admitted = [s for s in state.sends if s <= refused_at]
+        admitted = [s for s in state.sends if state.evidence_since < s <= refused_at]
         fits = [w for w in windows if not _contradicted(admitted, *w)]
         if not fits:
-            # Every reading is refuted by what the service admitted: a window of T that let
-            # through more than 2 B of ours at once (2 B: a fixed window's two halves)
-            # cannot be B per T. The windows that end at the free time and hold ours
-            # without contradiction remain (a refusal after a lone probe, the window still
-            # holding the first burst).
+            # Every reading is refuted by what the service admitted since the model was
+            # last learned: a window of T that let through more than 2 B of ours at once
+            # (2 B: a fixed window's two halves) cannot be B per T. The windows that end at
+            # the free time and hold ours without contradiction remain (a refusal after a
+            # lone probe, the window still holding the first burst).
             for opened in sorted(set(admitted)):
                 window = (sum(1 for s in admitted if s >= opened), frees_at - opened)
                 if not _contradicted(admitted, *window):
@@ -495,6 +496,7 @@ class Pacer:
         state.burst = burst
         state.span = span
         state.grow_at = frees_at + span * state.probe_wait
+        state.learned_at = refused_at
 
 
 def _window(
