@@ -38,7 +38,8 @@ deck written to ``/dev/shm`` when there is one (the engine's writes are fsynced)
 
 **Per run**, in emulated seconds from the emulator's arrivals: wall (first arrival, or
 the second deck's start, to the last 200 answer), the best schedule's wall from there
-(:func:`~benchmarks.shapes.best_wall` with the run's mean latency), **efficiency** =
+(:func:`~benchmarks.shapes.best_wall` with the latencies the run drew, in order: the best
+schedule's wall ends on its last answer, not its last start plus the mean), **efficiency** =
 best / wall x saved / slides, slides lost, and requests inside an announced delay (the
 emulator's verdict, as above).
 """
@@ -380,7 +381,8 @@ def run_seed(
     best = None
     if seen.latency is not None and begin is not None:
         admitted = [(a["t"], a["answered"]) for a in arrivals[:first] if a["status"] == 200]
-        best = best_wall(settings, slides, seen.latency, begin, admitted) / TIME_SCALE
+        best = best_wall(settings, slides, seen.latency, begin, admitted, seen.latencies)
+        best /= TIME_SCALE
     row = deck_row(
         case.shape.label,
         slides,

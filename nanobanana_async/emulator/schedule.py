@@ -10,7 +10,7 @@ its share as in the emulator. Times are on the emulator's clock, counted from it
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from .quotas import QuotaBook
 from .rates import RateQuota
@@ -28,6 +28,7 @@ def ideal_starts(
     latency: float = 0.0,
     start: float = 0.0,
     admitted: Iterable[tuple[float, float]] = (),
+    latencies: Sequence[float] = (),
 ) -> list[float]:
     """The start times of ``n`` identical requests sent as early as the quotas allow.
 
@@ -39,6 +40,8 @@ def ideal_starts(
         start: when the first request may go, in seconds since the emulator started.
         admitted: (arrival, due) of requests admitted before, on the same key: an earlier
             deck whose sends are still in the window.
+        latencies: each request's own latency, in order (a run's draws); past its end,
+            ``latency``.
 
     Returns:
         ``n`` times, in order, each one when that request would be admitted.
@@ -56,6 +59,7 @@ def ideal_starts(
         if breach is not None:
             now += breach.delay
             continue
-        book.admit(_KEY, _MODEL, now, now + latency)
+        own = latencies[len(starts)] if len(starts) < len(latencies) else latency
+        book.admit(_KEY, _MODEL, now, now + own)
         starts.append(now)
     return starts

@@ -1,8 +1,8 @@
-"""One run's shared state and each slide's attempts: gate, pacer, request, staging, saving.
+"""One run's shared state and each slide's attempts: admission, request, staging, saving.
 
-Each slide is a task. It holds a gate slot only while its request is being paced and on
-the wire; backoff, decoding and saving happen outside the gate, and saving runs in a worker
-thread (Pillow), never on the event loop. A received image is staged on disk before the
+Each slide is a task. It holds a slot of :mod:`.admission` only while its request is being
+paced and on the wire; backoff, decoding and saving happen outside it, and saving runs in
+a worker thread (Pillow), never on the event loop. A received image is staged on disk before the
 slow conversion, so an interrupted run keeps what it paid for. A fatal error stops the
 run: slides still waiting fail with that one cause, requests on the wire finish. A stop
 asked from outside (:meth:`Run.drain`) is the same without a cause: nothing new is sent
@@ -50,6 +50,7 @@ from ..files.images import (
 from ..results import SlideFailure, SlideOutput, utc_iso
 from ..service.client import GeminiClient
 from ..service.protocol import GeneratedImage
+from .admission import Admission
 from .events import (
     Event,
     RateLimitWait,
@@ -59,10 +60,8 @@ from .events import (
     SlideReused,
     SlideStarted,
 )
-from .gate import ConcurrencyGate
 from .manifest import Manifest
 from .originals import MAX_ORIGINAL_BYTES, kept_reference
-from .pacer import Pacer
 from .plan import Job
 from .quota import StateStore
 from .retry import slide_retrying
@@ -95,26 +94,18 @@ class Run:
         self.send = send
         self.clock = settings.clock
         self.send = send
-        self.grace = 1.0 * scale  # longer than a 429's round trip, shorter than any image
-        self.pacer = Pacer(
+        self.admission = Admission(
             rpm=rpm,
-            period=60.0 * scale,
-            first_pause=2.0 * scale,
-            probe_grace=self.grace,
-            probe_first=store is not None,
-            history=3600.0 * scale,
+            concurrency=concurrency,
+            scale=scale,
             store=store,
             on_wait=self._waiting_on_another_run,
             clock=settings.clock,
             sleep=settings.sleep,
         )
         self.rate_limited = 0
-        # When each request now on the wire was sent; what is older than ``grace`` was
-        # admitted (a 429 takes a round trip, a generation seconds).
+        # When each request now on the wire was sent (what progress shows).
         self.on_wire: dict[int, float] = {}
-        self.capped_storm = False  # the gate's cap explains the running storm of 429s
-        self.gate = ConcurrencyGate(fixed=concurrency, typical_latency=20.0 * scale)
-        self.gate.retune(self.pacer.rate_per_second, self.pacer.burst)
         self.policy = settings.retry.scaled(scale) if scale != 1.0 else settings.retry
         self.rng = random.Random(settings.seed)
         self.stop_error: FatalApiError | None = None
@@ -145,11 +136,6 @@ class Run:
     def emit(self, event: Event) -> None:
         self.send.send_nowait(event)
 
-    def _generating(self, now: float) -> int:
-        """Our requests on the wire long enough to be generating: a refusal comes back fast."""
-        admitted_after = now - self.grace
-        return sum(1 for sent in self.on_wire.values() if sent <= admitted_after)
-
     def _waiting_on_another_run(self, seconds: float) -> None:
         """Another run on this quota was told to wait: this run waits too, and says so."""
         self.emit(RateLimitWait(seconds, self.clock(), True, answered=False))
@@ -171,7 +157,7 @@ class Run:
         """Wake everyone waiting for a slot, a token or a backoff: none of them will send."""
         for scope in self.waiting:
             scope.cancel()
-        self.gate.open_all()
+        self.admission.halt()
 
     @property
     def halted(self) -> bool:
@@ -263,17 +249,11 @@ class Run:
         self.expected[job.slide] = estimate
 
     async def _attempt(self, job: Job) -> None:
-        async with self.gate:
-            if self.halted:
-                raise _NotSent
-            with anyio.CancelScope() as waiting:
-                self.waiting.add(waiting)
-                try:
-                    sent_at = await self.pacer.acquire()
-                finally:
-                    self.waiting.discard(waiting)
-            if self.halted:
-                raise _NotSent
+        """Ask for a slot, send, report: :mod:`.admission` owns every decision."""
+        ticket = await self.admission.ask()
+        if ticket is None:
+            raise _NotSent  # the run halted while this slide waited
+        try:
             self._within_budget(job)
             started = self.clock()
             self.emit(SlideStarted(job.slide, started))
@@ -285,31 +265,16 @@ class Run:
                 raise
             except RateLimited as error:
                 now = self.clock()
-                if not error.overload and self.pacer.paused_for() <= 0:  # a storm begins
-                    capped = self.gate.cap is not None
-                    self.capped_storm = self.gate.on_quota_refused(self._generating(now))
-                    if self.gate.cap is not None and not capped:
-                        self.pacer.forget_model()  # learned from the cap's refusals
-                note = self.pacer.on_rate_limited(
-                    error.retry_delay,
-                    sent_at=sent_at,
-                    overload=error.overload,
-                    limit=error.limit,
-                    learn=not self.capped_storm,
-                )
+                note = await self.admission.refused(ticket, error)
                 self.rate_limited += 1
                 self.emit(RateLimitWait(note.pause, now, note.new_wait))
-                self.gate.retune(self.pacer.rate_per_second, self.pacer.burst)
                 raise
             finally:
                 del self.on_wire[job.slide]
                 self.expected.pop(job.slide, None)
-            self.gate.observe(
-                self.clock() - started,
-                rate_per_second=self.pacer.rate_per_second,
-                burst=self.pacer.burst,
-                success=True,
-            )
+            self.admission.answered(ticket)
+        finally:
+            self.admission.withdraw(ticket)  # an error of another kind: the slot is free
         await self.accept(job, image)
 
     async def accept(self, job: Job, image: GeneratedImage, *, batch: bool = False) -> None:

@@ -5,7 +5,9 @@ law from the pacer's rate and the latencies seen, never below the burst the pace
 admits; while no rate is known it starts at a whole tier-1 window and opens by one slot per
 success; and it learns a cap on requests in progress from storms of 429s that begin at one
 count (:meth:`ConcurrencyGate.on_quota_refused`). A slot is held only while a request is
-paced and on the wire. Why each rule: docs/design.md, "The gate".
+paced and on the wire. Waiters are served first come, first served: a freed slot is handed
+to the next waiter, and a wider limit wakes only as many as it makes room for. Its owner is
+:mod:`.admission`; why each rule: docs/design.md, "Admission".
 """
 
 from __future__ import annotations
@@ -39,13 +41,13 @@ class ConcurrencyGate:
         "_bounds",
         "_cap",
         "_cap_credit",
-        "_changed",
         "_fixed",
         "_initial",
         "_latency",
         "_limit",
         "_refusals",
         "_typical",
+        "_waiters",
         "in_use",
         "peak",
     )
@@ -66,14 +68,18 @@ class ConcurrencyGate:
         self._refusals: deque[int] = deque(maxlen=_CAP_EVIDENCE)
         self._limit = fixed if fixed is not None else self._clamp(initial)
         self._latency: float | None = None
-        self._changed = anyio.Event()
+        # First come, first served; each waiter's event is set when a slot is handed to it.
+        self._waiters: deque[anyio.Event] = deque()
         self.in_use = 0
         self.peak = 0
         self._typical = typical_latency
 
     def __repr__(self) -> str:
         mode = "fixed" if self._fixed is not None else "little"
-        return f"<ConcurrencyGate {mode} limit={self._limit} in_use={self.in_use} peak={self.peak}>"
+        return (
+            f"<ConcurrencyGate {mode} limit={self._limit} in_use={self.in_use} "
+            f"waiting={len(self._waiters)} peak={self.peak}>"
+        )
 
     @property
     def limit(self) -> int:
@@ -93,8 +99,12 @@ class ConcurrencyGate:
         """The cap on requests in progress learned from 429s, if any."""
         return self._cap
 
-    def on_quota_refused(self, admitted_in_flight: int) -> bool:
+    def on_quota_refused(self, admitted_in_flight: int, out: int | None = None) -> bool:
         """A storm of quota 429s began while ``admitted_in_flight`` of ours were generating.
+
+        ``out``: all of ours on the wire besides the refused one, the just-sent included
+        (default ``admitted_in_flight``); a known cap is weighed against it, since a probe
+        one above the cap leaves together with the request that fills it.
 
         A quota on requests in progress refuses at the same count every time, whatever it
         is called; a rate quota refuses at whatever count its window happens to meet. So
@@ -111,7 +121,11 @@ class ConcurrencyGate:
             return False
         self._refusals.append(admitted_in_flight)
         counts = self._refusals
-        if self._cap is not None and admitted_in_flight >= self._cap - 1:
+        out = admitted_in_flight if out is None else max(out, admitted_in_flight)
+        if self._cap is not None and out >= self._cap - 1:
+            if 0 < out < self._cap:  # the last probe found the cap
+                self._cap, self._cap_credit = out, 0
+                self._set_limit(min(self._limit, self._cap))
             return True
         if (
             admitted_in_flight > 0
@@ -126,6 +140,20 @@ class ConcurrencyGate:
         self._cap = None  # the caller retunes next
         return False
 
+    def learn_cap(self, in_progress: int) -> None:
+        """A quota freed the moment one of ours ended, with ``in_progress`` of ours out: a cap.
+
+        A rate quota frees when a window moves on, whenever our answers end; a cap on
+        requests in progress frees as one of them ends. Seen once, that is the cap (no
+        storms to count): the gate holds there, and probes one higher per cap's worth of
+        successes, as a cap learned from storms does.
+        """
+        if self._fixed is not None or in_progress < 1:
+            return
+        self._cap, self._cap_credit = in_progress, 0
+        self._refusals.clear()
+        self._set_limit(min(self._limit, in_progress))
+
     def _set_limit(self, value: int) -> None:
         if self._cap is not None and value > self._cap:
             value = self._cap
@@ -136,8 +164,14 @@ class ConcurrencyGate:
                 self._wake()
 
     def _wake(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+        """Hand free slots to the first waiters, as many as fit (no herd: the rest sleep on)."""
+        while self._waiters and self.in_use < self._limit:
+            self._take()
+            self._waiters.popleft().set()
+
+    def _take(self) -> None:
+        self.in_use += 1
+        self.peak = max(self.peak, self.in_use)
 
     def observe(
         self,
@@ -176,11 +210,24 @@ class ConcurrencyGate:
         self._set_limit(self._clamp(max(rate_per_second * latency * _HEADROOM, burst or 0)))
 
     async def __aenter__(self) -> None:
-        while self.in_use >= self._limit:
-            await self._changed.wait()
-        self.in_use += 1
-        self.peak = max(self.peak, self.in_use)
+        if not self._waiters and self.in_use < self._limit:
+            self._take()
+            return
+        handed = anyio.Event()
+        self._waiters.append(handed)
+        try:
+            await handed.wait()
+        except BaseException:
+            if handed.is_set():  # the slot came with the cancellation: pass it on
+                self.release()
+            else:
+                self._waiters.remove(handed)
+            raise
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Give a slot back; the first waiter gets it."""
         self.in_use -= 1
         self._wake()

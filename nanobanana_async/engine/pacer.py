@@ -4,7 +4,7 @@ Every attempt, retries included, calls :meth:`Pacer.acquire` right before it is 
 reports a 429 back with the send time that :meth:`~Pacer.acquire` returned. The service's
 ``RetryInfo`` delay is obeyed; the quota's shape is learned from our own sends as "at most
 B in any T seconds", lowered only by evidence, raised by probing. The rule and why it is
-built so: docs/design.md, "The pacer". The state it decides from is :mod:`.quota`'s.
+built so: docs/design.md, "Admission". The state it decides from is :mod:`.quota`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import anyio
 
 from .quota import MemoryStore, QuotaState, StateStore
 
-__all__ = ["Pacer", "RateLimitNote"]
+__all__ = ["Pacer", "RateLimitNote", "SendNote"]
 
 _GROWTH = 1.5
 _MAX_PROBE_WAIT = 4
@@ -41,6 +41,22 @@ class RateLimitNote:
 
     pause: float
     new_wait: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SendNote:
+    """What :meth:`Pacer.try_send` decided.
+
+    Attributes:
+        sent_at: the send time, counted as sent; ``None``: wait first.
+        wait: seconds to wait before asking again.
+        new_wait: the seconds left of a pause this run begins waiting on (another run's
+            429 began it), once per pause; else ``None``.
+    """
+
+    sent_at: float | None
+    wait: float
+    new_wait: float | None
 
 
 class Pacer:
@@ -71,6 +87,7 @@ class Pacer:
         "_ceiling",
         "_clock",
         "_first_pause",
+        "_forget_asked",
         "_history",
         "_margin",
         "_on_wait",
@@ -79,6 +96,7 @@ class Pacer:
         "_probe_first",
         "_probe_grace",
         "_run",
+        "_seen",
         "_seen_pause",
         "_sleep",
         "_store",
@@ -115,27 +133,35 @@ class Pacer:
         self._on_wait = on_wait
         self._run = secrets.token_hex(4)
         self._seen_pause = -math.inf
+        self._forget_asked = False  # drop the model at the next decision (forget_model_soon)
+        # The model and pause as the last decision left them: what the properties read,
+        # so reading them opens no store (a ledger is a locked file).
+        self._seen: tuple[int | None, float | None, float] = (None, None, -math.inf)
         self.rate_limit_waits = 0
 
     def __repr__(self) -> str:
-        with self._store.open() as state:
-            model = "unknown" if state.burst is None else f"{state.burst}/{state.span:.3g}s"
-            pause = max(0.0, state.pause_until - self._clock())
-            sends = len(state.sends)
+        model = self.model
+        shown = "unknown" if model is None else f"{model[0]}/{model[1]:.3g}s"
         return (
-            f"<Pacer model={model} ceiling={self._ceiling} paused_for={pause:.2f}s "
-            f"sends={sends} waits={self.rate_limit_waits}>"
+            f"<Pacer model={shown} ceiling={self._ceiling} paused_for={self.paused_for():.2f}s "
+            f"waits={self.rate_limit_waits}>"
         )
 
     # -- what the gate and the display read ---------------------------------------------
 
     @property
     def model(self) -> tuple[int, float] | None:
-        """The learned ``(B, T)``, or ``None`` before any quota 429."""
+        """The learned ``(B, T)`` as the last decision saw it, or ``None`` before any."""
+        burst, span, _ = self._seen
+        return None if burst is None or span is None else (burst, span)
+
+    def _keep(self, state: QuotaState) -> None:
+        self._seen = (state.burst, state.span, state.pause_until)
+
+    def refresh(self) -> None:
+        """Read the shared state once, for the properties (a decision point of its own)."""
         with self._store.open() as state:
-            if state.burst is None or state.span is None:
-                return None
-            return state.burst, state.span
+            self._keep(state)
 
     @property
     def burst(self) -> int | None:
@@ -157,15 +183,25 @@ class Pacer:
 
     def forget_model(self) -> None:
         """Drop the learned window: the refusals it was learned from had another cause."""
+        self._forget_asked = True
         with self._store.open() as state:
+            self._forget_if_asked(state)
+            self._keep(state)
+
+    def forget_model_soon(self) -> None:
+        """:meth:`forget_model` at the next decision, which opens the store anyway."""
+        self._forget_asked = True
+
+    def _forget_if_asked(self, state: QuotaState) -> None:
+        if self._forget_asked:
+            self._forget_asked = False
             state.burst = state.span = state.grown_from = state.before = None
             state.grow_at = math.inf
             state.probe_wait = 1
 
     def paused_for(self) -> float:
-        """Seconds until the current pause ends (0 when none is running)."""
-        with self._store.open() as state:
-            return max(0.0, state.pause_until - self._clock())
+        """Seconds until the pause the last decision saw ends (0 when none is running)."""
+        return max(0.0, self._seen[2] - self._clock())
 
     # -- sending --------------------------------------------------------------------------
 
@@ -176,28 +212,42 @@ class Pacer:
             The send time, to hand back to :meth:`on_rate_limited` if the request is refused.
         """
         while True:
-            with self._store.open() as state:
-                now = self._clock()  # under the lock: sends from every run stay in order
-                wait = self._wait(state, now)
-                if wait <= 0:
-                    if self._probe_first and state.burst is None and not state.sends:
-                        # Nothing known, nothing sent by any run: the first request goes
-                        # alone, so a window another run or deck has filled costs one 429,
-                        # not a burst, and runs started together split the first burst.
-                        state.probe_next = True
-                    if state.probe_next:
-                        state.probe_next = False
-                        state.probe_sent = now
-                        state.probe_until = now + self._probe_grace
-                    state.sends.append(now)
-                    state.owners.append(self._run)
-                    state.wanting[self._run] = now
-                    return now
-                state.wanting[self._run] = now + wait
-                waited = self._note_pause(state, now)
-            if waited is not None and self._on_wait is not None:
-                self._on_wait(waited)
-            await self._sleep(wait)
+            try_ = self.try_send()
+            if try_.sent_at is not None:
+                return try_.sent_at
+            if try_.new_wait is not None and self._on_wait is not None:
+                self._on_wait(try_.new_wait)
+            await self._sleep(try_.wait)
+
+    def try_send(self) -> SendNote:
+        """One decision, without waiting: count a send now, or say how long to wait.
+
+        Synchronous and awaiting nothing, so that an owner with a shared store can run it
+        off the event loop (the ledger's lock and file I/O).
+        """
+        with self._store.open() as state:
+            self._forget_if_asked(state)
+            now = self._clock()  # under the lock: sends from every run stay in order
+            wait = self._wait(state, now)
+            if wait <= 0:
+                if self._probe_first and state.burst is None and not state.sends:
+                    # Nothing known, nothing sent by any run: the first request goes
+                    # alone, so a window another run or deck has filled costs one 429,
+                    # not a burst, and runs started together split the first burst.
+                    state.probe_next = True
+                if state.probe_next:
+                    state.probe_next = False
+                    state.probe_sent = now
+                    state.probe_until = now + self._probe_grace
+                state.sends.append(now)
+                state.owners.append(self._run)
+                state.wanting[self._run] = now
+                self._keep(state)
+                return SendNote(now, 0.0, None)
+            state.wanting[self._run] = now + wait
+            waited = self._note_pause(state, now)
+            self._keep(state)
+            return SendNote(None, wait, waited)
 
     def _note_pause(self, state: QuotaState, now: float) -> float | None:
         """Count the running pause as one of this run's waits, once.
@@ -323,9 +373,12 @@ class Pacer:
         """
         now = self._clock()
         with self._store.open() as state:
+            self._forget_if_asked(state)
             if sent_at is not None:
                 _remove(state, sent_at, self._run)
-            if now >= state.pause_until:  # a new storm: its 429s all refine one observation
+            lone = now >= state.pause_until
+            if lone:  # a new storm: its 429s all refine one observation
+                state.evidence_since = state.learned_at
                 state.before = (
                     state.burst,
                     state.span,
@@ -341,8 +394,11 @@ class Pacer:
                 until = now + self._unannounced_pause(state, overload, now)
             state.pause_until = max(state.pause_until, until)
             if not overload:
-                if retry_delay is not None:
+                if retry_delay is not None and learn and self._on_trial(state, lone, limit, now):
+                    pass  # obeyed, nothing learned: a lone probe at the free time decides
+                elif retry_delay is not None:
                     state.refused_at = None
+                    state.probe_next = False
                     if state.announced_until <= now:
                         state.freed_at = max(state.freed_at, state.announced_until)
                     state.announced_until = max(state.announced_until, until)
@@ -356,7 +412,26 @@ class Pacer:
             if cap is not None and state.burst is not None and state.burst > cap:
                 state.burst = cap
             new = self._note_pause(state, now) is not None
+            self._keep(state)
             return RateLimitNote(max(0.0, state.pause_until - now), new)
+
+    def _on_trial(self, state: QuotaState, lone: bool, limit: float | None, now: float) -> bool:
+        """Whether this refusal only puts the model on trial: lone, and stating no limit.
+
+        One refusal that names no limit may be the service's passing state, not the
+        window's (it refused the third of a burst and admitted the seventeen after it). It
+        is obeyed and teaches nothing; the next request after its delay goes alone. A
+        refusal within two windows of the last trial confirms it and is learned from.
+        """
+        if not lone or limit is not None:
+            return False
+        if now - state.trial_at <= 2 * (state.span or self._period):
+            return False
+        state.trial_at = now
+        state.probe_next = True
+        state.probe_until = -math.inf
+        state.refused_at = None
+        return True
 
     def _unannounced_pause(self, state: QuotaState, overload: bool, now: float) -> float:
         """A pause the service did not announce: a tenth of how long the window has run.
@@ -395,7 +470,21 @@ class Pacer:
                 windows.append((known, max(frees_at - opened, 1e-3)))
         if not windows:
             return  # nothing of ours is in the window: someone else filled it
-        burst, span = max(windows, key=lambda w: (w[0], w[0] / w[1]))
+        admitted = [s for s in state.sends if state.evidence_since < s <= refused_at]
+        fits = [w for w in windows if not _contradicted(admitted, *w)]
+        if not fits:
+            # Every reading is refuted by what the service admitted since the model was
+            # last learned: a window of T that let through more than 2 B of ours at once
+            # (2 B: a fixed window's two halves) cannot be B per T. The windows that end at
+            # the free time and hold ours without contradiction remain (a refusal after a
+            # lone probe, the window still holding the first burst).
+            for opened in sorted(set(admitted)):
+                window = (sum(1 for s in admitted if s >= opened), frees_at - opened)
+                if not _contradicted(admitted, *window):
+                    fits.append(window)
+        if not fits:
+            return
+        burst, span = max(fits, key=lambda w: (w[0], w[0] / w[1]))
         cap = self._cap(state)
         if cap is not None:
             burst = min(burst, cap)
@@ -407,6 +496,7 @@ class Pacer:
         state.burst = burst
         state.span = span
         state.grow_at = frees_at + span * state.probe_wait
+        state.learned_at = refused_at
 
 
 def _window(
@@ -421,6 +511,17 @@ def _window(
     while first > 0 and inside[first] - inside[first - 1] < gap:
         first -= 1
     return len(inside) - first, max(frees_at - inside[first], 1e-3)
+
+
+def _contradicted(admitted: list[float], burst: int, span: float) -> bool:
+    """Whether some ``span`` held more than ``2 * burst`` of ``admitted`` (sorted sends)."""
+    first = 0
+    for last, sent in enumerate(admitted):
+        while sent - admitted[first] > span:
+            first += 1
+        if last - first + 1 > 2 * burst:
+            return True
+    return False
 
 
 def _known_opening(

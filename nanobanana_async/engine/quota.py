@@ -41,6 +41,10 @@ class QuotaState:
         announced_until: the latest free time a quota 429 announced.
         freed_at: the latest announced free time that has passed: our sends before it
             were in a window that has freed, so no later observation counts them.
+        trial_at: when a lone refusal that stated no limit last put the model on trial.
+        learned_at: when the model was last learned from a refusal.
+        evidence_since: ``learned_at`` as the running storm began: only our sends after
+            it can refute what the storm shows (earlier ones were read already).
         before: the model as it was when the running pause began; every 429 of one storm
             refines one observation from there, so the storm's last word is what counts.
     """
@@ -61,6 +65,9 @@ class QuotaState:
     refused_at: float | None = None
     announced_until: float = -math.inf
     freed_at: float = -math.inf
+    trial_at: float = -math.inf
+    learned_at: float = -math.inf
+    evidence_since: float = -math.inf
     before: tuple[int | None, float | None, float, int, int | None] | None = None
 
 

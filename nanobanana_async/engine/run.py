@@ -389,7 +389,7 @@ def _result(
         model=cfg.model,
         requests=run.client.requests_sent,
         retries=run.retries,
-        rate_limit_waits=run.pacer.rate_limit_waits,
+        rate_limit_waits=run.admission.rate_limit_waits,
         rate_limited=run.rate_limited,
         dry_run=run.settings.dry_run,
         notices=notices,

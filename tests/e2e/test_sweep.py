@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from benchmarks.shapes import best_wall
 from benchmarks.sweep import CASES, run_seed, run_sweep
+from nanobanana_async.emulator import EmulatorSettings
 
 SLIDES = 6
 
@@ -55,3 +57,12 @@ def test_a_seed_replays_its_run_and_the_deck_after_another_is_measured_alone() -
     assert first.deck.requests == len(first.arrivals)
     assert first.arrivals[0][0] > 0
     assert first.deck.saved == SLIDES
+
+
+def test_the_best_schedule_ends_on_its_last_answer_not_on_the_mean() -> None:
+    settings = EmulatorSettings(rpm=2, seed=0)  # two at once, then a minute
+    # A burst of two answered in 10 s and 30 s: it ends at 30 s, not at the mean's 20 s.
+    assert best_wall(settings, 2, 20.0, 0.0, latencies=[10.0, 30.0]) == 30.0
+    # The third waits a minute and takes its own 5 s.
+    assert best_wall(settings, 3, 15.0, 0.0, latencies=[10.0, 30.0, 5.0]) == 65.0
+    assert best_wall(settings, 2, 20.0, 0.0) == 20.0  # no draws: the mean

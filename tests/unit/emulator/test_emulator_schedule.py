@@ -92,3 +92,12 @@ def test_earlier_admissions_on_the_key_delay_the_best_schedule() -> None:
     earlier = [(0.0, 20.0)] * 6  # an earlier deck's six, still in the window
     starts = ideal_starts(8, quotas, start=30.0, admitted=earlier)
     assert starts == [30.0] * 4 + [60.0] * 4
+
+
+def test_each_request_may_hold_its_slot_for_its_own_latency() -> None:
+    settings = EmulatorSettings(max_concurrent=1, seed=0)
+    # The run drew 2 s, then 5 s: the third request waits for the second's own end.
+    starts = ideal_starts(3, settings, latency=3.0, latencies=[2.0, 5.0])
+    assert starts == pytest.approx([0.0, 2.0, 7.0])
+    # Past the run's draws, the mean stands in.
+    assert ideal_starts(3, settings, latency=3.0, latencies=[2.0]) == pytest.approx([0.0, 2.0, 5.0])

@@ -40,7 +40,8 @@ async def test_two_runs_share_sends_pause_and_model(tmp_path: Path) -> None:
     first, second = _pacer(_ledger(path, time), time), _pacer(_ledger(path, time), time)
     sends = [await first.acquire() for _ in range(3)] + [await second.acquire() for _ in range(3)]
     time.now += 0.1
-    first.on_rate_limited(59.9, sent_at=sends[-1])
+    first.on_rate_limited(59.9, sent_at=sends[-1], limit=5)
+    second.refresh()  # properties read what the last decision saw
     model = second.model
     assert model is not None
     assert model[0] == 5  # the other run's sends were in the same window
@@ -55,6 +56,7 @@ async def test_other_models_and_keys_are_other_quotas(tmp_path: Path) -> None:
     flash = _pacer(_ledger(path, time, model="gemini-2.5-flash-image"), time)
     sent = await pro.acquire()
     pro.on_rate_limited(30.0, sent_at=sent)
+    flash.refresh()
     assert flash.paused_for() == 0.0
 
 
@@ -75,6 +77,7 @@ async def test_a_corrupt_or_foreign_file_is_started_afresh(tmp_path: Path) -> No
     path = tmp_path / "ledger.json"
     path.write_bytes(b'{"version": 1, "entries": {')
     pacer = _pacer(_ledger(path, time), time)
+    pacer.refresh()
     assert pacer.paused_for() == 0.0
     entry = entry_name("http://127.0.0.1:1", KEY, "gemini-3-pro-image")
     # A pause recorded under another boot's clock means nothing in this one.
@@ -82,6 +85,7 @@ async def test_a_corrupt_or_foreign_file_is_started_afresh(tmp_path: Path) -> No
     path.write_bytes(
         orjson.dumps({"version": 1, "boot": "another-boot", "entries": {entry: stale}})
     )
+    pacer.refresh()
     assert pacer.paused_for() == 0.0
 
 
@@ -91,7 +95,7 @@ async def test_entries_untouched_for_a_day_are_dropped(tmp_path: Path) -> None:
     old = _pacer(_ledger(path, time, model="old-model"), time)
     await old.acquire()
     time.now += 90_000.0
-    _pacer(_ledger(path, time), time).paused_for()
+    _pacer(_ledger(path, time), time).refresh()
     entries = orjson.loads(path.read_bytes())["entries"]
     assert len(entries) == 1
 
@@ -152,6 +156,7 @@ async def test_a_decision_that_changes_nothing_writes_nothing(tmp_path: Path) ->
     written = path.read_bytes()
     time.now += 1.0
     for _ in range(3):  # what the gate and the display read after every answer
+        pacer.refresh()
         assert pacer.model is None
         assert pacer.paused_for() > 0
         assert pacer.rate_per_second is None
