@@ -33,7 +33,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import anyio
 
@@ -43,8 +42,6 @@ from .pacer import Pacer, RateLimitNote
 from .quota import StateStore
 
 __all__ = ["Admission", "Ticket"]
-
-T = TypeVar("T")
 
 # Requests out at once before anything is known: a tier-1 minute of gemini-3-pro-image (20)
 # and a fifth more. A smaller quota refuses the excess at once, at no cost (a refused
@@ -89,7 +86,6 @@ class Admission:
         "_grace",
         "_halted",
         "_numbers",
-        "_on_wait",
         "_on_wire",
         "_pacer",
         "_pending_cap",
@@ -120,6 +116,7 @@ class Admission:
             probe_first=store is not None,
             history=3600.0 * scale,
             store=store,
+            on_wait=on_wait,
             clock=clock,
             sleep=sleep,
         )
@@ -129,7 +126,6 @@ class Admission:
         self._gate.retune(self._pacer.rate_per_second, self._pacer.burst)
         self._clock = clock
         self._sleep = sleep
-        self._on_wait = on_wait
         self._waits: set[anyio.CancelScope] = set()
         self._on_wire: dict[int, float] = {}
         self._numbers = itertools.count(1)
@@ -185,7 +181,7 @@ class Admission:
             try:
                 await self._gate.__aenter__()
                 held = True
-                sent_at = await self._paced()
+                sent_at = await self._pacer.acquire()
             finally:
                 self._waits.discard(scope)
                 if held and (sent_at is None or self._halted):
@@ -195,24 +191,6 @@ class Admission:
         ticket = Ticket(next(self._numbers), sent_at)
         self._on_wire[ticket.number] = sent_at
         return ticket
-
-    async def _paced(self) -> float:
-        while True:
-            note = await self._decide(self._pacer.try_send)
-            if note.sent_at is not None:
-                return note.sent_at
-            if note.new_wait is not None and self._on_wait is not None:
-                self._on_wait(note.new_wait)
-            await self._sleep(note.wait)
-
-    async def _decide(self, decision: Callable[[], T]) -> T:
-        """One decision on the quota's state, whole: at a send or a refusal, never between.
-
-        It runs on the loop, so no send decided meanwhile can miss a refusal's delay (in a
-        worker thread, runs sharing the ledger in one process sent inside delays); it is
-        the only time the store is opened, once per send and once per 429.
-        """
-        return decision()
 
     def answered(self, ticket: Ticket) -> None:
         """The request was answered: its latency sizes the slots; the slot is free."""
@@ -236,33 +214,26 @@ class Admission:
         """
         now = self._clock()
         if not error.overload and self._pacer.paused_for() <= 0:  # a storm begins
-            capped = self._gate.cap is not None
-            self._storm_capped = self._gate.on_quota_refused(
-                self._generating(now), len(self._on_wire) - 1
-            )
-            forget = self._gate.cap is not None and not capped
             out = len(self._on_wire) - 1  # ours out besides this one
-            stated = error.limit is None or out >= error.limit  # fewer out: no cap of that
-            if stated and error.retry_delay is not None and error.retry_delay > self._grace:
-                self._pending_cap = now + error.retry_delay
-        else:
-            forget = False
-        self._report(ticket)
-        learn = not self._storm_capped
-
-        def decide() -> RateLimitNote:
-            if forget:
+            capped = self._gate.cap is not None
+            self._storm_capped = self._gate.on_quota_refused(self._generating(now), out)
+            if self._gate.cap is not None and not capped:
                 self._pacer.forget_model()  # it was learned from the cap's refusals
-            return self._pacer.on_rate_limited(
+            possible = error.limit is None or out >= error.limit  # fewer out: no cap of that
+            if possible and error.retry_delay is not None and error.retry_delay > self._grace:
+                self._pending_cap = now + error.retry_delay
+        self._report(ticket)
+        try:
+            # One decision on the quota's state, whole, on the loop: no send decided
+            # meanwhile can miss this refusal's delay (decided in worker threads, runs
+            # sharing the ledger in one process sent inside delays).
+            note = self._pacer.on_rate_limited(
                 error.retry_delay,
                 sent_at=ticket.sent_at,
                 overload=error.overload,
                 limit=error.limit,
-                learn=learn,
+                learn=not self._storm_capped,
             )
-
-        try:
-            note = await self._decide(decide)
         finally:
             self._gate.retune(self._pacer.rate_per_second, self._pacer.burst)
             self._gate.release()
@@ -274,20 +245,15 @@ class Admission:
         Only a cap frees the moment one of ours ends; an answer well before the announced
         free time shows the quota did not (a window, then). Either way one answer settles it.
         """
-        frees_at = self._pending_cap
-        if frees_at is None:
+        frees_at, self._pending_cap = self._pending_cap, None
+        # Before the free time, the quota stayed shut as ours ended: not a cap; after it,
+        # the free time passed with nothing of ours ending.
+        if frees_at is None or abs(self._clock() - frees_at) > self._grace:
             return
-        now = self._clock()
-        if now < frees_at - self._grace:
-            self._pending_cap = None  # ended, and the quota stayed shut: not a cap
-        elif now <= frees_at + self._grace:
-            self._pending_cap = None
-            capped = self._gate.cap is not None
-            self._gate.learn_cap(out)
-            if self._gate.cap is not None and not capped:
-                self._pacer.forget_model_soon()  # it was learned from the cap's refusals
-        else:
-            self._pending_cap = None  # the free time passed with nothing of ours ending
+        capped = self._gate.cap is not None
+        self._gate.learn_cap(out)
+        if self._gate.cap is not None and not capped:
+            self._pacer.forget_model()  # it was learned from the cap's refusals
 
     def withdraw(self, ticket: Ticket) -> None:
         """The request ended otherwise (another error, or cut): the slot is free."""

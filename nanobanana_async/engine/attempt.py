@@ -93,7 +93,6 @@ class Run:
         self.client = client
         self.send = send
         self.clock = settings.clock
-        self.send = send
         self.admission = Admission(
             rpm=rpm,
             concurrency=concurrency,
@@ -104,8 +103,6 @@ class Run:
             sleep=settings.sleep,
         )
         self.rate_limited = 0
-        # When each request now on the wire was sent (what progress shows).
-        self.on_wire: dict[int, float] = {}
         self.policy = settings.retry.scaled(scale) if scale != 1.0 else settings.retry
         self.rng = random.Random(settings.seed)
         self.stop_error: FatalApiError | None = None
@@ -257,7 +254,6 @@ class Run:
             self._within_budget(job)
             started = self.clock()
             self.emit(SlideStarted(job.slide, started))
-            self.on_wire[job.slide] = started
             try:
                 image = await self.client.generate(self.config.model, job.body)
             except anyio.get_cancelled_exc_class():
@@ -270,7 +266,6 @@ class Run:
                 self.emit(RateLimitWait(note.pause, now, note.new_wait))
                 raise
             finally:
-                del self.on_wire[job.slide]
                 self.expected.pop(job.slide, None)
             self.admission.answered(ticket)
         finally:

@@ -80,15 +80,14 @@ def write_manifest(
     originals: dict[int, Path],
     batch: Mapping[str, Any] | None = None,
     *,
-    spend: Spend | None = None,
-    adopted: Mapping[int, float | None] | None = None,
+    spend: Spend,
+    adopted: Mapping[int, float | None],
 ) -> None:
     """Record what decides each slide's image now, for the next run of the deck.
 
     ``batch`` is a Batch API job still to collect (the next run waits for it). ``spend``
-    is what the deck has cost, this run included (:func:`deck_spend`; ``None``: the
-    previous manifest's). ``adopted``: slides an interrupted run made and could not
-    record, and what they are taken to have cost.
+    is what the deck has cost, this run included (:func:`deck_spend`). ``adopted``: slides
+    an interrupted run made and could not record, and what they are taken to have cost.
 
     A slide saved (or re-encoded) by this run gets a new record, and so does one adopted
     (made for the config as it is now, by the run resumed); one kept keeps its own; a
@@ -98,7 +97,6 @@ def write_manifest(
     the config. Failing to write it costs nothing now: the next run then regenerates what
     it cannot tell unchanged.
     """
-    adopted = adopted or {}
     by_slide = {job.slide: job for job in jobs}
     records = {
         n: dataclasses.replace(r, prompt=by_slide[n].prompt or r.prompt)
@@ -129,7 +127,6 @@ def write_manifest(
         )
     failed = {error.slide for error in result.errors}
     pending = {n: p for n, p in previous.pending.items() if n in failed and n in by_slide}
-    spend = previous.spend if spend is None else spend
     with contextlib.suppress(OSError):
         Manifest(records, batch, pending, spend=spend).write(output_dir)
 

@@ -133,7 +133,7 @@ class Pacer:
         self._on_wait = on_wait
         self._run = secrets.token_hex(4)
         self._seen_pause = -math.inf
-        self._forget_asked = False  # drop the model at the next decision (forget_model_soon)
+        self._forget_asked = False  # drop the model at the next decision (forget_model)
         # The model and pause as the last decision left them: what the properties read,
         # so reading them opens no store (a ledger is a locked file).
         self._seen: tuple[int | None, float | None, float] = (None, None, -math.inf)
@@ -182,14 +182,8 @@ class Pacer:
         return min(rates) if rates else None
 
     def forget_model(self) -> None:
-        """Drop the learned window: the refusals it was learned from had another cause."""
-        self._forget_asked = True
-        with self._store.open() as state:
-            self._forget_if_asked(state)
-            self._keep(state)
-
-    def forget_model_soon(self) -> None:
-        """:meth:`forget_model` at the next decision, which opens the store anyway."""
+        """Drop the learned window (the refusals it was learned from had another cause), at
+        the next decision, which opens the store anyway."""
         self._forget_asked = True
 
     def _forget_if_asked(self, state: QuotaState) -> None:
@@ -222,8 +216,8 @@ class Pacer:
     def try_send(self) -> SendNote:
         """One decision, without waiting: count a send now, or say how long to wait.
 
-        Synchronous and awaiting nothing, so that an owner with a shared store can run it
-        off the event loop (the ledger's lock and file I/O).
+        Synchronous, whole, on the loop: a send decided in another thread could miss a
+        refusal being recorded meanwhile, and leave inside its delay.
         """
         with self._store.open() as state:
             self._forget_if_asked(state)
