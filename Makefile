@@ -23,8 +23,10 @@ install: $(STAMP)
 
 # A worker per core (at most 4), the next test to whichever is free; the slowest tests and
 # the time per room follow the dots.
-# One worker more than the cores: the e2e tests wait on subprocesses and sockets a third of
-# their time, and a spare worker fills it (on 2 cores: 263 s instead of 344 s).
+# One worker more than the cores: the e2e tests wait on subprocesses and sockets for part of
+# their time, and a spare worker fills it (measured on 2 cores: 344 s with 2 workers, then
+# 263 s with 3 once two heavy e2e files also made smaller images; each change alone was not
+# timed).
 WORKERS := $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$((n + 1 < 5 ? n + 1 : 5)))
 
 test: $(STAMP)

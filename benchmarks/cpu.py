@@ -27,13 +27,14 @@ encode (receiving, un-gzipping and parsing the answer).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import resource
 import tempfile
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -139,6 +140,33 @@ def warm(base_url: str, jobs: list[Job], folder: Path) -> list[Path]:
     return answers
 
 
+@dataclass(frozen=True, slots=True)
+class Warmed:
+    """The scenario's deck, its answers fetched once, and the emulator that made them."""
+
+    emulator: EmulatorProcess
+    base: Path
+    env: dict[str, str]
+    config: dict[str, Any]
+    jobs: list[Job]
+    answers: list[Path]
+
+
+@contextlib.contextmanager
+def warmed(prefix: str) -> Iterator[Warmed]:
+    """A temporary folder, an emulator, the deck's jobs and every answer, kept on disk."""
+    with (
+        tempfile.TemporaryDirectory(prefix=prefix) as tmp,
+        EmulatorProcess(latency=False) as emulator,
+    ):
+        env = {"GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": emulator.base_url}
+        base = Path(tmp)
+        config = deck_config(IMAGES, base / "warm", image_size=IMAGE_SIZE, fmt="webp")
+        jobs = plan_jobs(load_config(config, env=env))
+        answers = warm(emulator.base_url, jobs, base / "answers")
+        yield Warmed(emulator, base, env, config, jobs, answers)
+
+
 def _parsed(answer: Path) -> bytes:
     """The work every answer costs before its image: read, inflate, parse, base64-decode."""
     body = zlib.decompressobj(_GZIP_WBITS).decompress(answer.read_bytes())
@@ -232,15 +260,9 @@ def run_cpu_scenario(log: Any = print) -> CpuResult:
     pools: list[_Sample] = []
     fulls: list[_Sample] = []
     engines: list[_Sample] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="nanobanana-bench-") as tmp,
-        EmulatorProcess(latency=False) as emulator,
-    ):
-        env = {"GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": emulator.base_url}
-        base = Path(tmp)
-        config = deck_config(IMAGES, base / "warm", image_size=IMAGE_SIZE, fmt="webp")
-        jobs = plan_jobs(load_config(config, env=env))
-        answers = warm(emulator.base_url, jobs, base / "answers")
+    with warmed("nanobanana-bench-") as ready:
+        emulator, base, env, config = ready.emulator, ready.base, ready.env, ready.config
+        jobs, answers = ready.jobs, ready.answers
         images = [_parsed(answer) for answer in answers]
         for n in range(ROUNDS):
             folder = base / f"pool-{n}"

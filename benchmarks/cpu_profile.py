@@ -21,7 +21,6 @@ import cProfile
 import functools
 import pstats
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -29,12 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from nanobanana_async import EngineSettings, generate_deck, load_config
-from nanobanana_async.engine.plan import plan_jobs
+from nanobanana_async import EngineSettings, generate_deck
 
-from .cpu import IMAGE_SIZE, IMAGES, KEY, THREADS, full_pool, warm
-from .deck import deck_config
-from .emulator_process import EmulatorProcess
+from .cpu import IMAGE_SIZE, IMAGES, THREADS, full_pool, warmed
 
 # Every function's own CPU time goes to one group, by where it is defined (the first match).
 _GROUPS: list[tuple[str, tuple[str, ...]]] = [
@@ -178,15 +174,14 @@ def _unprofiled(run: Callable[[], None]) -> float:
 
 def main(dump: Path | None = None) -> None:
     """Print the table; ``dump``: a folder where both runs' merged profiles are written."""
-    with (
-        tempfile.TemporaryDirectory(prefix="nanobanana-profile-") as tmp,
-        EmulatorProcess(latency=False) as emulator,
-    ):
-        env = {"GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": emulator.base_url}
-        base = Path(tmp)
-        config = deck_config(IMAGES, base / "warm", image_size=IMAGE_SIZE, fmt="webp")
-        jobs = plan_jobs(load_config(config, env=env))
-        answers = warm(emulator.base_url, jobs, base / "answers")
+    with warmed("nanobanana-profile-") as ready:
+        base, env, config, jobs, answers = (
+            ready.base,
+            ready.env,
+            ready.config,
+            ready.jobs,
+            ready.answers,
+        )
         runs = iter(range(1000))
 
         def pool() -> None:

@@ -188,6 +188,13 @@ def leftovers(deck: Path) -> list[str]:
     return sorted(p.name for p in deck.glob(".*") if p.name not in bookkeeping)
 
 
+def jpeg_bytes(size: tuple[int, int] = (320, 180)) -> bytes:
+    """A small whole JPEG: what a killed run may have received and staged (``.received``)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (30, 90, 160)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
 def decodes(path: Path) -> bool:
     """Whether ``path`` is a whole image (every pixel decodes)."""
     try:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import orjson
 import pytest
-from engine_testing import deck_config, run_cli, write_json
-from PIL import Image
+from engine_testing import deck_config, jpeg_bytes, run_cli, write_json
 
 
 def test_a_fresh_deck_is_all_to_generate_at_the_page_price(tmp_path: Path) -> None:
@@ -114,10 +112,8 @@ def test_plan_resume_shows_the_received_images_a_resumed_run_saves_without_askin
     # it. The plan decides it, so plan --resume says so, and does not price it.
     deck = tmp_path / "deck"
     deck.mkdir()
-    buffer = io.BytesIO()
-    Image.new("RGB", (320, 180), (30, 90, 160)).save(buffer, "JPEG")
-    (deck / ".slide-02.webp.received").write_bytes(buffer.getvalue())
-    (deck / ".slide-03.webp.received").write_bytes(buffer.getvalue()[:300])  # cut: asked again
+    (deck / ".slide-02.webp.received").write_bytes(jpeg_bytes())
+    (deck / ".slide-03.webp.received").write_bytes(jpeg_bytes()[:300])  # cut: asked again
     config = write_json(tmp_path / "slides.json", deck_config(deck, 3))
     line = run_cli("plan", str(config), "--resume").stdout.decode()
     assert f"-> {deck}; generate 2 (slides 1, 3), save 1 received (slide 2); 2 requests" in line

@@ -8,7 +8,6 @@ Leftover temporary files of the run being resumed are removed.
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from engine_testing import (
     deck_config,
     decodes,
     environment,
+    jpeg_bytes,
     leftovers,
     read_json,
     run_cli,
@@ -221,20 +221,14 @@ def test_run_resume_on_the_command_line(tmp_path: Path, base_url: str) -> None:
     assert all(decodes(p) for p in deck.glob("slide-*"))
 
 
-def _jpeg(size: tuple[int, int] = (320, 180)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (30, 90, 160)).save(buffer, "JPEG")
-    return buffer.getvalue()
-
-
 async def test_resume_saves_what_a_killed_run_received_without_asking_again(
     tmp_path: Path,
 ) -> None:
     # A run killed (or interrupted) while converting leaves the image as received, staged.
     deck = tmp_path / "deck"
     deck.mkdir()
-    (deck / ".slide-02.webp.received").write_bytes(_jpeg())
-    (deck / ".slide-03.webp.received").write_bytes(_jpeg()[:300])  # cut: not an image
+    (deck / ".slide-02.webp.received").write_bytes(jpeg_bytes())
+    (deck / ".slide-03.webp.received").write_bytes(jpeg_bytes()[:300])  # cut: not an image
     emu = emulator()
     result = await run(emu, deck_config(deck, 3), tmp_path, resume=True)
     assert emu.requested() == {1, 3}
@@ -255,7 +249,7 @@ async def test_a_staged_image_is_dropped_when_the_final_one_is_whole(tmp_path: P
     deck = tmp_path / "deck"
     config = deck_config(deck, 1, format="jpg")
     await run(emulator(), config, tmp_path, resume=False)
-    (deck / ".slide-01.jpg.received").write_bytes(_jpeg())
+    (deck / ".slide-01.jpg.received").write_bytes(jpeg_bytes())
     emu = emulator()
     result = await run(emu, config, tmp_path, resume=True)
     assert emu.exchanges == []
@@ -266,7 +260,7 @@ async def test_a_staged_image_is_dropped_when_the_final_one_is_whole(tmp_path: P
 async def test_a_fresh_run_asks_again_whatever_is_staged(tmp_path: Path) -> None:
     deck = tmp_path / "deck"
     deck.mkdir()
-    (deck / ".slide-01.webp.received").write_bytes(_jpeg())
+    (deck / ".slide-01.webp.received").write_bytes(jpeg_bytes())
     emu = emulator()
     result = await run(emu, deck_config(deck, 1), tmp_path, resume=False)
     assert emu.requested() == {1}

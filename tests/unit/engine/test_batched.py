@@ -471,15 +471,11 @@ async def test_a_resumed_batch_api_run_saves_what_was_received_instead_of_buying
 ) -> None:
     # The plan decides what an interrupted run received and staged: saved, not put in the
     # new batch (the slides sent to the Batch API once skipped the staged look, and paid twice).
-    import io
-
-    from PIL import Image
+    from engine_testing import jpeg_bytes
 
     deck = tmp_path / "deck"
     deck.mkdir()
-    buffer = io.BytesIO()
-    Image.new("RGB", (320, 180), (30, 90, 160)).save(buffer, "JPEG")
-    (deck / ".slide-02.webp.received").write_bytes(buffer.getvalue())
+    (deck / ".slide-02.webp.received").write_bytes(jpeg_bytes())
     bench = _Bench()
     result = await bench.run(_deck(tmp_path, 3), resume=True)
     assert result is not None

@@ -11,6 +11,7 @@ import io
 from pathlib import Path
 
 import pytest
+from engine_testing import jpeg_bytes
 from PIL import Image
 
 from nanobanana_async.config.loading import DeckConfig, load_config
@@ -114,9 +115,7 @@ def test_resume_plans_to_save_what_a_killed_run_received_and_never_saved(
     _made(config, set())
     pending = {n: Pending(Verdict(Decision.GENERATE, "--force"), None) for n in (1, 2)}
     Manifest({}, pending=pending).write(config.output_dir)
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), "white").save(buffer, "JPEG")
-    (config.output_dir / ".slide-01.webp.received").write_bytes(buffer.getvalue())
+    (config.output_dir / ".slide-01.webp.received").write_bytes(jpeg_bytes((8, 8)))
     plan = plan_run(config, plan_jobs(config), resume=True)
     assert plan.decision(1) is Decision.RECOVER
     assert (plan.slides(Decision.GENERATE), plan.requests) == ([2], 1)
