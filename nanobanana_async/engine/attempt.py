@@ -127,7 +127,7 @@ class Run:
         self.recovered: set[int] = set()
         # Pillow releases the GIL while it encodes, so one conversion per core keeps every
         # core busy; more only interleave the same work and hold more large decoded
-        # images in memory at once.
+        # images in memory at once. Held while converting, not while writing.
         self.savers = anyio.CapacityLimiter(os.cpu_count() or 1)
 
     def emit(self, event: Event) -> None:
@@ -350,16 +350,16 @@ class Run:
         self.emit(SlideReused(job.slide, saved.path, saved.size_bytes, self.clock()))
 
     async def _save(self, job: Job, data: bytes) -> SavedImage:
-        async with self.savers:
-            return await save_received(
-                data,
-                job.dest,
-                fmt=job.fmt,
-                quality=job.quality,
-                lossless=job.lossless,
-                keep=True,
-                retire=self.retired.get(job.slide),
-            )
+        return await save_received(
+            data,
+            job.dest,
+            fmt=job.fmt,
+            quality=job.quality,
+            lossless=job.lossless,
+            keep=True,
+            retire=self.retired.get(job.slide),
+            converting=self.savers,
+        )
 
 
 class FirstSlide:

@@ -137,8 +137,8 @@ class SavedImage:
 
 
 THUMB_SIZE = 640
-"""The longer side of the copies in ``.thumbs``: a contact sheet of 7 or more slides needs
-no more."""
+"""The least longer side of the copies in ``.thumbs`` (of an image that large): a contact
+sheet of 7 or more slides needs no more."""
 
 
 def keep_version(dest: Path) -> Path | None:
@@ -197,11 +197,16 @@ def thumb_path(dest: Path) -> Path:
 
 
 def _thumbnail(image: Image.Image) -> bytes:
-    """A JPEG of ``image`` at most :data:`THUMB_SIZE` on its longer side, made while it is
-    decoded anyway: drawing a contact sheet then decodes no full-size image again."""
+    """A JPEG of ``image`` made while it is decoded anyway: drawing a contact sheet then
+    decodes no full-size image again.
+
+    Reduced by the largest whole factor that keeps the longer side at least
+    :data:`THUMB_SIZE` (under twice that): one box-average pass. A resize to exactly
+    :data:`THUMB_SIZE` afterwards cost more than the reduction itself (7 ms of a 2K
+    slide's 11), for a copy the sheet scales to its tile anyway.
+    """
     factor = max(1, max(image.size) // THUMB_SIZE)
     small = image.reduce(factor) if factor > 1 else image.copy()
-    small.thumbnail((THUMB_SIZE, THUMB_SIZE))
     if small.mode not in ("RGB", "L"):
         small = _without_alpha(small) if _has_alpha(small) else small.convert("RGB")
     buffer = BytesIO()
@@ -273,6 +278,7 @@ async def save_received(
     lossless: bool,
     keep: bool = False,
     retire: Path | None = None,
+    converting: anyio.CapacityLimiter | None = None,
 ) -> SavedImage:
     """Convert ``data`` to ``fmt`` in a thread, write it to ``dest``, drop the staged copy.
 
@@ -293,6 +299,9 @@ async def save_received(
         retire: the slide's earlier image under another name (its format or file name
             changed): moved to the versions once the new one is in place, so the folder
             holds one image per slide and nothing paid for is lost.
+        converting: held while the image is decoded and encoded, not while it is written:
+            it bounds the conversions at once (one per core), and a thread waiting on
+            ``fsync`` under it would leave its core idle.
 
     Returns:
         The path, final size and dimensions, and where the previous image and the
@@ -303,8 +312,12 @@ async def save_received(
         OSError: the file could not be written.
     """
 
-    def save(abandoned: threading.Event) -> SavedImage | None:
-        encoded = encode_image(data, fmt=fmt, quality=quality, lossless=lossless, thumbnail=keep)
+    def convert(abandoned: threading.Event) -> EncodedImage | None:
+        if abandoned.is_set():
+            return None
+        return encode_image(data, fmt=fmt, quality=quality, lossless=lossless, thumbnail=keep)
+
+    def save(encoded: EncodedImage, abandoned: threading.Event) -> SavedImage | None:
         if abandoned.is_set():
             return None  # the run ended meanwhile: the staged bytes wait for --resume
         previous = keep_version(dest) if keep else None
@@ -343,7 +356,10 @@ async def save_received(
             dest, len(encoded.data), encoded.width, encoded.height, previous, original
         )
 
-    saved = await _in_daemon_thread(save)
+    async with converting if converting is not None else contextlib.nullcontext():
+        encoded = await _in_daemon_thread(convert)
+    assert encoded is not None  # None only once abandoned, and then nobody is waiting
+    saved = await _in_daemon_thread(functools.partial(save, encoded))
     assert saved is not None  # None only once abandoned, and then nobody is waiting
     return saved
 
