@@ -14,11 +14,15 @@ deck: its rendered images are cached, so the measured runs pay the emulator's HT
 gzip work but not its drawing, and the bytes the ceiling encodes are exactly the bytes the
 engine receives.
 
-The machine may be shared, so the two are measured in alternation, ``ROUNDS`` times. Every
-run records how much of the machine's CPU *other* processes used meanwhile (``/proc/stat``,
-steal time included, minus this process and the emulator); the ratio reported is that of
-the round whose two runs were least disturbed, since a share of a few percent or more
-moves wall-clock figures by as much. CPU time per
+The machine may be shared, and even quiet its speed drifts: one pool ran at 6.5 and 8.6
+images/s in one ``make bench`` with no other process busy. So the three are measured in
+alternation, ``ROUNDS`` times, in the reverse order every other round (a drift then favours
+none), and each round gives its ratios: the figures reported are the median round's, with
+the spread of every round beside them. Every run records how much of the machine's CPU
+*other* processes used meanwhile (``/proc/stat``, steal time included, minus this process
+and the emulator). (Until 2026-12-07 the ratio reported was that of the round least
+disturbed by other processes; with every round below 3% that picked a round at random.)
+CPU time per
 image is recorded too (this process, all threads; and the emulator's), since it hardly
 depends on what else the machine is doing: it shows what the engine spends on top of the
 encode (receiving, un-gzipping and parsing the answer).
@@ -31,6 +35,7 @@ import contextlib
 import functools
 import os
 import resource
+import statistics
 import tempfile
 import time
 import zlib
@@ -55,7 +60,7 @@ __all__ = ["CpuResult", "full_pool", "run_cpu_scenario", "warm"]
 
 IMAGES = 24
 THREADS = 4
-ROUNDS = 3
+ROUNDS = 5
 IMAGE_SIZE = "2K"
 QUALITY = 90
 KEY = "bench-cpu"
@@ -71,12 +76,12 @@ class CpuResult:
     Attributes:
         images: images per measured run.
         threads: the engine's concurrency and the pool's thread count.
-        engine_images_per_s: the engine's run in the least disturbed round.
-        pool_images_per_s: the thread pool's run in that round (decode and encode only).
-        full_pool_images_per_s: the full-work pool's run in that round.
-        ratio: engine / pool images per second in the least disturbed round.
-        full_ratio: engine / full-work pool in that round.
-        others_cpu_share: the share of the machine's CPU other processes used during that
+        engine_images_per_s: the median of the engine's runs.
+        pool_images_per_s: the median of the thread pool's runs (decode and encode only).
+        full_pool_images_per_s: the median of the full-work pool's runs.
+        ratio: the median over rounds of engine / pool images per second.
+        full_ratio: the median over rounds of engine / full-work pool.
+        others_cpu_share: the largest share of the machine's CPU other processes used in a
             round (the largest of its three runs; 0.05 = 5%).
         engine_runs: images per second of every engine run.
         pool_runs: images per second of every pool run.
@@ -255,8 +260,7 @@ def _engine(config: dict[str, Any], env: dict[str, str]) -> float:
 
 
 def run_cpu_scenario(log: Any = print) -> CpuResult:
-    """Warm the emulator, then alternate the two pools and the engine; report the quietest
-    round."""
+    """Warm the emulator, then alternate the two pools and the engine; report the medians."""
     pools: list[_Sample] = []
     fulls: list[_Sample] = []
     engines: list[_Sample] = []
@@ -265,17 +269,21 @@ def run_cpu_scenario(log: Any = print) -> CpuResult:
         jobs, answers = ready.jobs, ready.answers
         images = [_parsed(answer) for answer in answers]
         for n in range(ROUNDS):
-            folder = base / f"pool-{n}"
-            folder.mkdir()
-            pool_run = functools.partial(_pool, jobs, images, folder)
-            pools.append(_measured(pool_run, emulator.pid))
-            folder = base / f"full-{n}"
-            folder.mkdir()
-            full_run = functools.partial(full_pool, jobs, answers, folder)
-            fulls.append(_measured(full_run, emulator.pid))
-            config["output_dir"] = str(base / f"engine-{n}")
-            engines.append(_measured(functools.partial(_engine, config, env), emulator.pid))
-            pool, full, engine = pools[-1], fulls[-1], engines[-1]
+            (base / f"pool-{n}").mkdir()
+            (base / f"full-{n}").mkdir()
+            runs: dict[str, Callable[[], float]] = {
+                "pool": functools.partial(_pool, jobs, images, base / f"pool-{n}"),
+                "full": functools.partial(full_pool, jobs, answers, base / f"full-{n}"),
+                "engine": functools.partial(
+                    _engine, {**config, "output_dir": str(base / f"engine-{n}")}, env
+                ),
+            }
+            order = list(runs) if n % 2 == 0 else list(reversed(runs))
+            samples = {name: _measured(runs[name], emulator.pid) for name in order}
+            pool, full, engine = samples["pool"], samples["full"], samples["engine"]
+            pools.append(pool)
+            fulls.append(full)
+            engines.append(engine)
             log(
                 f"  round {n + 1}: pool {pool.images_per_s:.2f}/s, "
                 f"full-work pool {full.images_per_s:.2f}/s, "
@@ -288,16 +296,15 @@ def run_cpu_scenario(log: Any = print) -> CpuResult:
     ratios = [e.images_per_s / p.images_per_s for p, _, e in rounds]
     full_ratios = [e.images_per_s / f.images_per_s for _, f, e in rounds]
     disturbance = [max(s.others_share for s in samples) for samples in rounds]
-    quietest = disturbance.index(min(disturbance))
     return CpuResult(
         images=IMAGES,
         threads=THREADS,
-        engine_images_per_s=engines[quietest].images_per_s,
-        pool_images_per_s=pools[quietest].images_per_s,
-        full_pool_images_per_s=fulls[quietest].images_per_s,
-        ratio=ratios[quietest],
-        full_ratio=full_ratios[quietest],
-        others_cpu_share=disturbance[quietest],
+        engine_images_per_s=statistics.median(s.images_per_s for s in engines),
+        pool_images_per_s=statistics.median(s.images_per_s for s in pools),
+        full_pool_images_per_s=statistics.median(s.images_per_s for s in fulls),
+        ratio=statistics.median(ratios),
+        full_ratio=statistics.median(full_ratios),
+        others_cpu_share=max(disturbance),
         engine_runs=[s.images_per_s for s in engines],
         pool_runs=[s.images_per_s for s in pools],
         full_pool_runs=[s.images_per_s for s in fulls],
