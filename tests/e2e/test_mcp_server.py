@@ -17,10 +17,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from engine_testing import SHAPED_KEY, deck_config, environment, write_json
 from PIL import Image
@@ -260,34 +261,38 @@ async def test_a_run_outlives_its_server_and_a_new_server_finds_it(
 ) -> None:
     held.free = 3
     deck = tmp_path / "deck"
-    async with _connect(env, tmp_path) as session:
-        started = await session.call_tool("start_deck", {"config": deck_config(deck, 10)})
-        assert started.structured_content is not None
-        run_id = started.structured_content["run_id"]
-        for _ in range(200):
-            status = await session.call_tool("deck_status", {"run_id": run_id})
-            assert status.structured_content is not None
-            if status.structured_content["done"] >= 3:
-                break
-        assert status.structured_content["state"] == "running"
-        run_pid = _run_pid(env, run_id)
-        server_pid = _parent_of(run_pid)
-        # The server and its whole process group die mid-run, as when a client kills the
-        # tree of a server that will not go (the SDK's client starts it as a group leader).
-        assert os.getpgid(server_pid) == server_pid != os.getpgid(0)
-        os.killpg(server_pid, signal.SIGKILL)
-        with suppress(Exception):
-            await session.call_tool("deck_status", {"run_id": run_id}, read_timeout_seconds=5)
+    # Each step has a deadline of its own: a hang (seen once in CI, at the 120 s timeout)
+    # then says which step it was, not only that the test ran out of time.
+    with _step("first server: start, see 3 saved, kill it", 60):
+        async with _connect(env, tmp_path) as session:
+            started = await session.call_tool("start_deck", {"config": deck_config(deck, 10)})
+            assert started.structured_content is not None
+            run_id = started.structured_content["run_id"]
+            for _ in range(200):
+                status = await session.call_tool("deck_status", {"run_id": run_id})
+                assert status.structured_content is not None
+                if status.structured_content["done"] >= 3:
+                    break
+            assert status.structured_content["state"] == "running"
+            run_pid = _run_pid(env, run_id)
+            server_pid = _parent_of(run_pid)
+            # The server and its whole process group die mid-run, as when a client kills the
+            # tree of a server that will not go (the SDK's client starts it as a group leader).
+            assert os.getpgid(server_pid) == server_pid != os.getpgid(0)
+            os.killpg(server_pid, signal.SIGKILL)
+            with suppress(Exception):
+                await session.call_tool("deck_status", {"run_id": run_id}, read_timeout_seconds=5)
     os.kill(run_pid, 0)  # the run is still there
     held.gate.set()
-    async with _connect(env, tmp_path) as session:
-        ledger = _Ledger(session)
-        found = await ledger.call("deck_status")  # no id: the latest run, found by its files
-        assert found.structured_content is not None
-        assert found.structured_content["run_id"] == run_id
-        waited = await _follow(ledger, run_id)
-        results = await ledger.call("deck_results", run_id=run_id)
-        sheet = await ledger.call("view_deck", run_id=run_id)
+    with _step("second server: find the run, follow it to the end, view it", 60):
+        async with _connect(env, tmp_path) as session:
+            ledger = _Ledger(session)
+            found = await ledger.call("deck_status")  # no id: the latest run, by its files
+            assert found.structured_content is not None
+            assert found.structured_content["run_id"] == run_id
+            waited = await _follow(ledger, run_id)
+            results = await ledger.call("deck_results", run_id=run_id)
+            sheet = await ledger.call("view_deck", run_id=run_id)
     assert _text(waited).startswith("done 10/10")
     assert results.structured_content is not None
     assert len(results.structured_content["images"]) == 10
@@ -300,6 +305,17 @@ async def test_a_run_outlives_its_server_and_a_new_server_finds_it(
     # The one answer with pixels: a 10-slide deck's sheet, the whole answer included.
     assert len(base64.b64decode(pictures[0].data)) <= VIEW_BYTES
     assert len(sheet.model_dump_json()) <= VIEW_BYTES * 4 // 3 + 1000
+
+
+@contextmanager
+def _step(name: str, seconds: float) -> Iterator[None]:
+    """Fail with ``name`` if the block takes more than ``seconds`` (the test's own clock
+    is never slept on: this only bounds a hang)."""
+    try:
+        with anyio.fail_after(seconds):
+            yield
+    except TimeoutError:
+        pytest.fail(f"step timed out after {seconds:g} s: {name}")
 
 
 def _gif(path: Path) -> None:
