@@ -414,9 +414,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             budget=True,  # what run would refuse, a dry run refuses
         )
     if args.command == "run":
+        from .dry_run import run_env
         from .runs import run_files
 
-        files = run_files(args)
+        env = run_env(args.emulator)
+        files = run_files(args, env)  # its config, loaded once: the run uses the same
         args.progress_file, args.results_file = files.progress_file, files.results_file
         if args.detach:
             from .detach import detach_command
@@ -426,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"nanobanana: notice: {files.notice()}", file=sys.stderr)
         from .run import run_command
 
-        return run_command(args)
+        return run_command(args, env, files.config)
     if args.command in ("status", "wait", "stop"):
         from ..errors import ConfigError
         from .runs import NoSuchRun, followed_progress_file, refused

@@ -21,7 +21,7 @@ import orjson
 
 from ..config.loading import load_config
 from ..cost.prices import BATCH_DISCOUNT
-from ..engine.manifest import Decision
+from ..engine.manifest import Decision, Manifest
 from ..engine.options import run_options
 from ..engine.plan import plan_jobs
 from ..engine.rerun import RunPlan, check_budget, plan_run
@@ -126,8 +126,9 @@ def plan_command(
     try:
         config = load_config(config_file, env=dict(os.environ))
         options = run_options(config, EngineSettings(batch_api=batch_api, max_cost=max_cost))
+        manifest = Manifest.read(config.output_dir, config.api_key)  # as a run reads it
         plan = plan_run(
-            config, plan_jobs(config), regenerate=regenerate, force=force, resume=resume
+            config, plan_jobs(config), manifest, regenerate=regenerate, force=force, resume=resume
         )
         if budget:
             check_budget(plan, options.max_cost, batch=options.batch_api)

@@ -11,16 +11,16 @@ signal's: 130 for SIGINT, 143 for SIGTERM.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
 import httpx2
 import orjson
 
-from ..config.loading import DeckConfig, load_config
+from ..config.loading import DeckConfig
 from ..engine.ledger import default_ledger_path
 from ..engine.run import EngineSettings, generate_deck
 from ..errors import ConfigError, NanoBananaError, RunLockedError
@@ -28,14 +28,12 @@ from ..exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ..files.reading import read_regular
 from ..follow.summary import result_line
 from ..results import DeckResult
-from ..service.endpoint import EMULATOR_BASE_URL
 from .allocator import pin_mmap_threshold
 from .bar import ProgressBar
-from .dry_run import dry_run_dir
+from .dry_run import run_config
 
 __all__ = ["run_command"]
 
-_EMULATOR_KEY = "emulator-dry-run"
 _STOPPING_NOTE = (
     "nanobanana: stopping: the requests on the wire finish and are saved, nothing new is "
     "sent; press Ctrl-C again to cut them"
@@ -93,10 +91,17 @@ async def _run(
     return box.get("result"), box.get("signal")
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run_command(
+    args: argparse.Namespace, env: Mapping[str, str], config: DeckConfig | None = None
+) -> int:
+    """Run the deck of ``args``, its config read in ``env`` (:func:`.dry_run.run_env`).
+
+    ``config``: as loaded already to choose the run's files (:func:`.runs.run_files`), so
+    the run uses the very config its files were chosen for; ``None``: it did not load, and
+    is loaded here to say why.
+    """
     # Before the first large buffer: a steady peak RSS for big decks of 4K images.
     pin_mmap_threshold()
-    env = dict(os.environ)
     transport: httpx2.AsyncBaseTransport | None = None
     time_scale = args.time_scale
     if args.emulator:
@@ -104,16 +109,12 @@ def run_command(args: argparse.Namespace) -> int:
 
         time_scale = args.emulator_time_scale
         transport = httpx2.ASGITransport(app=Emulator(EmulatorSettings(time_scale=time_scale)))
-        if not (env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY")):
-            env["GEMINI_API_KEY"] = _EMULATOR_KEY
-        env["GOOGLE_GEMINI_BASE_URL"] = EMULATOR_BASE_URL
     bar = ProgressBar(enabled=sys.stderr.isatty() and not args.quiet)
     try:
-        config = load_config(args.config, env=env)
+        if config is None:
+            config = run_config(args.config, env, emulator=args.emulator)
         for notice in config.notices:
             print(f"nanobanana: notice: {notice}", file=sys.stderr)
-        if args.emulator:
-            config = _for_emulator(config)
         settings = EngineSettings(
             concurrency=args.concurrency,
             rpm=args.rpm,
@@ -158,23 +159,6 @@ def run_command(args: argparse.Namespace) -> int:
         for line in export_after_run(config.output_dir, args.export, config):
             print(line)
     return result.exit_code
-
-
-def _for_emulator(config: DeckConfig) -> DeckConfig:
-    """A dry run never touches the real service, nor the deck's real images.
-
-    Whatever the config's base_url says, the requests go to the embedded emulator; and the
-    placeholders go to a folder of the dry run's own beside ``output_dir``
-    (:func:`dry_run_dir`), so no real image is ever replaced by one.
-    """
-    from dataclasses import replace
-
-    return replace(
-        config,
-        base_url=EMULATOR_BASE_URL,
-        api_key=_EMULATOR_KEY,
-        output_dir=dry_run_dir(config.output_dir),
-    )
 
 
 def _print_saved_summary(args: argparse.Namespace) -> None:

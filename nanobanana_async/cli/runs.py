@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from ..config.loading import load_config
+from ..config.loading import DeckConfig, load_config
 from ..errors import ConfigError
 from ..exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE, EXIT_OK, EXIT_USAGE
 from ..files.lock import deck_holder
@@ -25,7 +26,7 @@ from ..follow.progress_file import run_holder, view
 from ..follow.registry import Entry, Registry, deck_files, deck_id
 from ..follow.summary import printable
 from ..results import utc_iso
-from .dry_run import dry_run_dir
+from .dry_run import dry_run_dir, run_config
 
 __all__ = [
     "NoSuchRun",
@@ -38,12 +39,14 @@ __all__ = [
 
 
 class RunFiles(NamedTuple):
-    """The files a run writes, its id, and whether it took its own for want of the defaults."""
+    """The files a run writes, its id, whether it took its own for want of the defaults, and
+    the config they were chosen from (``None``: it did not load; the run says why)."""
 
     progress_file: Path
     results_file: Path
     run_id: str | None
     own: bool = False
+    config: DeckConfig | None = None
 
     def notice(self) -> str:
         """What the start says when the run took its own files, else nothing."""
@@ -55,8 +58,9 @@ class RunFiles(NamedTuple):
         )
 
 
-def run_files(args: argparse.Namespace) -> RunFiles:
-    """The files ``run`` writes, chosen from its options, its deck and the live runs.
+def run_files(args: argparse.Namespace, env: Mapping[str, str]) -> RunFiles:
+    """The files ``run`` writes, chosen from its options, its deck and the live runs, and
+    its config as loaded in ``env`` (the run's: :func:`.dry_run.run_env`).
 
     Registers the run (this process) unless its progress file or its deck is held already,
     in which case the run is refused in its own words and there is nothing to register.
@@ -64,14 +68,14 @@ def run_files(args: argparse.Namespace) -> RunFiles:
     progress_file: Path | None = args.progress_file
     results_file: Path | None = args.results_file
     try:
-        config = load_config(args.config, env=os.environ)
+        config = run_config(args.config, env, emulator=args.emulator)
     except ConfigError:  # the run says it, in its own line, before it writes anything
         return RunFiles(
             progress_file or DEFAULT_PROGRESS_FILE,
             results_file or DEFAULT_RESULTS_FILE,
             None,
         )
-    output_dir = dry_run_dir(config.output_dir) if args.emulator else config.output_dir
+    output_dir = config.output_dir  # a dry run's own already
     run_id = deck_id(output_dir)
     own_progress, own_results = deck_files(run_id)
     own = False
@@ -80,7 +84,7 @@ def run_files(args: argparse.Namespace) -> RunFiles:
         progress_file = own_progress if own else DEFAULT_PROGRESS_FILE
     if results_file is None:
         results_file = own_results if own or args.emulator else DEFAULT_RESULTS_FILE
-    files = RunFiles(progress_file, results_file, run_id, own)
+    files = RunFiles(progress_file, results_file, run_id, own, config)
     # A run refused at its start (its progress file, or its deck, held by a live run) is no
     # run to list: registered, it would hide the live run of the same deck (one id a deck).
     held = run_holder(progress_file) is not None or deck_holder(output_dir) is not None

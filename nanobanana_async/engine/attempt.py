@@ -60,7 +60,6 @@ from .events import (
     SlideReused,
     SlideStarted,
 )
-from .manifest import Manifest
 from .originals import MAX_ORIGINAL_BYTES, kept_reference
 from .plan import Job
 from .quota import StateStore
@@ -390,13 +389,15 @@ class FirstSlide:
         return f"<FirstSlide {self.leader.slide} ({sent}), {len(self.followers)} following>"
 
     @classmethod
-    def of(cls, run: Run, jobs: list[Job], manifest: Manifest) -> FirstSlide | None:
-        """The first slide of ``jobs`` when the others follow it, else ``None``."""
+    def of(cls, run: Run, jobs: list[Job], kept: Path | None) -> FirstSlide | None:
+        """The first slide of ``jobs`` when the others follow it, else ``None``.
+
+        ``kept``: the first slide's original kept by an earlier run, as the run was
+        prepared (:attr:`~.prepared.PreparedRun.first_kept`).
+        """
         if len(jobs) < 2 or jobs[1].follows is None:
             return None
-        record = manifest.slides.get(jobs[0].slide)
-        original = None if record is None or record.original is None else record.original
-        return cls(run, jobs[0], None if original is None else run.config.output_dir / original)
+        return cls(run, jobs[0], kept)
 
     def defer(self, job: Job, *, recover: bool = False) -> bool:
         """Take ``job`` to send in its turn, if it is the first slide's or follows it.

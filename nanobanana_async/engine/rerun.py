@@ -199,12 +199,16 @@ def _batch_view(record: Mapping[str, Any], in_batch: Iterable[int]) -> dict[str,
 def plan_run(
     config: DeckConfig,
     jobs: Iterable[Job],
+    manifest: Manifest,
     *,
     regenerate: frozenset[int] = frozenset(),
     force: bool = False,
     resume: bool = False,
 ) -> RunPlan:
-    """Look at ``config.output_dir`` and its manifest, and say what a run would do.
+    """Look at ``config.output_dir`` and its ``manifest``, and say what a run would do.
+
+    The manifest is the caller's, read once (``Manifest.read``): a run plans from it and
+    writes its own record over the same one (:mod:`.prepared`).
 
     ``resume``: finish what the last run set out to do and did not (the manifest's
     ``pending`` slides: its ``--force`` or ``--regenerate`` too), keep every other whole
@@ -215,7 +219,6 @@ def plan_run(
     """
     jobs = list(jobs)
     check_regenerate(jobs, regenerate)
-    manifest = Manifest.read(config.output_dir, config.api_key)
     complete = {job.slide: image_is_complete(job.dest) for job in jobs}
     originals = {
         slide: kept_file(config.output_dir / record.original)

@@ -1,11 +1,12 @@
 """The batch engine: a plan of jobs in, images, progress and results out.
 
-:func:`generate_deck` plans one job per slide, runs one task per slide through gate, pacer
-and client, sends events to the one progress writer on the way, and writes the results
-once every task has ended (the picture: docs/design.md). Each slide's attempts, and the
-state the slides share, are :mod:`.attempt`'s; a stop asked from outside is
-:mod:`.stopping`'s; the checks before anything is sent and the results written at the end
-are :mod:`.outputs`'; how the engine runs is :mod:`.settings`'.
+:func:`generate_deck` loads the config and has the run prepared (:mod:`.prepared`: every
+decision made, checked and set up on disk before the first request); :func:`carry_out`
+then runs one task per slide through admission and client as the plan says, sends events
+to the one progress writer on the way, and writes the results once every task has ended
+(the picture: docs/design.md). Each slide's attempts, and the state the slides share, are
+:mod:`.attempt`'s; a stop asked from outside is :mod:`.stopping`'s; the results written at
+the end are :mod:`.outputs`'; how the engine runs is :mod:`.settings`'.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from ..errors import (
 from ..files.images import (
     discard_staged,
 )
-from ..files.lock import DeckLock, RunLock
 from ..results import DeckResult, RunState, SlideFailure, SlideOutput, StopReport, utc_iso
 from ..service.client import GeminiClient
 from ..service.endpoint import refused_listener
@@ -42,8 +42,7 @@ from .events import (
     SlideReused,
 )
 from .ledger import QuotaLedger, entry_name
-from .manifest import Decision, Manifest
-from .options import RunOptions, run_options
+from .manifest import Decision
 from .outputs import (
     deck_spend,
     refresh_contact_sheet,
@@ -51,22 +50,14 @@ from .outputs import (
     write_manifest,
     write_results,
 )
-from .plan import Job, check_regenerate, plan_jobs
-from .preflight import (
-    check_files,
-    check_output_dir,
-    clean_leftovers,
-    keep_foreign_files,
-    record_pending,
-    replaced_notice,
-)
+from .plan import Job
+from .prepared import PreparedRun, prepare_run
 from .progress import ProgressCallback, ProgressTracker
-from .rerun import RunPlan, check_budget, plan_run
 from .settings import EngineSettings
 from .stopping import Stopper, stop_grace
 from .writer import ProgressWriter
 
-__all__ = ["EngineSettings", "generate_deck"]
+__all__ = ["EngineSettings", "carry_out", "generate_deck"]
 
 
 async def _shielded(function: Callable[..., Awaitable[None]], *args: Any) -> None:
@@ -121,39 +112,20 @@ async def generate_deck(
     """
     settings = settings or EngineSettings()
     cfg = load_config(config, env=env)
-    progress_file = _as_path(progress_file)
-    results_file = _as_path(results_file)
     # Before anything is written or locked: a run without a key stops here, saying why.
     cfg.require_key("; for a dry run that needs no key, use nanobanana run --emulator")
     if transport is None and (problem := refused_listener(cfg.base_url)) is not None:
         raise ConfigError("base_url", problem)  # said again by the client, request by request
-    options = run_options(cfg, settings)  # the one merge of settings over config
-    jobs = plan_jobs(cfg)
-    check_regenerate(jobs, regenerate)  # before anything is created or locked
-    check_files(progress_file, results_file)
-    lock = RunLock(progress_file) if progress_file is not None else None
-    if lock is not None:
-        lock.acquire()
-    try:
-        check_output_dir(cfg.output_dir)  # after the lock: a refused run creates nothing
-        with DeckLock(cfg.output_dir):  # one run per deck, whatever its progress file
-            plan = plan_run(cfg, jobs, regenerate=regenerate, force=force, resume=resume)
-            check_budget(plan, options.max_cost, batch=options.batch_api)
-            return await _execute(
-                cfg,
-                jobs,
-                settings,
-                options,
-                progress,
-                progress_file,
-                results_file,
-                plan,
-                transport,
-                stop,
-            )
-    finally:
-        if lock is not None:
-            lock.release()
+    with prepare_run(
+        cfg,
+        settings,
+        regenerate=regenerate,
+        force=force,
+        resume=resume,
+        progress_file=_as_path(progress_file),
+        results_file=_as_path(results_file),
+    ) as prepared:
+        return await carry_out(prepared, progress=progress, transport=transport, stop=stop)
 
 
 def _as_path(path: str | os.PathLike[str] | None) -> Path | None:
@@ -161,34 +133,24 @@ def _as_path(path: str | os.PathLike[str] | None) -> Path | None:
     return None if path is None else Path(os.fspath(path))
 
 
-async def _execute(
-    cfg: DeckConfig,
-    jobs: list[Job],
-    settings: EngineSettings,
-    options: RunOptions,
-    callback: ProgressCallback | None,
-    progress_file: Path | None,
-    results_file: Path | None,
-    plan: RunPlan,
-    transport: httpx2.AsyncBaseTransport | None,
-    stop: anyio.Event | None,
+async def carry_out(
+    prepared: PreparedRun,
+    *,
+    progress: ProgressCallback | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    stop: anyio.Event | None = None,
 ) -> DeckResult:
+    """Carry out a prepared run (:func:`~.prepared.prepare_run`) and record what happened.
+
+    Everything was decided before: this sends what the plan says to send, saves, keeps
+    and re-encodes what it says, and writes the results and the manifest at the end.
+    ``progress``, ``transport`` and ``stop`` are :func:`generate_deck`'s.
+    """
+    cfg, settings, options = prepared.config, prepared.settings, prepared.options
+    plan, manifest, jobs = prepared.plan, prepared.manifest, list(prepared.jobs)
     clock = settings.clock
     started_at = utc_iso()
     started_mono = clock()
-    clean_leftovers(cfg.output_dir, jobs)
-    kept = keep_foreign_files(cfg.output_dir)  # before anything of this run is written
-    notices = cfg.notices
-    read = Manifest.read(cfg.output_dir, cfg.api_key)
-    if read.dropped:
-        notices = (*notices, read.dropped)
-    # What this run sets out to make, recorded before anything is sent (for --resume).
-    manifest = record_pending(cfg.output_dir, read, plan.pending)
-    redone = [job for job in jobs if plan.decision(job.slide) is not Decision.KEEP]
-    if (replacing := replaced_notice(cfg.output_dir, redone)) is not None:
-        notices = (*notices, replacing)
-    if kept is not None:
-        notices = (*notices, kept)
     tracker = ProgressTracker(
         total=len(jobs),
         output_dir=cfg.output_dir,
@@ -198,8 +160,8 @@ async def _execute(
     )
     writer = ProgressWriter(
         tracker,
-        progress_file,
-        callback=callback,
+        prepared.progress_file,
+        callback=progress,
         min_interval=settings.progress_interval,
         clock=clock,
         sleep=settings.sleep,
@@ -245,7 +207,7 @@ async def _execute(
     ended: float | None = None
     report: StopReport | None = None
     reused: dict[int, SlideOutput] = {}
-    first = FirstSlide.of(run, jobs, manifest)  # None unless the slides follow the first
+    first = FirstSlide.of(run, jobs, prepared.first_kept)  # None unless the slides follow it
     try:
         async with client, anyio.create_task_group() as outer:
             outer.start_soon(_shielded, writer.run, receive)
@@ -258,9 +220,7 @@ async def _execute(
                     for job in jobs:
                         decision = plan.decision(job.slide)
                         if decision is Decision.REENCODE:
-                            record = manifest.slides[job.slide]
-                            assert record.original is not None
-                            original = cfg.output_dir / record.original
+                            original = prepared.reencode_from[job.slide]
                             slides.start_soon(run.reencode_slide, job, original)
                             continue
                         if decision is Decision.KEEP:
@@ -308,7 +268,15 @@ async def _execute(
             if ended is None:
                 ended = clock()
             result = _result(
-                cfg, jobs, run, reused, state, started_at, tracker.duration(ended), notices, report
+                cfg,
+                jobs,
+                run,
+                reused,
+                state,
+                started_at,
+                tracker.duration(ended),
+                prepared.notices,
+                report,
             )
             # What the interrupted run made (or received) and never recorded, at the plan's
             # estimate: the slides of the plan's adopted this run kept or saved.
@@ -317,7 +285,7 @@ async def _execute(
             spend = deck_spend(manifest.spend, result, adopted)
             deck_cost = None if settings.dry_run else spend.total_usd
             result = dataclasses.replace(result, deck_cost_usd=deck_cost)
-            await write_results(result, cfg.output_dir, results_file)
+            await write_results(result, cfg.output_dir, prepared.results_file)
             # The batch still to collect: the one found, or this run's; none once collected.
             pending = batcher.pending if batcher is not None else manifest.batch
             await anyio.to_thread.run_sync(

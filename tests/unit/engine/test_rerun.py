@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_testing import jpeg_bytes
@@ -26,8 +27,8 @@ from nanobanana_async.engine.manifest import (
     generation_digest,
     output_digest,
 )
-from nanobanana_async.engine.plan import plan_jobs
-from nanobanana_async.engine.rerun import plan_run
+from nanobanana_async.engine.plan import Job, plan_jobs
+from nanobanana_async.engine.rerun import RunPlan, plan_run
 
 
 def _config(tmp_path: Path, count: int, **top: object) -> DeckConfig:
@@ -37,6 +38,11 @@ def _config(tmp_path: Path, count: int, **top: object) -> DeckConfig:
         **top,
     }
     return load_config(raw, env={"GEMINI_API_KEY": "k" * 39}, base_dir=tmp_path)
+
+
+def planned(config: DeckConfig, jobs: list[Job], **kwargs: Any) -> RunPlan:
+    """The plan of a run of ``config``, from its folder's manifest as a run reads it."""
+    return plan_run(config, jobs, Manifest.read(config.output_dir, config.api_key), **kwargs)
 
 
 def _made(config: DeckConfig, slides: set[int]) -> None:
@@ -58,7 +64,7 @@ def _made(config: DeckConfig, slides: set[int]) -> None:
 
 
 def test_a_first_run_generates_every_slide_at_the_page_price(tmp_path: Path) -> None:
-    plan = plan_run(config := _config(tmp_path, 10, image_size="2K"), plan_jobs(config))
+    plan = planned(config := _config(tmp_path, 10, image_size="2K"), plan_jobs(config))
     assert plan.slides(Decision.GENERATE) == list(range(1, 11))
     assert plan.requests == 10
     assert plan.cost_usd == pytest.approx(10 * 0.134, abs=0.01)
@@ -75,7 +81,7 @@ def test_a_rerun_after_two_prompts_changed_generates_two(tmp_path: Path) -> None
         "output_dir": "deck",
     }
     edited = load_config(raw, env={"GEMINI_API_KEY": "k" * 39}, base_dir=tmp_path)
-    plan = plan_run(edited, plan_jobs(edited))
+    plan = planned(edited, plan_jobs(edited))
     assert plan.slides(Decision.GENERATE) == [3, 7]
     assert plan.requests == 2
     assert len(plan.slides(Decision.KEEP)) == 8
@@ -84,7 +90,7 @@ def test_a_rerun_after_two_prompts_changed_generates_two(tmp_path: Path) -> None
 
 def test_a_format_change_reencodes_and_costs_nothing(tmp_path: Path) -> None:
     _made(_config(tmp_path, 3), {1, 2, 3})
-    plan = plan_run(config := _config(tmp_path, 3, quality=70), plan_jobs(config))
+    plan = planned(config := _config(tmp_path, 3, quality=70), plan_jobs(config))
     assert plan.slides(Decision.REENCODE) == [1, 2, 3]
     assert (plan.requests, plan.cost_usd) == (0, 0.0)
 
@@ -99,11 +105,11 @@ def test_resume_counts_what_a_killed_run_generated_and_never_recorded(tmp_path: 
         2: Pending(Verdict(Decision.REENCODE, "changed", ("quality",)), "1:1:1"),
     }
     dataclasses.replace(manifest, pending=pending).write(config.output_dir)
-    plan = plan_run(config, plan_jobs(config), resume=True)
+    plan = planned(config, plan_jobs(config), resume=True)
     assert [plan.verdicts[n].reason for n in (1, 2)] == ["made by the interrupted run"] * 2
     # Its generation was paid for (the plan's estimate); a re-encode costs nothing.
     assert plan.adopted == {1: pytest.approx(0.134, abs=0.01)}
-    assert plan_run(config, plan_jobs(config)).adopted == {}  # only --resume adopts
+    assert planned(config, plan_jobs(config)).adopted == {}  # only --resume adopts
 
 
 def test_resume_plans_to_save_what_a_killed_run_received_and_never_saved(
@@ -116,7 +122,7 @@ def test_resume_plans_to_save_what_a_killed_run_received_and_never_saved(
     pending = {n: Pending(Verdict(Decision.GENERATE, "--force"), None) for n in (1, 2)}
     Manifest({}, pending=pending).write(config.output_dir)
     (config.output_dir / ".slide-01.webp.received").write_bytes(jpeg_bytes((8, 8)))
-    plan = plan_run(config, plan_jobs(config), resume=True)
+    plan = planned(config, plan_jobs(config), resume=True)
     assert plan.decision(1) is Decision.RECOVER
     assert (plan.slides(Decision.GENERATE), plan.requests) == ([2], 1)
     assert plan.slide_cost(1) == 0.0  # not bought again...
@@ -124,7 +130,7 @@ def test_resume_plans_to_save_what_a_killed_run_received_and_never_saved(
     # Killed again before it is saved, the next --resume still finds what was asked.
     assert plan.pending[1] == pending[1]
     # A fresh run asks again, whatever is staged.
-    assert plan_run(config, plan_jobs(config)).slides(Decision.GENERATE) == [1, 2]
+    assert planned(config, plan_jobs(config)).slides(Decision.GENERATE) == [1, 2]
 
 
 def test_an_image_under_an_old_name_is_retired_unless_another_slide_now_has_it(
@@ -132,7 +138,7 @@ def test_an_image_under_an_old_name_is_retired_unless_another_slide_now_has_it(
 ) -> None:
     _made(_config(tmp_path, 3), {1, 2, 3})
     deck = tmp_path / "deck"
-    plan = plan_run(config := _config(tmp_path, 3, format="jpg"), plan_jobs(config))
+    plan = planned(config := _config(tmp_path, 3, format="jpg"), plan_jobs(config))
     assert plan.retired == {n: deck / f"slide-0{n}.webp" for n in (1, 2, 3)}
     renamed = _config(tmp_path, 3)
     renamed = dataclasses.replace(
@@ -145,20 +151,20 @@ def test_an_image_under_an_old_name_is_retired_unless_another_slide_now_has_it(
     )
     # Slide 2's new name is slide 1's old one: that file is slide 2's to replace (and keep
     # as its version), not slide 1's to move away.
-    assert plan_run(renamed, plan_jobs(renamed)).retired == {2: deck / "slide-02.webp"}
+    assert planned(renamed, plan_jobs(renamed)).retired == {2: deck / "slide-02.webp"}
 
 
 def test_regenerate_and_force_redo_on_purpose(tmp_path: Path) -> None:
     config = _config(tmp_path, 4)
     _made(config, {1, 2, 3, 4})
     jobs = plan_jobs(config)
-    assert plan_run(config, jobs, regenerate=frozenset({2, 4})).slides(Decision.GENERATE) == [2, 4]
-    assert plan_run(config, jobs, force=True).requests == 4
+    assert planned(config, jobs, regenerate=frozenset({2, 4})).slides(Decision.GENERATE) == [2, 4]
+    assert planned(config, jobs, force=True).requests == 4
 
 
 def test_an_unpriced_model_has_no_cost(tmp_path: Path) -> None:
     config = _config(tmp_path, 2, model="someones-proxy-model")
-    plan = plan_run(config, plan_jobs(config))
+    plan = planned(config, plan_jobs(config))
     assert plan.cost_usd is None
     assert plan.to_dict()["cost_usd"] is None
 
@@ -182,8 +188,8 @@ def test_every_reference_image_counts_in_the_cost(tmp_path: Path) -> None:
             config.slides[2],
         ),
     )
-    base = plan_run(plain, plan_jobs(plain)).costs
-    costs = plan_run(config, plan_jobs(config)).costs
+    base = planned(plain, plan_jobs(plain)).costs
+    costs = planned(config, plan_jobs(config)).costs
     per_image = 560 * PRICES["gemini-3-pro-image"].input / 1e6  # an input image's tokens
     # Slide 1: the style reference; 2: it, its own and slide 1's image; 3: it and slide 1's.
     for slide, images in {1: 1, 2: 3, 3: 2}.items():
@@ -216,7 +222,7 @@ def test_the_others_follow_the_kept_first_slide_and_stay_while_it_does(tmp_path:
     config = _consistent(tmp_path, 4)
     _made_in_turn(config, _png("red"))
     jobs = plan_jobs(config)
-    plan = plan_run(config, jobs)
+    plan = planned(config, jobs)
     assert plan.slides(Decision.KEEP) == [1, 2, 3, 4]
     # Their bodies now carry slide 1's kept original, as a run would send them.
     kept = read_reference(config.output_dir / ".originals/slide-01.webp.png", "x").data
@@ -233,7 +239,7 @@ def test_the_others_follow_the_kept_first_slide_and_stay_while_it_does(tmp_path:
             edited.slides[3],
         ),
     )
-    assert plan_run(edited, plan_jobs(edited)).slides(Decision.GENERATE) == [3]
+    assert planned(edited, plan_jobs(edited)).slides(Decision.GENERATE) == [3]
 
 
 @pytest.mark.parametrize(
@@ -259,7 +265,7 @@ def test_when_the_first_slide_changes_every_other_slide_is_generated(
         original.write_bytes(_png("green"))
     else:
         original.unlink()  # nothing left to send as the service sent it: slide 1 is remade
-    plan = plan_run(config, plan_jobs(config), regenerate=regenerate)
+    plan = planned(config, plan_jobs(config), regenerate=regenerate)
     expected = [2, 3, 4] if change == "first image other" else [1, 2, 3, 4]
     assert plan.slides(Decision.GENERATE) == expected
 
@@ -278,7 +284,7 @@ def test_slides_a_batch_still_out_will_deliver_are_neither_sent_nor_priced(
         "slides": {str(j.slide): generation_digest(config.model, j.body) for j in jobs[1:3]},
     }
     Manifest(Manifest.read(config.output_dir).slides, record).write(config.output_dir)
-    plan = plan_run(config, jobs)
+    plan = planned(config, jobs)
     assert plan.slides(Decision.GENERATE) == [2, 3, 4]
     assert plan.in_batch == (2, 3)
     assert plan.to_buy == [4]
@@ -292,4 +298,4 @@ def test_slides_a_batch_still_out_will_deliver_are_neither_sent_nor_priced(
     }
     # Asked otherwise now (another size): the batch's images are not the ones wanted.
     changed = _config(tmp_path, 4, image_size="4K")
-    assert plan_run(changed, plan_jobs(changed)).in_batch == ()
+    assert planned(changed, plan_jobs(changed)).in_batch == ()
