@@ -31,6 +31,7 @@ __all__ = [
     "Region",
     "edit_body",
     "edit_text",
+    "images_in",
 ]
 
 KEEP_THE_REST = "Keep everything else exactly as it is."
@@ -140,3 +141,14 @@ def edit_body(
             {"role": "user", "parts": instruction},
         ]
     return {"contents": contents, "generationConfig": dict(generation_config)}
+
+
+def images_in(contents: Sequence[Mapping[str, Any]]) -> int:
+    """How many images ``contents`` sends, thought images included: what an edit is billed
+    for as input (:func:`~..cost.estimate.edit_cost`)."""
+    count = 0
+    for content in contents:
+        for part in content.get("parts") or ():
+            if isinstance(part, Mapping) and (part.get("inlineData") or part.get("inline_data")):
+                count += 1
+    return count

@@ -15,7 +15,13 @@ import pytest
 from emulator_testing import Wire
 
 from nanobanana_async.service import protocol
-from nanobanana_async.service.edit_body import EditStep, Region, edit_body, edit_text
+from nanobanana_async.service.edit_body import (
+    EditStep,
+    Region,
+    edit_body,
+    edit_text,
+    images_in,
+)
 
 CONFIG = {
     "responseModalities": ["TEXT", "IMAGE"],
@@ -188,3 +194,31 @@ def test_inconsistent_steps_are_refused(
 )
 def test_the_box_is_said_in_whole_percent(region: Region, span: str) -> None:
     assert span in edit_text(EditStep("x", region))
+
+
+def test_the_images_an_edit_sends_are_counted_thoughts_included() -> None:
+    answer = Wire("gemini-3-pro-image--thoughts-then-image").response()["body"]
+    turn = protocol.parse_success(answer).turn
+    assert turn is not None
+    thoughts = sum(1 for p in turn["parts"] if "inlineData" in p and p.get("thought"))
+    assert thoughts == 2
+    region = edit_body(
+        generation_config=CONFIG,
+        user_parts=SLIDE_PARTS,
+        model_turn=turn,
+        image=IMAGE,
+        mime_type="image/jpeg",
+        step=EditStep("x", BOX),
+        marked=MARKED,
+    )
+    assert images_in(region["contents"]) == 2 + 1 + 1  # thoughts, the image, the marked copy
+    fresh = edit_body(
+        generation_config=CONFIG,
+        user_parts=None,
+        model_turn=None,
+        image=IMAGE,
+        mime_type="image/jpeg",
+        step=EditStep("x"),
+        marked=None,
+    )
+    assert images_in(fresh["contents"]) == 1
