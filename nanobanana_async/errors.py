@@ -22,6 +22,8 @@ matches on the type, never on a message string. The tree says what the engine do
             ├── PromptBlocked        ``promptFeedback.blockReason``
             ├── ImageRefused         finishReason SAFETY, IMAGE_SAFETY, ...
             ├── BadRequest           any other 400: the request for this slide is wrong
+            │   └── SignatureRejected    400 naming a thought signature (missing, corrupt,
+            │                            stale): an edit step is retried once afresh
             ├── NoImageReturned      NO_IMAGE or no image part: worth exactly one more try
             └── UnusableAnswer       over the size cap, or an image that does not decode
                                      (or has too many pixels): exactly one more try
@@ -56,6 +58,7 @@ __all__ = [
     "QuotaExhausted",
     "RateLimited",
     "RunLockedError",
+    "SignatureRejected",
     "SlideError",
     "TransientError",
     "UnusableAnswer",
@@ -293,6 +296,16 @@ class ImageRefused(SlideError):
 
 class BadRequest(SlideError):
     """A 400 about this request (a bad value), other than an invalid key."""
+
+
+class SignatureRejected(BadRequest):
+    """A 400 naming a thought signature: the model turn an edit sent back was refused.
+
+    Missing (``Image part is missing a thought_signature in content position 2, part
+    position 1``), forged or stale (``Corrupted thought signature.``, Vertex's ``Thought
+    signature is not valid``). The same request cannot succeed; the same step sent as a
+    fresh edit (the image inline, no model turn) can, without the turn's context.
+    """
 
 
 class NoImageReturned(SlideError):

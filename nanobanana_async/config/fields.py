@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from ..errors import ConfigError
+from ..service.edit_body import EditStep, Region
 from .schema import (
     ASPECT_RATIOS,
     CONCURRENCY_RANGE,
@@ -20,8 +21,10 @@ from .schema import (
     FORMAT_SPELLINGS,
     IMAGE_SIZE_SPELLINGS,
     MAX_COST_RANGE,
+    MAX_EDITS,
     MAX_PROMPT_CHARS,
     MAX_SLIDES,
+    MIN_REGION_SIDE,
     MODEL_PATTERN,
     QUALITY_RANGE,
     RPM_RANGE,
@@ -29,6 +32,7 @@ from .schema import (
     SEED_RANGE,
     TEMPERATURE_RANGE,
     TIMEOUT_RANGE,
+    VARIANTS_RANGE,
     Consistency,
     ImageFormat,
     RunMode,
@@ -85,6 +89,88 @@ def prompt(value: object, where: str) -> str:
             where, f"is {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,}, shorten it"
         )
     return text
+
+
+_STEP_FIELDS = frozenset({"instruction", "region"})
+_STEP_SHAPE = '"make the title bigger" or {"instruction": "...", "region": [x, y, w, h]}'
+# A sum of two fractions written to reach the edge exactly (0.7 + 0.3) may land a hair past 1.
+_EDGE = 1 + 1e-9
+
+
+def instruction(value: object, where: str) -> str:
+    """An edit step's instruction: a string, not blank, capped like a prompt."""
+    if value is None:
+        raise ConfigError(where, 'required: what to change, like "make the title bigger"')
+    text = string(value, where)
+    if not text.strip():
+        raise ConfigError(where, "must not be empty: say what to change")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise ConfigError(
+            where, f"is {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,}, shorten it"
+        )
+    return text
+
+
+def region(value: object, where: str) -> Region:
+    """``[x, y, w, h]``: a box inside the image, in fractions of its width and height."""
+    if not isinstance(value, list | tuple) or len(value) != 4:
+        got = f"{len(value)} values" if isinstance(value, list | tuple) else json_kind(value)
+        raise ConfigError(
+            where,
+            "must be [x, y, w, h], fractions of the image from its top left like "
+            f"[0.1, 0.05, 0.5, 0.2], got {got}",
+        )
+    x, y, w, h = (_number(item, f"{where}[{i}]") for i, item in enumerate(value))
+    if x < 0 or y < 0:
+        raise ConfigError(
+            where, f"x and y must be 0 or more (the top left is 0, 0), got {x:g}, {y:g}"
+        )
+    if w < MIN_REGION_SIDE or h < MIN_REGION_SIDE:
+        raise ConfigError(
+            where, f"w and h must be at least {MIN_REGION_SIDE:g} of the image, got {w:g}, {h:g}"
+        )
+    for name, start, size, edge in (("x", x, w, "right"), ("y", y, h, "bottom")):
+        if start + size > _EDGE:
+            span = "w" if name == "x" else "h"
+            raise ConfigError(
+                where,
+                f"reaches past the image's {edge} edge ({name} + {span} = {start + size:g}); "
+                f"keep {name} + {span} at most 1",
+            )
+    return Region(x, y, w, h)
+
+
+def edits(value: object, where: str) -> tuple[EditStep, ...]:
+    """A slide's edit chain: at most :data:`MAX_EDITS` steps, each text or text and region."""
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            where, f"must be an array of steps like [{_STEP_SHAPE}], got {json_kind(value)}"
+        )
+    if len(value) > MAX_EDITS:
+        raise ConfigError(
+            where,
+            f"has {len(value)} steps; the limit is {MAX_EDITS}, fold some into the prompt",
+        )
+    steps: list[EditStep] = []
+    for index, raw in enumerate(value):
+        at = f"{where}[{index}]"
+        if isinstance(raw, str):
+            steps.append(EditStep(instruction(raw, at)))
+        elif isinstance(raw, Mapping):
+            check_known(raw, _STEP_FIELDS, at)
+            steps.append(
+                EditStep(
+                    instruction(raw.get("instruction"), f"{at}.instruction"),
+                    optional(raw, "region", f"{at}.", region, None),
+                )
+            )
+        else:
+            raise ConfigError(at, f"must be {_STEP_SHAPE}, got {json_kind(raw)}")
+    return tuple(steps)
+
+
+def variants(value: object, where: str) -> int:
+    return integer(value, where, *VARIANTS_RANGE)
 
 
 def slide_count(count: int, where: str) -> None:

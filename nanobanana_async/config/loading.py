@@ -36,6 +36,8 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from ..service.edit_body import EditStep, Region
+from ..service.model_ids import EDITING_MODELS, RETIRED_MODELS, can_edit
 from ..wording import plural
 from . import environment, fields, paths
 from .config_file import MAX_CONFIG_BYTES, read_json
@@ -46,6 +48,7 @@ from .schema import (
     DEFAULT_IMAGE_SIZE,
     DEFAULT_TIMEOUT,
     NUMBER_RANGE,
+    SEED_RANGE,
     Consistency,
     ImageFormat,
     RunMode,
@@ -59,7 +62,9 @@ __all__ = [
     "SLIDE_FIELDS",
     "Consistency",
     "DeckConfig",
+    "EditStep",
     "ImageFormat",
+    "Region",
     "SlideSpec",
     "anchored",
     "config_schema",
@@ -73,7 +78,7 @@ CONFIG_FIELDS = frozenset(
         "slides", "output_dir", "model", "format", "quality", "temperature", "seed",
         "aspect_ratio", "image_size", "api_key", "base_url", "concurrency", "rpm", "timeout",
         "strict_model", "allow_insecure_http", "max_cost", "style_reference", "consistency",
-        "mode",
+        "mode", "variants",
     }
 )  # fmt: skip
 """Top-level fields the validator reads; anything else is refused."""
@@ -81,6 +86,7 @@ SLIDE_FIELDS = frozenset(
     {
         "number", "prompt", "style", "layout", "output_filename", "aspect_ratio", "image_size",
         "temperature", "seed", "format", "quality", "lossless", "reference_image",
+        "variants", "edits", "pick",
     }
 )  # fmt: skip
 """Per-slide fields the validator reads; anything else is refused."""
@@ -108,6 +114,9 @@ class SlideSpec:
         temperature: sampling temperature, or ``None`` for the model's default.
         seed: sampling seed (int32), or ``None``.
         reference_image: absolute path of an image to send with the prompt, or ``None``.
+        edits: the edit chain, applied in order on the picked candidate's image.
+        variants: how many candidates are made of the slide (1-4).
+        pick: which candidate (1..``variants``) is the slide, and what ``edits`` apply to.
     """
 
     number: int
@@ -124,6 +133,9 @@ class SlideSpec:
     temperature: float | None
     seed: int | None
     reference_image: Path | None
+    edits: tuple[EditStep, ...] = ()
+    variants: int = 1
+    pick: int = 1
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -286,6 +298,7 @@ class _Defaults(NamedTuple):
     image_size: str
     temperature: float | None
     seed: int | None
+    variants: int
 
 
 def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> DeckConfig:
@@ -321,6 +334,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         image_size=fields.optional(raw, "image_size", "", fields.image_size, DEFAULT_IMAGE_SIZE),
         temperature=fields.optional(raw, "temperature", "", fields.temperature, None),
         seed=fields.optional(raw, "seed", "", fields.seed, None),
+        variants=fields.optional(raw, "variants", "", fields.variants, 1),
     )
     api_key, key_problem = environment.api_key(raw.get("api_key"), env)
     base_url, base_url_from = environment.base_url(raw.get("base_url"), env)
@@ -384,6 +398,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
             )
         names[key] = index
         slides.append(slide)
+    notices += _edit_notices(model, slides)
     return DeckConfig(
         slides=tuple(slides),
         output_dir=output_dir,
@@ -443,6 +458,22 @@ def _slide(
         lossless = preset is not None and fmt == "webp"
     elif lossless and fmt == "jpg":
         raise ConfigError(f"{at}lossless", "jpg has no lossless mode; use png or webp, or drop it")
+    variants = fields.optional(raw, "variants", at, fields.variants, defaults.variants)
+    pick = fields.optional(raw, "pick", at, fields.variants, 1)
+    if pick > variants:
+        raise ConfigError(
+            f"{at}pick",
+            f"is {pick}, but the slide has {plural(variants, 'candidate')}; "
+            f"pick 1 to {variants}, or raise variants",
+        )
+    seed = fields.optional(raw, "seed", at, fields.seed, defaults.seed)
+    if seed is not None and seed + variants - 1 > SEED_RANGE[1]:
+        # Candidate k is sent with seed + k - 1, an int32 on the wire.
+        raise ConfigError(
+            f"{at}seed",
+            f"{seed} + {variants - 1} (one more a candidate) passes the 32-bit limit "
+            f"{SEED_RANGE[1]:,}; lower it",
+        )
     return SlideSpec(
         number=number,
         prompt=prompt,
@@ -460,9 +491,36 @@ def _slide(
         temperature=fields.optional(
             raw, "temperature", at, fields.temperature, defaults.temperature
         ),
-        seed=fields.optional(raw, "seed", at, fields.seed, defaults.seed),
+        seed=seed,
         reference_image=_reference(raw, at, "reference_image", base_dir, references),
+        edits=fields.optional(raw, "edits", at, fields.edits, ()),
+        variants=variants,
+        pick=pick,
     )
+
+
+def _edit_notices(model: str, slides: list[SlideSpec]) -> tuple[str, ...]:
+    """Refuse an edit chain on a model known not to edit; a notice for one not known at all."""
+    edited = [slide for slide in slides if slide.edits]
+    if not edited:
+        return ()
+    verdict = can_edit(model)
+    if verdict is False:
+        index = slides.index(edited[0])
+        raise ConfigError(
+            f"{slide_where(index, edited[0].number)}.edits",
+            f"model {fields.quote(model)} cannot edit images; use one of "
+            f"{', '.join(sorted(EDITING_MODELS - set(RETIRED_MODELS)))}, "
+            "or drop the edits",
+        )
+    if verdict is None:
+        numbers = ", ".join(str(slide.number) for slide in edited[:5])
+        more = ", ..." if len(edited) > 5 else ""
+        return (
+            f"model: {fields.quote(model)} is not known to edit images; the edits of "
+            f"{'slide' if len(edited) == 1 else 'slides'} {numbers}{more} are sent as written",
+        )
+    return ()
 
 
 def _reference(

@@ -39,11 +39,13 @@ __all__ = [
     "IMAGE_SIZE_SPELLINGS",
     "INLINE_IMAGES_ROOM",
     "MAX_COST_RANGE",
+    "MAX_EDITS",
     "MAX_FILENAME_BYTES",
     "MAX_INLINE_REQUEST_BYTES",
     "MAX_PROMPT_CHARS",
     "MAX_REFERENCE_BYTES",
     "MAX_SLIDES",
+    "MIN_REGION_SIDE",
     "MODEL_PATTERN",
     "NUMBER_RANGE",
     "QUALITY_RANGE",
@@ -53,6 +55,7 @@ __all__ = [
     "SEED_RANGE",
     "TEMPERATURE_RANGE",
     "TIMEOUT_RANGE",
+    "VARIANTS_RANGE",
     "Consistency",
     "ImageFormat",
     "RunMode",
@@ -106,6 +109,15 @@ the progress snapshot, the results and the manifest of 10,000 slides are a few M
 about 1600 x 15,000 px. A 150,000-slide config cost 80 s and 2 GB before a request.
 """
 MAX_PROMPT_CHARS = 30_000
+MAX_EDITS = 16
+"""The most steps a slide's edit chain may have: each is a paid request, and a chain that
+long is a new prompt."""
+MIN_REGION_SIDE = 0.01
+"""A region's least width and height, as a fraction of the image (1 %): a smaller box marks
+nothing the model can see."""
+VARIANTS_RANGE = (1, 4)
+"""Candidates a slide may have: each is a full-price request (the service refuses more than
+one candidate per request)."""
 MAX_FILENAME_BYTES = 200
 # The service takes inline request data up to 20 MB per request; a reference image goes
 # inline as base64 (4 bytes for every 3), beside a prompt of at most 30,000 characters
@@ -161,11 +173,12 @@ def _shared(level: str) -> dict[str, dict[str, Any]]:
         quality_default = f"NANO_BANANA_QUALITY, else {DEFAULT_QUALITY}"
         ratio_default, size_default = DEFAULT_ASPECT_RATIO, DEFAULT_IMAGE_SIZE
         temperature_default = seed_default = "none (the model's own)"
+        variants_default = "1"
     else:
         inherit = ""
         fmt_default = "the output_filename's extension, else the top-level format"
         quality_default = ratio_default = size_default = "the top-level value"
-        temperature_default = seed_default = "the top-level value"
+        temperature_default = seed_default = variants_default = "the top-level value"
     return {
         "format": {
             "type": "string",
@@ -206,7 +219,41 @@ def _shared(level: str) -> dict[str, dict[str, Any]]:
             "maximum": SEED_RANGE[1],
             "description": f"Sampling seed (32-bit). Default: {seed_default}.{inherit}",
         },
+        "variants": {
+            "type": "integer",
+            "minimum": VARIANTS_RANGE[0],
+            "maximum": VARIANTS_RANGE[1],
+            "description": (
+                "Candidates made of the slide, each a full-price request and each kept; "
+                "pick says which one is the slide (candidate k of a seeded slide uses "
+                f"seed + k - 1). Default: {variants_default}.{inherit}"
+            ),
+        },
     }
+
+
+_INSTRUCTION: dict[str, Any] = {
+    **_STRING,
+    "minLength": 1,
+    "maxLength": MAX_PROMPT_CHARS,
+    "pattern": r"\S",
+}
+_FRACTION = {"type": "number", "minimum": 0, "maximum": 1 - MIN_REGION_SIDE}
+_SIDE = {"type": "number", "minimum": MIN_REGION_SIDE, "maximum": 1}
+_REGION_STEP: dict[str, Any] = {
+    "type": "object",
+    "required": ["instruction"],
+    "additionalProperties": False,
+    "properties": {
+        "instruction": _INSTRUCTION,
+        "region": {
+            "type": ["array", "null"],
+            "prefixItems": [_FRACTION, _FRACTION, _SIDE, _SIDE],
+            "minItems": 4,
+            "maxItems": 4,
+        },
+    },
+}
 
 
 def _slide_schema() -> dict[str, Any]:
@@ -251,6 +298,28 @@ def _slide_schema() -> dict[str, Any]:
                 "inline, base64 included); it must decode as one of those (its type is sent "
                 "as decoded, whatever the name says); relative paths start at the config "
                 "file's folder (the working directory for a config given inline)."
+            ),
+        },
+        "edits": {
+            "type": "array",
+            "maxItems": MAX_EDITS,
+            "items": {"anyOf": [_INSTRUCTION, _REGION_STEP]},
+            "description": (
+                f"Edit steps applied in order on the slide's image, at most {MAX_EDITS}, each "
+                "a paid request that sends the previous answer back: an instruction, or "
+                '{"instruction": ..., "region": [x, y, w, h]} to limit the change to a box '
+                "(fractions of the image from its top left; w and h at least "
+                f"{MIN_REGION_SIDE:g}; x + w and y + h at most 1). Only on a model that "
+                "edits images. Default: none."
+            ),
+        },
+        "pick": {
+            "type": "integer",
+            "minimum": VARIANTS_RANGE[0],
+            "maximum": VARIANTS_RANGE[1],
+            "description": (
+                "Which candidate is the slide (and what its edits apply to), at most its "
+                "variants; nanobanana pick writes it. Default: 1."
             ),
         },
         **_shared("slide"),
@@ -467,6 +536,9 @@ _BRIEF: Mapping[str, str] = MappingProxyType(
         "output_filename": "a plain file name in output_dir",
         "lossless": "lossless encoding",
         "reference_image": "an image sent with this slide's prompt",
+        "variants": "candidates made, each paid",
+        "edits": 'steps: "text" or {"instruction", "region": [x, y, w, h]}',
+        "pick": "the candidate that is the slide",
     }
 )
 

@@ -6,7 +6,7 @@ that model and size is billed. Nothing here sends a request or reads a file.
 
 from __future__ import annotations
 
-from .estimate import answer_cost, image_cost
+from .estimate import answer_cost, edit_cost, image_cost
 from .prices import PRICES, PRICES_AS_OF, ModelPrices
 
-__all__ = ["PRICES", "PRICES_AS_OF", "ModelPrices", "answer_cost", "image_cost"]
+__all__ = ["PRICES", "PRICES_AS_OF", "ModelPrices", "answer_cost", "edit_cost", "image_cost"]

@@ -13,7 +13,7 @@ from typing import Any
 from ..service.protocol import int64
 from .prices import BATCH_DISCOUNT, PRICES
 
-__all__ = ["answer_cost", "image_cost"]
+__all__ = ["answer_cost", "edit_cost", "image_cost"]
 
 _PER_TOKEN = 1e-6  # rates are per million tokens
 
@@ -71,3 +71,33 @@ def image_cost(
         prompt * prices.input + prices.tokens_per_image(image_size) * prices.image_output
     ) * _PER_TOKEN
     return cost * (BATCH_DISCOUNT if batch else 1.0)
+
+
+def edit_cost(
+    model: str,
+    image_size: str | None,
+    input_images: int,
+    *,
+    prompt_tokens: int = 0,
+    batch: bool = False,
+) -> float | None:
+    """USD one edit step of ``model`` is expected to cost, before it is sent.
+
+    An edit is billed as a generation whose prompt carries images: the output image at
+    ``image_size``, plus every input image at the model's per-image input tokens, plus the
+    text. The caller counts what the step's body sends
+    (:func:`~..service.edit_body.images_in`): the images of the user turn sent back (its
+    references, the previous step's marked copy), the model turn's (its image and each
+    thought image), the marked copy of a region step; a fresh edit sends the image itself.
+    ``prompt_tokens`` is the text of those turns and the instruction. Thought signatures
+    are not counted: the pricing page bills none (unverified on the wire).
+
+    ``None`` for a model without a known price.
+    """
+    return image_cost(
+        model,
+        image_size,
+        prompt_tokens=prompt_tokens,
+        reference_images=max(0, input_images),
+        batch=batch,
+    )

@@ -31,7 +31,9 @@ class ModelPrices:
         image_tokens: output tokens per image, by ``imageSize`` (``""``: a model that
             takes no size).
         default_size: the size the service uses when none is asked.
-        input_image_tokens: prompt tokens one reference image counts for.
+        input_image_tokens: prompt tokens one input image counts for: a reference image, or
+            each image an edit sends (the previous image, a thought image of the model's
+            turn, the marked copy).
     """
 
     input: float
@@ -55,6 +57,9 @@ PRICES: Mapping[str, ModelPrices] = MappingProxyType(
             image_output=120.0,
             image_tokens=MappingProxyType({"1K": 1120, "2K": 1120, "4K": 2000}),
             default_size="1K",
+            # 560 an input image ($0.0011): the pricing page, and Google's Vertex model page
+            # (docs.cloud.google.com/vertex-ai/generative-ai/docs/models/gemini/3-pro-image,
+            # read 2026-12-07).
             input_image_tokens=560,
         ),
         # $0.045 at 512, $0.067 at 1K, $0.101 at 2K, $0.151 at 4K.
@@ -64,7 +69,10 @@ PRICES: Mapping[str, ModelPrices] = MappingProxyType(
             image_output=60.0,
             image_tokens=MappingProxyType({"512": 747, "1K": 1120, "2K": 1680, "4K": 2520}),
             default_size="1K",
-            input_image_tokens=560,
+            # 1120 an input image: Google's Vertex model page ("consumes 1120 input image
+            # tokens per input image", .../models/gemini/3-1-flash-image, read 2026-12-07);
+            # this table said 560 before. Not yet seen in a Developer API answer's usage.
+            input_image_tokens=1120,
         ),
         # $0.039 an image, one size only; the page gives it one output rate, $30 / 1M.
         "gemini-2.5-flash-image": ModelPrices(
@@ -73,6 +81,9 @@ PRICES: Mapping[str, ModelPrices] = MappingProxyType(
             image_output=30.0,
             image_tokens=MappingProxyType({"": 1290}),
             default_size="",
+            # 258: unverified for this model. The docs' image tokenising (Gemini 2.x) bills
+            # 258 an image up to 384 px and 258 a 768 px tile above; an edit's 1024 px input
+            # may count a few tiles. At $0.30 / 1M, a tile is $0.00008.
             input_image_tokens=258,
         ),
     }

@@ -31,6 +31,7 @@ from ..errors import (
     PromptBlocked,
     QuotaExhausted,
     RateLimited,
+    SignatureRejected,
     TransientError,
 )
 from .model_ids import MODELS_WITHOUT_IMAGE_SIZE, replacement_for
@@ -60,6 +61,9 @@ _REFUSAL_REASONS = frozenset(
 )
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
 _RETRY_IN = re.compile(r"Please retry in (\d+(?:\.\d+)?)(ms|s)\b")
+# "thought_signature", "Thought signature", "thoughtSignature": the service's wordings for a
+# refused model turn (design26 facts 5 and 6).
+_SIGNATURE = re.compile(r"thought[ _]?signature", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,11 @@ class GeneratedImage:
         model_version: ``modelVersion`` of the answer.
         response_id: ``responseId`` of the answer.
         usage: ``usageMetadata`` as sent.
+        turn: the answer's ``candidates[0].content`` as received, every part verbatim
+            (thoughts and ``thoughtSignature`` included), or ``None`` when it had none: what
+            an edit of this image sends back as the model's turn. The very objects parsed,
+            not a copy (the image's base64 string is shared, not duplicated): read it,
+            never change it.
     """
 
     data: bytes
@@ -83,6 +92,7 @@ class GeneratedImage:
     model_version: str = ""
     response_id: str = ""
     usage: dict[str, Any] = field(default_factory=dict)
+    turn: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 def build_request(
@@ -202,6 +212,7 @@ def parse_success(body: bytes | dict[str, Any]) -> GeneratedImage:
         model_version=str(data.get("modelVersion") or ""),
         response_id=str(data.get("responseId") or ""),
         usage=data.get("usageMetadata") or {},
+        turn=content if isinstance(content, dict) and parts else None,
     )
 
 
@@ -245,14 +256,16 @@ def _quota_value(value: object) -> float | None:
 def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = "") -> ApiError:
     """Turn a non-200 answer into the one typed error that decides what happens next.
 
-    A 400 with ``ErrorInfo.reason == API_KEY_INVALID`` is a bad key (fatal); any other 400 is
-    about this slide's request. A 429 is fatal when the quota cannot clear during the run: a
-    per-day ``quotaId``, or a message saying ``limit: 0`` (the free tier has no image quota).
-    Otherwise it is a :class:`RateLimited` carrying ``RetryInfo.retryDelay`` (the service
-    sends no ``Retry-After``: the body is the only place the delay lives), whether it names a
-    quota at all (a busy service answers 429 with none, which says nothing about the
-    client's quota), and a request quota's ``quotaValue`` when stated. Window lengths are not
-    read from the ``quotaId``: a label that says ``PerMinute`` is not trusted to mean 60 s.
+    A 400 with ``ErrorInfo.reason == API_KEY_INVALID`` is a bad key (fatal); one whose message
+    names a thought signature is a :class:`SignatureRejected` (the model turn an edit sent
+    back); any other 400 is about this slide's request. A 429 is fatal when the quota cannot
+    clear during the run: a per-day ``quotaId``, or a message saying ``limit: 0`` (the free tier
+    has no image quota). Otherwise it is a :class:`RateLimited` carrying
+    ``RetryInfo.retryDelay`` (the service sends no ``Retry-After``: the body is the only place
+    the delay lives), whether it names a quota at all (a busy service answers 429 with none,
+    which says nothing about the client's quota), and a request quota's ``quotaValue`` when
+    stated. Window lengths are not read from the ``quotaId``: a label that says ``PerMinute`` is
+    not trusted to mean 60 s.
     """
     try:
         data = _load(body)
@@ -267,6 +280,8 @@ def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = ""
     if status == 400:
         if "API_KEY_INVALID" in reasons or "API key not valid" in message:
             return InvalidApiKey(message, status=400, reason="API_KEY_INVALID")
+        if _SIGNATURE.search(message):
+            return SignatureRejected(message, status=400, reason="THOUGHT_SIGNATURE")
         return BadRequest(message, status=400, reason=state or "INVALID_ARGUMENT")
     if status == 401 or status == 403:
         reason = next(iter(sorted(r for r in reasons if r)), state or "PERMISSION_DENIED")

@@ -64,6 +64,9 @@ def test_required_fields_are_the_validators(tmp_path: Path) -> None:
         "format": "png",
         "quality": 5,
         "lossless": True,
+        "variants": 2,
+        "edits": ["x"],
+        "pick": 2,
     }
     full: dict[str, Any] = {
         "slides": [full_slide],
@@ -75,7 +78,7 @@ def test_required_fields_are_the_validators(tmp_path: Path) -> None:
     full |= {"image_size": "1K", "api_key": "k", "base_url": "https://h"}
     full |= {"concurrency": 1, "rpm": 1, "timeout": 1, "strict_model": True}
     full |= {"allow_insecure_http": True, "max_cost": 5, "consistency": "first-slide"}
-    full |= {"mode": "standard"}
+    full |= {"mode": "standard", "variants": 3}
     assert set(full) == CONFIG_FIELDS - {"style_reference"}  # it needs a real file
     assert set(full_slide) == SLIDE_FIELDS - {"reference_image"}  # so does this
     for name in CONFIG_FIELDS:
@@ -141,6 +144,8 @@ def _schema_accepts(schema: dict[str, Any], value: Any) -> bool:
     """The subset of JSON Schema 2020-12 that :func:`config_schema` uses."""
     if "$ref" in schema:
         return _schema_accepts(SCHEMA["$defs"][schema["$ref"].rsplit("/", 1)[1]], value)
+    if "anyOf" in schema and not any(_schema_accepts(each, value) for each in schema["anyOf"]):
+        return False
     kinds = schema.get("type", [])
     kinds = [kinds] if isinstance(kinds, str) else kinds
     if kinds and not any(_is(kind, value) for kind in kinds):
@@ -158,9 +163,13 @@ def _schema_accepts(schema: dict[str, Any], value: Any) -> bool:
         if "pattern" in schema and not re.search(schema["pattern"], value):
             return False
     if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
+        if not schema.get("minItems", 0) <= len(value) <= schema.get("maxItems", len(value)):
             return False
-        if not all(_schema_accepts(schema.get("items", {}), item) for item in value):
+        prefix = schema.get("prefixItems", [])
+        if not all(_schema_accepts(each, item) for each, item in zip(prefix, value, strict=False)):
+            return False
+        rest = value[len(prefix) :]
+        if not all(_schema_accepts(schema.get("items", {}), item) for item in rest):
             return False
     if isinstance(value, dict):
         if any(name not in value for name in schema.get("required", [])):
@@ -183,6 +192,24 @@ def _validator_accepts(raw: dict[str, Any], base: Path) -> bool:
 def _with(top: dict[str, Any] | None = None, **slide: Any) -> dict[str, Any]:
     return {"slides": [{"number": 1, "prompt": "p", **slide}], "output_dir": "d", **(top or {})}
 
+
+_EDIT_CHAINS: list[Any] = [[], ["x"], ["x"] * 16, ["x"] * 17, None, "x", {}, [1], [None]]
+_REGIONS: list[Any] = [
+    None,
+    [0, 0, 1, 1],
+    [0.1, 0.05, 0.5, 0.2],
+    [0.99, 0.99, 0.01, 0.01],
+    [0, 0, 0.01, 0.01],
+    [-0.1, 0, 0.5, 0.5],
+    [0, 0, 0.005, 0.5],
+    [0, 0, 0.5, 1.5],
+    [0, 0, 0.5],
+    [0, 0, 0.5, 0.5, 0.5],
+    ["0", 0, 0.5, 0.5],
+    [True, 0, 0.5, 0.5],
+    "0,0,1,1",
+    {},
+]
 
 AGREEMENT: list[dict[str, Any]] = [
     _with(),
@@ -240,12 +267,44 @@ AGREEMENT: list[dict[str, Any]] = [
     _with(consistency="first-slide"),  # top-level only
     *(_with({"style_reference": r}) for r in ["", 1, None]),  # a real file: test_loading
     _with(style_reference="brand.png"),  # top-level only
+    *(_with({"variants": v}) for v in [1, 4, 0, 5, 2.0, 2.5, True, "2", None]),
+    *(_with(variants=v) for v in [1, 4, 0, 5, None]),
+    *(_with(variants=4, pick=p) for p in [1, 4, 0, 5, 1.5, "1", None]),
+    _with(pick=1),
+    _with({"pick": 1}),  # slide only
+    _with({"edits": ["x"]}),  # slide only
+    *(_with(edits=e) for e in _EDIT_CHAINS),
+    *(_with(edits=[e]) for e in ["", "  ", "x" * 30_000, "x" * 30_001, {}, {"region": None}]),
+    *(_with(edits=[{"instruction": i}]) for i in ["x", "", " ", 1, None]),
+    *(_with(edits=[{"instruction": "x", "colour": 1}]),),
+    *(_with(edits=[{"instruction": "x", "region": r}]) for r in _REGIONS),
 ]
 
 
 @pytest.mark.parametrize("raw", AGREEMENT)
 def test_schema_and_validator_agree(raw: dict[str, Any], base: Path) -> None:
     assert _schema_accepts(SCHEMA, raw) is _validator_accepts(raw, base)
+
+
+@pytest.mark.parametrize(
+    ("region", "inside"),
+    [([0.5, 0, 0.6, 0.5], False), ([0, 0.7, 0.5, 0.31], False), ([0.7, 0.6, 0.3, 0.4], True)],
+)
+def test_a_region_inside_the_image_is_the_validators_rule_and_described(
+    base: Path, region: list[float], inside: bool
+) -> None:
+    # x + w <= 1 and y + h <= 1 relate two items: JSON Schema cannot say it.
+    raw = _with(edits=[{"instruction": "x", "region": region}])
+    assert _schema_accepts(SCHEMA, raw)
+    assert _validator_accepts(raw, base) is inside
+    assert "x + w and y + h at most 1" in PER_SLIDE["edits"]["description"]
+
+
+def test_a_pick_past_the_variants_is_the_validators_rule_and_described(base: Path) -> None:
+    raw = _with(variants=2, pick=3)
+    assert _schema_accepts(SCHEMA, raw)
+    assert not _validator_accepts(raw, base)
+    assert "at most its variants" in PER_SLIDE["pick"]["description"]
 
 
 def test_plain_http_to_another_machine_is_the_validators_rule_and_described(base: Path) -> None:

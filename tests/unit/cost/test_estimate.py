@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from nanobanana_async.cost import PRICES, answer_cost, image_cost
+from nanobanana_async.cost import PRICES, answer_cost, edit_cost, image_cost
 
 WIRE = Path(__file__).resolve().parents[2] / "fixtures" / "wire"
 
@@ -83,3 +83,41 @@ def test_a_flash_31_answer_bills_its_thinking_at_the_text_rate() -> None:
     usage = _usage("gemini-3.1-flash-image--text-and-image.json")
     expected = (16 * 0.5 + 1120 * 60 + (1131 - 1120 + 96) * 3) / 1e6
     assert answer_cost("gemini-3.1-flash-image", usage) == pytest.approx(expected)
+
+
+# An edit: the output image, each input image at the model's per-image tokens, the text.
+# Per image in (Google's pages, read 2026-12-07): pro 560, 3.1 flash 1120; 2.5 flash 258
+# (unverified).
+@pytest.mark.parametrize(
+    ("model", "size", "per_image_in", "rate_in", "output"),
+    [
+        ("gemini-3-pro-image", "2K", 560, 2.0, 1120 * 120.0),
+        ("gemini-3-pro-image", "4K", 560, 2.0, 2000 * 120.0),
+        ("gemini-3.1-flash-image", "1K", 1120, 0.5, 1120 * 60.0),
+        ("gemini-2.5-flash-image", None, 258, 0.3, 1290 * 30.0),
+    ],
+)
+def test_an_edit_pays_its_output_its_input_images_and_its_text(
+    model: str, size: str | None, per_image_in: int, rate_in: float, output: float
+) -> None:
+    # A region step sent back: the slide's turn (no image), the model turn (one image and
+    # one thought image), the marked copy: 3 images in, and 300 tokens of text.
+    expected = (output + (3 * per_image_in + 300) * rate_in) / 1e6
+    assert edit_cost(model, size, 3, prompt_tokens=300) == pytest.approx(expected)
+    assert edit_cost(f"models/{model}", size, 3, prompt_tokens=300, batch=True) == pytest.approx(
+        expected / 2
+    )
+    # An edit costs more than the image alone, by its inputs exactly.
+    alone = image_cost(model, size)
+    assert alone is not None
+    assert edit_cost(model, size, 1) == pytest.approx(alone + per_image_in * rate_in / 1e6)
+
+
+def test_the_pro_edit_of_a_2k_slide_in_dollars() -> None:
+    # $0.1344 the image, $0.0011 each of two input images (the pricing page's $0.134, $0.0011).
+    assert edit_cost("gemini-3-pro-image", "2K", 2) == pytest.approx(0.1344 + 2 * 0.00112)
+
+
+def test_an_edit_on_an_unpriced_model_has_no_price() -> None:
+    assert edit_cost("house-model", "2K", 2) is None
+    assert edit_cost("gemini-3-pro-image", "2K", -1) == image_cost("gemini-3-pro-image", "2K")

@@ -27,6 +27,7 @@ from nanobanana_async.errors import (
     PromptBlocked,
     QuotaExhausted,
     RateLimited,
+    SignatureRejected,
     TransientError,
 )
 from nanobanana_async.service import protocol
@@ -434,3 +435,51 @@ def test_build_request_leaves_image_size_out_for_flash_25() -> None:
     assert config["imageConfig"] == {"aspectRatio": "16:9", "imageSize": "4K"}
     assert (config["temperature"], config["seed"]) == (0.5, 7)
     assert body["contents"][0]["parts"] == [{"text": "p"}]
+
+
+# --- the model turn an edit sends back --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gemini-3-pro-image--text-and-image",
+        "gemini-3-pro-image--thoughts-then-image",
+        "gemini-3.1-flash-image--text-and-image",
+        "gemini-2.5-flash-image--text-and-image-png",
+    ],
+)
+def test_the_turn_is_the_content_as_received(name: str) -> None:
+    body = Wire(name).response()["body"]
+    sent = orjson.loads(orjson.dumps(body))
+    image = protocol.parse_success(body)
+    # Verbatim: every part, thoughts and signatures included, nothing added or dropped.
+    assert image.turn == sent["candidates"][0]["content"]
+    # Not a copy: the image's base64 string is the parsed one (parse cost stays flat).
+    assert image.turn is body["candidates"][0]["content"]
+    signed = [p for p in _parts(body) if "thoughtSignature" in p]
+    assert bool(signed) is name.startswith("gemini-3")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Image part is missing a thought_signature in content position 2, part position 1. "
+        "Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures"
+        "#model-behavior for more details.",
+        "Text part is missing a thought_signature in content position 2, part position 1.",
+        "Corrupted thought signature.",
+        "Unable to submit request because Thought signature is not valid.",
+    ],
+)
+def test_a_400_naming_a_thought_signature_is_signature_rejected(message: str) -> None:
+    error = protocol.classify_error(400, _error(400, "INVALID_ARGUMENT", message))
+    assert type(error) is SignatureRejected
+    assert isinstance(error, BadRequest)  # a caller unaware of edits still records the slide
+    assert (error.status, error.reason, error.message) == (400, "THOUGHT_SIGNATURE", message)
+
+
+def test_other_400s_stay_bad_requests() -> None:
+    for message in ("Multiple candidates is not enabled", "signature of the request"):
+        error = protocol.classify_error(400, _error(400, "INVALID_ARGUMENT", message))
+        assert type(error) is BadRequest
