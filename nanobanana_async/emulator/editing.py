@@ -4,9 +4,12 @@ A test must tell an edit's answer from a new slide and from its base, and a regi
 from a whole-image one, without reading text. So the answer is the base at the asked size
 with a frame in :func:`stamp_colour` (derived from the instruction) and a label with the
 instruction on that colour, drawn over the whole image, or only inside the region of a
-region edit. The region is found as the client's marked copy shows it: the box bounding
-where the copy differs from the base (compared at a reduced size, where JPEG noise is
-averaged away), so every pixel outside it is the base's, re-encoded.
+region edit. A whole-image label sits low, on a row picked by the instruction, so the
+labels of a chain's earlier steps usually stay visible (one pair in six shares a row).
+
+The region is found as the client's marked copy shows it: the box bounding where the copy
+differs from the base (compared at a reduced size, where JPEG noise is averaged away), so
+every pixel outside it is the base's, re-encoded.
 
 Work is bounded: an image larger than the largest the catalogue answers is not decoded
 (the request is then answered as a new slide).
@@ -41,6 +44,8 @@ _COMPARE = 320
 # A channel difference (0-255) past JPEG noise at the reduced size.
 _THRESHOLD = 48
 _WHITE = (255, 255, 255)
+# Label rows a whole-image stamp picks from.
+_ROWS = 6
 
 Box = tuple[int, int, int, int]
 
@@ -64,7 +69,7 @@ def stamp_box(area: Box) -> Box:
 
 def _thickness(area: Box) -> int:
     left, top, right, bottom = area
-    return max(2, round(min(right - left, bottom - top) * 0.03))
+    return max(3, round(min(right - left, bottom - top) * 0.012))
 
 
 def _open(image: InlineImage) -> Image.Image | None:
@@ -102,7 +107,10 @@ def find_region(base: Image.Image, marked: Image.Image) -> tuple[float, float, f
     )
 
 
-def _stamp(image: Image.Image, area: Box, instruction: str, mark: str) -> None:
+def _stamp(image: Image.Image, area: Box, instruction: str, mark: str, *, whole: bool) -> None:
+    """The frame, and the label: at the top of a region; on a whole image, in its lower part,
+    on one of :data:`_ROWS` rows picked by the instruction's CRC, so the slide's title stays
+    in view and a later edit's label seldom covers an earlier one's."""
     colour = stamp_colour(instruction)
     left, top, right, bottom = area
     thick = _thickness(area)
@@ -112,9 +120,13 @@ def _stamp(image: Image.Image, area: Box, instruction: str, mark: str) -> None:
     room = right - left - 4 * thick
     label = f"edit: {instruction.strip() or '(no instruction)'}" + (f" {mark}" if mark else "")
     step = max(1, round(getattr(font, "size", 11) * 1.3))
-    y = top + 2 * thick
     with _TEXT_LOCK:
-        lines = _wrap(label, font, max(1, room))[: max(1, (bottom - y - 2 * thick) // step)]
+        lines = _wrap(label, font, max(1, room))
+        y = top + 2 * thick
+        if whole:
+            lines = lines[:2]
+            row = zlib.crc32(instruction.encode()) // 360 % _ROWS
+            y = max(y, bottom - 2 * thick - (row + 1) * 2 * step)
         for line in lines:
             if y + step > bottom - thick:
                 break
@@ -148,5 +160,5 @@ def edited(edit: Edit, *, width: int, height: int, mime_type: str, mark: str) ->
             math.ceil(x1 * width),
             math.ceil(y1 * height),
         )
-    _stamp(image, area, edit.instruction, mark)
+    _stamp(image, area, edit.instruction, mark, whole=region is None)
     return encode_image(image, mime_type)
