@@ -444,8 +444,9 @@ class Emulator:
             else:
                 spec, request = checked
                 arrival.images = [image.digest for image in request.images]
+                digest = Repeats.digest(body)
                 with self._lock:
-                    request = replace(request, repeat=self._repeats.count(model, body))
+                    request = replace(request, repeat=self._repeats.count(model, digest))
                     outcome = decide(
                         settings,
                         spec,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import colorsys
 import io
 import math
-import warnings
 import zlib
 
 from PIL import Image, ImageChops, ImageDraw
@@ -74,14 +73,14 @@ def _thickness(area: Box) -> int:
 
 def _open(image: InlineImage) -> Image.Image | None:
     """``image`` decoded as RGB, or ``None`` when it is not an image or is too large."""
+    # Pillow may warn about a huge image as it opens it (no filter is changed here: this
+    # runs in worker threads); its size is checked before anything is decoded.
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            opened = Image.open(io.BytesIO(image.data))
-            width, height = opened.size
-            if width * height > MAX_PIXELS:
-                return None
-            return opened.convert("RGB")
+        opened = Image.open(io.BytesIO(image.data))
+        width, height = opened.size
+        if width * height > MAX_PIXELS:
+            return None
+        return opened.convert("RGB")
     except Exception:  # anything a hostile or broken image makes Pillow raise
         return None
 

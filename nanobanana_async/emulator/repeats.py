@@ -28,9 +28,14 @@ class Repeats:
     def __init__(self) -> None:
         self._counts: OrderedDict[tuple[str, bytes], int] = OrderedDict()
 
-    def count(self, model: str, body: bytes) -> int:
-        """This request's ordinal among identical ones: 1 the first time."""
-        key = (model, hashlib.sha256(body).digest())
+    @staticmethod
+    def digest(body: bytes) -> bytes:
+        """What identifies a body (computed outside the app's lock: a body may be 20 MB)."""
+        return hashlib.sha256(body).digest()
+
+    def count(self, model: str, digest: bytes) -> int:
+        """This request's ordinal among identical ones (same model, same body digest)."""
+        key = (model, digest)
         seen = self._counts.pop(key, 0) + 1
         self._counts[key] = seen
         while len(self._counts) > _KEPT:
