@@ -446,7 +446,6 @@ class Emulator:
                 arrival.images = [image.digest for image in request.images]
                 digest = Repeats.digest(body)
                 with self._lock:
-                    request = replace(request, repeat=self._repeats.count(model, digest))
                     outcome = decide(
                         settings,
                         spec,
@@ -459,6 +458,9 @@ class Emulator:
                         key=fingerprint(key),
                         now=settings.clock(),
                     )
+                    if isinstance(outcome, Plan):  # a refused request drew no image
+                        seen = self._repeats.count(model, digest)
+                        outcome = replace(outcome, request=replace(request, repeat=seen))
             if isinstance(outcome, Refusal):
                 status = await self._error(send, outcome.body, scope, started)
                 return status, arrival.fault

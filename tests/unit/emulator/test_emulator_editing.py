@@ -43,3 +43,23 @@ async def test_an_unusable_base_is_answered_as_a_new_slide(data: bytes) -> None:
     with Image.open(io.BytesIO(base64.b64decode(answers[0]["data"]))) as image:
         assert image.size == (1024, 1024)
     assert 4_000_000 < MAX_PIXELS < 40_000_000
+
+
+async def test_only_admitted_requests_count_as_repeats() -> None:
+    """A body refused (429) and sent again draws its first image, unmarked; the next is #2."""
+    body = {"contents": [{"parts": [{"text": "Slide 2: Team."}]}]}
+    fresh = Emulator(EmulatorSettings(latency=False))
+    emulator = Emulator(EmulatorSettings(latency=False))
+    emulator.script({1: "429"})
+    async with client_for(fresh) as client:
+        unmarked = (await generate(client, body, model=FLASH25)).json()
+    async with client_for(emulator) as client:
+        statuses, answers = [], []
+        for _ in range(3):
+            response = await generate(client, body, model=FLASH25)
+            statuses.append(response.status_code)
+            answers.append(response.json())
+    assert statuses == [429, 200, 200]
+    image = [a["candidates"][0]["content"]["parts"][-1]["inlineData"] for a in answers[1:]]
+    assert image[0] == unmarked["candidates"][0]["content"]["parts"][-1]["inlineData"]
+    assert image[1] != image[0]
