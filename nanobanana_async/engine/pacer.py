@@ -385,7 +385,7 @@ class Pacer:
                 state.limit = limit if state.limit is None else min(state.limit, limit)
             if retry_delay is not None:
                 until = now + max(0.0, retry_delay)
-                frees = _frees(state, until, sent_at, retry_delay)
+                frees = _frees(state, now, until, sent_at, retry_delay)
             else:
                 until = now + self._unannounced_pause(state, overload, now)
             state.pause_until = max(state.pause_until, until)
@@ -495,7 +495,9 @@ class Pacer:
         state.learned_at = refused_at
 
 
-def _frees(state: QuotaState, until: float, sent_at: float | None, retry_delay: float) -> float:
+def _frees(
+    state: QuotaState, now: float, until: float, sent_at: float | None, retry_delay: float
+) -> float:
     """When the quota frees as our sends see it: the time its window is learned from.
 
     The delay counts from the service's decision, somewhere between our send and our
@@ -504,12 +506,15 @@ def _frees(state: QuotaState, until: float, sent_at: float | None, retry_delay: 
     is in every send of ours alike, the way back (the answer's write, our loop's lag) in
     none, and counting it made every window that much longer (a round trip of 2 s on a
     window of 10 s: 0.83 of the best schedule instead of 0.97). Of a storm's refusals, the
-    one the service decided soonest after it left says most.
+    one the service decided soonest after it left says most. Never before the reading: a
+    delay shorter than its round trip only shows the quota free by the time we read it (a
+    bucket's next token), and a window shorter than a round trip is one no send of ours
+    can keep to (read as one, the next burst went out whole).
     """
     if sent_at is None:
         return until
     state.storm_frees = max(state.storm_frees, sent_at + max(0.0, retry_delay))
-    return min(until, state.storm_frees)
+    return min(until, max(now, state.storm_frees))
 
 
 def _window(

@@ -133,6 +133,18 @@ async def test_the_window_counts_from_the_storms_sends_not_from_reading_its_refu
     assert await pacer.acquire() == pytest.approx(110.6)  # the pause still holds
 
 
+async def test_a_delay_shorter_than_its_round_trip_teaches_no_shorter_window() -> None:
+    """Free again by the time it was read (a bucket's next token): the window is the round
+    trip, not nothing (read as nothing, the next burst went out whole and was refused)."""
+    time = FakeTime()
+    pacer = _pacer(time)
+    sends = await _send(pacer, 6)
+    time.now += 0.1
+    for sent in sends[-2:]:
+        pacer.on_rate_limited(0.0, sent_at=sent)
+    assert _model(pacer) == (4, 0.1)
+
+
 async def test_a_transient_429_does_not_shrink_the_window_that_follows() -> None:
     """A 429 with a short delay early in a burst, then the real per-minute quota."""
     time = FakeTime()
