@@ -11,11 +11,13 @@ The rule, in a few lines:
   (:class:`.gate.ConcurrencyGate` sizes it: a fixed ``concurrency``, else Little's law
   from the rate and the latencies answered, never below the window's burst).
 - **Then the pace** (:class:`.pacer.Pacer`), asked by each slot's holder: nothing leaves
-  while a ``RetryInfo`` delay runs; the quota is "at most B in any T seconds", learned from
-  our sends and lowered only by refusals our sends bear out. A lone refusal stating no
-  limit puts the model on trial (obeyed, nothing learned, one request alone at its free
-  time); a reading refuted by what the service just admitted (a window of T that let
-  through more than 2 B of ours) gives way to the windows that end at the free time.
+  while a ``RetryInfo`` delay runs (counted from the 429's reading); the quota is "at most
+  B in any T seconds", learned from our sends (a delay counted from the refused send: the
+  way back is in no window) and lowered only by refusals our sends bear out. A lone
+  refusal stating no limit puts the model on trial (obeyed, nothing learned, one request
+  alone at its free time); a reading refuted by what the service just admitted (a window
+  of T that let through more than 2 B of ours) gives way to the windows that end at the
+  free time.
 - **A cap on requests in progress** is a quota that frees the moment one of ours ends:
   one storm whose free time an answer of ours meets sets it, on any run; its refusals
   teach the pace nothing.

@@ -39,6 +39,9 @@ class QuotaState:
         probe_sent: when the lone probe left.
         refused_at: when the last 429 without a delay came (awaiting the probe's verdict).
         announced_until: the latest free time a quota 429 announced.
+        storm_frees: the running storm's free time as our sends see it: the latest of its
+            refusals' send time plus delay (the window is learned from it, not from when
+            the refusals were read).
         freed_at: the latest announced free time that has passed: our sends before it
             were in a window that has freed, so no later observation counts them.
         trial_at: when a lone refusal that stated no limit last put the model on trial.
@@ -64,6 +67,7 @@ class QuotaState:
     probe_sent: float = -math.inf
     refused_at: float | None = None
     announced_until: float = -math.inf
+    storm_frees: float = -math.inf
     freed_at: float = -math.inf
     trial_at: float = -math.inf
     learned_at: float = -math.inf

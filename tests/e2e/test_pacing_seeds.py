@@ -36,3 +36,14 @@ def test_a_seed_once_lost_runs_near_the_best_schedule(
     assert (deck.saved, deck.lost) == (slides, 0)
     assert deck.inside_announced_delay == 0
     assert run.efficiency >= 0.9, (before, run.efficiency)
+
+
+def test_a_slow_way_back_does_not_lengthen_every_window() -> None:
+    """Answers read 2 s (emulated) after they left, as scenario 5 read them under load at
+    a time scale of 0.04 (80 ms real): the window was learned as the delay counted from
+    the reading, 4 per 11.8 s instead of 4 per 10 s, every window that much longer (0.83)."""
+    run = run_seed(_case("short_window"), 7, round_trip=2.0)
+    deck = run.deck
+    assert (deck.saved, deck.lost) == (40, 0)
+    assert deck.inside_announced_delay == 0
+    assert run.efficiency >= 0.9, run.efficiency

@@ -91,7 +91,7 @@ CASES = [
         "a 429 stating the limit: the window it shows is learned",
         sent=20,
         refused=10,
-        delay=59.9,
+        delay=60.0,  # counted from the service's decision, as the requests arrived
         limit=10,
         next_at=161.5,  # the window, stretched by the margin for the service's counting
         then_at=161.5,
@@ -101,10 +101,20 @@ CASES = [
         "a storm of 429s: the second refusal confirms the first",
         sent=20,
         refused=10,
-        delay=59.9,
+        delay=60.0,
         next_at=161.5,  # the window, stretched by the margin for the service's counting
         then_at=161.5,
         model=(10, 60.0),
+    ),
+    Case(
+        "refusals read late: obeyed from their reading, the window counted from their sends",
+        sent=20,
+        refused=16,
+        delay=10.0,  # decided as they arrived, read a second later (a slow way back)
+        after=1.0,
+        next_at=111.0,
+        then_at=111.0,
+        model=(4, 10.0),  # not 4 per 11 s: the way back is in no window
     ),
     Case(
         "an overload 429: a short pause, nothing learned",
@@ -168,8 +178,7 @@ async def test_an_answer_long_before_the_free_time_is_no_cap() -> None:
     await time.sleep(17.0)
     admission.answered(tickets[0])
     late = await _ask(admission)
-    await time.sleep(0.1)
-    await admission.refused(late, _refusal(42.9, limit=20))  # a sliding minute, full
+    await admission.refused(late, _refusal(43.0, limit=20))  # a sliding minute, full
     await time.sleep(1.0)
     admission.answered(tickets[1])  # ends at 118; the quota said 160
     assert admission.cap is None

@@ -70,11 +70,11 @@ async def test_nothing_leaves_inside_the_announced_delay(overload: bool) -> None
     ("name", "sent", "refused", "delay", "model"),
     [
         # A sliding minute: 20 went together, 10 were refused, the window frees a minute on.
-        ("sliding minute", 20, 10, 59.9, (10, 60.0)),
+        ("sliding minute", 20, 10, 60.0, (10, 60.0)),
         # A "per-minute" quota that frees again after 1.5 s: the evidence, not the label.
-        ("short window", 6, 2, 1.4, (4, 1.5)),
+        ("short window", 6, 2, 1.5, (4, 1.5)),
         # A fixed window met 20 s before its end: right for now, corrected a window later.
-        ("fixed window", 12, 2, 19.9, (10, 20.0)),
+        ("fixed window", 12, 2, 20.0, (10, 20.0)),
     ],
 )
 async def test_a_quota_429_teaches_the_window_it_reveals(
@@ -83,7 +83,6 @@ async def test_a_quota_429_teaches_the_window_it_reveals(
     time = FakeTime()
     pacer = _pacer(time)
     sends = await _send(pacer, sent)
-    time.now += 0.1
     notes = [pacer.on_rate_limited(delay, sent_at=s) for s in sends[-refused:]]
     assert [n.new_wait for n in notes] == [True] + [False] * (refused - 1), name
     assert pacer.rate_limit_waits == 1
@@ -97,17 +96,15 @@ async def test_a_fixed_window_is_right_one_window_later() -> None:
     time = FakeTime()
     pacer = _pacer(time)
     sends = await _send(pacer, 12)  # at 100, 40 s into a fixed 60 s window of 10
-    time.now += 0.1
     for sent in sends[-2:]:
-        pacer.on_rate_limited(19.9, sent_at=sent)
+        pacer.on_rate_limited(20.0, sent_at=sent)
     assert _model(pacer) == (10, 20.0)
     wave = await _send(pacer, 10)  # the window reset at 120: all 10 admitted
     assert wave[0] == pytest.approx(120.0)
     # The model now says 140; the window really frees at 180.
     early = await pacer.acquire()
     assert early == pytest.approx(140.0)
-    time.now += 0.1
-    pacer.on_rate_limited(39.9, sent_at=early)
+    pacer.on_rate_limited(40.0, sent_at=early)
     # Read as sliding, the window holds both waves: 20 in 80 s, too fast, and kept, since a
     # model too fast is corrected by the next 429 and one too slow would crawl.
     assert _model(pacer) == (20, 80.0)
@@ -115,9 +112,37 @@ async def test_a_fixed_window_is_right_one_window_later() -> None:
     assert wave[0] == pytest.approx(180.0)  # the reset at 180 admits them
     early = await pacer.acquire()
     assert early == pytest.approx(200.0)
-    time.now += 0.1
-    pacer.on_rate_limited(39.9, sent_at=early)
+    pacer.on_rate_limited(40.0, sent_at=early)
     assert _model(pacer) == (10, 60.0)  # one window later, the fixed window itself
+
+
+async def test_the_window_counts_from_the_storms_sends_not_from_reading_its_refusals() -> None:
+    """The way back (the answer's write, the loop's lag) is in no window; the way out is in
+    every send alike. The service counts ours 0.1 s after they leave, so the window frees
+    at 110.1 in our time: what the first refusal, decided at once, says from its send."""
+    time = FakeTime()
+    pacer = _pacer(time)
+    sends = await _send(pacer, 6)  # 4 admitted, 2 refused
+    time.now = 100.6  # decided at 100.1, read 0.5 s later: frees in 10 s
+    first = pacer.on_rate_limited(10.0, sent_at=sends[-2])
+    assert first.pause == pytest.approx(10.0)  # obeyed from its reading: 110.6
+    time.now = 101.4  # queued at the service, decided at 100.9: frees in 9.2 s
+    pacer.on_rate_limited(9.2, sent_at=sends[-1])
+    # Not 4 per 10.6 s (read + delay), nor 4 per 9.2 s (the queued one's send + delay).
+    assert _model(pacer) == (4, 10.0)
+    assert await pacer.acquire() == pytest.approx(110.6)  # the pause still holds
+
+
+async def test_a_delay_shorter_than_its_round_trip_teaches_no_shorter_window() -> None:
+    """Free again by the time it was read (a bucket's next token): the window is the round
+    trip, not nothing (read as nothing, the next burst went out whole and was refused)."""
+    time = FakeTime()
+    pacer = _pacer(time)
+    sends = await _send(pacer, 6)
+    time.now += 0.1
+    for sent in sends[-2:]:
+        pacer.on_rate_limited(0.0, sent_at=sent)
+    assert _model(pacer) == (4, 0.1)
 
 
 async def test_a_transient_429_does_not_shrink_the_window_that_follows() -> None:
@@ -142,9 +167,8 @@ async def test_a_window_the_service_counted_late_refines_the_model() -> None:
     time = FakeTime()
     pacer = _pacer(time)
     sends = await _send(pacer, 12)
-    time.now += 0.1
     for sent in sends[-2:]:
-        pacer.on_rate_limited(59.9, sent_at=sent)
+        pacer.on_rate_limited(60.0, sent_at=sent)
     assert _model(pacer) == (10, 60.0)
     wave = await _send(pacer, 9)
     assert wave[0] == pytest.approx(160.0)
@@ -200,9 +224,8 @@ async def test_the_model_grows_when_it_held_requests_back_for_a_whole_window() -
     time = FakeTime()
     pacer = _pacer(time)
     sends = await _send(pacer, 6)
-    time.now += 0.1
     for refused in sends[-2:]:
-        pacer.on_rate_limited(9.9, sent_at=refused)  # 4 per 10 s
+        pacer.on_rate_limited(10.0, sent_at=refused)  # 4 per 10 s
     assert _model(pacer) == (4, 10.0)
     wave = await _send(pacer, 4)  # at 110, held back by nothing but the pause
     assert wave[0] == pytest.approx(110.0)
@@ -217,15 +240,13 @@ async def test_a_growth_the_service_refutes_makes_the_next_probe_wait_longer() -
     time = FakeTime()
     pacer = _pacer(time)
     sends = await _send(pacer, 6)
-    time.now += 0.1
     for sent in sends[-2:]:
-        pacer.on_rate_limited(9.9, sent_at=sent)
+        pacer.on_rate_limited(10.0, sent_at=sent)
     await _send(pacer, 4)  # wave at 110
     grown = await _send(pacer, 6)  # at 120, after the growth to 6
     assert _model(pacer) == (6, 10.0)
-    time.now += 0.1
     for sent in grown[-2:]:  # the service admits 4, as before
-        pacer.on_rate_limited(9.9, sent_at=sent)
+        pacer.on_rate_limited(10.0, sent_at=sent)
     assert _model(pacer) == (4, 10.0)
     with pacer._store.open() as state:  # the store is the pacer's memory
         assert state.probe_wait == 2
@@ -261,14 +282,13 @@ async def test_runs_sharing_a_store_share_the_pause_and_the_model() -> None:
     second = _pacer(time, store=store, on_wait=told.append)
     sends = await _send(first, 5)
     await _send(second, 5)
-    time.now += 0.1
-    first.on_rate_limited(59.9, sent_at=sends[-1], limit=9)
+    first.on_rate_limited(60.0, sent_at=sends[-1], limit=9)
     assert _model(second) is None  # read at decisions only: no store opened for a property
     second.refresh()
     assert _model(second) == (9, 60.0)  # both runs' sends were in the window
     sent = await second.acquire()
     assert sent >= 160.0
-    assert told == [pytest.approx(59.9)]
+    assert told == [pytest.approx(60.0)]
     assert (first.rate_limit_waits, second.rate_limit_waits) == (1, 1)
 
 
