@@ -1,0 +1,240 @@
+"""Fix a slide instead of rerolling it: edit chains, undo, variants and pick, end to end.
+
+The engine runs against the emulator in process (httpx2's ASGI transport); the emulator's
+stats count what was really asked. A killed run is the command as a subprocess over HTTP.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import orjson
+import pytest
+from engine_testing import environment, read_json, start_run, wait_for, write_json
+
+from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
+from nanobanana_async.engine.retry import RetryPolicy
+from nanobanana_async.engine.run import EngineSettings, generate_deck
+from nanobanana_async.results import DeckResult
+
+KEY = "test-key-0123456789"
+ENV = {"GEMINI_API_KEY": KEY}
+FAST = EngineSettings(retry=RetryPolicy.instant(), progress_interval=0.0, contact_sheet=False)
+MANIFEST = ".nano-banana-manifest.json"
+
+
+def deck(tmp_path: Path, count: int = 10, **slides: dict[str, Any]) -> dict[str, Any]:
+    """A deck of ``count`` JPEG slides; ``slides`` (``s3={...}``) adds to slide 3's entry."""
+    return {
+        "slides": [
+            {"number": n, "prompt": f"Slide {n}: topic {n}", **slides.get(f"s{n}", {})}
+            for n in range(1, count + 1)
+        ],
+        "output_dir": str(tmp_path / "deck"),
+        "image_size": "1K",
+        "format": "jpg",
+    }
+
+
+@pytest.fixture
+def emulator() -> Emulator:
+    return Emulator(EmulatorSettings(latency=False, signature_bytes=0))
+
+
+async def run(emulator: Emulator, config: dict[str, Any], **kwargs: Any) -> DeckResult:
+    return await generate_deck(
+        config, settings=FAST, transport=httpx2.ASGITransport(app=emulator), env=ENV, **kwargs
+    )
+
+
+def requests(emulator: Emulator) -> int:
+    count: int = emulator.stats()["requests"]
+    return count
+
+
+def image(tmp_path: Path, number: int) -> bytes:
+    return (tmp_path / "deck" / f"slide-{number:02d}.jpg").read_bytes()
+
+
+@pytest.mark.anyio
+async def test_three_edits_on_two_slides_cost_three_requests_and_undo_costs_none(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    first = await run(emulator, deck(tmp_path))
+    assert (first.completed, requests(emulator)) == (10, 10)
+    plain = image(tmp_path, 3)
+
+    two = deck(tmp_path, s3={"edits": ["make the title bigger"]}, s7={"edits": ["blue chart"]})
+    result = await run(emulator, two)
+    assert requests(emulator) == 12  # one request an edit, the rest kept
+    after_one = image(tmp_path, 3)
+    assert after_one != plain
+    by_slide = {output.slide: output for output in result.outputs}
+    assert (by_slide[3].edits_applied, by_slide[3].edits) == (1, 1)
+    assert by_slide[3].previous is not None
+    assert by_slide[3].previous.read_bytes() == plain
+
+    three = deck(
+        tmp_path,
+        s3={"edits": ["make the title bigger", "add a logo"]},
+        s7={"edits": ["blue chart"]},
+    )
+    result = await run(emulator, three)
+    assert requests(emulator) == 13  # the third edit alone: the first two are reused
+    assert {o.slide for o in result.outputs if not o.reused} == {3}
+
+    undone = await run(emulator, two)  # the last step dropped
+    assert requests(emulator) == 13  # nothing asked
+    assert image(tmp_path, 3) == after_one  # the earlier unit, put back
+    assert {o.slide: o.edits_applied for o in undone.outputs}[3] == 1
+    assert undone.cost_usd == 0
+
+    await run(emulator, deck(tmp_path))  # every edit dropped: the first image again
+    assert requests(emulator) == 13
+    assert image(tmp_path, 3) == plain
+    versions = sorted(p.name for p in (tmp_path / "deck" / ".versions").iterdir())
+    assert len([name for name in versions if name.startswith("slide-03.")]) == 4
+
+
+@pytest.mark.anyio
+async def test_variants_make_one_request_each_and_a_pick_makes_none(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    await run(emulator, deck(tmp_path, 4))
+    assert requests(emulator) == 4
+
+    result = await run(emulator, deck(tmp_path, 4, s2={"variants": 3}))
+    assert requests(emulator) == 6  # candidate 1 is the slide already made: 2 more
+    output = {o.slide: o for o in result.outputs}[2]
+    folder = tmp_path / "deck"
+    assert [p.name for p in output.candidates] == [f"slide-02.v{k}.jpg" for k in (1, 2, 3)]
+    assert output.picked == 1
+    assert image(tmp_path, 2) == (folder / "slide-02.v1.jpg").read_bytes()
+
+    picked = await run(emulator, deck(tmp_path, 4, s2={"variants": 3, "pick": 2}), send=False)
+    assert requests(emulator) == 6  # a pick asks for nothing
+    assert image(tmp_path, 2) == (folder / "slide-02.v2.jpg").read_bytes()
+    assert {o.slide: o.picked for o in picked.outputs}[2] == 2
+    assert picked.errors == ()
+
+    fresh = await run(emulator, deck(tmp_path, 4, s4={"variants": 3}))
+    assert requests(emulator) == 8
+    assert {o.slide: len(o.candidates) for o in fresh.outputs}[4] == 3
+
+
+@pytest.mark.anyio
+async def test_variants_on_a_new_slide_cost_one_request_each(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    result = await run(emulator, deck(tmp_path, 2, s1={"variants": 3}))
+    assert requests(emulator) == 4
+    assert result.errors == ()
+
+
+@pytest.mark.anyio
+async def test_a_changed_prompt_redoes_that_slides_chain_and_only_it(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    edits = {"edits": ["bigger title", "blue chart"]}
+    await run(emulator, deck(tmp_path, 5, s2=edits, s4=edits))
+    assert requests(emulator) == 5 + 4
+    changed = deck(tmp_path, 5, s2=edits, s4=edits | {"prompt": "Slide 4, reworded"})
+    result = await run(emulator, changed)
+    assert requests(emulator) == 9 + 3  # slide 4: its image and its two edits
+    assert [o.slide for o in result.outputs if not o.reused] == [4]
+
+
+@pytest.mark.anyio
+async def test_a_failed_edit_keeps_the_last_good_image_and_says_so(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    await run(emulator, deck(tmp_path, 2, s1={"edits": ["bigger title"]}))
+    assert requests(emulator) == 3
+    step_one = image(tmp_path, 1)
+    emulator.script({4: "image-safety"})  # the next request: the second step
+    result = await run(emulator, deck(tmp_path, 2, s1={"edits": ["bigger title", "a cat"]}))
+    assert requests(emulator) == 4
+    (failure,) = result.errors
+    assert (failure.slide, failure.kind) == (1, "EditFailed")
+    assert (failure.edits_applied, failure.edits) == (1, 2)
+    assert image(tmp_path, 1) == step_one
+    saved = read_json(tmp_path / "deck" / "nano-banana-results.json")
+    assert saved["errors"][0]["edits_applied"] == 1
+
+    emulator.script({})
+    again = await run(emulator, deck(tmp_path, 2, s1={"edits": ["bigger title", "a cat"]}))
+    assert requests(emulator) == 5  # the failed step alone
+    assert again.errors == ()
+
+
+@pytest.mark.anyio
+async def test_a_manifest_from_before_chains_keeps_every_slide(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    await run(emulator, deck(tmp_path, 4))
+    path = tmp_path / "deck" / MANIFEST
+    manifest = orjson.loads(path.read_bytes())
+    for record in manifest["slides"].values():  # as written before units were kept
+        record.pop("units", None)
+        record.pop("candidates", None)
+    path.write_bytes(orjson.dumps(manifest))
+    result = await run(emulator, deck(tmp_path, 4))
+    assert requests(emulator) == 4
+    assert all(output.reused for output in result.outputs)
+
+    await run(emulator, deck(tmp_path, 4, s2={"edits": ["bigger title"]}))
+    assert requests(emulator) == 5  # an edit of an old deck's slide: one request
+
+
+@pytest.mark.anyio
+async def test_only_leaves_every_other_slide_as_it_is(tmp_path: Path, emulator: Emulator) -> None:
+    await run(emulator, deck(tmp_path, 3))
+    changed = deck(tmp_path, 3, s1={"prompt": "new"}, s2={"edits": ["bigger"]})
+    result = await run(emulator, changed, only=frozenset({2}))
+    assert requests(emulator) == 4  # slide 2's edit; slide 1's new prompt waits
+    assert {o.slide for o in result.outputs if not o.reused} == {2}
+
+    sent_nothing = await run(emulator, changed, send=False)
+    assert requests(emulator) == 4
+    assert [(e.slide, e.kind) for e in sent_nothing.errors] == [(1, "NotSent")]
+
+
+@pytest.fixture
+def service() -> Iterator[tuple[Emulator, str]]:
+    emulator = Emulator(EmulatorSettings(latency=False, signature_bytes=0))
+    with serve_in_thread(emulator) as url:
+        yield emulator, url
+
+
+def test_a_run_killed_mid_edit_pays_nothing_twice_when_resumed(
+    tmp_path: Path, service: tuple[Emulator, str]
+) -> None:
+    emulator, url = service
+    config = write_json(tmp_path / "slides.json", deck(tmp_path, 2))
+    env = environment(url)
+    with start_run(config, tmp_path, env) as process:
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert requests(emulator) == 2
+
+    edits = ["bigger title", "blue chart", "a logo"]
+    write_json(config, deck(tmp_path, 2, s1={"edits": edits}))
+    emulator.script({4: "slow"})  # the second step (the 4th request) never answers
+    with start_run(config, tmp_path, env, "--concurrency", "1") as process:
+        assert wait_for(lambda: emulator.stats()["in_flight"] == 1 and requests(emulator) == 4, 30)
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+    assert requests(emulator) == 4  # the first step was received before the kill
+    emulator.script({})
+
+    with start_run(config, tmp_path, env, "--resume") as resumed:
+        _, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, err.decode()
+    assert requests(emulator) == 6  # steps 2 and 3; step 1 found on disk, not asked again
+    results = read_json(tmp_path / "results.json")
+    (output,) = [o for o in results["outputs"] if o["slide"] == 1]
+    assert (output["edits_applied"], output["edits"]) == (3, 3)
