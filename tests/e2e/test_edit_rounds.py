@@ -238,3 +238,73 @@ def test_a_run_killed_mid_edit_pays_nothing_twice_when_resumed(
     results = read_json(tmp_path / "results.json")
     (output,) = [o for o in results["outputs"] if o["slide"] == 1]
     assert (output["edits_applied"], output["edits"]) == (3, 3)
+
+
+class Tapped:
+    """The emulator, keeping the body of each ``generateContent`` request it receives."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.bodies: list[dict[str, Any]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith(":generateContent"):
+            await self.emulator(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+
+        async def tapped() -> Any:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.bodies.append(orjson.loads(b"".join(chunks)))
+            return message
+
+        await self.emulator(scope, tapped, send)
+
+
+async def tapped_run(tap: Tapped, config: dict[str, Any], **kwargs: Any) -> DeckResult:
+    return await generate_deck(
+        config, settings=FAST, transport=httpx2.ASGITransport(app=tap), env=ENV, **kwargs
+    )
+
+
+@pytest.mark.anyio
+async def test_an_edit_step_sends_the_last_exchange_back_with_its_model_turn(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    tap = Tapped(emulator)
+    region = {"instruction": "a cat", "region": [0.1, 0.1, 0.3, 0.3]}
+    await tapped_run(tap, deck(tmp_path, 1, s1={"edits": ["bigger title", region]}))
+    first, step_one, step_two = tap.bodies
+    assert [c["role"] for c in step_one["contents"]] == ["user", "model", "user"]
+    assert step_one["contents"][0] == first["contents"][0]  # the slide's turn, rebuilt
+    model = step_one["contents"][1]["parts"]
+    assert any(p.get("inlineData", {}).get("data") for p in model)  # the image, put back
+    assert step_one["contents"][2]["parts"][0]["text"].startswith("bigger title.")
+    # Step 2 sends step 1's exchange: its text, step 1's answer, then its own instruction
+    # with the marked copy.
+    assert step_two["contents"][0] == step_one["contents"][2]
+    texts = [p.get("text", "") for p in step_two["contents"][2]["parts"]]
+    assert "magenta rectangle" in texts[0]
+    assert len(step_two["contents"][2]["parts"]) == 2  # the marked copy
+    turns = sorted(p.name for p in (tmp_path / "deck" / ".turns").iterdir())
+    assert len(turns) == 3
+    assert oct((tmp_path / "deck" / ".turns").stat().st_mode & 0o777) == "0o700"
+
+
+@pytest.mark.anyio
+async def test_a_model_that_keeps_no_turn_is_edited_fresh_and_says_so_once(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    tap = Tapped(emulator)
+    config = deck(tmp_path, 2, s1={"edits": ["bigger"]}, s2={"edits": ["smaller"]})
+    config["model"] = "gemini-2.5-flash-image"
+    result = await tapped_run(tap, config)
+    assert result.errors == ()
+    fresh = [body for body in tap.bodies if len(body["contents"][0]["parts"]) == 2]
+    assert len(fresh) == 2  # the image inline, then the instruction: one user turn each
+    assert all(len(body["contents"]) == 1 for body in tap.bodies)
+    notices = [n for n in result.notices if "without the model's earlier turn" in n]
+    assert len(notices) == 1
+    assert "slides 1-2" in notices[0]
