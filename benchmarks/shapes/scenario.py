@@ -330,8 +330,13 @@ class ShapesResult:
 def emulator_settings(
     args: Sequence[str], *, time_scale: float = TIME_SCALE, seed: int = SEED
 ) -> EmulatorSettings:
-    """The settings ``nanobanana emulate ARGS`` runs with (this scenario's scale and seed)."""
-    return emulate_settings([*args, "--time-scale", repr(time_scale), "--seed", str(seed)])
+    """The settings ``nanobanana emulate ARGS`` runs with (this scenario's scale and seed).
+
+    Identical requests get identical, cached images (``--same-repeats``): a deck of repeated
+    prompts is drawn once per prompt, as before the emulator marked repeats.
+    """
+    fixed = ["--time-scale", repr(time_scale), "--seed", str(seed), "--same-repeats"]
+    return emulate_settings([*args, *fixed])
 
 
 def best_wall(

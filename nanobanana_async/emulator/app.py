@@ -20,7 +20,7 @@ import random
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -47,6 +47,7 @@ from .faults import FaultPlan
 from .generation import Plan, Refusal, build_answer, check_key, check_request, decide
 from .quotas import QuotaBook
 from .render import SlideRenderer
+from .repeats import Repeats
 from .settings import EmulatorSettings
 from .stats import CLIENT_GONE, Stats, fingerprint
 from .timestamps import WallClock
@@ -162,6 +163,7 @@ class Emulator:
         self._quotas = QuotaBook.for_settings(self.settings, origin=self._started)
         self._faults = FaultPlan(self.settings.fail_rate, self.settings.fail_kinds)
         self._renderer = SlideRenderer()
+        self._repeats = Repeats()
         self._waiters: set[asyncio.Future[None]] = set()
         self._draining = False
         self._batches = BatchApi(
@@ -232,6 +234,7 @@ class Emulator:
             self._quotas.clear()
             self._faults.clear_script()
             self._batches.clear()
+            self._repeats.clear()
             self._rng.seed(self.settings.seed)
 
     def shutdown(self) -> None:
@@ -436,12 +439,17 @@ class Emulator:
             )
             if isinstance(checked, Refusal):
                 outcome: Plan | Refusal = checked
+                if checked.reason == "signature":
+                    self._stats.signature_refused()
             else:
-                arrival.images = [image.digest for image in checked[1].images]
+                spec, request = checked
+                arrival.images = [image.digest for image in request.images]
+                digest = Repeats.digest(body)
                 with self._lock:
                     outcome = decide(
                         settings,
-                        *checked,
+                        spec,
+                        request,
                         rng=self._rng,
                         quotas=self._quotas,
                         faults=self._faults,
@@ -450,9 +458,14 @@ class Emulator:
                         key=fingerprint(key),
                         now=settings.clock(),
                     )
+                    if isinstance(outcome, Plan):  # a refused request drew no image
+                        seen = self._repeats.count(model, digest)
+                        outcome = replace(outcome, request=replace(request, repeat=seen))
             if isinstance(outcome, Refusal):
                 status = await self._error(send, outcome.body, scope, started)
                 return status, arrival.fault
+            if outcome.request.edit is not None:
+                self._stats.edit()
             try:
                 status = await self._carry_out(outcome, scope, receive, send, started, stream)
             except ConnectionDropped:

@@ -73,7 +73,7 @@ class ModelSpec:
         tier1_rpm: the usual paid tier 1 requests per minute, to word a scripted 429.
         tier1_rpd: the same per day.
         input_image_tokens: prompt tokens one inline input image counts for (the pricing
-            page's figure: 560 for the Gemini 3 models, 258 for 2.5 flash).
+            page's figure: 560 for pro, 1120 for 3.1 flash, 258 for 2.5 flash).
         service_tier: the ``serviceTier`` its ``usageMetadata`` reports, if any.
     """
 
@@ -160,7 +160,7 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
             thinks=True,
             tier1_rpm=100,
             tier1_rpd=1000,
-            input_image_tokens=560,
+            input_image_tokens=1120,  # Vertex model page, read 2026-12-07: 1120 per input image
             service_tier="standard",
         ),
         "gemini-2.5-flash-image": ModelSpec(

@@ -9,9 +9,12 @@ benchmarks/README.md). So a body is small JSON glue compressed per answer plus
 
 from __future__ import annotations
 
+import base64
 import struct
 import zlib
 from collections.abc import Iterable
+
+from .stats import image_digest
 
 __all__ = [
     "LEVEL",
@@ -39,11 +42,12 @@ class Segment:
         data: the bytes as they appear in the body.
     """
 
-    __slots__ = ("_deflated", "data")
+    __slots__ = ("_decoded_digest", "_deflated", "data")
 
     def __init__(self, data: bytes) -> None:
         self.data = data
         self._deflated: bytes | None = None
+        self._decoded_digest: str | None = None
 
     def __repr__(self) -> str:
         state = "deflated" if self._deflated is not None else "raw"
@@ -58,6 +62,16 @@ class Segment:
         if self._deflated is None:
             self._deflated = _deflate(self.data)
         return self._deflated
+
+    @property
+    def decoded_digest(self) -> str:
+        """:func:`~.stats.image_digest` of the bytes :attr:`data` encodes in base64.
+
+        What an image part's signature is made over; computed once per (cached) image.
+        """
+        if self._decoded_digest is None:
+            self._decoded_digest = image_digest(base64.b64decode(self.data))
+        return self._decoded_digest
 
 
 def plain_join(parts: Iterable[bytes | Segment]) -> bytes:

@@ -19,11 +19,13 @@ from typing import Any, Protocol
 
 from . import error_bodies
 from .catalog import MODELS, ModelSpec
-from .compression import gzip_join, plain_join
+from .compression import Segment, gzip_join, plain_join
+from .editing import edited
 from .faults import REJECTION_KINDS, FaultPlan
 from .quotas import Admission, Label, QuotaBook
 from .render import SlideRenderer
 from .settings import EmulatorSettings
+from .signatures import HEADER_CHARS, header, problem, text_digest
 from .stats import Arrival, Stats
 from .success_bodies import Answer, blocked, image_answer, no_image, signature
 from .validation import ImageRequest, Rejected, parse_request
@@ -86,9 +88,13 @@ class Drawn(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Answer at once with this error body; nothing was admitted."""
+    """Answer at once with this error body; nothing was admitted.
+
+    ``reason`` names a refusal the stats count apart (``"signature"``).
+    """
 
     body: dict[str, Any]
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +157,11 @@ def check_request(
     body: bytes,
     method: str = "generateContent",
 ) -> tuple[ModelSpec, ImageRequest] | Refusal:
-    """The refusals that need no state: key (403, 400), model (404), body (400)."""
+    """The refusals that need no state: key (403, 400), model (404), body (400).
+
+    A body's 400s include a Gemini 3 model turn sent back with a signature missing or not
+    the emulator's (:mod:`.signatures`), unless ``settings.check_signatures`` is off.
+    """
     refused = check_key(settings, key)
     if refused is not None:
         return refused
@@ -159,9 +169,14 @@ def check_request(
     if isinstance(spec, Refusal):
         return spec
     try:
-        return spec, parse_request(body, spec)
+        request = parse_request(body, spec)
     except Rejected as rejected:
-        return Refusal(rejected.body)
+        return Refusal(rejected.body, rejected.reason)
+    if settings.check_signatures and spec.thinks:
+        message = problem(request.turns, spec.name)
+        if message is not None:
+            return Refusal(error_bodies.invalid_argument(message), "signature")
+    return spec, request
 
 
 def _quota_refusal(
@@ -300,18 +315,50 @@ def decide(
     )
 
 
-def _reply_text(prompt: str) -> str:
-    first = next((line.strip() for line in prompt.splitlines() if line.strip()), "")
+def _reply_text(request: ImageRequest) -> str:
+    if request.edit is not None:
+        said = request.edit.instruction.strip().splitlines()[:1]
+        return f"Here is the edited slide: {said[0]}" if said else "Here is the edited slide."
+    first = next((line.strip() for line in request.prompt.splitlines() if line.strip()), "")
     if len(first) > 80:
         first = first[:79].rsplit(" ", 1)[0] + "…"
     return f"Here is the slide: {first}" if first else "Here is the slide."
+
+
+def _image(
+    drawn: Drawn, renderer: SlideRenderer, settings: EmulatorSettings, width: int, height: int
+) -> Segment:
+    """The answer's image: the edit's base stamped, or a slide; ``#k`` on the k-th repeat."""
+    spec, request = drawn.spec, drawn.request
+    mark = f"#{request.repeat}" if settings.vary_repeats and request.repeat > 1 else ""
+    edit = request.edit
+    if edit is not None:
+        marked = edit.marked.digest if edit.marked is not None else ""
+        key = ("edit", spec.name, width, height, edit.base.digest, marked, edit.instruction, mark)
+        segment = renderer.remember(
+            key,
+            lambda: edited(edit, width=width, height=height, mime_type=spec.mime_type, mark=mark),
+        )
+        if segment is not None:
+            return segment
+    return renderer.image(
+        model=spec.name,
+        width=width,
+        height=height,
+        mime_type=spec.mime_type,
+        prompt=request.prompt,
+        references=request.images,
+        mark=mark,
+    )
 
 
 def compose(drawn: Drawn, renderer: SlideRenderer, settings: EmulatorSettings) -> Answer:
     """The answer ``drawn`` gets, as JSON with placeholders (blocking: renders the image).
 
     The kinds that shape a 200 are honoured (``no-image``, ``image-safety``, ``blocked``);
-    any other kind gets the normal answer, which the caller may cut or drop.
+    any other kind gets the normal answer, which the caller may cut or drop. On a Gemini 3
+    model every non-thought part is signed (:mod:`.signatures`): a 64-character header,
+    then filler up to ``signature_bytes`` (or the model's default).
     """
     spec, request = drawn.spec, drawn.request
     tokens = {"prompt_tokens": request.prompt_tokens, "prompt_image_tokens": request.image_tokens}
@@ -325,14 +372,7 @@ def compose(drawn: Drawn, renderer: SlideRenderer, settings: EmulatorSettings) -
     width, height = spec.pixel_size(request.aspect_ratio, request.image_size)
     image, drafts = None, []
     if request.wants_image:
-        image = renderer.image(
-            model=spec.name,
-            width=width,
-            height=height,
-            mime_type=spec.mime_type,
-            prompt=request.prompt,
-            references=request.images,
-        )
+        image = _image(drawn, renderer, settings, width, height)
         if drawn.drafts:
             draft = renderer.draft(
                 model=spec.name, width=width, height=height, mime_type=spec.mime_type
@@ -341,13 +381,20 @@ def compose(drawn: Drawn, renderer: SlideRenderer, settings: EmulatorSettings) -
     chars = settings.signature_bytes
     if chars is None:
         chars = spec.signature_chars
+    filler = signature(chars - HEADER_CHARS) if chars - HEADER_CHARS >= 4 else None
+
+    def sign(kind: str, content: str | Segment) -> list[Segment]:
+        digest = text_digest(content) if isinstance(content, str) else content.decoded_digest
+        start = Segment(header(spec.name, kind, digest))
+        return [start] if filler is None else [start, filler]
+
     return image_answer(
         spec=spec,
         image=image,
         image_tokens=spec.tokens(request.image_size),
         drafts=drafts,
-        text=_reply_text(request.prompt) if settings.text_part and request.wants_text else None,
-        signature_part=signature(chars) if spec.thinks and chars > 0 else None,
+        text=_reply_text(request) if settings.text_part and request.wants_text else None,
+        sign=sign if spec.thinks else None,
         thoughts_tokens=drawn.thoughts_tokens,
         response_id=drawn.response_id,
         **tokens,

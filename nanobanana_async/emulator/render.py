@@ -20,7 +20,7 @@ import re
 import threading
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont, ImageStat
@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageStat
 from .compression import Segment
 from .validation import InlineImage
 
-__all__ = ["SlideRenderer", "average_colour", "swatch_boxes"]
+__all__ = ["SlideRenderer", "average_colour", "encode_image", "swatch_boxes"]
 
 _PAGE = (248, 248, 245)
 _BAND = (40, 48, 66)
@@ -118,6 +118,14 @@ def average_colour(data: bytes) -> Colour:
     return round(red), round(green), round(blue)
 
 
+def encode_image(image: Image.Image, mime_type: str) -> Segment:
+    """``image`` in ``mime_type`` with the emulator's fast settings, as a base64 segment."""
+    fmt, options = _FORMATS[mime_type]
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return Segment(base64.b64encode(buffer.getvalue()))
+
+
 def _line_step(font: Font, factor: float) -> int:
     size = font.size if isinstance(font, ImageFont.FreeTypeFont) else 11
     return max(1, round(size * factor))
@@ -200,7 +208,7 @@ class _Canvas:
                 anchor="ld",
             )
 
-    def draw_slide(self, prompt: str, swatches: Sequence[Colour] = ()) -> None:
+    def draw_slide(self, prompt: str, swatches: Sequence[Colour] = (), mark: str = "") -> None:
         width, height = self.image.size
         unit = self.unit
         title_font = _font(max(14, round(unit * 0.72)))
@@ -230,7 +238,10 @@ class _Canvas:
             for line in _fit(body_lines, room, body_font, text_width):
                 draw.text((left, y), line, font=body_font, fill=_BODY)
                 y += body_step
-        end = y + body_step
+            if mark:
+                right = width - round(width * 0.02) - round(unit * 0.5)
+                draw.text((right, top), mark, font=title_font, fill=_TITLE, anchor="rt")
+        end = max(y + body_step, top + title_step) if mark else y + body_step
         for colour, box in zip(swatches, swatch_boxes(width, height, len(swatches)), strict=True):
             draw.rectangle(box, fill=colour)
             end = max(end, box[3] + 1)
@@ -246,11 +257,11 @@ class SlideRenderer:
     """Renders and caches slide images as base64 segments ready for a JSON body.
 
     Encoded images are kept in an LRU keyed by (model, size, MIME type, prompt, reference
-    images' digests), as :class:`~.compression.Segment` values whose deflated form is
-    reused too. Canvases are pooled per (model, size) with the page furniture already
-    drawn, and only the rectangle the slide drew over is wiped before reuse, so no full
-    page is allocated and filled per answer. A reference image's average colour is
-    computed once per digest.
+    images' digests, mark), or by any key given to :meth:`remember` (an edit's), as
+    :class:`~.compression.Segment` values whose deflated form is reused too. Canvases are
+    pooled per (model, size) with the page furniture already drawn, and only the rectangle
+    the slide drew over is wiped before reuse, so no full page is allocated and filled per
+    answer. A reference image's average colour is computed once per digest.
 
     Args:
         max_cache_bytes: upper bound on the base64 bytes the image LRU keeps.
@@ -258,9 +269,7 @@ class SlideRenderer:
 
     def __init__(self, *, max_cache_bytes: int = 48 << 20) -> None:
         self._max_bytes = max_cache_bytes
-        self._cache: OrderedDict[tuple[str, int, int, str, str, tuple[str, ...]], Segment] = (
-            OrderedDict()
-        )
+        self._cache: OrderedDict[tuple[object, ...], Segment] = OrderedDict()
         self._colours: OrderedDict[str, Colour] = OrderedDict()
         self._cached_bytes = 0
         self._drafts: dict[tuple[str, int, int, str], Segment] = {}
@@ -294,13 +303,6 @@ class SlideRenderer:
                 pool.append(canvas)
                 self._pooled_pixels += pixels
 
-    @staticmethod
-    def _encode(image: Image.Image, mime_type: str) -> Segment:
-        fmt, options = _FORMATS[mime_type]
-        buffer = io.BytesIO()
-        image.save(buffer, fmt, **options)
-        return Segment(base64.b64encode(buffer.getvalue()))
-
     def _colour(self, image: InlineImage) -> Colour:
         """``image``'s average colour, decoded once per digest (a deck sends one many times)."""
         with self._lock:
@@ -313,6 +315,29 @@ class SlideRenderer:
                     self._colours.popitem(last=False)
         return colour
 
+    def remember(
+        self, key: tuple[object, ...], make: Callable[[], Segment | None]
+    ) -> Segment | None:
+        """The segment cached under ``key``, or ``make()``'s, kept in the LRU (unless ``None``)."""
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                self.hits += 1
+                return cached
+            self.misses += 1
+        segment = make()
+        if segment is None:
+            return None
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = segment
+                self._cached_bytes += len(segment)
+            while self._cached_bytes > self._max_bytes and len(self._cache) > 1:
+                _, old = self._cache.popitem(last=False)
+                self._cached_bytes -= len(old)
+        return segment
+
     def image(
         self,
         *,
@@ -322,33 +347,26 @@ class SlideRenderer:
         mime_type: str,
         prompt: str,
         references: Sequence[InlineImage] = (),
+        mark: str = "",
     ) -> Segment:
         """The slide for ``prompt``, base64-encoded, from cache when it was made before.
 
-        ``references`` are the request's inline images: each becomes a swatch.
+        ``references`` are the request's inline images: each becomes a swatch. ``mark``
+        (``#2``: the second identical request) is written in the top right corner.
         """
-        key = (model, width, height, mime_type, prompt, tuple(r.digest for r in references))
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                self.hits += 1
-                return cached
-            self.misses += 1
-        swatches = [self._colour(reference) for reference in references]
-        canvas = self._take(model, width, height)
-        try:
-            canvas.draw_slide(prompt, swatches)
-            segment = self._encode(canvas.image, mime_type)
-        finally:
-            self._give_back(model, canvas)
-        with self._lock:
-            if key not in self._cache:
-                self._cache[key] = segment
-                self._cached_bytes += len(segment)
-            while self._cached_bytes > self._max_bytes and len(self._cache) > 1:
-                _, old = self._cache.popitem(last=False)
-                self._cached_bytes -= len(old)
+        key = (model, width, height, mime_type, prompt, tuple(r.digest for r in references), mark)
+
+        def make() -> Segment:
+            swatches = [self._colour(reference) for reference in references]
+            canvas = self._take(model, width, height)
+            try:
+                canvas.draw_slide(prompt, swatches, mark)
+                return encode_image(canvas.image, mime_type)
+            finally:
+                self._give_back(model, canvas)
+
+        segment = self.remember(key, make)
+        assert segment is not None
         return segment
 
     def draft(self, *, model: str, width: int, height: int, mime_type: str) -> Segment:
@@ -360,7 +378,7 @@ class SlideRenderer:
             return cached
         canvas = self._take(model, width, height)
         try:
-            segment = self._encode(canvas.image, mime_type)
+            segment = encode_image(canvas.image, mime_type)
         finally:
             self._give_back(model, canvas)
         with self._lock:

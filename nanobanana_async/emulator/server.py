@@ -227,6 +227,16 @@ def add_emulate_arguments(parser: argparse.ArgumentParser) -> None:
         "--signature-bytes", type=int, help="thoughtSignature length (default: per model)"
     )
     parser.add_argument(
+        "--no-signature-check",
+        action="store_true",
+        help="accept model turns sent back without their thought signatures (as Vertex does)",
+    )
+    parser.add_argument(
+        "--same-repeats",
+        action="store_true",
+        help="answer identical requests with identical images (no #k mark: caches stay warm)",
+    )
+    parser.add_argument(
         "--batch-latency",
         type=float,
         default=2.0,
@@ -298,6 +308,8 @@ def _settings(args: argparse.Namespace) -> EmulatorSettings:
         thought_images=args.thought_images,
         text_part=not args.no_text,
         signature_bytes=args.signature_bytes,
+        check_signatures=not args.no_signature_check,
+        vary_repeats=not args.same_repeats,
         batch_latency=args.batch_latency,
         batch_outcome=args.batch_outcome,
         batch_fail_rate=args.batch_fail_rate,

@@ -57,7 +57,15 @@ class EmulatorSettings:
         thought_images: Gemini 3 answers start with one or two ``"thought": true`` images.
         text_part: add a short text part when the request allows TEXT.
         signature_bytes: base64 length of each ``thoughtSignature`` on Gemini 3 answers;
-            ``None`` uses the model's realistic default, 0 sends none.
+            ``None`` uses the model's realistic default. Every signature holds at least
+            the 64-character header the emulator checks (:mod:`.signatures`), so a value
+            below 68 (0 included) sends that header alone.
+        check_signatures: refuse, as the Developer API does, a Gemini 3 model turn sent
+            back with a ``thoughtSignature`` missing or not issued by the emulator for
+            that part and model (Vertex does not refuse: turn this off to play it).
+        vary_repeats: the k-th identical request (same body, k > 1) is answered with
+            ``#k`` on its image, as the real service never draws the same image twice;
+            off, identical requests get identical images (a benchmark's cache stays warm).
         batch_latency: seconds (scaled) a batch spends PENDING; it then spends as long again
             RUNNING, plus its generation time when ``latency`` is on (see :mod:`.batches`).
             Batch requests never count against the per-minute or per-day quotas.
@@ -95,6 +103,8 @@ class EmulatorSettings:
     thought_images: bool = False
     text_part: bool = True
     signature_bytes: int | None = None
+    check_signatures: bool = True
+    vary_repeats: bool = True
     batch_latency: float = 2.0
     batch_create_hold: float = 0.0
     batch_outcome: str = "succeeded"

@@ -5,7 +5,8 @@ Only generations (``generateContent``, ``streamGenerateContent``) are counted in
 counts every API method called, generations included, by name (``countTokens``,
 ``models.list``, ...), and paths the API does not have go to ``other_requests``.
 ``batches`` counts batches created (in all, by display name, their requests) and
-``files`` the uploads finalized, so a test can tell one batch from two. ``arrivals`` lists
+``files`` the uploads finalized, so a test can tell one batch from two. ``edits`` counts
+edit requests admitted, ``signature_refusals`` the 400s for a thought signature. ``arrivals`` lists
 each one, with when it arrived and was answered, the delay any 429 announced, and the
 images it carried (``images``: :func:`image_digest` of each, in order). Keys appear
 only as the first 8 hex digits of their SHA-256. :func:`inside_announced_delay` is the
@@ -122,12 +123,14 @@ class Stats:
         "_by_quota",
         "_by_status",
         "_calls",
+        "_edits",
         "_epoch",
         "_file_bytes",
         "_files",
         "_lock",
         "_other",
         "_peak",
+        "_signature_refusals",
         "in_flight",
     )
 
@@ -155,6 +158,8 @@ class Stats:
         self._file_bytes = 0
         self._other = 0
         self._peak = self.in_flight
+        self._edits = 0
+        self._signature_refusals = 0
 
     def reset(self) -> None:
         """Forget everything but the requests still in flight.
@@ -196,6 +201,16 @@ class Stats:
         """Record a 429 the emulator issued (``minute``, ``day``, ``overload``, ...)."""
         with self._lock:
             self._by_quota[label] += 1
+
+    def edit(self) -> None:
+        """Count an edit request admitted (its answer is its base, stamped)."""
+        with self._lock:
+            self._edits += 1
+
+    def signature_refused(self) -> None:
+        """Count a 400 for a thought signature missing or not the emulator's."""
+        with self._lock:
+            self._signature_refusals += 1
 
     def call(self, method: str) -> None:
         """Count a call of API method ``method`` (whatever it is answered)."""
@@ -240,6 +255,8 @@ class Stats:
                 },
                 "files": {"uploaded": self._files, "bytes": self._file_bytes},
                 "other_requests": self._other,
+                "edits": self._edits,
+                "signature_refusals": self._signature_refusals,
                 "inside_announced_delay": inside_announced_delay(self._arrivals),
                 "arrivals": [a.as_dict() for a in self._arrivals],
             }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import random
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -122,25 +123,30 @@ def image_answer(
     image_tokens: int,
     drafts: list[Segment],
     text: str | None,
-    signature_part: Segment | None,
+    sign: Callable[[str, str | Segment], list[Segment]] | None,
     thoughts_tokens: int,
     response_id: str,
     prompt_image_tokens: int = 0,
 ) -> Answer:
-    """A STOP answer: optional thought images, optional text, then the image (if any)."""
+    """A STOP answer: optional thought images, optional text, then the image (if any).
+
+    ``sign`` gives the segments of a part's ``thoughtSignature`` from its kind (``text``,
+    ``image``) and content; ``None`` signs nothing (Gemini 2.5 flash).
+    """
     answer = Answer({}, {})
     parts: list[dict[str, Any]] = [
         {"inlineData": {"mimeType": spec.mime_type, "data": answer.hold(d)}, "thought": True}
         for d in drafts
     ]
-    signed: list[dict[str, Any]] = []
+    signed: list[tuple[dict[str, Any], str, str | Segment]] = []
     if text:
-        signed.append({"text": text})
+        signed.append(({"text": text}, "text", text))
     if image is not None:
-        signed.append({"inlineData": {"mimeType": spec.mime_type, "data": answer.hold(image)}})
-    for part in signed:
-        if signature_part is not None:
-            part["thoughtSignature"] = answer.hold(signature_part)
+        inline = {"mimeType": spec.mime_type, "data": answer.hold(image)}
+        signed.append(({"inlineData": inline}, "image", image))
+    for part, kind, content in signed:
+        if sign is not None:
+            part["thoughtSignature"] = "".join(answer.hold(s) for s in sign(kind, content))
         parts.append(part)
     text_tokens = max(1, round(len(text) / 4)) if text else 0
     answer.data = {

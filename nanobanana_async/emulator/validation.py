@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -25,11 +25,13 @@ import orjson
 from . import error_bodies
 from .catalog import ModelSpec
 from .stats import image_digest
+from .turns import Edit, InlineImage, Part, Turn, find_edit
 
 __all__ = [
     "ImageRequest",
     "InlineImage",
     "Rejected",
+    "decode_bytes",
     "decode_json",
     "parse_fields",
     "parse_request",
@@ -75,26 +77,15 @@ _ENUM_PREFIX = "* GenerateContentRequest.generation_config.image_config."
 
 
 class Rejected(Exception):
-    """The request is refused; ``body`` is the error body to send (its code, the status)."""
+    """The request is refused; ``body`` is the error body to send (its code, the status).
 
-    def __init__(self, body: dict[str, Any]) -> None:
-        super().__init__(body["error"]["message"])
-        self.body = body
-
-
-@dataclass(frozen=True, slots=True)
-class InlineImage:
-    """An image a request carries (a reference image), decoded from its base64.
-
-    Attributes:
-        mime_type: as the request states it.
-        digest: :func:`~.stats.image_digest` of the bytes.
-        data: the bytes.
+    ``reason`` names a refusal the stats count apart (``"signature"``).
     """
 
-    mime_type: str
-    digest: str
-    data: bytes = field(repr=False)
+    def __init__(self, body: dict[str, Any], reason: str = "") -> None:
+        super().__init__(body["error"]["message"])
+        self.body = body
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +102,9 @@ class ImageRequest:
             plus the model's ``input_image_tokens`` per inline image.
         images: the inline images of the contents, in order.
         image_tokens: the share of ``prompt_tokens`` the images count for.
+        turns: the contents, as turns and parts (what signatures are checked on).
+        edit: the edit the request asks for, if it is one (:func:`~.turns.find_edit`).
+        repeat: how many times this very body came, this one included (set by the app).
     """
 
     prompt: str
@@ -121,6 +115,9 @@ class ImageRequest:
     prompt_tokens: int
     images: tuple[InlineImage, ...] = ()
     image_tokens: int = 0
+    turns: tuple[Turn, ...] = ()
+    edit: Edit | None = None
+    repeat: int = 1
 
 
 def _bad(message: str, *details: dict[str, Any]) -> Rejected:
@@ -163,14 +160,15 @@ def _enum_message(field: str, allowed: tuple[str, ...]) -> str:
     return f"{_ENUM_PREFIX}{field}: {field} must be one of {listed}.\n"
 
 
-def _prompt(contents: Any) -> tuple[str, list[InlineImage]]:
-    """The joined text of all parts, and the inline input images."""
+def _prompt(contents: Any) -> tuple[str, list[InlineImage], list[Turn]]:
+    """The joined text of all parts, the inline images (thought images too), the turns."""
     if not contents:
         raise _bad("* GenerateContentRequest.contents: contents is not specified\n")
     if not isinstance(contents, list):
         contents = [contents]
     texts: list[str] = []
     images: list[InlineImage] = []
+    turns: list[Turn] = []
     for index, content in enumerate(contents):
         parts = content.get("parts") if isinstance(content, dict) else None
         if not parts or not isinstance(parts, list):
@@ -178,16 +176,28 @@ def _prompt(contents: Any) -> tuple[str, list[InlineImage]]:
                 f"* GenerateContentRequest.contents[{index}].parts: contents.parts must not "
                 "be empty.\n"
             )
+        read: list[Part] = []
         for number, part in enumerate(parts):
             if not isinstance(part, dict):
+                read.append(Part("other"))
                 continue
+            thought = part.get("thought") is True
+            sent = part.get("thoughtSignature", part.get("thought_signature"))
+            signature = sent if isinstance(sent, str) else None
+            inline = part.get("inlineData") or part.get("inline_data")
             if isinstance(part.get("text"), str):
                 texts.append(part["text"])
-            inline = part.get("inlineData") or part.get("inline_data")
-            if inline:
+                read.append(Part("text", thought, text=part["text"], signature=signature))
+            elif inline:
                 at = f"contents[{index}].parts[{number}].inline_data"
-                images.append(_inline_image(inline, at))
-    return "\n".join(texts), images
+                image = _inline_image(inline, at)
+                images.append(image)
+                read.append(Part("image", thought, image=image, signature=signature))
+            else:
+                read.append(Part("other", thought, signature=signature))
+        role = content.get("role")
+        turns.append(Turn(role if isinstance(role, str) and role else "user", tuple(read)))
+    return "\n".join(texts), images, turns
 
 
 def _inline_image(inline: Any, at: str) -> InlineImage:
@@ -197,15 +207,22 @@ def _inline_image(inline: Any, at: str) -> InlineImage:
     data = blob.get("data")
     if not isinstance(data, str):
         raise _bad(f"Invalid value at '{at}.data' (TYPE_BYTES), {orjson.dumps(data).decode()}")
-    altchars = b"-_" if "-" in data or "_" in data else None
-    try:
-        raw = base64.b64decode(data + "=" * (-len(data) % 4), altchars, validate=True)
-    except (binascii.Error, ValueError):
+    raw = decode_bytes(data)
+    if raw is None:
         shown = data if len(data) <= 40 else data[:40] + "..."
         raise _bad(
             f"Invalid value at '{at}.data' (TYPE_BYTES), Base64 decoding failed for \"{shown}\""
         ) from None
     return InlineImage(str(mime_type or ""), image_digest(raw), raw)
+
+
+def decode_bytes(data: str) -> bytes | None:
+    """A proto JSON ``bytes`` value (standard or URL-safe base64) decoded, or ``None``."""
+    altchars = b"-_" if "-" in data or "_" in data else None
+    try:
+        return base64.b64decode(data + "=" * (-len(data) % 4), altchars, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def decode_json(raw: bytes) -> Any:
@@ -252,7 +269,7 @@ def parse_fields(data: Any, spec: ModelSpec, *, root: str = "request") -> ImageR
         "generation_config.image_config",
         root,
     )
-    prompt, images = _prompt(request.get("contents"))
+    prompt, images, turns = _prompt(request.get("contents"))
 
     candidates = config.get("candidateCount")
     if isinstance(candidates, int) and candidates > 1:
@@ -290,4 +307,6 @@ def parse_fields(data: Any, spec: ModelSpec, *, root: str = "request") -> ImageR
         prompt_tokens=text_tokens(prompt) + spec.input_image_tokens * len(images),
         images=tuple(images),
         image_tokens=spec.input_image_tokens * len(images),
+        turns=tuple(turns),
+        edit=find_edit(tuple(turns)),
     )

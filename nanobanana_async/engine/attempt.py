@@ -18,6 +18,7 @@ makes it and then them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from collections.abc import Awaitable, Callable
@@ -318,11 +319,14 @@ class Run:
         # Paid, whatever happens next.
         cost = answer_cost(self.config.model, image.usage, batch=batch)
         self.spent += cost or 0.0
-        # The turn first (an edit of this image continues it), then the image.
+        # The turn first (an edit of this image continues it), then the image. The turn
+        # (megabytes of thoughtSignature on Gemini 3) is not held while the image waits its
+        # turn to be saved: the memory bench's 100-slide peak rose 1.3x with it.
         name = original_path(job.dest, image.data).name
         turn = await anyio.to_thread.run_sync(self.keep_turn, job.dest.parent, name, image)
         if turn is not None:
             self.turns[job.slide] = turn
+        image = dataclasses.replace(image, turn=None)
         await anyio.to_thread.run_sync(stage_received, image.data, job.dest)
         self.staged.add(job.slide)
         try:
@@ -349,7 +353,7 @@ class Run:
         if image.turn is None or not signs_turns(self.config.model):
             return None
         try:
-            return write_turn(turn_path(output_dir, original), image.turn, image.data)
+            return write_turn(turn_path(output_dir, original), image.turn)
         except OSError:
             return None
 

@@ -182,7 +182,7 @@ class _Chain:
         marked = None if step.region is None else marked_copy(image, step.region)
         turn = None
         if not fresh and signs_turns(self.run.config.model):
-            turn = read_turn(turn_path(self.output_dir, self.kept[before.key].name), image)
+            turn = read_turn(turn_path(self.output_dir, self.kept[before.key].name))
         parts: list[dict[str, Any]] | None = None
         if turn is not None:
             if before.step is None:

@@ -114,9 +114,10 @@ def edit_body(
             exactly (the slide body's, or the previous step's text and marked copy). Only
             read with ``model_turn``.
         model_turn: the previous answer's ``candidates[0].content`` as received
-            (:attr:`~.protocol.GeneratedImage.turn`), or ``None`` for a fresh edit.
-        image: the previous image's bytes, as received: sent inline only in a fresh edit
-            (otherwise it is in ``model_turn`` already).
+            (:attr:`~.protocol.GeneratedImage.turn`: its delivered image's base64 emptied),
+            or ``None`` for a fresh edit.
+        image: the previous image's bytes, as received: in a fresh edit, sent inline in the
+            user's turn; otherwise put back where ``model_turn``'s image part is empty.
         mime_type: ``image``'s type.
         step: the instruction, and its region.
         marked: the marked copy of ``image`` (JPEG) for a region step, else ``None``.
@@ -137,10 +138,24 @@ def edit_body(
             raise ValueError("a model turn is sent back after the user turn that led to it")
         contents = [
             {"role": "user", "parts": list(user_parts)},
-            {**model_turn, "role": "model"},
+            {**model_turn, "role": "model", "parts": _refilled(model_turn, image)},
             {"role": "user", "parts": instruction},
         ]
     return {"contents": contents, "generationConfig": dict(generation_config)}
+
+
+def _refilled(model_turn: Mapping[str, Any], image: bytes) -> list[Any]:
+    """The turn's parts, its delivered image's emptied base64 filled with ``image`` again."""
+    parts: list[Any] = []
+    encoded: str | None = None
+    for part in model_turn.get("parts") or ():
+        for key in ("inlineData", "inline_data"):
+            inline = part.get(key) if isinstance(part, Mapping) else None
+            if isinstance(inline, Mapping) and inline.get("data") == "" and not part.get("thought"):
+                encoded = encoded or base64.b64encode(image).decode("ascii")
+                part = {**part, key: {**inline, "data": encoded}}
+        parts.append(part)
+    return parts
 
 
 def images_in(contents: Sequence[Mapping[str, Any]]) -> int:

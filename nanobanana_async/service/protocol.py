@@ -79,10 +79,13 @@ class GeneratedImage:
         response_id: ``responseId`` of the answer.
         usage: ``usageMetadata`` as sent.
         turn: the answer's ``candidates[0].content`` as received, every part verbatim
-            (thoughts and ``thoughtSignature`` included), or ``None`` when it had none: what
-            an edit of this image sends back as the model's turn. The very objects parsed,
-            not a copy (the image's base64 string is shared, not duplicated): read it,
-            never change it.
+            (thoughts and ``thoughtSignature`` included) but the delivered image's base64,
+            which is ``data`` (its ``inlineData.data`` is ``""``: encode ``data`` again to
+            send the turn back); ``None`` when no part is signed, since such a turn carries
+            nothing an edit needs that ``data`` does not. What an edit of this image sends
+            back as the model's turn. Not holding the base64 matters: a received image can
+            wait its turn to be saved, and a deck's waiting answers held 1.3 times their
+            images' size more (the memory bench's 100-slide peak went from 227 to 379 MiB).
     """
 
     data: bytes
@@ -212,8 +215,27 @@ def parse_success(body: bytes | dict[str, Any]) -> GeneratedImage:
         model_version=str(data.get("modelVersion") or ""),
         response_id=str(data.get("responseId") or ""),
         usage=data.get("usageMetadata") or {},
-        turn=content if isinstance(content, dict) and parts else None,
+        turn=_signed_turn(content, parts, image),
     )
+
+
+def _signed_turn(content: object, parts: list[Any], image: dict[str, Any]) -> dict[str, Any] | None:
+    """The model's turn to keep for an edit: a signed one, without the image's base64."""
+    signed = any(
+        isinstance(part, dict) and ("thoughtSignature" in part or "thought_signature" in part)
+        for part in parts
+    )
+    if not signed or not isinstance(content, dict):
+        return None
+    kept: list[Any] = []
+    for part in parts:
+        inline = part.get("inlineData") if isinstance(part, dict) else None
+        if inline is image:
+            part = {**part, "inlineData": {**image, "data": ""}}
+        elif isinstance(part, dict) and part.get("inline_data") is image:
+            part = {**part, "inline_data": {**image, "data": ""}}
+        kept.append(part)
+    return {**content, "parts": kept}
 
 
 def _details(error: dict[str, Any], kind: str) -> list[dict[str, Any]]:

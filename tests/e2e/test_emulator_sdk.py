@@ -10,7 +10,7 @@ from emulator_testing import KEY, PRO
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
-from PIL import Image
+from PIL import Image, ImageChops
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
 
@@ -101,3 +101,34 @@ async def test_the_sdk_reads_the_emulators_errors(served: tuple[Emulator, str]) 
         await client.aio.aclose()
     assert (quota.value.code, quota.value.status) == (429, "RESOURCE_EXHAUSTED")
     assert (overloaded.value.code, overloaded.value.status) == (503, "UNAVAILABLE")
+
+
+async def test_the_sdks_chat_edits_an_image_in_a_second_turn(served: tuple[Emulator, str]) -> None:
+    """The chat sends the model's turn back as the SDK keeps it (thought images, signatures
+    in URL-safe base64): the emulator takes it, and answers with the edited image."""
+    emulator, base_url = served
+    emulator.reset()
+    client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=base_url))
+    try:
+        chat = client.aio.chats.create(model=PRO, config=_CONFIG)
+        first = await chat.send_message("Slide 4: Roadmap. Three milestones.")
+        second = await chat.send_message("Make the title bigger.")
+    finally:
+        await client.aio.aclose()
+    assert first.candidates
+    content = first.candidates[0].content
+    assert content is not None
+    assert content.parts
+    signed = [p for p in content.parts if p.thought_signature]
+    assert len(signed) == 2
+    with (
+        Image.open(io.BytesIO(_final_image(first))) as base,
+        Image.open(io.BytesIO(_final_image(second))) as edited,
+    ):
+        assert edited.size == base.size
+        difference = ImageChops.difference(base.convert("RGB"), edited.convert("RGB"))
+        assert difference.getbbox() is not None
+    stats = emulator.stats()
+    assert [a["status"] for a in stats["arrivals"]] == [200, 200]
+    assert (stats["edits"], stats["signature_refusals"]) == (1, 0)
+    assert len(stats["arrivals"][1]["images"]) > len(stats["arrivals"][0]["images"])

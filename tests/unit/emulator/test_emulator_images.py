@@ -140,8 +140,11 @@ async def test_thought_images_come_first_and_the_final_image_is_kept() -> None:
 
 
 async def test_the_slide_shows_its_prompt() -> None:
-    """Different prompts give visibly different slides; a repeated prompt is cached."""
-    emulator = Emulator(EmulatorSettings(latency=False))
+    """Different prompts give visibly different slides; a repeated prompt is cached.
+
+    ``vary_repeats`` off: identical requests get identical images (the benchmarks' cache).
+    """
+    emulator = Emulator(EmulatorSettings(latency=False, vary_repeats=False))
     async with client_for(emulator) as client:
         first = await generate(client, request_body("Slide 1: Welcome. Who we are."))
         second = await generate(client, request_body("Slide 2: Numbers. Revenue up 12%."))

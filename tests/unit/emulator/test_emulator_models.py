@@ -96,7 +96,7 @@ async def test_every_method_wants_a_key_the_service_knows(path: str) -> None:
     assert error_of(unknown)["details"][0]["reason"] == "API_KEY_INVALID"
 
 
-@pytest.mark.parametrize(("model", "per_image"), [(PRO, 560), (FLASH31, 560), (FLASH25, 258)])
+@pytest.mark.parametrize(("model", "per_image"), [(PRO, 560), (FLASH31, 1120), (FLASH25, 258)])
 async def test_count_tokens_agrees_with_the_usage_of_the_same_request(
     model: str, per_image: int
 ) -> None:
