@@ -15,11 +15,14 @@ import httpx2
 import orjson
 import pytest
 from engine_testing import environment, read_json, start_run, wait_for, write_json
+from PIL import Image, ImageChops
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
+from nanobanana_async.emulator.editing import stamp_colour
 from nanobanana_async.engine.retry import RetryPolicy
 from nanobanana_async.engine.run import EngineSettings, generate_deck
 from nanobanana_async.results import DeckResult
+from nanobanana_async.service.edit_body import EditStep, edit_text
 
 KEY = "test-key-0123456789"
 ENV = {"GEMINI_API_KEY": KEY}
@@ -308,3 +311,91 @@ async def test_a_model_that_keeps_no_turn_is_edited_fresh_and_says_so_once(
     notices = [n for n in result.notices if "without the model's earlier turn" in n]
     assert len(notices) == 1
     assert "slides 1-2" in notices[0]
+
+
+def _original(tmp_path: Path, unit: str) -> Image.Image:
+    """The service's image of ``unit`` (``v1``, ``e2``) of slide 1, as kept in .originals."""
+    originals = tmp_path / "deck" / ".originals"
+    plain = unit == "v1"  # a slide's first image keeps the name it always had
+    (path,) = [
+        p
+        for p in originals.iterdir()
+        if f".{unit}." in p.name or (plain and p.name.count(".") == 2)
+    ]
+    return Image.open(path).convert("RGB")
+
+
+def _difference(a: Image.Image, b: Image.Image) -> Image.Image:
+    """Per pixel, the largest channel difference (L)."""
+    red, green, blue = ImageChops.difference(a, b).split()
+    return ImageChops.lighter(ImageChops.lighter(red, green), blue)
+
+
+def _near(image: Image.Image, colour: tuple[int, int, int], tolerance: int = 40) -> int:
+    """How many pixels of ``image`` are within ``tolerance`` of ``colour``."""
+    far = _difference(image, Image.new("RGB", image.size, colour))
+    return image.width * image.height - sum(far.histogram()[tolerance + 1 :])
+
+
+@pytest.mark.anyio
+async def test_a_step_is_made_from_the_step_before_it(tmp_path: Path, emulator: Emulator) -> None:
+    steps = ["make the title bigger", "make the chart blue"]
+    await run(emulator, deck(tmp_path, 1, s1={"edits": steps, "format": "png"}))
+    assert emulator.stats()["edits"] == 2
+    one, two = (stamp_colour(edit_text(EditStep(step))) for step in steps)
+    first, second = _original(tmp_path, "e1"), _original(tmp_path, "e2")
+    assert _near(first, one) > 0
+    assert _near(first, two) == 0
+    assert _near(second, two) > 0
+    # Step 1's stamp is still there, under step 2's own frame: made from step 1's image.
+    frame = 2 * 20 * (second.width + second.height)
+    assert _near(second, one) > 0.5 * _near(first, one) - frame
+
+
+@pytest.mark.anyio
+async def test_a_region_edit_leaves_the_image_outside_its_box_as_it_was(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    region = [0.5, 0.5, 0.4, 0.4]
+    step = {"instruction": "draw a cat", "region": region}
+    await run(emulator, deck(tmp_path, 1, s1={"edits": [step], "format": "png"}))
+    base, edited = _original(tmp_path, "v1"), _original(tmp_path, "e1")
+    assert base.size == edited.size
+    width, height = base.size
+    margin = 12
+    box = (
+        round(region[0] * width) - margin,
+        round(region[1] * height) - margin,
+        round((region[0] + region[2]) * width) + margin,
+        round((region[1] + region[3]) * height) + margin,
+    )
+    difference = _difference(base, edited)
+    inside = difference.crop(box)
+    difference.paste(0, box)
+    outside = width * height - inside.width * inside.height
+    changed = sum(difference.histogram()[41:])
+    assert changed < 0.001 * outside  # JPEG noise at most
+    assert sum(inside.histogram()[41:]) > 0.01 * inside.width * inside.height  # the stamp
+
+
+@pytest.mark.anyio
+async def test_a_refused_signature_is_sent_again_as_a_fresh_edit(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    await run(emulator, deck(tmp_path, 1))
+    (turn,) = (tmp_path / "deck" / ".turns").iterdir()
+    kept = orjson.loads(turn.read_bytes())
+    for part in kept["turn"]["parts"]:
+        if "thoughtSignature" in part:
+            part["thoughtSignature"] = "Zm9yZ2Vk" * 8  # not the service's
+    turn.write_bytes(orjson.dumps(kept))
+    tap = Tapped(emulator)
+    result = await tapped_run(tap, deck(tmp_path, 1, s1={"edits": ["bigger title"]}))
+    assert result.errors == ()
+    assert emulator.stats()["signature_refusals"] == 1
+    refused, fresh = tap.bodies
+    assert len(refused["contents"]) == 3
+    assert len(fresh["contents"]) == 1  # the image and the instruction, one user turn
+    assert any("without the model's earlier turn" in notice for notice in result.notices)
+    record = orjson.loads((tmp_path / "deck" / MANIFEST).read_bytes())["slides"]["1"]
+    assert [unit.get("fresh", False) for unit in record["units"].values()] == [False, True]
