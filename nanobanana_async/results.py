@@ -67,6 +67,11 @@ class SlideOutput:
         cost_usd: what its answer cost, from the answer's ``usageMetadata`` (0 for a reused
             or re-encoded image; ``None`` when the model has no known price).
         previous: where the image it replaced was kept (``output_dir/.versions/``), if any.
+        candidates: a slide of several candidates (``variants``): each one's file
+            (``<stem>.v<k><ext>``), in order; empty otherwise.
+        picked: which candidate the slide is (from 1), when it has several.
+        edits_applied: how many of the slide's edit steps its image shows.
+        edits: how many edit steps the config gives it.
     """
 
     slide: int
@@ -75,6 +80,10 @@ class SlideOutput:
     reused: bool = False
     cost_usd: float | None = 0.0
     previous: Path | None = None
+    candidates: tuple[Path, ...] = ()
+    picked: int | None = None
+    edits_applied: int = 0
+    edits: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -87,6 +96,12 @@ class SlideOutput:
         data["cost_usd"] = None if self.cost_usd is None else round(self.cost_usd, 6)
         if self.previous is not None:
             data["previous"] = str(self.previous)
+        if self.candidates:
+            data["candidates"] = [str(path) for path in self.candidates]
+            data["picked"] = self.picked
+        if self.edits:
+            data["edits_applied"] = self.edits_applied
+            data["edits"] = self.edits
         return data
 
 
@@ -98,13 +113,23 @@ class SlideFailure:
         slide: the slide number from the config.
         error: what went wrong, in one redacted line.
         timestamp: when, as UTC ISO 8601.
-        kind: the error type (``PromptBlocked``, ``InvalidApiKey``, ...), for scripts.
+        kind: the error type (``PromptBlocked``, ``InvalidApiKey``, ...), for scripts;
+            ``EditFailed`` for a step of the slide's edit chain that failed, the last good
+            image kept.
+        path: ``EditFailed``: the slide's image, the last step that went through.
+        edits_applied: ``EditFailed``: how many of its edit steps that image shows.
+        edits: ``EditFailed``: how many edit steps the config gives it.
+        previous: ``EditFailed``: where the image it replaced was kept, if any.
     """
 
     slide: int
     error: str
     timestamp: str
     kind: str = ""
+    path: Path | None = None
+    edits_applied: int = 0
+    edits: int = 0
+    previous: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -114,6 +139,13 @@ class SlideFailure:
         }
         if self.kind:
             data["kind"] = self.kind
+        if self.path is not None:
+            data["path"] = str(self.path)
+        if self.edits:
+            data["edits_applied"] = self.edits_applied
+            data["edits"] = self.edits
+        if self.previous is not None:
+            data["previous"] = str(self.previous)
         return data
 
 

@@ -181,10 +181,10 @@ def write_json(path: Path, data: Any) -> Path:
 def leftovers(deck: Path) -> list[str]:
     """Hidden entries of ``deck`` besides its own bookkeeping: temporary or staged files."""
     from nanobanana_async.engine.manifest import MANIFEST_NAME
-    from nanobanana_async.files.deck_folders import ORIGINALS_DIR, THUMBS_DIR, VERSIONS_DIR
+    from nanobanana_async.files.deck_folders import DECK_FOLDERS
     from nanobanana_async.files.lock import DECK_LOCK_NAME
 
-    bookkeeping = {DECK_LOCK_NAME, MANIFEST_NAME, ORIGINALS_DIR, THUMBS_DIR, VERSIONS_DIR}
+    bookkeeping = {DECK_LOCK_NAME, MANIFEST_NAME, *DECK_FOLDERS}
     return sorted(p.name for p in deck.glob(".*") if p.name not in bookkeeping)
 
 

@@ -21,7 +21,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -44,12 +46,15 @@ from ..files.images import (
     ImageTooLarge,
     SavedImage,
     discard_staged,
+    original_path,
     read_staged,
     save_received,
     stage_received,
 )
+from ..files.turns import turn_path, write_turn
 from ..results import SlideFailure, SlideOutput, utc_iso
 from ..service.client import GeminiClient
+from ..service.model_ids import signs_turns
 from ..service.protocol import GeneratedImage
 from .admission import Admission
 from .events import (
@@ -113,10 +118,19 @@ class Run:
         self.outputs: dict[int, SlideOutput] = {}
         # Where each image saved by this run keeps the service's bytes (for the manifest).
         self.originals: dict[int, Path] = {}
+        # Where the model's turn that made it is kept, when it is (for the manifest).
+        self.turns: dict[int, Path] = {}
+        # What each slide's chain made and put in place (:mod:`.chained`), for the manifest.
+        self.chains: dict[int, Any] = {}
+        # One-line notices the run adds to the config's (a fresh edit).
+        self.notices: list[str] = []
         # What the run may spend (USD), and what its answers have cost so far.
         self.max_cost = max_cost
         self.spent = 0.0
         self.estimates: dict[int, float | None] = {}  # slide -> expected cost, from the plan
+        # (slide, unit) -> expected cost of a unit of a chain, from the plan
+        self.unit_estimates: dict[tuple[int, str], float | None] = {}
+        self.fresh_edits: set[int] = set()  # slides with an edit made without a turn
         self.retired: dict[int, Path] = {}  # slide -> its image under an old name, from the plan
         self.expected: dict[int, float] = {}  # slide -> expected cost while on the wire
         self.failures: dict[int, SlideFailure] = {}
@@ -178,11 +192,19 @@ class Run:
         self.fail(job, error.message, type(error).__name__)
 
     async def run_slide(self, job: Job) -> None:
+        await self.guard(job, lambda: self._attempt(job))
+
+    async def guard(self, job: Job, action: Callable[[], Awaitable[None]]) -> bool:
+        """Do ``action`` (one slide's attempt: request and keeping) with the slide's retries,
+        and fail the slide with what stopped it; whether it went through.
+
+        Nothing is done once the run is stopped. A fatal error stops the run.
+        """
         if self.stop_error is not None:
             self.fail_unsent(job)
-            return
+            return False
         if self.stopping:
-            return  # not sent: the results say so
+            return False  # not sent: the results say so
         retrying = slide_retrying(
             self.policy,
             on_retry=lambda e: self._on_retry(job, e),
@@ -192,7 +214,8 @@ class Run:
         try:
             async for attempt in retrying:
                 with attempt:
-                    await self._attempt(job)
+                    await action()
+            return True
         except FatalApiError as error:
             self.stop(error)
             if job.slide not in self.failures:
@@ -209,6 +232,7 @@ class Run:
             if job.slide in self.staged:
                 message += "; the image received is kept: --resume saves it without asking again"
             self.fail(job, message, "OSError")
+        return False
 
     def _on_retry(self, job: Job, error: ApiError) -> None:
         if self.halted:
@@ -229,14 +253,16 @@ class Run:
         if self.halted:
             raise _NotSent
 
-    def _within_budget(self, job: Job) -> None:
+    def _within_budget(self, job: Job, estimate: float | None = None) -> None:
         """Refuse to send a request that could take the run past its budget.
 
         What is on the wire counts at its expected cost until its answer says what it cost.
+        ``estimate``: this request's (a unit of a chain); by default the slide's.
         """
         if self.max_cost is None:
             return
-        estimate = self.estimates.get(job.slide) or 0.0
+        if estimate is None:
+            estimate = self.estimates.get(job.slide) or 0.0
         committed = self.spent + sum(self.expected.values())
         if committed + estimate > self.max_cost + 1e-9:
             raise _OverBudget(
@@ -246,20 +272,26 @@ class Run:
         self.expected[job.slide] = estimate
 
     async def _attempt(self, job: Job) -> None:
-        """Ask for a slot, send, report: :mod:`.admission` owns every decision."""
+        await self.accept(job, await self.request(job, job.body))
+
+    async def request(
+        self, job: Job, body: dict[str, Any], estimate: float | None = None
+    ) -> GeneratedImage:
+        """Ask for a slot, send ``body`` for ``job``'s slide, report: :mod:`.admission`
+        owns every decision. One try: :meth:`guard` retries.
+
+        ``estimate``: what this request is expected to cost (a unit of a chain), for the
+        budget; by default the slide's.
+        """
         ticket = await self.admission.ask()
         if ticket is None:
             raise _NotSent  # the run halted while this slide waited
         try:
-            self._within_budget(job)
+            self._within_budget(job, estimate)
             started = self.clock()
             self.emit(SlideStarted(job.slide, started))
             try:
-                image = await self.client.generate(self.config.model, job.body)
-                # Its model turn (megabytes of thoughtSignature on Gemini 3) is not kept:
-                # nothing here sends it back, and an answer waiting its turn to be saved
-                # would hold it (the memory bench's 100-slide peak rose 1.3x with it).
-                image = dataclasses.replace(image, turn=None)
+                image = await self.client.generate(self.config.model, body)
             except anyio.get_cancelled_exc_class():
                 self.cut.add(job.slide)
                 raise
@@ -274,7 +306,7 @@ class Run:
             self.admission.answered(ticket)
         finally:
             self.admission.withdraw(ticket)  # an error of another kind: the slot is free
-        await self.accept(job, image)
+        return image
 
     async def accept(self, job: Job, image: GeneratedImage, *, batch: bool = False) -> None:
         """Keep an image the service sent for ``job``: cost counted, staged, saved, told.
@@ -287,6 +319,14 @@ class Run:
         # Paid, whatever happens next.
         cost = answer_cost(self.config.model, image.usage, batch=batch)
         self.spent += cost or 0.0
+        # The turn first (an edit of this image continues it), then the image. The turn
+        # (megabytes of thoughtSignature on Gemini 3) is not held while the image waits its
+        # turn to be saved: the memory bench's 100-slide peak rose 1.3x with it.
+        name = original_path(job.dest, image.data).name
+        turn = await anyio.to_thread.run_sync(self.keep_turn, job.dest.parent, name, image)
+        if turn is not None:
+            self.turns[job.slide] = turn
+        image = dataclasses.replace(image, turn=None)
         await anyio.to_thread.run_sync(stage_received, image.data, job.dest)
         self.staged.add(job.slide)
         try:
@@ -305,6 +345,17 @@ class Run:
         if saved.original is not None:
             self.originals[job.slide] = saved.original
         self.emit(SlideDone(job.slide, saved.path, saved.size_bytes, self.clock()))
+
+    def keep_turn(self, output_dir: Path, original: str, image: GeneratedImage) -> Path | None:
+        """Keep the model's turn that made ``image`` (whose original is named ``original``)
+        in ``.turns``, when the model signs its turns; where it went. Failing costs only the
+        context of a later edit (it starts fresh), never the image."""
+        if image.turn is None or not signs_turns(self.config.model):
+            return None
+        try:
+            return write_turn(turn_path(output_dir, original), image.turn)
+        except OSError:
+            return None
 
     async def recover_slide(self, job: Job) -> None:
         """Save the image an interrupted run received and staged, as the plan decided.

@@ -33,17 +33,19 @@ import orjson
 from ..batch.wire import name_problem
 from ..errors import redact
 from ..files.atomic import write_atomic
-from ..files.deck_folders import ORIGINALS_DIR
+from ..files.deck_folders import ORIGINALS_DIR, TURNS_DIR
 from ..files.reading import read_regular
 from .plan import Job
 
 __all__ = [
     "MANIFEST_NAME",
+    "MAX_UNITS",
     "Decision",
     "Manifest",
     "Pending",
     "SlideRecord",
     "Spend",
+    "UnitRecord",
     "Verdict",
     "batch_slides",
     "decide",
@@ -54,7 +56,11 @@ __all__ = [
 
 MANIFEST_NAME = ".nano-banana-manifest.json"
 _FORMAT = 1  # the manifest's own format: a file of another format is not read
-_MAX_BYTES = 16 * 1024 * 1024  # far above 10,000 slides' entries: anything bigger is not ours
+# Far above 10,000 slides' entries, each with up to 64 units kept: anything bigger is not ours.
+_MAX_BYTES = 64 * 1024 * 1024
+MAX_UNITS = 64
+"""The units a slide's record keeps (:class:`UnitRecord`): past it, the oldest not in its
+chain now is forgotten (its files stay where they are)."""
 _FIELD_DIGEST_CHARS = 12  # enough to tell a change, small enough for 10,000 slides' fields
 # The display names this tool gives its batches (engine/batched.py): nothing else is ours.
 _DISPLAY_NAME = re.compile(r"nanobanana-[a-z0-9-]{1,64}")
@@ -69,6 +75,9 @@ class Decision(StrEnum):
     """What a run does with one slide."""
 
     GENERATE = "generate"  # ask the service (new, changed, missing, or asked for)
+    # a unit of the slide's chain kept but not in place (an undo, another pick): put back,
+    # no request (:mod:`.chains`)
+    RESTORE = "restore"
     REENCODE = "reencode"  # same image, other output settings: convert the kept original
     KEEP = "keep"  # unchanged and whole: no request, no work
     # --resume: the interrupted run received the image and did not save it: save what it
@@ -121,6 +130,48 @@ class Pending:
 
 
 @dataclass(frozen=True, slots=True)
+class UnitRecord:
+    """One unit of a slide's chain that a run made and kept (:mod:`.chains`).
+
+    Kept beyond the run that made it, so undoing a step or picking another candidate puts
+    it back with no request.
+
+    Attributes:
+        unit: ``v2``, ``e1``...
+        original: the service's bytes, relative to ``output_dir`` (in ``.originals``).
+        turn: the model's turn that made it, relative to ``output_dir`` (in ``.turns``),
+            when it was kept.
+        cost_usd: what it cost, when known.
+        instruction: an edit step's instruction.
+        region: an edit step's region, ``(x, y, w, h)`` in fractions.
+        fresh: an edit made without the model's earlier turn (none was kept).
+    """
+
+    unit: str
+    original: str
+    turn: str | None = None
+    cost_usd: float | None = None
+    instruction: str | None = None
+    region: tuple[float, ...] | None = None
+    fresh: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "unit": self.unit,
+            "original": self.original,
+            "turn": self.turn,
+            "cost_usd": self.cost_usd,
+        }
+        if self.instruction is not None:
+            data["instruction"] = self.instruction
+        if self.region is not None:
+            data["region"] = list(self.region)
+        if self.fresh:
+            data["fresh"] = True
+        return data
+
+
+@dataclass(frozen=True, slots=True)
 class SlideRecord:
     """What the manifest says of one slide.
 
@@ -135,6 +186,11 @@ class SlideRecord:
             without the config still gives each slide its speaker notes.
         fields: :func:`field_digests` of the request and output settings (empty in a
             manifest written before they were kept: a change is then not named).
+        units: unit key -> :class:`UnitRecord`, every unit of the slide's chains kept, in
+            the order made (at most :data:`MAX_UNITS`); ``generation`` is the key of the
+            one in place.
+        candidates: the key of the candidate each candidate file (``<stem>.v<k><ext>``)
+            shows, in order; empty for a slide of one candidate.
     """
 
     generation: str
@@ -144,9 +200,11 @@ class SlideRecord:
     cost_usd: float | None = None
     prompt: str | None = None
     fields: Mapping[str, str] = field(default_factory=dict)
+    units: Mapping[str, UnitRecord] = field(default_factory=dict)
+    candidates: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "generation": self.generation,
             "output": self.output,
             "file": self.file,
@@ -155,6 +213,19 @@ class SlideRecord:
             "prompt": self.prompt,
             "fields": dict(self.fields),
         }
+        if self.units:
+            data["units"] = {key: unit.to_dict() for key, unit in self.units.items()}
+        if self.candidates:
+            data["candidates"] = list(self.candidates)
+        return data
+
+    def unit_original(self, key: str) -> str | None:
+        """Where the unit ``key`` is kept, if the record knows (a record older than units
+        knows the one in place)."""
+        unit = self.units.get(key)
+        if unit is not None:
+            return unit.original
+        return self.original if key == self.generation else None
 
 
 def generation_digest(model: str, body: Mapping[str, Any]) -> str:
@@ -384,6 +455,7 @@ def _records(data: object) -> dict[int, SlideRecord]:
         if not _plain_name(str(file)) or not (original is None or _inside(str(original))):
             continue  # a manifest may not point outside the folder
         fields = entry.get("fields")
+        candidates = entry.get("candidates")
         records[int(key)] = SlideRecord(
             str(generation),
             str(output),
@@ -392,8 +464,45 @@ def _records(data: object) -> dict[int, SlideRecord]:
             _usd(cost, _MAX_IMAGE_USD),
             prompt if isinstance(prompt, str) else None,
             _strings(fields),
+            _units(entry.get("units")),
+            tuple(c for c in candidates if isinstance(c, str))
+            if isinstance(candidates, list)
+            else (),
         )
     return records
+
+
+def _units(value: object) -> dict[str, UnitRecord]:
+    """A record's ``units``; an entry not of ours (or pointing outside the deck's folders)
+    is dropped: that unit is then made again if wanted."""
+    if not isinstance(value, dict):
+        return {}
+    units: dict[str, UnitRecord] = {}
+    for key, entry in list(value.items())[-MAX_UNITS:]:
+        if not isinstance(key, str) or not isinstance(entry, dict):
+            continue
+        unit, original, turn = entry.get("unit"), entry.get("original"), entry.get("turn")
+        if not isinstance(unit, str) or not re.fullmatch(r"[ve][0-9]{1,2}", unit):
+            continue
+        if not isinstance(original, str) or not _inside(original):
+            continue
+        if turn is not None and not (isinstance(turn, str) and _inside(turn, TURNS_DIR)):
+            continue
+        instruction, region = entry.get("instruction"), entry.get("region")
+        box = None
+        if isinstance(region, list) and len(region) == 4:
+            values = [v for v in region if isinstance(v, int | float) and not isinstance(v, bool)]
+            box = tuple(float(v) for v in values) if len(values) == 4 else None
+        units[key] = UnitRecord(
+            unit,
+            original,
+            turn,
+            _usd(entry.get("cost_usd"), _MAX_IMAGE_USD),
+            instruction if isinstance(instruction, str) else None,
+            box,
+            entry.get("fresh") is True,
+        )
+    return units
 
 
 def _usd(value: object, cap: float) -> float | None:
@@ -451,9 +560,9 @@ def _plain_name(name: str) -> bool:
     return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
 
 
-def _inside(relative: str) -> bool:
+def _inside(relative: str, folder: str = ORIGINALS_DIR) -> bool:
     parts = relative.split("/")
-    return len(parts) == 2 and parts[0] == ORIGINALS_DIR and _plain_name(parts[1])
+    return len(parts) == 2 and parts[0] == folder and _plain_name(parts[1])
 
 
 def decide(
@@ -465,6 +574,7 @@ def decide(
     original_present: Mapping[int, bool],
     regenerate: frozenset[int] = frozenset(),
     force: bool = False,
+    targets: Mapping[int, str] | None = None,
 ) -> dict[int, Verdict]:
     """What to do with each slide, and why, from the manifest and what is on disk.
 
@@ -476,6 +586,8 @@ def decide(
         original_present: per slide, whether the original its record names is there.
         regenerate: slides to generate whatever the manifest says (``--regenerate``).
         force: generate every slide (``--force``).
+        targets: per slide, the key of the unit its file is to show (the end of its chain,
+            :mod:`.chains`); by default its generation digest.
     """
     verdicts: dict[int, Verdict] = {}
     for job in jobs:
@@ -486,6 +598,7 @@ def decide(
             complete=complete.get(job.slide, False),
             original=original_present.get(job.slide, False),
             asked="--force" if force else "--regenerate" if job.slide in regenerate else None,
+            target=None if targets is None else targets.get(job.slide),
         )
     return verdicts
 
@@ -498,12 +611,13 @@ def _verdict(
     complete: bool,
     original: bool,
     asked: str | None,
+    target: str | None = None,
 ) -> Verdict:
     if asked is not None:
         return Verdict(Decision.GENERATE, asked)
     if record is None:
         return Verdict(Decision.GENERATE, "new")
-    if record.generation != generation_digest(model, job.body):
+    if record.generation != (target or generation_digest(model, job.body)):
         changed = _changed(record, field_digests(model, job), output=False)
         return Verdict(Decision.GENERATE, "changed", changed)
     saved_as = record.output == output_digest(job) and record.file == job.dest.name

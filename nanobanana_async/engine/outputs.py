@@ -24,10 +24,14 @@ from ..files.atomic import (
 from ..files.foreign import keep_foreign
 from ..files.images import staged_path
 from ..results import MAX_RESULTS_COPY_BYTES, DeckResult, is_results
+from .chained import ChainOutcome
+from .chains import Chain, chain_of
 from .manifest import (
+    MAX_UNITS,
     Manifest,
     SlideRecord,
     Spend,
+    UnitRecord,
     field_digests,
     generation_digest,
     output_digest,
@@ -82,8 +86,14 @@ def write_manifest(
     *,
     spend: Spend,
     adopted: Mapping[int, float | None],
+    turns: Mapping[int, Path] | None = None,
+    chains: Mapping[int, ChainOutcome] | None = None,
 ) -> None:
     """Record what decides each slide's image now, for the next run of the deck.
+
+    ``turns``: where the model's turn that made each image saved is kept. ``chains``: what
+    each slide's chain made and put in place (:mod:`.chained`), whether the slide
+    succeeded or not: every unit made is recorded, so nothing paid for is asked again.
 
     ``batch`` is a Batch API job still to collect (the next run waits for it). ``spend``
     is what the deck has cost, this run included (:func:`deck_spend`). ``adopted``: slides
@@ -103,7 +113,12 @@ def write_manifest(
         for n, r in previous.slides.items()
         if n in by_slide
     }
+    turns = turns or {}
+    for slide, chain in (chains or {}).items():
+        records[slide] = _chained(output_dir, model, by_slide[slide], records.get(slide), chain)
     for output in result.outputs:
+        if output.slide in (chains or {}):
+            continue
         job = by_slide[output.slide]
         original = originals.get(output.slide)
         old = records.get(output.slide)
@@ -116,19 +131,87 @@ def write_manifest(
             cost = adopted[output.slide]
         else:
             cost = output.cost_usd if not output.reused else (old.cost_usd if old else None)
+        key = generation_digest(model, job.body)
+        relative = None if original is None else str(original.relative_to(output_dir))
+        units = _units(old)
+        if relative is not None:
+            turn = turns.get(output.slide)
+            made = UnitRecord("v1", relative, _relative(output_dir, turn), cost)
+            units = _merged(units, {key: made}, chain_of(model, job))
         records[output.slide] = SlideRecord(
-            generation_digest(model, job.body),
+            key,
             output_digest(job),
             job.dest.name,
-            None if original is None else str(original.relative_to(output_dir)),
+            relative,
             cost,
             job.prompt or None,
             field_digests(model, job),
+            units,
+            old.candidates if old is not None else (),
         )
     failed = {error.slide for error in result.errors}
     pending = {n: p for n, p in previous.pending.items() if n in failed and n in by_slide}
     with contextlib.suppress(OSError):
         Manifest(records, batch, pending, spend=spend).write(output_dir)
+
+
+def _relative(output_dir: Path, path: Path | None) -> str | None:
+    return None if path is None else str(path.relative_to(output_dir))
+
+
+def _units(record: SlideRecord | None) -> dict[str, UnitRecord]:
+    """The units a record keeps, the one in place included (a record older than units
+    knows only that one, always a first candidate)."""
+    if record is None:
+        return {}
+    units = dict(record.units)
+    if record.generation not in units and record.original is not None:
+        units = {record.generation: UnitRecord("v1", record.original, None, record.cost_usd)}
+        units |= record.units
+    return units
+
+
+def _merged(
+    units: Mapping[str, UnitRecord], made: Mapping[str, UnitRecord], chain: Chain
+) -> dict[str, UnitRecord]:
+    """``units`` with those ``made`` now added last; an older unit whose original's name a
+    new one took (a slide's first candidate keeps one name) is dropped, its bytes gone; past
+    :data:`~.manifest.MAX_UNITS`, the oldest not in ``chain`` is forgotten (its files
+    stay where they are)."""
+    taken = {unit.original for unit in made.values()}
+    merged = {k: u for k, u in units.items() if k not in made and u.original not in taken}
+    merged |= made
+    wanted = {unit.key for unit in chain.units}
+    while len(merged) > MAX_UNITS:
+        oldest = next((k for k in merged if k not in wanted), next(iter(merged)))
+        del merged[oldest]
+    return merged
+
+
+def _chained(
+    output_dir: Path, model: str, job: Job, old: SlideRecord | None, outcome: ChainOutcome
+) -> SlideRecord:
+    """The record of a slide whose chain ran: every unit it made, the one put in place."""
+    chain = chain_of(model, job)
+    units = _merged(_units(old), outcome.units, chain)
+    candidates = outcome.candidates or (old.candidates if old is not None else ())
+    if outcome.placed is None:
+        if old is None:  # nothing in place: a record that matches no chain, units kept
+            return SlideRecord("", "", job.dest.name, None, None, job.prompt or None, {}, units)
+        return dataclasses.replace(old, units=units, candidates=candidates)
+    key, original = outcome.placed
+    unit = units.get(key)
+    return SlideRecord(
+        key,
+        output_digest(job),
+        job.dest.name,
+        str(original.relative_to(output_dir)),
+        unit.cost_usd if unit is not None else None,
+        job.prompt or None,
+        field_digests(model, job),
+        units,
+        candidates,
+    )
 
 
 def saved_as_cancelled(dest: Path) -> bool:

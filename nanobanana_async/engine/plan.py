@@ -29,6 +29,7 @@ from typing import Any, Literal
 from ..config.loading import DeckConfig, slide_where
 from ..config.references import ReferenceImage, check_inline_total, read_reference
 from ..errors import ConfigError
+from ..service.edit_body import EditStep
 from ..service.protocol import build_request
 from ..wording import slide_ranges
 
@@ -53,6 +54,9 @@ class Job:
             under ``"consistency": "first-slide"``), or ``None``.
         prompt: the prompt as the user wrote it (before a style wraps it), recorded in the
             manifest for the deck's speaker notes.
+        variants: how many candidates are made of the slide (:mod:`.chains`).
+        pick: which candidate the slide is, and what ``edits`` apply to.
+        edits: the slide's edit chain, in order.
     """
 
     slide: int
@@ -63,6 +67,13 @@ class Job:
     lossless: bool
     follows: int | None = None
     prompt: str = ""
+    variants: int = 1
+    pick: int = 1
+    edits: tuple[EditStep, ...] = ()
+
+    def candidate_path(self, number: int) -> Path:
+        """Where candidate ``number`` of a slide of several is saved: ``<stem>.v<k><ext>``."""
+        return self.dest.with_name(f"{self.dest.stem}.v{number}{self.dest.suffix}")
 
     @property
     def _parts(self) -> list[dict[str, Any]]:
@@ -141,9 +152,47 @@ def plan_jobs(config: DeckConfig) -> list[Job]:
                 lossless=spec.lossless,
                 follows=follows,
                 prompt=spec.prompt,
+                variants=spec.variants,
+                pick=spec.pick,
+                edits=spec.edits,
             )
         )
+    _check_chains(config, jobs)
     return jobs
+
+
+def _check_chains(config: DeckConfig, jobs: list[Job]) -> None:
+    """Refuse what edit chains and variants cannot do yet, and candidate files that would
+    take another slide's name.
+
+    Under ``"consistency": "first-slide"`` a slide's request carries the first slide's
+    image, known only once it is made: the chain's keys could not be told before the run,
+    so chains and variants are refused there (one line, nothing sent).
+
+    Raises:
+        ConfigError: one of those, naming the field.
+    """
+    names = {job.dest.name: job.slide for job in jobs}
+    for index, job in enumerate(jobs):
+        where = slide_where(index, job.slide)
+        if (job.variants > 1 or job.edits) and config.consistency == "first-slide":
+            field = "variants" if job.variants > 1 else "edits"
+            raise ConfigError(
+                f"{where}.{field}",
+                'cannot be used with "consistency": "first-slide" (each slide follows the '
+                "first one's image); drop it, or drop consistency",
+            )
+        if job.variants < 2:
+            continue
+        for number in range(1, job.variants + 1):
+            name = job.candidate_path(number).name
+            other = names.get(name)
+            if other is not None:
+                raise ConfigError(
+                    f"{where}.variants",
+                    f"candidate {number} would be saved as {name}, slide {other}'s file; "
+                    "rename one of them with output_filename",
+                )
 
 
 def check_regenerate(jobs: Iterable[Job], regenerate: frozenset[int]) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.loading import DeckConfig
+from ..errors import ConfigError
 from ..files.lock import DeckLock, RunLock
 from .manifest import Decision, Manifest
 from .options import RunOptions, run_options
@@ -80,24 +81,34 @@ def prepare_run(
     resume: bool = False,
     progress_file: Path | None = None,
     results_file: Path | None = None,
+    only: frozenset[int] | None = None,
 ) -> Iterator[PreparedRun]:
     """Prepare a run of ``config`` and hold its locks until the block ends.
 
+    ``only``: the run acts on those slides alone (:func:`~.rerun.plan_run`).
+
     Raises:
         ConfigError: a slide to regenerate is not in the deck, a file cannot be written,
-            or the plan costs more than the budget; nothing was sent.
+            the plan costs more than the budget, or a slide's variants or edits go through
+            the Batch API; nothing was sent.
         RunLockedError: another live run owns ``progress_file`` or ``output_dir``.
     """
     options = run_options(config, settings)  # the one merge of settings over config
     jobs = plan_jobs(config)
     check_regenerate(jobs, regenerate)  # before anything is created or locked
+    if only is not None:
+        check_regenerate(jobs, only)
+    if options.batch_api:
+        _check_batched(jobs)
     check_files(progress_file, results_file)
     with RunLock(progress_file) if progress_file is not None else contextlib.nullcontext():
         check_output_dir(config.output_dir)  # after the lock: a refused run creates nothing
         with DeckLock(config.output_dir):  # one run per deck, whatever its progress file
             # Read under the deck's lock, once: the plan and the run's record start from it.
             read = Manifest.read(config.output_dir, config.api_key)
-            plan = plan_run(config, jobs, read, regenerate=regenerate, force=force, resume=resume)
+            plan = plan_run(
+                config, jobs, read, regenerate=regenerate, force=force, resume=resume, only=only
+            )
             check_budget(plan, options.max_cost, batch=options.batch_api)
             clean_leftovers(config.output_dir, jobs)
             kept = keep_foreign_files(config.output_dir)  # before anything of the run is written
@@ -120,6 +131,20 @@ def prepare_run(
                 _reencode_from(config.output_dir, plan, manifest),
                 progress_file,
                 results_file,
+            )
+
+
+def _check_batched(jobs: list[Job]) -> None:
+    """Refuse a slide of several candidates or an edit chain through the Batch API: a
+    chain's steps wait on each other's answers, which a batch gives back hours later, all
+    at once (one line, nothing sent)."""
+    for job in jobs:
+        if job.variants > 1 or job.edits:
+            field = "variants" if job.variants > 1 else "edits"
+            raise ConfigError(
+                f"slide {job.slide}.{field}",
+                "cannot go through the Batch API (each step waits on the one before); "
+                "run without --batch-api",
             )
 
 

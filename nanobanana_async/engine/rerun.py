@@ -40,13 +40,16 @@ from typing import Any
 
 from ..config.loading import DeckConfig
 from ..config.references import ReferenceImage
-from ..cost import PRICES_AS_OF, image_cost
+from ..cost import PRICES_AS_OF, edit_cost, image_cost
 from ..cost.prices import BATCH_DISCOUNT
 from ..errors import ConfigError
 from ..files.deck_folders import kept_file
 from ..files.images import image_is_complete, read_staged
-from ..wording import plural
-from .manifest import Decision, Manifest, Pending, Verdict, decide
+from ..service.edit_body import edit_text
+from ..service.model_ids import signs_turns
+from ..wording import plural, slide_ranges
+from .chains import Chain, ChainPlan, Unit, chain_of, plan_chain
+from .manifest import Decision, Manifest, Pending, SlideRecord, Verdict, decide
 from .originals import kept_reference
 from .plan import Job, check_regenerate
 
@@ -96,6 +99,9 @@ class RunPlan:
     retired: dict[int, Path] = field(default_factory=dict)
     pending: dict[int, Pending] = field(default_factory=dict)
     adopted: dict[int, float | None] = field(default_factory=dict)
+    chains: dict[int, ChainPlan] = field(default_factory=dict)
+    unit_costs: dict[tuple[int, str], float | None] = field(default_factory=dict)
+    only: frozenset[int] | None = None
 
     def decision(self, slide: int) -> Decision:
         return self.verdicts[slide].decision
@@ -109,13 +115,75 @@ class RunPlan:
         """The slides to generate that no batch still out will deliver, in config order."""
         return [n for n in self.slides(Decision.GENERATE) if n not in self.in_batch]
 
+    def slide_requests(self, slide: int) -> int:
+        """Requests a slide to buy sends at least: its chain's units to make, else one."""
+        chain = self.chains.get(slide)
+        return 1 if chain is None else chain.requests
+
     @property
     def requests(self) -> int:
-        """Requests the run sends at least (one per slide to buy; retries come on top)."""
-        return len(self.to_buy)
+        """Requests the run sends at least (one per unit to buy; retries come on top)."""
+        return sum(self.slide_requests(slide) for slide in self.to_buy)
+
+    def unit_rows(self) -> list[dict[str, object]]:
+        """One row per unit of a chain the run makes or puts back: ``slide``, ``unit``
+        (``v2``, ``e1``), ``action`` (``generate``, ``edit``, ``save``, ``restore``),
+        ``cost_usd`` (``None``: not known), in config order."""
+        rows: list[dict[str, object]] = []
+        for slide, chain in self.chains.items():
+            decision = self.decision(slide)
+            if decision is Decision.RESTORE:
+                unit = chain.chain.target
+                rows.append(_row(slide, unit, "restore", 0.0))
+                continue
+            if decision is not Decision.GENERATE or slide in self.in_batch:
+                continue
+            for unit in chain.chain.units:
+                if unit.key in chain.staged:
+                    rows.append(_row(slide, unit, "save", 0.0))
+            for unit in chain.make:
+                action = "generate" if unit.step is None else "edit"
+                rows.append(_row(slide, unit, action, self.unit_costs.get((slide, unit.name))))
+        return rows
+
+    def unit_summary(self) -> str:
+        """What the run does with units, for the plan's line: ``generate 3 (slide 4:
+        candidates 1-3), edit 3 (slides 3 x2, 7), restore 1 (slide 5)``; ``""`` for a run
+        without chains (its slides say it all)."""
+        if not self.chains:
+            return ""
+        generated: dict[int, list[int]] = {}
+        plain = [n for n in self.to_buy if n not in self.chains]
+        edited: dict[int, int] = {}
+        restored: list[int] = []
+        for row in self.unit_rows():
+            slide, unit = int(str(row["slide"])), str(row["unit"])
+            if row["action"] == "generate":
+                generated.setdefault(slide, []).append(int(unit[1:]))
+            elif row["action"] == "edit":
+                edited[slide] = edited.get(slide, 0) + 1
+            elif row["action"] == "restore":
+                restored.append(slide)
+        parts = []
+        count = len(plain) + sum(len(v) for v in generated.values())
+        if count:
+            shown = [slide_ranges(plain)] if plain else []
+            shown += [
+                f"slide {n}: candidate{'s' if len(ks) > 1 else ''} {_numbers(ks)}"
+                for n, ks in generated.items()
+            ]
+            parts.append(f"generate {count} ({'; '.join(shown)})")
+        if edited:
+            each = [f"{n} x{k}" if k > 1 else str(n) for n, k in edited.items()]
+            word = "slides" if len(each) > 1 or sum(edited.values()) > 1 else "slide"
+            parts.append(f"edit {sum(edited.values())} ({word} {', '.join(each)})")
+        if restored:
+            parts.append(f"restore {len(restored)} ({slide_ranges(restored)})")
+        return ", ".join(parts)
 
     def slide_cost(self, slide: int) -> float | None:
-        """Expected USD of one slide: its image's price if bought, else nothing."""
+        """Expected USD of one slide: its images' price if bought (every unit of its chain
+        to make), else nothing."""
         if self.verdicts[slide].decision is not Decision.GENERATE or slide in self.in_batch:
             return 0.0
         return self.costs.get(slide)
@@ -145,6 +213,8 @@ class RunPlan:
             "reencode": self.slides(Decision.REENCODE),
             "keep": self.slides(Decision.KEEP),
             "recover": self.slides(Decision.RECOVER),
+            "restore": self.slides(Decision.RESTORE),
+            "units": self.unit_rows(),
             "requests": self.requests,
             "cost_usd": None if cost is None else round(cost, 4),
             "batch_cost_usd": None if batch is None else round(batch, 4),
@@ -155,12 +225,32 @@ class RunPlan:
 
     def _slide(self, slide: int, verdict: Verdict) -> dict[str, object]:
         cost = self.slide_cost(slide)
-        return {
+        row: dict[str, object] = {
             "slide": slide,
             **verdict.to_dict(),
             "interrupted": verdict.left,
             "cost_usd": None if cost is None else round(cost, 4),
         }
+        if slide in self.chains:  # a slide of several units: how many it asks for
+            bought = verdict.decision is Decision.GENERATE and slide not in self.in_batch
+            row["requests"] = self.slide_requests(slide) if bought else 0
+        return row
+
+
+def _row(slide: int, unit: Unit, action: str, cost: float | None) -> dict[str, object]:
+    return {
+        "slide": slide,
+        "unit": unit.name,
+        "action": action,
+        "cost_usd": None if cost is None else round(cost, 4),
+    }
+
+
+def _numbers(numbers: list[int]) -> str:
+    """``1-3``, ``2, 4``: candidate numbers as the plan's line shows them."""
+    if len(numbers) > 1 and numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"{numbers[0]}-{numbers[-1]}"
+    return ", ".join(map(str, numbers))
 
 
 def check_budget(plan: RunPlan, max_cost: float | None, *, batch: bool = False) -> None:
@@ -204,8 +294,12 @@ def plan_run(
     regenerate: frozenset[int] = frozenset(),
     force: bool = False,
     resume: bool = False,
+    only: frozenset[int] | None = None,
 ) -> RunPlan:
     """Look at ``config.output_dir`` and its ``manifest``, and say what a run would do.
+
+    ``only``: the run acts on those slides alone; every other one is left as it is (kept,
+    whatever changed).
 
     The manifest is the caller's, read once (``Manifest.read``): a run plans from it and
     writes its own record over the same one (:mod:`.prepared`).
@@ -219,7 +313,11 @@ def plan_run(
     """
     jobs = list(jobs)
     check_regenerate(jobs, regenerate)
+    if only is not None:
+        check_regenerate(jobs, only)
     complete = {job.slide: image_is_complete(job.dest) for job in jobs}
+    chains = {job.slide: chain_of(config.model, job) for job in jobs}
+    targets = {n: chain.target.key for n, chain in chains.items() if not chain.plain}
     originals = {
         slide: kept_file(config.output_dir / record.original)
         for slide, record in manifest.slides.items()
@@ -235,10 +333,13 @@ def plan_run(
             original_present=originals,
             regenerate=regenerate,
             force=force,
+            targets=targets,
         )
-        if resume:
+        if resume:  # a chain's units are found on disk (plan_chain): nothing made twice
             verdicts = {
                 job.slide: _resumed(job, verdicts[job.slide], manifest, complete[job.slide])
+                if job.slide not in targets
+                else verdicts[job.slide]
                 for job in some
             }
         return verdicts
@@ -271,6 +372,10 @@ def plan_run(
                 if verdict.reason not in _ASKED:  # its own digest waits for the new image
                     verdict = Verdict(Decision.GENERATE, anew, left=verdict.left)
                 verdicts[job.slide] = dataclasses.replace(verdict, decision=Decision.GENERATE)
+    if only is not None:
+        for job in jobs:
+            if job.slide not in only:
+                verdicts[job.slide] = Verdict(Decision.KEEP, _NOT_ASKED)
     specs = {spec.number: spec for spec in config.slides}
     costs = {
         job.slide: image_cost(
@@ -281,6 +386,32 @@ def plan_run(
         )
         for job in jobs
     }
+    chained: dict[int, ChainPlan] = {}
+    unit_costs: dict[tuple[int, str], float | None] = {}
+    for job in jobs:
+        verdict = verdicts[job.slide]
+        chain = chain_of(config.model, job)  # a follower's body is complete by now
+        shown = _candidates_shown(job, chain, manifest.slides.get(job.slide))
+        if verdict.decision is Decision.KEEP and verdict.reason != _NOT_ASKED and not shown:
+            verdict = verdicts[job.slide] = Verdict(Decision.GENERATE, "candidates to make")
+        if verdict.decision is not Decision.GENERATE:
+            continue
+        record = manifest.slides.get(job.slide)
+        if chain.plain and (record is None or record.generation == chain.target.key):
+            continue  # a slide as before chains, its own image asked for again
+        redo = verdict.reason in ("--force", "--regenerate")
+        found = plan_chain(job, chain, record, redo=redo)
+        if not found.make:
+            verdicts[job.slide] = Verdict(Decision.RESTORE, _restored(chain, found))
+            chained[job.slide] = found
+        elif not chain.plain:
+            chained[job.slide] = found
+            if verdict.reason == "changed" and not verdict.changed:
+                verdicts[job.slide] = dataclasses.replace(verdict, reason=_why(found))
+            priced = _unit_costs(config, job, chain, found.make, costs[job.slide])
+            unit_costs |= {(job.slide, name): cost for name, cost in priced.items()}
+            known = list(priced.values())
+            costs[job.slide] = None if None in known else sum(c or 0.0 for c in known)
     held = manifest.in_batch(config.model, jobs)
     in_batch = tuple(
         job.slide
@@ -309,6 +440,7 @@ def plan_run(
         if resume
         and verdicts[job.slide].decision is Decision.GENERATE
         and job.slide not in held
+        and job.slide not in chained
         and read_staged(job.dest) is not None
     ]
     for slide in recover:
@@ -330,13 +462,79 @@ def plan_run(
                 and manifest.pending[n].verdict.decision is Decision.GENERATE  # re-encodes are free
             )
         },
+        chains=chained,
+        unit_costs=unit_costs,
+        only=only,
     )
+
+
+def _candidates_shown(job: Job, chain: Chain, record: SlideRecord | None) -> bool:
+    """Whether each candidate of a slide of several is in its file, as the record says."""
+    if len(chain.candidates) < 2:
+        return True
+    keys = tuple(unit.key for unit in chain.candidates)
+    if record is None or record.candidates != keys:
+        return False
+    return all(job.candidate_path(unit.number).is_file() for unit in chain.candidates)
+
+
+def _restored(chain: Chain, found: ChainPlan) -> str:
+    """Why a slide is put back with no request: which unit, kept from an earlier run."""
+    target = chain.target
+    if target.step is not None:
+        return f"edit {target.number} kept, put back"
+    return f"candidate {target.number} kept, put back"
+
+
+def _why(found: ChainPlan) -> str:
+    """Why a chain slide is asked for: ``edits 2-3 to make``, ``candidates 1-3 to make``."""
+    candidates = [unit.number for unit in found.candidates_to_make]
+    edits = [unit.number for unit in found.edits_to_make]
+    said = []
+    if candidates:
+        said.append(f"candidate{'s' if len(candidates) > 1 else ''} {_numbers(candidates)}")
+    if edits:
+        said.append(f"edit{'s' if len(edits) > 1 else ''} {_numbers(edits)}")
+    return " and ".join(said) + " to make"
+
+
+def _unit_costs(
+    config: DeckConfig, job: Job, chain: Chain, make: tuple[Unit, ...], image: float | None
+) -> dict[str, float | None]:
+    """Each unit to make -> its expected USD: a candidate as the slide's image; an edit step
+    with its input images (:func:`~..cost.edit_cost`): the user turn sent back (the slide's
+    references, or the earlier step's marked copy), the model turn's image, and the marked
+    copy of a region step; a fresh edit (a model that keeps no turn) sends the image alone."""
+    spec = next(spec for spec in config.slides if spec.number == job.slide)
+    continuing = signs_turns(config.model)
+    costs: dict[str, float | None] = {}
+    for unit in make:
+        if unit.step is None:
+            costs[unit.name] = image
+            continue
+        before = chain.before(unit)
+        marked = 1 if unit.step.region is not None else 0
+        text = len(edit_text(unit.step)) // _CHARS_PER_TOKEN + 1
+        if continuing:
+            if before.step is None:
+                sent_back = job.images
+                text += len(spec.full_prompt) // _CHARS_PER_TOKEN + 1
+            else:
+                sent_back = 1 if before.step.region is not None else 0
+                text += len(edit_text(before.step)) // _CHARS_PER_TOKEN + 1
+            images = sent_back + 1 + marked
+        else:
+            images = 1 + marked
+        costs[unit.name] = edit_cost(config.model, spec.image_size, images, prompt_tokens=text)
+    return costs
 
 
 # Reasons a slide is generated whatever else is true of it.
 _ASKED = frozenset({"--force", "--regenerate", "new"})
 # Why --resume keeps a slide the interrupted run made but did not record.
 _MADE_BEFORE = "made by the interrupted run"
+# Why a slide outside a run's ``only`` is left as it is.
+_NOT_ASKED = "not asked: left as it is"
 # Why --resume saves what the interrupted run received and staged.
 _RECEIVED = "received by the interrupted run, saved without asking again"
 

@@ -36,6 +36,7 @@ from ..service.client import GeminiClient
 from ..service.endpoint import refused_listener
 from .attempt import FirstSlide, Run
 from .batched import BatchSender
+from .chained import carry_chain, fresh_notice
 from .events import (
     Event,
     RunFinished,
@@ -79,6 +80,8 @@ async def generate_deck(
     regenerate: frozenset[int] = frozenset(),
     force: bool = False,
     stop: anyio.Event | None = None,
+    only: frozenset[int] | None = None,
+    send: bool = True,
 ) -> DeckResult:
     """Generate every slide of ``config`` and return what happened.
 
@@ -104,6 +107,10 @@ async def generate_deck(
             finish and are saved (for ``settings.stop_grace`` seconds at most, then they
             are cut), and the run ends ``cancelled``. Cancelling the task instead cuts
             them at once.
+        only: act on these slides alone; every other slide is left exactly as it is
+            (kept, whatever its config says now; one without an image fails ``NotAsked``).
+        send: ``False``: send nothing; a slide that needs a request fails (``NotSent``),
+            what needs none (a unit kept put back: a pick, an undo; a re-encode) is done.
 
     Raises:
         ConfigError: the config is invalid, nothing can be written, or the plan costs more
@@ -124,8 +131,11 @@ async def generate_deck(
         resume=resume,
         progress_file=_as_path(progress_file),
         results_file=_as_path(results_file),
+        only=only,
     ) as prepared:
-        return await carry_out(prepared, progress=progress, transport=transport, stop=stop)
+        return await carry_out(
+            prepared, progress=progress, transport=transport, stop=stop, send=send
+        )
 
 
 def _as_path(path: str | os.PathLike[str] | None) -> Path | None:
@@ -139,12 +149,13 @@ async def carry_out(
     progress: ProgressCallback | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
     stop: anyio.Event | None = None,
+    send: bool = True,
 ) -> DeckResult:
     """Carry out a prepared run (:func:`~.prepared.prepare_run`) and record what happened.
 
     Everything was decided before: this sends what the plan says to send, saves, keeps
     and re-encodes what it says, and writes the results and the manifest at the end.
-    ``progress``, ``transport`` and ``stop`` are :func:`generate_deck`'s.
+    ``progress``, ``transport``, ``stop`` and ``send`` are :func:`generate_deck`'s.
     """
     cfg, settings, options = prepared.config, prepared.settings, prepared.options
     plan, manifest, jobs = prepared.plan, prepared.manifest, list(prepared.jobs)
@@ -171,7 +182,7 @@ async def carry_out(
         # Checked writable a moment ago, yet the first snapshot did not fit (a full disk
         # takes an empty file, not a full one): a poller would be blind, so stop here.
         raise ConfigError("", writer.first_write_error)
-    send, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
+    events, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
     api_key = cfg.require_key()  # checked in generate_deck, before anything was written
     client = GeminiClient(
         api_key=api_key,
@@ -188,13 +199,14 @@ async def carry_out(
         cfg,
         settings,
         client,
-        send,
+        events,
         rpm=options.rpm,
         concurrency=options.concurrency,
         max_cost=options.max_cost,
         store=store,
     )
     run.estimates = dict(plan.costs)
+    run.unit_estimates = dict(plan.unit_costs)
     run.retired = dict(plan.retired)
     batcher = None
     # The slides a batch still out will deliver (the plan's): not bought again.
@@ -219,6 +231,22 @@ async def carry_out(
                         outer.start_soon(stopper.watch, stop, slides.cancel_scope)
                     for job in jobs:
                         decision = plan.decision(job.slide)
+                        chain = plan.chains.get(job.slide)
+                        if chain is not None and decision in _CHAINED:
+                            record = manifest.slides.get(job.slide)
+                            carry = functools.partial(carry_chain, send=send)
+                            slides.start_soon(carry, run, job, chain, record)
+                            continue
+                        if decision is Decision.KEEP and not job.dest.is_file():
+                            run.fail(job, "not made: not among the slides asked", "NotAsked")
+                            continue
+                        if not send and decision is Decision.GENERATE:
+                            run.fail(
+                                job,
+                                "not sent: it needs a request, and this run sends none",
+                                "NotSent",
+                            )
+                            continue
                         if decision is Decision.REENCODE:
                             original = prepared.reencode_from[job.slide]
                             slides.start_soon(run.reencode_slide, job, original)
@@ -261,7 +289,7 @@ async def carry_out(
                     ended = clock()
                     report = stopper.report(state)
                     run.emit(RunFinished(state, ended, report))
-                    await send.aclose()
+                    await events.aclose()
                     writer.finish()  # the final snapshot now, not after the interval
     finally:
         with anyio.CancelScope(shield=True):
@@ -283,6 +311,14 @@ async def carry_out(
             done = reused.keys() | run.recovered
             adopted = {n: cost for n, cost in plan.adopted.items() if n in done}
             spend = deck_spend(manifest.spend, result, adopted)
+            if not result.dry_run:  # what the chains of failed slides paid for, kept
+                failed = {error.slide for error in result.errors}
+                spend = spend.plus(
+                    unit.cost_usd
+                    for slide, chain in run.chains.items()
+                    if slide in failed
+                    for unit in chain.paid
+                )
             deck_cost = None if settings.dry_run else spend.total_usd
             result = dataclasses.replace(result, deck_cost_usd=deck_cost)
             await write_results(result, cfg.output_dir, prepared.results_file)
@@ -300,11 +336,17 @@ async def carry_out(
                     pending,
                     spend=spend,
                     adopted=adopted,
+                    turns=run.turns,
+                    chains=run.chains,
                 )
             )
             if settings.contact_sheet and result.outputs:
                 await anyio.to_thread.run_sync(refresh_contact_sheet, cfg.output_dir)
     return result
+
+
+# What a slide's chain carries out (:mod:`.chained`): its units made, or one put back.
+_CHAINED = frozenset({Decision.GENERATE, Decision.RESTORE})
 
 
 def _result(
@@ -360,6 +402,6 @@ def _result(
         rate_limit_waits=run.admission.rate_limit_waits,
         rate_limited=run.rate_limited,
         dry_run=run.settings.dry_run,
-        notices=notices,
+        notices=(*notices, *filter(None, [fresh_notice(run.fresh_edits)])),
         stop=stop,
     )

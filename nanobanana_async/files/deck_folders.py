@@ -1,4 +1,4 @@
-"""The deck's own folders (``.thumbs``, ``.originals``, ``.versions``): the user's, for real.
+"""The deck's own folders (``.thumbs``, ``.originals``, ``.versions``, ``.turns``): truly ours.
 
 A deck's folder may be writable by others (a shared project folder), and then anyone can
 put a symlink, or a folder of their own, under one of these names: a symlink to another
@@ -30,6 +30,7 @@ __all__ = [
     "DECK_FOLDERS",
     "ORIGINALS_DIR",
     "THUMBS_DIR",
+    "TURNS_DIR",
     "VERSIONS_DIR",
     "DeckFolder",
     "UnsafeFolder",
@@ -46,7 +47,10 @@ VERSIONS_DIR = ".versions"
 """Where an image replaced by a later run of its deck goes (``slide-03.2.webp``)."""
 THUMBS_DIR = ".thumbs"
 """Where a small copy of each saved image waits for the contact sheet (``slide-03.webp.jpg``)."""
-DECK_FOLDERS = (ORIGINALS_DIR, VERSIONS_DIR, THUMBS_DIR)
+TURNS_DIR = ".turns"
+"""Where the model's turn that made each image is kept, signatures and all, so an edit of it
+continues the conversation (``slide-03.webp.e1.0123456789abcdef.png.json``)."""
+DECK_FOLDERS = (ORIGINALS_DIR, VERSIONS_DIR, THUMBS_DIR, TURNS_DIR)
 
 _MODE = 0o700
 _OPEN_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC

@@ -28,7 +28,7 @@ import anyio.lowlevel
 from PIL import Image, UnidentifiedImageError
 
 from .atomic import write_atomic
-from .deck_folders import ORIGINALS_DIR, THUMBS_DIR, VERSIONS_DIR, deck_folder
+from .deck_folders import ORIGINALS_DIR, THUMBS_DIR, VERSIONS_DIR, deck_folder, kept_file
 from .formats import ImageFormat
 
 __all__ = [
@@ -42,8 +42,10 @@ __all__ = [
     "SavedImage",
     "discard_staged",
     "encode_image",
+    "found_original",
     "image_is_complete",
     "image_mode",
+    "keep_unit",
     "keep_version",
     "original_path",
     "read_staged",
@@ -51,6 +53,8 @@ __all__ = [
     "stage_received",
     "staged_path",
     "thumb_path",
+    "unit_original_name",
+    "unit_staged_path",
 ]
 
 
@@ -175,6 +179,27 @@ def original_path(dest: Path, data: bytes) -> Path:
     return dest.parent / ORIGINALS_DIR / f"{dest.name}{ext}"
 
 
+def unit_original_name(dest: Path, tag: str, data: bytes) -> str:
+    """The name in ``.originals`` of one unit of a slide's edit chain (``tag``: ``v2.<key16>``,
+    ``e1.<key16>``): the slide's file, the unit, its key, the bytes' own format."""
+    return f"{dest.name}.{tag}{original_path(dest, data).suffix}"
+
+
+def found_original(dest: Path, tag: str) -> Path | None:
+    """The original kept of the unit ``tag`` of the slide at ``dest``, if one is there (a
+    regular file of the user's, in the deck's real ``.originals``). Never raises."""
+    for ext in (".png", ".jpg", ".webp"):
+        path = dest.parent / ORIGINALS_DIR / f"{dest.name}.{tag}{ext}"
+        if kept_file(path):
+            return path
+    return None
+
+
+def unit_staged_path(dest: Path, tag: str) -> Path:
+    """Where the bytes received for one unit of the slide at ``dest`` wait to be kept."""
+    return dest.with_name(f".{dest.name}.{tag}{_STAGED_SUFFIX}")
+
+
 @dataclass(frozen=True, slots=True)
 class EncodedImage:
     """An image converted in memory, ready to be written.
@@ -246,10 +271,21 @@ def stage_received(data: bytes, dest: Path) -> None:
     write_atomic(staged_path(dest), data, mode=0o600)
 
 
-def read_staged(dest: Path) -> bytes | None:
-    """The bytes staged for ``dest`` if they are a whole image, else ``None``. Never raises."""
+def keep_unit(dest: Path, name: str, staged: Path) -> Path:
+    """Move a unit's staged bytes into the deck's ``.originals`` as ``name``; its path.
+
+    Raises:
+        OSError: they could not be moved (the folder unfit included).
+    """
+    with deck_folder(dest.parent, ORIGINALS_DIR, create=True) as originals:
+        return originals.move_in(staged, name)
+
+
+def read_staged(dest: Path, staged: Path | None = None) -> bytes | None:
+    """The bytes staged for ``dest`` (or at ``staged``) if they are a whole image, else
+    ``None``. Never raises."""
     try:
-        fd = os.open(staged_path(dest), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(staged or staged_path(dest), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
     try:
@@ -279,6 +315,8 @@ async def save_received(
     keep: bool = False,
     retire: Path | None = None,
     converting: anyio.CapacityLimiter | None = None,
+    original_name: str | None = None,
+    staged: Path | None = None,
 ) -> SavedImage:
     """Convert ``data`` to ``fmt`` in a thread, write it to ``dest``, drop the staged copy.
 
@@ -302,6 +340,11 @@ async def save_received(
         converting: held while the image is decoded and encoded, not while it is written:
             it bounds the conversions at once (one per core), and a thread waiting on
             ``fsync`` under it would leave its core idle.
+        original_name: ``keep`` a unit of an edit chain: its original's name in
+            ``.originals`` (:func:`unit_original_name`), moved from ``staged`` if given,
+            else written from ``data`` unless already there; the slide's own staged copy
+            is not touched.
+        staged: with ``original_name``, where the unit's bytes were staged, if they were.
 
     Returns:
         The path, final size and dimensions, and where the previous image and the
@@ -334,11 +377,14 @@ async def save_received(
                 thumbs.write(thumb_path(dest).name, encoded.thumbnail, mode=image_mode())
         original = None
         if keep:
-            name = original_path(dest, data).name
+            name = original_name or original_path(dest, data).name
+            source = staged_path(dest) if original_name is None else staged
             try:
                 with deck_folder(dest.parent, ORIGINALS_DIR, create=True) as originals:
                     try:  # the staged bytes: the original
-                        original = originals.move_in(staged_path(dest), name)
+                        if source is None:
+                            raise FileNotFoundError(name)
+                        original = originals.move_in(source, name)
                     except FileNotFoundError:
                         if originals.stat(name) is None:  # a re-encode: already kept, else
                             original = originals.write(name, data, mode=0o600)
@@ -348,7 +394,8 @@ async def save_received(
                 # The image is saved; without its original a later format change costs a
                 # request instead of a re-encode, nothing more.
                 with contextlib.suppress(OSError):
-                    discard_staged(dest)
+                    if original_name is None:
+                        discard_staged(dest)
                 original = None
         else:
             discard_staged(dest)
