@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .._version import version
 from ..config.schema import (
@@ -36,6 +37,8 @@ SUBCOMMANDS = (
     "mcp",
     "cancel",
     "runs",
+    "edit",
+    "pick",
 )
 
 
@@ -275,6 +278,63 @@ def _add_export_arguments(export: argparse.ArgumentParser) -> None:
     )
 
 
+def _slide_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a slide number, got {text[:40]!r}") from None
+    low, high = NUMBER_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be {low} to {high:,}, got {value}")
+    return value
+
+
+def _add_slide_command(parser: argparse.ArgumentParser) -> None:
+    """CONFIG SLIDE, and the files and bar of the run of that slide, as ``run`` has them."""
+    parser.add_argument("config_file", type=Path, metavar="CONFIG", help="the deck's config JSON")
+    parser.add_argument("slide", type=_slide_number, metavar="SLIDE", help="the slide's number")
+    for flag, what in (("--progress-file", "progress"), ("--results-file", "results")):
+        parser.add_argument(flag, type=Path, help=f"the run's {what} JSON, as for run")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar, even in a terminal")
+
+
+def _add_edit_commands(sub: Any) -> None:
+    edit = sub.add_parser(
+        "edit",
+        help="fix one slide: add an edit step to its config and make just that step",
+    )
+    _add_slide_command(edit)
+    edit.add_argument(
+        "instruction",
+        nargs="?",
+        metavar="INSTRUCTION",
+        help='what to change: "make the title bigger"',
+    )
+    edit.add_argument(
+        "--region",
+        metavar="X,Y,W,H",
+        help="change only this box, in fractions of the image from its top left: 0.1,0.05,0.5,0.2",
+    )
+    edit.add_argument(
+        "--undo",
+        action="store_true",
+        help="drop the slide's last edit step instead; its earlier image comes back, no request",
+    )
+    edit.epilog = (
+        "The step is appended to the slide's \"edits\" in CONFIG (the file's other content "
+        "kept), then the slide alone is run: one request a step; earlier steps are reused."
+    )
+    pick = sub.add_parser(
+        "pick", help="make candidate K of a slide of variants the slide (no request)"
+    )
+    _add_slide_command(pick)
+    pick.add_argument("k", type=_slide_number, metavar="K", help="the candidate, from 1")
+    pick.epilog = (
+        'Writes "pick": K in CONFIG and puts candidate K in place. The slide\'s edits, if any, '
+        "apply to K: what they cost is said, and nanobanana run makes them."
+    )
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole parser; ``emulate``'s own options only when ``command`` is ``emulate``.
 
@@ -333,6 +393,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "--config", type=Path, help="the deck whose batch to cancel (from its manifest)"
     )
     sub.add_parser("runs", help="the live and recent runs: id, line, files")
+    _add_edit_commands(sub)
     schema = sub.add_parser("schema", help="print the config's JSON Schema")
     schema.add_argument(
         "--fields",
@@ -368,6 +429,21 @@ def _normalise(argv: Sequence[str]) -> list[str]:
     ):
         return ["run", *args]
     return args
+
+
+def _run_slide(args: argparse.Namespace, only: frozenset[int], send: bool) -> int:
+    """``run`` of ``args`` (parsed as ``run``'s), on the slides ``only``."""
+    from .dry_run import run_env
+    from .run import run_command
+    from .runs import run_files
+
+    args.config = args.config_file
+    env = run_env(False)
+    files = run_files(args, env)
+    args.progress_file, args.results_file = files.progress_file, files.results_file
+    if files.own:
+        print(f"nanobanana: notice: {files.notice()}", file=sys.stderr)
+    return run_command(args, env, files.config, only=only, send=send)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -446,6 +522,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "status":
             return status_command(progress_file)
         return wait_command(progress_file, args.timeout)
+    if args.command in ("edit", "pick"):
+        from .edit import edit_command, pick_command
+
+        def run_slide(*, only: frozenset[int], send: bool) -> int:
+            run_argv = ["run", str(args.config_file)]
+            for flag, value in (
+                ("--progress-file", args.progress_file),
+                ("--results-file", args.results_file),
+            ):
+                if value is not None:
+                    run_argv += [flag, str(value)]
+            return _run_slide(parser.parse_args(run_argv + ["--quiet"] * args.quiet), only, send)
+
+        if args.command == "pick":
+            return pick_command(args.config_file, args.slide, args.k, run_slide=run_slide)
+        return edit_command(
+            args.config_file,
+            args.slide,
+            args.instruction,
+            args.region,
+            undo=args.undo,
+            run_slide=run_slide,
+        )
     if args.command == "runs":
         from .runs import runs_command
 

@@ -54,6 +54,8 @@ async def _run(
     settings: EngineSettings,
     bar: ProgressBar,
     transport: httpx2.AsyncBaseTransport | None,
+    only: frozenset[int] | None,
+    send: bool,
 ) -> tuple[DeckResult | None, int | None]:
     box: dict[str, Any] = {}
     stop = anyio.Event()
@@ -83,6 +85,8 @@ async def _run(
                 regenerate=args.regenerate,
                 force=args.force,
                 stop=stop,
+                only=only,
+                send=send,
             )
             group.cancel_scope.cancel()
 
@@ -92,13 +96,19 @@ async def _run(
 
 
 def run_command(
-    args: argparse.Namespace, env: Mapping[str, str], config: DeckConfig | None = None
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    config: DeckConfig | None = None,
+    *,
+    only: frozenset[int] | None = None,
+    send: bool = True,
 ) -> int:
     """Run the deck of ``args``, its config read in ``env`` (:func:`.dry_run.run_env`).
 
     ``config``: as loaded already to choose the run's files (:func:`.runs.run_files`), so
     the run uses the very config its files were chosen for; ``None``: it did not load, and
-    is loaded here to say why.
+    is loaded here to say why. ``only`` and ``send``: :func:`~..engine.run.generate_deck`'s
+    (``edit`` and ``pick`` run one slide; ``pick`` and ``edit --undo`` send nothing).
     """
     # Before the first large buffer: a steady peak RSS for big decks of 4K images.
     pin_mmap_threshold()
@@ -127,7 +137,7 @@ def run_command(
             contact_sheet=not args.no_contact_sheet,
             batch_api=args.batch_api,
         )
-        result, signum = anyio.run(_run, config, args, settings, bar, transport)
+        result, signum = anyio.run(_run, config, args, settings, bar, transport, only, send)
     except KeyboardInterrupt:
         bar.close()
         return EXIT_INTERRUPTED
