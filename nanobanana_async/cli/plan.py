@@ -35,6 +35,7 @@ __all__ = ["plan_command", "plan_line", "slide_lines"]
 
 _WORDS = {
     Decision.GENERATE: "generate",
+    Decision.RESTORE: "restore",  # a unit made earlier put back (an undo, a pick): no request
     Decision.RECOVER: "save",  # what the interrupted run received: no request
     Decision.REENCODE: "re-encode",
     Decision.KEEP: "keep",
@@ -45,10 +46,15 @@ def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> st
     """``plan (free, sends nothing): 10 slides -> /deck; generate 2 (slides 3, 7), keep 8; 2
     requests, about $0.27 at list prices as of 2026-11 ($0.13 through the Batch API)``.
 
-    ``batch_api``: the run goes through the Batch API, whose price comes first.
+    ``batch_api``: the run goes through the Batch API, whose price comes first. A deck with
+    edit chains or variants counts units instead of slides (:meth:`RunPlan.unit_summary`):
+    ``generate 3 (slide 4: candidates 1-3), edit 3 (slides 3 x2, 7), restore 1 (slide 5)``.
     """
-    parts = []
+    units = plan.unit_summary()
+    parts = [units] if units else []
     for decision, word in _WORDS.items():
+        if units and decision in (Decision.GENERATE, Decision.RESTORE):
+            continue  # said by unit
         slides = plan.to_buy if decision is Decision.GENERATE else plan.slides(decision)
         if slides:
             shown = f" ({slide_ranges(slides)})" if decision is not Decision.KEEP else ""

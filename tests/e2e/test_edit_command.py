@@ -31,8 +31,9 @@ def nanobanana(
     served: tuple[Emulator, str], tmp_path: Path, *args: str
 ) -> subprocess.CompletedProcess[str]:
     env = engine_testing.environment(served[1], KEY, XDG_STATE_HOME=str(tmp_path / "state"))
+    files = files_args(tmp_path) if args[0] != "plan" else []
     return subprocess.run(
-        [sys.executable, "-m", "nanobanana_async", *args, *files_args(tmp_path)],
+        [sys.executable, "-m", "nanobanana_async", *args, *files],
         capture_output=True,
         text=True,
         env=env,
@@ -203,3 +204,31 @@ def test_an_edit_while_a_run_of_the_deck_is_live_is_refused_before_the_file_chan
     assert "nanobanana wait" in lines[0]
     assert config.read_bytes() == before
     assert requests(served) == 10
+
+
+def test_plan_counts_and_prices_units(served: tuple[Emulator, str], tmp_path: Path) -> None:
+    config = made(served, tmp_path)
+    assert nanobanana(served, tmp_path, "edit", str(config), "5", "bigger").returncode == 0
+    spec = orjson.loads(config.read_bytes())
+    spec["slides"][2]["edits"] = ["bigger title", "blue chart"]
+    spec["slides"][6]["edits"] = ["no logo"]
+    spec["slides"][3]["variants"] = 3
+    del spec["slides"][4]["edits"]  # an undo by hand: its image is on disk
+    config.write_bytes(orjson.dumps(spec))
+    sent = requests(served)
+
+    line = nanobanana(served, tmp_path, "plan", str(config)).stdout
+    units = "generate 2 (slide 4: candidates 2-3), edit 3 (slides 3 x2, 7), restore 1 (slide 5)"
+    assert f"; {units}, keep 6; 5 requests, about $" in line
+    table = nanobanana(served, tmp_path, "plan", str(config), "--slides").stdout.splitlines()
+    assert [row.split()[:2] for row in table[2:]][4] == ["5", "restore"]
+
+    plan = orjson.loads(nanobanana(served, tmp_path, "plan", str(config), "--json").stdout)
+    rows = {(row["slide"], row["unit"]): row for row in plan["units"]}
+    assert sorted(rows) == [(3, "e1"), (3, "e2"), (4, "v2"), (4, "v3"), (5, "v1"), (7, "e1")]
+    assert rows[(5, "v1")]["action"] == "restore"
+    edit = rows[(3, "e1")]["cost_usd"]
+    assert edit is not None
+    assert edit > rows[(4, "v2")]["cost_usd"]  # an edit pays its input images too
+    assert plan["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in rows.values()), abs=1e-3)
+    assert requests(served) == sent  # a plan sends nothing
