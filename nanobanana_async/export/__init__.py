@@ -8,6 +8,7 @@ Each reads the images a run saved (in slide order, from the results file in
 
 from __future__ import annotations
 
+from .candidates import candidates_sheet_name, write_candidate_sheets
 from .contact_sheet import CONTACT_SHEET_NAME, write_contact_sheet
 from .deck import Deck, ExportError, ExportReport, Slide, read_deck
 from .pdf import PDF_NAME, write_pdf
@@ -22,7 +23,9 @@ __all__ = [
     "ExportReport",
     "PptxUnavailable",
     "Slide",
+    "candidates_sheet_name",
     "read_deck",
+    "write_candidate_sheets",
     "write_contact_sheet",
     "write_pdf",
     "write_pptx",

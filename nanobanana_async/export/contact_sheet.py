@@ -29,6 +29,7 @@ import contextlib
 import functools
 import math
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -60,6 +61,7 @@ __all__ = [
     "MAX_SIDE",
     "MIN_TILE",
     "SheetLayout",
+    "draw_sheet",
     "is_contact_sheet",
     "sheet_layout",
     "write_contact_sheet",
@@ -78,6 +80,7 @@ GAP = 8  # pixels around and between tiles
 BACKGROUND = (255, 255, 255)
 CELL = (224, 224, 224)  # around an image of another shape than the tiles
 ABSENT = (150, 150, 150)  # the tile of a slide with no image
+FRAME = (0, 110, 220)  # around the candidate picked
 _TEXT = (0, 0, 0)
 _ALERT = (170, 0, 0)  # the label of a slide with no image
 _ABSENT_TEXT = (60, 60, 60)
@@ -125,10 +128,11 @@ class SheetLayout:
         )
 
 
-def sheet_layout(count: int, aspect: float) -> SheetLayout:
+def sheet_layout(count: int, aspect: float, *, one_row: bool = False) -> SheetLayout:
     """The layout of ``count`` tiles of shape ``aspect`` (height / width): the largest tiles.
 
-    Every column count from 1 to ``count`` is tried; for each, the widest tile for which
+    Every column count from 1 to ``count`` is tried (only ``count``: ``one_row``, for
+    candidates side by side); for each, the widest tile for which
     the whole grid (tiles, labels and gaps) fits :data:`MAX_SIDE` both ways; the widest of
     all wins (on a tie, fewer columns). Below :data:`MIN_TILE` the tiles stay that wide,
     at most twice as tall, and the sheet grows taller.
@@ -139,7 +143,7 @@ def sheet_layout(count: int, aspect: float) -> SheetLayout:
     if count < 1 or not aspect > 0:
         raise ValueError(f"a contact sheet needs tiles and a shape, got {count} and {aspect}")
     best: tuple[int, int] | None = None  # (tile width, columns)
-    for columns in range(1, count + 1):
+    for columns in (count,) if one_row else range(1, count + 1):
         rows = math.ceil(count / columns)
         widest = (MAX_SIDE - GAP * (columns + 1)) // columns
         if widest < 1:
@@ -188,10 +192,30 @@ def write_contact_sheet(deck: Deck, dest: Path | None = None) -> Path:
         ExportError: ``dest`` could not be written (it is then unchanged).
     """
     dest = deck.output_dir / CONTACT_SHEET_NAME if dest is None else dest
-    slides = deck.slides
-    if not slides:
+    if not deck.slides:
         raise ExportError(f"nothing to export in {deck.output_dir}: the deck has no slide")
-    layout = sheet_layout(len(slides), _deck_aspect(slides))
+    return draw_sheet(deck.slides, dest)
+
+
+def draw_sheet(
+    slides: Sequence[Slide],
+    dest: Path,
+    *,
+    labels: Sequence[str] | None = None,
+    framed: int | None = None,
+    one_row: bool = False,
+) -> Path:
+    """Draw ``slides`` side by side on one PNG marked as ours, and write it to ``dest``.
+
+    ``labels``: each tile's label (default: the slide's number). ``framed``: the index of a
+    tile to frame (a slide's picked candidate). ``one_row``: side by side, whatever their
+    shape (:func:`sheet_layout`). A file at ``dest`` that is not a sheet of
+    ours is kept, not overwritten (:func:`~nanobanana_async.files.foreign.keep_foreign`).
+
+    Raises:
+        ExportError: ``dest`` could not be written (it is then unchanged).
+    """
+    layout = sheet_layout(len(slides), _deck_aspect(slides), one_row=one_row)
     sheet = Image.new("RGB", (layout.width, layout.height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     label_font = _font(_font_size(layout.tile_width))
@@ -207,7 +231,10 @@ def write_contact_sheet(deck: Deck, dest: Path | None = None) -> Path:
             elif tile is not None:
                 with tile:
                     _paste(sheet, tile, (x, y), layout)
-            _label(draw, layout, slide, state, (x, y), (label_font, state_font))
+            label = labels[index] if labels is not None else str(slide.number)
+            _label(draw, layout, label, state, (x, y), (label_font, state_font))
+            if index == framed:
+                _frame(draw, layout, (x, y))
     buffer = BytesIO()
     mark = PngImagePlugin.PngInfo()
     mark.add_text("Software", _SOFTWARE)
@@ -236,24 +263,33 @@ def _tile_or_none(slide: Slide, box: tuple[int, int]) -> Image.Image | None:
         return None
 
 
+def _frame(draw: ImageDraw.ImageDraw, layout: SheetLayout, at: tuple[int, int]) -> None:
+    """A frame in the gap around a tile and its label: the one picked."""
+    x, y = at
+    half = GAP // 2
+    right = x + layout.tile_width - 1 + half
+    bottom = y + layout.tile_height + layout.label_height - 1 + half
+    draw.rectangle((x - half, y - half, right, bottom), outline=FRAME, width=half)
+
+
 def _label(
     draw: ImageDraw.ImageDraw,
     layout: SheetLayout,
-    slide: Slide,
+    label: str,
     state: str,
     at: tuple[int, int],
     fonts: tuple[Font, Font],
 ) -> None:
-    """A slide's number under its tile; for a slide with no image, its state on a grey tile."""
+    """A slide's label under its tile; for a slide with no image, its state on a grey tile."""
     x, y = at
     label_font, state_font = fonts
     if state != "ok":
         box = (x, y, x + layout.tile_width - 1, y + layout.tile_height - 1)
         draw.rectangle(box, fill=ABSENT)
         _centred(draw, state, box, state_font, _ABSENT_TEXT)
-    label = str(slide.number) if state == "ok" else f"{slide.number}: {state}"
-    if _text_width(draw, label, label_font) > layout.tile_width:
-        label = str(slide.number)
+    shown = label if state == "ok" else f"{label}: {state}"
+    if _text_width(draw, shown, label_font) <= layout.tile_width:
+        label = shown
     top = y + layout.tile_height
     strip = (x, top, x + layout.tile_width, top + layout.label_height)
     _centred(draw, label, strip, label_font, _TEXT if state == "ok" else _ALERT)
@@ -283,7 +319,7 @@ def _height(rows: int, width: int, aspect: float) -> int:
     return GAP * (rows + 1) + rows * (_tile_height(width, aspect) + _label_height(width))
 
 
-def _deck_aspect(slides: tuple[Slide, ...]) -> float:
+def _deck_aspect(slides: Sequence[Slide]) -> float:
     """Height / width of the first image whose header reads (9/16 when none does)."""
     for slide in slides:
         if slide.path is None:

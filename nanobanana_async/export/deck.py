@@ -37,6 +37,7 @@ from typing import Any, Literal
 import orjson
 from PIL import Image
 
+from ..config.schema import VARIANTS_RANGE
 from ..errors import NanoBananaError
 from ..exits import RESULTS_COPY_NAME
 from ..files.atomic import file_kind
@@ -99,6 +100,10 @@ class Slide:
             ``""`` when there is one.
         prompt: the slide's prompt, when the caller gave it to :func:`read_deck` (the
             results file has none).
+        candidates: a slide of several candidates (``variants``): each one's file in the
+            folder, in order (``None`` where it is not a regular file there); the slide's
+            ``path`` is the one in place, which export and the contact sheet show.
+        picked: which candidate is the slide (from 1), when it has several.
     """
 
     number: int
@@ -106,6 +111,8 @@ class Slide:
     state: SlideState = "ok"
     reason: str = ""
     prompt: str | None = None
+    candidates: tuple[Path | None, ...] = ()
+    picked: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +305,16 @@ def _from_results(output_dir: Path, results: dict[str, Any]) -> Deck:
     for number, recorded in _entries(results, "outputs", "path", results_path):
         if number not in slides:
             slides[number] = _saved(output_dir, number, recorded)
+    for entry in results.get("outputs", []):  # checked by _entries: a dict, its slide an int
+        if isinstance(files := entry.get("candidates"), list) and files:
+            picked = entry.get("picked")
+            slides[entry["slide"]] = replace(
+                slides[entry["slide"]],
+                candidates=tuple(
+                    _candidate(output_dir, file) for file in files[: VARIANTS_RANGE[1]]
+                ),
+                picked=picked if type(picked) is int else None,
+            )
     for number, error in _entries(results, "errors", "error", results_path):
         if number not in slides:
             slides[number] = Slide(number, None, "failed", f"failed: {_one_line(error)}")
@@ -329,6 +346,14 @@ def _saved(output_dir: Path, number: int, recorded: str) -> Slide:
         kind = file_kind(info.st_mode)
         return Slide(number, None, "missing", f"missing: {_one_line(name)} is {kind}")
     return Slide(number, path)
+
+
+def _candidate(output_dir: Path, recorded: object) -> Path | None:
+    """A candidate's file, read by its plain name in the folder as a slide's is."""
+    if not isinstance(recorded, str):
+        return None
+    found = _saved(output_dir, 0, recorded)
+    return found.path
 
 
 def _same_dir(recorded: str, output_dir: Path) -> bool:

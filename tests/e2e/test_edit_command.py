@@ -113,12 +113,16 @@ def test_variants_then_pick_costs_nothing(served: tuple[Emulator, str], tmp_path
     assert requests(served) == 12  # slide 3's three candidates
     second = (tmp_path / "deck" / "slide-03.v2.png").read_bytes()
     assert image(tmp_path, 3) != second
+    sheet = tmp_path / "deck" / "candidates-03.png"
+    first_sheet = sheet.read_bytes()  # drawn by the run that made them
+    assert not list((tmp_path / "deck").glob("candidates-0[!3]*"))  # slides of one: none
 
     picked = nanobanana(served, tmp_path, "pick", str(config), "3", "2")
     assert picked.returncode == 0, picked.stderr
     assert requests(served) == 12
     assert image(tmp_path, 3) == second
     assert orjson.loads(config.read_bytes())["slides"][2]["pick"] == 2
+    assert sheet.read_bytes() != first_sheet  # the frame moved to 3.2
 
 
 def test_pick_says_the_edits_left_to_make_and_sends_none(
