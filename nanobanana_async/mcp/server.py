@@ -19,8 +19,9 @@ from .._version import version
 from ..errors import ConfigError
 from ..exits import EXIT_USAGE
 from .allowances import Allowances
+from .edits import EditingTools
 from .runs import Runs, runs_root
-from .tools import MAX_IMAGES, MAX_WAIT_SECONDS, Answer, DeckTools
+from .tools import MAX_IMAGES, MAX_WAIT_SECONDS, Answer
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -34,12 +35,12 @@ MISSING_SDK = (
 _INSTRUCTIONS = (
     "Generates slide decks of images with Gemini in the background. start_deck returns at "
     "once; wait_deck (at most 50 s a call) until over; deck_results gives paths, never "
-    "images; view_deck shows the contact sheet."
+    "images; view_deck shows the contact sheet; edit_slide fixes one slide."
 )
 
 
-def build_server(tools: DeckTools) -> "MCPServer[Any]":
-    """The server and its six tools, over ``tools``.
+def build_server(tools: EditingTools) -> "MCPServer[Any]":
+    """The server and its eight tools, over ``tools``.
 
     Not under ``from __future__ import annotations``: the SDK reads the tools' annotations
     at registration, and the names in them are this function's own (imported here).
@@ -144,9 +145,45 @@ def build_server(tools: DeckTools) -> "MCPServer[Any]":
         return result(answer)
 
     @tool()
-    async def view_deck(run_id: RunId = None) -> CallToolResult:
+    async def view_deck(
+        run_id: RunId = None,
+        slide: Annotated[int | None, Field(description="its candidates")] = None,
+    ) -> CallToolResult:
         """The finished deck's contact sheet as one small image."""
-        return result(await tools.view_deck(run_id))
+        return result(await tools.view_deck(run_id, slide))
+
+    # Short: a client keeps every schema in the agent's context all along.
+    @tool()
+    async def edit_slide(
+        ctx: Context,
+        slide: int,
+        instruction: str = "",
+        run_id: str | None = None,
+        config_path: str | None = None,
+        region: Annotated[list[float] | None, Field(description="x,y,w,h fractions")] = None,
+        undo: bool = False,
+    ) -> CallToolResult:
+        """Fix one slide of a made deck (run_id or config_path): 1 request a step; undo free."""
+        answer = await tools.edit_slide(
+            slide,
+            instruction or None,
+            config_path=config_path,
+            run_id=run_id,
+            region=region,
+            undo=undo,
+            report=ctx.report_progress,
+        )
+        return result(answer)
+
+    @tool()
+    async def pick_candidate(
+        ctx: Context, slide: int, k: int, run_id: str | None = None, config_path: str | None = None
+    ) -> CallToolResult:
+        """Make candidate k of a slide the slide: free."""
+        answer = await tools.pick_candidate(
+            slide, k, config_path=config_path, run_id=run_id, report=ctx.report_progress
+        )
+        return result(answer)
 
     listed = [Tool.from_function(fn) for fn in registered]
     listed = [t.model_copy(update={"parameters": _without_titles(t.parameters)}) for t in listed]
@@ -190,6 +227,6 @@ def serve(allow_endpoints: Sequence[str] = ()) -> int:
     except ConfigError as error:
         print(f"nanobanana: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    tools = DeckTools(Runs(runs_root(os.environ)), allowances=allowances, cwd=Path.cwd())
+    tools = EditingTools(Runs(runs_root(os.environ)), allowances=allowances, cwd=Path.cwd())
     anyio.run(build_server(tools).run_stdio_async)
     return 0

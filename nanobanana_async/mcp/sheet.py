@@ -23,10 +23,16 @@ from pathlib import Path
 
 from ..files.reading import NotReadable, read_regular
 
-__all__ = ["MAX_SHEET_BYTES", "SHEET_NAME", "VIEW_BYTES", "small_jpeg"]
+__all__ = ["MAX_SHEET_BYTES", "SHEET_NAME", "VIEW_BYTES", "candidates_sheet", "small_jpeg"]
 
 SHEET_NAME = "contact-sheet.png"
 """export's ``CONTACT_SHEET_NAME``, spelt here so that the server loads no Pillow to start."""
+
+
+def candidates_sheet(slide: int) -> str:
+    """export's ``candidates_sheet_name``, spelt here for the same reason."""
+    return f"candidates-{slide:02d}.png"
+
 
 VIEW_BYTES = 40_000
 """The most bytes of JPEG sent (a third more as base64 in the answer), whatever the slides."""

@@ -42,7 +42,7 @@ from ..results import utc_iso
 from ..wording import plural
 from .allowances import Allowances
 from .runs import RunFolder, Runs, RunsError
-from .sheet import SHEET_NAME, VIEW_BYTES, small_jpeg
+from .sheet import SHEET_NAME, VIEW_BYTES, candidates_sheet, small_jpeg
 
 __all__ = ["MAX_IMAGES", "MAX_WAIT_SECONDS", "VIEW_BYTES", "Answer", "DeckTools", "Progress"]
 
@@ -434,8 +434,8 @@ class DeckTools:
         said += [str(n) for n in kept] if isinstance(kept, list) else []
         return _told(Answer(text, data), list(dict.fromkeys(said)))
 
-    async def view_deck(self, run_id: str | None = None) -> Answer:
-        """The deck's contact sheet, as one small JPEG."""
+    async def view_deck(self, run_id: str | None = None, slide: int | None = None) -> Answer:
+        """The deck's contact sheet, or ``slide``'s candidates sheet, as one small JPEG."""
         run = self._find(run_id)
         if isinstance(run, Answer):
             return run
@@ -446,15 +446,20 @@ class DeckTools:
             return Answer(f"the contact sheet is drawn when the run ends: {seen.line}", data)
         if not isinstance(folder, str):
             return _refusal(f"no contact sheet: {seen.line}")
-        sheet = Path(folder) / SHEET_NAME
+        sheet = Path(folder) / (SHEET_NAME if slide is None else candidates_sheet(slide))
         try:
             image, (width, height) = await anyio.to_thread.run_sync(small_jpeg, sheet)
         except OSError as exc:
             problem = exc.strerror or str(exc)
+            if slide is not None:
+                problem += f" (slide {slide} has no variants made; view_deck without slide)"
             return _refusal(f"no contact sheet at {printable(str(sheet))}: {problem}")
         data["contact_sheet"] = str(sheet)
+        what = "every slide numbered, failed ones marked"
+        if slide is not None:
+            what = f"slide {slide}'s candidates {slide}.1, {slide}.2..., the picked one framed"
         text = (
-            f"contact sheet of {run.run_id}, every slide numbered, failed ones marked: "
+            f"contact sheet of {run.run_id}, {what}: "
             f"{width}x{height} JPEG, {len(image) // 1000} KB; {printable(str(sheet))}"
         )
         return Answer(text, data, image=image)

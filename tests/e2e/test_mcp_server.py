@@ -36,7 +36,16 @@ from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
 from mcp.types import CallToolResult, TextContent  # noqa: E402
 
 _TEXT_BUDGET = 400
-_TOOLS = {"start_deck", "deck_status", "wait_deck", "deck_results", "generate_image", "view_deck"}
+_TOOLS = {
+    "start_deck",
+    "deck_status",
+    "wait_deck",
+    "deck_results",
+    "generate_image",
+    "view_deck",
+    "edit_slide",
+    "pick_candidate",
+}
 
 
 class _Held:
@@ -150,7 +159,8 @@ async def test_a_deck_followed_to_the_end_costs_a_few_hundred_bytes(
         # A client keeps every tool's schema in the agent's context all along: no titles.
         schemas = [tool.model_dump_json(by_alias=True, exclude_none=True) for tool in listed.tools]
         assert '"title"' not in "".join(schemas)
-        assert sum(len(schema) for schema in schemas) < 3200
+        # 3,040 bytes for the six deck tools; edit_slide and pick_candidate add 930.
+        assert sum(len(schema) for schema in schemas) < 4000
         ledger = _Ledger(session, home=tmp_path)
         # JPEG: the cheapest to encode, and what the agent reads does not depend on it.
         config = deck_config(deck, count, format="jpg")
@@ -542,3 +552,56 @@ async def test_a_config_path_to_another_json_file_tells_none_of_its_fields(
     assert "db_" not in _text(answer)
     assert "hunter2" not in _text(answer)
     assert "slides: required" in _text(answer)
+
+
+async def test_edit_a_slide_see_one_request_undo_and_pick_a_candidate(
+    served: tuple[Emulator, str], env: dict[str, str], tmp_path: Path
+) -> None:
+    emulator = served[0]
+    deck = tmp_path / "deck"
+    config = deck_config(deck, 4, format="jpg")
+    config["slides"][2]["variants"] = 3
+    async with _connect(env, tmp_path) as session:
+        ledger = _Ledger(session, home=tmp_path)
+        started = await ledger.call("start_deck", config=config)
+        assert started.structured_content is not None
+        run_id = started.structured_content["run_id"]
+        await _follow(ledger, run_id)
+        assert emulator.stats()["requests"] == 6  # slide 3's three candidates
+        before = (deck / "slide-02.jpg").read_bytes()
+
+        edited = await ledger.call(
+            "edit_slide", run_id=run_id, slide=2, instruction="make the title bigger"
+        )
+        assert not edited.is_error, _text(edited)
+        assert _text(edited).startswith("done 4/4"), _text(edited)
+        assert (emulator.stats()["requests"], emulator.stats()["edits"]) == (7, 1)
+        after = (deck / "slide-02.jpg").read_bytes()
+        assert after != before
+        boxed = await ledger.call(
+            "edit_slide", run_id=run_id, slide=4, instruction="red", region=[0.1, 0.1, 0.5, 0.2]
+        )
+        assert not boxed.is_error, _text(boxed)
+        assert emulator.stats()["edits"] == 2
+        viewed = await ledger.call("view_deck", run_id=run_id)
+        assert len(_images(viewed)) == 1
+
+        undone = await ledger.call("edit_slide", run_id=run_id, slide=2, undo=True)
+        assert not undone.is_error, _text(undone)
+        assert emulator.stats()["requests"] == 8  # its image was on disk
+        assert (deck / "slide-02.jpg").read_bytes() == before
+
+        picked = await ledger.call("pick_candidate", run_id=run_id, slide=3, k=2)
+        assert not picked.is_error, _text(picked)
+        assert emulator.stats()["requests"] == 8
+        assert (deck / "slide-03.jpg").read_bytes() == (deck / "slide-03.v2.jpg").read_bytes()
+        candidates = await ledger.call("view_deck", run_id=run_id, slide=3)
+        assert len(_images(candidates)) == 1, _text(candidates)
+        assert "slide 3's candidates" in _text(candidates)
+
+        refused = await ledger.call("edit_slide", run_id=run_id, slide=9, instruction="x")
+        no_sheet = await ledger.call("view_deck", run_id=run_id, slide=2)
+    assert refused.is_error
+    assert _text(refused).startswith("nanobanana: error: SLIDE: 9 is not a slide")
+    assert no_sheet.is_error
+    assert emulator.stats()["requests"] == 8
