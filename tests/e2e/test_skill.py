@@ -145,6 +145,9 @@ def test_the_reference_shell_examples_run(tmp_path: Path, base_url: str) -> None
     (configs / "slides.json").write_bytes(orjson.dumps(deck))
     small = {**deck, "slides": deck["slides"][:2], "output_dir": f"{tmp_path}/small/"}
     (configs / "small.json").write_bytes(orjson.dumps(small))
+    # rounds.md's deck of variants: its slide 1 in three candidates.
+    logo = {**small, "output_dir": f"{tmp_path}/logo/", "variants": 3}
+    (configs / "logo.json").write_bytes(orjson.dumps(logo))
     env = agent_env(base_url, tmp_path)
     assert sorted(SHELL_ORDER) == sorted(p.name for p in references() if blocks(p, "sh"))
     commands = [
@@ -157,7 +160,7 @@ def test_the_reference_shell_examples_run(tmp_path: Path, base_url: str) -> None
     assert len(commands) >= 4
     assert all("~/.cache/nano-banana/" in c for c in commands if " --config " in c)
     for command in commands:
-        argv = [f"{tmp_path}/{a[2:]}" if a.startswith("~/") else a for a in command.split()]
+        argv = [f"{tmp_path}/{a[2:]}" if a.startswith("~/") else a for a in shlex.split(command)]
         assert argv[0] == "NB"
         done = subprocess.run(
             [str(LAUNCHER), *argv[1:]], cwd=tmp_path, env=env, capture_output=True, text=True,
@@ -173,6 +176,14 @@ def test_the_reference_shell_examples_run(tmp_path: Path, base_url: str) -> None
     assert len(list((tmp_path / "001-cicd-deck").glob("slide-*.jpg"))) == 4
     assert (tmp_path / "001-cicd-deck" / "closing.png").exists()
     assert len(list((tmp_path / "small").glob("slide-*.jpg"))) == 2
+    # rounds.md's edits: slide 3's undone, slide 2's kept with its box; logo's candidate 2.
+    edited = orjson.loads((configs / "slides.json").read_bytes())["slides"]
+    assert "edits" not in edited[2]
+    assert edited[1]["edits"] == [
+        {"instruction": "make the bars blue", "region": [0.1, 0.3, 0.8, 0.6]}
+    ]
+    assert orjson.loads((configs / "logo.json").read_bytes())["slides"][0]["pick"] == 2
+    assert (tmp_path / "logo" / "candidates-01.png").is_file()
 
 
 def _wait_for_end(env: dict[str, str], cwd: Path) -> None:
@@ -336,12 +347,14 @@ def test_an_agent_round_reads_under_4_kb(tmp_path: Path, base_url: str) -> None:
     """A deck from first draft to export, as an agent that read only SKILL.md plays it.
 
     Read SKILL.md, write the config, plan, run detached, follow, view the contact sheet,
-    change two slides, plan, run, export, and report the deck's cost: every byte the
-    agent reads is counted, per step, and each command it types is one SKILL.md teaches.
+    change two slides, plan, run, fix two others with edits, view, export, and report the
+    deck's cost: every byte the agent reads is counted, per step, and each command it types
+    is one SKILL.md teaches.
     """
     skill = (SKILL / "SKILL.md").read_text()
     for taught in ("NB plan CONFIG", "--detach", "follow:", "contact-sheet.png",
-                   "NB export OUTPUT_DIR", "deck's", "~/.cache/nano-banana/"):  # fmt: skip
+                   "NB export OUTPUT_DIR", "deck's", "~/.cache/nano-banana/",
+                   "NB edit CONFIG"):  # fmt: skip
         assert taught in skill, taught
     read: list[tuple[str, int]] = [("read SKILL.md", len(skill.encode()))]
     raw: list[int] = [len(skill.encode())]
@@ -400,6 +413,15 @@ def test_an_agent_round_reads_under_4_kb(tmp_path: Path, base_url: str) -> None:
     assert second.startswith("done 10/10 "), second
     assert "(8 reused)" in second, second
     agent_views(sheet)  # looked at again: the two new slides on it
+    # Two small fixes, the way SKILL.md's one line teaches: one request each.
+    fixes = [f'NB edit {config} 4 "make the title bigger"',
+             f'NB edit {config} 7 "the chart in blue" --region 0.1,0.3,0.8,0.6']  # fmt: skip
+    edits: list[str] = []
+    for number, command in enumerate(fixes, start=1):
+        assert agent_runs(f"edit {number}", command) == 0, said[-1]
+        edits.append(said[-1])
+        assert edits[-1].startswith("done 10/10 "), edits[-1]
+    agent_views(sheet)
     assert agent_runs("export", f"NB export {folder}") == 0
     assert (folder / "deck.pptx").is_file()
     assert (folder / "deck.pdf").is_file()
@@ -410,6 +432,9 @@ def test_an_agent_round_reads_under_4_kb(tmp_path: Path, base_url: str) -> None:
     this_run, deck_total = _cost(second, "this run"), _cost(second, "for the deck")
     assert deck_total == pytest.approx(_cost(first, "this run") + this_run, abs=0.011)
     assert 0 < this_run < deck_total
+    fixed = [_cost(line, "this run") for line in edits]
+    assert all(0.13 < cost < 0.15 for cost in fixed), edits  # one image each, its input too
+    assert _cost(edits[-1], "for the deck") == pytest.approx(deck_total + sum(fixed), abs=0.011)
 
     total = sum(size for _, size in read)
     print("\nagent round, bytes read per step: "
