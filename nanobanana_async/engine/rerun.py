@@ -175,7 +175,7 @@ class RunPlan:
             parts.append(f"generate {count} ({'; '.join(shown)})")
         if edited:
             each = [f"{n} x{k}" if k > 1 else str(n) for n, k in edited.items()]
-            word = "slides" if len(each) > 1 or sum(edited.values()) > 1 else "slide"
+            word = "slides" if len(each) > 1 else "slide"
             parts.append(f"edit {sum(edited.values())} ({word} {', '.join(each)})")
         if restored:
             parts.append(f"restore {len(restored)} ({slide_ranges(restored)})")
