@@ -29,24 +29,35 @@ from typing import Any
 
 import orjson
 
+from ..config.loading import DeckConfig
+from ..cost import edit_cost
 from ..files.deck_folders import kept_file
 from ..files.images import found_original, read_staged, unit_staged_path
 from ..files.marking import MARKING
-from ..service.edit_body import EditStep
+from ..service.edit_body import EditStep, edit_text
+from ..service.model_ids import signs_turns
 from .manifest import SlideRecord, generation_digest
 from .plan import Job
 
 __all__ = [
+    "CHARS_PER_TOKEN",
     "KEY_CHARS",
     "Chain",
     "ChainPlan",
     "Unit",
     "candidate_body",
+    "candidates_shown",
     "chain_of",
+    "numbers",
     "plan_chain",
+    "unit_costs",
     "unit_tag",
+    "why_asked",
+    "why_restored",
 ]
 
+CHARS_PER_TOKEN = 4
+"""A prompt's tokens, estimated before it is sent: about four characters a token in English."""
 KEY_CHARS = 16
 """How much of a unit's key its file names carry: 64 bits, enough to tell its units apart."""
 
@@ -225,3 +236,71 @@ def _made(output_dir: Path, job: Job, unit: Unit, record: SlideRecord | None) ->
     if relative is not None and kept_file(output_dir / relative):
         return output_dir / relative
     return found_original(job.dest, unit.tag)
+
+
+def candidates_shown(job: Job, chain: Chain, record: SlideRecord | None) -> bool:
+    """Whether each candidate of a slide of several is in its file, as the record says."""
+    if len(chain.candidates) < 2:
+        return True
+    keys = tuple(unit.key for unit in chain.candidates)
+    if record is None or record.candidates != keys:
+        return False
+    return all(job.candidate_path(unit.number).is_file() for unit in chain.candidates)
+
+
+def why_restored(chain: Chain, found: ChainPlan) -> str:
+    """Why a slide is put back with no request: which unit, kept from an earlier run."""
+    target = chain.target
+    if target.step is not None:
+        return f"edit {target.number} kept, put back"
+    return f"candidate {target.number} kept, put back"
+
+
+def why_asked(found: ChainPlan) -> str:
+    """Why a chain slide is asked for: ``edits 2-3 to make``, ``candidates 1-3 to make``."""
+    candidates = [unit.number for unit in found.candidates_to_make]
+    edits = [unit.number for unit in found.edits_to_make]
+    said = []
+    if candidates:
+        said.append(f"candidate{'s' if len(candidates) > 1 else ''} {numbers(candidates)}")
+    if edits:
+        said.append(f"edit{'s' if len(edits) > 1 else ''} {numbers(edits)}")
+    return " and ".join(said) + " to make"
+
+
+def unit_costs(
+    config: DeckConfig, job: Job, chain: Chain, make: tuple[Unit, ...], image: float | None
+) -> dict[str, float | None]:
+    """Each unit to make -> its expected USD: a candidate as the slide's image; an edit step
+    with its input images (:func:`~..cost.edit_cost`): the user turn sent back (the slide's
+    references, or the earlier step's marked copy), the model turn's image, and the marked
+    copy of a region step; a fresh edit (a model that keeps no turn) sends the image alone."""
+    spec = next(spec for spec in config.slides if spec.number == job.slide)
+    continuing = signs_turns(config.model)
+    costs: dict[str, float | None] = {}
+    for unit in make:
+        if unit.step is None:
+            costs[unit.name] = image
+            continue
+        before = chain.before(unit)
+        marked = 1 if unit.step.region is not None else 0
+        text = len(edit_text(unit.step)) // CHARS_PER_TOKEN + 1
+        if continuing:
+            if before.step is None:
+                sent_back = job.images
+                text += len(spec.full_prompt) // CHARS_PER_TOKEN + 1
+            else:
+                sent_back = 1 if before.step.region is not None else 0
+                text += len(edit_text(before.step)) // CHARS_PER_TOKEN + 1
+            images = sent_back + 1 + marked
+        else:
+            images = 1 + marked
+        costs[unit.name] = edit_cost(config.model, spec.image_size, images, prompt_tokens=text)
+    return costs
+
+
+def numbers(numbers: list[int]) -> str:
+    """``1-3``, ``2, 4``: candidate numbers as the plan's line shows them."""
+    if len(numbers) > 1 and numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"{numbers[0]}-{numbers[-1]}"
+    return ", ".join(map(str, numbers))

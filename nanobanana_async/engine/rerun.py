@@ -40,16 +40,25 @@ from typing import Any
 
 from ..config.loading import DeckConfig
 from ..config.references import ReferenceImage
-from ..cost import PRICES_AS_OF, edit_cost, image_cost
+from ..cost import PRICES_AS_OF, image_cost
 from ..cost.prices import BATCH_DISCOUNT
 from ..errors import ConfigError
 from ..files.deck_folders import kept_file
 from ..files.images import image_is_complete, read_staged
-from ..service.edit_body import edit_text
-from ..service.model_ids import signs_turns
 from ..wording import plural, slide_ranges
-from .chains import Chain, ChainPlan, Unit, chain_of, plan_chain
-from .manifest import Decision, Manifest, Pending, SlideRecord, Verdict, decide
+from .chains import (
+    CHARS_PER_TOKEN,
+    ChainPlan,
+    Unit,
+    candidates_shown,
+    chain_of,
+    numbers,
+    plan_chain,
+    unit_costs,
+    why_asked,
+    why_restored,
+)
+from .manifest import Decision, Manifest, Pending, Verdict, decide
 from .originals import kept_reference
 from .plan import Job, check_regenerate
 
@@ -59,9 +68,6 @@ __all__ = [
     "file_identity",
     "plan_run",
 ]
-
-# A prompt's tokens, estimated before it is sent: about four characters a token in English.
-_CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,13 +175,13 @@ class RunPlan:
         if count:
             shown = [slide_ranges(plain)] if plain else []
             shown += [
-                f"slide {n}: candidate{'s' if len(ks) > 1 else ''} {_numbers(ks)}"
+                f"slide {n}: candidate{'s' if len(ks) > 1 else ''} {numbers(ks)}"
                 for n, ks in generated.items()
             ]
             parts.append(f"generate {count} ({'; '.join(shown)})")
         if edited:
             each = [f"{n} x{k}" if k > 1 else str(n) for n, k in edited.items()]
-            word = "slides" if len(each) > 1 or sum(edited.values()) > 1 else "slide"
+            word = "slides" if len(each) > 1 else "slide"
             parts.append(f"edit {sum(edited.values())} ({word} {', '.join(each)})")
         if restored:
             parts.append(f"restore {len(restored)} ({slide_ranges(restored)})")
@@ -244,13 +250,6 @@ def _row(slide: int, unit: Unit, action: str, cost: float | None) -> dict[str, o
         "action": action,
         "cost_usd": None if cost is None else round(cost, 4),
     }
-
-
-def _numbers(numbers: list[int]) -> str:
-    """``1-3``, ``2, 4``: candidate numbers as the plan's line shows them."""
-    if len(numbers) > 1 and numbers == list(range(numbers[0], numbers[-1] + 1)):
-        return f"{numbers[0]}-{numbers[-1]}"
-    return ", ".join(map(str, numbers))
 
 
 def check_budget(plan: RunPlan, max_cost: float | None, *, batch: bool = False) -> None:
@@ -381,17 +380,17 @@ def plan_run(
         job.slide: image_cost(
             config.model,
             specs[job.slide].image_size,
-            prompt_tokens=len(specs[job.slide].full_prompt) // _CHARS_PER_TOKEN + 1,
+            prompt_tokens=len(specs[job.slide].full_prompt) // CHARS_PER_TOKEN + 1,
             reference_images=job.images,
         )
         for job in jobs
     }
     chained: dict[int, ChainPlan] = {}
-    unit_costs: dict[tuple[int, str], float | None] = {}
+    priced_units: dict[tuple[int, str], float | None] = {}
     for job in jobs:
         verdict = verdicts[job.slide]
         chain = chain_of(config.model, job)  # a follower's body is complete by now
-        shown = _candidates_shown(job, chain, manifest.slides.get(job.slide))
+        shown = candidates_shown(job, chain, manifest.slides.get(job.slide))
         if verdict.decision is Decision.KEEP and verdict.reason != _NOT_ASKED and not shown:
             verdict = verdicts[job.slide] = Verdict(Decision.GENERATE, "candidates to make")
         if verdict.decision is not Decision.GENERATE:
@@ -402,14 +401,14 @@ def plan_run(
         redo = verdict.reason in ("--force", "--regenerate")
         found = plan_chain(job, chain, record, redo=redo)
         if not found.make:
-            verdicts[job.slide] = Verdict(Decision.RESTORE, _restored(chain, found))
+            verdicts[job.slide] = Verdict(Decision.RESTORE, why_restored(chain, found))
             chained[job.slide] = found
         elif not chain.plain:
             chained[job.slide] = found
             if verdict.reason == "changed" and not verdict.changed:
-                verdicts[job.slide] = dataclasses.replace(verdict, reason=_why(found))
-            priced = _unit_costs(config, job, chain, found.make, costs[job.slide])
-            unit_costs |= {(job.slide, name): cost for name, cost in priced.items()}
+                verdicts[job.slide] = dataclasses.replace(verdict, reason=why_asked(found))
+            priced = unit_costs(config, job, chain, found.make, costs[job.slide])
+            priced_units |= {(job.slide, name): cost for name, cost in priced.items()}
             known = list(priced.values())
             costs[job.slide] = None if None in known else sum(c or 0.0 for c in known)
     held = manifest.in_batch(config.model, jobs)
@@ -463,70 +462,9 @@ def plan_run(
             )
         },
         chains=chained,
-        unit_costs=unit_costs,
+        unit_costs=priced_units,
         only=only,
     )
-
-
-def _candidates_shown(job: Job, chain: Chain, record: SlideRecord | None) -> bool:
-    """Whether each candidate of a slide of several is in its file, as the record says."""
-    if len(chain.candidates) < 2:
-        return True
-    keys = tuple(unit.key for unit in chain.candidates)
-    if record is None or record.candidates != keys:
-        return False
-    return all(job.candidate_path(unit.number).is_file() for unit in chain.candidates)
-
-
-def _restored(chain: Chain, found: ChainPlan) -> str:
-    """Why a slide is put back with no request: which unit, kept from an earlier run."""
-    target = chain.target
-    if target.step is not None:
-        return f"edit {target.number} kept, put back"
-    return f"candidate {target.number} kept, put back"
-
-
-def _why(found: ChainPlan) -> str:
-    """Why a chain slide is asked for: ``edits 2-3 to make``, ``candidates 1-3 to make``."""
-    candidates = [unit.number for unit in found.candidates_to_make]
-    edits = [unit.number for unit in found.edits_to_make]
-    said = []
-    if candidates:
-        said.append(f"candidate{'s' if len(candidates) > 1 else ''} {_numbers(candidates)}")
-    if edits:
-        said.append(f"edit{'s' if len(edits) > 1 else ''} {_numbers(edits)}")
-    return " and ".join(said) + " to make"
-
-
-def _unit_costs(
-    config: DeckConfig, job: Job, chain: Chain, make: tuple[Unit, ...], image: float | None
-) -> dict[str, float | None]:
-    """Each unit to make -> its expected USD: a candidate as the slide's image; an edit step
-    with its input images (:func:`~..cost.edit_cost`): the user turn sent back (the slide's
-    references, or the earlier step's marked copy), the model turn's image, and the marked
-    copy of a region step; a fresh edit (a model that keeps no turn) sends the image alone."""
-    spec = next(spec for spec in config.slides if spec.number == job.slide)
-    continuing = signs_turns(config.model)
-    costs: dict[str, float | None] = {}
-    for unit in make:
-        if unit.step is None:
-            costs[unit.name] = image
-            continue
-        before = chain.before(unit)
-        marked = 1 if unit.step.region is not None else 0
-        text = len(edit_text(unit.step)) // _CHARS_PER_TOKEN + 1
-        if continuing:
-            if before.step is None:
-                sent_back = job.images
-                text += len(spec.full_prompt) // _CHARS_PER_TOKEN + 1
-            else:
-                sent_back = 1 if before.step.region is not None else 0
-                text += len(edit_text(before.step)) // _CHARS_PER_TOKEN + 1
-            images = sent_back + 1 + marked
-        else:
-            images = 1 + marked
-        costs[unit.name] = edit_cost(config.model, spec.image_size, images, prompt_tokens=text)
-    return costs
 
 
 # Reasons a slide is generated whatever else is true of it.

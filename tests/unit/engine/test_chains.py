@@ -118,7 +118,7 @@ def test_a_plan_restores_a_unit_kept_and_counts_what_it_makes(tmp_path: Path) ->
     assert [u.name for u in plan.chains[3].make] == ["v2", "v3"]
     assert plan.requests == 4
     assert plan.unit_summary() == (
-        "generate 2 (slide 3: candidates 2-3), edit 2 (slides 2 x2), restore 1 (slide 1)"
+        "generate 2 (slide 3: candidates 2-3), edit 2 (slide 2 x2), restore 1 (slide 1)"
     )
     assert plan.cost_usd is not None
     assert plan.cost_usd == pytest.approx(sum(c or 0 for c in plan.unit_costs.values()))
