@@ -93,7 +93,8 @@ class Slide:
     Attributes:
         number: the slide's number in the config (in a listed folder: from its file name).
         path: its image, a regular file directly inside the deck's folder; ``None`` when
-            there is none (see ``state`` and ``reason``).
+            there is none (see ``state`` and ``reason``). A slide whose edit step failed
+            has the last good image, and ``state`` ``failed``.
         state: ``ok`` (an image is there), ``failed`` (the run recorded an error for it)
             or ``missing`` (recorded as saved, but not on disk, or not a regular file).
         reason: why there is no image, one line (the run's error for a failed slide);
@@ -315,9 +316,14 @@ def _from_results(output_dir: Path, results: dict[str, Any]) -> Deck:
                 ),
                 picked=picked if type(picked) is int else None,
             )
-    for number, error in _entries(results, "errors", "error", results_path):
+    for index, (number, error) in enumerate(_entries(results, "errors", "error", results_path)):
         if number not in slides:
-            slides[number] = Slide(number, None, "failed", f"failed: {_one_line(error)}")
+            reason = f"failed: {_one_line(error)}"
+            # A step of an edit chain that failed keeps the last good image (EditFailed):
+            # that image is the slide's, and is shown.
+            kept = results["errors"][index].get("path")
+            shown = _saved(output_dir, number, kept).path if isinstance(kept, str) else None
+            slides[number] = Slide(number, shown, "failed", reason)
     ordered = tuple(slides[number] for number in sorted(slides))
     notes: list[str] = []
     recorded_dir = results.get("output_dir")

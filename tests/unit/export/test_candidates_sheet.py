@@ -92,3 +92,26 @@ def test_a_file_of_that_name_not_ours_is_kept(tmp_path: Path) -> None:
     assert is_contact_sheet(mine.read_bytes())
     kept = [p.read_bytes() for p in (tmp_path / ".versions").iterdir()]
     assert kept == [before]  # the user's file moved aside, never lost
+
+
+def test_a_slide_whose_edit_failed_shows_its_last_good_image(tmp_path: Path) -> None:
+    Image.new("RGB", (64, 36), SLIDE).save(tmp_path / "slide-01.png")
+    Image.new("RGB", (64, 36), COLOURS[1]).save(tmp_path / "slide-02.png")
+    failure = {
+        "slide": 2,
+        "error": "edit step 2 of 2 failed: blocked",
+        "timestamp": "t",
+        "kind": "EditFailed",
+        "path": str(tmp_path / "slide-02.png"),
+        "edits_applied": 1,
+        "edits": 2,
+    }
+    outputs = [{"slide": 1, "path": str(tmp_path / "slide-01.png")}]
+    data = {"outputs": outputs, "errors": [failure], "output_dir": str(tmp_path)}
+    (tmp_path / RESULTS_COPY_NAME).write_bytes(orjson.dumps(data))
+    deck = read_deck(tmp_path)
+    assert deck.slides[1].path == tmp_path / "slide-02.png"
+    assert deck.slides[1].state == "failed"
+    with Image.open(write_contact_sheet(deck)) as opened:
+        sheet = opened.convert("RGB")
+    assert tile_colour(sheet, 1, 2, one_row=False) == COLOURS[1]  # not a grey tile
