@@ -9,7 +9,8 @@ slide alone is run as ``run`` runs a deck (:func:`.run.run_command`, its final l
 
 ``edit --undo`` and ``pick`` put back an image already made: they run with nothing sent.
 ``pick`` never buys: a chain of edits to make again on the picked candidate is left to
-``nanobanana run``, and said with its number of requests and its price.
+``nanobanana run``, and said with its number of requests and its price (the slide is not
+run then: with nothing sent it would only be failed, its image and sheets unchanged).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..engine.manifest import Manifest
 from ..engine.plan import Job, plan_jobs
 from ..engine.rerun import plan_run
 from ..errors import ConfigError
-from ..exits import EXIT_USAGE
+from ..exits import EXIT_OK, EXIT_USAGE
 from ..files.lock import deck_holder
 from ..service.edit_body import EditStep, Region
 from ..wording import plural
@@ -170,6 +171,12 @@ def pick_command(config_file: Path, slide: int, k: int, *, run_slide: RunSlide) 
     try:
         deck = _Deck(config_file, slide)
         variants = deck.slide.variants
+        if variants == 1:
+            raise ConfigError(
+                "K",
+                f'slide {slide} has one candidate, no other to pick; give it "variants": 2 '
+                "to 4 in the config and run it, then pick",
+            )
         if not 1 <= k <= variants:
             raise ConfigError(
                 "K",
@@ -191,10 +198,11 @@ def pick_command(config_file: Path, slide: int, k: int, *, run_slide: RunSlide) 
         remaining = _edits_to_make(config_file, slide, k)
     except ConfigError as error:
         return _refused(error)
-    code = run_slide(only=frozenset({slide}), send=False)
     if remaining:
+        # Nothing to put in place yet: a run that sends nothing would only fail the slide.
         print(remaining)
-    return code
+        return EXIT_OK
+    return run_slide(only=frozenset({slide}), send=False)
 
 
 def _edits_to_make(config_file: Path, slide: int, k: int) -> str:
@@ -210,6 +218,7 @@ def _edits_to_make(config_file: Path, slide: int, k: int) -> str:
     known = [float(c) for c in costs if isinstance(c, int | float)]
     price = f", about ${sum(known):.2f}" if len(known) == len(costs) else ""
     return (
-        f"slide {slide}'s edits are to be made again on candidate {k}: "
-        f"{plural(len(rows), 'request')}{price}; nanobanana run {config_file} makes them"
+        f"picked candidate {k} of slide {slide}; its edits are to be made again on it: "
+        f"{plural(len(rows), 'request')}{price}; nanobanana run {config_file} makes them "
+        "(until then the slide shows the earlier pick)"
     )

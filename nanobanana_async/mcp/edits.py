@@ -31,9 +31,9 @@ from .tools import _MAX_STARTED_BYTES, MAX_WAIT_SECONDS, Answer, DeckTools, Prog
 
 __all__ = ["EditingTools"]
 
-_LOG_BYTES = 16_384  # the end of a run's log read for what pick said besides its line
-_PICK_NOTE = "are to be made again on candidate"
-_RUN_CONFIG = re.compile(r"nanobanana run (.+) makes them$")
+# What pick says instead of running when the slide's edits are to be made again (said to
+# a shell's user: here, the tool that makes them).
+_PICK_NOTE = re.compile(r"^(picked candidate .+; )nanobanana run (.+) makes them")
 
 
 class EditingTools(DeckTools):
@@ -108,17 +108,19 @@ class EditingTools(DeckTools):
         launched = await anyio.to_thread.run_sync(
             lambda: launch(args, run.progress_file, env=self.env, cwd=self.cwd)
         )
-        if launched.progress is None and launched.code != 0:
-            if fresh:
+        if launched.progress is None:
+            said = _PICK_NOTE.match(launched.line)
+            if fresh and (said or launched.code != 0):
                 shutil.rmtree(run.folder, ignore_errors=True)  # nothing ran: no run to find
-            return Answer(launched.line, {}, error=True)
+            if launched.code != 0:
+                return Answer(launched.line, {}, error=True)
+            if said:  # pick ran nothing: the edits on the candidate are the next run's
+                return Answer(f"{said[1]}start_deck with config_path {said[2]} makes them", {})
         waited = await self.wait_deck(run.run_id, MAX_WAIT_SECONDS, report=report)
         if waited.data.get("state") in ("running", "none"):
             text = f"still running as {run.run_id}: {waited.text}; wait_deck, then deck_results"
             return Answer(text, waited.data)
-        answer = await self.deck_results(run.run_id)
-        said = await anyio.to_thread.run_sync(_pick_note, run)
-        return answer._replace(text=f"{answer.text}; {said}") if said else answer
+        return await self.deck_results(run.run_id)
 
     def _run_of(
         self, config_path: str | None, run_id: str | None
@@ -155,15 +157,3 @@ class EditingTools(DeckTools):
             return run.config_file
         named = started.get("config") if isinstance(started, dict) else None
         return Path(named) if isinstance(named, str) and named else run.config_file
-
-
-def _pick_note(run: RunFolder) -> str:
-    """What ``pick`` said besides its line (the edits left to make), from the run's log."""
-    log = run.progress_file.with_name(run.progress_file.name + ".log")
-    try:
-        text = read_regular(log, 2**20, own=True)[-_LOG_BYTES:].decode(errors="replace")
-    except OSError:
-        return ""
-    said = [line for line in text.splitlines() if _PICK_NOTE in line]
-    # Said to a shell's user; here the tool that does it.
-    return _RUN_CONFIG.sub(r"start_deck with config_path \1 makes them", said[-1]) if said else ""

@@ -130,13 +130,18 @@ def test_pick_says_the_edits_left_to_make_and_sends_none(
 ) -> None:
     config = made(served, tmp_path, variants=2, edits=["bigger title", "blue chart"])
     assert requests(served) == 10 + 1 + 2
+    edited = image(tmp_path, 3)
     picked = nanobanana(served, tmp_path, "pick", str(config), "3", "2")
+    assert picked.returncode == 0, picked.stderr
     assert requests(served) == 13
-    assert "slide 3's edits are to be made again on candidate 2: 2 requests" in picked.stdout
+    assert picked.stdout.startswith("picked candidate 2 of slide 3; its edits are to be made ")
+    assert ": 2 requests, about $0.2" in picked.stdout
     assert f"nanobanana run {config} makes them" in picked.stdout
+    assert image(tmp_path, 3) == edited  # not failed, not replaced: the run makes them
     again = nanobanana(served, tmp_path, "run", str(config))
     assert again.returncode == 0, again.stderr
     assert requests(served) == 15
+    assert image(tmp_path, 3) != edited
 
 
 BAD = [
@@ -147,7 +152,7 @@ BAD = [
     (["edit", "{config}", "3", "  "], "instruction", "empty"),
     (["edit", "{config}", "3", "--undo"], "--undo", "no edit step"),
     (["pick", "{config}", "3", "4"], "K", "no candidate 4"),
-    (["pick", "{config}", "5", "2"], "K", "no candidate 2"),
+    (["pick", "{config}", "5", "2"], "K", "one candidate, no other to pick"),
 ]
 
 

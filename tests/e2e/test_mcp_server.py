@@ -598,10 +598,18 @@ async def test_edit_a_slide_see_one_request_undo_and_pick_a_candidate(
         candidates = await ledger.call("view_deck", run_id=run_id, slide=3)
         assert len(_images(candidates)) == 1, _text(candidates)
         assert "slide 3's candidates" in _text(candidates)
+        await ledger.call("edit_slide", run_id=run_id, slide=3, instruction="bigger")
+        assert emulator.stats()["requests"] == 9
+        again = await ledger.call("pick_candidate", run_id=run_id, slide=3, k=3)
+        assert not again.is_error, _text(again)
+        assert _text(again).startswith("picked candidate 3 of slide 3; its edits are to be ")
+        assert "1 request" in _text(again)
+        assert "start_deck with config_path " in _text(again)
+        assert emulator.stats()["requests"] == 9  # the next run makes it
 
         refused = await ledger.call("edit_slide", run_id=run_id, slide=9, instruction="x")
         no_sheet = await ledger.call("view_deck", run_id=run_id, slide=2)
     assert refused.is_error
     assert _text(refused).startswith("nanobanana: error: SLIDE: 9 is not a slide")
     assert no_sheet.is_error
-    assert emulator.stats()["requests"] == 8
+    assert emulator.stats()["requests"] == 9
