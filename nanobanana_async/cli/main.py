@@ -422,6 +422,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def _normalise(argv: Sequence[str]) -> list[str]:
     """The original spelling, ``nanobanana --config FILE``, means ``run --config FILE``."""
     args = list(argv)
+    if args and args[0] == "edit":
+        # A box from a negative x (refused, saying why) is a value, not an option.
+        for index, arg in enumerate(args[:-1]):
+            if arg == "--region" and args[index + 1].startswith("-"):
+                args[index : index + 2] = [f"--region={args[index + 1]}"]
+                break
     if (
         args
         and args[0] not in SUBCOMMANDS

@@ -149,6 +149,7 @@ BAD = [
     (["edit", "{config}", "11", "bigger"], "SLIDE", "never been generated"),
     (["edit", "{config}", "12", "bigger"], "SLIDE", "not a slide"),
     (["edit", "{config}", "3", "bigger", "--region", "0.6,0.1,0.5,0.2"], "--region", "edge"),
+    (["edit", "{config}", "3", "bigger", "--region", "-0.1,0,0.5,0.2"], "--region", "0 or more"),
     (["edit", "{config}", "3", "  "], "instruction", "empty"),
     (["edit", "{config}", "3", "--undo"], "--undo", "no edit step"),
     (["pick", "{config}", "3", "4"], "K", "no candidate 4"),
