@@ -57,15 +57,21 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    low, high = CONCURRENCY_RANGE
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
-    return value
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text[:40]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _whole(*CONCURRENCY_RANGE)
+_slide_number = _whole(*NUMBER_RANGE)
 
 
 def _positive_float(text: str) -> float:
@@ -276,17 +282,6 @@ def _add_export_arguments(export: argparse.ArgumentParser) -> None:
         "With none of --pptx, --pdf, --contact-sheet: the PPTX and the PDF. Put OUTPUT_DIR "
         "first: `--pptx DIR` would name the PPTX."
     )
-
-
-def _slide_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a slide number, got {text[:40]!r}") from None
-    low, high = NUMBER_RANGE
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"must be {low} to {high:,}, got {value}")
-    return value
 
 
 def _add_slide_command(parser: argparse.ArgumentParser) -> None:
