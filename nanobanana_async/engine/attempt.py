@@ -330,7 +330,7 @@ class Run:
         await anyio.to_thread.run_sync(stage_received, image.data, job.dest)
         self.staged.add(job.slide)
         try:
-            saved = await self._save(job, image.data)
+            saved = await self.save(job, image.data)
         except ImageDecodeError as error:
             await anyio.to_thread.run_sync(discard_staged, job.dest)
             self.staged.discard(job.slide)
@@ -371,7 +371,7 @@ class Run:
         if data is None:
             return False
         try:
-            saved = await self._save(job, data)
+            saved = await self.save(job, data)
         except ImageDecodeError:  # read_staged decoded it; a hostile file could still fail
             await anyio.to_thread.run_sync(discard_staged, job.dest)
             return False
@@ -393,7 +393,7 @@ class Run:
         """
         try:
             data = await anyio.to_thread.run_sync(read_kept, original, MAX_ORIGINAL_BYTES)
-            saved = await self._save(job, data)
+            saved = await self.save(job, data)
         except (OSError, ImageDecodeError) as error:
             reason = getattr(error, "strerror", None) or error
             self.fail(job, f"cannot re-encode from {original}: {reason}", "OSError")
@@ -404,7 +404,9 @@ class Run:
         self.originals[job.slide] = original
         self.emit(SlideReused(job.slide, saved.path, saved.size_bytes, self.clock()))
 
-    async def _save(self, job: Job, data: bytes) -> SavedImage:
+    async def save(self, job: Job, data: bytes, *, original_name: str | None = None) -> SavedImage:
+        """Save ``data`` as ``job``'s image, the one replaced kept (``.versions``) and the
+        bytes kept as its original (``original_name``: a unit's, already in ``.originals``)."""
         return await save_received(
             data,
             job.dest,
@@ -414,6 +416,7 @@ class Run:
             keep=True,
             retire=self.retired.get(job.slide),
             converting=self.savers,
+            original_name=original_name,
         )
 
 

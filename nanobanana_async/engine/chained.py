@@ -307,17 +307,7 @@ class _Chain:
         ):
             return None
         data = await anyio.to_thread.run_sync(self._read, unit)
-        return await save_received(
-            data,
-            job.dest,
-            fmt=job.fmt,
-            quality=job.quality,
-            lossless=job.lossless,
-            keep=True,
-            retire=self.run.retired.get(job.slide),
-            converting=self.run.savers,
-            original_name=original.name,
-        )
+        return await self.run.save(job, data, original_name=original.name)
 
     async def _candidate_files(self) -> tuple[Path, ...]:
         """Each candidate of a slide of several saved beside it, unless it is already."""

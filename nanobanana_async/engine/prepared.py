@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config.loading import DeckConfig
+from ..config.loading import DeckConfig, slide_where
 from ..errors import ConfigError
 from ..files.lock import DeckLock, RunLock
 from .manifest import Decision, Manifest
@@ -138,11 +138,11 @@ def _check_batched(jobs: list[Job]) -> None:
     """Refuse a slide of several candidates or an edit chain through the Batch API: a
     chain's steps wait on each other's answers, which a batch gives back hours later, all
     at once (one line, nothing sent)."""
-    for job in jobs:
+    for index, job in enumerate(jobs):
         if job.variants > 1 or job.edits:
             field = "variants" if job.variants > 1 else "edits"
             raise ConfigError(
-                f"slide {job.slide}.{field}",
+                f"{slide_where(index, job.slide)}.{field}",
                 "cannot go through the Batch API (each step waits on the one before); "
                 "run without --batch-api",
             )

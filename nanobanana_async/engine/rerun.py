@@ -138,15 +138,14 @@ class RunPlan:
         rows: list[dict[str, object]] = []
         for slide, chain in self.chains.items():
             decision = self.decision(slide)
-            if decision is Decision.RESTORE:
-                unit = chain.chain.target
-                rows.append(_row(slide, unit, "restore", 0.0))
-                continue
-            if decision is not Decision.GENERATE or slide in self.in_batch:
+            if decision not in (Decision.GENERATE, Decision.RESTORE) or slide in self.in_batch:
                 continue
             for unit in chain.chain.units:
-                if unit.key in chain.staged:
+                if unit.key in chain.staged:  # received by an interrupted run: kept
                     rows.append(_row(slide, unit, "save", 0.0))
+            target = chain.chain.target
+            if decision is Decision.RESTORE and target.key not in chain.staged:
+                rows.append(_row(slide, target, "restore", 0.0))
             for unit in chain.make:
                 action = "generate" if unit.step is None else "edit"
                 rows.append(_row(slide, unit, action, self.unit_costs.get((slide, unit.name))))
@@ -154,14 +153,15 @@ class RunPlan:
 
     def unit_summary(self) -> str:
         """What the run does with units, for the plan's line: ``generate 3 (slide 4:
-        candidates 1-3), edit 3 (slides 3 x2, 7), restore 1 (slide 5)``; ``""`` for a run
-        without chains (its slides say it all)."""
+        candidates 1-3), edit 3 (slides 3 x2, 7), restore 1 (slide 5), save 1 received
+        (slide 6)``; ``""`` for a run without chains (its slides say it all)."""
         if not self.chains:
             return ""
         generated: dict[int, list[int]] = {}
         plain = [n for n in self.to_buy if n not in self.chains]
         edited: dict[int, int] = {}
         restored: list[int] = []
+        received: list[int] = []
         for row in self.unit_rows():
             slide, unit = int(str(row["slide"])), str(row["unit"])
             if row["action"] == "generate":
@@ -170,6 +170,8 @@ class RunPlan:
                 edited[slide] = edited.get(slide, 0) + 1
             elif row["action"] == "restore":
                 restored.append(slide)
+            elif row["action"] == "save":
+                received.append(slide)
         parts = []
         count = len(plain) + sum(len(v) for v in generated.values())
         if count:
@@ -185,6 +187,8 @@ class RunPlan:
             parts.append(f"edit {sum(edited.values())} ({word} {', '.join(each)})")
         if restored:
             parts.append(f"restore {len(restored)} ({slide_ranges(restored)})")
+        if received:  # what an interrupted run received: kept, no request
+            parts.append(f"save {len(received)} received ({slide_ranges(sorted(set(received)))})")
         return ", ".join(parts)
 
     def slide_cost(self, slide: int) -> float | None:

@@ -25,6 +25,7 @@ from nanobanana_async.engine.plan import plan_jobs
 from nanobanana_async.engine.rerun import RunPlan, plan_run
 from nanobanana_async.engine.retry import RetryPolicy
 from nanobanana_async.engine.run import EngineSettings, generate_deck
+from nanobanana_async.errors import ConfigError
 from nanobanana_async.results import DeckResult
 from nanobanana_async.service.edit_body import EditStep, edit_text
 
@@ -418,3 +419,37 @@ async def test_a_refused_signature_is_sent_again_as_a_fresh_edit(
     assert any("without the model's earlier turn" in notice for notice in result.notices)
     record = orjson.loads((tmp_path / "deck" / MANIFEST).read_bytes())["slides"]["1"]
     assert [unit.get("fresh", False) for unit in record["units"].values()] == [False, True]
+
+
+@pytest.mark.anyio
+async def test_a_chain_through_the_batch_api_is_refused_with_nothing_sent(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    config = deck(tmp_path, 2, s2={"edits": ["bigger"]}) | {"mode": "batch-api"}
+    with pytest.raises(ConfigError, match=r"slide 2 \(slides\[1\]\)\.edits: cannot go through"):
+        await run(emulator, config)
+    assert requests(emulator) == 0
+    assert not (tmp_path / "deck").exists()
+
+
+@pytest.mark.anyio
+async def test_a_step_received_and_staged_but_not_kept_is_kept_with_no_request(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    config = deck(tmp_path, 1, s1={"edits": ["bigger title", "blue chart"]})
+    await run(emulator, config)
+    assert requests(emulator) == 3
+    folder = tmp_path / "deck"
+    (step,) = (folder / ".originals").glob("slide-01.jpg.e2.*")
+    tag = step.name.removeprefix("slide-01.jpg.").rsplit(".", 1)[0]  # e2.<key16>
+    staged = folder / f".slide-01.jpg.{tag}.received"
+    step.rename(staged)  # as a run killed between staging it and keeping it leaves it
+    (folder / "slide-01.jpg").unlink()
+    plan = planned(config)
+    assert [(r["unit"], r["action"]) for r in plan.unit_rows()] == [("e2", "save")]
+    assert (plan.requests, plan.unit_summary()) == (0, "save 1 received (slide 1)")
+    result = await run(emulator, config)
+    assert requests(emulator) == 3
+    assert result.errors == ()
+    assert not staged.exists()
+    assert step.exists()
