@@ -79,12 +79,15 @@ class ChainOutcome:
             when the file was not touched.
         candidates: the key each candidate file shows, in order (a slide of several).
         paid: the units this run asked for and received.
+        adopted: the estimates of the units an interrupted run made and never recorded,
+            counted once in what the deck has cost.
     """
 
     units: dict[str, UnitRecord] = field(default_factory=dict)
     placed: tuple[str, Path] | None = None
     candidates: tuple[str, ...] = ()
     paid: list[UnitRecord] = field(default_factory=list)
+    adopted: list[float | None] = field(default_factory=list)
 
 
 def _mime(data: bytes) -> str:
@@ -111,9 +114,7 @@ class _Chain:
     def _read(self, unit: Unit) -> bytes:
         return read_kept(self.kept[unit.key], MAX_ORIGINAL_BYTES)
 
-    def _keep(
-        self, unit: Unit, data: bytes, turn: Path | None, cost: float | None, fresh: bool
-    ) -> None:
+    def _keep(self, unit: Unit, turn: Path | None, cost: float | None, fresh: bool) -> None:
         original = self.kept[unit.key]
         step = unit.step
         self.outcome.units[unit.key] = UnitRecord(
@@ -146,7 +147,7 @@ class _Chain:
         except ImageDecodeError as error:
             raise UnusableAnswer(str(error), status=200, reason="BAD_IMAGE") from None
         self.kept[unit.key] = original
-        self._keep(unit, image.data, turn, cost, fresh)
+        self._keep(unit, turn, cost, fresh)
         self.outcome.paid.append(self.outcome.units[unit.key])
 
     def _recover(self) -> None:
@@ -161,7 +162,18 @@ class _Chain:
             name = unit_original_name(self.job.dest, unit.tag, data)
             self.kept[unit.key] = keep_unit(self.job.dest, name, staged)
             turn = turn_path(self.output_dir, name)
-            self._keep(unit, data, turn if turn.is_file() else None, None, False)
+            self._keep(unit, turn if turn.is_file() else None, None, False)
+
+    def _adopt(self) -> None:
+        """Record the units an interrupted run made (or received) and could not record, at
+        the plan's estimate: what the deck has cost counts them once."""
+        for unit in self.plan.chain.units:
+            if unit.key not in self.plan.adopted or unit.key not in self.kept:
+                continue
+            estimate = self._estimate(unit)
+            turn = turn_path(self.output_dir, self.kept[unit.key].name)
+            self._keep(unit, turn if turn.is_file() else None, estimate, False)
+            self.outcome.adopted.append(estimate)
 
     # Requests.
 
@@ -227,6 +239,7 @@ class _Chain:
         run, job, plan = self.run, self.job, self.plan
         run.chains[job.slide] = self.outcome
         await anyio.to_thread.run_sync(self._recover)
+        self._adopt()
         chain = plan.chain
         make = [unit for unit in plan.make if unit.key not in self.kept]
         if make and not send:

@@ -184,6 +184,8 @@ class ChainPlan:
             or found on disk under its name).
         staged: unit keys whose bytes an interrupted run received and staged: kept, with
             no request.
+        adopted: unit keys an interrupted run made (or received) and could not record:
+            found on disk, or staged. Recorded by this run at the plan's estimate.
         make: the units to ask for, in order (candidates, then the steps after the last
             unit of the path already made).
     """
@@ -192,6 +194,7 @@ class ChainPlan:
     made: Mapping[str, Path] = field(default_factory=dict)
     staged: frozenset[str] = frozenset()
     make: tuple[Unit, ...] = ()
+    adopted: frozenset[str] = frozenset()
 
     @property
     def requests(self) -> int:
@@ -212,6 +215,7 @@ def plan_chain(job: Job, chain: Chain, record: SlideRecord | None, *, redo: bool
     output_dir = job.dest.parent
     made: dict[str, Path] = {}
     staged: set[str] = set()
+    adopted: set[str] = set()
     if not redo:
         for unit in chain.units:
             kept = _made(output_dir, job, unit, record)
@@ -219,6 +223,10 @@ def plan_chain(job: Job, chain: Chain, record: SlideRecord | None, *, redo: bool
                 made[unit.key] = kept
             elif read_staged(job.dest, unit_staged_path(job.dest, unit.tag)) is not None:
                 staged.add(unit.key)
+            else:
+                continue
+            if record is None or record.unit_original(unit.key) is None:
+                adopted.add(unit.key)
     have = made.keys() | staged
     path = chain.path
     last = max((i for i, unit in enumerate(path) if unit.key in have), default=-1)
@@ -226,7 +234,7 @@ def plan_chain(job: Job, chain: Chain, record: SlideRecord | None, *, redo: bool
     # chain starts from it; then the steps after the last unit of the path already made.
     make = [u for u in chain.candidates if u.key not in have and (u != path[0] or last < 0)]
     make += path[max(last, 0) + 1 :]
-    return ChainPlan(chain, made, frozenset(staged), tuple(make))
+    return ChainPlan(chain, made, frozenset(staged), tuple(make), frozenset(adopted))
 
 
 def _made(output_dir: Path, job: Job, unit: Unit, record: SlideRecord | None) -> Path | None:

@@ -404,6 +404,7 @@ def plan_run(
             continue  # a slide as before chains, its own image asked for again
         redo = verdict.reason in ("--force", "--regenerate")
         found = plan_chain(job, chain, record, redo=redo)
+        one_image = costs[job.slide]  # a candidate's price, before the chain's replaces it
         if not found.make:
             verdicts[job.slide] = Verdict(Decision.RESTORE, why_restored(chain, found))
             chained[job.slide] = found
@@ -411,10 +412,14 @@ def plan_run(
             chained[job.slide] = found
             if verdict.reason == "changed" and not verdict.changed:
                 verdicts[job.slide] = dataclasses.replace(verdict, reason=why_asked(found))
-            priced = unit_costs(config, job, chain, found.make, costs[job.slide])
+            priced = unit_costs(config, job, chain, found.make, one_image)
             priced_units |= {(job.slide, name): cost for name, cost in priced.items()}
             known = list(priced.values())
             costs[job.slide] = None if None in known else sum(c or 0.0 for c in known)
+        if found.adopted:  # what an interrupted run paid for and never recorded: its estimate
+            taken = tuple(unit for unit in chain.units if unit.key in found.adopted)
+            earlier = unit_costs(config, job, chain, taken, one_image)
+            priced_units |= {(job.slide, name): cost for name, cost in earlier.items()}
     held = manifest.in_batch(config.model, jobs)
     in_batch = tuple(
         job.slide

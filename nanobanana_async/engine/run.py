@@ -311,14 +311,16 @@ async def carry_out(
             done = reused.keys() | run.recovered
             adopted = {n: cost for n, cost in plan.adopted.items() if n in done}
             spend = deck_spend(manifest.spend, result, adopted)
-            if not result.dry_run:  # what the chains of failed slides paid for, kept
+            if not result.dry_run:
+                # What the chains of failed slides paid for, kept; what an interrupted
+                # run's chains made and never recorded, at the plan's estimate.
                 failed = {error.slide for error in result.errors}
                 spend = spend.plus(
                     unit.cost_usd
                     for slide, chain in run.chains.items()
                     if slide in failed
                     for unit in chain.paid
-                )
+                ).plus(cost for chain in run.chains.values() for cost in chain.adopted)
             deck_cost = None if settings.dry_run else spend.total_usd
             result = dataclasses.replace(result, deck_cost_usd=deck_cost)
             await write_results(result, cfg.output_dir, prepared.results_file)

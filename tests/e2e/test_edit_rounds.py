@@ -241,6 +241,7 @@ def test_a_run_killed_mid_edit_pays_nothing_twice_when_resumed(
         process.communicate(timeout=60)
     assert process.returncode == 0
     assert requests(emulator) == 2
+    first_cost = read_json(tmp_path / "results.json")["deck_cost_usd"]
 
     edits = ["bigger title", "blue chart", "a logo"]
     write_json(config, deck(tmp_path, 2, s1={"edits": edits}))
@@ -259,6 +260,10 @@ def test_a_run_killed_mid_edit_pays_nothing_twice_when_resumed(
     results = read_json(tmp_path / "results.json")
     (output,) = [o for o in results["outputs"] if o["slide"] == 1]
     assert (output["edits_applied"], output["edits"]) == (3, 3)
+    # The deck's cost counts step 1 once, at the plan's estimate (the killed run could not
+    # record what it paid), beside the two steps this run paid for.
+    paid = results["cost_usd"]
+    assert results["deck_cost_usd"] == pytest.approx(first_cost + paid * 1.5, rel=0.05)
 
 
 class Tapped:
