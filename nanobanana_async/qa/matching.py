@@ -3,8 +3,9 @@
 Each expected string is looked for in the text read, both *normalised*: Unicode NFKC,
 case folded, accents (the Latin/Greek/Cyrillic combining marks) dropped, punctuation and
 all spacing removed, and the shapes OCR cannot tell apart in sans type folded together
-(``0``/``o``; ``1``/``l``/``i``/``|``/``!``). What is left is letters, digits and symbols,
-so "Q3 results!" matches "Q3 Results", and a line break inside a heading matches its space.
+(``0``/``o``; ``1``/``l``/``|``/``!``; not ``i``/``l``, whose swap is a typical typo). What
+is left is letters, digits and symbols, so "Q3 results!" matches "Q3 Results", and a line
+break inside a heading matches its space.
 
 The *similarity* of an expected string is ``1 - d / n``: ``d`` the fewest single-character
 edits (insert, delete, substitute) turning it into some stretch of the text read, ``n``
@@ -45,7 +46,8 @@ THRESHOLD = 0.97
 
 TextState = Literal["ok", "missing", "unreadable"]
 
-_FOLD = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l", "!": "l"})
+# Not i with l: folding them would hide "moblie" for "mobile", a typical swap.
+_FOLD = str.maketrans({"0": "o", "1": "l", "|": "l", "!": "l"})
 
 
 def _fold_char(char: str) -> str:
