@@ -60,8 +60,9 @@ async def test_quoted_text_reads_back_and_misspellings_are_flagged_then_correcte
                 ],
                 "generationConfig": body["generationConfig"],
             }
-            fixed = image_of((await generate(client, edit, model=FLASH25)).json())
-            assert match_text(expected_text(prompt), read_text(fixed)).state == "ok"
+            fixed = read_text(image_of((await generate(client, edit, model=FLASH25)).json()))
+            assert match_text(expected_text(prompt), fixed).state == "ok"
+            assert match_text([typo], fixed).state == "missing"  # redrawn, not stamped
 
 
 def test_the_misspelling_is_a_fixed_function_of_seed_and_prompt() -> None:
