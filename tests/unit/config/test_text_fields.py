@@ -10,9 +10,20 @@ from typing import Any
 import pytest
 from config_testing import S, check_refused, deck, load
 
-from nanobanana_async.qa import MISSING_QA
+from nanobanana_async.qa import MISSING_QA, QaUnavailable, require_qa
 
-pytest.importorskip("rapidocr", reason="the qa extra (rapidocr, onnxruntime) is not installed")
+
+def _qa_installed() -> bool:
+    try:
+        require_qa()
+    except QaUnavailable:
+        return False
+    return True
+
+
+needs_qa = pytest.mark.skipif(
+    not _qa_installed(), reason="the qa extra (rapidocr, onnxruntime) is not installed"
+)
 
 REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
     ("text a string", {}, {"text": "Q3"}, f"{S}.text", 'must be an array of strings like ["Q3'),
@@ -46,6 +57,7 @@ def test_refused_with_field_and_reason(
     check_refused(base, top, slide, where, problem)
 
 
+@needs_qa
 def test_what_each_slide_checks(base: Path) -> None:
     raw = deck(
         check_text=True,
@@ -66,6 +78,7 @@ def test_what_each_slide_checks(base: Path) -> None:
     ]
 
 
+@needs_qa
 def test_a_deck_that_does_not_ask_checks_nothing_and_text_alone_asks(base: Path) -> None:
     plain = load(deck({"prompt": 'Title "Q3 Results"'}), base).slides[0]
     assert (plain.text, plain.check_text, plain.fix_text, plain.expected_text) == ((), False, 0, ())
