@@ -11,7 +11,7 @@ Why it is built so:
   so two threads never build two; a process that never checks text never imports it.
 - *Bounded.* OCR is CPU-bound for about a second a slide. Reads take one of
   :data:`OCR_WORKERS` slots (one by default), and onnxruntime is held to
-  :data:`OCR_THREADS` threads, so a check never takes every core from image conversion
+  :data:`OCR_THREADS` thread, so a check never takes every core from image conversion
   or pacing. :func:`read_text_async` runs a read on its own small pool, not the event
   loop's default executor, so waiting reads never hold threads other work needs.
 - *Downscaled.* An image whose long side passes :data:`MAX_SIDE` is reduced to it first:
@@ -50,8 +50,10 @@ MAX_SIDE = 1400
 """Long side (px) an image is reduced to before it is read (a 1K 16:9 slide is 1376)."""
 OCR_WORKERS = 1
 """Reads at once in this process."""
-OCR_THREADS = 2
-"""onnxruntime's threads for one read."""
+OCR_THREADS = 1
+"""onnxruntime's threads for one read: one core. On 2 busy cores one thread read a 1K
+slide in 1.1-1.3 s, two in 1.9-3.0 s (benchmarks/README.md); a check then leaves the
+other cores to conversion and pacing."""
 _MIN_SCORE = 0.5  # RapidOCR's own default: lines it is less sure of are dropped
 
 
