@@ -362,7 +362,11 @@ def _image(
         prompt=request.prompt,
         references=request.images,
         mark=mark,
-        quoted=misspelt(request.prompt, rate=settings.misspell_rate, seed=settings.seed),
+        quoted=misspelt(
+            request.prompt,
+            rate=1.0 if drawn.kind == "misspell" else settings.misspell_rate,
+            seed=settings.seed,
+        ),
     )
 
 

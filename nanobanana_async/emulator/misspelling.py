@@ -1,10 +1,11 @@
 """Which slides the emulator misspells, and how: so the text check can be tested end to end.
 
 With ``misspell_rate`` r, a slide whose prompt quotes text gets one typo when a CRC of
-(seed, prompt) falls in the lowest r of its range: two adjacent letters of one quoted word
-(of four letters or more) swapped, the word and the place picked by the same CRC. No
-random draw is taken, so a seed's other draws do not move, and the same request always
-gets the same image (the image cache and the benchmarks' repeats stay warm).
+(seed, prompt) falls in the lowest r of its range (a request scripted ``misspell`` gets
+one whatever the CRC): two adjacent letters of one quoted word (of four letters or more)
+swapped, the word and the place picked by the same CRC. No random draw is taken, so a
+seed's other draws do not move, and the same request always gets the same image (the
+image cache and the benchmarks' repeats stay warm).
 
 An edit whose instruction says ``it must read '...'`` (the text check's correction) is
 answered with the slide redrawn from the prompt that made it, spelt right.
@@ -28,7 +29,8 @@ def _fraction(seed: int, prompt: str) -> float:
 
 
 def misspelt(prompt: str, *, rate: float, seed: int) -> tuple[str, ...] | None:
-    """The quoted strings to draw with one typo, or ``None`` when the slide is spelt right."""
+    """The quoted strings to draw with one typo, or ``None`` when the slide is spelt right
+    (``rate`` 1 misspells every slide that quotes a word of four letters or more)."""
     if rate <= 0 or _fraction(seed, prompt) >= rate:
         return None
     quoted = list(expected_text(prompt))

@@ -62,3 +62,16 @@ def test_what_counts_as_a_correction() -> None:
     assert not corrects(fix, "a prompt that quotes nothing")  # nothing to redraw from
     assert not corrects("make the title blue", PROMPT)
     assert len({misspelt(PROMPT, rate=1.0, seed=seed) for seed in range(10)}) > 1  # per seed
+
+
+async def test_a_scripted_request_is_misspelt_and_counted() -> None:
+    emulator = Emulator(EmulatorSettings(latency=False, vary_repeats=False))
+    emulator.script({2: "misspell"})
+    async with client_for(emulator) as client:
+        answers = [
+            (await generate(client, request_body(PROMPT, model=FLASH25), model=FLASH25)).json()
+            for _ in range(3)
+        ]
+    images = [a["candidates"][0]["content"]["parts"][-1]["inlineData"]["data"] for a in answers]
+    assert images[0] == images[2] != images[1]
+    assert emulator.stats()["by_fault"] == {"misspell": 1}
