@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import subprocess
 import sys
 from pathlib import Path
 
@@ -182,3 +183,30 @@ def test_without_the_extra_one_line_names_it(monkeypatch: pytest.MonkeyPatch) ->
         require_qa("slides[0].check_text")
     assert str(raised.value) == f"slides[0].check_text: {MISSING_QA}"
     assert MISSING_QA == "the text check needs OCR: pip install 'nanobanana-async[qa]'"
+
+
+def test_the_models_ship_with_the_wheel_nothing_is_downloaded(tmp_path: Path) -> None:
+    # A fresh process with every socket refused builds the OCR and reads a slide.
+    (tmp_path / "slide.png").write_bytes(
+        slide("Offline", "No network needed", face=None, ink=(0, 0, 0), page=(255, 255, 255))
+    )
+    script = (
+        "import socket, sys\n"
+        "def refuse(*args, **kwargs):\n"
+        "    raise OSError('network is off in this test')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "socket.getaddrinfo = refuse\n"
+        "from pathlib import Path\n"
+        "from nanobanana_async.qa import match_text, read_text\n"
+        "read = read_text(Path(sys.argv[1]).read_bytes())\n"
+        "print(match_text(['Offline', 'No network needed'], read).state)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "slide.png")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr[-2000:]
