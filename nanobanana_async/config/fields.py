@@ -18,12 +18,15 @@ from .schema import (
     ASPECT_RATIOS,
     CONCURRENCY_RANGE,
     CONSISTENCY_MODES,
+    FIX_TEXT_RANGE,
     FORMAT_SPELLINGS,
     IMAGE_SIZE_SPELLINGS,
     MAX_COST_RANGE,
     MAX_EDITS,
     MAX_PROMPT_CHARS,
     MAX_SLIDES,
+    MAX_TEXT_CHARS,
+    MAX_TEXT_STRINGS,
     MIN_REGION_SIDE,
     MODEL_PATTERN,
     QUALITY_RANGE,
@@ -171,6 +174,37 @@ def edits(value: object, where: str) -> tuple[EditStep, ...]:
 
 def variants(value: object, where: str) -> int:
     return integer(value, where, *VARIANTS_RANGE)
+
+
+def fix_text(value: object, where: str) -> int:
+    return integer(value, where, *FIX_TEXT_RANGE)
+
+
+def text(value: object, where: str) -> tuple[str, ...]:
+    """A slide's ``text``: 1 to :data:`MAX_TEXT_STRINGS` strings, each with visible text."""
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            where, f'must be an array of strings like ["Q3 Results"], got {json_kind(value)}'
+        )
+    if not value:
+        raise ConfigError(where, 'must list at least one string like "Q3 Results", or be left out')
+    if len(value) > MAX_TEXT_STRINGS:
+        raise ConfigError(
+            where, f"has {len(value)} strings; the limit is {MAX_TEXT_STRINGS}, keep the key ones"
+        )
+    strings = []
+    for index, item in enumerate(value):
+        at = f"{where}[{index}]"
+        if not isinstance(item, str):
+            raise ConfigError(at, f"must be a string, got {json_kind(item)}")
+        if not item.strip():
+            raise ConfigError(at, "must hold some visible text")
+        if len(item) > MAX_TEXT_CHARS:
+            raise ConfigError(
+                at, f"has {len(item):,} characters; the limit is {MAX_TEXT_CHARS}, split it"
+            )
+        strings.append(item)
+    return tuple(strings)
 
 
 def slide_count(count: int, where: str) -> None:

@@ -36,6 +36,8 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from ..qa.quotes import expected_text
+from ..qa.reading import require_qa
 from ..service.edit_body import EditStep, Region
 from ..service.model_ids import EDITING_MODELS, RETIRED_MODELS, can_edit
 from ..wording import plural
@@ -78,7 +80,7 @@ CONFIG_FIELDS = frozenset(
         "slides", "output_dir", "model", "format", "quality", "temperature", "seed",
         "aspect_ratio", "image_size", "api_key", "base_url", "concurrency", "rpm", "timeout",
         "strict_model", "allow_insecure_http", "max_cost", "style_reference", "consistency",
-        "mode", "variants",
+        "mode", "variants", "check_text", "fix_text",
     }
 )  # fmt: skip
 """Top-level fields the validator reads; anything else is refused."""
@@ -86,7 +88,7 @@ SLIDE_FIELDS = frozenset(
     {
         "number", "prompt", "style", "layout", "output_filename", "aspect_ratio", "image_size",
         "temperature", "seed", "format", "quality", "lossless", "reference_image",
-        "variants", "edits", "pick",
+        "variants", "edits", "pick", "text", "check_text", "fix_text",
     }
 )  # fmt: skip
 """Per-slide fields the validator reads; anything else is refused."""
@@ -117,6 +119,10 @@ class SlideSpec:
         edits: the edit chain, applied in order on the picked candidate's image.
         variants: how many candidates are made of the slide (1-4).
         pick: which candidate (1..``variants``) is the slide, and what ``edits`` apply to.
+        text: what the slide must say, as stated (``text``); empty when not stated.
+        check_text: whether the slide's image is read back and its text checked (its own
+            ``check_text``, else the top level's, else whether it states ``text``).
+        fix_text: edit rounds a slide whose text missed is sent through (0 when unchecked).
     """
 
     number: int
@@ -136,6 +142,18 @@ class SlideSpec:
     edits: tuple[EditStep, ...] = ()
     variants: int = 1
     pick: int = 1
+    text: tuple[str, ...] = ()
+    check_text: bool = False
+    fix_text: int = 0
+
+    @property
+    def expected_text(self) -> tuple[str, ...]:
+        """The strings the text check looks for: ``text``, else the prompt's quotations;
+        empty when the slide is not checked (:mod:`nanobanana_async.qa.quotes` says which
+        quotation marks count)."""
+        if not self.check_text:
+            return ()
+        return self.text or expected_text(self.prompt)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -299,6 +317,8 @@ class _Defaults(NamedTuple):
     temperature: float | None
     seed: int | None
     variants: int
+    check_text: bool | None
+    fix_text: int
 
 
 def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> DeckConfig:
@@ -335,6 +355,8 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         temperature=fields.optional(raw, "temperature", "", fields.temperature, None),
         seed=fields.optional(raw, "seed", "", fields.seed, None),
         variants=fields.optional(raw, "variants", "", fields.variants, 1),
+        check_text=fields.optional(raw, "check_text", "", fields.boolean, None),
+        fix_text=fields.optional(raw, "fix_text", "", fields.fix_text, 0),
     )
     api_key, key_problem = environment.api_key(raw.get("api_key"), env)
     base_url, base_url_from = environment.base_url(raw.get("base_url"), env)
@@ -399,6 +421,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         names[key] = index
         slides.append(slide)
     notices += _edit_notices(model, slides)
+    _check_text_needs(defaults, slides)
     return DeckConfig(
         slides=tuple(slides),
         output_dir=output_dir,
@@ -474,6 +497,18 @@ def _slide(
             f"{seed} + {variants - 1} (one more a candidate) passes the 32-bit limit "
             f"{SEED_RANGE[1]:,}; lower it",
         )
+    stated = fields.optional(raw, "text", at, fields.text, ())
+    check_text = fields.optional(raw, "check_text", at, fields.boolean, defaults.check_text)
+    if check_text is None:
+        check_text = bool(stated)
+    own_fix = fields.optional(raw, "fix_text", at, fields.fix_text, None)
+    if own_fix and not check_text:
+        raise ConfigError(
+            f"{at}fix_text",
+            "corrects text the check found wrong, and this slide is not checked; "
+            'set "check_text": true or give its "text", or drop fix_text',
+        )
+    fix = (defaults.fix_text if own_fix is None else own_fix) if check_text else 0
     return SlideSpec(
         number=number,
         prompt=prompt,
@@ -496,7 +531,28 @@ def _slide(
         edits=fields.optional(raw, "edits", at, fields.edits, ()),
         variants=variants,
         pick=pick,
+        text=stated,
+        check_text=check_text,
+        fix_text=fix,
     )
+
+
+def _check_text_needs(defaults: _Defaults, slides: list[SlideSpec]) -> None:
+    """A deck that asks for the text check needs the qa extra; a top-level ``fix_text``
+    needs some slide checked. Both refused here, before anything is sent."""
+    checked = [index for index, slide in enumerate(slides) if slide.check_text]
+    if defaults.fix_text and not checked:
+        raise ConfigError(
+            "fix_text",
+            "corrects text the check found wrong, and no slide is checked; "
+            'set "check_text": true or give slides their "text", or drop fix_text',
+        )
+    if checked:
+        slide = slides[checked[0]]
+        where = slide_where(checked[0], slide.number)
+        if defaults.check_text:
+            require_qa("check_text")
+        require_qa(f"{where}.text" if slide.text else f"{where}.check_text")
 
 
 def _edit_notices(model: str, slides: list[SlideSpec]) -> tuple[str, ...]:

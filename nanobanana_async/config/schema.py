@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_IMAGE_SIZE",
     "DEFAULT_QUALITY",
     "DEFAULT_TIMEOUT",
+    "FIX_TEXT_RANGE",
     "FORMAT_SPELLINGS",
     "IMAGE_EXTENSIONS",
     "IMAGE_SIZE_SPELLINGS",
@@ -45,6 +46,8 @@ __all__ = [
     "MAX_PROMPT_CHARS",
     "MAX_REFERENCE_BYTES",
     "MAX_SLIDES",
+    "MAX_TEXT_CHARS",
+    "MAX_TEXT_STRINGS",
     "MIN_REGION_SIDE",
     "MODEL_PATTERN",
     "NUMBER_RANGE",
@@ -116,6 +119,11 @@ MIN_REGION_SIDE = 0.01
 """A region's least width and height, as a fraction of the image (1 %): a smaller box marks
 nothing the model can see."""
 VARIANTS_RANGE = (1, 4)
+FIX_TEXT_RANGE = (0, 3)
+"""Edit rounds a slide whose text missed may be sent through (each a paid request)."""
+MAX_TEXT_STRINGS = 20
+MAX_TEXT_CHARS = 500
+"""A slide's ``text``: at most this many strings, each at most this many characters."""
 """Candidates a slide may have: each is a full-price request (the service refuses more than
 one candidate per request)."""
 MAX_FILENAME_BYTES = 200
@@ -174,11 +182,14 @@ def _shared(level: str) -> dict[str, dict[str, Any]]:
         ratio_default, size_default = DEFAULT_ASPECT_RATIO, DEFAULT_IMAGE_SIZE
         temperature_default = seed_default = "none (the model's own)"
         variants_default = "1"
+        check_default, fix_default = "false", "0"
     else:
         inherit = ""
         fmt_default = "the output_filename's extension, else the top-level format"
         quality_default = ratio_default = size_default = "the top-level value"
         temperature_default = seed_default = variants_default = "the top-level value"
+        check_default = "the top-level value, else true when the slide states text"
+        fix_default = "the top-level value"
     return {
         "format": {
             "type": "string",
@@ -227,6 +238,25 @@ def _shared(level: str) -> dict[str, dict[str, Any]]:
                 "Candidates made of the slide, each a full-price request and each kept; "
                 "pick says which one is the slide (candidate k of a seeded slide uses "
                 f"seed + k - 1). Default: {variants_default}.{inherit}"
+            ),
+        },
+        "check_text": {
+            "type": "boolean",
+            "description": (
+                "Read the slide's image back (OCR, the qa extra) and check it shows its text: "
+                "the slide's text, else the strings its prompt quotes in double quotes, "
+                "guillemets or corner brackets (not single quotes). "
+                f"Default: {check_default}.{inherit}"
+            ),
+        },
+        "fix_text": {
+            "type": "integer",
+            "minimum": FIX_TEXT_RANGE[0],
+            "maximum": FIX_TEXT_RANGE[1],
+            "description": (
+                "Edit rounds, each a paid request, a slide whose text missed is sent through "
+                "to correct it; needs check_text or text. "
+                f"Default: {fix_default}.{inherit}"
             ),
         },
     }
@@ -311,6 +341,17 @@ def _slide_schema() -> dict[str, Any]:
                 "(fractions of the image from its top left; w and h at least "
                 f"{MIN_REGION_SIDE:g}; x + w and y + h at most 1). Only on a model that "
                 "edits images. Default: none."
+            ),
+        },
+        "text": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_TEXT_STRINGS,
+            "items": {**_STRING, "minLength": 1, "maxLength": MAX_TEXT_CHARS, "pattern": r"\S"},
+            "description": (
+                "What the slide must say, exactly: each string is looked for in the image "
+                "read back (case, spacing and punctuation aside), and turns check_text on. "
+                "Default: none; the prompt's quotes when check_text is on."
             ),
         },
         "pick": {
@@ -539,6 +580,9 @@ _BRIEF: Mapping[str, str] = MappingProxyType(
         "variants": "candidates made, each paid",
         "edits": 'steps: "text" or {"instruction", "region": [x, y, w, h]}',
         "pick": "the candidate that is the slide",
+        "text": "what the slide must say (checked)",
+        "check_text": "check the text read back (extra: qa)",
+        "fix_text": "edits to fix text that missed",
     }
 )
 

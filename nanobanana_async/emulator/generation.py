@@ -22,6 +22,7 @@ from .catalog import MODELS, ModelSpec
 from .compression import Segment, gzip_join, plain_join
 from .editing import edited
 from .faults import REJECTION_KINDS, FaultPlan
+from .misspelling import corrects, misspelt
 from .quotas import Admission, Label, QuotaBook
 from .render import SlideRenderer
 from .settings import EmulatorSettings
@@ -328,10 +329,22 @@ def _reply_text(request: ImageRequest) -> str:
 def _image(
     drawn: Drawn, renderer: SlideRenderer, settings: EmulatorSettings, width: int, height: int
 ) -> Segment:
-    """The answer's image: the edit's base stamped, or a slide; ``#k`` on the k-th repeat."""
+    """The answer's image: the edit's base stamped, or a slide; ``#k`` on the k-th repeat.
+
+    A correction of a slide's text (:mod:`.misspelling`) is the slide redrawn, spelt right.
+    """
     spec, request = drawn.spec, drawn.request
     mark = f"#{request.repeat}" if settings.vary_repeats and request.repeat > 1 else ""
     edit = request.edit
+    if edit is not None and corrects(edit.instruction, edit.context):
+        return renderer.image(
+            model=spec.name,
+            width=width,
+            height=height,
+            mime_type=spec.mime_type,
+            prompt=edit.context,
+            mark=mark,
+        )
     if edit is not None:
         marked = edit.marked.digest if edit.marked is not None else ""
         key = ("edit", spec.name, width, height, edit.base.digest, marked, edit.instruction, mark)
@@ -349,6 +362,11 @@ def _image(
         prompt=request.prompt,
         references=request.images,
         mark=mark,
+        quoted=misspelt(
+            request.prompt,
+            rate=1.0 if drawn.kind == "misspell" else settings.misspell_rate,
+            seed=settings.seed,
+        ),
     )
 
 

@@ -7,6 +7,12 @@ cheap (:class:`SlideRenderer`) so that benchmarks measure the client. Rendering 
 worker thread; text drawing takes one lock, since a FreeType face is not safe to use from
 two threads at once.
 
+A prompt that quotes text (``"Q3 Results"``: the marks :mod:`nanobanana_async.qa.quotes`
+takes) is drawn as a real slide would show it: the first quotation as the heading, the
+others as lines of body, large and alone on the page, on a light or a dark background
+(picked by the prompt's CRC), so an OCR reads them back. The caller may hand in the
+strings to draw instead (a misspelt one: :mod:`.misspelling`).
+
 A request's reference images show as a palette strip down the right edge: one swatch per
 image, in the order sent, filled with that image's average colour (:func:`swatch_boxes`
 says where), so a test sees from the slide alone which references went with it.
@@ -25,6 +31,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont, ImageStat
 
+from ..qa.quotes import expected_text
 from .compression import Segment
 from .validation import InlineImage
 
@@ -35,6 +42,9 @@ _BAND = (40, 48, 66)
 _TITLE = (24, 32, 48)
 _BODY = (66, 72, 86)
 _FOOTER = (150, 154, 162)
+_DARK_PAGE = (30, 38, 62)
+_DARK_TITLE = (246, 246, 240)
+_DARK_BODY = (214, 220, 232)
 _ACCENTS = (
     (214, 84, 62),
     (38, 132, 196),
@@ -208,6 +218,44 @@ class _Canvas:
                 anchor="ld",
             )
 
+    def draw_quoted(self, prompt: str, quoted: Sequence[str], mark: str = "") -> None:
+        """``quoted`` as a slide shows text: a heading and lines of body, large, on a light
+        or dark page; the rest of the prompt is not drawn (a real slide does not show it)."""
+        width, height = self.image.size
+        unit = self.unit
+        title_font = _font(max(16, round(unit * 0.8)))
+        body_font = _font(max(12, round(unit * 0.5)))
+        left = round(width * 0.07)
+        text_width = width - 2 * left
+        top, bottom = _text_area(width, height)
+        crc = zlib.crc32(prompt.encode())
+        dark = crc % 3 == 0
+        title_ink, body_ink = (_DARK_TITLE, _DARK_BODY) if dark else (_TITLE, _BODY)
+        accent = _ACCENTS[crc % len(_ACCENTS)]
+        draw = ImageDraw.Draw(self.image)
+        if dark:
+            draw.rectangle((0, top, width, bottom), fill=_DARK_PAGE)
+        y = top + round(unit * 0.3)
+        title_step = _line_step(title_font, 1.25)
+        body_step = _line_step(body_font, 1.6)
+        with _TEXT_LOCK:
+            for line in _wrap(quoted[0], title_font, text_width)[:2]:
+                draw.text((left, y), line, font=title_font, fill=title_ink)
+                y += title_step
+            rule = max(2, round(unit * 0.06))
+            draw.rectangle((left, y + rule, left + round(unit * 1.6), y + 2 * rule), fill=accent)
+            y += 5 * rule
+            for text in quoted[1:]:
+                for line in _wrap(text, body_font, text_width):
+                    if y + body_step > bottom:
+                        break
+                    draw.text((left, y), line, font=body_font, fill=body_ink)
+                    y += body_step
+            if mark:
+                right = width - round(width * 0.02) - round(unit * 0.5)
+                draw.text((right, top), mark, font=body_font, fill=title_ink, anchor="rt")
+        self.dirty = (0, top, width, bottom + 1)
+
     def draw_slide(self, prompt: str, swatches: Sequence[Colour] = (), mark: str = "") -> None:
         width, height = self.image.size
         unit = self.unit
@@ -348,19 +396,26 @@ class SlideRenderer:
         prompt: str,
         references: Sequence[InlineImage] = (),
         mark: str = "",
+        quoted: Sequence[str] | None = None,
     ) -> Segment:
         """The slide for ``prompt``, base64-encoded, from cache when it was made before.
 
         ``references`` are the request's inline images: each becomes a swatch. ``mark``
         (``#2``: the second identical request) is written in the top right corner.
+        ``quoted`` are the strings drawn for the prompt's quotations (by default, these).
         """
-        key = (model, width, height, mime_type, prompt, tuple(r.digest for r in references), mark)
+        shown = tuple(expected_text(prompt) if quoted is None else quoted)
+        digests = tuple(r.digest for r in references)
+        key = (model, width, height, mime_type, prompt, digests, mark, shown)
 
         def make() -> Segment:
             swatches = [self._colour(reference) for reference in references]
             canvas = self._take(model, width, height)
             try:
-                canvas.draw_slide(prompt, swatches, mark)
+                if shown and not swatches:
+                    canvas.draw_quoted(prompt, shown, mark)
+                else:
+                    canvas.draw_slide(prompt, swatches, mark)
                 return encode_image(canvas.image, mime_type)
             finally:
                 self._give_back(model, canvas)

@@ -232,6 +232,13 @@ def add_emulate_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept model turns sent back without their thought signatures (as Vertex does)",
     )
     parser.add_argument(
+        "--misspell-rate",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="fraction of slides with quoted text drawn with one typo (fixed by a correction)",
+    )
+    parser.add_argument(
         "--same-repeats",
         action="store_true",
         help="answer identical requests with identical images (no #k mark: caches stay warm)",
@@ -310,6 +317,7 @@ def _settings(args: argparse.Namespace) -> EmulatorSettings:
         signature_bytes=args.signature_bytes,
         check_signatures=not args.no_signature_check,
         vary_repeats=not args.same_repeats,
+        misspell_rate=args.misspell_rate,
         batch_latency=args.batch_latency,
         batch_outcome=args.batch_outcome,
         batch_fail_rate=args.batch_fail_rate,

@@ -77,6 +77,10 @@ class EmulatorSettings:
         batch_fail_rate: probability that one request of a batch gets a kind from
             ``batch_fail_kinds`` instead of its image.
         batch_fail_kinds: the kinds that rate picks from (see :data:`.faults.BATCH_FAULT_KINDS`).
+        misspell_rate: fraction of the slides whose prompt quotes text that are drawn with
+            one typo in it (two letters of a word swapped), picked by a CRC of the seed and
+            the prompt, not by a draw (:mod:`.misspelling`); an edit asking for the
+            correction (``it must read '...'``) gets the slide spelt right.
         echo_key_upper: every error message ends with the caller's key, upper-cased, as a
             careless service or proxy might say it back; only a redaction blind to case
             hides it (tests of the key never leaving the process).
@@ -110,6 +114,7 @@ class EmulatorSettings:
     batch_outcome: str = "succeeded"
     batch_fail_rate: float = 0.0
     batch_fail_kinds: tuple[str, ...] = ("500",)
+    misspell_rate: float = 0.0
     echo_key_upper: bool = False
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
@@ -123,6 +128,8 @@ class EmulatorSettings:
             raise ValueError(f"time_scale must be positive, not {self.time_scale!r}")
         if not 0.0 <= self.fail_rate <= 1.0:
             raise ValueError(f"fail_rate must be between 0 and 1, not {self.fail_rate!r}")
+        if not 0.0 <= self.misspell_rate <= 1.0:
+            raise ValueError(f"misspell_rate must be between 0 and 1, not {self.misspell_rate!r}")
         if not 0.0 <= self.overload_rate <= 1.0:
             raise ValueError(f"overload_rate must be between 0 and 1, not {self.overload_rate!r}")
         low, high = self.overload_delay

@@ -76,12 +76,14 @@ class Edit:
         instruction: the text of the last user content.
         marked: the marked copy of ``base`` (a region edit), if one was sent.
         fresh: the base came from the user, not from a model turn.
+        context: the text of the user turn that made ``base`` ("" for a fresh edit).
     """
 
     base: InlineImage
     instruction: str
     marked: InlineImage | None = None
     fresh: bool = False
+    context: str = ""
 
 
 def _images(turn: Turn) -> list[InlineImage]:
@@ -97,12 +99,14 @@ def find_edit(turns: tuple[Turn, ...]) -> Edit | None:
     if not turns or turns[-1].role == "model":
         return None
     last = turns[-1]
-    models = [t for t in turns[:-1] if t.role == "model"]
+    models = [i for i, t in enumerate(turns[:-1]) if t.role == "model"]
     if models:
-        made = _images(models[-1])
+        made = _images(turns[models[-1]])
         if made:
             marked = _images(last)
-            return Edit(made[-1], _text(last), marked[0] if marked else None)
+            asked = turns[models[-1] - 1] if models[-1] > 0 else None
+            context = _text(asked) if asked is not None and asked.role == "user" else ""
+            return Edit(made[-1], _text(last), marked[0] if marked else None, context=context)
     first = next((p for p in last.parts if p.kind != "other"), None)
     if first is None or first.kind != "image":
         return None

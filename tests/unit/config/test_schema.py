@@ -25,6 +25,7 @@ from nanobanana_async.config.schema import (
     field_lines,
 )
 from nanobanana_async.errors import ConfigError
+from nanobanana_async.qa import QaUnavailable
 
 SCHEMA = config_schema()
 SLIDE = SCHEMA["$defs"]["slide"]
@@ -67,6 +68,9 @@ def test_required_fields_are_the_validators(tmp_path: Path) -> None:
         "variants": 2,
         "edits": ["x"],
         "pick": 2,
+        "text": ["Q3"],
+        "check_text": True,
+        "fix_text": 1,
     }
     full: dict[str, Any] = {
         "slides": [full_slide],
@@ -78,7 +82,7 @@ def test_required_fields_are_the_validators(tmp_path: Path) -> None:
     full |= {"image_size": "1K", "api_key": "k", "base_url": "https://h"}
     full |= {"concurrency": 1, "rpm": 1, "timeout": 1, "strict_model": True}
     full |= {"allow_insecure_http": True, "max_cost": 5, "consistency": "first-slide"}
-    full |= {"mode": "standard", "variants": 3}
+    full |= {"mode": "standard", "variants": 3, "check_text": True, "fix_text": 2}
     assert set(full) == CONFIG_FIELDS - {"style_reference"}  # it needs a real file
     assert set(full_slide) == SLIDE_FIELDS - {"reference_image"}  # so does this
     for name in CONFIG_FIELDS:
@@ -184,6 +188,8 @@ def _schema_accepts(schema: dict[str, Any], value: Any) -> bool:
 def _validator_accepts(raw: dict[str, Any], base: Path) -> bool:
     try:
         load_config(raw, env={"K": "v"}, base_dir=base)
+    except QaUnavailable:
+        return True  # a valid deck, on a machine without the qa extra
     except ConfigError:
         return False
     return True
@@ -278,6 +284,14 @@ AGREEMENT: list[dict[str, Any]] = [
     *(_with(edits=[{"instruction": i}]) for i in ["x", "", " ", 1, None]),
     *(_with(edits=[{"instruction": "x", "colour": 1}]),),
     *(_with(edits=[{"instruction": "x", "region": r}]) for r in _REGIONS),
+    *(_with({"check_text": x}) for x in [True, False, "true", 1, None]),
+    *(_with(check_text=x) for x in [True, False, "yes", 0, None]),
+    *(_with({"check_text": True, "fix_text": n}) for n in [0, 3, 4, -1, 1.5, "1", None]),
+    *(_with(check_text=True, fix_text=n) for n in [0, 3, 4, -1, 1.5, "1", None]),
+    *(_with(text=t) for t in [["Q3"], [], ["", "x"], [" "], ["x" * 500], ["x" * 501], "Q3", [1]]),
+    _with(text=["x"] * 20),
+    _with(text=["x"] * 21),
+    _with({"text": ["x"]}),  # slide only
 ]
 
 
@@ -328,7 +342,8 @@ def test_the_field_lines_name_every_field_once_and_stay_short() -> None:
     each_slide = next(line for line in lines if line.startswith("each slide"))
     assert all(field in each_slide for field in shared)
     assert "config file's folder" in lines[0]
-    assert len("\n".join(lines).encode()) <= 2500
+    # 2.5 KB with the image fields; the text check (text, check_text, fix_text) adds 0.2.
+    assert len("\n".join(lines).encode()) <= 2750
     assert all(len(line) <= 140 for line in lines)
     by_name = {m.group(1): line for m in named if m is not None for line in [m.string]}
     assert "16:9" in by_name["aspect_ratio"]
