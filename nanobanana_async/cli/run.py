@@ -11,11 +11,9 @@ signal's: 130 for SIGINT, 143 for SIGTERM.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -162,8 +160,6 @@ def run_command(
         _print_saved_summary(args)
         return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_TERMINATED
     assert result is not None
-    if not args.no_contact_sheet and any(output.candidates for output in result.outputs):
-        _draw_candidates(config.output_dir)
     for notice in result.notices[len(config.notices) :]:  # those the run itself added
         print(f"nanobanana: notice: {notice}", file=sys.stderr)
     print(result_line(result.to_dict()))
@@ -173,18 +169,6 @@ def run_command(
         for line in export_after_run(config.output_dir, args.export, config):
             print(line)
     return result.exit_code
-
-
-def _draw_candidates(output_dir: Path) -> None:
-    """``candidates-NN.png`` of each slide of variants the run made or put back.
-
-    Beside the deck's sheet, which the engine draws (a sheet that cannot be drawn never
-    fails the run: its images and results are written already).
-    """
-    from ..export import ExportError, read_deck, write_candidate_sheets  # Pillow drawing
-
-    with contextlib.suppress(ExportError, OSError):
-        write_candidate_sheets(read_deck(output_dir))
 
 
 def _print_saved_summary(args: argparse.Namespace) -> None:

@@ -50,16 +50,25 @@ __all__ = [
 
 
 def refresh_contact_sheet(output_dir: Path) -> None:
-    """Redraw ``output_dir/contact-sheet.png``: the whole deck in one small image.
+    """Redraw ``output_dir/contact-sheet.png`` (the whole deck in one small image) and the
+    candidates sheet of each slide of variants.
 
     An agent checks the deck by viewing it, for the price of one image instead of ten. A
     deck that cannot be drawn (nothing readable) leaves no sheet; failing to draw it never
     fails the run, which has written its images and results already.
     """
-    from ..export import ExportError, read_deck, write_contact_sheet  # Pillow drawing
+    from ..export import (  # Pillow drawing
+        ExportError,
+        read_deck,
+        write_candidate_sheets,
+        write_contact_sheet,
+    )
 
     with contextlib.suppress(ExportError, OSError):
-        write_contact_sheet(read_deck(output_dir))
+        deck = read_deck(output_dir)
+        write_contact_sheet(deck)
+        # Each slide of several candidates: candidates-NN.png, them side by side.
+        write_candidate_sheets(deck)
 
 
 def deck_spend(previous: Spend, result: DeckResult, adopted: Mapping[int, float | None]) -> Spend:

@@ -6,6 +6,7 @@ stats count what was really asked. A killed run is the command as a subprocess o
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,6 +146,23 @@ async def test_variants_make_one_request_each_and_a_pick_makes_none(
     fresh = await run(emulator, deck(tmp_path, 4, s4={"variants": 3}))
     assert requests(emulator) == 8
     assert {o.slide: len(o.candidates) for o in fresh.outputs}[4] == 3
+
+
+@pytest.mark.anyio
+async def test_a_library_run_draws_the_candidates_sheet_beside_the_decks(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    """generate_deck, not only the CLI: a slide of candidates gets its sheet after a run."""
+    sheets = dataclasses.replace(FAST, contact_sheet=True)
+    await generate_deck(
+        deck(tmp_path, 3, s2={"variants": 2}),
+        settings=sheets,
+        transport=httpx2.ASGITransport(app=emulator),
+        env=ENV,
+    )
+    folder = tmp_path / "deck"
+    assert (folder / "contact-sheet.png").is_file()
+    assert sorted(p.name for p in folder.glob("candidates-*.png")) == ["candidates-02.png"]
 
 
 @pytest.mark.anyio
