@@ -56,7 +56,16 @@ from nanobanana_async.service.protocol import parse_success
 from .deck import MODEL, deck_config, save_image
 from .emulator_process import EmulatorProcess, cpu_seconds
 
-__all__ = ["CpuResult", "full_pool", "run_cpu_scenario", "warm"]
+__all__ = [
+    "CpuResult",
+    "Sample",
+    "engine_run",
+    "full_pool",
+    "measured",
+    "run_cpu_scenario",
+    "warm",
+    "warmed",
+]
 
 IMAGES = 24
 THREADS = 4
@@ -210,14 +219,16 @@ def _machine_busy() -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class _Sample:
+class Sample:
+    """One measured run: its speed, and the CPU it, the emulator and others used."""
+
     images_per_s: float
     own_cpu: float
     emulator_cpu: float
     others_share: float
 
 
-def _measured(run: Callable[[], float], emulator_pid: int) -> _Sample:
+def measured(run: Callable[[], float], emulator_pid: int) -> Sample:
     own, emulator, busy = _own_cpu(), cpu_seconds(emulator_pid), _machine_busy()
     started = time.perf_counter()
     images_per_s = run()
@@ -226,7 +237,7 @@ def _measured(run: Callable[[], float], emulator_pid: int) -> _Sample:
     emulator = cpu_seconds(emulator_pid) - emulator
     others = _machine_busy() - busy - own - emulator
     share = max(0.0, others) / (wall * len(os.sched_getaffinity(0)))
-    return _Sample(images_per_s, own, emulator, share)
+    return Sample(images_per_s, own, emulator, share)
 
 
 def _pool(jobs: list[Job], images: list[bytes], folder: Path) -> float:
@@ -248,7 +259,7 @@ def _pool(jobs: list[Job], images: list[bytes], folder: Path) -> float:
     return len(jobs) / (time.perf_counter() - started)
 
 
-def _engine(config: dict[str, Any], env: dict[str, str]) -> float:
+def engine_run(config: dict[str, Any], env: dict[str, str]) -> float:
     settings = EngineSettings(concurrency=THREADS)
     started = time.perf_counter()
     run = generate_deck(config, settings=settings, env=env)
@@ -261,9 +272,9 @@ def _engine(config: dict[str, Any], env: dict[str, str]) -> float:
 
 def run_cpu_scenario(log: Any = print) -> CpuResult:
     """Warm the emulator, then alternate the two pools and the engine; report the medians."""
-    pools: list[_Sample] = []
-    fulls: list[_Sample] = []
-    engines: list[_Sample] = []
+    pools: list[Sample] = []
+    fulls: list[Sample] = []
+    engines: list[Sample] = []
     with warmed("nanobanana-bench-") as ready:
         emulator, base, env, config = ready.emulator, ready.base, ready.env, ready.config
         jobs, answers = ready.jobs, ready.answers
@@ -275,11 +286,11 @@ def run_cpu_scenario(log: Any = print) -> CpuResult:
                 "pool": functools.partial(_pool, jobs, images, base / f"pool-{n}"),
                 "full": functools.partial(full_pool, jobs, answers, base / f"full-{n}"),
                 "engine": functools.partial(
-                    _engine, {**config, "output_dir": str(base / f"engine-{n}")}, env
+                    engine_run, {**config, "output_dir": str(base / f"engine-{n}")}, env
                 ),
             }
             order = list(runs) if n % 2 == 0 else list(reversed(runs))
-            samples = {name: _measured(runs[name], emulator.pid) for name in order}
+            samples = {name: measured(runs[name], emulator.pid) for name in order}
             pool, full, engine = samples["pool"], samples["full"], samples["engine"]
             pools.append(pool)
             fulls.append(full)
