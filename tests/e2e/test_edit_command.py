@@ -157,14 +157,28 @@ BAD = [
 ]
 
 
+@pytest.fixture(scope="module")
+def made_once(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[tuple[Emulator, str], Path, Path]]:
+    """One deck for every bad input (each changes nothing: the test checks it), made once:
+    10 slides, slide 3 of 3 candidates, then slide 11 added and never made."""
+    tmp_path = tmp_path_factory.mktemp("bad-input")
+    emulator = Emulator(EmulatorSettings(latency=False, signature_bytes=0))
+    with serve_in_thread(emulator) as base_url:
+        served = (emulator, base_url)
+        config = made(served, tmp_path, variants=3)
+        spec = orjson.loads(config.read_bytes())
+        spec["slides"].append({"number": 11, "prompt": "Slide 11, not made yet"})
+        config.write_bytes(orjson.dumps(spec))
+        yield served, tmp_path, config
+
+
 @pytest.mark.parametrize(("args", "field", "said"), BAD)
 def test_bad_input_is_one_line_exit_2_and_sends_nothing(
-    served: tuple[Emulator, str], tmp_path: Path, args: list[str], field: str, said: str
+    made_once: tuple[tuple[Emulator, str], Path, Path], args: list[str], field: str, said: str
 ) -> None:
-    config = made(served, tmp_path, variants=3)
-    spec = orjson.loads(config.read_bytes())
-    spec["slides"].append({"number": 11, "prompt": "Slide 11, not made yet"})
-    config.write_bytes(orjson.dumps(spec))
+    served, tmp_path, config = made_once
     before, sent = config.read_bytes(), requests(served)
     done = nanobanana(served, tmp_path, *(a.replace("{config}", str(config)) for a in args))
     assert done.returncode == 2, done.stdout + done.stderr

@@ -26,6 +26,10 @@ PROMPTS = [
 ]
 SEED = 11
 RATE = 0.5
+# Read back by the OCR (about 1.3 s a read, two for a misspelt slide): two misspelt at this
+# seed and rate (straight quotes, guillemets), one not; the other quote marks are
+# expected_text's table's.
+READ = [PROMPTS[0], PROMPTS[3], PROMPTS[5]]
 
 
 def image_of(answer: dict[str, Any]) -> bytes:
@@ -35,10 +39,10 @@ def image_of(answer: dict[str, Any]) -> bytes:
 
 async def test_quoted_text_reads_back_and_misspellings_are_flagged_then_corrected() -> None:
     emulator = Emulator(EmulatorSettings(latency=False, misspell_rate=RATE, seed=SEED))
-    wrong = [p for p in PROMPTS if misspelt(p, rate=RATE, seed=SEED) is not None]
-    assert 0 < len(wrong) < len(PROMPTS)  # both kinds are tried
+    wrong = [p for p in READ if misspelt(p, rate=RATE, seed=SEED) is not None]
+    assert 0 < len(wrong) < len(READ)  # both kinds are tried
     async with client_for(emulator) as client:
-        for prompt in PROMPTS:
+        for prompt in READ:
             body = request_body(prompt, model=FLASH25)
             answer = (await generate(client, body, model=FLASH25)).json()
             image = image_of(answer)
