@@ -72,6 +72,8 @@ class SlideOutput:
         picked: which candidate the slide is (from 1), when it has several.
         edits_applied: how many of the slide's edit steps its image shows.
         edits: how many edit steps the config gives it.
+        text_check: what its text was found to say, for a slide whose text is checked
+            (:meth:`~nanobanana_async.qa.TextCheck.to_json`); ``None`` when not checked.
     """
 
     slide: int
@@ -84,6 +86,7 @@ class SlideOutput:
     picked: int | None = None
     edits_applied: int = 0
     edits: int = 0
+    text_check: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -102,6 +105,8 @@ class SlideOutput:
         if self.edits:
             data["edits_applied"] = self.edits_applied
             data["edits"] = self.edits
+        if self.text_check is not None:
+            data["text_check"] = self.text_check
         return data
 
 

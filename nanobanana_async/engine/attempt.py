@@ -71,6 +71,7 @@ from .plan import Job
 from .quota import StateStore
 from .retry import slide_retrying
 from .settings import EngineSettings
+from .text_checks import TextChecks
 
 __all__ = ["FirstSlide", "Run"]
 
@@ -143,6 +144,8 @@ class Run:
         # core busy; more only interleave the same work and hold more large decoded
         # images in memory at once. Held while converting, not while writing.
         self.savers = anyio.CapacityLimiter(os.cpu_count() or 1)
+        # Each checked slide's image read back once saved, in the background.
+        self.text = TextChecks(config, self.emit, self.clock)
 
     def emit(self, event: Event) -> None:
         self.send.send_nowait(event)
@@ -345,6 +348,7 @@ class Run:
         if saved.original is not None:
             self.originals[job.slide] = saved.original
         self.emit(SlideDone(job.slide, saved.path, saved.size_bytes, self.clock()))
+        self.text.start(job.slide, image.data)
 
     def keep_turn(self, output_dir: Path, original: str, image: GeneratedImage) -> Path | None:
         """Keep the model's turn that made ``image`` (whose original is named ``original``)
@@ -382,6 +386,7 @@ class Run:
             self.originals[job.slide] = saved.original
         self.recovered.add(job.slide)
         self.emit(SlideReused(job.slide, saved.path, saved.size_bytes, self.clock()))
+        self.text.start(job.slide, data)
         return True
 
     async def reencode_slide(self, job: Job, original: Path) -> None:
@@ -403,6 +408,7 @@ class Run:
         )
         self.originals[job.slide] = original
         self.emit(SlideReused(job.slide, saved.path, saved.size_bytes, self.clock()))
+        self.text.start(job.slide, data)
 
     async def save(self, job: Job, data: bytes, *, original_name: str | None = None) -> SavedImage:
         """Save ``data`` as ``job``'s image, the one replaced kept (``.versions``) and the

@@ -306,6 +306,8 @@ class _Chain:
         )
         event = SlideDone if make else SlideReused
         run.emit(event(job.slide, job.dest, size, run.clock()))
+        if make:
+            run.text.start(job.slide, job.dest)
 
     async def _place(self, unit: Unit) -> SavedImage | None:
         """The slide's file shows ``unit``: written from its original unless it does."""

@@ -8,8 +8,10 @@ clock), so ETAs and rates can be computed without the writer reading a clock of 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..results import RunState, StopReport
 
@@ -23,6 +25,7 @@ __all__ = [
     "SlideReused",
     "SlideStarted",
     "Stopping",
+    "TextChecked",
 ]
 
 
@@ -72,6 +75,16 @@ class SlideDone:
     slide: int
     path: Path
     size_bytes: int
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TextChecked:
+    """The slide's saved image was read back: ``check`` is its ``text_check`` (the
+    :meth:`~nanobanana_async.qa.TextCheck.to_json` form), known after the slide is done."""
+
+    slide: int
+    check: Mapping[str, Any]
     at: float
 
 
@@ -136,6 +149,7 @@ Event = (
     | RateLimitWait
     | SlideDone
     | SlideReused
+    | TextChecked
     | SlideFailed
     | BatchUpdate
     | Stopping

@@ -81,6 +81,7 @@ class Progress:
             until then.
         stop: once a stopped run is over, its requests on the wire ``finished`` (and saved)
             and ``cut``, as the results say.
+        text_checks: slide number -> its ``text_check``, for the checked slides read so far.
     """
 
     current: int
@@ -107,6 +108,7 @@ class Progress:
     stopping_until: str | None = None
     duration_seconds: int | None = None
     stop: StopReport | None = None
+    text_checks: Mapping[int, Mapping[str, Any]] = field(default_factory=dict, hash=False)
 
     @property
     def finished(self) -> bool:
@@ -142,11 +144,17 @@ class Progress:
             **({"batch": dict(self.batch)} if self.batch is not None else {}),
             **({"stopping_until": self.stopping_until} if self.state == "stopping" else {}),
             **({"stop": self.stop.to_dict()} if self.stop is not None else {}),
+            # Only in a run that checks text: {"3": {"state": "ok"}, ...}.
+            **({"text_checks": _by_slide(self.text_checks)} if self.text_checks else {}),
         }
 
     def to_json(self) -> bytes:
         """The file's content: compact JSON and a final newline (``cat`` and ``jq`` friendly)."""
         return orjson.dumps(self.to_dict()) + b"\n"
+
+
+def _by_slide(checks: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+    return {str(slide): dict(checks[slide]) for slide in sorted(checks)}
 
 
 class ProgressTracker:
@@ -182,6 +190,7 @@ class ProgressTracker:
         "_state",
         "_stop",
         "_stopping_until",
+        "_text_checks",
         "_wall_clock",
         "output_dir",
         "pid",
@@ -227,6 +236,7 @@ class ProgressTracker:
         self._stopping_until: float | None = None
         self._ended: float | None = None
         self._stop: StopReport | None = None
+        self._text_checks: dict[int, Mapping[str, Any]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -268,6 +278,8 @@ class ProgressTracker:
                 self._finish(slide, 0.0, worked=False)
                 self._completed[slide] = str(path)
                 self._reused.add(slide)
+            case events.TextChecked(slide=slide, check=check):
+                self._text_checks[slide] = check
             case events.SlideFailed(slide=slide, error=error, at=at):
                 self._finish(slide, at, worked=slide in self._in_flight or slide in self._retrying)
                 self._errors[slide] = error
@@ -317,6 +329,7 @@ class ProgressTracker:
             stopping_until=self._stopping_iso(wall, now_mono),
             duration_seconds=None if self._ended is None else self.duration(self._ended),
             stop=self._stop,
+            text_checks=MappingProxyType(dict(self._text_checks)),
         )
 
     def duration(self, ended: float) -> int:

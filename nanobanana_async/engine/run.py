@@ -224,56 +224,59 @@ async def carry_out(
         async with client, anyio.create_task_group() as outer:
             outer.start_soon(_shielded, writer.run, receive)
             try:
-                async with anyio.create_task_group() as slides:
-                    if stop is not None:
-                        if stop.is_set():  # asked before anything was sent
-                            stopper.begin()
-                        outer.start_soon(stopper.watch, stop, slides.cancel_scope)
-                    for job in jobs:
-                        decision = plan.decision(job.slide)
-                        chain = plan.chains.get(job.slide)
-                        if chain is not None and decision in _CHAINED:
-                            record = manifest.slides.get(job.slide)
-                            carry = functools.partial(carry_chain, send=send)
-                            slides.start_soon(carry, run, job, chain, record)
-                            continue
-                        if decision is Decision.KEEP and not job.dest.is_file():
-                            run.fail(job, "not made: not among the slides asked", "NotAsked")
-                            continue
-                        if not send and decision is Decision.GENERATE:
-                            run.fail(
-                                job,
-                                "not sent: it needs a request, and this run sends none",
-                                "NotSent",
-                            )
-                            continue
-                        if decision is Decision.REENCODE:
-                            original = prepared.reencode_from[job.slide]
-                            slides.start_soon(run.reencode_slide, job, original)
-                            continue
-                        if decision is Decision.KEEP:
-                            size = job.dest.stat().st_size
-                            reused[job.slide] = SlideOutput(
-                                job.slide, job.dest, size // 1024, reused=True
-                            )
-                            run.emit(SlideReused(job.slide, job.dest, size, clock()))
-                            await anyio.to_thread.run_sync(discard_staged, job.dest)
-                            continue
-                        if decision is Decision.RECOVER:
-                            if first is None or not first.defer(job, recover=True):
-                                slides.start_soon(run.recover_slide, job)
-                            continue
-                        if first is not None and first.defer(job):
-                            continue
-                        if options.batch_api or job.slide in held:
-                            batched.append(job)
-                            continue
-                        slides.start_soon(run.run_slide, job)
-                    if first is not None:
-                        slides.start_soon(first.run)
-                    if batcher is not None and batched:
-                        sending = batcher.send if options.batch_api else batcher.adopt
-                        slides.start_soon(stopper.guard, sending, batched)
+                # The checks outlive the slides: the run waits for those still out.
+                async with anyio.create_task_group() as checks:
+                    run.text.group = checks
+                    async with anyio.create_task_group() as slides:
+                        if stop is not None:
+                            if stop.is_set():  # asked before anything was sent
+                                stopper.begin()
+                            outer.start_soon(stopper.watch, stop, slides.cancel_scope)
+                        for job in jobs:
+                            decision = plan.decision(job.slide)
+                            chain = plan.chains.get(job.slide)
+                            if chain is not None and decision in _CHAINED:
+                                record = manifest.slides.get(job.slide)
+                                carry = functools.partial(carry_chain, send=send)
+                                slides.start_soon(carry, run, job, chain, record)
+                                continue
+                            if decision is Decision.KEEP and not job.dest.is_file():
+                                run.fail(job, "not made: not among the slides asked", "NotAsked")
+                                continue
+                            if not send and decision is Decision.GENERATE:
+                                run.fail(
+                                    job,
+                                    "not sent: it needs a request, and this run sends none",
+                                    "NotSent",
+                                )
+                                continue
+                            if decision is Decision.REENCODE:
+                                original = prepared.reencode_from[job.slide]
+                                slides.start_soon(run.reencode_slide, job, original)
+                                continue
+                            if decision is Decision.KEEP:
+                                size = job.dest.stat().st_size
+                                reused[job.slide] = SlideOutput(
+                                    job.slide, job.dest, size // 1024, reused=True
+                                )
+                                run.emit(SlideReused(job.slide, job.dest, size, clock()))
+                                await anyio.to_thread.run_sync(discard_staged, job.dest)
+                                continue
+                            if decision is Decision.RECOVER:
+                                if first is None or not first.defer(job, recover=True):
+                                    slides.start_soon(run.recover_slide, job)
+                                continue
+                            if first is not None and first.defer(job):
+                                continue
+                            if options.batch_api or job.slide in held:
+                                batched.append(job)
+                                continue
+                            slides.start_soon(run.run_slide, job)
+                        if first is not None:
+                            slides.start_soon(first.run)
+                        if batcher is not None and batched:
+                            sending = batcher.send if options.batch_api else batcher.adopt
+                            slides.start_soon(stopper.guard, sending, batched)
                 if stopper.asked:
                     state = "cancelled"
             except BaseException:
@@ -366,6 +369,9 @@ def _result(
     errors: list[SlideFailure] = []
     for job in jobs:
         done = run.outputs.get(job.slide) or reused.get(job.slide)
+        checked = run.text.found.get(job.slide)
+        if done is not None and checked is not None:
+            done = dataclasses.replace(done, text_check=checked.to_json())
         if done is not None:
             outputs.append(done)
         elif job.slide in run.failures:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..wording import slide_ranges
+from ..wording import plural, slide_ranges
 
 __all__ = [
     "died_line",
@@ -166,6 +166,7 @@ def _final(
     cost: float | None = None,
     stop: Mapping[str, Any] | None = None,
     deck_cost: float | None = None,
+    text_to_check: Iterable[int] = (),
 ) -> str:
     if state == "done" and saved == total:
         line = f"done {saved}/{total}"
@@ -184,12 +185,32 @@ def _final(
         line += "; dry run (placeholder images)"
         if cost:
             line += f", the real run about ${cost:.2f}"
+    line += _text_line(text_to_check)
     listed = [f for f in failures if f[2] != _NOT_REACHED]
     if listed:
         line += "; " + _reasons(listed)
     interrupted = state == "cancelled"
     advice = _advice(listed, all_saved=saved >= total, died=state == "died", resume=interrupted)
     return f"{line}; {advice}" if advice else line
+
+
+def _text_line(slides: Iterable[int]) -> str:
+    """``; 2 slides with text to check (3, 7)``: the slides whose text check did not come
+    out ``ok`` (missing or unreadable); ``""`` when there are none."""
+    numbers = sorted(set(slides))
+    if not numbers:
+        return ""
+    shown = slide_ranges(numbers).split(" ", 1)[1]
+    return f"; {plural(len(numbers), 'slide')} with text to check ({shown})"
+
+
+def _text_to_check(checks: Iterable[tuple[object, object]]) -> list[int]:
+    """The slides of ``(slide, text_check)`` pairs whose check is not ``ok``."""
+    return [
+        int(str(slide))
+        for slide, check in checks
+        if isinstance(check, Mapping) and check.get("state", "ok") != "ok" and str(slide).isdigit()
+    ]
 
 
 def _spent(cost: float | None, deck: float | None) -> str:
@@ -244,7 +265,14 @@ def result_line(results: Mapping[str, Any]) -> str:
         cost=_cost(results.get("cost_usd")),
         stop=_stop(results.get("stop")),
         deck_cost=_cost(results.get("deck_cost_usd")),
+        text_to_check=_text_to_check(
+            (o.get("slide"), o.get("text_check")) for o in results.get("outputs", [])
+        ),
     )
+
+
+def _mapping(value: object) -> Mapping[Any, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _stop(value: object) -> Mapping[str, Any] | None:
@@ -349,6 +377,7 @@ def progress_line(progress: Mapping[str, Any], now: datetime | None = None) -> s
             reused=int(progress.get("reused") or 0),
             failures=_progress_failures(progress),
             stop=_stop(progress.get("stop")),
+            text_to_check=_text_to_check(_mapping(progress.get("text_checks")).items()),
         )
     batch = progress.get("batch")
     if isinstance(batch, Mapping):
