@@ -39,6 +39,7 @@ SUBCOMMANDS = (
     "runs",
     "edit",
     "pick",
+    "check",
 )
 
 
@@ -356,6 +357,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "--resume", action="store_true", help="what run --resume would do (finish the last run)"
     )
     _add_rerun_arguments(plan)
+    check = sub.add_parser(
+        "check",
+        help="read a made deck's text back and check it (extra: qa); sends nothing",
+        description="Read each slide's image back (OCR) and check its text: a config's "
+        'slides\' "text", else the text their prompts quote; a deck folder alone, the text '
+        "the prompts its manifest keeps quote. One line per slide, then a summary. Exit 0 "
+        "when every slide reads right, 1 when some miss (or have no image), 2 for bad input "
+        "or without the qa extra (pip install 'nanobanana-async[qa]').",
+    )
+    check.add_argument(
+        "target", type=Path, metavar="DIR_OR_CONFIG", help="the deck's config, or its folder"
+    )
     status = sub.add_parser("status", help="one line: how the run is going, or how it ended")
     _add_followed_run(status)
     wait = sub.add_parser("wait", help="block until the run ends (or --timeout), then one line")
@@ -564,6 +577,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         sys.stdout.buffer.write(orjson.dumps(config_schema(), option=orjson.OPT_INDENT_2) + b"\n")
         return EXIT_OK
+    if args.command == "check":
+        from .check import check_command
+
+        return check_command(args.target)
     if args.command == "export":
         from .export import export_command
 

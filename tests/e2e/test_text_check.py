@@ -1,0 +1,120 @@
+"""The text check through the CLI, as subprocesses, against the emulator over real HTTP:
+``run`` names the misspelt slide, ``nanobanana check`` finds the same and sends nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import engine_testing
+import orjson
+import pytest
+from engine_testing import files_args
+
+from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
+
+KEY = "check-test-key-abcdef"
+PROMPTS = [
+    'Title slide. Heading "Quarterly Results".',
+    'Agenda slide: "Market review and product roadmap".',
+    'Team slide, heading "Our Engineering Team".',
+    'Closing slide with "Thank You".',
+]
+MISSPELT = 3  # the third request is the third slide: one at a time
+
+
+def needs_qa() -> None:
+    pytest.importorskip("rapidocr", reason="the qa extra (rapidocr, onnxruntime) is not installed")
+    pytest.importorskip(
+        "onnxruntime", reason="the qa extra (rapidocr, onnxruntime) is not installed"
+    )
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[Emulator, str]]:
+    emulator = Emulator(EmulatorSettings(latency=False, vary_repeats=False))
+    emulator.script({MISSPELT: "misspell"})
+    with serve_in_thread(emulator) as base_url:
+        yield emulator, base_url
+
+
+def nanobanana(base_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = engine_testing.environment(base_url, KEY, XDG_STATE_HOME=str(tmp_path / "state"))
+    return subprocess.run(
+        [sys.executable, "-m", "nanobanana_async", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def write_config(tmp_path: Path, **extra: object) -> Path:
+    config = {
+        "slides": [{"number": n, "prompt": p} for n, p in enumerate(PROMPTS, 1)],
+        "output_dir": str(tmp_path / "deck"),
+        "image_size": "1K",
+        "concurrency": 1,
+        **extra,
+    }
+    path = tmp_path / "slides.json"
+    path.write_bytes(orjson.dumps(config) + b"\n")
+    return path
+
+
+def test_run_names_the_misspelt_slide_and_check_finds_it_sending_nothing(
+    served: tuple[Emulator, str], tmp_path: Path
+) -> None:
+    needs_qa()
+    emulator, base_url = served
+    config = write_config(tmp_path, check_text=True)
+    done = nanobanana(base_url, tmp_path, "run", str(config), *files_args(tmp_path), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "; 1 slide with text to check (3)" in done.stdout
+    results = orjson.loads((tmp_path / "results.json").read_bytes())
+    states = {o["slide"]: o["text_check"]["state"] for o in results["outputs"]}
+    assert states == {1: "ok", 2: "ok", 3: "missing", 4: "ok"}
+    progress = orjson.loads((tmp_path / "progress.json").read_bytes())
+    assert progress["text_checks"]["3"]["missing"][0]["expected"] == "Our Engineering Team"
+    sent = emulator.stats()["requests"]
+    assert sent == 4
+
+    for target in (config, tmp_path / "deck"):  # the config, or the folder alone (manifest)
+        checked = nanobanana(base_url, tmp_path, "check", str(target))
+        assert checked.returncode == 1, checked.stderr
+        lines = checked.stdout.splitlines()
+        assert lines[:2] == ["slide 1: ok", "slide 2: ok"]
+        assert lines[2].startswith("slide 3: missing 'Our Engineering Team' (closest read: '")
+        assert lines[3:] == [
+            "slide 4: ok",
+            "checked 4 slides (free, sends nothing): 3 ok; 1 slide with text to check (3)",
+        ]
+    assert emulator.stats()["requests"] == sent
+
+
+def test_check_refuses_a_folder_that_cannot_say_the_text(
+    served: tuple[Emulator, str], tmp_path: Path
+) -> None:
+    needs_qa()
+    (tmp_path / "empty").mkdir()
+    checked = nanobanana(served[1], tmp_path, "check", str(tmp_path / "empty"))
+    assert checked.returncode == 2
+    assert checked.stdout == ""
+    assert "check the config instead: nanobanana check slides.json" in checked.stderr
+    assert len(checked.stderr.splitlines()) == 1
+
+
+def test_check_without_the_qa_extra_is_one_line_exit_2(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    hide = "import sys; sys.modules['rapidocr'] = None; sys.modules['onnxruntime'] = None; "
+    main = f"from nanobanana_async.cli.main import main; sys.exit(main(['check', {str(config)!r}]))"
+    checked = subprocess.run(
+        [sys.executable, "-c", hide + main], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 2
+    assert checked.stderr == (
+        "nanobanana: error: check: the text check needs OCR: pip install 'nanobanana-async[qa]'\n"
+    )
