@@ -8,7 +8,8 @@ line per slide: what the run does with it, why (which field changed) and what it
 the JSON always carries them. The plan is the one ``run`` follows
 (:mod:`~nanobanana_async.engine.rerun`); ``--resume`` shows what a resumed run would do,
 the images an interrupted run received and did not save included (``save 1 received
-(slide 4)``: no request).
+(slide 4)``: no request). A deck that checks its text adds ``text checked on 4 slides``,
+and ``--slides`` what each of them must say.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from ..config.loading import load_config
+from ..config.loading import DeckConfig, load_config
 from ..cost.prices import BATCH_DISCOUNT
 from ..engine.manifest import Decision, Manifest
 from ..engine.options import run_options
@@ -31,7 +32,7 @@ from ..exits import EXIT_OK, EXIT_USAGE
 from ..follow.summary import printable
 from ..wording import plural, slide_ranges
 
-__all__ = ["plan_command", "plan_line", "slide_lines"]
+__all__ = ["plan_command", "plan_line", "slide_lines", "text_lines"]
 
 _WORDS = {
     Decision.GENERATE: "generate",
@@ -116,6 +117,15 @@ def slide_lines(plan: RunPlan, *, batch_api: bool = False) -> list[str]:
     return lines
 
 
+def text_lines(config: DeckConfig) -> list[str]:
+    """``slide 3 text: 'Our Engineering Team', 'Q3'``: what each checked slide must say."""
+    return [
+        f"slide {s.number} text: " + ", ".join(f"'{printable(t)}'" for t in s.expected_text)
+        for s in config.slides
+        if s.expected_text
+    ]
+
+
 def plan_command(
     config_file: Path,
     *,
@@ -143,13 +153,19 @@ def plan_command(
         return EXIT_USAGE
     for notice in config.notices:
         print(f"nanobanana: notice: {notice}", file=sys.stderr)
+    checked = {s.number: s.expected_text for s in config.slides if s.expected_text}
     if as_json:
         data = {"output_dir": str(config.output_dir), **plan.to_dict()}
+        if checked:  # slide number -> the strings its text check looks for
+            data["text_checked"] = {str(n): list(text) for n, text in checked.items()}
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
         return EXIT_OK
     batched = options.batch_api
     lines = [plan_line(plan, config.output_dir, batch_api=batched)]
+    if checked:
+        lines[0] += f"; text checked on {plural(len(checked), 'slide')}"
     if slides:
         lines += slide_lines(plan, batch_api=batched)
+        lines += text_lines(config)
     print("\n".join(lines))
     return EXIT_OK

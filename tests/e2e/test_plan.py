@@ -141,3 +141,34 @@ def test_a_dry_run_refuses_what_run_would_refuse_over_the_budget(tmp_path: Path)
     # plan only looks: it prints the cost, whatever the budget.
     assert run_cli("plan", str(budgeted)).returncode == 0
     assert not (tmp_path / "deck").exists()
+
+
+def test_plan_says_which_slides_have_their_text_checked_and_what_they_must_say(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("rapidocr", reason="the qa extra (rapidocr, onnxruntime) is not installed")
+    deck = deck_config(tmp_path / "deck", 3)
+    deck["slides"][1]["text"] = ["Q3 Results", "Revenue up 24%"]
+    deck["slides"][2]["prompt"] = 'Closing slide with "Thank You"'  # quoted, not checked
+    config = write_json(tmp_path / "slides.json", deck)
+    line = run_cli("plan", str(config)).stdout.decode()
+    assert line.count("\n") == 1
+    assert line.endswith("; text checked on 1 slide\n")
+    lines = run_cli("plan", str(config), "--slides").stdout.decode().splitlines()
+    assert lines[-1] == "slide 2 text: 'Q3 Results', 'Revenue up 24%'"
+    as_json = orjson.loads(run_cli("plan", str(config), "--json").stdout)
+    assert as_json["text_checked"] == {"2": ["Q3 Results", "Revenue up 24%"]}
+
+    deck["check_text"] = True  # every slide: its text, else its prompt's quotes
+    lines = run_cli("plan", str(write_json(config, deck)), "--slides").stdout.decode()
+    assert lines.splitlines()[0].endswith("; text checked on 2 slides")
+    assert lines.splitlines()[-2:] == [
+        "slide 2 text: 'Q3 Results', 'Revenue up 24%'",
+        "slide 3 text: 'Thank You'",
+    ]
+
+
+def test_a_deck_that_checks_no_text_plans_as_before(tmp_path: Path) -> None:
+    config = write_json(tmp_path / "slides.json", deck_config(tmp_path / "deck", 2))
+    assert "text" not in run_cli("plan", str(config), "--slides").stdout.decode()
+    assert "text_checked" not in orjson.loads(run_cli("plan", str(config), "--json").stdout)
