@@ -21,13 +21,13 @@ pytest.importorskip("onnxruntime", reason="the qa extra (rapidocr, onnxruntime) 
 
 KEY = "test-key-0123456789"
 FAST = EngineSettings(retry=RetryPolicy.instant(), progress_interval=0.0)
+# Each slide is read back by the OCR (about 1.3 s): the misspelt one between two right ones.
 PROMPTS = [
     'Title slide. Heading "Quarterly Results".',
-    'Agenda slide: "Market review and product roadmap".',
     'Team slide, heading "Our Engineering Team".',
     'Closing slide with "Thank You".',
 ]
-MISSPELT = 3  # the third request, the third slide (one at a time)
+MISSPELT = 2  # the second request, the second slide (one at a time)
 
 
 def checked_deck(output_dir: Path, **extra: Any) -> dict[str, Any]:
@@ -58,15 +58,15 @@ async def test_a_misspelt_slide_is_named_in_results_progress_and_final_line(
     assert emulator.stats()["by_fault"] == {"misspell": 1}
     results = orjson.loads(results_file.read_bytes())
     checks = {o["slide"]: o["text_check"] for o in results["outputs"]}
-    assert [checks[n]["state"] for n in (1, 2, 3, 4)] == ["ok", "ok", "missing", "ok"]
+    assert [checks[n]["state"] for n in (1, 2, 3)] == ["ok", "missing", "ok"]
     (missing,) = checks[MISSPELT]["missing"]
     assert missing["expected"] == "Our Engineering Team"
     assert missing["closest"]
     assert missing["closest"] != missing["expected"]
     assert result.to_dict()["outputs"][MISSPELT - 1]["text_check"] == checks[MISSPELT]
-    assert "; 1 slide with text to check (3)" in result_line(results)
+    assert "; 1 slide with text to check (2)" in result_line(results)
     progress = orjson.loads(progress_file.read_bytes())
-    assert progress["text_checks"] == {str(n): checks[n] for n in (1, 2, 3, 4)}
+    assert progress["text_checks"] == {str(n): checks[n] for n in (1, 2, 3)}
 
 
 async def test_a_deck_that_does_not_ask_reads_nothing(tmp_path: Path) -> None:
