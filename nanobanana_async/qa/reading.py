@@ -21,16 +21,17 @@ Why it is built so:
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import io
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
     "MAX_SIDE",
@@ -194,11 +195,15 @@ def _executor() -> ThreadPoolExecutor:
     global _pool
     with _engine_lock:
         if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             _pool = ThreadPoolExecutor(OCR_WORKERS, thread_name_prefix="nanobanana-ocr")
         return _pool
 
 
 async def read_text_async(image: bytes, *, max_side: int = MAX_SIDE) -> ReadText:
     """:func:`read_text` on the OCR's own pool of :data:`OCR_WORKERS` threads."""
+    import asyncio  # here: the config imports this module, and the CLI starts without asyncio
+
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_executor(), lambda: read_text(image, max_side=max_side))
