@@ -325,11 +325,12 @@ class Run:
         # The turn first (an edit of this image continues it), then the image. The turn
         # (megabytes of thoughtSignature on Gemini 3) is not held while the image waits its
         # turn to be saved: the memory bench's 100-slide peak rose 1.3x with it.
-        name = original_path(job.dest, image.data).name
-        turn = await anyio.to_thread.run_sync(self.keep_turn, job.dest.parent, name, image)
-        if turn is not None:
-            self.turns[job.slide] = turn
-        image = dataclasses.replace(image, turn=None)
+        if image.turn is not None and signs_turns(self.config.model):  # else nothing to keep
+            name = original_path(job.dest, image.data).name
+            turn = await anyio.to_thread.run_sync(self.keep_turn, job.dest.parent, name, image)
+            if turn is not None:
+                self.turns[job.slide] = turn
+            image = dataclasses.replace(image, turn=None)
         await anyio.to_thread.run_sync(stage_received, image.data, job.dest)
         self.staged.add(job.slide)
         try:
