@@ -17,13 +17,12 @@ import math
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 import httpx2
 
-from ..batch.api import BatchApi
 from ..config.loading import DeckConfig, load_config
 from ..errors import (
     ConfigError,
@@ -35,7 +34,6 @@ from ..results import DeckResult, RunState, SlideFailure, SlideOutput, StopRepor
 from ..service.client import GeminiClient
 from ..service.endpoint import refused_listener
 from .attempt import FirstSlide, Run
-from .batched import BatchSender
 from .chained import carry_chain, fresh_notice
 from .events import (
     Event,
@@ -57,6 +55,9 @@ from .progress import ProgressCallback, ProgressTracker
 from .settings import EngineSettings
 from .stopping import Stopper, stop_grace
 from .writer import ProgressWriter
+
+if TYPE_CHECKING:
+    from .batched import BatchSender
 
 __all__ = ["EngineSettings", "carry_out", "generate_deck"]
 
@@ -208,10 +209,15 @@ async def carry_out(
     run.estimates = dict(plan.costs)
     run.unit_estimates = dict(plan.unit_costs)
     run.retired = dict(plan.retired)
-    batcher = None
+    batcher: BatchSender | None = None
     # The slides a batch still out will deliver (the plan's): not bought again.
     held = frozenset(plan.in_batch)
     if options.batch_api or manifest.batch is not None:
+        # Imported here: a run that uses no batch (most) does not pay for loading the
+        # Batch API's modules, a share of every CLI process's start-up.
+        from ..batch.api import BatchApi
+        from .batched import BatchSender
+
         batcher = BatchSender(run, manifest, BatchApi(client, cfg.model, cfg.base_url), settings)
     stopper = Stopper(run, stop_grace(settings.stop_grace, options.timeout), settings.sleep)
     batched: list[Job] = []

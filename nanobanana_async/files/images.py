@@ -25,7 +25,15 @@ from typing import IO, Any, TypeVar, cast
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
-from PIL import Image, UnidentifiedImageError
+
+# WebP registered up front: saving (or opening) a format that Pillow's first five (BMP, GIF,
+# JPEG, PPM, PNG) do not cover otherwise makes it import every one of its ~45 plugins
+# (Image.init), tens of ms of each process that converts a slide.
+from PIL import (
+    Image,
+    UnidentifiedImageError,
+    WebPImagePlugin,  # noqa: F401  (registers itself)
+)
 
 from .atomic import write_atomic
 from .deck_folders import ORIGINALS_DIR, THUMBS_DIR, VERSIONS_DIR, deck_folder, kept_file
