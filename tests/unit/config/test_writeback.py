@@ -179,10 +179,12 @@ def test_a_file_changed_since_it_was_read_is_not_written(tmp_path: Path) -> None
     assert isinstance(info.value, ConfigError)  # exit 2, one line
     assert str(info.value).startswith(f"{path}: ")
     # The same bytes under a new inode (an editor's save-as-rename) count as changed too.
+    # The new file exists before the old one goes, as an editor saves: an unlink first
+    # could hand the new file the freed inode's number.
     fresh = snapshot(path)
-    data = path.read_bytes()
-    path.unlink()
-    path.write_bytes(data)
-    os.chmod(path, 0o600)
+    saved = path.with_name(path.name + ".saved")
+    saved.write_bytes(path.read_bytes())
+    os.chmod(saved, 0o600)
+    os.replace(saved, path)
     with pytest.raises(ConfigChanged):
         drop_last_edit(path, 3, since=fresh)
