@@ -103,9 +103,9 @@ def check_command(target: Path) -> int:
             wrong.append(slide)
         print(_line(slide, check), flush=True)
     summary = f"checked {plural(len(slides), 'slide')} (free, sends nothing): "
-    summary += f"{len(slides) - len(wrong)} ok"
+    parts = [f"{len(slides) - len(wrong)} ok"] if len(wrong) < len(slides) else []
     if wrong:
         shown = slide_ranges(wrong).split(" ", 1)[1]
-        summary += f"; {plural(len(wrong), 'slide')} with text to check ({shown})"
-    print(summary)
+        parts.append(f"{plural(len(wrong), 'slide')} with text to check ({shown})")
+    print(summary + "; ".join(parts))
     return EXIT_FAILED if wrong else EXIT_OK

@@ -16,8 +16,8 @@ from engine_testing import files_args
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
 
 KEY = "check-test-key-abcdef"
-# Three slides, each read back by the OCR in the run and twice by check (about 1.3 s a
-# read): the misspelt one between two right ones.
+# Three slides, each read back by the OCR in the run and by check (about 1.3 s a read):
+# the misspelt one between two right ones.
 PROMPTS = [
     'Title slide. Heading "Quarterly Results".',
     'Team slide, heading "Our Engineering Team".',
@@ -83,16 +83,26 @@ def test_run_names_the_misspelt_slide_and_check_finds_it_sending_nothing(
     sent = emulator.stats()["requests"]
     assert sent == 3
 
-    for target in (config, tmp_path / "deck"):  # the config, or the folder alone (manifest)
-        checked = nanobanana(base_url, tmp_path, "check", str(target))
-        assert checked.returncode == 1, checked.stderr
-        lines = checked.stdout.splitlines()
-        assert lines[0] == "slide 1: ok"
-        assert lines[1].startswith("slide 2: missing 'Our Engineering Team' (closest read: '")
-        assert lines[2:] == [
-            "slide 3: ok",
-            "checked 3 slides (free, sends nothing): 2 ok; 1 slide with text to check (2)",
-        ]
+    # The folder alone: what each slide must say comes from the deck's manifest.
+    checked = nanobanana(base_url, tmp_path, "check", str(tmp_path / "deck"))
+    assert checked.returncode == 1, checked.stderr
+    lines = checked.stdout.splitlines()
+    assert lines[0] == "slide 1: ok"
+    assert lines[1].startswith("slide 2: missing 'Our Engineering Team' (closest read: '")
+    assert lines[2:] == [
+        "slide 3: ok",
+        "checked 3 slides (free, sends nothing): 2 ok; 1 slide with text to check (2)",
+    ]
+    # A config: its slides say it (the misspelt one alone here, one read instead of three).
+    one = orjson.loads(config.read_bytes())
+    one["slides"] = [one["slides"][1]]
+    config.write_bytes(orjson.dumps(one))
+    checked = nanobanana(base_url, tmp_path, "check", str(config))
+    assert checked.returncode == 1, checked.stderr
+    assert checked.stdout.splitlines()[0] == lines[1]
+    assert checked.stdout.splitlines()[1:] == [
+        "checked 1 slide (free, sends nothing): 1 slide with text to check (2)"
+    ]
     assert emulator.stats()["requests"] == sent
 
 
