@@ -66,6 +66,11 @@ _KEY_HINT = (
     "emulator: true for a dry run (placeholder images, no key, no cost)"
 )
 
+# What an agent can do about slides whose text missed (the line says which): the config's
+# field, whose edit rounds are read again, or an edit of its own; a setting or a tool, never
+# a command (``nanobanana check`` is the CLI's: the agent has no shell of the server's).
+_TEXT_FIX = '; to fix: "fix_text": 1-3 in the config (edit rounds, read again), or edit_slide'
+
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 """``report_progress(progress, total, message)``, as the SDK's context has it."""
 
@@ -115,13 +120,38 @@ def _state(seen: View) -> str:
 
 def _fields(run: RunFolder, seen: View) -> dict[str, Any]:
     progress = seen.progress or {}
-    return {
+    fields = {
         "run_id": run.run_id,
         "state": _state(seen),
         "done": progress.get("current", 0),
         "total": progress.get("total", 0),
         "failed": len(progress.get("failed") or []),
     }
+    if missed := _text_missed(seen):
+        fields["text_to_check"] = sorted(int(slide) for slide in missed)
+    return fields
+
+
+def _text_missed(seen: View) -> dict[str, Mapping[str, Any]]:
+    """Slide -> its ``text_check``, for the slides whose check did not come out ``ok``: from
+    the results once written (the final word, after any fix rounds), else the progress."""
+    if seen.results is not None:
+        outputs = seen.results.get("outputs") or []
+        pairs: Any = ((o.get("slide"), o.get("text_check")) for o in outputs)
+    else:
+        checks = (seen.progress or {}).get("text_checks")
+        pairs = checks.items() if isinstance(checks, Mapping) else ()
+    return {
+        str(slide): check
+        for slide, check in pairs
+        if isinstance(check, Mapping) and check.get("state", "ok") != "ok" and str(slide).isdigit()
+    }
+
+
+def _with_text_fix(text: str, data: Mapping[str, Any]) -> str:
+    """``text`` and how to fix the slides whose text missed, once the run is over."""
+    over = data["state"] not in ("running", "none")
+    return text + _TEXT_FIX if over and data.get("text_to_check") else text
 
 
 class DeckTools:
@@ -359,7 +389,8 @@ class DeckTools:
             return run
         seen = await anyio.to_thread.run_sync(view, run.progress_file, self._wall())
         notices = await anyio.to_thread.run_sync(self._notices, run)
-        return _told(Answer(seen.line, _fields(run, seen)), notices)
+        data = _fields(run, seen)
+        return _told(Answer(_with_text_fix(seen.line, data), data), notices)
 
     async def wait_deck(
         self,
@@ -423,7 +454,9 @@ class DeckTools:
             # Over every run of the deck: a rerun pays only for what changed.
             deck_cost_usd=results.get("deck_cost_usd"),
         )
-        text = seen.line
+        if missed := _text_missed(seen):  # what each misses, and the closest text read
+            data["text_checks"] = missed
+        text = _with_text_fix(seen.line, data)
         if full_paths and images:  # the line names the folder: the file names complete it
             names = (printable(Path(image).name) for image in images)
             text = f"{text}; saved {', '.join(names)}"
