@@ -39,7 +39,7 @@ from ..follow.launch import launch
 from ..follow.progress_file import View, Watch, view
 from ..follow.summary import printable
 from ..results import utc_iso
-from ..wording import plural
+from ..wording import plural, slide_ranges
 from .allowances import Allowances
 from .runs import RunFolder, Runs, RunsError
 from .sheet import SHEET_NAME, VIEW_BYTES, candidates_sheet, small_jpeg
@@ -489,6 +489,8 @@ class DeckTools:
             return _refusal(f"no contact sheet at {printable(str(sheet))}: {problem}")
         data["contact_sheet"] = str(sheet)
         what = "every slide numbered, failed ones marked"
+        if missed := data.get("text_to_check"):  # the sheet's amber frames: say what they are
+            what += f", text to check framed in amber ({slide_ranges(missed).split(' ', 1)[1]})"
         if slide is not None:
             what = f"slide {slide}'s candidates {slide}.1, {slide}.2..., the picked one framed"
         text = (
