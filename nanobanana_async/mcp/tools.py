@@ -66,10 +66,14 @@ _KEY_HINT = (
     "emulator: true for a dry run (placeholder images, no key, no cost)"
 )
 
-# What an agent can do about slides whose text missed (the line says which): the config's
-# field, whose edit rounds are read again, or an edit of its own; a setting or a tool, never
-# a command (``nanobanana check`` is the CLI's: the agent has no shell of the server's).
-_TEXT_FIX = '; to fix: "fix_text": 1-3 in the config (edit rounds, read again), or edit_slide'
+# What an agent can do about slides whose text missed (the line says which): an edit of
+# its own, with the words deck_results gives; ``fix_text`` edits slides as they are made (a
+# rerun keeps a made slide, and its check, as they are). A tool or a setting, never a
+# command (``nanobanana check`` is the CLI's: the agent has no shell of the server's).
+_TEXT_FIX = (
+    '; to fix: edit_slide with the right words (text_checks in deck_results); "fix_text" '
+    "fixes while making"
+)
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 """``report_progress(progress, total, message)``, as the SDK's context has it."""

@@ -643,7 +643,10 @@ async def test_a_deck_whose_text_missed_says_which_slides_and_how_to_fix_them(
             status = await ledger.call("deck_status", run_id=run_id)
             results = await ledger.call("deck_results", run_id=run_id)
     said = "; 1 slide with text to check (2)"
-    fix = '; to fix: "fix_text": 1-3 in the config (edit rounds, read again), or edit_slide'
+    fix = (
+        "; to fix: edit_slide with the right words (text_checks in deck_results); "
+        '"fix_text" fixes while making'
+    )
     assert said in _text(waited)  # the CLI's final line, as status and wait print it
     for answer in (status, results):
         assert f"{said}{fix}" in _text(answer), _text(answer)
@@ -652,5 +655,5 @@ async def test_a_deck_whose_text_missed_says_which_slides_and_how_to_fix_them(
     assert results.structured_content is not None
     (missed,) = results.structured_content["text_checks"]["2"]["missing"]
     assert missed["expected"] == "Our Team"
-    # What status adds to the line wait printed is the fix alone: 80 bytes, once the run is over.
+    # What status adds to the line wait printed is the fix alone: 101 bytes, once it is over.
     assert _text(status) == _text(waited) + fix

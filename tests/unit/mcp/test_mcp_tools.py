@@ -163,8 +163,8 @@ async def test_a_deck_whose_text_missed_says_so_with_the_fix_and_on_its_sheet(
     sheet = await tools.view_deck(run.run_id)
 
     assert status.text.endswith(
-        '; 2 slides with text to check (3, 5); to fix: "fix_text": 1-3 in the config '
-        "(edit rounds, read again), or edit_slide"
+        "; 2 slides with text to check (3, 5); to fix: edit_slide with the right words "
+        '(text_checks in deck_results); "fix_text" fixes while making'
     )
     assert status.data["text_to_check"] == [3, 5]
     assert "failed ones marked, text to check framed in amber (3, 5): " in sheet.text
