@@ -26,6 +26,15 @@ from .quota import RPM, SDK_CONCURRENCY, SLIDES, TIME_SCALE, WINDOW, QuotaRun, i
 from .shapes import RUN_TIMEOUT, ShapeRun, ShapesResult, SharedDeck
 from .startup import StartupResult
 from .sweep import P10_AT_LEAST, WORST_AT_LEAST, SweepResult
+from .text_check import (
+    FIX_ROUNDS,
+    QUOTA_ROUNDS,
+    QUOTA_RPM,
+    QUOTA_SCALE,
+    QUOTA_SLIDES,
+    RATE,
+    TextCheckResult,
+)
 
 __all__ = [
     "RESULTS_DIR",
@@ -38,6 +47,8 @@ __all__ = [
     "sweep_targets",
     "tables",
     "targets",
+    "text_check_tables",
+    "text_check_targets",
     "update_json",
     "write_json",
 ]
@@ -658,6 +669,92 @@ def sweep_tables(result: SweepResult, found: Sequence[Target]) -> str:
     return "\n\n".join([*_sweep_parts(result), target_table])
 
 
+# -- scenario 7: the text check (issue 27) --------------------------------------------------
+
+_CAUGHT_AT_LEAST = 0.95
+_RIGHT_FLAGGED_AT_MOST = 0.05
+_LONGER_AT_MOST = 1.05
+
+
+def text_check_targets(result: TextCheckResult) -> list[Target]:
+    """Issue 27's targets: the catch, the fix, the cost per slide, the quota-bound wall."""
+    right = result.slides - result.misspelt
+    caught = result.misspelt_flagged / result.misspelt if result.misspelt else 0.0
+    wrongly = result.right_flagged / right if right else 0.0
+    ratios = [p.ratio for p in result.quota]
+    spread = f"{min(ratios):.3f}-{max(ratios):.3f}" if ratios else "none"
+    return [
+        Target(
+            "text_caught",
+            f">= 95% of misspelt slides flagged ({result.slides} slides, {RATE:.0%} misspelt)",
+            f"{result.misspelt_flagged}/{result.misspelt} ({caught:.0%})",
+            bool(result.misspelt) and caught >= _CAUGHT_AT_LEAST,
+        ),
+        Target(
+            "text_right_flagged",
+            "<= 5% of right slides flagged",
+            f"{result.right_flagged}/{right} ({wrongly:.0%})",
+            wrongly <= _RIGHT_FLAGGED_AT_MOST,
+        ),
+        Target(
+            "text_fixed",
+            f'all fixed with "fix_text": {FIX_ROUNDS}',
+            f"{result.fixed}/{result.misspelt} fixed, {result.still_flagged} still flagged, "
+            f"{result.fix_requests} requests",
+            bool(result.misspelt) and result.fixed == result.misspelt and result.still_flagged == 0,
+        ),
+        Target(
+            "text_cost",
+            "the check's cost per slide (reported)",
+            f"1K {result.ms_1k:.0f} ms ({result.cpu_ms_1k:.0f} ms CPU), "
+            f"2K {result.ms_2k:.0f} ms ({result.cpu_ms_2k:.0f} ms CPU)",
+            result.ok_1k and result.ok_2k,
+        ),
+        Target(
+            "text_quota_wall",
+            f"quota-bound deck, check on vs off: wall <= {_LONGER_AT_MOST:g} x",
+            f"{result.quota_ratio:.3f} (median of {len(ratios)}, {spread})",
+            bool(ratios) and result.quota_ratio <= _LONGER_AT_MOST,
+        ),
+    ]
+
+
+def text_check_tables(result: TextCheckResult, found: Sequence[Target]) -> str:
+    """Scenario 7's tables: a read's cost, the quota-bound rounds, then its targets."""
+    reads = _table(
+        ["7. text check: a read (median of 3)", "wall ms", "CPU ms", "read right"],
+        [
+            ["1K, 1376x768", f"{result.ms_1k:.0f}", f"{result.cpu_ms_1k:.0f}", str(result.ok_1k)],
+            ["2K, 2752x1536 (reduced)", f"{result.ms_2k:.0f}", f"{result.cpu_ms_2k:.0f}",
+             str(result.ok_2k)],
+        ],
+    )  # fmt: skip
+    title = (
+        f"7. quota-bound ({QUOTA_SLIDES} slides, 2K, sliding {QUOTA_RPM}/60s, "
+        f"time x{QUOTA_SCALE:g})"
+    )
+    rounds = _table(
+        [title, "wall on s", "wall off s", "on/off", "after last image on/off s", "saved"],
+        [
+            [
+                f"round {i + 1} (seed {p.seed})",
+                f"{p.wall_on:.1f}",
+                f"{p.wall_off:.1f}",
+                f"{p.ratio:.3f}",
+                f"{p.tail_on:.1f} / {p.tail_off:.1f}",
+                f"{p.saved_on} / {p.saved_off}",
+            ]
+            for i, p in enumerate(result.quota)
+        ],
+    )
+    target_table = _table(
+        ["targets (issue 27)", "measured", "met"],
+        [[t.wanted, t.measured, "yes" if t.met else "MISSED"] for t in found],
+    )
+    note = f"real seconds; {QUOTA_ROUNDS} rounds, the order of on and off swapped every other one"
+    return "\n\n".join([reads, rounds, note, target_table])
+
+
 def write_json(
     path: Path,
     *,
@@ -670,6 +767,7 @@ def write_json(
     duration_s: float,
     shapes: ShapesResult | None = None,
     sweep: SweepResult | None = None,
+    text_check: TextCheckResult | None = None,
 ) -> None:
     """Write ``latest.json``."""
     data = {
@@ -691,6 +789,8 @@ def write_json(
         data["shapes"] = shapes.to_json()
     if sweep is not None:
         data["sweep"] = sweep.to_json()
+    if text_check is not None:
+        data["text_check"] = text_check.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
 

@@ -1,4 +1,4 @@
-"""``make bench``: every scenario (issues 4, 10, 25), then the tables, ``latest.json``, the chart.
+"""``make bench``: every scenario (issues 4, 10, 25, 27), the tables, ``latest.json``, a chart.
 
 Run: ``.venv/bin/python -m benchmarks.run``. Everything talks to emulators on loopback
 (``127.0.0.1``, free ports) started as subprocesses, but the seeded sweep, which runs its
@@ -24,10 +24,20 @@ from .quota import (
     TIME_SCALE,
     run_quota_scenario,
 )
-from .report import RESULTS_DIR, chart, log, tables, targets, write_json
+from .report import (
+    RESULTS_DIR,
+    chart,
+    log,
+    tables,
+    targets,
+    text_check_tables,
+    text_check_targets,
+    write_json,
+)
 from .shapes import run_shapes_scenario
 from .startup import run_startup_scenario
 from .sweep import CASES, SEEDS, run_sweep
+from .text_check import run_text_check_scenario
 
 __all__ = ["main"]
 
@@ -45,7 +55,10 @@ def main() -> int:
     shapes = run_shapes_scenario(log=log)
     log(f"6. pacing spread: {len(CASES)} cases x {SEEDS} seeds on virtual time")
     sweep = run_sweep(jobs=2, log=log)
+    log("7. text check (reads, a misspelt deck, its fix, a quota-bound deck on and off)")
+    text_check = run_text_check_scenario(log)
     found = targets(runs, cpu, memory, shapes, sweep)
+    text_found = text_check_targets(text_check)
     settings = {
         "model": "gemini-3-pro-image",
         "image_size": IMAGE_SIZE,
@@ -67,12 +80,15 @@ def main() -> int:
         cpu=cpu,
         memory=memory,
         startup=startup,
-        found=found,
+        found=[*found, *text_found],
         duration_s=duration,
         shapes=shapes,
         sweep=sweep,
+        text_check=text_check,
     )
     print(tables(runs, cpu, memory, startup, found, shapes, sweep))
+    print()
+    print(text_check_tables(text_check, text_found))
     print(f"\n{json_path}\n{chart_path}\n({duration:.0f} s)")
     return 0
 

@@ -7,10 +7,15 @@ column count the one giving the largest tiles that fit both sides is taken, so o
 slide fills the width (1584 px), seven come out in two columns of 616 px and fifty in six
 of 240 px. Under each tile its number; a slide with no image is a grey tile with its state
 written on it (``failed``, ``missing``, or ``unreadable`` for a file that does not decode),
-and its label says it too (``3: failed``). Only past about 1,900 slides (16:9; 1,100 in
-portrait), where a tile would be narrower than :data:`MIN_TILE`, does the sheet grow
-taller than 1600 px: in rows of tiles :data:`MIN_TILE` wide and at most twice that tall (a
-taller image sits in its tile as one of another shape does), so a deck of
+and its label says it too (``3: failed``). A slide whose text check missed (the results'
+``text_check``, state ``missing``) keeps its image, framed in amber in the gap around it
+(nothing is drawn over the slide), its label ``3: text?`` in amber; one the OCR could not
+read (``unreadable``: the reader's trouble, not a wrong slide) only says ``3: text unread``
+in grey. A line under the tiles explains the marks, only on a sheet that has one. Only
+past about 1,900 slides (16:9; 1,100 in portrait), where a tile would be narrower than
+:data:`MIN_TILE`, does the sheet grow taller than 1600 px: in rows of tiles
+:data:`MIN_TILE` wide and at most twice that tall (a taller image sits in its tile as one
+of another shape does), so a deck of
 :data:`~nanobanana_async.config.schema.MAX_SLIDES` is at most :data:`MAX_HEIGHT` tall,
 whatever shape its first image claims (a 1x30,000 PNG once asked for a sheet 720,000 px
 tall, 3.4 GB).
@@ -60,6 +65,7 @@ __all__ = [
     "MAX_SHEET_BYTES",
     "MAX_SIDE",
     "MIN_TILE",
+    "TEXT_FRAME",
     "SheetLayout",
     "draw_sheet",
     "is_contact_sheet",
@@ -81,9 +87,18 @@ BACKGROUND = (255, 255, 255)
 CELL = (224, 224, 224)  # around an image of another shape than the tiles
 ABSENT = (150, 150, 150)  # the tile of a slide with no image
 FRAME = (0, 110, 220)  # around the candidate picked
+TEXT_FRAME = (235, 150, 0)  # amber, around a slide whose text missed
 _TEXT = (0, 0, 0)
 _ALERT = (170, 0, 0)  # the label of a slide with no image
 _ABSENT_TEXT = (60, 60, 60)
+_TEXT_ALERT = (175, 95, 0)  # the label of a slide whose text missed: amber, not red
+_QUIET = (110, 110, 110)  # the label of a slide whose text was not read
+# The marks' words, and the legend line that explains each, in that order.
+_TEXT_MARKS = {"missing": "text?", "unreadable": "text unread"}
+_LEGEND = {
+    "missing": "amber text?: its words did not read as asked (nanobanana check, fix_text)",
+    "unreadable": "text unread: not read back",
+}
 _DEFAULT_ASPECT = 9 / 16  # height / width, when no image tells it
 # zlib's fastest level: 0.08 s against 0.15 s at level 6 for a sheet of 24 slides, for a
 # file 8% larger (measured on emulator slides); the sheet is drawn while a run ends.
@@ -128,14 +143,17 @@ class SheetLayout:
         )
 
 
-def sheet_layout(count: int, aspect: float, *, one_row: bool = False) -> SheetLayout:
+def sheet_layout(
+    count: int, aspect: float, *, one_row: bool = False, legend: bool = False
+) -> SheetLayout:
     """The layout of ``count`` tiles of shape ``aspect`` (height / width): the largest tiles.
 
     Every column count from 1 to ``count`` is tried (only ``count``: ``one_row``, for
     candidates side by side); for each, the widest tile for which
-    the whole grid (tiles, labels and gaps) fits :data:`MAX_SIDE` both ways; the widest of
-    all wins (on a tie, fewer columns). Below :data:`MIN_TILE` the tiles stay that wide,
-    at most twice as tall, and the sheet grows taller.
+    the whole grid (tiles, labels and gaps, and a ``legend`` line under them) fits
+    :data:`MAX_SIDE` both ways; the widest of all wins (on a tie, fewer columns). Below
+    :data:`MIN_TILE` the tiles stay that wide, at most twice as tall, and the sheet grows
+    taller.
 
     Raises:
         ValueError: ``count`` is below 1 or ``aspect`` is not positive.
@@ -151,7 +169,7 @@ def sheet_layout(count: int, aspect: float, *, one_row: bool = False) -> SheetLa
         low, high = 0, widest  # the largest width in [low, high] that fits; 0: none does
         while low < high:
             middle = (low + high + 1) // 2
-            if _height(rows, middle, aspect) <= MAX_SIDE:
+            if _height(rows, middle, aspect, legend) <= MAX_SIDE:
                 low = middle
             else:
                 high = middle - 1
@@ -170,7 +188,7 @@ def sheet_layout(count: int, aspect: float, *, one_row: bool = False) -> SheetLa
         tile_height=_tile_height(width, aspect),
         label_height=_label_height(width),
         width=GAP * (columns + 1) + columns * width,
-        height=_height(rows, width, aspect),
+        height=_height(rows, width, aspect, legend),
     )
 
 
@@ -215,7 +233,9 @@ def draw_sheet(
     Raises:
         ExportError: ``dest`` could not be written (it is then unchanged).
     """
-    layout = sheet_layout(len(slides), _deck_aspect(slides), one_row=one_row)
+    marks = [s.text for s in slides if s.path is not None and s.text in _TEXT_MARKS]
+    legend = [_LEGEND[mark] for mark in _TEXT_MARKS if mark in marks]
+    layout = sheet_layout(len(slides), _deck_aspect(slides), one_row=one_row, legend=bool(legend))
     sheet = Image.new("RGB", (layout.width, layout.height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     label_font = _font(_font_size(layout.tile_width))
@@ -232,9 +252,14 @@ def draw_sheet(
                 with tile:
                     _paste(sheet, tile, (x, y), layout)
             label = labels[index] if labels is not None else str(slide.number)
-            _label(draw, layout, label, state, (x, y), (label_font, state_font))
+            text = slide.text if state == "ok" else None
+            _label(draw, layout, label, state, (x, y), (label_font, state_font), text)
             if index == framed:
                 _frame(draw, layout, (x, y))
+            elif text == "missing":
+                _frame(draw, layout, (x, y), TEXT_FRAME)
+    if legend:
+        _legend(draw, layout, "; ".join(legend))
     buffer = BytesIO()
     mark = PngImagePlugin.PngInfo()
     mark.add_text("Software", _SOFTWARE)
@@ -263,13 +288,28 @@ def _tile_or_none(slide: Slide, box: tuple[int, int]) -> Image.Image | None:
         return None
 
 
-def _frame(draw: ImageDraw.ImageDraw, layout: SheetLayout, at: tuple[int, int]) -> None:
-    """A frame in the gap around a tile and its label: the one picked."""
+def _frame(
+    draw: ImageDraw.ImageDraw,
+    layout: SheetLayout,
+    at: tuple[int, int],
+    colour: tuple[int, int, int] = FRAME,
+) -> None:
+    """A frame in the gap around a tile and its label: the one picked (blue), or a slide
+    whose text missed (amber)."""
     x, y = at
     half = GAP // 2
     right = x + layout.tile_width - 1 + half
     bottom = y + layout.tile_height + layout.label_height - 1 + half
-    draw.rectangle((x - half, y - half, right, bottom), outline=FRAME, width=half)
+    draw.rectangle((x - half, y - half, right, bottom), outline=colour, width=half)
+
+
+def _legend(draw: ImageDraw.ImageDraw, layout: SheetLayout, text: str) -> None:
+    """The line under the tiles that says what the text marks mean, cut to the sheet."""
+    font = _font(_legend_size(layout.tile_width))
+    while len(text) > 10 and _text_width(draw, text, font) > layout.width - 2 * GAP:
+        text = text[: len(text) - 12].rstrip() + "..."
+    top = layout.height - _legend_height(layout.tile_width)
+    _centred(draw, text, (GAP, top, layout.width - GAP, layout.height), font, _TEXT_ALERT)
 
 
 def _label(
@@ -279,20 +319,28 @@ def _label(
     state: str,
     at: tuple[int, int],
     fonts: tuple[Font, Font],
+    text: str | None = None,
 ) -> None:
-    """A slide's label under its tile; for a slide with no image, its state on a grey tile."""
+    """A slide's label under its tile; for a slide with no image, its state on a grey tile;
+    for one whose text check did not come out ``ok`` (``text``), its mark."""
     x, y = at
     label_font, state_font = fonts
+    colour = _TEXT
     if state != "ok":
         box = (x, y, x + layout.tile_width - 1, y + layout.tile_height - 1)
         draw.rectangle(box, fill=ABSENT)
         _centred(draw, state, box, state_font, _ABSENT_TEXT)
-    shown = label if state == "ok" else f"{label}: {state}"
+        shown, colour = f"{label}: {state}", _ALERT
+    elif text in _TEXT_MARKS:
+        shown = f"{label}: {_TEXT_MARKS[text]}"
+        colour = _TEXT_ALERT if text == "missing" else _QUIET
+    else:
+        shown = label
     if _text_width(draw, shown, label_font) <= layout.tile_width:
         label = shown
     top = y + layout.tile_height
     strip = (x, top, x + layout.tile_width, top + layout.label_height)
-    _centred(draw, label, strip, label_font, _TEXT if state == "ok" else _ALERT)
+    _centred(draw, label, strip, label_font, colour)
 
 
 def is_contact_sheet(data: bytes) -> bool:
@@ -315,8 +363,19 @@ def _label_height(tile_width: int) -> int:
     return _font_size(tile_width) * 3 // 2 + 2
 
 
-def _height(rows: int, width: int, aspect: float) -> int:
-    return GAP * (rows + 1) + rows * (_tile_height(width, aspect) + _label_height(width))
+def _height(rows: int, width: int, aspect: float, legend: bool = False) -> int:
+    tiles = GAP * (rows + 1) + rows * (_tile_height(width, aspect) + _label_height(width))
+    return tiles + (_legend_height(width) if legend else 0)
+
+
+def _legend_height(tile_width: int) -> int:
+    """The legend's strip: a line of :func:`_legend_size`, and a little space above."""
+    return _legend_size(tile_width) * 3 // 2 + 2
+
+
+def _legend_size(tile_width: int) -> int:
+    """The legend's font: the labels', 12 to 20 px (a line of about 100 characters)."""
+    return max(12, min(20, _font_size(tile_width)))
 
 
 def _deck_aspect(slides: Sequence[Slide]) -> float:
@@ -336,7 +395,7 @@ def _deck_aspect(slides: Sequence[Slide]) -> float:
 
 
 # After the layout's helpers, which it calls.
-MAX_HEIGHT = sheet_layout(MAX_SLIDES, _TALLEST_SMALL_TILE).height
+MAX_HEIGHT = sheet_layout(MAX_SLIDES, _TALLEST_SMALL_TILE, legend=True).height
 """The tallest sheet: of :data:`~nanobanana_async.config.schema.MAX_SLIDES` (about 15,000 px)."""
 
 

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
 from PIL import Image
@@ -55,6 +55,7 @@ __all__ = [
     "ExportReport",
     "Slide",
     "SlideState",
+    "TextState",
     "UnreadableImage",
     "opaque",
     "open_image",
@@ -76,6 +77,8 @@ _MAX_NUMBER = 999_999  # the config's largest slide number
 _MATTE = (255, 255, 255)
 
 SlideState = Literal["ok", "failed", "missing"]
+TextState = Literal["ok", "missing", "unreadable"]
+_TEXT_STATES: frozenset[str] = frozenset(("ok", "missing", "unreadable"))
 
 
 class ExportError(NanoBananaError):
@@ -105,6 +108,8 @@ class Slide:
             folder, in order (``None`` where it is not a regular file there); the slide's
             ``path`` is the one in place, which export and the contact sheet show.
         picked: which candidate is the slide (from 1), when it has several.
+        text: its text check's state (``ok``, ``missing`` or ``unreadable``) from the
+            results' ``text_check``; ``None`` when its text was not checked.
     """
 
     number: int
@@ -114,6 +119,7 @@ class Slide:
     prompt: str | None = None
     candidates: tuple[Path | None, ...] = ()
     picked: int | None = None
+    text: TextState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +322,8 @@ def _from_results(output_dir: Path, results: dict[str, Any]) -> Deck:
                 ),
                 picked=picked if type(picked) is int else None,
             )
+        if (text := _text_state(entry.get("text_check"))) is not None:
+            slides[entry["slide"]] = replace(slides[entry["slide"]], text=text)
     for index, (number, error) in enumerate(_entries(results, "errors", "error", results_path)):
         if number not in slides:
             reason = f"failed: {_one_line(error)}"
@@ -335,6 +343,12 @@ def _from_results(output_dir: Path, results: dict[str, Any]) -> Deck:
     if not any(slide.path for slide in ordered):
         raise ExportError(f"nothing to export in {output_dir}: {_nothing(ordered)}")
     return Deck(output_dir, ordered, listed=False, notes=tuple(notes))
+
+
+def _text_state(check: object) -> TextState | None:
+    """The state of an output's ``text_check``; ``None`` when absent or not one of ours."""
+    state = check.get("state") if isinstance(check, dict) else None
+    return cast("TextState", state) if state in _TEXT_STATES else None
 
 
 def _saved(output_dir: Path, number: int, recorded: str) -> Slide:

@@ -39,7 +39,7 @@ from ..follow.launch import launch
 from ..follow.progress_file import View, Watch, view
 from ..follow.summary import printable
 from ..results import utc_iso
-from ..wording import plural
+from ..wording import plural, slide_ranges
 from .allowances import Allowances
 from .runs import RunFolder, Runs, RunsError
 from .sheet import SHEET_NAME, VIEW_BYTES, candidates_sheet, small_jpeg
@@ -64,6 +64,15 @@ _KEY_HINT = (
     "; the MCP server reads it from its own environment: give it there (claude mcp add -e "
     'GEMINI_API_KEY=..., or "env" in .mcp.json) and restart the server, or call again with '
     "emulator: true for a dry run (placeholder images, no key, no cost)"
+)
+
+# What an agent can do about slides whose text missed (the line says which): an edit of
+# its own, with the words deck_results gives; ``fix_text`` edits slides as they are made (a
+# rerun keeps a made slide, and its check, as they are). A tool or a setting, never a
+# command (``nanobanana check`` is the CLI's: the agent has no shell of the server's).
+_TEXT_FIX = (
+    '; to fix: edit_slide with the right words (text_checks in deck_results); "fix_text" '
+    "fixes while making"
 )
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
@@ -115,13 +124,38 @@ def _state(seen: View) -> str:
 
 def _fields(run: RunFolder, seen: View) -> dict[str, Any]:
     progress = seen.progress or {}
-    return {
+    fields = {
         "run_id": run.run_id,
         "state": _state(seen),
         "done": progress.get("current", 0),
         "total": progress.get("total", 0),
         "failed": len(progress.get("failed") or []),
     }
+    if missed := _text_missed(seen):
+        fields["text_to_check"] = sorted(int(slide) for slide in missed)
+    return fields
+
+
+def _text_missed(seen: View) -> dict[str, Mapping[str, Any]]:
+    """Slide -> its ``text_check``, for the slides whose check did not come out ``ok``: from
+    the results once written (the final word, after any fix rounds), else the progress."""
+    if seen.results is not None:
+        outputs = seen.results.get("outputs") or []
+        pairs: Any = ((o.get("slide"), o.get("text_check")) for o in outputs)
+    else:
+        checks = (seen.progress or {}).get("text_checks")
+        pairs = checks.items() if isinstance(checks, Mapping) else ()
+    return {
+        str(slide): check
+        for slide, check in pairs
+        if isinstance(check, Mapping) and check.get("state", "ok") != "ok" and str(slide).isdigit()
+    }
+
+
+def _with_text_fix(text: str, data: Mapping[str, Any]) -> str:
+    """``text`` and how to fix the slides whose text missed, once the run is over."""
+    over = data["state"] not in ("running", "none")
+    return text + _TEXT_FIX if over and data.get("text_to_check") else text
 
 
 class DeckTools:
@@ -359,7 +393,8 @@ class DeckTools:
             return run
         seen = await anyio.to_thread.run_sync(view, run.progress_file, self._wall())
         notices = await anyio.to_thread.run_sync(self._notices, run)
-        return _told(Answer(seen.line, _fields(run, seen)), notices)
+        data = _fields(run, seen)
+        return _told(Answer(_with_text_fix(seen.line, data), data), notices)
 
     async def wait_deck(
         self,
@@ -423,7 +458,9 @@ class DeckTools:
             # Over every run of the deck: a rerun pays only for what changed.
             deck_cost_usd=results.get("deck_cost_usd"),
         )
-        text = seen.line
+        if missed := _text_missed(seen):  # what each misses, and the closest text read
+            data["text_checks"] = missed
+        text = _with_text_fix(seen.line, data)
         if full_paths and images:  # the line names the folder: the file names complete it
             names = (printable(Path(image).name) for image in images)
             text = f"{text}; saved {', '.join(names)}"
@@ -456,6 +493,8 @@ class DeckTools:
             return _refusal(f"no contact sheet at {printable(str(sheet))}: {problem}")
         data["contact_sheet"] = str(sheet)
         what = "every slide numbered, failed ones marked"
+        if missed := data.get("text_to_check"):  # the sheet's amber frames: say what they are
+            what += f", text to check framed in amber ({slide_ranges(missed).split(' ', 1)[1]})"
         if slide is not None:
             what = f"slide {slide}'s candidates {slide}.1, {slide}.2..., the picked one framed"
         text = (

@@ -613,3 +613,47 @@ async def test_edit_a_slide_see_one_request_undo_and_pick_a_candidate(
     assert _text(refused).startswith("nanobanana: error: SLIDE: 9 is not a slide")
     assert no_sheet.is_error
     assert emulator.stats()["requests"] == 9
+
+
+async def test_a_deck_whose_text_missed_says_which_slides_and_how_to_fix_them(
+    tmp_path: Path,
+) -> None:
+    for module in ("rapidocr", "onnxruntime"):
+        pytest.importorskip(module, reason="the qa extra (rapidocr, onnxruntime) is not installed")
+    emulator = Emulator(EmulatorSettings(keys=frozenset({SHAPED_KEY}), latency=False, seed=7))
+    emulator.script({2: "misspell"})  # one at a time: the second request is slide 2
+    prompts = ['Title slide. Heading "Quarterly Results".', 'Team slide, heading "Our Team".']
+    config = {
+        "slides": [{"number": n, "prompt": p} for n, p in enumerate(prompts, 1)],
+        "output_dir": str(tmp_path / "deck"),
+        "image_size": "1K",
+        "format": "jpg",
+        "concurrency": 1,
+        "check_text": True,
+    }
+    with serve_in_thread(emulator) as base_url:
+        env = environment(base_url, XDG_STATE_HOME=str(tmp_path / "state"))
+        async with _connect(env, tmp_path) as session:
+            ledger = _Ledger(session)
+            started = await ledger.call("start_deck", config=config)
+            assert not started.is_error, _text(started)
+            assert started.structured_content is not None
+            run_id = started.structured_content["run_id"]
+            waited = await _follow(ledger, run_id)
+            status = await ledger.call("deck_status", run_id=run_id)
+            results = await ledger.call("deck_results", run_id=run_id)
+    said = "; 1 slide with text to check (2)"
+    fix = (
+        "; to fix: edit_slide with the right words (text_checks in deck_results); "
+        '"fix_text" fixes while making'
+    )
+    assert said in _text(waited)  # the CLI's final line, as status and wait print it
+    for answer in (status, results):
+        assert f"{said}{fix}" in _text(answer), _text(answer)
+        assert answer.structured_content is not None
+        assert answer.structured_content["text_to_check"] == [2]
+    assert results.structured_content is not None
+    (missed,) = results.structured_content["text_checks"]["2"]["missing"]
+    assert missed["expected"] == "Our Team"
+    # What status adds to the line wait printed is the fix alone: 101 bytes, once it is over.
+    assert _text(status) == _text(waited) + fix

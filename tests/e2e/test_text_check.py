@@ -12,8 +12,10 @@ import engine_testing
 import orjson
 import pytest
 from engine_testing import files_args
+from PIL import Image
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
+from nanobanana_async.export.contact_sheet import CONTACT_SHEET_NAME, TEXT_FRAME, sheet_layout
 
 KEY = "check-test-key-abcdef"
 # Three slides, each read back by the OCR in the run and by check (about 1.3 s a read):
@@ -51,6 +53,11 @@ def nanobanana(base_url: str, tmp_path: Path, *args: str) -> subprocess.Complete
         timeout=120,
         check=False,
     )
+
+
+def sheet_aspect(image: Path) -> float:
+    with Image.open(image) as opened:
+        return opened.height / opened.width
 
 
 def write_config(tmp_path: Path, **extra: object) -> Path:
@@ -104,6 +111,15 @@ def test_run_names_the_misspelt_slide_and_check_finds_it_sending_nothing(
         "checked 1 slide (free, sends nothing): 1 slide with text to check (2)"
     ]
     assert emulator.stats()["requests"] == sent
+    # The run's contact sheet frames the misspelt slide in amber (the results copy says it).
+    with Image.open(tmp_path / "deck" / CONTACT_SHEET_NAME) as opened:
+        sheet = opened.convert("RGB")
+    layout = sheet_layout(3, sheet_aspect(tmp_path / "deck" / "slide-01.webp"), legend=True)
+    assert sheet.size == (layout.width, layout.height)
+    x, y = layout.origin(MISSPELT - 1)
+    assert sheet.getpixel((x - 3, y + layout.tile_height // 2)) == TEXT_FRAME
+    x, y = layout.origin(0)
+    assert sheet.getpixel((x - 3, y + layout.tile_height // 2)) == (255, 255, 255)
 
 
 def test_check_refuses_a_folder_that_cannot_say_the_text(

@@ -22,6 +22,7 @@ from nanobanana_async.export.contact_sheet import (
     MAX_HEIGHT,
     MAX_SIDE,
     MIN_TILE,
+    TEXT_FRAME,
     sheet_layout,
 )
 from nanobanana_async.export.deck import Deck, ExportError, Slide, open_image
@@ -29,6 +30,9 @@ from nanobanana_async.files.images import image_mode
 
 Box = tuple[int, int, int, int]
 RED = (170, 0, 0)  # the label of a slide with no image
+AMBER_TEXT = (175, 95, 0)  # the label of a slide whose text missed, and the legend
+QUIET = (110, 110, 110)  # the label of a slide whose text was not read
+WHITE = (255, 255, 255)
 
 
 def colour(index: int) -> tuple[int, int, int]:
@@ -43,8 +47,10 @@ def make_deck(
     size: tuple[int, int] = (64, 36),
     failed: tuple[int, ...] = (),
     missing: tuple[int, ...] = (),
+    text: dict[int, str] | None = None,
 ) -> Deck:
-    """Slides 1..count, each a solid-colour PNG, with a results copy as a run leaves it."""
+    """Slides 1..count, each a solid-colour PNG, with a results copy as a run leaves it;
+    ``text``: slide -> the state of its ``text_check``."""
     outputs: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     for number in range(1, count + 1):
@@ -55,6 +61,8 @@ def make_deck(
         if number not in missing:
             Image.new("RGB", size, colour(number)).save(path)
         outputs.append({"slide": number, "path": str(path), "size_kb": 1})
+        if text and number in text:
+            outputs[-1]["text_check"] = {"state": text[number]}
     data = {"outputs": outputs, "errors": errors, "output_dir": str(folder)}
     (folder / RESULTS_COPY_NAME).write_bytes(orjson.dumps(data))
     return read_deck(folder)
@@ -144,6 +152,54 @@ def test_failed_and_missing_slides_are_grey_tiles_that_say_so(tmp_path: Path) ->
             (x, y + layout.tile_height, x + layout.tile_width, y + layout.tile_height + 40)
         )
         assert has_red(label)
+
+
+def test_a_slide_whose_text_missed_is_framed_in_amber_and_a_legend_says_why(
+    tmp_path: Path,
+) -> None:
+    states = {2: "missing", 3: "ok", 4: "unreadable"}
+    deck = make_deck(tmp_path, 5, failed=(5,), text=states)
+    with Image.open(write_contact_sheet(deck)) as opened:
+        sheet = opened.convert("RGB")
+    layout = sheet_layout(5, 36 / 64, legend=True)
+    assert sheet.size == (layout.width, layout.height)
+    half = 4  # the frame's width: half the gap between tiles
+    for number in (1, 2, 3, 4):
+        x, y = layout.origin(number - 1)
+        box, pixels = where(sheet, colour(number))
+        # The image is kept whole: the mark is around it, never over it.
+        assert box == (x, y, x + layout.tile_width, y + layout.tile_height)
+        assert pixels == layout.tile_width * layout.tile_height
+        bottom = y + layout.tile_height + layout.label_height
+        around = [
+            sheet.getpixel((x - half + 1, y + layout.tile_height // 2)),  # left
+            sheet.getpixel((x + layout.tile_width + 1, y + 5)),  # right
+            sheet.getpixel((x + layout.tile_width // 2, y - half + 1)),  # above
+            sheet.getpixel((x + layout.tile_width // 2, bottom + 1)),  # under the label
+        ]
+        framed = number == 2
+        assert around == [TEXT_FRAME if framed else WHITE] * 4, number
+        label = sheet.crop((x, y + layout.tile_height, x + layout.tile_width, bottom))
+        assert (where(label, AMBER_TEXT)[1] > 0) is framed, number
+        assert (where(label, QUIET)[1] > 0) is (number == 4), number  # "4: text unread"
+        assert not has_red(label)
+    # The failed slide is marked as failed, not for its text.
+    x, y = layout.origin(4)
+    assert sheet.getpixel((x - half + 1, y + layout.tile_height // 2)) == WHITE
+    # The legend: a line of amber under the last row.
+    last_row = layout.origin(4)[1] + layout.tile_height + layout.label_height
+    legend = sheet.crop((0, last_row + 2, layout.width, layout.height))
+    assert where(legend, AMBER_TEXT)[1] > 0
+
+
+def test_a_sheet_with_no_text_mark_has_no_legend(tmp_path: Path) -> None:
+    deck = make_deck(tmp_path, 3, text={1: "ok", 2: "ok"})
+    with Image.open(write_contact_sheet(deck)) as opened:
+        sheet = opened.convert("RGB")
+    layout = sheet_layout(3, 36 / 64)
+    assert sheet.size == (layout.width, layout.height)
+    assert where(sheet, TEXT_FRAME)[1] == 0
+    assert where(sheet, AMBER_TEXT)[1] == 0
 
 
 def test_an_image_that_does_not_decode_is_marked_unreadable(tmp_path: Path) -> None:

@@ -135,3 +135,36 @@ async def test_generate_image_words_its_refusals_for_the_agent_calling_it(tmp_pa
     assert shape.error
     assert shape.text.startswith("aspect_ratio: must be one of 1:1 2:3")
     assert list((tmp_path / "runs").iterdir()) == []  # refused: no run left to be found
+
+
+async def test_a_deck_whose_text_missed_says_so_with_the_fix_and_on_its_sheet(
+    tmp_path: Path,
+) -> None:
+    from PIL import Image
+
+    runs = Runs(tmp_path / "runs")
+    run = runs.new("deck", _NOW)
+    run.started_file.write_bytes(b"{}")
+    folder = tmp_path / "deck"
+    folder.mkdir()
+    Image.new("RGB", (64, 36)).save(folder / "contact-sheet.png")
+    missing = {"state": "missing", "missing": [{"expected": "Q3", "closest": "Q8"}]}
+    progress = {
+        "current": 5,
+        "total": 5,
+        "state": "done",
+        "output_dir": str(folder),
+        "text_checks": {"1": {"state": "ok"}, "3": missing, "5": {"state": "unreadable"}},
+    }
+    run.progress_file.write_bytes(orjson.dumps(progress))
+    tools = DeckTools(runs, env={}, cwd=tmp_path, wall_clock=lambda: _NOW)
+
+    status = await tools.deck_status(run.run_id)
+    sheet = await tools.view_deck(run.run_id)
+
+    assert status.text.endswith(
+        "; 2 slides with text to check (3, 5); to fix: edit_slide with the right words "
+        '(text_checks in deck_results); "fix_text" fixes while making'
+    )
+    assert status.data["text_to_check"] == [3, 5]
+    assert "failed ones marked, text to check framed in amber (3, 5): " in sheet.text

@@ -163,6 +163,40 @@ def test_drawn_slides_read_back_and_a_wrong_string_is_flagged(
     assert (0.04 < left < 0.1, 0.1 < top < 0.25, right < 0.8, bottom < 0.35) == (True,) * 4
 
 
+def busy_slide() -> bytes:
+    """A slide unlike the cases above: a gradient page with a picture beside the text, the
+    heading light on a dark box (condensed bold), the body small italic serif over two
+    lines, a 20 px footnote in the corner; a JPEG, as the model answers."""
+    size = (1376, 768)
+    top, bottom = Image.new("RGB", size, (18, 52, 96)), Image.new("RGB", size, (120, 170, 210))
+    image = Image.composite(bottom, top, Image.linear_gradient("L").resize(size))
+    draw = ImageDraw.Draw(image)
+    for n in range(300):  # a "photo" of coloured blocks on the right, the same every run
+        x, y, side = 860 + (n * 37) % 500, (n * 53) % 768, 8 + (n * 11) % 32
+        draw.rectangle((x, y, x + side, y + side), fill=((n * 67) % 256, (n * 29) % 256, 140))
+    draw.ellipse((900, 200, 1250, 550), fill=(240, 180, 40))
+    draw.rounded_rectangle((60, 90, 800, 220), radius=20, fill=(10, 20, 40))
+    white = (250, 250, 250)
+    heading = font("DejaVuSansCondensed-Bold.ttf", 76)
+    draw.text((90, 110), "Regional Sales", fill=white, font=heading)
+    body = font("DejaVuSerif-Italic.ttf", 26)
+    draw.text((90, 320), "Revenue grew in every region", fill=white, font=body)
+    draw.text((90, 360), "for the fourth quarter running", fill=white, font=body)
+    draw.text((90, 700), "Source: internal data, 2026", fill=(20, 30, 50), font=font(None, 20))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def test_a_busy_slide_reads_back_its_text_split_over_lines_included() -> None:
+    read = read_text(busy_slide())
+    sentence = "Revenue grew in every region for the fourth quarter running"
+    expected = ["Regional Sales", sentence, "Source: internal data, 2026"]
+    assert match_text(expected, read).state == "ok", read.text
+    wrong = match_text([sentence.replace("fourth", "fuorth")], read)
+    assert wrong.state == "missing", read.text
+
+
 def test_a_blank_page_is_unreadable() -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (1376, 768), (248, 248, 245)).save(buffer, "PNG")
