@@ -49,6 +49,7 @@ from .deck import (
     ExportError,
     Slide,
     UnreadableImage,
+    image_size,
     opaque,
     open_image,
     read_image_file,
@@ -331,9 +332,7 @@ def _deck_aspect(slides: Sequence[Slide]) -> float:
         if slide.path is None:
             continue
         try:
-            data = read_image_file(slide.path)
-            with contextlib.closing(open_image(data, slide.path.name)) as image:
-                width, height = image.size  # from the header: no pixel is decoded
+            width, height = image_size(read_image_file(slide.path), slide.path.name)
         except UnreadableImage:
             continue
         if width and height:
