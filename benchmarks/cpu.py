@@ -59,9 +59,11 @@ from .emulator_process import EmulatorProcess, cpu_seconds
 __all__ = [
     "CpuResult",
     "Sample",
+    "decode_encode_pool",
     "engine_run",
     "full_pool",
     "measured",
+    "parsed",
     "run_cpu_scenario",
     "warm",
     "warmed",
@@ -181,7 +183,7 @@ def warmed(prefix: str) -> Iterator[Warmed]:
         yield Warmed(emulator, base, env, config, jobs, answers)
 
 
-def _parsed(answer: Path) -> bytes:
+def parsed(answer: Path) -> bytes:
     """The work every answer costs before its image: read, inflate, parse, base64-decode."""
     body = zlib.decompressobj(_GZIP_WBITS).decompress(answer.read_bytes())
     return parse_success(body).data
@@ -189,7 +191,7 @@ def _parsed(answer: Path) -> bytes:
 
 def _full_work(job: Job, answer: Path, folder: Path) -> None:
     save_image(
-        _parsed(answer),
+        parsed(answer),
         folder / job.dest.name,
         fmt=job.fmt,
         quality=job.quality,
@@ -240,7 +242,8 @@ def measured(run: Callable[[], float], emulator_pid: int) -> Sample:
     return Sample(images_per_s, own, emulator, share)
 
 
-def _pool(jobs: list[Job], images: list[bytes], folder: Path) -> float:
+def decode_encode_pool(jobs: list[Job], images: list[bytes], folder: Path) -> float:
+    """The decode+encode ceiling: ``save_image`` on every image's bytes, no HTTP, no parse."""
     started = time.perf_counter()
     with ThreadPoolExecutor(THREADS) as pool:
         futures = [
@@ -278,12 +281,12 @@ def run_cpu_scenario(log: Any = print) -> CpuResult:
     with warmed("nanobanana-bench-") as ready:
         emulator, base, env, config = ready.emulator, ready.base, ready.env, ready.config
         jobs, answers = ready.jobs, ready.answers
-        images = [_parsed(answer) for answer in answers]
+        images = [parsed(answer) for answer in answers]
         for n in range(ROUNDS):
             (base / f"pool-{n}").mkdir()
             (base / f"full-{n}").mkdir()
             runs: dict[str, Callable[[], float]] = {
-                "pool": functools.partial(_pool, jobs, images, base / f"pool-{n}"),
+                "pool": functools.partial(decode_encode_pool, jobs, images, base / f"pool-{n}"),
                 "full": functools.partial(full_pool, jobs, answers, base / f"full-{n}"),
                 "engine": functools.partial(
                     engine_run, {**config, "output_dir": str(base / f"engine-{n}")}, env

@@ -7,7 +7,10 @@ engine adds on top. ``python -m benchmarks.cpu_http`` warms the emulator as scen
 does, then alternates three runs ``ROUNDS`` times (the order reversed every other round):
 the HTTP pool (``THREADS`` threads, one ``httpx2.Client`` with as many connections, each
 thread posting a request, parsing the answer and saving the image as the full-work pool
-does), the full-work pool, and the engine. It prints each round and the medians.
+does), the decode+encode pool, the full-work pool, and the engine. It prints each round,
+the medians of the ratios, and each run's CPU milliseconds per image (this process, all
+threads, and the emulator's), median and spread: on a shared machine the ratios are noise,
+the CPU per image much less so.
 """
 
 from __future__ import annotations
@@ -26,7 +29,19 @@ from nanobanana_async.engine.plan import Job
 from nanobanana_async.service.client import ACCEPT_ENCODING
 from nanobanana_async.service.protocol import parse_success
 
-from .cpu import IMAGES, KEY, ROUNDS, THREADS, engine_run, full_pool, measured, warmed
+from .cpu import (
+    IMAGES,
+    KEY,
+    ROUNDS,
+    THREADS,
+    Sample,
+    decode_encode_pool,
+    engine_run,
+    full_pool,
+    measured,
+    parsed,
+    warmed,
+)
 from .deck import MODEL, save_image
 
 __all__ = ["http_pool", "main"]
@@ -56,13 +71,17 @@ def http_pool(base_url: str, jobs: list[Job], folder: Path) -> float:
 
 def main() -> None:
     with warmed("nanobanana-cpu-http-") as ready:
-        rounds = []
+        images = [parsed(answer) for answer in ready.answers]
+        rounds: list[dict[str, Sample]] = []
         for n in range(ROUNDS):
-            for name in ("http", "full"):
+            for name in ("http", "pool", "full"):
                 (ready.base / f"{name}-{n}").mkdir()
             runs: dict[str, Callable[[], float]] = {
                 "http": functools.partial(
                     http_pool, ready.emulator.base_url, ready.jobs, ready.base / f"http-{n}"
+                ),
+                "pool": functools.partial(
+                    decode_encode_pool, ready.jobs, images, ready.base / f"pool-{n}"
                 ),
                 "full": functools.partial(
                     full_pool, ready.jobs, ready.answers, ready.base / f"full-{n}"
@@ -93,6 +112,13 @@ def main() -> None:
         f"engine / http pool {median('engine', 'http'):.3f}, "
         f"engine / full-work pool {median('engine', 'full'):.3f}"
     )
+    print("CPU ms per image, median of the rounds (spread): this process; the emulator")
+    for name in rounds[0]:
+        own = sorted(1000 * r[name].own_cpu / IMAGES for r in rounds)
+        emulator = statistics.median(1000 * r[name].emulator_cpu / IMAGES for r in rounds)
+        print(
+            f"  {name:7} {statistics.median(own):5.0f} ({own[0]:.0f}-{own[-1]:.0f}); {emulator:.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ from .deck import (
     ExportError,
     Slide,
     UnreadableImage,
+    image_size,
     opaque,
     open_image,
     read_image_file,
@@ -103,6 +104,12 @@ _DEFAULT_ASPECT = 9 / 16  # height / width, when no image tells it
 # zlib's fastest level: 0.08 s against 0.15 s at level 6 for a sheet of 24 slides, for a
 # file 8% larger (measured on emulator slides); the sheet is drawn while a run ends.
 _PNG_COMPRESS_LEVEL = 1
+# Each tile's last step down (at most 2x: ``reducing_gap`` box-averages the rest). Hamming
+# has a third of Lanczos's taps and, at a tile's size, looks the same (a mean difference
+# of 0.6 in 255 on an emulator slide): 3.3 ms against 7.3 to scale a thumbnail to a
+# 24-slide sheet's tile, a third of the sheet's CPU, spent as a run ends with a core idle
+# (benchmarks/README.md, "Where the CPU goes").
+_TILE_FILTER = Image.Resampling.HAMMING
 # The sheet's mark, a PNG text chunk before its pixels: a contact-sheet.png without it is
 # not this tool's, and is kept, not overwritten (files/foreign.py).
 _SOFTWARE = "nanobanana-async contact sheet"
@@ -384,9 +391,7 @@ def _deck_aspect(slides: Sequence[Slide]) -> float:
         if slide.path is None:
             continue
         try:
-            data = read_image_file(slide.path)
-            with contextlib.closing(open_image(data, slide.path.name)) as image:
-                width, height = image.size  # from the header: no pixel is decoded
+            width, height = image_size(read_image_file(slide.path), slide.path.name)
         except UnreadableImage:
             continue
         if width and height:
@@ -443,7 +448,7 @@ def _scaled(data: bytes, name: str, box: tuple[int, int]) -> Image.Image:
         try:
             image.load()
             pixels = opaque(image)
-            return pixels.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+            return pixels.resize(size, _TILE_FILTER, reducing_gap=2.0)
         except (OSError, SyntaxError, ValueError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise UnreadableImage(f"{name} does not decode: {reason}") from None

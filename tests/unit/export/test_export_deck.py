@@ -7,6 +7,7 @@ makes the deck with the engine against the emulator, in process, and exports it.
 from __future__ import annotations
 
 import os
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from nanobanana_async.export import (
     write_pdf,
 )
 from nanobanana_async.export import deck as deck_module
-from nanobanana_async.export.deck import UnreadableImage, open_image, read_image_file
+from nanobanana_async.export.deck import UnreadableImage, image_size, open_image, read_image_file
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="only root can chown to another user")
 
@@ -248,6 +249,36 @@ def test_image_files_are_read_within_bounds(
     os.mkfifo(fifo)
     with pytest.raises(UnreadableImage, match=r"^slide-03.png is a FIFO$"):
         read_image_file(fifo)
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [("RGB", {"quality": 80}), ("RGB", {"lossless": True}), ("RGBA", {"quality": 80})],
+    ids=["lossy", "lossless", "extended"],
+)
+def test_an_images_size_is_read_from_its_header(
+    mode: str, options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A WebP's size comes from its first chunk: the same as Pillow's, and read with nothing
+    past the header (the contact sheet's aspect at a run's end, without allocating the image)."""
+    for width, height in [(688, 384), (1, 1), (16383, 3), (77, 101)]:
+        buffer = BytesIO()
+        Image.new(mode, (width, height), (10, 20, 30, 128)[: len(mode)]).save(
+            buffer, format="WEBP", **options
+        )
+        data = buffer.getvalue()
+        with open_image(data, "s.webp") as opened:
+            assert image_size(data, "s.webp") == opened.size == (width, height)
+        assert image_size(data[:30], "s.webp") == (width, height)  # the header alone
+    buffer = BytesIO()
+    Image.new("RGB", (40, 30)).save(buffer, format="PNG")
+    assert image_size(buffer.getvalue(), "s.png") == (40, 30)
+    with pytest.raises(UnreadableImage, match=r"^s.webp is not a PNG, JPEG or WebP image$"):
+        image_size(b"RIFF\0\0\0\0WEBPVP8 " + bytes(20), "s.webp")  # no frame's start code
+    monkeypatch.setattr(deck_module, "MAX_IMAGE_PIXELS", 688 * 384 - 1)
+    Image.new("RGB", (688, 384)).save(buffer := BytesIO(), format="WEBP")
+    with pytest.raises(UnreadableImage, match=r"^s.webp is 688x384, too large to read$"):
+        image_size(buffer.getvalue(), "s.webp")
 
 
 def test_the_report_names_what_was_skipped(tmp_path: Path) -> None:
