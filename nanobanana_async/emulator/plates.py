@@ -72,7 +72,7 @@ def _painted_out(image: Image.Image) -> Image.Image:
     most = ImageChops.lighter(ImageChops.lighter(red, green), blue)
     least = ImageChops.darker(ImageChops.darker(red, green), blue)
     grey = ImageChops.subtract(most, least).point(lambda chroma: 255 if chroma < _GREY else 0)
-    ink = ImageChops.multiply(drawn_mask, grey).filter(ImageFilter.MaxFilter(3))
+    ink = ImageChops.multiply(drawn_mask, grey).filter(ImageFilter.MaxFilter(5))
     result = image.copy()
     result.paste(background, mask=ink)
     return result

@@ -53,6 +53,7 @@ __all__ = [
     "plan_plates",
     "plate_name",
     "plates_config",
+    "retried_before",
 ]
 
 PLATES_DIR = ".plates"
@@ -129,7 +130,7 @@ def plates_config(
     """The plates' deck: one slide per source, its retry step for the slides in ``retry``.
 
     Args:
-        base: the deck's config (its model, endpoint, key, timeout and slides' sizes), or
+        base: the deck's config (its model, endpoint, key and timeout), or
             ``None``: the endpoint and key then come from the environment, as a config
             without them reads them, and ``model`` is the one the deck was made with.
         output_dir: the deck's folder; the plates go in its :data:`PLATES_DIR`.
@@ -148,11 +149,8 @@ def plates_config(
             raw["model"] = model
         raw["output_dir"] = str(output_dir / PLATES_DIR)
         base = load_config(raw, env=dict(os.environ) if env is None else env)
-    specs = {spec.number: spec for spec in base.slides}
     again = frozenset(retry)
-    slides = tuple(
-        _plate_slide(source, specs.get(source.number), source.number in again) for source in sources
-    )
+    slides = tuple(_plate_slide(source, source.number in again) for source in sources)
     return dataclasses.replace(
         base,
         slides=slides,
@@ -165,10 +163,10 @@ def plates_config(
     )
 
 
-def _plate_slide(source: PlateSource, spec: SlideSpec | None, retry: bool) -> SlideSpec:
+def _plate_slide(source: PlateSource, retry: bool) -> SlideSpec:
+    """Plate ``source`` at its image's own shape and size, whatever the config says now (it
+    may have changed since), so a plate is the same made after ``run`` or by ``export``."""
     width, height = source.width, source.height
-    aspect = spec.aspect_ratio if spec is not None else _aspect(width, height)
-    size = spec.image_size if spec is not None else _size(max(width, height))
     return SlideSpec(
         number=source.number,
         prompt=PLATE_INSTRUCTION,
@@ -179,10 +177,10 @@ def _plate_slide(source: PlateSource, spec: SlideSpec | None, retry: bool) -> Sl
         format="png",
         quality=100,
         lossless=True,
-        aspect_ratio=aspect,
-        image_size=size,
+        aspect_ratio=_aspect(width, height),
+        image_size=_size(max(width, height)),
         temperature=None,
-        seed=None if spec is None else spec.seed,
+        seed=None,
         reference_image=source.path,
         edits=(EditStep(RETRY_INSTRUCTION),) if retry else (),
     )
