@@ -206,7 +206,7 @@ def _dry_run_line(slides: int, sources: Sequence[object], plan: object) -> str:
     kept = len(sources) - len(to_make)
     cost = plan.cost_usd
     price = "cost unknown" if cost is None else f"about ${cost:.2f}"
-    line = f"{head}; {len(to_make)} plates to make ({slide_ranges(to_make)}), {price}"
+    line = f"{head}; {plural(len(to_make), 'plate')} to make ({slide_ranges(to_make)}), {price}"
     if not to_make:
         line = f"{head}; no plate to make"
     if kept:

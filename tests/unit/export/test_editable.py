@@ -80,7 +80,10 @@ def test_the_file_has_one_picture_and_its_frames_hidden_where_asked(tmp_path: Pa
     pptx = pytest.importorskip("pptx", reason="the pptx extra (python-pptx) is not installed")
     for number in (1, 2, 3):
         (tmp_path / f"slide-0{number}.png").write_bytes(slide_image())
-    deck = Deck(tmp_path, tuple(Slide(n, tmp_path / f"slide-0{n}.png") for n in (1, 2, 3)))
+    deck = Deck(
+        tmp_path,
+        tuple(Slide(n, tmp_path / f"slide-0{n}.png", prompt=f"Prompt {n}") for n in (1, 2, 3)),
+    )
     box = TextBox("Quarterly Results", (0.1, 0.1, 0.5, 0.2), INK, "left", True)
     slides = {
         1: EditableSlide(tmp_path / "slide-01.png", (box,)),
@@ -95,6 +98,11 @@ def test_the_file_has_one_picture_and_its_frames_hidden_where_asked(tmp_path: Pa
         texts = [s for s in slide.shapes if s.has_text_frame and s != slide.shapes.title]
         frames.append([(s.text_frame.text, s.element.nvSpPr.cNvPr.get("hidden")) for s in texts])
     assert frames == [[("Quarterly Results", None)], [("Quarterly Results", "1")], []]
+    assert [s.notes_slide.notes_text_frame.text for s in shown] == [
+        "Prompt 1",
+        "Prompt 2",
+        "Prompt 3",
+    ]
     picture = next(s for s in shown[0].shapes if s.shape_type == 13)
     (text,) = [s for s in shown[0].shapes if s.has_text_frame and s != shown[0].shapes.title]
     assert abs((text.left - picture.left) / picture.width - 0.1) < 0.01
