@@ -47,7 +47,9 @@ if TYPE_CHECKING:
 __all__ = ["EXPORT_KINDS", "export_after_run", "export_command", "export_kinds"]
 
 EXPORT_KINDS = ("pptx", "pdf", "contact-sheet")
-"""What can be exported, in the order the files are written."""
+"""What can be exported free, in the order the files are written."""
+EDITABLE = "pptx-editable"
+"""``run --export pptx-editable``: the editable PPTX (:mod:`.editable`), which buys plates."""
 _DEFAULT_KINDS = ("pptx", "pdf")
 _NAMES = {"pptx": "PPTX", "pdf": "PDF", "contact-sheet": "contact sheet"}
 _MAX_REASONS = 5  # groups of skipped slides named on the reasons line; the rest counted
@@ -60,11 +62,11 @@ Target = Path | bool | None
 def export_kinds(text: str) -> frozenset[str]:
     """``pptx,pdf`` -> {"pptx", "pdf"}: argparse's type for ``run --export``."""
     kinds = frozenset(part.strip().lower() for part in text.split(","))
-    unknown = sorted(kinds - set(EXPORT_KINDS))
+    known = (*EXPORT_KINDS, EDITABLE)
+    unknown = sorted(kinds - set(known))
     if unknown or not kinds:
         raise argparse.ArgumentTypeError(
-            f"must be {', '.join(EXPORT_KINDS[:-1])} or {EXPORT_KINDS[-1]}, comma-separated, "
-            f"got {text!r}"
+            f"must be {', '.join(known[:-1])} or {known[-1]}, comma-separated, got {text!r}"
         )
     return kinds
 
@@ -76,8 +78,15 @@ def export_command(
     pdf: Target = None,
     contact_sheet: Target = None,
     config: Path | None = None,
+    editable: Target = None,
+    dry_run: bool = False,
+    max_cost: float | None = None,
 ) -> int:
-    """``nanobanana export``: write the files asked for; the exit code (module docstring)."""
+    """``nanobanana export``: write the files asked for; the exit code (module docstring).
+
+    ``editable``: the editable PPTX too (:mod:`.editable`), priced and not made with
+    ``dry_run``, its plates within ``max_cost`` (else the config's).
+    """
     from ..errors import ConfigError
     from ..export.deck import ExportError, read_deck
     from ..export.pptx import PptxUnavailable, require_pptx
@@ -87,6 +96,12 @@ def export_command(
     targets: dict[str, Path | None] = {
         kind: _dest(target) for kind, target in asked.items() if target is not None
     }
+    if editable is None and (dry_run or max_cost is not None):
+        flag = "--dry-run" if dry_run else "--max-cost"
+        _error(f"{flag} is for --editable, whose plates cost money; the other exports are free")
+        return EXIT_USAGE
+    if editable is not None:
+        return _editable_command(output_dir, _dest(editable), targets, config, dry_run, max_cost)
     try:
         batch = _load(config) if config is not None else None
         if "pptx" in targets:
@@ -112,8 +127,43 @@ def export_command(
     return EXIT_FAILED if failures else EXIT_OK
 
 
+def _editable_command(
+    output_dir: Path,
+    dest: Path | None,
+    others: Mapping[str, Path | None],
+    config_file: Path | None,
+    dry_run: bool,
+    max_cost: float | None,
+) -> int:
+    """``export DIR --editable``: the editable PPTX first (refused: exit 2, nothing
+    written), then any other file asked for."""
+    from ..errors import ConfigError
+    from ..export.deck import ExportError, read_deck
+    from .editable import editable_export
+
+    try:
+        batch = _load(config_file) if config_file is not None else None
+        prompts = _prompts(output_dir, batch)
+        line = editable_export(output_dir, dest, batch, prompts, dry_run=dry_run, max_cost=max_cost)
+    except ConfigError as error:
+        _error(str(error))
+        return EXIT_USAGE
+    except ExportError as error:
+        _error(f"no editable PPTX: {error}")
+        return EXIT_FAILED
+    print(line)
+    if dry_run or not others:
+        return EXIT_OK
+    lines, failures = _export(read_deck(output_dir, prompts), others, batch)
+    for written in lines:
+        print(written)
+    for failure in failures:
+        _error(failure)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
 def export_after_run(
-    output_dir: Path, kinds: frozenset[str], config: DeckConfig | None
+    output_dir: Path, kinds: frozenset[str], config: DeckConfig | None, spent: float = 0.0
 ) -> list[str]:
     """What ``run --export KINDS`` does once the run is over: write the files, never raise.
 
@@ -121,6 +171,8 @@ def export_after_run(
         output_dir: the folder the run wrote (for ``run --emulator``, the dry run's).
         kinds: from :func:`export_kinds`; each file goes to its default path in the folder.
         config: the run's config, for the prompts and the slides' shape.
+        spent: what the run spent of the config's ``max_cost`` (the editable PPTX's plates
+            have what is left).
 
     Returns:
         Lines for the run to print after its own, each beginning ``export``: how the deck
@@ -138,6 +190,15 @@ def export_after_run(
         return [f"export: nothing written: {printable(str(error))}"]
     lines, failures = _export(deck, targets, config)
     notes = [f"export: {printable(note)}" for note in deck.notes]
+    if EDITABLE in kinds:
+        from ..errors import ConfigError
+        from .editable import editable_export
+
+        prompts = _prompts(output_dir, config)
+        try:
+            lines.append(editable_export(output_dir, None, config, prompts, spent=spent))
+        except (ConfigError, ExportError) as error:
+            failures.append(f"no editable PPTX: {printable(str(error))}")
     return [*notes, *lines, *(f"export: {failure}" for failure in failures)]
 
 
@@ -165,7 +226,7 @@ def _export(
                 lines.append(f"{_WRITTEN} {_count(len(deck.slides))} -> {printable(str(path))}")
                 continue
             if kind == "pptx":
-                aspect = _config_aspect(config) or deck_aspect(deck)
+                aspect = config_aspect(config) or deck_aspect(deck)
                 report = write_pptx(deck, dest, aspect=aspect)
             else:
                 report = write_pdf(deck, dest)
@@ -213,7 +274,7 @@ def _prompts(output_dir: Path, config: DeckConfig | None) -> dict[int, str]:
     return prompts
 
 
-def _config_aspect(config: DeckConfig | None) -> tuple[int, int] | None:
+def config_aspect(config: DeckConfig | None) -> tuple[int, int] | None:
     """The config's aspect ratio, the most common among its slides (the first on a tie);
     ``None`` without a config, or when it does not read as ``W:H``."""
     ratios = Counter(spec.aspect_ratio for spec in config.slides) if config else Counter()

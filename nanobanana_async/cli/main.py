@@ -194,7 +194,8 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         type=export_kinds,
         default=frozenset(),
         metavar="KINDS",
-        help="after the run, write pptx, pdf (comma-separated) in OUTPUT_DIR",
+        help="after the run, write pptx, pdf, contact-sheet, pptx-editable (comma-separated) in "
+        "OUTPUT_DIR",
     )
     run.add_argument(
         "--batch-api",
@@ -274,6 +275,26 @@ def _add_export_arguments(export: argparse.ArgumentParser) -> None:
             metavar="FILE",
             help=f"{what} (default OUTPUT_DIR/{name})",
         )
+    export.add_argument(
+        "--editable",
+        nargs="?",
+        const=True,
+        type=Path,
+        metavar="FILE",
+        help="a PowerPoint deck with text boxes over text-free pictures (one edit a slide "
+        "with text, kept; default OUTPUT_DIR/deck-editable.pptx)",
+    )
+    export.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --editable: what its plates would cost; nothing sent or written",
+    )
+    export.add_argument(
+        "--max-cost",
+        type=_bounded(*MAX_COST_RANGE),
+        metavar="USD",
+        help="with --editable: the plates' budget (default the config's max_cost)",
+    )
     export.add_argument(
         "--config",
         type=Path,
@@ -355,6 +376,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     plan.add_argument(
         "--resume", action="store_true", help="what run --resume would do (finish the last run)"
+    )
+    plan.add_argument(
+        "--export",
+        type=export_kinds,
+        default=frozenset(),
+        metavar="KINDS",
+        help="the exports run --export would write: pptx-editable adds its plates' cost",
     )
     _add_rerun_arguments(plan)
     check = sub.add_parser(
@@ -489,6 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             force=args.force,
             resume=args.resume,
             slides=args.slides,
+            editable="pptx-editable" in args.export,
         )
     if args.command == "run" and args.dry_run:
         from .plan import plan_command
@@ -502,6 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             resume=args.resume,
             max_cost=args.max_cost,
             budget=True,  # what run would refuse, a dry run refuses
+            editable="pptx-editable" in args.export,
         )
     if args.command == "run":
         from .dry_run import run_env
@@ -590,6 +620,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             pdf=args.pdf,
             contact_sheet=args.contact_sheet,
             config=args.config,
+            editable=args.editable,
+            dry_run=args.dry_run,
+            max_cost=args.max_cost,
         )
     if args.command == "mcp":
         from ..mcp.server import serve

@@ -32,7 +32,7 @@ from ..exits import EXIT_OK, EXIT_USAGE
 from ..follow.summary import printable
 from ..wording import plural, slide_ranges
 
-__all__ = ["plan_command", "plan_line", "slide_lines", "text_lines"]
+__all__ = ["plan_command", "plan_line", "plates_cost", "plates_phrase", "slide_lines", "text_lines"]
 
 _WORDS = {
     Decision.GENERATE: "generate",
@@ -137,8 +137,11 @@ def plan_command(
     slides: bool = False,
     max_cost: float | None = None,
     budget: bool = False,
+    editable: bool = False,
 ) -> int:
-    """``budget``: refuse a plan over the budget as ``run`` does (``run --dry-run``)."""
+    """``budget``: refuse a plan over the budget as ``run`` does (``run --dry-run``);
+    ``editable``: the run exports the editable PPTX (``--export pptx-editable``), whose
+    plates are priced after the run's own figure."""
     try:
         config = load_config(config_file, env=dict(os.environ))
         options = run_options(config, EngineSettings(batch_api=batch_api, max_cost=max_cost))
@@ -158,14 +161,46 @@ def plan_command(
         data = {"output_dir": str(config.output_dir), **plan.to_dict()}
         if checked:  # slide number -> the strings its text check looks for
             data["text_checked"] = {str(n): list(text) for n, text in checked.items()}
+        if editable:
+            data["plates"] = {"slides": len(config.slides), "cost_usd": plates_cost(config)}
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
         return EXIT_OK
     batched = options.batch_api
     lines = [plan_line(plan, config.output_dir, batch_api=batched)]
     if checked:
         lines[0] += f"; text checked on {plural(len(checked), 'slide')}"
+    if editable:
+        lines[0] += "; " + plates_phrase(config)
     if slides:
         lines += slide_lines(plan, batch_api=batched)
         lines += text_lines(config)
     print("\n".join(lines))
     return EXIT_OK
+
+
+def plates_cost(config: DeckConfig) -> float | None:
+    """What the editable PPTX's plates cost at most before the deck is made: one for each
+    slide (which show text is known only once they are made), each one image sent with
+    the plate's instruction; ``None`` when the model has no known price."""
+    from ..cost.estimate import image_cost
+    from ..engine.chains import CHARS_PER_TOKEN
+    from ..engine.plates import PLATE_INSTRUCTION
+
+    tokens = len(PLATE_INSTRUCTION) // CHARS_PER_TOKEN + 1
+    total = 0.0
+    for spec in config.slides:
+        cost = image_cost(config.model, spec.image_size, prompt_tokens=tokens, reference_images=1)
+        if cost is None:
+            return None
+        total += cost
+    return total
+
+
+def plates_phrase(config: DeckConfig) -> str:
+    """``editable PPTX: up to 10 plates, about $1.34 more (...)``, for the plan's line."""
+    cost = plates_cost(config)
+    price = "cost unknown" if cost is None else f"about ${cost:.2f} more"
+    return (
+        f"editable PPTX: up to {plural(len(config.slides), 'plate')}, {price} (one a slide "
+        "with text, kept; a plate that still shows text is retried once)"
+    )

@@ -166,7 +166,8 @@ def run_command(
     if args.export and result.outputs:
         from .export import export_after_run
 
-        for line in export_after_run(config.output_dir, args.export, config):
+        spent = result.cost_usd or 0.0
+        for line in export_after_run(config.output_dir, args.export, config, spent):
             print(line)
     return result.exit_code
 

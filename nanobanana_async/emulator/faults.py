@@ -43,6 +43,7 @@ __all__ = [
 # ``image-safety``   ``finishReason: IMAGE_SAFETY`` and no image
 # ``blocked``        no candidates, ``promptFeedback.blockReason``
 # ``misspell``       a 200 whose slide has one typo in its quoted text (as ``misspell_rate``)
+# ``keeps-text``     a 200 to a remove-the-text request with the text left in (:mod:`.plates`)
 FAULT_KINDS: tuple[str, ...] = (
     "500",
     "503",
@@ -58,17 +59,19 @@ FAULT_KINDS: tuple[str, ...] = (
     "image-safety",
     "blocked",
     "misspell",
+    "keeps-text",
 )
 # Answered at once, consuming no quota, as real rejections are.
 REJECTION_KINDS = frozenset({"429", "429-day", "429-overload", "invalid-key"})
 # The rate's default kinds leave out ``invalid-key`` and ``429-day``: either one ends a whole
 # client run, which is a scenario to script, not noise to sprinkle. They leave out
 # ``429-overload`` too, which has its own rate (``overload_rate``), so that a seed replays
-# the same run it did before that kind existed; and ``misspell``, which has its own rate.
+# the same run it did before that kind existed; ``misspell``, which has its own rate; and
+# ``keeps-text``, which only a plate's request can show.
 DEFAULT_FAIL_KINDS: tuple[str, ...] = tuple(
     kind
     for kind in FAULT_KINDS
-    if kind not in {"429-day", "429-overload", "invalid-key", "misspell"}
+    if kind not in {"429-day", "429-overload", "invalid-key", "misspell", "keeps-text"}
 )
 
 

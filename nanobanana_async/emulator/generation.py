@@ -23,6 +23,7 @@ from .compression import Segment, gzip_join, plain_join
 from .editing import edited
 from .faults import REJECTION_KINDS, FaultPlan
 from .misspelling import corrects, misspelt
+from .plates import removes_text, without_text
 from .quotas import Admission, Label, QuotaBook
 from .render import SlideRenderer
 from .settings import EmulatorSettings
@@ -316,6 +317,23 @@ def decide(
     )
 
 
+def _plate(drawn: Drawn, width: int, height: int) -> Segment | None:
+    """The answer to a remove-the-text request (:mod:`.plates`): an edit's base, or the one
+    image sent with the instruction, without its text (with it, scripted ``keeps-text``)."""
+    request = drawn.request
+    if request.edit is not None:
+        base, instruction = request.edit.base, request.edit.instruction
+    elif len(request.images) == 1:
+        base, instruction = request.images[0], request.prompt
+    else:
+        return None
+    if not removes_text(instruction):
+        return None
+    keep = drawn.kind == "keeps-text"
+    mime_type = drawn.spec.mime_type
+    return without_text(base, width=width, height=height, mime_type=mime_type, keep=keep)
+
+
 def _reply_text(request: ImageRequest) -> str:
     if request.edit is not None:
         said = request.edit.instruction.strip().splitlines()[:1]
@@ -336,6 +354,9 @@ def _image(
     spec, request = drawn.spec, drawn.request
     mark = f"#{request.repeat}" if settings.vary_repeats and request.repeat > 1 else ""
     edit = request.edit
+    plate = _plate(drawn, width, height)
+    if plate is not None:
+        return plate
     if edit is not None and corrects(edit.instruction, edit.context):
         return renderer.image(
             model=spec.name,

@@ -33,14 +33,25 @@ replaces, which is kept in ``.versions/`` when it differs (:mod:`.replaced`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from PIL import Image
 
 from ..config.schema import ASPECT_RATIOS
-from .deck import Deck, ExportError, ExportReport, UnreadableImage, open_image, read_image_file
+from .deck import (
+    Deck,
+    ExportError,
+    ExportReport,
+    Slide,
+    UnreadableImage,
+    open_image,
+    read_image_file,
+)
 from .pdf import lossless_webp
 from .replaced import picture_name, replace_pptx
 
@@ -49,7 +60,10 @@ __all__ = [
     "DEFAULT_ASPECT",
     "MISSING_PPTX",
     "PPTX_NAME",
+    "Built",
+    "Decorate",
     "PptxUnavailable",
+    "build_presentation",
     "deck_aspect",
     "require_pptx",
     "slide_aspect",
@@ -181,6 +195,51 @@ def write_pptx(
     """
     require_pptx()
     dest = deck.output_dir / PPTX_NAME if dest is None else dest
+    built = build_presentation(deck, aspect=aspect, background=background)
+    previous = replace_pptx(dest, built.data, built.notes)
+    return ExportReport(dest, built.made, built.skipped, previous)
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A presentation built in memory by :func:`build_presentation`.
+
+    Attributes:
+        data: the PPTX file's bytes.
+        made: the slides in it, in order.
+        skipped: the slides left out and why, in order.
+        notes: slide number -> its speaker notes, for :func:`~.replaced.replace_pptx`.
+    """
+
+    data: bytes
+    made: tuple[int, ...]
+    skipped: tuple[tuple[int, str], ...]
+    notes: Mapping[int, str]
+
+
+Decorate = Callable[[Any, Slide, tuple[int, int, int, int]], None]
+"""Adds shapes to a slide over its picture: (the python-pptx slide, the deck's slide, the
+picture's left, top, width and height in EMU)."""
+
+
+def build_presentation(
+    deck: Deck,
+    *,
+    aspect: tuple[int, int] = DEFAULT_ASPECT,
+    background: tuple[int, int, int] = BACKGROUND,
+    pictures: Mapping[int, Path] | None = None,
+    decorate: Decorate | None = None,
+) -> Built:
+    """The presentation :func:`write_pptx` writes, in memory.
+
+    ``pictures``: slide number -> the image to show instead of the slide's own (the
+    editable PPTX's plates); ``decorate`` adds shapes over each picture.
+
+    Raises:
+        PptxUnavailable: python-pptx is not installed.
+        ExportError: no slide has an image that can be read.
+    """
+    require_pptx()
     from pptx import Presentation
     from pptx.dml.color import RGBColor
     from pptx.util import Emu
@@ -196,11 +255,12 @@ def write_pptx(
     notes: dict[int, str] = {}
     titles: set[str] = set()
     for entry in deck.slides:
-        if entry.path is None:
+        path = entry.path if pictures is None else pictures.get(entry.number, entry.path)
+        if path is None:
             skipped.append((entry.number, entry.reason or "no image"))
             continue
         try:
-            data, size = _embeddable(entry.path)
+            data, size = _embeddable(path)
         except UnreadableImage as exc:
             skipped.append((entry.number, str(exc)))
             continue
@@ -214,13 +274,13 @@ def write_pptx(
             heading.text_frame.text = title
             heading.left, heading.top = Emu(0), Emu(-_TITLE_HEIGHT)
             heading.width, heading.height = Emu(width), Emu(_TITLE_HEIGHT)
-        left, top, pic_width, pic_height = _fit(size, (width, height))
-        shown = slide.shapes.add_picture(
-            BytesIO(data), Emu(left), Emu(top), Emu(pic_width), Emu(pic_height)
-        )
+        placed = _fit(size, (width, height))
+        shown = slide.shapes.add_picture(BytesIO(data), *(Emu(value) for value in placed))
         shown.name = picture_name(entry.number)
         alt = _notes(entry.prompt) if entry.prompt else title
         shown.element.nvPicPr.cNvPr.set("descr", alt)
+        if decorate is not None:
+            decorate(slide, entry, placed)
         notes[entry.number] = _notes(entry.prompt) if entry.prompt else ""
         if notes[entry.number]:
             slide.notes_slide.notes_text_frame.text = notes[entry.number]
@@ -229,8 +289,7 @@ def write_pptx(
         raise ExportError(f"no slide of {deck.output_dir} has an image to put in a PPTX")
     buffer = BytesIO()
     presentation.save(buffer)
-    previous = replace_pptx(dest, buffer.getvalue(), notes)
-    return ExportReport(dest, tuple(made), tuple(skipped), previous)
+    return Built(buffer.getvalue(), tuple(made), tuple(skipped), notes)
 
 
 def _fit(image: tuple[int, int], slide: tuple[int, int]) -> tuple[int, int, int, int]:

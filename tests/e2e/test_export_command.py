@@ -275,8 +275,10 @@ def test_export_kinds_parses_run_s_export_option() -> None:
 
     assert export_kinds("pptx,pdf") == {"pptx", "pdf"}
     assert export_kinds(" PDF , contact-sheet ") == {"pdf", "contact-sheet"}
+    assert export_kinds("pptx-editable") == {"pptx-editable"}
     for bad in ("pptx,docx", "", "pdf,,pptx"):
-        with pytest.raises(argparse.ArgumentTypeError, match="pptx, pdf or contact-sheet"):
+        match = "pptx, pdf, contact-sheet or pptx-editable"
+        with pytest.raises(argparse.ArgumentTypeError, match=match):
             export_kinds(bad)
 
 

@@ -169,5 +169,5 @@ def test_bad_settings_and_scripts_are_refused() -> None:
 def test_fault_kinds_are_the_documented_ones() -> None:
     assert set(FAULT_KINDS) == {
         "500", "503", "504", "429", "429-day", "429-overload", "invalid-key", "drop", "slow",
-        "truncated", "no-image", "image-safety", "blocked", "misspell",
+        "truncated", "no-image", "image-safety", "blocked", "misspell", "keeps-text",
     }  # fmt: skip
