@@ -20,7 +20,8 @@ from ..engine.manifest import Manifest
 from ..errors import ConfigError
 from ..exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ..follow.summary import printable
-from ..qa import ReadText, TextCheck, expected_text, match_text, read_text, require_qa
+from ..qa import ReadText, TextCheck, expected_text, match_text, require_qa
+from ..qa.readings import Readings
 from ..wording import plural, slide_ranges
 
 __all__ = ["check_command"]
@@ -48,14 +49,14 @@ def _from_folder(folder: Path) -> dict[int, tuple[Path, tuple[str, ...]]]:
     }
 
 
-def _check(image: Path, expected: tuple[str, ...]) -> TextCheck | None:
+def _check(image: Path, expected: tuple[str, ...], readings: Readings) -> TextCheck | None:
     """What ``image`` is found to say; ``None`` when there is no image."""
     try:
         data = image.read_bytes()
     except FileNotFoundError:
         return None
     try:
-        read = read_text(data)
+        read = readings.read(data)
     except Exception:  # any failure to read it (OCR, decoding): "unreadable", as in a run
         read = ReadText((), 0, 0)
     return match_text(expected, read)
@@ -97,8 +98,9 @@ def check_command(target: Path) -> int:
         print(f"nanobanana: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     wrong: list[int] = []
+    readings = Readings.default()  # an image read before (by a check or an export) is not again
     for slide, (image, expected) in slides.items():
-        check = _check(image, expected)
+        check = _check(image, expected, readings)
         if check is None or check.state != "ok":
             wrong.append(slide)
         print(_line(slide, check), flush=True)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..export.deck import Deck
     from ..export.editable import TextBox
     from ..qa.reading import ReadText
+    from ..qa.readings import Readings
 
 __all__ = ["MISSING_EXTRAS", "EditableRefused", "editable_export"]
 
@@ -108,8 +109,12 @@ def editable_export(
             f"{'has' if len(missing) == 1 else 'have'} no image ({reasons}): make "
             f"{'it' if len(missing) == 1 else 'them'} first (nanobanana run); nothing written"
         )
+    from ..qa.readings import Readings
+
+    # Every slide and plate is read; a second export (or a check before it) reads none again.
+    readings = Readings.default()
     expected = {spec.number: spec.expected_text for spec in config.slides} if config else {}
-    read = [_read_slide(deck, number, expected.get(number)) for number in _numbers(deck)]
+    read = [_read_slide(deck, number, expected.get(number), readings) for number in _numbers(deck)]
     texted = [entry for entry in read if entry.read.lines]
     sources = [PlateSource(e.number, e.data, e.path, e.read.width, e.read.height) for e in texted]
     budget = max_cost if max_cost is not None else (config.max_cost if config else None)
@@ -127,7 +132,7 @@ def editable_export(
             plan = plan_plates(plates)
         if dry_run:
             return _dry_run_line(len(deck.slides), sources, plan if sources else None)
-        made = make_plates(plates, _shows_text) if sources else None
+        made = make_plates(plates, lambda image: _shows_text(image, readings)) if sources else None
     except ConfigError as error:
         raise EditableRefused(f"no plates: {error}; nothing written") from None
     return _write(deck, dest, config, read, made)
@@ -148,13 +153,14 @@ def _numbers(deck: Deck) -> list[int]:
     return [slide.number for slide in deck.slides]
 
 
-def _read_slide(deck: Deck, number: int, expected: tuple[str, ...] | None) -> _Read:
+def _read_slide(
+    deck: Deck, number: int, expected: tuple[str, ...] | None, readings: Readings
+) -> _Read:
     """A slide's original (the service's bytes, kept; else its file) and what it says."""
     from ..engine.manifest import Manifest
     from ..export.deck import read_image_file
     from ..files.deck_folders import kept_file
     from ..qa.quotes import expected_text
-    from ..qa.reading import read_text
 
     slide = next(s for s in deck.slides if s.number == number)
     assert slide.path is not None
@@ -166,7 +172,7 @@ def _read_slide(deck: Deck, number: int, expected: tuple[str, ...] | None) -> _R
             path = original
     data = read_image_file(path)
     said = expected if expected is not None else expected_text(slide.prompt or "")
-    return _Read(number, data, path, _words(read_text(data)), tuple(said))
+    return _Read(number, data, path, _words(readings.read(data)), tuple(said))
 
 
 def _words(read: ReadText) -> ReadText:
@@ -178,10 +184,8 @@ def _words(read: ReadText) -> ReadText:
     return ReadText(lines, read.width, read.height)
 
 
-def _shows_text(image: bytes) -> bool:
-    from ..qa.reading import read_text
-
-    return bool(_words(read_text(image)).lines)
+def _shows_text(image: bytes, readings: Readings) -> bool:
+    return bool(_words(readings.read(image)).lines)
 
 
 def _results_model(output_dir: Path) -> str | None:

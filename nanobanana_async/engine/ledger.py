@@ -16,9 +16,7 @@ import fcntl
 import hashlib
 import math
 import os
-import stat
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from ..files.runtime import runtime_folder
 from .quota import QuotaState
 
 __all__ = ["LEDGER_NAME", "QuotaLedger", "default_ledger_path", "entry_name"]
@@ -45,35 +44,15 @@ def entry_name(base_url: str, api_key: str, model: str) -> str:
     return digest[:24]
 
 
-def _private_dir(path: Path) -> bool:
-    """A real directory of ours that nobody else can write into."""
-    try:
-        info = path.lstat()
-    except OSError:
-        return False
-    return (
-        stat.S_ISDIR(info.st_mode)
-        and info.st_uid == os.getuid()
-        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    )
-
-
 def default_ledger_path(env: Mapping[str, str] | None = None) -> Path | None:
-    """``$XDG_RUNTIME_DIR/nano-banana/``, else ``$TMPDIR/nano-banana-<uid>/``; ``None`` if unsafe.
+    """The ledger in the user's private runtime folder (:func:`~..files.runtime.runtime_folder`:
+    ``$XDG_RUNTIME_DIR/nano-banana/``, else ``$TMPDIR/nano-banana-<uid>/``); ``None`` if unsafe.
 
-    The folder is created private (0700); one that exists but belongs to someone else or
-    is writable by others is not used, since whoever can write the ledger can stall runs.
+    A folder that belongs to someone else or is writable by others is not used, since
+    whoever can write the ledger can stall runs.
     """
-    env = os.environ if env is None else env
-    runtime = env.get("XDG_RUNTIME_DIR")
-    if runtime and _private_dir(Path(runtime)):
-        folder = Path(runtime) / "nano-banana"
-    else:
-        temp = env.get("TMPDIR") or tempfile.gettempdir()
-        folder = Path(temp) / f"nano-banana-{os.getuid()}"
-    with contextlib.suppress(OSError):
-        folder.mkdir(mode=0o700, exist_ok=True)
-    return folder / LEDGER_NAME if _private_dir(folder) else None
+    folder = runtime_folder(env)
+    return None if folder is None else folder / LEDGER_NAME
 
 
 def _boot_id() -> str:
