@@ -30,17 +30,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-import orjson
 
-from ..config.loading import DeckConfig
-from ..cost import answer_cost, edit_cost
+from ..cost import answer_cost
 from ..errors import SignatureRejected, UnusableAnswer
 from ..files.atomic import write_atomic
 from ..files.deck_folders import ORIGINALS_DIR, kept_file, read_kept
@@ -59,38 +56,14 @@ from ..service.model_ids import signs_turns
 from ..service.protocol import GeneratedImage
 from ..wording import slide_ranges
 from .attempt import Run
-from .chains import CHARS_PER_TOKEN, Unit, candidate_body, chain_of, unit_tag
+from .chains import Unit, candidate_body, chain_of, unit_tag
+from .fix_units import fix_cost, fix_key
 from .manifest import SlideRecord, UnitRecord
 from .originals import MAX_ORIGINAL_BYTES
 from .plan import Job
 from .text_checks import FixRounds, Origin
 
-__all__ = ["FixOutcome", "TextFixes", "fix_cost", "fix_key", "kept_origin", "origin_of"]
-
-# What a correction instruction adds to a prompt, in tokens, at most: a few strings of 100
-# characters at most (qa.quotes), each named twice.
-_INSTRUCTION_TOKENS = 200
-
-
-def fix_key(before: str, model: str, instruction: str, generation: Mapping[str, Any]) -> str:
-    """The key of a fix round: the unit it edits and what it asks (module docstring)."""
-    value = {
-        "fix": before,
-        "model": model,
-        "instruction": instruction,
-        "generation": dict(generation),
-    }
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def fix_cost(config: DeckConfig, slide: int, references: int) -> float | None:
-    """What one fix round of ``slide`` is expected to cost: an edit that sends back the user
-    turn (its ``references``) and the model's image, or the image alone when the model keeps
-    no turn, with the slide's prompt and a correction."""
-    spec = next(s for s in config.slides if s.number == slide)
-    images = references + 1 if signs_turns(config.model) else 1
-    tokens = len(spec.full_prompt) // CHARS_PER_TOKEN + _INSTRUCTION_TOKENS
-    return edit_cost(config.model, spec.image_size, images, prompt_tokens=tokens)
+__all__ = ["FixOutcome", "TextFixes", "kept_origin", "origin_of"]
 
 
 def origin_of(job: Job, unit: Unit, original: Path | None, turn: Path | None) -> Origin:
