@@ -526,8 +526,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         files = run_files(args, env)  # its config, loaded once: the run uses the same
         args.progress_file, args.results_file = files.progress_file, files.results_file
         if args.detach:
+            from ..engine.fix_units import check_fix_text
+            from ..errors import ConfigError
             from .detach import detach_command
 
+            if files.config is not None:
+                try:  # said here, not by a run in the background no one watches start
+                    check_fix_text(files.config, args.fix_text)
+                except ConfigError as error:
+                    print(f"nanobanana: error: {error}", file=sys.stderr)
+                    return EXIT_USAGE
             return detach_command(argv, files)
         if files.own:
             print(f"nanobanana: notice: {files.notice()}", file=sys.stderr)

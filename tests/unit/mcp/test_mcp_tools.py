@@ -135,3 +135,23 @@ async def test_generate_image_words_its_refusals_for_the_agent_calling_it(tmp_pa
     assert shape.error
     assert shape.text.startswith("aspect_ratio: must be one of 1:1 2:3")
     assert list((tmp_path / "runs").iterdir()) == []  # refused: no run left to be found
+
+
+async def test_start_deck_takes_fix_text_as_the_command_does(tmp_path: Path) -> None:
+    runs = Runs(tmp_path / "runs")
+    tools = DeckTools(runs, env={}, cwd=tmp_path, wall_clock=lambda: _NOW)
+    plain = {"output_dir": str(tmp_path / "deck"), "slides": [{"number": 1, "prompt": "A slide"}]}
+
+    unchecked = await tools.start_deck(plain, fix_text=1, emulator=True)
+    too_many = await tools.start_deck(plain, fix_text=4, emulator=True)
+
+    assert unchecked.error
+    assert unchecked.text == (
+        "nanobanana: error: --fix-text: corrects text the check found wrong, and no slide is "
+        'checked; set "check_text": true or give slides their "text", or drop --fix-text'
+    )
+    assert (too_many.error, too_many.text) == (
+        True,
+        "fix_text is 4; give 0 to 3 edit rounds, or leave it out",
+    )
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
