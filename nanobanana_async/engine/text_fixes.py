@@ -11,9 +11,11 @@ generationConfig)``), sent through :meth:`~.attempt.Run.request` (admission, the
 retries), its model turn kept in ``.turns``, its bytes in ``.originals`` under
 ``<file>.f<N>.<key16>`` before anything else happens, its cost counted. So a run killed
 mid-fix leaves each paid round on disk, and its resume reads the slide, writes the same
-instruction, finds the round under its key and pays nothing twice. A round continues the
-conversation as an edit step does (the user turn that made the image, its model turn, the
-instruction), or starts fresh when no turn is kept.
+instruction, finds the round under its key and pays nothing twice. Every round continues
+the conversation from the slide's own request: that user turn, the image being fixed as the
+model's turn, the instruction; so the model sees what the whole slide must say, not only the
+last correction. Without a kept turn, or when the service refuses the one sent back, the
+round is a fresh edit.
 
 A round that would pass the budget (``max_cost``) is not sent: the slide keeps what it has
 and is flagged, and the run says so once (:meth:`TextFixes.notice`). A round that fails
