@@ -213,16 +213,8 @@ class Run:
             return False
         if self.stopping:
             return False  # not sent: the results say so
-        retrying = slide_retrying(
-            self.policy,
-            on_retry=lambda e: self._on_retry(job, e),
-            sleep=self._backoff,
-            rng=self.rng,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    await action()
+            await self._retried(job, action)
             return True
         except FatalApiError as error:
             self.stop(error)
@@ -251,16 +243,8 @@ class Run:
         """
         if self.halted:
             return "NotSent", "the run stopped"
-        retrying = slide_retrying(
-            self.policy,
-            on_retry=lambda e: self._on_retry(job, e),
-            sleep=self._backoff,
-            rng=self.rng,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    await action()
+            await self._retried(job, action)
             return None
         except FatalApiError as error:
             self.stop(error)
@@ -273,6 +257,18 @@ class Run:
             return type(error).__name__, redact(error.message, self.config.api_key)
         except OSError as error:
             return "OSError", f"cannot keep it: {error.strerror or error}"
+
+    async def _retried(self, job: Job, action: Callable[[], Awaitable[None]]) -> None:
+        """``action`` with the slide's retries: what stops them is raised."""
+        retrying = slide_retrying(
+            self.policy,
+            on_retry=lambda e: self._on_retry(job, e),
+            sleep=self._backoff,
+            rng=self.rng,
+        )
+        async for attempt in retrying:
+            with attempt:
+                await action()
 
     def _on_retry(self, job: Job, error: ApiError) -> None:
         if self.halted:

@@ -143,6 +143,15 @@ class _Image:
     original: Path | None = None  # a round's, in .originals; None for the image first checked
 
 
+def _record(
+    dest: Path, name: str, original: Path, turn: Path | None, cost: float | None, said: str
+) -> UnitRecord:
+    """A fix round's record in the manifest: its files relative to the deck's folder."""
+    folder = dest.parent
+    kept_turn = None if turn is None else str(turn.relative_to(folder))
+    return UnitRecord(name, str(original.relative_to(folder)), kept_turn, cost, said)
+
+
 def _score(check: TextCheck) -> tuple[int, int, float]:
     """Higher is closer to what the slide must say: ok, then fewest missing, then closest."""
     if check.state == "ok":
@@ -248,13 +257,7 @@ class TextFixes:
             if known is None:
                 outcome.adopted.append(estimate)
             cost = estimate if known is None else known.cost_usd
-            outcome.units[key] = UnitRecord(
-                name,
-                str(kept.relative_to(job.dest.parent)),
-                self._relative(job.dest, turn),
-                cost,
-                instruction,
-            )
+            outcome.units[key] = _record(job.dest, name, kept, turn, cost, instruction)
             return _Image(key, data, before.check, parts, turn, kept)
         received: list[tuple[GeneratedImage, Path | None, Path]] = []
 
@@ -272,13 +275,7 @@ class TextFixes:
                 turn, original = await anyio.to_thread.run_sync(self._store, job.dest, tag, image)
             except ImageDecodeError as error:
                 raise UnusableAnswer(str(error), status=200, reason="BAD_IMAGE") from None
-            outcome.units[key] = UnitRecord(
-                name,
-                str(original.relative_to(job.dest.parent)),
-                self._relative(job.dest, turn),
-                cost,
-                instruction,
-            )
+            outcome.units[key] = _record(job.dest, name, original, turn, cost, instruction)
             received.append((image, turn, original))
 
         failure = await run.try_unit(job, ask)
@@ -330,10 +327,6 @@ class TextFixes:
         if data is None:
             return None
         return keep_unit(dest, unit_original_name(dest, tag, data), staged)
-
-    @staticmethod
-    def _relative(dest: Path, path: Path | None) -> str | None:
-        return None if path is None else str(path.relative_to(dest.parent))
 
     async def _place(self, origin: Origin, best: _Image, outcome: FixOutcome) -> bool:
         """The slide's file shows ``best``, the image it replaces kept in ``.versions``;
