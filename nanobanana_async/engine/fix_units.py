@@ -12,7 +12,7 @@ right is not refused for fixes it never needs.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,14 @@ from .chains import CHARS_PER_TOKEN
 from .manifest import Decision, Manifest
 from .plan import Job
 
-__all__ = ["PossibleFixes", "check_fix_text", "fix_cost", "fix_key", "possible_fixes"]
+__all__ = [
+    "PossibleFixes",
+    "carried",
+    "check_fix_text",
+    "fix_cost",
+    "fix_key",
+    "possible_fixes",
+]
 
 # What a correction instruction adds to a prompt, in tokens, at most: a few strings of 100
 # characters at most (qa.quotes), each named twice.
@@ -43,6 +50,18 @@ def check_fix_text(config: DeckConfig, fix_text: int | None) -> None:
             "corrects text the check found wrong, and no slide is checked; "
             'set "check_text": true or give slides their "text", or drop --fix-text',
         )
+
+
+def carried(kept: Mapping[str, Any] | None, expected: Sequence[str], rounds: int) -> bool:
+    """Whether a kept slide's last check (its manifest's) stands for this run, unread: it
+    checked the strings the slide states now, and no fix it allows is left to try (a slide
+    still wrong after fewer rounds than it has now, or held back by the budget, is read and
+    fixed again; the rounds already made are found under their keys, not bought again)."""
+    if kept is None or kept.get("expected") != list(expected):
+        return False
+    if kept.get("state") != "missing":
+        return True
+    return int(kept.get("fixes", 0)) >= rounds and "fixes_stopped" not in kept
 
 
 def fix_key(before: str, model: str, instruction: str, generation: Mapping[str, Any]) -> str:
@@ -138,8 +157,7 @@ def possible_fixes(
             continue  # a re-encoded slide is read again, never fixed
         record = manifest.slides.get(job.slide)
         kept = None if record is None else record.text_check
-        carried = kept is not None and kept.get("expected") == list(spec.expected_text)
-        if decision is Decision.KEEP and carried:
+        if decision is Decision.KEEP and carried(kept, spec.expected_text, count):
             continue  # its check is carried, not read again
         rounds[job.slide] = count
         costs[job.slide] = fix_cost(config, job.slide, job.images)

@@ -26,6 +26,7 @@ from anyio.abc import TaskGroup
 from ..config.loading import DeckConfig
 from ..qa import ReadText, TextCheck, match_text, read_text_async
 from .events import Event, TextChecked
+from .fix_units import carried
 from .plan import Job
 
 __all__ = ["FixRounds", "Fixer", "Origin", "TextChecks"]
@@ -117,9 +118,10 @@ class TextChecks:
 
     def carry(self, slide: int, kept: Mapping[str, Any] | None) -> bool:
         """Show the check an earlier run made of ``slide``'s image, kept by the manifest,
-        when it checked the text the slide states now; whether it did (else it is read)."""
+        when it stands for this run (:func:`~.fix_units.carried`); whether it did (else
+        the slide is read, and fixed)."""
         expected = self.expected.get(slide)
-        if not expected or kept is None or kept.get("expected") != list(expected):
+        if not expected or kept is None or not carried(kept, expected, self.rounds[slide]):
             return False
         report = {k: v for k, v in kept.items() if k != "expected"}
         self._tell(slide, {**report, "read": False})

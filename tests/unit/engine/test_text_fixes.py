@@ -110,7 +110,7 @@ async def test_a_misspelt_slide_is_fixed_in_one_round(tmp_path: Path) -> None:
     assert fixed["cost_usd"] > ran.results["outputs"][0]["cost_usd"]  # the slide and its fix
 
 
-async def test_a_slide_still_wrong_is_kept_flagged_and_a_rerun_reads_nothing(
+async def test_a_slide_still_wrong_is_kept_flagged_a_rerun_reads_nothing_more_rounds_fix_it(
     tmp_path: Path,
 ) -> None:
     config = deck(tmp_path / "deck", 1, fix_text=2)
@@ -126,6 +126,10 @@ async def test_a_slide_still_wrong_is_kept_flagged_and_a_rerun_reads_nothing(
     assert checks(again)[1] == {**check, "read": False}
     assert "; 1 slide with text to check (1, after 2 fixes)" in result_line(again.results)
     assert again.progress["text_checks"]["1"] == checks(again)[1]
+    # More rounds allowed now: read again, the two made found under their keys, one bought.
+    more = await run(tmp_path, {**config, "fix_text": 3})
+    assert (more.results["requests"], len(more.reads)) == (1, 4)
+    assert checks(more)[1] == {"state": "ok", "fixes": 3, "read": True}
 
 
 async def test_the_budget_holds_a_fix_back_and_says_so_once(tmp_path: Path) -> None:
