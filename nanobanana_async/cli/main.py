@@ -15,6 +15,7 @@ from typing import Any
 from .._version import version
 from ..config.schema import (
     CONCURRENCY_RANGE,
+    FIX_TEXT_RANGE,
     MAX_COST_RANGE,
     MAX_SLIDES,
     NUMBER_RANGE,
@@ -148,6 +149,16 @@ def _add_rerun_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="generate every slide again")
 
 
+def _add_fix_text(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fix-text",
+        type=int,
+        choices=range(FIX_TEXT_RANGE[0], FIX_TEXT_RANGE[1] + 1),
+        metavar="N",
+        help="edit rounds for each checked slide whose text misses, 0-3 (over the config's)",
+    )
+
+
 def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     _add_config(run)
     run.add_argument(
@@ -184,6 +195,7 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         metavar="USD",
         help="the run's budget: refuse a plan over it, never send past it",
     )
+    _add_fix_text(run)
     run.add_argument(
         "--no-contact-sheet",
         action="store_true",
@@ -385,6 +397,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="the exports run --export would write: pptx-editable adds its plates' cost",
     )
     _add_rerun_arguments(plan)
+    _add_fix_text(plan)
     check = sub.add_parser(
         "check",
         help="read a made deck's text back and check it (extra: qa); sends nothing",
@@ -518,6 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             resume=args.resume,
             slides=args.slides,
             editable="pptx-editable" in args.export,
+            fix_text=args.fix_text,
         )
     if args.command == "run" and args.dry_run:
         from .plan import plan_command
@@ -530,6 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch_api=args.batch_api,
             resume=args.resume,
             max_cost=args.max_cost,
+            fix_text=args.fix_text,
             budget=True,  # what run would refuse, a dry run refuses
             editable="pptx-editable" in args.export,
         )
@@ -541,8 +556,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         files = run_files(args, env)  # its config, loaded once: the run uses the same
         args.progress_file, args.results_file = files.progress_file, files.results_file
         if args.detach:
+            from ..engine.fix_units import check_fix_text
+            from ..errors import ConfigError
             from .detach import detach_command
 
+            if files.config is not None:
+                try:  # said here, not by a run in the background no one watches start
+                    check_fix_text(files.config, args.fix_text)
+                except ConfigError as error:
+                    print(f"nanobanana: error: {error}", file=sys.stderr)
+                    return EXIT_USAGE
             return detach_command(argv, files)
         if files.own:
             print(f"nanobanana: notice: {files.notice()}", file=sys.stderr)

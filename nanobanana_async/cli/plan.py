@@ -9,7 +9,8 @@ the JSON always carries them. The plan is the one ``run`` follows
 (:mod:`~nanobanana_async.engine.rerun`); ``--resume`` shows what a resumed run would do,
 the images an interrupted run received and did not save included (``save 1 received
 (slide 4)``: no request). A deck that checks its text adds ``text checked on 4 slides``,
-and ``--slides`` what each of them must say.
+and ``--slides`` what each of them must say; one that fixes it, what the fixes may cost at
+most (``up to 2 fixes each: up to 8 edits, up to $0.54 more``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import orjson
 
 from ..config.loading import DeckConfig, load_config
 from ..cost.prices import BATCH_DISCOUNT
+from ..engine.fix_units import check_fix_text, possible_fixes
 from ..engine.manifest import Decision, Manifest
 from ..engine.options import run_options
 from ..engine.plan import plan_jobs
@@ -136,19 +138,24 @@ def plan_command(
     resume: bool = False,
     slides: bool = False,
     max_cost: float | None = None,
+    fix_text: int | None = None,
     budget: bool = False,
     editable: bool = False,
 ) -> int:
     """``budget``: refuse a plan over the budget as ``run`` does (``run --dry-run``);
     ``editable``: the run exports the editable PPTX (``--export pptx-editable``), whose
-    plates are priced after the run's own figure."""
+    plates are priced after the run's own figure; the fix rounds a run may send are
+    shown, not counted against it (:mod:`~..engine.fix_units`)."""
     try:
         config = load_config(config_file, env=dict(os.environ))
-        options = run_options(config, EngineSettings(batch_api=batch_api, max_cost=max_cost))
+        check_fix_text(config, fix_text)
+        settings = EngineSettings(batch_api=batch_api, max_cost=max_cost, fix_text=fix_text)
+        options = run_options(config, settings)
         manifest = Manifest.read(config.output_dir, config.api_key)  # as a run reads it
-        plan = plan_run(
-            config, plan_jobs(config), manifest, regenerate=regenerate, force=force, resume=resume
-        )
+        jobs = plan_jobs(config)
+        plan = plan_run(config, jobs, manifest, regenerate=regenerate, force=force, resume=resume)
+        verdicts = {n: v.decision for n, v in plan.verdicts.items()}
+        fixes = possible_fixes(config, jobs, verdicts, manifest, fix_text=options.fix_text)
         if budget:
             check_budget(plan, options.max_cost, batch=options.batch_api)
     except ConfigError as error:
@@ -163,12 +170,16 @@ def plan_command(
             data["text_checked"] = {str(n): list(text) for n, text in checked.items()}
         if editable:
             data["plates"] = {"slides": len(config.slides), "cost_usd": plates_cost(config)}
+        if fixes.edits:  # the fix rounds the run may send, at most, and their cost
+            data["text_fixes"] = fixes.to_dict()
         sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
         return EXIT_OK
     batched = options.batch_api
     lines = [plan_line(plan, config.output_dir, batch_api=batched)]
     if checked:
         lines[0] += f"; text checked on {plural(len(checked), 'slide')}"
+    if fixes.edits:
+        lines[0] += f"; {fixes.line()}"
     if editable:
         lines[0] += "; " + plates_phrase(config)
     if slides:

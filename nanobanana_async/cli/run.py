@@ -21,6 +21,7 @@ import httpx2
 import orjson
 
 from ..config.loading import DeckConfig
+from ..engine.fix_units import check_fix_text
 from ..engine.ledger import default_ledger_path
 from ..engine.run import EngineSettings, generate_deck
 from ..errors import ConfigError, NanoBananaError, RunLockedError
@@ -125,6 +126,8 @@ def run_command(
             config = run_config(args.config, env, emulator=args.emulator)
         for notice in config.notices:
             print(f"nanobanana: notice: {notice}", file=sys.stderr)
+        fix_text = getattr(args, "fix_text", None)  # edit and pick have none
+        check_fix_text(config, fix_text)
         settings = EngineSettings(
             concurrency=args.concurrency,
             rpm=args.rpm,
@@ -136,6 +139,7 @@ def run_command(
             max_cost=args.max_cost,
             contact_sheet=not args.no_contact_sheet,
             batch_api=args.batch_api,
+            fix_text=fix_text,
         )
         result, signum = anyio.run(_run, config, args, settings, bar, transport, only, send)
     except KeyboardInterrupt:

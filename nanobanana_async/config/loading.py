@@ -512,7 +512,7 @@ def _slide(
     return SlideSpec(
         number=number,
         prompt=prompt,
-        full_prompt=apply_style(prompt, style),
+        full_prompt=apply_style(prompt, style) + _stated_sentence(prompt, stated),
         style=preset or style,
         layout=fields.optional(raw, "layout", at, fields.string, None),
         output_filename=filename,
@@ -535,6 +535,18 @@ def _slide(
         check_text=check_text,
         fix_text=fix,
     )
+
+
+def _stated_sentence(prompt: str, stated: tuple[str, ...]) -> str:
+    """What the prompt sent adds for a slide's ``text`` that its prompt does not quote: the
+    model (the real one, or the emulator) cannot draw words it was never told. ``""`` when
+    every string is quoted already, so a deck without stated text keeps its requests."""
+    quoted = set(expected_text(prompt))
+    unsaid = [text for text in stated if text not in quoted]
+    if not unsaid:
+        return ""
+    said = "; ".join(f"\u201c{t}\u201d" if '"' in t else f'"{t}"' for t in unsaid)
+    return f"\n\nThe slide's text must read exactly: {said}."
 
 
 def _check_text_needs(defaults: _Defaults, slides: list[SlideSpec]) -> None:

@@ -349,7 +349,8 @@ def _image(
 ) -> Segment:
     """The answer's image: the edit's base stamped, or a slide; ``#k`` on the k-th repeat.
 
-    A correction of a slide's text (:mod:`.misspelling`) is the slide redrawn, spelt right.
+    A correction of a slide's text (:mod:`.misspelling`) is the slide redrawn, spelt right,
+    unless ``misspell`` is scripted for it: then the typo stays (a correction that fails).
     """
     spec, request = drawn.spec, drawn.request
     mark = f"#{request.repeat}" if settings.vary_repeats and request.repeat > 1 else ""
@@ -365,6 +366,9 @@ def _image(
             mime_type=spec.mime_type,
             prompt=edit.context,
             mark=mark,
+            quoted=misspelt(edit.context, rate=1.0, seed=settings.seed)
+            if drawn.kind == "misspell"
+            else None,
         )
     if edit is not None:
         marked = edit.marked.digest if edit.marked is not None else ""

@@ -8,7 +8,9 @@ seed's other draws do not move, and the same request always gets the same image 
 image cache and the benchmarks' repeats stay warm).
 
 An edit whose instruction says ``it must read '...'`` (the text check's correction) is
-answered with the slide redrawn from the prompt that made it, spelt right.
+answered with the slide redrawn from the prompt that made it, spelt right; one scripted
+``misspell`` keeps the typo (a correction the model got wrong), so a slide that stays wrong
+can be tested. A correction is never misspelt by the rate: the same prompt would always be.
 """
 
 from __future__ import annotations

@@ -66,12 +66,13 @@ from .events import (
     SlideReused,
     SlideStarted,
 )
+from .manifest import generation_digest
 from .originals import MAX_ORIGINAL_BYTES, kept_reference
 from .plan import Job
 from .quota import StateStore
 from .retry import slide_retrying
 from .settings import EngineSettings
-from .text_checks import TextChecks
+from .text_checks import Origin, TextChecks
 
 __all__ = ["FirstSlide", "Run"]
 
@@ -90,9 +91,11 @@ class Run:
         concurrency: int | None = None,
         max_cost: float | None = None,
         store: StateStore | None = None,
+        fix_text: int | None = None,
     ) -> None:
-        """``rpm``, ``concurrency`` and ``max_cost`` are the run's options, merged already
-        (:func:`~.options.run_options`): the run reads neither config nor settings for them."""
+        """``rpm``, ``concurrency``, ``max_cost`` and ``fix_text`` are the run's options,
+        merged already (:func:`~.options.run_options`): the run reads neither config nor
+        settings for them."""
         scale = settings.time_scale
         self.config = config
         self.settings = settings
@@ -145,7 +148,9 @@ class Run:
         # images in memory at once. Held while converting, not while writing.
         self.savers = anyio.CapacityLimiter(os.cpu_count() or 1)
         # Each checked slide's image read back once saved, in the background.
-        self.text = TextChecks(config, self.emit, self.clock)
+        self.text = TextChecks(
+            config, self.emit, self.clock, fix_text=fix_text, on_read=settings.text_read
+        )
 
     def emit(self, event: Event) -> None:
         self.send.send_nowait(event)
@@ -208,16 +213,8 @@ class Run:
             return False
         if self.stopping:
             return False  # not sent: the results say so
-        retrying = slide_retrying(
-            self.policy,
-            on_retry=lambda e: self._on_retry(job, e),
-            sleep=self._backoff,
-            rng=self.rng,
-        )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    await action()
+            await self._retried(job, action)
             return True
         except FatalApiError as error:
             self.stop(error)
@@ -236,6 +233,42 @@ class Run:
                 message += "; the image received is kept: --resume saves it without asking again"
             self.fail(job, message, "OSError")
         return False
+
+    async def try_unit(
+        self, job: Job, action: Callable[[], Awaitable[None]]
+    ) -> tuple[str, str] | None:
+        """Do ``action`` (a request that adds to a slide already saved: a text fix) with
+        the slide's retries; ``None`` when it went through, else the kind and the reason it
+        did not. The slide is left as it is, never failed; a fatal error still stops the run.
+        """
+        if self.halted:
+            return "NotSent", "the run stopped"
+        try:
+            await self._retried(job, action)
+            return None
+        except FatalApiError as error:
+            self.stop(error)
+            return type(error).__name__, redact(error.message, self.config.api_key)
+        except _NotSent:
+            return "NotSent", "the run stopped"
+        except _OverBudget as over:
+            return "OverBudget", str(over)
+        except ApiError as error:
+            return type(error).__name__, redact(error.message, self.config.api_key)
+        except OSError as error:
+            return "OSError", f"cannot keep it: {error.strerror or error}"
+
+    async def _retried(self, job: Job, action: Callable[[], Awaitable[None]]) -> None:
+        """``action`` with the slide's retries: what stops them is raised."""
+        retrying = slide_retrying(
+            self.policy,
+            on_retry=lambda e: self._on_retry(job, e),
+            sleep=self._backoff,
+            rng=self.rng,
+        )
+        async for attempt in retrying:
+            with attempt:
+                await action()
 
     def _on_retry(self, job: Job, error: ApiError) -> None:
         if self.halted:
@@ -349,7 +382,12 @@ class Run:
         if saved.original is not None:
             self.originals[job.slide] = saved.original
         self.emit(SlideDone(job.slide, saved.path, saved.size_bytes, self.clock()))
-        self.text.start(job.slide, image.data)
+        self.text.start(job.slide, image.data, self._origin(job, self.turns.get(job.slide)))
+
+    def _origin(self, job: Job, turn: Path | None) -> Origin:
+        """What a fix round of a slide made by its own request continues from."""
+        key = generation_digest(self.config.model, job.body)
+        return Origin(job, key, job.body["contents"][0]["parts"], turn)
 
     def keep_turn(self, output_dir: Path, original: str, image: GeneratedImage) -> Path | None:
         """Keep the model's turn that made ``image`` (whose original is named ``original``)
@@ -387,7 +425,9 @@ class Run:
             self.originals[job.slide] = saved.original
         self.recovered.add(job.slide)
         self.emit(SlideReused(job.slide, saved.path, saved.size_bytes, self.clock()))
-        self.text.start(job.slide, data)
+        turn = None if saved.original is None else turn_path(job.dest.parent, saved.original.name)
+        origin = self._origin(job, turn if turn is not None and turn.is_file() else None)
+        self.text.start(job.slide, data, origin)
         return True
 
     async def reencode_slide(self, job: Job, original: Path) -> None:

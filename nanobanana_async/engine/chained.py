@@ -60,6 +60,7 @@ from .events import SlideDone, SlideReused
 from .manifest import SlideRecord, UnitRecord
 from .originals import MAX_ORIGINAL_BYTES
 from .plan import Job
+from .text_fixes import origin_of
 
 __all__ = ["ChainOutcome", "carry_chain", "fresh_notice"]
 
@@ -307,7 +308,9 @@ class _Chain:
         event = SlideDone if make else SlideReused
         run.emit(event(job.slide, job.dest, size, run.clock()))
         if make:
-            run.text.start(job.slide, job.dest)
+            turn = turn_path(self.output_dir, self.kept[last.key].name)
+            origin = origin_of(job, last, self.kept[last.key], turn if turn.is_file() else None)
+            run.text.start(job.slide, self.kept[last.key], origin)
 
     async def _place(self, unit: Unit) -> SavedImage | None:
         """The slide's file shows ``unit``: written from its original unless it does."""

@@ -191,6 +191,9 @@ class SlideRecord:
             one in place.
         candidates: the key of the candidate each candidate file (``<stem>.v<k><ext>``)
             shows, in order; empty for a slide of one candidate.
+        text_check: the last check of the slide's text (its ``text_check`` and the strings
+            it looked for, ``expected``), so a rerun that keeps the slide shows it without
+            reading it again; ``None`` when it was never checked.
     """
 
     generation: str
@@ -202,6 +205,7 @@ class SlideRecord:
     fields: Mapping[str, str] = field(default_factory=dict)
     units: Mapping[str, UnitRecord] = field(default_factory=dict)
     candidates: tuple[str, ...] = ()
+    text_check: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -217,6 +221,8 @@ class SlideRecord:
             data["units"] = {key: unit.to_dict() for key, unit in self.units.items()}
         if self.candidates:
             data["candidates"] = list(self.candidates)
+        if self.text_check is not None:
+            data["text_check"] = dict(self.text_check)
         return data
 
     def unit_original(self, key: str) -> str | None:
@@ -468,6 +474,7 @@ def _records(data: object) -> dict[int, SlideRecord]:
             tuple(c for c in candidates if isinstance(c, str))
             if isinstance(candidates, list)
             else (),
+            _text_check(entry.get("text_check")),
         )
     return records
 
@@ -482,7 +489,7 @@ def _units(value: object) -> dict[str, UnitRecord]:
         if not isinstance(key, str) or not isinstance(entry, dict):
             continue
         unit, original, turn = entry.get("unit"), entry.get("original"), entry.get("turn")
-        if not isinstance(unit, str) or not re.fullmatch(r"[ve][0-9]{1,2}", unit):
+        if not isinstance(unit, str) or not re.fullmatch(r"[vef][0-9]{1,2}", unit):
             continue
         if not isinstance(original, str) or not _inside(original):
             continue
@@ -503,6 +510,43 @@ def _units(value: object) -> dict[str, UnitRecord]:
             entry.get("fresh") is True,
         )
     return units
+
+
+_CHECK_STATES = frozenset({"ok", "missing", "unreadable"})
+
+
+def _text_check(value: object) -> dict[str, Any] | None:
+    """A record's kept ``text_check``, as this tool writes it; anything else is ``None`` (the
+    slide is then read again): a manifest cannot put words in a results file."""
+    if not isinstance(value, dict) or value.get("state") not in _CHECK_STATES:
+        return None
+    expected, fixes = value.get("expected"), value.get("fixes", 0)
+    if not isinstance(expected, list) or not all(isinstance(e, str) for e in expected):
+        return None
+    if not isinstance(fixes, int) or isinstance(fixes, bool) or not 0 <= fixes <= 3:
+        return None
+    missing = []
+    for miss in value.get("missing") or ():
+        if not isinstance(miss, dict):
+            return None
+        said, closest, similarity = (
+            miss.get("expected"),
+            miss.get("closest"),
+            miss.get("similarity"),
+        )
+        if not (isinstance(said, str) and isinstance(closest, str)):
+            return None
+        if not isinstance(similarity, int | float) or isinstance(similarity, bool):
+            return None
+        missing.append({"expected": said, "closest": closest, "similarity": float(similarity)})
+    check: dict[str, Any] = {"state": value["state"]}
+    if value["state"] == "missing":
+        check["missing"] = missing
+    if fixes:
+        check["fixes"] = fixes
+    if value.get("fixes_stopped") == "over budget":
+        check["fixes_stopped"] = "over budget"
+    return {**check, "expected": expected}
 
 
 def _usd(value: object, cap: float) -> float | None:

@@ -39,6 +39,8 @@ class RunOptions:
         timeout: the deadline of one whole request, in seconds.
         max_cost: the run's budget in USD; ``None``: no budget (0.0 is one: nothing paid).
         batch_api: the slides to generate go to the Batch API as one job.
+        fix_text: fix rounds for every checked slide (``--fix-text``); ``None``: each
+            slide's own ``fix_text``.
     """
 
     rpm: float | None
@@ -46,6 +48,7 @@ class RunOptions:
     timeout: float
     max_cost: float | None
     batch_api: bool
+    fix_text: int | None = None
 
     @property
     def max_connections(self) -> int:
@@ -66,4 +69,5 @@ def run_options(config: DeckConfig, settings: EngineSettings) -> RunOptions:
         timeout=_given(settings.timeout, config.timeout),
         max_cost=_given(settings.max_cost, config.max_cost),
         batch_api=settings.batch_api or config.mode == "batch-api",
+        fix_text=settings.fix_text,
     )

@@ -38,6 +38,7 @@ from .manifest import (
 )
 from .plan import Job
 from .preflight import reason
+from .text_fixes import FixOutcome
 
 __all__ = [
     "RESULTS_COPY_NAME",
@@ -97,12 +98,19 @@ def write_manifest(
     adopted: Mapping[int, float | None],
     turns: Mapping[int, Path] | None = None,
     chains: Mapping[int, ChainOutcome] | None = None,
+    fixes: Mapping[int, FixOutcome] | None = None,
+    checks: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> None:
     """Record what decides each slide's image now, for the next run of the deck.
 
     ``turns``: where the model's turn that made each image saved is kept. ``chains``: what
     each slide's chain made and put in place (:mod:`.chained`), whether the slide
     succeeded or not: every unit made is recorded, so nothing paid for is asked again.
+
+    ``fixes``: what each slide's text fix rounds made and put in place (:mod:`.text_fixes`):
+    recorded among its units, the round placed as its ``original`` (a re-encode then shows
+    it), its ``generation`` still the unit the config asks for, so a rerun keeps it.
+    ``checks``: each slide's last text check, kept so a rerun that keeps it does not read it.
 
     ``batch`` is a Batch API job still to collect (the next run waits for it). ``spend``
     is what the deck has cost, this run included (:func:`deck_spend`). ``adopted``: slides
@@ -143,7 +151,7 @@ def write_manifest(
         key = generation_digest(model, job.body)
         relative = None if original is None else str(original.relative_to(output_dir))
         units = _units(old)
-        if relative is not None:
+        if relative is not None and not _fixed(old, relative):
             turn = turns.get(output.slide)
             made = UnitRecord("v1", relative, _relative(output_dir, turn), cost)
             units = _merged(units, {key: made}, chain_of(model, job))
@@ -158,10 +166,30 @@ def write_manifest(
             units,
             old.candidates if old is not None else (),
         )
+    for slide, outcome in (fixes or {}).items():
+        record = records.get(slide)
+        if record is None:
+            continue
+        units = _merged(_units(record), outcome.units, chain_of(model, by_slide[slide]))
+        placed = record.original
+        if outcome.placed is not None:
+            placed = str(outcome.placed[1].relative_to(output_dir))
+        records[slide] = dataclasses.replace(record, units=units, original=placed)
+    for slide, check in (checks or {}).items():
+        if slide in records:
+            records[slide] = dataclasses.replace(records[slide], text_check=check)
     failed = {error.slide for error in result.errors}
     pending = {n: p for n, p in previous.pending.items() if n in failed and n in by_slide}
     with contextlib.suppress(OSError):
         Manifest(records, batch, pending, spend=spend).write(output_dir)
+
+
+def _fixed(record: SlideRecord | None, original: str) -> bool:
+    """Whether ``original`` is a text fix round's (a slide re-encoded from the round its
+    record placed): the unit the config asks for keeps its own original."""
+    if record is None:
+        return False
+    return any(u.original == original and u.unit.startswith("f") for u in record.units.values())
 
 
 def _relative(output_dir: Path, path: Path | None) -> str | None:

@@ -280,6 +280,7 @@ class ProgressTracker:
                 self._reused.add(slide)
             case events.TextChecked(slide=slide, check=check):
                 self._text_checks[slide] = check
+                self._in_flight.discard(slide)  # a fix round's request, answered and read
             case events.SlideFailed(slide=slide, error=error, at=at):
                 self._finish(slide, at, worked=slide in self._in_flight or slide in self._retrying)
                 self._errors[slide] = error

@@ -54,6 +54,7 @@ from .prepared import PreparedRun, prepare_run
 from .progress import ProgressCallback, ProgressTracker
 from .settings import EngineSettings
 from .stopping import Stopper, stop_grace
+from .text_fixes import FixOutcome, TextFixes, kept_origin
 from .writer import ProgressWriter
 
 if TYPE_CHECKING:
@@ -205,7 +206,11 @@ async def carry_out(
         concurrency=options.concurrency,
         max_cost=options.max_cost,
         store=store,
+        fix_text=options.fix_text,
     )
+    fixes = TextFixes(run, manifest.slides)
+    if send:
+        run.text.fixer = fixes
     run.estimates = dict(plan.costs)
     run.unit_estimates = dict(plan.unit_costs)
     run.retired = dict(plan.retired)
@@ -267,6 +272,14 @@ async def carry_out(
                                 )
                                 run.emit(SlideReused(job.slide, job.dest, size, clock()))
                                 await anyio.to_thread.run_sync(discard_staged, job.dest)
+                                record = manifest.slides.get(job.slide)
+                                kept = None if record is None else record.text_check
+                                asked = plan.only is None or job.slide in plan.only
+                                if not run.text.carry(job.slide, kept) and asked:
+                                    # Never checked as it must read now (the check turned
+                                    # on, a run killed before its manifest): read once.
+                                    origin = kept_origin(cfg.model, job, record)
+                                    run.text.start(job.slide, origin.original or job.dest, origin)
                                 continue
                             if decision is Decision.RECOVER:
                                 if first is None or not first.defer(job, recover=True):
@@ -312,8 +325,9 @@ async def carry_out(
                 state,
                 started_at,
                 tracker.duration(ended),
-                prepared.notices,
+                (*prepared.notices, *filter(None, [fixes.notice()])),
                 report,
+                fixes.outcomes,
             )
             # What the interrupted run made (or received) and never recorded, at the plan's
             # estimate: the slides of the plan's adopted this run kept or saved.
@@ -330,6 +344,11 @@ async def carry_out(
                     if slide in failed
                     for unit in chain.paid
                 ).plus(cost for chain in run.chains.values() for cost in chain.adopted)
+                # Fix rounds: those of kept slides (their outputs count as reused), and
+                # those an interrupted run made and never recorded, at their estimate.
+                spend = spend.plus(
+                    outcome.cost for slide, outcome in fixes.outcomes.items() if slide in reused
+                ).plus(cost for outcome in fixes.outcomes.values() for cost in outcome.adopted)
             deck_cost = None if settings.dry_run else spend.total_usd
             result = dataclasses.replace(result, deck_cost_usd=deck_cost)
             await write_results(result, cfg.output_dir, prepared.results_file)
@@ -349,11 +368,26 @@ async def carry_out(
                     adopted=adopted,
                     turns=run.turns,
                     chains=run.chains,
+                    fixes=fixes.outcomes,
+                    checks={n: c for n in run.text.reports if (c := run.text.kept(n))},
                 )
             )
             if settings.contact_sheet and result.outputs:
                 await anyio.to_thread.run_sync(refresh_contact_sheet, cfg.output_dir)
     return result
+
+
+def _with_fixes(done: SlideOutput, fixed: FixOutcome) -> SlideOutput:
+    """A slide's output once its fix rounds are counted: their cost, the round placed."""
+    paid = None if done.cost_usd is None or fixed.cost is None else done.cost_usd + fixed.cost
+    if fixed.size_bytes is None:
+        return dataclasses.replace(done, cost_usd=paid)
+    return dataclasses.replace(
+        done,
+        cost_usd=paid,
+        size_kb=fixed.size_bytes // 1024,
+        previous=fixed.previous or done.previous,
+    )
 
 
 # What a slide's chain carries out (:mod:`.chained`): its units made, or one put back.
@@ -370,14 +404,18 @@ def _result(
     duration_seconds: int,
     notices: tuple[str, ...],
     stop: StopReport | None,
+    fixes: Mapping[int, FixOutcome],
 ) -> DeckResult:
     outputs: list[SlideOutput] = []
     errors: list[SlideFailure] = []
     for job in jobs:
         done = run.outputs.get(job.slide) or reused.get(job.slide)
-        checked = run.text.found.get(job.slide)
+        checked = run.text.reports.get(job.slide)
         if done is not None and checked is not None:
-            done = dataclasses.replace(done, text_check=checked.to_json())
+            done = dataclasses.replace(done, text_check=checked)
+        fixed = fixes.get(job.slide)
+        if done is not None and fixed is not None:
+            done = _with_fixes(done, fixed)
         if done is not None:
             outputs.append(done)
         elif job.slide in run.failures:

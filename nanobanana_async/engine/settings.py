@@ -43,6 +43,10 @@ class EngineSettings:
         stop_grace: how long a stop asked from outside waits for the requests on the wire
             to finish before it cuts them, in seconds; ``None``: the request timeout,
             capped at two minutes (:mod:`~nanobanana_async.engine.stopping`).
+        fix_text: fix rounds for every checked slide whose text missed (overrides each
+            slide's ``fix_text``); ``None``: the config's.
+        text_read: called with the slide's number each time its image is read back (the
+            OCR): instrumentation, so a test or a host can count reads.
         clock: monotonic time in seconds.
         sleep: awaitable sleep.
     """
@@ -61,5 +65,7 @@ class EngineSettings:
     batch_api: bool = False
     batch_poll: tuple[float, float] = (5.0, 60.0)
     stop_grace: float | None = None
+    fix_text: int | None = None
+    text_read: Callable[[int], None] | None = None
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep

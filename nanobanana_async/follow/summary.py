@@ -166,7 +166,7 @@ def _final(
     cost: float | None = None,
     stop: Mapping[str, Any] | None = None,
     deck_cost: float | None = None,
-    text_to_check: Iterable[int] = (),
+    text_to_check: Iterable[tuple[int, int]] = (),
 ) -> str:
     if state == "done" and saved == total:
         line = f"done {saved}/{total}"
@@ -194,23 +194,37 @@ def _final(
     return f"{line}; {advice}" if advice else line
 
 
-def _text_line(slides: Iterable[int]) -> str:
+def _text_line(slides: Iterable[tuple[int, int]]) -> str:
     """``; 2 slides with text to check (3, 7)``: the slides whose text check did not come
-    out ``ok`` (missing or unreadable); ``""`` when there are none."""
-    numbers = sorted(set(slides))
+    out ``ok`` (missing or unreadable), with the fix rounds tried (``(7, after 2 fixes)``,
+    ``(3 after 1 fix, 7 after 2 fixes)``); ``""`` when there are none."""
+    fixes = dict(slides)
+    numbers = sorted(fixes)
     if not numbers:
         return ""
-    shown = slide_ranges(numbers).split(" ", 1)[1]
+    tried = set(fixes.values())
+    if len(tried) == 1:
+        shown = slide_ranges(numbers).split(" ", 1)[1]
+        (rounds,) = tried
+        if rounds:
+            shown += f", after {plural(rounds, 'fix', 'fixes')}"
+    else:
+        shown = ", ".join(
+            f"{n} after {plural(fixes[n], 'fix', 'fixes')}" if fixes[n] else str(n) for n in numbers
+        )
     return f"; {plural(len(numbers), 'slide')} with text to check ({shown})"
 
 
-def _text_to_check(checks: Iterable[tuple[object, object]]) -> list[int]:
-    """The slides of ``(slide, text_check)`` pairs whose check is not ``ok``."""
-    return [
-        int(str(slide))
-        for slide, check in checks
-        if isinstance(check, Mapping) and check.get("state", "ok") != "ok" and str(slide).isdigit()
-    ]
+def _text_to_check(checks: Iterable[tuple[object, object]]) -> list[tuple[int, int]]:
+    """The slides of ``(slide, text_check)`` pairs whose check is not ``ok``, each with the
+    fix rounds it was sent through."""
+    found = []
+    for slide, check in checks:
+        if isinstance(check, Mapping) and check.get("state", "ok") != "ok" and str(slide).isdigit():
+            fixes = check.get("fixes")
+            tried = fixes if isinstance(fixes, int) and not isinstance(fixes, bool) else 0
+            found.append((int(str(slide)), max(0, min(tried, 9))))
+    return found
 
 
 def _spent(cost: float | None, deck: float | None) -> str:

@@ -68,7 +68,7 @@ def build_server(tools: EditingTools) -> "MCPServer[Any]":
             content=content, structured_content=answer.data or None, is_error=answer.error
         )
 
-    run_id_field = Field(description="as start_deck returned it; default: the latest run")
+    run_id_field = Field(description="from start_deck; default: the latest run")
     RunId = Annotated[str | None, run_id_field]
 
     @tool()
@@ -78,14 +78,15 @@ def build_server(tools: EditingTools) -> "MCPServer[Any]":
             Field(description="the deck: {output_dir, slides: [{number, prompt}], ...}"),
         ] = None,
         config_path: Annotated[str | None, Field(description="or a config JSON file")] = None,
-        resume: Annotated[bool, Field(description="keep complete images, make the rest")] = False,
+        resume: Annotated[bool, Field(description="keep whole images, make the rest")] = False,
         regenerate: Annotated[str | None, Field(description="slides to redo: 3,7-9")] = None,
         force: Annotated[bool, Field(description="redo every slide")] = False,
         max_cost: Annotated[float | None, Field(description="budget in USD")] = None,
         emulator: Annotated[bool, Field(description="dry run: no key, no cost")] = False,
-        batch_api: Annotated[bool, Field(description="half price, done within 24 h")] = False,
+        batch_api: Annotated[bool, Field(description="half price, within 24 h")] = False,
+        fix_text: Annotated[int | None, Field(description="text fix rounds, 0-3")] = None,
     ) -> CallToolResult:
-        """Start generating a deck in the background; returns its run_id at once."""
+        """Start a deck in the background; returns its run_id at once."""
         return result(
             await tools.start_deck(
                 config,
@@ -96,6 +97,7 @@ def build_server(tools: EditingTools) -> "MCPServer[Any]":
                 max_cost=max_cost,
                 emulator=emulator,
                 batch_api=batch_api,
+                fix_text=fix_text,
             )
         )
 
@@ -117,7 +119,7 @@ def build_server(tools: EditingTools) -> "MCPServer[Any]":
 
     @tool()
     async def deck_results(run_id: RunId = None) -> CallToolResult:
-        """A finished deck: image paths, failures and cost (never the images)."""
+        """A finished deck: image paths, failures, cost (never pixels)."""
         return result(await tools.deck_results(run_id))
 
     @tool()
@@ -149,7 +151,7 @@ def build_server(tools: EditingTools) -> "MCPServer[Any]":
         run_id: RunId = None,
         slide: Annotated[int | None, Field(description="its candidates")] = None,
     ) -> CallToolResult:
-        """The finished deck's contact sheet as one small image."""
+        """The deck's contact sheet as one small image."""
         return result(await tools.view_deck(run_id, slide))
 
     # Short: a client keeps every schema in the agent's context all along.

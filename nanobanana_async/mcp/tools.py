@@ -32,6 +32,7 @@ import orjson
 
 from ..config.config_file import read_json
 from ..config.loading import anchored, load_config
+from ..engine.fix_units import check_fix_text
 from ..errors import ConfigError
 from ..files.atomic import write_atomic
 from ..files.reading import read_regular
@@ -193,8 +194,10 @@ class DeckTools:
         max_cost: float | None = None,
         emulator: bool = False,
         batch_api: bool = False,
+        fix_text: int | None = None,
     ) -> Answer:
-        """Start a deck in the background; the answer names its run."""
+        """Start a deck in the background; the answer names its run (``fix_text``: as
+        ``run --fix-text``, checked by the run itself: a bad one is its one-line refusal)."""
         if (config is None) == (config_path is None):
             return _refusal("give config (the deck, as an object) or config_path, not both")
         flags: list[str] = []
@@ -210,7 +213,13 @@ class DeckTools:
             flags.append("--emulator")
         if batch_api:
             flags.append("--batch-api")
-        checked = await anyio.to_thread.run_sync(self._checked, config, config_path, emulator)
+        if fix_text is not None:
+            if not 0 <= fix_text <= 3:
+                return _refusal(f"fix_text is {fix_text}; give 0 to 3 edit rounds, or leave it out")
+            flags += ["--fix-text", str(fix_text)]
+        checked = await anyio.to_thread.run_sync(
+            self._checked, config, config_path, emulator, fix_text
+        )
         if isinstance(checked, Answer):
             return checked
         raw, notices = checked
@@ -228,7 +237,11 @@ class DeckTools:
         return started if started.error else _told(started, list(notices))
 
     def _checked(
-        self, config: Mapping[str, Any] | None, config_path: str | None, emulator: bool
+        self,
+        config: Mapping[str, Any] | None,
+        config_path: str | None,
+        emulator: bool,
+        fix_text: int | None = None,
     ) -> tuple[dict[str, Any], tuple[str, ...]] | Answer:
         """The config the run is to read, and its notices; or the refusal, before any run
         is made: a field the client may not set, or a deck that would send without a key.
@@ -255,6 +268,10 @@ class DeckTools:
             loaded = load_config(given, env=self.env, base_dir=base)
         except ConfigError:
             return given, ()  # the run refuses it, and the answer is its line
+        try:
+            check_fix_text(loaded, fix_text)
+        except ConfigError as error:
+            return _refusal(f"nanobanana: error: {error}")  # as the command says it
         if not emulator:
             try:
                 loaded.require_key(_KEY_HINT)

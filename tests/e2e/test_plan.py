@@ -172,3 +172,39 @@ def test_a_deck_that_checks_no_text_plans_as_before(tmp_path: Path) -> None:
     config = write_json(tmp_path / "slides.json", deck_config(tmp_path / "deck", 2))
     assert "text" not in run_cli("plan", str(config), "--slides").stdout.decode()
     assert "text_checked" not in orjson.loads(run_cli("plan", str(config), "--json").stdout)
+
+
+def test_plan_shows_what_text_fixes_may_cost_and_fix_text_overrides_it(tmp_path: Path) -> None:
+    pytest.importorskip("rapidocr", reason="the qa extra (rapidocr, onnxruntime) is not installed")
+    deck = deck_config(tmp_path / "deck", 3, check_text=True, fix_text=2)
+    deck["slides"][0]["prompt"] = 'Title "Q3 Results"'
+    deck["slides"][1]["text"] = ["Revenue up 24%"]  # slide 3 quotes nothing: not checked
+    config = write_json(tmp_path / "slides.json", deck)
+    as_json = orjson.loads(run_cli("plan", str(config), "--json").stdout)
+    fixes = as_json["text_fixes"]
+    assert (fixes["slides"], fixes["edits"]) == ({"1": 2, "2": 2}, 4)
+    assert fixes["cost_usd"] > 0
+    line = run_cli("plan", str(config)).stdout.decode()
+    assert line.endswith(
+        f"; text checked on 2 slides; up to 2 fixes each: up to 4 edits, "
+        f"up to ${fixes['cost_usd']:.2f} more\n"
+    )
+    assert (
+        as_json["cost_usd"]
+        == orjson.loads(
+            run_cli("plan", str(write_json(config, {**deck, "fix_text": 0})), "--json").stdout
+        )["cost_usd"]
+    )  # shown beside the run's cost, not in it
+    write_json(config, deck)
+    line = run_cli("plan", str(config), "--fix-text", "1").stdout.decode()
+    assert "; up to 1 fix each: up to 2 edits, up to $" in line
+    assert "text_fixes" not in orjson.loads(
+        run_cli("plan", str(config), "--json", "--fix-text", "0").stdout
+    )
+    plain = write_json(tmp_path / "plain.json", deck_config(tmp_path / "deck", 1))
+    refused = run_cli("plan", str(plain), "--fix-text", "1")
+    assert refused.returncode == 2
+    assert refused.stderr.decode() == (
+        "nanobanana: error: --fix-text: corrects text the check found wrong, and no slide is "
+        'checked; set "check_text": true or give slides their "text", or drop --fix-text\n'
+    )

@@ -145,3 +145,28 @@ def test_check_without_the_qa_extra_is_one_line_exit_2(tmp_path: Path) -> None:
     assert checked.stderr == (
         "nanobanana: error: check: the text check needs OCR: pip install 'nanobanana-async[qa]'\n"
     )
+
+
+def test_run_fix_text_fixes_the_misspelt_slide_and_a_rerun_keeps_it_unread(
+    served: tuple[Emulator, str], tmp_path: Path
+) -> None:
+    needs_qa()
+    emulator, base_url = served
+    config = write_config(tmp_path, check_text=True)
+    deck = orjson.loads(config.read_bytes())
+    deck["slides"] = deck["slides"][:2]  # two slides: three reads in all
+    config.write_bytes(orjson.dumps(deck))
+    args = ("run", str(config), *files_args(tmp_path), "--quiet", "--fix-text", "1")
+    done = nanobanana(base_url, tmp_path, *args)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("done 2/2")
+    assert "text to check" not in done.stdout
+    results = orjson.loads((tmp_path / "results.json").read_bytes())
+    assert results["outputs"][1]["text_check"] == {"state": "ok", "fixes": 1, "read": True}
+    assert emulator.stats()["requests"] == 3  # two slides and one fix
+
+    again = nanobanana(base_url, tmp_path, *args)
+    assert again.returncode == 0, again.stderr
+    results = orjson.loads((tmp_path / "results.json").read_bytes())
+    assert results["outputs"][1]["text_check"] == {"state": "ok", "fixes": 1, "read": False}
+    assert emulator.stats()["requests"] == 3  # nothing sent again

@@ -126,3 +126,22 @@ def test_the_command_line_refuses_it_before_anything_is_sent(tmp_path: Path) -> 
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == f"nanobanana: error: check_text: {MISSING_QA}\n"
     assert not (tmp_path / "out").exists()
+
+
+@needs_qa
+def test_the_prompt_sent_says_the_stated_text_it_does_not_quote(base: Path) -> None:
+    raw = deck(
+        slides=[
+            {"number": 1, "prompt": "A title slide", "text": ["Q3 Results", 'The "Best"']},
+            {"number": 2, "prompt": 'Title "Q3 Results", body "Up 24%"', "text": ["Up 24%"]},
+            {"number": 3, "prompt": 'Title "Q3 Results", no text stated'},
+            {"number": 4, "prompt": 'Title "Q3 Results"', "text": ["Q3 Results", "Up 24%"]},
+        ],
+    )
+    sent = [s.full_prompt for s in load(raw, base).slides]
+    assert sent == [
+        'A title slide\n\nThe slide\'s text must read exactly: "Q3 Results"; “The "Best"”.',
+        'Title "Q3 Results", body "Up 24%"',  # quoted already: the request is unchanged
+        'Title "Q3 Results", no text stated',
+        'Title "Q3 Results"\n\nThe slide\'s text must read exactly: "Up 24%".',
+    ]

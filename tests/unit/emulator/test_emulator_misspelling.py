@@ -6,6 +6,7 @@ Whether the typo is read and corrected is checked with the real OCR in tests/uni
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 from emulator_testing import FLASH25, client_for, generate, request_body
@@ -75,3 +76,32 @@ async def test_a_scripted_request_is_misspelt_and_counted() -> None:
     images = [a["candidates"][0]["content"]["parts"][-1]["inlineData"]["data"] for a in answers]
     assert images[0] == images[2] != images[1]
     assert emulator.stats()["by_fault"] == {"misspell": 1}
+
+
+async def test_a_correction_is_spelt_right_unless_misspell_is_scripted_for_it() -> None:
+    """Request 1 is misspelt; its correction (request 2) redrawn right; a correction scripted
+    ``misspell`` (request 3) keeps the typo: a slide that stays wrong."""
+    emulator = Emulator(EmulatorSettings(latency=False, vary_repeats=False))
+    emulator.script({1: "misspell", 3: "misspell"})
+    fix = "the text reads 'Quartelry Results'; it must read 'Quarterly Results'"
+
+    def image(answer: dict[str, Any]) -> str:
+        parts = answer["candidates"][0]["content"]["parts"]
+        return str(next(p["inlineData"]["data"] for p in parts if "inlineData" in p))
+
+    async with client_for(emulator) as client:
+        body = request_body(PROMPT, model=FLASH25)
+        wrong = (await generate(client, body, model=FLASH25)).json()
+        edit = {
+            **body,
+            "contents": [
+                body["contents"][0],
+                wrong["candidates"][0]["content"],
+                {"role": "user", "parts": [{"text": fix}]},
+            ],
+        }
+        fixed, stubborn = [
+            image((await generate(client, edit, model=FLASH25)).json()) for _ in range(2)
+        ]
+        right = image((await generate(client, body, model=FLASH25)).json())
+    assert fixed == right != stubborn == image(wrong)

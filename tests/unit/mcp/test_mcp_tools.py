@@ -168,3 +168,23 @@ async def test_a_deck_whose_text_missed_says_so_with_the_fix_and_on_its_sheet(
     )
     assert status.data["text_to_check"] == [3, 5]
     assert "failed ones marked, text to check framed in amber (3, 5): " in sheet.text
+
+
+async def test_start_deck_takes_fix_text_as_the_command_does(tmp_path: Path) -> None:
+    runs = Runs(tmp_path / "runs")
+    tools = DeckTools(runs, env={}, cwd=tmp_path, wall_clock=lambda: _NOW)
+    plain = {"output_dir": str(tmp_path / "deck"), "slides": [{"number": 1, "prompt": "A slide"}]}
+
+    unchecked = await tools.start_deck(plain, fix_text=1, emulator=True)
+    too_many = await tools.start_deck(plain, fix_text=4, emulator=True)
+
+    assert unchecked.error
+    assert unchecked.text == (
+        "nanobanana: error: --fix-text: corrects text the check found wrong, and no slide is "
+        'checked; set "check_text": true or give slides their "text", or drop --fix-text'
+    )
+    assert (too_many.error, too_many.text) == (
+        True,
+        "fix_text is 4; give 0 to 3 edit rounds, or leave it out",
+    )
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
