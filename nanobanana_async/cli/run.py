@@ -136,6 +136,7 @@ def run_command(
             max_cost=args.max_cost,
             contact_sheet=not args.no_contact_sheet,
             batch_api=args.batch_api,
+            service_tier=args.tier,
         )
         result, signum = anyio.run(_run, config, args, settings, bar, transport, only, send)
     except KeyboardInterrupt:

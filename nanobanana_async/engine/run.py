@@ -204,6 +204,7 @@ async def carry_out(
         concurrency=options.concurrency,
         max_cost=options.max_cost,
         store=store,
+        service_tier=options.service_tier,
     )
     run.estimates = dict(plan.costs)
     run.unit_estimates = dict(plan.unit_costs)
@@ -410,6 +411,6 @@ def _result(
         rate_limit_waits=run.admission.rate_limit_waits,
         rate_limited=run.rate_limited,
         dry_run=run.settings.dry_run,
-        notices=(*notices, *filter(None, [fresh_notice(run.fresh_edits)])),
+        notices=(*notices, *filter(None, [fresh_notice(run.fresh_edits), run.tiers.notice()])),
         stop=stop,
     )

@@ -167,6 +167,7 @@ def _final(
     stop: Mapping[str, Any] | None = None,
     deck_cost: float | None = None,
     text_to_check: Iterable[int] = (),
+    fell_back: Mapping[int, float | None] | None = None,
 ) -> str:
     if state == "done" and saved == total:
         line = f"done {saved}/{total}"
@@ -186,6 +187,7 @@ def _final(
         if cost:
             line += f", the real run about ${cost:.2f}"
     line += _text_line(text_to_check)
+    line += _fallback_line(fell_back or {})
     listed = [f for f in failures if f[2] != _NOT_REACHED]
     if listed:
         line += "; " + _reasons(listed)
@@ -202,6 +204,23 @@ def _text_line(slides: Iterable[int]) -> str:
         return ""
     shown = slide_ranges(numbers).split(" ", 1)[1]
     return f"; {plural(len(numbers), 'slide')} with text to check ({shown})"
+
+
+def _fallback_line(slides: Mapping[int, float | None]) -> str:
+    """``; 2 slides fell back from Flex to standard (3, 7), $0.27``: the slides Flex shed
+    past their retries and that were made at standard instead; ``""`` when none did."""
+    if not slides:
+        return ""
+    shown = slide_ranges(sorted(slides)).split(" ", 1)[1]
+    costs = list(slides.values())
+    paid = "" if None in costs else f", {_dollars(sum(c or 0.0 for c in costs))}"
+    word = "slides" if len(slides) > 1 else "slide"
+    return f"; {len(slides)} {word} fell back from Flex to standard ({shown}){paid}"
+
+
+def _fell_back(outputs: Iterable[Mapping[str, Any]]) -> dict[int, float | None]:
+    """Slide -> its cost, for the outputs that fell back from Flex to standard."""
+    return {int(o.get("slide", 0)): _cost(o.get("cost_usd")) for o in outputs if o.get("fell_back")}
 
 
 def _text_to_check(checks: Iterable[tuple[object, object]]) -> list[int]:
@@ -268,6 +287,7 @@ def result_line(results: Mapping[str, Any]) -> str:
         text_to_check=_text_to_check(
             (o.get("slide"), o.get("text_check")) for o in results.get("outputs", [])
         ),
+        fell_back=_fell_back(results.get("outputs", [])),
     )
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from .._version import version
 from ..errors import ConfigError
@@ -84,6 +84,10 @@ def build_server(tools: EditingTools) -> "MCPServer[Any]":
         max_cost: Annotated[float | None, Field(description="budget in USD")] = None,
         emulator: Annotated[bool, Field(description="dry run: no key, no cost")] = False,
         batch_api: Annotated[bool, Field(description="half price, done within 24 h")] = False,
+        service_tier: Annotated[
+            Literal["standard", "flex", "priority"] | None,
+            Field(description="flex: half price, slower; priority: dearer"),
+        ] = None,
     ) -> CallToolResult:
         """Start generating a deck in the background; returns its run_id at once."""
         return result(
@@ -96,6 +100,7 @@ def build_server(tools: EditingTools) -> "MCPServer[Any]":
                 max_cost=max_cost,
                 emulator=emulator,
                 batch_api=batch_api,
+                service_tier=service_tier,
             )
         )
 

@@ -159,8 +159,12 @@ class DeckTools:
         max_cost: float | None = None,
         emulator: bool = False,
         batch_api: bool = False,
+        service_tier: str | None = None,
     ) -> Answer:
-        """Start a deck in the background; the answer names its run."""
+        """Start a deck in the background; the answer names its run.
+
+        ``service_tier``: every slide's tier (``run --tier``), over the config's.
+        """
         if (config is None) == (config_path is None):
             return _refusal("give config (the deck, as an object) or config_path, not both")
         flags: list[str] = []
@@ -176,6 +180,8 @@ class DeckTools:
             flags.append("--emulator")
         if batch_api:
             flags.append("--batch-api")
+        if service_tier:
+            flags += ["--tier", service_tier]
         checked = await anyio.to_thread.run_sync(self._checked, config, config_path, emulator)
         if isinstance(checked, Answer):
             return checked

@@ -1,0 +1,154 @@
+"""The service tiers end to end: a deck on Flex through the CLI against the emulator over HTTP.
+
+The emulator sheds Flex requests at a rate (all of them here, or none), reports the tier it
+served in ``usageMetadata.serviceTier``, and refuses a tier that is not one; the CLI runs as
+a subprocess. Every check reads what a user reads: the final line, the results file, the
+files on disk, and the emulator's own record of what was asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from engine_testing import (
+    RecordingEmulator,
+    check_results_match_disk,
+    environment,
+    files_args,
+    read_json,
+    run_cli,
+)
+
+from nanobanana_async.cost import image_cost
+from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
+
+KEY = "tier-test-key-abcdef0123"
+
+
+@contextmanager
+def emulator(**settings: Any) -> Iterator[tuple[RecordingEmulator, str]]:
+    settings.setdefault("latency", False)
+    settings.setdefault("signature_bytes", 0)
+    recording = RecordingEmulator(EmulatorSettings(**settings))
+    with serve_in_thread(recording) as url:
+        yield recording, url
+
+
+def write_config(tmp_path: Path, count: int = 3, **extra: Any) -> Path:
+    config: dict[str, Any] = {
+        "slides": [{"number": n, "prompt": f"Slide {n}"} for n in range(1, count + 1)],
+        "output_dir": str(tmp_path / "deck"),
+        "image_size": "1K",
+        **extra,
+    }
+    path = tmp_path / "slides.json"
+    path.write_bytes(orjson.dumps(config))
+    return path
+
+
+def tiers_asked(recording: RecordingEmulator) -> list[str]:
+    """The ``serviceTier`` of every generateContent body the emulator received, in order."""
+    return [exchange.tier for exchange in sorted(recording.exchanges, key=lambda e: e.arrived)]
+
+
+def test_a_flex_deck_is_asked_on_flex_and_priced_at_half(tmp_path: Path) -> None:
+    config = write_config(tmp_path, service_tier="flex")
+    with emulator(flex_shed_rate=0.0) as (recording, url):
+        done = run_cli("run", str(config), *files_args(tmp_path), env=environment(url, KEY))
+    assert done.returncode == 0, done.stderr
+    assert set(tiers_asked(recording)) == {"flex"}
+    results = read_json(tmp_path / "results.json")
+    check_results_match_disk(results, tmp_path / "deck", 3)
+    standard = image_cost("gemini-3-pro-image", "1K") or 0.0
+    for output in results["outputs"]:
+        assert output["service_tier"] == "flex"
+        # The image tokens at half price (the prompt's few tokens aside).
+        assert output["cost_usd"] == pytest.approx(standard / 2, rel=0.05)
+        assert "fell_back" not in output
+
+
+def test_shed_flex_slides_fall_back_to_standard_and_say_so(tmp_path: Path) -> None:
+    config = write_config(tmp_path, service_tier="flex", max_cost=5.0)
+    with emulator(flex_shed_rate=1.0) as (recording, url):
+        done = run_cli("run", str(config), *files_args(tmp_path), env=environment(url, KEY))
+    assert done.returncode == 0, done.stderr
+    asked = tiers_asked(recording)
+    # Each slide: retried on Flex within the bound (2 retries), then once at standard.
+    assert asked.count("flex") == 3 * 3
+    assert asked.count("standard") == 3
+    results = read_json(tmp_path / "results.json")
+    check_results_match_disk(results, tmp_path / "deck", 3)
+    standard = image_cost("gemini-3-pro-image", "1K") or 0.0
+    for output in results["outputs"]:
+        assert output["fell_back"] is True
+        assert output["service_tier"] == "standard"
+        assert output["cost_usd"] == pytest.approx(standard, rel=0.05)
+    line = done.stdout.decode().strip().splitlines()[-1]
+    assert "3 slides fell back from Flex to standard (1-3), $" in line, line
+
+
+def test_shed_flex_slides_fail_when_the_config_says_fail(tmp_path: Path) -> None:
+    config = write_config(tmp_path, count=2, service_tier="flex", flex_fallback="fail")
+    with emulator(flex_shed_rate=1.0) as (recording, url):
+        done = run_cli("run", str(config), *files_args(tmp_path), env=environment(url, KEY))
+    assert done.returncode == 1
+    assert set(tiers_asked(recording)) == {"flex"}
+    assert len(recording.exchanges) == 2 * 3  # the first try and the two retries on Flex
+    results = read_json(tmp_path / "results.json")
+    assert [e["kind"] for e in results["errors"]] == ["FlexShed", "FlexShed"]
+
+
+def test_a_flex_request_served_at_standard_is_priced_at_standard(tmp_path: Path) -> None:
+    config = write_config(tmp_path, count=2, service_tier="flex")
+    with emulator(flex_shed_rate=0.0, flex_standard_rate=1.0) as (_, url):
+        done = run_cli("run", str(config), *files_args(tmp_path), env=environment(url, KEY))
+    assert done.returncode == 0, done.stderr
+    results = read_json(tmp_path / "results.json")
+    standard = image_cost("gemini-3-pro-image", "1K") or 0.0
+    assert [o["cost_usd"] for o in results["outputs"]] == [pytest.approx(standard, rel=0.05)] * 2
+    said = [n for n in results["notices"] if "served at another tier" in n]
+    assert said == ["slides 1-2 asked flex, served at another tier: priced as served"]
+
+
+def test_tier_flag_overrides_the_config_and_a_slide_keeps_its_own(tmp_path: Path) -> None:
+    config = write_config(tmp_path, count=2)
+    raw = orjson.loads(config.read_bytes())
+    raw["slides"][1]["service_tier"] = "priority"
+    config.write_bytes(orjson.dumps(raw))
+    with emulator() as (recording, url):
+        done = run_cli("run", str(config), *files_args(tmp_path), env=environment(url, KEY))
+        assert done.returncode == 0, done.stderr
+        assert sorted(tiers_asked(recording)) == ["priority", "standard"]
+        again = run_cli(
+            "run", str(config), "--force", "--tier", "flex", *files_args(tmp_path),
+            env=environment(url, KEY),
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        assert tiers_asked(recording)[2:] == ["flex", "flex"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "args", "field"),
+    [
+        ({"service_tier": "turbo"}, (), "service_tier"),
+        ({"flex_fallback": "maybe"}, (), "flex_fallback"),
+        ({"mode": "batch-api", "service_tier": "flex"}, (), "service_tier"),
+        ({"mode": "batch-api"}, ("--tier", "priority"), "--tier"),
+    ],
+)
+def test_bad_tier_input_is_one_line_exit_2(
+    tmp_path: Path, extra: dict[str, Any], args: tuple[str, ...], field: str
+) -> None:
+    config = write_config(tmp_path, **extra)
+    with emulator() as (recording, url):
+        done = run_cli("run", str(config), *args, *files_args(tmp_path), env=environment(url, KEY))
+    assert done.returncode == 2
+    lines = done.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert field in lines[0]
+    assert not recording.exchanges
