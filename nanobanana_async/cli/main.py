@@ -509,6 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             resume=args.resume,
             max_cost=args.max_cost,
             budget=True,  # what run would refuse, a dry run refuses
+            service_tier=args.tier,
         )
     if args.command == "run":
         from .dry_run import run_env

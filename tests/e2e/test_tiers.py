@@ -152,3 +152,38 @@ def test_bad_tier_input_is_one_line_exit_2(
     assert len(lines) == 1, done.stderr
     assert field in lines[0]
     assert not recording.exchanges
+
+
+def test_plan_prices_all_four_side_by_side(tmp_path: Path) -> None:
+    config = write_config(tmp_path, count=4)
+    done = run_cli("plan", str(config), "--json", env=environment("http://127.0.0.1:9", KEY))
+    assert done.returncode == 0, done.stderr
+    plan = orjson.loads(done.stdout)
+    standard = plan["cost_usd"]
+    assert plan["tier_costs_usd"] == {
+        "standard": pytest.approx(standard),
+        "priority": pytest.approx(standard * 2),
+        "flex": pytest.approx(standard / 2),
+        "batch": pytest.approx(standard / 2),
+    }
+    text = run_cli("plan", str(config), env=environment("http://127.0.0.1:9", KEY))
+    assert text.returncode == 0, text.stderr
+    first = text.stdout.decode().splitlines()[0]
+    assert "about $0.54 standard at list prices" in first, first
+    assert "(Priority $1.08, Flex $0.27, $0.27 through the Batch API)" in first, first
+
+
+def test_plan_of_a_flex_deck_leads_with_flex_and_its_budget_is_at_flex(tmp_path: Path) -> None:
+    # Four slides: $0.54 standard, $0.27 on Flex. A budget of $0.40 holds on Flex only.
+    config = write_config(tmp_path, count=4, service_tier="flex", max_cost=0.40)
+    env = environment("http://127.0.0.1:9", KEY)
+    done = run_cli("run", str(config), "--dry-run", *files_args(tmp_path), env=env)
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.decode().splitlines()[0]
+    assert "about $0.27 on Flex at list prices" in first, first
+    assert "(standard $0.54, Priority $1.08, $0.27 through the Batch API)" in first, first
+    dearer = run_cli(
+        "run", str(config), "--dry-run", "--tier", "priority", *files_args(tmp_path), env=env
+    )
+    assert dearer.returncode == 2
+    assert "max_cost" in dearer.stderr.decode()
