@@ -168,6 +168,7 @@ async def carry_out(
         started_at=started_at,
         started_mono=started_mono,
         pid=os.getpid(),
+        time_scale=settings.time_scale,
     )
     writer = ProgressWriter(
         tracker,

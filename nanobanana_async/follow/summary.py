@@ -350,7 +350,8 @@ def _saved(progress: Mapping[str, Any]) -> int:
 def running_parts(progress: Mapping[str, Any], now: datetime | None = None) -> dict[str, str]:
     """The pieces of a running line by name, in the line's order.
 
-    ``count`` (``4/10``), then those that apply: ``failed``, ``in_flight``, ``waiting``
+    ``count`` (``4/10``), then those that apply: ``failed``, ``in_flight``, ``queued``
+    (Flex requests waiting in the service's queue: ``queued (flex) 4 min``), ``waiting``
     (on the quota, while a second of it is left at ``now``), ``waits``, ``eta``.
     """
     parts = {"count": f"{int(progress.get('current', 0))}/{int(progress.get('total', 0))}"}
@@ -360,6 +361,10 @@ def running_parts(progress: Mapping[str, Any], now: datetime | None = None) -> d
     in_flight = len(progress.get("in_flight") or [])
     if in_flight:
         parts["in_flight"] = f"{in_flight} in flight"
+    queued = _mapping(progress.get("queued"))
+    if queued.get("slides"):
+        minutes = max(1, int(_cost(queued.get("seconds")) or 0) // 60)
+        parts["queued"] = f"queued ({printable(str(queued.get('tier', 'flex')))}) {minutes} min"
     until = utc_moment(progress.get("waiting_until"))
     if until is not None:
         left = (until - (now or datetime.now(UTC))).total_seconds()
