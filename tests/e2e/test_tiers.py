@@ -187,3 +187,24 @@ def test_plan_of_a_flex_deck_leads_with_flex_and_its_budget_is_at_flex(tmp_path:
     )
     assert dearer.returncode == 2
     assert "max_cost" in dearer.stderr.decode()
+
+
+def test_a_detached_flex_run_sheds_falls_back_and_says_so_when_followed(tmp_path: Path) -> None:
+    config = write_config(tmp_path, count=2)
+    with emulator(flex_shed_rate=1.0) as (recording, url):
+        env = environment(url, KEY)
+        started = run_cli(
+            "run", str(config), "--detach", "--tier", "flex", *files_args(tmp_path), env=env
+        )
+        assert started.returncode == 0, started.stderr
+        for _ in range(20):
+            waited = run_cli("wait", "--progress-file", str(tmp_path / "progress.json"), env=env)
+            if waited.returncode != 124:
+                break
+    assert waited.returncode == 0, waited.stderr
+    line = waited.stdout.decode().strip().splitlines()[-1]
+    assert line.startswith("done 2/2"), line
+    assert "2 slides fell back from Flex to standard (1-2), $" in line, line
+    assert (
+        sorted(exchange.tier for exchange in recording.exchanges) == ["flex"] * 6 + ["standard"] * 2
+    )
