@@ -24,10 +24,13 @@ from .quota import (
     TIME_SCALE,
     run_quota_scenario,
 )
-from .report import RESULTS_DIR, chart, log, tables, targets, write_json
+from .report import RESULTS_DIR, chart, log, tables, targets, update_json, write_json
 from .shapes import run_shapes_scenario
 from .startup import run_startup_scenario
 from .sweep import CASES, SEEDS, run_sweep
+from .tiers import figures as tier_figures
+from .tiers import run_tiers
+from .tiers import table as tier_table
 
 __all__ = ["main"]
 
@@ -45,6 +48,8 @@ def main() -> int:
     shapes = run_shapes_scenario(log=log)
     log(f"6. pacing spread: {len(CASES)} cases x {SEEDS} seeds on virtual time")
     sweep = run_sweep(jobs=2, log=log)
+    log("7. service tiers: a 20-slide deck on each, on virtual time")
+    tier_runs = run_tiers()
     found = targets(runs, cpu, memory, shapes, sweep)
     settings = {
         "model": "gemini-3-pro-image",
@@ -72,7 +77,10 @@ def main() -> int:
         shapes=shapes,
         sweep=sweep,
     )
+    update_json(json_path, "tiers", tier_figures(tier_runs), [])
     print(tables(runs, cpu, memory, startup, found, shapes, sweep))
+    print("\n7. service tiers (virtual time; the emulator's tier model)\n")
+    print("\n".join(tier_table(tier_runs)))
     print(f"\n{json_path}\n{chart_path}\n({duration:.0f} s)")
     return 0
 
