@@ -302,6 +302,7 @@ class _Chain:
             previous=previous,
             candidates=files,
             picked=chain.pick if files else None,
+            fell_back=job.slide in run.tiers.fell_back,
             edits_applied=applied,
             edits=len(chain.edits),
         )
