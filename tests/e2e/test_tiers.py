@@ -208,3 +208,19 @@ def test_a_detached_flex_run_sheds_falls_back_and_says_so_when_followed(tmp_path
     assert (
         sorted(exchange.tier for exchange in recording.exchanges) == ["flex"] * 6 + ["standard"] * 2
     )
+
+
+def test_max_cost_holds_across_fallbacks(tmp_path: Path) -> None:
+    # On Flex the deck plans at about $0.21, under the budget; at standard a slide costs
+    # $0.137. Every Flex request is shed: a slide that falls back counts at standard before
+    # it is sent again, so one fits and the others are not sent (counted at Flex's price,
+    # a second would be sent and take the run to $0.27).
+    config = write_config(tmp_path, service_tier="flex", max_cost=0.25)
+    with emulator(flex_shed_rate=1.0) as (recording, url):
+        done = run_cli("run", str(config), *files_args(tmp_path), env=environment(url, KEY))
+    assert done.returncode == 0, done.stderr
+    results = read_json(tmp_path / "results.json")
+    assert results["cost_usd"] <= 0.25
+    assert [o["fell_back"] for o in results["outputs"]] == [True]
+    assert [e["kind"] for e in results["errors"]] == ["OverBudget", "OverBudget"]
+    assert sum(1 for e in recording.exchanges if e.tier == "standard") == 1
