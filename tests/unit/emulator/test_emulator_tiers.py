@@ -9,6 +9,7 @@ from emulator_testing import PRO, client_for, error_of, generate, request_body
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, VirtualTime
 from nanobanana_async.emulator.catalog import MODELS
+from nanobanana_async.emulator.server import emulate_settings
 from nanobanana_async.service import protocol
 
 
@@ -89,3 +90,11 @@ async def test_flex_queues_for_minutes_scaled_and_priority_answers_sooner() -> N
     # The 120 s queue at 0.5, then the model's usual latency (scaled too).
     low, high = MODELS[PRO].latency_range(None)
     assert 60.0 + low * 0.5 <= waits["flex"] <= 60.0 + high * 0.5
+
+
+def test_the_emulate_command_plays_flex_as_told() -> None:
+    settings = emulate_settings(["--flex-shed-rate", "0.5", "--flex-queue", "30,90"])
+    assert (settings.flex_shed_rate, settings.flex_queue) == (0.5, (30.0, 90.0))
+    assert emulate_settings([]).flex_queue == (60.0, 600.0)
+    with pytest.raises(ValueError, match="--flex-queue '30'"):
+        emulate_settings(["--flex-queue", "30"])
