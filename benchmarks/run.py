@@ -32,12 +32,16 @@ from .report import (
     targets,
     text_check_tables,
     text_check_targets,
+    update_json,
     write_json,
 )
 from .shapes import run_shapes_scenario
 from .startup import run_startup_scenario
 from .sweep import CASES, SEEDS, run_sweep
 from .text_check import run_text_check_scenario
+from .tiers import figures as tier_figures
+from .tiers import run_tiers
+from .tiers import table as tier_table
 
 __all__ = ["main"]
 
@@ -57,6 +61,8 @@ def main() -> int:
     sweep = run_sweep(jobs=2, log=log)
     log("7. text check (reads, a misspelt deck, its fix, a quota-bound deck on and off)")
     text_check = run_text_check_scenario(log)
+    log("8. service tiers: a 20-slide deck on each, on virtual time")
+    tier_runs = run_tiers()
     found = targets(runs, cpu, memory, shapes, sweep)
     text_found = text_check_targets(text_check)
     settings = {
@@ -86,9 +92,12 @@ def main() -> int:
         sweep=sweep,
         text_check=text_check,
     )
+    update_json(json_path, "tiers", tier_figures(tier_runs), [])
     print(tables(runs, cpu, memory, startup, found, shapes, sweep))
     print()
     print(text_check_tables(text_check, text_found))
+    print("\n8. service tiers (virtual time; the emulator's tier model)\n")
+    print("\n".join(tier_table(tier_runs)))
     print(f"\n{json_path}\n{chart_path}\n({duration:.0f} s)")
     return 0
 

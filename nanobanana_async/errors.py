@@ -17,7 +17,10 @@ matches on the type, never on a message string. The tree says what the engine do
         │   └── QuotaExhausted       429 per-day quota, or ``limit: 0`` (free tier)
         ├── RateLimited         429 per-minute quota: wait ``retry_delay``, then retry
         ├── TransientError      408/500/502/503/504, dropped connection, timeout,
-        │                       malformed body: retry with backoff
+        │   │                   malformed body: retry with backoff
+        │   └── FlexShed        a Flex request the service would not serve now (503,
+        │                       504, a 429 naming no quota): retried on Flex a few
+        │                       times, then sent at standard or failed, as configured
         └── SlideError          this slide cannot succeed as asked: record it, go on
             ├── PromptBlocked        ``promptFeedback.blockReason``
             ├── ImageRefused         finishReason SAFETY, IMAGE_SAFETY, ...
@@ -48,6 +51,7 @@ __all__ = [
     "EndpointRedirected",
     "EndpointRefused",
     "FatalApiError",
+    "FlexShed",
     "ImageRefused",
     "InvalidApiKey",
     "ModelNotFound",
@@ -257,6 +261,16 @@ class RateLimited(ApiError):
 
 class TransientError(ApiError):
     """A failure that another attempt may not repeat: 5xx, 408, network, timeout, bad body."""
+
+
+class FlexShed(TransientError):
+    """A Flex request the service would not serve now: Flex is best-effort and may be shed.
+
+    Google documents no body of its own for a shed request; it is whatever a request that
+    found no capacity gets (503 ``UNAVAILABLE``, 504 ``DEADLINE_EXCEEDED``, a 429 naming no
+    quota), and only the tier asked tells it apart. So it is classified where the answer
+    arrives, from the status and the tier, never from a message.
+    """
 
 
 class BatchNotFound(ApiError):

@@ -74,6 +74,9 @@ class SlideOutput:
         edits: how many edit steps the config gives it.
         text_check: what its text was found to say, for a slide whose text is checked
             (:meth:`~nanobanana_async.qa.TextCheck.to_json`); ``None`` when not checked.
+        service_tier: the tier its answer says it was served at (what it is priced at);
+            ``""`` when not asked (a reused image, a batch's).
+        fell_back: Flex shed it past its retries, and it was made at standard instead.
     """
 
     slide: int
@@ -87,6 +90,8 @@ class SlideOutput:
     edits_applied: int = 0
     edits: int = 0
     text_check: dict[str, Any] | None = None
+    service_tier: str = ""
+    fell_back: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -107,6 +112,10 @@ class SlideOutput:
             data["edits"] = self.edits
         if self.text_check is not None:
             data["text_check"] = self.text_check
+        if self.service_tier and (self.service_tier != "standard" or self.fell_back):
+            data["service_tier"] = self.service_tier
+        if self.fell_back:
+            data["fell_back"] = True
         return data
 
 

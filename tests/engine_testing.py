@@ -58,6 +58,7 @@ class Exchange:
             cut mid-answer), ``gone`` (no answer), or the name of the error type the client
             classifies the answer as (``TransientError``, ``RateLimited``, ...).
         retry_delay: the delay a 429 announced (``RetryInfo``), in seconds.
+        tier: the ``serviceTier`` the body asked for (standard when it names none).
     """
 
     slide: int
@@ -66,6 +67,7 @@ class Exchange:
     status: int | None
     outcome: str
     retry_delay: float | None
+    tier: str = "standard"
 
 
 class RecordingEmulator(Emulator):
@@ -130,7 +132,9 @@ class RecordingEmulator(Emulator):
 
 def _judge(body: bytes, arrived: float, state: dict[str, Any], raw: bytes) -> Exchange:
     slide = 0
+    tier = "standard"
     try:
+        tier = str(orjson.loads(body).get("serviceTier") or tier)
         prompt = orjson.loads(body)["contents"][0]["parts"][0]["text"]
         match = _SLIDE.match(prompt)
         slide = int(match.group(1)) if match else 0
@@ -156,7 +160,7 @@ def _judge(body: bytes, arrived: float, state: dict[str, Any], raw: bytes) -> Ex
                     delay = error.retry_delay
         except ApiError as error:
             outcome = type(error).__name__
-    return Exchange(slide, arrived, answered, status, outcome, delay)
+    return Exchange(slide, arrived, answered, status, outcome, delay, tier)
 
 
 def deck_config(output_dir: Path, count: int, **extra: Any) -> dict[str, Any]:

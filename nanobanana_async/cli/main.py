@@ -20,6 +20,7 @@ from ..config.schema import (
     MAX_SLIDES,
     NUMBER_RANGE,
     RPM_RANGE,
+    SERVICE_TIERS,
     TIMEOUT_RANGE,
     field_lines,
 )
@@ -214,6 +215,12 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         action="store_true",
         help="send the slides as one Batch API job: half price, no per-minute quota, done "
         'within 24 h (as "mode": "batch-api")',
+    )
+    run.add_argument(
+        "--tier",
+        choices=SERVICE_TIERS,
+        help="the service tier of every slide: flex (half price, 1 to 15 min a slide, may be "
+        'shed), priority (75-100%% more, faster) or standard (as "service_tier")',
     )
     run.add_argument(
         "--dry-run",
@@ -547,6 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             fix_text=args.fix_text,
             budget=True,  # what run would refuse, a dry run refuses
             editable="pptx-editable" in args.export,
+            service_tier=args.tier,
         )
     if args.command == "run":
         from .dry_run import run_env

@@ -22,6 +22,7 @@ from pathlib import Path
 import orjson
 
 from ..config.loading import DeckConfig, load_config
+from ..cost import rate_share
 from ..cost.prices import BATCH_DISCOUNT
 from ..engine.fix_units import check_fix_text, possible_fixes
 from ..engine.manifest import Decision, Manifest
@@ -72,9 +73,7 @@ def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> st
     if batch_api and batch is not None:
         price = f"about ${batch:.2f} through the Batch API at {listed} (${cost:.2f} standard)"
     elif cost is not None:
-        price = f"about ${cost:.2f} at {listed}"
-        if batch:
-            price += f" (${batch:.2f} through the Batch API)"
+        price = _tier_prices(plan, listed)
     requests = plural(plan.requests, "request")
     if batch_api:
         requests = f"{requests} in one batch"
@@ -82,6 +81,30 @@ def plan_line(plan: RunPlan, output_dir: Path, *, batch_api: bool = False) -> st
         f"plan (free, sends nothing): {plural(len(plan.verdicts), 'slide')} -> {output_dir}; "
         f"{', '.join(parts)}; {requests}, {price}"
     )
+
+
+def _tier_prices(plan: RunPlan, listed: str) -> str:
+    """``about $1.34 standard at list prices as of 2026-11 (Priority $2.69, Flex $0.67, $0.67
+    through the Batch API)``: the run at the tiers its slides ask for, then every other price.
+
+    A deck on one tier other than standard leads with it (``about $0.67 on Flex ...
+    (standard $1.34, ...)``); one of several tiers with their sum (``at the tiers asked``).
+    """
+    costs = plan.tier_costs
+    asked = {plan.tiers.get(slide, "standard") for slide in plan.to_buy} or {"standard"}
+    lead = next(iter(asked)) if len(asked) == 1 else ""
+    cost = plan.cost_at()
+    where = " standard" if lead == "standard" else f" on {lead.title()}" if lead else ""
+    where = where or " at the tiers asked"
+    others = [
+        f"{'standard' if tier == 'standard' else tier.title()} ${costs[tier] or 0.0:.2f}"
+        for tier in ("standard", "priority", "flex")
+        if tier != lead and costs[tier]
+    ]
+    if costs["batch"]:
+        others.append(f"${costs['batch']:.2f} through the Batch API")
+    shown = f" ({', '.join(others)})" if others else ""
+    return f"about ${cost or 0.0:.2f}{where} at {listed}{shown}"
 
 
 def _awaited(plan: RunPlan, *, batch_api: bool) -> str:
@@ -113,7 +136,8 @@ def slide_lines(plan: RunPlan, *, batch_api: bool = False) -> list[str]:
         elif verdict.decision is not Decision.GENERATE:
             shown = "-"
         else:
-            shown = f"${cost * (BATCH_DISCOUNT if batch_api else 1):.2f}"
+            tier = plan.tiers.get(slide, "standard")
+            shown = f"${cost * (BATCH_DISCOUNT if batch_api else rate_share(tier=tier)):.2f}"
         word = _WORDS[verdict.decision]
         lines.append(f"{slide:>5}  {word:<9}  {shown:>6}  {why}")
     return lines
@@ -141,19 +165,31 @@ def plan_command(
     fix_text: int | None = None,
     budget: bool = False,
     editable: bool = False,
+    service_tier: str | None = None,
 ) -> int:
     """``budget``: refuse a plan over the budget as ``run`` does (``run --dry-run``);
     ``editable``: the run exports the editable PPTX (``--export pptx-editable``), whose
     plates are priced after the run's own figure; the fix rounds a run may send are
-    shown, not counted against it (:mod:`~..engine.fix_units`)."""
+    shown, not counted against it (:mod:`~..engine.fix_units`); ``service_tier``: every
+    slide's tier, as ``run --tier`` says."""
     try:
         config = load_config(config_file, env=dict(os.environ))
         check_fix_text(config, fix_text)
-        settings = EngineSettings(batch_api=batch_api, max_cost=max_cost, fix_text=fix_text)
+        settings = EngineSettings(
+            batch_api=batch_api, max_cost=max_cost, fix_text=fix_text, service_tier=service_tier
+        )
         options = run_options(config, settings)
         manifest = Manifest.read(config.output_dir, config.api_key)  # as a run reads it
         jobs = plan_jobs(config)
-        plan = plan_run(config, jobs, manifest, regenerate=regenerate, force=force, resume=resume)
+        plan = plan_run(
+            config,
+            jobs,
+            manifest,
+            regenerate=regenerate,
+            force=force,
+            resume=resume,
+            service_tier=options.service_tier,
+        )
         verdicts = {n: v.decision for n, v in plan.verdicts.items()}
         fixes = possible_fixes(config, jobs, verdicts, manifest, fix_text=options.fix_text)
         if budget:

@@ -140,6 +140,7 @@ def run_command(
             contact_sheet=not args.no_contact_sheet,
             batch_api=args.batch_api,
             fix_text=fix_text,
+            service_tier=args.tier,
         )
         result, signum = anyio.run(_run, config, args, settings, bar, transport, only, send)
     except KeyboardInterrupt:

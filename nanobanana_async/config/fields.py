@@ -19,6 +19,7 @@ from .schema import (
     CONCURRENCY_RANGE,
     CONSISTENCY_MODES,
     FIX_TEXT_RANGE,
+    FLEX_FALLBACKS,
     FORMAT_SPELLINGS,
     IMAGE_SIZE_SPELLINGS,
     MAX_COST_RANGE,
@@ -33,12 +34,15 @@ from .schema import (
     RPM_RANGE,
     RUN_MODES,
     SEED_RANGE,
+    SERVICE_TIERS,
     TEMPERATURE_RANGE,
     TIMEOUT_RANGE,
     VARIANTS_RANGE,
     Consistency,
+    FlexFallback,
     ImageFormat,
     RunMode,
+    ServiceTier,
 )
 
 __all__: list[str] = []  # private to the config package
@@ -268,6 +272,14 @@ def consistency(value: object, where: str) -> Consistency:
 
 def mode(value: object, where: str) -> RunMode:
     return _one_of(value, where, RUN_MODES)
+
+
+def service_tier(value: object, where: str) -> ServiceTier:
+    return _one_of(value, where, SERVICE_TIERS)
+
+
+def flex_fallback(value: object, where: str) -> FlexFallback:
+    return _one_of(value, where, FLEX_FALLBACKS)
 
 
 def temperature(value: object, where: str) -> float:

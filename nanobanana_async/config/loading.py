@@ -52,8 +52,10 @@ from .schema import (
     NUMBER_RANGE,
     SEED_RANGE,
     Consistency,
+    FlexFallback,
     ImageFormat,
     RunMode,
+    ServiceTier,
     config_schema,
 )
 from .styles import apply_style, preset_name
@@ -65,8 +67,10 @@ __all__ = [
     "Consistency",
     "DeckConfig",
     "EditStep",
+    "FlexFallback",
     "ImageFormat",
     "Region",
+    "ServiceTier",
     "SlideSpec",
     "anchored",
     "config_schema",
@@ -80,7 +84,7 @@ CONFIG_FIELDS = frozenset(
         "slides", "output_dir", "model", "format", "quality", "temperature", "seed",
         "aspect_ratio", "image_size", "api_key", "base_url", "concurrency", "rpm", "timeout",
         "strict_model", "allow_insecure_http", "max_cost", "style_reference", "consistency",
-        "mode", "variants", "check_text", "fix_text",
+        "mode", "variants", "check_text", "fix_text", "service_tier", "flex_fallback",
     }
 )  # fmt: skip
 """Top-level fields the validator reads; anything else is refused."""
@@ -88,13 +92,15 @@ SLIDE_FIELDS = frozenset(
     {
         "number", "prompt", "style", "layout", "output_filename", "aspect_ratio", "image_size",
         "temperature", "seed", "format", "quality", "lossless", "reference_image",
-        "variants", "edits", "pick", "text", "check_text", "fix_text",
+        "variants", "edits", "pick", "text", "check_text", "fix_text", "service_tier",
     }
 )  # fmt: skip
 """Per-slide fields the validator reads; anything else is refused."""
 
 _INDEPENDENT: Consistency = "none"
 _STANDARD: RunMode = "standard"
+_FALLBACK: FlexFallback = "standard"
+_TIER: ServiceTier = "standard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +129,7 @@ class SlideSpec:
         check_text: whether the slide's image is read back and its text checked (its own
             ``check_text``, else the top level's, else whether it states ``text``).
         fix_text: edit rounds a slide whose text missed is sent through (0 when unchecked).
+        service_tier: the service tier its requests ask for (its own, else the top level's).
     """
 
     number: int
@@ -145,6 +152,7 @@ class SlideSpec:
     text: tuple[str, ...] = ()
     check_text: bool = False
     fix_text: int = 0
+    service_tier: ServiceTier = "standard"
 
     @property
     def expected_text(self) -> tuple[str, ...]:
@@ -187,6 +195,8 @@ class DeckConfig:
             per-minute quota, hours of wait); ``"standard"``: one request per slide.
         key_problem: why ``api_key`` is ``None`` (field and problem), said only by
             :meth:`require_key`: a plan or an export of a deck sends nothing and needs no key.
+        flex_fallback: what a Flex slide the service keeps shedding becomes: ``"standard"``
+            (sent again at the standard tier) or ``"fail"``.
     """
 
     slides: tuple[SlideSpec, ...]
@@ -206,6 +216,7 @@ class DeckConfig:
     consistency: Consistency = "none"
     mode: RunMode = "standard"
     key_problem: environment.KeyProblem | None = field(default=None, repr=False, compare=False)
+    flex_fallback: FlexFallback = "standard"
 
     def require_key(self, hint: str = "") -> str:
         """The key, for what is about to send a request.
@@ -319,6 +330,7 @@ class _Defaults(NamedTuple):
     variants: int
     check_text: bool | None
     fix_text: int
+    service_tier: ServiceTier
 
 
 def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> DeckConfig:
@@ -357,6 +369,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         variants=fields.optional(raw, "variants", "", fields.variants, 1),
         check_text=fields.optional(raw, "check_text", "", fields.boolean, None),
         fix_text=fields.optional(raw, "fix_text", "", fields.fix_text, 0),
+        service_tier=fields.optional(raw, "service_tier", "", fields.service_tier, _TIER),
     )
     api_key, key_problem = environment.api_key(raw.get("api_key"), env)
     base_url, base_url_from = environment.base_url(raw.get("base_url"), env)
@@ -385,6 +398,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
             'batch-api does not go with "consistency": "first-slide" (the slides wait for the '
             "first one's image, a batch sends them at once); make the first slide alone first",
         )
+    flex_fallback = fields.optional(raw, "flex_fallback", "", fields.flex_fallback, _FALLBACK)
     references: dict[Path, ReferenceImage] = {}
     style_reference = _reference(raw, "", "style_reference", base_dir, references)
 
@@ -422,6 +436,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         slides.append(slide)
     notices += _edit_notices(model, slides)
     _check_text_needs(defaults, slides)
+    _check_tiers(mode, slides)
     return DeckConfig(
         slides=tuple(slides),
         output_dir=output_dir,
@@ -438,6 +453,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         consistency=consistency,
         mode=mode,
         key_problem=key_problem,
+        flex_fallback=flex_fallback,
     )
 
 
@@ -534,6 +550,9 @@ def _slide(
         text=stated,
         check_text=check_text,
         fix_text=fix,
+        service_tier=fields.optional(
+            raw, "service_tier", at, fields.service_tier, defaults.service_tier
+        ),
     )
 
 
@@ -565,6 +584,19 @@ def _check_text_needs(defaults: _Defaults, slides: list[SlideSpec]) -> None:
         if defaults.check_text:
             require_qa("check_text")
         require_qa(f"{where}.text" if slide.text else f"{where}.check_text")
+
+
+def _check_tiers(mode: RunMode, slides: list[SlideSpec]) -> None:
+    """The Batch API has its own price and no service tier: a deck asking both is refused."""
+    if mode != "batch-api":
+        return
+    for index, slide in enumerate(slides):
+        if slide.service_tier != "standard":
+            raise ConfigError(
+                f"{slide_where(index, slide.number)}.service_tier",
+                f"{slide.service_tier} does not go with mode batch-api (a batch is billed at "
+                "its own half price); drop service_tier, or drop the mode",
+            )
 
 
 def _edit_notices(model: str, slides: list[SlideSpec]) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_QUALITY",
     "DEFAULT_TIMEOUT",
     "FIX_TEXT_RANGE",
+    "FLEX_FALLBACKS",
     "FORMAT_SPELLINGS",
     "IMAGE_EXTENSIONS",
     "IMAGE_SIZE_SPELLINGS",
@@ -56,12 +57,15 @@ __all__ = [
     "RPM_RANGE",
     "RUN_MODES",
     "SEED_RANGE",
+    "SERVICE_TIERS",
     "TEMPERATURE_RANGE",
     "TIMEOUT_RANGE",
     "VARIANTS_RANGE",
     "Consistency",
+    "FlexFallback",
     "ImageFormat",
     "RunMode",
+    "ServiceTier",
     "config_schema",
 ]
 
@@ -92,6 +96,10 @@ Consistency = Literal["none", "first-slide"]
 CONSISTENCY_MODES: tuple[Consistency, ...] = ("none", "first-slide")
 RunMode = Literal["standard", "batch-api"]
 RUN_MODES: tuple[RunMode, ...] = ("standard", "batch-api")
+ServiceTier = Literal["standard", "flex", "priority"]
+SERVICE_TIERS: tuple[ServiceTier, ...] = ("standard", "flex", "priority")
+FlexFallback = Literal["standard", "fail"]
+FLEX_FALLBACKS: tuple[FlexFallback, ...] = ("standard", "fail")
 
 QUALITY_RANGE = (1, 100)
 CONCURRENCY_RANGE = (1, 64)
@@ -209,6 +217,16 @@ def _shared(level: str) -> dict[str, dict[str, Any]]:
             "type": "string",
             "enum": list(ASPECT_RATIOS),
             "description": f"Image aspect ratio. Default: {ratio_default}.{inherit}",
+        },
+        "service_tier": {
+            "type": "string",
+            "enum": list(SERVICE_TIERS),
+            "description": (
+                "The service tier the request asks for: flex (half price, answers in 1 to 15 "
+                "minutes, may be shed), priority (75 to 100 % more, short waits) or standard; "
+                "run --tier sets it for every slide. Not with mode batch-api. "
+                f"Default: standard.{inherit}"
+            ),
         },
         "image_size": {
             "type": "string",
@@ -460,6 +478,15 @@ def _config_schema() -> dict[str, Any]:
                 "run --batch-api says the same. Default: standard."
             ),
         },
+        "flex_fallback": {
+            "type": "string",
+            "enum": list(FLEX_FALLBACKS),
+            "description": (
+                "What a Flex request the service keeps shedding becomes, once retried on Flex "
+                "a few times: standard (sent again at the standard price, named in the results "
+                "and the final line) or fail (the slide fails, kind FlexShed). Default: standard."
+            ),
+        },
         "consistency": {
             "type": "string",
             "enum": list(CONSISTENCY_MODES),
@@ -560,6 +587,8 @@ _BRIEF: Mapping[str, str] = MappingProxyType(
         "style_reference": "an image sent with every slide, for one look",
         "mode": "batch-api: half price, done within 24 hours",
         "consistency": "first-slide: its image is sent with every other slide",
+        "service_tier": "flex: half price, slower; priority: dearer",
+        "flex_fallback": "a shed Flex slide: made at standard, or failed",
         "concurrency": "requests in flight at once",
         "rpm": "requests per minute the quota allows",
         "max_cost": "budget in USD, refused before anything is sent",
@@ -624,7 +653,7 @@ def field_lines() -> list[str]:
         (slide, slide["properties"], slide["required"]),
     ):
         if level is slide:
-            lines.append(f"each slide (its own {', '.join(shared)} win over the top level's):")
+            lines.append(f"each slide ({', '.join(shared)}: its own win):")
         for name, field_schema in properties.items():
             if name == "slides" or (level is slide and name in shared):
                 continue

@@ -6,7 +6,16 @@ that model and size is billed. Nothing here sends a request or reads a file.
 
 from __future__ import annotations
 
-from .estimate import answer_cost, edit_cost, image_cost
-from .prices import PRICES, PRICES_AS_OF, ModelPrices
+from .estimate import answer_cost, edit_cost, image_cost, rate_share
+from .prices import PRICES, PRICES_AS_OF, TIER_SHARES, ModelPrices
 
-__all__ = ["PRICES", "PRICES_AS_OF", "ModelPrices", "answer_cost", "edit_cost", "image_cost"]
+__all__ = [
+    "PRICES",
+    "PRICES_AS_OF",
+    "TIER_SHARES",
+    "ModelPrices",
+    "answer_cost",
+    "edit_cost",
+    "image_cost",
+    "rate_share",
+]

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..service.protocol import int64
-from .prices import BATCH_DISCOUNT, PRICES
+from .prices import BATCH_DISCOUNT, PRICES, TIER_SHARES
 
-__all__ = ["answer_cost", "edit_cost", "image_cost"]
+__all__ = ["answer_cost", "edit_cost", "image_cost", "rate_share"]
 
 _PER_TOKEN = 1e-6  # rates are per million tokens
 
@@ -28,11 +28,22 @@ def _modalities(details: object) -> dict[str, int]:
     return counts
 
 
-def answer_cost(model: str, usage: Mapping[str, Any], *, batch: bool = False) -> float | None:
+def rate_share(*, batch: bool = False, tier: str = "standard") -> float:
+    """The share of the standard rates a request pays: the Batch API's, else its tier's.
+
+    A tier not in the table (none is sent but ours) is priced as standard.
+    """
+    return BATCH_DISCOUNT if batch else TIER_SHARES.get(tier, 1.0)
+
+
+def answer_cost(
+    model: str, usage: Mapping[str, Any], *, batch: bool = False, tier: str = "standard"
+) -> float | None:
     """USD billed for one answer of ``model``, from its ``usageMetadata``.
 
     The candidates' tokens not listed as IMAGE (or listed as TEXT) are text; thinking
-    tokens (``thoughtsTokenCount``) are billed as text too.
+    tokens (``thoughtsTokenCount``) are billed as text too. ``tier``: the tier the answer
+    was served at (:func:`~..service.tiers.served_tier`), not the one asked.
     """
     prices = PRICES.get(model.removeprefix("models/"))
     if prices is None:
@@ -46,7 +57,7 @@ def answer_cost(model: str, usage: Mapping[str, Any], *, batch: bool = False) ->
     cost = (
         prompt * prices.input + image * prices.image_output + (text + thoughts) * prices.text_output
     ) * _PER_TOKEN
-    return cost * (BATCH_DISCOUNT if batch else 1.0)
+    return cost * rate_share(batch=batch, tier=tier)
 
 
 def image_cost(

@@ -13,11 +13,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-__all__ = ["BATCH_DISCOUNT", "PRICES", "PRICES_AS_OF", "ModelPrices"]
+__all__ = ["BATCH_DISCOUNT", "PRICES", "PRICES_AS_OF", "TIERS_AS_OF", "TIER_SHARES", "ModelPrices"]
 
 PRICES_AS_OF = "2026-11"
 BATCH_DISCOUNT = 0.5
 """The Batch API's price as a share of the standard one, for every rate."""
+
+TIERS_AS_OF = "2026-12-07"
+TIER_SHARES: Mapping[str, float] = MappingProxyType({"standard": 1.0, "flex": 0.5, "priority": 2.0})
+"""Each service tier's price as a share of the standard one, for every rate.
+
+Source: ai.google.dev/gemini-api/docs/optimization and .../flex-inference (read on the date
+above): Flex is "50% discount", Priority "75% to 100% more than standard". No page we could
+read gives the image models' own Priority rates, so Priority is priced at the top of the
+range (2.0): a budget is never passed on a guess that ran low, and a Priority answer's cost
+may be overstated by up to an eighth (1.75 against 2.0). Replace it with the model's rates
+once the pricing page lists them.
+"""
 
 
 @dataclass(frozen=True, slots=True)

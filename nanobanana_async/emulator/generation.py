@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import error_bodies
+from . import error_bodies, tiers
 from .catalog import MODELS, ModelSpec
 from .compression import Segment, gzip_join, plain_join
 from .editing import edited
@@ -114,6 +114,7 @@ class Plan:
         thoughts_tokens: ``thoughtsTokenCount`` (0 for models that do not think).
         drafts: number of interim thought images.
         cut_at: for ``truncated``, the fraction of the body that is sent.
+        tier: the service tier served (``usageMetadata.serviceTier``; :mod:`.tiers`).
     """
 
     spec: ModelSpec
@@ -126,6 +127,7 @@ class Plan:
     thoughts_tokens: int
     drafts: int
     cut_at: float
+    tier: str = "standard"
 
 
 def response_id(rng: random.Random) -> str:
@@ -291,11 +293,15 @@ def decide(
             stats.quota(breach.label)
             return _quota_refusal(settings, spec, arrival, breach.label, breach.limit, breach.delay)
         kind = faults.by_rate(rng)
+    tiered = tiers.draw(settings, rng, request.tier)
+    if tiered.shed and kind is None:
+        stats.quota("flex-shed")
+        return Refusal(tiers.shed_body())
     if kind is not None:
         stats.fault(arrival, kind)
         if kind in REJECTION_KINDS:
             return _rejection(kind, spec, settings, rng, arrival)
-    wait = _wait(settings, rng, kind, spec, request)
+    wait = _wait(settings, rng, kind, spec, request) * tiered.latency_share + tiered.queue
     error: dict[str, Any] | None = None
     if kind == "500":
         error = error_bodies.internal()
@@ -314,6 +320,7 @@ def decide(
         thoughts_tokens=rng.randint(120, 260) if spec.thinks else 0,
         drafts=rng.randint(1, 2) if settings.thought_images and spec.thinks else 0,
         cut_at=rng.uniform(0.2, 0.9) if kind == "truncated" else 1.0,
+        tier=tiered.served,
     )
 
 
@@ -440,6 +447,7 @@ def compose(drawn: Drawn, renderer: SlideRenderer, settings: EmulatorSettings) -
         sign=sign if spec.thinks else None,
         thoughts_tokens=drawn.thoughts_tokens,
         response_id=drawn.response_id,
+        tier=drawn.tier if isinstance(drawn, Plan) else None,
         **tokens,
     )
 

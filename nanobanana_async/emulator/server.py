@@ -239,6 +239,19 @@ def add_emulate_arguments(parser: argparse.ArgumentParser) -> None:
         help="fraction of slides with quoted text drawn with one typo (fixed by a correction)",
     )
     parser.add_argument(
+        "--flex-shed-rate",
+        type=float,
+        default=0.1,
+        metavar="P",
+        help="probability that a Flex request (serviceTier: flex) is shed with a 503",
+    )
+    parser.add_argument(
+        "--flex-queue",
+        default="60,600",
+        metavar="LOW,HIGH",
+        help="seconds a Flex request waits in the queue, drawn between the two (scaled)",
+    )
+    parser.add_argument(
         "--same-repeats",
         action="store_true",
         help="answer identical requests with identical images (no #k mark: caches stay warm)",
@@ -275,6 +288,14 @@ def _parsed(option: str, value: str, parse: Callable[[str], T]) -> T:
         return parse(value)
     except ValueError as exc:
         raise ValueError(f"{option} {value!r}: {exc}") from None
+
+
+def _seconds_pair(value: str) -> tuple[float, float]:
+    """``"60,600"`` -> ``(60.0, 600.0)``."""
+    low, sep, high = value.partition(",")
+    if not sep:
+        raise ValueError("give two numbers of seconds, like 60,600")
+    return float(low), float(high)
 
 
 def emulate_settings(arguments: Sequence[str]) -> EmulatorSettings:
@@ -318,6 +339,8 @@ def _settings(args: argparse.Namespace) -> EmulatorSettings:
         check_signatures=not args.no_signature_check,
         vary_repeats=not args.same_repeats,
         misspell_rate=args.misspell_rate,
+        flex_shed_rate=args.flex_shed_rate,
+        flex_queue=_parsed("--flex-queue", args.flex_queue, _seconds_pair),
         batch_latency=args.batch_latency,
         batch_outcome=args.batch_outcome,
         batch_fail_rate=args.batch_fail_rate,

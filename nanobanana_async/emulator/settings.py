@@ -81,6 +81,15 @@ class EmulatorSettings:
             one typo in it (two letters of a word swapped), picked by a CRC of the seed and
             the prompt, not by a draw (:mod:`.misspelling`); an edit asking for the
             correction (``it must read '...'``) gets the slide spelt right.
+        flex_shed_rate: probability that a Flex request (``serviceTier: flex``) which passed
+            the key, model, body and quota checks is shed: a 503 ``UNAVAILABLE`` at once
+            (Google documents no shed body; see :mod:`.tiers`). Tiers share the quota here.
+        flex_queue: (low, high) seconds, unscaled, a Flex request waits in the queue before
+            its generation starts (drawn uniformly; only with ``latency``): Google's target
+            is 1 to 15 minutes.
+        flex_standard_rate: probability that an admitted Flex request is served at standard
+            (its usage says ``serviceTier: standard``, its price is standard's).
+        priority_latency: a Priority request's latency as a share of the usual one.
         echo_key_upper: every error message ends with the caller's key, upper-cased, as a
             careless service or proxy might say it back; only a redaction blind to case
             hides it (tests of the key never leaving the process).
@@ -96,6 +105,10 @@ class EmulatorSettings:
     quota_value: bool = True
     retry_info: bool = True
     overload_rate: float = 0.0
+    flex_shed_rate: float = 0.1
+    flex_queue: tuple[float, float] = (60.0, 600.0)
+    flex_standard_rate: float = 0.0
+    priority_latency: float = 0.5
     overload_delay: tuple[float, float] = (1.0, 3.0)
     keys: frozenset[str] | None = None
     free_tier: bool = False
@@ -130,6 +143,11 @@ class EmulatorSettings:
             raise ValueError(f"fail_rate must be between 0 and 1, not {self.fail_rate!r}")
         if not 0.0 <= self.misspell_rate <= 1.0:
             raise ValueError(f"misspell_rate must be between 0 and 1, not {self.misspell_rate!r}")
+        for name in ("flex_shed_rate", "flex_standard_rate", "priority_latency"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {getattr(self, name)!r}")
+        if not 0.0 <= self.flex_queue[0] <= self.flex_queue[1] < float("inf"):
+            raise ValueError(f"flex_queue must be 0 <= low <= high, not {self.flex_queue!r}")
         if not 0.0 <= self.overload_rate <= 1.0:
             raise ValueError(f"overload_rate must be between 0 and 1, not {self.overload_rate!r}")
         low, high = self.overload_delay

@@ -198,7 +198,8 @@ class Stats:
                 self._by_fault[kind] += 1
 
     def quota(self, label: str) -> None:
-        """Record a 429 the emulator issued (``minute``, ``day``, ``overload``, ...)."""
+        """Record a refusal for want of quota or capacity: a 429 (``minute``, ``day``,
+        ``overload``, ...), or a shed Flex request's 503 (``flex-shed``)."""
         with self._lock:
             self._by_quota[label] += 1
 

@@ -100,6 +100,7 @@ def _usage(
     image_tokens: int = 0,
     thoughts_tokens: int = 0,
     prompt_image_tokens: int = 0,
+    tier: str | None = None,
 ) -> dict[str, Any]:
     usage: dict[str, Any] = {"promptTokenCount": prompt_tokens}
     if candidate_tokens:
@@ -111,7 +112,7 @@ def _usage(
     if thoughts_tokens:
         usage["thoughtsTokenCount"] = thoughts_tokens
     if spec.service_tier:
-        usage["serviceTier"] = spec.service_tier
+        usage["serviceTier"] = tier or spec.service_tier
     return usage
 
 
@@ -127,6 +128,7 @@ def image_answer(
     thoughts_tokens: int,
     response_id: str,
     prompt_image_tokens: int = 0,
+    tier: str | None = None,
 ) -> Answer:
     """A STOP answer: optional thought images, optional text, then the image (if any).
 
@@ -164,6 +166,7 @@ def image_answer(
             image_tokens=image_tokens if image is not None else 0,
             thoughts_tokens=thoughts_tokens,
             prompt_image_tokens=prompt_image_tokens,
+            tier=tier,
         ),
         "modelVersion": spec.name,
         "responseId": response_id,

@@ -25,6 +25,7 @@ import orjson
 from . import error_bodies
 from .catalog import ModelSpec
 from .stats import image_digest
+from .tiers import parse_tier, unknown_tier
 from .turns import Edit, InlineImage, Part, Turn, find_edit
 
 __all__ = [
@@ -105,6 +106,7 @@ class ImageRequest:
         turns: the contents, as turns and parts (what signatures are checked on).
         edit: the edit the request asks for, if it is one (:func:`~.turns.find_edit`).
         repeat: how many times this very body came, this one included (set by the app).
+        tier: the service tier asked (``serviceTier``; standard when absent).
     """
 
     prompt: str
@@ -118,6 +120,7 @@ class ImageRequest:
     turns: tuple[Turn, ...] = ()
     edit: Edit | None = None
     repeat: int = 1
+    tier: str = "standard"
 
 
 def _bad(message: str, *details: dict[str, Any]) -> Rejected:
@@ -297,6 +300,9 @@ def parse_fields(data: Any, spec: ModelSpec, *, root: str = "request") -> ImageR
     if size is not None and size not in spec.image_sizes:
         raise _bad(_enum_message("image_size", spec.image_sizes))
 
+    tier = parse_tier(request.get("serviceTier"))
+    if tier is None:
+        raise _bad(unknown_tier(request.get("serviceTier")))
     wanted = {m.upper() for m in modalities} - {"MODALITY_UNSPECIFIED"}
     return ImageRequest(
         prompt=prompt,
@@ -309,4 +315,5 @@ def parse_fields(data: Any, spec: ModelSpec, *, root: str = "request") -> ImageR
         image_tokens=spec.input_image_tokens * len(images),
         turns=tuple(turns),
         edit=find_edit(tuple(turns)),
+        tier=tier,
     )

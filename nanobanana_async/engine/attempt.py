@@ -36,6 +36,7 @@ from ..errors import (
     ApiError,
     ConfigError,
     FatalApiError,
+    FlexShed,
     RateLimited,
     UnusableAnswer,
     redact,
@@ -73,6 +74,7 @@ from .quota import StateStore
 from .retry import slide_retrying
 from .settings import EngineSettings
 from .text_checks import Origin, TextChecks
+from .tiers import SlideTiers
 
 __all__ = ["FirstSlide", "Run"]
 
@@ -92,10 +94,11 @@ class Run:
         max_cost: float | None = None,
         store: StateStore | None = None,
         fix_text: int | None = None,
+        service_tier: str | None = None,
     ) -> None:
-        """``rpm``, ``concurrency``, ``max_cost`` and ``fix_text`` are the run's options,
-        merged already (:func:`~.options.run_options`): the run reads neither config nor
-        settings for them."""
+        """``rpm``, ``concurrency``, ``max_cost``, ``fix_text`` and ``service_tier`` (every
+        slide's tier, over each slide's own) are the run's options, merged already
+        (:func:`~.options.run_options`): the run reads neither config nor settings for them."""
         scale = settings.time_scale
         self.config = config
         self.settings = settings
@@ -114,6 +117,11 @@ class Run:
         self.rate_limited = 0
         self.policy = settings.retry.scaled(scale) if scale != 1.0 else settings.retry
         self.rng = random.Random(settings.seed)
+        self.tiers = SlideTiers(
+            {s.number: service_tier or s.service_tier for s in config.slides},
+            fallback=config.flex_fallback,
+            flex_retries=self.policy.flex_shed_retries,
+        )
         self.stop_error: FatalApiError | None = None
         self.stopping = False  # a stop was asked from outside: nothing new is sent
         self.saved_while_stopping = 0  # images of requests let finish after it
@@ -265,6 +273,7 @@ class Run:
             on_retry=lambda e: self._on_retry(job, e),
             sleep=self._backoff,
             rng=self.rng,
+            falls_back=self.tiers.falls_back,
         )
         async for attempt in retrying:
             with attempt:
@@ -293,12 +302,15 @@ class Run:
         """Refuse to send a request that could take the run past its budget.
 
         What is on the wire counts at its expected cost until its answer says what it cost.
-        ``estimate``: this request's (a unit of a chain); by default the slide's.
+        ``estimate``: this request's at the standard price (a unit of a chain); by default
+        the slide's. It is counted at the tier the request asks for now: a slide fallen back
+        from Flex counts at standard before it may leave.
         """
         if self.max_cost is None:
             return
         if estimate is None:
             estimate = self.estimates.get(job.slide) or 0.0
+        estimate *= self.tiers.share(job.slide)
         committed = self.spent + sum(self.expected.values())
         if committed + estimate > self.max_cost + 1e-9:
             raise _OverBudget(
@@ -325,11 +337,17 @@ class Run:
         try:
             self._within_budget(job, estimate)
             started = self.clock()
-            self.emit(SlideStarted(job.slide, started))
+            tier = self.tiers.tier(job.slide)
+            self.emit(SlideStarted(job.slide, started, tier))
             try:
-                image = await self.client.generate(self.config.model, body)
+                image = await self.client.generate(
+                    self.config.model, self.tiers.body(job.slide, body)
+                )
             except anyio.get_cancelled_exc_class():
                 self.cut.add(job.slide)
+                raise
+            except FlexShed:
+                self.tiers.shed(job.slide)  # past its Flex retries: standard from now on
                 raise
             except RateLimited as error:
                 now = self.clock()
@@ -352,8 +370,9 @@ class Run:
         Raises:
             UnusableAnswer: the image does not decode (or claims too many pixels).
         """
-        # Paid, whatever happens next.
-        cost = answer_cost(self.config.model, image.usage, batch=batch)
+        # Paid, whatever happens next; at the tier it was served at (a batch has none).
+        served = "standard" if batch else self.served(job.slide, image)
+        cost = answer_cost(self.config.model, image.usage, batch=batch, tier=served)
         self.spent += cost or 0.0
         # The turn first (an edit of this image continues it), then the image. The turn
         # (megabytes of thoughtSignature on Gemini 3) is not held while the image waits its
@@ -375,7 +394,13 @@ class Run:
             raise UnusableAnswer(str(error), status=200, reason=reason) from None
         self.staged.discard(job.slide)
         self.outputs[job.slide] = SlideOutput(
-            job.slide, saved.path, saved.size_bytes // 1024, cost_usd=cost, previous=saved.previous
+            job.slide,
+            saved.path,
+            saved.size_bytes // 1024,
+            cost_usd=cost,
+            previous=saved.previous,
+            service_tier="" if batch else served,
+            fell_back=job.slide in self.tiers.fell_back,
         )
         if self.stopping:
             self.saved_while_stopping += 1
@@ -388,6 +413,10 @@ class Run:
         """What a fix round of a slide made by its own request continues from."""
         key = generation_digest(self.config.model, job.body)
         return Origin(job, key, job.body["contents"][0]["parts"], turn)
+
+    def served(self, slide: int, image: GeneratedImage) -> str:
+        """The tier ``image`` (an answer for ``slide``) was served at: what it is priced at."""
+        return self.tiers.served(slide, image.usage, self.tiers.tier(slide))
 
     def keep_turn(self, output_dir: Path, original: str, image: GeneratedImage) -> Path | None:
         """Keep the model's turn that made ``image`` (whose original is named ``original``)

@@ -140,7 +140,8 @@ class _Chain:
         return turn, keep_unit(self.job.dest, name, staged)
 
     async def _accept(self, unit: Unit, image: GeneratedImage, *, fresh: bool = False) -> None:
-        cost = answer_cost(self.run.config.model, image.usage)
+        served = self.run.served(self.job.slide, image)
+        cost = answer_cost(self.run.config.model, image.usage, tier=served)
         self.run.spent += cost or 0.0
         self.cost = None if cost is None or self.cost is None else self.cost + cost
         try:
@@ -302,6 +303,7 @@ class _Chain:
             previous=previous,
             candidates=files,
             picked=chain.pick if files else None,
+            fell_back=job.slide in run.tiers.fell_back,
             edits_applied=applied,
             edits=len(chain.edits),
         )

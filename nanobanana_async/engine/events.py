@@ -31,10 +31,11 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class SlideStarted:
-    """A request for this slide was sent (first attempt or a retry)."""
+    """A request for this slide was sent (first attempt or a retry), at ``tier``."""
 
     slide: int
     at: float
+    tier: str = "standard"
 
 
 @dataclass(frozen=True, slots=True)

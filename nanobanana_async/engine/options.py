@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ..config.loading import DeckConfig
+from ..errors import ConfigError
 from .settings import EngineSettings
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "RunOptions", "run_options"]
@@ -41,6 +42,8 @@ class RunOptions:
         batch_api: the slides to generate go to the Batch API as one job.
         fix_text: fix rounds for every checked slide (``--fix-text``); ``None``: each
             slide's own ``fix_text``.
+        service_tier: the tier every slide asks for (``--tier``), over the config's;
+            ``None``: each slide's own.
     """
 
     rpm: float | None
@@ -49,6 +52,11 @@ class RunOptions:
     max_cost: float | None
     batch_api: bool
     fix_text: int | None = None
+    service_tier: str | None = None
+
+    def tier_of(self, job_tier: str) -> str:
+        """The tier a slide asks for: the run's when given, else the slide's own."""
+        return self.service_tier or job_tier
 
     @property
     def max_connections(self) -> int:
@@ -62,12 +70,30 @@ def _given(setting: _T | None, configured: _T) -> _T:
 
 
 def run_options(config: DeckConfig, settings: EngineSettings) -> RunOptions:
-    """Merge ``settings`` over ``config``: the only place the two meet."""
+    """Merge ``settings`` over ``config``: the only place the two meet.
+
+    Raises:
+        ConfigError: a tier other than standard asked with the Batch API (its price is its
+            own, and a batch takes no tier).
+    """
+    batch_api = settings.batch_api or config.mode == "batch-api"
+    tiers = (
+        {settings.service_tier}
+        if settings.service_tier
+        else {s.service_tier for s in config.slides}
+    )
+    if batch_api and tiers - {"standard"}:
+        raise ConfigError(
+            "--tier" if settings.service_tier else "service_tier",
+            f"{sorted(tiers - {'standard'})[0]} does not go with the Batch API (a batch is "
+            "billed at its own half price); drop the tier, or run without --batch-api",
+        )
     return RunOptions(
         rpm=_given(settings.rpm, config.rpm),
         concurrency=_given(settings.concurrency, config.concurrency),
         timeout=_given(settings.timeout, config.timeout),
         max_cost=_given(settings.max_cost, config.max_cost),
-        batch_api=settings.batch_api or config.mode == "batch-api",
+        batch_api=batch_api,
         fix_text=settings.fix_text,
+        service_tier=settings.service_tier,
     )

@@ -57,6 +57,8 @@ class Job:
         variants: how many candidates are made of the slide (:mod:`.chains`).
         pick: which candidate the slide is, and what ``edits`` apply to.
         edits: the slide's edit chain, in order.
+        tier: the service tier its requests ask for (put on the body when sent, never in
+            ``body``: a deck moved to another tier is not a changed deck).
     """
 
     slide: int
@@ -70,6 +72,7 @@ class Job:
     variants: int = 1
     pick: int = 1
     edits: tuple[EditStep, ...] = ()
+    tier: str = "standard"
 
     def candidate_path(self, number: int) -> Path:
         """Where candidate ``number`` of a slide of several is saved: ``<stem>.v<k><ext>``."""
@@ -155,6 +158,7 @@ def plan_jobs(config: DeckConfig) -> list[Job]:
                 variants=spec.variants,
                 pick=spec.pick,
                 edits=spec.edits,
+                tier=spec.service_tier,
             )
         )
     _check_chains(config, jobs)

@@ -107,7 +107,14 @@ def prepare_run(
             # Read under the deck's lock, once: the plan and the run's record start from it.
             read = Manifest.read(config.output_dir, config.api_key)
             plan = plan_run(
-                config, jobs, read, regenerate=regenerate, force=force, resume=resume, only=only
+                config,
+                jobs,
+                read,
+                regenerate=regenerate,
+                force=force,
+                resume=resume,
+                only=only,
+                service_tier=options.service_tier,
             )
             check_budget(plan, options.max_cost, batch=options.batch_api)
             clean_leftovers(config.output_dir, jobs)

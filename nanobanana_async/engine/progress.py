@@ -21,6 +21,7 @@ import orjson
 from ..results import StopReport, utc_iso
 from ..wording import plural
 from . import events
+from .queued import FlexQueue, queued_words
 
 __all__ = ["Progress", "ProgressCallback", "ProgressState", "ProgressTracker"]
 
@@ -82,6 +83,9 @@ class Progress:
         stop: once a stopped run is over, its requests on the wire ``finished`` (and saved)
             and ``cut``, as the results say.
         text_checks: slide number -> its ``text_check``, for the checked slides read so far.
+        queued: the Flex requests waiting in the service's queue past a minute
+            (:mod:`.queued`): ``{"tier": "flex", "slides": [...], "seconds": N}``, the
+            longest wait; ``None`` when none is.
     """
 
     current: int
@@ -109,6 +113,7 @@ class Progress:
     duration_seconds: int | None = None
     stop: StopReport | None = None
     text_checks: Mapping[int, Mapping[str, Any]] = field(default_factory=dict, hash=False)
+    queued: Mapping[str, Any] | None = field(default=None, hash=False)
 
     @property
     def finished(self) -> bool:
@@ -146,6 +151,8 @@ class Progress:
             **({"stop": self.stop.to_dict()} if self.stop is not None else {}),
             # Only in a run that checks text: {"3": {"state": "ok"}, ...}.
             **({"text_checks": _by_slide(self.text_checks)} if self.text_checks else {}),
+            # Only while Flex requests wait in the queue: {tier, slides, seconds}.
+            **({"queued": dict(self.queued)} if self.queued else {}),
         }
 
     def to_json(self) -> bytes:
@@ -172,6 +179,7 @@ class ProgressTracker:
         started_mono: the run's start on the monotonic clock (the ETA's origin).
         pid: the process running the batch.
         wall_clock: the current UTC time, aware (injectable for tests).
+        time_scale: the run's (an emulator's minutes are scaled): Flex's queue is too.
     """
 
     __slots__ = (
@@ -180,6 +188,7 @@ class ProgressTracker:
         "_ended",
         "_errors",
         "_finish_times",
+        "_flex",
         "_in_flight",
         "_last_error",
         "_pauses",
@@ -209,6 +218,7 @@ class ProgressTracker:
         started_mono: float,
         pid: int,
         wall_clock: Callable[[], datetime] = _utc_now,
+        time_scale: float = 1.0,
     ) -> None:
         self.total = total
         self.output_dir = output_dir
@@ -237,6 +247,7 @@ class ProgressTracker:
         self._ended: float | None = None
         self._stop: StopReport | None = None
         self._text_checks: dict[int, Mapping[str, Any]] = {}
+        self._flex = FlexQueue(time_scale)
 
     def __repr__(self) -> str:
         return (
@@ -260,10 +271,12 @@ class ProgressTracker:
     def apply(self, event: events.Event) -> None:
         """Update the state with one event. Repeated or late events are harmless."""
         match event:
-            case events.SlideStarted(slide=slide):
+            case events.SlideStarted(slide=slide, at=at, tier=tier):
                 self._retrying.discard(slide)
                 self._in_flight.add(slide)
+                self._flex.sent(slide, at, tier)
             case events.SlideRetrying(slide=slide):
+                self._flex.ended(slide, answered=False)
                 self.retries += 1
                 self._in_flight.discard(slide)
                 self._retrying.add(slide)
@@ -272,6 +285,7 @@ class ProgressTracker:
                 self.rate_limit_waits += new_wait
                 self._pause(at, at + seconds)
             case events.SlideDone(slide=slide, path=path, at=at):
+                self._flex.ended(slide, answered=True)
                 self._finish(slide, at, worked=True)
                 self._completed[slide] = str(path)
             case events.SlideReused(slide=slide, path=path):
@@ -297,6 +311,7 @@ class ProgressTracker:
                 self._stop = stop
                 self._in_flight.clear()
                 self._retrying.clear()
+                self._flex.clear()
 
     def snapshot(self, now_mono: float) -> Progress:
         """The state now, as a frozen :class:`Progress` that shares nothing mutable."""
@@ -331,7 +346,14 @@ class ProgressTracker:
             duration_seconds=None if self._ended is None else self.duration(self._ended),
             stop=self._stop,
             text_checks=MappingProxyType(dict(self._text_checks)),
+            queued=self._queued(now_mono),
         )
+
+    def _queued(self, now: float) -> Mapping[str, Any] | None:
+        if self._state not in ("running", "stopping"):
+            return None
+        slides, seconds = self._flex.queued(now)
+        return {"tier": "flex", "slides": slides, "seconds": int(seconds)} if slides else None
 
     def duration(self, ended: float) -> int:
         """The run's length in whole seconds, ended at ``ended`` (monotonic): the one figure
@@ -345,6 +367,7 @@ class ProgressTracker:
 
     def _finish(self, slide: int, at: float, *, worked: bool) -> None:
         # Last word wins, so a slide is never counted twice in ``current``.
+        self._flex.ended(slide, answered=False)
         self._in_flight.discard(slide)
         self._retrying.discard(slide)
         self._completed.pop(slide, None)
@@ -379,8 +402,11 @@ class ProgressTracker:
         still to come are not foreseen: under a tight quota the estimate is low by them.
         """
         remaining = self.total - current
-        if self._state != "running" or not self._finish_times:
+        if self._state != "running":
             return None
+        floor = self._flex.eta_floor(now)  # no Flex answer yet: the queue's time is left
+        if not self._finish_times:
+            return floor
         if remaining <= 0:
             return 0
         window = self._finish_times[-_ETA_WINDOW:]
@@ -391,7 +417,7 @@ class ProgressTracker:
         if working <= 0:
             return None
         pause_left = max(0.0, self.paused_until - now)
-        return math.ceil(pause_left + remaining * working / len(window))
+        return max(math.ceil(pause_left + remaining * working / len(window)), floor or 0)
 
     def _status(self, now: float, in_flight: tuple[int, ...]) -> str:
         done, failed, total = self.current, len(self._errors), self.total
@@ -408,9 +434,14 @@ class ProgressTracker:
             return f"stopping: {going}; {saved} of {total} saved"
         head = f"{done}/{total} done" + (f" ({failed} failed)" if failed else "")
         parts = []
-        if in_flight:
-            noun = "slides" if len(in_flight) > 1 else "slide"
-            parts.append(f"generating {noun} {_slides(in_flight)}")
+        queued, waited = self._flex.queued(now)
+        generating = [slide for slide in in_flight if slide not in queued]
+        if generating:
+            noun = "slides" if len(generating) > 1 else "slide"
+            parts.append(f"generating {noun} {_slides(generating)}")
+        if queued:
+            noun = "slides" if len(queued) > 1 else "slide"
+            parts.append(f"{queued_words(waited)}: {noun} {_slides(queued)}")
         if self._retrying:
             parts.append(f"retrying {_slides(sorted(self._retrying))}")
         if now < self.paused_until:

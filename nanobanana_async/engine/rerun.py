@@ -40,7 +40,7 @@ from typing import Any
 
 from ..config.loading import DeckConfig
 from ..config.references import ReferenceImage
-from ..cost import PRICES_AS_OF, image_cost
+from ..cost import PRICES_AS_OF, image_cost, rate_share
 from ..cost.prices import BATCH_DISCOUNT
 from ..errors import ConfigError
 from ..files.deck_folders import kept_file
@@ -108,6 +108,7 @@ class RunPlan:
     chains: dict[int, ChainPlan] = field(default_factory=dict)
     unit_costs: dict[tuple[int, str], float | None] = field(default_factory=dict)
     only: frozenset[int] | None = None
+    tiers: dict[int, str] = field(default_factory=dict)
 
     def decision(self, slide: int) -> Decision:
         return self.verdicts[slide].decision
@@ -209,6 +210,24 @@ class RunPlan:
             total += cost
         return total
 
+    def cost_at(self, tier: str | None = None) -> float | None:
+        """Expected USD of the whole run with every slide at ``tier``, or at the tier each
+        slide asks for (``None``); ``None`` when a slide's price is not known. ``costs``
+        are standard prices: a tier is a share of them (:func:`~..cost.rate_share`)."""
+        total = 0.0
+        for slide in self.to_buy:
+            cost = self.costs.get(slide)
+            if cost is None:
+                return None
+            total += cost * rate_share(tier=tier or self.tiers.get(slide, "standard"))
+        return total
+
+    @property
+    def tier_costs(self) -> dict[str, float | None]:
+        """The run at each price side by side: standard, Priority, Flex, the Batch API."""
+        costs = {tier: self.cost_at(tier) for tier in ("standard", "priority", "flex")}
+        return {**costs, "batch": self.batch_cost_usd}
+
     @property
     def batch_cost_usd(self) -> float | None:
         """The same images through the Batch API, which bills half of every rate."""
@@ -228,6 +247,10 @@ class RunPlan:
             "requests": self.requests,
             "cost_usd": None if cost is None else round(cost, 4),
             "batch_cost_usd": None if batch is None else round(batch, 4),
+            "tier_costs_usd": {
+                tier: None if cost is None else round(cost, 4)
+                for tier, cost in self.tier_costs.items()
+            },
             "prices_as_of": self.prices_as_of,
             "batch": None if self.batch is None else _batch_view(self.batch, self.in_batch),
             "slides": [self._slide(n, v) for n, v in self.verdicts.items()],
@@ -259,11 +282,12 @@ def _row(slide: int, unit: Unit, action: str, cost: float | None) -> dict[str, o
 def check_budget(plan: RunPlan, max_cost: float | None, *, batch: bool = False) -> None:
     """Refuse a plan that would pass the budget, before anything is sent.
 
-    ``batch``: the slides go to the Batch API, at its price.
+    ``batch``: the slides go to the Batch API, at its price; else each slide is priced at
+    the tier it asks for.
     """
     if max_cost is None or plan.requests == 0:
         return
-    cost = plan.batch_cost_usd if batch else plan.cost_usd
+    cost = plan.batch_cost_usd if batch else plan.cost_at()
     if cost is None:
         raise ConfigError(
             "max_cost",
@@ -298,11 +322,12 @@ def plan_run(
     force: bool = False,
     resume: bool = False,
     only: frozenset[int] | None = None,
+    service_tier: str | None = None,
 ) -> RunPlan:
     """Look at ``config.output_dir`` and its ``manifest``, and say what a run would do.
 
     ``only``: the run acts on those slides alone; every other one is left as it is (kept,
-    whatever changed).
+    whatever changed). ``service_tier``: every slide's tier (``--tier``), over its own.
 
     The manifest is the caller's, read once (``Manifest.read``): a run plans from it and
     writes its own record over the same one (:mod:`.prepared`).
@@ -473,6 +498,7 @@ def plan_run(
         chains=chained,
         unit_costs=priced_units,
         only=only,
+        tiers={job.slide: service_tier or job.tier for job in jobs},
     )
 
 

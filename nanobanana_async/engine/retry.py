@@ -20,7 +20,14 @@ from dataclasses import dataclass, replace
 import anyio
 import tenacity
 
-from ..errors import ApiError, NoImageReturned, RateLimited, TransientError, UnusableAnswer
+from ..errors import (
+    ApiError,
+    FlexShed,
+    NoImageReturned,
+    RateLimited,
+    TransientError,
+    UnusableAnswer,
+)
 
 __all__ = ["RetryPolicy", "call_retrying", "slide_retrying"]
 
@@ -32,6 +39,9 @@ class RetryPolicy:
     ==========================  =============================================  ================
     error                       retry?                                         wait (own)
     ==========================  =============================================  ================
+    ``FlexShed``                ``flex_shed_retries`` times on Flex, then one  backoff below
+                                more at standard if the slide falls back
+                                (:mod:`.tiers` decides which)
     ``TransientError``          up to ``max_transient_retries`` times          backoff below
     ``RateLimited``             up to ``max_rate_limit_retries`` times         none: the pacer
                                                                                pauses everyone
@@ -57,6 +67,7 @@ class RetryPolicy:
     """
 
     max_transient_retries: int = 5
+    flex_shed_retries: int = 2
     max_rate_limit_retries: int = 30
     no_image_retries: int = 1
     unusable_answer_retries: int = 1
@@ -89,6 +100,8 @@ class RetryPolicy:
         return (
             1
             + self.max_transient_retries
+            + self.flex_shed_retries
+            + 1  # the request a shed slide falls back with
             + self.max_rate_limit_retries
             + self.no_image_retries
             + self.unusable_answer_retries
@@ -101,9 +114,15 @@ def slide_retrying(
     on_retry: Callable[[ApiError], None],
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     rng: random.Random | None = None,
+    falls_back: bool = False,
 ) -> tenacity.AsyncRetrying:
-    """A fresh tenacity loop for one slide; its counters are this slide's own."""
+    """A fresh tenacity loop for one slide; its counters are this slide's own.
+
+    ``falls_back``: a slide shed past its Flex retries is sent once more, at standard (the
+    run has switched its tier by then); else the last shed fails it.
+    """
     limits: dict[type[ApiError], int] = {
+        FlexShed: policy.flex_shed_retries + (1 if falls_back else 0),
         TransientError: policy.max_transient_retries,
         RateLimited: policy.max_rate_limit_retries,
         NoImageReturned: policy.no_image_retries,
@@ -127,6 +146,8 @@ def slide_retrying(
 
     def wait(state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, FlexShed):
+            return policy.backoff(counts[FlexShed], draw())
         if isinstance(error, TransientError):
             return policy.backoff(counts[TransientError], draw())
         return 0.0

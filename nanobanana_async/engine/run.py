@@ -170,6 +170,7 @@ async def carry_out(
         started_at=started_at,
         started_mono=started_mono,
         pid=os.getpid(),
+        time_scale=settings.time_scale,
     )
     writer = ProgressWriter(
         tracker,
@@ -207,6 +208,7 @@ async def carry_out(
         max_cost=options.max_cost,
         store=store,
         fix_text=options.fix_text,
+        service_tier=options.service_tier,
     )
     fixes = TextFixes(run, manifest.slides)
     if send:
@@ -454,6 +456,6 @@ def _result(
         rate_limit_waits=run.admission.rate_limit_waits,
         rate_limited=run.rate_limited,
         dry_run=run.settings.dry_run,
-        notices=(*notices, *filter(None, [fresh_notice(run.fresh_edits)])),
+        notices=(*notices, *filter(None, [fresh_notice(run.fresh_edits), run.tiers.notice()])),
         stop=stop,
     )

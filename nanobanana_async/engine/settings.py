@@ -37,6 +37,8 @@ class EngineSettings:
         contact_sheet: redraw ``output_dir/contact-sheet.png`` after the run.
         batch_api: send the slides to generate as one Batch API job (overrides the
             config's ``mode`` when true).
+        service_tier: the service tier every slide asks for (``--tier``), over the
+            config's; ``None``: as the config says.
         batch_poll: (first, longest) seconds between two looks at a batch's state, scaled
             by ``time_scale``: the wait grows from the first to the longest (a batch takes
             minutes to hours; each look is one request).
@@ -63,6 +65,7 @@ class EngineSettings:
     max_cost: float | None = None
     contact_sheet: bool = True
     batch_api: bool = False
+    service_tier: str | None = None
     batch_poll: tuple[float, float] = (5.0, 60.0)
     stop_grace: float | None = None
     fix_text: int | None = None

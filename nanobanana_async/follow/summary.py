@@ -167,6 +167,7 @@ def _final(
     stop: Mapping[str, Any] | None = None,
     deck_cost: float | None = None,
     text_to_check: Iterable[tuple[int, int]] = (),
+    fell_back: Mapping[int, float | None] | None = None,
 ) -> str:
     if state == "done" and saved == total:
         line = f"done {saved}/{total}"
@@ -186,6 +187,7 @@ def _final(
         if cost:
             line += f", the real run about ${cost:.2f}"
     line += _text_line(text_to_check)
+    line += _fallback_line(fell_back or {})
     listed = [f for f in failures if f[2] != _NOT_REACHED]
     if listed:
         line += "; " + _reasons(listed)
@@ -225,6 +227,23 @@ def _text_to_check(checks: Iterable[tuple[object, object]]) -> list[tuple[int, i
             tried = fixes if isinstance(fixes, int) and not isinstance(fixes, bool) else 0
             found.append((int(str(slide)), max(0, min(tried, 9))))
     return found
+
+
+def _fallback_line(slides: Mapping[int, float | None]) -> str:
+    """``; 2 slides fell back from Flex to standard (3, 7), $0.27``: the slides Flex shed
+    past their retries and that were made at standard instead; ``""`` when none did."""
+    if not slides:
+        return ""
+    shown = slide_ranges(sorted(slides)).split(" ", 1)[1]
+    costs = list(slides.values())
+    paid = "" if None in costs else f", {_dollars(sum(c or 0.0 for c in costs))}"
+    word = "slides" if len(slides) > 1 else "slide"
+    return f"; {len(slides)} {word} fell back from Flex to standard ({shown}){paid}"
+
+
+def _fell_back(outputs: Iterable[Mapping[str, Any]]) -> dict[int, float | None]:
+    """Slide -> its cost, for the outputs that fell back from Flex to standard."""
+    return {int(o.get("slide", 0)): _cost(o.get("cost_usd")) for o in outputs if o.get("fell_back")}
 
 
 def _spent(cost: float | None, deck: float | None) -> str:
@@ -282,6 +301,7 @@ def result_line(results: Mapping[str, Any]) -> str:
         text_to_check=_text_to_check(
             (o.get("slide"), o.get("text_check")) for o in results.get("outputs", [])
         ),
+        fell_back=_fell_back(results.get("outputs", [])),
     )
 
 
@@ -344,7 +364,8 @@ def _saved(progress: Mapping[str, Any]) -> int:
 def running_parts(progress: Mapping[str, Any], now: datetime | None = None) -> dict[str, str]:
     """The pieces of a running line by name, in the line's order.
 
-    ``count`` (``4/10``), then those that apply: ``failed``, ``in_flight``, ``waiting``
+    ``count`` (``4/10``), then those that apply: ``failed``, ``in_flight``, ``queued``
+    (Flex requests waiting in the service's queue: ``queued (flex) 4 min``), ``waiting``
     (on the quota, while a second of it is left at ``now``), ``waits``, ``eta``.
     """
     parts = {"count": f"{int(progress.get('current', 0))}/{int(progress.get('total', 0))}"}
@@ -354,6 +375,10 @@ def running_parts(progress: Mapping[str, Any], now: datetime | None = None) -> d
     in_flight = len(progress.get("in_flight") or [])
     if in_flight:
         parts["in_flight"] = f"{in_flight} in flight"
+    queued = _mapping(progress.get("queued"))
+    if queued.get("slides"):
+        minutes = max(1, int(_cost(queued.get("seconds")) or 0) // 60)
+        parts["queued"] = f"queued ({printable(str(queued.get('tier', 'flex')))}) {minutes} min"
     until = utc_moment(progress.get("waiting_until"))
     if until is not None:
         left = (until - (now or datetime.now(UTC))).total_seconds()

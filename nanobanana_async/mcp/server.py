@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from .._version import version
 from ..errors import ConfigError
@@ -85,6 +85,10 @@ def build_server(tools: EditingTools) -> "MCPServer[Any]":
         emulator: Annotated[bool, Field(description="dry run: no key, no cost")] = False,
         batch_api: Annotated[bool, Field(description="half price, within 24 h")] = False,
         fix_text: Annotated[int | None, Field(description="text fix rounds, 0-3")] = None,
+        service_tier: Annotated[
+            Literal["standard", "flex", "priority"] | None,
+            Field(description="flex: half price, slower; priority: dearer"),
+        ] = None,
     ) -> CallToolResult:
         """Start a deck in the background; returns its run_id at once."""
         return result(
@@ -98,6 +102,7 @@ def build_server(tools: EditingTools) -> "MCPServer[Any]":
                 emulator=emulator,
                 batch_api=batch_api,
                 fix_text=fix_text,
+                service_tier=service_tier,
             )
         )
 

@@ -195,9 +195,11 @@ class DeckTools:
         emulator: bool = False,
         batch_api: bool = False,
         fix_text: int | None = None,
+        service_tier: str | None = None,
     ) -> Answer:
         """Start a deck in the background; the answer names its run (``fix_text``: as
-        ``run --fix-text``, checked by the run itself: a bad one is its one-line refusal)."""
+        ``run --fix-text``, checked by the run itself: a bad one is its one-line refusal;
+        ``service_tier``: every slide's tier, ``run --tier``, over the config's)."""
         if (config is None) == (config_path is None):
             return _refusal("give config (the deck, as an object) or config_path, not both")
         flags: list[str] = []
@@ -213,6 +215,8 @@ class DeckTools:
             flags.append("--emulator")
         if batch_api:
             flags.append("--batch-api")
+        if service_tier:
+            flags += ["--tier", service_tier]
         if fix_text is not None:
             if not 0 <= fix_text <= 3:
                 return _refusal(f"fix_text is {fix_text}; give 0 to 3 edit rounds, or leave it out")

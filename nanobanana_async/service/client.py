@@ -31,6 +31,7 @@ from .._version import version
 from ..errors import ApiError, EndpointRefused, TransientError, UnusableAnswer, redact
 from .endpoint import DEFAULT_BASE_URL, reaches_this_machine, refused_listener
 from .protocol import GeneratedImage, classify_error, parse_success
+from .tiers import asked_tier, deadline_for
 
 # How often a port of this machine is looked at again for its listener (seconds).
 _LISTENER_RECHECK_S = 1.0
@@ -159,11 +160,23 @@ class GeminiClient:
     async def generate(self, model: str, body: dict[str, Any]) -> GeneratedImage:
         """Send one ``generateContent`` request and return the image to keep.
 
+        A body asking for Flex (:mod:`.tiers`) gets Flex's queue on top of the deadline, and
+        its refusals for want of capacity are classified as a shed
+        (:class:`~nanobanana_async.errors.FlexShed`).
+
         Raises:
             ApiError: a subclass saying what the answer (or its absence) means.
         """
         url = f"{self._base}/models/{model}:generateContent"
-        _, received = await self._send("POST", url, orjson.dumps(body), model=model)
+        tier = asked_tier(body)
+        _, received = await self._send(
+            "POST",
+            url,
+            orjson.dumps(body),
+            model=model,
+            tier=tier,
+            deadline=deadline_for(tier, self._timeout),
+        )
         return await received.finish(parse_success)
 
     async def call(
@@ -256,13 +269,19 @@ class GeminiClient:
         model: str,
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
+        tier: str = "standard",
+        deadline: float | None = None,
     ) -> tuple[httpx2.Headers, _Received]:
-        """One request to its whole answer; a 2xx answer's headers and body, else raises."""
+        """One request to its whole answer; a 2xx answer's headers and body, else raises.
+
+        ``deadline``: this request's, when not the client's (a Flex request's is longer).
+        """
         self._check_listener()
         self.requests_sent += 1
         received: _Received | None = None
+        deadline = self._timeout if deadline is None else deadline
         try:
-            with anyio.fail_after(self._timeout):
+            with anyio.fail_after(deadline):
                 async with self._http.stream(
                     method, url, content=content, headers=headers, params=params
                 ) as response:
@@ -277,7 +296,7 @@ class GeminiClient:
                         # alone still says what happened.
         except TimeoutError:
             raise TransientError(
-                f"no whole answer within the {self._timeout:g} s deadline", reason="TIMEOUT"
+                f"no whole answer within the {deadline:g} s deadline", reason="TIMEOUT"
             ) from None
         except httpx2.TransportError as exc:
             raise self._transport_failure(exc) from None
@@ -288,7 +307,7 @@ class GeminiClient:
                 raw = await received.finish(_as_is) if received else b""
             except (TransientError, UnusableAnswer):
                 raw = b""
-            raise self._classified(status, raw, model=model)
+            raise self._classified(status, raw, model=model, tier=tier)
         assert received is not None
         return answer_headers, received
 
@@ -320,9 +339,11 @@ class GeminiClient:
         """``text`` the service sent, with this client's key (however spelt) redacted."""
         return redact(text, self._api_key)
 
-    def _classified(self, status: int, raw: bytes, *, model: str) -> ApiError:
+    def _classified(
+        self, status: int, raw: bytes, *, model: str, tier: str = "standard"
+    ) -> ApiError:
         """A non-2xx answer as its one typed error, in words that never hold the key."""
-        error = classify_error(status, raw, model=model)
+        error = classify_error(status, raw, model=model, tier=tier)
         error.message = self.scrub(error.message)
         error.args = (error.message,)
         return error

@@ -23,6 +23,7 @@ from ..errors import (
     ApiError,
     BadRequest,
     EndpointRedirected,
+    FlexShed,
     ImageRefused,
     InvalidApiKey,
     ModelNotFound,
@@ -46,6 +47,8 @@ __all__ = [
 ]
 
 _RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
+# What a Flex request that found no capacity gets (with a 429 naming no quota).
+_SHED_STATUSES = frozenset({503, 504})
 # finishReason values that mean "no image, and asking again the same way will not help".
 _REFUSAL_REASONS = frozenset(
     {
@@ -275,7 +278,9 @@ def _quota_value(value: object) -> float | None:
     return number if 0 < number < math.inf else None
 
 
-def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = "") -> ApiError:
+def classify_error(
+    status: int, body: bytes | dict[str, Any], *, model: str = "", tier: str = "standard"
+) -> ApiError:
     """Turn a non-200 answer into the one typed error that decides what happens next.
 
     A 400 with ``ErrorInfo.reason == API_KEY_INVALID`` is a bad key (fatal); one whose message
@@ -288,7 +293,20 @@ def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = ""
     which says nothing about the client's quota), and a request quota's ``quotaValue`` when
     stated. Window lengths are not read from the ``quotaId``: a label that says ``PerMinute`` is
     not trusted to mean 60 s.
+
+    On a Flex request (``tier``), what says "no capacity now" is a :class:`FlexShed`: a 503,
+    a 504, or a 429 naming no quota. Google documents no shed body of its own, so the family
+    is matched, not one message; a 429 naming a quota is the quota's, whatever the tier.
     """
+    error = _classify(status, body, model=model)
+    if tier == "flex" and (
+        status in _SHED_STATUSES or (isinstance(error, RateLimited) and error.overload)
+    ):
+        return FlexShed(f"shed by Flex: {error.message}", status=status, reason="FLEX_SHED")
+    return error
+
+
+def _classify(status: int, body: bytes | dict[str, Any], *, model: str) -> ApiError:
     try:
         data = _load(body)
     except TransientError:

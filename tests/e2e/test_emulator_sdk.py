@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from emulator_testing import KEY, PRO
+from engine_testing import RecordingEmulator
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
@@ -132,3 +133,23 @@ async def test_the_sdks_chat_edits_an_image_in_a_second_turn(served: tuple[Emula
     assert [a["status"] for a in stats["arrivals"]] == [200, 200]
     assert (stats["edits"], stats["signature_refusals"]) == (1, 0)
     assert len(stats["arrivals"][1]["images"]) > len(stats["arrivals"][0]["images"])
+
+
+@pytest.mark.parametrize("tier", ["flex", "priority"])
+async def test_the_sdk_s_service_tier_reaches_the_emulator_unchanged(tier: str) -> None:
+    recording = RecordingEmulator(EmulatorSettings(latency=False, flex_shed_rate=0.0))
+    with serve_in_thread(recording) as base_url:
+        client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=base_url))
+        try:
+            response = await client.aio.models.generate_content(
+                model=PRO,
+                contents="Slide 1: Plan.",
+                config=types.GenerateContentConfig(
+                    response_modalities=["TEXT", "IMAGE"], service_tier=types.ServiceTier(tier)
+                ),
+            )
+        finally:
+            await client.aio.aclose()
+    # The SDK sends it as the body's top-level serviceTier, the value as given.
+    assert [exchange.tier for exchange in recording.exchanges] == [tier]
+    assert _final_image(response)

@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 import pytest
-from engine_testing import SHAPED_KEY, deck_config, environment, write_json
+from engine_testing import SHAPED_KEY, RecordingEmulator, deck_config, environment, write_json
 from PIL import Image
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
@@ -159,8 +159,9 @@ async def test_a_deck_followed_to_the_end_costs_a_few_hundred_bytes(
         # A client keeps every tool's schema in the agent's context all along: no titles.
         schemas = [tool.model_dump_json(by_alias=True, exclude_none=True) for tool in listed.tools]
         assert '"title"' not in "".join(schemas)
-        # 3,040 bytes for the six deck tools; edit_slide and pick_candidate add 930.
-        assert sum(len(schema) for schema in schemas) < 4000
+        # 3,040 bytes for the six deck tools; edit_slide and pick_candidate add 930,
+        # start_deck's service_tier 140.
+        assert sum(len(schema) for schema in schemas) < 4150
         ledger = _Ledger(session, home=tmp_path)
         # JPEG: the cheapest to encode, and what the agent reads does not depend on it.
         config = deck_config(deck, count, format="jpg")
@@ -657,3 +658,20 @@ async def test_a_deck_whose_text_missed_says_which_slides_and_how_to_fix_them(
     assert missed["expected"] == "Our Team"
     # What status adds to the line wait printed is the fix alone: 101 bytes, once it is over.
     assert _text(status) == _text(waited) + fix
+
+
+async def test_start_deck_passes_the_tier_to_every_request(tmp_path: Path) -> None:
+    recording = RecordingEmulator(
+        EmulatorSettings(keys=frozenset({SHAPED_KEY}), latency=False, flex_shed_rate=0.0)
+    )
+    with serve_in_thread(recording) as base_url:
+        env = environment(base_url, XDG_STATE_HOME=str(tmp_path / "state"))
+        async with _connect(env, tmp_path) as session:
+            ledger = _Ledger(session)
+            config = deck_config(tmp_path / "deck", 2, format="jpg")
+            started = await ledger.call("start_deck", config=config, service_tier="flex")
+            assert not started.is_error, _text(started)
+            assert started.structured_content is not None
+            waited = await _follow(ledger, started.structured_content["run_id"])
+    assert _text(waited).startswith("done 2/2")
+    assert [exchange.tier for exchange in recording.exchanges] == ["flex", "flex"]

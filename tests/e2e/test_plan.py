@@ -21,7 +21,8 @@ def test_a_fresh_deck_is_all_to_generate_at_the_page_price(tmp_path: Path) -> No
         f"plan (free, sends nothing): 10 slides -> {tmp_path / 'deck'}; generate 10 (slides 1-10)"
     )
     assert line.endswith(
-        "; 10 requests, about $1.34 at list prices as of 2026-11 ($0.67 through the Batch API)\n"
+        "; 10 requests, about $1.34 standard at list prices as of 2026-11 "
+        "(Priority $2.69, Flex $0.67, $0.67 through the Batch API)\n"
     )
     assert not (tmp_path / "deck").exists()  # nothing written, nothing sent
 

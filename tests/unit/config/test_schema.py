@@ -55,6 +55,7 @@ def test_required_fields_are_the_validators(tmp_path: Path) -> None:
     full_slide: dict[str, Any] = {
         "number": 1,
         "prompt": "p",
+        "service_tier": "priority",
         "style": "s",
         "layout": "featured",
         "output_filename": "x",
@@ -83,6 +84,7 @@ def test_required_fields_are_the_validators(tmp_path: Path) -> None:
     full |= {"concurrency": 1, "rpm": 1, "timeout": 1, "strict_model": True}
     full |= {"allow_insecure_http": True, "max_cost": 5, "consistency": "first-slide"}
     full |= {"mode": "standard", "variants": 3, "check_text": True, "fix_text": 2}
+    full |= {"service_tier": "flex", "flex_fallback": "fail"}
     assert set(full) == CONFIG_FIELDS - {"style_reference"}  # it needs a real file
     assert set(full_slide) == SLIDE_FIELDS - {"reference_image"}  # so does this
     for name in CONFIG_FIELDS:
@@ -342,8 +344,9 @@ def test_the_field_lines_name_every_field_once_and_stay_short() -> None:
     each_slide = next(line for line in lines if line.startswith("each slide"))
     assert all(field in each_slide for field in shared)
     assert "config file's folder" in lines[0]
-    # 2.5 KB with the image fields; the text check (text, check_text, fix_text) adds 0.2.
-    assert len("\n".join(lines).encode()) <= 2750
+    # 2.5 KB with the image fields; the text check (text, check_text, fix_text) adds 0.2,
+    # the service tiers (service_tier, flex_fallback) 0.2.
+    assert len("\n".join(lines).encode()) <= 2950
     assert all(len(line) <= 140 for line in lines)
     by_name = {m.group(1): line for m in named if m is not None for line in [m.string]}
     assert "16:9" in by_name["aspect_ratio"]

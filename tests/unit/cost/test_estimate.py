@@ -8,7 +8,14 @@ from typing import Any
 import orjson
 import pytest
 
-from nanobanana_async.cost import PRICES, answer_cost, edit_cost, image_cost
+from nanobanana_async.cost import (
+    PRICES,
+    TIER_SHARES,
+    answer_cost,
+    edit_cost,
+    image_cost,
+    rate_share,
+)
 
 WIRE = Path(__file__).resolve().parents[2] / "fixtures" / "wire"
 
@@ -121,3 +128,21 @@ def test_the_pro_edit_of_a_2k_slide_in_dollars() -> None:
 def test_an_edit_on_an_unpriced_model_has_no_price() -> None:
     assert edit_cost("house-model", "2K", 2) is None
     assert edit_cost("gemini-3-pro-image", "2K", -1) == image_cost("gemini-3-pro-image", "2K")
+
+
+def test_an_answer_is_priced_at_the_tier_it_was_served_at() -> None:
+    usage = {
+        "promptTokenCount": 10,
+        "candidatesTokenCount": 1120,
+        "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": 1120}],
+    }
+    standard = answer_cost("gemini-3-pro-image", usage)
+    assert standard is not None
+    assert answer_cost("gemini-3-pro-image", usage, tier="flex") == pytest.approx(standard / 2)
+    assert answer_cost("gemini-3-pro-image", usage, tier="priority") == pytest.approx(
+        standard * TIER_SHARES["priority"]
+    )
+    # The Batch API has its own price, whatever tier is named.
+    batch = answer_cost("gemini-3-pro-image", usage, batch=True, tier="priority")
+    assert batch == pytest.approx(standard / 2)
+    assert rate_share(tier="unknown") == 1.0
