@@ -17,14 +17,16 @@ from pathlib import Path
 
 from ..config.loading import load_config
 from ..engine.manifest import Manifest
+from ..engine.originals import MAX_ORIGINAL_BYTES
 from ..errors import ConfigError
 from ..exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from ..files.deck_folders import kept_file, read_kept
 from ..follow.summary import printable
 from ..qa import ReadText, TextCheck, expected_text, match_text, require_qa
 from ..qa.readings import Readings
 from ..wording import plural, slide_ranges
 
-__all__ = ["check_command"]
+__all__ = ["check_command", "shown_original"]
 
 
 def _from_config(path: Path) -> dict[int, tuple[Path, tuple[str, ...]]]:
@@ -49,12 +51,29 @@ def _from_folder(folder: Path) -> dict[int, tuple[Path, tuple[str, ...]]]:
     }
 
 
-def _check(image: Path, expected: tuple[str, ...], readings: Readings) -> TextCheck | None:
-    """What ``image`` is found to say; ``None`` when there is no image."""
+def shown_original(manifest: Manifest, output_dir: Path, number: int, image: Path) -> Path:
+    """The image slide ``number``'s file ``image`` was made from: its kept original (the
+    service's bytes, which a run's text check read) when the manifest says the file shows
+    it, else the file itself."""
+    record = manifest.slides.get(number)
+    if record is not None and record.original and record.file == image.name:
+        original = output_dir / record.original
+        if kept_file(original):
+            return original
+    return image
+
+
+def _check(
+    number: int, image: Path, expected: tuple[str, ...], readings: Readings, manifest: Manifest
+) -> TextCheck | None:
+    """What slide ``number``'s ``image`` is found to say; ``None`` when there is no image."""
+    source = shown_original(manifest, image.parent, number, image)
     try:
-        data = image.read_bytes()
+        data = read_kept(source, MAX_ORIGINAL_BYTES) if source != image else image.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError:
+        return match_text(expected, ReadText((), 0, 0))  # there, but not readable: unreadable
     try:
         read = readings.read(data)
     except Exception:  # any failure to read it (OCR, decoding): "unreadable", as in a run
@@ -98,9 +117,13 @@ def check_command(target: Path) -> int:
         print(f"nanobanana: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     wrong: list[int] = []
-    readings = Readings.default()  # an image read before (by a check or an export) is not again
+    readings = Readings.default()  # an image read before (a run, a check) is not read again
+    manifests: dict[Path, Manifest] = {}
     for slide, (image, expected) in slides.items():
-        check = _check(image, expected, readings)
+        folder = image.parent
+        if folder not in manifests:
+            manifests[folder] = Manifest.read(folder)
+        check = _check(slide, image, expected, readings, manifests[folder])
         if check is None or check.state != "ok":
             wrong.append(slide)
         print(_line(slide, check), flush=True)

@@ -159,17 +159,12 @@ def _read_slide(
     """A slide's original (the service's bytes, kept; else its file) and what it says."""
     from ..engine.manifest import Manifest
     from ..export.deck import read_image_file
-    from ..files.deck_folders import kept_file
     from ..qa.quotes import expected_text
+    from .check import shown_original
 
     slide = next(s for s in deck.slides if s.number == number)
     assert slide.path is not None
-    record = Manifest.read(deck.output_dir).slides.get(number)
-    path = slide.path
-    if record is not None and record.original and record.file == slide.path.name:
-        original = deck.output_dir / record.original
-        if kept_file(original):
-            path = original
+    path = shown_original(Manifest.read(deck.output_dir), deck.output_dir, number, slide.path)
     data = read_image_file(path)
     said = expected if expected is not None else expected_text(slide.prompt or "")
     return _Read(number, data, path, _words(readings.read(data)), tuple(said))

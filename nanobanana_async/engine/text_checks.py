@@ -25,6 +25,7 @@ from anyio.abc import TaskGroup
 
 from ..config.loading import DeckConfig
 from ..qa import ReadText, TextCheck, match_text, read_text_async
+from ..qa.readings import Readings
 from .events import Event, TextChecked
 from .fix_units import carried
 from .plan import Job
@@ -108,6 +109,7 @@ class TextChecks:
         self._emit = emit
         self._clock = clock
         self._on_read = on_read
+        self._readings: Readings | None = None  # the user's readings kept, once one is read
 
     def start(self, slide: int, image: bytes | Path, origin: Origin | None = None) -> None:
         """Read ``slide``'s image (its bytes, or its file) in the background, if it is
@@ -145,6 +147,11 @@ class TextChecks:
             read = await read_text_async(image)
         except Exception:  # any failure to read it (OCR, decoding): "unreadable"
             read = ReadText((), 0, 0)
+        else:
+            # Kept for a check or an editable export of the deck later: read once.
+            if self._readings is None:
+                self._readings = Readings.default()
+            await anyio.to_thread.run_sync(self._readings.keep, image, read)
         return match_text(expected, read)
 
     def _tell(self, slide: int, report: dict[str, Any]) -> None:

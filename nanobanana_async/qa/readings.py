@@ -81,11 +81,19 @@ class Readings:
             return found
         read = read_text(image, max_side=self.max_side)
         self.reads += 1
+        self._put(path, read)
+        return read
+
+    def keep(self, image: bytes, read: ReadText) -> None:
+        """Keep ``read``, what the OCR found on ``image`` at :attr:`max_side` elsewhere (a
+        run's check, on its own pool), so a check or an export later does not read it again."""
+        self._put(self._path(image), read)
+
+    def _put(self, path: Path | None, read: ReadText) -> None:
         if path is not None:
             with contextlib.suppress(OSError):
                 write_atomic(path, orjson.dumps(_dump(read)), mode=0o600)
                 self._prune()
-        return read
 
     def _path(self, image: bytes) -> Path | None:
         if self.folder is None:

@@ -25,6 +25,7 @@ PROMPTS = [
     'Team slide, heading "Our Engineering Team".',
     'Closing slide with "Thank You".',
 ]
+EVERY = ["Quarterly Results", "Our Engineering Team", "Thank You"]
 MISSPELT = 2  # the second request is the second slide: one at a time
 
 
@@ -44,7 +45,9 @@ def served() -> Iterator[tuple[Emulator, str]]:
 
 
 def nanobanana(base_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = engine_testing.environment(base_url, KEY, XDG_STATE_HOME=str(tmp_path / "state"))
+    env = engine_testing.environment(
+        base_url, KEY, XDG_STATE_HOME=str(tmp_path / "state"), XDG_RUNTIME_DIR=str(tmp_path)
+    )  # the runtime folder: the readings kept are this test's own
     return subprocess.run(
         [sys.executable, "-m", "nanobanana_async", *args],
         capture_output=True,
@@ -100,6 +103,18 @@ def test_run_names_the_misspelt_slide_and_check_finds_it_sending_nothing(
         "slide 3: ok",
         "checked 3 slides (free, sends nothing): 2 ok; 1 slide with text to check (2)",
     ]
+    # The run kept what it read, and check read those: a reading changed to say every
+    # slide's words (a file of the user's own, in a folder of theirs) makes slide 2 ok.
+    kept = sorted((tmp_path / "nano-banana" / "readings").iterdir())
+    assert len(kept) == 3
+    right = {"width": 1376, "height": 768, "lines": [[t, [0, 0, 1, 1], 1.0] for t in EVERY]}
+    for reading in kept:
+        reading.write_bytes(orjson.dumps(right))
+    checked = nanobanana(base_url, tmp_path, "check", str(tmp_path / "deck"))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.splitlines()[-1] == "checked 3 slides (free, sends nothing): 3 ok"
+    for reading in kept:
+        reading.unlink()
     # A config: its slides say it (the misspelt one alone here, one read instead of three).
     one = orjson.loads(config.read_bytes())
     one["slides"] = [one["slides"][1]]
