@@ -14,9 +14,11 @@ Why it is built so:
   :data:`OCR_THREADS` thread, so a check never takes every core from image conversion
   or pacing. :func:`read_text_async` runs a read on its own small pool, not the event
   loop's default executor, so waiting reads never hold threads other work needs.
-- *Downscaled.* An image whose long side passes :data:`MAX_SIDE` is reduced to it first:
-  slide text is large, and a 2K slide read at 1K sizes is read as well, in a third of
-  the time (benchmarks/README.md).
+- *Downscaled.* An image whose long side passes :data:`MAX_SIDE` is reduced to it first
+  (a 2K JPEG is decoded at half scale, no resampling): slide text is large, and a 2K
+  slide reads as well at 1K sizes. Text is then *found* on a copy whose long side is
+  :data:`DET_SIDE` (detection was 3/4 of a read's CPU at 1400 px) and *read* from the
+  :data:`MAX_SIDE` image, so small text keeps its pixels where they are needed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
+    "DET_SIDE",
     "MAX_SIDE",
     "MISSING_QA",
     "OCR_THREADS",
@@ -47,8 +50,14 @@ __all__ = [
 ]
 
 MISSING_QA = "the text check needs OCR: pip install 'nanobanana-async[qa]'"
-MAX_SIDE = 1400
-"""Long side (px) an image is reduced to before it is read (a 1K 16:9 slide is 1376)."""
+MAX_SIDE = 1376
+"""Long side (px) an image is reduced to before it is read: a 1K 16:9 slide's, and half a
+2K one's, so a 2K JPEG decodes straight to it (Pillow's draft mode)."""
+DET_SIDE = 736
+"""Long side (px) of the copy text is detected on (RapidOCR's ``Det.limit_side_len``, with
+``limit_type: max``; its default, ``min``, enlarges a 1K slide's short side to 736 and
+detects on 1376x768). On Pillow-drawn slides at 1K, text down to 12 px high is found and
+read (9 px at 1376 px detection), a slide's CPU about halved (benchmarks/README.md)."""
 OCR_WORKERS = 1
 """Reads at once in this process."""
 OCR_THREADS = 1
@@ -128,6 +137,8 @@ def _load() -> Any:
                 params={
                     "Global.log_level": "error",
                     "Global.use_cls": False,  # slides are upright: no angle classifier
+                    "Det.limit_type": "max",
+                    "Det.limit_side_len": DET_SIDE,
                     "EngineConfig.onnxruntime.intra_op_num_threads": OCR_THREADS,
                     "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                 }
@@ -153,7 +164,7 @@ def read_text(image: bytes, *, max_side: int = MAX_SIDE) -> ReadText:
 
     Args:
         image: the encoded image.
-        max_side: the long side it is reduced to first, if larger (0: never reduced).
+        max_side: the long side it is read at, if larger (0: never reduced).
 
     Raises:
         QaUnavailable: the ``qa`` extra is not installed.
@@ -163,8 +174,11 @@ def read_text(image: bytes, *, max_side: int = MAX_SIDE) -> ReadText:
 
     engine = _load()
     with Image.open(io.BytesIO(image)) as opened:
+        width, height = opened.size
+        if max_side and max(width, height) > max_side:
+            scale = max_side / max(width, height)
+            opened.draft("RGB", (round(width * scale), round(height * scale)))  # JPEG only
         picture = opened.convert("RGB")
-    width, height = picture.size
     if max_side and max(width, height) > max_side:
         picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     seen_width, seen_height = picture.size
