@@ -139,6 +139,9 @@ def _load() -> Any:
                     "Global.use_cls": False,  # slides are upright: no angle classifier
                     "Det.limit_type": "max",
                     "Det.limit_side_len": DET_SIDE,
+                    # One line a batch: a batch pads every line to its widest (a heading
+                    # padded to a sentence's width); on a CPU batching saves nothing.
+                    "Rec.rec_batch_num": 1,
                     "EngineConfig.onnxruntime.intra_op_num_threads": OCR_THREADS,
                     "EngineConfig.onnxruntime.inter_op_num_threads": 1,
                 }
