@@ -9,11 +9,14 @@ Why it is built so:
 
 - *Loaded once, lazily.* The first read builds the engine (about a second), under a lock,
   so two threads never build two; a process that never checks text never imports it.
-- *Bounded.* OCR is CPU-bound for about a second a slide. Reads take one of
-  :data:`OCR_WORKERS` slots (one by default), and onnxruntime is held to
-  :data:`OCR_THREADS` thread, so a check never takes every core from image conversion
-  or pacing. :func:`read_text_async` runs a read on its own small pool, not the event
-  loop's default executor, so waiting reads never hold threads other work needs.
+- *Bounded, and behind conversion.* OCR is CPU-bound (about 0.4 s a slide). Reads take
+  one of :data:`OCR_WORKERS` slots, each on :data:`OCR_THREADS` onnxruntime thread.
+  :func:`read_text_async` reads on its own pool, not the event loop's default executor,
+  so waiting reads never hold threads other work needs; on Linux its threads run
+  :data:`READER_NICE` steps nicer than the process, so the scheduler gives conversion and
+  pacing a core first, and the readers take what is left: one per core, since a deck
+  whose quota comes in windows ends with a burst of images to read while nothing else
+  runs. Where a thread's priority cannot be lowered, one reader.
 - *Downscaled.* An image whose long side passes :data:`MAX_SIDE` is reduced to it first
   (a 2K JPEG is decoded at half scale, no resampling): slide text is large, and a 2K
   slide reads as well at 1K sizes. Text is then *found* on a copy whose long side is
@@ -23,8 +26,11 @@ Why it is built so:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
+import os
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +47,7 @@ __all__ = [
     "MISSING_QA",
     "OCR_THREADS",
     "OCR_WORKERS",
+    "READER_NICE",
     "QaUnavailable",
     "ReadText",
     "TextLine",
@@ -56,14 +63,27 @@ MAX_SIDE = 1376
 DET_SIDE = 736
 """Long side (px) of the copy text is detected on (RapidOCR's ``Det.limit_side_len``, with
 ``limit_type: max``; its default, ``min``, enlarges a 1K slide's short side to 736 and
-detects on 1376x768). On Pillow-drawn slides at 1K, text down to 12 px high is found and
-read (9 px at 1376 px detection), a slide's CPU about halved (benchmarks/README.md)."""
-OCR_WORKERS = 1
-"""Reads at once in this process."""
+detects on 1376x768). On Pillow-drawn slides at 1K, text down to 12-13 px high is found
+and read (9 px at 1376 px detection), for a third of the CPU (benchmarks/README.md)."""
+READER_NICE = 10
+"""How much nicer than the process a reader thread runs (Linux): at 10 the scheduler's
+weights give a busy normal thread about ten times a reader's share of a core."""
+_LOWERED = sys.platform.startswith("linux")  # only there is a thread's nice its own
+
+
+def _readers() -> int:
+    if not _LOWERED:
+        return 1
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+OCR_WORKERS = _readers()
+"""Reads at once in this process: one per core this process may use (at most 4: each
+holds a read's buffers), or 1 where a reader's priority cannot be lowered."""
 OCR_THREADS = 1
-"""onnxruntime's threads for one read: one core. On 2 busy cores one thread read a 1K
-slide in 1.1-1.3 s, two in 1.9-3.0 s (benchmarks/README.md); a check then leaves the
-other cores to conversion and pacing."""
+"""onnxruntime's threads for one read: one core, the reader's own thread (which is why its
+nice applies to the read). On 2 busy cores one thread read a 1K slide in 1.1-1.3 s, two
+in 1.9-3.0 s (benchmarks/README.md)."""
 _MIN_SCORE = 0.5  # RapidOCR's own default: lines it is less sure of are dropped
 
 
@@ -214,12 +234,27 @@ def _executor() -> ThreadPoolExecutor:
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            _pool = ThreadPoolExecutor(OCR_WORKERS, thread_name_prefix="nanobanana-ocr")
+            _pool = ThreadPoolExecutor(
+                OCR_WORKERS, thread_name_prefix="nanobanana-ocr", initializer=_behind
+            )
         return _pool
 
 
+def _behind() -> None:
+    """Lower this reader thread's priority (Linux: ``setpriority`` on its thread id)."""
+    if _LOWERED:
+        thread = threading.get_native_id()
+        # Raising one's own nice needs no privilege; a sandbox that refuses it leaves the
+        # reader at the process's priority.
+        with contextlib.suppress(OSError):
+            os.setpriority(
+                os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + READER_NICE
+            )
+
+
 async def read_text_async(image: bytes, *, max_side: int = MAX_SIDE) -> ReadText:
-    """:func:`read_text` on the OCR's own pool of :data:`OCR_WORKERS` threads."""
+    """:func:`read_text` on the OCR's own pool of :data:`OCR_WORKERS` threads, each lowered
+    behind the process's other threads where the system allows it."""
     import asyncio  # here: the config imports this module, and the CLI starts without asyncio
 
     loop = asyncio.get_running_loop()

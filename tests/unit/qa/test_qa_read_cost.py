@@ -2,18 +2,25 @@
 read from the MAX_SIDE image, a 2K JPEG decoded at half scale. Small text must still be
 found and read, at 1K and at 2K: 16 px on a 768 px slide (2 % of its height; a 10 pt
 footnote on a 7.5 in slide is 1.9 %). Found down to 12-13 px here (9 px when detection
-ran at 1376 px), so these leave a margin.
+ran at 1376 px), so these leave a margin. And the readers: one per core, each behind the
+process's other threads, so a burst of slides is read at once without taking a core from
+conversion.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from nanobanana_async.qa import match_text, read_text
+from nanobanana_async.qa import match_text, read_text, read_text_async
+from nanobanana_async.qa.reading import OCR_WORKERS, READER_NICE
 
 pytest.importorskip("rapidocr", reason="the qa extra (rapidocr, onnxruntime) is not installed")
 pytest.importorskip("onnxruntime", reason="the qa extra (rapidocr, onnxruntime) is not installed")
@@ -47,3 +54,22 @@ def test_small_print_is_found_and_read_at_1k_and_2k(px: int, scale: int) -> None
     footnote = next(line for line in read.lines if "survey" in line.text)
     left, top, _right, bottom = footnote.box  # fractions of the image as given, at any scale
     assert (0.05 < left < 0.08, 0.83 < top < 0.86, 0.86 < bottom < 0.9) == (True,) * 3
+
+
+def _nice(thread: threading.Thread) -> int:
+    """A thread's nice value, from /proc (field 19 of its stat, after the name's ')')."""
+    assert thread.native_id is not None
+    stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's nice is Linux's")
+async def test_readers_one_per_core_each_behind_the_process() -> None:
+    assert max(1, min(4, len(os.sched_getaffinity(0)))) == OCR_WORKERS
+    data = small_print(20, 1)
+    reads = await asyncio.gather(*(read_text_async(data) for _ in range(OCR_WORKERS)))
+    assert {match_text(_TEXT, read).state for read in reads} == {"ok"}
+    readers = [t for t in threading.enumerate() if t.name.startswith("nanobanana-ocr")]
+    assert readers
+    mine = _nice(threading.current_thread())
+    assert {_nice(reader) for reader in readers} == {min(19, mine + READER_NICE)}
