@@ -9,14 +9,15 @@ Why it is built so:
 
 - *Loaded once, lazily.* The first read builds the engine (about a second), under a lock,
   so two threads never build two; a process that never checks text never imports it.
-- *Bounded, and behind conversion.* OCR is CPU-bound (about 0.4 s a slide). Reads take
-  one of :data:`OCR_WORKERS` slots, each on :data:`OCR_THREADS` onnxruntime thread.
-  :func:`read_text_async` reads on its own pool, not the event loop's default executor,
-  so waiting reads never hold threads other work needs; on Linux its threads run
-  :data:`READER_NICE` steps nicer than the process, so the scheduler gives conversion and
-  pacing a core first, and the readers take what is left: one per core, since a deck
-  whose quota comes in windows ends with a burst of images to read while nothing else
-  runs. Where a thread's priority cannot be lowered, one reader.
+- *Bounded, and the extra readers behind conversion.* OCR is CPU-bound (about 0.4 s a
+  slide). Reads take one of :data:`OCR_WORKERS` slots, each on :data:`OCR_THREADS`
+  onnxruntime thread. :func:`read_text_async` reads on its own pool, not the event
+  loop's default executor, so waiting reads never hold threads other work needs. Its
+  first reader runs at the process's priority, sharing the machine as any thread does;
+  on Linux the others run :data:`READER_NICE` steps nicer, so the scheduler gives them
+  only what conversion, pacing and other programs leave: one reader per core, since a
+  deck whose quota comes in windows ends with a burst of images to read while nothing
+  else runs. Where a thread's priority cannot be lowered, one reader.
 - *Downscaled.* An image whose long side passes :data:`MAX_SIDE` is reduced to it first
   (a 2K JPEG is decoded at half scale, no resampling): slide text is large, and a 2K
   slide reads as well at 1K sizes. Text is then *found* on a copy whose long side is
@@ -29,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import itertools
 import os
 import sys
 import threading
@@ -66,8 +68,8 @@ DET_SIDE = 736
 detects on 1376x768). On Pillow-drawn slides at 1K, text down to 12-13 px high is found
 and read (9 px at 1376 px detection), for a third of the CPU (benchmarks/README.md)."""
 READER_NICE = 10
-"""How much nicer than the process a reader thread runs (Linux): at 10 the scheduler's
-weights give a busy normal thread about ten times a reader's share of a core."""
+"""How much nicer than the process a reader after the first runs (Linux): at 10 the
+scheduler's weights give a busy normal thread about ten times its share of a core."""
 _LOWERED = sys.platform.startswith("linux")  # only there is a thread's nice its own
 
 
@@ -142,6 +144,7 @@ _engine: Any = None
 _engine_lock = threading.Lock()
 _slots = threading.BoundedSemaphore(OCR_WORKERS)
 _pool: ThreadPoolExecutor | None = None
+_readers_started = itertools.count()  # the pool's first reader keeps the process's priority
 
 
 def _load() -> Any:
@@ -241,8 +244,9 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def _behind() -> None:
-    """Lower this reader thread's priority (Linux: ``setpriority`` on its thread id)."""
-    if _LOWERED:
+    """Lower this reader thread's priority, unless it is the pool's first (Linux:
+    ``setpriority`` on its thread id)."""
+    if _LOWERED and next(_readers_started):
         thread = threading.get_native_id()
         # Raising one's own nice needs no privilege; a sandbox that refuses it leaves the
         # reader at the process's priority.
@@ -253,8 +257,8 @@ def _behind() -> None:
 
 
 async def read_text_async(image: bytes, *, max_side: int = MAX_SIDE) -> ReadText:
-    """:func:`read_text` on the OCR's own pool of :data:`OCR_WORKERS` threads, each lowered
-    behind the process's other threads where the system allows it."""
+    """:func:`read_text` on the OCR's own pool of :data:`OCR_WORKERS` threads, all but the
+    first lowered behind the process's other threads."""
     import asyncio  # here: the config imports this module, and the CLI starts without asyncio
 
     loop = asyncio.get_running_loop()
