@@ -2,9 +2,10 @@
 and what it adds to a quota-bound deck's wall time.
 
 - *Cost*: :func:`~nanobanana_async.qa.read_text` on an emulator slide at 1K (1376x768) and
-  2K (2752x1536, reduced to 1400 px first), ``READS`` reads each after one warm-up (the
+  2K (2752x1536, decoded at half scale, 1376 px), ``READS`` reads each after one warm-up (the
   first read loads the models): the median wall time and the median CPU time (process
-  time: onnxruntime reads on one thread, the caller's).
+  time: onnxruntime reads on one thread, the caller's; these reads are the caller's, not
+  the readers' pool).
 - *Catch and fix*: a deck of ``SLIDES`` slides, each quoting a heading and a body line,
   made by the engine (``generate_deck``, ``check_text``, ``"fix_text": FIX_ROUNDS``)
   against an emulator subprocess with no latency and ``--misspell-rate RATE``. Its first
@@ -66,7 +67,7 @@ SEED = 7
 FIX_ROUNDS = 2
 QUOTA_SLIDES = 40
 QUOTA_RPM = 20
-# A minute lasts 30 s: the check's reads (about 1.5 s each at 2K on this machine) keep their
+# A minute lasts 30 s: the check's reads (0.4 s of CPU each, 1.3 s before DET_SIDE) keep their
 # real length while the quota's window shrinks, so a smaller scale would measure a backlog
 # of reads no real deck has; a larger one takes minutes per run.
 QUOTA_SCALE = 0.5
