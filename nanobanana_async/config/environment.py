@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError, redact
 from ..service import endpoint
-from ..service.model_ids import DEFAULT_MODEL, RETIRED_ON, replacement_for
+from ..service.model_ids import DEFAULT_MODEL, RETIRED_ON, replacement_for, shutdown_listed
 from . import fields
 from .schema import (
     DEFAULT_BASE_URL,
@@ -99,11 +99,15 @@ def current_model(
     # ``run --emulator`` embeds, which plays it (a dry run maps as the real run would).
     # Any other host may be a proxy that still serves the old id.
     host = urlsplit(base_url).hostname
-    if (
-        replacement is None
-        or strict
-        or not (endpoint.is_google(host) or endpoint.is_embedded_emulator(host))
-    ):
+    google = endpoint.is_google(host) or endpoint.is_embedded_emulator(host)
+    shutdown = shutdown_listed(model)
+    if shutdown is not None and google:
+        # Listed, not known to be gone: the id is sent, and a 404 names the fix.
+        return model, (
+            f"{where}: Google lists {model} for shutdown on {shutdown}; "
+            "if the service answers 404, use gemini-3.1-flash-image",
+        )
+    if replacement is None or strict or not google:
         return model, ()
     notice = (
         f"{where}: {model} was retired on {RETIRED_ON}; using {replacement} "

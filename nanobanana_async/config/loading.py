@@ -39,7 +39,12 @@ from ..errors import ConfigError
 from ..qa.quotes import expected_text
 from ..qa.reading import require_qa
 from ..service.edit_body import EditStep, Region
-from ..service.model_ids import EDITING_MODELS, RETIRED_MODELS, can_edit
+from ..service.model_ids import (
+    EDITING_MODELS,
+    PARAMETERS_DEPRECATED_ON,
+    RETIRED_MODELS,
+    can_edit,
+)
 from ..wording import plural
 from . import environment, fields, paths
 from .config_file import MAX_CONFIG_BYTES, read_json
@@ -113,7 +118,8 @@ class SlideSpec:
         lossless: encode losslessly (meaningful for webp).
         aspect_ratio: the service's ``aspectRatio``.
         image_size: the service's ``imageSize``, upper-case ``K``.
-        temperature: sampling temperature, or ``None`` for the model's default.
+        temperature: sampling temperature, or ``None``: read and checked, never sent
+            (Google deprecated it; the config's notices say so once).
         seed: sampling seed (int32), or ``None``.
         reference_image: absolute path of an image to send with the prompt, or ``None``.
         edits: the edit chain, applied in order on the picked candidate's image.
@@ -421,6 +427,11 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         names[key] = index
         slides.append(slide)
     notices += _edit_notices(model, slides)
+    if any(slide.temperature is not None for slide in slides):
+        notices += (
+            "temperature: Google deprecated the sampling parameters (temperature, top_p, "
+            f"top_k) on {PARAMETERS_DEPRECATED_ON}; it is not sent: remove it from the config",
+        )
     _check_text_needs(defaults, slides)
     return DeckConfig(
         slides=tuple(slides),

@@ -129,7 +129,7 @@ def plan_jobs(config: DeckConfig) -> list[Job]:
             model=config.model,
             aspect_ratio=spec.aspect_ratio,
             image_size=spec.image_size,
-            temperature=spec.temperature,
+            # temperature is read but not sent: Google deprecated it (the config's notice)
             seed=spec.seed,
         )
         images = [] if style is None else [style]

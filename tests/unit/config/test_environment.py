@@ -441,3 +441,25 @@ def test_no_message_shows_a_secret(base: Path, top: dict[str, Any], env: dict[st
     with pytest.raises(ConfigError) as info:  # at loading, or (a key the environment
         load(deck(**top), base, env).require_key()  # spoilt) when something would send
     assert SECRET not in str(info.value)
+
+
+def test_a_model_google_lists_for_shutdown_is_sent_with_a_notice(base: Path) -> None:
+    # Listed, not known to be gone: the id is kept, and the notice names the way out.
+    config = load(deck(model="gemini-2.5-flash-image"), base)
+    assert config.model == "gemini-2.5-flash-image"
+    assert config.notices == (
+        "model: Google lists gemini-2.5-flash-image for shutdown on 2026-10-02; "
+        "if the service answers 404, use gemini-3.1-flash-image",
+    )
+    proxied = load(deck(model="gemini-2.5-flash-image", base_url="https://proxy.example"), base)
+    assert not [notice for notice in proxied.notices if "shutdown" in notice]
+
+
+def test_temperature_is_read_but_not_sent_and_said_once(base: Path) -> None:
+    slides = [{"number": 1, "prompt": "a", "temperature": 0.2}, {"number": 2, "prompt": "b"}]
+    config = load(deck(temperature=0.5, slides=slides), base)
+    assert [slide.temperature for slide in config.slides] == [0.2, 0.5]
+    assert config.notices == (
+        "temperature: Google deprecated the sampling parameters (temperature, top_p, top_k) "
+        "on 2026-07-21; it is not sent: remove it from the config",
+    )

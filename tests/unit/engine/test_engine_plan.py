@@ -176,3 +176,10 @@ def test_consistency_none_or_a_single_slide_has_no_followers(tmp_path: Path) -> 
     assert [job.follows for job in jobs] == [None, None, None]
     (job,) = plan_jobs(load(tmp_path, deck(tmp_path, 1) | {"consistency": "first-slide"}))
     assert job.follows is None
+
+
+def test_temperature_is_not_sent_google_deprecated_it(tmp_path: Path) -> None:
+    config = load(tmp_path, {**deck(tmp_path, 1), "temperature": 0.4, "seed": 7})
+    (job,) = plan_jobs(config)
+    assert "temperature" not in job.body["generationConfig"]
+    assert job.body["generationConfig"]["seed"] == 7
