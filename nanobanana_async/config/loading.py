@@ -45,6 +45,7 @@ from ..service.model_ids import (
     RETIRED_MODELS,
     can_edit,
 )
+from ..service.vertex import VertexTarget
 from ..wording import plural
 from . import environment, fields, paths
 from .config_file import MAX_CONFIG_BYTES, read_json
@@ -85,7 +86,7 @@ CONFIG_FIELDS = frozenset(
         "slides", "output_dir", "model", "format", "quality", "temperature", "seed",
         "aspect_ratio", "image_size", "api_key", "base_url", "concurrency", "rpm", "timeout",
         "strict_model", "allow_insecure_http", "max_cost", "style_reference", "consistency",
-        "mode", "variants", "check_text", "fix_text",
+        "mode", "variants", "check_text", "fix_text", "backend", "project", "location",
     }
 )  # fmt: skip
 """Top-level fields the validator reads; anything else is refused."""
@@ -193,6 +194,10 @@ class DeckConfig:
             per-minute quota, hours of wait); ``"standard"``: one request per slide.
         key_problem: why ``api_key`` is ``None`` (field and problem), said only by
             :meth:`require_key`: a plan or an export of a deck sends nothing and needs no key.
+        backend: ``"gemini"`` (the Developer API, an API key) or ``"vertex"`` (Vertex AI,
+            Application Default Credentials; ``api_key`` is then ``None``).
+        project: the Vertex project, or ``None``: the credentials' own, read by the run.
+        location: the Vertex location (``global`` unless said).
     """
 
     slides: tuple[SlideSpec, ...]
@@ -212,6 +217,9 @@ class DeckConfig:
     consistency: Consistency = "none"
     mode: RunMode = "standard"
     key_problem: environment.KeyProblem | None = field(default=None, repr=False, compare=False)
+    backend: str = "gemini"
+    project: str | None = None
+    location: str = "global"
 
     def require_key(self, hint: str = "") -> str:
         """The key, for what is about to send a request.
@@ -225,6 +233,8 @@ class DeckConfig:
         """
         if self.api_key:
             return self.api_key
+        if self.backend == "vertex":
+            return ""  # a bearer token, from the credentials the run reads
         where, problem = self.key_problem or environment.NO_KEY
         raise ConfigError(where, problem + hint)
 
@@ -365,7 +375,18 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         fix_text=fields.optional(raw, "fix_text", "", fields.fix_text, 0),
     )
     api_key, key_problem = environment.api_key(raw.get("api_key"), env)
+    backend, project, location = environment.backend(raw, env)
+    if backend == "vertex":
+        if raw.get("api_key") is not None:
+            raise ConfigError(
+                "api_key",
+                "Vertex AI takes no API key (it signs in with Application Default "
+                'Credentials); remove api_key, or set "backend": "gemini"',
+            )
+        api_key, key_problem = None, None  # a GEMINI_API_KEY in the environment is not sent
     base_url, base_url_from = environment.base_url(raw.get("base_url"), env)
+    if backend == "vertex" and base_url == DEFAULT_BASE_URL:
+        base_url = VertexTarget(project or "", location).root
     notices = environment.endpoint_notices(
         base_url,
         base_url_from,
@@ -385,6 +406,12 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
     max_cost = fields.optional(raw, "max_cost", "", fields.max_cost, None)
     consistency = fields.optional(raw, "consistency", "", fields.consistency, _INDEPENDENT)
     mode = fields.optional(raw, "mode", "", fields.mode, _STANDARD)
+    if mode == "batch-api" and backend == "vertex":
+        raise ConfigError(
+            "mode",
+            "batch-api is not supported on Vertex AI yet (its batches read and write Cloud "
+            'Storage); use "mode": "standard", or "backend": "gemini"',
+        )
     if mode == "batch-api" and consistency == "first-slide":
         raise ConfigError(
             "mode",
@@ -449,6 +476,9 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         consistency=consistency,
         mode=mode,
         key_problem=key_problem,
+        backend=backend,
+        project=project,
+        location=location,
     )
 
 

@@ -218,7 +218,8 @@ class Emulator:
         Besides :meth:`Stats.snapshot`: ``script``, ``batch_script``, ``other_client`` (the
         other client's tries admitted and refused up to now; it is not in ``requests``),
         and in ``batches`` the batches kept now: ``by_state``, and ``jobs`` (name,
-        ordinal, display name, model, requests, state of each, oldest first).
+        ordinal, display name, model, requests, state of each, oldest first);
+        ``tokens_granted``: the Vertex access tokens ``POST /token`` gave.
         """
         snapshot = self._stats.snapshot()
         with self._lock:
@@ -228,6 +229,7 @@ class Emulator:
             snapshot["batches"] |= self._batches.snapshot(now)
             self._quotas.catch_up(now)
             snapshot["other_client"] = self._quotas.other_client_counts()
+            snapshot["tokens_granted"] = self._vertex.granted
         return snapshot
 
     def reset(self) -> None:

@@ -275,6 +275,28 @@ def _quota_value(value: object) -> float | None:
     return number if 0 < number < math.inf else None
 
 
+def _vertex_fix(message: str, reasons: set[str]) -> str:
+    """Vertex AI's refusals of who asks, as one line naming the fix (else ``message``)."""
+    if "SERVICE_DISABLED" in reasons and "aiplatform" in message:
+        project = re.search(r"project (\S+) ", message)
+        named = f" --project {project.group(1)}" if project else ""
+        return (
+            "the Vertex AI API is not enabled in this project: "
+            f"gcloud services enable aiplatform.googleapis.com{named}"
+        )
+    if "API keys are not supported" in message:
+        return (
+            "Vertex AI takes no API key: sign in with gcloud auth application-default login "
+            '(or use "backend": "gemini" with the key)'
+        )
+    if "IAM_PERMISSION_DENIED" in reasons and "aiplatform" in message:
+        return (
+            'no such project, or no Vertex AI access in it: check "project" '
+            "(GOOGLE_CLOUD_PROJECT), grant roles/aiplatform.user"
+        )
+    return message
+
+
 def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = "") -> ApiError:
     """Turn a non-200 answer into the one typed error that decides what happens next.
 
@@ -307,7 +329,7 @@ def classify_error(status: int, body: bytes | dict[str, Any], *, model: str = ""
         return BadRequest(message, status=400, reason=state or "INVALID_ARGUMENT")
     if status == 401 or status == 403:
         reason = next(iter(sorted(r for r in reasons if r)), state or "PERMISSION_DENIED")
-        return PermissionDenied(message, status=status, reason=reason)
+        return PermissionDenied(_vertex_fix(message, reasons), status=status, reason=reason)
     if status == 404:
         replacement = replacement_for(model)
         if replacement:
