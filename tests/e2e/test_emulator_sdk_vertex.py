@@ -141,3 +141,18 @@ def test_a_token_expires_on_the_emulators_clock() -> None:
     assert grant["expires_in"] == 60
     assert (fresh.status_code, stale.status_code) == (200, 401)
     assert stale.json()["error"]["details"][0]["reason"] == "ACCESS_TOKEN_EXPIRED"
+
+
+def test_the_legacy_quota_429_names_its_quota_and_no_delay() -> None:
+    settings = EmulatorSettings(latency=False, vertex_quota="legacy")
+    emulator = Emulator(settings)
+    emulator.script({1: "429"})
+    path = f"/v1/projects/p/locations/global/publishers/google/models/{PRO}:generateContent"
+    body = {"contents": [{"parts": [{"text": "x"}]}]}
+    with serve_in_thread(emulator) as base_url, httpx2.Client(base_url=base_url) as http:
+        token = http.post("/token", data={"grant_type": "refresh_token"}).json()["access_token"]
+        answer = http.post(path, json=body, headers={"authorization": f"Bearer {token}"})
+    assert answer.status_code == 429
+    error = answer.json()["error"]
+    assert "generate_content_requests_per_minute_per_project_per_base_model" in error["message"]
+    assert "details" not in error

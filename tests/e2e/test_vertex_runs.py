@@ -121,3 +121,24 @@ def test_no_credentials_is_one_line(tmp_path: Path) -> None:
         "key file"
     )
     assert not (tmp_path / "deck").exists()  # refused before anything was written
+
+
+def test_pacing_on_vertex_takes_429s_with_no_retry_info(tmp_path: Path) -> None:
+    # Dynamic shared quota: "Resource exhausted", no RetryInfo, no quota named: waited out
+    # (the legacy per-minute body is the emulator's test), and the slides are made.
+    for quota, name in (("dsq", "dsq"),):
+        emulator = Emulator(EmulatorSettings(latency=False, vertex_quota=quota, time_scale=0.01))
+        emulator.script({1: "429"})
+        with serve_in_thread(emulator) as url:
+            done = run_cli(
+                "run",
+                "--config",
+                str(_deck(tmp_path, 2, name)),
+                *files_args(tmp_path),
+                env=_env(url, tmp_path),
+            )
+            stats = emulator.stats()
+        assert done.returncode == 0, done.stdout + done.stderr
+        results = read_json(tmp_path / "results.json")
+        assert (results["completed"], results["rate_limited"]) == (2, 1), name
+        assert [a["status"] for a in stats["arrivals"]].count(429) == 1
