@@ -7,34 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from engine_testing import environment, files_args, read_json, run_cli, write_json
+from engine_testing import (
+    environment,
+    files_args,
+    read_json,
+    run_cli,
+    vertex_credentials,
+    write_json,
+)
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
-
-
-def _adc(tmp_path: Path, base_url: str) -> Path:
-    """A service-account key file whose token endpoint is the emulator's (google-auth
-    honours a service account's ``token_uri``; a gcloud user file's it overrides)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return write_json(
-        tmp_path / "adc.json",
-        {
-            "type": "service_account",
-            "project_id": "deck-project",
-            "private_key_id": "key-1",
-            "private_key": pem.decode(),
-            "client_email": "deck@deck-project.iam.gserviceaccount.com",
-            "client_id": "1234567890",
-            "token_uri": f"{base_url}/token",
-        },
-    )
 
 
 def _deck(tmp_path: Path, count: int = 3, name: str = "deck", **top: Any) -> Path:
@@ -44,7 +26,9 @@ def _deck(tmp_path: Path, count: int = 3, name: str = "deck", **top: Any) -> Pat
 
 
 def _env(url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = environment(url, GOOGLE_APPLICATION_CREDENTIALS=str(_adc(tmp_path, url)), **extra)
+    env = environment(
+        url, GOOGLE_APPLICATION_CREDENTIALS=str(vertex_credentials(tmp_path, url)), **extra
+    )
     env |= {"HOME": str(tmp_path), "NO_GCE_CHECK": "True", "GOOGLE_CLOUD_PROJECT": "deck-project"}
     return env
 
