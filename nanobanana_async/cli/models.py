@@ -7,7 +7,9 @@ dates: :mod:`..service.model_ids` (sizes, retired and listed-for-shutdown ids) a
 :mod:`..cost.prices` (the price of one image at the model's default size, standard and
 through the Batch API). Only image models are shown unless ``--all``. Exit 0, 1 when the
 service refuses or cannot be reached (one line), 2 for a missing key or a bad endpoint.
-The key and the endpoint are the environment's, as a run's without a config.
+The key and the endpoint are the environment's, as a run's without a config; with the
+official SDK's ``GOOGLE_GENAI_USE_VERTEXAI`` set, Vertex AI's list of Google's models
+(``publishers/google/models``), with Application Default Credentials.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from ..cost.prices import BATCH_DISCOUNT, PRICES, PRICES_AS_OF
 from ..errors import ApiError, ConfigError
 from ..exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ..follow.summary import printable
+from ..service.auth import Auth
 from ..service.client import GeminiClient
+from ..service.endpoint import DEFAULT_BASE_URL
 from ..service.model_ids import (
     FACTS_AS_OF,
     IMAGE_MODELS,
@@ -38,19 +42,22 @@ __all__ = ["models_command"]
 _PAGE_SIZE = "1000"  # the service's largest page
 _MAX_PAGES = 50  # a service that pages forever is not followed forever
 _TIMEOUT = 60.0
+_VERTEX_LIST = ("/v1beta1/publishers/google/models", "publisherModels")
 
 
-async def _served(key: str, base_url: str) -> list[str]:
-    """Every model id the endpoint lists, ``models/`` dropped, in its order."""
+async def _served(key: str, base_url: str, auth: Auth | None = None) -> list[str]:
+    """Every model id the endpoint lists, ``models/`` dropped, in its order; with a
+    Vertex ``auth``, the publisher's models (no project in that path)."""
     names: list[str] = []
     token = ""
-    async with GeminiClient(api_key=key, base_url=base_url, timeout=_TIMEOUT) as client:
+    path, field = ("models", "models") if auth is None else _VERTEX_LIST
+    async with GeminiClient(api_key=key, base_url=base_url, timeout=_TIMEOUT, auth=auth) as client:
         for _ in range(_MAX_PAGES):
             params = {"pageSize": _PAGE_SIZE} | ({"pageToken": token} if token else {})
-            _, raw = await client.call("GET", "models", params=params)
+            _, raw = await client.call("GET", path, params=params)
             page = orjson.loads(raw)
-            for model in page.get("models") or []:
-                name = str(model.get("name", "")).removeprefix("models/")
+            for model in page.get(field) or []:
+                name = str(model.get("name", "")).rpartition("models/")[2]
                 if name:
                     names.append(name)
             token = str(page.get("nextPageToken") or "")
@@ -131,20 +138,29 @@ def _table(found: list[dict[str, Any]]) -> list[str]:
 def models_command(*, show_all: bool, as_json: bool) -> int:
     """List the endpoint's models beside the tables; see the module's docstring."""
     env = os.environ
+    auth: Auth | None = None
     try:
+        backend, project, location = environment.backend({}, env)
         key, no_key = environment.api_key(None, env)
         base_url, where = environment.base_url(None, env)
+        if backend == "vertex":
+            from ..service.vertex import VertexTarget, bearer_auth
+
+            auth, project = bearer_auth(project)
+            key, no_key = "", None
+            if base_url == DEFAULT_BASE_URL:
+                base_url = VertexTarget(project, location).root
         notices = environment.endpoint_notices(
             base_url, where, allow_insecure_http=False, api_key=key
         )
     except ConfigError as error:
         print(f"nanobanana: error: {error}")
         return EXIT_USAGE
-    if not key:
+    if not key and auth is None:
         print(f"nanobanana: error: {ConfigError(*(no_key or environment.NO_KEY))}")
         return EXIT_USAGE
     try:
-        served = anyio.run(_served, key, base_url)
+        served = anyio.run(_served, key or "", base_url, auth)
     except ApiError as error:
         print(f"cannot list the models: {error.message}")
         return EXIT_FAILED

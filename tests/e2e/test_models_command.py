@@ -3,12 +3,13 @@ serves (``models.list``, followed page by page) beside what the project's tables
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
-from engine_testing import environment, run_cli
+from engine_testing import environment, run_cli, vertex_credentials
 
-from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
+from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
 
 
 def _models(url: str, *args: str) -> Any:
@@ -62,3 +63,20 @@ def test_without_a_key_it_is_one_line_and_exit_2() -> None:
     assert done.stdout.decode().splitlines() == [
         "nanobanana: error: api_key: no API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)"
     ]
+
+
+def test_on_vertex_it_lists_the_publishers_models_with_a_token(tmp_path: Path) -> None:
+    emulator = Emulator(EmulatorSettings(latency=False))
+    with serve_in_thread(emulator) as url:
+        env = environment(url) | {
+            "GOOGLE_GENAI_USE_VERTEXAI": "true",
+            "GOOGLE_CLOUD_PROJECT": "deck-project",
+            "GOOGLE_APPLICATION_CREDENTIALS": str(vertex_credentials(tmp_path, url)),
+            "NO_GCE_CHECK": "True",
+        }
+        listed = run_cli("models", "--json", env=env)
+        stats = emulator.stats()
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    served = {row["model"] for row in orjson.loads(listed.stdout)["models"] if row["served"]}
+    assert "gemini-3-pro-image" in served
+    assert stats["tokens_granted"] == 1
