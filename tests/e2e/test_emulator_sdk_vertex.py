@@ -156,3 +156,20 @@ def test_the_legacy_quota_429_names_its_quota_and_no_delay() -> None:
     error = answer.json()["error"]
     assert "generate_content_requests_per_minute_per_project_per_base_model" in error["message"]
     assert "details" not in error
+
+
+async def test_the_sdks_chat_edits_an_image_on_vertex(served: tuple[Emulator, str]) -> None:
+    """The second turn sends the model's signed turn back over the Vertex path, as on the
+    Developer API's: the emulator takes it and answers the edited image."""
+    emulator, base_url = served
+    emulator.reset()
+    client = _client(base_url)
+    try:
+        chat = client.aio.chats.create(model=PRO, config=_CONFIG)
+        await chat.send_message("Slide 4: Roadmap. Three milestones.")
+        await chat.send_message("Make the title bigger.")
+    finally:
+        await client.aio.aclose()
+    stats = emulator.stats()
+    assert [a["status"] for a in stats["arrivals"]] == [200, 200]
+    assert (stats["edits"], stats["signature_refusals"]) == (1, 0)
