@@ -318,3 +318,30 @@ def wait_for(condition: Any, timeout: float = 30.0, interval: float = 0.01) -> b
             return True
         time.sleep(interval)
     return False
+
+
+def vertex_credentials(folder: Path, base_url: str) -> Path:
+    """A service-account key file (for ``GOOGLE_APPLICATION_CREDENTIALS``) whose token
+    endpoint is the emulator's at ``base_url``: google-auth honours a service account's
+    ``token_uri`` (a gcloud user file's it overrides with Google's)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return write_json(
+        folder / "adc.json",
+        {
+            "type": "service_account",
+            "project_id": "deck-project",
+            "private_key_id": "key-1",
+            "private_key": pem.decode(),
+            "client_email": "deck@deck-project.iam.gserviceaccount.com",
+            "client_id": "1234567890",
+            "token_uri": f"{base_url}/token",
+        },
+    )

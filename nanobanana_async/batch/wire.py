@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from ..errors import ApiError, BatchNameRefused, TransientError
-from ..service.protocol import GeneratedImage, classify_error, int64, parse_success
+from ..service.protocol import GeneratedImage, classify_error, int64, parse_success, sendable
 
 __all__ = [
     "INLINE_LIMIT_BYTES",
@@ -102,7 +102,7 @@ def create_body(
         source = {
             "requests": {
                 "requests": [
-                    {"request": body, "metadata": {"key": slide_key(slide)}}
+                    {"request": sendable(body), "metadata": {"key": slide_key(slide)}}
                     for slide, body in requests
                 ]
             }
@@ -113,7 +113,7 @@ def create_body(
 def jsonl(requests: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[bytes]:
     """The lines of a batch's input file: ``{"key": ..., "request": ...}`` each."""
     for slide, body in requests:
-        yield orjson.dumps({"key": slide_key(slide), "request": body}) + b"\n"
+        yield orjson.dumps({"key": slide_key(slide), "request": sendable(body)}) + b"\n"
 
 
 def checked_name(value: str, kind: str, scrub: Callable[[str], str]) -> str:

@@ -42,6 +42,7 @@ SUBCOMMANDS = (
     "edit",
     "pick",
     "check",
+    "models",
 )
 
 
@@ -449,6 +450,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "--config", type=Path, help="the deck whose batch to cancel (from its manifest)"
     )
     sub.add_parser("runs", help="the live and recent runs: id, line, files")
+    models = sub.add_parser(
+        "models",
+        help="the models the endpoint serves (models.list) beside their price, sizes, status",
+    )
+    models.add_argument("--all", action="store_true", help="every model served, not only images")
+    models.add_argument("--json", action="store_true", help="the same as one JSON document")
     _add_edit_commands(sub)
     schema = sub.add_parser("schema", help="print the config's JSON Schema")
     schema.add_argument(
@@ -638,6 +645,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         sys.stdout.buffer.write(orjson.dumps(config_schema(), option=orjson.OPT_INDENT_2) + b"\n")
         return EXIT_OK
+    if args.command == "models":
+        from .models import models_command
+
+        return models_command(show_all=args.all, as_json=args.json)
     if args.command == "check":
         from .check import check_command
 

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, redact
 from ..service import endpoint
-from ..service.model_ids import DEFAULT_MODEL, RETIRED_ON, replacement_for
+from ..service.model_ids import DEFAULT_MODEL, RETIRED_ON, replacement_for, shutdown_listed
 from . import fields
 from .schema import (
     DEFAULT_BASE_URL,
@@ -99,11 +100,15 @@ def current_model(
     # ``run --emulator`` embeds, which plays it (a dry run maps as the real run would).
     # Any other host may be a proxy that still serves the old id.
     host = urlsplit(base_url).hostname
-    if (
-        replacement is None
-        or strict
-        or not (endpoint.is_google(host) or endpoint.is_embedded_emulator(host))
-    ):
+    google = endpoint.is_google(host) or endpoint.is_embedded_emulator(host)
+    shutdown = shutdown_listed(model)
+    if shutdown is not None and google:
+        # Listed, not known to be gone: the id is sent, and a 404 names the fix.
+        return model, (
+            f"{where}: Google lists {model} for shutdown on {shutdown}; "
+            "if the service answers 404, use gemini-3.1-flash-image",
+        )
+    if replacement is None or strict or not google:
         return model, ()
     notice = (
         f"{where}: {model} was retired on {RETIRED_ON}; using {replacement} "
@@ -131,6 +136,52 @@ def top_quality(value: object, env: Mapping[str, str]) -> int:
     if re.fullmatch(r"[+-]?\d{1,6}", text) and QUALITY_RANGE[0] <= int(text) <= QUALITY_RANGE[1]:
         return int(text)
     raise ConfigError("NANO_BANANA_QUALITY", f"must be an integer 1-100, got {fields.quote(text)}")
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z0-9.:-]{1,100}$")
+_LOCATION = re.compile(r"^[a-z]+(?:-[a-z]+[0-9]*)*$")
+
+
+def backend(raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, str | None, str]:
+    """``("gemini" | "vertex", project, location)``: the config's, else the variables the
+    official SDK reads (``GOOGLE_GENAI_USE_VERTEXAI``, ``GOOGLE_CLOUD_PROJECT``,
+    ``GOOGLE_CLOUD_LOCATION``). The project may be unknown here: Application Default
+    Credentials may name one when the run reads them."""
+    value = raw.get("backend")
+    if value is None:
+        flag = env.get("GOOGLE_GENAI_USE_VERTEXAI", "").strip().lower()
+        name = "vertex" if flag in _TRUE else "gemini"
+    else:
+        name = fields.string(value, "backend")
+        if name not in ("gemini", "vertex"):
+            raise ConfigError(
+                "backend",
+                'must be "gemini" (an API key) or "vertex" (Google Cloud), '
+                f"got {fields.quote(name)}",
+            )
+    project = _named(raw.get("project"), "project", env, "GOOGLE_CLOUD_PROJECT", _PROJECT)
+    location = _named(raw.get("location"), "location", env, "GOOGLE_CLOUD_LOCATION", _LOCATION)
+    if name == "gemini":
+        for field_name in ("project", "location"):
+            if raw.get(field_name) is not None:
+                raise ConfigError(
+                    field_name, 'is for "backend": "vertex" only; add it, or remove this field'
+                )
+    return name, project, location or "global"
+
+
+def _named(
+    value: object, where: str, env: Mapping[str, str], variable: str, shape: re.Pattern[str]
+) -> str | None:
+    if value is None:
+        value, where = env.get(variable, "").strip() or None, variable
+        if value is None:
+            return None
+    text = fields.string(value, where).strip()
+    if not shape.match(text):
+        raise ConfigError(where, f"is not a Google Cloud {where.split('_')[-1].lower()} id")
+    return text
 
 
 KeyProblem = tuple[str, str]

@@ -39,7 +39,13 @@ from ..errors import ConfigError
 from ..qa.quotes import expected_text
 from ..qa.reading import require_qa
 from ..service.edit_body import EditStep, Region
-from ..service.model_ids import EDITING_MODELS, RETIRED_MODELS, can_edit
+from ..service.model_ids import (
+    EDITING_MODELS,
+    PARAMETERS_DEPRECATED_ON,
+    RETIRED_MODELS,
+    can_edit,
+)
+from ..service.vertex import VertexTarget
 from ..wording import plural
 from . import environment, fields, paths
 from .config_file import MAX_CONFIG_BYTES, read_json
@@ -85,6 +91,7 @@ CONFIG_FIELDS = frozenset(
         "aspect_ratio", "image_size", "api_key", "base_url", "concurrency", "rpm", "timeout",
         "strict_model", "allow_insecure_http", "max_cost", "style_reference", "consistency",
         "mode", "variants", "check_text", "fix_text", "service_tier", "flex_fallback",
+        "backend", "project", "location",
     }
 )  # fmt: skip
 """Top-level fields the validator reads; anything else is refused."""
@@ -119,7 +126,8 @@ class SlideSpec:
         lossless: encode losslessly (meaningful for webp).
         aspect_ratio: the service's ``aspectRatio``.
         image_size: the service's ``imageSize``, upper-case ``K``.
-        temperature: sampling temperature, or ``None`` for the model's default.
+        temperature: sampling temperature, or ``None``: read and checked, never sent
+            (Google deprecated it; the config's notices say so once).
         seed: sampling seed (int32), or ``None``.
         reference_image: absolute path of an image to send with the prompt, or ``None``.
         edits: the edit chain, applied in order on the picked candidate's image.
@@ -197,6 +205,10 @@ class DeckConfig:
             :meth:`require_key`: a plan or an export of a deck sends nothing and needs no key.
         flex_fallback: what a Flex slide the service keeps shedding becomes: ``"standard"``
             (sent again at the standard tier) or ``"fail"``.
+        backend: ``"gemini"`` (the Developer API, an API key) or ``"vertex"`` (Vertex AI,
+            Application Default Credentials; ``api_key`` is then ``None``).
+        project: the Vertex project, or ``None``: the credentials' own, read by the run.
+        location: the Vertex location (``global`` unless said).
     """
 
     slides: tuple[SlideSpec, ...]
@@ -217,6 +229,9 @@ class DeckConfig:
     mode: RunMode = "standard"
     key_problem: environment.KeyProblem | None = field(default=None, repr=False, compare=False)
     flex_fallback: FlexFallback = "standard"
+    backend: str = "gemini"
+    project: str | None = None
+    location: str = "global"
 
     def require_key(self, hint: str = "") -> str:
         """The key, for what is about to send a request.
@@ -230,6 +245,8 @@ class DeckConfig:
         """
         if self.api_key:
             return self.api_key
+        if self.backend == "vertex":
+            return ""  # a bearer token, from the credentials the run reads
         where, problem = self.key_problem or environment.NO_KEY
         raise ConfigError(where, problem + hint)
 
@@ -372,7 +389,18 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         service_tier=fields.optional(raw, "service_tier", "", fields.service_tier, _TIER),
     )
     api_key, key_problem = environment.api_key(raw.get("api_key"), env)
+    backend, project, location = environment.backend(raw, env)
+    if backend == "vertex":
+        if raw.get("api_key") is not None:
+            raise ConfigError(
+                "api_key",
+                "Vertex AI takes no API key (it signs in with Application Default "
+                'Credentials); remove api_key, or set "backend": "gemini"',
+            )
+        api_key, key_problem = None, None  # a GEMINI_API_KEY in the environment is not sent
     base_url, base_url_from = environment.base_url(raw.get("base_url"), env)
+    if backend == "vertex" and base_url == DEFAULT_BASE_URL:
+        base_url = VertexTarget(project or "", location).root
     notices = environment.endpoint_notices(
         base_url,
         base_url_from,
@@ -392,6 +420,12 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
     max_cost = fields.optional(raw, "max_cost", "", fields.max_cost, None)
     consistency = fields.optional(raw, "consistency", "", fields.consistency, _INDEPENDENT)
     mode = fields.optional(raw, "mode", "", fields.mode, _STANDARD)
+    if mode == "batch-api" and backend == "vertex":
+        raise ConfigError(
+            "mode",
+            "batch-api is not supported on Vertex AI yet (its batches read and write Cloud "
+            'Storage); use "mode": "standard", or "backend": "gemini"',
+        )
     if mode == "batch-api" and consistency == "first-slide":
         raise ConfigError(
             "mode",
@@ -435,6 +469,12 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         names[key] = index
         slides.append(slide)
     notices += _edit_notices(model, slides)
+    if any(slide.temperature is not None for slide in slides):
+        notices += (
+            "temperature: Google deprecated the sampling parameters (temperature, top_p, "
+            f"top_k) on {PARAMETERS_DEPRECATED_ON}; it is not sent (the slides made with it "
+            "are kept as they are)",
+        )
     _check_text_needs(defaults, slides)
     _check_tiers(mode, slides)
     return DeckConfig(
@@ -454,6 +494,9 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         mode=mode,
         key_problem=key_problem,
         flex_fallback=flex_fallback,
+        backend=backend,
+        project=project,
+        location=location,
     )
 
 

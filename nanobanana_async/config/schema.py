@@ -418,6 +418,25 @@ def _config_schema() -> dict[str, Any]:
                 "endpoint a retired id is replaced by its successor, with a notice."
             ),
         },
+        "backend": {
+            "type": "string",
+            "enum": ["gemini", "vertex"],
+            "description": (
+                "gemini: the Gemini Developer API with an API key; vertex: Vertex AI (Gemini "
+                "Enterprise Agent Platform) with Application Default Credentials (extra: "
+                "vertex). Default: gemini (vertex if $GOOGLE_GENAI_USE_VERTEXAI is true)."
+            ),
+        },
+        "project": {
+            **_STRING,
+            "description": "The Google Cloud project (vertex only). Default: "
+            "$GOOGLE_CLOUD_PROJECT, then the credentials' own.",
+        },
+        "location": {
+            **_STRING,
+            "description": "The Vertex AI location (vertex only): global, or a region like "
+            "us-central1. Default: global ($GOOGLE_CLOUD_LOCATION).",
+        },
         "strict_model": {
             "type": "boolean",
             "description": (
@@ -580,6 +599,9 @@ _BRIEF: Mapping[str, str] = MappingProxyType(
     {
         "output_dir": "folder of the images, created if missing",
         "model": "model id",
+        "backend": "an API key, or Google Cloud",
+        "project": "for vertex",
+        "location": "for vertex",
         "strict_model": "send a retired model id as given",
         "api_key": 'write "${GEMINI_API_KEY}", never the key',
         "base_url": "the service or a proxy, written out",

@@ -6,7 +6,8 @@ goes through the real front end's checks in their order (the steps: :class:`Emul
 waits the model's latency while a worker thread renders the answer, so the event loop
 keeps accepting requests and stamping honest arrival times, and sends it. Every other
 method checks the key the same way and answers from :mod:`.models_api` or, for batches and
-files, :mod:`.batch_api`.
+files, :mod:`.batch_api`. Vertex AI's paths are checked and rewritten to the model paths
+by :mod:`.vertex` first, so they get the same answers.
 Everything random is drawn under one lock in arrival order, so a run is reproducible from
 its seed. A wait ends when its client disconnects (counted as 499) or at
 :meth:`Emulator.shutdown`, so a server can stop without hanging on a generation.
@@ -52,6 +53,7 @@ from .settings import EmulatorSettings
 from .stats import CLIENT_GONE, Stats, fingerprint
 from .timestamps import WallClock
 from .validation import Rejected
+from .vertex import Vertex, is_listing, project_of, publisher_models, rewritten
 
 __all__ = ["Emulator", "RequestLog"]
 
@@ -174,6 +176,7 @@ class Emulator:
             renderer=self._renderer,
             wall=WallClock(self._started),
         )
+        self._vertex = Vertex(self.settings)
 
     def __repr__(self) -> str:
         return f"<Emulator {self._stats!r} {self._quotas!r} {self._faults!r} {self._batches!r}>"
@@ -215,7 +218,8 @@ class Emulator:
         Besides :meth:`Stats.snapshot`: ``script``, ``batch_script``, ``other_client`` (the
         other client's tries admitted and refused up to now; it is not in ``requests``),
         and in ``batches`` the batches kept now: ``by_state``, and ``jobs`` (name,
-        ordinal, display name, model, requests, state of each, oldest first).
+        ordinal, display name, model, requests, state of each, oldest first);
+        ``tokens_granted``: the Vertex access tokens ``POST /token`` gave.
         """
         snapshot = self._stats.snapshot()
         with self._lock:
@@ -225,6 +229,7 @@ class Emulator:
             snapshot["batches"] |= self._batches.snapshot(now)
             self._quotas.catch_up(now)
             snapshot["other_client"] = self._quotas.other_client_counts()
+            snapshot["tokens_granted"] = self._vertex.granted
         return snapshot
 
     def reset(self) -> None:
@@ -266,9 +271,23 @@ class Emulator:
         method: str = scope["method"]
         path: str = scope["path"]
         model, fault, status = "-", None, CLIENT_GONE
-        route = _route(method, path)
+        vertex = Vertex.match(path)
+        refusal = None
+        if vertex is not None:
+            project, location, model, how = vertex
+            refusal = self._vertex.check(scope, project, location, model)
+            if refusal is None:
+                scope = rewritten(scope, "v1", model, how, project)
+        route = _route(method, scope["path"])
         try:
-            if path.startswith("/_emulator/"):
+            if method == "POST" and path == "/token":
+                status = await self._token(receive, send, scope, started)
+            elif method == "GET" and is_listing(path):
+                status = await self._publisher_models(scope, send, started)
+            elif refusal is not None:
+                self._stats.other()
+                status = await self._error(send, refusal, scope, started)
+            elif path.startswith("/_emulator/"):
                 status = await self._control(method, path, receive, send)
             elif route is None:
                 self._stats.other()
@@ -308,8 +327,31 @@ class Emulator:
     def _ms(self, started: float) -> int:
         return max(0, round((self.settings.clock() - started) * 1000))
 
+    async def _token(self, receive: Receive, send: Send, scope: Scope, started: float) -> int:
+        """``POST /token``: an OAuth token for the Vertex paths (:mod:`.vertex`)."""
+        form = await read_body(receive)
+        if form is None:
+            return CLIENT_GONE
+        return await self._send_reply(send, Reply(self._vertex.grant(form)), scope, started)
+
+    async def _publisher_models(self, scope: Scope, send: Send, started: float) -> int:
+        """Vertex's ``models.list``: a bearer token checked, then the catalogue."""
+        self._stats.call("models.list")
+        refusal = self._vertex.check(scope, None)
+        if refusal is not None:
+            return await self._error(send, refusal, scope, started)
+        try:
+            reply = Reply(publisher_models(query(scope)))
+        except Rejected as rejected:
+            return await self._error(send, rejected.body, scope, started)
+        return await self._send_reply(send, reply, scope, started)
+
     async def _error(self, send: Send, body: dict[str, Any], scope: Scope, started: float) -> int:
         status: int = body["error"]["code"]
+        if status == 429 and project_of(scope) is not None:
+            # Vertex's own 429: no RetryInfo, no quota detail (dynamic shared quota).
+            model = scope["path"].removeprefix("/v1/models/").partition(":")[0]
+            body = self._vertex.quota_body(model)
         key = self._key(scope)
         if self.settings.echo_key_upper and key:
             said = {**body["error"], "message": f"{body['error']['message']} (key {key.upper()})"}
@@ -364,6 +406,9 @@ class Emulator:
     # -- generateContent -----------------------------------------------------------------
 
     def _key(self, scope: Scope) -> str | None:
+        project = project_of(scope)
+        if project is not None:  # a checked bearer token: quotas count by project
+            return f"projects/{project}"
         key = header(scope, b"x-goog-api-key")
         if not key:
             keys = query(scope).get("key")

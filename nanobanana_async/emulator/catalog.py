@@ -126,7 +126,11 @@ def _ordered(*groups: tuple[str, ...]) -> tuple[str, ...]:
 # - latency ranges at 2K and 4K for pro, and at 512 and 2K for 3.1 flash, are interpolated;
 # - tier 1 limits other than pro's are guesses, used only to word a scripted 429 when no
 #   ``--rpm``/``--rpd`` is set;
-# - thought signature sizes: pro's as recorded, 3.1 flash's a guess, none for 2.5 flash.
+# - thought signature sizes: pro's as recorded, 3.1 flash's a guess, none for 2.5 flash;
+# - gemini-3.1-flash-lite-image (Nano Banana 2 Lite, GA 2026-06-30 by the changelog): no
+#   Google page gives its sizes, ratios, tokens or limits, so all of it is a default here:
+#   one size, 1K (an AI gateway's page says "1K images"), the base ratios at pro's pixels,
+#   3.1 flash's tokens, half its latency ("2x faster"), no thinking, no signatures.
 MODELS: Mapping[str, ModelSpec] = MappingProxyType(
     {
         "gemini-3-pro-image": ModelSpec(
@@ -161,6 +165,22 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
             tier1_rpm=100,
             tier1_rpd=1000,
             input_image_tokens=1120,  # Vertex model page, read 2026-12-07: 1120 per input image
+            service_tier="standard",
+        ),
+        "gemini-3.1-flash-lite-image": ModelSpec(
+            name="gemini-3.1-flash-lite-image",
+            mime_type="image/jpeg",
+            aspect_ratios=_ordered(_BASE_ASPECTS),
+            image_sizes=("1K",),
+            pixels_1k=MappingProxyType(_PRO_1K),
+            default_pixels_1k=(1408, 768),
+            image_tokens=MappingProxyType({"1K": 1120}),
+            latency=MappingProxyType({"1K": (2.0, 7.5)}),
+            signature_chars=0,
+            thinks=False,
+            tier1_rpm=100,
+            tier1_rpd=1000,
+            input_image_tokens=1120,
             service_tier="standard",
         ),
         "gemini-2.5-flash-image": ModelSpec(

@@ -57,6 +57,10 @@ _LISTINGS: Mapping[str, _Listing] = {
     "gemini-3.1-flash-image": _Listing(
         "3.0", "Nano Banana 2", "Gemini 3.1 Flash Image.", 65536, 65536, True
     ),
+    # Emulator default: no listing of it was recorded; 3.1 flash's, without thinking.
+    "gemini-3.1-flash-lite-image": _Listing(
+        "3.0", "Nano Banana 2 Lite", "Gemini 3.1 Flash Lite Image.", 65536, 65536, False
+    ),
     "gemini-2.5-flash-image": _Listing(
         "2.0", "Nano Banana", "Gemini 2.5 Flash Preview Image", 32768, 32768, False
     ),

@@ -93,6 +93,14 @@ class EmulatorSettings:
         echo_key_upper: every error message ends with the caller's key, upper-cased, as a
             careless service or proxy might say it back; only a redaction blind to case
             hides it (tests of the key never leaving the process).
+        token_lifetime: seconds (before time scale) a token of ``POST /token`` is good
+            for on the Vertex paths; Google's last an hour.
+        vertex_projects: the projects the Vertex paths know (``None``: any); another
+            gets 403 ``PERMISSION_DENIED``.
+        vertex_disabled: projects whose Vertex AI API is not enabled (403
+            ``SERVICE_DISABLED``).
+        vertex_quota: the 429 a Vertex caller gets: ``"dsq"`` (dynamic shared quota:
+            "Resource exhausted", nothing else) or ``"legacy"`` (a per-minute quota named).
         clock: seconds, monotonic; read for arrival times, quota windows and batch states.
         sleep: awaited for every latency; a test can make it return at once.
     """
@@ -129,6 +137,10 @@ class EmulatorSettings:
     batch_fail_kinds: tuple[str, ...] = ("500",)
     misspell_rate: float = 0.0
     echo_key_upper: bool = False
+    token_lifetime: float = 3600.0
+    vertex_projects: frozenset[str] | None = None
+    vertex_disabled: frozenset[str] = frozenset()
+    vertex_quota: str = "dsq"
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, repr=False)
 
@@ -137,6 +149,10 @@ class EmulatorSettings:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, not {value!r}")
+        if self.vertex_quota not in ("dsq", "legacy"):
+            raise ValueError(f"vertex_quota must be dsq or legacy, not {self.vertex_quota!r}")
+        if not self.token_lifetime > 0:
+            raise ValueError(f"token_lifetime must be positive, not {self.token_lifetime!r}")
         if not self.time_scale > 0:
             raise ValueError(f"time_scale must be positive, not {self.time_scale!r}")
         if not 0.0 <= self.fail_rate <= 1.0:

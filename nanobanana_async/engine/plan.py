@@ -132,6 +132,8 @@ def plan_jobs(config: DeckConfig) -> list[Job]:
             model=config.model,
             aspect_ratio=spec.aspect_ratio,
             image_size=spec.image_size,
+            # In the planned body (so a deck made with it keeps its slides' keys), dropped
+            # when sent: Google deprecated it (protocol.sendable; the config's notice).
             temperature=spec.temperature,
             seed=spec.seed,
         )

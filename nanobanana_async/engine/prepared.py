@@ -99,6 +99,12 @@ def prepare_run(
     if only is not None:
         check_regenerate(jobs, only)
     if options.batch_api:
+        if config.backend == "vertex":
+            raise ConfigError(
+                "mode",
+                "the Batch API is not supported on Vertex AI yet (its batches read and write "
+                "Cloud Storage); run without --batch-api",
+            )
         _check_batched(jobs)
     check_files(progress_file, results_file)
     with RunLock(progress_file) if progress_file is not None else contextlib.nullcontext():

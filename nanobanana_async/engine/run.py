@@ -31,8 +31,10 @@ from ..files.images import (
     discard_staged,
 )
 from ..results import DeckResult, RunState, SlideFailure, SlideOutput, StopReport, utc_iso
+from ..service.auth import BearerAuth
 from ..service.client import GeminiClient
 from ..service.endpoint import refused_listener
+from ..service.vertex import VertexTarget, bearer_auth
 from .attempt import FirstSlide, Run
 from .chained import carry_chain, fresh_notice
 from .events import (
@@ -125,6 +127,10 @@ async def generate_deck(
     cfg.require_key("; for a dry run that needs no key, use nanobanana run --emulator")
     if transport is None and (problem := refused_listener(cfg.base_url)) is not None:
         raise ConfigError("base_url", problem)  # said again by the client, request by request
+    auth = None
+    if cfg.backend == "vertex":  # its credentials read before anything is written
+        auth, project = bearer_auth(cfg.project)
+        cfg = dataclasses.replace(cfg, project=project)
     with prepare_run(
         cfg,
         settings,
@@ -136,7 +142,7 @@ async def generate_deck(
         only=only,
     ) as prepared:
         return await carry_out(
-            prepared, progress=progress, transport=transport, stop=stop, send=send
+            prepared, progress=progress, transport=transport, stop=stop, send=send, auth=auth
         )
 
 
@@ -152,12 +158,14 @@ async def carry_out(
     transport: httpx2.AsyncBaseTransport | None = None,
     stop: anyio.Event | None = None,
     send: bool = True,
+    auth: BearerAuth | None = None,
 ) -> DeckResult:
     """Carry out a prepared run (:func:`~.prepared.prepare_run`) and record what happened.
 
     Everything was decided before: this sends what the plan says to send, saves, keeps
     and re-encodes what it says, and writes the results and the manifest at the end.
-    ``progress``, ``transport``, ``stop`` and ``send`` are :func:`generate_deck`'s.
+    ``progress``, ``transport``, ``stop`` and ``send`` are :func:`generate_deck`'s;
+    ``auth`` is a Vertex run's bearer token (read here when not given).
     """
     cfg, settings, options = prepared.config, prepared.settings, prepared.options
     plan, manifest, jobs = prepared.plan, prepared.manifest, list(prepared.jobs)
@@ -187,16 +195,25 @@ async def carry_out(
         raise ConfigError("", writer.first_write_error)
     events, receive = anyio.create_memory_object_stream[Event](max_buffer_size=math.inf)
     api_key = cfg.require_key()  # checked in generate_deck, before anything was written
+    api_version = "v1beta"
+    if cfg.backend == "vertex":
+        if auth is None:
+            auth, project = bearer_auth(cfg.project)
+            cfg = dataclasses.replace(cfg, project=project)
+        api_version = VertexTarget(cfg.project or "", cfg.location).api_path
     client = GeminiClient(
         api_key=api_key,
         base_url=cfg.base_url,
         timeout=options.timeout,
         transport=transport,
         max_connections=options.max_connections,
+        api_version=api_version,
+        auth=auth,
     )
     store = None
     if settings.quota_ledger is not None:
-        entry = entry_name(cfg.base_url, api_key, cfg.model)
+        # A Vertex project's quota is the project's, whoever's token asks.
+        entry = entry_name(cfg.base_url, api_key or f"vertex:{cfg.project}", cfg.model)
         store = QuotaLedger(settings.quota_ledger, entry, clock=clock)
     run = Run(
         cfg,

@@ -2,8 +2,9 @@
 
 A slide whose ``expected_text`` is not empty is read (:func:`~..qa.read_text_async`) once
 its image is saved, as a task of its own: the save, the slide's slot and the next request
-never wait for it, and the OCR's own pool reads one image at a time, so checks queue
-there while the run waits on the quota. The run waits for the checks still out before
+never wait for it, and the OCR's own pool (a reader per core, the extra ones at a lower
+priority than conversion: :mod:`~..qa.reading`) queues the checks while the run waits on
+the quota. The run waits for the checks still out before
 it finishes. A read that raises is ``unreadable``: the image is kept, the slide is not
 failed. A deck that checks nothing starts no task and imports no OCR.
 

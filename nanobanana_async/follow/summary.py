@@ -46,7 +46,7 @@ _REASONS_BUDGET = 240
 # stopped the run first. Kinds absent here need no fix: a rerun can succeed as it stands.
 _FIXES = {
     "InvalidApiKey": "set a valid GEMINI_API_KEY",
-    "PermissionDenied": "fix the key's access (GEMINI_API_KEY)",
+    "PermissionDenied": "fix the access (GEMINI_API_KEY, or the Vertex AI project)",
     "ModelNotFound": 'fix "model" in the config',
     "EndpointRedirected": "fix base_url (GOOGLE_GEMINI_BASE_URL)",
     # RPD quotas reset at midnight Pacific time; a ``limit: 0`` tier needs billing.

@@ -29,8 +29,9 @@ import orjson
 
 from .._version import version
 from ..errors import ApiError, EndpointRefused, TransientError, UnusableAnswer, redact
+from .auth import Auth, KeyAuth
 from .endpoint import DEFAULT_BASE_URL, reaches_this_machine, refused_listener
-from .protocol import GeneratedImage, classify_error, parse_success
+from .protocol import GeneratedImage, classify_error, parse_success, sendable
 from .tiers import asked_tier, deadline_for
 
 # How often a port of this machine is looked at again for its listener (seconds).
@@ -100,11 +101,16 @@ class GeminiClient:
         max_connections: the pool size; the engine's concurrency gate stays below it.
         transport: an httpx2 transport to use instead of the network (the emulator's ASGI
             app in tests).
-        api_version: ``v1beta`` (the REST docs' path) or ``v1``.
+        api_version: ``v1beta`` (the REST docs' path) or ``v1``; for Vertex AI, the
+            path up to ``/models`` (:attr:`~.vertex.VertexTarget.api_path`).
+        auth: how requests authenticate (:mod:`.auth`); ``None``: ``api_key`` in
+            ``x-goog-api-key``. A bearer token is asked for before each request and
+            refreshed once on a 401.
     """
 
     __slots__ = (
         "_api_key",
+        "_auth",
         "_base",
         "_http",
         "_listener_checked",
@@ -125,10 +131,12 @@ class GeminiClient:
         max_connections: int = 64,
         transport: httpx2.AsyncBaseTransport | None = None,
         api_version: str = "v1beta",
+        auth: Auth | None = None,
     ) -> None:
         if max_answer_bytes < 1:
             raise ValueError(f"max_answer_bytes must be positive, not {max_answer_bytes!r}")
         self._api_key = api_key
+        self._auth: Auth = auth if auth is not None else KeyAuth(api_key)
         self._root = base_url.rstrip("/")
         self._base = f"{self._root}/{api_version}"
         self._timeout = timeout
@@ -140,7 +148,6 @@ class GeminiClient:
         self._http = httpx2.AsyncClient(
             verify=_tls_context(self._root),
             headers={
-                "x-goog-api-key": api_key,
                 "content-type": "application/json",
                 "accept-encoding": ACCEPT_ENCODING,
                 "user-agent": f"nanobanana-async/{version()}",
@@ -172,7 +179,7 @@ class GeminiClient:
         _, received = await self._send(
             "POST",
             url,
-            orjson.dumps(body),
+            orjson.dumps(sendable(body)),
             model=model,
             tier=tier,
             deadline=deadline_for(tier, self._timeout),
@@ -229,6 +236,7 @@ class GeminiClient:
         """
         url = f"{self._root}{path}"
         self._check_listener()
+        sent = await self._auth.headers()
         self.requests_sent += 1
         size = 0
         try:
@@ -236,7 +244,7 @@ class GeminiClient:
                 async with self._http.stream(
                     "GET",
                     url,
-                    headers={"accept-encoding": "identity"},
+                    headers={"accept-encoding": "identity", **sent},
                     timeout=httpx2.Timeout(
                         connect=_CONNECT_TIMEOUT, read=self._timeout, write=None, pool=None
                     ),
@@ -271,12 +279,15 @@ class GeminiClient:
         params: dict[str, str] | None = None,
         tier: str = "standard",
         deadline: float | None = None,
+        resent: bool = False,
     ) -> tuple[httpx2.Headers, _Received]:
         """One request to its whole answer; a 2xx answer's headers and body, else raises.
 
         ``deadline``: this request's, when not the client's (a Flex request's is longer).
         """
         self._check_listener()
+        sent = await self._auth.headers()
+        headers = {**(headers or {}), **sent}
         self.requests_sent += 1
         received: _Received | None = None
         deadline = self._timeout if deadline is None else deadline
@@ -302,6 +313,19 @@ class GeminiClient:
             raise self._transport_failure(exc) from None
         # The whole body is in hand: what is left to inflate and parse is outside the
         # deadline, so a paid answer is never lost to a slow CPU.
+        if status == 401 and not resent and await self._auth.rejected(sent):
+            # A token refused as stale (revoked, or clocks that disagree): one fresh one.
+            return await self._send(
+                method,
+                url,
+                content,
+                model=model,
+                headers=headers,
+                params=params,
+                tier=tier,
+                deadline=deadline,
+                resent=True,
+            )
         if not 200 <= status < 300:
             try:
                 raw = await received.finish(_as_is) if received else b""
@@ -337,7 +361,7 @@ class GeminiClient:
 
     def scrub(self, text: str) -> str:
         """``text`` the service sent, with this client's key (however spelt) redacted."""
-        return redact(text, self._api_key)
+        return redact(text, self._api_key, *self._auth.secrets())
 
     def _classified(
         self, status: int, raw: bytes, *, model: str, tier: str = "standard"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -52,8 +53,15 @@ _EMULATOR_HOSTS = frozenset({urlsplit(EMULATOR_BASE_URL).hostname})
 
 
 def is_google(host: str | None) -> bool:
-    """Whether ``host`` (lower case, as ``urlsplit`` gives it) is Google's endpoint."""
-    return host == GOOGLE_HOST
+    """Whether ``host`` (lower case, as ``urlsplit`` gives it) is Google's endpoint: the
+    Developer API's, or Vertex AI's (``aiplatform.googleapis.com``, a region's
+    ``us-central1-aiplatform.googleapis.com``)."""
+    if host == GOOGLE_HOST or host == "aiplatform.googleapis.com":
+        return True
+    return (
+        host is not None
+        and re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*-aiplatform\.googleapis\.com", host) is not None
+    )
 
 
 def is_embedded_emulator(host: str | None) -> bool:

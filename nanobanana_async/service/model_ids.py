@@ -1,4 +1,7 @@
-"""What the client needs to know about model ids, and nothing more.
+"""What the client knows of the image models: one table of facts, with its date.
+
+Each fact is checked against Google's own pages (docs/models.md keeps each claim, its
+source, and what could not be verified); where no page says, the table says ``None``.
 
 The client does not refuse model ids locally: a proxy behind a custom base URL may still serve
 an id the public service retired. It only needs the default, the replacements of retired ids
@@ -13,16 +16,25 @@ being wrong.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
 __all__ = [
     "DEFAULT_MODEL",
+    "DEPRECATED_PARAMETERS",
     "EDITING_MODELS",
+    "FACTS_AS_OF",
+    "IMAGE_MODELS",
     "MODELS_WITHOUT_IMAGE_SIZE",
+    "PARAMETERS_DEPRECATED_ON",
     "RETIRED_MODELS",
     "RETIRED_ON",
     "SIGNING_MODELS",
+    "ImageModel",
     "can_edit",
     "replacement_for",
+    "shutdown_listed",
     "signs_turns",
 ]
 
@@ -38,7 +50,87 @@ RETIRED_MODELS: dict[str, str] = {
     "gemini-2.5-flash-image-preview": "gemini-2.5-flash-image",
 }
 
-MODELS_WITHOUT_IMAGE_SIZE = frozenset({"gemini-2.5-flash-image"})
+FACTS_AS_OF = "2026-12-07"
+"""When :data:`IMAGE_MODELS` was last checked against Google's pages (docs/models.md)."""
+
+_BASE_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+_BANNER_RATIOS = ("1:4", "1:8", "4:1", "8:1")
+
+
+@dataclass(frozen=True, slots=True)
+class ImageModel:
+    """What is known of one current image model; ``None`` where no Google page says.
+
+    Attributes:
+        name: the id in the URL.
+        display_name: Google's name for it.
+        image_sizes: the ``imageSize`` values it takes; empty: one size, none taken.
+        aspect_ratios: the ``aspectRatio`` values it takes.
+        shutdown_listed: the shutdown date Google's deprecations page lists, if any.
+        source: where the facts were read (docs/models.md has each claim).
+    """
+
+    name: str
+    display_name: str
+    image_sizes: tuple[str, ...] | None
+    aspect_ratios: tuple[str, ...] | None
+    shutdown_listed: str | None
+    source: str
+
+
+_DEPRECATIONS = "ai.google.dev/gemini-api/docs/deprecations"
+IMAGE_MODELS: Mapping[str, ImageModel] = MappingProxyType(
+    {
+        "gemini-3-pro-image": ImageModel(
+            "gemini-3-pro-image",
+            "Nano Banana Pro",
+            ("1K", "2K", "4K"),
+            _BASE_RATIOS,
+            None,
+            _DEPRECATIONS,
+        ),
+        "gemini-3.1-flash-image": ImageModel(
+            "gemini-3.1-flash-image",
+            "Nano Banana 2",
+            ("512", "1K", "2K", "4K"),
+            _BASE_RATIOS + _BANNER_RATIOS,
+            None,  # integrators report 2026-10-29; Google's page announced none (unverified)
+            _DEPRECATIONS,
+        ),
+        # GA 2026-06-30 (the changelog); its sizes and ratios are on no Google page found.
+        "gemini-3.1-flash-lite-image": ImageModel(
+            "gemini-3.1-flash-lite-image",
+            "Nano Banana 2 Lite",
+            None,
+            None,
+            None,
+            "ai.google.dev/gemini-api/docs/changelog (2026-06-30)",
+        ),
+        "gemini-2.5-flash-image": ImageModel(
+            "gemini-2.5-flash-image",
+            "Nano Banana",
+            (),
+            _BASE_RATIOS,
+            "2026-10-02",
+            _DEPRECATIONS,
+        ),
+    }
+)
+"""Model id -> what is known of it, with :data:`FACTS_AS_OF`. Prices: :mod:`..cost.prices`."""
+
+MODELS_WITHOUT_IMAGE_SIZE = frozenset(
+    name for name, facts in IMAGE_MODELS.items() if facts.image_sizes == ()
+)
+
+DEPRECATED_PARAMETERS = ("temperature", "topP", "topK")
+"""Sampling parameters Google deprecated (the changelog): the client sends none of them."""
+PARAMETERS_DEPRECATED_ON = "2026-07-21"
+
+
+def shutdown_listed(model: str) -> str | None:
+    """The shutdown date Google lists for ``model``, a current id, or ``None``."""
+    facts = IMAGE_MODELS.get(model.removeprefix("models/"))
+    return facts.shutdown_listed if facts else None
 
 
 def replacement_for(model: str) -> str | None:
@@ -47,13 +139,11 @@ def replacement_for(model: str) -> str | None:
     return RETIRED_MODELS.get(name)
 
 
-EDITING_MODELS = frozenset(
-    {"gemini-3-pro-image", "gemini-3.1-flash-image", "gemini-2.5-flash-image", *RETIRED_MODELS}
-)
+EDITING_MODELS = frozenset({*IMAGE_MODELS, *RETIRED_MODELS})
 """Models that take an image with the instruction and answer the edited image.
 
-Every Gemini image model does (the docs' "Image editing"); the retired previews did too,
-and a proxy may still serve them.
+Every Gemini image model does (the docs' "Image editing"; Nano Banana 2 Lite "generation
+and editing", the changelog); the retired previews did too, and a proxy may still serve them.
 """
 
 SIGNING_MODELS = frozenset(

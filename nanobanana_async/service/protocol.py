@@ -38,12 +38,14 @@ from ..errors import (
 from .model_ids import MODELS_WITHOUT_IMAGE_SIZE, replacement_for
 
 __all__ = [
+    "DEPRECATED_SETTINGS",
     "GeneratedImage",
     "build_request",
     "classify_error",
     "int64",
     "parse_duration",
     "parse_success",
+    "sendable",
 ]
 
 _RETRYABLE_STATUSES = frozenset({408, 500, 502, 503, 504})
@@ -99,6 +101,24 @@ class GeneratedImage:
     response_id: str = ""
     usage: dict[str, Any] = field(default_factory=dict)
     turn: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+
+DEPRECATED_SETTINGS = ("temperature", "topP", "topK")
+"""``generationConfig`` settings Google deprecated on 2026-07-21 (docs/models.md): never sent."""
+
+
+def sendable(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` as it goes on the wire: without :data:`DEPRECATED_SETTINGS`.
+
+    A planned body still carries them, so a slide's key (the digest of its planned body)
+    does not change under a deck made with them: dropping them there would make every such
+    slide new, and paid for again. The config says once that they are not sent.
+    """
+    config = body.get("generationConfig")
+    if not isinstance(config, dict) or not any(k in config for k in DEPRECATED_SETTINGS):
+        return body
+    kept = {k: v for k, v in config.items() if k not in DEPRECATED_SETTINGS}
+    return {**body, "generationConfig": kept}
 
 
 def build_request(
@@ -278,6 +298,28 @@ def _quota_value(value: object) -> float | None:
     return number if 0 < number < math.inf else None
 
 
+def _vertex_fix(message: str, reasons: set[str]) -> str:
+    """Vertex AI's refusals of who asks, as one line naming the fix (else ``message``)."""
+    if "SERVICE_DISABLED" in reasons and "aiplatform" in message:
+        project = re.search(r"project (\S+) ", message)
+        named = f" --project {project.group(1)}" if project else ""
+        return (
+            "the Vertex AI API is not enabled in this project: "
+            f"gcloud services enable aiplatform.googleapis.com{named}"
+        )
+    if "API keys are not supported" in message:
+        return (
+            "Vertex AI takes no API key: sign in with gcloud auth application-default login "
+            '(or use "backend": "gemini" with the key)'
+        )
+    if "IAM_PERMISSION_DENIED" in reasons and "aiplatform" in message:
+        return (
+            'no such project, or no Vertex AI access in it: check "project" '
+            "(GOOGLE_CLOUD_PROJECT), grant roles/aiplatform.user"
+        )
+    return message
+
+
 def classify_error(
     status: int, body: bytes | dict[str, Any], *, model: str = "", tier: str = "standard"
 ) -> ApiError:
@@ -325,7 +367,7 @@ def _classify(status: int, body: bytes | dict[str, Any], *, model: str) -> ApiEr
         return BadRequest(message, status=400, reason=state or "INVALID_ARGUMENT")
     if status == 401 or status == 403:
         reason = next(iter(sorted(r for r in reasons if r)), state or "PERMISSION_DENIED")
-        return PermissionDenied(message, status=status, reason=reason)
+        return PermissionDenied(_vertex_fix(message, reasons), status=status, reason=reason)
     if status == 404:
         replacement = replacement_for(model)
         if replacement:

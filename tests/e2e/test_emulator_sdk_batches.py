@@ -144,7 +144,8 @@ def test_cancel_expire_and_delete(sdk: tuple[Emulator, genai.Client]) -> None:
 def test_models_list_get_and_count_tokens(sdk: tuple[Emulator, genai.Client]) -> None:
     _, client = sdk
     names = [m.name for m in client.models.list(config={"page_size": 2})]
-    assert names == [f"models/{m}" for m in (PRO, "gemini-3.1-flash-image", FLASH25)]
+    lite = "gemini-3.1-flash-lite-image"
+    assert names == [f"models/{m}" for m in (PRO, "gemini-3.1-flash-image", lite, FLASH25)]
     model = client.models.get(model=PRO)
     assert (model.display_name, model.input_token_limit) == ("Nano Banana Pro", 131072)
     assert model.supported_actions is not None

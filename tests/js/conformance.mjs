@@ -45,6 +45,7 @@ async function main() {
   assert.deepEqual(names, [
     "models/gemini-3-pro-image",
     "models/gemini-3.1-flash-image",
+    "models/gemini-3.1-flash-lite-image",
     "models/gemini-2.5-flash-image",
   ]);
   seen.models = names;

@@ -135,7 +135,8 @@ REFUSED: list[tuple[str, dict[str, Any], dict[str, Any], str, str]] = [
         {"edits": ["x"]},
         EDITS,
         "model 'gemini-2.5-flash' cannot edit images; use one of gemini-2.5-flash-image, "
-        "gemini-3-pro-image, gemini-3.1-flash-image, or drop the edits",
+        "gemini-3-pro-image, gemini-3.1-flash-image, gemini-3.1-flash-lite-image, "
+        "or drop the edits",
     ),
     (
         "edits on imagen",

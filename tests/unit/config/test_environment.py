@@ -441,3 +441,61 @@ def test_no_message_shows_a_secret(base: Path, top: dict[str, Any], env: dict[st
     with pytest.raises(ConfigError) as info:  # at loading, or (a key the environment
         load(deck(**top), base, env).require_key()  # spoilt) when something would send
     assert SECRET not in str(info.value)
+
+
+def test_a_model_google_lists_for_shutdown_is_sent_with_a_notice(base: Path) -> None:
+    # Listed, not known to be gone: the id is kept, and the notice names the way out.
+    config = load(deck(model="gemini-2.5-flash-image"), base)
+    assert config.model == "gemini-2.5-flash-image"
+    assert config.notices == (
+        "model: Google lists gemini-2.5-flash-image for shutdown on 2026-10-02; "
+        "if the service answers 404, use gemini-3.1-flash-image",
+    )
+    proxied = load(deck(model="gemini-2.5-flash-image", base_url="https://proxy.example"), base)
+    assert not [notice for notice in proxied.notices if "shutdown" in notice]
+
+
+def test_temperature_is_read_but_not_sent_and_said_once(base: Path) -> None:
+    slides = [{"number": 1, "prompt": "a", "temperature": 0.2}, {"number": 2, "prompt": "b"}]
+    config = load(deck(temperature=0.5, slides=slides), base)
+    assert [slide.temperature for slide in config.slides] == [0.2, 0.5]
+    assert config.notices == (
+        "temperature: Google deprecated the sampling parameters (temperature, top_p, top_k) "
+        "on 2026-07-21; it is not sent (the slides made with it are kept as they are)",
+    )
+
+
+def test_the_sdks_variables_choose_vertex_its_project_and_location(base: Path) -> None:
+    env = {
+        "GOOGLE_GENAI_USE_VERTEXAI": "True",
+        "GOOGLE_CLOUD_PROJECT": "deck-project",
+        "GEMINI_API_KEY": KEY,  # a Developer API key in the environment is not sent there
+    }
+    config = load(deck(), base, env)
+    assert (config.backend, config.project, config.location) == ("vertex", "deck-project", "global")
+    assert (config.api_key, config.base_url) == (None, "https://aiplatform.googleapis.com")
+    assert config.require_key() == ""
+    regional = load(deck(backend="vertex", location="us-central1"), base)
+    assert regional.base_url == "https://us-central1-aiplatform.googleapis.com"
+    assert regional.project is None  # the credentials' own, read by the run
+    assert load(deck(), base, {"GOOGLE_CLOUD_PROJECT": "p-project"}).backend == "gemini"
+
+
+@pytest.mark.parametrize(
+    ("top", "field", "problem"),
+    [
+        ({"backend": "cloud"}, "backend", 'must be "gemini" (an API key) or "vertex"'),
+        ({"project": "deck-project"}, "project", 'is for "backend": "vertex" only'),
+        ({"backend": "vertex", "api_key": "${GEMINI_API_KEY}"}, "api_key", "takes no API key"),
+        ({"backend": "vertex", "mode": "batch-api"}, "mode", "not supported on Vertex AI yet"),
+        ({"backend": "vertex", "location": "US Central"}, "location", "not a Google Cloud"),
+    ],
+    ids=["unknown backend", "project without vertex", "key", "batch", "location"],
+)
+def test_vertex_settings_refused_in_one_line(
+    base: Path, top: dict[str, Any], field: str, problem: str
+) -> None:
+    error = refusal(deck(**top), base, {"GEMINI_API_KEY": KEY})
+    assert error.field == field
+    assert problem in error.problem
+    assert "\n" not in error.problem

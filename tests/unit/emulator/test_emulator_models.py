@@ -20,6 +20,8 @@ from emulator_testing import (
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings
 
+LITE = "gemini-3.1-flash-lite-image"
+
 
 def _emulator(**settings: object) -> Emulator:
     return Emulator(EmulatorSettings(latency=False, **settings))  # type: ignore[arg-type]
@@ -33,7 +35,7 @@ async def test_the_list_holds_each_image_model_as_the_service_lists_it() -> None
     body = response.json()
     assert "nextPageToken" not in body
     listed = {m["name"]: m for m in body["models"]}
-    assert set(listed) == {f"models/{m}" for m in (PRO, FLASH31, FLASH25)}
+    assert set(listed) == {f"models/{m}" for m in (PRO, FLASH31, FLASH25, LITE)}
     # As a real listing of 2026-06 has it.
     assert listed[f"models/{PRO}"] == {
         "name": f"models/{PRO}", "version": "3.0", "displayName": "Nano Banana Pro",
@@ -42,6 +44,7 @@ async def test_the_list_holds_each_image_model_as_the_service_lists_it() -> None
         "temperature": 1, "topP": 0.95, "topK": 64, "maxTemperature": 1, "thinking": True,
     }  # fmt: skip
     assert "thinking" not in listed[f"models/{FLASH25}"]
+    assert listed[f"models/{LITE}"]["displayName"] == "Nano Banana 2 Lite"
     assert listed[f"models/{FLASH31}"]["inputTokenLimit"] == 65536
 
 
@@ -61,7 +64,7 @@ async def test_pages_follow_their_tokens_to_the_end() -> None:
         bad_token = await call(client, "GET", "/v1beta/models", params={"pageToken": "nope"})
         bad_size = await call(client, "GET", "/v1beta/models", params={"pageSize": "two"})
     assert pages == 2
-    assert len(names) == len(set(names)) == 3
+    assert len(names) == len(set(names)) == 4
     for refused in (bad_token, bad_size):
         assert refused.status_code == 400
         assert error_of(refused)["status"] == "INVALID_ARGUMENT"

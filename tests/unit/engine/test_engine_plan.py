@@ -22,6 +22,7 @@ from nanobanana_async.config.loading import DeckConfig, load_config
 from nanobanana_async.config.references import read_reference
 from nanobanana_async.engine.plan import plan_jobs
 from nanobanana_async.errors import ConfigError
+from nanobanana_async.service.protocol import sendable
 
 ENV = {"GEMINI_API_KEY": "plan-test-key-0123456789"}
 
@@ -176,3 +177,15 @@ def test_consistency_none_or_a_single_slide_has_no_followers(tmp_path: Path) -> 
     assert [job.follows for job in jobs] == [None, None, None]
     (job,) = plan_jobs(load(tmp_path, deck(tmp_path, 1) | {"consistency": "first-slide"}))
     assert job.follows is None
+
+
+def test_temperature_is_planned_but_not_sent_google_deprecated_it(tmp_path: Path) -> None:
+    """The planned body keeps it, so a deck made with it keeps its slides' keys (nothing
+    paid for again); what goes on the wire drops it."""
+    config = load(tmp_path, {**deck(tmp_path, 1), "temperature": 0.4, "seed": 7})
+    (job,) = plan_jobs(config)
+    assert job.body["generationConfig"]["temperature"] == 0.4
+    sent = sendable(job.body)
+    assert "temperature" not in sent["generationConfig"]
+    assert sent["generationConfig"]["seed"] == 7
+    assert sendable(sent) is sent  # nothing to drop: the same body

@@ -49,7 +49,7 @@ def _job(tmp_path: Path, **slide: Any) -> tuple[str, Job]:
         {"style": "professional"},
         {"aspect_ratio": "4:3"},
         {"image_size": "4K"},
-        {"temperature": 0.5},
+        {"temperature": 0.5},  # not sent (deprecated), but a deck made with it keeps its keys
         {"seed": 7},
         {"reference_image": "other.png"},
     ],

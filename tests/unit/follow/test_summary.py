@@ -62,7 +62,7 @@ RETIRED = "model gemini-3-pro-image-preview is retired: use gemini-3-pro-image (
          " pass a valid API key; set a valid GEMINI_API_KEY, then rerun"),
         (ended("failed", 4, unsent("PermissionDenied", "403 PERMISSION_DENIED", range(1, 5))),
          "stopped: 0 of 4 saved in 41s -> /d; failed slides 1-4: 403 PERMISSION_DENIED;"
-         " fix the key's access (GEMINI_API_KEY), then rerun"),
+         " fix the access (GEMINI_API_KEY, or the Vertex AI project), then rerun"),
         (ended("failed", 3, unsent("ModelNotFound", RETIRED, range(1, 4))),
          f"stopped: 0 of 3 saved in 41s -> /d; failed slides 1-3: {RETIRED};"
          ' fix "model" in the config, then rerun'),

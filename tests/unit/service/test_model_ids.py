@@ -6,8 +6,11 @@ import pytest
 
 from nanobanana_async.service.model_ids import (
     EDITING_MODELS,
+    IMAGE_MODELS,
+    MODELS_WITHOUT_IMAGE_SIZE,
     RETIRED_MODELS,
     can_edit,
+    shutdown_listed,
     signs_turns,
 )
 
@@ -49,3 +52,12 @@ def test_every_retired_id_and_its_replacement_edit() -> None:
 )
 def test_signs_turns(model: str, signs: bool) -> None:
     assert signs_turns(model) is signs
+
+
+def test_the_facts_table_knows_nano_banana_2_lite_and_what_is_not_known_of_it() -> None:
+    lite = IMAGE_MODELS["gemini-3.1-flash-lite-image"]
+    assert can_edit(lite.name) is True  # "generation and editing", the changelog
+    assert (lite.image_sizes, lite.aspect_ratios) == (None, None)  # on no Google page found
+    assert {"gemini-2.5-flash-image"} == MODELS_WITHOUT_IMAGE_SIZE
+    assert shutdown_listed("models/gemini-2.5-flash-image") == "2026-10-02"
+    assert shutdown_listed("gemini-3.1-flash-image") is None  # 2026-10-29 is unverified
