@@ -78,7 +78,7 @@ def build_server(tools: EditingTools) -> "MCPServer[Any]":
             Field(description="the deck: {output_dir, slides: [{number, prompt}], ...}"),
         ] = None,
         config_path: Annotated[str | None, Field(description="or a config JSON file")] = None,
-        resume: Annotated[bool, Field(description="keep whole images, make the rest")] = False,
+        resume: Annotated[bool, Field(description="make only what is missing")] = False,
         regenerate: Annotated[str | None, Field(description="slides to redo: 3,7-9")] = None,
         force: Annotated[bool, Field(description="redo every slide")] = False,
         max_cost: Annotated[float | None, Field(description="budget in USD")] = None,
@@ -87,7 +87,7 @@ def build_server(tools: EditingTools) -> "MCPServer[Any]":
         fix_text: Annotated[int | None, Field(description="text fix rounds, 0-3")] = None,
         service_tier: Annotated[
             Literal["standard", "flex", "priority"] | None,
-            Field(description="flex: half price, slower; priority: dearer"),
+            Field(description="flex: half price, slower"),
         ] = None,
     ) -> CallToolResult:
         """Start a deck in the background; returns its run_id at once."""

@@ -160,7 +160,7 @@ async def test_a_deck_followed_to_the_end_costs_a_few_hundred_bytes(
         schemas = [tool.model_dump_json(by_alias=True, exclude_none=True) for tool in listed.tools]
         assert '"title"' not in "".join(schemas)
         # 3,040 bytes for the six deck tools; edit_slide and pick_candidate add 930,
-        # start_deck's service_tier 140.
+        # start_deck's fix_text and service_tier about 200.
         assert sum(len(schema) for schema in schemas) < 4150
         ledger = _Ledger(session, home=tmp_path)
         # JPEG: the cheapest to encode, and what the agent reads does not depend on it.
