@@ -28,12 +28,17 @@ from nanobanana_async.cost import image_cost
 from nanobanana_async.emulator import EmulatorSettings, serve_in_thread
 
 KEY = "tier-test-key-abcdef0123"
+# The emulator's times and the run's (its backoff before a shed is retried) at a hundredth:
+# a shed deck otherwise waits seconds of real backoff.
+SCALE = 0.01
+FAST = ("--time-scale", str(SCALE))
 
 
 @contextmanager
 def emulator(**settings: Any) -> Iterator[tuple[RecordingEmulator, str]]:
     settings.setdefault("latency", False)
     settings.setdefault("signature_bytes", 0)
+    settings.setdefault("time_scale", SCALE)
     recording = RecordingEmulator(EmulatorSettings(**settings))
     with serve_in_thread(recording) as url:
         yield recording, url
@@ -59,7 +64,7 @@ def tiers_asked(recording: RecordingEmulator) -> list[str]:
 def test_a_flex_deck_is_asked_on_flex_and_priced_at_half(tmp_path: Path) -> None:
     config = write_config(tmp_path, service_tier="flex")
     with emulator(flex_shed_rate=0.0) as (recording, url):
-        done = run_cli("run", str(config), *files_args(tmp_path), env=environment(url, KEY))
+        done = run_cli("run", str(config), *FAST, *files_args(tmp_path), env=environment(url, KEY))
     assert done.returncode == 0, done.stderr
     assert set(tiers_asked(recording)) == {"flex"}
     results = read_json(tmp_path / "results.json")
@@ -75,7 +80,7 @@ def test_a_flex_deck_is_asked_on_flex_and_priced_at_half(tmp_path: Path) -> None
 def test_shed_flex_slides_fall_back_to_standard_and_say_so(tmp_path: Path) -> None:
     config = write_config(tmp_path, service_tier="flex", max_cost=5.0)
     with emulator(flex_shed_rate=1.0) as (recording, url):
-        done = run_cli("run", str(config), *files_args(tmp_path), env=environment(url, KEY))
+        done = run_cli("run", str(config), *FAST, *files_args(tmp_path), env=environment(url, KEY))
     assert done.returncode == 0, done.stderr
     asked = tiers_asked(recording)
     # Each slide: retried on Flex within the bound (2 retries), then once at standard.
@@ -95,7 +100,7 @@ def test_shed_flex_slides_fall_back_to_standard_and_say_so(tmp_path: Path) -> No
 def test_shed_flex_slides_fail_when_the_config_says_fail(tmp_path: Path) -> None:
     config = write_config(tmp_path, count=2, service_tier="flex", flex_fallback="fail")
     with emulator(flex_shed_rate=1.0) as (recording, url):
-        done = run_cli("run", str(config), *files_args(tmp_path), env=environment(url, KEY))
+        done = run_cli("run", str(config), *FAST, *files_args(tmp_path), env=environment(url, KEY))
     assert done.returncode == 1
     assert set(tiers_asked(recording)) == {"flex"}
     assert len(recording.exchanges) == 2 * 3  # the first try and the two retries on Flex
@@ -106,7 +111,7 @@ def test_shed_flex_slides_fail_when_the_config_says_fail(tmp_path: Path) -> None
 def test_a_flex_request_served_at_standard_is_priced_at_standard(tmp_path: Path) -> None:
     config = write_config(tmp_path, count=2, service_tier="flex")
     with emulator(flex_shed_rate=0.0, flex_standard_rate=1.0) as (_, url):
-        done = run_cli("run", str(config), *files_args(tmp_path), env=environment(url, KEY))
+        done = run_cli("run", str(config), *FAST, *files_args(tmp_path), env=environment(url, KEY))
     assert done.returncode == 0, done.stderr
     results = read_json(tmp_path / "results.json")
     standard = image_cost("gemini-3-pro-image", "1K") or 0.0
@@ -121,7 +126,7 @@ def test_tier_flag_overrides_the_config_and_a_slide_keeps_its_own(tmp_path: Path
     raw["slides"][1]["service_tier"] = "priority"
     config.write_bytes(orjson.dumps(raw))
     with emulator() as (recording, url):
-        done = run_cli("run", str(config), *files_args(tmp_path), env=environment(url, KEY))
+        done = run_cli("run", str(config), *FAST, *files_args(tmp_path), env=environment(url, KEY))
         assert done.returncode == 0, done.stderr
         assert sorted(tiers_asked(recording)) == ["priority", "standard"]
         again = run_cli(
@@ -194,7 +199,7 @@ def test_a_detached_flex_run_sheds_falls_back_and_says_so_when_followed(tmp_path
     with emulator(flex_shed_rate=1.0) as (recording, url):
         env = environment(url, KEY)
         started = run_cli(
-            "run", str(config), "--detach", "--tier", "flex", *files_args(tmp_path), env=env
+            "run", str(config), "--detach", "--tier", "flex", *FAST, *files_args(tmp_path), env=env
         )
         assert started.returncode == 0, started.stderr
         for _ in range(20):
@@ -217,7 +222,7 @@ def test_max_cost_holds_across_fallbacks(tmp_path: Path) -> None:
     # a second would be sent and take the run to $0.27).
     config = write_config(tmp_path, service_tier="flex", max_cost=0.25)
     with emulator(flex_shed_rate=1.0) as (recording, url):
-        done = run_cli("run", str(config), *files_args(tmp_path), env=environment(url, KEY))
+        done = run_cli("run", str(config), *FAST, *files_args(tmp_path), env=environment(url, KEY))
     assert done.returncode == 0, done.stderr
     results = read_json(tmp_path / "results.json")
     assert results["cost_usd"] <= 0.25

@@ -118,6 +118,8 @@ def test_pacing_on_vertex_takes_429s_with_no_retry_info(tmp_path: Path) -> None:
                 "run",
                 "--config",
                 str(_deck(tmp_path, 2, name)),
+                "--time-scale",
+                "0.01",  # the run's pause after the 429 at the emulator's scale
                 *files_args(tmp_path),
                 env=_env(url, tmp_path),
             )
