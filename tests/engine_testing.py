@@ -294,16 +294,38 @@ def start_run(
     )
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Any:
-    """``nanobanana ARGS`` to the end; the completed process (bytes)."""
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    text: bool = False,
+    timeout: float = 120,
+) -> Any:
+    """``nanobanana ARGS`` to the end; the completed process (bytes, or ``text``)."""
     return subprocess.run(
         [sys.executable, "-m", "nanobanana_async", *args],
         capture_output=True,
+        text=text,
         env=env,
         cwd=cwd,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
+
+
+def prompts_config(tmp_path: Path, prompts: Iterable[str], **extra: Any) -> Path:
+    """``tmp_path/slides.json``: a 1K deck in ``tmp_path/deck``, one slide a prompt, made one
+    at a time (request N is slide N), and ``extra``."""
+    config = {
+        "slides": [{"number": n, "prompt": p} for n, p in enumerate(prompts, 1)],
+        "output_dir": str(tmp_path / "deck"),
+        "image_size": "1K",
+        "concurrency": 1,
+        **extra,
+    }
+    path = tmp_path / "slides.json"
+    path.write_bytes(orjson.dumps(config) + b"\n")
+    return path
 
 
 def read_json(path: Path) -> Any:

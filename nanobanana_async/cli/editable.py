@@ -31,7 +31,8 @@ from ..wording import plural, slide_ranges
 
 if TYPE_CHECKING:
     from ..config.loading import DeckConfig
-    from ..export.deck import Deck
+    from ..engine.manifest import Manifest
+    from ..export.deck import Deck, Slide
     from ..export.editable import TextBox
     from ..qa.reading import ReadText
     from ..qa.readings import Readings
@@ -109,12 +110,17 @@ def editable_export(
             f"{'has' if len(missing) == 1 else 'have'} no image ({reasons}): make "
             f"{'it' if len(missing) == 1 else 'them'} first (nanobanana run); nothing written"
         )
+    from ..engine.manifest import Manifest
     from ..qa.readings import Readings
 
     # Every slide and plate is read; a second export (or a check before it) reads none again.
     readings = Readings.default()
+    manifest = Manifest.read(output_dir)
     expected = {spec.number: spec.expected_text for spec in config.slides} if config else {}
-    read = [_read_slide(deck, number, expected.get(number), readings) for number in _numbers(deck)]
+    read = [
+        _read_slide(deck, slide, manifest, expected.get(slide.number), readings)
+        for slide in deck.slides
+    ]
     texted = [entry for entry in read if entry.read.lines]
     sources = [PlateSource(e.number, e.data, e.path, e.read.width, e.read.height) for e in texted]
     budget = max_cost if max_cost is not None else (config.max_cost if config else None)
@@ -149,22 +155,21 @@ def _require_extras() -> None:
         raise EditableRefused(MISSING_EXTRAS) from None
 
 
-def _numbers(deck: Deck) -> list[int]:
-    return [slide.number for slide in deck.slides]
-
-
 def _read_slide(
-    deck: Deck, number: int, expected: tuple[str, ...] | None, readings: Readings
+    deck: Deck,
+    slide: Slide,
+    manifest: Manifest,
+    expected: tuple[str, ...] | None,
+    readings: Readings,
 ) -> _Read:
     """A slide's original (the service's bytes, kept; else its file) and what it says."""
-    from ..engine.manifest import Manifest
     from ..export.deck import read_image_file
     from ..qa.quotes import expected_text
     from .check import shown_original
 
-    slide = next(s for s in deck.slides if s.number == number)
     assert slide.path is not None
-    path = shown_original(Manifest.read(deck.output_dir), deck.output_dir, number, slide.path)
+    number = slide.number
+    path = shown_original(manifest, deck.output_dir, number, slide.path)
     data = read_image_file(path)
     said = expected if expected is not None else expected_text(slide.prompt or "")
     return _Read(number, data, path, _words(readings.read(data)), tuple(said))

@@ -54,10 +54,6 @@ class RunOptions:
     fix_text: int | None = None
     service_tier: str | None = None
 
-    def tier_of(self, job_tier: str) -> str:
-        """The tier a slide asks for: the run's when given, else the slide's own."""
-        return self.service_tier or job_tier
-
     @property
     def max_connections(self) -> int:
         """The client's connection pool: the fixed concurrency, else a default."""

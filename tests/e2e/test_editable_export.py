@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import engine_testing
-import orjson
 import pytest
-from engine_testing import files_args
+from engine_testing import files_args, prompts_config, run_cli
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
 
@@ -93,27 +92,11 @@ def exported(shared: tuple[Emulator, str], tmp_path_factory: pytest.TempPathFact
 
 def nanobanana(base_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = engine_testing.environment(base_url, KEY, XDG_STATE_HOME=str(tmp_path / "state"))
-    return subprocess.run(
-        [sys.executable, "-m", "nanobanana_async", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-        check=False,
-    )
+    return run_cli(*args, env=env, text=True, timeout=180)  # type: ignore[no-any-return]
 
 
 def write_config(tmp_path: Path, **extra: object) -> Path:
-    config = {
-        "slides": [{"number": n, "prompt": p} for n, p in enumerate(PROMPTS, 1)],
-        "output_dir": str(tmp_path / "deck"),
-        "image_size": "1K",
-        "concurrency": 1,
-        **extra,
-    }
-    path = tmp_path / "slides.json"
-    path.write_bytes(orjson.dumps(config) + b"\n")
-    return path
+    return prompts_config(tmp_path, PROMPTS, **extra)
 
 
 def made_deck(base_url: str, tmp_path: Path, **extra: object) -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 import engine_testing
 import orjson
 import pytest
-from engine_testing import files_args
+from engine_testing import files_args, prompts_config, run_cli
 from PIL import Image
 
 from nanobanana_async.emulator import Emulator, EmulatorSettings, serve_in_thread
@@ -48,14 +48,7 @@ def nanobanana(base_url: str, tmp_path: Path, *args: str) -> subprocess.Complete
     env = engine_testing.environment(
         base_url, KEY, XDG_STATE_HOME=str(tmp_path / "state"), XDG_RUNTIME_DIR=str(tmp_path)
     )  # the runtime folder: the readings kept are this test's own
-    return subprocess.run(
-        [sys.executable, "-m", "nanobanana_async", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, env=env, text=True)  # type: ignore[no-any-return]
 
 
 def sheet_aspect(image: Path) -> float:
@@ -64,16 +57,7 @@ def sheet_aspect(image: Path) -> float:
 
 
 def write_config(tmp_path: Path, **extra: object) -> Path:
-    config = {
-        "slides": [{"number": n, "prompt": p} for n, p in enumerate(PROMPTS, 1)],
-        "output_dir": str(tmp_path / "deck"),
-        "image_size": "1K",
-        "concurrency": 1,
-        **extra,
-    }
-    path = tmp_path / "slides.json"
-    path.write_bytes(orjson.dumps(config) + b"\n")
-    return path
+    return prompts_config(tmp_path, PROMPTS, **extra)
 
 
 def test_run_names_the_misspelt_slide_and_check_finds_it_sending_nothing(
