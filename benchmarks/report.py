@@ -23,7 +23,15 @@ import orjson
 from .cpu import CpuResult
 from .memory import MemoryResult
 from .quota import RPM, SDK_CONCURRENCY, SLIDES, TIME_SCALE, WINDOW, QuotaRun, ideal_starts
-from .shapes import RUN_TIMEOUT, ShapeRun, ShapesResult, SharedDeck
+from .redis_quota import (
+    JOIN_429_AT_MOST,
+    MACHINES,
+    RATIO_AT_MOST,
+    TOGETHER_AT_LEAST,
+    RedisQuotaResult,
+)
+from .redis_quota import RUN_TIMEOUT as REDIS_RUN_TIMEOUT
+from .shapes import RUN_TIMEOUT, SMALL_DECK, ShapeRun, ShapesResult, SharedDeck
 from .startup import StartupResult
 from .sweep import P10_AT_LEAST, WORST_AT_LEAST, SweepResult
 from .text_check import (
@@ -41,6 +49,8 @@ __all__ = [
     "Target",
     "chart",
     "machine",
+    "redis_quota_tables",
+    "redis_quota_targets",
     "shapes_tables",
     "shapes_targets",
     "sweep_tables",
@@ -753,6 +763,156 @@ def text_check_tables(result: TextCheckResult, found: Sequence[Target]) -> str:
     )
     note = f"real seconds; {QUOTA_ROUNDS} rounds, the order of on and off swapped every other one"
     return "\n\n".join([reads, rounds, note, target_table])
+
+
+def redis_quota_targets(result: RedisQuotaResult) -> list[Target]:
+    """Issue 31's targets: three machines on one Redis, a fourth joining, Redis killed."""
+    found: list[Target] = []
+    three = result.run("three_redis")
+    if three is not None:
+        ok = three.outcome == "ok"
+        found += [
+            Target(
+                "redis_together",
+                f"{MACHINES} machines on Redis: together >= {TOGETHER_AT_LEAST:g} of the quota",
+                _cell(three.efficiency, ".3f") if ok else three.outcome,
+                ok and (three.efficiency or 0.0) >= TOGETHER_AT_LEAST,
+            ),
+            Target(
+                "redis_ratio",
+                f"{MACHINES} machines on Redis: slowest / fastest <= {RATIO_AT_MOST:g}",
+                _cell(three.ratio, ".2f") if ok else three.outcome,
+                ok and three.ratio is not None and three.ratio <= RATIO_AT_MOST,
+            ),
+            Target(
+                "redis_in_delay",
+                f"{MACHINES} machines on Redis: no request inside an announced delay",
+                _cell(three.inside_announced_delay) if ok else three.outcome,
+                ok and three.inside_announced_delay == 0,
+            ),
+        ]
+    join = result.run("join_redis")
+    if join is not None:
+        files = result.run("join_files")
+        without = "" if files is None else f" (file ledgers: {_cell(files.http_429_after_join)})"
+        found.append(
+            Target(
+                "redis_join",
+                f"a fourth joins without a 429 storm: <= {JOIN_429_AT_MOST} 429s after its "
+                "first request",
+                (_cell(join.http_429_after_join) if join.outcome == "ok" else join.outcome)
+                + without,
+                join.outcome == "ok"
+                and join.http_429_after_join is not None
+                and join.http_429_after_join <= JOIN_429_AT_MOST,
+            )
+        )
+    killed = result.run("redis_killed")
+    if killed is not None:
+        codes = [m.exit_code for m in killed.machines]
+        found.append(
+            Target(
+                "redis_killed_lost",
+                "Redis killed mid-run: 0 slides lost, every machine exits 0",
+                f"{killed.lost} lost, exit codes {' '.join(_cell(c) for c in codes) or '-'}",
+                killed.outcome == "ok" and killed.lost == 0 and bool(codes) and set(codes) == {0},
+            )
+        )
+        notices = [f"{m.alone_notices}/{m.back_notices}" for m in killed.machines]
+        found.append(
+            Target(
+                "redis_killed_notices",
+                "Redis killed mid-run: each machine says so once (on its own / back lines)",
+                " ".join(notices) or "-",
+                killed.outcome == "ok"
+                and bool(killed.machines)
+                and all(m.alone_notices == 1 and m.back_notices <= 1 for m in killed.machines),
+            )
+        )
+    return found
+
+
+def redis_quota_tables(result: RedisQuotaResult, found: Sequence[Target]) -> str:
+    """Scenario 9's tables (the runs, then each machine), its notes, then its targets."""
+    rows = []
+    for run in result.runs:
+        shown = run.outcome if run.outcome != "ok" else _cell(run.wall_s, ".0f")
+        events = []
+        if run.joined_at_s is not None:
+            events.append(f"{_cell(run.http_429_after_join)} after join")
+        if run.redis_killed_at_s is not None:
+            events.append("killed")
+        if run.redis_back_at_s is not None:
+            events.append("back")
+        if run.unattributed:
+            events.append(f"{run.unattributed} requests unattributed")
+        rows.append(
+            [
+                run.label,
+                shown,
+                _cell(run.best_wall_s, ".0f"),
+                f"{run.saved}/{run.slides}",
+                _cell(run.requests),
+                _cell(run.http_429),
+                _cell(run.inside_announced_delay),
+                _cell(run.efficiency, ".3f"),
+                _cell(run.ratio, ".2f"),
+                ", ".join(events),
+            ]
+        )
+    runs = _table(
+        [
+            f"9. one quota, several machines ({SMALL_DECK} slides each, {RPM} rpm sliding, "
+            f"time x{TIME_SCALE:g})",
+            "wall s",
+            "best s",
+            "saved",
+            "requests",
+            "429s",
+            "in delay",
+            "together",
+            "slow/fast",
+            "events",
+        ],
+        rows,
+    )
+    machine_rows = [
+        [
+            f"{run.key} {m.name}",
+            _cell(m.exit_code) if m.exit_code is not None else "killed",
+            f"{m.saved}/{m.slides}",
+            str(m.requests),
+            str(m.http_429),
+            _cell(m.first_arrival_s, ".0f"),
+            _cell(m.wall_s, ".0f"),
+            f"{m.alone_notices}/{m.back_notices}",
+        ]
+        for run in result.runs
+        for m in run.machines
+    ]
+    machines = _table(
+        ["9. each machine", "exit", "saved", "requests", "429s", "first s", "wall s",
+         "alone/back"],
+        machine_rows,
+    )  # fmt: skip
+    note = (
+        "Emulated seconds. Each machine a `nanobanana run` process with its own TMPDIR,\n"
+        "XDG_RUNTIME_DIR and HOME, one key, one emulator; Redis runs: --ledger redis://.\n"
+        "wall: the first arrival of all -> the last 200 answer (a machine's: of its own; the\n"
+        "fourth's from its own first arrival). best: the best schedule for every slide from\n"
+        "that first arrival. together = best / wall x saved / slides. slow/fast: the three\n"
+        "first machines' walls. after join: 429s answered after the fourth's first request.\n"
+        "first s: a machine's first request, since the run's first arrival. alone/back: its\n"
+        "stderr lines naming the quota ledger going on its own / back. Requests are put down\n"
+        "to machines by their connections' ports (/proc). A run over "
+        f"{REDIS_RUN_TIMEOUT:g} s of real time is\n"
+        f"stopped (timeout). ({result.duration_s:.0f} s real)"
+    )
+    target_table = _table(
+        ["targets (issue 31)", "measured", "met"],
+        [[t.wanted, t.measured, "yes" if t.met else "MISSED"] for t in found],
+    )
+    return "\n\n".join([runs, machines, note, target_table])
 
 
 def write_json(

@@ -1,0 +1,621 @@
+"""Scenario 9, one quota shared across machines through Redis (issue 31).
+
+"Machines", simulated honestly: each is a separate ``nanobanana run`` subprocess with its
+own ``TMPDIR``, ``XDG_RUNTIME_DIR`` and ``HOME`` (temporary folders), so no file ledger,
+progress or results file is shared. All use one API key (one quota), one emulator
+subprocess (:class:`~.emulator_process.EmulatorProcess`, a sliding minute of
+:data:`~.shapes.SHARED_RPM` as in scenario 5's shared-key runs, ``--time-scale``
+:data:`~.quota.TIME_SCALE`; no rpm told to the clients) and, on the Redis runs, one real
+``redis-server`` this scenario starts on a free loopback port (``--save '' --appendonly
+no``, a folder of its own) and stops at the end; each machine gets
+``--ledger redis://127.0.0.1:PORT/0``. Each machine's deck is scenario 5's small deck
+(:data:`~.shapes.SMALL_DECK` slides of scenario 1's model at 2K, JPEG), its own output
+folder, ``--no-contact-sheet``.
+
+Runs, each after an emulator reset and on a key of its own (``bench-redis-<run>``):
+
+* ``three_redis``: three machines started together on Redis;
+* ``three_files``: the same, each on its own file ledger (nothing shared: the baseline);
+* ``join_redis``: three machines on Redis, a fourth started once a third of the three's
+  requests have been answered 200 (the emulator's arrivals, polled);
+* ``join_files``: the same without Redis;
+* ``redis_killed``: three machines on Redis; once a third of their requests are answered
+  200, ``redis-server`` is killed (SIGKILL); once another third are, it is started again
+  on the same port, empty.
+
+Which machine sent which request: the emulator records each request's connection (the
+client's loopback port); a thread polls ``/proc`` every :data:`POLL` s for the sockets each
+machine's process holds, so every arrival is put down to its machine (keep-alive
+connections live for a run; an arrival on a connection never seen is counted as
+``unattributed``). Times are emulated seconds on the emulator's clock:
+
+* a machine's **wall**: from the run's start (the first arrival of any machine; for the
+  fourth, its own first arrival) to its last 200 answer;
+* **together**: ``best / wall of all x saved / slides``, where the wall of all runs from the
+  first arrival to the last 200 answer, and ``best`` is the best schedule for every slide
+  of the run from that same first arrival (:func:`~.shapes.best_wall`, the emulator's own
+  quota book, the run's latencies). For ``join_*`` the best schedule has the fourth's
+  slides from the start too (the quota, not the fourth's late start, is what bounds the
+  run: 80 requests are four windows);
+* **slowest / fastest**: the ratio of the three first machines' walls;
+* **in delay**: requests that arrived inside a delay a 429 announced
+  (:func:`~.shapes.scenario._inside`, scenario 5's verdict, over the key);
+* **429s after join**: 429s answered after the fourth machine's first request arrived.
+  "Joins without a 429 storm" is defined as at most :data:`JOIN_429_AT_MOST` of them: a
+  machine that reads the shared ledger before its first send needs none, and one probe
+  per window of the three already running is a rounding the quota allows; a fourth that
+  paced alone would find the window full and be refused a burst of requests (the
+  ``join_files`` run shows how many);
+* **notices**: lines on each machine's stderr naming ``quota ledger`` and ``on its own``,
+  or ``quota ledger`` and ``back`` (the run going on alone when Redis is gone, and
+  sharing again when it is back): the interface promises at most one of each per outage.
+
+Targets: ``three_redis`` together >= 0.85, slowest / fastest <= 1.5, 0 in delay;
+``join_redis`` 429s after the fourth's first request <= :data:`JOIN_429_AT_MOST`;
+``redis_killed`` 0 slides lost and every machine exits 0, and at most one notice of each
+kind per machine. A run over :data:`RUN_TIMEOUT` real seconds is stopped (its machines
+killed) and shown as ``timeout``, which misses its targets.
+
+Run alone: ``python -m benchmarks.redis_quota`` (about a minute); it prints its tables and
+targets and updates the ``redis_quota`` key of ``latest.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from .deck import deck_config
+from .emulator_process import EmulatorProcess
+from .quota import FORMAT, IMAGE_SIZE, SEED, TIME_SCALE
+from .shapes import SHARED_RPM, SMALL_DECK, Seen, best_wall, compact_arrivals, emulator_settings
+from .shapes.scenario import _inside
+
+__all__ = [
+    "JOIN_429_AT_MOST",
+    "MACHINES",
+    "RATIO_AT_MOST",
+    "REDIS_SERVER",
+    "RUNS",
+    "RUN_TIMEOUT",
+    "TOGETHER_AT_LEAST",
+    "Machine",
+    "RedisQuotaResult",
+    "RedisRun",
+    "run_redis_quota_scenario",
+]
+
+MACHINES = 3
+RUN_TIMEOUT = 40.0
+"""Real seconds a run may take; the slowest (four machines, 80 slides at 20 a minute: four
+windows, about 210 emulated seconds) needs about 9."""
+POLL = 0.02
+"""Real seconds between two looks at ``/proc`` (machines' sockets) or the emulator's stats."""
+REDIS_SERVER = os.environ.get("BENCH_REDIS_SERVER") or shutil.which("redis-server") or ""
+TOGETHER_AT_LEAST = 0.85
+RATIO_AT_MOST = 1.5
+JOIN_429_AT_MOST = 3
+RUNS = (
+    ("three_redis", "three together, Redis"),
+    ("three_files", "three together, each its own file ledger"),
+    ("join_redis", "a fourth joins mid-run, Redis"),
+    ("join_files", "a fourth joins mid-run, file ledgers"),
+    ("redis_killed", "Redis killed mid-run, back empty"),
+)
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True)
+class Machine:
+    """One ``nanobanana run`` of a run; emulated seconds.
+
+    Attributes:
+        name: ``m1`` to ``m4`` (``m4`` joins mid-run).
+        exit_code: the process's, ``None`` when it was killed at the timeout.
+        slides, saved, lost: its deck's size, images in its folder, slides without one.
+        requests, http_429: arrivals put down to it, and of those the 429s.
+        first_arrival_s: its first request, since the run's first arrival.
+        wall_s: see the module's doc.
+        alone_notices, back_notices: stderr lines naming ``quota ledger`` and ``on its
+            own``, and ``quota ledger`` and ``back``.
+        stderr_tail: the last lines of its stderr when it did not exit 0.
+    """
+
+    name: str
+    exit_code: int | None
+    slides: int
+    saved: int
+    lost: int
+    requests: int
+    http_429: int
+    first_arrival_s: float | None
+    wall_s: float | None
+    alone_notices: int
+    back_notices: int
+    stderr_tail: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisRun:
+    """One run of scenario 9; emulated seconds (``None``: does not apply, or not measured).
+
+    Attributes:
+        key, label: stable name and table label (:data:`RUNS`).
+        redis: whether the machines shared the Redis ledger.
+        outcome: ``ok``, ``timeout``, or ``error: ...`` (the run could not be made).
+        machines: each machine, in start order.
+        slides, saved, lost: all machines together.
+        requests, http_429, other_errors: the emulator's arrivals of the run's key.
+        inside_announced_delay: requests inside a delay a 429 announced.
+        wall_s: first arrival to last 200 answer, all machines.
+        best_wall_s: the best schedule for ``slides`` from the same first arrival.
+        efficiency: together, ``best_wall_s / wall_s x saved / slides``.
+        ratio: slowest / fastest wall of the machines started together.
+        joined_at_s: when the fourth was started, since the run's first arrival (``join_*``).
+        http_429_after_join: 429s answered after the fourth's first arrival.
+        redis_killed_at_s, redis_back_at_s: for ``redis_killed``, since the first arrival.
+        unattributed: arrivals on a connection no machine was seen holding.
+        arrivals: ``[t, answered, status, retry_delay, machine]`` per request.
+    """
+
+    key: str
+    label: str
+    redis: bool
+    outcome: str
+    machines: list[Machine]
+    slides: int
+    saved: int
+    lost: int
+    requests: int | None = None
+    http_429: int | None = None
+    other_errors: int | None = None
+    inside_announced_delay: int | None = None
+    wall_s: float | None = None
+    best_wall_s: float | None = None
+    efficiency: float | None = None
+    ratio: float | None = None
+    joined_at_s: float | None = None
+    http_429_after_join: int | None = None
+    redis_killed_at_s: float | None = None
+    redis_back_at_s: float | None = None
+    unattributed: int = 0
+    arrivals: list[list[Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisQuotaResult:
+    """Scenario 9: every run, in :data:`RUNS` order."""
+
+    runs: list[RedisRun]
+    duration_s: float
+
+    def run(self, key: str) -> RedisRun | None:
+        return next((r for r in self.runs if r.key == key), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "settings": {
+                "machines": MACHINES,
+                "slides_each": SMALL_DECK,
+                "rpm": SHARED_RPM,
+                "image_size": IMAGE_SIZE,
+                "format": FORMAT,
+                "time_scale": TIME_SCALE,
+                "seed": SEED,
+                "run_timeout_s": RUN_TIMEOUT,
+            },
+            "runs": {r.key: r.to_json() for r in self.runs},
+            "duration_s": round(self.duration_s, 1),
+        }
+
+
+# -- redis-server ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _pong(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """``redis-server`` on a loopback port, no persistence, in a folder of its own."""
+
+    def __init__(self, folder: Path, port: int | None = None) -> None:
+        self.folder = folder
+        self.port = port or _free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start it (again, empty, on the same port) and wait until it answers PING."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        command = [
+            REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(self.folder), "--daemonize", "no",
+        ]  # fmt: skip
+        with open(self.folder / "redis.log", "ab") as out:
+            self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while not _pong(self.port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.01)
+
+    def kill(self) -> None:
+        """SIGKILL, as a machine losing its Redis would see it."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait(timeout=5)
+
+    def stop(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+# -- machines -------------------------------------------------------------------------------
+
+
+class _Launched:
+    """One machine's process, its folders and its stderr file."""
+
+    def __init__(self, name: str, folder: Path, env: dict[str, str], ledger: str | None) -> None:
+        self.name = name
+        self.folder = folder
+        for part in ("tmp", "run", "home", "deck"):
+            (folder / part).mkdir(parents=True, mode=0o700, exist_ok=True)
+        config = deck_config(SMALL_DECK, folder / "deck", image_size=IMAGE_SIZE, fmt=FORMAT)
+        (folder / "slides.json").write_bytes(orjson.dumps(config) + b"\n")
+        own = dict(env)
+        own |= {"TMPDIR": str(folder / "tmp"), "XDG_RUNTIME_DIR": str(folder / "run")}
+        own["HOME"] = str(folder / "home")
+        command = [
+            sys.executable, "-m", "nanobanana_async", "run", str(folder / "slides.json"),
+            "--time-scale", repr(TIME_SCALE), "--quiet", "--no-contact-sheet",
+        ]  # fmt: skip
+        if ledger is not None:
+            command += ["--ledger", ledger]
+        self._stderr: IO[bytes] = open(folder / "stderr.txt", "wb")  # noqa: SIM115
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            command, cwd=folder, env=own, stdout=subprocess.DEVNULL, stderr=self._stderr
+        )
+
+    def finish(self, deadline: float) -> int | None:
+        """Its exit code, or ``None`` after killing it at ``deadline`` (monotonic)."""
+        try:
+            code = self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=3)
+            code = None
+        self._stderr.close()
+        return code
+
+    def saved(self) -> int:
+        return sum(1 for p in (self.folder / "deck").glob(f"*.{FORMAT}") if p.name[0] != ".")
+
+    def stderr_lines(self) -> list[str]:
+        return (self.folder / "stderr.txt").read_text(errors="replace").splitlines()
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    found = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:["):
+                    found.add(target[8:-1])
+    return found
+
+
+def _local_ports() -> dict[str, str]:
+    """Socket inode -> ``127.0.0.1:port`` of every IPv4 TCP socket on this machine."""
+    ports = {}
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        next(table)
+        for line in table:
+            parts = line.split()
+            address, port = parts[1].split(":")
+            host = ".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0))
+            ports[parts[9]] = f"{host}:{int(port, 16)}"
+    return ports
+
+
+class _Owners:
+    """Which machine holds which client address, from ``/proc``, polled in a thread."""
+
+    def __init__(self) -> None:
+        self.owner: dict[str, str] = {}
+        self._machines: list[_Launched] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="sockets", daemon=True)
+
+    def __enter__(self) -> _Owners:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def add(self, machine: _Launched) -> None:
+        with self._lock:
+            self._machines.append(machine)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(POLL):
+            with self._lock:
+                running = [m for m in self._machines if m.process.poll() is None]
+            if not running:
+                continue
+            inodes = {m.name: _socket_inodes(m.process.pid) for m in running}
+            ports = _local_ports()
+            for name, held in inodes.items():
+                for inode in held:
+                    address = ports.get(inode)
+                    if address is not None:
+                        self.owner.setdefault(address, name)
+
+
+def _answered_200(emulator: EmulatorProcess) -> int:
+    arrivals = emulator.stats()["arrivals"]
+    return sum(1 for a in arrivals if a["status"] == 200 and a["answered"] is not None)
+
+
+def _wait_answered(emulator: EmulatorProcess, count: int, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        if _answered_200(emulator) >= count:
+            return True
+        time.sleep(POLL)
+    return False
+
+
+def _notices(lines: Sequence[str], word: str) -> int:
+    return sum(1 for line in lines if "quota ledger" in line and word in line)
+
+
+def _machine_row(
+    launched: _Launched,
+    code: int | None,
+    arrivals: Sequence[dict[str, Any]],
+    owner: dict[str, str],
+    start: float | None,
+    *,
+    own_start: bool,
+) -> Machine:
+    mine = [a for a in arrivals if owner.get(a.get("conn", "")) == launched.name]
+    seen = Seen.of(mine)
+    begin = seen.first if own_start else start
+    wall = first = None
+    if begin is not None and seen.last_answer is not None:
+        wall = (seen.last_answer - begin) / TIME_SCALE
+    if start is not None and seen.first is not None:
+        first = (seen.first - start) / TIME_SCALE
+    lines = launched.stderr_lines()
+    saved = launched.saved()
+    return Machine(
+        name=launched.name,
+        exit_code=code,
+        slides=SMALL_DECK,
+        saved=saved,
+        lost=SMALL_DECK - saved,
+        requests=seen.requests,
+        http_429=seen.http_429,
+        first_arrival_s=first,
+        wall_s=wall,
+        alone_notices=_notices(lines, "on its own"),
+        back_notices=_notices(lines, "back"),
+        stderr_tail=[] if code == 0 else lines[-5:],
+    )
+
+
+def _run(
+    key: str,
+    emulator: EmulatorProcess,
+    tmp: Path,
+    redis: RedisServer | None,
+    log: Callable[[str], None],
+) -> RedisRun:
+    """One run of :data:`RUNS` (``redis``: the server for the Redis runs, running)."""
+    label = dict(RUNS)[key]
+    folder = tmp / key
+    emulator.reset()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NANO_BANANA_")}
+    env |= {"GEMINI_API_KEY": f"bench-redis-{key}", "GOOGLE_GEMINI_BASE_URL": emulator.base_url}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
+    ledger = redis.url if redis is not None else None
+    joins = key.startswith("join")
+    launched: list[_Launched] = []
+    joined_at = killed_at = back_at = None
+    third = MACHINES * SMALL_DECK // 3
+    deadline = time.monotonic() + RUN_TIMEOUT
+    with _Owners() as owners:
+        try:
+            for n in range(MACHINES):
+                launched.append(_Launched(f"m{n + 1}", folder / f"m{n + 1}", env, ledger))
+                owners.add(launched[-1])
+            if joins and _wait_answered(emulator, third, deadline):
+                joined_at = emulator.now()
+                launched.append(_Launched(f"m{MACHINES + 1}", folder / "m4", env, ledger))
+                owners.add(launched[-1])
+            killing = key == "redis_killed"
+            if killing and redis is not None and _wait_answered(emulator, third, deadline):
+                redis.kill()
+                killed_at = emulator.now()
+                log(f"  {key}: redis-server killed")
+                if _wait_answered(emulator, 2 * third, deadline):
+                    redis.start()
+                    back_at = emulator.now()
+                    log(f"  {key}: redis-server back, empty")
+            codes = [m.finish(deadline) for m in launched]
+        except BaseException:
+            for m in launched:
+                m.finish(time.monotonic())
+            raise
+        time.sleep(3 * POLL)
+    arrivals: list[dict[str, Any]] = emulator.settle()["arrivals"]
+    owner = dict(owners.owner)
+    seen = Seen.of(arrivals)
+    start = seen.first
+    machines = [
+        _machine_row(m, c, arrivals, owner, start, own_start=i >= MACHINES)
+        for i, (m, c) in enumerate(zip(launched, codes, strict=True))
+    ]
+    slides = SMALL_DECK * len(launched)
+    saved = sum(m.saved for m in machines)
+    wall = best = efficiency = None
+    if start is not None and seen.last_answer is not None and seen.latency is not None:
+        wall = (seen.last_answer - start) / TIME_SCALE
+        settings = emulator_settings(("--rpm", str(SHARED_RPM)))
+        best = best_wall(settings, slides, seen.latency, start, [], seen.latencies) / TIME_SCALE
+        efficiency = best / wall * saved / slides if wall > 0 else None
+    walls = [m.wall_s for m in machines[:MACHINES]]
+    ratio = None
+    if all(w is not None and w > 0 for w in walls):
+        known = [w for w in walls if w is not None]
+        ratio = max(known) / min(known)
+    after_join = None
+    fourth = machines[MACHINES].first_arrival_s if len(machines) > MACHINES else None
+    if joins and fourth is not None and start is not None:
+        first = start + fourth * TIME_SCALE
+        after_join = sum(
+            1
+            for a in arrivals
+            if a["status"] == 429 and a["answered"] is not None and a["answered"] >= first
+        )
+    timed_out = any(c is None for c in codes) or (joins and joined_at is None)
+    names = [owner.get(a.get("conn", "")) for a in arrivals]
+    rows = compact_arrivals(arrivals)
+    return RedisRun(
+        key=key,
+        label=label,
+        redis=redis is not None,
+        outcome="timeout" if timed_out else "ok",
+        machines=machines,
+        slides=slides,
+        saved=saved,
+        lost=slides - saved,
+        requests=seen.requests,
+        http_429=seen.http_429,
+        other_errors=seen.other_errors,
+        inside_announced_delay=_inside(arrivals),
+        wall_s=wall,
+        best_wall_s=best,
+        efficiency=efficiency,
+        ratio=ratio,
+        joined_at_s=_since(joined_at, start),
+        http_429_after_join=after_join,
+        redis_killed_at_s=_since(killed_at, start),
+        redis_back_at_s=_since(back_at, start),
+        unattributed=sum(1 for name in names if name is None),
+        arrivals=[[*row, name] for row, name in zip(rows, names, strict=True)],
+    )
+
+
+def _since(moment: float | None, start: float | None) -> float | None:
+    """``moment`` (the emulator's clock, real seconds) in emulated seconds since ``start``."""
+    return None if moment is None or start is None else (moment - start) / TIME_SCALE
+
+
+def _failed(key: str, redis: bool, why: str) -> RedisRun:
+    return RedisRun(key, dict(RUNS)[key], redis, f"error: {why}", [], 0, 0, 0)
+
+
+def run_redis_quota_scenario(
+    keys: Sequence[str] | None = None, log: Callable[[str], None] = print
+) -> RedisQuotaResult:
+    """Every run of :data:`RUNS` (or those named by ``keys``), against one emulator."""
+    began = time.perf_counter()
+    chosen = [k for k, _ in RUNS if keys is None or k in keys]
+    found: list[RedisRun] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="nanobanana-bench-redis-") as tmp,
+        EmulatorProcess(time_scale=TIME_SCALE, seed=SEED, extra=("--rpm", str(SHARED_RPM))) as emu,
+    ):
+        redis = RedisServer(Path(tmp) / "redis")
+        try:
+            for key in chosen:
+                uses_redis = not key.endswith("_files")
+                if uses_redis and not REDIS_SERVER:
+                    found.append(_failed(key, True, "no redis-server on PATH"))
+                    continue
+                if uses_redis:
+                    redis.stop()
+                    redis.start()  # empty: every run starts from a fresh server
+                run = _run(key, emu, Path(tmp), redis if uses_redis else None, log)
+                found.append(run)
+                eff = "-" if run.efficiency is None else f"{run.efficiency:.3f}"
+                log(
+                    f"  {key}: {run.outcome}, {run.saved}/{run.slides} saved, "
+                    f"{run.http_429} 429s, together {eff}"
+                )
+        finally:
+            redis.stop()
+    return RedisQuotaResult(found, time.perf_counter() - began)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run scenario 9 alone (or the runs named): its tables, targets and ``latest.json`` key."""
+    from .report import RESULTS_DIR, log, redis_quota_tables, redis_quota_targets, update_json
+
+    keys = list(sys.argv[1:] if argv is None else argv) or None
+    unknown = set(keys or ()) - {k for k, _ in RUNS}
+    if unknown:
+        print(f"unknown run(s): {', '.join(sorted(unknown))}; runs: {', '.join(dict(RUNS))}")
+        return 2
+    result = run_redis_quota_scenario(keys, log)
+    found = redis_quota_targets(result)
+    path = RESULTS_DIR / "latest.json"
+    update_json(path, "redis_quota", result.to_json(), found)
+    print(redis_quota_tables(result, found))
+    print(f"\n{path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
