@@ -1,11 +1,11 @@
-"""``make bench``: every scenario (issues 4, 10, 25, 27), the tables, ``latest.json``, a chart.
+"""``make bench``: every scenario (issues 4, 10, 25, 27, 29, 31), the tables, the JSON, a chart.
 
 Run: ``.venv/bin/python -m benchmarks.run``. Everything talks to emulators on loopback
 (``127.0.0.1``, free ports) started as subprocesses, but the seeded sweep, which runs its
-emulators in process on virtual time (in two worker processes); nothing leaves the
-machine. Progress goes to stderr, the tables to stdout. The exit code is 0 when every
-scenario ran, whether or not its targets were met: targets are figures to read, not
-assertions.
+emulators in process on virtual time (in two worker processes); scenario 9 starts a
+``redis-server`` on loopback too; nothing leaves the machine. Progress goes to stderr,
+the tables to stdout. The exit code is 0 when every scenario ran, whether or not its
+targets were met: targets are figures to read, not assertions.
 """
 
 from __future__ import annotations
@@ -24,10 +24,13 @@ from .quota import (
     TIME_SCALE,
     run_quota_scenario,
 )
+from .redis_quota import run_redis_quota_scenario
 from .report import (
     RESULTS_DIR,
     chart,
     log,
+    redis_quota_tables,
+    redis_quota_targets,
     tables,
     targets,
     text_check_tables,
@@ -63,6 +66,9 @@ def main() -> int:
     text_check = run_text_check_scenario(log)
     log("8. service tiers: a 20-slide deck on each, on virtual time")
     tier_runs = run_tiers()
+    log("9. one quota, several machines: nanobanana run processes through Redis, and without")
+    redis_quota = run_redis_quota_scenario(log=log)
+    redis_found = redis_quota_targets(redis_quota)
     found = targets(runs, cpu, memory, shapes, sweep)
     text_found = text_check_targets(text_check)
     settings = {
@@ -93,11 +99,14 @@ def main() -> int:
         text_check=text_check,
     )
     update_json(json_path, "tiers", tier_figures(tier_runs), [])
+    update_json(json_path, "redis_quota", redis_quota.to_json(), redis_found)
     print(tables(runs, cpu, memory, startup, found, shapes, sweep))
     print()
     print(text_check_tables(text_check, text_found))
     print("\n8. service tiers (virtual time; the emulator's tier model)\n")
     print("\n".join(tier_table(tier_runs)))
+    print()
+    print(redis_quota_tables(redis_quota, redis_found))
     print(f"\n{json_path}\n{chart_path}\n({duration:.0f} s)")
     return 0
 
