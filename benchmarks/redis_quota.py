@@ -156,7 +156,8 @@ class RedisRun:
     Attributes:
         key, label: stable name and table label (:data:`RUNS`).
         redis: whether the machines shared the Redis ledger.
-        outcome: ``ok``, ``timeout``, or ``error: ...`` (the run could not be made).
+        outcome: ``ok``, ``timeout``, ``no requests`` (every machine ended before sending
+            one: see their ``stderr_tail``), or ``error: ...`` (the run could not be made).
         machines: each machine, in start order.
         slides, saved, lost: all machines together.
         requests, http_429, other_errors: the emulator's arrivals of the run's key.
@@ -407,10 +408,16 @@ def _answered_200(emulator: EmulatorProcess) -> int:
     return sum(1 for a in arrivals if a["status"] == 200 and a["answered"] is not None)
 
 
-def _wait_answered(emulator: EmulatorProcess, count: int, deadline: float) -> bool:
+def _wait_answered(
+    emulator: EmulatorProcess, count: int, deadline: float, machines: Sequence[_Launched]
+) -> bool:
+    """Wait until ``count`` requests are answered 200; ``False`` at ``deadline``, or as soon
+    as every machine has exited (they will send no more)."""
     while time.monotonic() < deadline:
         if _answered_200(emulator) >= count:
             return True
+        if all(m.process.poll() is not None for m in machines):
+            return False
         time.sleep(POLL)
     return False
 
@@ -474,21 +481,24 @@ def _run(
     joined_at = killed_at = back_at = None
     third = MACHINES * SMALL_DECK // 3
     deadline = time.monotonic() + RUN_TIMEOUT
+
+    def answered(count: int) -> bool:
+        return _wait_answered(emulator, count, deadline, launched)
+
     with _Owners() as owners:
         try:
             for n in range(MACHINES):
                 launched.append(_Launched(f"m{n + 1}", folder / f"m{n + 1}", env, ledger))
                 owners.add(launched[-1])
-            if joins and _wait_answered(emulator, third, deadline):
+            if joins and answered(third):
                 joined_at = emulator.now()
                 launched.append(_Launched(f"m{MACHINES + 1}", folder / "m4", env, ledger))
                 owners.add(launched[-1])
-            killing = key == "redis_killed"
-            if killing and redis is not None and _wait_answered(emulator, third, deadline):
+            if key == "redis_killed" and redis is not None and answered(third):
                 redis.kill()
                 killed_at = emulator.now()
                 log(f"  {key}: redis-server killed")
-                if _wait_answered(emulator, 2 * third, deadline):
+                if answered(2 * third):
                     redis.start()
                     back_at = emulator.now()
                     log(f"  {key}: redis-server back, empty")
@@ -528,14 +538,18 @@ def _run(
             for a in arrivals
             if a["status"] == 429 and a["answered"] is not None and a["answered"] >= first
         )
-    timed_out = any(c is None for c in codes) or (joins and joined_at is None)
+    outcome = "ok"
+    if any(c is None for c in codes) or (joins and joined_at is None):
+        outcome = "timeout"
+    elif not arrivals:
+        outcome = "no requests"  # every machine ended before sending: see their stderr
     names = [owner.get(a.get("conn", "")) for a in arrivals]
     rows = compact_arrivals(arrivals)
     return RedisRun(
         key=key,
         label=label,
         redis=redis is not None,
-        outcome="timeout" if timed_out else "ok",
+        outcome=outcome,
         machines=machines,
         slides=slides,
         saved=saved,

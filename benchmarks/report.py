@@ -908,6 +908,14 @@ def redis_quota_tables(result: RedisQuotaResult, found: Sequence[Target]) -> str
         f"{REDIS_RUN_TIMEOUT:g} s of real time is\n"
         f"stopped (timeout). ({result.duration_s:.0f} s real)"
     )
+    failures = [
+        f"{run.key} {m.name} exit {_cell(m.exit_code)}: {m.stderr_tail[-1]}"
+        for run in result.runs
+        for m in run.machines
+        if m.exit_code != 0 and m.stderr_tail
+    ]
+    if failures:
+        note += "\n\n" + "\n".join(failures)
     target_table = _table(
         ["targets (issue 31)", "measured", "met"],
         [[t.wanted, t.measured, "yes" if t.met else "MISSED"] for t in found],
