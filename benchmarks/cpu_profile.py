@@ -65,7 +65,7 @@ _GROUPS: list[tuple[str, tuple[str, ...]]] = [
 _PARTS: list[tuple[str, str, str]] = [
     ("thumbnails", "files/images.py", "_thumbnail"),
     ("contact sheet", "export/contact_sheet.py", "write_contact_sheet"),
-    ("ledger (flock + JSON)", "engine/ledger.py", ""),
+    ("ledger (flock + JSON)", "ledger/file.py", ""),
     ("progress file", "engine/writer.py", ""),
     ("endpoint check (/proc/net)", "service/endpoint.py", "_listeners"),
 ]

@@ -98,6 +98,17 @@ def _bounded(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
+def _ledger(text: str) -> object:
+    """``--ledger``'s value as a ledger choice (its error is the option's line)."""
+    from ..errors import ConfigError
+    from ..ledger.address import parse_ledger
+
+    try:
+        return parse_ledger(text, "--ledger")
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(error.problem) from None
+
+
 def _slide_numbers(text: str) -> frozenset[int]:
     """``3,7,9-12`` -> {3, 7, 9, 10, 11, 12}.
 
@@ -245,6 +256,13 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         type=_positive_float,
         default=1.0,
         help="against an emulator started with --time-scale X, pass the same X",
+    )
+    run.add_argument(
+        "--ledger",
+        type=_ledger,
+        metavar="WHERE",
+        help="where the quota's pacing is shared: file (this machine's runs; default), off, "
+        "or redis://host:6379/0 (every machine pointed at it; the redis extra)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar, even in a terminal")
     run.add_argument(

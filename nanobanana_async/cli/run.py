@@ -11,9 +11,11 @@ signal's: 130 for SIGINT, 143 for SIGTERM.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -22,12 +24,13 @@ import orjson
 
 from ..config.loading import DeckConfig
 from ..engine.fix_units import check_fix_text
-from ..engine.ledger import default_ledger_path
 from ..engine.run import EngineSettings, generate_deck
 from ..errors import ConfigError, NanoBananaError, RunLockedError
 from ..exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ..files.reading import read_regular
 from ..follow.summary import result_line
+from ..ledger.address import RedisAddress
+from ..ledger.file import default_ledger_path
 from ..results import DeckResult
 from .allocator import pin_mmap_threshold
 from .bar import ProgressBar
@@ -128,13 +131,22 @@ def run_command(
             print(f"nanobanana: notice: {notice}", file=sys.stderr)
         fix_text = getattr(args, "fix_text", None)  # edit and pick have none
         check_fix_text(config, fix_text)
+        # --ledger, else the config's (or NANO_BANANA_LEDGER's), else this machine's file;
+        # chosen here, once (the config's is then spent). An embedded emulator's quota is
+        # this process's own: nothing to share.
+        choice = "off" if args.emulator else getattr(args, "ledger", None) or config.ledger
+        ledger: Path | RedisAddress | None = None
+        if isinstance(choice, RedisAddress):
+            ledger = choice
+        elif choice != "off":
+            ledger = default_ledger_path(env)
+        config = dataclasses.replace(config, ledger="off")
         settings = EngineSettings(
             concurrency=args.concurrency,
             rpm=args.rpm,
             timeout=args.timeout,
             time_scale=time_scale,
-            # An embedded emulator's quota is this process's own: nothing to share.
-            quota_ledger=None if args.emulator else default_ledger_path(env),
+            quota_ledger=ledger,
             dry_run=args.emulator,
             max_cost=args.max_cost,
             contact_sheet=not args.no_contact_sheet,

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
+from ..ledger.address import LEDGER_ENV, LedgerChoice, parse_ledger
 from ..qa.quotes import expected_text
 from ..qa.reading import require_qa
 from ..service.edit_body import EditStep, Region
@@ -91,7 +92,7 @@ CONFIG_FIELDS = frozenset(
         "aspect_ratio", "image_size", "api_key", "base_url", "concurrency", "rpm", "timeout",
         "strict_model", "allow_insecure_http", "max_cost", "style_reference", "consistency",
         "mode", "variants", "check_text", "fix_text", "service_tier", "flex_fallback",
-        "backend", "project", "location",
+        "backend", "project", "location", "ledger",
     }
 )  # fmt: skip
 """Top-level fields the validator reads; anything else is refused."""
@@ -209,6 +210,9 @@ class DeckConfig:
             Application Default Credentials; ``api_key`` is then ``None``).
         project: the Vertex project, or ``None``: the credentials' own, read by the run.
         location: the Vertex location (``global`` unless said).
+        ledger: where the quota's pacing state is shared: the config's ``ledger``, else
+            ``NANO_BANANA_LEDGER``, else ``None`` (the caller's default: the command line
+            shares a file on this machine, the library paces alone).
     """
 
     slides: tuple[SlideSpec, ...]
@@ -232,6 +236,7 @@ class DeckConfig:
     backend: str = "gemini"
     project: str | None = None
     location: str = "global"
+    ledger: LedgerChoice | None = None
 
     def require_key(self, hint: str = "") -> str:
         """The key, for what is about to send a request.
@@ -433,6 +438,9 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
             "first one's image, a batch sends them at once); make the first slide alone first",
         )
     flex_fallback = fields.optional(raw, "flex_fallback", "", fields.flex_fallback, _FALLBACK)
+    ledger = fields.optional(raw, "ledger", "", parse_ledger, None)
+    if ledger is None and env.get(LEDGER_ENV, "").strip():
+        ledger = parse_ledger(env[LEDGER_ENV], LEDGER_ENV)
     references: dict[Path, ReferenceImage] = {}
     style_reference = _reference(raw, "", "style_reference", base_dir, references)
 
@@ -497,6 +505,7 @@ def _resolve(raw: Mapping[str, Any], env: Mapping[str, str], base_dir: Path) -> 
         backend=backend,
         project=project,
         location=location,
+        ledger=ledger,
     )
 
 

@@ -506,6 +506,17 @@ def _config_schema() -> dict[str, Any]:
                 "and the final line) or fail (the slide fails, kind FlexShed). Default: standard."
             ),
         },
+        "ledger": {
+            "type": "string",
+            "pattern": "^(file|off|rediss?://.+)$",
+            "description": (
+                "Where the quota's pacing state is shared: file (the runs of this machine; "
+                "the command line's default), off (this run paces alone), or a Redis URL, "
+                "redis://host:6379/0 or rediss:// (every machine pointed at it shares one "
+                "quota; the redis extra). run --ledger says the same. "
+                "Default: NANO_BANANA_LEDGER, else file."
+            ),
+        },
         "consistency": {
             "type": "string",
             "enum": list(CONSISTENCY_MODES),
@@ -609,6 +620,7 @@ _BRIEF: Mapping[str, str] = MappingProxyType(
         "style_reference": "an image sent with every slide, for one look",
         "mode": "batch-api: half price, done within 24 hours",
         "consistency": "first-slide: its image is sent with every other slide",
+        "ledger": "file, off, or redis://host/0 for machines",
         "service_tier": "flex: half price, slower; priority: dearer",
         "flex_fallback": "a shed Flex slide: made at standard, or failed",
         "concurrency": "requests in flight at once",

@@ -39,9 +39,9 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from ..errors import RateLimited
+from ..ledger.state import StateStore
 from .gate import ConcurrencyGate
 from .pacer import Pacer, RateLimitNote
-from .quota import StateStore
 
 __all__ = ["Admission", "Ticket"]
 

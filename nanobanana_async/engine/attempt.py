@@ -53,6 +53,7 @@ from ..files.images import (
     stage_received,
 )
 from ..files.turns import turn_path, write_turn
+from ..ledger.state import StateStore
 from ..results import SlideFailure, SlideOutput, utc_iso
 from ..service.client import GeminiClient
 from ..service.model_ids import signs_turns
@@ -70,7 +71,6 @@ from .events import (
 from .manifest import generation_digest
 from .originals import MAX_ORIGINAL_BYTES, kept_reference
 from .plan import Job
-from .quota import StateStore
 from .retry import slide_retrying
 from .settings import EngineSettings
 from .text_checks import Origin, TextChecks

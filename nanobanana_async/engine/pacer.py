@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from .quota import MemoryStore, QuotaState, StateStore
+from ..ledger.state import MemoryStore, QuotaState, StateStore
 
 __all__ = ["Pacer", "RateLimitNote", "SendNote"]
 

@@ -30,6 +30,8 @@ from ..errors import (
 from ..files.images import (
     discard_staged,
 )
+from ..ledger.address import RedisAddress
+from ..ledger.file import QuotaLedger, default_ledger_path, entry_name
 from ..results import DeckResult, RunState, SlideFailure, SlideOutput, StopReport, utc_iso
 from ..service.auth import BearerAuth
 from ..service.client import GeminiClient
@@ -42,7 +44,6 @@ from .events import (
     RunFinished,
     SlideReused,
 )
-from .ledger import QuotaLedger, entry_name
 from .manifest import Decision
 from .outputs import (
     deck_spend,
@@ -60,6 +61,7 @@ from .text_fixes import FixOutcome, TextFixes, kept_origin
 from .writer import ProgressWriter
 
 if TYPE_CHECKING:
+    from ..ledger.redis_store import RedisLedger
     from .batched import BatchSender
 
 __all__ = ["EngineSettings", "carry_out", "generate_deck"]
@@ -123,6 +125,11 @@ async def generate_deck(
     """
     settings = settings or EngineSettings()
     cfg = load_config(config, env=env)
+    if settings.quota_ledger is None and cfg.ledger is not None:
+        # The config's (or NANO_BANANA_LEDGER's) choice, when the caller made none.
+        shared = default_ledger_path(env) if cfg.ledger == "file" else cfg.ledger
+        if shared != "off":
+            settings = dataclasses.replace(settings, quota_ledger=shared)
     # Before anything is written or locked: a run without a key stops here, saying why.
     cfg.require_key("; for a dry run that needs no key, use nanobanana run --emulator")
     if transport is None and (problem := refused_listener(cfg.base_url)) is not None:
@@ -210,10 +217,15 @@ async def carry_out(
         api_version=api_version,
         auth=auth,
     )
-    store = None
-    if settings.quota_ledger is not None:
-        # A Vertex project's quota is the project's, whoever's token asks.
-        entry = entry_name(cfg.base_url, api_key or f"vertex:{cfg.project}", cfg.model)
+    store: QuotaLedger | RedisLedger | None = None
+    # A Vertex project's quota is the project's, whoever's token asks.
+    entry = entry_name(cfg.base_url, api_key or f"vertex:{cfg.project}", cfg.model)
+    if isinstance(settings.quota_ledger, RedisAddress):
+        # Imported here: the redis extra is loaded only by a run that shares through it.
+        from ..ledger.redis_store import RedisLedger
+
+        store = RedisLedger(settings.quota_ledger, entry, clock=clock)
+    elif settings.quota_ledger is not None:
         store = QuotaLedger(settings.quota_ledger, entry, clock=clock)
     run = Run(
         cfg,
@@ -333,6 +345,8 @@ async def carry_out(
                     await events.aclose()
                     writer.finish()  # the final snapshot now, not after the interval
     finally:
+        if store is not None and not isinstance(store, QuotaLedger):
+            store.close()  # the Redis ledger's connection
         with anyio.CancelScope(shield=True):
             if ended is None:
                 ended = clock()

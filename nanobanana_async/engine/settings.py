@@ -9,6 +9,7 @@ from pathlib import Path
 
 import anyio
 
+from ..ledger.address import RedisAddress
 from .retry import RetryPolicy
 
 __all__ = ["EngineSettings"]
@@ -29,9 +30,11 @@ class EngineSettings:
         retry: the retry policy.
         progress_interval: the least time between two progress-file writes, in seconds.
         seed: seeds backoff jitter, for reproducible runs.
-        quota_ledger: the file through which runs on one machine share the quota's pacing
-            state (:mod:`~nanobanana_async.engine.ledger`); ``None`` paces this run on its own.
-            The CLI passes :func:`~nanobanana_async.engine.ledger.default_ledger_path`.
+        quota_ledger: where the runs that share the quota keep its pacing state: a file
+            for the runs of one machine (:mod:`~nanobanana_async.ledger.file`), or a Redis
+            server for those of many (:mod:`~nanobanana_async.ledger.redis_store`);
+            ``None``: as the config's ``ledger`` says (``NANO_BANANA_LEDGER``), else this
+            run paces on its own.
         dry_run: the service is an emulator (placeholder images): the results say so.
         max_cost: the run's budget in USD (overrides the config's).
         contact_sheet: redraw ``output_dir/contact-sheet.png`` after the run.
@@ -60,7 +63,7 @@ class EngineSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     progress_interval: float = 0.25
     seed: int | None = None
-    quota_ledger: Path | None = None
+    quota_ledger: Path | RedisAddress | None = None
     dry_run: bool = False
     max_cost: float | None = None
     contact_sheet: bool = True

@@ -111,7 +111,7 @@ class Registry:
     @classmethod
     def default(cls, env: Mapping[str, str] | None = None) -> Registry:
         # Imported here: the engine's import (the HTTP stack) is not for status's to pay.
-        from ..engine.ledger import default_ledger_path
+        from ..ledger.file import default_ledger_path
 
         ledger = default_ledger_path(env)
         return cls(None if ledger is None else ledger.parent / "runs")

@@ -4,6 +4,8 @@ The agent behind a client fills ``start_deck``'s config from text it was given, 
 text may be written to send the key elsewhere. So a config that arrives through MCP (an
 object, or a ``config_path``) may not set ``base_url``, ``api_key`` or
 ``allow_insecure_http``: those come from the server's own environment, as its key does.
+Nor may it name a Redis ``ledger``: that server would learn when the key sends, and could
+stall the runs (``"file"`` and ``"off"`` choose nothing outside the machine).
 The one who starts the server may allow endpoints (``nanobanana mcp --allow-endpoint URL``,
 or ``NANO_BANANA_MCP_ALLOW_ENDPOINTS``, URLs separated by commas or spaces); a config may
 then name one of them as its ``base_url``, and with it set its own ``api_key`` and
@@ -31,6 +33,7 @@ _SERVER_OWN = {
     "api_key": frozenset({"${GEMINI_API_KEY}", "${GOOGLE_API_KEY}"}),
     "base_url": frozenset({"${GOOGLE_GEMINI_BASE_URL}"}),
 }
+_QUIET = frozenset({"file", "off"})  # ledgers an agent may choose: nothing leaves the machine
 _SEPARATORS = re.compile(r"[,\s]+")
 
 
@@ -88,6 +91,14 @@ class Allowances:
         Raises:
             ConfigError: the field, and the server's option that would allow it.
         """
+        ledger = raw.get("ledger")
+        if ledger is not None and not (isinstance(ledger, str) and ledger.strip() in _QUIET):
+            # Whoever runs that server would see when the key sends, and could stall the runs.
+            raise ConfigError(
+                "ledger",
+                'an MCP client may set it only to "file" or "off"; the server shares the '
+                "quota through its own NANO_BANANA_LEDGER",
+            )
         url = raw.get("base_url")
         own = isinstance(url, str) and url.strip() in _SERVER_OWN["base_url"]
         if url is not None and not own:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nanobanana_async.engine.ledger import default_ledger_path
+from nanobanana_async.ledger.file import default_ledger_path
 from nanobanana_async.exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE
 
 

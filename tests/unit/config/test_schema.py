@@ -84,7 +84,7 @@ def test_required_fields_are_the_validators(tmp_path: Path) -> None:
     full |= {"concurrency": 1, "rpm": 1, "timeout": 1, "strict_model": True}
     full |= {"allow_insecure_http": True, "max_cost": 5, "consistency": "first-slide"}
     full |= {"mode": "standard", "variants": 3, "check_text": True, "fix_text": 2}
-    full |= {"service_tier": "flex", "flex_fallback": "fail"}
+    full |= {"service_tier": "flex", "flex_fallback": "fail", "ledger": "off"}
     # style_reference needs a real file; the Vertex fields refuse an api_key (below).
     vertex = {"backend": "vertex", "project": "deck-project", "location": "global"}
     assert set(full) == CONFIG_FIELDS - {"style_reference", *vertex}
@@ -349,8 +349,8 @@ def test_the_field_lines_name_every_field_once_and_stay_short() -> None:
     assert "config file's folder" in lines[0]
     # 2.5 KB with the image fields; the text check (text, check_text, fix_text) adds 0.2,
     # the service tiers (service_tier, flex_fallback) 0.2, the Vertex fields (backend,
-    # project, location) 0.2.
-    assert len("\n".join(lines).encode()) <= 3180
+    # project, location) 0.2, the ledger 0.07.
+    assert len("\n".join(lines).encode()) <= 3250
     assert all(len(line) <= 140 for line in lines)
     by_name = {m.group(1): line for m in named if m is not None for line in [m.string]}
     assert "16:9" in by_name["aspect_ratio"]

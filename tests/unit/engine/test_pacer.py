@@ -6,7 +6,7 @@ import pytest
 
 from nanobanana_async.emulator import VirtualTime
 from nanobanana_async.engine.pacer import Pacer
-from nanobanana_async.engine.quota import MemoryStore
+from nanobanana_async.ledger.state import MemoryStore
 
 
 class FakeTime:

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from nanobanana_async.engine.ledger import QuotaLedger, default_ledger_path, entry_name
+from nanobanana_async.ledger.file import QuotaLedger, default_ledger_path, entry_name
 from nanobanana_async.engine.pacer import Pacer
 
 KEY = "AIzaSyLedgerTest-0123456789abcdefghijklm"

@@ -1,6 +1,6 @@
 """The quota ledger: one file through which the runs of one machine share what they know.
 
-Every run's pacer keeps its :class:`~nanobanana_async.engine.quota.QuotaState` here, one
+Every run's pacer keeps its :class:`~.state.QuotaState` here, one
 entry per endpoint, key and model (named by a digest: the key is never written), read and
 written under an exclusive ``flock`` that nothing awaits while holding, so decisions of
 several runs interleave whole. Times are the monotonic clock, one per boot, so the file
@@ -11,10 +11,8 @@ cannot be opened leaves the run pacing alone. Why: docs/design.md, "The ledger".
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import hashlib
-import math
 import os
 import sys
 import time
@@ -25,7 +23,7 @@ from typing import Any
 import orjson
 
 from ..files.runtime import runtime_folder
-from .quota import QuotaState
+from .state import QuotaState, state_from_json, state_to_json
 
 __all__ = ["LEDGER_NAME", "QuotaLedger", "default_ledger_path", "entry_name"]
 
@@ -35,7 +33,6 @@ _VERSION = 1
 _STALE = 86_400.0
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-_FIELDS = {f.name: f for f in dataclasses.fields(QuotaState)}
 
 
 def entry_name(base_url: str, api_key: str, model: str) -> str:
@@ -62,45 +59,8 @@ def _boot_id() -> str:
         return ""
 
 
-def _dump(state: QuotaState) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for name in _FIELDS:
-        value = getattr(state, name)
-        if isinstance(value, float) and math.isinf(value):
-            value = None  # JSON has no infinity; the field's default stands in for it
-        elif isinstance(value, tuple):
-            value = [None if isinstance(v, float) and math.isinf(v) else v for v in value]
-        data[name] = value
-    return data
-
-
-def _load(data: object) -> QuotaState:
-    state = QuotaState()
-    if not isinstance(data, dict):
-        return state
-    for name, spec in _FIELDS.items():
-        value = data.get(name)
-        if value is None:
-            continue
-        if name == "before":
-            before = list(value) if isinstance(value, list) else []
-            if len(before) == 5:
-                grow_at = math.inf if before[2] is None else float(before[2])
-                state.before = (before[0], before[1], grow_at, int(before[3]), before[4])
-            continue
-        if name == "sends":
-            state.sends = [float(v) for v in value if isinstance(v, int | float)]
-            continue
-        setattr(state, name, float(value) if isinstance(spec.default, float) else value)
-    if not isinstance(state.wanting, dict):
-        state.wanting = {}
-    if not isinstance(state.owners, list) or len(state.owners) != len(state.sends):
-        state.owners = ["?"] * len(state.sends)  # a send of nobody now running
-    return state
-
-
 class QuotaLedger:
-    """A :class:`~nanobanana_async.engine.quota.StateStore` in a file shared by this machine's runs.
+    """A :class:`~.state.StateStore` in a file shared by this machine's runs.
 
     Args:
         path: the ledger file (see :func:`default_ledger_path`).
@@ -141,12 +101,12 @@ class QuotaLedger:
             document = self._document(raw)
             entries: dict[str, Any] = document["entries"]
             stored = entries.get(self._entry)
-            state = _load(stored)
+            state = state_from_json(stored)
             # As bytes: the dump shares the state's lists, which the decision may change.
-            before = orjson.dumps(_dump(state)) if stored is not None else None
+            before = orjson.dumps(state_to_json(state)) if stored is not None else None
             yield state
             self._fallback = state
-            entry = _dump(state)
+            entry = state_to_json(state)
             if orjson.dumps(entry) == before:
                 return  # a decision that changed nothing (a read, a wait) writes nothing
             entry["seen"] = self._clock()
