@@ -103,6 +103,14 @@ MACHINES = 3
 RUN_TIMEOUT = 40.0
 """Real seconds a run may take; the slowest (four machines, 80 slides at 20 a minute: four
 windows, about 210 emulated seconds) needs about 9."""
+WARM_IMPORTS = (
+    "nanobanana_async.cli.main",
+    "nanobanana_async.cli.run",
+    "nanobanana_async.engine.run",
+    "nanobanana_async.ledger.redis_store",
+    "redis",
+)
+"""What a machine imports before it is told to go (a module that is not there is skipped)."""
 POLL = 0.02
 """Real seconds between two looks at ``/proc`` (machines' sockets) or the emulator's stats."""
 REDIS_SERVER = os.environ.get("BENCH_REDIS_SERVER") or shutil.which("redis-server") or ""
@@ -131,7 +139,9 @@ class Machine:
         first_arrival_s: its first request, since the run's first arrival.
         wall_s: see the module's doc.
         alone_notices, back_notices: stderr lines naming ``quota ledger`` and ``on its
-            own``, and ``quota ledger`` and ``back``.
+            own``, and ``quota ledger`` and ``back`` (but not ``on its own``).
+        notices: every stderr line naming ``quota ledger``, with the emulated second it
+            was read at (``[12.3] ...``, since the run's first arrival; ``None`` unknown).
         stderr_tail: the last lines of its stderr when it did not exit 0.
     """
 
@@ -146,6 +156,7 @@ class Machine:
     wall_s: float | None
     alone_notices: int
     back_notices: int
+    notices: list[str] = field(default_factory=list)
     stderr_tail: list[str] = field(default_factory=list)
 
 
@@ -295,8 +306,30 @@ class RedisServer:
 # -- machines -------------------------------------------------------------------------------
 
 
+_WARM = """\
+import importlib, os, sys
+for name in %r:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+from nanobanana_async.cli import main
+open(os.environ.pop("BENCH_READY_FILE"), "wb").close()
+sys.stdin.readline()
+raise SystemExit(main(sys.argv[1:]))
+""" % (WARM_IMPORTS,)  # noqa: UP031
+"""A machine's program: ``nanobanana``'s own ``main``, once its imports are done and the
+bench says go (a line on stdin)."""
+
+
 class _Launched:
-    """One machine's process, its folders and its stderr file."""
+    """One machine's process, its folders and its stderr file.
+
+    The process imports what a run imports, says it is ready (a file), and waits for
+    :meth:`go`: machines "started together" then start within milliseconds, where a cold
+    start of each (0.3 to 1 s of real time on 2 loaded cores, 8 to 25 emulated seconds at
+    x0.04) would stagger them by a third of a quota window.
+    """
 
     def __init__(self, name: str, folder: Path, env: dict[str, str], ledger: str | None) -> None:
         self.name = name
@@ -307,18 +340,36 @@ class _Launched:
         (folder / "slides.json").write_bytes(orjson.dumps(config) + b"\n")
         own = dict(env)
         own |= {"TMPDIR": str(folder / "tmp"), "XDG_RUNTIME_DIR": str(folder / "run")}
-        own["HOME"] = str(folder / "home")
+        own |= {"HOME": str(folder / "home"), "BENCH_READY_FILE": str(folder / "ready")}
         command = [
-            sys.executable, "-m", "nanobanana_async", "run", str(folder / "slides.json"),
+            sys.executable, "-c", _WARM, "run", str(folder / "slides.json"),
             "--time-scale", repr(TIME_SCALE), "--quiet", "--no-contact-sheet",
         ]  # fmt: skip
         if ledger is not None:
             command += ["--ledger", ledger]
         self._stderr: IO[bytes] = open(folder / "stderr.txt", "wb")  # noqa: SIM115
-        self.started = time.monotonic()
+        self.started: float | None = None
+        self.stamps: list[float] = []  # when each stderr line was first seen
         self.process = subprocess.Popen(
-            command, cwd=folder, env=own, stdout=subprocess.DEVNULL, stderr=self._stderr
+            command,
+            cwd=folder,
+            env=own,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
         )
+
+    def ready(self) -> bool:
+        """Whether it waits for :meth:`go` (or has ended: it never will)."""
+        return (self.folder / "ready").exists() or self.process.poll() is not None
+
+    def go(self) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        with contextlib.suppress(OSError):
+            stdin.write(b"go\n")
+            stdin.close()
+        self.started = time.monotonic()
 
     def finish(self, deadline: float) -> int | None:
         """Its exit code, or ``None`` after killing it at ``deadline`` (monotonic)."""
@@ -333,6 +384,9 @@ class _Launched:
                 self.process.wait(timeout=3)
             code = None
         self._stderr.close()
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
         return code
 
     def saved(self) -> int:
@@ -340,6 +394,13 @@ class _Launched:
 
     def stderr_lines(self) -> list[str]:
         return (self.folder / "stderr.txt").read_text(errors="replace").splitlines()
+
+    def watch(self) -> None:
+        """Stamp the stderr lines that appeared since the last look (``time.monotonic()``)."""
+        with contextlib.suppress(OSError):
+            lines = self.stderr_lines()
+            now = time.monotonic()
+            self.stamps += [now] * (len(lines) - len(self.stamps))
 
 
 def _socket_inodes(pid: int) -> set[str]:
@@ -391,7 +452,10 @@ class _Owners:
     def _poll(self) -> None:
         while not self._stop.wait(POLL):
             with self._lock:
-                running = [m for m in self._machines if m.process.poll() is None]
+                machines = list(self._machines)
+            for m in machines:
+                m.watch()
+            running = [m for m in machines if m.process.poll() is None]
             if not running:
                 continue
             inodes = {m.name: _socket_inodes(m.process.pid) for m in running}
@@ -422,8 +486,20 @@ def _wait_answered(
     return False
 
 
+def _cell(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f}"
+
+
 def _notices(lines: Sequence[str], word: str) -> int:
-    return sum(1 for line in lines if "quota ledger" in line and word in line)
+    """Lines naming the quota ledger and ``word`` (``back``: and not ``on its own``, whose
+    line may say "until it is back")."""
+    return sum(
+        1
+        for line in lines
+        if "quota ledger" in line
+        and word in line
+        and (word == "on its own" or "on its own" not in line)
+    )
 
 
 def _machine_row(
@@ -434,6 +510,7 @@ def _machine_row(
     start: float | None,
     *,
     own_start: bool,
+    emulator_now: float,
 ) -> Machine:
     mine = [a for a in arrivals if owner.get(a.get("conn", "")) == launched.name]
     seen = Seen.of(mine)
@@ -445,6 +522,15 @@ def _machine_row(
         first = (seen.first - start) / TIME_SCALE
     lines = launched.stderr_lines()
     saved = launched.saved()
+    # The emulator's clock is this process's monotonic clock less its origin.
+    offset = time.monotonic() - emulator_now
+    notices = []
+    for i, line in enumerate(lines):
+        if "quota ledger" in line:
+            at = None
+            if i < len(launched.stamps) and start is not None:
+                at = (launched.stamps[i] - offset - start) / TIME_SCALE
+            notices.append(f"[{_cell(at)}] {line}")
     return Machine(
         name=launched.name,
         exit_code=code,
@@ -457,6 +543,7 @@ def _machine_row(
         wall_s=wall,
         alone_notices=_notices(lines, "on its own"),
         back_notices=_notices(lines, "back"),
+        notices=notices,
         stderr_tail=[] if code == 0 else lines[-5:],
     )
 
@@ -487,13 +574,17 @@ def _run(
 
     with _Owners() as owners:
         try:
-            for n in range(MACHINES):
+            for n in range(MACHINES + joins):
                 launched.append(_Launched(f"m{n + 1}", folder / f"m{n + 1}", env, ledger))
                 owners.add(launched[-1])
+            while not all(m.ready() for m in launched) and time.monotonic() < deadline:
+                time.sleep(POLL)
+            deadline = time.monotonic() + RUN_TIMEOUT  # from the go: a cold start is not timed
+            for m in launched[:MACHINES]:
+                m.go()
             if joins and answered(third):
                 joined_at = emulator.now()
-                launched.append(_Launched(f"m{MACHINES + 1}", folder / "m4", env, ledger))
-                owners.add(launched[-1])
+                launched[MACHINES].go()
             if key == "redis_killed" and redis is not None and answered(third):
                 redis.kill()
                 killed_at = emulator.now()
@@ -512,8 +603,9 @@ def _run(
     owner = dict(owners.owner)
     seen = Seen.of(arrivals)
     start = seen.first
+    now = emulator.now()
     machines = [
-        _machine_row(m, c, arrivals, owner, start, own_start=i >= MACHINES)
+        _machine_row(m, c, arrivals, owner, start, own_start=i >= MACHINES, emulator_now=now)
         for i, (m, c) in enumerate(zip(launched, codes, strict=True))
     ]
     slides = SMALL_DECK * len(launched)

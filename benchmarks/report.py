@@ -908,6 +908,14 @@ def redis_quota_tables(result: RedisQuotaResult, found: Sequence[Target]) -> str
         f"{REDIS_RUN_TIMEOUT:g} s of real time is\n"
         f"stopped (timeout). ({result.duration_s:.0f} s real)"
     )
+    for run in result.runs:
+        if run.redis_killed_at_s is None:
+            continue
+        note += (
+            f"\n\n{run.key}: redis-server killed at {_cell(run.redis_killed_at_s, '.1f')} s, "
+            f"back at {_cell(run.redis_back_at_s, '.1f')} s; notices [when read, s]:"
+        )
+        note += "".join(f"\n  {m.name} {line}" for m in run.machines for line in m.notices)
     failures = [
         f"{run.key} {m.name} exit {_cell(m.exit_code)}: {m.stderr_tail[-1]}"
         for run in result.runs
