@@ -16,6 +16,8 @@ Runs, each after an emulator reset and on a key of its own (``bench-redis-<run>`
 
 * ``three_redis``: three machines started together on Redis;
 * ``three_files``: the same, each on its own file ledger (nothing shared: the baseline);
+* ``three_one_file``: the same, all three with one ``XDG_RUNTIME_DIR`` (three runs of one
+  machine, sharing its file ledger): what the Redis runs should match;
 * ``join_redis``: three machines on Redis, a fourth started once a third of the three's
   requests have been answered 200 (the emulator's arrivals, polled);
 * ``join_files``: the same without Redis;
@@ -108,6 +110,13 @@ WARM_IMPORTS = (
     "nanobanana_async.cli.run",
     "nanobanana_async.engine.run",
     "nanobanana_async.ledger.redis_store",
+    "nanobanana_async.cli.runs",
+    "nanobanana_async.follow.progress_file",
+    "nanobanana_async.follow.registry",
+    "nanobanana_async.export.contact_sheet",
+    "anyio._backends._asyncio",
+    "PIL.JpegImagePlugin",
+    "PIL.PngImagePlugin",
     "redis",
 )
 """What a machine imports before it is told to go (a module that is not there is skipped)."""
@@ -120,6 +129,7 @@ JOIN_429_AT_MOST = 3
 RUNS = (
     ("three_redis", "three together, Redis"),
     ("three_files", "three together, each its own file ledger"),
+    ("three_one_file", "three together, one file ledger (one machine)"),
     ("join_redis", "a fourth joins mid-run, Redis"),
     ("join_files", "a fourth joins mid-run, file ledgers"),
     ("redis_killed", "Redis killed mid-run, back empty"),
@@ -137,6 +147,8 @@ class Machine:
         slides, saved, lost: its deck's size, images in its folder, slides without one.
         requests, http_429: arrivals put down to it, and of those the 429s.
         first_arrival_s: its first request, since the run's first arrival.
+        go_to_first_ms: real milliseconds from its go to its first request's arrival (what
+            it spent starting: reading its config, its files, its ledger).
         wall_s: see the module's doc.
         alone_notices, back_notices: stderr lines naming ``quota ledger`` and ``on its
             own``, and ``quota ledger`` and ``back`` (but not ``on its own``).
@@ -153,6 +165,7 @@ class Machine:
     requests: int
     http_429: int
     first_arrival_s: float | None
+    go_to_first_ms: float | None
     wall_s: float | None
     alone_notices: int
     back_notices: int
@@ -331,7 +344,14 @@ class _Launched:
     x0.04) would stagger them by a third of a quota window.
     """
 
-    def __init__(self, name: str, folder: Path, env: dict[str, str], ledger: str | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        folder: Path,
+        env: dict[str, str],
+        ledger: str | None,
+        runtime: Path | None = None,
+    ) -> None:
         self.name = name
         self.folder = folder
         for part in ("tmp", "run", "home", "deck"):
@@ -339,7 +359,8 @@ class _Launched:
         config = deck_config(SMALL_DECK, folder / "deck", image_size=IMAGE_SIZE, fmt=FORMAT)
         (folder / "slides.json").write_bytes(orjson.dumps(config) + b"\n")
         own = dict(env)
-        own |= {"TMPDIR": str(folder / "tmp"), "XDG_RUNTIME_DIR": str(folder / "run")}
+        runtime = runtime or folder / "run"
+        own |= {"TMPDIR": str(folder / "tmp"), "XDG_RUNTIME_DIR": str(runtime)}
         own |= {"HOME": str(folder / "home"), "BENCH_READY_FILE": str(folder / "ready")}
         command = [
             sys.executable, "-c", _WARM, "run", str(folder / "slides.json"),
@@ -524,6 +545,9 @@ def _machine_row(
     saved = launched.saved()
     # The emulator's clock is this process's monotonic clock less its origin.
     offset = time.monotonic() - emulator_now
+    go_ms = None
+    if launched.started is not None and seen.first is not None:
+        go_ms = (seen.first - (launched.started - offset)) * 1000
     notices = []
     for i, line in enumerate(lines):
         if "quota ledger" in line:
@@ -540,6 +564,7 @@ def _machine_row(
         requests=seen.requests,
         http_429=seen.http_429,
         first_arrival_s=first,
+        go_to_first_ms=go_ms,
         wall_s=wall,
         alone_notices=_notices(lines, "on its own"),
         back_notices=_notices(lines, "back"),
@@ -564,6 +589,10 @@ def _run(
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
     ledger = redis.url if redis is not None else None
     joins = key.startswith("join")
+    runtime = None
+    if key == "three_one_file":  # three runs of one machine: one runtime folder, one ledger
+        runtime = folder / "run"
+        runtime.mkdir(parents=True, mode=0o700)
     launched: list[_Launched] = []
     joined_at = killed_at = back_at = None
     third = MACHINES * SMALL_DECK // 3
@@ -575,7 +604,8 @@ def _run(
     with _Owners() as owners:
         try:
             for n in range(MACHINES + joins):
-                launched.append(_Launched(f"m{n + 1}", folder / f"m{n + 1}", env, ledger))
+                name = f"m{n + 1}"
+                launched.append(_Launched(name, folder / name, env, ledger, runtime))
                 owners.add(launched[-1])
             while not all(m.ready() for m in launched) and time.monotonic() < deadline:
                 time.sleep(POLL)
@@ -686,7 +716,7 @@ def run_redis_quota_scenario(
         redis = RedisServer(Path(tmp) / "redis")
         try:
             for key in chosen:
-                uses_redis = not key.endswith("_files")
+                uses_redis = "redis" in key
                 if uses_redis and not REDIS_SERVER:
                     found.append(_failed(key, True, "no redis-server on PATH"))
                     continue

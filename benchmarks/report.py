@@ -884,6 +884,7 @@ def redis_quota_tables(result: RedisQuotaResult, found: Sequence[Target]) -> str
             str(m.requests),
             str(m.http_429),
             _cell(m.first_arrival_s, ".0f"),
+            _cell(m.go_to_first_ms, ".0f"),
             _cell(m.wall_s, ".0f"),
             f"{m.alone_notices}/{m.back_notices}",
         ]
@@ -891,8 +892,8 @@ def redis_quota_tables(result: RedisQuotaResult, found: Sequence[Target]) -> str
         for m in run.machines
     ]
     machines = _table(
-        ["9. each machine", "exit", "saved", "requests", "429s", "first s", "wall s",
-         "alone/back"],
+        ["9. each machine", "exit", "saved", "requests", "429s", "first s", "go->first ms",
+         "wall s", "alone/back"],
         machine_rows,
     )  # fmt: skip
     note = (
@@ -902,7 +903,8 @@ def redis_quota_tables(result: RedisQuotaResult, found: Sequence[Target]) -> str
         "fourth's from its own first arrival). best: the best schedule for every slide from\n"
         "that first arrival. together = best / wall x saved / slides. slow/fast: the three\n"
         "first machines' walls. after join: 429s answered after the fourth's first request.\n"
-        "first s: a machine's first request, since the run's first arrival. alone/back: its\n"
+        "first s: a machine's first request, since the run's first arrival; go->first ms: real\n"
+        "ms from its start (imports done) to its first request. alone/back: its\n"
         "stderr lines naming the quota ledger going on its own / back. Requests are put down\n"
         "to machines by their connections' ports (/proc). A run over "
         f"{REDIS_RUN_TIMEOUT:g} s of real time is\n"
