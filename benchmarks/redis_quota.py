@@ -230,6 +230,7 @@ class RedisQuotaResult:
 
     runs: list[RedisRun]
     duration_s: float
+    time_scale: float = TIME_SCALE
 
     def run(self, key: str) -> RedisRun | None:
         return next((r for r in self.runs if r.key == key), None)
@@ -242,9 +243,9 @@ class RedisQuotaResult:
                 "rpm": SHARED_RPM,
                 "image_size": IMAGE_SIZE,
                 "format": FORMAT,
-                "time_scale": TIME_SCALE,
+                "time_scale": self.time_scale,
                 "seed": SEED,
-                "run_timeout_s": RUN_TIMEOUT,
+                "run_timeout_s": RUN_TIMEOUT * self.time_scale / TIME_SCALE,
             },
             "runs": {r.key: r.to_json() for r in self.runs},
             "duration_s": round(self.duration_s, 1),
@@ -351,6 +352,8 @@ class _Launched:
         env: dict[str, str],
         ledger: str | None,
         runtime: Path | None = None,
+        *,
+        scale: float = TIME_SCALE,
     ) -> None:
         self.name = name
         self.folder = folder
@@ -364,7 +367,7 @@ class _Launched:
         own |= {"HOME": str(folder / "home"), "BENCH_READY_FILE": str(folder / "ready")}
         command = [
             sys.executable, "-c", _WARM, "run", str(folder / "slides.json"),
-            "--time-scale", repr(TIME_SCALE), "--quiet", "--no-contact-sheet",
+            "--time-scale", repr(scale), "--quiet", "--no-contact-sheet",
         ]  # fmt: skip
         if ledger is not None:
             command += ["--ledger", ledger]
@@ -532,15 +535,16 @@ def _machine_row(
     *,
     own_start: bool,
     emulator_now: float,
+    scale: float,
 ) -> Machine:
     mine = [a for a in arrivals if owner.get(a.get("conn", "")) == launched.name]
     seen = Seen.of(mine)
     begin = seen.first if own_start else start
     wall = first = None
     if begin is not None and seen.last_answer is not None:
-        wall = (seen.last_answer - begin) / TIME_SCALE
+        wall = (seen.last_answer - begin) / scale
     if start is not None and seen.first is not None:
-        first = (seen.first - start) / TIME_SCALE
+        first = (seen.first - start) / scale
     lines = launched.stderr_lines()
     saved = launched.saved()
     # The emulator's clock is this process's monotonic clock less its origin.
@@ -553,7 +557,7 @@ def _machine_row(
         if "quota ledger" in line:
             at = None
             if i < len(launched.stamps) and start is not None:
-                at = (launched.stamps[i] - offset - start) / TIME_SCALE
+                at = (launched.stamps[i] - offset - start) / scale
             notices.append(f"[{_cell(at)}] {line}")
     return Machine(
         name=launched.name,
@@ -579,6 +583,7 @@ def _run(
     tmp: Path,
     redis: RedisServer | None,
     log: Callable[[str], None],
+    scale: float = TIME_SCALE,
 ) -> RedisRun:
     """One run of :data:`RUNS` (``redis``: the server for the Redis runs, running)."""
     label = dict(RUNS)[key]
@@ -596,7 +601,8 @@ def _run(
     launched: list[_Launched] = []
     joined_at = killed_at = back_at = None
     third = MACHINES * SMALL_DECK // 3
-    deadline = time.monotonic() + RUN_TIMEOUT
+    timeout = RUN_TIMEOUT * scale / TIME_SCALE
+    deadline = time.monotonic() + timeout
 
     def answered(count: int) -> bool:
         return _wait_answered(emulator, count, deadline, launched)
@@ -605,11 +611,11 @@ def _run(
         try:
             for n in range(MACHINES + joins):
                 name = f"m{n + 1}"
-                launched.append(_Launched(name, folder / name, env, ledger, runtime))
+                launched.append(_Launched(name, folder / name, env, ledger, runtime, scale=scale))
                 owners.add(launched[-1])
             while not all(m.ready() for m in launched) and time.monotonic() < deadline:
                 time.sleep(POLL)
-            deadline = time.monotonic() + RUN_TIMEOUT  # from the go: a cold start is not timed
+            deadline = time.monotonic() + timeout  # from the go: a cold start is not timed
             for m in launched[:MACHINES]:
                 m.go()
             if joins and answered(third):
@@ -635,16 +641,18 @@ def _run(
     start = seen.first
     now = emulator.now()
     machines = [
-        _machine_row(m, c, arrivals, owner, start, own_start=i >= MACHINES, emulator_now=now)
+        _machine_row(
+            m, c, arrivals, owner, start, own_start=i >= MACHINES, emulator_now=now, scale=scale
+        )
         for i, (m, c) in enumerate(zip(launched, codes, strict=True))
     ]
     slides = SMALL_DECK * len(launched)
     saved = sum(m.saved for m in machines)
     wall = best = efficiency = None
     if start is not None and seen.last_answer is not None and seen.latency is not None:
-        wall = (seen.last_answer - start) / TIME_SCALE
-        settings = emulator_settings(("--rpm", str(SHARED_RPM)))
-        best = best_wall(settings, slides, seen.latency, start, [], seen.latencies) / TIME_SCALE
+        wall = (seen.last_answer - start) / scale
+        settings = emulator_settings(("--rpm", str(SHARED_RPM)), time_scale=scale)
+        best = best_wall(settings, slides, seen.latency, start, [], seen.latencies) / scale
         efficiency = best / wall * saved / slides if wall > 0 else None
     walls = [m.wall_s for m in machines[:MACHINES]]
     ratio = None
@@ -654,7 +662,7 @@ def _run(
     after_join = None
     fourth = machines[MACHINES].first_arrival_s if len(machines) > MACHINES else None
     if joins and fourth is not None and start is not None:
-        first = start + fourth * TIME_SCALE
+        first = start + fourth * scale
         after_join = sum(
             1
             for a in arrivals
@@ -666,7 +674,7 @@ def _run(
     elif not arrivals:
         outcome = "no requests"  # every machine ended before sending: see their stderr
     names = [owner.get(a.get("conn", "")) for a in arrivals]
-    rows = compact_arrivals(arrivals)
+    rows = _compact(arrivals, scale)
     return RedisRun(
         key=key,
         label=label,
@@ -684,18 +692,32 @@ def _run(
         best_wall_s=best,
         efficiency=efficiency,
         ratio=ratio,
-        joined_at_s=_since(joined_at, start),
+        joined_at_s=_since(joined_at, start, scale),
         http_429_after_join=after_join,
-        redis_killed_at_s=_since(killed_at, start),
-        redis_back_at_s=_since(back_at, start),
+        redis_killed_at_s=_since(killed_at, start, scale),
+        redis_back_at_s=_since(back_at, start, scale),
         unattributed=sum(1 for name in names if name is None),
         arrivals=[[*row, name] for row, name in zip(rows, names, strict=True)],
     )
 
 
-def _since(moment: float | None, start: float | None) -> float | None:
+def _since(moment: float | None, start: float | None, scale: float) -> float | None:
     """``moment`` (the emulator's clock, real seconds) in emulated seconds since ``start``."""
-    return None if moment is None or start is None else (moment - start) / TIME_SCALE
+    return None if moment is None or start is None else (moment - start) / scale
+
+
+def _compact(arrivals: Sequence[dict[str, Any]], scale: float) -> list[list[Any]]:
+    """:func:`~.shapes.compact_arrivals` at ``scale``."""
+    if scale == TIME_SCALE:
+        return compact_arrivals(arrivals)
+
+    def emulated(value: float | None) -> float | None:
+        return None if value is None else round(value / scale, 3)
+
+    return [
+        [emulated(a["t"]), emulated(a["answered"]), a["status"], emulated(a["retry_delay"])]
+        for a in arrivals
+    ]
 
 
 def _failed(key: str, redis: bool, why: str) -> RedisRun:
@@ -703,15 +725,22 @@ def _failed(key: str, redis: bool, why: str) -> RedisRun:
 
 
 def run_redis_quota_scenario(
-    keys: Sequence[str] | None = None, log: Callable[[str], None] = print
+    keys: Sequence[str] | None = None,
+    log: Callable[[str], None] = print,
+    *,
+    scale: float = TIME_SCALE,
 ) -> RedisQuotaResult:
-    """Every run of :data:`RUNS` (or those named by ``keys``), against one emulator."""
+    """Every run of :data:`RUNS` (or those named by ``keys``), against one emulator.
+
+    ``scale``: the emulator's and the machines' ``--time-scale`` (the run timeout grows
+    with it); :data:`~.quota.TIME_SCALE` in ``make bench``.
+    """
     began = time.perf_counter()
     chosen = [k for k, _ in RUNS if keys is None or k in keys]
     found: list[RedisRun] = []
     with (
         tempfile.TemporaryDirectory(prefix="nanobanana-bench-redis-") as tmp,
-        EmulatorProcess(time_scale=TIME_SCALE, seed=SEED, extra=("--rpm", str(SHARED_RPM))) as emu,
+        EmulatorProcess(time_scale=scale, seed=SEED, extra=("--rpm", str(SHARED_RPM))) as emu,
     ):
         redis = RedisServer(Path(tmp) / "redis")
         try:
@@ -723,7 +752,7 @@ def run_redis_quota_scenario(
                 if uses_redis:
                     redis.stop()
                     redis.start()  # empty: every run starts from a fresh server
-                run = _run(key, emu, Path(tmp), redis if uses_redis else None, log)
+                run = _run(key, emu, Path(tmp), redis if uses_redis else None, log, scale)
                 found.append(run)
                 eff = "-" if run.efficiency is None else f"{run.efficiency:.3f}"
                 log(
@@ -732,19 +761,29 @@ def run_redis_quota_scenario(
                 )
         finally:
             redis.stop()
-    return RedisQuotaResult(found, time.perf_counter() - began)
+    return RedisQuotaResult(found, time.perf_counter() - began, scale)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run scenario 9 alone (or the runs named): its tables, targets and ``latest.json`` key."""
+    import argparse
+
     from .report import RESULTS_DIR, log, redis_quota_tables, redis_quota_targets, update_json
 
-    keys = list(sys.argv[1:] if argv is None else argv) or None
-    unknown = set(keys or ()) - {k for k, _ in RUNS}
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.redis_quota")
+    parser.add_argument("runs", nargs="*", metavar="RUN", help=f"of {', '.join(dict(RUNS))}")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=TIME_SCALE,
+        help=f"the emulator's and the machines' (default {TIME_SCALE:g}; a larger one "
+        "shrinks what the machines' own start and CPU weigh against the quota's window)",
+    )
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.runs) - set(dict(RUNS)))
     if unknown:
-        print(f"unknown run(s): {', '.join(sorted(unknown))}; runs: {', '.join(dict(RUNS))}")
-        return 2
-    result = run_redis_quota_scenario(keys, log)
+        parser.error(f"unknown run(s) {', '.join(unknown)}")
+    result = run_redis_quota_scenario(args.runs or None, log, scale=args.time_scale)
     found = redis_quota_targets(result)
     path = RESULTS_DIR / "latest.json"
     update_json(path, "redis_quota", result.to_json(), found)

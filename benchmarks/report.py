@@ -863,7 +863,7 @@ def redis_quota_tables(result: RedisQuotaResult, found: Sequence[Target]) -> str
     runs = _table(
         [
             f"9. one quota, several machines ({SMALL_DECK} slides each, {RPM} rpm sliding, "
-            f"time x{TIME_SCALE:g})",
+            f"time x{result.time_scale:g})",
             "wall s",
             "best s",
             "saved",
@@ -907,7 +907,7 @@ def redis_quota_tables(result: RedisQuotaResult, found: Sequence[Target]) -> str
         "ms from its start (imports done) to its first request. alone/back: its\n"
         "stderr lines naming the quota ledger going on its own / back. Requests are put down\n"
         "to machines by their connections' ports (/proc). A run over "
-        f"{REDIS_RUN_TIMEOUT:g} s of real time is\n"
+        f"{REDIS_RUN_TIMEOUT * result.time_scale / TIME_SCALE:g} s of real time is\n"
         f"stopped (timeout). ({result.duration_s:.0f} s real)"
     )
     for run in result.runs:
