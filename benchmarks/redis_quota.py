@@ -54,11 +54,12 @@ connections live for a run; an arrival on a connection never seen is counted as
 
 Targets: ``three_redis`` together >= 0.85, slowest / fastest <= 1.5, 0 in delay;
 ``join_redis`` 429s after the fourth's first request <= :data:`JOIN_429_AT_MOST`;
-``redis_killed`` 0 slides lost and every machine exits 0, and at most one notice of each
-kind per machine. A run over :data:`RUN_TIMEOUT` real seconds is stopped (its machines
-killed) and shown as ``timeout``, which misses its targets.
+``redis_killed`` 0 slides lost and every machine exits 0, and each machine prints one
+"on its own" line and at most one "back" line (one that ends first says no "back"). A
+run over :data:`RUN_TIMEOUT` real seconds is stopped (its machines killed) and shown as
+``timeout``, which misses its targets.
 
-Run alone: ``python -m benchmarks.redis_quota`` (about a minute); it prints its tables and
+Run alone: ``python -m benchmarks.redis_quota`` (about 75 s); it prints its tables and
 targets and updates the ``redis_quota`` key of ``latest.json``.
 """
 
