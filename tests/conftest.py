@@ -17,10 +17,12 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from redis_server import RedisServer, running_redis
 
 settings.register_profile("nanobanana", deadline=None, derandomize=True, database=None)
 settings.load_profile("nanobanana")
@@ -41,6 +43,9 @@ os.mkdir(_RUNTIME, 0o700)
 os.environ["TMPDIR"] = _TMP
 os.environ["XDG_RUNTIME_DIR"] = _RUNTIME
 os.environ["XDG_STATE_HOME"] = os.path.join(_ROOT, "state")
+# A user's shared quota ledger (a team's Redis) is theirs too: no test paces through it.
+os.environ.pop("NANO_BANANA_LEDGER", None)
+os.environ.pop("REDISCLI_AUTH", None)
 tempfile.tempdir = None  # forget the temp dir already looked up
 atexit.register(shutil.rmtree, _ROOT, True)
 
@@ -76,3 +81,11 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     the real environment or working directory.
     """
     return tmp_path_factory.mktemp("base")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One Redis server for the worker's session (tests name their own entries); a test
+    that stops or breaks a server starts its own (:func:`redis_server.running_redis`)."""
+    with running_redis() as server:
+        yield server

@@ -44,8 +44,7 @@ LedgerChoice: TypeAlias = Literal["file", "off"] | RedisAddress
 def shown_url(url: str) -> str:
     """``url`` without user and password (``redis://host:6379/0``)."""
     parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=netloc, query="", fragment="").geturl()
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def parse_ledger(value: object, where: str) -> LedgerChoice:
@@ -75,9 +74,16 @@ def parse_ledger(value: object, where: str) -> LedgerChoice:
             f"{shown_url(text)!r} names no host, or a database that is not a number; "
             "write redis://host:6379/0",
         )
-    if importlib.util.find_spec("redis") is None:
+    if not _have_redis():
         raise ConfigError(
             where,
             "a Redis ledger needs the redis extra: pip install 'nanobanana-async[redis]'",
         )
     return RedisAddress(url=text, shown=shown_url(text))
+
+
+def _have_redis() -> bool:
+    try:
+        return importlib.util.find_spec("redis") is not None
+    except (ImportError, ValueError):  # a module set to None, or a broken one
+        return False

@@ -43,6 +43,7 @@ import os
 import secrets
 import sys
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -78,6 +79,7 @@ _LOCK_MS = 1000  # a decision holds it for two round trips; a killed holder's lo
 _STATE_MS = 86_400_000  # as the file ledger: a day-old state says nothing of today's quota
 _SPIN = 0.001  # between two tries for a lock another machine holds (a decision's length)
 _REJOIN = (1.0, 2.0, 4.0, 8.0)  # seconds alone before each try to rejoin
+_SHIFTS = 64  # calls whose clock shift is remembered (a minute or so of decisions)
 
 
 class RedisLedger:
@@ -109,6 +111,7 @@ class RedisLedger:
         "_said",
         "_secrets",
         "_server_time",
+        "_shifts",
         "_take",
         "_timeout",
         "_token",
@@ -161,6 +164,7 @@ class RedisLedger:
         self._keys = [f"nano-banana:{{{entry}}}:state", f"nano-banana:{{{entry}}}:lock"]
         self._token = secrets.token_hex(8)
         self._fallback = QuotaState()
+        self._shifts: deque[tuple[float, float]] = deque(maxlen=_SHIFTS)
         self._alone: list[tuple[float, str]] = []  # sends made alone, not yet shared
         self._down: str | None = None  # why Redis is out of reach, while it is
         self._rejoin_at = -float("inf")
@@ -223,9 +227,7 @@ class RedisLedger:
             self._went_down(exc)
             return None
         _, raw, seconds, micros = reply
-        delta = 0.0
-        if self._server_time:
-            delta = (before + after) / 2 - (int(seconds) + int(micros) / 1e6)
+        delta = self._shift(before, after, int(seconds) + int(micros) / 1e6)
         state = None
         if raw:
             with contextlib.suppress(orjson.JSONDecodeError):
@@ -252,6 +254,9 @@ class RedisLedger:
         data = b""
         if state is not None:  # a copy moved onto the server's clock; the run keeps its own
             copy = shifted(state_from_json(state_to_json(state)), -delta)
+            if copy.sends != sorted(copy.sends):  # a shift that changed kept sends' order
+                pairs = sorted(zip(copy.sends, copy.owners, strict=True))
+                copy.sends, copy.owners = [t for t, _ in pairs], [o for _, o in pairs]
             data = orjson.dumps(state_to_json(copy))
         try:
             written = self._put(keys=self._keys, args=[self._token, data, _STATE_MS])
@@ -263,13 +268,26 @@ class RedisLedger:
         else:
             self._keep_alone(decided, sends)
 
+    def _shift(self, before: float, after: float, server: float) -> float:
+        """What to add to a server time to put it on this clock.
+
+        Each call measures it to within half its round trip; a busy process's round trip
+        may be milliseconds. The two clocks drift by microseconds a minute, so the shift of
+        the quickest of the last calls is the truest, and one shift keeps this machine's
+        sends in the order they were made.
+        """
+        if not self._server_time:
+            return 0.0
+        self._shifts.append((after - before, (before + after) / 2 - server))
+        return min(self._shifts)[1]
+
     # -- alone, and back -----------------------------------------------------------------
 
     def _keep_alone(self, state: QuotaState, before: list[tuple[float, str]]) -> None:
         """Remember the sends this decision made that no shared state holds yet."""
         self._fallback = state
-        known = set(before)
-        self._alone.extend(s for s in zip(state.sends, state.owners, strict=True) if s not in known)
+        new = Counter(zip(state.sends, state.owners, strict=True)) - Counter(before)
+        self._alone.extend(new.elements())  # a multiset: a burst's sends share one time
 
     def _merge_alone(self, state: QuotaState) -> None:
         """Add what this run did alone to the shared ``state``: its sends, its pause, and
@@ -284,7 +302,7 @@ class RedisLedger:
             state.burst, state.span, state.limit = mine.burst, mine.span, mine.limit
 
     def _went_down(self, exc: BaseException) -> None:
-        self._down = _reason(exc, self._secrets)
+        self._down = _reason(exc, self._secrets, self._timeout)
         self._rejoin_at = self._clock() + _REJOIN[min(self._tries, len(_REJOIN) - 1)]
         self._tries += 1
         self._say(
@@ -309,9 +327,20 @@ class RedisLedger:
             self.notice(line)
 
 
-def _reason(exc: BaseException, secrets: tuple[str, ...]) -> str:
+def _reason(exc: BaseException, secrets: tuple[str, ...], timeout: float) -> str:
     """``exc`` in a few words, never with a password."""
+    from redis import exceptions
+
+    if isinstance(exc, exceptions.OutOfMemoryError):
+        return "full: used memory is over maxmemory"
+    if isinstance(exc, exceptions.ReadOnlyError):
+        return "read-only: a replica"
+    if isinstance(exc, exceptions.TimeoutError):
+        return f"Timeout: no answer within {timeout:g} s"
+    if isinstance(exc, exceptions.AuthenticationError):
+        return "password refused"
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = text.split(" script: ", 1)[0]  # a script's error names its digest and line
     for secret in secrets:
         text = text.replace(secret, "***")
     return text[:120]

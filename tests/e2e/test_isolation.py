@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nanobanana_async.ledger.file import default_ledger_path
 from nanobanana_async.exits import DEFAULT_PROGRESS_FILE, DEFAULT_RESULTS_FILE
+from nanobanana_async.ledger.file import default_ledger_path
 
 
 def test_default_files_are_the_suites_own() -> None:

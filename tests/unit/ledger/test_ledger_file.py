@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from nanobanana_async.ledger.file import QuotaLedger, default_ledger_path, entry_name
 from nanobanana_async.engine.pacer import Pacer
+from nanobanana_async.ledger.file import QuotaLedger, default_ledger_path, entry_name
 
 KEY = "AIzaSyLedgerTest-0123456789abcdefghijklm"
 
