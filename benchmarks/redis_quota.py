@@ -123,7 +123,13 @@ WARM_IMPORTS = (
 """What a machine imports before it is told to go (a module that is not there is skipped)."""
 POLL = 0.02
 """Real seconds between two looks at ``/proc`` (machines' sockets) or the emulator's stats."""
-REDIS_SERVER = os.environ.get("BENCH_REDIS_SERVER") or shutil.which("redis-server") or ""
+REDIS_SERVER = (
+    os.environ.get("BENCH_REDIS_SERVER")
+    or shutil.which("redis-server")
+    or shutil.which("valkey-server")
+    or ""
+)
+"""The server binary: ``$BENCH_REDIS_SERVER``, else ``redis-server`` or ``valkey-server``."""
 TOGETHER_AT_LEAST = 0.85
 RATIO_AT_MOST = 1.5
 JOIN_429_AT_MOST = 3
@@ -748,7 +754,7 @@ def run_redis_quota_scenario(
             for key in chosen:
                 uses_redis = "redis" in key
                 if uses_redis and not REDIS_SERVER:
-                    found.append(_failed(key, True, "no redis-server on PATH"))
+                    found.append(_failed(key, True, "no redis-server or valkey-server on PATH"))
                     continue
                 if uses_redis:
                     redis.stop()
