@@ -4,7 +4,9 @@ Every attempt, retries included, calls :meth:`Pacer.acquire` right before it is 
 reports a 429 back with the send time that :meth:`~Pacer.acquire` returned. The service's
 ``RetryInfo`` delay is obeyed; the quota's shape is learned from our own sends as "at most
 B in any T seconds", lowered only by evidence, raised by probing. The rule and why it is
-built so: docs/design.md, "Admission". The state it decides from is :mod:`.quota`'s.
+built so: docs/design.md, "Admission". The state it decides from is
+:mod:`~nanobanana_async.ledger.state`'s; a decision is a function of that state, made again
+on a newer one when a shared store kept another run's first (:meth:`Pacer._decide`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import anyio
 
-from ..ledger.state import MemoryStore, QuotaState, StateStore
+from ..ledger.state import MemoryStore, QuotaState, StateConflict, StateStore
+
+_T = TypeVar("_T")
 
 __all__ = ["Pacer", "RateLimitNote", "SendNote"]
 
@@ -160,8 +165,22 @@ class Pacer:
 
     def refresh(self) -> None:
         """Read the shared state once, for the properties (a decision point of its own)."""
-        with self._store.open() as state:
-            self._keep(state)
+        self._decide(self._keep)
+
+    def _decide(self, decision: Callable[[QuotaState], _T]) -> _T:
+        """``decision`` on the store's state, whole.
+
+        A store shared optimistically (Redis) raises :class:`StateConflict` when another
+        run's decision was kept first: this run's own fields go back to what they were and
+        the decision is made again, on the newer state, so no decision is lost or half kept.
+        """
+        while True:
+            saved = (self._seen, self._seen_pause, self._forget_asked, self.rate_limit_waits)
+            try:
+                with self._store.open() as state:
+                    return decision(state)
+            except StateConflict:
+                (self._seen, self._seen_pause, self._forget_asked, self.rate_limit_waits) = saved
 
     @property
     def burst(self) -> int | None:
@@ -219,29 +238,32 @@ class Pacer:
         Synchronous, whole, on the loop: a send decided in another thread could miss a
         refusal being recorded meanwhile, and leave inside its delay.
         """
-        with self._store.open() as state:
-            self._forget_if_asked(state)
-            now = self._clock()  # under the lock: sends from every run stay in order
-            wait = self._wait(state, now)
-            if wait <= 0:
-                if self._probe_first and state.burst is None and not state.sends:
-                    # Nothing known, nothing sent by any run: the first request goes
-                    # alone, so a window another run or deck has filled costs one 429,
-                    # not a burst, and runs started together split the first burst.
-                    state.probe_next = True
-                if state.probe_next:
-                    state.probe_next = False
-                    state.probe_sent = now
-                    state.probe_until = now + self._probe_grace
-                state.sends.append(now)
-                state.owners.append(self._run)
-                state.wanting[self._run] = now
-                self._keep(state)
-                return SendNote(now, 0.0, None)
-            state.wanting[self._run] = now + wait
-            waited = self._note_pause(state, now)
+        return self._decide(self._try_send)
+
+    def _try_send(self, state: QuotaState) -> SendNote:
+        """:meth:`try_send`'s decision on ``state``."""
+        self._forget_if_asked(state)
+        now = self._clock()  # inside the decision: sends from every run stay in order
+        wait = self._wait(state, now)
+        if wait <= 0:
+            if self._probe_first and state.burst is None and not state.sends:
+                # Nothing known, nothing sent by any run: the first request goes
+                # alone, so a window another run or deck has filled costs one 429,
+                # not a burst, and runs started together split the first burst.
+                state.probe_next = True
+            if state.probe_next:
+                state.probe_next = False
+                state.probe_sent = now
+                state.probe_until = now + self._probe_grace
+            state.sends.append(now)
+            state.owners.append(self._run)
+            state.wanting[self._run] = now
             self._keep(state)
-            return SendNote(None, wait, waited)
+            return SendNote(now, 0.0, None)
+        state.wanting[self._run] = now + wait
+        waited = self._note_pause(state, now)
+        self._keep(state)
+        return SendNote(None, wait, waited)
 
     def _note_pause(self, state: QuotaState, now: float) -> float | None:
         """Count the running pause as one of this run's waits, once.
@@ -297,13 +319,18 @@ class Pacer:
         horizon = recent - (state.span or self._period)
         for run in [r for r, until in state.wanting.items() if until < horizon]:
             del state.wanting[run]  # long gone: forget it
-        runs = sum(1 for r, until in state.wanting.items() if r == self._run or until >= recent)
+        # This run wants to send: it is deciding to.
+        wanting = sorted({self._run, *(r for r, until in state.wanting.items() if until >= recent)})
+        runs = len(wanting)
         if runs <= 1:
             return 0.0
         if state.burst is not None and state.span is not None:
-            share, span = max(1, state.burst // runs), state.span
+            burst, span = state.burst, state.span
         else:
-            share, span = max(1, self._presumed_burst // runs), self._probe_grace
+            burst, span = self._presumed_burst, self._probe_grace
+        # Every slot of the window is someone's: the first ``burst % runs`` runs (by id,
+        # which every run sorts alike) take one more (20 for three: 7, 7, 6, not 6 each).
+        share = max(1, burst // runs + (wanting.index(self._run) < burst % runs))
         mine = [t for t, owner in zip(state.sends, state.owners, strict=True) if owner == self._run]
         # Looked at again soon: the other runs may stop wanting long before this frees.
         return min(self._window_wait(mine, share, span, now), self._probe_grace)
@@ -366,51 +393,67 @@ class Pacer:
                 requests in progress): pause as told, keep the model.
         """
         now = self._clock()
-        with self._store.open() as state:
-            self._forget_if_asked(state)
-            if sent_at is not None:
-                _remove(state, sent_at, self._run)
-            lone = now >= state.pause_until
-            if lone:  # a new storm: its 429s all refine one observation
-                state.evidence_since = state.learned_at
-                state.storm_frees = -math.inf
-                state.before = (
-                    state.burst,
-                    state.span,
-                    state.grow_at,
-                    state.probe_wait,
-                    state.grown_from,
-                )
-            if limit is not None and limit > 0:
-                state.limit = limit if state.limit is None else min(state.limit, limit)
-            if retry_delay is not None:
-                until = now + max(0.0, retry_delay)
-                frees = _frees(state, until, sent_at, retry_delay)
+
+        def decide(state: QuotaState) -> RateLimitNote:
+            return self._refused(state, now, retry_delay, sent_at, overload, limit, learn)
+
+        return self._decide(decide)
+
+    def _refused(
+        self,
+        state: QuotaState,
+        now: float,
+        retry_delay: float | None,
+        sent_at: float | None,
+        overload: bool,
+        limit: float | None,
+        learn: bool,
+    ) -> RateLimitNote:
+        """:meth:`on_rate_limited`'s decision on ``state``."""
+        self._forget_if_asked(state)
+        if sent_at is not None:
+            _remove(state, sent_at, self._run)
+        lone = now >= state.pause_until
+        if lone:  # a new storm: its 429s all refine one observation
+            state.evidence_since = state.learned_at
+            state.storm_frees = -math.inf
+            state.before = (
+                state.burst,
+                state.span,
+                state.grow_at,
+                state.probe_wait,
+                state.grown_from,
+            )
+        if limit is not None and limit > 0:
+            state.limit = limit if state.limit is None else min(state.limit, limit)
+        if retry_delay is not None:
+            until = now + max(0.0, retry_delay)
+            frees = _frees(state, until, sent_at, retry_delay)
+        else:
+            until = now + self._unannounced_pause(state, overload, now)
+        state.pause_until = max(state.pause_until, until)
+        if not overload:
+            if retry_delay is not None and learn and self._on_trial(state, lone, limit, now):
+                pass  # obeyed, nothing learned: a lone probe at the free time decides
+            elif retry_delay is not None:
+                state.refused_at = None
+                state.probe_next = False
+                if state.announced_until <= now:
+                    state.freed_at = max(state.freed_at, state.announced_until)
+                state.announced_until = max(state.announced_until, until)
+                if learn:
+                    trip = 1e-3 if sent_at is None else max(1e-3, now - sent_at)
+                    self._observe(state, now, frees, trip)
             else:
-                until = now + self._unannounced_pause(state, overload, now)
-            state.pause_until = max(state.pause_until, until)
-            if not overload:
-                if retry_delay is not None and learn and self._on_trial(state, lone, limit, now):
-                    pass  # obeyed, nothing learned: a lone probe at the free time decides
-                elif retry_delay is not None:
-                    state.refused_at = None
-                    state.probe_next = False
-                    if state.announced_until <= now:
-                        state.freed_at = max(state.freed_at, state.announced_until)
-                    state.announced_until = max(state.announced_until, until)
-                    if learn:
-                        trip = 1e-3 if sent_at is None else max(1e-3, now - sent_at)
-                        self._observe(state, now, frees, trip)
-                else:
-                    state.refused_at = now if learn else None
-                    state.probe_next = True
-                    state.probe_until = -math.inf
-            cap = self._cap(state)
-            if cap is not None and state.burst is not None and state.burst > cap:
-                state.burst = cap
-            new = self._note_pause(state, now) is not None
-            self._keep(state)
-            return RateLimitNote(max(0.0, state.pause_until - now), new)
+                state.refused_at = now if learn else None
+                state.probe_next = True
+                state.probe_until = -math.inf
+        cap = self._cap(state)
+        if cap is not None and state.burst is not None and state.burst > cap:
+            state.burst = cap
+        new = self._note_pause(state, now) is not None
+        self._keep(state)
+        return RateLimitNote(max(0.0, state.pause_until - now), new)
 
     def _on_trial(self, state: QuotaState, lone: bool, limit: float | None, now: float) -> bool:
         """Whether this refusal only puts the model on trial: lone, and stating no limit.

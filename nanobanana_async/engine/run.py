@@ -224,7 +224,9 @@ async def carry_out(
         # Imported here: the redis extra is loaded only by a run that shares through it.
         from ..ledger.redis_store import RedisLedger
 
-        store = RedisLedger(settings.quota_ledger, entry, clock=clock)
+        store = RedisLedger(
+            settings.quota_ledger, entry, clock=clock, time_scale=settings.time_scale
+        )
     elif settings.quota_ledger is not None:
         store = QuotaLedger(settings.quota_ledger, entry, clock=clock)
     run = Run(

@@ -16,7 +16,15 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["MemoryStore", "QuotaState", "StateStore", "shifted", "state_from_json", "state_to_json"]
+__all__ = [
+    "MemoryStore",
+    "QuotaState",
+    "StateConflict",
+    "StateStore",
+    "shifted",
+    "state_from_json",
+    "state_to_json",
+]
 
 
 @dataclass(slots=True)
@@ -78,11 +86,19 @@ class QuotaState:
     before: tuple[int | None, float | None, float, int, int | None] | None = None
 
 
+class StateConflict(Exception):
+    """Raised as a decision's block ends: another run's decision was kept first, so this
+    one was made on a state that is no longer the latest, and is not kept. The store now
+    holds the newer state; the decision is to be made again on it."""
+
+
 class StateStore(Protocol):
     """Where a :class:`Pacer` keeps its :class:`QuotaState`.
 
-    ``open()`` hands out the state for one decision and keeps it (a file store writes it
-    back and releases its lock when the block ends); nothing awaits inside the block.
+    ``open()`` hands out the state for one decision and keeps it when the block ends (the
+    file store writes it back and releases its lock; the Redis store writes it only if no
+    other run's decision was kept meanwhile, else raises :class:`StateConflict`); nothing
+    awaits inside the block.
     """
 
     def open(self) -> AbstractContextManager[QuotaState]: ...

@@ -316,6 +316,27 @@ async def test_runs_that_both_want_to_send_split_each_window() -> None:
         )
 
 
+async def test_three_runs_split_a_window_that_three_do_not_divide_using_all_of_it() -> None:
+    time = VirtualTime()
+    store = MemoryStore()
+    runs = [Pacer(rpm=None, margin=0.0, store=store, clock=time.clock, sleep=time.sleep)]
+    runs += [Pacer(rpm=None, margin=0.0, store=store, clock=time.clock, sleep=time.sleep)]
+    runs += [Pacer(rpm=None, margin=0.0, store=store, clock=time.clock, sleep=time.sleep)]
+    sends = [await runs[0].acquire() for _ in range(21)]
+    runs[0].on_rate_limited(60.0, sent_at=sends[-1], limit=20)  # 20 per minute
+    log: list[tuple[float, int]] = []
+
+    async def take(n: int) -> None:
+        for _ in range(20):
+            log.append((await runs[n].acquire(), n))
+
+    await time.run(take(0), take(1), take(2))
+    # 20 for three runs: 7, 7 and 6 of every window; 18 (6 each) left two slots unused.
+    first = sorted(n for at, n in log if round(at) == 160)
+    assert len(first) == 20
+    assert sorted(first.count(n) for n in range(3)) == [6, 7, 7]
+
+
 def test_repr_shows_the_live_state() -> None:
     time = FakeTime()
     pacer = _pacer(time, rpm=20)

@@ -18,6 +18,7 @@ from nanobanana_async.errors import ConfigError
 from nanobanana_async.ledger import entry_name, parse_ledger
 from nanobanana_async.ledger.address import RedisAddress
 from nanobanana_async.ledger.redis_store import RedisLedger
+from nanobanana_async.ledger.state import QuotaState, StateConflict
 
 KEY = "AIzaSyRedisLedgerTest-0123456789abcdefghi"
 
@@ -56,6 +57,13 @@ def _virtual(url: str, entry: str, time: FakeTime, **kwargs: Any) -> RedisLedger
     return store
 
 
+def _read(url: str, entry: str, **kwargs: Any) -> QuotaState:
+    """The shared state as a machine that never saw it reads it (its first decision)."""
+    store, _ = _store(url, entry, **kwargs)
+    with store.open() as state:
+        return state
+
+
 def _pacer(store: RedisLedger, time: FakeTime) -> Pacer:
     return Pacer(rpm=None, margin=0.0, store=store, clock=time.clock, sleep=time.sleep)
 
@@ -90,31 +98,55 @@ def test_times_are_kept_on_the_server_s_clock_not_a_machine_s(redis_server: Redi
     with there.open() as state:
         assert state.sends[0] == pytest.approx(sent + 1000.0, abs=0.05)
         assert state.pause_until == pytest.approx(sent + 1030.0, abs=0.05)
-    stored = orjson.loads(redis_server.client().get(f"nano-banana:{{{entry}}}:state"))
+    stored = orjson.loads(redis_server.client().hget(f"nano-banana:{{{entry}}}", "s"))
     assert stored["sends"][0] == pytest.approx(time.time(), abs=5.0)  # the server's TIME
 
 
 def test_decisions_of_many_machines_interleave_whole(redis_server: RedisServer) -> None:
-    # Read-modify-write races would lose sends; four "machines" add 50 each, at once.
+    # Read-modify-write races would lose sends; four "machines" add 50 each, at once, each
+    # made again on the newer state when another's was kept first (as the pacer does).
     entry = _entry()
+    stores: list[RedisLedger] = []
 
     def machine(n: int) -> None:
-        store, _ = _store(redis_server.url, entry, timeout=1.0)
+        store, _ = _store(redis_server.url, entry, timeout=5.0)
+        stores.append(store)
         for i in range(50):
-            with store.open() as state:
-                state.sends.append(time.monotonic())
-                state.owners.append(f"m{n}-{i}")
-        assert store.busy == 0
+            while True:
+                try:
+                    with store.open() as state:
+                        state.sends.append(time.monotonic())
+                        state.owners.append(f"m{n}-{i}")
+                    break
+                except StateConflict:
+                    continue
 
     threads = [threading.Thread(target=machine, args=(n,)) for n in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    reader, _ = _store(redis_server.url, entry)
-    with reader.open() as state:
-        assert sorted(state.owners) == sorted(f"m{n}-{i}" for n in range(4) for i in range(50))
-        assert state.sends == sorted(state.sends)
+    state = _read(redis_server.url, entry)
+    assert sorted(state.owners) == sorted(f"m{n}-{i}" for n in range(4) for i in range(50))
+    assert state.sends == sorted(state.sends)
+    assert sum(store.conflicts for store in stores) > 0  # they did race, and none was lost
+
+
+def test_a_decision_on_a_state_another_machine_changed_is_made_again(
+    redis_server: RedisServer,
+) -> None:
+    time, entry = FakeTime(), _entry()
+    first = _pacer(_virtual(redis_server.url, entry, time), time)
+    second = _pacer(_virtual(redis_server.url, entry, time), time)
+    sent = first.try_send().sent_at
+    assert second.try_send().sent_at is not None  # both have seen the state now
+    time.now += 0.2
+    first.on_rate_limited(30.0, sent_at=sent)  # the second has not seen this pause
+    note = second.try_send()
+    assert note.sent_at is None  # decided again on the newer state: it waits
+    assert note.wait == pytest.approx(30.0)
+    assert second.rate_limit_waits == 1  # counted once, not once per try
+    assert second._store.conflicts == 1  # type: ignore[attr-defined]
 
 
 def test_the_entry_is_a_digest_expires_and_never_holds_the_key(redis_server: RedisServer) -> None:
@@ -126,24 +158,29 @@ def test_the_entry_is_a_digest_expires_and_never_holds_the_key(redis_server: Red
         state.owners.append("run")
     client = redis_server.client()
     names = [name for name in client.scan_iter("nano-banana:*") if entry.encode() in name]
-    assert names == [f"nano-banana:{{{entry}}}:state".encode()]  # the lock is gone too
+    assert names == [f"nano-banana:{{{entry}}}".encode()]
     for name in client.scan_iter("*"):
         assert key.encode() not in name
-        assert key.encode() not in (client.get(name) or b"")
+        for value in client.hgetall(name).values():
+            assert key.encode() not in value
     assert 0 < client.pttl(names[0]) <= 86_400_000
 
 
 def test_a_planted_state_is_read_field_by_field(redis_server: RedisServer) -> None:
     entry = _entry()
     client = redis_server.client()
-    name = f"nano-banana:{{{entry}}}:state"
-    store, said = _store(redis_server.url, entry)
-    for planted in (b"{not json", b"[1, 2]", orjson.dumps({"sends": "x", "burst": "lots"})):
-        client.set(name, planted)
+    name = f"nano-banana:{{{entry}}}"
+    planted = [b"{not json", b"[1, 2]", orjson.dumps({"sends": "x", "burst": "lots"})]
+    for n, state_bytes in enumerate(planted):
+        client.hset(name, mapping={"s": state_bytes, "v": f"planted:{n}"})
+        store, said = _store(redis_server.url, entry)
         with store.open() as state:
             assert state.sends == []
             assert state.burst is None
-    assert said == []  # a bad entry is not a bad server
+            state.sends.append(time.monotonic())
+            state.owners.append("run")
+        assert said == []  # a bad entry is not a bad server
+        assert _read(redis_server.url, entry).owners == ["run"]  # a good one replaced it
 
 
 def test_an_unreachable_server_leaves_the_run_alone_then_takes_it_back() -> None:
@@ -164,10 +201,9 @@ def test_an_unreachable_server_leaves_the_run_alone_then_takes_it_back() -> None
             said[1]
             == f"nanobanana: quota ledger {server.url} is back; pacing with the other runs again"
         )
-        other = _virtual(server.url, entry, time)
-        with other.open() as state:
-            assert state.sends[:3] == alone  # what the run sent alone is shared now
-            assert len(state.sends) == 4
+        state = _read(server.url, entry, server_time=False, clock=time.clock)
+        assert state.sends[:3] == alone  # what the run sent alone is shared now
+        assert len(state.sends) == 4
 
 
 def test_a_server_killed_mid_run_is_said_once_and_its_sends_rejoin_the_others() -> None:
@@ -189,12 +225,12 @@ def test_a_server_killed_mid_run_is_said_once_and_its_sends_rejoin_the_others() 
             state.owners.append("other")
         time.now += 10.0
         pacer.try_send()
-        with other.open() as state:
-            # The other's, the five alone, now. The send before the kill went with the
-            # server's memory: another machine wrote first, and only what a run did alone
-            # is carried back.
-            assert len(state.sends) == 1 + 5 + 1
-            assert state.owners.count("other") == 1
+        state = _read(server.url, entry, server_time=False, clock=time.clock)
+        # The other's, the five alone, now. The send before the kill went with the
+        # server's memory: another machine wrote first, and only what a run did alone is
+        # carried back.
+        assert len(state.sends) == 1 + 5 + 1
+        assert state.owners.count("other") == 1
 
 
 @pytest.mark.parametrize("fault", ["full", "read-only"])
@@ -221,7 +257,7 @@ def test_a_slow_server_costs_a_decision_at_most_its_timeout(redis_server: RedisS
     entry = _entry()
     store, said = _store(redis_server.url, entry, timeout=0.05)
     with store.open():
-        pass  # connected, scripts loaded
+        pass  # connected, script loaded
     sleeper = threading.Thread(
         target=redis_server.client().execute_command, args=("DEBUG", "SLEEP", "0.3")
     )
@@ -237,20 +273,23 @@ def test_a_slow_server_costs_a_decision_at_most_its_timeout(redis_server: RedisS
     assert "unreachable (Timeout" in said[0]
 
 
-def test_a_lock_its_holder_left_behind_is_waited_for_only_a_moment(
-    redis_server: RedisServer,
-) -> None:
-    entry = _entry()
-    redis_server.client().set(f"nano-banana:{{{entry}}}:lock", "killed", px=60_000)
-    store, said = _store(redis_server.url, entry, timeout=0.02, pause=lambda _: None)
-    with store.open() as state:
-        state.sends.append(time.monotonic())
-        state.owners.append("run")
-    assert store.busy == 1
-    assert said == []  # the server is fine; one decision was made alone
-    redis_server.client().delete(f"nano-banana:{{{entry}}}:lock")
-    with store.open() as state:
-        assert state.owners == ["run"]  # carried into the next decision
+def test_a_pause_recorded_alone_is_shared_when_the_server_is_back() -> None:
+    with running_redis() as server:
+        time, entry = FakeTime(), _entry()
+        store, said = _store(server.url, entry, clock=time.clock, server_time=False)
+        pacer = _pacer(store, time)
+        sent = pacer.try_send().sent_at
+        server.stop()
+        pacer.on_rate_limited(30.0, sent_at=sent)  # no send alone: only a pause
+        server.start()
+        other = _pacer(_virtual(server.url, entry, time), time)
+        assert other.try_send().sent_at is not None  # the server came back empty
+        time.now += 5.0
+        assert pacer.try_send().sent_at is None  # back: its pause still holds it
+        assert said[1].endswith("is back; pacing with the other runs again")
+        note = other.try_send()
+        assert note.sent_at is None  # and now holds the other machine too
+        assert note.wait == pytest.approx(25.0)
 
 
 def test_a_password_is_never_said() -> None:
@@ -275,7 +314,7 @@ def test_a_password_is_never_said() -> None:
             state.sends.append(time.monotonic())
             state.owners.append("run")
         assert said == []
-        assert server.client().exists(f"nano-banana:{{{entry}}}:state")
+        assert server.client().exists(f"nano-banana:{{{entry}}}")
 
 
 @pytest.mark.parametrize(
