@@ -51,6 +51,9 @@ __all__ = ["Admission", "Ticket"]
 # lone refusal inside the burst (request 3 refused, the rest admitted) is then outvoted
 # at once instead of probed.
 _FIRST_BURST = 24
+# Real seconds: the least time over which runs sharing a state split a first burst when no
+# window is known (see __init__).
+_SHARED_SPLIT = 0.25
 
 
 class Ticket:
@@ -115,6 +118,12 @@ class Admission:
             period=60.0 * scale,
             first_pause=2.0 * scale,
             probe_grace=self._grace,
+            # Runs sharing a state learn of another's refusal only once its process has
+            # read the answer and recorded it, and at their own next decision: tens to
+            # hundreds of real milliseconds on a loaded machine, which no time scale
+            # shortens. Split every 40 ms (x0.04), a first burst let three runs send 60
+            # requests at a window of 20 before the first refusal reached them.
+            presumed_span=max(self._grace, _SHARED_SPLIT),
             probe_first=store is not None,
             history=3600.0 * scale,
             store=store,

@@ -33,6 +33,8 @@ _KNOWN_SLACK = 0.05
 _UNANNOUNCED_FRACTION = 0.1
 # The most sends remembered (besides the ``history`` horizon), so a ledger stays small.
 _MAX_SENDS = 4096
+# How far a send's time may be from the one :meth:`Pacer.acquire` returned and still be it.
+_SAME_SEND = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,9 @@ class Pacer:
         probe_grace: how long a lone probe must go unrefused to count as admitted.
         presumed_burst: the window assumed before any is learned, for splitting a first
             burst between runs (the gate's starting width).
+        presumed_span: how often that first burst is split again between runs, until a
+            window is learned (default ``probe_grace``): no shorter than another run takes
+            to hear of a refusal.
         probe_first: send a lone probe before anything else when nothing is known, for a
             state shared with other runs (one run alone has nothing to learn from it).
         history: how long sends are remembered, in seconds.
@@ -98,6 +103,7 @@ class Pacer:
         "_on_wait",
         "_period",
         "_presumed_burst",
+        "_presumed_span",
         "_probe_first",
         "_probe_grace",
         "_run",
@@ -105,6 +111,7 @@ class Pacer:
         "_seen_pause",
         "_sleep",
         "_store",
+        "_turn",
         "rate_limit_waits",
     )
 
@@ -117,6 +124,7 @@ class Pacer:
         first_pause: float = 2.0,
         probe_grace: float = 1.0,
         presumed_burst: int = 20,
+        presumed_span: float | None = None,
         probe_first: bool = False,
         history: float = 3600.0,
         store: StateStore | None = None,
@@ -130,6 +138,7 @@ class Pacer:
         self._first_pause = first_pause
         self._probe_grace = probe_grace
         self._presumed_burst = presumed_burst
+        self._presumed_span = probe_grace if presumed_span is None else presumed_span
         self._probe_first = probe_first
         self._history = history
         self._store: StateStore = store if store is not None else MemoryStore()
@@ -143,6 +152,7 @@ class Pacer:
         # so reading them opens no store (a ledger is a locked file).
         self._seen: tuple[int | None, float | None, float] = (None, None, -math.inf)
         self.rate_limit_waits = 0
+        self._turn = anyio.Lock()  # the askers' queue (:meth:`acquire`)
 
     def __repr__(self) -> str:
         model = self.model
@@ -221,16 +231,22 @@ class Pacer:
     async def acquire(self) -> float:
         """Wait until a request may be sent, and count it as sent.
 
+        One asker at a time decides, first come first served; the others wait their turn
+        here, not on the store. Twenty slides waiting on one window made twenty decisions
+        each time any of them woke, each a locked file or a Redis round trip, where the
+        first in line's is all that can send.
+
         Returns:
             The send time, to hand back to :meth:`on_rate_limited` if the request is refused.
         """
-        while True:
-            try_ = self.try_send()
-            if try_.sent_at is not None:
-                return try_.sent_at
-            if try_.new_wait is not None and self._on_wait is not None:
-                self._on_wait(try_.new_wait)
-            await self._sleep(try_.wait)
+        async with self._turn:
+            while True:
+                try_ = self.try_send()
+                if try_.sent_at is not None:
+                    return try_.sent_at
+                if try_.new_wait is not None and self._on_wait is not None:
+                    self._on_wait(try_.new_wait)
+                await self._sleep(try_.wait)
 
     def try_send(self) -> SendNote:
         """One decision, without waiting: count a send now, or say how long to wait.
@@ -312,7 +328,7 @@ class Pacer:
         Each run wanting to send gets ``B / runs`` of every window; a run that stops
         wanting (its deck is sent) stops counting a moment later, so no share goes unused
         for long. Before any window is known, the first burst is what is split: each run
-        sends ``presumed_burst / runs`` per ``probe_grace``, so runs started together
+        sends ``presumed_burst / runs`` per ``presumed_span``, so runs started together
         reach the service interleaved and the first window is shared too.
         """
         recent = now - self._probe_grace
@@ -327,7 +343,7 @@ class Pacer:
         if state.burst is not None and state.span is not None:
             burst, span = state.burst, state.span
         else:
-            burst, span = self._presumed_burst, self._probe_grace
+            burst, span = self._presumed_burst, self._presumed_span
         # Every slot of the window is someone's: the first ``burst % runs`` runs (by id,
         # which every run sorts alike) take one more (20 for three: 7, 7, 6, not 6 each).
         share = max(1, burst // runs + (wanting.index(self._run) < burst % runs))
@@ -606,9 +622,18 @@ def _known_opening(
 
 
 def _remove(state: QuotaState, sent_at: float, run: str) -> None:
-    """Take one of ``run``'s sends out of the log (it may already have aged out)."""
+    """Take one of ``run``'s sends out of the log (it may already have aged out).
+
+    The nearest within a millisecond, not only an equal one: a state shared across
+    machines is kept on the server's clock, and a time moved there and back (about 1.8e9
+    seconds, then a run's few thousand) comes back some 1e-7 s off.
+    """
+    best, gap = -1, _SAME_SEND
     for i in range(len(state.sends) - 1, -1, -1):
-        if state.sends[i] == sent_at and state.owners[i] == run:
-            del state.sends[i]
-            del state.owners[i]
-            return
+        if state.owners[i] == run and abs(state.sends[i] - sent_at) <= gap:
+            best, gap = i, abs(state.sends[i] - sent_at)
+            if gap == 0.0:
+                break
+    if best >= 0:
+        del state.sends[best]
+        del state.owners[best]

@@ -337,6 +337,39 @@ async def test_three_runs_split_a_window_that_three_do_not_divide_using_all_of_i
     assert sorted(first.count(n) for n in range(3)) == [6, 7, 7]
 
 
+class CountingStore(MemoryStore):
+    """A store that counts its decisions (each a locked file or a Redis call when shared)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = 0
+
+    def open(self):  # type: ignore[no-untyped-def]
+        self.opened += 1
+        return super().open()
+
+
+async def test_slides_waiting_on_a_pause_wait_their_turn_not_on_the_store() -> None:
+    time = VirtualTime()
+    store = CountingStore()
+    pacer = Pacer(rpm=None, margin=0.0, store=store, clock=time.clock, sleep=time.sleep)
+    sent = await pacer.acquire()
+    pacer.on_rate_limited(30.0, sent_at=sent)
+    store.opened = 0
+    sends: list[float] = []
+
+    async def slide() -> None:
+        sends.append(await pacer.acquire())
+
+    await time.run(*(slide() for _ in range(20)))
+    assert len(sends) == 20
+    assert min(sends) >= 130.0
+    # The first in line decides: wait the pause, send the lone probe the pause asks for;
+    # the second: wait the probe's grace, send; every other once, when its turn comes: 22
+    # decisions, where every slide polling the store made 40 or more.
+    assert store.opened == 22
+
+
 def test_repr_shows_the_live_state() -> None:
     time = FakeTime()
     pacer = _pacer(time, rpm=20)
