@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from nanobanana_async.emulator import VirtualTime
@@ -335,6 +337,40 @@ async def test_three_runs_split_a_window_that_three_do_not_divide_using_all_of_i
     first = sorted(n for at, n in log if round(at) == 160)
     assert len(first) == 20
     assert sorted(first.count(n) for n in range(3)) == [6, 7, 7]
+
+
+async def test_runs_sharing_a_state_split_a_first_burst_no_faster_than_they_hear() -> None:
+    # Nothing known: a lone probe, then 20 at a time split between the three runs, each 20
+    # held for presumed_span (the time another run needs to hear of a refusal), not for
+    # the probe's grace: at x0.04 that grace (40 ms) was shorter than the way back.
+    time = VirtualTime()
+    store = MemoryStore()
+    options: dict[str, Any] = {"probe_grace": 0.04, "presumed_span": 0.25, "probe_first": True}
+    runs = [
+        Pacer(rpm=None, margin=0.0, store=store, clock=time.clock, sleep=time.sleep, **options)
+        for _ in range(3)
+    ]
+    sends: list[float] = []
+
+    async def take(pacer: Pacer) -> None:
+        for _ in range(20):
+            sends.append(await pacer.acquire())
+
+    start = time.clock()
+    await time.run(*(take(pacer) for pacer in runs))
+    first = [t for t in sends if t < start + 0.04 + 0.25 - 1e-9]
+    assert len(first) == 1 + 20  # the probe, then one burst split three ways
+    assert len(sends) == 60
+
+
+async def test_a_refused_send_is_found_though_its_time_came_back_a_little_off() -> None:
+    # A state kept on a shared server's clock gives back 1e-7 s off what acquire returned.
+    time = FakeTime()
+    pacer = _pacer(time, store=MemoryStore())
+    sent = await pacer.acquire()
+    pacer.on_rate_limited(5.0, sent_at=sent + 1e-7, limit=1)
+    with pacer._store.open() as state:
+        assert state.sends == []  # taken out: the refused request used no quota
 
 
 class CountingStore(MemoryStore):
