@@ -83,11 +83,10 @@ def test_a_redis_that_is_not_there_costs_one_line_not_the_run(
     done = _run(tmp_path, env, "alone", 3)
     assert done.returncode == 0, done.stderr
     assert read_json(tmp_path / "alone-results.json")["completed"] == 3
-    lines = done.stderr.decode().splitlines()
-    assert lines == [
-        "nanobanana: quota ledger redis://127.0.0.1:1/0 unreachable (Error 111 connecting to "
-        "127.0.0.1:1. Connection refused.); pacing this run on its own until it is back"
-    ]
+    (line,) = done.stderr.decode().splitlines()  # one line, and the run went on
+    assert line.startswith("nanobanana: quota ledger redis://127.0.0.1:1/0 unreachable (")
+    assert line.endswith("); pacing this run on its own until it is back")
+    assert "refused" in line.lower()
     for where in (tmp_path / "alone-progress.json", tmp_path / "alone-results.json"):
         assert secret not in where.read_text()
 

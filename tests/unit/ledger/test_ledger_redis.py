@@ -253,24 +253,23 @@ def test_a_full_or_read_only_server_counts_as_unreachable(fault: str) -> None:
 
 
 def test_a_slow_server_costs_a_decision_at_most_its_timeout(redis_server: RedisServer) -> None:
-    # The server sleeps 0.3 s; a decision with a 0.05 s bound goes alone instead of waiting.
+    # The server holds every client's commands for 0.3 s; a decision with a 0.05 s
+    # bound goes alone instead of waiting.
     entry = _entry()
     store, said = _store(redis_server.url, entry, timeout=0.05)
     with store.open():
         pass  # connected, script loaded
-    sleeper = threading.Thread(
-        target=redis_server.client().execute_command, args=("DEBUG", "SLEEP", "0.3")
-    )
-    sleeper.start()
+    other = redis_server.client()
+    other.execute_command("CLIENT", "PAUSE", "300", "ALL")  # answered, then all wait
     try:
-        time.sleep(0.02)  # the DEBUG SLEEP reaches the server first
         with store.open() as state:
             state.sends.append(time.monotonic())
             state.owners.append("run")
     finally:
-        sleeper.join()
+        other.execute_command("CLIENT", "UNPAUSE")  # waits for the pause's end itself
     assert len(said) == 1
     assert "unreachable (Timeout" in said[0]
+    assert state.owners == ["run"]  # the decision stood, alone
 
 
 def test_a_pause_recorded_alone_is_shared_when_the_server_is_back() -> None:
