@@ -248,12 +248,13 @@ class RedisLedger:
         self._measure(before, after, int(seconds) + int(micros) / 1e6)
         if self._down is not None:
             self._came_back()
+        read_only = state is None and self._version == _UNSEEN  # a first read, no decision
         self._version = version.decode() if isinstance(version, bytes) else str(version)
         if kept:
             self._losing_since = None
             return True
-        if self._losing_since is None:
-            self._losing_since = time.monotonic()
+        if self._losing_since is None and not read_only:
+            self._losing_since = time.monotonic()  # this run's decisions began losing
         newer = None
         if raw:
             with contextlib.suppress(orjson.JSONDecodeError):
