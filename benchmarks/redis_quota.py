@@ -67,9 +67,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -85,6 +82,7 @@ import orjson
 from .deck import deck_config
 from .emulator_process import EmulatorProcess
 from .quota import FORMAT, IMAGE_SIZE, SEED, TIME_SCALE
+from .redis_server import REDIS_SERVER, RedisServer
 from .shapes import SHARED_RPM, SMALL_DECK, Seen, best_wall, compact_arrivals, emulator_settings
 from .shapes.scenario import _inside
 
@@ -123,13 +121,6 @@ WARM_IMPORTS = (
 """What a machine imports before it is told to go (a module that is not there is skipped)."""
 POLL = 0.02
 """Real seconds between two looks at ``/proc`` (machines' sockets) or the emulator's stats."""
-REDIS_SERVER = (
-    os.environ.get("BENCH_REDIS_SERVER")
-    or shutil.which("redis-server")
-    or shutil.which("valkey-server")
-    or ""
-)
-"""The server binary: ``$BENCH_REDIS_SERVER``, else ``redis-server`` or ``valkey-server``."""
 TOGETHER_AT_LEAST = 0.85
 RATIO_AT_MOST = 1.5
 JOIN_429_AT_MOST = 3
@@ -260,68 +251,6 @@ class RedisQuotaResult:
 
 
 # -- redis-server ---------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _pong(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-class RedisServer:
-    """``redis-server`` on a loopback port, no persistence, in a folder of its own."""
-
-    def __init__(self, folder: Path, port: int | None = None) -> None:
-        self.folder = folder
-        self.port = port or _free_port()
-        self._process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start it (again, empty, on the same port) and wait until it answers PING."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        command = [
-            REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(self.folder), "--daemonize", "no",
-        ]  # fmt: skip
-        with open(self.folder / "redis.log", "ab") as out:
-            self._process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while not _pong(self.port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.01)
-
-    def kill(self) -> None:
-        """SIGKILL, as a machine losing its Redis would see it."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGKILL)
-            self._process.wait(timeout=5)
-
-    def stop(self) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 # -- machines -------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import dataclasses
 import signal
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -29,8 +28,6 @@ from ..errors import ConfigError, NanoBananaError, RunLockedError
 from ..exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ..files.reading import read_regular
 from ..follow.summary import result_line
-from ..ledger.address import RedisAddress
-from ..ledger.file import default_ledger_path
 from ..results import DeckResult
 from .allocator import pin_mmap_threshold
 from .bar import ProgressBar
@@ -132,21 +129,15 @@ def run_command(
         fix_text = getattr(args, "fix_text", None)  # edit and pick have none
         check_fix_text(config, fix_text)
         # --ledger, else the config's (or NANO_BANANA_LEDGER's), else this machine's file;
-        # chosen here, once (the config's is then spent). An embedded emulator's quota is
-        # this process's own: nothing to share.
-        choice = "off" if args.emulator else getattr(args, "ledger", None) or config.ledger
-        ledger: Path | RedisAddress | None = None
-        if isinstance(choice, RedisAddress):
-            ledger = choice
-        elif choice != "off":
-            ledger = default_ledger_path(env)
-        config = dataclasses.replace(config, ledger="off")
+        # the engine reads it from the config. An embedded emulator's quota is this
+        # process's own: nothing to share.
+        ledger = "off" if args.emulator else getattr(args, "ledger", None) or config.ledger
+        config = dataclasses.replace(config, ledger=ledger or "file")
         settings = EngineSettings(
             concurrency=args.concurrency,
             rpm=args.rpm,
             timeout=args.timeout,
             time_scale=time_scale,
-            quota_ledger=ledger,
             dry_run=args.emulator,
             max_cost=args.max_cost,
             contact_sheet=not args.no_contact_sheet,

@@ -218,17 +218,16 @@ async def carry_out(
         auth=auth,
     )
     store: QuotaLedger | RedisLedger | None = None
-    # A Vertex project's quota is the project's, whoever's token asks.
-    entry = entry_name(cfg.base_url, api_key or f"vertex:{cfg.project}", cfg.model)
-    if isinstance(settings.quota_ledger, RedisAddress):
-        # Imported here: the redis extra is loaded only by a run that shares through it.
-        from ..ledger.redis_store import RedisLedger
+    if (ledger := settings.quota_ledger) is not None:
+        # A Vertex project's quota is the project's, whoever's token asks.
+        entry = entry_name(cfg.base_url, api_key or f"vertex:{cfg.project}", cfg.model)
+        if isinstance(ledger, RedisAddress):
+            # Imported here: the redis extra is loaded only by a run that shares through it.
+            from ..ledger.redis_store import RedisLedger
 
-        store = RedisLedger(
-            settings.quota_ledger, entry, clock=clock, time_scale=settings.time_scale
-        )
-    elif settings.quota_ledger is not None:
-        store = QuotaLedger(settings.quota_ledger, entry, clock=clock)
+            store = RedisLedger(ledger, entry, clock=clock, time_scale=settings.time_scale)
+        else:
+            store = QuotaLedger(ledger, entry, clock=clock)
     run = Run(
         cfg,
         settings,

@@ -186,7 +186,7 @@ def test_a_planted_state_is_read_field_by_field(redis_server: RedisServer) -> No
 def test_an_unreachable_server_leaves_the_run_alone_then_takes_it_back() -> None:
     with running_redis() as server:
         time, entry = FakeTime(), _entry()
-        server.stop()
+        server.kill()
         store, said = _store(server.url, entry, clock=time.clock, server_time=False)
         pacer = Pacer(rpm=None, margin=0.0, store=store, clock=time.clock, sleep=time.sleep)
         alone = [pacer.try_send().sent_at for _ in range(3)]
@@ -213,7 +213,7 @@ def test_a_server_killed_mid_run_is_said_once_and_its_sends_rejoin_the_others() 
         other = _virtual(server.url, entry, time)
         pacer = Pacer(rpm=None, margin=0.0, store=store, clock=time.clock, sleep=time.sleep)
         pacer.try_send()
-        server.stop()
+        server.kill()
         for _ in range(5):  # failing again and again, said once
             pacer.try_send()
             time.now += 0.5
@@ -278,7 +278,7 @@ def test_a_pause_recorded_alone_is_shared_when_the_server_is_back() -> None:
         store, said = _store(server.url, entry, clock=time.clock, server_time=False)
         pacer = _pacer(store, time)
         sent = pacer.try_send().sent_at
-        server.stop()
+        server.kill()
         pacer.on_rate_limited(30.0, sent_at=sent)  # no send alone: only a pause
         server.start()
         other = _pacer(_virtual(server.url, entry, time), time)
